@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+// Backprop: multi-layer perceptrons trained by hand-derived backpropagation,
+// data-parallel on threads, with HDF5 datasets and checkpoints.
+import PackageDescription
+
+let package = Package(
+    name: "Backprop",
+    products: [
+        .library(name: "BackpropCore", targets: ["BackpropCore"]),
+        .library(name: "BackpropHDF5", targets: ["BackpropHDF5"]),
+        .executable(name: "backprop", targets: ["BackpropCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - C libraries from Debian, at the bottom of the graph
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .target(name: "CHDF5Shim", dependencies: ["CHDF5"]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // MARK: - Swift modules: CLI -> HDF5 -> Core
+        .target(name: "BackpropCore", dependencies: ["CBLAS"]),
+        .target(name: "BackpropHDF5", dependencies: ["BackpropCore", "CHDF5Shim", "CZlib"]),
+        .target(name: "BackpropTestSupport", dependencies: ["BackpropCore"]),
+        .executableTarget(
+            name: "BackpropCLI",
+            dependencies: [
+                "BackpropCore", "BackpropHDF5",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Tests
+        .testTarget(
+            name: "BackpropCoreTests",
+            dependencies: ["BackpropCore", "BackpropTestSupport"],
+            resources: [.copy("References")]
+        ),
+        .testTarget(name: "BackpropHDF5Tests", dependencies: ["BackpropHDF5", "BackpropTestSupport"]),
+        .testTarget(name: "BackpropCLITests", dependencies: ["BackpropHDF5", "BackpropTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,110 @@
+// Forward and backward through the whole network for one block of samples.
+//
+// Backpropagation as derived: forward stores every layer's z; the loss turns
+// the output pre-activations into δ_k = g'(a_k) ∂E^n/∂y_k; each layer, from
+// the last to the first, writes its Σ_n ∂E^n/∂w and passes
+// δ_j = h'(a_j) Σ_k w_kj δ_k down.
+
+extension Network {
+    /// Runs the block in `workspace` (inputs in `activation(0)`) through every
+    /// layer. The last layer's output is left as pre-activations a unless
+    /// `applyOutputActivation` is set, in which case it becomes y = g(a).
+    func forward(
+        rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
+        applyOutputActivation: Bool, kernel: Kernel
+    ) {
+        precondition(rows <= workspace.capacity, "block of \(rows) rows exceeds workspace \(workspace.capacity)")
+        for (l, layer) in layers.enumerated() {
+            let isOutput = l == layers.count - 1
+            layer.forward(workspace.activation(l), rows: rows, parameters: parameters,
+                          into: workspace.activation(l + 1),
+                          activate: !isOutput || applyOutputActivation, kernel: kernel)
+        }
+        if applyOutputActivation, layers[layers.count - 1].activation == .softmax {
+            applySoftmax(workspace.activation(layers.count), rows: rows, width: outputCount)
+        }
+    }
+
+    /// Σ_{n in block} ∂E^n/∂w into `gradient` (overwriting all of it); returns
+    /// Σ_{n in block} E^n. Inputs are in `workspace.activation(0)`, targets in
+    /// `workspace.targets`.
+    func blockGradient(
+        rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
+        gradient: UnsafeMutablePointer<T>, kernel: Kernel
+    ) -> T {
+        forward(rows: rows, workspace: workspace, parameters: parameters,
+                applyOutputActivation: false, kernel: kernel)
+        let L = layers.count
+        let errorSum = loss.outputErrors(
+            workspace.activation(L), targets: workspace.targets, rows: rows, width: outputCount,
+            outputActivation: layers[L - 1].activation, delta: workspace.deltaA)
+
+        var delta = workspace.deltaA, below = workspace.deltaB
+        for l in stride(from: L - 1, through: 0, by: -1) {
+            layers[l].backward(
+                delta: delta, input: workspace.activation(l), rows: rows,
+                parameters: parameters, gradient: gradient,
+                inputDelta: l > 0 ? below : nil,
+                inputActivation: l > 0 ? layers[l - 1].activation : .identity,
+                kernel: kernel)
+            swap(&delta, &below)
+        }
+        return errorSum
+    }
+
+    // MARK: - Whole-array conveniences (tests, gradient checks, small data)
+
+    /// The summed gradient Σ_n ∂E^n/∂w and error E = Σ_n E^n over `rows`
+    /// samples, in one block.
+    ///
+    /// - Parameters:
+    ///   - inputs: x, [rows, inputCount] row-major.
+    ///   - targets: t, [rows, outputCount] row-major (one-hot for classes).
+    public func gradient(inputs: [T], targets: [T], kernel: Kernel = .blas) -> (gradient: [T], error: T) {
+        let rows = inputs.count / inputCount
+        precondition(inputs.count == rows * inputCount && targets.count == rows * outputCount,
+                     "inputs \(inputs.count) / targets \(targets.count) do not match \(rows) rows")
+        let workspace = load(inputs: inputs, targets: targets, rows: rows)
+        var gradient = [T](repeating: 0, count: parameterCount)
+        let error = parameters.withUnsafeBufferPointer { p in
+            gradient.withUnsafeMutableBufferPointer { g in
+                blockGradient(rows: rows, workspace: workspace, parameters: p.baseAddress!,
+                              gradient: g.baseAddress!, kernel: kernel)
+            }
+        }
+        return (gradient, error)
+    }
+
+    /// E = Σ_n E^n over the samples (for finite differences and evaluation).
+    public func error(inputs: [T], targets: [T]) -> T {
+        let rows = inputs.count / inputCount
+        let workspace = load(inputs: inputs, targets: targets, rows: rows)
+        return parameters.withUnsafeBufferPointer { p in
+            forward(rows: rows, workspace: workspace, parameters: p.baseAddress!,
+                    applyOutputActivation: false, kernel: .blas)
+            return loss.outputErrors(
+                workspace.activation(layers.count), targets: workspace.targets, rows: rows,
+                width: outputCount, outputActivation: layers[layers.count - 1].activation,
+                delta: workspace.deltaA)
+        }
+    }
+
+    /// The network's outputs y for `inputs` ([rows, inputCount]): class
+    /// probabilities for softmax, g(a) otherwise. Returns [rows, outputCount].
+    public func predict(inputs: [T]) -> [T] {
+        let rows = inputs.count / inputCount
+        let workspace = load(inputs: inputs, targets: [], rows: rows)
+        parameters.withUnsafeBufferPointer { p in
+            forward(rows: rows, workspace: workspace, parameters: p.baseAddress!,
+                    applyOutputActivation: true, kernel: .blas)
+        }
+        return Array(UnsafeBufferPointer(start: workspace.activation(layers.count), count: rows * outputCount))
+    }
+
+    private func load(inputs: [T], targets: [T], rows: Int) -> Workspace<T> {
+        let workspace = Workspace<T>(sizes: sizes, capacity: max(rows, 1))
+        workspace.activation(0).update(from: inputs, count: inputs.count)
+        workspace.targets.update(from: targets, count: targets.count)
+        return workspace
+    }
+}

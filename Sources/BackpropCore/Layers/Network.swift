@@ -1,0 +1,76 @@
+/// A multi-layer perceptron: a stack of dense layers, a loss, and all their
+/// parameters in one flat vector (layer 0's w then b, layer 1's w then b, …).
+///
+/// Gradients and optimizer state are arrays of the same length and layout, so
+/// they can be summed, scaled, updated and saved as plain arrays.
+public struct Network<T: NetworkScalar>: Sendable, Equatable {
+    public let layers: [Dense]
+    public let loss: Loss
+    /// Every weight and bias; see `Dense.weightRange` and `Dense.biasRange`.
+    public var parameters: [T]
+
+    /// Builds a network with zero parameters (call `initialize` next).
+    ///
+    /// - Parameters:
+    ///   - sizes: widths from input to output, e.g. [784, 256, 128, 10].
+    ///   - hiddenActivation: h of every layer but the last.
+    ///   - outputActivation: g of the last layer; the loss's default if nil.
+    /// - Throws: `TrainingError.invalidLayers`, `.softmaxHiddenActivation`,
+    ///   `.outputActivationMismatch`.
+    public init(
+        sizes: [Int], hiddenActivation: Activation = .relu,
+        outputActivation: Activation? = nil, loss: Loss
+    ) throws(TrainingError) {
+        let output = outputActivation ?? loss.defaultOutputActivation
+        let activations = Array(repeating: hiddenActivation, count: max(sizes.count - 2, 0)) + [output]
+        try self.init(sizes: sizes, activations: activations, loss: loss)
+    }
+
+    /// Builds a network with one activation per layer (the last one is g).
+    /// - Throws: as `init(sizes:hiddenActivation:outputActivation:loss:)`.
+    public init(sizes: [Int], activations: [Activation], loss: Loss) throws(TrainingError) {
+        guard sizes.count >= 2, sizes.allSatisfy({ $0 >= 1 }), activations.count == sizes.count - 1
+        else { throw .invalidLayers(sizes) }
+        guard activations.dropLast().allSatisfy(\.isElementwise) else { throw .softmaxHiddenActivation }
+        guard let output = activations.last, loss.allowsOutput(output) else {
+            throw .outputActivationMismatch(loss: loss, activation: activations.last ?? .identity)
+        }
+        var layers: [Dense] = []
+        var offset = 0
+        for l in 0..<(sizes.count - 1) {
+            let layer = Dense(inputCount: sizes[l], outputCount: sizes[l + 1],
+                              activation: activations[l], weightOffset: offset)
+            layers.append(layer)
+            offset += layer.parameterCount
+        }
+        self.layers = layers
+        self.loss = loss
+        self.parameters = Array(repeating: 0, count: offset)
+    }
+
+    public var inputCount: Int { layers[0].inputCount }
+    public var outputCount: Int { layers[layers.count - 1].outputCount }
+    public var parameterCount: Int { parameters.count }
+    /// Layer widths from input to output.
+    public var sizes: [Int] { [inputCount] + layers.map(\.outputCount) }
+    /// The widest layer input or output (sizes the δ buffers).
+    var maximumWidth: Int { sizes.max() ?? 0 }
+
+    /// Multiply–add operations of one sample's forward and backward pass
+    /// (2 FLOP each): forward z·wᵀ, backward δᵀ·z and δ·w (none below layer 0).
+    public var flopsPerSample: Int {
+        layers.enumerated().reduce(0) { total, item in
+            let (l, layer) = item
+            return total + 2 * layer.weightCount * (l == 0 ? 2 : 3)
+        }
+    }
+
+    /// The same network with its parameters converted to another scalar type.
+    public func converted<U: NetworkScalar>(to _: U.Type) -> Network<U> {
+        // Sizes and activations were validated when self was built.
+        guard var copy = try? Network<U>(sizes: sizes, activations: layers.map(\.activation), loss: loss)
+        else { preconditionFailure("a valid network must convert") }
+        copy.parameters = parameters.map { U($0) }
+        return copy
+    }
+}

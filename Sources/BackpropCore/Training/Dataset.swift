@@ -1,0 +1,86 @@
+/// Labelled samples kept in memory as the file stores them: features as
+/// uint8 (4× smaller than Float), converted to x = scale · byte per shard.
+public struct Dataset: Sendable, Equatable {
+    /// A name for messages: usually "file.h5:/train".
+    public let name: String
+    /// [count, featureCount], row-major.
+    public let features: [UInt8]
+    /// Class index of each sample, [count].
+    public let labels: [UInt8]
+    public let featureCount: Int
+    /// x = scale · byte (1/255 for images).
+    public let scale: Float
+
+    public var count: Int { labels.count }
+
+    /// - Precondition: `features.count == labels.count * featureCount`
+    ///   (storage validates this at the boundary and throws).
+    public init(name: String, features: [UInt8], labels: [UInt8], featureCount: Int, scale: Float) {
+        precondition(featureCount > 0 && features.count == labels.count * featureCount,
+                     "\(name): \(features.count) feature bytes for \(labels.count) labels × \(featureCount)")
+        self.name = name
+        self.features = features
+        self.labels = labels
+        self.featureCount = featureCount
+        self.scale = scale
+    }
+
+    /// The largest label plus one (at least the number of classes present).
+    public var classCount: Int { Int(labels.max() ?? 0) + 1 }
+
+    /// The samples at `range`, as a smaller dataset.
+    public func prefix(_ sampleCount: Int) -> Dataset {
+        let n = min(sampleCount, count)
+        return Dataset(name: name, features: Array(features[0..<(n * featureCount)]),
+                       labels: Array(labels[0..<n]), featureCount: featureCount, scale: scale)
+    }
+
+    /// Checks that this dataset fits `network`: feature count = input width and
+    /// every label < output width.
+    /// - Throws: `TrainingError.inputWidthMismatch`, `.labelOutOfRange`.
+    public func validate<T>(for network: Network<T>) throws(TrainingError) {
+        guard featureCount == network.inputCount else {
+            throw .inputWidthMismatch(dataset: name, features: featureCount, networkInputs: network.inputCount)
+        }
+        if let index = labels.firstIndex(where: { Int($0) >= network.outputCount }) {
+            throw .labelOutOfRange(dataset: name, index: index, label: Int(labels[index]),
+                                   outputCount: network.outputCount)
+        }
+    }
+
+    /// Fills a block: x rows ← scale · features of samples `indices`, and t rows
+    /// ← one-hot(label) over `outputCount` classes.
+    ///
+    /// x: [indices.count, featureCount], t: [indices.count, outputCount].
+    func gather<T: NetworkScalar>(
+        _ indices: UnsafeBufferPointer<Int32>,
+        inputs x: UnsafeMutablePointer<T>, targets t: UnsafeMutablePointer<T>, outputCount: Int
+    ) {
+        let scale = T(self.scale)
+        features.withUnsafeBufferPointer { bytes in
+            for (r, index) in indices.enumerated() {
+                let source = bytes.baseAddress! + Int(index) * featureCount
+                let row = x + r * featureCount
+                for i in 0..<featureCount { row[i] = T(source[i]) * scale }
+                let target = t + r * outputCount
+                target.update(repeating: 0, count: outputCount)
+                target[Int(labels[Int(index)])] = 1
+            }
+        }
+    }
+
+    /// Inputs and one-hot targets of every sample as arrays (tests, small data).
+    public func arrays<T: NetworkScalar>(outputCount: Int, as _: T.Type = T.self) -> (inputs: [T], targets: [T]) {
+        var inputs = [T](repeating: 0, count: count * featureCount)
+        var targets = [T](repeating: 0, count: count * outputCount)
+        let order = (0..<Int32(count)).map { $0 }
+        order.withUnsafeBufferPointer { indices in
+            inputs.withUnsafeMutableBufferPointer { x in
+                targets.withUnsafeMutableBufferPointer { t in
+                    gather(indices, inputs: x.baseAddress!, targets: t.baseAddress!, outputCount: outputCount)
+                }
+            }
+        }
+        return (inputs, targets)
+    }
+}

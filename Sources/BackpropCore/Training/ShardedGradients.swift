@@ -1,0 +1,122 @@
+import Dispatch
+
+/// The data-parallel gradient of one mini-batch: ∂E/∂w = Σ_n ∂E^n/∂w.
+///
+/// The batch is cut into shards of a fixed `shardSize` that does not depend
+/// on the worker count. `DispatchQueue.concurrentPerform` runs the workers;
+/// worker w takes shards w, w + W, w + 2W, … and writes shard s's gradient
+/// Σ_{n∈s} ∂E^n/∂w (matrix products over the whole shard) into slot s only.
+/// The slots are then added in shard order, element by element, so the sum
+/// has the same bits for 1 worker or 16: only the shard size fixes the order
+/// of floating-point additions.
+public final class ShardedGradients<T: NetworkScalar> {
+    public let shardSize: Int
+    public let workerCount: Int
+    public let parameterCount: Int
+    /// The most shards a batch can have.
+    let shardCapacity: Int
+    /// shardCapacity × parameterCount: slot s holds shard s's gradient.
+    private let slots: UnsafeMutableBufferPointer<T>
+    /// Σ_{n∈s} E^n of shard s.
+    private let errorSums: UnsafeMutableBufferPointer<T>
+    /// One per worker.
+    private let workspaces: [Workspace<T>]
+    /// The reduced gradient of the last `compute` (scaled as asked).
+    public private(set) var gradient: [T]
+
+    /// Allocates every buffer the batches of up to `batchSize` samples need.
+    public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int) {
+        precondition(batchSize > 0 && shardSize > 0 && workerCount > 0,
+                     "batch \(batchSize), shard \(shardSize), workers \(workerCount) must be positive")
+        self.shardSize = min(shardSize, batchSize)
+        shardCapacity = (batchSize + self.shardSize - 1) / self.shardSize
+        self.workerCount = min(workerCount, shardCapacity)
+        parameterCount = network.parameterCount
+        slots = .allocate(capacity: shardCapacity * parameterCount)
+        slots.initialize(repeating: 0)
+        errorSums = .allocate(capacity: shardCapacity)
+        errorSums.initialize(repeating: 0)
+        workspaces = (0..<self.workerCount).map { _ in
+            Workspace<T>(sizes: network.sizes, capacity: min(shardSize, batchSize))
+        }
+        gradient = Array(repeating: 0, count: parameterCount)
+    }
+
+    deinit {
+        slots.deallocate()
+        errorSums.deallocate()
+    }
+
+    /// Computes `gradient` = scale · Σ_{n∈batch} ∂E^n/∂w for the samples at
+    /// `indices` of `dataset`, and returns Σ_{n∈batch} E^n.
+    ///
+    /// - Parameter scale: 1/B for `--reduction mean`, 1 for `sum`.
+    public func compute(
+        network: Network<T>, dataset: Dataset, indices: UnsafeBufferPointer<Int32>,
+        scale: T, kernel: Kernel = .blas
+    ) -> T {
+        let shardCount = (indices.count + shardSize - 1) / shardSize
+        precondition(shardCount <= shardCapacity, "batch of \(indices.count) exceeds \(shardCapacity) shards")
+        let slots = SlotPointer(base: slots.baseAddress!)
+        let errorSums = SlotPointer(base: errorSums.baseAddress!)
+        let (workspaces, shardSize, parameterCount) = (self.workspaces, self.shardSize, self.parameterCount)
+        let batch = SlotPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!))
+        let batchCount = indices.count
+
+        network.parameters.withUnsafeBufferPointer { parameters in
+            let w = SlotPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
+            forEachShard(shardCount, workers: workerCount) { worker, s in
+                let workspace = workspaces[worker]
+                let start = s * shardSize
+                let block = UnsafeBufferPointer(start: batch.base + start, count: min(shardSize, batchCount - start))
+                dataset.gather(block, inputs: workspace.activation(0), targets: workspace.targets,
+                               outputCount: network.outputCount)
+                errorSums.base[s] = network.blockGradient(
+                    rows: block.count, workspace: workspace, parameters: w.base,
+                    gradient: slots.base + s * parameterCount, kernel: kernel)
+            }
+        }
+        reduce(shardCount: shardCount, scale: scale)
+        var errorSum: T = 0
+        for s in 0..<shardCount { errorSum += errorSums.base[s] }
+        return errorSum
+    }
+
+    /// gradient_i ← scale · (slot₀_i + slot₁_i + … ), added in shard order;
+    /// the parameter range is split across workers (each writes its own part).
+    private func reduce(shardCount: Int, scale: T) {
+        let slots = SlotPointer(base: slots.baseAddress!)
+        let parameterCount = self.parameterCount
+        let chunk = ((parameterCount + workerCount - 1) / workerCount + 15) / 16 * 16
+        gradient.withUnsafeMutableBufferPointer { g in
+            let sum = SlotPointer(base: g.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+                let range = min(worker * chunk, parameterCount)..<min((worker + 1) * chunk, parameterCount)
+                let out = sum.base
+                out.advanced(by: range.lowerBound).update(from: slots.base + range.lowerBound, count: range.count)
+                for s in 1..<max(shardCount, 1) {
+                    let slot = slots.base + s * parameterCount
+                    for i in range { out[i] += slot[i] }
+                }
+                if scale != 1 { for i in range { out[i] *= scale } }
+            }
+        }
+    }
+}
+
+/// A pointer the shard workers share. The rule that makes it safe: each
+/// shard s writes only its own slot (slot s, or index range s), and the
+/// parameters it points at are only read while the workers run.
+struct SlotPointer<T>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<T>
+}
+
+/// Runs `body(worker, shard)` for every shard on `workers` concurrent workers;
+/// worker w takes shards w, w + W, w + 2W, … (a fixed assignment, so worker w
+/// can own workspace w).
+func forEachShard(_ shardCount: Int, workers: Int, _ body: @Sendable (Int, Int) -> Void) {
+    let workers = max(1, min(workers, shardCount))
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        for shard in stride(from: worker, to: shardCount, by: workers) { body(worker, shard) }
+    }
+}

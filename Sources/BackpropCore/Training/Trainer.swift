@@ -1,0 +1,110 @@
+/// Where a run is: the epoch, the next batch within it, and the optimizer
+/// steps taken in all.
+public struct TrainingPosition: Sendable, Equatable, Codable {
+    public var epoch = 0
+    public var batch = 0
+    public var step = 0
+    public init(epoch: Int = 0, batch: Int = 0, step: Int = 0) {
+        self.epoch = epoch
+        self.batch = batch
+        self.step = step
+    }
+}
+
+/// What one optimizer step did.
+public struct StepResult: Sendable {
+    /// (1/B) Σ_n E^n over the batch.
+    public let meanLoss: Double
+    public let sampleCount: Int
+}
+
+/// Trains a network on a dataset: data-parallel gradients, then an optimizer
+/// step, batch after batch in the seeded order of `Epochs`.
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public private(set) var network: Network<Float>
+    public var optimizer: any Optimizer<Float>
+    public let epochs: Epochs
+    public private(set) var position = TrainingPosition()
+    /// The file of the last checkpoint written, for divergence messages.
+    public var lastCheckpoint: String?
+    public let dataset: Dataset
+    private let gradients: ShardedGradients<Float>
+    /// The visiting order of `position.epoch`.
+    private var order: [Int32]
+
+    /// Sets up a run: builds and initialises the network from the seed,
+    /// allocates every workspace.
+    /// - Throws: `TrainingError` for an invalid configuration or a dataset that
+    ///   does not fit the network.
+    public convenience init(configuration: TrainingConfiguration, dataset: Dataset) throws(TrainingError) {
+        try configuration.validate()
+        var network: Network<Float> = try configuration.makeNetwork()
+        var initStream = SeededGenerator(seed: configuration.seed, stream: 0)
+        network.initialize(configuration.initialization, generator: &initStream)
+        try self.init(configuration: configuration, dataset: dataset, network: network)
+    }
+
+    /// Sets up a run that continues from given parameters (a loaded model).
+    public init(configuration: TrainingConfiguration, dataset: Dataset, network: Network<Float>) throws(TrainingError) {
+        try configuration.validate()
+        try dataset.validate(for: network)
+        self.configuration = configuration
+        self.network = network
+        self.dataset = dataset
+        optimizer = configuration.optimizer.makeOptimizer(parameterCount: network.parameterCount)
+        epochs = Epochs(sampleCount: dataset.count, batchSize: configuration.batchSize,
+                        shuffle: configuration.shuffle, seed: configuration.seed)
+        gradients = ShardedGradients(network: network, batchSize: configuration.batchSize,
+                                     shardSize: configuration.shardSize, workerCount: configuration.workers)
+        order = epochs.order(epoch: 0)
+    }
+
+    /// True once the configured epochs or steps are done.
+    public var isFinished: Bool {
+        position.epoch >= configuration.epochs || configuration.steps.map { position.step >= $0 } == true
+    }
+
+    /// The gradient of the last step, as the optimizer saw it.
+    public var lastGradient: [Float] { gradients.gradient }
+
+    /// One optimizer step on the next batch: gradients in shards, reduced,
+    /// then the optimizer's update. Advances the position (and the epoch at
+    /// its end).
+    /// - Throws: `TrainingError.diverged` when the batch loss is not finite;
+    ///   the parameters are then left as they were before the step.
+    @discardableResult
+    public func step() throws(TrainingError) -> StepResult {
+        let range = epochs.batchRange(position.batch)
+        let scale: Float = configuration.reduction == .mean ? 1 / Float(range.count) : 1
+        let errorSum = order[range].withUnsafeBufferPointer { indices in
+            gradients.compute(network: network, dataset: dataset, indices: indices, scale: scale)
+        }
+        let meanLoss = Double(errorSum) / Double(range.count)
+        guard meanLoss.isFinite else {
+            throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
+        }
+        optimizer.update(&network.parameters, along: gradients.gradient)
+        advance()
+        return StepResult(meanLoss: meanLoss, sampleCount: range.count)
+    }
+
+    private func advance() {
+        position.step += 1
+        position.batch += 1
+        if position.batch == epochs.batchesPerEpoch {
+            position.batch = 0
+            position.epoch += 1
+            order = epochs.order(epoch: position.epoch)
+        }
+    }
+
+    /// Moves to a saved position (resume): the epoch's order is recomputed
+    /// from the seed, so no batch is replayed.
+    public func restore(position: TrainingPosition, optimizerState: OptimizerState<Float>) {
+        precondition(position.batch < epochs.batchesPerEpoch, "batch \(position.batch) beyond the epoch")
+        self.position = position
+        optimizer.state = optimizerState
+        order = epochs.order(epoch: position.epoch)
+    }
+}

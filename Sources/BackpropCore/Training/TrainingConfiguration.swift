@@ -1,0 +1,59 @@
+/// How the summed gradient is turned into the step direction.
+public enum Reduction: String, CaseIterable, Sendable, Codable {
+    /// Step along (1/B) Σ_n ∂E^n/∂w, as PyTorch and Keras do by default.
+    case mean
+    /// Step along Σ_n ∂E^n/∂w itself.
+    case sum
+}
+
+/// Everything that defines a training run; saved in checkpoints so that a run
+/// can be reproduced and resumed.
+public struct TrainingConfiguration: Sendable, Equatable, Codable {
+    /// Layer widths from input to output.
+    public var sizes: [Int] = [784, 256, 128, 10]
+    public var hiddenActivation: Activation = .relu
+    /// nil: the loss's default (softmax for cross-entropy, identity for sum-of-squares).
+    public var outputActivation: Activation? = nil
+    public var loss: Loss = .crossEntropy
+    public var initialization: Initialization = .pytorch
+    public var optimizer = OptimizerSettings(kind: .momentum, learningRate: 0.05, momentum: 0.9)
+    public var batchSize = 256
+    public var epochs = 10
+    /// Stop after this many optimizer steps in all (nil: run all epochs).
+    public var steps: Int? = nil
+    public var shuffle = true
+    public var workers = 1
+    public var seed: UInt64 = 0
+    public var reduction: Reduction = .mean
+    /// Samples per shard: fixes the order of additions, so results do not
+    /// depend on `workers`.
+    public var shardSize = 128
+
+    public init() {}
+
+    /// Checks ranges a network cannot check itself.
+    /// - Throws: `TrainingError.invalidSetting` naming the setting.
+    public func validate() throws(TrainingError) {
+        func require(_ ok: Bool, _ name: String, _ value: some CustomStringConvertible, _ reason: String) throws(TrainingError) {
+            if !ok { throw .invalidSetting(name: name, value: value.description, reason: reason) }
+        }
+        try require(batchSize > 0, "batch size", batchSize, "it must be at least 1")
+        try require(epochs >= 0, "epochs", epochs, "it must be 0 or more")
+        try require(steps.map { $0 > 0 } ?? true, "steps", steps ?? 0, "it must be at least 1")
+        try require(workers > 0, "workers", workers, "it must be at least 1")
+        try require(shardSize > 0, "shard size", shardSize, "it must be at least 1")
+        let rate = optimizer.learningRate
+        try require(rate.isFinite && rate >= 0, "learning rate", rate, "it must be a finite number ≥ 0")
+        try require(optimizer.momentum.isFinite && optimizer.momentum >= 0 && optimizer.momentum < 1,
+                    "momentum", optimizer.momentum, "it must be in [0, 1)")
+        try require(optimizer.weightDecay.isFinite && optimizer.weightDecay >= 0,
+                    "weight decay", optimizer.weightDecay, "it must be a finite number ≥ 0")
+    }
+
+    /// A network of this configuration's shape with zero parameters.
+    /// - Throws: the network's `TrainingError`s.
+    public func makeNetwork<T: NetworkScalar>(_: T.Type = Float.self) throws(TrainingError) -> Network<T> {
+        try Network<T>(sizes: sizes, hiddenActivation: hiddenActivation,
+                       outputActivation: outputActivation, loss: loss)
+    }
+}

@@ -1,0 +1,40 @@
+/// Everything that can go wrong in BackpropCore because of what a user asked
+/// for (a configuration, a dataset that does not fit the model, a run that
+/// diverges). Broken internal invariants are preconditions instead.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    /// The layer list has fewer than two sizes or a size below 1.
+    case invalidLayers([Int])
+    /// The output activation does not go with the loss.
+    case outputActivationMismatch(loss: Loss, activation: Activation)
+    /// Softmax was asked for between layers.
+    case softmaxHiddenActivation
+    /// The dataset's feature count is not the network's input width.
+    case inputWidthMismatch(dataset: String, features: Int, networkInputs: Int)
+    /// A label is at or above the number of outputs.
+    case labelOutOfRange(dataset: String, index: Int, label: Int, outputCount: Int)
+    /// A size, rate or count in the configuration is out of range.
+    case invalidSetting(name: String, value: String, reason: String)
+    /// The loss became NaN or infinite.
+    case diverged(step: Int, loss: Double, lastCheckpoint: String?)
+
+    public var description: String {
+        switch self {
+        case .invalidLayers(let sizes):
+            let list = sizes.map(String.init).joined(separator: ",")
+            return "layer list '\(list)' is invalid: give at least an input and an output size, each at least 1 (e.g. --layers 784,256,128,10)."
+        case .outputActivationMismatch(let loss, let activation):
+            return "output activation '\(activation.rawValue)' does not go with loss '\(loss.rawValue)': cross-entropy needs softmax, sum-of-squares any element-wise activation (identity by default)."
+        case .softmaxHiddenActivation:
+            return "softmax cannot be a hidden activation; use relu, leaky-relu, tanh, sigmoid or identity."
+        case .inputWidthMismatch(let dataset, let features, let inputs):
+            return "dataset \(dataset) has \(features) features per sample but the network's first layer takes \(inputs); make the first --layers size \(features)."
+        case .labelOutOfRange(let dataset, let index, let label, let outputs):
+            return "dataset \(dataset) has label \(label) at sample \(index), but the network has only \(outputs) outputs; make the last --layers size at least \(label + 1)."
+        case .invalidSetting(let name, let value, let reason):
+            return "\(name) = \(value) is invalid: \(reason)."
+        case .diverged(let step, let loss, let checkpoint):
+            let last = checkpoint.map { " The last checkpoint written is \($0)." } ?? " No checkpoint was written before it."
+            return "training diverged at step \(step): the loss is \(loss).\(last) Try a smaller --learning-rate."
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// The few file-system operations storage needs, with errors that name the path.
+public enum FileSystem {
+    public static func exists(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: path)
+    }
+
+    /// Creates `directory` and its parents if needed.
+    /// - Throws: `StorageError.io`.
+    public static func createDirectory(_ directory: String) throws(StorageError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .io(path: directory, reason: "cannot create the directory (\(error.localizedDescription))")
+        }
+    }
+
+    /// Writes a file so that a reader never sees it half-written: `write` fills
+    /// a temporary file in the same directory, which is then fsynced, renamed
+    /// over `path`, and the directory fsynced. On any failure the temporary
+    /// file is removed and whatever was at `path` is left untouched.
+    ///
+    /// - Throws: what `write` throws, or `StorageError.io`.
+    public static func writeAtomically(
+        _ path: String, _ write: (_ temporaryPath: String) throws(StorageError) -> Void
+    ) throws(StorageError) {
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw .io(path: path, reason: "directory \(directory) does not exist")
+        }
+        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+        do throws(StorageError) {
+            try write(temporary)
+            try sync(temporary)
+            guard rename(temporary, path) == 0 else {
+                throw StorageError.io(path: path, reason: "cannot rename \(temporary) into place (\(errorText()))")
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        try? sync(directory)
+    }
+
+    /// fsync(2) on a file or directory.
+    static func sync(_ path: String) throws(StorageError) {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw .io(path: path, reason: "cannot open for fsync (\(errorText()))") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw .io(path: path, reason: "fsync failed (\(errorText()))") }
+    }
+
+    private static func errorText() -> String { String(cString: strerror(errno)) }
+}

@@ -1,0 +1,343 @@
+// A small, checked Swift wrapper over the HDF5 C API.
+//
+// Every C call goes through `check`, which turns a negative return into a
+// StorageError naming the C function, the file and the object. Identifiers
+// live in `Handle`, which closes them in deinit, so an early throw cannot leak
+// one. HDF5's automatic error printing is turned off on the calling thread
+// (HDF5 serialises calls behind one lock anyway: do file I/O on one thread).
+// Objects are read only when they are plain datasets reached through hard
+// links, with contiguous or chunked storage in the file: soft and external
+// links, external storage and virtual datasets are refused before any data
+// is read, and a header's dimensions are checked against a size limit before
+// anything is allocated.
+import CHDF5Shim
+
+/// H5P_DEFAULT and H5S_ALL import as Int32; the API takes hid_t.
+private let propertiesDefault = hid_t(H5P_DEFAULT)
+private let wholeSpace = hid_t(H5S_ALL)
+
+/// An open HDF5 identifier and the function that closes it.
+final class Handle {
+    let id: hid_t
+    private let close: (hid_t) -> herr_t
+
+    init(_ id: hid_t, close: @escaping (hid_t) -> herr_t) {
+        self.id = id
+        self.close = close
+    }
+
+    deinit { _ = close(id) }
+}
+
+/// An HDF5 file opened read-only or created for writing.
+public final class HDF5File {
+    /// The path as the user gave it (for messages).
+    public let path: String
+    private let file: Handle
+
+    /// The most elements one dataset may hold (2³¹): larger headers are refused
+    /// before any allocation.
+    public static let elementLimit = 1 << 31
+
+    private init(path: String, file: Handle) {
+        self.path = path
+        self.file = file
+    }
+
+    /// Opens an existing file for reading.
+    /// - Throws: `.missingFile`, `.notHDF5`.
+    public static func open(_ path: String) throws(StorageError) -> HDF5File {
+        chdf5_silence_errors()
+        guard FileSystem.exists(path) else { throw .missingFile(path: path) }
+        guard H5Fis_hdf5(path) > 0 else { throw .notHDF5(path: path) }
+        let id = H5Fopen(path, chdf5_acc_rdonly(), propertiesDefault)
+        guard id >= 0 else { throw .notHDF5(path: path) }
+        return HDF5File(path: path, file: Handle(id, close: H5Fclose))
+    }
+
+    /// Creates (or truncates) a file for writing. Prefer `AtomicWrite`, which
+    /// writes beside the target and renames into place.
+    /// - Throws: `.io` when the file cannot be created.
+    public static func create(_ path: String) throws(StorageError) -> HDF5File {
+        chdf5_silence_errors()
+        let id = H5Fcreate(path, chdf5_acc_trunc(), propertiesDefault, propertiesDefault)
+        guard id >= 0 else { throw .io(path: path, reason: "cannot create the file (is the directory writable?)") }
+        return HDF5File(path: path, file: Handle(id, close: H5Fclose))
+    }
+
+    /// Writes everything buffered to disk (H5Fflush).
+    public func flush() throws(StorageError) {
+        try check(H5Fflush(file.id, H5F_SCOPE_GLOBAL), "H5Fflush", "/")
+    }
+
+    // MARK: - The checking helper
+
+    /// Returns `result`, or throws `.call` naming `function` and `object` when it is negative.
+    @discardableResult
+    func check<R: BinaryInteger>(_ result: R, _ function: String, _ object: String) throws(StorageError) -> R {
+        guard result >= 0 else { throw .call(function: function, path: path, object: object) }
+        return result
+    }
+
+    /// Opens an identifier through `open`, wrapped so that it is closed again.
+    func handle(
+        _ function: String, _ object: String, close: @escaping (hid_t) -> herr_t, _ open: () -> hid_t
+    ) throws(StorageError) -> Handle {
+        Handle(try check(open(), function, object), close: close)
+    }
+
+    // MARK: - Objects
+
+    /// Whether `object` (an absolute path such as "/train/x") exists, checking
+    /// each link on the way. Links of any kind count; `openDataset` refuses
+    /// all but hard ones.
+    public func exists(_ object: String) -> Bool {
+        var prefix = ""
+        for component in object.split(separator: "/") {
+            prefix += "/" + component
+            guard H5Lexists(file.id, prefix, propertiesDefault) > 0 else { return false }
+        }
+        return true
+    }
+
+    /// Whether `object` exists and is a group.
+    public func isGroup(_ object: String) -> Bool {
+        guard exists(object), let info = try? objectInfo(object) else { return false }
+        return info.type == H5O_TYPE_GROUP
+    }
+
+    private func objectInfo(_ object: String) throws(StorageError) -> H5O_info_t {
+        var info = H5O_info_t()
+        try check(H5Oget_info_by_name1(file.id, object, &info, propertiesDefault), "H5Oget_info_by_name", object)
+        return info
+    }
+
+    /// Creates `group` and any missing groups above it.
+    public func createGroup(_ group: String) throws(StorageError) {
+        var prefix = ""
+        for component in group.split(separator: "/") {
+            prefix += "/" + component
+            if H5Lexists(file.id, prefix, propertiesDefault) > 0 { continue }
+            _ = try handle("H5Gcreate2", prefix, close: H5Gclose) {
+                H5Gcreate2(file.id, prefix, propertiesDefault, propertiesDefault, propertiesDefault)
+            }
+        }
+    }
+
+    /// Opens a dataset after checking that every link to it is a hard link and
+    /// that its storage is inside this file.
+    /// - Throws: `.missingObject`, `.invalidContent` (links, external or virtual storage).
+    func openDataset(_ object: String) throws(StorageError) -> Handle {
+        var prefix = ""
+        for component in object.split(separator: "/") {
+            prefix += "/" + component
+            guard H5Lexists(file.id, prefix, propertiesDefault) > 0 else { throw .missingObject(path: path, object: object) }
+            var link = H5L_info_t()
+            try check(H5Lget_info(file.id, prefix, &link, propertiesDefault), "H5Lget_info", prefix)
+            guard link.type == H5L_TYPE_HARD else {
+                throw .invalidContent(path: path, object: prefix, reason: "is a soft or external link; only plain objects are read")
+            }
+        }
+        guard try objectInfo(object).type == H5O_TYPE_DATASET else {
+            throw .invalidContent(path: path, object: object, reason: "is not a dataset")
+        }
+        let dataset = try handle("H5Dopen2", object, close: H5Dclose) { H5Dopen2(file.id, object, propertiesDefault) }
+        let plist = try handle("H5Dget_create_plist", object, close: H5Pclose) { H5Dget_create_plist(dataset.id) }
+        guard try check(H5Pget_external_count(plist.id), "H5Pget_external_count", object) == 0 else {
+            throw .invalidContent(path: path, object: object, reason: "stores its data in external files, which are not read")
+        }
+        let layout = H5Pget_layout(plist.id)
+        guard layout == H5D_CONTIGUOUS || layout == H5D_CHUNKED || layout == H5D_COMPACT else {
+            throw .invalidContent(path: path, object: object, reason: "is a virtual dataset, which is not read")
+        }
+        return dataset
+    }
+
+    /// The dimensions of a dataset.
+    public func shape(of object: String) throws(StorageError) -> [Int] {
+        try dimensions(try openDataset(object), object)
+    }
+
+    private func dimensions(_ dataset: Handle, _ object: String) throws(StorageError) -> [Int] {
+        let space = try handle("H5Dget_space", object, close: H5Sclose) { H5Dget_space(dataset.id) }
+        let rank = Int(try check(H5Sget_simple_extent_ndims(space.id), "H5Sget_simple_extent_ndims", object))
+        var dims = [hsize_t](repeating: 0, count: max(rank, 1))
+        try check(H5Sget_simple_extent_dims(space.id, &dims, nil), "H5Sget_simple_extent_dims", object)
+        return dims.prefix(rank).map { Int(clamping: $0) }
+    }
+
+    /// A description of the stored element type, for messages ("float64", "int32", "string").
+    private func typeName(_ type: Handle) -> String {
+        let size = H5Tget_size(type.id)
+        switch H5Tget_class(type.id) {
+        case H5T_INTEGER: return (H5Tget_sign(type.id) == H5T_SGN_NONE ? "uint" : "int") + "\(size * 8)"
+        case H5T_FLOAT: return "float\(size * 8)"
+        case H5T_STRING: return "string"
+        default: return "a compound or other non-numeric type"
+        }
+    }
+
+    private func checkType<T: HDF5Element>(_ type: Handle, _ object: String, as _: T.Type) throws(StorageError) {
+        let matches = H5Tget_class(type.id) == T.typeClass && H5Tget_size(type.id) == T.storedSize
+            && (T.typeClass != H5T_INTEGER || (H5Tget_sign(type.id) != H5T_SGN_NONE) == T.isSigned)
+        guard matches else {
+            throw .wrongType(path: path, object: object, expected: T.typeName, found: typeName(type))
+        }
+    }
+
+    /// Reads a whole dataset of element type `T`.
+    ///
+    /// - Parameter rank: the number of dimensions required (nil: any).
+    /// - Returns: the values in row-major order and the shape.
+    /// - Throws: `.missingObject`, `.wrongType`, `.wrongRank`, `.invalidContent`
+    ///   (links, external storage, too large), `.call`.
+    public func read<T: HDF5Element>(_ object: String, as _: T.Type = T.self, rank: Int? = nil) throws(StorageError) -> (values: [T], shape: [Int]) {
+        let dataset = try openDataset(object)
+        let type = try handle("H5Dget_type", object, close: H5Tclose) { H5Dget_type(dataset.id) }
+        try checkType(type, object, as: T.self)
+        let shape = try dimensions(dataset, object)
+        if let rank, shape.count != rank { throw .wrongRank(path: path, object: object, expected: rank, found: shape.count) }
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= HDF5File.elementLimit else {
+                let dims = shape.map(String.init).joined(separator: " × ")
+                throw .invalidContent(path: path, object: object,
+                                      reason: "declares \(dims) elements, more than the limit of \(HDF5File.elementLimit)")
+            }
+            count = product
+        }
+        var values = [T](repeating: T.zero, count: count)
+        if count > 0 {
+            let status = values.withUnsafeMutableBytes {
+                H5Dread(dataset.id, T.nativeType, wholeSpace, wholeSpace, propertiesDefault, $0.baseAddress)
+            }
+            try check(status, "H5Dread", object)
+        }
+        return (values, shape)
+    }
+
+    /// Writes `values` as a new dataset `object` of `shape` ([] for a scalar),
+    /// creating the groups above it.
+    public func write<T: HDF5Element>(_ values: [T], shape: [Int], to object: String) throws(StorageError) {
+        precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        if let slash = object.lastIndex(of: "/"), slash != object.startIndex {
+            try createGroup(String(object[..<slash]))
+        }
+        let dims = shape.map { hsize_t($0) }
+        let space = try handle("H5Screate_simple", object, close: H5Sclose) {
+            shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(dims.count), dims, nil)
+        }
+        let dataset = try handle("H5Dcreate2", object, close: H5Dclose) {
+            H5Dcreate2(file.id, object, T.nativeType, space.id, propertiesDefault, propertiesDefault, propertiesDefault)
+        }
+        guard !values.isEmpty else { return }
+        let status = values.withUnsafeBytes {
+            H5Dwrite(dataset.id, T.nativeType, wholeSpace, wholeSpace, propertiesDefault, $0.baseAddress)
+        }
+        try check(status, "H5Dwrite", object)
+    }
+
+    // MARK: - Attributes
+
+    private func openObject(_ object: String) throws(StorageError) -> Handle {
+        guard object == "/" || exists(object) else { throw .missingObject(path: path, object: object) }
+        return try handle("H5Oopen", object, close: H5Oclose) { H5Oopen(file.id, object, propertiesDefault) }
+    }
+
+    /// Whether `object` carries attribute `name`.
+    public func hasAttribute(_ name: String, of object: String = "/") -> Bool {
+        guard let target = try? openObject(object) else { return false }
+        return H5Aexists(target.id, name) > 0
+    }
+
+    private func openAttribute(_ name: String, of object: String) throws(StorageError) -> Handle {
+        let target = try openObject(object)
+        guard H5Aexists(target.id, name) > 0 else {
+            throw .missingObject(path: path, object: "attribute '\(name)' of \(object)")
+        }
+        return try handle("H5Aopen", "\(object)@\(name)", close: H5Aclose) { H5Aopen(target.id, name, propertiesDefault) }
+    }
+
+    /// Sets a numeric attribute (a scalar) on `object`.
+    public func setAttribute<T: HDF5Element>(_ name: String, _ value: T, on object: String = "/") throws(StorageError) {
+        let target = try openObject(object)
+        let label = "\(object)@\(name)"
+        let space = try handle("H5Screate", label, close: H5Sclose) { H5Screate(H5S_SCALAR) }
+        let attribute = try handle("H5Acreate2", label, close: H5Aclose) {
+            H5Acreate2(target.id, name, T.nativeType, space.id, propertiesDefault, propertiesDefault)
+        }
+        var copy = value
+        try check(H5Awrite(attribute.id, T.nativeType, &copy), "H5Awrite", label)
+    }
+
+    /// Sets a string attribute (variable-length UTF-8, as h5py writes them).
+    public func setAttribute(_ name: String, _ value: String, on object: String = "/") throws(StorageError) {
+        let target = try openObject(object)
+        let label = "\(object)@\(name)"
+        let type = try stringType(label)
+        let space = try handle("H5Screate", label, close: H5Sclose) { H5Screate(H5S_SCALAR) }
+        let attribute = try handle("H5Acreate2", label, close: H5Aclose) {
+            H5Acreate2(target.id, name, type.id, space.id, propertiesDefault, propertiesDefault)
+        }
+        let status = value.withCString { text in
+            var pointer: UnsafePointer<CChar>? = text
+            return H5Awrite(attribute.id, type.id, &pointer)
+        }
+        try check(status, "H5Awrite", label)
+    }
+
+    private func stringType(_ label: String) throws(StorageError) -> Handle {
+        let type = try handle("H5Tcopy", label, close: H5Tclose) { H5Tcopy(chdf5_c_s1()) }
+        try check(H5Tset_size(type.id, size_t.max), "H5Tset_size", label)  // size_t.max is H5T_VARIABLE
+        try check(H5Tset_cset(type.id, H5T_CSET_UTF8), "H5Tset_cset", label)
+        return type
+    }
+
+    /// Reads a scalar numeric attribute, converting integer or float storage to `T`
+    /// when the conversion is exact in kind (ints to ints, floats to floats).
+    public func attribute<T: HDF5Element>(_ name: String, of object: String = "/", as _: T.Type = T.self) throws(StorageError) -> T {
+        let attribute = try openAttribute(name, of: object)
+        let label = "attribute '\(name)' of \(object)"
+        let type = try handle("H5Aget_type", label, close: H5Tclose) { H5Aget_type(attribute.id) }
+        guard H5Tget_class(type.id) == T.typeClass else {
+            throw .wrongType(path: path, object: label, expected: T.typeName, found: typeName(type))
+        }
+        let space = try handle("H5Aget_space", label, close: H5Sclose) { H5Aget_space(attribute.id) }
+        guard try check(H5Sget_simple_extent_npoints(space.id), "H5Sget_simple_extent_npoints", label) == 1 else {
+            throw .wrongShape(path: path, object: label, expected: "a single value", found: "several values")
+        }
+        var value = T.zero
+        try check(H5Aread(attribute.id, T.nativeType, &value), "H5Aread", label)
+        return value
+    }
+
+    /// Reads a scalar string attribute, fixed- or variable-length.
+    public func stringAttribute(_ name: String, of object: String = "/") throws(StorageError) -> String {
+        let attribute = try openAttribute(name, of: object)
+        let label = "attribute '\(name)' of \(object)"
+        let type = try handle("H5Aget_type", label, close: H5Tclose) { H5Aget_type(attribute.id) }
+        guard H5Tget_class(type.id) == H5T_STRING else {
+            throw .wrongType(path: path, object: label, expected: "string", found: typeName(type))
+        }
+        let space = try handle("H5Aget_space", label, close: H5Sclose) { H5Aget_space(attribute.id) }
+        guard try check(H5Sget_simple_extent_npoints(space.id), "H5Sget_simple_extent_npoints", label) == 1 else {
+            throw .wrongShape(path: path, object: label, expected: "a single string", found: "several values")
+        }
+        if H5Tis_variable_str(type.id) > 0 {
+            let memoryType = try stringType(label)
+            var pointer: UnsafeMutablePointer<CChar>? = nil
+            try check(H5Aread(attribute.id, memoryType.id, &pointer), "H5Aread", label)
+            guard let pointer else { return "" }
+            defer { H5free_memory(pointer) }
+            return String(cString: pointer)
+        }
+        let size = H5Tget_size(type.id)
+        guard size > 0, size < 1 << 20 else {
+            throw .invalidContent(path: path, object: label, reason: "declares a string of \(size) bytes")
+        }
+        var bytes = [UInt8](repeating: 0, count: size + 1)
+        try check(H5Aread(attribute.id, type.id, &bytes), "H5Aread", label)
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+}
