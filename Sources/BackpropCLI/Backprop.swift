@@ -1,0 +1,56 @@
+import ArgumentParser
+import BackpropCore
+import Foundation
+
+/// The `backprop` command: trains multi-layer perceptrons by backpropagation.
+@main
+struct Backprop: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backprop",
+        abstract: "Train multi-layer perceptrons by backpropagation, data-parallel on all cores.",
+        version: "0.1.0",
+        subcommands: [Train.self, Evaluate.self, ImportData.self, GradientCheck.self]
+    )
+
+    /// Start-up shared by every subcommand: BLAS's own threads off (our
+    /// workers own the cores).
+    static func setUp() {
+        BLAS.useSingleThread()
+    }
+}
+
+extension Activation: ExpressibleByArgument {}
+extension Loss: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension Initialization: ExpressibleByArgument {}
+extension Reduction: ExpressibleByArgument {}
+
+/// A comma-separated list of layer widths, e.g. "784,256,128,10".
+struct LayerSizes: ExpressibleByArgument, Sendable {
+    let sizes: [Int]
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
+        let sizes = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard sizes.count == parts.count, sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }) else { return nil }
+        self.sizes = sizes
+    }
+
+    var defaultValueDescription: String { sizes.map(String.init).joined(separator: ",") }
+}
+
+/// Writes one line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Formats a count with thousands separators ("52,431").
+func grouped(_ value: Double) -> String {
+    let digits = String(Int(value.rounded()))
+    var result = ""
+    for (i, character) in digits.reversed().enumerated() {
+        if i > 0, i % 3 == 0, character != "-" { result.append(",") }
+        result.append(character)
+    }
+    return String(result.reversed())
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import BackpropCore
+import BackpropHDF5
+import Foundation
+
+/// `backprop evaluate`: loss, accuracy and confusion matrix of a checkpoint.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a checkpoint on a dataset's test split: loss, accuracy, per-class accuracy, confusion matrix.")
+
+    @Option(help: "The checkpoint file written by `backprop train`.")
+    var checkpoint: String
+    @Option(help: "The HDF5 dataset.")
+    var data = "datasets/fashion-mnist.h5"
+    @Option(help: "Which split to evaluate: test or train.")
+    var split = "test"
+    @Option(help: "Worker threads (default: the active cores).")
+    var workers = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard workers > 0 else { throw ValidationError("--workers \(workers) is invalid: it must be at least 1.") }
+        guard DatasetFile.splits.contains(split) else { throw ValidationError("--split must be test or train, not '\(split)'.") }
+    }
+
+    func run() throws {
+        Backprop.setUp()
+        let model = try Checkpoint.load(from: checkpoint)
+        let dataset = try DatasetFile.split(split, of: try HDF5File.open(data))
+        try dataset.validate(for: model.network)
+        let result = evaluate(model.network, on: dataset, workers: workers)
+        print("\(checkpoint) on \(dataset.name): \(result.sampleCount) samples")
+        print(String(format: "loss %.4f  accuracy %.2f%%", result.meanLoss, 100 * result.accuracy))
+        print("per-class accuracy:")
+        for (label, accuracy) in result.perClassAccuracy.enumerated() {
+            print(String(format: "  class %2d  %6.2f%%", label, 100 * accuracy))
+        }
+        print("confusion matrix (rows: true class, columns: predicted):")
+        for row in result.confusion {
+            print("  " + row.map { String(format: "%5d", $0) }.joined(separator: " "))
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import BackpropCore
+
+/// `backprop gradcheck`: backpropagation against finite differences.
+struct GradientCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gradcheck",
+        abstract: "Check backpropagation against central finite differences in Double, for every activation × loss.")
+
+    @Option(help: "Largest relative error accepted.")
+    var tolerance = 1e-6
+    @Option(help: "Seed of the random networks and inputs.")
+    var seed: UInt64 = 0
+
+    func run() throws {
+        Backprop.setUp()
+        var worstOverall = 0.0
+        let hidden: [Activation] = Activation.allCases.filter(\.isElementwise)
+        for loss in Loss.allCases {
+            for activation in hidden {
+                // Sum-of-squares runs with g = h, so every g' is checked too.
+                let problem = try gradientCheckProblem(
+                    sizes: [5, 7, 6, 4], activation: activation, loss: loss,
+                    outputActivation: loss == .sumOfSquares ? activation : nil, seed: seed)
+                let results = checkGradients(of: problem.network, inputs: problem.inputs, targets: problem.targets)
+                let worst = results.map(\.worstRelativeError).max() ?? 0
+                worstOverall = max(worstOverall, worst)
+                let detail = results.map { String(format: "L%d.%@ %.1e", $0.layer, $0.tensor == "weight" ? "w" : "b", $0.worstRelativeError) }
+                print("\(worst <= tolerance ? "ok  " : "FAIL") \(loss.rawValue) × \(activation.rawValue): " + detail.joined(separator: "  "))
+            }
+        }
+        print(String(format: "worst relative error %.2e (tolerance %.0e)", worstOverall, tolerance))
+        guard worstOverall <= tolerance else { throw ExitCode.failure }
+    }
+}
