@@ -289,7 +289,7 @@ public final class HDF5File {
 
     private func stringType(_ label: String) throws(StorageError) -> Handle {
         let type = try handle("H5Tcopy", label, close: H5Tclose) { H5Tcopy(chdf5_c_s1()) }
-        try check(H5Tset_size(type.id, size_t.max), "H5Tset_size", label)  // size_t.max is H5T_VARIABLE
+        try check(H5Tset_size(type.id, -1), "H5Tset_size", label)  // H5T_VARIABLE is (size_t)-1; size_t imports as Int
         try check(H5Tset_cset(type.id, H5T_CSET_UTF8), "H5Tset_cset", label)
         return type
     }

@@ -40,6 +40,7 @@ public struct Adam<Scalar: NetworkScalar>: Optimizer {
         }
     }
 
+    @_specialize(where Scalar == Float)
     public mutating func update(_ parameters: inout [Scalar], along gradient: [Scalar]) {
         precondition(parameters.count == gradient.count, "gradient length \(gradient.count) != \(parameters.count)")
         step += 1

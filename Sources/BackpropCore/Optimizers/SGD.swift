@@ -33,6 +33,7 @@ public struct SGD<Scalar: NetworkScalar>: Optimizer {
         }
     }
 
+    @_specialize(where Scalar == Float)
     public mutating func update(_ parameters: inout [Scalar], along gradient: [Scalar]) {
         precondition(parameters.count == gradient.count, "gradient length \(gradient.count) != \(parameters.count)")
         let (η, μ, λ) = (learningRate, momentum, weightDecay)

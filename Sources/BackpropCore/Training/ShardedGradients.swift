@@ -84,6 +84,7 @@ public final class ShardedGradients<T: NetworkScalar> {
 
     /// gradient_i ← scale · (slot₀_i + slot₁_i + … ), added in shard order;
     /// the parameter range is split across workers (each writes its own part).
+    @_specialize(where T == Float)
     private func reduce(shardCount: Int, scale: T) {
         let slots = SlotPointer(base: slots.baseAddress!)
         let parameterCount = self.parameterCount
