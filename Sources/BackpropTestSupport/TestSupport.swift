@@ -12,3 +12,68 @@ public func temporaryDirectory(_ label: String = "backprop") -> String {
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+/// A random classification dataset: `count` samples of `featureCount` random
+/// bytes, labels drawn from `classCount` classes, reproducible from `seed`.
+public func randomDataset(count: Int, featureCount: Int, classCount: Int, seed: UInt64) -> Dataset {
+    var generator = SeededGenerator(seed: seed, stream: 99)
+    let features = (0..<(count * featureCount)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+    let labels = (0..<count).map { _ in UInt8(generator.next() % UInt64(classCount)) }
+    return Dataset(name: "random-\(seed)", features: features, labels: labels, featureCount: featureCount, scale: 1 / 255)
+}
+
+/// Two interleaved spirals in the plane, quantised to bytes (x = byte/255):
+/// the classic small problem a linear model cannot solve.
+public func twoSpirals(pointsPerClass: Int) -> Dataset {
+    var features: [UInt8] = [], labels: [UInt8] = []
+    for n in 0..<pointsPerClass {
+        let r = 0.1 + 0.8 * Double(n) / Double(pointsPerClass)
+        let angle = 1.5 * Double.pi * Double(n) / Double(pointsPerClass)
+        for label in 0..<2 {
+            let sign = label == 0 ? 1.0 : -1.0
+            let x = 0.5 + 0.5 * sign * r * cos(angle), y = 0.5 + 0.5 * sign * r * sin(angle)
+            features += [UInt8((x * 255).rounded()), UInt8((y * 255).rounded())]
+            labels.append(UInt8(label))
+        }
+    }
+    return Dataset(name: "two-spirals", features: features, labels: labels, featureCount: 2, scale: 1 / 255)
+}
+
+/// The path of the built `backprop` executable, beside the test bundle.
+public func backpropExecutable() -> String {
+    let candidates = [
+        Bundle.main.bundleURL.appendingPathComponent("backprop").path,
+        Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("backprop").path,
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("backprop").path,
+    ]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+}
+
+/// What a finished process printed and how it ended.
+public struct ProcessResult: Sendable {
+    public let status: Int32
+    /// True when the process ended by a signal (a crash), not by exit().
+    public let signalled: Bool
+    public let standardOutput: String
+    public let standardError: String
+}
+
+/// Runs `executable` with `arguments` in `directory` and waits for it.
+public func run(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    // Read before waiting so that a full pipe cannot block the child.
+    let outData = output.fileHandleForReading.readDataToEndOfFile()
+    let errData = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus,
+                         signalled: process.terminationReason == .uncaughtSignal,
+                         standardOutput: String(decoding: outData, as: UTF8.self),
+                         standardError: String(decoding: errData, as: UTF8.self))
+}

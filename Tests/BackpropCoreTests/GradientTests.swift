@@ -1,0 +1,85 @@
+import BackpropCore
+import BackpropTestSupport
+import Testing
+
+/// Backpropagation against central finite differences, in Double.
+struct GradientTests {
+    static let hidden = Activation.allCases.filter(\.isElementwise)
+
+    @Test("cross-entropy, every hidden activation", arguments: hidden)
+    func crossEntropy(activation: Activation) throws {
+        try expectGradientsMatch(sizes: [5, 7, 4], activation: activation, loss: .crossEntropy)
+    }
+
+    @Test("sum-of-squares, every activation as hidden and output", arguments: hidden)
+    func sumOfSquares(activation: Activation) throws {
+        try expectGradientsMatch(sizes: [5, 7, 4], activation: activation, loss: .sumOfSquares, output: activation)
+    }
+
+    @Test("three-layer networks, several seeds", arguments: [1, 2, 3] as [UInt64])
+    func threeLayers(seed: UInt64) throws {
+        try expectGradientsMatch(sizes: [6, 8, 7, 3], activation: .relu, loss: .crossEntropy, seed: seed)
+        try expectGradientsMatch(sizes: [6, 8, 7, 3], activation: .tanh, loss: .sumOfSquares, seed: seed)
+    }
+
+    func expectGradientsMatch(
+        sizes: [Int], activation: Activation, loss: Loss, output: Activation? = nil, seed: UInt64 = 0
+    ) throws {
+        let problem = try gradientCheckProblem(sizes: sizes, activation: activation, loss: loss,
+                                               outputActivation: output, seed: seed)
+        for result in checkGradients(of: problem.network, inputs: problem.inputs, targets: problem.targets) {
+            #expect(result.worstRelativeError < 1e-6,
+                    "layer \(result.layer) \(result.tensor)[\(result.worstIndex)]: \(result.worstRelativeError)")
+        }
+    }
+
+    @Test("the check fails on a wrong gradient")
+    func checkerDetectsErrors() throws {
+        // Halving one weight's analytic gradient must show up as a large error:
+        // compare the true gradient with finite differences of a scaled loss.
+        let problem = try gradientCheckProblem(sizes: [3, 4, 2], activation: .tanh, loss: .sumOfSquares, seed: 7)
+        let analytic = problem.network.gradient(inputs: problem.inputs, targets: problem.targets).gradient
+        var probe = problem.network
+        let h = 1e-5
+        probe.parameters[0] += h
+        let above = probe.error(inputs: problem.inputs, targets: problem.targets)
+        probe.parameters[0] -= 2 * h
+        let below = probe.error(inputs: problem.inputs, targets: problem.targets)
+        let numeric = (above - below) / (2 * h)
+        #expect(relativeError(analytic[0], numeric) < 1e-6)
+        #expect(relativeError(analytic[0] / 2, numeric) > 0.3)
+    }
+
+    @Test("batch gradient = Σ per-sample gradients", arguments: [11, 12, 13, 14] as [UInt64])
+    func batchIsSumOfSamples(seed: UInt64) throws {
+        let problem = try gradientCheckProblem(sizes: [4, 6, 3], activation: .sigmoid, loss: .crossEntropy, rows: 5, seed: seed)
+        let (batch, batchError) = problem.network.gradient(inputs: problem.inputs, targets: problem.targets)
+        var sum = [Double](repeating: 0, count: batch.count)
+        var errorSum = 0.0
+        let (inputWidth, outputWidth) = (problem.network.inputCount, problem.network.outputCount)
+        for n in 0..<5 {
+            let x = Array(problem.inputs[(n * inputWidth)..<((n + 1) * inputWidth)])
+            let t = Array(problem.targets[(n * outputWidth)..<((n + 1) * outputWidth)])
+            let (g, e) = problem.network.gradient(inputs: x, targets: t)
+            for i in g.indices { sum[i] += g[i] }
+            errorSum += e
+        }
+        #expect(relativeError(batchError, errorSum) < 1e-12, "seed \(seed)")
+        for i in batch.indices {
+            #expect(abs(batch[i] - sum[i]) <= 1e-12 * max(1, abs(sum[i])), "seed \(seed), parameter \(i)")
+        }
+    }
+
+    @Test("hand-computed forward and gradient of a 1-1-1 network")
+    func handComputed() throws {
+        // a1 = 2·0.5 + 0.1 = 1.1, z1 = relu = 1.1; y = a2 = −1·1.1 + 0.3 = −0.8; t = 1
+        // E = ½(−1.8)² = 1.62; δ2 = −1.8; ∂E/∂w2 = δ2·z1 = −1.98; ∂E/∂b2 = −1.8
+        // δ1 = 1·(−1)(−1.8) = 1.8; ∂E/∂w1 = δ1·x = 0.9; ∂E/∂b1 = 1.8
+        var network = try Network<Double>(sizes: [1, 1, 1], hiddenActivation: .relu, loss: .sumOfSquares)
+        network.parameters = [2, 0.1, -1, 0.3]
+        let (g, e) = network.gradient(inputs: [0.5], targets: [1])
+        #expect(abs(e - 1.62) < 1e-12)
+        let expected = [0.9, 1.8, -1.98, -1.8]
+        for i in 0..<4 { #expect(abs(g[i] - expected[i]) < 1e-12, "parameter \(i): \(g[i])") }
+    }
+}

@@ -1,0 +1,58 @@
+@testable import BackpropCore
+import BackpropTestSupport
+import Testing
+
+/// The BLAS path against the plain loop, and the elementwise kernels' invariants.
+struct KernelTests {
+    @Test("sgemm equals the naive loop for every transpose combination",
+          arguments: [(Transpose.none, Transpose.none), (.none, .transposed), (.transposed, .none), (.transposed, .transposed)])
+    func gemmMatchesNaive(transposes: (Transpose, Transpose)) {
+        let (m, n, k) = (7, 5, 9)
+        var generator = SeededGenerator(seed: 3)
+        let a = (0..<(m * k)).map { _ in Float(generator.nextNormal()) }
+        let b = (0..<(k * n)).map { _ in Float(generator.nextNormal()) }
+        let c0 = (0..<(m * n)).map { _ in Float(generator.nextNormal()) }
+        let (lda, ldb) = (transposes.0 == .none ? k : m, transposes.1 == .none ? n : k)
+        for beta: Float in [0, 0.5] {
+            var blas = c0, naive = c0
+            gemm(transposes.0, transposes.1, m: m, n: n, k: k, alpha: 1.5, a: a, lda: lda, b: b, ldb: ldb,
+                 beta: beta, c: &blas, ldc: n, kernel: .blas)
+            gemm(transposes.0, transposes.1, m: m, n: n, k: k, alpha: 1.5, a: a, lda: lda, b: b, ldb: ldb,
+                 beta: beta, c: &naive, ldc: n, kernel: .naive)
+            for i in 0..<(m * n) { #expect(abs(blas[i] - naive[i]) <= 1e-5 * max(1, abs(naive[i])), "element \(i), β \(beta)") }
+        }
+    }
+
+    @Test("softmax rows are positive and sum to 1", arguments: [0, 1, 2, 3] as [UInt64])
+    func softmaxRows(seed: UInt64) {
+        var generator = SeededGenerator(seed: seed)
+        let (rows, width) = (6, 10)
+        // Large logits too: the max subtraction must keep exp finite.
+        var a = (0..<(rows * width)).map { _ in Float(generator.nextNormal() * 50) }
+        applySoftmax(&a, rows: rows, width: width)
+        for r in 0..<rows {
+            let row = a[(r * width)..<((r + 1) * width)]
+            #expect(row.allSatisfy { $0 >= 0 && $0.isFinite }, "seed \(seed)")
+            #expect(abs(row.reduce(0, +) - 1) < 1e-5, "seed \(seed), row \(r)")
+        }
+    }
+
+    @Test("the naive and BLAS kernels give the same training gradient")
+    func networkGradientOnBothKernels() throws {
+        let problem = try gradientCheckProblem(sizes: [6, 8, 3], activation: .relu, loss: .crossEntropy, rows: 5, seed: 4)
+        let blas = problem.network.gradient(inputs: problem.inputs, targets: problem.targets, kernel: .blas)
+        let naive = problem.network.gradient(inputs: problem.inputs, targets: problem.targets, kernel: .naive)
+        #expect(abs(blas.error - naive.error) < 1e-12)
+        for i in blas.gradient.indices { #expect(abs(blas.gradient[i] - naive.gradient[i]) < 1e-12) }
+    }
+
+    @Test("the generator's sequence is fixed by its seed and stream")
+    func seededGenerator() {
+        var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42), c = SeededGenerator(seed: 42, stream: 1)
+        let first = (0..<4).map { _ in a.next() }
+        #expect(first == (0..<4).map { _ in b.next() })
+        #expect(first != (0..<4).map { _ in c.next() })
+        var restored = SeededGenerator(state: a.state)
+        #expect(restored.next() == a.next())
+    }
+}
