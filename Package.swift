@@ -39,7 +39,8 @@ let package = Package(
             resources: [.copy("References")]
         ),
         .testTarget(name: "BackpropHDF5Tests", dependencies: ["BackpropHDF5", "BackpropTestSupport"]),
-        .testTarget(name: "BackpropCLITests", dependencies: ["BackpropHDF5", "BackpropTestSupport"]),
+        // Depends on the executable so that `swift test` builds `backprop` first.
+        .testTarget(name: "BackpropCLITests", dependencies: ["BackpropCLI", "BackpropHDF5", "BackpropTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

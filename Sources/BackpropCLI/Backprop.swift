@@ -12,6 +12,25 @@ struct Backprop: ParsableCommand {
         subcommands: [Train.self, Evaluate.self, ImportData.self, GradientCheck.self]
     )
 
+    /// Parses and runs a subcommand. Help and version go to standard output;
+    /// every error is one line on standard error ("error: …", naming the file
+    /// or flag) and a non-zero exit: 64 for bad flags, 1 for everything else.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+            } else {
+                let message = self.message(for: error)
+                if !message.isEmpty { printError("error: " + message) }
+            }
+            exit(withError: code == .success ? nil : ExitCode(code.rawValue))
+        }
+    }
+
     /// Start-up shared by every subcommand: BLAS's own threads off (our
     /// workers own the cores).
     static func setUp() {

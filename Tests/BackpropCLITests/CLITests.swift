@@ -1,0 +1,125 @@
+import BackpropCore
+import BackpropHDF5
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// The `backprop` executable end to end: import, train, evaluate, and the
+/// errors a user can cause, checked by exit status and output.
+struct CLITests {
+    let directory = temporaryDirectory("cli")
+    let executable = backpropExecutable()
+
+    /// The committed sample of Fashion-MNIST, found from this file's path.
+    static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("datasets/fashion-mnist-sample.h5").path
+
+    func backprop(_ arguments: String...) throws -> ProcessResult {
+        try run(executable, arguments, in: directory)
+    }
+
+    /// Asserts a clean failure: non-zero exit (not a signal), one line on
+    /// stderr that contains every `fragment`, and nothing written.
+    func expectFailure(_ result: ProcessResult, mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(result.status != 0 && !result.signalled, sourceLocation: sourceLocation)
+        let lines = result.standardError.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(result.standardError.contains(fragment), "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty,
+                "files were left behind", sourceLocation: sourceLocation)
+    }
+
+    @Test("import IDX, train, evaluate on the committed sample")
+    func importTrainEvaluate() throws {
+        // Turn the committed sample back into IDX files, as Debian ships them.
+        let (train, test) = try DatasetFile.load(Self.sample)
+        let idx = temporaryDirectory("cli-idx")
+        func writeIDX(_ stem: String, _ dims: [Int], _ bytes: [UInt8]) throws {
+            var data: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+            for d in dims { data += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
+            try Data(data + bytes).write(to: URL(fileURLWithPath: "\(idx)/\(stem)"))
+        }
+        try writeIDX(IDXImport.stems.trainImages, [train.count, 28, 28], train.features)
+        try writeIDX(IDXImport.stems.trainLabels, [train.count], train.labels)
+        try writeIDX(IDXImport.stems.testImages, [test.count, 28, 28], test.features)
+        try writeIDX(IDXImport.stems.testLabels, [test.count], test.labels)
+
+        let imported = try backprop("import", "fashion-mnist", "--from", idx, "--output", "data.h5")
+        #expect(imported.status == 0, "\(imported.standardError)")
+        let trained = try backprop("train", "--data", "data.h5", "--layers", "784,32,10", "--epochs", "3",
+                                   "--batch-size", "64", "--workers", "2", "--output", "run/model.h5")
+        #expect(trained.status == 0, "\(trained.standardError)")
+        #expect(trained.standardOutput.contains("epoch 3/3"))
+        #expect(trained.standardOutput.contains("model written to run/model.h5"))
+
+        let evaluated = try backprop("evaluate", "--checkpoint", "run/model.h5", "--data", "data.h5")
+        #expect(evaluated.status == 0, "\(evaluated.standardError)")
+        let accuracy = try #require(evaluated.standardOutput.firstMatch(of: /accuracy ([0-9.]+)%/).map { Double($0.1) ?? 0 })
+        #expect(accuracy > 50, "a 3-epoch model should beat chance (10 %) by far: \(accuracy)")
+        #expect(evaluated.standardOutput.contains("confusion matrix"))
+    }
+
+    @Test("--epochs 0 writes the initialised model; --steps stops early")
+    func epochsZeroAndSteps() throws {
+        let zero = try backprop("train", "--data", Self.sample, "--epochs", "0", "--output", "init.h5")
+        #expect(zero.status == 0, "\(zero.standardError)")
+        let model = try Checkpoint.load(from: "\(directory)/init.h5")
+        #expect(model.position.step == 0 && model.network.sizes == [784, 256, 128, 10])
+        let steps = try backprop("train", "--data", Self.sample, "--steps", "3", "--output", "steps.h5")
+        #expect(steps.status == 0, "\(steps.standardError)")
+        #expect(try Checkpoint.load(from: "\(directory)/steps.h5").position.step == 3)
+    }
+
+    @Test("gradcheck passes")
+    func gradcheck() throws {
+        let result = try backprop("gradcheck")
+        #expect(result.status == 0, "\(result.standardOutput)")
+        #expect(!result.standardOutput.contains("FAIL"))
+    }
+
+    // MARK: - Bad input: one line naming the file or flag, non-zero exit, nothing written
+
+    @Test("a missing dataset")
+    func missingDataset() throws {
+        try expectFailure(try backprop("train", "--data", "missing.h5", "--output", "m.h5"), mentions: ["missing.h5", "no such file"])
+    }
+
+    @Test("a dataset that is not HDF5")
+    func notHDF5() throws {
+        let text = temporaryDirectory("cli-text") + "/data.h5"
+        try "not hdf5".write(toFile: text, atomically: true, encoding: .utf8)
+        try expectFailure(try backprop("train", "--data", text, "--output", "m.h5"), mentions: [text, "not an HDF5 file"])
+    }
+
+    @Test("a layer list that does not match the data")
+    func layersDoNotMatch() throws {
+        try expectFailure(try backprop("train", "--data", Self.sample, "--layers", "100,10", "--output", "m.h5"),
+                          mentions: [Self.sample, "784 features", "takes 100"])
+    }
+
+    @Test("a label at or above the output width")
+    func labelOutOfRange() throws {
+        try expectFailure(try backprop("train", "--data", Self.sample, "--layers", "784,16,5", "--output", "m.h5"),
+                          mentions: [Self.sample, "label", "only 5 outputs"])
+    }
+
+    @Test("invalid flags", arguments: [
+        (["--batch-size", "0"], "--batch-size"), (["--workers", "0"], "--workers"),
+        (["--learning-rate", "nan"], "--learning-rate"), (["--learning-rate", "-1"], "--learning-rate"),
+        (["--layers", "784"], "--layers"), (["--loss", "hinge"], "--loss"),
+    ])
+    func invalidFlags(arguments: [String], flag: String) throws {
+        let result = try run(executable, ["train", "--data", Self.sample, "--output", "m.h5"] + arguments, in: directory)
+        try expectFailure(result, mentions: [flag])
+        #expect(result.status == 64)
+    }
+
+    @Test("evaluate with a dataset given as checkpoint")
+    func evaluateWrongFile() throws {
+        try expectFailure(try backprop("evaluate", "--checkpoint", Self.sample, "--data", Self.sample),
+                          mentions: [Self.sample, "backprop-checkpoint"])
+    }
+}

@@ -1,0 +1,199 @@
+import BackpropCore
+@testable import BackpropHDF5
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// Round trips and every bad-input case of the dataset and checkpoint files.
+struct StorageTests {
+    let directory = temporaryDirectory("storage")
+
+    func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    /// A valid dataset file with 20 train and 6 test samples of 5 features.
+    func writeDataset(_ name: String = "data.h5") throws -> String {
+        let file = path(name)
+        try DatasetFile.write(train: randomDataset(count: 20, featureCount: 5, classCount: 3, seed: 1),
+                              test: randomDataset(count: 6, featureCount: 5, classCount: 3, seed: 2),
+                              attributes: ["source": "test"], to: file)
+        return file
+    }
+
+    /// Writes a dataset-like file object by object, for the malformed cases.
+    func craft(_ name: String, _ build: (HDF5File) throws -> Void) throws -> String {
+        let file = path(name)
+        try build(try HDF5File.create(file))
+        return file
+    }
+
+    @Test("a dataset file round-trips exactly")
+    func datasetRoundTrip() throws {
+        let file = try writeDataset()
+        let (train, test) = try DatasetFile.load(file)
+        let expected = randomDataset(count: 20, featureCount: 5, classCount: 3, seed: 1)
+        #expect(train.features == expected.features && train.labels == expected.labels)
+        #expect(train.scale == 1 / 255 && test.count == 6 && train.name == "\(file):/train")
+        #expect(try HDF5File.open(file).stringAttribute("source") == "test")
+    }
+
+    @Test("a checkpoint round-trips bit for bit")
+    func checkpointRoundTrip() throws {
+        let dataset = randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 3)
+        var configuration = TrainingConfiguration()
+        configuration.sizes = [5, 7, 3]
+        configuration.batchSize = 8
+        configuration.optimizer = OptimizerSettings(kind: .adam, learningRate: 0.01)
+        let trainer = try Trainer(configuration: configuration, dataset: dataset)
+        for _ in 0..<5 { try trainer.step() }
+        let file = path("model.h5")
+        try Checkpoint(of: trainer).save(to: file)
+        let loaded = try Checkpoint.load(from: file)
+        #expect(loaded.network.parameters.map(\.bitPattern) == trainer.network.parameters.map(\.bitPattern))
+        #expect(loaded.network.layers == trainer.network.layers && loaded.network.loss == .crossEntropy)
+        #expect(loaded.optimizerState == trainer.optimizer.state)
+        #expect(loaded.optimizerKind == .adam && loaded.configuration == configuration)
+        #expect(loaded.position == TrainingPosition(epoch: 1, batch: 1, step: 5))
+        // The layout users read with h5py/h5dump.
+        let h5 = try HDF5File.open(file)
+        #expect(try h5.shape(of: "/model/layers/0/weight") == [7, 5])
+        #expect(try h5.stringAttribute("activation", of: "/model/layers/1") == "softmax")
+        #expect(try h5.stringAttribute("format") == Checkpoint.format)
+        // Nothing is left beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["model.h5"])
+    }
+
+    @Test("IDX files, plain and gzip, import into the dataset layout")
+    func idxImport() throws {
+        let idx = temporaryDirectory("idx")
+        func writeIDX(_ stem: String, _ dims: [Int], _ bytes: [UInt8]) throws {
+            var data: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+            for d in dims { data += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
+            try Data(data + bytes).write(to: URL(fileURLWithPath: "\(idx)/\(stem)"))
+        }
+        try writeIDX(IDXImport.stems.trainImages, [3, 2, 2], Array(0..<12))
+        try writeIDX(IDXImport.stems.trainLabels, [3], [1, 0, 2])
+        try writeIDX(IDXImport.stems.testImages, [1, 2, 2], [9, 8, 7, 6])
+        try writeIDX(IDXImport.stems.testLabels, [1], [2])
+        // gzip one of them: the reader must take both.
+        let gzip = try run("/bin/gzip", ["\(idx)/\(IDXImport.stems.trainImages)"])
+        #expect(gzip.status == 0)
+        let output = path("imported.h5")
+        try IDXImport.run(from: idx, to: output, name: "tiny")
+        let (train, test) = try DatasetFile.load(output)
+        #expect(train.features == Array(0..<12) && train.labels == [1, 0, 2] && train.featureCount == 4)
+        #expect(test.features == [9, 8, 7, 6] && test.labels == [2])
+    }
+
+    // MARK: - Bad input: each case its error, naming the file
+
+    @Test("a missing file")
+    func missingFile() {
+        #expect(throws: StorageError.missingFile(path: path("nope.h5"))) { try DatasetFile.load(path("nope.h5")) }
+    }
+
+    @Test("a file that is not HDF5, and a truncated one")
+    func notHDF5() throws {
+        let text = path("text.h5")
+        try "hello".write(toFile: text, atomically: true, encoding: .utf8)
+        #expect(throws: StorageError.notHDF5(path: text)) { try DatasetFile.load(text) }
+        let good = try writeDataset()
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+        let truncated = path("truncated.h5")
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: truncated))
+        #expect(throws: StorageError.self) { try DatasetFile.load(truncated) }
+    }
+
+    @Test("a missing /train/x")
+    func missingObject() throws {
+        let file = try craft("missing.h5") { try $0.write([UInt8](repeating: 0, count: 3), shape: [3], to: "/train/y") }
+        #expect(throws: StorageError.missingObject(path: file, object: "/train/x")) { try DatasetFile.load(file) }
+    }
+
+    @Test("x of the wrong rank")
+    func wrongRank() throws {
+        let file = try craft("rank.h5") { try $0.write([UInt8](repeating: 0, count: 6), shape: [6], to: "/train/x") }
+        #expect(throws: StorageError.wrongRank(path: file, object: "/train/x", expected: 2, found: 1)) { try DatasetFile.load(file) }
+    }
+
+    @Test("x stored as float32 instead of uint8")
+    func wrongType() throws {
+        let file = try craft("dtype.h5") { try $0.write([Float](repeating: 0, count: 6), shape: [3, 2], to: "/train/x") }
+        #expect(throws: StorageError.wrongType(path: file, object: "/train/x", expected: "uint8", found: "float32")) {
+            try DatasetFile.load(file)
+        }
+    }
+
+    @Test("x and y of different lengths")
+    func lengthMismatch() throws {
+        let file = try craft("lengths.h5") {
+            try $0.write([UInt8](repeating: 0, count: 6), shape: [3, 2], to: "/train/x")
+            try $0.write([UInt8](repeating: 0, count: 4), shape: [4], to: "/train/y")
+        }
+        #expect(throws: StorageError.wrongShape(path: file, object: "/train/y", expected: "[3] (one label per row of /train/x)", found: "[4]")) {
+            try DatasetFile.load(file)
+        }
+    }
+
+    @Test("a soft link is refused")
+    func softLink() throws {
+        let file = try writeDataset("linked.h5")
+        let script = "import h5py; f = h5py.File('\(file)', 'a'); del f['test/x']; f['test/x'] = h5py.SoftLink('/train/x')"
+        let python = try run("/usr/bin/python3", ["-c", script])
+        try #require(python.status == 0, "h5py is needed: \(python.standardError)")
+        #expect(throws: StorageError.invalidContent(path: file, object: "/test/x", reason: "is a soft or external link; only plain objects are read")) {
+            try DatasetFile.load(file)
+        }
+    }
+
+    @Test("a checkpoint: wrong format, newer version, non-chaining layers, NaN weights")
+    func badCheckpoints() throws {
+        let dataset = try writeDataset()
+        #expect(throws: StorageError.wrongFormat(path: dataset, found: DatasetFile.format, expected: Checkpoint.format)) {
+            try Checkpoint.load(from: dataset)
+        }
+        var configuration = TrainingConfiguration()
+        configuration.sizes = [5, 4, 3]
+        let trainer = try Trainer(configuration: configuration, dataset: randomDataset(count: 10, featureCount: 5, classCount: 3, seed: 1))
+        let good = path("good.h5")
+        try Checkpoint(of: trainer).save(to: good)
+
+        func variant(_ name: String, _ python: String) throws -> String {
+            let file = path(name)
+            try FileManager.default.copyItem(atPath: good, toPath: file)
+            let result = try run("/usr/bin/python3", ["-c", "import h5py, numpy as np; f = h5py.File('\(file)', 'a'); \(python)"])
+            try #require(result.status == 0, "h5py is needed: \(result.standardError)")
+            return file
+        }
+        let newer = try variant("newer.h5", "f.attrs['format_version'] = np.int64(99)")
+        #expect(throws: StorageError.unsupportedVersion(path: newer, found: 99, supported: Checkpoint.formatVersion)) {
+            try Checkpoint.load(from: newer)
+        }
+        let chain = try variant("chain.h5", "del f['model/layers/1/weight']; f['model/layers/1/weight'] = np.zeros((3, 6), np.float32)")
+        #expect(throws: StorageError.wrongShape(path: chain, object: "/model/layers/1/weight",
+                                                expected: "[out, 4] (the previous layer's output)", found: "[3, 6]")) {
+            try Checkpoint.load(from: chain)
+        }
+        let nan = try variant("nan.h5", "w = f['model/layers/0/weight']; a = w[()]; a[1, 2] = np.nan; w[...] = a")
+        #expect(throws: StorageError.invalidContent(path: nan, object: "/model/layers/0/weight", reason: "value 7 is nan; weights must be finite")) {
+            try Checkpoint.load(from: nan)
+        }
+        let activation = try variant("activation.h5", "f['model/layers/0'].attrs['activation'] = 'swish'")
+        #expect(throws: StorageError.invalidContent(path: activation, object: "attribute 'activation' of /model/layers/0", reason: "unknown activation 'swish'")) {
+            try Checkpoint.load(from: activation)
+        }
+    }
+
+    @Test("a failed write leaves the previous file intact and no temporary file")
+    func atomicWrite() throws {
+        let file = try writeDataset()
+        let before = try Data(contentsOf: URL(fileURLWithPath: file))
+        #expect(throws: StorageError.io(path: file, reason: "simulated failure")) {
+            try FileSystem.writeAtomically(file) { (temporary) throws(StorageError) in
+                _ = try HDF5File.create(temporary)
+                throw .io(path: file, reason: "simulated failure")
+            }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["data.h5"])
+    }
+}
