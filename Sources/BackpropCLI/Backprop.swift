@@ -32,9 +32,11 @@ struct Backprop: ParsableCommand {
     }
 
     /// Start-up shared by every subcommand: BLAS's own threads off (our
-    /// workers own the cores).
+    /// workers own the cores); a write beyond the file-size limit fails with
+    /// EFBIG, cleanly, instead of killing the process with SIGXFSZ.
     static func setUp() {
         BLAS.useSingleThread()
+        signal(SIGXFSZ, SIG_IGN)
     }
 }
 

@@ -3,145 +3,308 @@ import BackpropCore
 import BackpropHDF5
 import Foundation
 
-/// `backprop train`: trains a model and writes its checkpoint.
+/// `backprop train`: trains a model, checkpointing into a run directory, or
+/// resumes a stopped run bit for bit.
+///
+/// Every setting is optional here so that `--resume` can tell the flags that
+/// were given from the defaults: a fresh run fills the gaps from
+/// `TrainingConfiguration()`, a resumed one from the checkpoint.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an MLP on an HDF5 dataset and save the model as an HDF5 checkpoint.",
+        abstract: "Train an MLP on an HDF5 dataset, checkpointing into a run directory; resume with --resume.",
         discussion: """
         The defaults train the reference model: 784-256-128-10, ReLU, softmax cross-entropy, \
-        SGD with momentum 0.9, learning rate 0.05, batch 256, 10 epochs, on all cores.
+        SGD with momentum 0.9, learning rate 0.05, batch 256, 10 epochs, on all cores. \
+        A checkpoint is written to the run directory after every epoch (and as --checkpoint-every \
+        and --checkpoint-interval say); SIGINT or SIGTERM writes one and stops. \
+        `backprop train --resume RUN_DIR` continues exactly where the run stopped.
         """)
 
-    @Option(help: "The HDF5 dataset (see `backprop import`).")
-    var data = "datasets/fashion-mnist.h5"
-    @Option(help: "Layer widths from input to output.")
-    var layers = LayerSizes(argument: "784,256,128,10")!
-    @Option(help: "Hidden activation: relu, leaky-relu, tanh, sigmoid, identity.")
-    var activation: Activation = .relu
+    // Model, data and optimizer: fixed for the life of a run.
+    @Option(help: "The HDF5 dataset (see `backprop import`). (default: datasets/fashion-mnist.h5)")
+    var data: String?
+    @Option(help: "Layer widths from input to output. (default: 784,256,128,10)")
+    var layers: LayerSizes?
+    @Option(help: "Hidden activation: relu, leaky-relu, tanh, sigmoid, identity. (default: relu)")
+    var activation: Activation?
     @Option(help: "Output activation (default: softmax for cross-entropy, identity for sum-of-squares).")
     var outputActivation: Activation?
-    @Option(help: "Loss: cross-entropy or sum-of-squares.")
-    var loss: Loss = .crossEntropy
-    @Option(help: "Optimizer: sgd, momentum, nesterov, adam, adamw.")
-    var optimizer: OptimizerKind = .momentum
-    @Option(help: "Learning rate η.")
-    var learningRate = 0.05
-    @Option(help: "Momentum μ (momentum, nesterov).")
-    var momentum = 0.9
-    @Option(help: "Weight decay λ (L2 for sgd/momentum/nesterov/adam, decoupled for adamw).")
-    var weightDecay = 0.0
-    @Option(help: "Samples per mini-batch.")
-    var batchSize = 256
-    @Option(help: "Epochs to train (0 writes the freshly initialised model).")
-    var epochs = 10
-    @Option(help: "Stop after this many optimizer steps.")
+    @Option(help: "Loss: cross-entropy or sum-of-squares. (default: cross-entropy)")
+    var loss: Loss?
+    @Option(name: .customLong("init"), help: "Initialisation: pytorch, he, xavier. (default: pytorch)")
+    var initialization: Initialization?
+    @Option(help: "Optimizer: sgd, momentum, nesterov, adam, adamw. (default: momentum)")
+    var optimizer: OptimizerKind?
+    @Option(help: "Momentum μ (momentum, nesterov). (default: 0.9)")
+    var momentum: Double?
+    @Option(help: "Weight decay λ (L2 for sgd/momentum/nesterov/adam, decoupled for adamw). (default: 0)")
+    var weightDecay: Double?
+    @Option(help: "Samples per mini-batch. (default: 256)")
+    var batchSize: Int?
+    @Flag(inversion: .prefixedNo, help: "Visit the samples in a seeded shuffle each epoch, or in file order. (default: --shuffle)")
+    var shuffle: Bool?
+    @Option(help: "Samples per shard; fixes the summation order, so results do not depend on --workers. (default: 128)")
+    var shardSize: Int?
+    @Option(help: "Seed for initialisation and shuffling. (default: 0)")
+    var seed: UInt64?
+    @Option(help: "mean: step along the batch-mean gradient; sum: along the summed gradient. (default: mean)")
+    var reduction: Reduction?
+
+    // How long and how fast: may change on resume with --override.
+    @Option(help: "Learning rate η (the schedule's base rate). (default: 0.05)")
+    var learningRate: Double?
+    @Option(help: "Learning-rate schedule: constant, step, cosine. (default: constant)")
+    var lrSchedule: ScheduleKind?
+    @Option(help: "step: multiply η by --lr-gamma every this many steps. (default: one epoch)")
+    var lrStepSize: Int?
+    @Option(help: "step: the decay factor γ. (default: 0.1)")
+    var lrGamma: Double?
+    @Option(help: "cosine: steps of linear warm-up from 0 to η. (default: 0)")
+    var warmupSteps: Int?
+    @Option(help: "cosine: the rate η_min reached at the last step. (default: 0)")
+    var minLr: Double?
+    @Option(help: "Epochs to train in all (0 writes the freshly initialised model). (default: 10)")
+    var epochs: Int?
+    @Option(help: "Stop after this many optimizer steps in all.")
     var steps: Int?
-    @Flag(help: "Visit the samples in file order instead of a seeded shuffle.")
-    var noShuffle = false
+
+    // Neither changes the results: free on resume.
     @Option(help: "Worker threads (default: the active cores).")
-    var workers = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Samples per shard; fixes the summation order, so results do not depend on --workers.")
-    var shardSize = 128
-    @Option(help: "Seed for initialisation and shuffling.")
-    var seed: UInt64 = 0
-    @Option(name: .customLong("init"), help: "Initialisation: pytorch, he, xavier.")
-    var initialization: Initialization = .pytorch
-    @Option(help: "mean: step along the batch-mean gradient; sum: along the summed gradient.")
-    var reduction: Reduction = .mean
-    @Option(help: "Checkpoint file to write (default: runs/<timestamp>/model.h5).")
+    var workers: Int?
+    @Option(help: "The run directory for checkpoints (default: runs/<date-time>, or the resumed run's).")
+    var runDir: String?
+    @Option(help: "Where to write the final model (default: <run-dir>/model.h5).")
     var output: String?
+    @Option(help: "Also write a checkpoint every N optimizer steps (0: off).")
+    var checkpointEvery = 0
+    @Flag(inversion: .prefixedNo, help: "Write a checkpoint after every epoch.")
+    var checkpointEveryEpoch = true
+    @Option(help: "Also write a checkpoint when this much wall time has passed since the last (e.g. 90s, 10m, 1h).")
+    var checkpointInterval: WallInterval?
+    @Option(help: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).")
+    var keep = 3
+
+    @Option(help: "Resume from a run directory (its newest valid checkpoint) or a checkpoint file.")
+    var resume: String?
+    @Flag(help: "On --resume, allow changing the epochs, steps and learning-rate schedule.")
+    var override = false
     @Flag(help: "Print the BLAS in use and per-step details.")
     var verbose = false
 
-    var trainingConfiguration: TrainingConfiguration {
-        var c = TrainingConfiguration()
-        c.sizes = layers.sizes
-        c.hiddenActivation = activation
-        c.outputActivation = outputActivation
-        c.loss = loss
-        c.initialization = initialization
-        c.optimizer = OptimizerSettings(kind: optimizer, learningRate: learningRate,
-                                        momentum: momentum, weightDecay: weightDecay)
-        c.batchSize = batchSize
-        c.epochs = epochs
-        c.steps = steps
-        c.shuffle = !noShuffle
-        c.workers = workers
-        c.seed = seed
-        c.reduction = reduction
-        c.shardSize = shardSize
-        return c
+    static let defaultData = "datasets/fashion-mnist.h5"
+
+    func validate() throws {
+        if checkpointEvery < 0 { throw ValidationError("--checkpoint-every \(checkpointEvery) is invalid: it must be 0 (off) or more.") }
+        if keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
+        if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
+        if resume == nil {
+            // A fresh run can be checked completely before any file is touched.
+            try Train.checked { try resolvedConfiguration(base: Train.freshConfiguration(), batchesPerEpoch: 1) }
+        }
+    }
+
+    func run() throws {
+        Backprop.setUp()
+        var resumed: (checkpoint: Checkpoint, path: String)?
+        if let resume { resumed = try Train.locate(resume) }
+
+        let base = resumed?.checkpoint.configuration ?? Train.freshConfiguration()
+        let dataPath = data ?? resumed?.checkpoint.dataPath ?? Train.defaultData
+        let (train, test) = try DatasetFile.load(dataPath)
+        let batchesPerEpoch = (train.count + base.batchSize - 1) / max(base.batchSize, 1)
+        let configuration = try Train.checked { try resolvedConfiguration(base: base, batchesPerEpoch: batchesPerEpoch) }
+        let fingerprint = train.fingerprint
+
+        let trainer: Trainer
+        if let (checkpoint, path) = resumed {
+            try checkUnchanged(from: checkpoint.configuration, to: configuration, checkpointPath: path)
+            guard checkpoint.dataFingerprint == fingerprint else {
+                throw ValidationError("\(data == nil ? "dataset" : "--data") \(dataPath) is not the data checkpoint \(path) was trained on "
+                                      + "(its fingerprint is '\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")
+            }
+            trainer = try Trainer(configuration: configuration, dataset: train, network: checkpoint.network)
+            trainer.restore(position: checkpoint.position, optimizerState: checkpoint.optimizerState,
+                            order: checkpoint.order, history: checkpoint.history)
+            trainer.lastCheckpoint = path
+        } else {
+            trainer = try Trainer(configuration: configuration, dataset: train)
+        }
+        try test.validate(for: trainer.network)
+
+        let directory = RunDirectory(runDir ?? resumed.map { Train.runDirectory(of: $0.path) } ?? Train.defaultRunDirectory())
+        try directory.prepare()
+        let policy = CheckpointPolicy(everySteps: checkpointEvery, everyEpoch: checkpointEveryEpoch,
+                                      interval: checkpointInterval?.seconds, keep: keep)
+        if verbose { printBLAS() }
+        if let (checkpoint, path) = resumed {
+            print("resuming \(path) at epoch \(checkpoint.position.epoch + 1), batch \(checkpoint.position.batch), "
+                  + "step \(checkpoint.position.step)")
+        }
+        let run = TrainingRun(trainer: trainer, test: test, dataPath: dataPath, fingerprint: fingerprint,
+                              directory: directory, policy: policy, output: output ?? directory.modelPath)
+        try run.start()
+    }
+
+    // MARK: - Settings
+
+    /// What a flag may do to a resumed run.
+    enum Mutability {
+        /// It defines the run (model, data, optimizer): never changes on resume.
+        case fixed
+        /// It changes how long or how fast the run goes: only with --override.
+        case overridable
+        /// It cannot change the results (the worker count): always allowed.
+        case free
+    }
+
+    /// One flag that was given, and how it changes a configuration.
+    struct Setting {
+        let flag: String
+        let mutability: Mutability
+        let apply: (inout TrainingConfiguration) -> Void
+    }
+
+    /// The flags given on the command line, as edits of a configuration.
+    var givenSettings: [Setting] {
+        var settings: [Setting] = []
+        func add<Value>(_ flag: String, _ value: Value?, _ mutability: Mutability,
+                        _ apply: @escaping (inout TrainingConfiguration, Value) -> Void) {
+            if let value { settings.append(Setting(flag: flag, mutability: mutability) { apply(&$0, value) }) }
+        }
+        add("--layers", layers, .fixed) { $0.sizes = $1.sizes }
+        add("--activation", activation, .fixed) { $0.hiddenActivation = $1 }
+        add("--output-activation", outputActivation, .fixed) { $0.outputActivation = $1 }
+        add("--loss", loss, .fixed) { $0.loss = $1 }
+        add("--init", initialization, .fixed) { $0.initialization = $1 }
+        add("--optimizer", optimizer, .fixed) { $0.optimizer.kind = $1 }
+        add("--momentum", momentum, .fixed) { $0.optimizer.momentum = $1 }
+        add("--weight-decay", weightDecay, .fixed) { $0.optimizer.weightDecay = $1 }
+        add("--batch-size", batchSize, .fixed) { $0.batchSize = $1 }
+        add("--shuffle", shuffle, .fixed) { $0.shuffle = $1 }
+        add("--shard-size", shardSize, .fixed) { $0.shardSize = $1 }
+        add("--seed", seed, .fixed) { $0.seed = $1 }
+        add("--reduction", reduction, .fixed) { $0.reduction = $1 }
+        add("--learning-rate", learningRate, .overridable) { $0.optimizer.learningRate = $1 }
+        add("--epochs", epochs, .overridable) { $0.epochs = $1 }
+        add("--steps", steps, .overridable) { $0.steps = $1 }
+        add("--workers", workers, .free) { $0.workers = $1 }
+        return settings
+    }
+
+    /// `base` edited by the given flags, with the schedule resolved against
+    /// the run's length.
+    func resolvedConfiguration(base: TrainingConfiguration, batchesPerEpoch: Int) throws -> TrainingConfiguration {
+        var configuration = base
+        for setting in givenSettings { setting.apply(&configuration) }
+        let scheduleGiven = lrSchedule != nil || lrStepSize != nil || lrGamma != nil || warmupSteps != nil || minLr != nil
+        if scheduleGiven {
+            configuration.schedule = try schedule(editing: configuration.schedule, configuration: configuration,
+                                                  batchesPerEpoch: batchesPerEpoch)
+        }
+        try configuration.validate()
+        _ = try configuration.makeNetwork(Float.self)
+        return configuration
+    }
+
+    /// The schedule the --lr-* flags describe, starting from `current`.
+    private func schedule(editing current: LearningRateSchedule, configuration: TrainingConfiguration,
+                          batchesPerEpoch: Int) throws -> LearningRateSchedule {
+        let kind = lrSchedule ?? ScheduleKind(current)
+        switch kind {
+        case .constant:
+            for (flag, value) in [("--lr-step-size", lrStepSize as Any?), ("--lr-gamma", lrGamma), ("--warmup-steps", warmupSteps), ("--min-lr", minLr)]
+            where value != nil {
+                throw ValidationError("\(flag) needs --lr-schedule step or cosine.")
+            }
+            return .constant
+        case .step:
+            if warmupSteps != nil || minLr != nil { throw ValidationError("--warmup-steps and --min-lr need --lr-schedule cosine.") }
+            var (stepSize, gamma) = (batchesPerEpoch, 0.1)
+            if case .stepDecay(let s, let g) = current { (stepSize, gamma) = (s, g) }
+            return .stepDecay(stepSize: lrStepSize ?? stepSize, gamma: lrGamma ?? gamma)
+        case .cosine:
+            if lrStepSize != nil || lrGamma != nil { throw ValidationError("--lr-step-size and --lr-gamma need --lr-schedule step.") }
+            var (warmup, minimum) = (0, 0.0)
+            if case .cosine(let w, _, let m) = current { (warmup, minimum) = (w, m) }
+            // The cosine reaches η_min at the run's last step.
+            let total = configuration.steps ?? configuration.epochs * batchesPerEpoch
+            return .cosine(warmupSteps: warmupSteps ?? warmup, totalSteps: total, minimum: minLr ?? minimum)
+        }
+    }
+
+    /// The defaults of a fresh run; workers default to the active cores.
+    static func freshConfiguration() -> TrainingConfiguration {
+        var configuration = TrainingConfiguration()
+        configuration.workers = ProcessInfo.processInfo.activeProcessorCount
+        return configuration
+    }
+
+    /// Refuses flags that would change a resumed run: fixed ones always,
+    /// overridable ones unless --override was given. Flags that repeat the
+    /// checkpoint's value are fine.
+    private func checkUnchanged(from saved: TrainingConfiguration, to configuration: TrainingConfiguration,
+                                checkpointPath: String) throws {
+        for setting in givenSettings {
+            var edited = saved
+            setting.apply(&edited)
+            guard edited != saved else { continue }
+            switch setting.mutability {
+            case .fixed:
+                throw ValidationError("\(setting.flag) would change the run saved in \(checkpointPath); "
+                                      + "it cannot change on resume (start a new run instead).")
+            case .overridable where !override:
+                throw ValidationError("\(setting.flag) differs from the run saved in \(checkpointPath); add --override to change it.")
+            case .overridable, .free:
+                break
+            }
+        }
+        if configuration.schedule != saved.schedule && !override {
+            throw ValidationError("the --lr-* flags change the schedule saved in \(checkpointPath); add --override to change it.")
+        }
+    }
+
+    /// Validation errors from the core, named by their flag.
+    @discardableResult
+    static func checked<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as TrainingError {
+            guard case .invalidSetting(let name, let value, let reason) = error else { throw ValidationError(error.description) }
+            throw ValidationError("\(flags[name] ?? name) \(value) is invalid: \(reason).")
+        }
     }
 
     /// Flag names for the settings TrainingConfiguration.validate() checks.
     static let flags = ["batch size": "--batch-size", "epochs": "--epochs", "steps": "--steps",
                         "workers": "--workers", "shard size": "--shard-size",
                         "learning rate": "--learning-rate", "momentum": "--momentum",
-                        "weight decay": "--weight-decay"]
+                        "weight decay": "--weight-decay", "schedule step size": "--lr-step-size",
+                        "schedule gamma": "--lr-gamma", "warm-up steps": "--warmup-steps",
+                        "schedule total steps": "the cosine schedule's length (--epochs/--steps)",
+                        "minimum learning rate": "--min-lr"]
 
-    func validate() throws {
-        do {
-            try trainingConfiguration.validate()
-            _ = try trainingConfiguration.makeNetwork(Float.self)
-        } catch .invalidSetting(let name, let value, let reason) {
-            throw ValidationError("\(Train.flags[name] ?? name) \(value) is invalid: \(reason).")
-        } catch {
-            throw ValidationError(error.description)
+    // MARK: - Files
+
+    /// The checkpoint to resume from: a file, or a run directory's newest
+    /// valid checkpoint (warning about each one skipped).
+    static func locate(_ path: String) throws -> (checkpoint: Checkpoint, path: String) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw StorageError.io(path: path, reason: "no such run directory or checkpoint file to resume from")
         }
+        if !isDirectory.boolValue { return (try Checkpoint.load(from: path), path) }
+        return try RunDirectory(path).newestValidCheckpoint { printError("warning: " + $0) }
     }
 
-    func run() throws {
-        Backprop.setUp()
-        let configuration = trainingConfiguration
-        let outputPath = output ?? Train.defaultOutput()
-        try checkWritable(outputPath)
-        let (train, test) = try DatasetFile.load(data)
-        let trainer = try Trainer(configuration: configuration, dataset: train)
-        try test.validate(for: trainer.network)
-        if verbose { printBLAS() }
-        print("training \(configuration.sizes.map(String.init).joined(separator: "-")) on \(train.count) samples "
-              + "(\(data)), \(trainer.epochs.batchesPerEpoch) batches of \(configuration.batchSize) per epoch, "
-              + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s")")
-
-        var trainingSeconds = 0.0
-        while !trainer.isFinished {
-            let epoch = trainer.position.epoch
-            var lossSum = 0.0, samples = 0
-            let start = Date()
-            repeat {
-                let result = try trainer.step()
-                lossSum += result.meanLoss * Double(result.sampleCount)
-                samples += result.sampleCount
-            } while trainer.position.epoch == epoch && !trainer.isFinished
-            let seconds = Date().timeIntervalSince(start)
-            trainingSeconds += seconds
-            let evaluation = evaluate(trainer.network, on: test, workers: configuration.workers)
-            print(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %@ samples/s  %.2f s",
-                         epoch + 1, configuration.epochs, lossSum / Double(max(samples, 1)),
-                         evaluation.meanLoss, 100 * evaluation.accuracy,
-                         grouped(Double(samples) / seconds), seconds))
-            try save(trainer, to: outputPath)
-        }
-        if configuration.epochs == 0 || trainer.position.step == 0 { try save(trainer, to: outputPath) }
-        print(String(format: "trained %d steps in %.2f s; model written to %@", trainer.position.step,
-                     trainingSeconds, outputPath))
+    /// The run directory a checkpoint file belongs to.
+    static func runDirectory(of checkpointPath: String) -> String {
+        URL(fileURLWithPath: checkpointPath).deletingLastPathComponent().relativePath
     }
 
-    private func save(_ trainer: Trainer, to path: String) throws {
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try FileSystem.createDirectory(directory)
-        try Checkpoint(of: trainer).save(to: path)
-        trainer.lastCheckpoint = path
-    }
-
-    /// Fails before training when the checkpoint could not be written later:
-    /// the nearest existing directory above `path` must be writable.
-    private func checkWritable(_ path: String) throws {
-        var directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: directory.path) { directory.deleteLastPathComponent() }
-        guard FileManager.default.isWritableFile(atPath: directory.path) else {
-            throw StorageError.io(path: path, reason: "directory \(directory.path) is not writable")
-        }
+    static func defaultRunDirectory() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return "runs/\(formatter.string(from: Date()))"
     }
 
     private func printBLAS() {
@@ -150,10 +313,34 @@ struct Train: ParsableCommand {
             printError("warning: OpenBLAS chose the generic '\(BLAS.coreName)' kernel; set OPENBLAS_CORETYPE (e.g. Haswell, SkylakeX) for full speed.")
         }
     }
+}
 
-    static func defaultOutput() -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        return "runs/\(formatter.string(from: Date()))/model.h5"
+/// The learning-rate schedules by name, for --lr-schedule.
+enum ScheduleKind: String, CaseIterable, ExpressibleByArgument {
+    case constant, step, cosine
+
+    init(_ schedule: LearningRateSchedule) {
+        switch schedule {
+        case .constant: self = .constant
+        case .stepDecay: self = .step
+        case .cosine: self = .cosine
+        }
+    }
+}
+
+/// A wall-clock interval such as "90s", "10m", "1h" or plain seconds.
+struct WallInterval: ExpressibleByArgument {
+    let seconds: Double
+
+    init?(argument: String) {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+        var text = argument.trimmingCharacters(in: .whitespaces)
+        var unit = 1.0
+        if let last = text.last, let factor = units[last] {
+            unit = factor
+            text.removeLast()
+        }
+        guard let value = Double(text), value.isFinite, value > 0 else { return nil }
+        seconds = value * unit
     }
 }

@@ -1,7 +1,8 @@
 import BackpropCore
 import Foundation
 
-/// A trained model and the state of the run that produced it, as one HDF5 file:
+/// A trained model and the complete state of the run that produced it, as one
+/// HDF5 file (format version 2):
 ///
 ///     /                              format = "backprop-checkpoint", format_version,
 ///                                    program_version, created
@@ -10,38 +11,61 @@ import Foundation
 ///     /model/layers/<i>/weight       float32 [out, in]
 ///     /model/layers/<i>/bias         float32 [out]
 ///     /training                      configuration (JSON of TrainingConfiguration)
-///     /optimizer                     kind, step
+///     /data                          path, fingerprint (shape + hash of the training set)
+///     /optimizer                     kind, step, learning_rate (η of the next step)
 ///     /optimizer/<buffer>/layers/<i>/weight|bias   moments, mirroring /model
+///     /schedule                      kind, step (the schedule is a function of the step)
+///     /rng                           seed, initialization_stream, shuffle_stream
 ///     /progress                      epoch, batch, step
+///     /progress/order                int32 [N]: the current epoch's visiting order
+///     /metrics                       wall_time
+///     /metrics/step_loss             float64 [steps]: every step's mean loss
+///     /metrics/epochs/<column>       float64 [epochs]: one row per finished epoch
 ///
 /// Paths mirror parameter names, so h5py users find weights where they expect.
 public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
-    public static let formatVersion = 1
-    public static let programVersion = "0.1.0"
+    public static let formatVersion = 2
+    public static let programVersion = "0.2.0"
+    /// The columns of /metrics/epochs, in EpochRecord's order.
+    static let epochColumns = ["epoch", "step", "train_loss", "test_loss", "test_accuracy",
+                               "learning_rate", "samples_per_second", "wall_time"]
 
     public var network: Network<Float>
     public var configuration: TrainingConfiguration
     public var optimizerKind: OptimizerKind
     public var optimizerState: OptimizerState<Float>
     public var position: TrainingPosition
+    /// The current epoch's visiting order (empty in a model-only checkpoint).
+    public var order: [Int32]
+    public var history: History
+    /// The dataset file the run trained on, and its fingerprint.
+    public var dataPath: String
+    public var dataFingerprint: String
 
     public init(
         network: Network<Float>, configuration: TrainingConfiguration, optimizerKind: OptimizerKind,
-        optimizerState: OptimizerState<Float>, position: TrainingPosition
+        optimizerState: OptimizerState<Float>, position: TrainingPosition, order: [Int32] = [],
+        history: History = History(), dataPath: String = "", dataFingerprint: String = ""
     ) {
         self.network = network
         self.configuration = configuration
         self.optimizerKind = optimizerKind
         self.optimizerState = optimizerState
         self.position = position
+        self.order = order
+        self.history = history
+        self.dataPath = dataPath
+        self.dataFingerprint = dataFingerprint
     }
 
-    /// The checkpoint of a trainer's current state.
-    public init(of trainer: Trainer) {
+    /// The checkpoint of a trainer's complete state.
+    /// - Parameter dataPath: the dataset file, recorded for resume.
+    public init(of trainer: Trainer, dataPath: String, dataFingerprint: String) {
         self.init(network: trainer.network, configuration: trainer.configuration,
                   optimizerKind: trainer.optimizer.kind, optimizerState: trainer.optimizer.state,
-                  position: trainer.position)
+                  position: trainer.position, order: trainer.order, history: trainer.history,
+                  dataPath: dataPath, dataFingerprint: dataFingerprint)
     }
 
     // MARK: - Saving
@@ -50,8 +74,7 @@ public struct Checkpoint: Sendable {
     /// written, fsynced and renamed into place, so `path` is never half-written.
     /// - Throws: `StorageError.io` (directory missing or not writable, disk full), `.call`.
     public func save(to path: String) throws(StorageError) {
-        try FileSystem.writeAtomically(path) { (temporary) throws(StorageError) in
-            let file = try HDF5File.create(temporary)
+        try HDF5File.writeAtomically(path) { (file) throws(StorageError) in
             try file.setAttribute("format", Checkpoint.format)
             try file.setAttribute("format_version", Int64(Checkpoint.formatVersion))
             try file.setAttribute("program_version", Checkpoint.programVersion)
@@ -68,18 +91,44 @@ public struct Checkpoint: Sendable {
             try file.createGroup("/training")
             try file.setAttribute("configuration", try Checkpoint.json(configuration, path), on: "/training")
 
+            try file.createGroup("/data")
+            try file.setAttribute("path", dataPath, on: "/data")
+            try file.setAttribute("fingerprint", dataFingerprint, on: "/data")
+
             try file.createGroup("/optimizer")
             try file.setAttribute("kind", optimizerKind.rawValue, on: "/optimizer")
             try file.setAttribute("step", Int64(optimizerState.step), on: "/optimizer")
+            let rate = configuration.schedule.rate(base: configuration.optimizer.learningRate, step: position.step)
+            try file.setAttribute("learning_rate", rate, on: "/optimizer")
             for (name, buffer) in optimizerState.buffers.sorted(by: { $0.key < $1.key }) {
                 try writeParameters(buffer, under: "/optimizer/\(name)", to: file)
             }
 
-            try file.createGroup("/progress")
+            try file.createGroup("/schedule")
+            try file.setAttribute("kind", configuration.schedule.name, on: "/schedule")
+            try file.setAttribute("step", Int64(position.step), on: "/schedule")
+
+            // Initialisation and every epoch's shuffle draw from generators
+            // seeded by (seed, stream); nothing else is random.
+            try file.createGroup("/rng")
+            try file.setAttribute("seed", configuration.seed, on: "/rng")
+            try file.setAttribute("initialization_stream", UInt64(0), on: "/rng")
+            try file.setAttribute("shuffle_stream", Epochs.firstShuffleStream + UInt64(position.epoch), on: "/rng")
+
+            try file.write(order, shape: [order.count], to: "/progress/order")
             try file.setAttribute("epoch", Int64(position.epoch), on: "/progress")
             try file.setAttribute("batch", Int64(position.batch), on: "/progress")
             try file.setAttribute("step", Int64(position.step), on: "/progress")
-            try file.flush()
+
+            try file.write(history.stepLosses, shape: [history.stepLosses.count], to: "/metrics/step_loss")
+            try file.setAttribute("wall_time", history.wallTime, on: "/metrics")
+            let rows = history.epochs
+            let columns: [[Double]] = [rows.map { Double($0.epoch) }, rows.map { Double($0.step) }, rows.map(\.trainLoss),
+                                       rows.map(\.testLoss), rows.map(\.testAccuracy), rows.map(\.learningRate),
+                                       rows.map(\.samplesPerSecond), rows.map(\.wallTime)]
+            for (name, column) in zip(Checkpoint.epochColumns, columns) {
+                try file.write(column, shape: [column.count], to: "/metrics/epochs/\(name)")
+            }
         }
     }
 
@@ -161,12 +210,56 @@ public struct Checkpoint: Sendable {
         for name in ["velocity", "m", "v"] where file.exists("/optimizer/\(name)") {
             state.buffers[name] = try readParameters(of: network, under: "/optimizer/\(name)", from: file)
         }
+        guard kind == configuration.optimizer.kind else {
+            throw .invalidContent(path: path, object: "attribute 'kind' of /optimizer",
+                                  reason: "is '\(kind.rawValue)' but the configuration names '\(configuration.optimizer.kind.rawValue)'")
+        }
+        let needed = kind == .sgd ? [] : (kind == .adam || kind == .adamw ? ["m", "v"] : ["velocity"])
+        for name in needed where state.buffers[name] == nil {
+            throw .missingObject(path: path, object: "/optimizer/\(name)")
+        }
         let position = TrainingPosition(
             epoch: Int(try file.attribute("epoch", of: "/progress", as: Int64.self)),
             batch: Int(try file.attribute("batch", of: "/progress", as: Int64.self)),
             step: Int(try file.attribute("step", of: "/progress", as: Int64.self)))
+        let order = try file.read("/progress/order", as: Int32.self, rank: 1).values
+        try validate(order: order, position: position, batchSize: configuration.batchSize, path: path)
+
+        var history = History(wallTime: try file.attribute("wall_time", of: "/metrics", as: Double.self))
+        history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, rank: 1).values
+        let columns = try epochColumns.map { (name) throws(StorageError) in
+            try file.read("/metrics/epochs/\(name)", as: Double.self, rank: 1).values
+        }
+        guard columns.allSatisfy({ $0.count == columns[0].count }) else {
+            throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",
+                              found: columns.map { "\($0.count)" }.joined(separator: ", "))
+        }
+        history.epochs = columns[0].indices.map { i in
+            EpochRecord(epoch: Int(columns[0][i]), step: Int(columns[1][i]), trainLoss: columns[2][i],
+                        testLoss: columns[3][i], testAccuracy: columns[4][i], learningRate: columns[5][i],
+                        samplesPerSecond: columns[6][i], wallTime: columns[7][i])
+        }
         return Checkpoint(network: network, configuration: configuration, optimizerKind: kind,
-                          optimizerState: state, position: position)
+                          optimizerState: state, position: position, order: order, history: history,
+                          dataPath: try file.stringAttribute("path", of: "/data"),
+                          dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"))
+    }
+
+    /// The saved order must be a permutation of 0..<N and the position must
+    /// lie inside an epoch of N samples.
+    private static func validate(order: [Int32], position: TrainingPosition, batchSize: Int, path: String) throws(StorageError) {
+        var seen = [Bool](repeating: false, count: order.count)
+        for index in order {
+            guard index >= 0, Int(index) < order.count, !seen[Int(index)] else {
+                throw .invalidContent(path: path, object: "/progress/order", reason: "is not a permutation of the sample indices")
+            }
+            seen[Int(index)] = true
+        }
+        let batches = (order.count + max(batchSize, 1) - 1) / max(batchSize, 1)
+        guard position.epoch >= 0, position.step >= 0, position.batch >= 0, position.batch < max(batches, 1) else {
+            throw .invalidContent(path: path, object: "/progress",
+                                  reason: "epoch \(position.epoch), batch \(position.batch), step \(position.step) is outside the run")
+        }
     }
 
     /// Reads a parameter-shaped vector from <group>/layers/<i>/weight and bias,

@@ -52,8 +52,7 @@ public enum DatasetFile {
     public static func write(
         train: Dataset, test: Dataset, attributes: [String: String], to path: String
     ) throws(StorageError) {
-        try FileSystem.writeAtomically(path) { (temporary) throws(StorageError) in
-            let file = try HDF5File.create(temporary)
+        try HDF5File.writeAtomically(path) { (file) throws(StorageError) in
             try file.setAttribute("format", format)
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
             for (name, data) in [("train", train), ("test", test)] {
@@ -61,7 +60,6 @@ public enum DatasetFile {
                 try file.setAttribute("scale", data.scale, on: "/\(name)/x")
                 try file.write(data.labels, shape: [data.count], to: "/\(name)/y")
             }
-            try file.flush()
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// The few file-system operations storage needs, with errors that name the path.
 public enum FileSystem {
@@ -42,6 +43,40 @@ public enum FileSystem {
             throw error
         }
         try? sync(directory)
+    }
+
+    /// Makes `link` a hard link to `target`, replacing any previous `link`
+    /// atomically (a temporary link renamed over it), then fsyncs the directory.
+    /// - Throws: `StorageError.io`.
+    public static func linkAtomically(_ target: String, to link: String) throws(StorageError) {
+        let url = URL(fileURLWithPath: link)
+        let directory = url.deletingLastPathComponent().path
+        let temporary = directory + "/." + url.lastPathComponent + ".link-\(getpid())"
+        unlink(temporary)
+        guard Glibc.link(target, temporary) == 0 else {
+            throw .io(path: link, reason: "cannot link to \(target) (\(errorText()))")
+        }
+        guard rename(temporary, link) == 0 else {
+            unlink(temporary)
+            throw .io(path: link, reason: "cannot rename the new link into place (\(errorText()))")
+        }
+        try? sync(directory)
+    }
+
+    /// Creates `path` and writes `bytes` to it (write(2) until done), naming
+    /// `reported` in errors: the file the user asked for, not a temporary one.
+    /// - Throws: `StorageError.io`, e.g. "No space left on device".
+    static func write(_ bytes: [UInt8], to path: String, reporting reported: String) throws(StorageError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .io(path: reported, reason: "cannot create \(path) (\(errorText()))") }
+        defer { close(descriptor) }
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
+            if result < 0 && errno == EINTR { continue }
+            guard result > 0 else { throw .io(path: reported, reason: "cannot write (\(errorText()))") }
+            written += result
+        }
     }
 
     /// fsync(2) on a file or directory.

@@ -60,3 +60,12 @@ extension UInt64: HDF5Element {
     public static var typeName: String { "uint64" }
     public static var zero: UInt64 { 0 }
 }
+
+extension Int32: HDF5Element {
+    public static var nativeType: hid_t { chdf5_native_int32() }
+    public static var typeClass: H5T_class_t { H5T_INTEGER }
+    public static var storedSize: Int { 4 }
+    public static var isSigned: Bool { true }
+    public static var typeName: String { "int32" }
+    public static var zero: Int32 { 0 }
+}

@@ -55,14 +55,48 @@ public final class HDF5File {
         return HDF5File(path: path, file: Handle(id, close: H5Fclose))
     }
 
-    /// Creates (or truncates) a file for writing. Prefer `AtomicWrite`, which
-    /// writes beside the target and renames into place.
-    /// - Throws: `.io` when the file cannot be created.
-    public static func create(_ path: String) throws(StorageError) -> HDF5File {
+    /// Builds a file in memory with `build` and writes it to `path`
+    /// atomically (`FileSystem.writeAtomically`). HDF5 never touches the disk:
+    /// its core driver holds the file, and the finished image goes out in one
+    /// write(2), so a full disk or a file-size limit is a clean `.io` error
+    /// (libhdf5 1.10 can crash when its own writes fail) and `path` is never
+    /// half-written.
+    /// - Throws: what `build` throws, `.call`, or `.io` from the write.
+    public static func writeAtomically(
+        _ path: String, _ build: (HDF5File) throws(StorageError) -> Void
+    ) throws(StorageError) {
+        let image = try inMemory(path) { (file) throws(StorageError) in
+            try build(file)
+            return try file.image()
+        }
+        try FileSystem.writeAtomically(path) { (temporary) throws(StorageError) in
+            try FileSystem.write(image, to: temporary, reporting: path)
+        }
+    }
+
+    /// Runs `body` on a new, empty file that lives only in memory (the core
+    /// driver without a backing store), named `path` in messages.
+    private static func inMemory<R>(_ path: String, _ body: (HDF5File) throws(StorageError) -> R) throws(StorageError) -> R {
         chdf5_silence_errors()
-        let id = H5Fcreate(path, chdf5_acc_trunc(), propertiesDefault, propertiesDefault)
-        guard id >= 0 else { throw .io(path: path, reason: "cannot create the file (is the directory writable?)") }
-        return HDF5File(path: path, file: Handle(id, close: H5Fclose))
+        let access = H5Pcreate(chdf5_file_access_class())
+        guard access >= 0 else { throw .call(function: "H5Pcreate", path: path, object: "/") }
+        defer { H5Pclose(access) }
+        guard H5Pset_fapl_core(access, 1 << 20, false) >= 0 else {
+            throw .call(function: "H5Pset_fapl_core", path: path, object: "/")
+        }
+        let id = H5Fcreate(path, chdf5_acc_trunc(), propertiesDefault, access)
+        guard id >= 0 else { throw .call(function: "H5Fcreate", path: path, object: "/") }
+        return try body(HDF5File(path: path, file: Handle(id, close: H5Fclose)))
+    }
+
+    /// The bytes of the whole file as it would be on disk (H5Fget_file_image).
+    private func image() throws(StorageError) -> [UInt8] {
+        try flush()
+        let size = Int(try check(H5Fget_file_image(file.id, nil, 0), "H5Fget_file_image", "/"))
+        var bytes = [UInt8](repeating: 0, count: size)
+        let copied = bytes.withUnsafeMutableBytes { H5Fget_file_image(file.id, $0.baseAddress, size) }
+        guard copied == size else { throw .call(function: "H5Fget_file_image", path: path, object: "/") }
+        return bytes
     }
 
     /// Writes everything buffered to disk (H5Fflush).

@@ -20,9 +20,9 @@ struct StorageTests {
     }
 
     /// Writes a dataset-like file object by object, for the malformed cases.
-    func craft(_ name: String, _ build: (HDF5File) throws -> Void) throws -> String {
+    func craft(_ name: String, _ build: (HDF5File) throws(StorageError) -> Void) throws -> String {
         let file = path(name)
-        try build(try HDF5File.create(file))
+        try HDF5File.writeAtomically(file, build)
         return file
     }
 
@@ -46,7 +46,7 @@ struct StorageTests {
         let trainer = try Trainer(configuration: configuration, dataset: dataset)
         for _ in 0..<5 { try trainer.step() }
         let file = path("model.h5")
-        try Checkpoint(of: trainer).save(to: file)
+        try Checkpoint(of: trainer, dataPath: "data.h5", dataFingerprint: trainer.dataset.fingerprint).save(to: file)
         let loaded = try Checkpoint.load(from: file)
         #expect(loaded.network.parameters.map(\.bitPattern) == trainer.network.parameters.map(\.bitPattern))
         #expect(loaded.network.layers == trainer.network.layers && loaded.network.loss == .crossEntropy)
@@ -105,19 +105,19 @@ struct StorageTests {
 
     @Test("a missing /train/x")
     func missingObject() throws {
-        let file = try craft("missing.h5") { try $0.write([UInt8](repeating: 0, count: 3), shape: [3], to: "/train/y") }
+        let file = try craft("missing.h5") { (file) throws(StorageError) in try file.write([UInt8](repeating: 0, count: 3), shape: [3], to: "/train/y") }
         #expect(throws: StorageError.missingObject(path: file, object: "/train/x")) { try DatasetFile.load(file) }
     }
 
     @Test("x of the wrong rank")
     func wrongRank() throws {
-        let file = try craft("rank.h5") { try $0.write([UInt8](repeating: 0, count: 6), shape: [6], to: "/train/x") }
+        let file = try craft("rank.h5") { (file) throws(StorageError) in try file.write([UInt8](repeating: 0, count: 6), shape: [6], to: "/train/x") }
         #expect(throws: StorageError.wrongRank(path: file, object: "/train/x", expected: 2, found: 1)) { try DatasetFile.load(file) }
     }
 
     @Test("x stored as float32 instead of uint8")
     func wrongType() throws {
-        let file = try craft("dtype.h5") { try $0.write([Float](repeating: 0, count: 6), shape: [3, 2], to: "/train/x") }
+        let file = try craft("dtype.h5") { (file) throws(StorageError) in try file.write([Float](repeating: 0, count: 6), shape: [3, 2], to: "/train/x") }
         #expect(throws: StorageError.wrongType(path: file, object: "/train/x", expected: "uint8", found: "float32")) {
             try DatasetFile.load(file)
         }
@@ -125,9 +125,9 @@ struct StorageTests {
 
     @Test("x and y of different lengths")
     func lengthMismatch() throws {
-        let file = try craft("lengths.h5") {
-            try $0.write([UInt8](repeating: 0, count: 6), shape: [3, 2], to: "/train/x")
-            try $0.write([UInt8](repeating: 0, count: 4), shape: [4], to: "/train/y")
+        let file = try craft("lengths.h5") { (file) throws(StorageError) in
+            try file.write([UInt8](repeating: 0, count: 6), shape: [3, 2], to: "/train/x")
+            try file.write([UInt8](repeating: 0, count: 4), shape: [4], to: "/train/y")
         }
         #expect(throws: StorageError.wrongShape(path: file, object: "/train/y", expected: "[3] (one label per row of /train/x)", found: "[4]")) {
             try DatasetFile.load(file)
@@ -155,7 +155,7 @@ struct StorageTests {
         configuration.sizes = [5, 4, 3]
         let trainer = try Trainer(configuration: configuration, dataset: randomDataset(count: 10, featureCount: 5, classCount: 3, seed: 1))
         let good = path("good.h5")
-        try Checkpoint(of: trainer).save(to: good)
+        try Checkpoint(of: trainer, dataPath: "data.h5", dataFingerprint: trainer.dataset.fingerprint).save(to: good)
 
         func variant(_ name: String, _ python: String) throws -> String {
             let file = path(name)
@@ -188,9 +188,9 @@ struct StorageTests {
         let file = try writeDataset()
         let before = try Data(contentsOf: URL(fileURLWithPath: file))
         #expect(throws: StorageError.io(path: file, reason: "simulated failure")) {
-            try FileSystem.writeAtomically(file) { (temporary) throws(StorageError) in
-                _ = try HDF5File.create(temporary)
-                throw .io(path: file, reason: "simulated failure")
+            try HDF5File.writeAtomically(file) { (file) throws(StorageError) in
+                try file.createGroup("/partial")
+                throw .io(path: file.path, reason: "simulated failure")
             }
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before)

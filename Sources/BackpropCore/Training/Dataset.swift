@@ -28,7 +28,25 @@ public struct Dataset: Sendable, Equatable {
     /// The largest label plus one (at least the number of classes present).
     public var classCount: Int { Int(labels.max() ?? 0) + 1 }
 
-    /// The samples at `range`, as a smaller dataset.
+    /// An identity of the contents: shape, scale and a 64-bit hash of every
+    /// feature byte and label, so a checkpoint can tell which data it was
+    /// trained on. (FNV-1a over 8-byte words: fast, not cryptographic.)
+    public var fingerprint: String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ word: UInt64) { hash = (hash ^ word) &* 0x0000_0100_0000_01B3 }
+        for bytes in [features, labels] {
+            bytes.withUnsafeBytes { raw in
+                let words = raw.count / 8
+                for i in 0..<words { mix(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+                for i in (words * 8)..<raw.count { mix(UInt64(raw[i])) }
+            }
+            mix(UInt64(bytes.count))
+        }
+        let hex = String(hash, radix: 16)
+        return "\(count)x\(featureCount) scale \(scale) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The first `sampleCount` samples, as a smaller dataset.
     public func prefix(_ sampleCount: Int) -> Dataset {
         let n = min(sampleCount, count)
         return Dataset(name: name, features: Array(features[0..<(n * featureCount)]),

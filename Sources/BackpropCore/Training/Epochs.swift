@@ -10,7 +10,7 @@ public struct Epochs: Sendable, Equatable {
     public let seed: UInt64
 
     /// Generator streams below this are reserved for other uses (initialisation).
-    static let firstShuffleStream: UInt64 = 1 << 32
+    public static let firstShuffleStream: UInt64 = 1 << 32
 
     public init(sampleCount: Int, batchSize: Int, shuffle: Bool, seed: UInt64) {
         precondition(sampleCount > 0 && batchSize > 0, "need samples (\(sampleCount)) and a batch size (\(batchSize))")

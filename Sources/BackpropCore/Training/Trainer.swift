@@ -26,12 +26,14 @@ public final class Trainer {
     public var optimizer: any Optimizer<Float>
     public let epochs: Epochs
     public private(set) var position = TrainingPosition()
+    /// Every loss logged so far (and, filled in by the caller, epoch summaries).
+    public var history = History()
     /// The file of the last checkpoint written, for divergence messages.
     public var lastCheckpoint: String?
     public let dataset: Dataset
     private let gradients: ShardedGradients<Float>
     /// The visiting order of `position.epoch`.
-    private var order: [Int32]
+    public private(set) var order: [Int32]
 
     /// Sets up a run: builds and initialises the network from the seed,
     /// allocates every workspace.
@@ -75,6 +77,7 @@ public final class Trainer {
     ///   the parameters are then left as they were before the step.
     @discardableResult
     public func step() throws(TrainingError) -> StepResult {
+        optimizer.learningRate = Float(learningRate)
         let range = epochs.batchRange(position.batch)
         let scale: Float = configuration.reduction == .mean ? 1 / Float(range.count) : 1
         let errorSum = order[range].withUnsafeBufferPointer { indices in
@@ -85,6 +88,7 @@ public final class Trainer {
             throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
         }
         optimizer.update(&network.parameters, along: gradients.gradient)
+        history.stepLosses.append(meanLoss)
         advance()
         return StepResult(meanLoss: meanLoss, sampleCount: range.count)
     }
@@ -99,12 +103,22 @@ public final class Trainer {
         }
     }
 
-    /// Moves to a saved position (resume): the epoch's order is recomputed
-    /// from the seed, so no batch is replayed.
-    public func restore(position: TrainingPosition, optimizerState: OptimizerState<Float>) {
+    /// η for the next step, from the schedule.
+    public var learningRate: Double {
+        configuration.schedule.rate(base: configuration.optimizer.learningRate, step: position.step)
+    }
+
+    /// Moves to a saved state (resume): the position, the optimizer's memory,
+    /// the log, and the current epoch's order, so that no batch is replayed.
+    /// - Precondition: the order is a permutation of the dataset's indices and
+    ///   the position lies inside the epoch (storage validates both).
+    public func restore(position: TrainingPosition, optimizerState: OptimizerState<Float>,
+                        order: [Int32], history: History) {
         precondition(position.batch < epochs.batchesPerEpoch, "batch \(position.batch) beyond the epoch")
+        precondition(order.count == dataset.count, "order of \(order.count) samples for \(dataset.count)")
         self.position = position
         optimizer.state = optimizerState
-        order = epochs.order(epoch: position.epoch)
+        self.order = order
+        self.history = history
     }
 }

@@ -17,6 +17,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var loss: Loss = .crossEntropy
     public var initialization: Initialization = .pytorch
     public var optimizer = OptimizerSettings(kind: .momentum, learningRate: 0.05, momentum: 0.9)
+    public var schedule: LearningRateSchedule = .constant
     public var batchSize = 256
     public var epochs = 10
     /// Stop after this many optimizer steps in all (nil: run all epochs).
@@ -46,6 +47,16 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try require(rate.isFinite && rate >= 0, "learning rate", rate, "it must be a finite number ≥ 0")
         try require(optimizer.momentum.isFinite && optimizer.momentum >= 0 && optimizer.momentum < 1,
                     "momentum", optimizer.momentum, "it must be in [0, 1)")
+        switch schedule {
+        case .constant: break
+        case .stepDecay(let stepSize, let gamma):
+            try require(stepSize > 0, "schedule step size", stepSize, "it must be at least 1")
+            try require(gamma.isFinite && gamma > 0, "schedule gamma", gamma, "it must be a finite number > 0")
+        case .cosine(let warmup, let total, let minimum):
+            try require(warmup >= 0, "warm-up steps", warmup, "it must be 0 or more")
+            try require(total > warmup, "schedule total steps", total, "it must exceed the warm-up steps (\(warmup))")
+            try require(minimum.isFinite && minimum >= 0, "minimum learning rate", minimum, "it must be a finite number ≥ 0")
+        }
         try require(optimizer.weightDecay.isFinite && optimizer.weightDecay >= 0,
                     "weight decay", optimizer.weightDecay, "it must be a finite number ≥ 0")
     }

@@ -16,6 +16,8 @@ hid_t chdf5_native_float(void);
 hid_t chdf5_native_double(void);
 /// H5T_NATIVE_UINT8
 hid_t chdf5_native_uint8(void);
+/// H5T_NATIVE_INT32
+hid_t chdf5_native_int32(void);
 /// H5T_NATIVE_INT64
 hid_t chdf5_native_int64(void);
 /// H5T_NATIVE_UINT64
@@ -28,6 +30,9 @@ unsigned chdf5_acc_rdonly(void);
 unsigned chdf5_acc_trunc(void);
 /// H5F_ACC_EXCL
 unsigned chdf5_acc_excl(void);
+
+/// H5P_FILE_ACCESS (the class of file-access property lists)
+hid_t chdf5_file_access_class(void);
 
 /// Turns off HDF5's automatic error-stack printing for the calling thread
 /// (H5Eset_auto2(H5E_DEFAULT, NULL, NULL)); errors are reported by the caller.

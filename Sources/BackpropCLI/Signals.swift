@@ -1,0 +1,39 @@
+import Foundation
+import Synchronization
+
+/// The first stop signal received (0: none). Written by the signal handler:
+/// a lock-free atomic is async-signal-safe.
+private let receivedSignal = Atomic<Int32>(0)
+
+/// The handler for SIGINT and SIGTERM. The first signal is recorded for the
+/// training loop, which finishes its step, writes a checkpoint and exits; a
+/// second one exits at once, with only async-signal-safe calls (atomic
+/// writes leave the previous checkpoint intact).
+private func stopHandler(_ signalNumber: Int32) {
+    let (first, _) = receivedSignal.compareExchange(expected: 0, desired: signalNumber, ordering: .sequentiallyConsistent)
+    if !first {
+        let message: StaticString = "\nsecond signal: exiting now; the last checkpoint is intact.\n"
+        _ = write(STDERR_FILENO, message.utf8Start, message.utf8CodeUnitCount)
+        _exit(128 + signalNumber)
+    }
+}
+
+/// SIGINT and SIGTERM during training, turned into a request to stop.
+struct StopSignals {
+    /// Installs the handler for SIGINT and SIGTERM.
+    init() {
+        for signalNumber in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = stopHandler
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(signalNumber, &action, nil)
+        }
+    }
+
+    /// The signal that asked to stop, if any.
+    var stopSignal: Int32? {
+        let value = receivedSignal.load(ordering: .sequentiallyConsistent)
+        return value == 0 ? nil : value
+    }
+}

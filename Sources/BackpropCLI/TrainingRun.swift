@@ -1,0 +1,141 @@
+import ArgumentParser
+import BackpropCore
+import BackpropHDF5
+import Foundation
+
+/// When to write checkpoints.
+struct CheckpointPolicy {
+    /// Every N optimizer steps (0: never).
+    var everySteps = 0
+    var everyEpoch = true
+    /// When this many seconds of wall time have passed since the last one.
+    var interval: Double?
+    /// Step checkpoints kept in the run directory.
+    var keep = 3
+}
+
+/// The loop of `backprop train`: steps, epoch summaries, checkpoints by
+/// policy, and a clean stop on SIGINT or SIGTERM.
+final class TrainingRun {
+    let trainer: Trainer
+    let test: Dataset
+    let dataPath: String
+    let fingerprint: String
+    let directory: RunDirectory
+    let policy: CheckpointPolicy
+    let output: String
+    private let signals = StopSignals()
+    /// Training seconds of earlier processes of this run (from the checkpoint).
+    private let earlierSeconds: Double
+    private let clock = ContinuousClock()
+    private let started: ContinuousClock.Instant
+    private var lastSave: ContinuousClock.Instant
+    private var lastSavedStep: Int?
+    /// Seconds spent inside optimizer steps in this process.
+    private var stepSeconds = 0.0
+
+    init(trainer: Trainer, test: Dataset, dataPath: String, fingerprint: String,
+         directory: RunDirectory, policy: CheckpointPolicy, output: String) {
+        self.trainer = trainer
+        self.test = test
+        self.dataPath = dataPath
+        self.fingerprint = fingerprint
+        self.directory = directory
+        self.policy = policy
+        self.output = output
+        earlierSeconds = trainer.history.wallTime
+        started = clock.now
+        lastSave = started
+        // A resumed run's state is already on disk.
+        if trainer.lastCheckpoint != nil { lastSavedStep = trainer.position.step }
+    }
+
+    /// Trains to the end (or to a stop signal) and writes the final model.
+    /// - Throws: `ExitCode(128 + signal)` after a signal's checkpoint;
+    ///   `TrainingError.diverged`; `StorageError` when a checkpoint cannot be written.
+    func start() throws {
+        let configuration = trainer.configuration
+        print("training \(configuration.sizes.map(String.init).joined(separator: "-")) on \(trainer.dataset.count) samples "
+              + "(\(dataPath)), \(trainer.epochs.batchesPerEpoch) batches of \(configuration.batchSize) per epoch, "
+              + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
+        if trainer.isFinished && trainer.lastCheckpoint != nil {
+            print("the run had already finished (\(configuration.epochs) epochs, step \(trainer.position.step)); "
+                  + "give --epochs or --steps with --override to train on")
+        }
+        var epochStart = clock.now
+        var epochSamples = 0
+        while !trainer.isFinished {
+            let before = clock.now
+            let result = try trainer.step()
+            stepSeconds += seconds(since: before)
+            epochSamples += result.sampleCount
+            let step = trainer.position.step
+            if trainer.position.batch == 0 {
+                let seconds = seconds(since: epochStart)
+                try finishEpoch(samplesPerSecond: Double(epochSamples) / max(seconds, 1e-9), seconds: seconds)
+                epochStart = clock.now
+                epochSamples = 0
+            } else if policy.everySteps > 0 && step % policy.everySteps == 0 {
+                try save()
+            }
+            if let interval = policy.interval, seconds(since: lastSave) >= interval, lastSavedStep != step {
+                try save()
+            }
+            if let signal = signals.stopSignal {
+                printError("\(signal == SIGINT ? "SIGINT" : "SIGTERM"): finishing step \(step) and writing a checkpoint (send it again to exit at once)")
+                if lastSavedStep != step { try save() }
+                let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
+                print("stopped by \(name) at epoch \(trainer.position.epoch + 1), batch \(trainer.position.batch), "
+                      + "step \(step); checkpoint \(trainer.lastCheckpoint ?? "?")")
+                print("resume with: backprop train --resume \(directory.path)")
+                throw ExitCode(128 + signal)
+            }
+        }
+        if lastSavedStep != trainer.position.step || trainer.position.step == 0 { try save() }
+        try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
+        try checkpoint().save(to: output)
+        print(String(format: "trained to step %d (%.2f s in optimizer steps, %.2f s in all); model written to %@",
+                     trainer.position.step, stepSeconds, seconds(since: started), output))
+    }
+
+    /// Logs the epoch that just ended (train loss from the step log, so that a
+    /// resumed epoch counts its earlier steps), evaluates on the test set, and
+    /// checkpoints when the policy says so, as best.h5 if it is the best yet.
+    private func finishEpoch(samplesPerSecond: Double, seconds: Double) throws {
+        let epoch = trainer.position.epoch - 1
+        let losses = trainer.history.stepLosses.suffix(trainer.epochs.batchesPerEpoch)
+        let sizes = (0..<losses.count).map { Double(trainer.epochs.batchRange($0).count) }
+        let trainLoss = zip(losses, sizes).map { $0 * $1 }.reduce(0, +) / sizes.reduce(0, +)
+        let evaluation = evaluate(trainer.network, on: test, workers: trainer.configuration.workers)
+        let previousBest = trainer.history.bestAccuracy
+        trainer.history.epochs.append(EpochRecord(
+            epoch: epoch, step: trainer.position.step, trainLoss: trainLoss, testLoss: evaluation.meanLoss,
+            testAccuracy: evaluation.accuracy, learningRate: trainer.learningRate,
+            samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started)))
+        print(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %@ samples/s  %.2f s",
+                     epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
+                     100 * evaluation.accuracy, grouped(samplesPerSecond), seconds))
+        let policySaves = policy.everyEpoch || (policy.everySteps > 0 && trainer.position.step % policy.everySteps == 0)
+        if policySaves || trainer.isFinished {
+            try save(isBest: previousBest.map { evaluation.accuracy > $0 } ?? true)
+        }
+    }
+
+    /// Writes the trainer's state as the run directory's next checkpoint.
+    private func save(isBest: Bool = false) throws {
+        trainer.history.wallTime = earlierSeconds + seconds(since: started)
+        let path = try directory.save(checkpoint(), isBest: isBest, keep: policy.keep)
+        trainer.lastCheckpoint = path
+        lastSavedStep = trainer.position.step
+        lastSave = clock.now
+    }
+
+    private func checkpoint() -> Checkpoint {
+        Checkpoint(of: trainer, dataPath: dataPath, dataFingerprint: fingerprint)
+    }
+
+    private func seconds(since instant: ContinuousClock.Instant) -> Double {
+        let elapsed = clock.now - instant
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,90 @@
+import BackpropCore
+import Foundation
+
+/// The directory of one training run and the checkpoints in it:
+///
+///     checkpoint-00000470.h5   one per save, named by step; the newest `keep` are kept
+///     last.h5                  the newest checkpoint (a hard link to it)
+///     best.h5                  the checkpoint with the best test accuracy so far
+///     model.h5                 the final model (unless --output says otherwise)
+///
+/// Every file appears atomically (written beside, fsynced, renamed), and old
+/// files are removed only after the new one is in place.
+public struct RunDirectory: Sendable {
+    public let path: String
+
+    public init(_ path: String) {
+        self.path = path
+    }
+
+    public var lastPath: String { "\(path)/last.h5" }
+    public var bestPath: String { "\(path)/best.h5" }
+    public var modelPath: String { "\(path)/model.h5" }
+
+    public func checkpointPath(step: Int) -> String {
+        let digits = String(step)
+        return "\(path)/checkpoint-" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ".h5"
+    }
+
+    /// The step-named checkpoints present, newest first.
+    public func checkpoints() -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.compactMap { name -> (Int, String)? in
+            guard name.hasPrefix("checkpoint-"), name.hasSuffix(".h5"),
+                  let step = Int(name.dropFirst("checkpoint-".count).dropLast(3)) else { return nil }
+            return (step, "\(path)/\(name)")
+        }.sorted { $0.0 > $1.0 }
+    }
+
+    /// Saves `checkpoint` as the step's file, points last.h5 (and best.h5 when
+    /// `isBest`) at it, then removes step files beyond the newest `keep`.
+    /// - Returns: the step file's path.
+    /// - Throws: `StorageError.io` (directory not writable, disk full); any
+    ///   file present before the call is then left as it was.
+    @discardableResult
+    public func save(_ checkpoint: Checkpoint, isBest: Bool, keep: Int) throws(StorageError) -> String {
+        try FileSystem.createDirectory(path)
+        let file = checkpointPath(step: checkpoint.position.step)
+        try checkpoint.save(to: file)
+        try FileSystem.linkAtomically(file, to: lastPath)
+        if isBest { try FileSystem.linkAtomically(file, to: bestPath) }
+        for old in checkpoints().dropFirst(max(keep, 1)) { unlink(old.path) }
+        return file
+    }
+
+    /// The newest checkpoint in the directory that loads and validates: the
+    /// step files from newest to oldest, then last.h5 and best.h5 (links to
+    /// step files, tried in case those were removed by hand). `warn` is told
+    /// about each file skipped and why.
+    /// - Throws: `StorageError.missingFile` when the directory does not exist,
+    ///   `.invalidContent` when no checkpoint in it validates.
+    public func newestValidCheckpoint(warn: (String) -> Void) throws(StorageError) -> (checkpoint: Checkpoint, path: String) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .missingFile(path: path)
+        }
+        let candidates = checkpoints().map(\.path) + [lastPath, bestPath].filter(FileSystem.exists)
+        for candidate in candidates {
+            do {
+                return (try Checkpoint.load(from: candidate), candidate)
+            } catch {
+                warn("skipping \(candidate): \(error.description)")
+            }
+        }
+        throw .invalidContent(path: path, object: "run directory", reason: "holds no valid checkpoint to resume from")
+    }
+
+    /// Makes the directory ready for a run: creates it, checks that files can
+    /// be created in it, and removes temporary files a killed process left.
+    /// - Throws: `StorageError.io` naming the directory.
+    public func prepare() throws(StorageError) {
+        try FileSystem.createDirectory(path)
+        guard access(path, W_OK) == 0 else {
+            throw .io(path: path, reason: "the run directory is not writable")
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        for name in names where name.hasPrefix(".") && (name.contains(".tmp-") || name.contains(".link-")) {
+            unlink("\(path)/\(name)")
+        }
+    }
+}
