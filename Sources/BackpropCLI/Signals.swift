@@ -20,15 +20,20 @@ private func stopHandler(_ signalNumber: Int32) {
 
 /// SIGINT and SIGTERM during training, turned into a request to stop.
 struct StopSignals {
-    /// Installs the handler for SIGINT and SIGTERM.
+    /// Installs the handler for SIGINT and SIGTERM, and unblocks both: a
+    /// parent may have started us with them blocked (Foundation's Process does).
     init() {
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
         for signalNumber in [SIGINT, SIGTERM] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = stopHandler
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART
             sigaction(signalNumber, &action, nil)
+            sigaddset(&unblock, signalNumber)
         }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
 
     /// The signal that asked to stop, if any.

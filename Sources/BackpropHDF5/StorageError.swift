@@ -45,6 +45,9 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
         case .wrongFormat(let path, let found, let expected):
             return "\(path): is a \(found) file, expected a \(expected) file."
         case .unsupportedVersion(let path, let found, let supported):
+            if found < supported {
+                return "\(path): checkpoint format version \(found) is older than this build's \(supported) and lacks the optimizer and data-order state needed to resume; retrain, or evaluate it with backprop 0.1."
+            }
             return "\(path): checkpoint format version \(found); this build reads version \(supported). Use a newer build of backprop."
         case .io(let path, let reason):
             return "\(path): \(reason)."

@@ -77,3 +77,36 @@ public func run(_ executable: String, _ arguments: [String], in directory: Strin
                          standardOutput: String(decoding: outData, as: UTF8.self),
                          standardError: String(decoding: errData, as: UTF8.self))
 }
+
+/// Starts `executable` without waiting, its output discarded or sent to
+/// `outputFile` (a file, so that a long run cannot fill a pipe).
+public func start(_ executable: String, _ arguments: [String], in directory: String, outputFile: String? = nil) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    if let outputFile {
+        FileManager.default.createFile(atPath: outputFile, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outputFile)
+    } else {
+        process.standardOutput = FileHandle.nullDevice
+    }
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
+/// Every regular file under `directory` and its contents, to show that a
+/// failed command changed nothing.
+public func snapshot(_ directory: String) -> [String: Data] {
+    var files: [String: Data] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: directory)
+    while let name = enumerator?.nextObject() as? String {
+        let path = "\(directory)/\(name)"
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            files[name] = FileManager.default.contents(atPath: path)
+        }
+    }
+    return files
+}

@@ -1,0 +1,194 @@
+import BackpropCore
+import BackpropHDF5
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// Stopping and resuming `backprop train` as users do: signals, SIGKILL at
+/// random moments, and every way a resume can be refused.
+struct ResumeCLITests {
+    let directory = temporaryDirectory("resume-cli")
+    let executable = backpropExecutable()
+    /// A small model on the committed sample: 16 steps of 64 per epoch.
+    let model = ["--data", CLITests.sample, "--layers", "784,32,10", "--batch-size", "64", "--workers", "2"]
+
+    func backprop(_ arguments: [String]) throws -> ProcessResult {
+        try run(executable, arguments, in: directory)
+    }
+
+    /// Trains a complete run into `runDirectory` and returns its final model.
+    @discardableResult
+    func train(_ runDirectory: String, epochs: Int, _ extra: [String] = []) throws -> Checkpoint {
+        let result = try backprop(["train"] + model + ["--epochs", "\(epochs)", "--run-dir", runDirectory] + extra)
+        try #require(result.status == 0, "\(result.standardError)")
+        return try Checkpoint.load(from: "\(directory)/\(runDirectory)/model.h5")
+    }
+
+    /// Asserts a clean refusal: non-zero exit (not a signal), one line on
+    /// stderr containing every fragment, and no file created, changed or removed.
+    func expectRefusal(_ arguments: [String], mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = snapshot(directory)
+        let result = try backprop(arguments)
+        #expect(result.status != 0 && !result.signalled, sourceLocation: sourceLocation)
+        #expect(result.standardError.split(separator: "\n").count == 1, "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(result.standardError.contains(fragment), "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        }
+        #expect(snapshot(directory) == before, "files changed", sourceLocation: sourceLocation)
+    }
+
+    func expectSameRun(_ a: Checkpoint, _ b: Checkpoint, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(a.network.parameters.map(\.bitPattern) == b.network.parameters.map(\.bitPattern), sourceLocation: sourceLocation)
+        #expect(a.optimizerState == b.optimizerState && a.position == b.position, sourceLocation: sourceLocation)
+        #expect(a.history.stepLosses.map(\.bitPattern) == b.history.stepLosses.map(\.bitPattern), sourceLocation: sourceLocation)
+    }
+
+    /// Waits (up to 60 s) until `path` exists.
+    func waitFor(_ path: String) throws {
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: path) {
+            try #require(Date() < deadline, "\(path) never appeared")
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+
+    @Test("SIGINT and SIGTERM: checkpoint, exit 130/143, and resume finishes the same run", arguments: [SIGINT, SIGTERM])
+    func signalStopsCleanly(_ signal: Int32) throws {
+        let log = "\(directory)/log.txt"
+        let process = try start(executable, ["train"] + model + ["--epochs", "100000", "--run-dir", "run"],
+                                in: directory, outputFile: log)
+        try waitFor("\(directory)/run/last.h5")
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + signal)
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(output.contains("resume with: backprop train --resume run"), "\(output)")
+
+        let stopped = try Checkpoint.load(from: "\(directory)/run/last.h5")
+        #expect(stopped.position.step > 0)
+        // Finish the epoch it stopped in, then compare with a run straight through.
+        let epochs = stopped.position.epoch + 1
+        let resumed = try backprop(["train", "--resume", "run", "--epochs", "\(epochs)", "--override"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+        #expect(resumed.standardOutput.contains("resuming run/"))
+        let finished = try Checkpoint.load(from: "\(directory)/run/model.h5")
+        expectSameRun(finished, try train("straight", epochs: epochs))
+    }
+
+    @Test("SIGKILL at random moments: every checkpoint left validates, and resume ends bit-identical")
+    func killTest() throws {
+        let kills = ProcessInfo.processInfo.environment["BACKPROP_KILL_TESTS"].flatMap(Int.init) ?? 20
+        let epochs = 4 * kills
+        let policy = ["--checkpoint-every", "1", "--keep", "3"]
+        let reference = try train("reference", epochs: epochs)
+
+        var generator = SystemRandomNumberGenerator()
+        var killed = 0
+        let runDirectory = RunDirectory("\(directory)/killed")
+        while killed < kills {
+            let resumable = (try? runDirectory.newestValidCheckpoint { _ in }) != nil
+            let workers = ["--workers", killed % 2 == 0 ? "1" : "2"]
+            let arguments = resumable ? ["train", "--resume", "killed"] + policy + workers
+                                      : ["train"] + model + ["--epochs", "\(epochs)", "--run-dir", "killed"] + policy
+            let process = try start(executable, arguments, in: directory)
+            Thread.sleep(forTimeInterval: Double.random(in: 0.02...0.5, using: &generator))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            try #require(process.terminationReason == .uncaughtSignal,
+                         "the run ended by itself after \(killed) kills (status \(process.terminationStatus)); make it longer")
+            killed += 1
+            // Whatever the moment, every checkpoint file present is whole.
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: runDirectory.path)) ?? [] where name.hasSuffix(".h5") {
+                #expect(throws: Never.self, "after kill \(killed): \(name)") { try Checkpoint.load(from: "\(runDirectory.path)/\(name)") }
+            }
+        }
+        let finished = try backprop(["train", "--resume", "killed"])
+        #expect(finished.status == 0, "\(finished.standardError)")
+        expectSameRun(try Checkpoint.load(from: "\(runDirectory.path)/model.h5"), reference)
+    }
+
+    @Test("resume refuses flags that would change the run, naming the flag", arguments: [
+        (["--layers", "784,16,10"], "--layers"),
+        (["--batch-size", "32"], "--batch-size"),
+        (["--optimizer", "adam"], "--optimizer"),
+        (["--seed", "7"], "--seed"),
+        (["--epochs", "5"], "--override"),
+        (["--learning-rate", "0.1"], "--override"),
+        (["--lr-schedule", "cosine"], "--override"),
+    ])
+    func refusesChanges(_ flags: [String], _ fragment: String) throws {
+        try train("run", epochs: 1)
+        try expectRefusal(["train", "--resume", "run"] + flags, mentions: [fragment, "run/"])
+    }
+
+    @Test("resume allows the same values, and --override for epochs")
+    func allowsSafeChanges() throws {
+        try train("run", epochs: 1)
+        let same = try backprop(["train", "--resume", "run"] + model + ["--epochs", "1", "--workers", "1"])
+        #expect(same.status == 0 && same.standardOutput.contains("already finished"), "\(same.standardError)")
+        let longer = try backprop(["train", "--resume", "run", "--epochs", "2", "--override"])
+        #expect(longer.status == 0, "\(longer.standardError)")
+        #expect(try Checkpoint.load(from: "\(directory)/run/model.h5").position.epoch == 2)
+    }
+
+    @Test("bad checkpoints and directories are refused with the file named")
+    func badInputs() throws {
+        try train("run", epochs: 1)
+        let good = "\(directory)/run/last.h5"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: "\(directory)/truncated.h5"))
+        try expectRefusal(["train", "--resume", "truncated.h5"], mentions: ["truncated.h5"])
+
+        try expectRefusal(["train", "--resume", "nowhere"], mentions: ["nowhere", "no such"])
+
+        try FileManager.default.copyItem(atPath: good, toPath: "\(directory)/newer.h5")
+        let python = try run("/usr/bin/python3", ["-c", "import h5py, numpy as np; f = h5py.File('\(directory)/newer.h5', 'a'); f.attrs['format_version'] = np.int64(99)"])
+        try #require(python.status == 0, "h5py is needed: \(python.standardError)")
+        try expectRefusal(["train", "--resume", "newer.h5"], mentions: ["newer.h5", "version 99"])
+
+        // The same shape of data, other contents.
+        let (train, test) = try DatasetFile.load(CLITests.sample)
+        try DatasetFile.write(train: train.prefix(500), test: test, attributes: [:], to: "\(directory)/other.h5")
+        try expectRefusal(["train", "--resume", "run", "--data", "other.h5"], mentions: ["--data", "other.h5", "fingerprint"])
+
+        // A run directory under a regular file can never be created.
+        try expectRefusal(["train"] + model + ["--run-dir", "other.h5/run"], mentions: ["other.h5/run"])
+    }
+
+    @Test("a truncated newest checkpoint in a run directory is skipped with a warning")
+    func skipsBrokenNewest() throws {
+        try train("run", epochs: 2)
+        let run = RunDirectory("\(directory)/run")
+        let newest = try #require(run.checkpoints().first)
+        unlink(run.lastPath)
+        unlink(run.bestPath)
+        let handle = try #require(FileHandle(forUpdatingAtPath: newest.path))
+        try handle.truncate(atOffset: 4096)
+        try handle.close()
+        let result = try backprop(["train", "--resume", "run", "--epochs", "2", "--override"])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("warning: skipping run/checkpoint-00000032.h5"), "\(result.standardError)")
+        #expect(result.standardOutput.contains("resuming run/checkpoint-00000016.h5"), "\(result.standardOutput)")
+    }
+
+    @Test("a full disk (ulimit -f) fails the save cleanly and leaves every checkpoint as it was")
+    func diskFull() throws {
+        try train("run", epochs: 1)
+        let before = snapshot(directory)
+        let command = "ulimit -f 40; exec '\(executable)' train --resume run --epochs 2 --override"
+        let result = try run("/bin/sh", ["-c", command], in: directory)
+        #expect(result.status == 1 && !result.signalled, "\(result.standardError)")
+        #expect(result.standardError.contains("File too large") && result.standardError.contains("run/checkpoint-"),
+                "\(result.standardError)")
+        #expect(snapshot(directory) == before)
+    }
+
+    @Test("divergence names the step and the last checkpoint")
+    func divergence() throws {
+        let before = try backprop(["train"] + model + ["--epochs", "5", "--learning-rate", "1e30", "--run-dir", "run",
+                                                       "--checkpoint-every", "1"])
+        #expect(before.status == 1 && !before.signalled)
+        #expect(before.standardError.contains("diverged at step") && before.standardError.contains("run/checkpoint-"),
+                "\(before.standardError)")
+    }
+}
