@@ -1,0 +1,100 @@
+// Benchmarks of the reference workload (MLP 784-256-128-10, ReLU, softmax
+// cross-entropy, SGD momentum 0.9, batch 256, fp32) and of checkpointing.
+// Targets (issue 4): a checkpoint write ≤ 20 ms median; resume start-up to
+// the first step ≤ 0.3 s. Thresholds: Benchmarks/Thresholds/.
+import BackpropCore
+import BackpropHDF5
+import Benchmark
+import Foundation
+
+/// Random uint8 images of Fashion-MNIST's shape (the data's values do not
+/// change the work done), with labels in 0..<10.
+func syntheticDataset(count: Int) -> Dataset {
+    var generator = SeededGenerator(seed: 1, stream: 0)
+    let features = (0..<(count * 784)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    let labels = (0..<count).map { _ in UInt8.random(in: 0..<10, using: &generator) }
+    return Dataset(name: "synthetic", features: features, labels: labels, featureCount: 784, scale: 1 / 255)
+}
+
+/// The reference configuration on `workers` workers.
+func referenceConfiguration(workers: Int) -> TrainingConfiguration {
+    var configuration = TrainingConfiguration()
+    configuration.workers = workers
+    configuration.epochs = 1_000_000
+    return configuration
+}
+
+/// A scratch directory for files the benchmarks write.
+let scratch: String = {
+    let path = NSTemporaryDirectory() + "backprop-benchmarks-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}()
+
+let benchmarks: @Sendable () -> Void = {
+    BLAS.useSingleThread()
+    let dataset = syntheticDataset(count: 10_240)
+    let timing = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident],
+                                         warmupIterations: 3, maxDuration: .seconds(5), maxIterations: 200)
+
+    // One optimizer step of the reference model: sharded gradient, ordered
+    // reduction, momentum update. scalingFactor .kilo: per 1,000 samples is
+    // reported as throughput by `--metric throughput`.
+    for workers in [1, 2] {
+        Benchmark("training step, batch 256, \(workers) worker\(workers == 1 ? "" : "s")",
+                  configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], warmupIterations: 5,
+                                       maxDuration: .seconds(5), maxIterations: 2_000)) { benchmark in
+            let trainer = try Trainer(configuration: referenceConfiguration(workers: workers), dataset: dataset)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { try trainer.step() }
+            benchmark.stopMeasurement()
+        }
+    }
+
+    Benchmark("optimizer update, momentum, 235,146 parameters", configuration: timing) { benchmark in
+        var optimizer = OptimizerSettings(kind: .momentum, learningRate: 0.05, momentum: 0.9)
+            .makeOptimizer(parameterCount: 235_146, scalar: Float.self)
+        var parameters = [Float](repeating: 0.5, count: 235_146)
+        let gradient = [Float](repeating: 0.001, count: 235_146)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { optimizer.update(&parameters, along: gradient) }
+        benchmark.stopMeasurement()
+        blackHole(parameters)
+    }
+
+    // The checkpoint of the reference model after some training: weights,
+    // momentum buffers, the 60,000-sample order, a step log, fsync and rename.
+    Benchmark("checkpoint write, reference model + momentum", configuration: timing) { benchmark in
+        let trainer = try Trainer(configuration: referenceConfiguration(workers: 2), dataset: syntheticDataset(count: 60_000))
+        for _ in 0..<10 { try trainer.step() }
+        let checkpoint = Checkpoint(of: trainer, dataPath: "synthetic.h5", dataFingerprint: "benchmark")
+        let path = "\(scratch)/checkpoint.h5"
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { try checkpoint.save(to: path) }
+        benchmark.stopMeasurement()
+    }
+
+    // Everything `train --resume` does before its first step on the full
+    // Fashion-MNIST shape: read and validate the checkpoint, read the dataset,
+    // fingerprint it, build the trainer and restore its state.
+    Benchmark("resume start-up, 60,000 samples", configuration: timing) { benchmark in
+        let train = syntheticDataset(count: 60_000)
+        let dataPath = "\(scratch)/data.h5"
+        try DatasetFile.write(train: train, test: syntheticDataset(count: 10_000), attributes: [:], to: dataPath)
+        let trainer = try Trainer(configuration: referenceConfiguration(workers: 2), dataset: train)
+        for _ in 0..<10 { try trainer.step() }
+        let checkpointPath = "\(scratch)/resume.h5"
+        try Checkpoint(of: trainer, dataPath: dataPath, dataFingerprint: train.fingerprint).save(to: checkpointPath)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let checkpoint = try Checkpoint.load(from: checkpointPath)
+            let (data, _) = try DatasetFile.load(checkpoint.dataPath)
+            precondition(data.fingerprint == checkpoint.dataFingerprint)
+            let resumed = try Trainer(configuration: checkpoint.configuration, dataset: data, network: checkpoint.network)
+            resumed.restore(position: checkpoint.position, optimizerState: checkpoint.optimizerState,
+                            order: checkpoint.order, history: checkpoint.history)
+            blackHole(resumed)
+        }
+        benchmark.stopMeasurement()
+    }
+}
