@@ -104,6 +104,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        let startUp = ContinuousClock.now
         Backprop.setUp()
         var resumed: (checkpoint: Checkpoint, path: String)?
         if let resume { resumed = try Train.locate(resume) }
@@ -135,7 +136,11 @@ struct Train: ParsableCommand {
         try directory.prepare()
         let policy = CheckpointPolicy(everySteps: checkpointEvery, everyEpoch: checkpointEveryEpoch,
                                       interval: checkpointInterval?.seconds, keep: keep)
-        if verbose { printBLAS() }
+        if verbose {
+            printBLAS()
+            let seconds = (ContinuousClock.now - startUp) / .seconds(1)
+            print(String(format: "start-up (checkpoint, data, fingerprint, workspaces): %.3f s", seconds))
+        }
         if let (checkpoint, path) = resumed {
             print("resuming \(path) at epoch \(checkpoint.position.epoch + 1), batch \(checkpoint.position.batch), "
                   + "step \(checkpoint.position.step)")
