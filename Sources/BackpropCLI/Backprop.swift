@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackpropCore
+import BackpropHDF5
 import Foundation
 
 /// The `backprop` command: trains multi-layer perceptrons by backpropagation.
@@ -8,8 +9,8 @@ struct Backprop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backprop",
         abstract: "Train multi-layer perceptrons by backpropagation, data-parallel on all cores.",
-        version: "0.1.0",
-        subcommands: [Train.self, Evaluate.self, ImportData.self, GradientCheck.self]
+        version: Checkpoint.programVersion,
+        subcommands: [Train.self, Evaluate.self, ImportData.self, GradientCheck.self, Bench.self]
     )
 
     /// Parses and runs a subcommand. Help and version go to standard output;

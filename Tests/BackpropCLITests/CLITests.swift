@@ -73,6 +73,28 @@ struct CLITests {
         #expect(try Checkpoint.load(from: "\(directory)/steps.h5").position.step == 3)
     }
 
+    @Test("bench reports throughput, phases and the GEMM ceiling per worker count, as text and JSON")
+    func bench() throws {
+        let text = try backprop("bench", "--layers", "784,16,10", "--batch-size", "64", "--shard-size", "16",
+                                "--workers", "1,2", "--steps", "2", "--repetitions", "1", "--warmup", "0")
+        #expect(text.status == 0, "\(text.standardError)")
+        #expect(text.standardOutput.contains("BLAS: OpenBLAS core") && text.standardOutput.contains("GEMM ceiling"))
+        #expect(text.standardOutput.contains(" 2 workers: step"), "\(text.standardOutput)")
+
+        let json = try backprop("bench", "--json", "--data", Self.sample, "--layers", "784,16,10", "--workers", "2",
+                                "--steps", "2", "--repetitions", "3", "--warmup", "1")
+        #expect(json.status == 0, "\(json.standardError)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        let rows = try #require(report["results"] as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["workers"] as? Int == 2)
+        let median = try #require(rows[0]["median"] as? Double), ceiling = try #require(rows[0]["ceiling"] as? Double)
+        #expect(median > 0 && ceiling > 0 && (report["peakResidentMiB"] as? Double ?? 0) > 0)
+        #expect(report["flopsPerSample"] as? Int == 2 * (784 * 16 * 2 + 16 * 10 * 3))
+        let phases = try #require(rows[0]["phaseMilliseconds"] as? [String: Double])
+        #expect(Set(phases.keys) == ["conversion", "forward", "backward", "reduction", "optimizer"])
+        #expect(phases.values.allSatisfy { $0 >= 0 } && phases["forward"]! > 0 && phases["backward"]! > 0)
+    }
+
     @Test("gradcheck passes")
     func gradcheck() throws {
         let result = try backprop("gradcheck")

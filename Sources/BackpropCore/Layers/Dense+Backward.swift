@@ -22,9 +22,7 @@ extension Dense {
         kernel: Kernel
     ) {
         // ∂E/∂w = δᵀ·z: [out, rows]·[rows, in].
-        gemm(.transposed, .none, m: outputCount, n: inputCount, k: rows,
-             a: delta, lda: outputCount, b: input, ldb: inputCount,
-             beta: 0, c: gradient + weightOffset, ldc: inputCount, kernel: kernel)
+        weightGradientProduct(delta: delta, input: input, rows: rows, into: gradient, kernel: kernel)
 
         // ∂E/∂b_j = Σ_n δ_nj: column sums, accumulated row by row (contiguous reads).
         let db = gradient + biasOffset
@@ -36,9 +34,7 @@ extension Dense {
 
         guard let inputDelta else { return }
         // Σ_j w_ji δ_nj = (δ·w)_ni: [rows, out]·[out, in].
-        gemm(.none, .none, m: rows, n: inputCount, k: outputCount,
-             a: delta, lda: outputCount, b: parameters + weightOffset, ldb: inputCount,
-             beta: 0, c: inputDelta, ldc: inputCount, kernel: kernel)
+        backpropagatedProduct(delta: delta, rows: rows, parameters: parameters, into: inputDelta, kernel: kernel)
         // δ_ni ← h'(a_ni) · (δ·w)_ni, with h' written through z = h(a).
         let count = rows * inputCount
         switch inputActivation {

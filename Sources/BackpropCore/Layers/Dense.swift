@@ -40,10 +40,7 @@ public struct Dense: Sendable, Equatable, Codable {
         into output: UnsafeMutablePointer<T>,
         activate: Bool, kernel: Kernel
     ) {
-        // a_nj = Σ_i z_ni w_ji: one product for the whole block, A·Wᵀ.
-        gemm(.none, .transposed, m: rows, n: outputCount, k: inputCount,
-             a: input, lda: inputCount, b: parameters + weightOffset, ldb: inputCount,
-             beta: 0, c: output, ldc: outputCount, kernel: kernel)
+        preActivationProduct(input, rows: rows, parameters: parameters, into: output, kernel: kernel)
         let b = parameters + biasOffset
         // One pass adds b_j and applies h, while the row is still in cache.
         switch (activate ? activation : .identity) {
@@ -65,5 +62,40 @@ public struct Dense: Sendable, Equatable, Codable {
             let row = output + n * outputCount
             for j in 0..<outputCount { row[j] = h(row[j] + b[j]) }
         }
+    }
+
+    // MARK: - The layer's three matrix products (also run alone by GemmCeiling)
+
+    /// a_nj = Σ_i z_ni w_ji for the whole block: Z·Wᵀ, [rows, in]·[in, out].
+    @inline(__always)
+    func preActivationProduct<T: NetworkScalar>(
+        _ input: UnsafePointer<T>, rows: Int, parameters: UnsafePointer<T>,
+        into output: UnsafeMutablePointer<T>, kernel: Kernel
+    ) {
+        gemm(.none, .transposed, m: rows, n: outputCount, k: inputCount,
+             a: input, lda: inputCount, b: parameters + weightOffset, ldb: inputCount,
+             beta: 0, c: output, ldc: outputCount, kernel: kernel)
+    }
+
+    /// Σ_n ∂E^n/∂w_ji = Σ_n δ_nj z_ni: δᵀ·Z, [out, rows]·[rows, in].
+    @inline(__always)
+    func weightGradientProduct<T: NetworkScalar>(
+        delta: UnsafePointer<T>, input: UnsafePointer<T>, rows: Int,
+        into gradient: UnsafeMutablePointer<T>, kernel: Kernel
+    ) {
+        gemm(.transposed, .none, m: outputCount, n: inputCount, k: rows,
+             a: delta, lda: outputCount, b: input, ldb: inputCount,
+             beta: 0, c: gradient + weightOffset, ldc: inputCount, kernel: kernel)
+    }
+
+    /// Σ_j w_ji δ_nj for the layer below: δ·W, [rows, out]·[out, in].
+    @inline(__always)
+    func backpropagatedProduct<T: NetworkScalar>(
+        delta: UnsafePointer<T>, rows: Int, parameters: UnsafePointer<T>,
+        into inputDelta: UnsafeMutablePointer<T>, kernel: Kernel
+    ) {
+        gemm(.none, .none, m: rows, n: inputCount, k: outputCount,
+             a: delta, lda: outputCount, b: parameters + weightOffset, ldb: inputCount,
+             beta: 0, c: inputDelta, ldc: inputCount, kernel: kernel)
     }
 }

@@ -32,13 +32,29 @@ extension Network {
         rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
         gradient: UnsafeMutablePointer<T>, kernel: Kernel
     ) -> T {
+        let errorSum = forwardErrors(rows: rows, workspace: workspace, parameters: parameters, kernel: kernel)
+        backward(rows: rows, workspace: workspace, parameters: parameters, gradient: gradient, kernel: kernel)
+        return errorSum
+    }
+
+    /// The forward pass and the output errors δ_k = g'(a_k) ∂E^n/∂y_k (in
+    /// `workspace.deltaA`); returns Σ_{n in block} E^n.
+    func forwardErrors(rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>, kernel: Kernel) -> T {
         forward(rows: rows, workspace: workspace, parameters: parameters,
                 applyOutputActivation: false, kernel: kernel)
         let L = layers.count
-        let errorSum = loss.outputErrors(
+        return loss.outputErrors(
             workspace.activation(L), targets: workspace.targets, rows: rows, width: outputCount,
             outputActivation: layers[L - 1].activation, delta: workspace.deltaA)
+    }
 
+    /// The backward pass from the output errors in `workspace.deltaA`: every
+    /// layer's Σ_n ∂E^n/∂w into `gradient`, δ passed down layer by layer.
+    func backward(
+        rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
+        gradient: UnsafeMutablePointer<T>, kernel: Kernel
+    ) {
+        let L = layers.count
         var delta = workspace.deltaA, below = workspace.deltaB
         for l in stride(from: L - 1, through: 0, by: -1) {
             layers[l].backward(
@@ -49,7 +65,6 @@ extension Network {
                 kernel: kernel)
             swap(&delta, &below)
         }
-        return errorSum
     }
 
     // MARK: - Whole-array conveniences (tests, gradient checks, small data)

@@ -21,6 +21,10 @@ public final class ShardedGradients<T: NetworkScalar> {
     private let errorSums: UnsafeMutableBufferPointer<T>
     /// One per worker.
     private let workspaces: [Workspace<T>]
+    /// Nanoseconds per worker: conversion, forward, backward (3 slots each).
+    private let workerNanoseconds: UnsafeMutableBufferPointer<UInt64>
+    /// Time spent so far, for `backprop bench`; reset by `resetTimes()`.
+    public private(set) var reductionSeconds = 0.0
     /// The reduced gradient of the last `compute` (scaled as asked).
     public private(set) var gradient: [T]
 
@@ -40,11 +44,32 @@ public final class ShardedGradients<T: NetworkScalar> {
             Workspace<T>(sizes: network.sizes, capacity: min(shardSize, batchSize))
         }
         gradient = Array(repeating: 0, count: parameterCount)
+        workerNanoseconds = .allocate(capacity: 3 * self.workerCount)
+        workerNanoseconds.initialize(repeating: 0)
     }
 
     deinit {
         slots.deallocate()
         errorSums.deallocate()
+        workerNanoseconds.deallocate()
+    }
+
+    /// Conversion, forward and backward worker-seconds, and reduction
+    /// seconds, since the last reset (the optimizer's share is left 0).
+    public var phaseTimes: PhaseTimes {
+        var times = PhaseTimes()
+        for w in 0..<workerCount {
+            times.conversion += Double(workerNanoseconds[3 * w]) * 1e-9
+            times.forward += Double(workerNanoseconds[3 * w + 1]) * 1e-9
+            times.backward += Double(workerNanoseconds[3 * w + 2]) * 1e-9
+        }
+        times.reduction = reductionSeconds
+        return times
+    }
+
+    public func resetTimes() {
+        workerNanoseconds.update(repeating: 0)
+        reductionSeconds = 0
     }
 
     /// Computes `gradient` = scale · Σ_{n∈batch} ∂E^n/∂w for the samples at
@@ -62,6 +87,7 @@ public final class ShardedGradients<T: NetworkScalar> {
         let (workspaces, shardSize, parameterCount) = (self.workspaces, self.shardSize, self.parameterCount)
         let batch = SlotPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!))
         let batchCount = indices.count
+        let times = SlotPointer(base: workerNanoseconds.baseAddress!)
 
         network.parameters.withUnsafeBufferPointer { parameters in
             let w = SlotPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
@@ -69,14 +95,26 @@ public final class ShardedGradients<T: NetworkScalar> {
                 let workspace = workspaces[worker]
                 let start = s * shardSize
                 let block = UnsafeBufferPointer(start: batch.base + start, count: min(shardSize, batchCount - start))
+                let t0 = monotonicNanoseconds()
                 dataset.gather(block, inputs: workspace.activation(0), targets: workspace.targets,
                                outputCount: network.outputCount)
-                errorSums.base[s] = network.blockGradient(
-                    rows: block.count, workspace: workspace, parameters: w.base,
-                    gradient: slots.base + s * parameterCount, kernel: kernel)
+                let t1 = monotonicNanoseconds()
+                errorSums.base[s] = network.forwardErrors(rows: block.count, workspace: workspace,
+                                                          parameters: w.base, kernel: kernel)
+                let t2 = monotonicNanoseconds()
+                network.backward(rows: block.count, workspace: workspace, parameters: w.base,
+                                 gradient: slots.base + s * parameterCount, kernel: kernel)
+                let t3 = monotonicNanoseconds()
+                // Worker w owns its three counters.
+                let counters = times.base + 3 * worker
+                counters[0] &+= t1 &- t0
+                counters[1] &+= t2 &- t1
+                counters[2] &+= t3 &- t2
             }
         }
+        let start = monotonicNanoseconds()
         reduce(shardCount: shardCount, scale: scale)
+        reductionSeconds += seconds(from: start, to: monotonicNanoseconds())
         var errorSum: T = 0
         for s in 0..<shardCount { errorSum += errorSums.base[s] }
         return errorSum

@@ -67,6 +67,20 @@ public final class Trainer {
         position.epoch >= configuration.epochs || configuration.steps.map { position.step >= $0 } == true
     }
 
+    private var optimizerSeconds = 0.0
+
+    /// Where the steps' time went since the last `resetPhaseTimes()`.
+    public var phaseTimes: PhaseTimes {
+        var times = gradients.phaseTimes
+        times.optimizer = optimizerSeconds
+        return times
+    }
+
+    public func resetPhaseTimes() {
+        gradients.resetTimes()
+        optimizerSeconds = 0
+    }
+
     /// The gradient of the last step, as the optimizer saw it.
     public var lastGradient: [Float] { gradients.gradient }
 
@@ -87,7 +101,9 @@ public final class Trainer {
         guard meanLoss.isFinite else {
             throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
         }
+        let start = monotonicNanoseconds()
         optimizer.update(&network.parameters, along: gradients.gradient)
+        optimizerSeconds += seconds(from: start, to: monotonicNanoseconds())
         history.stepLosses.append(meanLoss)
         advance()
         return StepResult(meanLoss: meanLoss, sampleCount: range.count)

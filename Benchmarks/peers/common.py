@@ -1,0 +1,69 @@
+"""What the three peer trainers share: the workload, its data and starting
+point (read from files Backprop wrote, so every trainer starts from the same
+weights and visits the samples in the same order), and the timing protocol."""
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import h5py
+import numpy as np
+
+BATCH = 256
+LEARNING_RATE = 0.05
+MOMENTUM = 0.9
+
+
+def arguments(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", required=True, help="Backprop dataset (HDF5)")
+    parser.add_argument("--init", required=True, help="Backprop checkpoint written by `train --epochs 0`")
+    parser.add_argument("--steps", type=int, default=40, help="steps per repetition")
+    parser.add_argument("--repetitions", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=10)
+    return parser.parse_args()
+
+
+def load(args):
+    """x as uint8 [N, 784] with its scale, y as int64 [N], the initial
+    weights [(W [out, in], b [out])] and the epoch-0 visiting order."""
+    with h5py.File(args.data, "r") as f:
+        x = f["train/x"][()]
+        scale = float(f["train/x"].attrs["scale"])
+        y = f["train/y"][()].astype(np.int64)
+    with h5py.File(args.init, "r") as f:
+        layers = []
+        i = 0
+        while f"model/layers/{i}" in f:
+            layers.append((f[f"model/layers/{i}/weight"][()], f[f"model/layers/{i}/bias"][()]))
+            i += 1
+        order = f["progress/order"][()].astype(np.int64)
+    return x, scale, y, layers, order
+
+
+def batches(order):
+    """Index arrays of the mini-batches, cycling through the order."""
+    n = len(order)
+    start = 0
+    while True:
+        if start + BATCH > n:
+            start = 0
+        yield order[start:start + BATCH]
+        start += BATCH
+
+
+def measure(name, args, order, step):
+    """Runs `step(indices)` for warm-up, then repetitions × steps, and prints
+    one JSON line: samples/s per repetition and their median, and peak RSS."""
+    order = batches(order)
+    for _ in range(args.warmup):
+        step(next(order))
+    rates = []
+    for _ in range(args.repetitions):
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step(next(order))
+        rates.append(args.steps * BATCH / (time.perf_counter() - start))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peer": name, "median": statistics.median(rates), "rates": rates, "peak_rss_mib": peak}))

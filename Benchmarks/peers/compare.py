@@ -1,0 +1,75 @@
+"""Runs Backprop's `bench` and the NumPy, PyTorch and JAX trainers of the same
+workload interleaved, round after round, and prints one table of medians and
+ratios. Called by run.sh, which prepares the environment."""
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def cpu_name():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def run_json(command):
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output[output.index("{"):])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backprop", required=True)
+    parser.add_argument("--python", required=True, help="the interpreter with numpy, h5py, torch, jax")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--init", required=True)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--peers", default="numpy,pytorch,jax")
+    args = parser.parse_args()
+
+    peers = {"numpy": "numpy_mlp.py", "pytorch": "torch_mlp.py", "jax": "jax_mlp.py"}
+    names = ["backprop"] + [p for p in args.peers.split(",") if p]
+    rates = {name: [] for name in names}
+    memory = {name: 0.0 for name in names}
+    ceilings = []
+    for round_ in range(args.rounds):
+        # Rotate the order so that no trainer always runs first (or after the same one).
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            if name == "backprop":
+                report = run_json([args.backprop, "bench", "--json", "--workers", "2", "--data", args.data,
+                                   "--repetitions", "3", "--steps", "40"])
+                rates[name].append(report["results"][0]["median"])
+                ceilings.append(report["results"][0]["ceiling"])
+                memory[name] = max(memory[name], report["peakResidentMiB"])
+            else:
+                result = run_json([args.python, str(HERE / peers[name]), "--data", args.data, "--init", args.init,
+                                   "--repetitions", "3", "--steps", "40"])
+                rates[name].append(result["median"])
+                memory[name] = max(memory[name], result["peak_rss_mib"])
+            print(f"round {round_ + 1}: {name:9s} {rates[name][-1]:10,.0f} samples/s", file=sys.stderr)
+
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    best_peer = max((n for n in names if n != "backprop"), key=lambda n: medians[n], default=None)
+    print(f"{cpu_name()}, {datetime.date.today()}; MLP 784-256-128-10, ReLU, softmax cross-entropy, "
+          f"SGD momentum 0.9, fp32, batch 256, Fashion-MNIST, 2 threads; {args.rounds} interleaved rounds")
+    print(f"{'trainer':10s} {'median samples/s':>17s} {'min':>9s} {'max':>9s} {'Backprop ÷':>11s} {'peak RSS':>9s}")
+    for name in names:
+        values = rates[name]
+        print(f"{name:10s} {medians[name]:17,.0f} {min(values):9,.0f} {max(values):9,.0f} "
+              f"{medians['backprop'] / medians[name]:10.2f}× {memory[name]:7.0f} MiB")
+    print(f"{'GEMM-only':10s} {statistics.median(ceilings):17,.0f}   (Backprop reaches "
+          f"{100 * medians['backprop'] / statistics.median(ceilings):.1f} % of it)")
+    if best_peer:
+        print(f"Backprop ÷ best peer ({best_peer}): {medians['backprop'] / medians[best_peer]:.2f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The reference workload in JAX: the loss written out, jax.grad, the
+momentum update (PyTorch's convention) in the same jit-compiled step, on CPU."""
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import common  # noqa: E402
+
+
+def main():
+    args = common.arguments(__doc__)
+    x, scale, y, layers, order = common.load(args)
+    x = jnp.asarray(x)
+    y = jnp.asarray(y)
+    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in layers]
+    velocity = [(jnp.zeros_like(W), jnp.zeros_like(b)) for W, b in params]
+
+    def loss(params, inputs, labels):
+        z = inputs
+        for l, (W, b) in enumerate(params):
+            a = z @ W.T + b
+            z = jax.nn.relu(a) if l < len(params) - 1 else a
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), labels[:, None], axis=1))
+
+    @jax.jit
+    def train_step(params, velocity, indices):
+        inputs = x[indices].astype(jnp.float32) * scale
+        grads = jax.grad(loss)(params, inputs, y[indices])
+        velocity = jax.tree_util.tree_map(lambda v, g: common.MOMENTUM * v + g, velocity, grads)
+        params = jax.tree_util.tree_map(lambda p, v: p - common.LEARNING_RATE * v, params, velocity)
+        return params, velocity
+
+    state = [params, velocity]
+
+    def step(indices):
+        state[0], state[1] = train_step(state[0], state[1], jnp.asarray(indices))
+        jax.block_until_ready(state[0])
+
+    common.measure("jax", args, order, step)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The reference workload in PyTorch eager mode: nn.Linear layers with the
+starting weights Backprop wrote, autograd, torch.optim.SGD(momentum=0.9),
+2 intra-op threads."""
+import numpy as np
+import torch
+
+import common
+
+
+def main():
+    args = common.arguments(__doc__)
+    torch.set_num_threads(2)
+    x, scale, y, layers, order = common.load(args)
+    x = torch.from_numpy(x)
+    y = torch.from_numpy(y)
+    modules = []
+    for l, (W, b) in enumerate(layers):
+        linear = torch.nn.Linear(W.shape[1], W.shape[0])
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W))
+            linear.bias.copy_(torch.from_numpy(b))
+        modules.append(linear)
+        if l < len(layers) - 1:
+            modules.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*modules)
+    optimizer = torch.optim.SGD(model.parameters(), lr=common.LEARNING_RATE, momentum=common.MOMENTUM)
+    loss_function = torch.nn.CrossEntropyLoss()  # mean over the batch
+
+    def step(indices):
+        index = torch.from_numpy(np.ascontiguousarray(indices))
+        inputs = x[index].to(torch.float32) * scale
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_function(model(inputs), y[index])
+        loss.backward()
+        optimizer.step()
+
+    common.measure("pytorch", args, order, step)
+
+
+if __name__ == "__main__":
+    main()
