@@ -26,10 +26,14 @@ extension Dense {
 
         // ∂E/∂b_j = Σ_n δ_nj: column sums, accumulated row by row (contiguous reads).
         let db = gradient + biasOffset
-        db.update(repeating: 0, count: outputCount)
-        for n in 0..<rows {
-            let row = delta + n * outputCount
-            for j in 0..<outputCount { db[j] += row[j] }
+        if let delta = floatPointer(delta), let db = floatPointer(db) {
+            columnSumsVectorized(delta, rows: rows, width: outputCount, into: db)
+        } else {
+            db.update(repeating: 0, count: outputCount)
+            for n in 0..<rows {
+                let row = delta + n * outputCount
+                for j in 0..<outputCount { db[j] += row[j] }
+            }
         }
 
         guard let inputDelta else { return }
@@ -39,7 +43,11 @@ extension Dense {
         let count = rows * inputCount
         switch inputActivation {
         case .relu:
-            for i in 0..<count where !(input[i] > 0) { inputDelta[i] = 0 }
+            if let d = floatPointer(inputDelta), let z = floatPointer(input) {
+                reluMaskVectorized(d, z: z, count: count)
+            } else {
+                for i in 0..<count where !(input[i] > 0) { inputDelta[i] = 0 }
+            }
         case .identity, .softmax:
             break
         default:

@@ -43,7 +43,12 @@ public struct Dense: Sendable, Equatable, Codable {
         preActivationProduct(input, rows: rows, parameters: parameters, into: output, kernel: kernel)
         let b = parameters + biasOffset
         // One pass adds b_j and applies h, while the row is still in cache.
-        switch (activate ? activation : .identity) {
+        let h = activate ? activation : .identity
+        if h == .relu || h == .identity || h == .softmax, let b = floatPointer(b), let output = floatPointer(output) {
+            addBiasVectorized(b, to: output, rows: rows, width: outputCount, relu: h == .relu)
+            return
+        }
+        switch h {
         case .relu: addBias(b, to: output, rows: rows) { $0 > 0 ? $0 : 0 }
         case .leakyRelu: addBias(b, to: output, rows: rows) { Activation.leakyRelu.value($0) }
         case .tanh: addBias(b, to: output, rows: rows) { T.tanh($0) }
