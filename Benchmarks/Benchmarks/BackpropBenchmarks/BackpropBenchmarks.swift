@@ -38,16 +38,21 @@ let benchmarks: @Sendable () -> Void = {
                                          warmupIterations: 3, maxDuration: .seconds(5), maxIterations: 200)
 
     // One optimizer step of the reference model: sharded gradient, ordered
-    // reduction, momentum update. scalingFactor .kilo: per 1,000 samples is
-    // reported as throughput by `--metric throughput`.
+    // reduction, momentum update. The trainer lives across iterations, so
+    // the counts are the steady state (the step-loss log grows by doubling).
     for workers in [1, 2] {
+        let trainer = try! Trainer(configuration: referenceConfiguration(workers: workers), dataset: dataset)
         Benchmark("training step, batch 256, \(workers) worker\(workers == 1 ? "" : "s")",
-                  configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], warmupIterations: 5,
+                  configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], warmupIterations: 10,
                                        maxDuration: .seconds(5), maxIterations: 2_000)) { benchmark in
-            let trainer = try Trainer(configuration: referenceConfiguration(workers: workers), dataset: dataset)
-            benchmark.startMeasurement()
             for _ in benchmark.scaledIterations { try trainer.step() }
-            benchmark.stopMeasurement()
+        }
+        // The same step's matrix products alone: the ceiling `backprop bench` compares with.
+        let ceiling = GemmCeiling(network: trainer.network, batchSize: 256, shardSize: 128, workerCount: workers)
+        Benchmark("GEMM ceiling, 8 training GEMMs, batch 256, \(workers) worker\(workers == 1 ? "" : "s")",
+                  configuration: .init(metrics: [.wallClock, .throughput], warmupIterations: 10,
+                                       maxDuration: .seconds(5), maxIterations: 2_000)) { benchmark in
+            for _ in benchmark.scaledIterations { blackHole(ceiling.samplesPerSecond(steps: 1)) }
         }
     }
 

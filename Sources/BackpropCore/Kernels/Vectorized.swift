@@ -77,3 +77,17 @@ func columnSumsVectorized(_ delta: UnsafePointer<Float>, rows: Int, width: Int, 
         j += 1
     }
 }
+
+/// x_i = scale · byte_i: a sample's uint8 features to Float, as it is gathered.
+func convertBytesVectorized(_ bytes: UnsafePointer<UInt8>, count: Int, scale: Float, into x: UnsafeMutablePointer<Float>) {
+    var i = 0
+    while i + 8 <= count {
+        let b = UnsafeRawPointer(bytes + i).loadUnaligned(as: SIMD8<UInt8>.self)
+        store8(SIMD8<Float>(b) * scale, x + i)
+        i += 8
+    }
+    while i < count {
+        x[i] = Float(bytes[i]) * scale
+        i += 1
+    }
+}

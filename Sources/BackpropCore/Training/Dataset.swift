@@ -79,7 +79,11 @@ public struct Dataset: Sendable, Equatable {
             for (r, index) in indices.enumerated() {
                 let source = bytes.baseAddress! + Int(index) * featureCount
                 let row = x + r * featureCount
-                for i in 0..<featureCount { row[i] = T(source[i]) * scale }
+                if let row = floatPointer(row) {
+                    convertBytesVectorized(source, count: featureCount, scale: Float(self.scale), into: row)
+                } else {
+                    for i in 0..<featureCount { row[i] = T(source[i]) * scale }
+                }
                 let target = t + r * outputCount
                 target.update(repeating: 0, count: outputCount)
                 target[Int(labels[Int(index)])] = 1
