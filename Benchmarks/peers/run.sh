@@ -21,6 +21,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 # The starting point every trainer shares: initial weights and the epoch-0 order.
 "$backprop" train --epochs 0 --run-dir "$scratch/run" --output "$scratch/init.h5" > /dev/null
-lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/\(Flags: *\).*\(avx512f\).*/\1... \2 .../' >&2 || true
+lscpu | grep -E "Model name|^CPU\(s\)|CPU family|^Model:" >&2 || true
+grep -qw avx512f /proc/cpuinfo && echo "AVX-512: yes" >&2 || echo "AVX-512: no" >&2
 "$venv/bin/python" Benchmarks/peers/compare.py --backprop "$backprop" --python "$venv/bin/python" \
     --data datasets/fashion-mnist.h5 --init "$scratch/init.h5" --rounds "$rounds" --peers "$peers"
