@@ -48,7 +48,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         Backprop.setUp()
         let dataset = try data.map { try DatasetFile.load($0).train }
-            ?? Bench.syntheticDataset(count: 60_000, featureCount: layers.sizes[0], classCount: layers.sizes.last!)
+            ?? Dataset.random(count: 60_000, featureCount: layers.sizes[0], classCount: layers.sizes.last!, seed: 1)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let counts = workers?.counts ?? Array(Set([1, cores])).sorted()
         var report = BenchReport(cpu: Bench.cpuName(), blasCore: BLAS.coreName, blas: BLAS.configuration,
@@ -129,15 +129,6 @@ struct Bench: ParsableCommand {
         let sorted = values.sorted()
         let middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-    }
-
-    /// Random bytes of the given shape, labels in 0..<classCount (throughput
-    /// does not depend on the values).
-    static func syntheticDataset(count: Int, featureCount: Int, classCount: Int) -> Dataset {
-        var generator = SeededGenerator(seed: 1, stream: 0)
-        let features = (0..<(count * featureCount)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let labels = (0..<count).map { _ in UInt8.random(in: 0..<UInt8(min(classCount, 256)), using: &generator) }
-        return Dataset(name: "synthetic", features: features, labels: labels, featureCount: featureCount, scale: 1 / 255)
     }
 
     /// The CPU's model name from /proc/cpuinfo.

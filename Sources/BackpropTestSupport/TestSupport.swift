@@ -13,13 +13,9 @@ public func temporaryDirectory(_ label: String = "backprop") -> String {
     return path
 }
 
-/// A random classification dataset: `count` samples of `featureCount` random
-/// bytes, labels drawn from `classCount` classes, reproducible from `seed`.
+/// A random classification dataset (`Dataset.random`).
 public func randomDataset(count: Int, featureCount: Int, classCount: Int, seed: UInt64) -> Dataset {
-    var generator = SeededGenerator(seed: seed, stream: 99)
-    let features = (0..<(count * featureCount)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-    let labels = (0..<count).map { _ in UInt8(generator.next() % UInt64(classCount)) }
-    return Dataset(name: "random-\(seed)", features: features, labels: labels, featureCount: featureCount, scale: 1 / 255)
+    Dataset.random(count: count, featureCount: featureCount, classCount: classCount, seed: seed)
 }
 
 /// Two interleaved spirals in the plane, quantised to bytes (x = byte/255):

@@ -7,15 +7,6 @@ import BackpropHDF5
 import Benchmark
 import Foundation
 
-/// Random uint8 images of Fashion-MNIST's shape (the data's values do not
-/// change the work done), with labels in 0..<10.
-func syntheticDataset(count: Int) -> Dataset {
-    var generator = SeededGenerator(seed: 1, stream: 0)
-    let features = (0..<(count * 784)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    let labels = (0..<count).map { _ in UInt8.random(in: 0..<10, using: &generator) }
-    return Dataset(name: "synthetic", features: features, labels: labels, featureCount: 784, scale: 1 / 255)
-}
-
 /// The reference configuration on `workers` workers.
 func referenceConfiguration(workers: Int) -> TrainingConfiguration {
     var configuration = TrainingConfiguration()
@@ -33,7 +24,7 @@ let scratch: String = {
 
 let benchmarks: @Sendable () -> Void = {
     BLAS.useSingleThread()
-    let dataset = syntheticDataset(count: 10_240)
+    let dataset = Dataset.random(count: 10_240, featureCount: 784, classCount: 10, seed: 1)
     let timing = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident],
                                          warmupIterations: 3, maxDuration: .seconds(5), maxIterations: 200)
 
@@ -70,7 +61,7 @@ let benchmarks: @Sendable () -> Void = {
     // The checkpoint of the reference model after some training: weights,
     // momentum buffers, the 60,000-sample order, a step log, fsync and rename.
     Benchmark("checkpoint write, reference model + momentum", configuration: timing) { benchmark in
-        let trainer = try Trainer(configuration: referenceConfiguration(workers: 2), dataset: syntheticDataset(count: 60_000))
+        let trainer = try Trainer(configuration: referenceConfiguration(workers: 2), dataset: Dataset.random(count: 60_000, featureCount: 784, classCount: 10, seed: 1))
         for _ in 0..<10 { try trainer.step() }
         let checkpoint = Checkpoint(of: trainer, dataPath: "synthetic.h5", dataFingerprint: "benchmark")
         let path = "\(scratch)/checkpoint.h5"
@@ -83,9 +74,9 @@ let benchmarks: @Sendable () -> Void = {
     // Fashion-MNIST shape: read and validate the checkpoint, read the dataset,
     // fingerprint it, build the trainer and restore its state.
     Benchmark("resume start-up, 60,000 samples", configuration: timing) { benchmark in
-        let train = syntheticDataset(count: 60_000)
+        let train = Dataset.random(count: 60_000, featureCount: 784, classCount: 10, seed: 1)
         let dataPath = "\(scratch)/data.h5"
-        try DatasetFile.write(train: train, test: syntheticDataset(count: 10_000), attributes: [:], to: dataPath)
+        try DatasetFile.write(train: train, test: Dataset.random(count: 10_000, featureCount: 784, classCount: 10, seed: 1), attributes: [:], to: dataPath)
         let trainer = try Trainer(configuration: referenceConfiguration(workers: 2), dataset: train)
         for _ in 0..<10 { try trainer.step() }
         let checkpointPath = "\(scratch)/resume.h5"

@@ -46,6 +46,16 @@ public struct Dataset: Sendable, Equatable {
         return "\(count)x\(featureCount) scale \(scale) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
+    /// `count` samples of `featureCount` random bytes with labels from
+    /// `classCount` classes, reproducible from `seed`: for tests and for
+    /// benchmarks, whose work does not depend on the values.
+    public static func random(count: Int, featureCount: Int, classCount: Int, seed: UInt64) -> Dataset {
+        var generator = SeededGenerator(seed: seed, stream: 99)
+        let features = (0..<(count * featureCount)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let labels = (0..<count).map { _ in UInt8(generator.next() % UInt64(classCount)) }
+        return Dataset(name: "random-\(seed)", features: features, labels: labels, featureCount: featureCount, scale: 1 / 255)
+    }
+
     /// The first `sampleCount` samples, as a smaller dataset.
     public func prefix(_ sampleCount: Int) -> Dataset {
         let n = min(sampleCount, count)
