@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "BackpropCore", targets: ["BackpropCore"]),
         .library(name: "BackpropHDF5", targets: ["BackpropHDF5"]),
         .executable(name: "backprop", targets: ["BackpropCLI"]),
+        .executable(name: "backprop-fuzz", targets: ["BackpropFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +32,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        // The readers on arbitrary bytes: a replay tool, or with -DFUZZING a
+        // libFuzzer target (Fuzz/run.sh).
+        .executableTarget(name: "BackpropFuzz", dependencies: ["BackpropCore", "BackpropHDF5"]),
 
         // MARK: - Tests
         .testTarget(

@@ -27,6 +27,9 @@ public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
     public static let formatVersion = 2
     public static let programVersion = "0.2.0"
+    /// The most parameters a checkpoint may declare (2²⁸: 1 GiB of Float,
+    /// three times that with Adam's moments); larger headers are refused unread.
+    public static let parameterLimit = 1 << 28
     /// The columns of /metrics/epochs, in EpochRecord's order.
     static let epochColumns = ["epoch", "step", "train_loss", "test_loss", "test_accuracy",
                                "learning_rate", "samples_per_second", "wall_time"]
@@ -157,7 +160,12 @@ public struct Checkpoint: Sendable {
     /// the configuration, the optimizer state and the progress.
     /// - Throws: `StorageError` naming the file and the object at fault.
     public static func load(from path: String) throws(StorageError) -> Checkpoint {
-        let file = try HDF5File.open(path)
+        try load(from: HDF5File.open(path))
+    }
+
+    /// Reads and validates a checkpoint from an open file (a path or a memory image).
+    public static func load(from file: HDF5File) throws(StorageError) -> Checkpoint {
+        let path = file.path
         let format = file.hasAttribute("format") ? try file.stringAttribute("format") : "non-checkpoint HDF5"
         guard format == Checkpoint.format else { throw .wrongFormat(path: path, found: format, expected: Checkpoint.format) }
         let version = Int(try file.attribute("format_version", as: Int64.self))
@@ -189,6 +197,14 @@ public struct Checkpoint: Sendable {
             activations.append(activation)
         }
         guard !activations.isEmpty else { throw .missingObject(path: path, object: "/model/layers/0") }
+        // Refuse a shape bomb before the network (and its optimizer buffers) is allocated.
+        let parameterCount = zip(sizes, sizes.dropFirst()).reduce(0) { total, pair in
+            total.addingReportingOverflow(pair.0.multipliedReportingOverflow(by: pair.1).partialValue + pair.1).partialValue
+        }
+        guard parameterCount <= Checkpoint.parameterLimit, parameterCount > 0 else {
+            throw .invalidContent(path: path, object: "/model/layers",
+                                  reason: "declare \(parameterCount) parameters (\(sizes.map(String.init).joined(separator: "-"))), more than the limit of \(Checkpoint.parameterLimit)")
+        }
         var network: Network<Float>
         do {
             network = try Network<Float>(sizes: sizes, activations: activations, loss: loss)

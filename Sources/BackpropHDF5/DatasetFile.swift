@@ -14,7 +14,16 @@ public enum DatasetFile {
     /// Reads and validates both splits.
     /// - Throws: `StorageError` naming the file and the object at fault.
     public static func load(_ path: String) throws(StorageError) -> (train: Dataset, test: Dataset) {
-        let file = try HDF5File.open(path)
+        try load(HDF5File.open(path))
+    }
+
+    /// Reads and validates both splits of an open file (a path or a memory image).
+    public static func load(_ file: HDF5File) throws(StorageError) -> (train: Dataset, test: Dataset) {
+        let path = file.path
+        if file.hasAttribute("format") {
+            let format = try file.stringAttribute("format")
+            guard format == DatasetFile.format else { throw .wrongFormat(path: path, found: format, expected: DatasetFile.format) }
+        }
         let train = try split("train", of: file)
         let test = try split("test", of: file)
         guard train.featureCount == test.featureCount else {

@@ -177,7 +177,7 @@ struct StorageTests {
         #expect(throws: StorageError.invalidContent(path: nan, object: "/model/layers/0/weight", reason: "value 7 is nan; weights must be finite")) {
             try Checkpoint.load(from: nan)
         }
-        let activation = try variant("activation.h5", "f['model/layers/0'].attrs['activation'] = 'swish'")
+        let activation = try variant("activation.h5", "f['model/layers/0'].attrs['activation'] = np.bytes_(b'swish')")
         #expect(throws: StorageError.invalidContent(path: activation, object: "attribute 'activation' of /model/layers/0", reason: "unknown activation 'swish'")) {
             try Checkpoint.load(from: activation)
         }
