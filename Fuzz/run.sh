@@ -5,9 +5,10 @@
 #
 # Builds backprop-fuzz with -DFUZZING -sanitize=fuzzer,address (in
 # .build-fuzz), seeds the corpus from make_corpus.py (a valid dataset, a valid
-# checkpoint and every malformed case), adds Fuzz/regressions/*, and runs. A
-# crash leaves crash-* in Fuzz/findings/ and a non-zero exit. Needs h5py and
-# NumPy (python3-h5py, python3-numpy).
+# checkpoint and every malformed case), adds Fuzz/regressions/*, and runs
+# JOBS forked fuzzers for SECONDS. Inputs that crash or hang are kept in
+# Fuzz/findings/; the exit status is non-zero when one of them is outside
+# libhdf5. Needs h5py and NumPy (python3-h5py, python3-numpy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -38,6 +39,19 @@ fuzzer=.build-fuzz/release/backprop-fuzz
 # H5Fopen fails cleanly. To see the same here, allocations above 2 GiB return
 # NULL (max_allocation_size_mb) instead of stopping the run, and libFuzzer's
 # own malloc limit is off (-rss_limit_mb=0; -timeout still stops hangs).
+# Fork mode goes on after a crash, keeping each input in Fuzz/findings/.
+log=.build-fuzz/fuzz.log
 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048 "$fuzzer" "$work/corpus" "$work/seeds" \
-    -max_total_time="$seconds" -rss_limit_mb=0 -timeout=20 -max_len=65536 \
-    -jobs="$jobs" -workers="$jobs" -artifact_prefix=Fuzz/findings/ -print_final_stats=1
+    -max_total_time="$seconds" -rss_limit_mb=0 -timeout=20 -max_len=65536 -fork="$jobs" \
+    -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix=Fuzz/findings/ -print_final_stats=1 2>&1 | tee "$log" \
+    | grep -E "^#[0-9]+.*(NEW|REDUCE|pulse)|SUMMARY|crash-|timeout-|INFO: fuzzed|stat::" || true
+
+# Memory errors inside libhdf5 1.10.8 itself are known and listed in the README's
+# security section (inputs in Fuzz/regressions/libhdf5-*); anything else fails the run.
+others=$(grep "SUMMARY:" "$log" | grep -v "libhdf5" || true)
+echo "findings: $(grep -c "SUMMARY:" "$log" || true) ($(grep "SUMMARY:" "$log" | grep -c "libhdf5" || true) inside libhdf5)"
+if [ -n "$others" ]; then
+    echo "new findings outside libhdf5:"
+    echo "$others"
+    exit 1
+fi

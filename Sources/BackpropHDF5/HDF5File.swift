@@ -33,7 +33,7 @@ final class Handle {
 public final class HDF5File {
     /// The path as the user gave it (for messages).
     public let path: String
-    private let file: Handle
+    let file: Handle
 
     /// The most elements one dataset may hold (2³¹): larger headers are refused
     /// before any allocation.
@@ -168,7 +168,7 @@ public final class HDF5File {
         return info.type == H5O_TYPE_GROUP
     }
 
-    private func objectInfo(_ object: String) throws(StorageError) -> H5O_info_t {
+    func objectInfo(_ object: String) throws(StorageError) -> H5O_info_t {
         var info = H5O_info_t()
         try check(H5Oget_info_by_name1(file.id, object, &info, propertiesDefault), "H5Oget_info_by_name", object)
         return info
@@ -220,7 +220,7 @@ public final class HDF5File {
         try dimensions(try openDataset(object), object)
     }
 
-    private func dimensions(_ dataset: Handle, _ object: String) throws(StorageError) -> [Int] {
+    func dimensions(_ dataset: Handle, _ object: String) throws(StorageError) -> [Int] {
         let space = try handle("H5Dget_space", object, close: H5Sclose) { H5Dget_space(dataset.id) }
         let rank = Int(try check(H5Sget_simple_extent_ndims(space.id), "H5Sget_simple_extent_ndims", object))
         var dims = [hsize_t](repeating: 0, count: max(rank, 1))
@@ -229,7 +229,7 @@ public final class HDF5File {
     }
 
     /// A description of the stored element type, for messages ("float64", "int32", "string").
-    private func typeName(_ type: Handle) -> String {
+    func typeName(_ type: Handle) -> String {
         let size = H5Tget_size(type.id)
         switch H5Tget_class(type.id) {
         case H5T_INTEGER: return (H5Tget_sign(type.id) == H5T_SGN_NONE ? "uint" : "int") + "\(size * 8)"
@@ -302,7 +302,7 @@ public final class HDF5File {
 
     // MARK: - Attributes
 
-    private func openObject(_ object: String) throws(StorageError) -> Handle {
+    func openObject(_ object: String) throws(StorageError) -> Handle {
         guard object == "/" || exists(object) else { throw .missingObject(path: path, object: object) }
         return try handle("H5Oopen", object, close: H5Oclose) { H5Oopen(file.id, object, propertiesDefault) }
     }

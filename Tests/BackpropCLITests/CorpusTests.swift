@@ -57,6 +57,20 @@ struct CorpusTests {
         // The valid pair itself is accepted, so the refusals are not for some other reason.
         let accepted = try run(executable, ["evaluate", "--checkpoint", checkpoint, "--data", good])
         #expect(accepted.status == 0, "\(accepted.standardError)")
+
+        // inspect: the contents of each, and the verdict.
+        let dataset = try run(executable, ["inspect", good])
+        #expect(dataset.status == 0 && dataset.standardOutput.contains("/train/x  dataset uint8 [20, 5]"), "\(dataset.standardOutput)")
+        #expect(dataset.standardOutput.contains("@scale = ") && dataset.standardOutput.contains("valid: dataset of 20 train and 6 test samples"))
+        let model = try run(executable, ["inspect", checkpoint])
+        #expect(model.status == 0 && model.standardOutput.contains("/model/layers/0/weight  dataset float32 [4, 5]"), "\(model.standardOutput)")
+        #expect(model.standardOutput.contains("valid: checkpoint format version 2, model 5-4-3"))
+        let link = try run(executable, ["inspect", "\(out)/soft-link.h5"])
+        #expect(link.status == 1 && !link.signalled)
+        #expect(link.standardOutput.contains("/test/x  soft link (not followed)") && link.standardOutput.contains("invalid: "),
+                "\(link.standardOutput)")
+        let virtual = try run(executable, ["inspect", "\(out)/virtual.h5"])
+        #expect(virtual.status == 1 && virtual.standardOutput.contains("/test/y  dataset uint8 [6], virtual"), "\(virtual.standardOutput)")
     }
 
     @Test("inputs the fuzzer found are refused cleanly, as dataset and as checkpoint")

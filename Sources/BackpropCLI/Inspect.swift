@@ -1,0 +1,41 @@
+import ArgumentParser
+import BackpropCore
+import BackpropHDF5
+
+/// `backprop inspect`: what a dataset or checkpoint holds, and whether it
+/// validates.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the objects, shapes, types and attributes of a dataset or checkpoint, and whether it validates.",
+        discussion: "Links are named, never followed; only headers and attributes are read before validation. "
+            + "The exit status is 0 when the file validates and 1 when it does not.")
+
+    @Argument(help: "A dataset or checkpoint file (HDF5).")
+    var file: String
+
+    func run() throws {
+        let h5 = try HDF5File.open(file)
+        let format = (try? h5.stringAttribute("format")) ?? "(no format attribute)"
+        print("\(file): \(format)")
+        for entry in try h5.contents() {
+            print("  \(entry.name)  \(entry.description)")
+            for (name, value) in entry.attributes { print("      @\(name) = \(value)") }
+        }
+        do {
+            if format == Checkpoint.format {
+                let checkpoint = try Checkpoint.load(from: h5)
+                print("valid: checkpoint format version \(Checkpoint.formatVersion), model "
+                      + checkpoint.network.sizes.map(String.init).joined(separator: "-")
+                      + " (\(checkpoint.network.parameterCount) parameters), \(checkpoint.optimizerKind.rawValue), "
+                      + "epoch \(checkpoint.position.epoch), batch \(checkpoint.position.batch), step \(checkpoint.position.step)")
+            } else {
+                let (train, test) = try DatasetFile.load(h5)
+                print("valid: dataset of \(train.count) train and \(test.count) test samples, \(train.featureCount) features, "
+                      + "labels 0–\(max(train.classCount, test.classCount) - 1)")
+            }
+        } catch {
+            print("invalid: \(error.description)")
+            throw ExitCode.failure
+        }
+    }
+}
