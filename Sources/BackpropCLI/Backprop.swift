@@ -25,7 +25,13 @@ struct Backprop: ParsableCommand {
             if code == .success {
                 print(fullMessage(for: error))
             } else {
-                let message = self.message(for: error)
+                // One line, always: the parser lists an enum's choices on lines of their own.
+                let lines = self.message(for: error).split(separator: "\n").map {
+                    $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "- ", with: "", options: .anchored)
+                }
+                let message = lines.first.map { first in
+                    lines.count > 1 ? first + " " + lines.dropFirst().joined(separator: ", ") : first
+                } ?? ""
                 if !message.isEmpty { printError("error: " + message) }
             }
             exit(withError: code == .success ? nil : ExitCode(code.rawValue))

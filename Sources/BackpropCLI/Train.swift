@@ -97,9 +97,17 @@ struct Train: ParsableCommand {
         if checkpointEvery < 0 { throw ValidationError("--checkpoint-every \(checkpointEvery) is invalid: it must be 0 (off) or more.") }
         if keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
+        if momentum != nil, let optimizer, optimizer != .momentum && optimizer != .nesterov {
+            throw ValidationError("--momentum applies only to --optimizer momentum or nesterov, not \(optimizer.rawValue).")
+        }
+        if epochs == 0, let steps {
+            throw ValidationError("--steps \(steps) cannot be reached with --epochs 0; drop one of them.")
+        }
         if resume == nil {
             // A fresh run can be checked completely before any file is touched.
-            try Train.checked { try resolvedConfiguration(base: Train.freshConfiguration(), batchesPerEpoch: 1) }
+            // The batches per epoch are known only once the data is read: take
+            // plenty here, and check the schedule's length again in run().
+            try Train.checked { try resolvedConfiguration(base: Train.freshConfiguration(), batchesPerEpoch: 1 << 20) }
         }
     }
 
@@ -285,7 +293,7 @@ struct Train: ParsableCommand {
                         "learning rate": "--learning-rate", "momentum": "--momentum",
                         "weight decay": "--weight-decay", "schedule step size": "--lr-step-size",
                         "schedule gamma": "--lr-gamma", "warm-up steps": "--warmup-steps",
-                        "schedule total steps": "the cosine schedule's length (--epochs/--steps)",
+                        "schedule total steps": "the cosine schedule's length in steps (--epochs × batches per epoch, or --steps)",
                         "minimum learning rate": "--min-lr"]
 
     // MARK: - Files

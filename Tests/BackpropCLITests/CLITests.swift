@@ -132,6 +132,13 @@ struct CLITests {
         (["--batch-size", "0"], "--batch-size"), (["--workers", "0"], "--workers"),
         (["--learning-rate", "nan"], "--learning-rate"), (["--learning-rate", "-1"], "--learning-rate"),
         (["--layers", "784"], "--layers"), (["--loss", "hinge"], "--loss"),
+        (["--layers", "784,0,10"], "--layers"), (["--activation", "swish"], "--activation"),
+        (["--momentum", "1.5"], "--momentum"), (["--shard-size", "0"], "--shard-size"),
+        (["--weight-decay", "inf"], "--weight-decay"), (["--keep", "0"], "--keep"),
+        (["--checkpoint-interval", "5x"], "--checkpoint-interval"), (["--lr-gamma", "0.5"], "--lr-gamma"),
+        (["--lr-schedule", "step", "--lr-gamma", "0"], "--lr-gamma"), (["--lr-schedule", "cosine", "--min-lr", "nan"], "--min-lr"),
+        (["--optimizer", "adam", "--momentum", "0.5"], "--momentum"), (["--epochs", "0", "--steps", "5"], "--steps"),
+        (["--override"], "--override"), (["--output-activation", "softmax", "--loss", "sum-of-squares"], "softmax"),
     ])
     func invalidFlags(arguments: [String], flag: String) throws {
         let result = try run(executable, ["train", "--data", Self.sample, "--output", "m.h5"] + arguments, in: directory)
