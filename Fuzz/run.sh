@@ -36,12 +36,14 @@ fuzzer=.build-fuzz/release/backprop-fuzz
 # detect_leaks=0: libhdf5 keeps free lists and global state alive until exit.
 # libhdf5 1.10.8 asks malloc for petabytes when a crafted header says so
 # (Fuzz/regressions/header-huge-allocation.h5); glibc then returns NULL and
-# H5Fopen fails cleanly. To see the same here, allocations above 2 GiB return
-# NULL (max_allocation_size_mb) instead of stopping the run, and libFuzzer's
-# own malloc limit is off (-rss_limit_mb=0; -timeout still stops hangs).
+# H5Fopen fails cleanly; others allocate without bound, which the CLI stops
+# with RLIMIT_DATA. To see the same here, allocations above 2 GiB, and any
+# allocation once the process holds 2 GiB, return NULL (max_allocation_size_mb,
+# soft_rss_limit_mb) instead of stopping the run, and libFuzzer's own malloc
+# limit is off (-rss_limit_mb=0; -timeout still stops hangs).
 # Fork mode goes on after a crash, keeping each input in Fuzz/findings/.
 log=.build-fuzz/fuzz.log
-ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048 "$fuzzer" "$work/corpus" "$work/seeds" \
+ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 "$fuzzer" "$work/corpus" "$work/seeds" \
     -max_total_time="$seconds" -rss_limit_mb=0 -timeout=20 -max_len=65536 -fork="$jobs" \
     -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix=Fuzz/findings/ -print_final_stats=1 2>&1 | tee "$log" \
     | grep -E "^#[0-9]+.*(NEW|REDUCE|pulse)|SUMMARY|crash-|timeout-|INFO: fuzzed|stat::" || true

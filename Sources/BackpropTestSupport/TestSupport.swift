@@ -55,10 +55,14 @@ public struct ProcessResult: Sendable {
 }
 
 /// Runs `executable` with `arguments` in `directory` and waits for it.
-public func run(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> ProcessResult {
+public func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
+                environment: [String: String] = [:]) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let output = Pipe(), error = Pipe()
     process.standardOutput = output
