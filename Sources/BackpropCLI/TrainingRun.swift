@@ -58,6 +58,7 @@ final class TrainingRun {
         print("training \(configuration.sizes.map(String.init).joined(separator: "-")) on \(trainer.dataset.count) samples "
               + "(\(dataPath)), \(trainer.epochs.batchesPerEpoch) batches of \(configuration.batchSize) per epoch, "
               + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
+        try directory.write(configurationJSON(), to: directory.configurationPath)
         if trainer.isFinished && trainer.lastCheckpoint != nil {
             print("the run had already finished (\(configuration.epochs) epochs, step \(trainer.position.step)); "
                   + "give --epochs or --steps with --override to train on")
@@ -119,6 +120,7 @@ final class TrainingRun {
         if policySaves || trainer.isFinished {
             try save(isBest: previousBest.map { evaluation.accuracy > $0 } ?? true)
         }
+        try directory.write(RunDirectory.metricsCSV(trainer.history), to: directory.metricsPath)
     }
 
     /// Writes the trainer's state as the run directory's next checkpoint.
@@ -128,6 +130,27 @@ final class TrainingRun {
         trainer.lastCheckpoint = path
         lastSavedStep = trainer.position.step
         lastSave = clock.now
+    }
+
+    /// config.json: everything needed to run this again — the training
+    /// configuration, the data and its fingerprint, the checkpoint policy.
+    private func configurationJSON() throws -> String {
+        struct Saved: Encodable {
+            let programVersion: String
+            let data: String
+            let dataFingerprint: String
+            let training: TrainingConfiguration
+            let checkpointEverySteps: Int
+            let checkpointEveryEpoch: Bool
+            let checkpointIntervalSeconds: Double?
+            let keep: Int
+        }
+        let saved = Saved(programVersion: Checkpoint.programVersion, data: dataPath, dataFingerprint: fingerprint,
+                          training: trainer.configuration, checkpointEverySteps: policy.everySteps,
+                          checkpointEveryEpoch: policy.everyEpoch, checkpointIntervalSeconds: policy.interval, keep: policy.keep)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(saved), as: UTF8.self) + "\n"
     }
 
     private func checkpoint() -> Checkpoint {

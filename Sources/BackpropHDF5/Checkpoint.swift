@@ -31,7 +31,7 @@ public struct Checkpoint: Sendable {
     /// three times that with Adam's moments); larger headers are refused unread.
     public static let parameterLimit = 1 << 28
     /// The columns of /metrics/epochs, in EpochRecord's order.
-    static let epochColumns = ["epoch", "step", "train_loss", "test_loss", "test_accuracy",
+    public static let epochColumns = ["epoch", "step", "train_loss", "test_loss", "test_accuracy",
                                "learning_rate", "samples_per_second", "wall_time"]
 
     public var network: Network<Float>

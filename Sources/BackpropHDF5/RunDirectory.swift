@@ -7,6 +7,9 @@ import Foundation
 ///     last.h5                  the newest checkpoint (a hard link to it)
 ///     best.h5                  the checkpoint with the best test accuracy so far
 ///     model.h5                 the final model (unless --output says otherwise)
+///     config.json              the resolved configuration of the run
+///     metrics.csv              one row per finished epoch, rewritten from the
+///                              checkpointed history, so it never disagrees with it
 ///
 /// Every file appears atomically (written beside, fsynced, renamed), and old
 /// files are removed only after the new one is in place.
@@ -20,6 +23,26 @@ public struct RunDirectory: Sendable {
     public var lastPath: String { "\(path)/last.h5" }
     public var bestPath: String { "\(path)/best.h5" }
     public var modelPath: String { "\(path)/model.h5" }
+    public var configurationPath: String { "\(path)/config.json" }
+    public var metricsPath: String { "\(path)/metrics.csv" }
+
+    /// Writes a text file of the run atomically.
+    /// - Throws: `StorageError.io`.
+    public func write(_ text: String, to file: String) throws(StorageError) {
+        try FileSystem.writeAtomically(file) { (temporary) throws(StorageError) in
+            try FileSystem.write(Array(text.utf8), to: temporary, reporting: file)
+        }
+    }
+
+    /// metrics.csv for `history`: a header and one row per finished epoch.
+    public static func metricsCSV(_ history: History) -> String {
+        var lines = [Checkpoint.epochColumns.joined(separator: ",")]
+        for r in history.epochs {
+            lines.append("\(r.epoch + 1),\(r.step),\(r.trainLoss),\(r.testLoss),\(r.testAccuracy),\(r.learningRate),"
+                         + "\(r.samplesPerSecond),\(r.wallTime)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
 
     public func checkpointPath(step: Int) -> String {
         let digits = String(step)

@@ -180,7 +180,22 @@ struct ResumeCLITests {
         #expect(result.status == 1 && !result.signalled, "\(result.standardError)")
         #expect(result.standardError.contains("File too large") && result.standardError.contains("run/checkpoint-"),
                 "\(result.standardError)")
-        #expect(snapshot(directory) == before)
+        // config.json may be rewritten (the run's epochs changed); no checkpoint is.
+        func checkpoints(_ files: [String: Data]) -> [String: Data] { files.filter { $0.key.hasSuffix(".h5") } }
+        #expect(checkpoints(snapshot(directory)) == checkpoints(before))
+    }
+
+    @Test("the run directory holds config.json and metrics.csv, which a resume continues")
+    func configurationAndMetrics() throws {
+        try train("run", epochs: 2)
+        let resumed = try backprop(["train", "--resume", "run", "--epochs", "3", "--override"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+        let csv = try String(contentsOfFile: "\(directory)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.first == "epoch,step,train_loss,test_loss,test_accuracy,learning_rate,samples_per_second,wall_time")
+        #expect(csv.dropFirst().map { $0.split(separator: ",").prefix(2).joined(separator: ",") } == ["1,16", "2,32", "3,48"])
+        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/run/config.json")))
+        let training = try #require((configuration as? [String: Any])?["training"] as? [String: Any])
+        #expect(training["epochs"] as? Int == 3 && training["sizes"] as? [Int] == [784, 32, 10])
     }
 
     @Test("divergence names the step and the last checkpoint")
