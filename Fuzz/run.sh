@@ -43,7 +43,7 @@ fuzzer=.build-fuzz/release/backprop-fuzz
 # limit is off (-rss_limit_mb=0; -timeout still stops hangs).
 # Fork mode goes on after a crash, keeping each input in Fuzz/findings/.
 log=.build-fuzz/fuzz.log
-ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 "$fuzzer" "$work/corpus" "$work/seeds" \
+BACKPROP_MEMORY_LIMIT_MB=2048 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 "$fuzzer" "$work/corpus" "$work/seeds" \
     -max_total_time="$seconds" -rss_limit_mb=0 -timeout=20 -max_len=65536 -fork="$jobs" \
     -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix=Fuzz/findings/ -print_final_stats=1 2>&1 | tee "$log" \
     | grep -E "^#[0-9]+.*(NEW|REDUCE|pulse)|SUMMARY|crash-|timeout-|INFO: fuzzed|stat::" || true

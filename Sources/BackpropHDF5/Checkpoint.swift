@@ -238,13 +238,14 @@ public struct Checkpoint: Sendable {
             epoch: Int(try file.attribute("epoch", of: "/progress", as: Int64.self)),
             batch: Int(try file.attribute("batch", of: "/progress", as: Int64.self)),
             step: Int(try file.attribute("step", of: "/progress", as: Int64.self)))
-        let order = try file.read("/progress/order", as: Int32.self, rank: 1).values
+        // Every length is known or bounded before anything is read.
+        let order = try file.read("/progress/order", as: Int32.self, rank: 1, limit: 1 << 28).values
         try validate(order: order, position: position, batchSize: configuration.batchSize, path: path)
 
         var history = History(wallTime: try file.attribute("wall_time", of: "/metrics", as: Double.self))
-        history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, rank: 1).values
+        history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, shape: [position.step]).values
         let columns = try epochColumns.map { (name) throws(StorageError) in
-            try file.read("/metrics/epochs/\(name)", as: Double.self, rank: 1).values
+            try file.read("/metrics/epochs/\(name)", as: Double.self, rank: 1, limit: position.epoch).values
         }
         guard columns.allSatisfy({ $0.count == columns[0].count }) else {
             throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",
@@ -286,10 +287,7 @@ public struct Checkpoint: Sendable {
             for (part, range, shape) in [("weight", layer.weightRange, [layer.outputCount, layer.inputCount]),
                                          ("bias", layer.biasRange, [layer.outputCount])] {
                 let object = "\(group)/layers/\(l)/\(part)"
-                let (read, found) = try file.read(object, as: Float.self, rank: shape.count)
-                guard found == shape else {
-                    throw .wrongShape(path: file.path, object: object, expected: "\(shape)", found: "\(found)")
-                }
+                let read = try file.read(object, as: Float.self, rank: shape.count, shape: shape).values
                 if let bad = read.firstIndex(where: { !$0.isFinite }) {
                     throw .invalidContent(path: file.path, object: object, reason: "value \(bad) is \(read[bad]); weights must be finite")
                 }

@@ -11,6 +11,8 @@
 // is read, and a header's dimensions are checked against a size limit before
 // anything is allocated.
 import CHDF5Shim
+import Foundation
+import Glibc
 
 /// H5P_DEFAULT and H5S_ALL import as Int32; the API takes hid_t.
 private let propertiesDefault = hid_t(H5P_DEFAULT)
@@ -38,6 +40,19 @@ public final class HDF5File {
     /// The most elements one dataset may hold (2³¹): larger headers are refused
     /// before any allocation.
     public static let elementLimit = 1 << 31
+
+    /// The most bytes one read may allocate: half of BACKPROP_MEMORY_LIMIT_MB
+    /// if set, else half the process's data-segment limit (RLIMIT_DATA, which
+    /// `backprop` sets), so that a header cannot make the reader ask for
+    /// memory it will not get.
+    public static let byteLimit: Int = {
+        if let megabytes = ProcessInfo.processInfo.environment["BACKPROP_MEMORY_LIMIT_MB"].flatMap(Int.init), megabytes > 0 {
+            return megabytes << 19
+        }
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_DATA.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return Int.max }
+        return Int(clamping: limit.rlim_cur / 2)
+    }()
 
     private init(path: String, file: Handle) {
         self.path = path
@@ -253,19 +268,29 @@ public final class HDF5File {
     /// - Returns: the values in row-major order and the shape.
     /// - Throws: `.missingObject`, `.wrongType`, `.wrongRank`, `.invalidContent`
     ///   (links, external storage, too large), `.call`.
-    public func read<T: HDF5Element>(_ object: String, as _: T.Type = T.self, rank: Int? = nil) throws(StorageError) -> (values: [T], shape: [Int]) {
+    ///
+    /// Nothing is allocated before the header passes: the rank, the exact
+    /// `shape` when the caller knows it, at most `limit` elements, and at most
+    /// `byteLimit` bytes.
+    public func read<T: HDF5Element>(
+        _ object: String, as _: T.Type = T.self, rank: Int? = nil, shape expected: [Int]? = nil,
+        limit: Int = HDF5File.elementLimit
+    ) throws(StorageError) -> (values: [T], shape: [Int]) {
         let dataset = try openDataset(object)
         let type = try handle("H5Dget_type", object, close: H5Tclose) { H5Dget_type(dataset.id) }
         try checkType(type, object, as: T.self)
         let shape = try dimensions(dataset, object)
         if let rank, shape.count != rank { throw .wrongRank(path: path, object: object, expected: rank, found: shape.count) }
+        if let expected, shape != expected {
+            throw .wrongShape(path: path, object: object, expected: "\(expected)", found: "\(shape)")
+        }
+        let limit = min(limit, HDF5File.elementLimit, HDF5File.byteLimit / MemoryLayout<T>.stride)
         var count = 1
         for d in shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: d)
-            guard !overflow, product <= HDF5File.elementLimit else {
+            guard !overflow, product <= limit else {
                 let dims = shape.map(String.init).joined(separator: " × ")
-                throw .invalidContent(path: path, object: object,
-                                      reason: "declares \(dims) elements, more than the limit of \(HDF5File.elementLimit)")
+                throw .invalidContent(path: path, object: object, reason: "declares \(dims) elements, more than the limit of \(limit)")
             }
             count = product
         }
