@@ -75,6 +75,23 @@ struct ResumeCLITests {
         expectSameRun(finished, try train("straight", epochs: epochs))
     }
 
+    @Test("a second SIGINT exits at once with 130, and every checkpoint left validates")
+    func secondSignal() throws {
+        let process = try start(executable, ["train"] + model + ["--epochs", "100000", "--run-dir", "run", "--checkpoint-every", "1"],
+                                in: directory)
+        try waitFor("\(directory)/run/last.h5")
+        kill(process.processIdentifier, SIGINT)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 130)
+        let run = RunDirectory("\(directory)/run")
+        for name in try FileManager.default.contentsOfDirectory(atPath: run.path) where name.hasSuffix(".h5") {
+            #expect(throws: Never.self, "\(name)") { try Checkpoint.load(from: "\(run.path)/\(name)") }
+        }
+        let resumed = try backprop(["train", "--resume", "run", "--epochs", "1", "--override"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+    }
+
     @Test("SIGKILL at random moments: every checkpoint left validates, and resume ends bit-identical")
     func killTest() throws {
         let kills = ProcessInfo.processInfo.environment["BACKPROP_KILL_TESTS"].flatMap(Int.init) ?? 20
