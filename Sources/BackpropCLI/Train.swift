@@ -105,9 +105,9 @@ struct Train: ParsableCommand {
         }
         if resume == nil {
             // A fresh run can be checked completely before any file is touched.
-            // The batches per epoch are known only once the data is read: take
-            // plenty here, and check the schedule's length again in run().
-            try Train.checked { try resolvedConfiguration(base: Train.freshConfiguration(), batchesPerEpoch: 1 << 20) }
+            // The sample count is known only once the data is read: take plenty
+            // here, and check the schedule's length again in run().
+            try Train.checked { try resolvedConfiguration(base: Train.freshConfiguration(), sampleCount: 1 << 30) }
         }
     }
 
@@ -120,8 +120,7 @@ struct Train: ParsableCommand {
         let base = resumed?.checkpoint.configuration ?? Train.freshConfiguration()
         let dataPath = data ?? resumed?.checkpoint.dataPath ?? Train.defaultData
         let (train, test) = try DatasetFile.load(dataPath)
-        let batchesPerEpoch = (train.count + base.batchSize - 1) / max(base.batchSize, 1)
-        let configuration = try Train.checked { try resolvedConfiguration(base: base, batchesPerEpoch: batchesPerEpoch) }
+        let configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
         let fingerprint = train.fingerprint
 
         let trainer: Trainer
@@ -206,9 +205,10 @@ struct Train: ParsableCommand {
 
     /// `base` edited by the given flags, with the schedule resolved against
     /// the run's length.
-    func resolvedConfiguration(base: TrainingConfiguration, batchesPerEpoch: Int) throws -> TrainingConfiguration {
+    func resolvedConfiguration(base: TrainingConfiguration, sampleCount: Int) throws -> TrainingConfiguration {
         var configuration = base
         for setting in givenSettings { setting.apply(&configuration) }
+        let batchesPerEpoch = (sampleCount + configuration.batchSize - 1) / max(configuration.batchSize, 1)
         let scheduleGiven = lrSchedule != nil || lrStepSize != nil || lrGamma != nil || warmupSteps != nil || minLr != nil
         if scheduleGiven {
             configuration.schedule = try schedule(editing: configuration.schedule, configuration: configuration,

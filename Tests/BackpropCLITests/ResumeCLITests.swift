@@ -215,6 +215,17 @@ struct ResumeCLITests {
         #expect(training["epochs"] as? Int == 3 && training["sizes"] as? [Int] == [784, 32, 10])
     }
 
+    @Test("a cosine schedule spans the run's steps, with the batch size given on the command line")
+    func cosineSchedule() throws {
+        let checkpoint = try train("run", epochs: 2, ["--batch-size", "100", "--lr-schedule", "cosine", "--warmup-steps", "3",
+                                                      "--min-lr", "0.001"])
+        // 1,000 samples in batches of 100: 10 steps per epoch, 20 in all.
+        #expect(checkpoint.configuration.schedule == .cosine(warmupSteps: 3, totalSteps: 20, minimum: 0.001))
+        let csv = try String(contentsOfFile: "\(directory)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
+        let rates = csv.dropFirst().map { Double($0.split(separator: ",")[5])! }
+        #expect(rates.count == 2 && abs(rates[1] - 0.001) < 1e-12, "η after the last step is η_min: \(rates)")
+    }
+
     @Test("divergence names the step and the last checkpoint")
     func divergence() throws {
         let before = try backprop(["train"] + model + ["--epochs", "5", "--learning-rate", "1e30", "--run-dir", "run",
