@@ -88,12 +88,18 @@ struct Train: ParsableCommand {
     var resume: String?
     @Flag(help: "On --resume, allow changing the epochs, steps and learning-rate schedule.")
     var override = false
-    @Flag(help: "Print the BLAS in use and per-step details.")
+    @Flag(help: "Print the BLAS in use and the start-up time.")
     var verbose = false
+    @Flag(help: "Print only the final line (and errors).")
+    var quiet = false
+    @Option(help: "When output is not a terminal, also print a line every N steps (0: per epoch only).")
+    var logEvery = 0
 
     static let defaultData = "datasets/fashion-mnist.h5"
 
     func validate() throws {
+        if quiet && verbose { throw ValidationError("--quiet and --verbose contradict each other; give one.") }
+        if logEvery < 0 { throw ValidationError("--log-every \(logEvery) is invalid: it must be 0 (off) or more.") }
         if checkpointEvery < 0 { throw ValidationError("--checkpoint-every \(checkpointEvery) is invalid: it must be 0 (off) or more.") }
         if keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
@@ -148,12 +154,13 @@ struct Train: ParsableCommand {
             let seconds = (ContinuousClock.now - startUp) / .seconds(1)
             print(String(format: "start-up (checkpoint, data, fingerprint, workspaces): %.3f s", seconds))
         }
-        if let (checkpoint, path) = resumed {
+        if let (checkpoint, path) = resumed, !quiet {
             print("resuming \(path) at epoch \(checkpoint.position.epoch + 1), batch \(checkpoint.position.batch), "
                   + "step \(checkpoint.position.step)")
         }
+        let progress = ProgressReporter(verbosity: quiet ? .quiet : verbose ? .verbose : .normal, logEvery: logEvery)
         let run = TrainingRun(trainer: trainer, test: test, dataPath: dataPath, fingerprint: fingerprint,
-                              directory: directory, policy: policy, output: output ?? directory.modelPath)
+                              directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress)
         try run.start()
     }
 

@@ -24,6 +24,7 @@ final class TrainingRun {
     let directory: RunDirectory
     let policy: CheckpointPolicy
     let output: String
+    let progress: ProgressReporter
     private let signals = StopSignals()
     /// Training seconds of earlier processes of this run (from the checkpoint).
     private let earlierSeconds: Double
@@ -35,7 +36,7 @@ final class TrainingRun {
     private var stepSeconds = 0.0
 
     init(trainer: Trainer, test: Dataset, dataPath: String, fingerprint: String,
-         directory: RunDirectory, policy: CheckpointPolicy, output: String) {
+         directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter) {
         self.trainer = trainer
         self.test = test
         self.dataPath = dataPath
@@ -43,6 +44,7 @@ final class TrainingRun {
         self.directory = directory
         self.policy = policy
         self.output = output
+        self.progress = progress
         earlierSeconds = trainer.history.wallTime
         started = clock.now
         lastSave = started
@@ -55,20 +57,25 @@ final class TrainingRun {
     ///   `TrainingError.diverged`; `StorageError` when a checkpoint cannot be written.
     func start() throws {
         let configuration = trainer.configuration
-        print("training \(configuration.sizes.map(String.init).joined(separator: "-")) on \(trainer.dataset.count) samples "
+        progress.line("training \(configuration.sizes.map(String.init).joined(separator: "-")) on \(trainer.dataset.count) samples "
               + "(\(dataPath)), \(trainer.epochs.batchesPerEpoch) batches of \(configuration.batchSize) per epoch, "
               + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
         try directory.write(configurationJSON(), to: directory.configurationPath)
         if trainer.isFinished && trainer.lastCheckpoint != nil {
-            print("the run had already finished (\(configuration.epochs) epochs, step \(trainer.position.step)); "
+            progress.line("the run had already finished (\(configuration.epochs) epochs, step \(trainer.position.step)); "
                   + "give --epochs or --steps with --override to train on")
         }
         var epochStart = clock.now
         var epochSamples = 0
         while !trainer.isFinished {
             let before = clock.now
+            let (epoch, batches) = (trainer.position.epoch, trainer.epochs.batchesPerEpoch)
+            let rate = trainer.learningRate
             let result = try trainer.step()
             stepSeconds += seconds(since: before)
+            progress.step(epoch: epoch, epochs: trainer.configuration.epochs, batch: trainer.position.batch == 0 ? batches : trainer.position.batch,
+                          batches: batches, step: trainer.position.step, loss: result.meanLoss,
+                          sampleCount: result.sampleCount, learningRate: rate)
             epochSamples += result.sampleCount
             let step = trainer.position.step
             if trainer.position.batch == 0 {
@@ -76,6 +83,7 @@ final class TrainingRun {
                 try finishEpoch(samplesPerSecond: Double(epochSamples) / max(seconds, 1e-9), seconds: seconds)
                 epochStart = clock.now
                 epochSamples = 0
+                progress.startEpoch()
             } else if policy.everySteps > 0 && step % policy.everySteps == 0 {
                 try save()
             }
@@ -86,17 +94,17 @@ final class TrainingRun {
                 printError("\(signal == SIGINT ? "SIGINT" : "SIGTERM"): finishing step \(step) and writing a checkpoint (send it again to exit at once)")
                 if lastSavedStep != step { try save() }
                 let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
-                print("stopped by \(name) at epoch \(trainer.position.epoch + 1), batch \(trainer.position.batch), "
+                progress.line("stopped by \(name) at epoch \(trainer.position.epoch + 1), batch \(trainer.position.batch), "
                       + "step \(step); checkpoint \(trainer.lastCheckpoint ?? "?")")
-                print("resume with: backprop train --resume \(directory.path)")
+                progress.line("resume with: backprop train --resume \(directory.path)", minimum: .quiet)
                 throw ExitCode(128 + signal)
             }
         }
         if lastSavedStep != trainer.position.step || trainer.position.step == 0 { try save() }
         try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
         try checkpoint().save(to: output)
-        print(String(format: "trained to step %d (%.2f s in optimizer steps, %.2f s in all); model written to %@",
-                     trainer.position.step, stepSeconds, seconds(since: started), output))
+        progress.line(String(format: "trained to step %d (%.2f s in optimizer steps, %.2f s in all); model written to %@",
+                     trainer.position.step, stepSeconds, seconds(since: started), output), minimum: .quiet)
     }
 
     /// Logs the epoch that just ended (train loss from the step log, so that a
@@ -113,7 +121,7 @@ final class TrainingRun {
             epoch: epoch, step: trainer.position.step, trainLoss: trainLoss, testLoss: evaluation.meanLoss,
             testAccuracy: evaluation.accuracy, learningRate: trainer.learningRate,
             samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started)))
-        print(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %@ samples/s  %.2f s",
+        progress.line(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
                      100 * evaluation.accuracy, grouped(samplesPerSecond), seconds))
         let policySaves = policy.everyEpoch || (policy.everySteps > 0 && trainer.position.step % policy.everySteps == 0)

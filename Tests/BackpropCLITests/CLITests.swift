@@ -95,6 +95,29 @@ struct CLITests {
         #expect(phases.values.allSatisfy { $0 >= 0 } && phases["forward"]! > 0 && phases["backward"]! > 0)
     }
 
+    @Test("progress: a live bar on a terminal, plain lines in a pipe, only the last line with --quiet")
+    func progress() throws {
+        let flags = ["train", "--data", Self.sample, "--layers", "784,16,10", "--batch-size", "8", "--epochs", "2"]
+        // A pseudo-terminal through script(1).
+        let command = ([executable] + flags + ["--run-dir", "tty"]).map { "'\($0)'" }.joined(separator: " ")
+        let terminal = try run("/usr/bin/script", ["-qec", command, "/dev/null"], in: directory)
+        #expect(terminal.status == 0, "\(terminal.standardOutput)")
+        #expect(terminal.standardOutput.contains("\repoch 1/2 [") && terminal.standardOutput.contains("] 125/125"),
+                "\(terminal.standardOutput.prefix(600))")
+        #expect(terminal.standardOutput.contains("samples/s  loss ") && terminal.standardOutput.contains("\u{1B}[K"))
+        #expect(terminal.standardOutput.contains("epoch 2/2  train loss"))
+
+        let piped = try run(executable, flags + ["--run-dir", "pipe", "--log-every", "50"], in: directory)
+        #expect(piped.status == 0 && !piped.standardOutput.contains("\r"))
+        let lines = piped.standardOutput.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("step ") }.map { String($0.split(separator: " ")[1]) } == ["50", "100", "150", "200", "250"])
+        #expect(lines.filter { $0.hasPrefix("epoch ") }.count == 2)
+
+        let quiet = try run(executable, flags + ["--run-dir", "quiet", "--quiet"], in: directory)
+        #expect(quiet.status == 0 && quiet.standardOutput.split(separator: "\n").count == 1, "\(quiet.standardOutput)")
+        #expect(quiet.standardOutput.hasPrefix("trained to step 250"))
+    }
+
     @Test("gradcheck passes")
     func gradcheck() throws {
         let result = try backprop("gradcheck")
