@@ -66,7 +66,7 @@ public enum FileSystem {
     /// Creates `path` and writes `bytes` to it (write(2) until done), naming
     /// `reported` in errors: the file the user asked for, not a temporary one.
     /// - Throws: `StorageError.io`, e.g. "No space left on device".
-    static func write(_ bytes: [UInt8], to path: String, reporting reported: String) throws(StorageError) {
+    public static func write(_ bytes: [UInt8], to path: String, reporting reported: String) throws(StorageError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .io(path: reported, reason: "cannot create \(path) (\(errorText()))") }
         defer { close(descriptor) }

@@ -118,6 +118,39 @@ struct CLITests {
         #expect(quiet.standardOutput.hasPrefix("trained to step 250"))
     }
 
+    @Test("predict writes classes and probabilities as CSV and HDF5, and refuses inputs of the wrong width")
+    func predict() throws {
+        let trained = try backprop("train", "--data", Self.sample, "--layers", "784,16,10", "--epochs", "1", "--run-dir", "run")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        let csv = try backprop("predict", "--checkpoint", "run/model.h5", "--input", Self.sample, "--output", "p.csv")
+        #expect(csv.status == 0, "\(csv.standardError)")
+        let rows = try String(contentsOfFile: "\(directory)/p.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 201 && rows[0] == "index,class,y0,y1,y2,y3,y4,y5,y6,y7,y8,y9")
+        var csvClasses: [Int32] = []
+        for row in rows.dropFirst() {
+            let fields = row.split(separator: ",")
+            let probabilities = fields.dropFirst(2).compactMap { Double($0) }
+            #expect(abs(probabilities.reduce(0, +) - 1) < 1e-5)
+            let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+            #expect(Int(fields[1]) == best - probabilities.startIndex)
+            csvClasses.append(Int32(fields[1])!)
+        }
+        let h5 = try backprop("predict", "--checkpoint", "run/model.h5", "--input", Self.sample, "--output", "p.h5")
+        #expect(h5.status == 0, "\(h5.standardError)")
+        let file = try HDF5File.open("\(directory)/p.h5")
+        #expect(try file.read("/predictions/class", as: Int32.self, rank: 1).values == csvClasses)
+        #expect(try file.shape(of: "/predictions/outputs") == [200, 10])
+
+        let narrow = try backprop("train", "--data", Self.sample, "--layers", "784,8,10", "--epochs", "0", "--run-dir", "run2")
+        try #require(narrow.status == 0)
+        let tiny = "\(directory)/tiny.h5"
+        try DatasetFile.write(train: randomDataset(count: 4, featureCount: 5, classCount: 3, seed: 1),
+                              test: randomDataset(count: 4, featureCount: 5, classCount: 3, seed: 2), attributes: [:], to: tiny)
+        let wrong = try backprop("predict", "--checkpoint", "run2/model.h5", "--input", tiny, "--output", "q.csv")
+        #expect(wrong.status != 0 && wrong.standardError.contains("5 features") && wrong.standardError.contains("784"))
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/q.csv"))
+    }
+
     @Test("gradcheck passes")
     func gradcheck() throws {
         let result = try backprop("gradcheck")

@@ -1,0 +1,77 @@
+import ArgumentParser
+import BackpropCore
+import BackpropHDF5
+import Foundation
+
+/// `backprop predict`: a trained model's outputs for new inputs.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a checkpoint's model on inputs and write its predictions (CSV or HDF5).",
+        discussion: """
+        Inputs: a Backprop dataset (--split picks test or train) or an IDX images file (bytes scaled \
+        by 1/255). Output, chosen by the extension of --output: CSV with one row per sample \
+        (index, class, then each output: class probabilities for softmax, y_k otherwise), or HDF5 \
+        with /predictions/class int32 [N] and /predictions/outputs float32 [N, K].
+        """)
+
+    @Option(help: "The trained model (a checkpoint).")
+    var checkpoint: String
+    @Option(help: "The inputs: a Backprop dataset (.h5) or an IDX images file (.idx3-ubyte[.gz]).")
+    var input: String
+    @Option(help: "For a dataset input: test or train.")
+    var split = "test"
+    @Option(help: "Where to write: FILE.csv or FILE.h5.")
+    var output = "predictions.csv"
+
+    func validate() throws {
+        guard ["test", "train"].contains(split) else { throw ValidationError("--split \(split) is invalid: use test or train.") }
+        guard output.hasSuffix(".csv") || output.hasSuffix(".h5") else {
+            throw ValidationError("--output \(output) is invalid: end it in .csv or .h5.")
+        }
+    }
+
+    func run() throws {
+        Backprop.setUp()
+        let network = try Checkpoint.load(from: checkpoint).network
+        let (bytes, count, width, scale) = try readInputs()
+        guard width == network.inputCount else {
+            throw ValidationError("\(input) has \(width) features per sample, but the model in \(checkpoint) takes \(network.inputCount).")
+        }
+        let inputs = bytes.map { Float($0) * scale }
+        let outputs = network.predict(inputs: inputs)
+        let k = network.outputCount
+        let classes = (0..<count).map { n in Int32((0..<k).max { outputs[n * k + $0] < outputs[n * k + $1] } ?? 0) }
+        if output.hasSuffix(".h5") {
+            try HDF5File.writeAtomically(output) { (file) throws(StorageError) in
+                try file.setAttribute("format", "backprop-predictions")
+                try file.setAttribute("checkpoint", checkpoint)
+                try file.setAttribute("input", input)
+                try file.write(classes, shape: [count], to: "/predictions/class")
+                try file.write(outputs, shape: [count, k], to: "/predictions/outputs")
+            }
+        } else {
+            var text = "index,class," + (0..<k).map { "y\($0)" }.joined(separator: ",") + "\n"
+            for n in 0..<count {
+                text += "\(n),\(classes[n])," + (0..<k).map { "\(outputs[n * k + $0])" }.joined(separator: ",") + "\n"
+            }
+            try FileSystem.writeAtomically(output) { (temporary) throws(StorageError) in
+                try FileSystem.write(Array(text.utf8), to: temporary, reporting: output)
+            }
+        }
+        print("wrote \(count) predictions of \(URL(fileURLWithPath: checkpoint).lastPathComponent) to \(output)")
+    }
+
+    /// The input bytes, the sample count, the features per sample and the scale.
+    private func readInputs() throws -> (bytes: [UInt8], count: Int, width: Int, scale: Float) {
+        if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
+            let data = try DatasetFile.split(split, of: HDF5File.open(input))
+            return (data.features, data.count, data.featureCount, data.scale)
+        }
+        let idx = try IDXArray.read(input)
+        guard idx.shape.count >= 2 else {
+            throw StorageError.wrongRank(path: input, object: "IDX array", expected: 3, found: idx.shape.count)
+        }
+        let width = idx.shape.dropFirst().reduce(1, *)
+        return (idx.bytes, idx.shape[0], width, 1 / 255)
+    }
+}
