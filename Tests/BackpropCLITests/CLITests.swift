@@ -151,6 +151,23 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/q.csv"))
     }
 
+    @Test("exported Keras and npz weights give backprop predict's outputs in NumPy", arguments: ["relu", "leaky-relu", "tanh"])
+    func export(activation: String) throws {
+        let trained = try backprop("train", "--data", Self.sample, "--layers", "784,24,12,10", "--activation", activation,
+                                   "--epochs", "1", "--run-dir", "run")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        for format in ["keras", "npz"] {
+            let exported = try backprop("export", "--format", format, "run/model.h5", "--output", "model")
+            #expect(exported.status == 0, "\(exported.standardError)")
+        }
+        let predicted = try backprop("predict", "--checkpoint", "run/model.h5", "--input", Self.sample, "--output", "p.h5")
+        try #require(predicted.status == 0, "\(predicted.standardError)")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("check_export.py").path
+        let check = try run("/usr/bin/python3", [script, "model", Self.sample, "p.h5"], in: directory)
+        #expect(check.status == 0, "\(check.standardOutput) \(check.standardError)")
+        #expect(check.standardOutput.contains("keras: classes agree on 100.0000%"))
+    }
+
     @Test("gradcheck passes")
     func gradcheck() throws {
         let result = try backprop("gradcheck")
