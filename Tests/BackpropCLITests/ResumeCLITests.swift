@@ -226,6 +226,22 @@ struct ResumeCLITests {
         #expect(rates.count == 2 && abs(rates[1] - 0.001) < 1e-12, "η after the last step is η_min: \(rates)")
     }
 
+    @Test("--checkpoint-interval saves by wall time; --no-checkpoint-every-epoch turns the epoch saves off")
+    func intervalCheckpoints() throws {
+        // 125 steps per epoch; with a 20 ms interval some saves fall inside epochs.
+        let result = try backprop(["train", "--data", CLITests.sample, "--layers", "784,16,10", "--batch-size", "8",
+                                   "--epochs", "2", "--run-dir", "run", "--no-checkpoint-every-epoch",
+                                   "--checkpoint-interval", "0.02s", "--keep", "1000"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let steps = RunDirectory("\(directory)/run").checkpoints().map(\.step)
+        #expect(steps.contains { $0 % 125 != 0 }, "\(steps)")
+        #expect(steps.first == 250, "the final state is always saved: \(steps)")
+        let none = try backprop(["train", "--data", CLITests.sample, "--layers", "784,16,10", "--epochs", "2",
+                                 "--run-dir", "run2", "--no-checkpoint-every-epoch"])
+        #expect(none.status == 0)
+        #expect(RunDirectory("\(directory)/run2").checkpoints().map(\.step) == [8], "only the final state")
+    }
+
     @Test("divergence names the step and the last checkpoint")
     func divergence() throws {
         let before = try backprop(["train"] + model + ["--epochs", "5", "--learning-rate", "1e30", "--run-dir", "run",
