@@ -129,6 +129,8 @@ final class TrainingRun {
             try save(isBest: previousBest.map { evaluation.accuracy > $0 } ?? true)
         }
         try directory.write(RunDirectory.metricsCSV(trainer.history), to: directory.metricsPath)
+        let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
+        try directory.write(Curves.svg(trainer.history, title: title), to: "\(directory.path)/curves.svg")
     }
 
     /// Writes the trainer's state as the run directory's next checkpoint.

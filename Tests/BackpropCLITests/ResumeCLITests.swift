@@ -202,7 +202,7 @@ struct ResumeCLITests {
         #expect(checkpoints(snapshot(directory)) == checkpoints(before))
     }
 
-    @Test("the run directory holds config.json and metrics.csv, which a resume continues")
+    @Test("the run directory holds config.json, metrics.csv and curves.svg, which a resume continues")
     func configurationAndMetrics() throws {
         try train("run", epochs: 2)
         let resumed = try backprop(["train", "--resume", "run", "--epochs", "3", "--override"])
@@ -210,6 +210,11 @@ struct ResumeCLITests {
         let csv = try String(contentsOfFile: "\(directory)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
         #expect(csv.first == "epoch,step,train_loss,test_loss,test_accuracy,learning_rate,samples_per_second,wall_time")
         #expect(csv.dropFirst().map { $0.split(separator: ",").prefix(2).joined(separator: ",") } == ["1,16", "2,32", "3,48"])
+        // curves.svg is well-formed XML with one point per epoch in each series.
+        let check = "import sys, xml.etree.ElementTree as ET; root = ET.parse(sys.argv[1]).getroot(); "
+            + "print(','.join(str(len(g.findall('{http://www.w3.org/2000/svg}circle'))) for g in root.iter('{http://www.w3.org/2000/svg}g')))"
+        let points = try run("/usr/bin/python3", ["-c", check, "\(directory)/run/curves.svg"])
+        #expect(points.status == 0 && points.standardOutput == "3,3,3\n", "\(points.standardOutput) \(points.standardError)")
         let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/run/config.json")))
         let training = try #require((configuration as? [String: Any])?["training"] as? [String: Any])
         #expect(training["epochs"] as? Int == 3 && training["sizes"] as? [Int] == [784, 32, 10])

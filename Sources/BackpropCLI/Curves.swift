@@ -1,0 +1,57 @@
+import BackpropCore
+import Foundation
+
+/// curves.svg: train and test loss (left axis) and test accuracy (right axis)
+/// per epoch, as one self-contained SVG that any browser opens. Rewritten
+/// after each epoch from the run's history.
+enum Curves {
+    static func svg(_ history: History, title: String) -> String {
+        let (width, height) = (720.0, 360.0)
+        let (left, right, top, bottom) = (60.0, 60.0, 40.0, 50.0)
+        let plotWidth = width - left - right, plotHeight = height - top - bottom
+        let rows = history.epochs
+        let epochs = max(rows.count, 1)
+        let losses = rows.flatMap { [$0.trainLoss, $0.testLoss] }.filter(\.isFinite)
+        let maximumLoss = max(losses.max() ?? 1, 1e-9) * 1.05
+        func x(_ i: Int) -> Double { left + (epochs == 1 ? plotWidth / 2 : plotWidth * Double(i) / Double(epochs - 1)) }
+        func yLoss(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v / maximumLoss, 0), 1)) }
+        func yAccuracy(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v, 0), 1)) }
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        func series(_ name: String, _ color: String, _ points: [(Double, Double)], dashed: Bool = false) -> String {
+            let path = points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ")
+            let dots = points.map { #"<circle cx="\#(f($0.0))" cy="\#(f($0.1))" r="3" fill="\#(color)"/>"# }.joined()
+            return #"<g class="series" data-name="\#(name)"><polyline points="\#(path)" fill="none" stroke="\#(color)" stroke-width="2"\#(dashed ? #" stroke-dasharray="6 4""# : "")/>\#(dots)</g>"#
+        }
+        var svg = [#"<svg xmlns="http://www.w3.org/2000/svg" width="\#(Int(width))" height="\#(Int(height))" viewBox="0 0 \#(Int(width)) \#(Int(height))" font-family="sans-serif" font-size="12">"#,
+                   #"<rect width="100%" height="100%" fill="white"/>"#,
+                   #"<text x="\#(f(width / 2))" y="22" text-anchor="middle" font-size="15">\#(escape(title))</text>"#]
+        // Grid and axes: loss on the left, accuracy (%) on the right.
+        for k in 0...4 {
+            let y = top + plotHeight * Double(k) / 4
+            svg.append(#"<line x1="\#(f(left))" y1="\#(f(y))" x2="\#(f(left + plotWidth))" y2="\#(f(y))" stroke="gainsboro"/>"#)
+            svg.append(#"<text x="\#(f(left - 8))" y="\#(f(y + 4))" text-anchor="end">\#(String(format: "%.3g", maximumLoss * (1 - Double(k) / 4)))</text>"#)
+            svg.append(#"<text x="\#(f(left + plotWidth + 8))" y="\#(f(y + 4))">\#(100 - 25 * k)%</text>"#)
+        }
+        for i in 0..<epochs where epochs <= 20 || i % ((epochs + 19) / 20) == 0 {
+            svg.append(#"<text x="\#(f(x(i)))" y="\#(f(top + plotHeight + 18))" text-anchor="middle">\#(rows.indices.contains(i) ? rows[i].epoch + 1 : i + 1)</text>"#)
+        }
+        svg.append(#"<rect x="\#(f(left))" y="\#(f(top))" width="\#(f(plotWidth))" height="\#(f(plotHeight))" fill="none" stroke="gray"/>"#)
+        svg.append(#"<text x="\#(f(left + plotWidth / 2))" y="\#(f(height - 12))" text-anchor="middle">epoch</text>"#)
+        svg.append(#"<text transform="translate(16 \#(f(top + plotHeight / 2))) rotate(-90)" text-anchor="middle">loss</text>"#)
+        svg.append(#"<text transform="translate(\#(f(width - 12)) \#(f(top + plotHeight / 2))) rotate(90)" text-anchor="middle">test accuracy</text>"#)
+        svg.append(series("train loss", "#1f77b4", rows.enumerated().map { (x($0.offset), yLoss($0.element.trainLoss)) }))
+        svg.append(series("test loss", "#ff7f0e", rows.enumerated().map { (x($0.offset), yLoss($0.element.testLoss)) }, dashed: true))
+        svg.append(series("test accuracy", "#2ca02c", rows.enumerated().map { (x($0.offset), yAccuracy($0.element.testAccuracy)) }))
+        // Legend, bottom left: losses start high and accuracy stays high, so it is usually free.
+        for (k, (name, color)) in [("train loss", "#1f77b4"), ("test loss", "#ff7f0e"), ("test accuracy", "#2ca02c")].enumerated() {
+            let lx = left + 12 + Double(k) * 130, ly = top + plotHeight - 14
+            svg.append(#"<line x1="\#(f(lx))" y1="\#(f(ly))" x2="\#(f(lx + 22))" y2="\#(f(ly))" stroke="\#(color)" stroke-width="3"/><text x="\#(f(lx + 28))" y="\#(f(ly + 4))">\#(name)</text>"#)
+        }
+        svg.append("</svg>")
+        return svg.joined(separator: "\n") + "\n"
+    }
+
+    private static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
