@@ -18,7 +18,7 @@ struct Backprop: ParsableCommand {
     /// or flag) and a non-zero exit: 64 for bad flags, 1 for everything else.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(ConfigFile.expand(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             let code = exitCode(for: error)

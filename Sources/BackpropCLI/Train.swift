@@ -84,6 +84,8 @@ struct Train: ParsableCommand {
     @Option(help: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).")
     var keep = 3
 
+    @Option(help: "A JSON file of settings, keys named like the flags (\"learning-rate\": 0.05); flags given here win.")
+    var config: String?
     @Option(help: "Resume from a run directory (its newest valid checkpoint) or a checkpoint file.")
     var resume: String?
     @Flag(help: "On --resume, allow changing the epochs, steps and learning-rate schedule.")

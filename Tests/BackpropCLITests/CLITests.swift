@@ -168,6 +168,22 @@ struct CLITests {
         #expect(check.standardOutput.contains("keras: classes agree on 100.0000%"))
     }
 
+    @Test("--config: a JSON file of settings, overridden by flags given on the command line")
+    func configFile() throws {
+        let file = "\(directory)/run.json"
+        try Data(#"{"data": "\#(Self.sample)", "layers": [784, 16, 10], "epochs": 1, "batch-size": 64, "shuffle": false}"#.utf8)
+            .write(to: URL(fileURLWithPath: file))
+        let result = try backprop("train", "--config", file, "--epochs", "2", "--run-dir", "run")
+        #expect(result.status == 0, "\(result.standardError)")
+        let checkpoint = try Checkpoint.load(from: "\(directory)/run/model.h5")
+        #expect(checkpoint.configuration.epochs == 2, "the flag wins over the file")
+        #expect(checkpoint.configuration.batchSize == 64 && !checkpoint.configuration.shuffle && checkpoint.network.sizes == [784, 16, 10])
+
+        try Data("[1, 2]".utf8).write(to: URL(fileURLWithPath: "\(directory)/bad.json"))
+        let bad = try backprop("train", "--config", "bad.json")
+        #expect(bad.status != 0 && bad.standardError.contains("bad.json") && bad.standardError.split(separator: "\n").count == 1)
+    }
+
     @Test("gradcheck passes")
     func gradcheck() throws {
         let result = try backprop("gradcheck")
