@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
+import Yams
 
-/// `--config FILE`: a JSON object whose keys are flag names without the
-/// dashes ("learning-rate": 0.05, "layers": "784,256,128,10" or
-/// [784, 256, 128, 10], "shuffle": false). The file's settings become flags
+/// `--config FILE`: a JSON or YAML (.yaml, .yml) mapping whose keys are flag
+/// names without the dashes ("learning-rate": 0.05, "layers": "784,256,128,10"
+/// or [784, 256, 128, 10], "shuffle": false). The file's settings become flags
 /// placed before the command line's own, so flags given there win.
 enum ConfigFile {
     /// `arguments` with each `--config FILE` replaced by the file's flags,
@@ -32,8 +33,12 @@ enum ConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("\(path): cannot read the configuration file.")
         }
-        guard let settings = try? JSONDecoder().decode([String: Value].self, from: data) else {
-            throw ValidationError("\(path): is not a JSON object of settings (numbers, strings, booleans, lists), e.g. {\"epochs\": 10}.")
+        let yaml = path.hasSuffix(".yaml") || path.hasSuffix(".yml")
+        let decoded = yaml ? try? YAMLDecoder().decode([String: Value].self, from: data)
+                           : try? JSONDecoder().decode([String: Value].self, from: data)
+        guard let settings = decoded else {
+            throw ValidationError("\(path): is not a \(yaml ? "YAML mapping" : "JSON object") of settings (numbers, strings, booleans, lists), "
+                                  + (yaml ? "e.g. 'epochs: 10'." : "e.g. {\"epochs\": 10}."))
         }
         var flags: [String] = []
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) {

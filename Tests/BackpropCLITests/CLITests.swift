@@ -168,7 +168,7 @@ struct CLITests {
         #expect(check.standardOutput.contains("keras: classes agree on 100.0000%"))
     }
 
-    @Test("--config: a JSON file of settings, overridden by flags given on the command line")
+    @Test("--config: a JSON or YAML file of settings, overridden by flags given on the command line")
     func configFile() throws {
         let file = "\(directory)/run.json"
         try Data(#"{"data": "\#(Self.sample)", "layers": [784, 16, 10], "epochs": 1, "batch-size": 64, "shuffle": false}"#.utf8)
@@ -178,6 +178,15 @@ struct CLITests {
         let checkpoint = try Checkpoint.load(from: "\(directory)/run/model.h5")
         #expect(checkpoint.configuration.epochs == 2, "the flag wins over the file")
         #expect(checkpoint.configuration.batchSize == 64 && !checkpoint.configuration.shuffle && checkpoint.network.sizes == [784, 16, 10])
+
+        let yaml = "\(directory)/run.yaml"
+        try Data("# a comment\ndata: \(Self.sample)\nlayers: [784, 12, 10]\nepochs: 1\nbatch-size: 100\nlearning-rate: 0.1\n".utf8)
+            .write(to: URL(fileURLWithPath: yaml))
+        let fromYAML = try backprop("train", "--config", yaml, "--run-dir", "yaml")
+        #expect(fromYAML.status == 0, "\(fromYAML.standardError)")
+        let yamlCheckpoint = try Checkpoint.load(from: "\(directory)/yaml/model.h5")
+        #expect(yamlCheckpoint.configuration.batchSize == 100 && yamlCheckpoint.configuration.epochs == 1)
+        #expect(yamlCheckpoint.configuration.optimizer.learningRate == 0.1 && yamlCheckpoint.network.sizes == [784, 12, 10])
 
         try Data("[1, 2]".utf8).write(to: URL(fileURLWithPath: "\(directory)/bad.json"))
         let bad = try backprop("train", "--config", "bad.json")
