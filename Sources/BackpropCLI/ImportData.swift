@@ -1,4 +1,5 @@
 import ArgumentParser
+import BackpropCore
 import BackpropHDF5
 
 /// `backprop import`: converts datasets into Backprop's HDF5 layout.
@@ -6,7 +7,7 @@ struct ImportData: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Convert a dataset into Backprop's HDF5 layout (/train/x, /train/y, /test/x, /test/y).",
-        subcommands: [FashionMNIST.self, IDX.self])
+        subcommands: [FashionMNIST.self, IDX.self, CSV.self, NPY.self])
 
     /// Options shared by the IDX importers.
     struct Options: ParsableArguments {
@@ -53,6 +54,86 @@ struct ImportData: ParsableCommand {
 
         func run() throws {
             try importIDX(from: directory, to: output, name: name, options: options)
+        }
+    }
+}
+
+extension ImportData {
+    /// How a table becomes train and test splits.
+    struct Split: ParsableArguments {
+        @Option(help: "Hold out this fraction of the samples (seeded shuffle) as the test split, unless a test file is given.")
+        var testFraction = 0.2
+        @Option(help: "Seed of the split's shuffle.")
+        var seed: UInt64 = 0
+        @Option(help: "The HDF5 file to write.")
+        var output: String
+
+        func validate() throws {
+            guard testFraction > 0, testFraction < 1 else {
+                throw ValidationError("--test-fraction \(testFraction) is invalid: it must lie strictly between 0 and 1.")
+            }
+        }
+
+        func write(_ train: Dataset, test: Dataset?, source: String) throws {
+            let (train, test) = test.map { (train, $0) } ?? TableImport.split(train, testFraction: testFraction, seed: seed)
+            guard train.featureCount == test.featureCount else {
+                throw ValidationError("the test data has \(test.featureCount) features per sample, the training data \(train.featureCount).")
+            }
+            try DatasetFile.write(train: train, test: test, attributes: ["source": source], to: output)
+            print("wrote \(output): \(train.count) train and \(test.count) test samples of \(train.featureCount) features")
+        }
+    }
+
+    struct CSV: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "csv",
+            abstract: "Import a CSV of integer features 0…255 and a label column (e.g. Kaggle's fashion-mnist_train.csv).")
+
+        @Argument(help: "The CSV file (training data, or all data to split).")
+        var file: String
+        @Option(help: "A separate CSV for the test split.")
+        var test: String?
+        @Option(help: "The label column: a name or a 0-based index (default: 'label', else the last).")
+        var labelColumn: String?
+        @Option(help: "Whether the first row names the columns: yes, no or auto.")
+        var header = "auto"
+        @OptionGroup var split: Split
+
+        func validate() throws {
+            guard ["yes", "no", "auto"].contains(header) else { throw ValidationError("--header \(header) is invalid: use yes, no or auto.") }
+        }
+
+        func run() throws {
+            let hasHeader: Bool? = header == "auto" ? nil : header == "yes"
+            let train = try TableImport.csv(file, labelColumn: labelColumn, header: hasHeader)
+            let test = try self.test.map { try TableImport.csv($0, labelColumn: labelColumn, header: hasHeader) }
+            try split.write(train, test: test, source: "CSV \(file)")
+        }
+    }
+
+    struct NPY: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "npy",
+            abstract: "Import NumPy arrays: x.npy [N, …] of integers 0…255 and y.npy [N] of class labels.")
+
+        @Option(help: "The features, [N, …].")
+        var x: String
+        @Option(help: "The labels, [N].")
+        var y: String
+        @Option(help: "Test features (with --test-y), instead of a held-out fraction.")
+        var testX: String?
+        @Option(help: "Test labels.")
+        var testY: String?
+        @OptionGroup var split: Split
+
+        func validate() throws {
+            guard (testX == nil) == (testY == nil) else { throw ValidationError("--test-x and --test-y go together; give both or neither.") }
+        }
+
+        func run() throws {
+            let train = try TableImport.npy(x: x, y: y)
+            let test = try testX.map { try TableImport.npy(x: $0, y: testY!) }
+            try split.write(train, test: test, source: "NumPy \(x), \(y)")
         }
     }
 }

@@ -16,6 +16,10 @@ struct CLITests {
         .appendingPathComponent("datasets/fashion-mnist-sample.h5").path
 
     func backprop(_ arguments: String...) throws -> ProcessResult {
+        try backprop(arguments)
+    }
+
+    func backprop(_ arguments: [String]) throws -> ProcessResult {
         try run(executable, arguments, in: directory)
     }
 
@@ -191,6 +195,51 @@ struct CLITests {
         try Data("[1, 2]".utf8).write(to: URL(fileURLWithPath: "\(directory)/bad.json"))
         let bad = try backprop("train", "--config", "bad.json")
         #expect(bad.status != 0 && bad.standardError.contains("bad.json") && bad.standardError.split(separator: "\n").count == 1)
+    }
+
+    @Test("import csv and npy: header detection, label column, split, and malformed files refused by name")
+    func importTables() throws {
+        let make = """
+        import numpy as np
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, (50, 6), dtype=np.uint8); y = rng.integers(0, 3, 50)
+        np.save('x.npy', x); np.save('y.npy', y); np.save('x-float.npy', x.astype(np.float32))
+        np.save('x-fraction.npy', x.astype(np.float32) + 0.5); np.save('y-short.npy', y[:10])
+        np.save('x-fortran.npy', np.asfortranarray(x)); open('x-text.npy', 'w').write('not numpy')
+        open('header.csv', 'w').write('label,a,b\\n' + ''.join(f'{l},{r[0]},{r[1]}\\n' for r, l in zip(x, y)))
+        open('plain.csv', 'w').write(''.join(f'{r[0]},{r[1]},{l}\\n' for r, l in zip(x, y)))
+        open('ragged.csv', 'w').write('1,2,3\\n4,5\\n'); open('negative.csv', 'w').write('1,-2,0\\n')
+        """
+        let made = try run("/usr/bin/python3", ["-c", make], in: directory)
+        try #require(made.status == 0, "numpy is needed: \(made.standardError)")
+
+        for (arguments, expected) in [
+            (["npy", "--x", "x.npy", "--y", "y.npy"], "40 train and 10 test samples of 6 features"),
+            (["npy", "--x", "x-float.npy", "--y", "y.npy", "--test-fraction", "0.5"], "25 train and 25 test samples of 6 features"),
+            (["csv", "header.csv"], "40 train and 10 test samples of 2 features"),
+            (["csv", "plain.csv", "--test", "plain.csv"], "50 train and 50 test samples of 2 features"),
+        ] {
+            let result = try backprop(["import"] + arguments + ["--output", "out.h5"])
+            #expect(result.status == 0 && result.standardOutput.contains(expected), "\(arguments): \(result.standardOutput) \(result.standardError)")
+        }
+        // The label column of header.csv is the first: its labels are y, its features x[:, :2].
+        let (train, test) = try DatasetFile.load("\(directory)/out.h5")
+        #expect(train.classCount <= 3 && test.featureCount == 2)
+
+        for (arguments, fragments) in [
+            (["npy", "--x", "x-fraction.npy", "--y", "y.npy"], ["x-fraction.npy", "95.5 is not an integer"]),
+            (["npy", "--x", "x.npy", "--y", "y-short.npy"], ["y-short.npy", "[10]"]),
+            (["npy", "--x", "x-fortran.npy", "--y", "y.npy"], ["x-fortran.npy", "Fortran"]),
+            (["npy", "--x", "x-text.npy", "--y", "y.npy"], ["x-text.npy", "not a NumPy"]),
+            (["csv", "ragged.csv"], ["ragged.csv", "line 2"]),
+            (["csv", "negative.csv", "--header", "no"], ["negative.csv", "'-2' is not an integer 0…255"]),
+            (["csv", "header.csv", "--label-column", "zz"], ["header.csv", "'zz'"]),
+        ] {
+            let result = try backprop(["import"] + arguments + ["--output", "bad.h5"])
+            #expect(result.status != 0 && !result.signalled && result.standardError.split(separator: "\n").count == 1, "\(arguments)")
+            for fragment in fragments { #expect(result.standardError.contains(fragment), "\(arguments): \(result.standardError)") }
+            #expect(!FileManager.default.fileExists(atPath: "\(directory)/bad.h5"))
+        }
     }
 
     @Test("gradcheck passes")
