@@ -57,9 +57,7 @@ struct Bench: ParsableCommand {
                                  flopsPerSample: 0, results: [], peakResidentMiB: 0)
         if !json {
             print("CPU: \(report.cpu), \(cores) active cores; BLAS: OpenBLAS core \(report.blasCore), 1 thread per worker")
-            if BLAS.isGenericFallback {
-                printError("warning: OpenBLAS chose the generic '\(BLAS.coreName)' kernel; set OPENBLAS_CORETYPE (see README).")
-            }
+            warnIfGenericBLAS()
             print("model \(layers.sizes.map(String.init).joined(separator: "-")), batch \(batchSize), shard \(shardSize), "
                   + "\(optimizer.rawValue), \(report.data) data; \(repetitions) × \(steps) steps after \(warmup) warm-up")
         }

@@ -315,7 +315,7 @@ struct Train: ParsableCommand {
             throw StorageError.io(path: path, reason: "no such run directory or checkpoint file to resume from")
         }
         if !isDirectory.boolValue { return (try Checkpoint.load(from: path), path) }
-        return try RunDirectory(path).newestValidCheckpoint { printError("warning: " + $0) }
+        return try RunDirectory(path).newestValidCheckpoint { log.warning("\($0)") }
     }
 
     /// The run directory a checkpoint file belongs to.
@@ -331,9 +331,7 @@ struct Train: ParsableCommand {
 
     private func printBLAS() {
         print("BLAS: OpenBLAS, core \(BLAS.coreName) (\(BLAS.configuration)), 1 thread per worker")
-        if BLAS.isGenericFallback {
-            printError("warning: OpenBLAS chose the generic '\(BLAS.coreName)' kernel; set OPENBLAS_CORETYPE (e.g. Haswell, SkylakeX) for full speed.")
-        }
+        warnIfGenericBLAS()
     }
 }
 

@@ -85,6 +85,12 @@ struct CLITests {
         #expect(text.standardOutput.contains("BLAS: OpenBLAS core") && text.standardOutput.contains("GEMM ceiling"))
         #expect(text.standardOutput.contains(" 2 workers: step"), "\(text.standardOutput)")
 
+        // A generic OpenBLAS kernel is named and warned about (through swift-log, on stderr).
+        let generic = try run(executable, ["bench", "--layers", "784,16,10", "--workers", "1", "--steps", "1", "--repetitions", "1",
+                                           "--warmup", "0"], in: directory, environment: ["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(generic.status == 0 && generic.standardOutput.contains("core Prescott"))
+        #expect(generic.standardError.hasPrefix("warning: OpenBLAS chose the generic 'Prescott' kernel"), "\(generic.standardError)")
+
         let json = try backprop("bench", "--json", "--data", Self.sample, "--layers", "784,16,10", "--workers", "2",
                                 "--steps", "2", "--repetitions", "3", "--warmup", "1")
         #expect(json.status == 0, "\(json.standardError)")
