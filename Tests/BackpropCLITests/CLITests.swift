@@ -79,14 +79,14 @@ struct CLITests {
 
     @Test("bench reports throughput, phases and the GEMM ceiling per worker count, as text and JSON")
     func bench() throws {
-        let text = try backprop("bench", "--layers", "784,16,10", "--batch-size", "64", "--shard-size", "16",
+        let text = try backprop("bench", "--data", Self.sample, "--layers", "784,16,10", "--batch-size", "64", "--shard-size", "16",
                                 "--workers", "1,2", "--steps", "2", "--repetitions", "1", "--warmup", "0")
         #expect(text.status == 0, "\(text.standardError)")
         #expect(text.standardOutput.contains("BLAS: OpenBLAS core") && text.standardOutput.contains("GEMM ceiling"))
         #expect(text.standardOutput.contains(" 2 workers: step"), "\(text.standardOutput)")
 
         // A generic OpenBLAS kernel is named and warned about (through swift-log, on stderr).
-        let generic = try run(executable, ["bench", "--layers", "784,16,10", "--workers", "1", "--steps", "1", "--repetitions", "1",
+        let generic = try run(executable, ["bench", "--data", Self.sample, "--layers", "784,16,10", "--workers", "1", "--steps", "1", "--repetitions", "1",
                                            "--warmup", "0"], in: directory, environment: ["OPENBLAS_CORETYPE": "Prescott"])
         #expect(generic.status == 0 && generic.standardOutput.contains("core Prescott"))
         #expect(generic.standardError.hasPrefix("warning: OpenBLAS chose the generic 'Prescott' kernel"), "\(generic.standardError)")
