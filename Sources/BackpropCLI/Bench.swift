@@ -47,7 +47,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         Backprop.setUp()
-        let dataset = try data.map { try DatasetFile.load($0).train }
+        let dataset = try data.map { path in try guardedRead(path) { try DatasetFile.load(path).train } }
             ?? Dataset.random(count: 60_000, featureCount: layers.sizes[0], classCount: layers.sizes.last!, seed: 1)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let counts = workers?.counts ?? Array(Set([1, cores])).sorted()

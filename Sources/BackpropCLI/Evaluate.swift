@@ -24,8 +24,8 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         Backprop.setUp()
-        let model = try Checkpoint.load(from: checkpoint)
-        let dataset = try DatasetFile.split(split, of: try HDF5File.open(data))
+        let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
+        let dataset = try guardedRead(data) { try DatasetFile.split(split, of: try HDF5File.open(data)) }
         try dataset.validate(for: model.network)
         let result = evaluate(model.network, on: dataset, workers: workers)
         print("\(checkpoint) on \(dataset.name): \(result.sampleCount) samples")

@@ -22,7 +22,7 @@ struct ExportModel: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let network = try Checkpoint.load(from: checkpoint).network
+        let network = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }.network
         let base = output ?? String(checkpoint.dropLast(checkpoint.hasSuffix(".h5") ? 3 : 0))
         switch format {
         case .keras:

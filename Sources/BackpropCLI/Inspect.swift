@@ -14,6 +14,12 @@ struct Inspect: ParsableCommand {
     var file: String
 
     func run() throws {
+        // Probe in a child first: listing and validating touch every header.
+        try probeInChild(file) {
+            guard let h5 = try? HDF5File.open(file) else { return }
+            _ = try? h5.contents()
+            if (try? h5.stringAttribute("format")) == Checkpoint.format { _ = try? Checkpoint.load(from: h5) } else { _ = try? DatasetFile.load(h5) }
+        }
         let h5 = try HDF5File.open(file)
         let format = (try? h5.stringAttribute("format")) ?? "(no format attribute)"
         print("\(file): \(format)")

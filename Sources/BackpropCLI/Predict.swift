@@ -32,7 +32,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         Backprop.setUp()
-        let network = try Checkpoint.load(from: checkpoint).network
+        let network = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }.network
         let (bytes, count, width, scale) = try readInputs()
         guard width == network.inputCount else {
             throw ValidationError("\(input) has \(width) features per sample, but the model in \(checkpoint) takes \(network.inputCount).")
@@ -64,7 +64,7 @@ struct Predict: ParsableCommand {
     /// The input bytes, the sample count, the features per sample and the scale.
     private func readInputs() throws -> (bytes: [UInt8], count: Int, width: Int, scale: Float) {
         if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
-            let data = try DatasetFile.split(split, of: HDF5File.open(input))
+            let data = try guardedRead(input) { try DatasetFile.split(split, of: HDF5File.open(input)) }
             return (data.features, data.count, data.featureCount, data.scale)
         }
         let idx = try IDXArray.read(input)

@@ -127,7 +127,7 @@ struct Train: ParsableCommand {
 
         let base = resumed?.checkpoint.configuration ?? Train.freshConfiguration()
         let dataPath = data ?? resumed?.checkpoint.dataPath ?? Train.defaultData
-        let (train, test) = try DatasetFile.load(dataPath)
+        let (train, test) = try guardedRead(dataPath) { try DatasetFile.load(dataPath) }
         let configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
         let fingerprint = train.fingerprint
 
@@ -314,7 +314,7 @@ struct Train: ParsableCommand {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw StorageError.io(path: path, reason: "no such run directory or checkpoint file to resume from")
         }
-        if !isDirectory.boolValue { return (try Checkpoint.load(from: path), path) }
+        if !isDirectory.boolValue { return (try guardedRead(path) { try Checkpoint.load(from: path) }, path) }
         return try RunDirectory(path).newestValidCheckpoint { log.warning("\($0)") }
     }
 

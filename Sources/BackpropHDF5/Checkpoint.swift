@@ -198,8 +198,11 @@ public struct Checkpoint: Sendable {
         }
         guard !activations.isEmpty else { throw .missingObject(path: path, object: "/model/layers/0") }
         // Refuse a shape bomb before the network (and its optimizer buffers) is allocated.
+        // Each term and each sum saturates at Int.max, which the limit then refuses.
+        func saturated(_ result: (partialValue: Int, overflow: Bool)) -> Int { result.overflow ? Int.max : result.partialValue }
         let parameterCount = zip(sizes, sizes.dropFirst()).reduce(0) { total, pair in
-            total.addingReportingOverflow(pair.0.multipliedReportingOverflow(by: pair.1).partialValue + pair.1).partialValue
+            let layer = saturated(saturated(pair.0.multipliedReportingOverflow(by: pair.1)).addingReportingOverflow(pair.1))
+            return saturated(total.addingReportingOverflow(layer))
         }
         guard parameterCount <= Checkpoint.parameterLimit, parameterCount > 0 else {
             throw .invalidContent(path: path, object: "/model/layers",
@@ -272,7 +275,8 @@ public struct Checkpoint: Sendable {
             }
             seen[Int(index)] = true
         }
-        let batches = (order.count + max(batchSize, 1) - 1) / max(batchSize, 1)
+        let size = max(batchSize, 1)
+        let batches = order.count / size + (order.count % size == 0 ? 0 : 1)
         guard position.epoch >= 0, position.step >= 0, position.batch >= 0, position.batch < max(batches, 1) else {
             throw .invalidContent(path: path, object: "/progress",
                                   reason: "epoch \(position.epoch), batch \(position.batch), step \(position.step) is outside the run")
