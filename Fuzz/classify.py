@@ -11,7 +11,7 @@ inside libhdf5.
 import re
 import sys
 
-NOISE = ("compiler-rt", "sanitizer", "libc.so", "fuzzer::", "libFuzzer", "libclang_rt")
+NOISE = ("compiler-rt", "sanitizer", "libc.so", "sysdeps/", "fuzzer::", "libFuzzer", "libclang_rt")
 
 
 def findings(log):
