@@ -28,9 +28,7 @@ struct ExportModel: ParsableCommand {
         case .keras:
             try Export.kerasWeights(network, to: base + ".weights.h5")
             let json = base + ".json"
-            try FileSystem.writeAtomically(json) { (temporary) throws(StorageError) in
-                try FileSystem.write(Array(Export.kerasModelJSON(network).utf8), to: temporary, reporting: json)
-            }
+            try FileSystem.writeAtomically(Array(Export.kerasModelJSON(network).utf8), to: json)
             print("wrote \(base).weights.h5 and \(json)")
         case .npz:
             try Export.npz(network, to: base + ".npz")

@@ -54,9 +54,7 @@ struct Predict: ParsableCommand {
             for n in 0..<count {
                 text += "\(n),\(classes[n])," + (0..<k).map { "\(outputs[n * k + $0])" }.joined(separator: ",") + "\n"
             }
-            try FileSystem.writeAtomically(output) { (temporary) throws(StorageError) in
-                try FileSystem.write(Array(text.utf8), to: temporary, reporting: output)
-            }
+            try FileSystem.writeAtomically(Array(text.utf8), to: output)
         }
         print("wrote \(count) predictions of \(URL(fileURLWithPath: checkpoint).lastPathComponent) to \(output)")
     }

@@ -60,9 +60,7 @@ public enum Export {
             archive.add("layers.\(l).bias.npy", npy(Array(network.parameters[layer.biasRange]), shape: [layer.outputCount]))
         }
         let bytes = archive.finish()
-        try FileSystem.writeAtomically(path) { (temporary) throws(StorageError) in
-            try FileSystem.write(bytes, to: temporary, reporting: path)
-        }
+        try FileSystem.writeAtomically(bytes, to: path)
     }
 
     /// A `.npy` file (format 1.0) of little-endian float32 values.

@@ -63,10 +63,18 @@ public enum FileSystem {
         try? sync(directory)
     }
 
+    /// Writes `bytes` as the file at `path`, atomically (`writeAtomically`).
+    /// - Throws: `StorageError.io`.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(StorageError) {
+        try writeAtomically(path) { (temporary) throws(StorageError) in
+            try write(bytes, to: temporary, reporting: path)
+        }
+    }
+
     /// Creates `path` and writes `bytes` to it (write(2) until done), naming
     /// `reported` in errors: the file the user asked for, not a temporary one.
     /// - Throws: `StorageError.io`, e.g. "No space left on device".
-    public static func write(_ bytes: [UInt8], to path: String, reporting reported: String) throws(StorageError) {
+    static func write(_ bytes: [UInt8], to path: String, reporting reported: String) throws(StorageError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .io(path: reported, reason: "cannot create \(path) (\(errorText()))") }
         defer { close(descriptor) }

@@ -107,9 +107,7 @@ public final class HDF5File {
             try build(file)
             return try file.image()
         }
-        try FileSystem.writeAtomically(path) { (temporary) throws(StorageError) in
-            try FileSystem.write(image, to: temporary, reporting: path)
-        }
+        try FileSystem.writeAtomically(image, to: path)
     }
 
     /// Runs `body` on a new, empty file that lives only in memory (the core

@@ -29,9 +29,7 @@ public struct RunDirectory: Sendable {
     /// Writes a text file of the run atomically.
     /// - Throws: `StorageError.io`.
     public func write(_ text: String, to file: String) throws(StorageError) {
-        try FileSystem.writeAtomically(file) { (temporary) throws(StorageError) in
-            try FileSystem.write(Array(text.utf8), to: temporary, reporting: file)
-        }
+        try FileSystem.writeAtomically(Array(text.utf8), to: file)
     }
 
     /// metrics.csv for `history`: a header and one row per finished epoch.
