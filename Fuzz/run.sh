@@ -41,9 +41,11 @@ fuzzer=.build-fuzz/release/backprop-fuzz
 # allocation once the process holds 2 GiB, return NULL (max_allocation_size_mb,
 # soft_rss_limit_mb) instead of stopping the run, and libFuzzer's own malloc
 # limit is off (-rss_limit_mb=0; -timeout still stops hangs).
-# Fork mode goes on after a crash, keeping each input in Fuzz/findings/.
+# Fork mode goes on after a crash, keeping each input in Fuzz/findings/. The
+# Swift runtime's backtracer is off: a crashing input would start it, and it
+# would keep the output pipe open after the fuzzer ends.
 log=.build-fuzz/fuzz.log
-BACKPROP_MEMORY_LIMIT_MB=2048 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 "$fuzzer" "$work/corpus" "$work/seeds" \
+SWIFT_BACKTRACE=enable=no BACKPROP_MEMORY_LIMIT_MB=2048 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 "$fuzzer" "$work/corpus" "$work/seeds" \
     -max_total_time="$seconds" -rss_limit_mb=0 -timeout=20 -max_len=65536 -fork="$jobs" \
     -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix=Fuzz/findings/ -print_final_stats=1 2>&1 | tee "$log" \
     | grep -E "^#[0-9]+.*(NEW|REDUCE|pulse)|SUMMARY|crash-|timeout-|INFO: fuzzed|stat::" || true
@@ -54,7 +56,7 @@ BACKPROP_MEMORY_LIMIT_MB=2048 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_n
 reports=()
 for finding in $(find Fuzz/findings -type f -newer "$work/seeds/dataset.h5" 2>/dev/null); do
     report=".build-fuzz/replay-$(basename "$finding").log"
-    BACKPROP_MEMORY_LIMIT_MB=2048 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 \
+    SWIFT_BACKTRACE=enable=no BACKPROP_MEMORY_LIMIT_MB=2048 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 \
         timeout 120 "$fuzzer" -rss_limit_mb=0 -timeout=20 "$finding" > "$report" 2>&1 || true
     reports+=("$report")
 done
