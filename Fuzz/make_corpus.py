@@ -101,8 +101,15 @@ def make_corpus(dataset, checkpoint, out):
     case("data-weight-bytes", C, "finite", checkpoint, lambda p: poke(p, "model/layers/0/weight", 4, b"\xff\xff\xff\xff"))
 
     # Datasets: wrong types, ranks and sizes.
-    case("x-float32", D, "/train/x", dataset, h5edit(lambda f: replace(f, "train/x", f["train/x"][()].astype(np.float32))))
+    case("x-float64", D, "/train/x", dataset, h5edit(lambda f: replace(f, "train/x", f["train/x"][()].astype(np.float64))))
     case("x-nan-float", D, "/train/x", dataset, h5edit(lambda f: replace(f, "train/x", np.full((20, 5), np.nan, np.float32))))
+    # Regression targets (float32 [N, K]): ranks, values, and splits that disagree.
+    case("y-float-rank-1", D, "/train/y", dataset, h5edit(lambda f: replace(f, "train/y", np.zeros(20, np.float32))))
+    case("y-target-inf", D, "/train/y", dataset, h5edit(lambda f: replace(f, "train/y", np.full((20, 1), np.inf, np.float32))))
+    case("y-target-rows-differ", D, "/train/y", dataset, h5edit(lambda f: replace(f, "train/y", np.zeros((19, 1), np.float32))))
+    case("y-kinds-differ", D, "/test/y", dataset, h5edit(lambda f: replace(f, "train/y", np.zeros((20, 1), np.float32))))
+    case("y-target-widths-differ", D, "/test/y", dataset, h5edit(lambda f: (replace(f, "train/y", np.zeros((20, 1), np.float32)),
+                                                                             replace(f, "test/y", np.zeros((6, 2), np.float32)))))
     case("y-float64", D, "/train/y", dataset, h5edit(lambda f: replace(f, "train/y", f["train/y"][()].astype(np.float64))))
     case("x-rank-1", D, "/train/x", dataset, h5edit(lambda f: replace(f, "train/x", np.zeros(100, np.uint8))))
     case("y-rank-2", D, "/train/y", dataset, h5edit(lambda f: replace(f, "train/y", np.zeros((20, 1), np.uint8))))

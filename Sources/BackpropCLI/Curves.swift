@@ -1,11 +1,11 @@
 import BackpropCore
 import Foundation
 
-/// curves.svg: train and test loss (left axis) and test accuracy (right axis)
-/// per epoch, as one self-contained SVG that any browser opens. Rewritten
-/// after each epoch from the run's history.
+/// curves.svg: train and test loss (left axis) and the test metric (right
+/// axis: accuracy 0–100 %, or RMSE from 0) per epoch, as one self-contained
+/// SVG that any browser opens. Rewritten after each epoch from the run's history.
 enum Curves {
-    static func svg(_ history: History, title: String) -> String {
+    static func svg(_ history: History, metric: Metric, title: String) -> String {
         let (width, height) = (720.0, 360.0)
         let (left, right, top, bottom) = (60.0, 60.0, 40.0, 50.0)
         let plotWidth = width - left - right, plotHeight = height - top - bottom
@@ -15,7 +15,14 @@ enum Curves {
         let maximumLoss = max(losses.max() ?? 1, 1e-9) * 1.05
         func x(_ i: Int) -> Double { left + (epochs == 1 ? plotWidth / 2 : plotWidth * Double(i) / Double(epochs - 1)) }
         func yLoss(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v / maximumLoss, 0), 1)) }
-        func yAccuracy(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v, 0), 1)) }
+        let scores = rows.map { History.value(of: metric, in: $0) }
+        let metricName = metric == .accuracy ? "test accuracy" : "test RMSE"
+        // The right axis runs 0…1 for accuracy, 0…(largest RMSE) for RMSE.
+        let maximumScore = metric == .accuracy ? 1 : max(scores.filter(\.isFinite).max() ?? 1, 1e-9) * 1.05
+        func yScore(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v / maximumScore, 0), 1)) }
+        func scoreLabel(_ fraction: Double) -> String {
+            metric == .accuracy ? "\(Int((100 * fraction).rounded()))%" : String(format: "%.3g", maximumScore * fraction)
+        }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         func series(_ name: String, _ color: String, _ points: [(Double, Double)], dashed: Bool = false) -> String {
             let path = points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ")
@@ -30,7 +37,7 @@ enum Curves {
             let y = top + plotHeight * Double(k) / 4
             svg.append(#"<line x1="\#(f(left))" y1="\#(f(y))" x2="\#(f(left + plotWidth))" y2="\#(f(y))" stroke="gainsboro"/>"#)
             svg.append(#"<text x="\#(f(left - 8))" y="\#(f(y + 4))" text-anchor="end">\#(String(format: "%.3g", maximumLoss * (1 - Double(k) / 4)))</text>"#)
-            svg.append(#"<text x="\#(f(left + plotWidth + 8))" y="\#(f(y + 4))">\#(100 - 25 * k)%</text>"#)
+            svg.append(#"<text x="\#(f(left + plotWidth + 8))" y="\#(f(y + 4))">\#(scoreLabel(1 - Double(k) / 4))</text>"#)
         }
         for i in 0..<epochs where epochs <= 20 || i % ((epochs + 19) / 20) == 0 {
             svg.append(#"<text x="\#(f(x(i)))" y="\#(f(top + plotHeight + 18))" text-anchor="middle">\#(rows.indices.contains(i) ? rows[i].epoch + 1 : i + 1)</text>"#)
@@ -38,13 +45,15 @@ enum Curves {
         svg.append(#"<rect x="\#(f(left))" y="\#(f(top))" width="\#(f(plotWidth))" height="\#(f(plotHeight))" fill="none" stroke="gray"/>"#)
         svg.append(#"<text x="\#(f(left + plotWidth / 2))" y="\#(f(height - 12))" text-anchor="middle">epoch</text>"#)
         svg.append(#"<text transform="translate(16 \#(f(top + plotHeight / 2))) rotate(-90)" text-anchor="middle">loss</text>"#)
-        svg.append(#"<text transform="translate(\#(f(width - 12)) \#(f(top + plotHeight / 2))) rotate(90)" text-anchor="middle">test accuracy</text>"#)
+        svg.append(#"<text transform="translate(\#(f(width - 12)) \#(f(top + plotHeight / 2))) rotate(90)" text-anchor="middle">\#(metricName)</text>"#)
         svg.append(series("train loss", "#1f77b4", rows.enumerated().map { (x($0.offset), yLoss($0.element.trainLoss)) }))
         svg.append(series("test loss", "#ff7f0e", rows.enumerated().map { (x($0.offset), yLoss($0.element.testLoss)) }, dashed: true))
-        svg.append(series("test accuracy", "#2ca02c", rows.enumerated().map { (x($0.offset), yAccuracy($0.element.testAccuracy)) }))
-        // Legend, bottom left: losses start high and accuracy stays high, so it is usually free.
-        for (k, (name, color)) in [("train loss", "#1f77b4"), ("test loss", "#ff7f0e"), ("test accuracy", "#2ca02c")].enumerated() {
-            let lx = left + 12 + Double(k) * 130, ly = top + plotHeight - 14
+        svg.append(series(metricName, "#2ca02c", scores.enumerated().map { (x($0.offset), yScore($0.element)) }))
+        // Legend where the curves usually are not: losses start high and fall;
+        // accuracy rises and stays high (bottom left is free), RMSE falls (top right is).
+        let (legendX, legendY) = metric == .accuracy ? (left + 12, top + plotHeight - 14) : (left + plotWidth - 378, top + 16)
+        for (k, (name, color)) in [("train loss", "#1f77b4"), ("test loss", "#ff7f0e"), (metricName, "#2ca02c")].enumerated() {
+            let lx = legendX + Double(k) * 130, ly = legendY
             svg.append(#"<line x1="\#(f(lx))" y1="\#(f(ly))" x2="\#(f(lx + 22))" y2="\#(f(ly))" stroke="\#(color)" stroke-width="3"/><text x="\#(f(lx + 28))" y="\#(f(ly + 4))">\#(name)</text>"#)
         }
         svg.append("</svg>")

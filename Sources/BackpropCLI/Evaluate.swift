@@ -6,7 +6,7 @@ import Foundation
 /// `backprop evaluate`: loss, accuracy and confusion matrix of a checkpoint.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a checkpoint on a dataset's test split: loss, accuracy, per-class accuracy, confusion matrix.")
+        abstract: "Evaluate a checkpoint on a dataset's test split: loss, accuracy, per-class accuracy, confusion matrix (or RMSE for regression).")
 
     @Option(help: "The checkpoint file written by `backprop train`.")
     var checkpoint: String
@@ -29,6 +29,10 @@ struct Evaluate: ParsableCommand {
         try dataset.validate(for: model.network)
         let result = evaluate(model.network, on: dataset, workers: workers)
         print("\(checkpoint) on \(dataset.name): \(result.sampleCount) samples")
+        guard !dataset.isRegression else {
+            print(String(format: "loss %.4g  RMSE %.4g", result.meanLoss, result.rootMeanSquaredError))
+            return
+        }
         print(String(format: "loss %.4f  accuracy %.2f%%", result.meanLoss, 100 * result.accuracy))
         print("per-class accuracy:")
         for (label, accuracy) in result.perClassAccuracy.enumerated() {

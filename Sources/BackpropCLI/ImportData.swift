@@ -2,6 +2,9 @@ import ArgumentParser
 import BackpropCore
 import BackpropHDF5
 
+extension TableImport.Task: ExpressibleByArgument {}
+extension TableImport.FeatureStorage: ExpressibleByArgument {}
+
 /// `backprop import`: converts datasets into Backprop's HDF5 layout.
 struct ImportData: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -79,24 +82,39 @@ extension ImportData {
             guard train.featureCount == test.featureCount else {
                 throw ValidationError("the test data has \(test.featureCount) features per sample, the training data \(train.featureCount).")
             }
+            guard train.isRegression == test.isRegression, !train.isRegression || train.targetWidth == test.targetWidth else {
+                throw ValidationError("the test data has \(test.targets), the training data \(train.targets).")
+            }
             try DatasetFile.write(train: train, test: test, attributes: ["source": source], to: output)
-            print("wrote \(output): \(train.count) train and \(test.count) test samples of \(train.featureCount) features")
+            let storage = if case .bytes = train.features { "bytes × 1/255" } else { "float32" }
+            print("wrote \(output): \(train.count) train and \(test.count) test samples of \(train.featureCount) features "
+                  + "(\(storage)), \(train.targets)")
         }
+    }
+
+    /// What the targets are and how features are stored.
+    struct Kind: ParsableArguments {
+        @Option(help: "classification (one column of class numbers 0…255) or regression (real-valued targets).")
+        var task: TableImport.Task = .classification
+        @Option(help: "Feature storage: auto (bytes × 1/255 when every value is an integer 0…255, else float32), bytes, float.")
+        var features: TableImport.FeatureStorage = .auto
     }
 
     struct CSV: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "csv",
-            abstract: "Import a CSV of integer features 0…255 and a label column (e.g. Kaggle's fashion-mnist_train.csv).")
+            abstract: "Import a CSV of numeric features and a label column (e.g. Kaggle's fashion-mnist_train.csv) or regression targets.")
 
         @Argument(help: "The CSV file (training data, or all data to split).")
         var file: String
         @Option(help: "A separate CSV for the test split.")
         var test: String?
-        @Option(help: "The label column: a name or a 0-based index (default: 'label', else the last).")
-        var labelColumn: String?
+        @Option(name: [.customLong("target-columns"), .customLong("label-column")], parsing: .upToNextOption,
+                help: "The target columns: names or 0-based indices (default: 'label', else 'target', else the last). Classification takes one.")
+        var targetColumns: [String] = []
         @Option(help: "Whether the first row names the columns: yes, no or auto.")
         var header = "auto"
+        @OptionGroup var kind: Kind
         @OptionGroup var split: Split
 
         func validate() throws {
@@ -105,25 +123,28 @@ extension ImportData {
 
         func run() throws {
             let hasHeader: Bool? = header == "auto" ? nil : header == "yes"
-            let train = try TableImport.csv(file, labelColumn: labelColumn, header: hasHeader)
-            let test = try self.test.map { try TableImport.csv($0, labelColumn: labelColumn, header: hasHeader) }
-            try split.write(train, test: test, source: "CSV \(file)")
+            let columns = targetColumns.flatMap { $0.split(separator: ",").map(String.init) }
+            func read(_ path: String) throws -> Dataset {
+                try TableImport.csv(path, targetColumns: columns, header: hasHeader, task: kind.task, features: kind.features)
+            }
+            try split.write(try read(file), test: try self.test.map(read), source: "CSV \(file)")
         }
     }
 
     struct NPY: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "npy",
-            abstract: "Import NumPy arrays: x.npy [N, …] of integers 0…255 and y.npy [N] of class labels.")
+            abstract: "Import NumPy arrays: x.npy [N, …] of features and y.npy, [N] class labels or [N] / [N, K] regression targets.")
 
         @Option(help: "The features, [N, …].")
         var x: String
-        @Option(help: "The labels, [N].")
+        @Option(help: "The labels [N], or regression targets [N] or [N, K].")
         var y: String
         @Option(help: "Test features (with --test-y), instead of a held-out fraction.")
         var testX: String?
         @Option(help: "Test labels.")
         var testY: String?
+        @OptionGroup var kind: Kind
         @OptionGroup var split: Split
 
         func validate() throws {
@@ -131,8 +152,8 @@ extension ImportData {
         }
 
         func run() throws {
-            let train = try TableImport.npy(x: x, y: y)
-            let test = try testX.map { try TableImport.npy(x: $0, y: testY!) }
+            let train = try TableImport.npy(x: x, y: y, task: kind.task, features: kind.features)
+            let test = try testX.map { try TableImport.npy(x: $0, y: testY!, task: kind.task, features: kind.features) }
             try split.write(train, test: test, source: "NumPy \(x), \(y)")
         }
     }

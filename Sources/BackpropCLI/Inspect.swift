@@ -36,8 +36,9 @@ struct Inspect: ParsableCommand {
                       + "epoch \(checkpoint.position.epoch), batch \(checkpoint.position.batch), step \(checkpoint.position.step)")
             } else {
                 let (train, test) = try DatasetFile.load(h5)
-                print("valid: dataset of \(train.count) train and \(test.count) test samples, \(train.featureCount) features, "
-                      + "labels 0–\(max(train.classCount, test.classCount) - 1)")
+                let storage = if case .bytes = train.features { "bytes" } else { "float32" }
+                print("valid: dataset of \(train.count) train and \(test.count) test samples, \(train.featureCount) features "
+                      + "(\(storage)), \(train.targets)")
             }
         } catch {
             print("invalid: \(error.description)")

@@ -11,7 +11,8 @@ struct Predict: ParsableCommand {
         Inputs: a Backprop dataset (--split picks test or train) or an IDX images file (bytes scaled \
         by 1/255). Output, chosen by the extension of --output: CSV with one row per sample \
         (index, class, then each output: class probabilities for softmax, y_k otherwise), or HDF5 \
-        with /predictions/class int32 [N] and /predictions/outputs float32 [N, K].
+        with /predictions/class int32 [N] and /predictions/outputs float32 [N, K]. A regression \
+        model (trained on real-valued targets) writes the outputs y_k alone: no class.
         """)
 
     @Option(help: "The trained model (a checkpoint).")
@@ -32,44 +33,59 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         Backprop.setUp()
-        let network = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }.network
-        let (bytes, count, width, scale) = try readInputs()
+        let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
+        let network = model.network
+        let (inputs, width) = try readInputs()
         guard width == network.inputCount else {
             throw ValidationError("\(input) has \(width) features per sample, but the model in \(checkpoint) takes \(network.inputCount).")
         }
-        let inputs = bytes.map { Float($0) * scale }
+        let count = inputs.count / width
         let outputs = network.predict(inputs: inputs)
         let k = network.outputCount
-        let classes = (0..<count).map { n in Int32((0..<k).max { outputs[n * k + $0] < outputs[n * k + $1] } ?? 0) }
+        // Classes for a classifier only: the arg-max of y.
+        var classes: [Int32]?
+        if model.metric == .accuracy {
+            classes = (0..<count).map { n in
+                let row = outputs[(n * k)..<((n + 1) * k)]
+                return Int32(row.indices.max { row[$0] < row[$1] }! - n * k)
+            }
+        }
         if output.hasSuffix(".h5") {
             try HDF5File.writeAtomically(output) { (file) throws(StorageError) in
                 try file.setAttribute("format", "backprop-predictions")
                 try file.setAttribute("checkpoint", checkpoint)
                 try file.setAttribute("input", input)
-                try file.write(classes, shape: [count], to: "/predictions/class")
+                if let classes { try file.write(classes, shape: [count], to: "/predictions/class") }
                 try file.write(outputs, shape: [count, k], to: "/predictions/outputs")
             }
         } else {
-            var text = "index,class," + (0..<k).map { "y\($0)" }.joined(separator: ",") + "\n"
+            let header = ["index"] + (classes == nil ? [] : ["class"]) + (0..<k).map { "y\($0)" }
+            var text = header.joined(separator: ",") + "\n"
             for n in 0..<count {
-                text += "\(n),\(classes[n])," + (0..<k).map { "\(outputs[n * k + $0])" }.joined(separator: ",") + "\n"
+                var fields = ["\(n)"]
+                if let classes { fields.append("\(classes[n])") }
+                fields += outputs[(n * k)..<((n + 1) * k)].map { "\($0)" }
+                text += fields.joined(separator: ",") + "\n"
             }
             try FileSystem.writeAtomically(Array(text.utf8), to: output)
         }
         print("wrote \(count) predictions of \(URL(fileURLWithPath: checkpoint).lastPathComponent) to \(output)")
     }
 
-    /// The input bytes, the sample count, the features per sample and the scale.
-    private func readInputs() throws -> (bytes: [UInt8], count: Int, width: Int, scale: Float) {
+    /// The inputs x of every sample, row-major, and the features per sample.
+    private func readInputs() throws -> (x: [Float], width: Int) {
         if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
             let data = try guardedRead(input) { try DatasetFile.split(split, of: HDF5File.open(input)) }
-            return (data.features, data.count, data.featureCount, data.scale)
+            switch data.features {
+            case .bytes(let bytes, let scale): return (bytes.map { Float($0) * scale }, data.featureCount)
+            case .floats(let values): return (values, data.featureCount)
+            }
         }
         let idx = try IDXArray.read(input)
         guard idx.shape.count >= 2 else {
             throw StorageError.wrongRank(path: input, object: "IDX array", expected: 3, found: idx.shape.count)
         }
-        let width = idx.shape.dropFirst().reduce(1, *)
-        return (idx.bytes, idx.shape[0], width, 1 / 255)
+        let scale: Float = 1 / 255
+        return (idx.bytes.map { Float($0) * scale }, idx.shape.dropFirst().reduce(1, *))
     }
 }

@@ -116,21 +116,26 @@ final class TrainingRun {
         let sizes = (0..<losses.count).map { Double(trainer.epochs.batchRange($0).count) }
         let trainLoss = zip(losses, sizes).map { $0 * $1 }.reduce(0, +) / sizes.reduce(0, +)
         let evaluation = evaluate(trainer.network, on: test, workers: trainer.configuration.workers)
-        let previousBest = trainer.history.bestAccuracy
+        let metric = trainer.dataset.metric
+        let previousBest = trainer.history.best(metric)
         trainer.history.epochs.append(EpochRecord(
             epoch: epoch, step: trainer.position.step, trainLoss: trainLoss, testLoss: evaluation.meanLoss,
             testAccuracy: evaluation.accuracy, learningRate: trainer.learningRate,
-            samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started)))
-        progress.line(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  test accuracy %.2f%%  %@ samples/s  %.2f s",
+            samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started),
+            testRMSE: evaluation.rootMeanSquaredError))
+        let score = metric == .accuracy ? String(format: "test accuracy %.2f%%", 100 * evaluation.accuracy)
+                                        : String(format: "test RMSE %.4g", evaluation.rootMeanSquaredError)
+        progress.line(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  %@  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
-                     100 * evaluation.accuracy, grouped(samplesPerSecond), seconds))
+                     score, grouped(samplesPerSecond), seconds))
         let policySaves = policy.everyEpoch || (policy.everySteps > 0 && trainer.position.step % policy.everySteps == 0)
         if policySaves || trainer.isFinished {
-            try save(isBest: previousBest.map { evaluation.accuracy > $0 } ?? true)
+            let value = evaluation.value(of: metric)
+            try save(isBest: previousBest.map { metric.improves(value, on: $0) } ?? true)
         }
-        try directory.write(RunDirectory.metricsCSV(trainer.history), to: directory.metricsPath)
+        try directory.write(RunDirectory.metricsCSV(trainer.history, metric: metric), to: directory.metricsPath)
         let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
-        try directory.write(Curves.svg(trainer.history, title: title), to: "\(directory.path)/curves.svg")
+        try directory.write(Curves.svg(trainer.history, metric: metric, title: title), to: "\(directory.path)/curves.svg")
     }
 
     /// Writes the trainer's state as the run directory's next checkpoint.

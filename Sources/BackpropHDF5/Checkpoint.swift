@@ -26,13 +26,13 @@ import Foundation
 public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
     public static let formatVersion = 2
-    public static let programVersion = "0.2.0"
+    public static let programVersion = "0.3.0"
     /// The most parameters a checkpoint may declare (2²⁸: 1 GiB of Float,
     /// three times that with Adam's moments); larger headers are refused unread.
     public static let parameterLimit = 1 << 28
     /// The columns of /metrics/epochs, in EpochRecord's order.
     public static let epochColumns = ["epoch", "step", "train_loss", "test_loss", "test_accuracy",
-                               "learning_rate", "samples_per_second", "wall_time"]
+                               "learning_rate", "samples_per_second", "wall_time", "test_rmse"]
 
     public var network: Network<Float>
     public var configuration: TrainingConfiguration
@@ -45,11 +45,14 @@ public struct Checkpoint: Sendable {
     /// The dataset file the run trained on, and its fingerprint.
     public var dataPath: String
     public var dataFingerprint: String
+    /// What the model is judged by: accuracy (class labels) or RMSE
+    /// (regression targets); predict reads it to decide what to write.
+    public var metric: Metric
 
     public init(
         network: Network<Float>, configuration: TrainingConfiguration, optimizerKind: OptimizerKind,
         optimizerState: OptimizerState<Float>, position: TrainingPosition, order: [Int32] = [],
-        history: History = History(), dataPath: String = "", dataFingerprint: String = ""
+        history: History = History(), dataPath: String = "", dataFingerprint: String = "", metric: Metric = .accuracy
     ) {
         self.network = network
         self.configuration = configuration
@@ -60,6 +63,7 @@ public struct Checkpoint: Sendable {
         self.history = history
         self.dataPath = dataPath
         self.dataFingerprint = dataFingerprint
+        self.metric = metric
     }
 
     /// The checkpoint of a trainer's complete state.
@@ -68,7 +72,7 @@ public struct Checkpoint: Sendable {
         self.init(network: trainer.network, configuration: trainer.configuration,
                   optimizerKind: trainer.optimizer.kind, optimizerState: trainer.optimizer.state,
                   position: trainer.position, order: trainer.order, history: trainer.history,
-                  dataPath: dataPath, dataFingerprint: dataFingerprint)
+                  dataPath: dataPath, dataFingerprint: dataFingerprint, metric: trainer.dataset.metric)
     }
 
     // MARK: - Saving
@@ -97,6 +101,7 @@ public struct Checkpoint: Sendable {
             try file.createGroup("/data")
             try file.setAttribute("path", dataPath, on: "/data")
             try file.setAttribute("fingerprint", dataFingerprint, on: "/data")
+            try file.setAttribute("metric", metric.rawValue, on: "/data")
 
             try file.createGroup("/optimizer")
             try file.setAttribute("kind", optimizerKind.rawValue, on: "/optimizer")
@@ -128,7 +133,7 @@ public struct Checkpoint: Sendable {
             let rows = history.epochs
             let columns: [[Double]] = [rows.map { Double($0.epoch) }, rows.map { Double($0.step) }, rows.map(\.trainLoss),
                                        rows.map(\.testLoss), rows.map(\.testAccuracy), rows.map(\.learningRate),
-                                       rows.map(\.samplesPerSecond), rows.map(\.wallTime)]
+                                       rows.map(\.samplesPerSecond), rows.map(\.wallTime), rows.map(\.testRMSE)]
             for (name, column) in zip(Checkpoint.epochColumns, columns) {
                 try file.write(column, shape: [column.count], to: "/metrics/epochs/\(name)")
             }
@@ -247,8 +252,11 @@ public struct Checkpoint: Sendable {
 
         var history = History(wallTime: try file.attribute("wall_time", of: "/metrics", as: Double.self))
         history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, shape: [position.step]).values
+        // test_rmse came with regression (program 0.3); older files lack it.
         let columns = try epochColumns.map { (name) throws(StorageError) in
-            try file.read("/metrics/epochs/\(name)", as: Double.self, rank: 1, limit: position.epoch).values
+            let object = "/metrics/epochs/\(name)"
+            if name == "test_rmse" && !file.exists(object) { return [Double](repeating: .nan, count: position.epoch) }
+            return try file.read(object, as: Double.self, rank: 1, limit: position.epoch).values
         }
         guard columns.allSatisfy({ $0.count == columns[0].count }) else {
             throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",
@@ -257,12 +265,16 @@ public struct Checkpoint: Sendable {
         history.epochs = columns[0].indices.map { i in
             EpochRecord(epoch: Int(columns[0][i]), step: Int(columns[1][i]), trainLoss: columns[2][i],
                         testLoss: columns[3][i], testAccuracy: columns[4][i], learningRate: columns[5][i],
-                        samplesPerSecond: columns[6][i], wallTime: columns[7][i])
+                        samplesPerSecond: columns[6][i], wallTime: columns[7][i], testRMSE: columns[8][i])
+        }
+        let metricName = file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data") : Metric.accuracy.rawValue
+        guard let metric = Metric(rawValue: metricName) else {
+            throw .invalidContent(path: path, object: "attribute 'metric' of /data", reason: "unknown metric '\(metricName)'")
         }
         return Checkpoint(network: network, configuration: configuration, optimizerKind: kind,
                           optimizerState: state, position: position, order: order, history: history,
                           dataPath: try file.stringAttribute("path", of: "/data"),
-                          dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"))
+                          dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"), metric: metric)
     }
 
     /// The saved order must be a permutation of 0..<N and the position must

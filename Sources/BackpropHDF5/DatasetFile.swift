@@ -3,10 +3,12 @@ import BackpropCore
 /// The HDF5 layout of a dataset file:
 ///
 ///     /            attributes: format = "backprop-dataset", source, …
-///     /train/x     uint8 [N, F], attribute scale (float32): x = scale · byte
-///     /train/y     uint8 [N], class labels
-///     /test/x      uint8 [M, F], attribute scale
-///     /test/y      uint8 [M]
+///     /train/x     features [N, F]: uint8 with attribute scale (float32,
+///                  x = scale · byte), or float32 (x as stored)
+///     /train/y     targets: uint8 [N] class labels (classification), or
+///                  float32 [N, K] real values (regression)
+///     /test/x      as /train/x, with the same F and storage
+///     /test/y      as /train/y, of the same kind (and K)
 public enum DatasetFile {
     public static let format = "backprop-dataset"
     public static let splits = ["train", "test"]
@@ -30,30 +32,64 @@ public enum DatasetFile {
             throw .wrongShape(path: path, object: "/test/x", expected: "[M, \(train.featureCount)] like /train/x",
                               found: "[\(test.count), \(test.featureCount)]")
         }
+        guard train.isRegression == test.isRegression, train.targetWidth == test.targetWidth || !train.isRegression else {
+            throw .invalidContent(path: path, object: "/test/y", reason: "holds \(test.targets) but /train/y \(train.targets)")
+        }
         return (train, test)
     }
 
-    /// Reads one split ("/train" or "/test"): x uint8 rank 2, y uint8 rank 1 of the same length.
+    /// Reads one split ("/train" or "/test"): x rank 2 (uint8 with a scale, or
+    /// float32), y uint8 rank 1 or float32 rank 2, with as many rows as x.
     /// - Throws: `StorageError` naming the file and the object at fault.
     public static func split(_ name: String, of file: HDF5File) throws(StorageError) -> Dataset {
         let xName = "/\(name)/x", yName = "/\(name)/y"
-        let (x, xShape) = try file.read(xName, as: UInt8.self, rank: 2)
-        let (y, yShape) = try file.read(yName, as: UInt8.self, rank: 1)
-        guard xShape[0] == yShape[0] else {
-            throw .wrongShape(path: file.path, object: yName, expected: "[\(xShape[0])] (one label per row of \(xName))",
-                              found: "[\(yShape[0])]")
+        let (x, xShape) = try features(xName, of: file)
+        let (y, rows) = try targets(yName, of: file)
+        guard rows == xShape[0] else {
+            throw .wrongShape(path: file.path, object: yName, expected: "\(xShape[0]) rows (one per row of \(xName))", found: "\(rows)")
         }
         guard xShape[0] > 0, xShape[1] > 0 else {
-            throw .invalidContent(path: file.path, object: xName, reason: "has no samples or no features (shape [\(xShape[0]), \(xShape[1])])")
+            throw .invalidContent(path: file.path, object: xName, reason: "has no samples or no features (shape \(xShape))")
         }
-        guard file.hasAttribute("scale", of: xName) else {
-            throw .missingObject(path: file.path, object: "attribute 'scale' of \(xName) (x = scale · byte; 1/255 for images)")
+        return Dataset(name: "\(file.path):/\(name)", features: x, targets: y, featureCount: xShape[1])
+    }
+
+    /// The features of a split and their shape [N, F].
+    private static func features(_ object: String, of file: HDF5File) throws(StorageError) -> (Dataset.Features, [Int]) {
+        if try file.storesFloats(object) {
+            let (x, shape) = try finiteFloats(object, of: file)
+            return (.floats(x), shape)
         }
-        let scale = try file.attribute("scale", of: xName, as: Float.self)
+        let (x, shape) = try file.read(object, as: UInt8.self, rank: 2)
+        guard file.hasAttribute("scale", of: object) else {
+            throw .missingObject(path: file.path, object: "attribute 'scale' of \(object) (x = scale · byte; 1/255 for images)")
+        }
+        let scale = try file.attribute("scale", of: object, as: Float.self)
         guard scale.isFinite, scale > 0 else {
-            throw .invalidContent(path: file.path, object: "attribute 'scale' of \(xName)", reason: "is \(scale); it must be a finite number > 0")
+            throw .invalidContent(path: file.path, object: "attribute 'scale' of \(object)", reason: "is \(scale); it must be a finite number > 0")
         }
-        return Dataset(name: "\(file.path):/\(name)", features: x, labels: y, featureCount: xShape[1], scale: scale)
+        return (.bytes(x, scale: scale), shape)
+    }
+
+    /// The targets of a split (class labels or rows of real values) and their
+    /// number of rows.
+    private static func targets(_ object: String, of file: HDF5File) throws(StorageError) -> (Dataset.Targets, Int) {
+        if try file.storesFloats(object) {
+            let (t, shape) = try finiteFloats(object, of: file)
+            guard shape[1] > 0 else { throw .invalidContent(path: file.path, object: object, reason: "has no target columns (shape \(shape))") }
+            return (.values(t, width: shape[1]), shape[0])
+        }
+        let labels = try file.read(object, as: UInt8.self, rank: 1).values
+        return (.classes(labels), labels.count)
+    }
+
+    /// A float32 [rows, columns] dataset whose every value is finite.
+    private static func finiteFloats(_ object: String, of file: HDF5File) throws(StorageError) -> ([Float], [Int]) {
+        let (values, shape) = try file.read(object, as: Float.self, rank: 2)
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            throw .invalidContent(path: file.path, object: object, reason: "holds \(values[i]) at row \(i / shape[1]), column \(i % shape[1])")
+        }
+        return (values, shape)
     }
 
     /// Writes a dataset file atomically (temporary file, then rename).
@@ -65,9 +101,18 @@ public enum DatasetFile {
             try file.setAttribute("format", format)
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
             for (name, data) in [("train", train), ("test", test)] {
-                try file.write(data.features, shape: [data.count, data.featureCount], to: "/\(name)/x")
-                try file.setAttribute("scale", data.scale, on: "/\(name)/x")
-                try file.write(data.labels, shape: [data.count], to: "/\(name)/y")
+                let x = "/\(name)/x", y = "/\(name)/y"
+                switch data.features {
+                case .bytes(let bytes, let scale):
+                    try file.write(bytes, shape: [data.count, data.featureCount], to: x)
+                    try file.setAttribute("scale", scale, on: x)
+                case .floats(let values):
+                    try file.write(values, shape: [data.count, data.featureCount], to: x)
+                }
+                switch data.targets {
+                case .classes(let labels): try file.write(labels, shape: [data.count], to: y)
+                case .values(let values, let width): try file.write(values, shape: [data.count, width], to: y)
+                }
             }
         }
     }

@@ -241,6 +241,13 @@ public final class HDF5File {
         return dims.prefix(rank).map { Int(clamping: $0) }
     }
 
+    /// Whether a dataset stores floating-point numbers (of any width).
+    public func storesFloats(_ object: String) throws(StorageError) -> Bool {
+        let dataset = try openDataset(object)
+        let type = try handle("H5Dget_type", object, close: H5Tclose) { H5Dget_type(dataset.id) }
+        return H5Tget_class(type.id) == H5T_FLOAT
+    }
+
     /// A description of the stored element type, for messages ("float64", "int32", "string").
     func typeName(_ type: Handle) -> String {
         let size = H5Tget_size(type.id)

@@ -5,7 +5,7 @@ import Foundation
 ///
 ///     checkpoint-00000470.h5   one per save, named by step; the newest `keep` are kept
 ///     last.h5                  the newest checkpoint (a hard link to it)
-///     best.h5                  the checkpoint with the best test accuracy so far
+///     best.h5                  the checkpoint with the best test accuracy (or RMSE) so far
 ///     model.h5                 the final model (unless --output says otherwise)
 ///     config.json              the resolved configuration of the run
 ///     metrics.csv              one row per finished epoch, rewritten from the
@@ -32,12 +32,14 @@ public struct RunDirectory: Sendable {
         try FileSystem.writeAtomically(Array(text.utf8), to: file)
     }
 
-    /// metrics.csv for `history`: a header and one row per finished epoch.
-    public static func metricsCSV(_ history: History) -> String {
-        var lines = [Checkpoint.epochColumns.joined(separator: ",")]
+    /// metrics.csv for `history`: a header and one row per finished epoch,
+    /// with the test accuracy or the test RMSE as `metric` says.
+    public static func metricsCSV(_ history: History, metric: Metric) -> String {
+        let metricColumn = metric == .accuracy ? "test_accuracy" : "test_rmse"
+        var lines = ["epoch,step,train_loss,test_loss,\(metricColumn),learning_rate,samples_per_second,wall_time"]
         for r in history.epochs {
-            lines.append("\(r.epoch + 1),\(r.step),\(r.trainLoss),\(r.testLoss),\(r.testAccuracy),\(r.learningRate),"
-                         + "\(r.samplesPerSecond),\(r.wallTime)")
+            lines.append("\(r.epoch + 1),\(r.step),\(r.trainLoss),\(r.testLoss),\(History.value(of: metric, in: r)),"
+                         + "\(r.learningRate),\(r.samplesPerSecond),\(r.wallTime)")
         }
         return lines.joined(separator: "\n") + "\n"
     }

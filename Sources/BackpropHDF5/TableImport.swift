@@ -1,19 +1,80 @@
 import BackpropCore
 import Foundation
 
-/// Datasets from CSV files and NumPy `.npy` arrays. Backprop stores features
-/// as bytes with a scale, so feature values must be integers 0…255 (pixels,
-/// counts, categories); labels must be class numbers 0…255. Anything else is
-/// refused with the file, the row and column (or array) and the value.
+/// Datasets from CSV files and NumPy `.npy` arrays.
+///
+/// Features that are all integers 0…255 (pixels, counts, categories) are
+/// stored as bytes with scale 1/255, like images; any other finite numbers as
+/// float32. Classification targets must be class numbers 0…255; regression
+/// targets any finite numbers. Anything else is refused with the file, the
+/// row and column (or array element) and the value.
 public enum TableImport {
+    /// What the target columns hold.
+    public enum Task: String, CaseIterable, Sendable {
+        /// One column of class numbers 0…255.
+        case classification
+        /// One or more columns of real values.
+        case regression
+    }
+
+    /// How feature values are stored.
+    public enum FeatureStorage: String, CaseIterable, Sendable {
+        /// Bytes (scale 1/255) when every value is an integer 0…255, else float32.
+        case auto
+        /// Bytes, scale 1/255; values must be integers 0…255.
+        case bytes
+        /// float32 as given.
+        case float
+    }
+
+    /// Builds a dataset from a table of values, [rows, columns] row-major,
+    /// whose `targetColumns` are the targets and the rest the features.
+    /// - Parameter locate: names the place of a value in the source, for errors.
+    static func dataset(
+        name: String, values: [Float], columns: Int, targetColumns: [Int], task: Task, storage: FeatureStorage,
+        locate: (_ row: Int, _ column: Int) -> String
+    ) throws(StorageError) -> Dataset {
+        let rows = values.count / columns
+        let isTarget = (0..<columns).map { targetColumns.contains($0) }
+        let featureCount = columns - targetColumns.count
+        var x: [Float] = [], t: [Float] = []
+        x.reserveCapacity(rows * featureCount)
+        t.reserveCapacity(rows * targetColumns.count)
+        for r in 0..<rows {
+            for c in 0..<columns {
+                let value = values[r * columns + c]
+                guard value.isFinite else { throw .invalidContent(path: name, object: locate(r, c), reason: "\(value) is not a finite number") }
+                if isTarget[c] {
+                    guard task == .regression || (value.rounded() == value && (0...255).contains(value)) else {
+                        throw .invalidContent(path: name, object: locate(r, c),
+                                              reason: "\(value) is not a class number 0…255 (real-valued targets need --task regression)")
+                    }
+                } else if storage == .bytes, value.rounded() != value || !(0...255).contains(value) {
+                    throw .invalidContent(path: name, object: locate(r, c),
+                                          reason: "\(value) is not an integer 0…255 (--features bytes); use --features auto or float")
+                }
+            }
+            // Targets in the order the columns were named.
+            for c in 0..<columns where !isTarget[c] { x.append(values[r * columns + c]) }
+            for c in targetColumns { t.append(values[r * columns + c]) }
+        }
+        let asBytes = storage == .bytes || (storage == .auto && x.allSatisfy { $0.rounded() == $0 && (0...255).contains($0) })
+        let features: Dataset.Features = asBytes ? .bytes(x.map { UInt8($0) }, scale: 1 / 255) : .floats(x)
+        let targets: Dataset.Targets = task == .classification ? .classes(t.map { UInt8($0) }) : .values(t, width: targetColumns.count)
+        return Dataset(name: name, features: features, targets: targets, featureCount: featureCount)
+    }
+
     // MARK: - CSV
 
-    /// Reads a CSV of integer features and one label column.
+    /// Reads a CSV of numeric features and target columns.
     /// - Parameters:
-    ///   - labelColumn: a column name or 0-based index; nil: the column named
-    ///     "label", else the last one.
+    ///   - targetColumns: column names or 0-based indices; empty: the column
+    ///     named "label" (or "target"), else the last one.
     ///   - header: nil to detect (a first row with any non-number is a header).
-    public static func csv(_ path: String, labelColumn: String?, header: Bool?) throws(StorageError) -> Dataset {
+    public static func csv(
+        _ path: String, targetColumns: [String] = [], header: Bool?, task: Task = .classification,
+        features storage: FeatureStorage = .auto
+    ) throws(StorageError) -> Dataset {
         guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path: path) }
         guard let text = String(data: data, encoding: .utf8) else {
             throw .invalidContent(path: path, object: "file", reason: "is not UTF-8 text")
@@ -24,47 +85,54 @@ public enum TableImport {
         let hasHeader = header ?? first.contains { Double($0) == nil }
         let names = hasHeader ? rows.removeFirst() : []
         guard let width = rows.first?.count, width >= 2 else {
-            throw .invalidContent(path: path, object: "rows", reason: "need at least one row of a feature and a label")
+            throw .invalidContent(path: path, object: "rows", reason: "need at least one row of a feature and a target")
         }
-        let label: Int
-        if let labelColumn {
-            if let index = Int(labelColumn) {
+        var targets: [Int] = []
+        for column in targetColumns {
+            if let index = Int(column) {
                 guard (0..<width).contains(index) else {
-                    throw .invalidContent(path: path, object: "label column", reason: "\(index) is outside the \(width) columns")
+                    throw .invalidContent(path: path, object: "target column", reason: "\(index) is outside the \(width) columns")
                 }
-                label = index
+                targets.append(index)
             } else {
-                guard let index = names.firstIndex(of: labelColumn) else {
-                    throw .invalidContent(path: path, object: "label column", reason: "no column is named '\(labelColumn)'")
+                guard let index = names.firstIndex(of: column) else {
+                    throw .invalidContent(path: path, object: "target column", reason: "no column is named '\(column)'")
                 }
-                label = index
+                targets.append(index)
             }
-        } else {
-            label = names.firstIndex(of: "label") ?? width - 1
         }
-        var features: [UInt8] = [], labels: [UInt8] = []
-        features.reserveCapacity(rows.count * (width - 1))
+        if targets.isEmpty { targets = [names.firstIndex(of: "label") ?? names.firstIndex(of: "target") ?? width - 1] }
+        guard Set(targets).count == targets.count, targets.count < width else {
+            throw .invalidContent(path: path, object: "target columns", reason: "\(targetColumns) must be distinct and leave at least one feature")
+        }
+        guard task == .regression || targets.count == 1 else {
+            throw .invalidContent(path: path, object: "target columns", reason: "classification takes one label column, not \(targets.count)")
+        }
+        let firstLine = hasHeader ? 2 : 1
+        var values: [Float] = []
+        values.reserveCapacity(rows.count * width)
         for (r, row) in rows.enumerated() {
-            let line = r + (hasHeader ? 2 : 1)
             guard row.count == width else {
-                throw .invalidContent(path: path, object: "line \(line)", reason: "has \(row.count) columns, the first row \(width)")
+                throw .invalidContent(path: path, object: "line \(r + firstLine)", reason: "has \(row.count) columns, the first row \(width)")
             }
             for (c, field) in row.enumerated() {
-                guard let value = Int(field), (0...255).contains(value) else {
-                    throw .invalidContent(path: path, object: "line \(line), column \(c + 1)",
-                                          reason: "'\(field)' is not an integer 0…255 (features are stored as bytes, labels as classes)")
+                guard let value = Float(field) else {
+                    throw .invalidContent(path: path, object: "line \(r + firstLine), column \(c + 1)", reason: "'\(field)' is not a number")
                 }
-                if c == label { labels.append(UInt8(value)) } else { features.append(UInt8(value)) }
+                values.append(value)
             }
         }
-        return Dataset(name: path, features: features, labels: labels, featureCount: width - 1, scale: 1 / 255)
+        return try dataset(name: path, values: values, columns: width, targetColumns: targets, task: task, storage: storage) {
+            "line \($0 + firstLine), column \($1 + 1)"
+        }
     }
 
     // MARK: - NumPy
 
-    /// A `.npy` array of integers 0…255 (any integer dtype, or floats holding
-    /// such integers), C order: its shape and values.
-    public static func npy(_ path: String) throws(StorageError) -> (shape: [Int], values: [UInt8]) {
+    /// A `.npy` array of any little-endian integer or float dtype, C order:
+    /// its shape and values as Float (float64 is rounded; integers beyond
+    /// 2²⁴ lose their last bits).
+    public static func npy(_ path: String) throws(StorageError) -> (shape: [Int], values: [Float]) {
         guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path: path) }
         let bytes = [UInt8](data)
         guard bytes.count >= 10, bytes[0] == 0x93, bytes[1...5].elementsEqual("NUMPY".utf8) else {
@@ -104,7 +172,7 @@ public enum TableImport {
         guard bytes.count - start >= count * size else {
             throw .invalidContent(path: path, object: "data", reason: "holds \(bytes.count - start) bytes, the shape needs \(count * size)")
         }
-        var values = [UInt8](repeating: 0, count: count)
+        var values = [Float](repeating: 0, count: count)
         for i in 0..<count {
             let offset = start + i * size
             var raw: UInt64 = 0
@@ -116,22 +184,39 @@ public enum TableImport {
             case ("f", 4): value = Double(Float(bitPattern: UInt32(raw)))
             default: value = Double(bitPattern: raw)
             }
-            guard value.rounded() == value, value >= 0, value <= 255 else {
-                throw .invalidContent(path: path, object: "element \(i)", reason: "\(value) is not an integer 0…255")
-            }
-            values[i] = UInt8(value)
+            values[i] = Float(value)
         }
         return (shape, values)
     }
 
-    /// x.npy [N, …] and y.npy [N] as a dataset.
-    public static func npy(x xPath: String, y yPath: String) throws(StorageError) -> Dataset {
+    /// x.npy [N, …] and y.npy ([N] labels or targets, or [N, K] regression
+    /// targets) as a dataset.
+    public static func npy(
+        x xPath: String, y yPath: String, task: Task = .classification, features storage: FeatureStorage = .auto
+    ) throws(StorageError) -> Dataset {
         let (xShape, x) = try npy(xPath)
         let (yShape, y) = try npy(yPath)
-        guard xShape.count >= 2, yShape.count == 1, xShape[0] == yShape[0], xShape[0] > 0 else {
-            throw .wrongShape(path: yPath, object: "y", expected: "[N] with N = rows of \(xPath) \(xShape)", found: "\(yShape)")
+        guard xShape.count >= 2, xShape[0] > 0, (1...2).contains(yShape.count), yShape[0] == xShape[0] else {
+            throw .wrongShape(path: yPath, object: "y", expected: "[N] or [N, K] with N = rows of \(xPath) \(xShape)", found: "\(yShape)")
         }
-        return Dataset(name: xPath, features: x, labels: y, featureCount: xShape.dropFirst().reduce(1, *), scale: 1 / 255)
+        let n = xShape[0], featureCount = xShape.dropFirst().reduce(1, *), width = yShape.count == 2 ? yShape[1] : 1
+        guard task == .regression || yShape.count == 1 else {
+            throw .wrongShape(path: yPath, object: "y", expected: "[N] class labels (or --task regression for [N, K] targets)", found: "\(yShape)")
+        }
+        guard featureCount > 0, width > 0 else {
+            throw .wrongShape(path: xPath, object: "x", expected: "at least one feature and one target", found: "x \(xShape), y \(yShape)")
+        }
+        // One table: the features, then the targets, per row.
+        var table: [Float] = []
+        table.reserveCapacity(n * (featureCount + width))
+        for r in 0..<n {
+            table += x[(r * featureCount)..<((r + 1) * featureCount)]
+            table += y[(r * width)..<((r + 1) * width)]
+        }
+        return try dataset(name: xPath, values: table, columns: featureCount + width,
+                           targetColumns: Array(featureCount..<(featureCount + width)), task: task, storage: storage) { r, c in
+            c < featureCount ? "\(xPath) element \(r * featureCount + c)" : "\(yPath) element \(r * width + c - featureCount)"
+        }
     }
 
     // MARK: - Split
@@ -141,14 +226,6 @@ public enum TableImport {
         var generator = SeededGenerator(seed: seed, stream: 7)
         let order = Array(0..<dataset.count).shuffled(using: &generator)
         let testCount = min(max(Int((Double(dataset.count) * testFraction).rounded()), 1), dataset.count - 1)
-        func subset(_ indices: ArraySlice<Int>) -> Dataset {
-            var features: [UInt8] = [], labels: [UInt8] = []
-            for i in indices {
-                features += dataset.features[(i * dataset.featureCount)..<((i + 1) * dataset.featureCount)]
-                labels.append(dataset.labels[i])
-            }
-            return Dataset(name: dataset.name, features: features, labels: labels, featureCount: dataset.featureCount, scale: dataset.scale)
-        }
-        return (subset(order.dropLast(testCount)), subset(order.suffix(testCount)))
+        return (dataset.subset(order.dropLast(testCount)), dataset.subset(order.suffix(testCount)))
     }
 }

@@ -35,6 +35,20 @@ public func twoSpirals(pointsPerClass: Int) -> Dataset {
     return Dataset(name: "two-spirals", features: features, labels: labels, featureCount: 2, scale: 1 / 255)
 }
 
+/// A small regression problem with float features and two real targets:
+/// x ~ U[−1, 1]³, t = (x₁ − 2x₂ + ½, x₁x₃): one linear target, one that needs
+/// a hidden layer. Reproducible from `seed`.
+public func regressionDataset(count: Int, seed: UInt64) -> Dataset {
+    var generator = SeededGenerator(seed: seed, stream: 3)
+    let x = (0..<(3 * count)).map { _ in Float.random(in: -1...1, using: &generator) }
+    var t: [Float] = []
+    for n in 0..<count {
+        let (x1, x2, x3) = (x[3 * n], x[3 * n + 1], x[3 * n + 2])
+        t += [x1 - 2 * x2 + 0.5, x1 * x3]
+    }
+    return Dataset(name: "regression-\(seed)", features: .floats(x), targets: .values(t, width: 2), featureCount: 3)
+}
+
 /// The path of the built `backprop` executable, beside the test bundle.
 public func backpropExecutable() -> String {
     let candidates = [

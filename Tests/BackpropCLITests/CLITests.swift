@@ -46,10 +46,14 @@ struct CLITests {
             for d in dims { data += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
             try Data(data + bytes).write(to: URL(fileURLWithPath: "\(idx)/\(stem)"))
         }
-        try writeIDX(IDXImport.stems.trainImages, [train.count, 28, 28], train.features)
-        try writeIDX(IDXImport.stems.trainLabels, [train.count], train.labels)
-        try writeIDX(IDXImport.stems.testImages, [test.count, 28, 28], test.features)
-        try writeIDX(IDXImport.stems.testLabels, [test.count], test.labels)
+        for (split, images, labels) in [(train, IDXImport.stems.trainImages, IDXImport.stems.trainLabels),
+                                        (test, IDXImport.stems.testImages, IDXImport.stems.testLabels)] {
+            guard case .bytes(let bytes, _) = split.features, let classes = split.labels else {
+                Issue.record("the sample stores byte images and class labels"); return
+            }
+            try writeIDX(images, [split.count, 28, 28], bytes)
+            try writeIDX(labels, [split.count], classes)
+        }
 
         let imported = try backprop("import", "fashion-mnist", "--from", idx, "--output", "data.h5")
         #expect(imported.status == 0, "\(imported.standardError)")
@@ -230,7 +234,7 @@ struct CLITests {
         }
         // The label column of header.csv is the first: its labels are y, its features x[:, :2].
         let (train, test) = try DatasetFile.load("\(directory)/out.h5")
-        #expect(train.classCount <= 3 && test.featureCount == 2)
+        #expect(train.targetWidth <= 3 && test.featureCount == 2)
 
         for (arguments, fragments) in [
             (["npy", "--x", "x-fraction.npy", "--y", "y.npy"], ["x-fraction.npy", "95.5 is not an integer"]),

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Loads Backprop's exported weights (Keras 3 .weights.h5 + model JSON, and
 .npz), runs the forward pass in NumPy on a dataset's test split, and checks
-it against `backprop predict`'s HDF5 output: same classes, outputs within
-1e-5. Run by CLITests.export (Debian's python3-h5py and python3-numpy).
+it against `backprop predict`'s HDF5 output: same classes (for a classifier),
+outputs within 1e-5 relative. Run by CLITests.export and CLITests.regression
+(Debian's python3-h5py and python3-numpy).
 
     check_export.py PREFIX DATASET.h5 PREDICTIONS.h5"""
 import json
@@ -59,16 +60,22 @@ def npz_forward(prefix, x):
 def main():
     prefix, dataset, predictions = sys.argv[1:4]
     with h5py.File(dataset, "r") as f:
-        x = f["test/x"][()].astype(np.float32) * f["test/x"].attrs["scale"]
+        x = f["test/x"][()].astype(np.float32)
+        if "scale" in f["test/x"].attrs:  # bytes: x = scale · byte
+            x *= f["test/x"].attrs["scale"]
     with h5py.File(predictions, "r") as f:
-        classes = f["predictions/class"][()]
+        classes = f["predictions/class"][()] if "predictions/class" in f else None
         outputs = f["predictions/outputs"][()]
     keras = keras_forward(prefix, x)
     numpy = npz_forward(prefix, x)
     for name, y in (("keras", keras), ("npz", numpy)):
-        agree = (y.argmax(axis=1) == classes).mean()
-        error = np.abs(y - outputs).max()
-        print(f"{name}: classes agree on {agree:.4%} of {len(classes)} samples; max |Δy| = {error:.2e}")
+        error = (np.abs(y - outputs) / np.maximum(1, np.abs(outputs))).max()
+        if classes is None:
+            agree = 1
+            print(f"{name}: {len(outputs)} regression outputs; max |Δy| / max(1, |y|) = {error:.2e}")
+        else:
+            agree = (y.argmax(axis=1) == classes).mean()
+            print(f"{name}: classes agree on {agree:.4%} of {len(classes)} samples; max |Δy| / max(1, |y|) = {error:.2e}")
         if agree != 1 or error > 1e-5:
             sys.exit(f"{name} export does not match backprop predict")
 

@@ -123,8 +123,8 @@ struct TrainingTests {
             try Trainer(configuration: c, dataset: dataset)
         }
         c.sizes = [4, 3]
-        let label = Int(dataset.labels.first { $0 >= 3 } ?? 0)
-        let index = dataset.labels.firstIndex { $0 >= 3 } ?? 0
+        let label = Int(dataset.labels!.first { $0 >= 3 } ?? 0)
+        let index = dataset.labels!.firstIndex { $0 >= 3 } ?? 0
         #expect(throws: TrainingError.labelOutOfRange(dataset: "random-4", index: index, label: label, outputCount: 3)) {
             try Trainer(configuration: c, dataset: dataset)
         }

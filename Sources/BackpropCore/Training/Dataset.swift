@@ -1,49 +1,118 @@
-/// Labelled samples kept in memory as the file stores them: features as
-/// uint8 (4× smaller than Float), converted to x = scale · byte per shard.
+/// Samples kept in memory as the file stores them, converted to the network's
+/// scalar type one shard at a time.
+///
+/// Features are bytes with a scale (images: 4× smaller than Float) or Float
+/// values (measurements); targets are class labels (classification, t =
+/// one-hot) or rows of real values (regression, t as stored).
 public struct Dataset: Sendable, Equatable {
-    /// A name for messages: usually "file.h5:/train".
-    public let name: String
-    /// [count, featureCount], row-major.
-    public let features: [UInt8]
-    /// Class index of each sample, [count].
-    public let labels: [UInt8]
-    public let featureCount: Int
-    /// x = scale · byte (1/255 for images).
-    public let scale: Float
-
-    public var count: Int { labels.count }
-
-    /// - Precondition: `features.count == labels.count * featureCount`
-    ///   (storage validates this at the boundary and throws).
-    public init(name: String, features: [UInt8], labels: [UInt8], featureCount: Int, scale: Float) {
-        precondition(featureCount > 0 && features.count == labels.count * featureCount,
-                     "\(name): \(features.count) feature bytes for \(labels.count) labels × \(featureCount)")
-        self.name = name
-        self.features = features
-        self.labels = labels
-        self.featureCount = featureCount
-        self.scale = scale
+    /// How the inputs x are stored.
+    public enum Features: Sendable, Equatable {
+        /// x = scale · byte, [count, featureCount] row-major.
+        case bytes([UInt8], scale: Float)
+        /// x as stored, [count, featureCount] row-major.
+        case floats([Float])
     }
 
-    /// The largest label plus one (at least the number of classes present).
-    public var classCount: Int { Int(labels.max() ?? 0) + 1 }
+    /// How the targets t are stored.
+    public enum Targets: Sendable, Equatable, CustomStringConvertible {
+        /// The class index of each sample, [count]; t = one-hot(label).
+        case classes([UInt8])
+        /// Real-valued targets, [count, width] row-major; t as stored.
+        case values([Float], width: Int)
 
-    /// An identity of the contents: shape, scale and a 64-bit hash of every
-    /// feature byte and label, so a checkpoint can tell which data it was
-    /// trained on. (FNV-1a over 8-byte words: fast, not cryptographic.)
+        /// "class labels 0–9" or "2 real-valued targets per sample".
+        public var description: String {
+            switch self {
+            case .classes(let labels): return "class labels 0–\(labels.max() ?? 0)"
+            case .values(_, let width): return "\(width) real-valued target\(width == 1 ? "" : "s") per sample"
+            }
+        }
+    }
+
+    /// A name for messages: usually "file.h5:/train".
+    public let name: String
+    public let features: Features
+    public let targets: Targets
+    public let featureCount: Int
+
+    public var count: Int {
+        switch targets {
+        case .classes(let labels): return labels.count
+        case .values(let values, let width): return values.count / width
+        }
+    }
+
+    /// - Precondition: the arrays hold `count × featureCount` features and
+    ///   `count` labels or `count × width` target values (storage validates
+    ///   this at the boundary and throws).
+    public init(name: String, features: Features, targets: Targets, featureCount: Int) {
+        self.name = name
+        self.features = features
+        self.targets = targets
+        self.featureCount = featureCount
+        let featureValues: Int
+        switch features {
+        case .bytes(let bytes, _): featureValues = bytes.count
+        case .floats(let values): featureValues = values.count
+        }
+        if case .values(let values, let width) = targets {
+            precondition(width > 0 && values.count % width == 0, "\(name): \(values.count) target values in rows of \(width)")
+        }
+        precondition(featureCount > 0 && featureValues == count * featureCount,
+                     "\(name): \(featureValues) feature values for \(count) samples × \(featureCount)")
+    }
+
+    /// A classification dataset of byte features: x = scale · byte.
+    public init(name: String, features: [UInt8], labels: [UInt8], featureCount: Int, scale: Float) {
+        self.init(name: name, features: .bytes(features, scale: scale), targets: .classes(labels), featureCount: featureCount)
+    }
+
+    /// The class labels, or nil for regression targets.
+    public var labels: [UInt8]? {
+        if case .classes(let labels) = targets { return labels }
+        return nil
+    }
+
+    /// Whether the targets are real values (a regression task).
+    public var isRegression: Bool { labels == nil }
+
+    /// What a model of this data is judged by.
+    public var metric: Metric { isRegression ? .rootMeanSquaredError : .accuracy }
+
+    /// The number of outputs the targets need: the largest label plus one, or
+    /// the width of a target row.
+    public var targetWidth: Int {
+        switch targets {
+        case .classes(let labels): return Int(labels.max() ?? 0) + 1
+        case .values(_, let width): return width
+        }
+    }
+
+    /// An identity of the contents: shape, storage and a 64-bit hash of every
+    /// feature and target, so a checkpoint can tell which data it was trained
+    /// on. (FNV-1a over 8-byte words: fast, not cryptographic.)
     public var fingerprint: String {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         func mix(_ word: UInt64) { hash = (hash ^ word) &* 0x0000_0100_0000_01B3 }
-        for bytes in [features, labels] {
-            bytes.withUnsafeBytes { raw in
+        func mix<Element>(_ array: [Element]) {
+            array.withUnsafeBytes { raw in
                 let words = raw.count / 8
                 for i in 0..<words { mix(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
                 for i in (words * 8)..<raw.count { mix(UInt64(raw[i])) }
+                mix(UInt64(raw.count))
             }
-            mix(UInt64(bytes.count))
+        }
+        let storage: String
+        switch features {
+        case .bytes(let bytes, let scale): mix(bytes); storage = "scale \(scale)"
+        case .floats(let values): mix(values); storage = "float32"
+        }
+        switch targets {
+        case .classes(let labels): mix(labels)
+        case .values(let values, let width): mix(values); mix(UInt64(width))
         }
         let hex = String(hash, radix: 16)
-        return "\(count)x\(featureCount) scale \(scale) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
+        return "\(count)x\(featureCount) \(storage) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// `count` samples of `featureCount` random bytes with labels from
@@ -56,52 +125,103 @@ public struct Dataset: Sendable, Equatable {
         return Dataset(name: "random-\(seed)", features: features, labels: labels, featureCount: featureCount, scale: 1 / 255)
     }
 
-    /// The first `sampleCount` samples, as a smaller dataset.
-    public func prefix(_ sampleCount: Int) -> Dataset {
-        let n = min(sampleCount, count)
-        return Dataset(name: name, features: Array(features[0..<(n * featureCount)]),
-                       labels: Array(labels[0..<n]), featureCount: featureCount, scale: scale)
+    /// The samples at `indices`, in that order, as a new dataset.
+    public func subset<S: Sequence<Int>>(_ indices: S) -> Dataset {
+        let indices = Array(indices)
+        func rows<Element>(_ values: [Element], width: Int) -> [Element] {
+            var picked: [Element] = []
+            picked.reserveCapacity(indices.count * width)
+            for i in indices { picked += values[(i * width)..<((i + 1) * width)] }
+            return picked
+        }
+        let x: Features, t: Targets
+        switch features {
+        case .bytes(let bytes, let scale): x = .bytes(rows(bytes, width: featureCount), scale: scale)
+        case .floats(let values): x = .floats(rows(values, width: featureCount))
+        }
+        switch targets {
+        case .classes(let labels): t = .classes(rows(labels, width: 1))
+        case .values(let values, let width): t = .values(rows(values, width: width), width: width)
+        }
+        return Dataset(name: name, features: x, targets: t, featureCount: featureCount)
     }
 
-    /// Checks that this dataset fits `network`: feature count = input width and
-    /// every label < output width.
-    /// - Throws: `TrainingError.inputWidthMismatch`, `.labelOutOfRange`.
+    /// The first `sampleCount` samples, as a smaller dataset.
+    public func prefix(_ sampleCount: Int) -> Dataset { subset(0..<min(sampleCount, count)) }
+
+    /// Checks that this dataset fits `network`: feature count = input width,
+    /// every label < output width, or target rows as wide as the output and a
+    /// sum-of-squares loss.
+    /// - Throws: `TrainingError.inputWidthMismatch`, `.labelOutOfRange`,
+    ///   `.targetWidthMismatch`, `.regressionNeedsSumOfSquares`.
     public func validate<T>(for network: Network<T>) throws(TrainingError) {
         guard featureCount == network.inputCount else {
             throw .inputWidthMismatch(dataset: name, features: featureCount, networkInputs: network.inputCount)
         }
-        if let index = labels.firstIndex(where: { Int($0) >= network.outputCount }) {
-            throw .labelOutOfRange(dataset: name, index: index, label: Int(labels[index]),
-                                   outputCount: network.outputCount)
+        switch targets {
+        case .classes(let labels):
+            if let index = labels.firstIndex(where: { Int($0) >= network.outputCount }) {
+                throw .labelOutOfRange(dataset: name, index: index, label: Int(labels[index]),
+                                       outputCount: network.outputCount)
+            }
+        case .values(_, let width):
+            guard width == network.outputCount else {
+                throw .targetWidthMismatch(dataset: name, targets: width, networkOutputs: network.outputCount)
+            }
+            guard network.loss == .sumOfSquares else { throw .regressionNeedsSumOfSquares(dataset: name) }
         }
     }
 
-    /// Fills a block: x rows ← scale · features of samples `indices`, and t rows
-    /// ← one-hot(label) over `outputCount` classes.
+    /// Fills a block: x rows ← the features of samples `indices`, and t rows ←
+    /// one-hot(label) over `outputCount` classes or the stored target row.
     ///
     /// x: [indices.count, featureCount], t: [indices.count, outputCount].
     func gather<T: NetworkScalar>(
         _ indices: UnsafeBufferPointer<Int32>,
         inputs x: UnsafeMutablePointer<T>, targets t: UnsafeMutablePointer<T>, outputCount: Int
     ) {
-        let scale = T(self.scale)
-        features.withUnsafeBufferPointer { bytes in
-            for (r, index) in indices.enumerated() {
-                let source = bytes.baseAddress! + Int(index) * featureCount
-                let row = x + r * featureCount
-                if let row = floatPointer(row) {
-                    convertBytesVectorized(source, count: featureCount, scale: Float(self.scale), into: row)
-                } else {
-                    for i in 0..<featureCount { row[i] = T(source[i]) * scale }
+        switch features {
+        case .bytes(let bytes, let scale):
+            bytes.withUnsafeBufferPointer { bytes in
+                for (r, index) in indices.enumerated() {
+                    let source = bytes.baseAddress! + Int(index) * featureCount
+                    let row = x + r * featureCount
+                    if let row = floatPointer(row) {
+                        convertBytesVectorized(source, count: featureCount, scale: scale, into: row)
+                    } else {
+                        for i in 0..<featureCount { row[i] = T(source[i]) * T(scale) }
+                    }
                 }
+            }
+        case .floats(let values):
+            values.withUnsafeBufferPointer { values in
+                for (r, index) in indices.enumerated() {
+                    let source = values.baseAddress! + Int(index) * featureCount
+                    let row = x + r * featureCount
+                    for i in 0..<featureCount { row[i] = T(source[i]) }
+                }
+            }
+        }
+        switch targets {
+        case .classes(let labels):
+            for (r, index) in indices.enumerated() {
                 let target = t + r * outputCount
                 target.update(repeating: 0, count: outputCount)
                 target[Int(labels[Int(index)])] = 1
             }
+        case .values(let values, let width):
+            precondition(width == outputCount, "targets of width \(width) for \(outputCount) outputs")
+            values.withUnsafeBufferPointer { values in
+                for (r, index) in indices.enumerated() {
+                    let source = values.baseAddress! + Int(index) * width
+                    for k in 0..<width { t[r * width + k] = T(source[k]) }
+                }
+            }
         }
     }
 
-    /// Inputs and one-hot targets of every sample as arrays (tests, small data).
+    /// Inputs and targets (one-hot for classes) of every sample as arrays
+    /// (tests, small data).
     public func arrays<T: NetworkScalar>(outputCount: Int, as _: T.Type = T.self) -> (inputs: [T], targets: [T]) {
         var inputs = [T](repeating: 0, count: count * featureCount)
         var targets = [T](repeating: 0, count: count * outputCount)
@@ -114,5 +234,18 @@ public struct Dataset: Sendable, Equatable {
             }
         }
         return (inputs, targets)
+    }
+}
+
+/// The number a model is judged by on held-out data.
+public enum Metric: String, Sendable, Codable {
+    /// The fraction of samples whose largest output is the label (higher is better).
+    case accuracy
+    /// √((1/NK) Σ_n Σ_k (y_k − t_k)²) (lower is better).
+    case rootMeanSquaredError = "rmse"
+
+    /// Whether `value` beats `best` under this metric.
+    public func improves(_ value: Double, on best: Double) -> Bool {
+        self == .accuracy ? value > best : value < best
     }
 }

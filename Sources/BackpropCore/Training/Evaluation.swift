@@ -2,11 +2,19 @@
 public struct Evaluation: Sendable, Equatable {
     /// (1/N) Σ_n E^n.
     public let meanLoss: Double
-    /// Fraction of samples whose largest output is the label.
+    /// Classification: the fraction of samples whose largest output is the
+    /// label (NaN for regression targets).
     public let accuracy: Double
-    /// confusion[label][predicted] counts.
+    /// Regression: √((1/NK) Σ_n Σ_k (y_k − t_k)²) (NaN for class labels).
+    public let rootMeanSquaredError: Double
+    /// confusion[label][predicted] counts (empty for regression targets).
     public let confusion: [[Int]]
     public let sampleCount: Int
+
+    /// The value of the dataset's metric: accuracy or RMSE.
+    public func value(of metric: Metric) -> Double {
+        metric == .accuracy ? accuracy : rootMeanSquaredError
+    }
 
     /// Accuracy within each true class (NaN for a class with no samples).
     public var perClassAccuracy: [Double] {
@@ -18,7 +26,8 @@ public struct Evaluation: Sendable, Equatable {
 }
 
 /// Runs `network` over every sample of `dataset` (never changing the model)
-/// and measures loss, accuracy and the confusion matrix, in shards of
+/// and measures the loss and, for class labels, accuracy and the confusion
+/// matrix, for regression targets the RMSE, in shards of
 /// `shardSize` on `workers` workers.
 public func evaluate(
     _ network: Network<Float>, on dataset: Dataset, workers: Int, shardSize: Int = 256
@@ -28,11 +37,12 @@ public func evaluate(
     let workspaces = (0..<workerCount).map { _ in Workspace<Float>(sizes: network.sizes, capacity: shardSize) }
     let classes = network.outputCount
     var predictions = [Int32](repeating: 0, count: dataset.count)
-    var errorSums = [Double](repeating: 0, count: shardCount)
+    // Per shard: Σ_n E^n, then Σ_n Σ_k (y_k − t_k)².
+    var shardSums = [Double](repeating: 0, count: 2 * shardCount)
     let order = (0..<Int32(dataset.count)).map { $0 }
 
     predictions.withUnsafeMutableBufferPointer { predicted in
-        errorSums.withUnsafeMutableBufferPointer { sums in
+        shardSums.withUnsafeMutableBufferPointer { sums in
             network.parameters.withUnsafeBufferPointer { parameters in
                 order.withUnsafeBufferPointer { order in
                     let predicted = SlotPointer(base: predicted.baseAddress!)
@@ -55,20 +65,37 @@ public func evaluate(
                             for k in 1..<classes where row[k] > row[best] { best = k }
                             predicted.base[start + n] = Int32(best)
                         }
-                        sums.base[s] = Double(network.loss.outputErrors(
+                        sums.base[2 * s] = Double(network.loss.outputErrors(
                             output, targets: workspace.targets, rows: rows, width: classes,
                             outputActivation: network.layers[network.layers.count - 1].activation,
                             delta: workspace.deltaA))
+                        // outputErrors left y = g(a) in place: Σ (y_k − t_k)² of the shard.
+                        var squares = 0.0
+                        for i in 0..<(rows * classes) {
+                            let difference = Double(output[i] - workspace.targets[i])
+                            squares += difference * difference
+                        }
+                        sums.base[2 * s + 1] = squares
                     }
                 }
             }
         }
     }
-    var confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes)
-    for (n, label) in dataset.labels.enumerated() { confusion[Int(label)][Int(predictions[n])] += 1 }
-    let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
     let count = max(dataset.count, 1)
-    return Evaluation(meanLoss: errorSums.reduce(0, +) / Double(count),
-                      accuracy: Double(correct) / Double(count),
+    var errorSum = 0.0, squaresSum = 0.0
+    for s in 0..<shardCount {
+        errorSum += shardSums[2 * s]
+        squaresSum += shardSums[2 * s + 1]
+    }
+    let meanLoss = errorSum / Double(count)
+    guard let labels = dataset.labels else {
+        let rmse = (squaresSum / Double(count * classes)).squareRoot()
+        return Evaluation(meanLoss: meanLoss, accuracy: .nan, rootMeanSquaredError: rmse,
+                          confusion: [], sampleCount: dataset.count)
+    }
+    var confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes)
+    for (n, label) in labels.enumerated() { confusion[Int(label)][Int(predictions[n])] += 1 }
+    let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
+    return Evaluation(meanLoss: meanLoss, accuracy: Double(correct) / Double(count), rootMeanSquaredError: .nan,
                       confusion: confusion, sampleCount: dataset.count)
 }

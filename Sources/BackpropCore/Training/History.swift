@@ -4,19 +4,23 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public var step: Int
     public var trainLoss: Double
     public var testLoss: Double
+    /// Classification: the test accuracy (NaN for regression).
     public var testAccuracy: Double
+    /// Regression: the test RMSE (NaN for classification).
+    public var testRMSE: Double
     public var learningRate: Double
     public var samplesPerSecond: Double
     /// Seconds of training since the run started (across resumes).
     public var wallTime: Double
 
     public init(epoch: Int, step: Int, trainLoss: Double, testLoss: Double, testAccuracy: Double,
-                learningRate: Double, samplesPerSecond: Double, wallTime: Double) {
+                learningRate: Double, samplesPerSecond: Double, wallTime: Double, testRMSE: Double = .nan) {
         self.epoch = epoch
         self.step = step
         self.trainLoss = trainLoss
         self.testLoss = testLoss
         self.testAccuracy = testAccuracy
+        self.testRMSE = testRMSE
         self.learningRate = learningRate
         self.samplesPerSecond = samplesPerSecond
         self.wallTime = wallTime
@@ -39,6 +43,14 @@ public struct History: Sendable, Equatable {
         self.wallTime = wallTime
     }
 
-    /// The best test accuracy logged so far (nil before the first epoch).
-    public var bestAccuracy: Double? { epochs.map(\.testAccuracy).max() }
+    /// The value of `metric` in one epoch's record.
+    public static func value(of metric: Metric, in record: EpochRecord) -> Double {
+        metric == .accuracy ? record.testAccuracy : record.testRMSE
+    }
+
+    /// The best value of `metric` logged so far (nil before the first epoch).
+    public func best(_ metric: Metric) -> Double? {
+        epochs.map { History.value(of: metric, in: $0) }.filter { !$0.isNaN }
+            .reduce(nil) { best, value in best.map { metric.improves(value, on: $0) ? value : $0 } ?? value }
+    }
 }

@@ -12,6 +12,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case inputWidthMismatch(dataset: String, features: Int, networkInputs: Int)
     /// A label is at or above the number of outputs.
     case labelOutOfRange(dataset: String, index: Int, label: Int, outputCount: Int)
+    /// The dataset's target rows are not as wide as the network's output.
+    case targetWidthMismatch(dataset: String, targets: Int, networkOutputs: Int)
+    /// Real-valued targets with a loss other than sum-of-squares.
+    case regressionNeedsSumOfSquares(dataset: String)
     /// A size, rate or count in the configuration is out of range.
     case invalidSetting(name: String, value: String, reason: String)
     /// The loss became NaN or infinite.
@@ -30,6 +34,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "dataset \(dataset) has \(features) features per sample but the network's first layer takes \(inputs); make the first --layers size \(features)."
         case .labelOutOfRange(let dataset, let index, let label, let outputs):
             return "dataset \(dataset) has label \(label) at sample \(index), but the network has only \(outputs) outputs; make the last --layers size at least \(label + 1)."
+        case .targetWidthMismatch(let dataset, let targets, let outputs):
+            return "dataset \(dataset) has \(targets) target values per sample but the network has \(outputs) outputs; make the last --layers size \(targets)."
+        case .regressionNeedsSumOfSquares(let dataset):
+            return "dataset \(dataset) has real-valued (regression) targets; train it with --loss sum-of-squares (cross-entropy needs class labels)."
         case .invalidSetting(let name, let value, let reason):
             return "\(name) = \(value) is invalid: \(reason)."
         case .diverged(let step, let loss, let checkpoint):

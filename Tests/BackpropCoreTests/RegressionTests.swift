@@ -1,0 +1,97 @@
+import BackpropCore
+import BackpropTestSupport
+import Testing
+
+/// Regression as a task of its own: float features, real-valued targets,
+/// sum-of-squares, RMSE.
+struct RegressionTests {
+    func configuration(workers: Int) -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.sizes = [3, 16, 2]
+        c.hiddenActivation = .tanh
+        c.loss = .sumOfSquares
+        c.batchSize = 32
+        c.shardSize = 8
+        c.workers = workers
+        c.epochs = 40
+        c.seed = 2
+        c.optimizer = OptimizerSettings(kind: .momentum, learningRate: 0.05)
+        return c
+    }
+
+    @Test("gather copies float features and target rows as stored")
+    func gather() {
+        let dataset = Dataset(name: "tiny", features: .floats([1, 2, 3, 4, 5, 6]), targets: .values([0.5, -1, 2, 7], width: 2),
+                              featureCount: 3)
+        let (x, t) = dataset.arrays(outputCount: 2, as: Double.self)
+        #expect(x == [1, 2, 3, 4, 5, 6] && t == [0.5, -1, 2, 7])
+        #expect(dataset.count == 2 && dataset.isRegression && dataset.metric == .rootMeanSquaredError && dataset.targetWidth == 2)
+        let subset = dataset.subset([1])
+        #expect(subset.features == .floats([4, 5, 6]) && subset.targets == .values([2, 7], width: 2))
+    }
+
+    @Test("targets must match the output width and go with sum-of-squares")
+    func validation() throws {
+        let dataset = regressionDataset(count: 10, seed: 1)
+        #expect(throws: TrainingError.targetWidthMismatch(dataset: dataset.name, targets: 2, networkOutputs: 3)) {
+            try dataset.validate(for: Network<Float>(sizes: [3, 3], loss: .sumOfSquares))
+        }
+        #expect(throws: TrainingError.regressionNeedsSumOfSquares(dataset: dataset.name)) {
+            try dataset.validate(for: Network<Float>(sizes: [3, 2], loss: .crossEntropy))
+        }
+        try dataset.validate(for: Network<Float>(sizes: [3, 4, 2], outputActivation: .tanh, loss: .sumOfSquares))
+    }
+
+    @Test("evaluate: RMSE and mean loss equal the hand-computed values")
+    func evaluation() throws {
+        let dataset = regressionDataset(count: 300, seed: 3)
+        var network = try Network<Float>(sizes: [3, 5, 2], loss: .sumOfSquares)
+        var generator = SeededGenerator(seed: 4)
+        network.initialize(.pytorch, generator: &generator)
+        let (inputs, targets) = dataset.arrays(outputCount: 2, as: Float.self)
+        let y = network.predict(inputs: inputs)
+        let squares = zip(y, targets).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +)
+        let result = evaluate(network, on: dataset, workers: 3, shardSize: 64)
+        #expect(abs(result.rootMeanSquaredError - (squares / 600).squareRoot()) <= 1e-6)
+        #expect(abs(result.meanLoss - squares / 2 / 300) <= 1e-6 * max(1, result.meanLoss))
+        #expect(result.accuracy.isNaN && result.confusion.isEmpty && result.value(of: .rootMeanSquaredError) == result.rootMeanSquaredError)
+    }
+
+    @Test("training lowers the RMSE well below predicting the mean, bit-identically for 1, 2 and 5 workers")
+    func training() throws {
+        let train = regressionDataset(count: 512, seed: 5), test = regressionDataset(count: 256, seed: 6)
+        var parameters: [[UInt32]] = []
+        var rmse: [Double] = []
+        for workers in [1, 2, 5] {
+            let trainer = try Trainer(configuration: configuration(workers: workers), dataset: train)
+            while !trainer.isFinished { try trainer.step() }
+            parameters.append(trainer.network.parameters.map(\.bitPattern))
+            rmse.append(evaluate(trainer.network, on: test, workers: workers).rootMeanSquaredError)
+        }
+        #expect(parameters.dropFirst().allSatisfy { $0 == parameters[0] } && rmse.dropFirst().allSatisfy { $0 == rmse[0] })
+        // Predicting each target's mean: RMSE √((Var t₁ + Var t₂)/2) ≈ √((5/3 + 1/9)/2) ≈ 0.94.
+        #expect(rmse[0] < 0.1, "test RMSE \(rmse[0])")
+    }
+
+    @Test("the better of two scores: higher accuracy, lower RMSE; History.best skips NaN")
+    func bestScore() {
+        #expect(Metric.accuracy.improves(0.9, on: 0.8) && !Metric.accuracy.improves(0.8, on: 0.9))
+        #expect(Metric.rootMeanSquaredError.improves(0.1, on: 0.2) && !Metric.rootMeanSquaredError.improves(0.2, on: 0.1))
+        let record = { (accuracy: Double, rmse: Double) in
+            EpochRecord(epoch: 0, step: 0, trainLoss: 0, testLoss: 0, testAccuracy: accuracy, learningRate: 0,
+                        samplesPerSecond: 0, wallTime: 0, testRMSE: rmse)
+        }
+        let history = History(epochs: [record(.nan, 0.5), record(.nan, 0.2), record(.nan, 0.3)])
+        #expect(history.best(.rootMeanSquaredError) == 0.2 && history.best(.accuracy) == nil)
+        #expect(History(epochs: [record(0.7, .nan), record(0.9, .nan)]).best(.accuracy) == 0.9)
+    }
+
+    @Test("fingerprints: byte data keeps its pre-regression value; float data differs in every part")
+    func fingerprints() {
+        #expect(Dataset.random(count: 4, featureCount: 3, classCount: 2, seed: 1).fingerprint == "4x3 scale 0.003921569 fnv1a64 287b9ae988d96b21",
+                "the same as 0.2.0 wrote, so its checkpoints still resume")
+        let a = regressionDataset(count: 8, seed: 1)
+        let b = Dataset(name: a.name, features: a.features, targets: .values(Array(repeating: 0, count: 16), width: 2), featureCount: 3)
+        #expect(a.fingerprint.hasPrefix("8x3 float32 fnv1a64 ") && a.fingerprint != b.fingerprint)
+    }
+}
