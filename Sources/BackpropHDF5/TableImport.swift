@@ -29,10 +29,10 @@ public enum TableImport {
 
     /// Builds a dataset from a table of values, [rows, columns] row-major,
     /// whose `targetColumns` are the targets and the rest the features.
-    /// - Parameter locate: names the place of a value in the source, for errors.
+    /// - Parameter locate: the file and the place in it of a value, for errors.
     static func dataset(
         name: String, values: [Float], columns: Int, targetColumns: [Int], task: Task, storage: FeatureStorage,
-        locate: (_ row: Int, _ column: Int) -> String
+        locate: (_ row: Int, _ column: Int) -> (path: String, object: String)
     ) throws(StorageError) -> Dataset {
         let rows = values.count / columns
         let isTarget = (0..<columns).map { targetColumns.contains($0) }
@@ -43,15 +43,18 @@ public enum TableImport {
         for r in 0..<rows {
             for c in 0..<columns {
                 let value = values[r * columns + c]
-                guard value.isFinite else { throw .invalidContent(path: name, object: locate(r, c), reason: "\(value) is not a finite number") }
+                func refuse(_ reason: String) -> StorageError {
+                    let (path, object) = locate(r, c)
+                    return .invalidContent(path: path, object: object, reason: "\(value) is not " + reason)
+                }
+                let isByte = value.rounded() == value && (0...255).contains(value)
+                guard value.isFinite else { throw refuse("a finite number") }
                 if isTarget[c] {
-                    guard task == .regression || (value.rounded() == value && (0...255).contains(value)) else {
-                        throw .invalidContent(path: name, object: locate(r, c),
-                                              reason: "\(value) is not a class number 0…255 (real-valued targets need --task regression)")
+                    guard task == .regression || isByte else {
+                        throw refuse("a class number 0…255 (real-valued targets need --task regression)")
                     }
-                } else if storage == .bytes, value.rounded() != value || !(0...255).contains(value) {
-                    throw .invalidContent(path: name, object: locate(r, c),
-                                          reason: "\(value) is not an integer 0…255 (--features bytes); use --features auto or float")
+                } else if storage == .bytes && !isByte {
+                    throw refuse("an integer 0…255 (--features bytes); use --features auto or float")
                 }
             }
             // Targets in the order the columns were named.
@@ -123,7 +126,7 @@ public enum TableImport {
             }
         }
         return try dataset(name: path, values: values, columns: width, targetColumns: targets, task: task, storage: storage) {
-            "line \($0 + firstLine), column \($1 + 1)"
+            (path, "line \($0 + firstLine), column \($1 + 1)")
         }
     }
 
@@ -215,7 +218,7 @@ public enum TableImport {
         }
         return try dataset(name: xPath, values: table, columns: featureCount + width,
                            targetColumns: Array(featureCount..<(featureCount + width)), task: task, storage: storage) { r, c in
-            c < featureCount ? "\(xPath) element \(r * featureCount + c)" : "\(yPath) element \(r * width + c - featureCount)"
+            c < featureCount ? (xPath, "element \(r * featureCount + c)") : (yPath, "element \(r * width + c - featureCount)")
         }
     }
 

@@ -182,6 +182,56 @@ struct CLITests {
         #expect(check.standardOutput.contains("keras: classes agree on 100.0000%"))
     }
 
+    /// The repository's root, found from this file's path.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("regression end to end: import the committed Friedman #1 CSV, train with the README's config, RMSE, predict, export")
+    func regression() throws {
+        let csv = Self.root.appendingPathComponent("datasets/friedman1.csv").path
+        let config = Self.root.appendingPathComponent("datasets/friedman1.yaml").path
+        let imported = try backprop("import", "csv", csv, "--task", "regression", "--output", "friedman1.h5")
+        #expect(imported.status == 0 && imported.standardOutput.contains("1600 train and 400 test samples of 10 features (float32), "
+                                                                             + "1 real-valued target per sample"), "\(imported.standardError)")
+        let trained = try backprop("train", "--config", config, "--data", "friedman1.h5", "--run-dir", "run")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        #expect(trained.standardOutput.contains("test RMSE") && !trained.standardOutput.contains("accuracy"))
+
+        // metrics.csv reports RMSE; the last epoch's is far below predicting the mean (≈ 4.9) and near the noise (1.0).
+        let metrics = try String(contentsOfFile: "\(directory)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
+        #expect(metrics[0] == "epoch,step,train_loss,test_loss,test_rmse,learning_rate,samples_per_second,wall_time")
+        let rmse = metrics.dropFirst().map { Double($0.split(separator: ",")[4])! }
+        #expect(rmse.count == 60 && rmse.last! < 1.5, "RMSE per epoch: \(rmse)")
+        // best.h5 holds the epoch of lowest RMSE.
+        let best = try Checkpoint.load(from: "\(directory)/run/best.h5")
+        #expect(best.metric == .rootMeanSquaredError && best.history.epochs.last!.testRMSE == rmse.min())
+        let svg = try String(contentsOfFile: "\(directory)/run/curves.svg", encoding: .utf8)
+        #expect(svg.contains(#"data-name="test RMSE""#) && !svg.contains("accuracy"))
+
+        let evaluated = try backprop("evaluate", "--checkpoint", "run/model.h5", "--data", "friedman1.h5")
+        #expect(evaluated.status == 0 && evaluated.standardOutput.contains(String(format: "RMSE %.4g", rmse.last!)),
+                "\(evaluated.standardOutput)")
+        let predicted = try backprop("predict", "--checkpoint", "run/model.h5", "--input", "friedman1.h5", "--output", "p.csv")
+        #expect(predicted.status == 0, "\(predicted.standardError)")
+        let rows = try String(contentsOfFile: "\(directory)/p.csv", encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 401 && rows[0] == "index,y0")
+
+        // Predictions match NumPy running the exported weights.
+        for format in ["keras", "npz"] {
+            #expect(try backprop("export", "--format", format, "run/model.h5", "--output", "model").status == 0)
+        }
+        #expect(try backprop("predict", "--checkpoint", "run/model.h5", "--input", "friedman1.h5", "--output", "p.h5").status == 0)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("check_export.py").path
+        let check = try run("/usr/bin/python3", [script, "model", "friedman1.h5", "p.h5"], in: directory)
+        #expect(check.status == 0 && check.standardOutput.contains("keras: 400 regression outputs"), "\(check.standardOutput) \(check.standardError)")
+
+        // Real-valued targets with the default loss: a clear error naming the data and the fix.
+        let wrongLoss = try backprop("train", "--data", "friedman1.h5", "--layers", "10,4,1", "--run-dir", "bad")
+        #expect(wrongLoss.status != 0 && wrongLoss.standardError.contains("friedman1.h5")
+                && wrongLoss.standardError.contains("--loss sum-of-squares"), "\(wrongLoss.standardError)")
+        let wrongWidth = try backprop("train", "--data", "friedman1.h5", "--layers", "10,4,2", "--loss", "sum-of-squares", "--run-dir", "bad")
+        #expect(wrongWidth.status != 0 && wrongWidth.standardError.contains("1 target values"), "\(wrongWidth.standardError)")
+    }
+
     @Test("--config: a JSON or YAML file of settings, overridden by flags given on the command line")
     func configFile() throws {
         let file = "\(directory)/run.json"
@@ -207,7 +257,7 @@ struct CLITests {
         #expect(bad.status != 0 && bad.standardError.contains("bad.json") && bad.standardError.split(separator: "\n").count == 1)
     }
 
-    @Test("import csv and npy: header detection, label column, split, and malformed files refused by name")
+    @Test("import csv and npy: header detection, target columns, feature storage, tasks, split, and malformed files refused by name")
     func importTables() throws {
         let make = """
         import numpy as np
@@ -215,6 +265,8 @@ struct CLITests {
         x = rng.integers(0, 256, (50, 6), dtype=np.uint8); y = rng.integers(0, 3, 50)
         np.save('x.npy', x); np.save('y.npy', y); np.save('x-float.npy', x.astype(np.float32))
         np.save('x-fraction.npy', x.astype(np.float32) + 0.5); np.save('y-short.npy', y[:10])
+        np.save('y-fraction.npy', y + 0.5); np.save('y-wide.npy', np.stack([y, y], axis=1).astype(np.float32))
+        open('words.csv', 'w').write('1,2,0\\n3,x,1\\n')
         np.save('x-fortran.npy', np.asfortranarray(x)); open('x-text.npy', 'w').write('not numpy')
         open('header.csv', 'w').write('label,a,b\\n' + ''.join(f'{l},{r[0]},{r[1]}\\n' for r, l in zip(x, y)))
         open('plain.csv', 'w').write(''.join(f'{r[0]},{r[1]},{l}\\n' for r, l in zip(x, y)))
@@ -224,6 +276,10 @@ struct CLITests {
         try #require(made.status == 0, "numpy is needed: \(made.standardError)")
 
         for (arguments, expected) in [
+            // Fractions are features too, stored as float32; real-valued targets with --task regression.
+            (["npy", "--x", "x-fraction.npy", "--y", "y.npy"], "40 train and 10 test samples of 6 features (float32), class labels 0–2"),
+            (["npy", "--x", "x.npy", "--y", "y-wide.npy", "--task", "regression"], "of 6 features (bytes × 1/255), 2 real-valued targets per sample"),
+            (["csv", "header.csv", "--task", "regression", "--target-columns", "a", "b"], "of 1 features (bytes × 1/255), 2 real-valued targets"),
             (["npy", "--x", "x.npy", "--y", "y.npy"], "40 train and 10 test samples of 6 features"),
             (["npy", "--x", "x-float.npy", "--y", "y.npy", "--test-fraction", "0.5"], "25 train and 25 test samples of 6 features"),
             (["csv", "header.csv"], "40 train and 10 test samples of 2 features"),
@@ -237,12 +293,16 @@ struct CLITests {
         #expect(train.targetWidth <= 3 && test.featureCount == 2)
 
         for (arguments, fragments) in [
-            (["npy", "--x", "x-fraction.npy", "--y", "y.npy"], ["x-fraction.npy", "95.5 is not an integer"]),
+            (["npy", "--x", "x-fraction.npy", "--y", "y.npy", "--features", "bytes"], ["x-fraction.npy", "95.5 is not an integer 0…255"]),
+            (["npy", "--x", "x.npy", "--y", "y-fraction.npy"], ["y-fraction.npy", "element 0", "is not a class number", "--task regression"]),
+            (["npy", "--x", "x.npy", "--y", "y-wide.npy"], ["y-wide.npy", "[50, 2]", "--task regression"]),
+            (["csv", "header.csv", "--target-columns", "a,b"], ["header.csv", "one label column"]),
+            (["csv", "words.csv", "--header", "no"], ["words.csv", "line 2, column 2", "'x' is not a number"]),
             (["npy", "--x", "x.npy", "--y", "y-short.npy"], ["y-short.npy", "[10]"]),
             (["npy", "--x", "x-fortran.npy", "--y", "y.npy"], ["x-fortran.npy", "Fortran"]),
             (["npy", "--x", "x-text.npy", "--y", "y.npy"], ["x-text.npy", "not a NumPy"]),
             (["csv", "ragged.csv"], ["ragged.csv", "line 2"]),
-            (["csv", "negative.csv", "--header", "no"], ["negative.csv", "'-2' is not an integer 0…255"]),
+            (["csv", "negative.csv", "--header", "no", "--features", "bytes"], ["negative.csv", "line 1, column 2", "-2.0 is not an integer 0…255"]),
             (["csv", "header.csv", "--label-column", "zz"], ["header.csv", "'zz'"]),
         ] {
             let result = try backprop(["import"] + arguments + ["--output", "bad.h5"])

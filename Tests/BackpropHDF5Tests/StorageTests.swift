@@ -36,6 +36,18 @@ struct StorageTests {
         #expect(try HDF5File.open(file).stringAttribute("source") == "test")
     }
 
+    @Test("a regression dataset (float32 features and targets) round-trips exactly")
+    func regressionDatasetRoundTrip() throws {
+        let file = path("regression.h5")
+        let train = regressionDataset(count: 30, seed: 1), test = regressionDataset(count: 7, seed: 2)
+        try DatasetFile.write(train: train, test: test, attributes: [:], to: file)
+        let (loadedTrain, loadedTest) = try DatasetFile.load(file)
+        #expect(loadedTrain.features == train.features && loadedTrain.targets == train.targets)
+        #expect(loadedTest.features == test.features && loadedTest.targets == test.targets)
+        let h5 = try HDF5File.open(file)
+        #expect(try h5.shape(of: "/train/y") == [30, 2] && !h5.hasAttribute("scale", of: "/train/x"))
+    }
+
     @Test("a checkpoint round-trips bit for bit")
     func checkpointRoundTrip() throws {
         let dataset = randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 3)
@@ -115,10 +127,10 @@ struct StorageTests {
         #expect(throws: StorageError.wrongRank(path: file, object: "/train/x", expected: 2, found: 1)) { try DatasetFile.load(file) }
     }
 
-    @Test("x stored as float32 instead of uint8")
+    @Test("x stored as float64 instead of uint8 or float32")
     func wrongType() throws {
-        let file = try craft("dtype.h5") { (file) throws(StorageError) in try file.write([Float](repeating: 0, count: 6), shape: [3, 2], to: "/train/x") }
-        #expect(throws: StorageError.wrongType(path: file, object: "/train/x", expected: "uint8", found: "float32")) {
+        let file = try craft("dtype.h5") { (file) throws(StorageError) in try file.write([Double](repeating: 0, count: 6), shape: [3, 2], to: "/train/x") }
+        #expect(throws: StorageError.wrongType(path: file, object: "/train/x", expected: "float32", found: "float64")) {
             try DatasetFile.load(file)
         }
     }
@@ -127,9 +139,10 @@ struct StorageTests {
     func lengthMismatch() throws {
         let file = try craft("lengths.h5") { (file) throws(StorageError) in
             try file.write([UInt8](repeating: 0, count: 6), shape: [3, 2], to: "/train/x")
+            try file.setAttribute("scale", Float(1), on: "/train/x")
             try file.write([UInt8](repeating: 0, count: 4), shape: [4], to: "/train/y")
         }
-        #expect(throws: StorageError.wrongShape(path: file, object: "/train/y", expected: "[3] (one label per row of /train/x)", found: "[4]")) {
+        #expect(throws: StorageError.wrongShape(path: file, object: "/train/y", expected: "3 rows (one per row of /train/x)", found: "4")) {
             try DatasetFile.load(file)
         }
     }
