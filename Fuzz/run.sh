@@ -5,7 +5,7 @@
 #
 # Builds backprop-fuzz with -DFUZZING -sanitize=fuzzer,address (in
 # .build-fuzz), seeds the corpus from make_corpus.py (a valid dataset, a valid
-# checkpoint and every malformed case), adds Fuzz/regressions/*, and runs
+# checkpoint, a regression dataset and checkpoint, and every malformed case), adds Fuzz/regressions/*, and runs
 # JOBS forked fuzzers for SECONDS. Inputs that crash or hang are kept in
 # Fuzz/findings/; the exit status is non-zero when one of them is outside
 # libhdf5. Needs h5py and NumPy (python3-h5py, python3-numpy).
@@ -25,6 +25,11 @@ swift build --product backprop > /dev/null
 rm -rf "$work/seeds"
 "$python" Fuzz/make_corpus.py corpus --dataset "$work/dataset.h5" --checkpoint "$work/checkpoint.h5" --out "$work/seeds" > /dev/null
 cp "$work/dataset.h5" "$work/checkpoint.h5" "$work/seeds/"
+# A regression dataset (float32 features and targets) and a checkpoint trained on it.
+head -n 101 datasets/friedman1.csv > "$work/friedman1-100.csv"
+.build/debug/backprop import csv "$work/friedman1-100.csv" --task regression --output "$work/seeds/regression.h5" > /dev/null
+.build/debug/backprop train --data "$work/seeds/regression.h5" --layers 10,4,1 --loss sum-of-squares --epochs 1 \
+    --batch-size 8 --run-dir "$work/run-regression" --output "$work/seeds/regression-checkpoint.h5" > /dev/null
 rm -f "$work/seeds/manifest.json" "$work/seeds/external-storage.bin"
 # Known libhdf5 crashers are not seeds: they would only be rediscovered.
 find Fuzz/regressions -type f ! -name "libhdf5-*" -exec cp {} "$work/seeds/" \; 2>/dev/null || true
@@ -45,8 +50,12 @@ fuzzer=.build-fuzz/release/backprop-fuzz
 # Fork mode goes on after a crash, keeping each input in Fuzz/findings/. The
 # Swift runtime's backtracer is off: a crashing input would start it, and it
 # would keep the output pipe open after the fuzzer ends.
+# A watchdog ends the whole process group a minute after the fuzzing time: a
+# job whose process has reached the soft RSS limit can hang in libFuzzer's own
+# death path (its mallocs return NULL too), and fork mode waits for every job.
 log=.build-fuzz/fuzz.log
-SWIFT_BACKTRACE=enable=no BACKPROP_MEMORY_LIMIT_MB=2048 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 "$fuzzer" "$work/corpus" "$work/seeds" \
+SWIFT_BACKTRACE=enable=no BACKPROP_MEMORY_LIMIT_MB=2048 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=2048:soft_rss_limit_mb=2048 \
+    timeout -s KILL $((seconds + 60)) "$fuzzer" "$work/corpus" "$work/seeds" \
     -max_total_time="$seconds" -rss_limit_mb=0 -timeout=20 -max_len=65536 -fork="$jobs" \
     -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix=Fuzz/findings/ -print_final_stats=1 > "$log" 2>&1 || true
 # (A file, not a pipe: nothing a crashing input starts can hold the run open.)
