@@ -117,8 +117,7 @@ struct Bench: ParsableCommand {
                 "conversion": 1000 * phases.conversion / Double(workers) / measuredSteps,
                 "forward": 1000 * phases.forward / Double(workers) / measuredSteps,
                 "backward": 1000 * phases.backward / Double(workers) / measuredSteps,
-                "reduction": 1000 * phases.reduction / measuredSteps,
-                "optimizer": 1000 * phases.optimizer / measuredSteps,
+                "reduction+update": 1000 * phases.update / measuredSteps,
             ])
         return (row, flops)
     }
@@ -169,11 +168,11 @@ struct BenchRow: Codable {
     /// median / the 1-worker median (1 when no 1-worker row was measured).
     var speedUp: Double
     var stepMilliseconds: Double
-    /// Per step: conversion, forward, backward per worker; reduction and optimizer in wall time.
+    /// Per step: conversion, forward, backward per worker; the fused reduction and update in wall time.
     var phaseMilliseconds: [String: Double]
 
     var phaseLine: String {
-        let parts = ["conversion", "forward", "backward", "reduction", "optimizer"].map {
+        let parts = ["conversion", "forward", "backward", "reduction+update"].map {
             String(format: "%@ %.3f", $0, phaseMilliseconds[$0] ?? 0)
         }
         let accounted = phaseMilliseconds.values.reduce(0, +)

@@ -105,7 +105,7 @@ struct CLITests {
         #expect(median > 0 && ceiling > 0 && (report["peakResidentMiB"] as? Double ?? 0) > 0)
         #expect(report["flopsPerSample"] as? Int == 2 * (784 * 16 * 2 + 16 * 10 * 3))
         let phases = try #require(rows[0]["phaseMilliseconds"] as? [String: Double])
-        #expect(Set(phases.keys) == ["conversion", "forward", "backward", "reduction", "optimizer"])
+        #expect(Set(phases.keys) == ["conversion", "forward", "backward", "reduction+update"])
         #expect(phases.values.allSatisfy { $0 >= 0 } && phases["forward"]! > 0 && phases["backward"]! > 0)
     }
 

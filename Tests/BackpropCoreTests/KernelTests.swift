@@ -55,4 +55,46 @@ struct KernelTests {
         var restored = SeededGenerator(state: a.state)
         #expect(restored.next() == a.next())
     }
+
+    @Test("an optimizer step applied in chunks, as the workers do, equals one pass bit for bit",
+          arguments: OptimizerKind.allCases)
+    func chunkedUpdate(kind: OptimizerKind) {
+        let n = 1003
+        var generator = SeededGenerator(seed: 8)
+        let start = (0..<n).map { _ in Float(generator.nextNormal()) }
+        let gradients = (0..<3).map { _ in (0..<n).map { _ in Float(generator.nextNormal()) } }
+        let settings = OptimizerSettings(kind: kind, learningRate: 0.01, momentum: 0.9, weightDecay: 0.001)
+        var whole = settings.makeOptimizer(parameterCount: n, scalar: Float.self)
+        var chunked = settings.makeOptimizer(parameterCount: n, scalar: Float.self)
+        var (w1, w2) = (start, start)
+        for g in gradients {
+            whole.update(&w1, along: g)
+            w2.withUnsafeMutableBufferPointer { w in
+                g.withUnsafeBufferPointer { g in
+                    chunked.withStep { rule in
+                        for range in [512..<1003, 0..<7, 7..<512] { rule.apply(w.baseAddress!, along: g.baseAddress!, range: range) }
+                    }
+                }
+            }
+        }
+        #expect(w1.map(\.bitPattern) == w2.map(\.bitPattern) && whole.state == chunked.state)
+        #expect(w1 != start)
+    }
+
+    @Test("the SIMD shard sum equals the plain loop in slot order, for ranges not a multiple of 8")
+    func shardSum() {
+        let (slots, stride) = (3, 37)
+        var generator = SeededGenerator(seed: 9)
+        let values = (0..<(slots * stride)).map { _ in Float(generator.nextNormal()) }
+        var out = [Float](repeating: .nan, count: stride)
+        values.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBufferPointer { o in
+                sumSlots(v.baseAddress!, count: slots, stride: stride, range: 3..<30, scale: 0.25, into: o.baseAddress!)
+            }
+        }
+        for i in 0..<stride {
+            let expected: Float = (3..<30).contains(i) ? ((values[i] + values[stride + i]) + values[2 * stride + i]) * 0.25 : .nan
+            #expect(out[i].bitPattern == expected.bitPattern, "element \(i)")
+        }
+    }
 }

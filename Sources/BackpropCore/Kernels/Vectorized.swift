@@ -91,3 +91,41 @@ func convertBytesVectorized(_ bytes: UnsafePointer<UInt8>, count: Int, scale: Fl
         i += 1
     }
 }
+
+/// out_i ← scale · (slot₀_i + slot₁_i + … + slot_{count−1}_i) for i in `range`,
+/// added in slot order (slot s starts at slots + s·stride). The Float path
+/// adds eight lanes at a time: the same additions in the same order.
+@_specialize(where T == Float)
+func sumSlots<T: NetworkScalar>(
+    _ slots: UnsafePointer<T>, count: Int, stride: Int, range: Range<Int>, scale: T, into out: UnsafeMutablePointer<T>
+) {
+    guard count > 0 else { return }
+    out.advanced(by: range.lowerBound).update(from: slots + range.lowerBound, count: range.count)
+    if let o = floatPointer(out), let first = floatPointer(slots) {
+        let s = Float(scale)
+        let vectorEnd = range.lowerBound + range.count / 8 * 8
+        for slot in 1..<count {
+            let p = first + slot * stride
+            var i = range.lowerBound
+            while i < vectorEnd {
+                store8(load8(o + i) + load8(p + i), o + i)
+                i += 8
+            }
+            while i < range.upperBound { o[i] += p[i]; i += 1 }
+        }
+        if s != 1 {
+            var i = range.lowerBound
+            while i < vectorEnd {
+                store8(load8(o + i) * s, o + i)
+                i += 8
+            }
+            while i < range.upperBound { o[i] *= s; i += 1 }
+        }
+        return
+    }
+    for slot in 1..<count {
+        let p = slots + slot * stride
+        for i in range { out[i] += p[i] }
+    }
+    if scale != 1 { for i in range { out[i] *= scale } }
+}

@@ -40,30 +40,18 @@ public struct Adam<Scalar: NetworkScalar>: Optimizer {
         }
     }
 
-    @_specialize(where Scalar == Float)
-    public mutating func update(_ parameters: inout [Scalar], along gradient: [Scalar]) {
-        precondition(parameters.count == gradient.count, "gradient length \(gradient.count) != \(parameters.count)")
+    public mutating func withStep<R>(_ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
         step += 1
-        let (η, β1, β2, ε, λ) = (learningRate, beta1, beta2, epsilon, weightDecay)
+        var rule = UpdateRule<Scalar>(kind: kind == .adamw ? .adamW : .adam)
+        (rule.η, rule.β1, rule.β2, rule.ε, rule.λ) = (learningRate, beta1, beta2, epsilon, weightDecay)
         // Bias corrections in Double: β^t for large t underflows gracefully there.
-        let correction1 = Scalar(1 - Foundation.pow(Double(beta1), Double(step)))
-        let correction2 = Scalar(1 - Foundation.pow(Double(beta2), Double(step)))
-        let decoupled = kind == .adamw
-        parameters.withUnsafeMutableBufferPointer { w in
-            gradient.withUnsafeBufferPointer { g in
-                m.withUnsafeMutableBufferPointer { m in
-                    v.withUnsafeMutableBufferPointer { v in
-                        for i in 0..<w.count {
-                            if decoupled { w[i] -= η * λ * w[i] }
-                            let gi = decoupled ? g[i] : g[i] + λ * w[i]
-                            m[i] = β1 * m[i] + (1 - β1) * gi
-                            v[i] = β2 * v[i] + (1 - β2) * gi * gi
-                            let mHat = m[i] / correction1
-                            let vHat = v[i] / correction2
-                            w[i] -= η * mHat / (vHat.squareRoot() + ε)
-                        }
-                    }
-                }
+        rule.correction1 = Scalar(1 - Foundation.pow(Double(beta1), Double(step)))
+        rule.correction2 = Scalar(1 - Foundation.pow(Double(beta2), Double(step)))
+        return try m.withUnsafeMutableBufferPointer { m in
+            try v.withUnsafeMutableBufferPointer { v in
+                rule.first = m.baseAddress
+                rule.second = v.baseAddress
+                return try body(rule)
             }
         }
     }

@@ -12,8 +12,71 @@ public protocol Optimizer<Scalar>: Sendable {
     var learningRate: Scalar { get set }
     /// Everything the rule remembers between steps.
     var state: OptimizerState<Scalar> { get set }
-    /// One step: parameters ← rule(parameters, gradient, state).
-    mutating func update(_ parameters: inout [Scalar], along gradient: [Scalar])
+    /// Begins one step (the step count advances) and hands `body` the rule of
+    /// this step, pointing at the optimizer's state; `body` applies it to
+    /// every parameter once, in any ranges, on any threads.
+    mutating func withStep<R>(_ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R
+}
+
+extension Optimizer {
+    /// One step over all parameters: parameters ← rule(parameters, gradient, state).
+    public mutating func update(_ parameters: inout [Scalar], along gradient: [Scalar]) {
+        precondition(parameters.count == gradient.count, "gradient length \(gradient.count) != \(parameters.count)")
+        parameters.withUnsafeMutableBufferPointer { w in
+            gradient.withUnsafeBufferPointer { g in
+                withStep { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: 0..<w.count) }
+            }
+        }
+    }
+}
+
+/// One step of an optimizer as an element-wise rule: w_i, and the state at
+/// i, change from g_i alone. So disjoint ranges of the parameters can be
+/// updated on different threads, right after their part of the gradient is
+/// reduced, with the same bits as one pass over all of them.
+///
+/// It points into the optimizer's buffers and is valid only inside
+/// `Optimizer.withStep`.
+public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
+    enum Kind { case sgd, momentum, nesterov, adam, adamW }
+    let kind: Kind
+    /// η, μ, λ (SGD family); η, β₁, β₂, ε, λ and the bias corrections
+    /// 1 − β₁ᵗ, 1 − β₂ᵗ of this step (Adam).
+    var η: Scalar = 0, μ: Scalar = 0, λ: Scalar = 0
+    var β1: Scalar = 0, β2: Scalar = 0, ε: Scalar = 0, correction1: Scalar = 1, correction2: Scalar = 1
+    /// v (momentum, Nesterov) or m (Adam); nil for plain SGD.
+    var first: UnsafeMutablePointer<Scalar>?
+    /// v (Adam).
+    var second: UnsafeMutablePointer<Scalar>?
+
+    /// w_i ← rule(w_i, g_i, state_i) for i in `range` (see SGD and Adam for the equations).
+    @_specialize(where Scalar == Float)
+    public func apply(_ w: UnsafeMutablePointer<Scalar>, along g: UnsafePointer<Scalar>, range: Range<Int>) {
+        switch kind {
+        case .sgd:
+            for i in range { w[i] -= η * (g[i] + λ * w[i]) }
+        case .momentum, .nesterov:
+            let v = first!
+            let nesterov = kind == .nesterov
+            for i in range {
+                let gi = g[i] + λ * w[i]
+                v[i] = μ * v[i] + gi
+                w[i] -= η * (nesterov ? gi + μ * v[i] : v[i])
+            }
+        case .adam, .adamW:
+            let (m, v) = (first!, second!)
+            let decoupled = kind == .adamW
+            for i in range {
+                if decoupled { w[i] -= η * λ * w[i] }
+                let gi = decoupled ? g[i] : g[i] + λ * w[i]
+                m[i] = β1 * m[i] + (1 - β1) * gi
+                v[i] = β2 * v[i] + (1 - β2) * gi * gi
+                let mHat = m[i] / correction1
+                let vHat = v[i] / correction2
+                w[i] -= η * mHat / (vHat.squareRoot() + ε)
+            }
+        }
+    }
 }
 
 /// The optimizers a run can name (`--optimizer`).

@@ -33,26 +33,14 @@ public struct SGD<Scalar: NetworkScalar>: Optimizer {
         }
     }
 
-    @_specialize(where Scalar == Float)
-    public mutating func update(_ parameters: inout [Scalar], along gradient: [Scalar]) {
-        precondition(parameters.count == gradient.count, "gradient length \(gradient.count) != \(parameters.count)")
-        let (η, μ, λ) = (learningRate, momentum, weightDecay)
-        let nesterov = kind == .nesterov
+    public mutating func withStep<R>(_ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
         step += 1
-        parameters.withUnsafeMutableBufferPointer { w in
-            gradient.withUnsafeBufferPointer { g in
-                if kind == .sgd {
-                    for i in 0..<w.count { w[i] -= η * (g[i] + λ * w[i]) }
-                    return
-                }
-                velocity.withUnsafeMutableBufferPointer { v in
-                    for i in 0..<w.count {
-                        let gi = g[i] + λ * w[i]
-                        v[i] = μ * v[i] + gi
-                        w[i] -= η * (nesterov ? gi + μ * v[i] : v[i])
-                    }
-                }
-            }
+        var rule = UpdateRule<Scalar>(kind: kind == .sgd ? .sgd : kind == .nesterov ? .nesterov : .momentum)
+        (rule.η, rule.μ, rule.λ) = (learningRate, momentum, weightDecay)
+        if kind == .sgd { return try body(rule) }
+        return try velocity.withUnsafeMutableBufferPointer { v in
+            rule.first = v.baseAddress
+            return try body(rule)
         }
     }
 }

@@ -1,8 +1,8 @@
 import Glibc
 
 /// Where the time of training steps went, in seconds. Conversion, forward
-/// and backward are summed over the workers (worker-seconds); reduction and
-/// the optimizer update are wall-clock seconds.
+/// and backward are summed over the workers (worker-seconds); the update is
+/// wall-clock seconds.
 public struct PhaseTimes: Sendable, Equatable, Codable {
     /// Gathering a shard's samples and converting their bytes to Float.
     public var conversion = 0.0
@@ -10,10 +10,10 @@ public struct PhaseTimes: Sendable, Equatable, Codable {
     public var forward = 0.0
     /// Backward pass: weight gradients and hidden errors δ_j.
     public var backward = 0.0
-    /// Summing the shard gradients in shard order.
-    public var reduction = 0.0
-    /// The optimizer's update of the parameters.
-    public var optimizer = 0.0
+    /// Summing the shard gradients in shard order and the optimizer's update,
+    /// fused: each worker updates its chunk of the parameters as soon as it
+    /// has summed it.
+    public var update = 0.0
 
     public init() {}
 }

@@ -8,7 +8,9 @@ import Dispatch
 /// Σ_{n∈s} ∂E^n/∂w (matrix products over the whole shard) into slot s only.
 /// The slots are then added in shard order, element by element, so the sum
 /// has the same bits for 1 worker or 16: only the shard size fixes the order
-/// of floating-point additions.
+/// of floating-point additions. The sum is split into parameter chunks, one
+/// per worker, and each worker hands its chunk to the optimizer while it is
+/// still in cache (`reduce(scale:update:)`).
 public final class ShardedGradients<T: NetworkScalar> {
     public let shardSize: Int
     public let workerCount: Int
@@ -25,6 +27,10 @@ public final class ShardedGradients<T: NetworkScalar> {
     private let workerNanoseconds: UnsafeMutableBufferPointer<UInt64>
     /// Time spent so far, for `backprop bench`; reset by `resetTimes()`.
     public private(set) var reductionSeconds = 0.0
+    /// The shards of the last `computeShards`.
+    private var shardCount = 0
+    /// Parameters summed and updated at a time (16 KiB of Float).
+    static var block: Int { 4096 }
     /// The reduced gradient of the last `compute` (scaled as asked).
     public private(set) var gradient: [T]
 
@@ -54,8 +60,8 @@ public final class ShardedGradients<T: NetworkScalar> {
         workerNanoseconds.deallocate()
     }
 
-    /// Conversion, forward and backward worker-seconds, and reduction
-    /// seconds, since the last reset (the optimizer's share is left 0).
+    /// Conversion, forward and backward worker-seconds, and the seconds of
+    /// the fused reduction and update, since the last reset.
     public var phaseTimes: PhaseTimes {
         var times = PhaseTimes()
         for w in 0..<workerCount {
@@ -63,7 +69,7 @@ public final class ShardedGradients<T: NetworkScalar> {
             times.forward += Double(workerNanoseconds[3 * w + 1]) * 1e-9
             times.backward += Double(workerNanoseconds[3 * w + 2]) * 1e-9
         }
-        times.reduction = reductionSeconds
+        times.update = reductionSeconds
         return times
     }
 
@@ -80,7 +86,19 @@ public final class ShardedGradients<T: NetworkScalar> {
         network: Network<T>, dataset: Dataset, indices: UnsafeBufferPointer<Int32>,
         scale: T, kernel: Kernel = .blas
     ) -> T {
+        let errorSum = computeShards(network: network, dataset: dataset, indices: indices, kernel: kernel)
+        reduce(scale: scale) { _, _ in }
+        return errorSum
+    }
+
+    /// The forward and backward passes of every shard of the batch at
+    /// `indices`: slot s ← Σ_{n∈s} ∂E^n/∂w. Returns Σ_{n∈batch} E^n, summed in
+    /// shard order. `reduce` adds the slots next.
+    public func computeShards(
+        network: Network<T>, dataset: Dataset, indices: UnsafeBufferPointer<Int32>, kernel: Kernel = .blas
+    ) -> T {
         let shardCount = (indices.count + shardSize - 1) / shardSize
+        self.shardCount = shardCount
         precondition(shardCount <= shardCapacity, "batch of \(indices.count) exceeds \(shardCapacity) shards")
         let slots = SlotPointer(base: slots.baseAddress!)
         let errorSums = SlotPointer(base: errorSums.baseAddress!)
@@ -112,34 +130,34 @@ public final class ShardedGradients<T: NetworkScalar> {
                 counters[2] &+= t3 &- t2
             }
         }
-        let start = monotonicNanoseconds()
-        reduce(shardCount: shardCount, scale: scale)
-        reductionSeconds += seconds(from: start, to: monotonicNanoseconds())
         var errorSum: T = 0
         for s in 0..<shardCount { errorSum += errorSums.base[s] }
         return errorSum
     }
 
-    /// gradient_i ← scale · (slot₀_i + slot₁_i + … ), added in shard order;
-    /// the parameter range is split across workers (each writes its own part).
+    /// gradient_i ← scale · (slot₀_i + slot₁_i + … ), added in shard order,
+    /// for the shards of the last `computeShards`. The parameters are split
+    /// into one chunk per worker; each worker sums its chunk, then calls
+    /// `update(chunk, gradient)` on it (the optimizer's element-wise rule).
     @_specialize(where T == Float)
-    private func reduce(shardCount: Int, scale: T) {
+    public func reduce(scale: T, update: @Sendable (Range<Int>, UnsafePointer<T>) -> Void) {
+        let start = monotonicNanoseconds()
         let slots = SlotPointer(base: slots.baseAddress!)
-        let parameterCount = self.parameterCount
+        let (parameterCount, shardCount) = (self.parameterCount, self.shardCount)
         let chunk = ((parameterCount + workerCount - 1) / workerCount + 15) / 16 * 16
         gradient.withUnsafeMutableBufferPointer { g in
             let sum = SlotPointer(base: g.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
                 let range = min(worker * chunk, parameterCount)..<min((worker + 1) * chunk, parameterCount)
-                let out = sum.base
-                out.advanced(by: range.lowerBound).update(from: slots.base + range.lowerBound, count: range.count)
-                for s in 1..<max(shardCount, 1) {
-                    let slot = slots.base + s * parameterCount
-                    for i in range { out[i] += slot[i] }
+                // Blocks small enough that the sum is still in L1 when the optimizer reads it.
+                for start in stride(from: range.lowerBound, to: range.upperBound, by: ShardedGradients.block) {
+                    let block = start..<min(start + ShardedGradients.block, range.upperBound)
+                    sumSlots(slots.base, count: shardCount, stride: parameterCount, range: block, scale: scale, into: sum.base)
+                    update(block, sum.base)
                 }
-                if scale != 1 { for i in range { out[i] *= scale } }
             }
         }
+        reductionSeconds += seconds(from: start, to: monotonicNanoseconds())
     }
 }
 

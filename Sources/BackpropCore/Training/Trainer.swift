@@ -67,18 +67,15 @@ public final class Trainer {
         position.epoch >= configuration.epochs || configuration.steps.map { position.step >= $0 } == true
     }
 
-    private var optimizerSeconds = 0.0
 
     /// Where the steps' time went since the last `resetPhaseTimes()`.
     public var phaseTimes: PhaseTimes {
         var times = gradients.phaseTimes
-        times.optimizer = optimizerSeconds
         return times
     }
 
     public func resetPhaseTimes() {
         gradients.resetTimes()
-        optimizerSeconds = 0
     }
 
     /// The gradient of the last step, as the optimizer saw it.
@@ -95,15 +92,19 @@ public final class Trainer {
         let range = epochs.batchRange(position.batch)
         let scale: Float = configuration.reduction == .mean ? 1 / Float(range.count) : 1
         let errorSum = order[range].withUnsafeBufferPointer { indices in
-            gradients.compute(network: network, dataset: dataset, indices: indices, scale: scale)
+            gradients.computeShards(network: network, dataset: dataset, indices: indices)
         }
         let meanLoss = Double(errorSum) / Double(range.count)
         guard meanLoss.isFinite else {
             throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
         }
-        let start = monotonicNanoseconds()
-        optimizer.update(&network.parameters, along: gradients.gradient)
-        optimizerSeconds += seconds(from: start, to: monotonicNanoseconds())
+        // Σ of the shard gradients and the optimizer's rule, one chunk of w per worker.
+        network.parameters.withUnsafeMutableBufferPointer { parameters in
+            let w = SlotPointer(base: parameters.baseAddress!)
+            optimizer.withStep { rule in
+                gradients.reduce(scale: scale) { range, g in rule.apply(w.base, along: g, range: range) }
+            }
+        }
         history.stepLosses.append(meanLoss)
         advance()
         return StepResult(meanLoss: meanLoss, sampleCount: range.count)
