@@ -49,9 +49,12 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     /// v (Adam).
     var second: UnsafeMutablePointer<Scalar>?
 
-    /// w_i ← rule(w_i, g_i, state_i) for i in `range` (see SGD and Adam for the equations).
+    /// w_i ← rule(w_i, g_i, state_i) for i in `range` (see SGD and Adam for
+    /// the equations). `gradient` points at g_{range.lowerBound}: the
+    /// reduction hands over one block of the gradient at a time.
     @_specialize(where Scalar == Float)
-    public func apply(_ w: UnsafeMutablePointer<Scalar>, along g: UnsafePointer<Scalar>, range: Range<Int>) {
+    public func apply(_ w: UnsafeMutablePointer<Scalar>, along gradient: UnsafePointer<Scalar>, range: Range<Int>) {
+        let g = gradient - range.lowerBound
         switch kind {
         case .sgd:
             for i in range { w[i] -= η * (g[i] + λ * w[i]) }

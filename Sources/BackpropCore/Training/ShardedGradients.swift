@@ -31,8 +31,11 @@ public final class ShardedGradients<T: NetworkScalar> {
     private var shardCount = 0
     /// Parameters summed and updated at a time (16 KiB of Float).
     static var block: Int { 4096 }
-    /// The reduced gradient of the last `compute` (scaled as asked).
-    public private(set) var gradient: [T]
+    /// One block of the summed gradient per worker: the sum lives here, in
+    /// L1, between the reduction and the optimizer, and is never written out.
+    private let blocks: UnsafeMutableBufferPointer<T>
+    /// The scale of the last reduction.
+    private var lastScale: T = 1
 
     /// Allocates every buffer the batches of up to `batchSize` samples need.
     public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int) {
@@ -49,13 +52,15 @@ public final class ShardedGradients<T: NetworkScalar> {
         workspaces = (0..<self.workerCount).map { _ in
             Workspace<T>(sizes: network.sizes, capacity: min(shardSize, batchSize))
         }
-        gradient = Array(repeating: 0, count: parameterCount)
+        blocks = .allocate(capacity: self.workerCount * ShardedGradients.block)
+        blocks.initialize(repeating: 0)
         workerNanoseconds = .allocate(capacity: 3 * self.workerCount)
         workerNanoseconds.initialize(repeating: 0)
     }
 
     deinit {
         slots.deallocate()
+        blocks.deallocate()
         errorSums.deallocate()
         workerNanoseconds.deallocate()
     }
@@ -87,8 +92,20 @@ public final class ShardedGradients<T: NetworkScalar> {
         scale: T, kernel: Kernel = .blas
     ) -> T {
         let errorSum = computeShards(network: network, dataset: dataset, indices: indices, kernel: kernel)
-        reduce(scale: scale) { _, _ in }
+        lastScale = scale
         return errorSum
+    }
+
+    /// The reduced gradient of the last batch, scale · Σ_s slot_s: the same
+    /// sum, in the same order, as `reduce` hands the optimizer (for tests and
+    /// tools; the training step never builds it).
+    public var gradient: [T] {
+        var sum = [T](repeating: 0, count: parameterCount)
+        sum.withUnsafeMutableBufferPointer { g in
+            sumSlots(slots.baseAddress!, count: shardCount, stride: parameterCount, range: 0..<parameterCount,
+                     scale: lastScale, into: g.baseAddress!)
+        }
+        return sum
     }
 
     /// The forward and backward passes of every shard of the batch at
@@ -135,26 +152,26 @@ public final class ShardedGradients<T: NetworkScalar> {
         return errorSum
     }
 
-    /// gradient_i ← scale · (slot₀_i + slot₁_i + … ), added in shard order,
-    /// for the shards of the last `computeShards`. The parameters are split
-    /// into one chunk per worker; each worker sums its chunk, then calls
-    /// `update(chunk, gradient)` on it (the optimizer's element-wise rule).
+    /// g ← scale · (slot₀ + slot₁ + … ), added in shard order, for the
+    /// shards of the last `computeShards`, and the optimizer's step along it.
+    /// The parameters are split into one chunk per worker; each worker sums
+    /// its chunk a block at a time into its own L1-sized buffer and calls
+    /// `update(block, g)` on it, g[0] being the gradient of parameter
+    /// block.lowerBound.
     @_specialize(where T == Float)
     public func reduce(scale: T, update: @Sendable (Range<Int>, UnsafePointer<T>) -> Void) {
         let start = monotonicNanoseconds()
-        let slots = SlotPointer(base: slots.baseAddress!)
-        let (parameterCount, shardCount) = (self.parameterCount, self.shardCount)
+        lastScale = scale
+        let slots = SlotPointer(base: slots.baseAddress!), blocks = SlotPointer(base: blocks.baseAddress!)
+        let (parameterCount, shardCount, size) = (self.parameterCount, self.shardCount, ShardedGradients.block)
         let chunk = ((parameterCount + workerCount - 1) / workerCount + 15) / 16 * 16
-        gradient.withUnsafeMutableBufferPointer { g in
-            let sum = SlotPointer(base: g.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
-                let range = min(worker * chunk, parameterCount)..<min((worker + 1) * chunk, parameterCount)
-                // Blocks small enough that the sum is still in L1 when the optimizer reads it.
-                for start in stride(from: range.lowerBound, to: range.upperBound, by: ShardedGradients.block) {
-                    let block = start..<min(start + ShardedGradients.block, range.upperBound)
-                    sumSlots(slots.base, count: shardCount, stride: parameterCount, range: block, scale: scale, into: sum.base)
-                    update(block, sum.base)
-                }
+        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+            let range = min(worker * chunk, parameterCount)..<min((worker + 1) * chunk, parameterCount)
+            let g = blocks.base + worker * size
+            for first in stride(from: range.lowerBound, to: range.upperBound, by: size) {
+                let block = first..<min(first + size, range.upperBound)
+                sumSlots(slots.base + first, count: shardCount, stride: parameterCount, range: 0..<block.count, scale: scale, into: g)
+                update(block, g)
             }
         }
         reductionSeconds += seconds(from: start, to: monotonicNanoseconds())

@@ -102,7 +102,7 @@ public final class Trainer {
         network.parameters.withUnsafeMutableBufferPointer { parameters in
             let w = SlotPointer(base: parameters.baseAddress!)
             optimizer.withStep { rule in
-                gradients.reduce(scale: scale) { range, g in rule.apply(w.base, along: g, range: range) }
+                gradients.reduce(scale: scale) { block, g in rule.apply(w.base, along: g, range: block) }
             }
         }
         history.stepLosses.append(meanLoss)
