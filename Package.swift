@@ -22,9 +22,10 @@ let package = Package(
         .target(name: "CHDF5Shim", dependencies: ["CHDF5"]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPrefetch"),
 
         // MARK: - Swift modules: CLI -> HDF5 -> Core
-        .target(name: "BackpropCore", dependencies: ["CBLAS"]),
+        .target(name: "BackpropCore", dependencies: ["CBLAS", "CPrefetch"]),
         .target(name: "BackpropHDF5", dependencies: ["BackpropCore", "CHDF5Shim", "CZlib"]),
         .target(name: "BackpropTestSupport", dependencies: ["BackpropCore"]),
         .executableTarget(

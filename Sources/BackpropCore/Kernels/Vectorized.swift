@@ -1,3 +1,5 @@
+import CPrefetch
+
 // The element-wise loops of the hot path, eight lanes at a time.
 //
 // Training runs in Float; these kernels take Float pointers and use
@@ -128,4 +130,16 @@ func sumSlots<T: NetworkScalar>(
         for i in range { out[i] += p[i] }
     }
     if scale != 1 { for i in range { out[i] *= scale } }
+}
+
+/// Starts loading `count` bytes at `p` into the cache (one prefetch per
+/// 64-byte line), so that a later read finds them there.
+@inline(__always)
+func prefetch(_ p: UnsafeRawPointer, count: Int) {
+    var line = UInt(bitPattern: p) & ~63
+    let end = UInt(bitPattern: p) + UInt(count)
+    while line < end {
+        backprop_prefetch(UnsafeRawPointer(bitPattern: line))
+        line += 64
+    }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Samples kept in memory as the file stores them, converted to the network's
 /// scalar type one shard at a time.
 ///
@@ -183,7 +185,16 @@ public struct Dataset: Sendable, Equatable {
         switch features {
         case .bytes(let bytes, let scale):
             bytes.withUnsafeBufferPointer { bytes in
+                // The rows of a shuffled batch are scattered: load a few rows
+                // ahead, so that conversion does not wait on memory row by row.
+                let ahead = Dataset.prefetchDistance
+                for r in 0..<min(ahead, indices.count) {
+                    prefetch(bytes.baseAddress! + Int(indices[r]) * featureCount, count: featureCount)
+                }
                 for (r, index) in indices.enumerated() {
+                    if r + ahead < indices.count {
+                        prefetch(bytes.baseAddress! + Int(indices[r + ahead]) * featureCount, count: featureCount)
+                    }
                     let source = bytes.baseAddress! + Int(index) * featureCount
                     let row = x + r * featureCount
                     if let row = floatPointer(row) {
@@ -219,6 +230,31 @@ public struct Dataset: Sendable, Equatable {
             }
         }
     }
+
+    /// Asks the kernel to back the feature array with 2 MiB pages: a shuffled
+    /// batch reads rows scattered over the whole array, and with 4 KiB pages
+    /// nearly every row costs a TLB miss and a page walk. Best effort: where
+    /// transparent huge pages are off (or the kernel predates MADV_COLLAPSE,
+    /// Linux 6.1), nothing changes.
+    public func adviseHugePages() {
+        func advise(_ raw: UnsafeRawBufferPointer) {
+            guard let base = raw.baseAddress else { return }
+            let huge = 2 << 20
+            let start = (UInt(bitPattern: base) + UInt(huge - 1)) & ~UInt(huge - 1)
+            let end = (UInt(bitPattern: base) + UInt(raw.count)) & ~UInt(huge - 1)
+            guard end > start, let region = UnsafeMutableRawPointer(bitPattern: start) else { return }
+            _ = madvise(region, Int(end - start), 14)  // MADV_HUGEPAGE: for pages faulted later
+            _ = madvise(region, Int(end - start), 25)  // MADV_COLLAPSE: the pages already there, now
+        }
+        switch features {
+        case .bytes(let bytes, _): bytes.withUnsafeBytes(advise)
+        case .floats(let values): values.withUnsafeBytes(advise)
+        }
+    }
+
+    /// Rows prefetched ahead of the one being converted (measured: 8 and 16
+    /// do best on Zen3; 0 to 4 leave most of the wait).
+    static let prefetchDistance = 8
 
     /// Inputs and targets (one-hot for classes) of every sample as arrays
     /// (tests, small data).

@@ -54,6 +54,7 @@ public final class Trainer {
         self.configuration = configuration
         self.network = network
         self.dataset = dataset
+        dataset.adviseHugePages()
         optimizer = configuration.optimizer.makeOptimizer(parameterCount: network.parameterCount)
         epochs = Epochs(sampleCount: dataset.count, batchSize: configuration.batchSize,
                         shuffle: configuration.shuffle, seed: configuration.seed)
