@@ -165,7 +165,7 @@ public final class ShardedGradients<T: NetworkScalar> {
         let slots = SlotPointer(base: slots.baseAddress!), blocks = SlotPointer(base: blocks.baseAddress!)
         let (parameterCount, shardCount, size) = (self.parameterCount, self.shardCount, ShardedGradients.block)
         let chunk = ((parameterCount + workerCount - 1) / workerCount + 15) / 16 * 16
-        DispatchQueue.concurrentPerform(iterations: workerCount) { worker in
+        onWorkers(workerCount) { worker in
             let range = min(worker * chunk, parameterCount)..<min((worker + 1) * chunk, parameterCount)
             let g = blocks.base + worker * size
             for first in stride(from: range.lowerBound, to: range.upperBound, by: size) {
@@ -190,7 +190,13 @@ struct SlotPointer<T>: @unchecked Sendable {
 /// can own workspace w).
 func forEachShard(_ shardCount: Int, workers: Int, _ body: @Sendable (Int, Int) -> Void) {
     let workers = max(1, min(workers, shardCount))
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+    onWorkers(workers) { worker in
         for shard in stride(from: worker, to: shardCount, by: workers) { body(worker, shard) }
     }
+}
+
+/// `DispatchQueue.concurrentPerform` over `workers` iterations; one worker
+/// runs on the calling thread (no dispatch, and none of its allocations).
+func onWorkers(_ workers: Int, _ body: @Sendable (Int) -> Void) {
+    if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
 }
