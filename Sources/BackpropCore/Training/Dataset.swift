@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 
 /// Samples kept in memory as the file stores them, converted to the network's
 /// scalar type one shard at a time.
