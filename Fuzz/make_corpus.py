@@ -173,6 +173,11 @@ def make_corpus(dataset, checkpoint, out):
     case("weight-nan", C, "finite", checkpoint, h5edit(lambda f: replace(f, "model/layers/0/weight", np.full((4, 5), np.nan, np.float32))))
     case("bias-inf", C, "finite", checkpoint, h5edit(lambda f: replace(f, "model/layers/1/bias", np.full(3, np.inf, np.float32))))
     case("weight-rank-1", C, "/model/layers/0/weight", checkpoint, h5edit(lambda f: replace(f, "model/layers/0/weight", np.zeros(20, np.float32))))
+    # Found by the fuzzer: a NaN epoch number crashed its conversion to Int.
+    case("epoch-number-nan", C, "/metrics/epochs/epoch", checkpoint,
+         h5edit(lambda f: replace(f, "metrics/epochs/epoch", np.full(f["metrics/epochs/epoch"].shape, np.nan))))
+    case("step-number-huge", C, "/metrics/epochs/step", checkpoint,
+         h5edit(lambda f: replace(f, "metrics/epochs/step", np.full(f["metrics/epochs/step"].shape, 1e300))))
     case("weight-float64", C, "/model/layers/0/weight", checkpoint,
          h5edit(lambda f: replace(f, "model/layers/0/weight", np.zeros((4, 5), np.float64))))
     def layer_bomb(f):

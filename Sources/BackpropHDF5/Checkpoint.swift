@@ -262,6 +262,13 @@ public struct Checkpoint: Sendable {
             throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",
                               found: columns.map { "\($0.count)" }.joined(separator: ", "))
         }
+        // Epoch and step numbers become Ints: whole numbers no larger than the position's.
+        for (c, limit) in [(0, position.epoch), (1, position.step)] {
+            if let bad = columns[c].first(where: { !($0 >= 0 && $0 <= Double(limit) && $0.rounded() == $0) }) {
+                throw .invalidContent(path: path, object: "/metrics/epochs/\(epochColumns[c])",
+                                      reason: "holds \(bad); it must be a whole number from 0 to \(limit)")
+            }
+        }
         history.epochs = columns[0].indices.map { i in
             EpochRecord(epoch: Int(columns[0][i]), step: Int(columns[1][i]), trainLoss: columns[2][i],
                         testLoss: columns[3][i], testAccuracy: columns[4][i], learningRate: columns[5][i],
