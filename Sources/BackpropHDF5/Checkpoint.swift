@@ -253,11 +253,11 @@ public struct Checkpoint: Sendable {
         var history = History(wallTime: try file.attribute("wall_time", of: "/metrics", as: Double.self))
         history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, shape: [position.step]).values
         // test_rmse came with regression (program 0.3); older files lack it.
-        let columns = try epochColumns.map { (name) throws(StorageError) in
-            let object = "/metrics/epochs/\(name)"
-            if name == "test_rmse" && !file.exists(object) { return [Double](repeating: .nan, count: position.epoch) }
-            return try file.read(object, as: Double.self, rank: 1, limit: position.epoch).values
-        }
+        var columns = try epochColumns.filter { $0 != "test_rmse" || file.exists("/metrics/epochs/test_rmse") }
+            .map { (name) throws(StorageError) in
+                try file.read("/metrics/epochs/\(name)", as: Double.self, rank: 1, limit: position.epoch).values
+            }
+        if columns.count < epochColumns.count { columns.append([Double](repeating: .nan, count: columns[0].count)) }
         guard columns.allSatisfy({ $0.count == columns[0].count }) else {
             throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",
                               found: columns.map { "\($0.count)" }.joined(separator: ", "))

@@ -48,6 +48,24 @@ struct StorageTests {
         #expect(try h5.shape(of: "/train/y") == [30, 2] && !h5.hasAttribute("scale", of: "/train/x"))
     }
 
+    @Test("a 0.2 checkpoint (no test_rmse column, no metric) still loads, as classification")
+    func checkpointWithoutRegressionFields() throws {
+        var configuration = TrainingConfiguration()
+        configuration.sizes = [5, 4, 3]
+        configuration.batchSize = 10
+        let trainer = try Trainer(configuration: configuration, dataset: randomDataset(count: 20, featureCount: 5, classCount: 3, seed: 4))
+        for _ in 0..<2 { try trainer.step() }
+        trainer.history.epochs = [EpochRecord(epoch: 0, step: 2, trainLoss: 1, testLoss: 1, testAccuracy: 0.5, learningRate: 0.05,
+                                              samplesPerSecond: 1, wallTime: 1)]
+        let file = path("old.h5")
+        try Checkpoint(of: trainer, dataPath: "data.h5", dataFingerprint: "f").save(to: file)
+        let edit = try run("/usr/bin/python3", ["-c", "import h5py; f = h5py.File('\(file)', 'a'); del f['metrics/epochs/test_rmse']; del f['data'].attrs['metric']"])
+        try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
+        let loaded = try Checkpoint.load(from: file)
+        #expect(loaded.metric == .accuracy && loaded.history.epochs.count == 1)
+        #expect(loaded.history.epochs[0].testRMSE.isNaN && loaded.history.epochs[0].testAccuracy == 0.5)
+    }
+
     @Test("a checkpoint round-trips bit for bit")
     func checkpointRoundTrip() throws {
         let dataset = randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 3)
