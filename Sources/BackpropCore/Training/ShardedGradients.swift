@@ -25,8 +25,9 @@ public final class ShardedGradients<T: NetworkScalar> {
     private let workspaces: [Workspace<T>]
     /// Nanoseconds per worker: conversion, forward, backward (3 slots each).
     private let workerNanoseconds: UnsafeMutableBufferPointer<UInt64>
-    /// Time spent so far, for `backprop bench`; reset by `resetTimes()`.
-    public private(set) var reductionSeconds = 0.0
+    /// Seconds in the fused reduction and update so far, for `backprop
+    /// bench`; reset by `resetTimes()`.
+    private var updateSeconds = 0.0
     /// The shards of the last `computeShards`.
     private var shardCount = 0
     /// Parameters summed and updated at a time (16 KiB of Float).
@@ -74,26 +75,13 @@ public final class ShardedGradients<T: NetworkScalar> {
             times.forward += Double(workerNanoseconds[3 * w + 1]) * 1e-9
             times.backward += Double(workerNanoseconds[3 * w + 2]) * 1e-9
         }
-        times.update = reductionSeconds
+        times.update = updateSeconds
         return times
     }
 
     public func resetTimes() {
         workerNanoseconds.update(repeating: 0)
-        reductionSeconds = 0
-    }
-
-    /// Computes `gradient` = scale · Σ_{n∈batch} ∂E^n/∂w for the samples at
-    /// `indices` of `dataset`, and returns Σ_{n∈batch} E^n.
-    ///
-    /// - Parameter scale: 1/B for `--reduction mean`, 1 for `sum`.
-    public func compute(
-        network: Network<T>, dataset: Dataset, indices: UnsafeBufferPointer<Int32>,
-        scale: T, kernel: Kernel = .blas
-    ) -> T {
-        let errorSum = computeShards(network: network, dataset: dataset, indices: indices, kernel: kernel)
-        lastScale = scale
-        return errorSum
+        updateSeconds = 0
     }
 
     /// The reduced gradient of the last batch, scale · Σ_s slot_s: the same
@@ -174,7 +162,7 @@ public final class ShardedGradients<T: NetworkScalar> {
                 update(block, g)
             }
         }
-        reductionSeconds += seconds(from: start, to: monotonicNanoseconds())
+        updateSeconds += seconds(from: start, to: monotonicNanoseconds())
     }
 }
 
