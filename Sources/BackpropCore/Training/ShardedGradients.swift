@@ -1,16 +1,15 @@
-import Dispatch
-
 /// The data-parallel gradient of one mini-batch: ∂E/∂w = Σ_n ∂E^n/∂w.
 ///
 /// The batch is cut into shards of a fixed `shardSize` that does not depend
-/// on the worker count. `DispatchQueue.concurrentPerform` runs the workers;
+/// on the worker count. `DispatchQueue.concurrentPerform` runs the workers
+/// (`onWorkers`);
 /// worker w takes shards w, w + W, w + 2W, … and writes shard s's gradient
 /// Σ_{n∈s} ∂E^n/∂w (matrix products over the whole shard) into slot s only.
 /// The slots are then added in shard order, element by element, so the sum
 /// has the same bits for 1 worker or 16: only the shard size fixes the order
 /// of floating-point additions. The sum is split into parameter chunks, one
 /// per worker, and each worker hands its chunk to the optimizer while it is
-/// still in cache (`reduce(scale:update:)`).
+/// still in cache (`reduce(scale:rule:parameters:)`).
 public final class ShardedGradients<T: NetworkScalar> {
     public let shardSize: Int
     public let workerCount: Int
@@ -105,64 +104,94 @@ public final class ShardedGradients<T: NetworkScalar> {
         let shardCount = (indices.count + shardSize - 1) / shardSize
         self.shardCount = shardCount
         precondition(shardCount <= shardCapacity, "batch of \(indices.count) exceeds \(shardCapacity) shards")
-        let slots = SlotPointer(base: slots.baseAddress!)
-        let errorSums = SlotPointer(base: errorSums.baseAddress!)
-        let (workspaces, shardSize, parameterCount) = (self.workspaces, self.shardSize, self.parameterCount)
-        let batch = SlotPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!))
-        let batchCount = indices.count
-        let times = SlotPointer(base: workerNanoseconds.baseAddress!)
-
         network.parameters.withUnsafeBufferPointer { parameters in
-            let w = SlotPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
-            forEachShard(shardCount, workers: workerCount) { worker, s in
-                let workspace = workspaces[worker]
-                let start = s * shardSize
-                let block = UnsafeBufferPointer(start: batch.base + start, count: min(shardSize, batchCount - start))
-                let t0 = monotonicNanoseconds()
-                dataset.gather(block, inputs: workspace.activation(0), targets: workspace.targets,
-                               outputCount: network.outputCount)
-                let t1 = monotonicNanoseconds()
-                errorSums.base[s] = network.forwardErrors(rows: block.count, workspace: workspace,
-                                                          parameters: w.base, kernel: kernel)
-                let t2 = monotonicNanoseconds()
-                network.backward(rows: block.count, workspace: workspace, parameters: w.base,
-                                 gradient: slots.base + s * parameterCount, kernel: kernel)
-                let t3 = monotonicNanoseconds()
-                // Worker w owns its three counters.
-                let counters = times.base + 3 * worker
-                counters[0] &+= t1 &- t0
-                counters[1] &+= t2 &- t1
-                counters[2] &+= t3 &- t2
-            }
+            let pass = ShardPass(
+                network: network, dataset: dataset, kernel: kernel, workspaces: workspaces,
+                batch: SlotPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!)), batchCount: indices.count,
+                shardSize: shardSize, w: SlotPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!)),
+                slots: SlotPointer(base: slots.baseAddress!), parameterCount: parameterCount,
+                errorSums: SlotPointer(base: errorSums.baseAddress!), times: SlotPointer(base: workerNanoseconds.baseAddress!))
+            forEachShard(shardCount, workers: workerCount, pass)
         }
         var errorSum: T = 0
-        for s in 0..<shardCount { errorSum += errorSums.base[s] }
+        for s in 0..<shardCount { errorSum += errorSums[s] }
         return errorSum
     }
 
     /// g ← scale · (slot₀ + slot₁ + … ), added in shard order, for the
-    /// shards of the last `computeShards`, and the optimizer's step along it.
-    /// The parameters are split into one chunk per worker; each worker sums
-    /// its chunk a block at a time into its own L1-sized buffer and calls
-    /// `update(block, g)` on it, g[0] being the gradient of parameter
-    /// block.lowerBound.
-    @_specialize(where T == Float)
-    public func reduce(scale: T, update: @Sendable (Range<Int>, UnsafePointer<T>) -> Void) {
+    /// shards of the last `computeShards`, and the optimizer's step along it:
+    /// `rule` applied to the parameters at `w`. The parameters are split into
+    /// one chunk per worker; each worker sums its chunk a block at a time
+    /// into its own L1-sized buffer and applies the rule to that block.
+    public func reduce(scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>) {
         let start = monotonicNanoseconds()
         lastScale = scale
-        let slots = SlotPointer(base: slots.baseAddress!), blocks = SlotPointer(base: blocks.baseAddress!)
-        let (parameterCount, shardCount, size) = (self.parameterCount, self.shardCount, ShardedGradients.block)
         let chunk = ((parameterCount + workerCount - 1) / workerCount + 15) / 16 * 16
-        onWorkers(workerCount) { worker in
-            let range = min(worker * chunk, parameterCount)..<min((worker + 1) * chunk, parameterCount)
-            let g = blocks.base + worker * size
-            for first in stride(from: range.lowerBound, to: range.upperBound, by: size) {
-                let block = first..<min(first + size, range.upperBound)
-                sumSlots(slots.base + first, count: shardCount, stride: parameterCount, range: 0..<block.count, scale: scale, into: g)
-                update(block, g)
-            }
-        }
+        onWorkers(workerCount, ReductionPass(
+            slots: SlotPointer(base: slots.baseAddress!), shardCount: shardCount, parameterCount: parameterCount,
+            scale: scale, chunk: chunk, blocks: SlotPointer(base: blocks.baseAddress!), rule: rule,
+            w: SlotPointer(base: w)))
         updateSeconds += seconds(from: start, to: monotonicNanoseconds())
+    }
+}
+
+/// One shard's forward and backward pass, into its own slot.
+private struct ShardPass<T: NetworkScalar>: ShardJob {
+    let network: Network<T>, dataset: Dataset, kernel: Kernel
+    let workspaces: [Workspace<T>]
+    /// The batch's sample indices.
+    let batch: SlotPointer<Int32>, batchCount: Int, shardSize: Int
+    let w: SlotPointer<T>
+    let slots: SlotPointer<T>, parameterCount: Int
+    let errorSums: SlotPointer<T>
+    /// Conversion, forward, backward nanoseconds: three counters per worker.
+    let times: SlotPointer<UInt64>
+
+    // The workers reach this through a protocol witness, i.e. the generic
+    // entry point; this makes it jump to the Float code.
+    @_specialize(where T == Float)
+    func run(worker: Int, shard s: Int) {
+        let workspace = workspaces[worker]
+        let start = s * shardSize
+        let block = UnsafeBufferPointer(start: batch.base + start, count: min(shardSize, batchCount - start))
+        let t0 = monotonicNanoseconds()
+        dataset.gather(block, inputs: workspace.activation(0), targets: workspace.targets,
+                       outputCount: network.outputCount)
+        let t1 = monotonicNanoseconds()
+        errorSums.base[s] = network.forwardErrors(rows: block.count, workspace: workspace,
+                                                  parameters: w.base, kernel: kernel)
+        let t2 = monotonicNanoseconds()
+        network.backward(rows: block.count, workspace: workspace, parameters: w.base,
+                         gradient: slots.base + s * parameterCount, kernel: kernel)
+        let t3 = monotonicNanoseconds()
+        // Worker w owns its three counters.
+        let counters = times.base + 3 * worker
+        counters[0] &+= t1 &- t0
+        counters[1] &+= t2 &- t1
+        counters[2] &+= t3 &- t2
+    }
+}
+
+/// One worker's chunk of the reduction, fused with the optimizer's update.
+private struct ReductionPass<T: NetworkScalar>: WorkerJob {
+    let slots: SlotPointer<T>, shardCount: Int, parameterCount: Int, scale: T
+    /// Parameters per worker, a multiple of 16.
+    let chunk: Int
+    /// One block-sized buffer per worker.
+    let blocks: SlotPointer<T>
+    let rule: UpdateRule<T>, w: SlotPointer<T>
+
+    @_specialize(where T == Float)  // as in ShardPass
+    func run(worker: Int) {
+        let size = ShardedGradients<T>.block
+        let range = min(worker * chunk, parameterCount)..<min((worker + 1) * chunk, parameterCount)
+        let g = blocks.base + worker * size
+        for first in stride(from: range.lowerBound, to: range.upperBound, by: size) {
+            let block = first..<min(first + size, range.upperBound)
+            sumSlots(slots.base + first, count: shardCount, stride: parameterCount, range: 0..<block.count,
+                     scale: scale, into: g)
+            rule.apply(w.base, along: g, range: block)
+        }
     }
 }
 
@@ -171,20 +200,4 @@ public final class ShardedGradients<T: NetworkScalar> {
 /// parameters it points at are only read while the workers run.
 struct SlotPointer<T>: @unchecked Sendable {
     let base: UnsafeMutablePointer<T>
-}
-
-/// Runs `body(worker, shard)` for every shard on `workers` concurrent workers;
-/// worker w takes shards w, w + W, w + 2W, … (a fixed assignment, so worker w
-/// can own workspace w).
-func forEachShard(_ shardCount: Int, workers: Int, _ body: @Sendable (Int, Int) -> Void) {
-    let workers = max(1, min(workers, shardCount))
-    onWorkers(workers) { worker in
-        for shard in stride(from: worker, to: shardCount, by: workers) { body(worker, shard) }
-    }
-}
-
-/// `DispatchQueue.concurrentPerform` over `workers` iterations; one worker
-/// runs on the calling thread (no dispatch, and none of its allocations).
-func onWorkers(_ workers: Int, _ body: @Sendable (Int) -> Void) {
-    if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
 }

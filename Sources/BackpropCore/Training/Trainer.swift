@@ -70,10 +70,7 @@ public final class Trainer {
 
 
     /// Where the steps' time went since the last `resetPhaseTimes()`.
-    public var phaseTimes: PhaseTimes {
-        var times = gradients.phaseTimes
-        return times
-    }
+    public var phaseTimes: PhaseTimes { gradients.phaseTimes }
 
     public func resetPhaseTimes() {
         gradients.resetTimes()
@@ -100,11 +97,8 @@ public final class Trainer {
             throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
         }
         // Σ of the shard gradients and the optimizer's rule, one chunk of w per worker.
-        network.parameters.withUnsafeMutableBufferPointer { parameters in
-            let w = SlotPointer(base: parameters.baseAddress!)
-            optimizer.withStep { rule in
-                gradients.reduce(scale: scale) { block, g in rule.apply(w.base, along: g, range: block) }
-            }
+        network.parameters.withUnsafeMutableBufferPointer { w in
+            optimizer.withStep { rule in gradients.reduce(scale: scale, rule: rule, parameters: w.baseAddress!) }
         }
         history.stepLosses.append(meanLoss)
         advance()
