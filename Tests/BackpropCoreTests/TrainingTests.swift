@@ -24,6 +24,7 @@ struct TrainingTests {
         for workers in [1, 2, 3, 8] {
             let trainer = try Trainer(configuration: configuration(sizes: [12, 16, 9, 4], workers: workers, optimizer: optimizer),
                                       dataset: dataset)
+            trainer.recordsGradient = true
             var losses: [Double] = []
             for _ in 0..<6 { losses.append(try trainer.step().meanLoss) }
             results.append((trainer.lastGradient, trainer.network.parameters, losses))
@@ -35,7 +36,7 @@ struct TrainingTests {
         }
     }
 
-    @Test("the sharded sum equals one unsharded gradient (reduction sum)")
+    @Test("the sharded sum equals one unsharded gradient (reduction sum), step after step")
     func shardedEqualsWhole() throws {
         let dataset = randomDataset(count: 40, featureCount: 5, classCount: 3, seed: 2)
         var c = configuration(sizes: [5, 6, 3], workers: 2)
@@ -43,12 +44,43 @@ struct TrainingTests {
         c.shuffle = false
         c.optimizer.learningRate = 0
         let trainer = try Trainer(configuration: c, dataset: dataset)
-        try trainer.step()
+        trainer.recordsGradient = true
         let (inputs, targets) = dataset.arrays(outputCount: 3, as: Float.self)
         let whole = trainer.network.gradient(inputs: inputs, targets: targets).gradient
-        for i in whole.indices {
-            #expect(abs(trainer.lastGradient[i] - whole[i]) <= 1e-5 * max(1, abs(whole[i])), "parameter \(i)")
+        // η = 0 and one batch per epoch: every step sees the same batch and
+        // weights, so a slot not cleared after a reduction would double step 2's sum.
+        for step in 1...3 {
+            try trainer.step()
+            for i in whole.indices {
+                #expect(abs(trainer.lastGradient[i] - whole[i]) <= 1e-5 * max(1, abs(whole[i])), "step \(step), parameter \(i)")
+            }
         }
+    }
+
+    @Test("shards computed but never reduced (a diverged step) do not leak into the next step's sum")
+    func unreducedShardsAreCleared() throws {
+        let dataset = randomDataset(count: 24, featureCount: 5, classCount: 3, seed: 4)
+        var network = try Network<Float>(sizes: [5, 6, 3], loss: .crossEntropy)
+        var generator = SeededGenerator(seed: 4)
+        network.initialize(.pytorch, generator: &generator)
+        let indices = (0..<Int32(24)).map { $0 }
+        func reducedGradient(computingFirst extraBatches: Int) -> [Float] {
+            let gradients = ShardedGradients(network: network, batchSize: 24, shardSize: 8, workerCount: 2)
+            gradients.recordsGradient = true
+            indices.withUnsafeBufferPointer { batch in
+                for _ in 0..<extraBatches { _ = gradients.computeShards(network: network, dataset: dataset, indices: batch) }
+                _ = gradients.computeShards(network: network, dataset: dataset, indices: batch)
+            }
+            var optimizer = SGD<Float>(settings: OptimizerSettings(kind: .sgd, learningRate: 0), parameterCount: network.parameterCount)
+            var parameters = network.parameters
+            parameters.withUnsafeMutableBufferPointer { w in
+                optimizer.withStep { rule in gradients.reduce(scale: 1, rule: rule, parameters: w.baseAddress!) }
+            }
+            return gradients.gradient
+        }
+        let once = reducedGradient(computingFirst: 0)
+        #expect(once.filter { $0 != 0 }.count > 30)
+        #expect(reducedGradient(computingFirst: 2).map(\.bitPattern) == once.map(\.bitPattern))
     }
 
     @Test("epochs are seeded permutations, different each epoch, identity without shuffle")

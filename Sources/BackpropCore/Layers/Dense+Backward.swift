@@ -8,9 +8,9 @@
 // per-sample loop.
 
 extension Dense {
-    /// Writes Σ_n ∂E^n/∂w and Σ_n ∂E^n/∂b of this block into `gradient` (at this
-    /// layer's offsets, overwriting), and the errors of the layer below into
-    /// `inputDelta` when it is given.
+    /// Writes Σ_n ∂E^n/∂w and Σ_n ∂E^n/∂b of this block into `gradient` at
+    /// this layer's offsets, which must hold zeros (`weightGradientProduct`),
+    /// and the errors of the layer below into `inputDelta` when it is given.
     ///
     /// delta: [rows, out], input z: [rows, in], w: [out, in], inputDelta: [rows, in].
     /// - Parameter inputActivation: h of the layer below, whose output is `input`.

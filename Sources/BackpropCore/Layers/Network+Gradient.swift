@@ -25,7 +25,7 @@ extension Network {
         }
     }
 
-    /// Σ_{n in block} ∂E^n/∂w into `gradient` (overwriting all of it); returns
+    /// Σ_{n in block} ∂E^n/∂w into `gradient`, which must hold zeros; returns
     /// Σ_{n in block} E^n. Inputs are in `workspace.activation(0)`, targets in
     /// `workspace.targets`.
     func blockGradient(
@@ -49,7 +49,8 @@ extension Network {
     }
 
     /// The backward pass from the output errors in `workspace.deltaA`: every
-    /// layer's Σ_n ∂E^n/∂w into `gradient`, δ passed down layer by layer.
+    /// layer's Σ_n ∂E^n/∂w into `gradient` (zeros on entry), δ passed down
+    /// layer by layer.
     func backward(
         rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
         gradient: UnsafeMutablePointer<T>, kernel: Kernel

@@ -9,14 +9,17 @@
 /// has the same bits for 1 worker or 16: only the shard size fixes the order
 /// of floating-point additions. The sum is split into parameter chunks, one
 /// per worker, and each worker hands its chunk to the optimizer while it is
-/// still in cache (`reduce(scale:rule:parameters:)`).
+/// still in cache (`reduce(scale:rule:parameters:)`), and clears the slots
+/// behind it: the weight products add into zeroed slots (see
+/// `Dense.weightGradientProduct`).
 public final class ShardedGradients<T: NetworkScalar> {
     public let shardSize: Int
     public let workerCount: Int
     public let parameterCount: Int
     /// The most shards a batch can have.
     let shardCapacity: Int
-    /// shardCapacity × parameterCount: slot s holds shard s's gradient.
+    /// shardCapacity × parameterCount: slot s holds shard s's gradient. All
+    /// zeros between a reduction and the next `computeShards`.
     private let slots: UnsafeMutableBufferPointer<T>
     /// Σ_{n∈s} E^n of shard s.
     private let errorSums: UnsafeMutableBufferPointer<T>
@@ -34,8 +37,11 @@ public final class ShardedGradients<T: NetworkScalar> {
     /// One block of the summed gradient per worker: the sum lives here, in
     /// L1, between the reduction and the optimizer, and is never written out.
     private let blocks: UnsafeMutableBufferPointer<T>
-    /// The scale of the last reduction.
-    private var lastScale: T = 1
+    /// True from `computeShards` until `reduce` has cleared the slots (a
+    /// step that diverged is never reduced).
+    private var slotsInUse = false
+    /// The last reduced gradient, when `recordsGradient` is set.
+    private var recorded: UnsafeMutableBufferPointer<T>?
 
     /// Allocates every buffer the batches of up to `batchSize` samples need.
     public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int) {
@@ -60,6 +66,7 @@ public final class ShardedGradients<T: NetworkScalar> {
 
     deinit {
         slots.deallocate()
+        recorded?.deallocate()
         blocks.deallocate()
         errorSums.deallocate()
         workerNanoseconds.deallocate()
@@ -83,16 +90,27 @@ public final class ShardedGradients<T: NetworkScalar> {
         updateSeconds = 0
     }
 
-    /// The reduced gradient of the last batch, scale · Σ_s slot_s: the same
-    /// sum, in the same order, as `reduce` hands the optimizer (for tests and
-    /// tools; the training step never builds it).
-    public var gradient: [T] {
-        var sum = [T](repeating: 0, count: parameterCount)
-        sum.withUnsafeMutableBufferPointer { g in
-            sumSlots(slots.baseAddress!, count: shardCount, stride: parameterCount, range: 0..<parameterCount,
-                     scale: lastScale, into: g.baseAddress!)
+    /// Whether `reduce` also writes the summed gradient out, for `gradient`
+    /// (tests and tools; training never needs it). Off by default.
+    public var recordsGradient: Bool {
+        get { recorded != nil }
+        set {
+            if newValue, recorded == nil {
+                recorded = .allocate(capacity: parameterCount)
+                recorded!.initialize(repeating: .nan)
+            } else if !newValue, let buffer = recorded {
+                buffer.deallocate()
+                recorded = nil
+            }
         }
-        return sum
+    }
+
+    /// The reduced gradient of the last batch, scale · Σ_s slot_s, exactly as
+    /// `reduce` handed it to the optimizer.
+    /// - Precondition: `recordsGradient` was set before that batch.
+    public var gradient: [T] {
+        guard let recorded else { preconditionFailure("set recordsGradient before the step to read its gradient") }
+        return Array(recorded)
     }
 
     /// The forward and backward passes of every shard of the batch at
@@ -104,6 +122,8 @@ public final class ShardedGradients<T: NetworkScalar> {
         let shardCount = (indices.count + shardSize - 1) / shardSize
         self.shardCount = shardCount
         precondition(shardCount <= shardCapacity, "batch of \(indices.count) exceeds \(shardCapacity) shards")
+        if slotsInUse { slots.update(repeating: 0) }
+        slotsInUse = true
         network.parameters.withUnsafeBufferPointer { parameters in
             let pass = ShardPass(
                 network: network, dataset: dataset, kernel: kernel, workspaces: workspaces,
@@ -125,12 +145,12 @@ public final class ShardedGradients<T: NetworkScalar> {
     /// into its own L1-sized buffer and applies the rule to that block.
     public func reduce(scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>) {
         let start = monotonicNanoseconds()
-        lastScale = scale
         let chunk = ((parameterCount + workerCount - 1) / workerCount + 15) / 16 * 16
         onWorkers(workerCount, ReductionPass(
             slots: SlotPointer(base: slots.baseAddress!), shardCount: shardCount, parameterCount: parameterCount,
             scale: scale, chunk: chunk, blocks: SlotPointer(base: blocks.baseAddress!), rule: rule,
-            w: SlotPointer(base: w)))
+            w: SlotPointer(base: w), recorded: recorded.map { SlotPointer(base: $0.baseAddress!) }))
+        slotsInUse = false
         updateSeconds += seconds(from: start, to: monotonicNanoseconds())
     }
 }
@@ -172,7 +192,8 @@ private struct ShardPass<T: NetworkScalar>: ShardJob {
     }
 }
 
-/// One worker's chunk of the reduction, fused with the optimizer's update.
+/// One worker's chunk of the reduction, fused with the optimizer's update
+/// and the clearing of the slots.
 private struct ReductionPass<T: NetworkScalar>: WorkerJob {
     let slots: SlotPointer<T>, shardCount: Int, parameterCount: Int, scale: T
     /// Parameters per worker, a multiple of 16.
@@ -180,6 +201,8 @@ private struct ReductionPass<T: NetworkScalar>: WorkerJob {
     /// One block-sized buffer per worker.
     let blocks: SlotPointer<T>
     let rule: UpdateRule<T>, w: SlotPointer<T>
+    /// Where the summed gradient is copied, if anywhere.
+    let recorded: SlotPointer<T>?
 
     @_specialize(where T == Float)  // as in ShardPass
     func run(worker: Int) {
@@ -190,6 +213,8 @@ private struct ReductionPass<T: NetworkScalar>: WorkerJob {
             let block = first..<min(first + size, range.upperBound)
             sumSlots(slots.base + first, count: shardCount, stride: parameterCount, range: 0..<block.count,
                      scale: scale, into: g)
+            for s in 0..<shardCount { (slots.base + s * parameterCount + first).update(repeating: 0, count: block.count) }
+            if let recorded { (recorded.base + first).update(from: g, count: block.count) }
             rule.apply(w.base, along: g, range: block)
         }
     }

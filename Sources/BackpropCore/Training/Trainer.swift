@@ -76,7 +76,15 @@ public final class Trainer {
         gradients.resetTimes()
     }
 
+    /// Whether steps keep their reduced gradient for `lastGradient` (tests and
+    /// tools; it costs a write of the whole gradient per step). Off by default.
+    public var recordsGradient: Bool {
+        get { gradients.recordsGradient }
+        set { gradients.recordsGradient = newValue }
+    }
+
     /// The gradient of the last step, as the optimizer saw it.
+    /// - Precondition: `recordsGradient` was set before that step.
     public var lastGradient: [Float] { gradients.gradient }
 
     /// One optimizer step on the next batch: gradients in shards, reduced,
