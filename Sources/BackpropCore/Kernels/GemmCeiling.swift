@@ -1,5 +1,3 @@
-import Dispatch
-
 /// The speed limit of a training step on this machine: the step's matrix
 /// products alone — per shard, a_l = Z_{l−1}·W_lᵀ for every layer, then
 /// δ_lᵀ·Z_{l−1} and, below the top, δ_l·W_l — with the same shapes, shards,
