@@ -81,20 +81,26 @@ struct KernelTests {
         #expect(w1 != start)
     }
 
-    @Test("the SIMD shard sum equals the plain loop in slot order, for ranges not a multiple of 8")
-    func shardSum() {
+    @Test("the SIMD shard sum equals the plain loop in slot order and clears the slots, for ranges not a multiple of 8",
+          arguments: [Float(0.25), 1])
+    func shardSum(scale: Float) {
         let (slots, stride) = (3, 37)
         var generator = SeededGenerator(seed: 9)
         let values = (0..<(slots * stride)).map { _ in Float(generator.nextNormal()) }
+        var drained = values
         var out = [Float](repeating: .nan, count: stride)
-        values.withUnsafeBufferPointer { v in
+        drained.withUnsafeMutableBufferPointer { v in
             out.withUnsafeMutableBufferPointer { o in
-                sumSlots(v.baseAddress!, count: slots, stride: stride, range: 3..<30, scale: 0.25, into: o.baseAddress!)
+                drainSlots(v.baseAddress!, count: slots, stride: stride, range: 3..<30, scale: scale, into: o.baseAddress!)
             }
         }
         for i in 0..<stride {
-            let expected: Float = (3..<30).contains(i) ? ((values[i] + values[stride + i]) + values[2 * stride + i]) * 0.25 : .nan
+            let sum = (values[i] + values[stride + i]) + values[2 * stride + i]
+            let expected: Float = (3..<30).contains(i) ? (scale == 1 ? sum : sum * scale) : .nan
             #expect(out[i].bitPattern == expected.bitPattern, "element \(i)")
+            for s in 0..<slots {
+                #expect(drained[s * stride + i] == ((3..<30).contains(i) ? 0 : values[s * stride + i]), "slot \(s) element \(i)")
+            }
         }
     }
 }

@@ -94,42 +94,42 @@ func convertBytesVectorized(_ bytes: UnsafePointer<UInt8>, count: Int, scale: Fl
     }
 }
 
-/// out_i ← scale · (slot₀_i + slot₁_i + … + slot_{count−1}_i) for i in `range`,
-/// added in slot order (slot s starts at slots + s·stride). The Float path
-/// adds eight lanes at a time: the same additions in the same order.
+/// out_i ← scale · (slot₀_i + slot₁_i + … + slot_{count−1}_i), added in slot
+/// order, then slot_s_i ← 0 for every slot, for i in `range` (slot s starts
+/// at slots + s·stride). One pass: each lane is read, summed, scaled and
+/// cleared while in registers. The Float path takes eight lanes at a time:
+/// the same operations in the same order as the plain loop.
 @_specialize(where T == Float)
-func sumSlots<T: NetworkScalar>(
-    _ slots: UnsafePointer<T>, count: Int, stride: Int, range: Range<Int>, scale: T, into out: UnsafeMutablePointer<T>
+func drainSlots<T: NetworkScalar>(
+    _ slots: UnsafeMutablePointer<T>, count: Int, stride: Int, range: Range<Int>, scale: T,
+    into out: UnsafeMutablePointer<T>
 ) {
     guard count > 0 else { return }
-    out.advanced(by: range.lowerBound).update(from: slots + range.lowerBound, count: range.count)
+    var i = range.lowerBound
     if let o = floatPointer(out), let first = floatPointer(slots) {
-        let s = Float(scale)
-        let vectorEnd = range.lowerBound + range.count / 8 * 8
+        let s = Float(scale), zero = SIMD8<Float>(repeating: 0)
+        while i + 8 <= range.upperBound {
+            var sum = load8(first + i)
+            store8(zero, first + i)
+            for slot in 1..<count {
+                let p = first + slot * stride + i
+                sum += load8(p)
+                store8(zero, p)
+            }
+            store8(s == 1 ? sum : sum * s, o + i)
+            i += 8
+        }
+    }
+    while i < range.upperBound {
+        var sum = slots[i]
+        slots[i] = 0
         for slot in 1..<count {
-            let p = first + slot * stride
-            var i = range.lowerBound
-            while i < vectorEnd {
-                store8(load8(o + i) + load8(p + i), o + i)
-                i += 8
-            }
-            while i < range.upperBound { o[i] += p[i]; i += 1 }
+            sum += slots[slot * stride + i]
+            slots[slot * stride + i] = 0
         }
-        if s != 1 {
-            var i = range.lowerBound
-            while i < vectorEnd {
-                store8(load8(o + i) * s, o + i)
-                i += 8
-            }
-            while i < range.upperBound { o[i] *= s; i += 1 }
-        }
-        return
+        out[i] = scale == 1 ? sum : sum * scale
+        i += 1
     }
-    for slot in 1..<count {
-        let p = slots + slot * stride
-        for i in range { out[i] += p[i] }
-    }
-    if scale != 1 { for i in range { out[i] *= scale } }
 }
 
 /// Starts loading `count` bytes at `p` into the cache (one prefetch per

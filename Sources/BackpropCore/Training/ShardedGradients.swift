@@ -211,9 +211,8 @@ private struct ReductionPass<T: NetworkScalar>: WorkerJob {
         let g = blocks.base + worker * size
         for first in stride(from: range.lowerBound, to: range.upperBound, by: size) {
             let block = first..<min(first + size, range.upperBound)
-            sumSlots(slots.base + first, count: shardCount, stride: parameterCount, range: 0..<block.count,
-                     scale: scale, into: g)
-            for s in 0..<shardCount { (slots.base + s * parameterCount + first).update(repeating: 0, count: block.count) }
+            drainSlots(slots.base + first, count: shardCount, stride: parameterCount, range: 0..<block.count,
+                       scale: scale, into: g)
             if let recorded { (recorded.base + first).update(from: g, count: block.count) }
             rule.apply(w.base, along: g, range: block)
         }
