@@ -103,4 +103,24 @@ struct KernelTests {
             }
         }
     }
+
+    @Test("onWorkers runs every worker index once and forEachShard every shard once, on its fixed worker",
+          arguments: [1, 2, 3, 8, 16])
+    func workerRegions(workers: Int) {
+        let runs = UnsafeMutableBufferPointer<Int>.allocate(capacity: workers)
+        runs.initialize(repeating: 0)
+        defer { runs.deallocate() }
+        let counts = SlotPointer(base: runs.baseAddress!)
+        onWorkers(workers) { worker in counts.base[worker] += 1 }  // worker w owns counts[w]
+        #expect(Array(runs) == Array(repeating: 1, count: workers))
+
+        let shardCount = 13
+        let owners = UnsafeMutableBufferPointer<Int>.allocate(capacity: shardCount)
+        owners.initialize(repeating: -1)
+        defer { owners.deallocate() }
+        let owner = SlotPointer(base: owners.baseAddress!)
+        forEachShard(shardCount, workers: workers) { worker, shard in owner.base[shard] = worker }
+        let active = min(workers, shardCount)
+        #expect(Array(owners) == (0..<shardCount).map { $0 % active })
+    }
 }
