@@ -2,8 +2,8 @@
 ///
 /// The batch is cut into shards of a fixed `shardSize` that does not depend
 /// on the worker count. `DispatchQueue.concurrentPerform` runs the workers
-/// (`onWorkers`);
-/// worker w takes shards w, w + W, w + 2W, … and writes shard s's gradient
+/// (`onWorkers`); worker w takes shards w, w + W, w + 2W, … and writes shard
+/// s's gradient
 /// Σ_{n∈s} ∂E^n/∂w (matrix products over the whole shard) into slot s only.
 /// The slots are then added in shard order, element by element, so the sum
 /// has the same bits for 1 worker or 16: only the shard size fixes the order
@@ -35,7 +35,8 @@ public final class ShardedGradients<T: NetworkScalar> {
     /// Parameters summed and updated at a time (16 KiB of Float).
     static var block: Int { 4096 }
     /// One block of the summed gradient per worker: the sum lives here, in
-    /// L1, between the reduction and the optimizer, and is never written out.
+    /// L1, between the reduction and the optimizer, and is never written out
+    /// (unless `recordsGradient` asks for a copy).
     private let blocks: UnsafeMutableBufferPointer<T>
     /// True from `computeShards` until `reduce` has cleared the slots (a
     /// step that diverged is never reduced).

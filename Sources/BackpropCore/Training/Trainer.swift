@@ -68,7 +68,6 @@ public final class Trainer {
         position.epoch >= configuration.epochs || configuration.steps.map { position.step >= $0 } == true
     }
 
-
     /// Where the steps' time went since the last `resetPhaseTimes()`.
     public var phaseTimes: PhaseTimes { gradients.phaseTimes }
 
