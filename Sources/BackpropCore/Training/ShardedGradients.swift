@@ -3,8 +3,8 @@
 /// The batch is cut into shards of a fixed `shardSize` that does not depend
 /// on the worker count. `DispatchQueue.concurrentPerform` runs the workers
 /// (`onWorkers`); worker w takes shards w, w + W, w + 2W, … and writes shard
-/// s's gradient
-/// Σ_{n∈s} ∂E^n/∂w (matrix products over the whole shard) into slot s only.
+/// s's gradient Σ_{n∈s} ∂E^n/∂w (matrix products over the whole shard) into
+/// slot s only.
 /// The slots are then added in shard order, element by element, so the sum
 /// has the same bits for 1 worker or 16: only the shard size fixes the order
 /// of floating-point additions. The sum is split into parameter chunks, one
