@@ -13,10 +13,9 @@ struct TerminalLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
-        let prefix = level >= .error ? "error: " : level >= .warning ? "warning: " : ""
-        FileHandle.standardError.write(Data((prefix + message.description + "\n").utf8))
+    func log(event: LogEvent) {
+        let prefix = event.level >= .error ? "error: " : event.level >= .warning ? "warning: " : ""
+        FileHandle.standardError.write(Data((prefix + event.message.description + "\n").utf8))
     }
 }
 

@@ -100,7 +100,7 @@ public func start(_ executable: String, _ arguments: [String], in directory: Str
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: directory)
     if let outputFile {
-        FileManager.default.createFile(atPath: outputFile, contents: nil)
+        precondition(FileManager.default.createFile(atPath: outputFile, contents: nil), "cannot create \(outputFile)")
         process.standardOutput = FileHandle(forWritingAtPath: outputFile)
     } else {
         process.standardOutput = FileHandle.nullDevice
