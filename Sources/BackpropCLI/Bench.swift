@@ -11,7 +11,9 @@ struct Bench: ParsableCommand {
         abstract: "Measure training-step throughput against the GEMM-only ceiling, per worker count.",
         discussion: """
         Each repetition times --steps optimizer steps and then the same steps' matrix products \
-        alone (the ceiling), side by side, so that both see the same machine state. The default \
+        alone (the ceiling), for every worker count in turn, so that all see the same machine \
+        state; the fraction of the ceiling and the speed-up are medians of per-repetition \
+        ratios. The default \
         is the reference workload: 784-256-128-10, ReLU, softmax cross-entropy, SGD momentum 0.9, \
         fp32, batch 256, on synthetic data of Fashion-MNIST's shape (--data for a real dataset).
         """)
@@ -61,14 +63,19 @@ struct Bench: ParsableCommand {
             print("model \(layers.sizes.map(String.init).joined(separator: "-")), batch \(batchSize), shard \(shardSize), "
                   + "\(optimizer.rawValue), \(report.data) data; \(repetitions) × \(steps) steps after \(warmup) warm-up")
         }
-        for count in counts {
-            let result = try measure(workers: count, dataset: dataset)
-            report.flopsPerSample = result.flopsPerSample
-            report.results.append(result.row)
-            if !json { print(result.row.phaseLine) }
+        // Every worker count is set up and warmed first, then measured round
+        // robin, so that each repetition sees all of them (and their ceilings)
+        // within seconds: the ratios are taken per repetition, where the
+        // machine's state is shared, and their medians reported.
+        let subjects = try counts.map { try Subject(workers: $0, bench: self, dataset: dataset) }
+        for _ in 0..<repetitions {
+            for subject in subjects { try subject.repeatOnce(steps: steps) }
         }
-        if let base = report.results.first(where: { $0.workers == 1 }) {
-            for i in report.results.indices { report.results[i].speedUp = report.results[i].median / base.median }
+        let baseline = subjects.first { $0.workers == 1 }
+        for subject in subjects {
+            report.flopsPerSample = subject.trainer.network.flopsPerSample
+            report.results.append(subject.row(steps: steps, baseline: baseline))
+            if !json { print(report.results.last!.phaseLine) }
         }
         report.peakResidentMiB = Bench.peakResidentMiB()
         if json {
@@ -80,52 +87,61 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// Times training steps and the GEMM ceiling, interleaved, on `workers` workers.
-    private func measure(workers: Int, dataset: Dataset) throws -> (row: BenchRow, flopsPerSample: Int) {
-        var configuration = TrainingConfiguration()
-        configuration.sizes = layers.sizes
-        configuration.batchSize = batchSize
-        configuration.shardSize = shardSize
-        configuration.workers = workers
-        configuration.epochs = Int.max / 2
-        configuration.optimizer = OptimizerSettings(kind: optimizer, learningRate: 0.01, momentum: 0.9)
-        let trainer = try Trainer(configuration: configuration, dataset: dataset)
-        let ceiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: shardSize, workerCount: workers)
-        for _ in 0..<warmup { try trainer.step() }
-        _ = ceiling.samplesPerSecond(steps: max(warmup, 1))
-
+    /// One worker count under measurement: its trainer, its GEMM ceiling,
+    /// and the samples per second of each repetition.
+    private final class Subject {
+        let workers: Int
+        let trainer: Trainer
+        let ceiling: GemmCeiling
         var rates: [Double] = [], ceilings: [Double] = []
-        trainer.resetPhaseTimes()
         var wall = 0.0
-        for _ in 0..<repetitions {
+
+        init(workers: Int, bench: Bench, dataset: Dataset) throws {
+            self.workers = workers
+            var configuration = TrainingConfiguration()
+            configuration.sizes = bench.layers.sizes
+            configuration.batchSize = bench.batchSize
+            configuration.shardSize = bench.shardSize
+            configuration.workers = workers
+            configuration.epochs = Int.max / 2
+            configuration.optimizer = OptimizerSettings(kind: bench.optimizer, learningRate: 0.01, momentum: 0.9)
+            trainer = try Trainer(configuration: configuration, dataset: dataset)
+            ceiling = GemmCeiling(network: trainer.network, batchSize: bench.batchSize, shardSize: bench.shardSize,
+                                  workerCount: workers)
+            for _ in 0..<bench.warmup { try trainer.step() }
+            _ = ceiling.samplesPerSecond(steps: max(bench.warmup, 1))
+            trainer.resetPhaseTimes()
+        }
+
+        /// Times `steps` optimizer steps, then the same steps' matrix products alone.
+        func repeatOnce(steps: Int) throws {
             let start = ContinuousClock.now
             for _ in 0..<steps { try trainer.step() }
             let seconds = (ContinuousClock.now - start) / .seconds(1)
             wall += seconds
-            rates.append(Double(steps * batchSize) / seconds)
+            rates.append(Double(steps * trainer.configuration.batchSize) / seconds)
             ceilings.append(ceiling.samplesPerSecond(steps: steps))
         }
-        let flops = trainer.network.flopsPerSample
-        let measuredSteps = Double(steps * repetitions)
-        let phases = trainer.phaseTimes
-        let row = BenchRow(
-            workers: workers, median: median(rates), min: rates.min()!, max: rates.max()!,
-            gflops: median(rates) * Double(flops) * 1e-9, ceiling: median(ceilings),
-            fractionOfCeiling: median(rates) / median(ceilings), speedUp: 1,
-            stepMilliseconds: 1000 * wall / measuredSteps,
-            phaseMilliseconds: [
-                "conversion": 1000 * phases.conversion / Double(workers) / measuredSteps,
-                "forward": 1000 * phases.forward / Double(workers) / measuredSteps,
-                "backward": 1000 * phases.backward / Double(workers) / measuredSteps,
-                "reduction+update": 1000 * phases.update / measuredSteps,
-            ])
-        return (row, flops)
-    }
 
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        let middle = sorted.count / 2
-        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+        /// The medians; the fraction of the ceiling and the speed-up over
+        /// `baseline` (1 worker) are medians of per-repetition ratios.
+        func row(steps: Int, baseline: Subject?) -> BenchRow {
+            let measuredSteps = Double(steps * rates.count)
+            let phases = trainer.phaseTimes
+            let speedUps = baseline.map { base in zip(rates, base.rates).map { $0 / $1 } } ?? [1]
+            return BenchRow(
+                workers: workers, median: median(rates), min: rates.min()!, max: rates.max()!,
+                gflops: median(rates) * Double(trainer.network.flopsPerSample) * 1e-9, ceiling: median(ceilings),
+                fractionOfCeiling: median(zip(rates, ceilings).map { $0 / $1 }), speedUp: median(speedUps),
+                repetitions: rates, ceilings: ceilings,
+                stepMilliseconds: 1000 * wall / measuredSteps,
+                phaseMilliseconds: [
+                    "conversion": 1000 * phases.conversion / Double(workers) / measuredSteps,
+                    "forward": 1000 * phases.forward / Double(workers) / measuredSteps,
+                    "backward": 1000 * phases.backward / Double(workers) / measuredSteps,
+                    "reduction+update": 1000 * phases.update / measuredSteps,
+                ])
+        }
     }
 
     /// The CPU's model name from /proc/cpuinfo.
@@ -164,9 +180,14 @@ struct BenchRow: Codable {
     var gflops: Double
     /// The GEMM-only ceiling's median samples per second.
     var ceiling: Double
+    /// The median over repetitions of samples/s ÷ the ceiling measured right after.
     var fractionOfCeiling: Double
-    /// median / the 1-worker median (1 when no 1-worker row was measured).
+    /// The median over repetitions of samples/s ÷ the 1-worker samples/s of the
+    /// same repetition (1 when no 1-worker row was measured).
     var speedUp: Double
+    /// Samples per second of each repetition, and of the ceiling right after it.
+    var repetitions: [Double]
+    var ceilings: [Double]
     var stepMilliseconds: Double
     /// Per step: conversion, forward, backward per worker; the fused reduction and update in wall time.
     var phaseMilliseconds: [String: Double]
@@ -206,4 +227,11 @@ struct BenchReport: Codable {
         lines.append(String(format: "%.2f MFLOP per sample; peak resident memory %.0f MiB", Double(flopsPerSample) / 1e6, peakResidentMiB))
         return lines.joined(separator: "\n")
     }
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+private func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }

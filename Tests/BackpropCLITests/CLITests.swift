@@ -95,12 +95,25 @@ struct CLITests {
         #expect(generic.status == 0 && generic.standardOutput.contains("core Prescott"))
         #expect(generic.standardError.hasPrefix("warning: OpenBLAS chose the generic 'Prescott' kernel"), "\(generic.standardError)")
 
-        let json = try backprop("bench", "--json", "--data", Self.sample, "--layers", "784,16,10", "--workers", "2",
-                                "--steps", "2", "--repetitions", "3", "--warmup", "1")
+        let json = try backprop("bench", "--json", "--data", Self.sample, "--layers", "784,16,10", "--workers", "2,1",
+                                "--steps", "2", "--repetitions", "4", "--warmup", "1")
         #expect(json.status == 0, "\(json.standardError)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
         let rows = try #require(report["results"] as? [[String: Any]])
-        #expect(rows.count == 1 && rows[0]["workers"] as? Int == 2)
+        #expect(rows.count == 2 && rows[0]["workers"] as? Int == 2 && rows[1]["workers"] as? Int == 1)
+        // Ratios are taken per repetition (measured seconds apart), then their median.
+        func median(_ values: [Double]) -> Double {
+            let sorted = values.sorted()
+            return (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+        let two = try #require(rows[0]["repetitions"] as? [Double]), one = try #require(rows[1]["repetitions"] as? [Double])
+        let ceilings = try #require(rows[0]["ceilings"] as? [Double])
+        #expect(two.count == 4 && one.count == 4 && ceilings.count == 4)
+        // (JSON keeps about 16 significant digits.)
+        func close(_ field: Any?, _ value: Double) -> Bool { abs((field as? Double ?? .nan) - value) <= 1e-12 * abs(value) }
+        #expect(close(rows[0]["median"], median(two)))
+        #expect(close(rows[0]["fractionOfCeiling"], median(zip(two, ceilings).map { $0 / $1 })))
+        #expect(close(rows[0]["speedUp"], median(zip(two, one).map { $0 / $1 })) && close(rows[1]["speedUp"], 1))
         let median = try #require(rows[0]["median"] as? Double), ceiling = try #require(rows[0]["ceiling"] as? Double)
         #expect(median > 0 && ceiling > 0 && (report["peakResidentMiB"] as? Double ?? 0) > 0)
         #expect(report["flopsPerSample"] as? Int == 2 * (784 * 16 * 2 + 16 * 10 * 3))
