@@ -34,7 +34,8 @@ public struct Dense: Sendable, Equatable, Codable {
     /// `activate` is false (the output layer, whose h is applied by the loss).
     ///
     /// z: [rows, in], w: [out, in], output: [rows, out], all row-major.
-    func forward<T: NetworkScalar>(
+    /// (SPI for the Benchmarks package, which times one layer alone.)
+    @_spi(Benchmarks) public func forward<T: NetworkScalar>(
         _ input: UnsafePointer<T>, rows: Int,
         parameters: UnsafePointer<T>,
         into output: UnsafeMutablePointer<T>,
