@@ -110,8 +110,11 @@ struct KernelTests {
         let runs = UnsafeMutableBufferPointer<Int>.allocate(capacity: workers)
         runs.initialize(repeating: 0)
         defer { runs.deallocate() }
-        let counts = SlotPointer(base: runs.baseAddress!)
-        onWorkers(workers) { worker in counts.base[worker] += 1 }  // worker w owns counts[w]
+        struct Count: WorkerJob {
+            let counts: SlotPointer<Int>
+            func run(worker: Int) { counts.base[worker] += 1 }  // worker w owns counts[w]
+        }
+        onWorkers(workers, Count(counts: SlotPointer(base: runs.baseAddress!)))
         #expect(Array(runs) == Array(repeating: 1, count: workers))
 
         let shardCount = 13

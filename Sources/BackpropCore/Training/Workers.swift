@@ -51,11 +51,6 @@ func forEachShard(_ shardCount: Int, workers: Int, _ body: @Sendable (Int, Int) 
     withoutActuallyEscaping(body) { body in forEachShard(shardCount, workers: workers, ShardClosure(body: body)) }
 }
 
-/// `onWorkers` with a closure `body(worker)`.
-func onWorkers(_ workers: Int, _ body: @Sendable (Int) -> Void) {
-    withoutActuallyEscaping(body) { body in onWorkers(workers, WorkerClosure(body: body)) }
-}
-
 private struct EveryShard<Job: ShardJob>: WorkerJob {
     let job: Job
     let shardCount: Int, workers: Int
@@ -68,11 +63,6 @@ private struct EveryShard<Job: ShardJob>: WorkerJob {
 private struct ShardClosure: ShardJob {
     let body: @Sendable (Int, Int) -> Void
     func run(worker: Int, shard: Int) { body(worker, shard) }
-}
-
-private struct WorkerClosure: WorkerJob {
-    let body: @Sendable (Int) -> Void
-    func run(worker: Int) { body(worker) }
 }
 
 /// A job type the C callback can call without knowing it.
