@@ -23,9 +23,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPrefetch"),
+        // Backprop's own fp32 matrix kernel (AVX-512, AVX2) and the CPU and
+        // atomic primitives Swift cannot reach.
+        .target(name: "CGemm"),
 
         // MARK: - Swift modules: CLI -> HDF5 -> Core
-        .target(name: "BackpropCore", dependencies: ["CBLAS", "CPrefetch"]),
+        .target(name: "BackpropCore", dependencies: ["CBLAS", "CGemm", "CPrefetch"]),
         .target(name: "BackpropHDF5", dependencies: ["BackpropCore", "CHDF5Shim", "CZlib"]),
         .target(name: "BackpropTestSupport", dependencies: ["BackpropCore"]),
         .executableTarget(

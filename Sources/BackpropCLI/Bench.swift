@@ -36,6 +36,10 @@ struct Bench: ParsableCommand {
     var repetitions = 7
     @Option(help: "Untimed warm-up steps before the repetitions.")
     var warmup = 10
+    @Option(help: KernelChoice.help)
+    var kernel: KernelChoice = .auto
+    @Flag(inversion: .prefixedNo, help: "Also time each training product alone, one thread, on every kernel path and OpenBLAS.")
+    var products = true
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
@@ -45,20 +49,23 @@ struct Bench: ParsableCommand {
             throw ValidationError("\(flag) \(value) is invalid: it must be at least 1.")
         }
         if warmup < 0 { throw ValidationError("--warmup \(warmup) is invalid: it must be 0 or more.") }
+        _ = try kernel.resolved()
     }
 
     func run() throws {
         Backprop.setUp()
+        let kernel = try self.kernel.resolved()
         let dataset = try data.map { path in try guardedRead(path) { try DatasetFile.load(path).train } }
             ?? Dataset.random(count: 60_000, featureCount: layers.sizes[0], classCount: layers.sizes.last!, seed: 1)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let counts = workers?.counts ?? Array(Set([1, cores])).sorted()
-        var report = BenchReport(cpu: Bench.cpuName(), blasCore: BLAS.coreName, blas: BLAS.configuration,
+        var report = BenchReport(cpu: Bench.cpuName(), kernel: kernel.rawValue, blasCore: BLAS.coreName, blas: BLAS.configuration,
                                  layers: layers.sizes, batchSize: batchSize, shardSize: shardSize,
                                  optimizer: optimizer.rawValue, data: data ?? "synthetic",
-                                 flopsPerSample: 0, results: [], peakResidentMiB: 0)
+                                 flopsPerSample: 0, results: [], products: [], peakResidentMiB: 0)
         if !json {
-            print("CPU: \(report.cpu), \(cores) active cores; BLAS: OpenBLAS core \(report.blasCore), 1 thread per worker")
+            print("CPU: \(report.cpu), \(cores) active cores; kernel \(kernel.summary); "
+                  + "yardstick OpenBLAS core \(report.blasCore), 1 thread per worker")
             warnIfGenericBLAS()
             print("model \(layers.sizes.map(String.init).joined(separator: "-")), batch \(batchSize), shard \(shardSize), "
                   + "\(optimizer.rawValue), \(report.data) data; \(repetitions) × \(steps) steps after \(warmup) warm-up")
@@ -67,7 +74,7 @@ struct Bench: ParsableCommand {
         // robin, so that each repetition sees all of them (and their ceilings)
         // within seconds: the ratios are taken per repetition, where the
         // machine's state is shared, and their medians reported.
-        let subjects = try counts.map { try Subject(workers: $0, bench: self, dataset: dataset) }
+        let subjects = try counts.map { try Subject(workers: $0, kernel: kernel, bench: self, dataset: dataset) }
         for _ in 0..<repetitions {
             for subject in subjects { try subject.repeatOnce(steps: steps) }
         }
@@ -76,6 +83,10 @@ struct Bench: ParsableCommand {
             report.flopsPerSample = subject.trainer.network.flopsPerSample
             report.results.append(subject.row(steps: steps, baseline: baseline))
             if !json { print(report.results.last!.phaseLine) }
+        }
+        if products {
+            report.products = timeProducts()
+            if !json { print(report.productTable) }
         }
         report.peakResidentMiB = Bench.peakResidentMiB()
         if json {
@@ -87,16 +98,39 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// One worker count under measurement: its trainer, its GEMM ceiling,
-    /// and the samples per second of each repetition.
+    /// Every training product of the model at one shard's rows, alone on
+    /// one thread: median GFLOP/s on each available path and on OpenBLAS,
+    /// the engines alternating within each repetition.
+    private func timeProducts() -> [ProductRow] {
+        var timer = ProductTimer(sizes: layers.sizes, rows: min(shardSize, batchSize))
+        let engines: [GemmCeiling.Engine] = Kernel.allCases.filter { $0.isAvailable && $0 != .portable }.map { .own($0) }
+            + [.openBLAS]
+        return timer.products.map { product in
+            // About 2 ms per timing.
+            let calls = max(1, 2_000_000 / max(product.flops / 50, 1))
+            var samples = Array(repeating: [Double](), count: engines.count)
+            for _ in 0..<repetitions {
+                for (e, engine) in engines.enumerated() {
+                    samples[e].append(timer.seconds(product, on: engine, calls: calls, repetitions: 1))
+                }
+            }
+            let gflops = samples.map { Double(product.flops) / median($0) * 1e-9 }
+            return ProductRow(name: product.name, gflops: Dictionary(uniqueKeysWithValues: zip(engines.map(\.name), gflops)))
+        }
+    }
+
+    /// One worker count under measurement: its trainer, its GEMM ceiling
+    /// (and OpenBLAS's, for the same products), and the samples per second
+    /// of each repetition.
     private final class Subject {
         let workers: Int
         let trainer: Trainer
         let ceiling: GemmCeiling
-        var rates: [Double] = [], ceilings: [Double] = []
+        let blasCeiling: GemmCeiling
+        var rates: [Double] = [], ceilings: [Double] = [], blasCeilings: [Double] = []
         var wall = 0.0
 
-        init(workers: Int, bench: Bench, dataset: Dataset) throws {
+        init(workers: Int, kernel: Kernel, bench: Bench, dataset: Dataset) throws {
             self.workers = workers
             var configuration = TrainingConfiguration()
             configuration.sizes = bench.layers.sizes
@@ -105,11 +139,14 @@ struct Bench: ParsableCommand {
             configuration.workers = workers
             configuration.epochs = Int.max / 2
             configuration.optimizer = OptimizerSettings(kind: bench.optimizer, learningRate: 0.01, momentum: 0.9)
-            trainer = try Trainer(configuration: configuration, dataset: dataset)
+            trainer = try Trainer(configuration: configuration, dataset: dataset, kernel: kernel)
             ceiling = GemmCeiling(network: trainer.network, batchSize: bench.batchSize, shardSize: bench.shardSize,
-                                  workerCount: workers)
+                                  workerCount: workers, engine: .own(kernel))
+            blasCeiling = GemmCeiling(network: trainer.network, batchSize: bench.batchSize, shardSize: bench.shardSize,
+                                      workerCount: workers, engine: .openBLAS)
             for _ in 0..<bench.warmup { try trainer.step() }
             _ = ceiling.samplesPerSecond(steps: max(bench.warmup, 1))
+            _ = blasCeiling.samplesPerSecond(steps: max(bench.warmup, 1))
             trainer.resetPhaseTimes()
         }
 
@@ -121,6 +158,7 @@ struct Bench: ParsableCommand {
             wall += seconds
             rates.append(Double(steps * trainer.configuration.batchSize) / seconds)
             ceilings.append(ceiling.samplesPerSecond(steps: steps))
+            blasCeilings.append(blasCeiling.samplesPerSecond(steps: steps))
         }
 
         /// The medians; the fraction of the ceiling and the speed-up over
@@ -132,6 +170,7 @@ struct Bench: ParsableCommand {
             return BenchRow(
                 workers: workers, median: median(rates), min: rates.min()!, max: rates.max()!,
                 gflops: median(rates) * Double(trainer.network.flopsPerSample) * 1e-9, ceiling: median(ceilings),
+                openBLASCeiling: median(blasCeilings),
                 fractionOfCeiling: median(zip(rates, ceilings).map { $0 / $1 }), speedUp: median(speedUps),
                 repetitions: rates, ceilings: ceilings,
                 stepMilliseconds: 1000 * wall / measuredSteps,
@@ -139,7 +178,7 @@ struct Bench: ParsableCommand {
                     "conversion": 1000 * phases.conversion / Double(workers) / measuredSteps,
                     "forward": 1000 * phases.forward / Double(workers) / measuredSteps,
                     "backward": 1000 * phases.backward / Double(workers) / measuredSteps,
-                    "reduction+update": 1000 * phases.update / measuredSteps,
+                    "update": 1000 * phases.update / Double(workers) / measuredSteps,
                 ])
         }
     }
@@ -178,8 +217,10 @@ struct BenchRow: Codable {
     var min: Double
     var max: Double
     var gflops: Double
-    /// The GEMM-only ceiling's median samples per second.
+    /// The GEMM-only ceiling's median samples per second, on the kernel path.
     var ceiling: Double
+    /// The same products on OpenBLAS (δᵀ·Z per shard, as training did before its own kernel).
+    var openBLASCeiling: Double
     /// The median over repetitions of samples/s ÷ the ceiling measured right after.
     var fractionOfCeiling: Double
     /// The median over repetitions of samples/s ÷ the 1-worker samples/s of the
@@ -189,11 +230,13 @@ struct BenchRow: Codable {
     var repetitions: [Double]
     var ceilings: [Double]
     var stepMilliseconds: Double
-    /// Per step: conversion, forward, backward per worker; the fused reduction and update in wall time.
+    /// Per step, worker time divided by the workers: conversion (gather),
+    /// forward (and loss), backward (δ and the gradient products), update
+    /// (scaling, the optimizer, wᵀ).
     var phaseMilliseconds: [String: Double]
 
     var phaseLine: String {
-        let parts = ["conversion", "forward", "backward", "reduction+update"].map {
+        let parts = ["conversion", "forward", "backward", "update"].map {
             String(format: "%@ %.3f", $0, phaseMilliseconds[$0] ?? 0)
         }
         let accounted = phaseMilliseconds.values.reduce(0, +)
@@ -205,6 +248,7 @@ struct BenchRow: Codable {
 /// Everything `backprop bench` measured, as printed or as JSON.
 struct BenchReport: Codable {
     var cpu: String
+    var kernel: String
     var blasCore: String
     var blas: String
     var layers: [Int]
@@ -214,18 +258,56 @@ struct BenchReport: Codable {
     var data: String
     var flopsPerSample: Int
     var results: [BenchRow]
+    var products: [ProductRow]
     var peakResidentMiB: Double
 
     var table: String {
         func pad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
-        var lines = ["", "workers  samples/s  (min – max)           GFLOP/s  GEMM ceiling  of ceiling  speed-up"]
+        var lines = ["", "workers  samples/s  (min – max)           GFLOP/s  GEMM ceiling  of ceiling  speed-up  OpenBLAS ceiling"]
         for r in results {
             lines.append(pad("\(r.workers)", 7) + pad(grouped(r.median), 11) + "  (" + pad(grouped(r.min), 9) + " – "
                          + pad(grouped(r.max), 9) + ")" + String(format: "%9.1f", r.gflops) + pad(grouped(r.ceiling), 14)
-                         + String(format: "%11.1f%%%9.2f×", 100 * r.fractionOfCeiling, r.speedUp))
+                         + String(format: "%11.1f%%%9.2f×", 100 * r.fractionOfCeiling, r.speedUp)
+                         + pad(grouped(r.openBLASCeiling), 18))
         }
         lines.append(String(format: "%.2f MFLOP per sample; peak resident memory %.0f MiB", Double(flopsPerSample) / 1e6, peakResidentMiB))
         return lines.joined(separator: "\n")
+    }
+}
+
+/// One training product alone, one thread: median GFLOP/s per engine.
+struct ProductRow: Codable {
+    var name: String
+    var gflops: [String: Double]
+}
+
+extension BenchReport {
+    /// The products table: GFLOP/s per engine and each path's ratio to OpenBLAS.
+    var productTable: String {
+        guard let first = products.first else { return "" }
+        let engines = first.gflops.keys.sorted { ($0 == "openblas" ? 1 : 0, $0) < ($1 == "openblas" ? 1 : 0, $1) }
+        let width = products.map(\.name.count).max() ?? 0
+        func pad(_ text: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - text.count)) + text }
+        var lines = ["", "each product alone, 1 thread, GFLOP/s (ratio to OpenBLAS)"]
+        lines.append(pad("product", width) + engines.map { pad($0, 18) }.joined())
+        for row in products {
+            let blas = row.gflops["openblas"] ?? .nan
+            lines.append(pad(row.name, width) + engines.map { engine in
+                let value = row.gflops[engine] ?? .nan
+                return pad(engine == "openblas" ? String(format: "%.1f", value)
+                                                : String(format: "%.1f (%.2f×)", value, value / blas), 18)
+            }.joined())
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension GemmCeiling.Engine {
+    var name: String {
+        switch self {
+        case .own(let kernel): return kernel.rawValue
+        case .openBLAS: return "openblas"
+        }
     }
 }
 

@@ -71,6 +71,8 @@ struct Train: ParsableCommand {
     // Neither changes the results: free on resume.
     @Option(help: "Worker threads (default: the active cores).")
     var workers: Int?
+    @Option(help: KernelChoice.help)
+    var kernel: KernelChoice = .auto
     @Option(help: "The run directory for checkpoints (default: runs/<date-time>, or the resumed run's).")
     var runDir: String?
     @Option(help: "Where to write the final model (default: <run-dir>/model.h5).")
@@ -90,7 +92,7 @@ struct Train: ParsableCommand {
     var resume: String?
     @Flag(help: "On --resume, allow changing the epochs, steps and learning-rate schedule.")
     var override = false
-    @Flag(help: "Print the BLAS in use and the start-up time.")
+    @Flag(help: "Print the kernel path and the start-up time.")
     var verbose = false
     @Flag(help: "Print only the final line (and errors).")
     var quiet = false
@@ -111,6 +113,7 @@ struct Train: ParsableCommand {
         if epochs == 0, let steps {
             throw ValidationError("--steps \(steps) cannot be reached with --epochs 0; drop one of them.")
         }
+        _ = try kernel.resolved()
         if resume == nil {
             // A fresh run can be checked completely before any file is touched.
             // The sample count is known only once the data is read: take plenty
@@ -122,6 +125,7 @@ struct Train: ParsableCommand {
     func run() throws {
         let startUp = ContinuousClock.now
         Backprop.setUp()
+        let kernel = try self.kernel.resolved()
         var resumed: (checkpoint: Checkpoint, path: String)?
         if let resume { resumed = try Train.locate(resume) }
 
@@ -138,12 +142,12 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(data == nil ? "dataset" : "--data") \(dataPath) is not the data checkpoint \(path) was trained on "
                                       + "(its fingerprint is '\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")
             }
-            trainer = try Trainer(configuration: configuration, dataset: train, network: checkpoint.network)
+            trainer = try Trainer(configuration: configuration, dataset: train, network: checkpoint.network, kernel: kernel)
             trainer.restore(position: checkpoint.position, optimizerState: checkpoint.optimizerState,
                             order: checkpoint.order, history: checkpoint.history)
             trainer.lastCheckpoint = path
         } else {
-            trainer = try Trainer(configuration: configuration, dataset: train)
+            trainer = try Trainer(configuration: configuration, dataset: train, kernel: kernel)
         }
         try test.validate(for: trainer.network)
 
@@ -152,7 +156,7 @@ struct Train: ParsableCommand {
         let policy = CheckpointPolicy(everySteps: checkpointEvery, everyEpoch: checkpointEveryEpoch,
                                       interval: checkpointInterval?.seconds, keep: keep)
         if verbose {
-            printBLAS()
+            print("kernel: \(kernel.summary); every path gives the same bits")
             let seconds = (ContinuousClock.now - startUp) / .seconds(1)
             print(String(format: "start-up (checkpoint, data, fingerprint, workspaces): %.3f s", seconds))
         }
@@ -327,11 +331,6 @@ struct Train: ParsableCommand {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         return "runs/\(formatter.string(from: Date()))"
-    }
-
-    private func printBLAS() {
-        print("BLAS: OpenBLAS, core \(BLAS.coreName) (\(BLAS.configuration)), 1 thread per worker")
-        warnIfGenericBLAS()
     }
 }
 

@@ -103,8 +103,9 @@ final class TrainingRun {
         if lastSavedStep != trainer.position.step || trainer.position.step == 0 { try save() }
         try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
         try checkpoint().save(to: output)
-        progress.line(String(format: "trained to step %d (%.2f s in optimizer steps, %.2f s in all); model written to %@",
-                     trainer.position.step, stepSeconds, seconds(since: started), output), minimum: .quiet)
+        progress.line(String(format: "trained to step %d (%.2f s in optimizer steps, %.2f s in all); parameters %@; model written to %@",
+                     trainer.position.step, stepSeconds, seconds(since: started), trainer.network.fingerprint, output),
+                      minimum: .quiet)
     }
 
     /// Logs the epoch that just ended (train loss from the step log, so that a
@@ -115,7 +116,7 @@ final class TrainingRun {
         let losses = trainer.history.stepLosses.suffix(trainer.epochs.batchesPerEpoch)
         let sizes = (0..<losses.count).map { Double(trainer.epochs.batchRange($0).count) }
         let trainLoss = zip(losses, sizes).map { $0 * $1 }.reduce(0, +) / sizes.reduce(0, +)
-        let evaluation = evaluate(trainer.network, on: test, workers: trainer.configuration.workers)
+        let evaluation = evaluate(trainer.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
         let metric = trainer.dataset.metric
         let previousBest = trainer.history.best(metric)
         trainer.history.epochs.append(EpochRecord(

@@ -26,7 +26,7 @@ import Foundation
 public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
     public static let formatVersion = 2
-    public static let programVersion = "0.3.0"
+    public static let programVersion = "0.4.0"
     /// The most parameters a checkpoint may declare (2²⁸: 1 GiB of Float,
     /// three times that with Adam's moments); larger headers are refused unread.
     public static let parameterLimit = 1 << 28
@@ -91,6 +91,8 @@ public struct Checkpoint: Sendable {
             try file.setAttribute("loss", network.loss.rawValue, on: "/model")
             try file.setAttribute("sizes", network.sizes.map(String.init).joined(separator: ","), on: "/model")
             try writeParameters(network.parameters, under: "/model", to: file)
+            // A check on read and a short name for the exact bits (`backprop train` prints it).
+            try file.setAttribute("parameter_fingerprint", network.fingerprint, on: "/model")
             for (l, layer) in network.layers.enumerated() {
                 try file.setAttribute("activation", layer.activation.rawValue, on: "/model/layers/\(l)")
             }
@@ -220,6 +222,15 @@ public struct Checkpoint: Sendable {
             throw .invalidContent(path: path, object: "/model", reason: error.description)
         }
         network.parameters = try readParameters(of: network, under: "/model", from: file)
+        // Checkpoints before 0.4 have no fingerprint.
+        if file.hasAttribute("parameter_fingerprint", of: "/model") {
+            let saved = try file.stringAttribute("parameter_fingerprint", of: "/model")
+            guard saved == network.fingerprint else {
+                throw .invalidContent(path: path, object: "/model/layers",
+                                      reason: "hold parameters whose fingerprint is \(network.fingerprint), "
+                                          + "not the \(saved) saved with them (the file was altered)")
+            }
+        }
 
         let text = try file.stringAttribute("configuration", of: "/training")
         guard let data = text.data(using: .utf8),

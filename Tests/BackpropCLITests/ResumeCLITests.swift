@@ -138,6 +138,48 @@ struct ResumeCLITests {
         try expectRefusal(["train", "--resume", "run"] + flags, mentions: [fragment, "run/"])
     }
 
+    @Test("the same run on any kernel path and worker count ends with the same parameters and fingerprint; resume across them too")
+    func fingerprintAcrossPathsAndWorkers() throws {
+        var fingerprints: Set<String> = []
+        for (index, kernel) in Kernel.allCases.filter(\.isAvailable).enumerated() {
+            for workers in ["1", "3"] {
+                let result = try backprop(["train"] + model + ["--epochs", "1", "--steps", "5", "--run-dir", "run-\(index)-\(workers)",
+                                                               "--kernel", kernel.rawValue, "--workers", workers, "--verbose"])
+                try #require(result.status == 0, "\(result.standardError)")
+                #expect(result.standardOutput.contains("kernel: \(kernel.rawValue) ("), "\(result.standardOutput)")
+                let printed = try #require(result.standardOutput.firstMatch(of: /parameters ([0-9a-f]{16});/).map { String($0.1) })
+                let saved = try Checkpoint.load(from: "\(directory)/run-\(index)-\(workers)/model.h5")
+                #expect(printed == saved.network.fingerprint)
+                fingerprints.insert(printed)
+            }
+        }
+        #expect(fingerprints.count == 1, "\(fingerprints)")
+        // Stopped at step 2 on one path and worker count, resumed on another: the same bits.
+        let paths = Kernel.allCases.filter(\.isAvailable)
+        let first = try backprop(["train"] + model + ["--epochs", "1", "--steps", "2", "--run-dir", "mixed",
+                                                      "--kernel", paths.last!.rawValue, "--workers", "1"])
+        try #require(first.status == 0, "\(first.standardError)")
+        let second = try backprop(["train", "--resume", "mixed", "--steps", "5", "--override",
+                                   "--kernel", paths.first!.rawValue, "--workers", "2"])
+        #expect(second.status == 0, "\(second.standardError)")
+        #expect(try Checkpoint.load(from: "\(directory)/mixed/model.h5").network.fingerprint == fingerprints.first)
+    }
+
+    @Test("a checkpoint from before the own kernel (no parameter fingerprint) resumes")
+    func resumesOldCheckpoint() throws {
+        let first = try backprop(["train"] + model + ["--epochs", "1", "--steps", "2", "--run-dir", "old"])
+        try #require(first.status == 0, "\(first.standardError)")
+        for file in try FileManager.default.contentsOfDirectory(atPath: "\(directory)/old") where file.hasSuffix(".h5") {
+            let edit = try run("/usr/bin/python3", ["-c", "import h5py; f = h5py.File('\(directory)/old/\(file)', 'a'); a = f['model'].attrs; "
+                                                    + "a.__delitem__('parameter_fingerprint') if 'parameter_fingerprint' in a else None; "
+                                                    + "f.attrs['program_version'] = '0.3.0'"])
+            try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
+        }
+        let resumed = try backprop(["train", "--resume", "old", "--steps", "4", "--override"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+        #expect(try Checkpoint.load(from: "\(directory)/old/model.h5").position.step == 4)
+    }
+
     @Test("resume allows the same values, and --override for epochs")
     func allowsSafeChanges() throws {
         try train("run", epochs: 1)

@@ -1,25 +1,113 @@
 @testable import BackpropCore
+import CGemm
 import BackpropTestSupport
 import Testing
 
 /// The BLAS path against the plain loop, and the elementwise kernels' invariants.
 struct KernelTests {
-    @Test("sgemm equals the naive loop for every transpose combination",
-          arguments: [(Transpose.none, Transpose.none), (.none, .transposed), (.transposed, .none), (.transposed, .transposed)])
-    func gemmMatchesNaive(transposes: (Transpose, Transpose)) {
-        let (m, n, k) = (7, 5, 9)
-        var generator = SeededGenerator(seed: 3)
-        let a = (0..<(m * k)).map { _ in Float(generator.nextNormal()) }
-        let b = (0..<(k * n)).map { _ in Float(generator.nextNormal()) }
-        let c0 = (0..<(m * n)).map { _ in Float(generator.nextNormal()) }
-        let (lda, ldb) = (transposes.0 == .none ? k : m, transposes.1 == .none ? n : k)
-        for beta: Float in [0, 0.5] {
-            var blas = c0, naive = c0
-            gemm(transposes.0, transposes.1, m: m, n: n, k: k, alpha: 1.5, a: a, lda: lda, b: b, ldb: ldb,
-                 beta: beta, c: &blas, ldc: n, kernel: .blas)
-            gemm(transposes.0, transposes.1, m: m, n: n, k: k, alpha: 1.5, a: a, lda: lda, b: b, ldb: ldb,
-                 beta: beta, c: &naive, ldc: n, kernel: .naive)
-            for i in 0..<(m * n) { #expect(abs(blas[i] - naive[i]) <= 1e-5 * max(1, abs(naive[i])), "element \(i), β \(beta)") }
+    /// Random operands for an m×n×k product; A stored [m, k], or [k, m] when `transposedA`.
+    struct Operands {
+        let m: Int, n: Int, k: Int, transposedA: Bool
+        let a: [Float], b: [Float], c: [Float]
+
+        init(m: Int, n: Int, k: Int, transposedA: Bool, seed: UInt64) {
+            (self.m, self.n, self.k, self.transposedA) = (m, n, k, transposedA)
+            var generator = SeededGenerator(seed: seed)
+            a = (0..<(m * k)).map { _ in Float(generator.nextNormal()) }
+            b = (0..<(k * n)).map { _ in Float(generator.nextNormal()) }
+            c = (0..<(m * n)).map { _ in Float(generator.nextNormal()) }
+        }
+
+        /// C after the product of rows `rows` and columns `columns`, from `start`.
+        func run(_ kernel: Kernel?, segment: Int, accumulate: Bool, onto start: [Float]? = nil,
+                 rows: Range<Int>? = nil, columns: Range<Int>? = nil) -> [Float] {
+            var result = start ?? c
+            let (rows, columns) = (rows ?? 0..<m, columns ?? 0..<n)
+            let (rowStride, columnStride) = transposedA ? (1, m) : (k, 1)
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    result.withUnsafeMutableBufferPointer { c in
+                        let p = MatrixProduct(
+                            m: rows.count, n: columns.count, k: k, segment: segment,
+                            a: a.baseAddress! + rows.lowerBound * rowStride, aRowStride: rowStride, aColumnStride: columnStride,
+                            b: b.baseAddress! + columns.lowerBound, ldb: n,
+                            c: c.baseAddress! + rows.lowerBound * n + columns.lowerBound, ldc: n, accumulate: accumulate)
+                        if let kernel { p.run(on: kernel) } else { referenceGemm(p) }
+                    }
+                }
+            }
+            return result
+        }
+    }
+
+    static let available = Kernel.allCases.filter(\.isAvailable)
+
+    @Test("every path equals the fma-chain reference bit for bit, on odd shapes, β = 0 and 1, with and without segments",
+          arguments: [(1, 1, 1), (2, 3, 1), (5, 17, 7), (9, 33, 16), (13, 10, 130), (8, 48, 33), (31, 129, 3), (257, 785, 129)])
+    func pathsMatchReference(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        for transposedA in [false, true] {
+            let operands = Operands(m: m, n: n, k: k, transposedA: transposedA, seed: UInt64(m * 131 + n * 7 + k))
+            for accumulate in [false, true] {
+                for segment in Set([k, max(1, k / 3), 5]) {
+                    let expected = operands.run(nil, segment: segment, accumulate: accumulate).map(\.bitPattern)
+                    for kernel in Self.available {
+                        let got = operands.run(kernel, segment: segment, accumulate: accumulate).map(\.bitPattern)
+                        let wrong = zip(got, expected).filter { $0 != $1 }.count
+                        #expect(wrong == 0, "\(kernel) \(m)×\(n)×\(k) Aᵀ \(transposedA) β \(accumulate ? 1 : 0) segment \(segment): \(wrong) elements differ")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("the reference is the ascending fma chain, and segments add their chains in order (hand-computed)")
+    func referenceByHand() {
+        // e = 1 + 2⁻¹²: e² = 1 + 2⁻¹¹ + 2⁻²⁴ needs 25 bits. Rounded on its own
+        // it loses the 2⁻²⁴ (a tie, to even); inside an fma it survives.
+        let e: Float = 1 + 0x1p-12
+        func product(_ a: [Float], _ b: [Float], segment: Int, from c: Float?) -> Float {
+            var out: [Float] = [c ?? .nan]
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer { out in
+                        referenceGemm(MatrixProduct(m: 1, n: 1, k: a.count, segment: segment, a: a.baseAddress!,
+                                                    aRowStride: a.count, aColumnStride: 1, b: b.baseAddress!, ldb: 1,
+                                                    c: out.baseAddress!, ldc: 1, accumulate: c != nil))
+                    }
+                }
+            }
+            return out[0]
+        }
+        // fma(1, −1, 0) = −1; fma(e, e, −1) = 2⁻¹¹ + 2⁻²⁴ (unfused: e·e − 1 = 2⁻¹¹).
+        #expect(product([1, e], [-1, e], segment: 2, from: nil) == 0x1p-11 + 0x1p-24)
+        #expect(e * e - 1 == 0x1p-11)
+        // In the other order: fma(e, e, 0) = 1 + 2⁻¹¹, then − 1 → 2⁻¹¹.
+        #expect(product([e, 1], [e, -1], segment: 2, from: nil) == 0x1p-11)
+        // Segments of 1 from C = 3: the first chain 3 + 1·(−1) = 2, the second round(e²) = 1 + 2⁻¹¹, added: 3 + 2⁻¹¹.
+        #expect(product([1, e], [-1, e], segment: 1, from: 3) == 3 + 0x1p-11)
+        // One chain from C = −1: fma(1, −1, −1) = −2, fma(e, e, −2) = −1 + 2⁻¹¹ + 2⁻²⁴ exactly.
+        #expect(product([1, e], [-1, e], segment: 2, from: -1) == -1 + 0x1p-11 + 0x1p-24)
+        // Segments of 1 from C = −1: −2, then + round(e²): −1 + 2⁻¹¹. The segment length is part of the result.
+        #expect(product([1, e], [-1, e], segment: 1, from: -1) == -1 + 0x1p-11)
+    }
+
+    @Test("splitting C into 1…16 row and column blocks never changes a bit, on every path")
+    func blockSplits() {
+        let operands = Operands(m: 37, n: 70, k: 50, transposedA: false, seed: 9)
+        for kernel in Self.available {
+            let whole = operands.run(kernel, segment: 16, accumulate: true).map(\.bitPattern)
+            for split in 1...16 {
+                var c = operands.c
+                for r in 0..<split {
+                    for q in 0..<split {
+                        let rows = (r * 37 / split)..<((r + 1) * 37 / split)
+                        let columns = (q * 70 / split)..<((q + 1) * 70 / split)
+                        c = operands.run(kernel, segment: 16, accumulate: true, onto: c, rows: rows, columns: columns)
+                    }
+                }
+                #expect(c.map(\.bitPattern) == whole, "\(kernel), \(split)×\(split) blocks")
+            }
         }
     }
 
@@ -37,13 +125,17 @@ struct KernelTests {
         }
     }
 
-    @Test("the naive and BLAS kernels give the same training gradient")
-    func networkGradientOnBothKernels() throws {
+    @Test("every path gives the same training gradient, bit for bit")
+    func networkGradientOnEveryPath() throws {
         let problem = try gradientCheckProblem(sizes: [6, 8, 3], activation: .relu, loss: .crossEntropy, rows: 5, seed: 4)
-        let blas = problem.network.gradient(inputs: problem.inputs, targets: problem.targets, kernel: .blas)
-        let naive = problem.network.gradient(inputs: problem.inputs, targets: problem.targets, kernel: .naive)
-        #expect(abs(blas.error - naive.error) < 1e-12)
-        for i in blas.gradient.indices { #expect(abs(blas.gradient[i] - naive.gradient[i]) < 1e-12) }
+        let network = problem.network.converted(to: Float.self)
+        let inputs = problem.inputs.map { Float($0) }, targets = problem.targets.map { Float($0) }
+        let expected = network.gradient(inputs: inputs, targets: targets, kernel: .portable)
+        for kernel in Self.available {
+            let got = network.gradient(inputs: inputs, targets: targets, kernel: kernel)
+            #expect(got.error.bitPattern == expected.error.bitPattern, "\(kernel)")
+            #expect(got.gradient.map(\.bitPattern) == expected.gradient.map(\.bitPattern), "\(kernel)")
+        }
     }
 
     @Test("the generator's sequence is fixed by its seed and stream")
@@ -81,26 +173,73 @@ struct KernelTests {
         #expect(w1 != start)
     }
 
-    @Test("the SIMD shard sum equals the plain loop in slot order and clears the slots, for ranges not a multiple of 8",
-          arguments: [Float(0.25), 1])
-    func shardSum(scale: Float) {
-        let (slots, stride) = (3, 37)
+    @Test("the bias gradient sums each shard from 0 in row order and adds the shards in order, SIMD lanes and tail alike")
+    func biasGradientOrder() {
+        let (rows, width, segment) = (11, 21, 4)
         var generator = SeededGenerator(seed: 9)
-        let values = (0..<(slots * stride)).map { _ in Float(generator.nextNormal()) }
-        var drained = values
-        var out = [Float](repeating: .nan, count: stride)
-        drained.withUnsafeMutableBufferPointer { v in
-            out.withUnsafeMutableBufferPointer { o in
-                drainSlots(v.baseAddress!, count: slots, stride: stride, range: 3..<30, scale: scale, into: o.baseAddress!)
+        let delta = (0..<(rows * width)).map { _ in Float(generator.nextNormal()) }
+        var sums = [Float](repeating: .nan, count: width)
+        let columns = 2..<19
+        delta.withUnsafeBufferPointer { d in
+            sums.withUnsafeMutableBufferPointer { s in
+                biasGradient(d.baseAddress!, rows: rows, width: width, segment: segment, columns: columns, into: s.baseAddress!)
             }
         }
-        for i in 0..<stride {
-            let sum = (values[i] + values[stride + i]) + values[2 * stride + i]
-            let expected: Float = (3..<30).contains(i) ? (scale == 1 ? sum : sum * scale) : .nan
-            #expect(out[i].bitPattern == expected.bitPattern, "element \(i)")
-            for s in 0..<slots {
-                #expect(drained[s * stride + i] == ((3..<30).contains(i) ? 0 : values[s * stride + i]), "slot \(s) element \(i)")
-            }
+        for (offset, j) in columns.enumerated() {
+            func shard(_ r: Range<Int>) -> Float { r.reduce(Float(0)) { $0 + delta[$1 * width + j] } }
+            let expected = (shard(0..<4) + shard(4..<8)) + shard(8..<11)
+            #expect(sums[offset].bitPattern == expected.bitPattern, "column \(j)")
+        }
+        #expect(sums[columns.count...].allSatisfy { $0.isNaN }, "wrote beyond the columns")
+    }
+
+    /// Records, per task, the order in which tasks started and ended.
+    final class PhaseLog: @unchecked Sendable {
+        let clock = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        let started: UnsafeMutableBufferPointer<Int>, ended: UnsafeMutableBufferPointer<Int>
+        init(tasks: Int) {
+            clock.initialize(to: 0)
+            started = .allocate(capacity: tasks)
+            started.initialize(repeating: -1)
+            ended = .allocate(capacity: tasks)
+            ended.initialize(repeating: -1)
+        }
+        deinit { clock.deallocate(); started.deallocate(); ended.deallocate() }
+    }
+
+    struct LoggedPhases: PhasedJob {
+        let log: PhaseLog
+        let firstTask: [Int]
+        func run(worker: Int, phase: Int, task: Int) {
+            let t = firstTask[phase] + task
+            log.started[t] = backprop_atomic_fetch_add(log.clock, 1)
+            // Make tasks overlap on many workers.
+            var x = 0.0
+            for i in 0..<(200 * (t % 7 + 1)) { x += Double(i).squareRoot() }
+            precondition(x >= 0)
+            log.ended[t] = backprop_atomic_fetch_add(log.clock, 1)
+        }
+    }
+
+    @Test("runPhases runs every task once and starts no task before the previous phase has ended",
+          arguments: [1, 2, 3, 8, 16])
+    func phasesInOrder(workers: Int) {
+        let sizes = [5, 1, 17, 3, 40]
+        let counters = PhaseCounters(maximumPhases: sizes.count)
+        var firstTask: [Int] = [], total = 0
+        for (p, size) in sizes.enumerated() {
+            firstTask.append(total)
+            total += size
+            counters.phaseEnds[p] = total
+        }
+        let log = PhaseLog(tasks: total)
+        runPhases(sizes.count, workers: workers, counters: counters, LoggedPhases(log: log, firstTask: firstTask))
+        #expect(log.started.allSatisfy { $0 >= 0 } && log.ended.allSatisfy { $0 >= 0 })
+        #expect(log.clock.pointee == 2 * total, "a task ran twice")
+        for p in 1..<sizes.count {
+            let previousEnd = (firstTask[p - 1]..<firstTask[p]).map { log.ended[$0] }.max()!
+            let start = (firstTask[p]..<(firstTask[p] + sizes[p])).map { log.started[$0] }.min()!
+            #expect(start > previousEnd, "phase \(p) started before phase \(p - 1) ended")
         }
     }
 
@@ -111,17 +250,17 @@ struct KernelTests {
         runs.initialize(repeating: 0)
         defer { runs.deallocate() }
         struct Count: WorkerJob {
-            let counts: SlotPointer<Int>
+            let counts: SharedPointer<Int>
             func run(worker: Int) { counts.base[worker] += 1 }  // worker w owns counts[w]
         }
-        onWorkers(workers, Count(counts: SlotPointer(base: runs.baseAddress!)))
+        onWorkers(workers, Count(counts: SharedPointer(base: runs.baseAddress!)))
         #expect(Array(runs) == Array(repeating: 1, count: workers))
 
         let shardCount = 13
         let owners = UnsafeMutableBufferPointer<Int>.allocate(capacity: shardCount)
         owners.initialize(repeating: -1)
         defer { owners.deallocate() }
-        let owner = SlotPointer(base: owners.baseAddress!)
+        let owner = SharedPointer(base: owners.baseAddress!)
         forEachShard(shardCount, workers: workers) { worker, shard in owner.base[shard] = worker }
         let active = min(workers, shardCount)
         #expect(Array(owners) == (0..<shardCount).map { $0 % active })

@@ -17,27 +17,42 @@ struct TrainingTests {
         return c
     }
 
-    @Test("gradient and parameters are bit-identical for 1, 2, 3 and 8 workers", arguments: [OptimizerKind.momentum, .adam])
-    func workerCountInvariance(optimizer: OptimizerKind) throws {
-        let dataset = randomDataset(count: 150, featureCount: 12, classCount: 4, seed: 1)
-        var results: [(gradient: [Float], parameters: [Float], losses: [Double])] = []
-        for workers in [1, 2, 3, 8] {
-            let trainer = try Trainer(configuration: configuration(sizes: [12, 16, 9, 4], workers: workers, optimizer: optimizer),
-                                      dataset: dataset)
-            trainer.recordsGradient = true
-            var losses: [Double] = []
-            for _ in 0..<6 { losses.append(try trainer.step().meanLoss) }
-            results.append((trainer.lastGradient, trainer.network.parameters, losses))
-        }
-        for r in results.dropFirst() {
-            #expect(r.gradient.map(\.bitPattern) == results[0].gradient.map(\.bitPattern))
-            #expect(r.parameters.map(\.bitPattern) == results[0].parameters.map(\.bitPattern))
-            #expect(r.losses == results[0].losses)
+    /// Steps of a run on `kernel` with `workers`: the last gradient, the
+    /// parameters, the optimizer state and every loss.
+    func run(_ c: TrainingConfiguration, on dataset: Dataset, kernel: Kernel, steps: Int) throws
+        -> (gradient: [UInt32], parameters: [UInt32], state: OptimizerState<Float>, losses: [Double]) {
+        let trainer = try Trainer(configuration: c, dataset: dataset, kernel: kernel)
+        trainer.recordsGradient = true
+        var losses: [Double] = []
+        for _ in 0..<steps { losses.append(try trainer.step().meanLoss) }
+        return (trainer.lastGradient.map(\.bitPattern), trainer.network.parameters.map(\.bitPattern),
+                trainer.optimizer.state, losses)
+    }
+
+    @Test("gradient, parameters, optimizer state and losses are bit-identical for 1, 2, 3, 5, 8 and 16 workers on every kernel path",
+          arguments: [OptimizerKind.momentum, .adam])
+    func workerCountAndKernelInvariance(optimizer: OptimizerKind) throws {
+        // Widths that cross the task blocks (64-row, 64-column, 32 × 256
+        // gradient blocks), a batch of many shards, and a short last batch.
+        let dataset = randomDataset(count: 330, featureCount: 70, classCount: 5, seed: 1)
+        var c = configuration(sizes: [70, 300, 40, 5], workers: 1, optimizer: optimizer)
+        c.batchSize = 150
+        c.shardSize = 16
+        let reference = try run(c, on: dataset, kernel: .portable, steps: 7)
+        for kernel in Kernel.allCases where kernel.isAvailable {
+            for workers in [1, 2, 3, 5, 8, 16] {
+                c.workers = workers
+                let r = try run(c, on: dataset, kernel: kernel, steps: 7)
+                #expect(r.gradient == reference.gradient, "\(kernel), \(workers) workers")
+                #expect(r.parameters == reference.parameters, "\(kernel), \(workers) workers")
+                #expect(r.state == reference.state, "\(kernel), \(workers) workers")
+                #expect(r.losses == reference.losses, "\(kernel), \(workers) workers")
+            }
         }
     }
 
-    @Test("the sharded sum equals one unsharded gradient (reduction sum), step after step")
-    func shardedEqualsWhole() throws {
+    @Test("the step's gradient is the shards' gradients added in shard order, bit for bit")
+    func shardOrderSum() throws {
         let dataset = randomDataset(count: 40, featureCount: 5, classCount: 3, seed: 2)
         var c = configuration(sizes: [5, 6, 3], workers: 2)
         c.reduction = .sum
@@ -46,41 +61,52 @@ struct TrainingTests {
         let trainer = try Trainer(configuration: c, dataset: dataset)
         trainer.recordsGradient = true
         let (inputs, targets) = dataset.arrays(outputCount: 3, as: Float.self)
-        let whole = trainer.network.gradient(inputs: inputs, targets: targets).gradient
-        // η = 0 and one batch per epoch: every step sees the same batch and
-        // weights, so a slot not cleared after a reduction would double step 2's sum.
+        // Shard s = rows 8s..<8s+8 of the one batch (no shuffle, batch 40).
+        var expected: [Float] = []
+        for s in 0..<5 {
+            let x = Array(inputs[(s * 8 * 5)..<((s + 1) * 8 * 5)]), t = Array(targets[(s * 8 * 3)..<((s + 1) * 8 * 3)])
+            let shard = trainer.network.gradient(inputs: x, targets: t).gradient
+            expected = s == 0 ? shard : zip(expected, shard).map { $0 + $1 }
+        }
+        // η = 0 and one batch per epoch: every step sees the same batch and weights.
         for step in 1...3 {
             try trainer.step()
-            for i in whole.indices {
-                #expect(abs(trainer.lastGradient[i] - whole[i]) <= 1e-5 * max(1, abs(whole[i])), "step \(step), parameter \(i)")
-            }
+            #expect(trainer.lastGradient.map(\.bitPattern) == expected.map(\.bitPattern), "step \(step)")
         }
+        // One shard for the whole batch is the one-block gradient itself.
+        c.shardSize = 40
+        let whole = try Trainer(configuration: c, dataset: dataset)
+        whole.recordsGradient = true
+        try whole.step()
+        #expect(whole.lastGradient.map(\.bitPattern)
+                == whole.network.gradient(inputs: inputs, targets: targets).gradient.map(\.bitPattern))
     }
 
-    @Test("shards computed but never reduced (a diverged step) do not leak into the next step's sum")
-    func unreducedShardsAreCleared() throws {
+    @Test("a forward pass never followed by its backward pass (a diverged step) leaves nothing behind")
+    func abandonedForwardPass() throws {
         let dataset = randomDataset(count: 24, featureCount: 5, classCount: 3, seed: 4)
         var network = try Network<Float>(sizes: [5, 6, 3], loss: .crossEntropy)
         var generator = SeededGenerator(seed: 4)
         network.initialize(.pytorch, generator: &generator)
         let indices = (0..<Int32(24)).map { $0 }
-        func reducedGradient(computingFirst extraBatches: Int) -> [Float] {
+        let reversed = Array(indices.reversed())
+        func gradient(abandoningFirst extraBatches: Int) -> [Float] {
             let gradients = ShardedGradients(network: network, batchSize: 24, shardSize: 8, workerCount: 2)
             gradients.recordsGradient = true
-            indices.withUnsafeBufferPointer { batch in
-                for _ in 0..<extraBatches { _ = gradients.computeShards(network: network, dataset: dataset, indices: batch) }
-                _ = gradients.computeShards(network: network, dataset: dataset, indices: batch)
+            reversed.withUnsafeBufferPointer { batch in
+                for _ in 0..<extraBatches { _ = gradients.forward(network: network, dataset: dataset, indices: batch) }
             }
+            indices.withUnsafeBufferPointer { batch in _ = gradients.forward(network: network, dataset: dataset, indices: batch) }
             var optimizer = SGD<Float>(settings: OptimizerSettings(kind: .sgd, learningRate: 0), parameterCount: network.parameterCount)
             var parameters = network.parameters
             parameters.withUnsafeMutableBufferPointer { w in
-                optimizer.withStep { rule in gradients.reduce(scale: 1, rule: rule, parameters: w.baseAddress!) }
+                optimizer.withStep { rule in gradients.backward(scale: 1, rule: rule, parameters: w.baseAddress!) }
             }
             return gradients.gradient
         }
-        let once = reducedGradient(computingFirst: 0)
+        let once = gradient(abandoningFirst: 0)
         #expect(once.filter { $0 != 0 }.count > 30)
-        #expect(reducedGradient(computingFirst: 2).map(\.bitPattern) == once.map(\.bitPattern))
+        #expect(gradient(abandoningFirst: 2).map(\.bitPattern) == once.map(\.bitPattern))
     }
 
     @Test("epochs are seeded permutations, different each epoch, identity without shuffle")

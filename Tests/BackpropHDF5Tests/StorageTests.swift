@@ -59,7 +59,7 @@ struct StorageTests {
                                               samplesPerSecond: 1, wallTime: 1)]
         let file = path("old.h5")
         try Checkpoint(of: trainer, dataPath: "data.h5", dataFingerprint: "f").save(to: file)
-        let edit = try run("/usr/bin/python3", ["-c", "import h5py; f = h5py.File('\(file)', 'a'); del f['metrics/epochs/test_rmse']; del f['data'].attrs['metric']"])
+        let edit = try run("/usr/bin/python3", ["-c", "import h5py; f = h5py.File('\(file)', 'a'); del f['metrics/epochs/test_rmse']; del f['data'].attrs['metric']; del f['model'].attrs['parameter_fingerprint']"])
         try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
         let loaded = try Checkpoint.load(from: file)
         #expect(loaded.metric == .accuracy && loaded.history.epochs.count == 1)
@@ -88,6 +88,7 @@ struct StorageTests {
         #expect(try h5.shape(of: "/model/layers/0/weight") == [7, 5])
         #expect(try h5.stringAttribute("activation", of: "/model/layers/1") == "softmax")
         #expect(try h5.stringAttribute("format") == Checkpoint.format)
+        #expect(try h5.stringAttribute("parameter_fingerprint", of: "/model") == trainer.network.fingerprint)
         // Nothing is left beside it.
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["model.h5"])
     }
@@ -207,6 +208,14 @@ struct StorageTests {
         let nan = try variant("nan.h5", "w = f['model/layers/0/weight']; a = w[()]; a[1, 2] = np.nan; w[...] = a")
         #expect(throws: StorageError.invalidContent(path: nan, object: "/model/layers/0/weight", reason: "value 7 is nan; weights must be finite")) {
             try Checkpoint.load(from: nan)
+        }
+        let altered = try variant("altered.h5", "w = f['model/layers/1/bias']; a = w[()]; a[0] += 1; w[...] = a")
+        var alteredNetwork = trainer.network
+        alteredNetwork.parameters[trainer.network.layers[1].biasOffset] += 1
+        #expect(throws: StorageError.invalidContent(
+            path: altered, object: "/model/layers",
+            reason: "hold parameters whose fingerprint is \(alteredNetwork.fingerprint), not the \(trainer.network.fingerprint) saved with them (the file was altered)")) {
+            try Checkpoint.load(from: altered)
         }
         let activation = try variant("activation.h5", "f['model/layers/0'].attrs['activation'] = np.bytes_(b'swish')")
         #expect(throws: StorageError.invalidContent(path: activation, object: "attribute 'activation' of /model/layers/0", reason: "unknown activation 'swish'")) {

@@ -1,118 +1,191 @@
-// Matrix products: the BLAS path used in training and the plain loop it must match.
+// Matrix products: Backprop's own kernel, on three paths, and the loop it must equal.
 //
-// Every matrix product of the package goes through `gemm`, which calls
-// OpenBLAS's cblas_sgemm / cblas_dgemm (row-major). `naiveGemm` is the
-// reference loop the tests compare against; `Kernel.naive` selects it at run
-// time so that the slow path always builds and stays tested. This file is the
-// only one that imports CBLAS. BLAS's own threading is switched off by
-// `BLAS.useSingleThread()`: our workers own the cores.
-import CBLAS
+// The rule (also in CGemm.h): every output element is one chain of fp32
+// fused multiply-adds over k in ascending order, c = fma(a_ik, b_kj, c),
+// starting from 0, or from C when `accumulate` is set; with a `segment`
+// shorter than k the chain restarts every `segment` values of k and the
+// segments' chains are added to the element in order (shard sums in shard
+// order). No path ever splits or reorders k, so every path, tile and block
+// split gives the bits of `referenceGemm`, on any CPU.
+//
+// Paths: AVX-512 and AVX2+FMA in C (CGemm), and a portable one in Swift SIMD
+// whose `addingProduct` is the fused operation on every architecture (on
+// x86-64 without FMA in the build target it is a libm call per lane: correct,
+// slow). `Double`, used only by gradient checks, always runs the reference.
+import CGemm
+import Foundation
 
-/// Which implementation a matrix product runs on.
-public enum Kernel: Sendable {
-    /// OpenBLAS (the default).
-    case blas
-    /// The plain triple loop, for tests and as the reference.
-    case naive
-}
+/// Which implementation runs the Float matrix products. All three give the
+/// same bits; they differ in speed and in the CPUs that can run them.
+public enum Kernel: String, Sendable, CaseIterable, Codable {
+    case avx512
+    case avx2
+    case portable
 
-/// C ← α·op(A)·op(B) + β·C, row-major; op(A): [m, k], op(B): [k, n], C: [m, n].
-@inline(__always)
-func gemm<T: NetworkScalar>(
-    _ transposeA: Transpose, _ transposeB: Transpose,
-    m: Int, n: Int, k: Int,
-    alpha: T = 1, a: UnsafePointer<T>, lda: Int,
-    b: UnsafePointer<T>, ldb: Int,
-    beta: T, c: UnsafeMutablePointer<T>, ldc: Int,
-    kernel: Kernel = .blas
-) {
-    switch kernel {
-    case .blas:
-        T.blasGemm(transposeA, transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-    case .naive:
-        naiveGemm(transposeA, transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                  b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    /// The fastest path this CPU runs.
+    public static let best: Kernel = Kernel.allCases.first(where: \.isAvailable) ?? .portable
+
+    /// The default of every API that takes a kernel: `fromEnvironment` of
+    /// this process (BACKPROP_KERNEL), or `best` when that names no path
+    /// this CPU runs (the CLI refuses such a value; see KernelChoice).
+    public static let automatic: Kernel =
+        fromEnvironment(ProcessInfo.processInfo.environment) ?? best
+
+    /// The path named by `BACKPROP_KERNEL` (tests run a whole suite on one
+    /// path that way), else `best`. Nil when the variable names no path or
+    /// one this CPU cannot run.
+    public static func fromEnvironment(_ environment: [String: String]) -> Kernel? {
+        guard let name = environment["BACKPROP_KERNEL"], name != "auto" else { return best }
+        guard let kernel = Kernel(rawValue: name), kernel.isAvailable else { return nil }
+        return kernel
     }
-}
 
-/// The reference for `gemm`: C_ij ← α Σ_p op(A)_ip op(B)_pj + β C_ij, summed in p order.
-public func naiveGemm<T: NetworkScalar>(
-    _ transposeA: Transpose, _ transposeB: Transpose,
-    m: Int, n: Int, k: Int,
-    alpha: T, a: UnsafePointer<T>, lda: Int,
-    b: UnsafePointer<T>, ldb: Int,
-    beta: T, c: UnsafeMutablePointer<T>, ldc: Int
-) {
-    for i in 0..<m {
-        for j in 0..<n {
-            var sum: T = 0
-            for p in 0..<k {
-                let aip = transposeA == .none ? a[i * lda + p] : a[p * lda + i]
-                let bpj = transposeB == .none ? b[p * ldb + j] : b[j * ldb + p]
-                sum += aip * bpj
-            }
-            // BLAS does not read C when β = 0 (it may hold NaN garbage).
-            c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j])
+    /// Whether this CPU can run the path.
+    public var isAvailable: Bool {
+        #if arch(x86_64)
+        switch self {
+        case .avx512: return backprop_cpu_has_avx512() != 0
+        case .avx2: return backprop_cpu_has_avx2_fma() != 0
+        case .portable: return true
+        }
+        #else
+        return self == .portable
+        #endif
+    }
+
+    /// Register tile (rows × columns) of the path, for the description.
+    public var tile: (rows: Int, columns: Int) {
+        switch self {
+        case .avx512: return (8, 32)
+        case .avx2: return (6, 16)
+        case .portable: return (4, 8)
         }
     }
 }
 
-extension Transpose {
-    fileprivate var cblas: CBLAS_TRANSPOSE {
-        self == .none ? CblasNoTrans : CblasTrans
+/// C[i, j] (+)= Σ_k A(i, k)·B(k, j) under the rule above, with
+/// A(i, k) = a[i·aRowStride + k·aColumnStride] (so A may be read transposed),
+/// B(k, j) = b[k·ldb + j] and C row-major with row stride ldc.
+struct MatrixProduct<T: NetworkScalar> {
+    var m: Int, n: Int, k: Int
+    /// k values per chain (a shard); k or more for one chain.
+    var segment: Int
+    var a: UnsafePointer<T>, aRowStride: Int, aColumnStride: Int
+    var b: UnsafePointer<T>, ldb: Int
+    var c: UnsafeMutablePointer<T>, ldc: Int
+    /// The first chain starts from C (β = 1) rather than from 0 (β = 0).
+    var accumulate: Bool
+
+    /// Runs the product on `kernel` (Float) or the reference (Double).
+    @inline(__always)
+    func run(on kernel: Kernel) {
+        precondition(m >= 0 && n >= 0 && k >= 0 && segment > 0, "bad product \(m)×\(n)×\(k), segment \(segment)")
+        guard T.self == Float.self else { return referenceGemm(self) }
+        let p = UnsafeRawPointer(withUnsafePointer(to: self) { $0 }).assumingMemoryBound(to: MatrixProduct<Float>.self).pointee
+        switch kernel {
+        case .portable: portableGemm(p)
+        #if arch(x86_64)
+        case .avx512: p.withC { backprop_gemm_avx512($0) }
+        case .avx2: p.withC { backprop_gemm_avx2($0) }
+        #else
+        case .avx512, .avx2: preconditionFailure("\(kernel) does not run on this architecture")
+        #endif
+        }
     }
 }
 
-extension Float {
-    public static func blasGemm(
-        _ transposeA: Transpose, _ transposeB: Transpose, m: Int, n: Int, k: Int,
-        alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
-    ) {
-        cblas_sgemm(CblasRowMajor, transposeA.cblas, transposeB.cblas,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
+extension MatrixProduct where T == Float {
+    fileprivate func withC(_ body: (UnsafePointer<backprop_gemm>) -> Void) {
+        var g = backprop_gemm(
+            m: m, n: n, k: k, segment: segment, a: a, a_row_stride: aRowStride, a_column_stride: aColumnStride,
+            b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate ? 1 : 0)
+        body(&g)
     }
 }
 
-extension Double {
-    public static func blasGemm(
-        _ transposeA: Transpose, _ transposeB: Transpose, m: Int, n: Int, k: Int,
-        alpha: Double, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
-        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
-    ) {
-        cblas_dgemm(CblasRowMajor, transposeA.cblas, transposeB.cblas,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
+/// The rule as a plain loop: the reference every path must equal bit for bit.
+func referenceGemm<T: NetworkScalar>(_ p: MatrixProduct<T>) {
+    for i in 0..<p.m {
+        for j in 0..<p.n {
+            let c = p.c + i * p.ldc + j
+            var value: T = p.accumulate ? c.pointee : 0
+            for start in stride(from: 0, to: p.k, by: p.segment) {
+                var chain: T = start == 0 ? value : 0
+                for q in start..<min(start + p.segment, p.k) {
+                    chain = chain.addingProduct(p.a[i * p.aRowStride + q * p.aColumnStride], p.b[q * p.ldb + j])
+                }
+                value = start == 0 ? chain : value + chain
+            }
+            c.pointee = value
+        }
     }
 }
 
-/// The BLAS library in use, and its threading.
-public enum BLAS {
-    /// Sets OpenBLAS to one thread per call: the data-parallel workers own the
-    /// cores, and two levels of threads would fight over them. Call at start-up.
-    public static func useSingleThread() {
-        openblas_set_num_threads(1)
+/// The portable path: tiles of 4 rows × 8 columns in SIMD8, lanes across j,
+/// columns beyond the last full vector one by one.
+private func portableGemm(_ p: MatrixProduct<Float>) {
+    typealias V = SIMD8<Float>
+    let (rowsPerTile, lanes) = (4, V.scalarCount)
+    var j0 = 0
+    while j0 + lanes <= p.n {
+        var i0 = 0
+        while i0 < p.m {
+            let rows = min(rowsPerTile, p.m - i0)
+            var start = 0
+            repeat {
+                let end = min(start + p.segment, p.k)
+                var acc = (V(), V(), V(), V())
+                if start == 0 && p.accumulate {
+                    acc.0 = load(p.c + i0 * p.ldc + j0)
+                    if rows > 1 { acc.1 = load(p.c + (i0 + 1) * p.ldc + j0) }
+                    if rows > 2 { acc.2 = load(p.c + (i0 + 2) * p.ldc + j0) }
+                    if rows > 3 { acc.3 = load(p.c + (i0 + 3) * p.ldc + j0) }
+                }
+                let a = p.a + i0 * p.aRowStride
+                for q in start..<end {
+                    let b = load(p.b + q * p.ldb + j0)
+                    let aq = a + q * p.aColumnStride
+                    acc.0 = acc.0.addingProduct(V(repeating: aq[0]), b)
+                    if rows > 1 { acc.1 = acc.1.addingProduct(V(repeating: aq[p.aRowStride]), b) }
+                    if rows > 2 { acc.2 = acc.2.addingProduct(V(repeating: aq[2 * p.aRowStride]), b) }
+                    if rows > 3 { acc.3 = acc.3.addingProduct(V(repeating: aq[3 * p.aRowStride]), b) }
+                }
+                let c = p.c + i0 * p.ldc + j0, first = start == 0
+                finish(acc.0, c, first)
+                if rows > 1 { finish(acc.1, c + p.ldc, first) }
+                if rows > 2 { finish(acc.2, c + 2 * p.ldc, first) }
+                if rows > 3 { finish(acc.3, c + 3 * p.ldc, first) }
+                start = end
+            } while start < p.k
+            i0 += rowsPerTile
+        }
+        j0 += lanes
     }
+    if j0 < p.n {
+        // The last columns, by the reference loop on the sub-matrix.
+        var rest = p
+        rest.n = p.n - j0
+        rest.b = p.b + j0
+        rest.c = p.c + j0
+        referenceGemm(rest)
+    }
+}
 
-    /// OpenBLAS's name for the kernel it selected for this CPU (e.g. "Haswell",
-    /// "SkylakeX", "Cooperlake"); "Prescott" is the slow generic fallback.
-    public static var coreName: String {
-        guard let name = openblas_get_corename() else { return "unknown" }
-        return String(cString: name)
-    }
+/// C ← chain for the first segment, C ← C + chain for the others.
+@inline(__always)
+private func finish(_ chain: SIMD8<Float>, _ c: UnsafeMutablePointer<Float>, _ first: Bool) {
+    store(first ? chain : load(c) + chain, c)
+}
 
-    /// OpenBLAS's build configuration string (version, threading model).
-    public static var configuration: String {
-        guard let config = openblas_get_config() else { return "unknown" }
-        return String(cString: config)
-    }
+@inline(__always)
+private func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
 
-    /// True when OpenBLAS fell back to a generic kernel much slower than this
-    /// CPU allows; `OPENBLAS_CORETYPE` (e.g. `SkylakeX`, `Haswell`) overrides it.
-    public static var isGenericFallback: Bool {
-        ["prescott", "generic", "core2", "atom", "nehalem", "katmai", "coppermine"]
-            .contains(coreName.lowercased())
-    }
+@inline(__always)
+private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load(UnsafePointer(p)) }
+
+@inline(__always)
+private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

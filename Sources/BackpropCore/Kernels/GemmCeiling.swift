@@ -1,68 +1,142 @@
 /// The speed limit of a training step on this machine: the step's matrix
-/// products alone — per shard, a_l = Z_{l−1}·W_lᵀ for every layer, then
-/// δ_lᵀ·Z_{l−1} and, below the top, δ_l·W_l — with the same shapes, shards,
-/// workers and per-worker buffers as `ShardedGradients`, and nothing else
-/// (no conversion, bias, activation, loss, reduction or update). For
-/// 784-256-128-10 these are the 8 training GEMMs. `backprop bench` reports
-/// the step's throughput as a fraction of this one.
+/// products alone, with the shapes and block split of `ShardedGradients`
+/// and nothing else (no gather, bias, activation, loss or update). Per
+/// layer: a = z·wᵀ (forward), δ·W (below the top) and δᵀ·Z summed shard by
+/// shard; for 784-256-128-10 these are the 8 training products. `backprop
+/// bench` reports the step's throughput as a fraction of this one.
+///
+/// It runs on one of Backprop's kernel paths, or on OpenBLAS (the
+/// yardstick: the same products, per shard for δᵀ·Z, β = 1 as training
+/// did before the own kernel).
 public final class GemmCeiling {
+    /// Which implementation the products run on.
+    public enum Engine: Sendable, Equatable {
+        case own(Kernel)
+        case openBLAS
+    }
+
     let network: Network<Float>
     let batchSize: Int
     let shardSize: Int
     let workerCount: Int
-    private let workspaces: [Workspace<Float>]
-    /// One gradient buffer per shard, as in training.
-    private let slots: UnsafeMutableBufferPointer<Float>
+    let engine: Engine
+    /// z and δ of every layer for the whole batch, w, wᵀ, and one gradient per worker.
+    private let buffers: UnsafeMutableBufferPointer<Float>
+    private let counters: PhaseCounters
 
-    public init(network: Network<Float>, batchSize: Int, shardSize: Int, workerCount: Int) {
+    public init(network: Network<Float>, batchSize: Int, shardSize: Int, workerCount: Int, engine: Engine) {
         self.network = network
         self.batchSize = batchSize
         self.shardSize = min(shardSize, batchSize)
-        let shardCount = (batchSize + self.shardSize - 1) / self.shardSize
-        self.workerCount = max(1, min(workerCount, shardCount))
-        workspaces = (0..<self.workerCount).map { _ in Workspace<Float>(sizes: network.sizes, capacity: min(shardSize, batchSize)) }
-        for workspace in workspaces {
-            // Plausible values (the products do not depend on them; zeros would do).
-            workspace.activation(0).update(repeating: 0.5, count: workspace.capacity * network.inputCount)
-        }
-        slots = .allocate(capacity: shardCount * network.parameterCount)
-        slots.initialize(repeating: 0)
+        self.workerCount = max(1, workerCount)
+        self.engine = engine
+        let widths = network.sizes.reduce(0, +)
+        buffers = .allocate(capacity: 2 * batchSize * widths + (2 + self.workerCount) * network.parameterCount)
+        // Plausible values (the products do not depend on them; zeros would do).
+        buffers.initialize(repeating: 0.5)
+        counters = PhaseCounters(maximumPhases: 3 * network.layers.count)
     }
 
-    deinit { slots.deallocate() }
+    deinit { buffers.deallocate() }
 
     /// Runs the products of `steps` batches; returns samples per second.
     public func samplesPerSecond(steps: Int) -> Double {
-        let shardCount = (batchSize + shardSize - 1) / shardSize
-        let (network, workspaces, shardSize, batchSize) = (self.network, self.workspaces, self.shardSize, self.batchSize)
-        let slots = SlotPointer(base: slots.baseAddress!)
-        let start = monotonicNanoseconds()
-        network.parameters.withUnsafeBufferPointer { parameters in
-            let w = SlotPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
-            for _ in 0..<steps {
-                forEachShard(shardCount, workers: workerCount) { worker, s in
-                    let workspace = workspaces[worker]
-                    let rows = min(shardSize, batchSize - s * shardSize)
-                    let gradient = slots.base + s * network.parameterCount
-                    let layers = network.layers
-                    for (l, layer) in layers.enumerated() {
-                        layer.preActivationProduct(workspace.activation(l), rows: rows, parameters: w.base,
-                                                   into: workspace.activation(l + 1), kernel: .blas)
-                    }
-                    var delta = workspace.deltaA, below = workspace.deltaB
-                    for l in stride(from: layers.count - 1, through: 0, by: -1) {
-                        layers[l].weightGradientProduct(delta: delta, input: workspace.activation(l), rows: rows,
-                                                        into: gradient, kernel: .blas)
-                        if l > 0 {
-                            layers[l].backpropagatedProduct(delta: delta, rows: rows, parameters: w.base,
-                                                            into: below, kernel: .blas)
-                        }
-                        swap(&delta, &below)
-                    }
-                }
-            }
+        let job = CeilingJob(ceiling: self, base: SharedPointer(base: buffers.baseAddress!))
+        let phaseCount = job.phases.count
+        for (p, grid) in job.phases.enumerated() {
+            counters.phaseEnds[p] = (p == 0 ? 0 : counters.phaseEnds[p - 1]) + grid.grid.count
         }
+        let start = monotonicNanoseconds()
+        for _ in 0..<steps { runPhases(phaseCount, workers: workerCount, counters: counters, job) }
         let elapsed = seconds(from: start, to: monotonicNanoseconds())
         return Double(steps * batchSize) / elapsed
+    }
+}
+
+/// The ceiling's products as phases: every layer's forward product, then
+/// every layer's backward products (one phase each, as in a step).
+private struct CeilingJob: PhasedJob, @unchecked Sendable {
+    // Sendable: tasks of a phase write disjoint blocks; nothing reads the results.
+    enum Product { case forward(Int), propagate(Int), gradient(Int) }
+    let ceiling: GemmCeiling
+    let base: SharedPointer<Float>
+    let phases: [(product: Product, grid: BlockGrid)]
+
+    init(ceiling: GemmCeiling, base: SharedPointer<Float>) {
+        self.ceiling = ceiling
+        self.base = base
+        let (layers, rows) = (ceiling.network.layers, ceiling.batchSize)
+        typealias Step = ShardedGradients<Float>
+        var phases: [(Product, BlockGrid)] = layers.indices.map { l in
+            (.forward(l), BlockGrid(rows: rows, columns: layers[l].outputCount,
+                                    blockRows: Step.blockRows, blockColumns: Step.blockColumns))
+        }
+        for l in layers.indices.reversed() {
+            if ceiling.engine == .openBLAS {
+                // Per shard, as training did with OpenBLAS: one product per shard.
+                phases.append((.gradient(l), BlockGrid(rows: rows, columns: 1, blockRows: ceiling.shardSize, blockColumns: 1)))
+            } else {
+                phases.append((.gradient(l), BlockGrid(rows: layers[l].outputCount, columns: layers[l].inputCount,
+                                                       blockRows: Step.gradientRows, blockColumns: Step.gradientColumns)))
+            }
+            if l > 0 {
+                phases.append((.propagate(l), BlockGrid(rows: rows, columns: layers[l].inputCount,
+                                                        blockRows: Step.blockRows, blockColumns: Step.blockColumns)))
+            }
+        }
+        self.phases = phases
+    }
+
+    func run(worker: Int, phase: Int, task: Int) {
+        let (product, grid) = phases[phase]
+        let (rows, columns) = grid.block(task)
+        let network = ceiling.network, layers = network.layers
+        let batch = ceiling.batchSize, widths = network.sizes.reduce(0, +)
+        // z_l, then δ_l, for the whole batch; then w, wᵀ and the gradients.
+        func z(_ l: Int) -> UnsafeMutablePointer<Float> { base.base + batch * network.sizes[..<l].reduce(0, +) }
+        func delta(_ l: Int) -> UnsafeMutablePointer<Float> { z(l) + batch * widths }
+        let w = base.base + 2 * batch * widths, wT = w + network.parameterCount
+        switch (product, ceiling.engine) {
+        case (.forward(let l), .own(let kernel)):
+            layers[l].preActivationProduct(z(l) + rows.lowerBound * layers[l].inputCount, rows: rows.count,
+                                           columns: columns, transposedWeights: wT,
+                                           into: z(l + 1) + rows.lowerBound * layers[l].outputCount, kernel: kernel)
+        case (.forward(let l), .openBLAS):
+            let layer = layers[l]
+            BLAS.run(transposedB: true, MatrixProduct(
+                m: rows.count, n: columns.count, k: layer.inputCount, segment: layer.inputCount,
+                a: z(l) + rows.lowerBound * layer.inputCount, aRowStride: layer.inputCount, aColumnStride: 1,
+                b: w + layer.weightOffset + columns.lowerBound * layer.inputCount, ldb: layer.inputCount,
+                c: z(l + 1) + rows.lowerBound * layer.outputCount + columns.lowerBound, ldc: layer.outputCount,
+                accumulate: false))
+        case (.propagate(let l), .own(let kernel)):
+            layers[l].backpropagatedProduct(delta: delta(l + 1) + rows.lowerBound * layers[l].outputCount,
+                                            rows: rows.count, columns: columns, parameters: w,
+                                            into: delta(l) + rows.lowerBound * layers[l].inputCount, kernel: kernel)
+        case (.propagate(let l), .openBLAS):
+            let layer = layers[l]
+            BLAS.run(transposedB: false, MatrixProduct(
+                m: rows.count, n: columns.count, k: layer.outputCount, segment: layer.outputCount,
+                a: delta(l + 1) + rows.lowerBound * layer.outputCount, aRowStride: layer.outputCount, aColumnStride: 1,
+                b: w + layer.weightOffset + columns.lowerBound, ldb: layer.inputCount,
+                c: delta(l) + rows.lowerBound * layer.inputCount + columns.lowerBound, ldc: layer.inputCount,
+                accumulate: false))
+        case (.gradient(let l), .own(let kernel)):
+            let g = wT + network.parameterCount  // one gradient: the blocks are disjoint
+            layers[l].weightGradientProduct(delta: delta(l + 1), input: z(l), rows: batch, segment: ceiling.shardSize,
+                                            outputs: rows, inputs: columns,
+                                            into: g + layers[l].weightOffset + rows.lowerBound * layers[l].inputCount
+                                                + columns.lowerBound,
+                                            ldg: layers[l].inputCount, kernel: kernel)
+        case (.gradient(let l), .openBLAS):
+            // Shard `task` (rows): its δᵀ·Z added into the gradient of its worker.
+            let layer = layers[l]
+            BLAS.run(transposedB: false, MatrixProduct(
+                m: layer.outputCount, n: layer.inputCount, k: rows.count, segment: rows.count,
+                a: delta(l + 1) + rows.lowerBound * layer.outputCount, aRowStride: 1, aColumnStride: layer.outputCount,
+                b: z(l) + rows.lowerBound * layer.inputCount, ldb: layer.inputCount,
+                c: wT + (1 + worker) * network.parameterCount + layer.weightOffset, ldc: layer.inputCount,
+                accumulate: true))
+        }
     }
 }

@@ -29,12 +29,13 @@ private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
-/// z_nj = h(a_nj + b_j) for every row, with h = ReLU (max(·, 0), NaN → 0 as
-/// in `a > 0 ? a : 0`) or the identity.
+/// z_nj = h(a_nj + b_j) for every row of a block `width` columns wide whose
+/// rows lie `stride` apart, with h = ReLU (max(·, 0), NaN → 0 as in
+/// `a > 0 ? a : 0`) or the identity.
 func addBiasVectorized(_ b: UnsafePointer<Float>, to output: UnsafeMutablePointer<Float>,
-                       rows: Int, width: Int, relu: Bool) {
+                       rows: Int, width: Int, stride: Int, relu: Bool) {
     for n in 0..<rows {
-        let row = output + n * width
+        let row = output + n * stride
         var j = 0
         while j + 8 <= width {
             let a = load8(row + j) + load8(b + j)
@@ -49,33 +50,64 @@ func addBiasVectorized(_ b: UnsafePointer<Float>, to output: UnsafeMutablePointe
     }
 }
 
-/// δ_i ← 0 where z_i ≤ 0 (ReLU's h'(a) = 1 for a > 0, written through z = h(a)).
-func reluMaskVectorized(_ delta: UnsafeMutablePointer<Float>, z: UnsafePointer<Float>, count: Int) {
-    var i = 0
-    while i + 8 <= count {
-        let d = load8(delta + i)
-        store8(d.replacing(with: 0, where: .!(load8(z + i) .> 0)), delta + i)
-        i += 8
-    }
-    while i < count {
-        if !(z[i] > 0) { delta[i] = 0 }
-        i += 1
+/// δ_ni ← h'(a_ni) δ_ni for a block `width` columns wide whose rows (of δ and
+/// of z) lie `stride` apart, with h' written through z = h(a).
+func applyDerivative<T: NetworkScalar>(_ h: Activation, to delta: UnsafeMutablePointer<T>, z: UnsafePointer<T>,
+                                       rows: Int, width: Int, stride: Int) {
+    switch h {
+    case .identity, .softmax:
+        return
+    case .relu:
+        for n in 0..<rows {
+            let (d, zn) = (delta + n * stride, z + n * stride)
+            var i = 0
+            if let d = floatPointer(d), let zn = floatPointer(zn) {
+                // δ_i ← 0 where z_i ≤ 0 (h'(a) = 1 for a > 0).
+                while i + 8 <= width {
+                    store8(load8(d + i).replacing(with: 0, where: .!(load8(zn + i) .> 0)), d + i)
+                    i += 8
+                }
+            }
+            while i < width {
+                if !(zn[i] > 0) { d[i] = 0 }
+                i += 1
+            }
+        }
+    default:
+        for n in 0..<rows {
+            let (d, zn) = (delta + n * stride, z + n * stride)
+            for i in 0..<width { d[i] *= h.derivative(output: zn[i]) }
+        }
     }
 }
 
-/// s_j = Σ_n δ_nj, summed over n in order (the bias gradient).
-func columnSumsVectorized(_ delta: UnsafePointer<Float>, rows: Int, width: Int, into sums: UnsafeMutablePointer<Float>) {
-    var j = 0
-    while j + 8 <= width {
-        var s = SIMD8<Float>(repeating: 0)
-        for n in 0..<rows { s += load8(delta + n * width + j) }
-        store8(s, sums + j)
-        j += 8
+/// ∂E/∂b_j = Σ_n δ_nj for j in `columns` of δ [rows, width]: within each
+/// `segment` of rows (a shard) a sum from 0 in row order, and the shards'
+/// sums added in shard order (as the weight products add their chains).
+/// Writes `columns.count` values at `sums`.
+func biasGradient<T: NetworkScalar>(_ delta: UnsafePointer<T>, rows: Int, width: Int, segment: Int,
+                                    columns: Range<Int>, into sums: UnsafeMutablePointer<T>) {
+    var j = columns.lowerBound
+    if let delta = floatPointer(delta), let sums = floatPointer(sums) {
+        while j + 8 <= columns.upperBound {
+            var total = SIMD8<Float>(repeating: 0)
+            for start in Swift.stride(from: 0, to: rows, by: segment) {
+                var s = SIMD8<Float>(repeating: 0)
+                for n in start..<min(start + segment, rows) { s += load8(delta + n * width + j) }
+                total = start == 0 ? s : total + s
+            }
+            store8(total, sums + (j - columns.lowerBound))
+            j += 8
+        }
     }
-    while j < width {
-        var s: Float = 0
-        for n in 0..<rows { s += delta[n * width + j] }
-        sums[j] = s
+    while j < columns.upperBound {
+        var total: T = 0
+        for start in Swift.stride(from: 0, to: rows, by: segment) {
+            var s: T = 0
+            for n in start..<min(start + segment, rows) { s += delta[n * width + j] }
+            total = start == 0 ? s : total + s
+        }
+        sums[j - columns.lowerBound] = total
         j += 1
     }
 }
@@ -90,44 +122,6 @@ func convertBytesVectorized(_ bytes: UnsafePointer<UInt8>, count: Int, scale: Fl
     }
     while i < count {
         x[i] = Float(bytes[i]) * scale
-        i += 1
-    }
-}
-
-/// out_i ← scale · (slot₀_i + slot₁_i + … + slot_{count−1}_i), added in slot
-/// order, then slot_s_i ← 0 for every slot, for i in `range` (slot s starts
-/// at slots + s·stride). One pass: each lane is read, summed, scaled and
-/// cleared while in registers. The Float path takes eight lanes at a time:
-/// the same operations in the same order as the plain loop.
-@_specialize(where T == Float)
-func drainSlots<T: NetworkScalar>(
-    _ slots: UnsafeMutablePointer<T>, count: Int, stride: Int, range: Range<Int>, scale: T,
-    into out: UnsafeMutablePointer<T>
-) {
-    guard count > 0 else { return }
-    var i = range.lowerBound
-    if let o = floatPointer(out), let first = floatPointer(slots) {
-        let s = Float(scale), zero = SIMD8<Float>(repeating: 0)
-        while i + 8 <= range.upperBound {
-            var sum = load8(first + i)
-            store8(zero, first + i)
-            for slot in 1..<count {
-                let p = first + slot * stride + i
-                sum += load8(p)
-                store8(zero, p)
-            }
-            store8(s == 1 ? sum : sum * s, o + i)
-            i += 8
-        }
-    }
-    while i < range.upperBound {
-        var sum = slots[i]
-        slots[i] = 0
-        for slot in 1..<count {
-            sum += slots[slot * stride + i]
-            slots[slot * stride + i] = 0
-        }
-        out[i] = scale == 1 ? sum : sum * scale
         i += 1
     }
 }

@@ -4,7 +4,12 @@
 /// parameter vector, so that gradients, optimizer state and shard buffers all
 /// share one layout and can be summed, scaled and saved as plain arrays.
 /// Within that vector the weights w come first, stored [out, in] (row j holds
-/// w_j·), then the biases b [out].
+/// w_j·), then the biases b [out]. The forward product reads w through its
+/// transpose wᵀ [in, out], kept at the same offset of a `TransposedWeights`.
+///
+/// Every function here works on a block of rows (samples) and a range of the
+/// output's columns, so that a step can split each product into blocks on
+/// any number of workers; pointers point at the block's first row.
 public struct Dense: Sendable, Equatable, Codable {
     public let inputCount: Int
     public let outputCount: Int
@@ -30,81 +35,79 @@ public struct Dense: Sendable, Equatable, Codable {
     /// The index range of b in the parameter vector.
     public var biasRange: Range<Int> { biasOffset..<(biasOffset + outputCount) }
 
-    /// Forward pass for a block of rows: a = z·wᵀ + b, then z' = h(a) unless
-    /// `activate` is false (the output layer, whose h is applied by the loss).
+    /// Forward pass for a block of rows and output columns: a = z·wᵀ + b,
+    /// then z' = h(a) unless `activate` is false (the output layer, whose h
+    /// is applied by the loss).
     ///
-    /// z: [rows, in], w: [out, in], output: [rows, out], all row-major.
+    /// z: [rows, in], wᵀ: [in, out], output: [rows, out], all row-major;
+    /// only `columns` of the output are written.
     /// (SPI for the Benchmarks package, which times one layer alone.)
     @_spi(Benchmarks) public func forward<T: NetworkScalar>(
-        _ input: UnsafePointer<T>, rows: Int,
-        parameters: UnsafePointer<T>,
+        _ input: UnsafePointer<T>, rows: Int, columns: Range<Int>,
+        parameters: UnsafePointer<T>, transposedWeights wT: UnsafePointer<T>,
         into output: UnsafeMutablePointer<T>,
         activate: Bool, kernel: Kernel
     ) {
-        preActivationProduct(input, rows: rows, parameters: parameters, into: output, kernel: kernel)
-        let b = parameters + biasOffset
-        // One pass adds b_j and applies h, while the row is still in cache.
+        preActivationProduct(input, rows: rows, columns: columns, transposedWeights: wT, into: output, kernel: kernel)
+        let b = parameters + biasOffset + columns.lowerBound
+        let block = output + columns.lowerBound
+        let width = columns.count
+        // One pass adds b_j and applies h, while the rows are still in cache.
         let h = activate ? activation : .identity
-        if h == .relu || h == .identity || h == .softmax, let b = floatPointer(b), let output = floatPointer(output) {
-            addBiasVectorized(b, to: output, rows: rows, width: outputCount, relu: h == .relu)
+        if h == .relu || h == .identity || h == .softmax, let b = floatPointer(b), let block = floatPointer(block) {
+            addBiasVectorized(b, to: block, rows: rows, width: width, stride: outputCount, relu: h == .relu)
             return
         }
-        switch h {
-        case .relu: addBias(b, to: output, rows: rows) { $0 > 0 ? $0 : 0 }
-        case .leakyRelu: addBias(b, to: output, rows: rows) { Activation.leakyRelu.value($0) }
-        case .tanh: addBias(b, to: output, rows: rows) { T.tanh($0) }
-        case .sigmoid: addBias(b, to: output, rows: rows) { Activation.sigmoid.value($0) }
-        case .identity, .softmax: addBias(b, to: output, rows: rows) { $0 }
-        }
-    }
-
-    /// output_nj ← h(output_nj + b_j); specialised per activation by the caller's closure.
-    @inline(__always)
-    private func addBias<T: NetworkScalar>(
-        _ b: UnsafePointer<T>, to output: UnsafeMutablePointer<T>, rows: Int,
-        _ h: (T) -> T
-    ) {
         for n in 0..<rows {
-            let row = output + n * outputCount
-            for j in 0..<outputCount { row[j] = h(row[j] + b[j]) }
+            let row = block + n * outputCount
+            for j in 0..<width { row[j] = h.value(row[j] + b[j]) }
         }
     }
 
     // MARK: - The layer's three matrix products (also run alone by GemmCeiling)
 
-    /// a_nj = Σ_i z_ni w_ji for the whole block: Z·Wᵀ, [rows, in]·[in, out].
+    /// a_nj = Σ_i z_ni w_ji for the block's rows and `columns` (j):
+    /// Z·Wᵀ, [rows, in]·[in, out], one chain over i per element.
     @inline(__always)
     func preActivationProduct<T: NetworkScalar>(
-        _ input: UnsafePointer<T>, rows: Int, parameters: UnsafePointer<T>,
+        _ input: UnsafePointer<T>, rows: Int, columns: Range<Int>, transposedWeights wT: UnsafePointer<T>,
         into output: UnsafeMutablePointer<T>, kernel: Kernel
     ) {
-        gemm(.none, .transposed, m: rows, n: outputCount, k: inputCount,
-             a: input, lda: inputCount, b: parameters + weightOffset, ldb: inputCount,
-             beta: 0, c: output, ldc: outputCount, kernel: kernel)
+        MatrixProduct(m: rows, n: columns.count, k: inputCount, segment: max(inputCount, 1),
+                      a: input, aRowStride: inputCount, aColumnStride: 1,
+                      b: wT + weightOffset + columns.lowerBound, ldb: outputCount,
+                      c: output + columns.lowerBound, ldc: outputCount, accumulate: false)
+            .run(on: kernel)
     }
 
-    /// Σ_n ∂E^n/∂w_ji = Σ_n δ_nj z_ni: δᵀ·Z, [out, rows]·[rows, in], added to
-    /// `gradient`, which must hold zeros there. (With β = 0 OpenBLAS first
-    /// zeroes C in a pass of its own; the reduction clears the shard slots
-    /// while it reads them anyway, and the backward pass is ~10 % faster.)
+    /// Σ_n ∂E^n/∂w_ji = Σ_n δ_nj z_ni for w's rows `outputs` (j) and columns
+    /// `inputs` (i): δᵀ·Z, [out, rows]·[rows, in], one chain per `segment`
+    /// rows (a shard), the shards' chains added in order, into g (row stride
+    /// `ldg`; g's first element is (outputs.lowerBound, inputs.lowerBound)).
     @inline(__always)
     func weightGradientProduct<T: NetworkScalar>(
-        delta: UnsafePointer<T>, input: UnsafePointer<T>, rows: Int,
-        into gradient: UnsafeMutablePointer<T>, kernel: Kernel
+        delta: UnsafePointer<T>, input: UnsafePointer<T>, rows: Int, segment: Int,
+        outputs: Range<Int>, inputs: Range<Int>,
+        into g: UnsafeMutablePointer<T>, ldg: Int, kernel: Kernel
     ) {
-        gemm(.transposed, .none, m: outputCount, n: inputCount, k: rows,
-             a: delta, lda: outputCount, b: input, ldb: inputCount,
-             beta: 1, c: gradient + weightOffset, ldc: inputCount, kernel: kernel)
+        MatrixProduct(m: outputs.count, n: inputs.count, k: rows, segment: max(segment, 1),
+                      a: delta + outputs.lowerBound, aRowStride: 1, aColumnStride: outputCount,
+                      b: input + inputs.lowerBound, ldb: inputCount,
+                      c: g, ldc: ldg, accumulate: false)
+            .run(on: kernel)
     }
 
-    /// Σ_j w_ji δ_nj for the layer below: δ·W, [rows, out]·[out, in].
+    /// Σ_j w_ji δ_nj for the layer below, for the block's rows and its
+    /// `columns` (i): δ·W, [rows, out]·[out, in].
     @inline(__always)
     func backpropagatedProduct<T: NetworkScalar>(
-        delta: UnsafePointer<T>, rows: Int, parameters: UnsafePointer<T>,
+        delta: UnsafePointer<T>, rows: Int, columns: Range<Int>, parameters: UnsafePointer<T>,
         into inputDelta: UnsafeMutablePointer<T>, kernel: Kernel
     ) {
-        gemm(.none, .none, m: rows, n: inputCount, k: outputCount,
-             a: delta, lda: outputCount, b: parameters + weightOffset, ldb: inputCount,
-             beta: 0, c: inputDelta, ldc: inputCount, kernel: kernel)
+        MatrixProduct(m: rows, n: columns.count, k: outputCount, segment: outputCount,
+                      a: delta, aRowStride: outputCount, aColumnStride: 1,
+                      b: parameters + weightOffset + columns.lowerBound, ldb: inputCount,
+                      c: inputDelta + columns.lowerBound, ldc: inputCount, accumulate: false)
+            .run(on: kernel)
     }
 }

@@ -10,14 +10,14 @@ extension Network {
     /// layer. The last layer's output is left as pre-activations a unless
     /// `applyOutputActivation` is set, in which case it becomes y = g(a).
     func forward(
-        rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
+        rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>, transposedWeights wT: UnsafePointer<T>,
         applyOutputActivation: Bool, kernel: Kernel
     ) {
         precondition(rows <= workspace.capacity, "block of \(rows) rows exceeds workspace \(workspace.capacity)")
         for (l, layer) in layers.enumerated() {
             let isOutput = l == layers.count - 1
-            layer.forward(workspace.activation(l), rows: rows, parameters: parameters,
-                          into: workspace.activation(l + 1),
+            layer.forward(workspace.activation(l), rows: rows, columns: 0..<layer.outputCount,
+                          parameters: parameters, transposedWeights: wT, into: workspace.activation(l + 1),
                           activate: !isOutput || applyOutputActivation, kernel: kernel)
         }
         if applyOutputActivation, layers[layers.count - 1].activation == .softmax {
@@ -25,22 +25,11 @@ extension Network {
         }
     }
 
-    /// Σ_{n in block} ∂E^n/∂w into `gradient`, which must hold zeros; returns
-    /// Σ_{n in block} E^n. Inputs are in `workspace.activation(0)`, targets in
-    /// `workspace.targets`.
-    func blockGradient(
-        rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
-        gradient: UnsafeMutablePointer<T>, kernel: Kernel
-    ) -> T {
-        let errorSum = forwardErrors(rows: rows, workspace: workspace, parameters: parameters, kernel: kernel)
-        backward(rows: rows, workspace: workspace, parameters: parameters, gradient: gradient, kernel: kernel)
-        return errorSum
-    }
-
     /// The forward pass and the output errors δ_k = g'(a_k) ∂E^n/∂y_k (in
     /// `workspace.deltaA`); returns Σ_{n in block} E^n.
-    func forwardErrors(rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>, kernel: Kernel) -> T {
-        forward(rows: rows, workspace: workspace, parameters: parameters,
+    func forwardErrors(rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
+                       transposedWeights wT: UnsafePointer<T>, kernel: Kernel) -> T {
+        forward(rows: rows, workspace: workspace, parameters: parameters, transposedWeights: wT,
                 applyOutputActivation: false, kernel: kernel)
         let L = layers.count
         return loss.outputErrors(
@@ -49,8 +38,7 @@ extension Network {
     }
 
     /// The backward pass from the output errors in `workspace.deltaA`: every
-    /// layer's Σ_n ∂E^n/∂w into `gradient` (zeros on entry), δ passed down
-    /// layer by layer.
+    /// layer's Σ_n ∂E^n/∂w into `gradient`, δ passed down layer by layer.
     func backward(
         rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
         gradient: UnsafeMutablePointer<T>, kernel: Kernel
@@ -59,7 +47,7 @@ extension Network {
         var delta = workspace.deltaA, below = workspace.deltaB
         for l in stride(from: L - 1, through: 0, by: -1) {
             layers[l].backward(
-                delta: delta, input: workspace.activation(l), rows: rows,
+                delta: delta, input: workspace.activation(l), rows: rows, segment: max(rows, 1),
                 parameters: parameters, gradient: gradient,
                 inputDelta: l > 0 ? below : nil,
                 inputActivation: l > 0 ? layers[l - 1].activation : .identity,
@@ -76,43 +64,45 @@ extension Network {
     /// - Parameters:
     ///   - inputs: x, [rows, inputCount] row-major.
     ///   - targets: t, [rows, outputCount] row-major (one-hot for classes).
-    public func gradient(inputs: [T], targets: [T], kernel: Kernel = .blas) -> (gradient: [T], error: T) {
+    public func gradient(inputs: [T], targets: [T], kernel: Kernel = .automatic) -> (gradient: [T], error: T) {
         let rows = inputs.count / inputCount
         precondition(inputs.count == rows * inputCount && targets.count == rows * outputCount,
                      "inputs \(inputs.count) / targets \(targets.count) do not match \(rows) rows")
         let workspace = load(inputs: inputs, targets: targets, rows: rows)
+        let wT = TransposedWeights(self)
         var gradient = [T](repeating: 0, count: parameterCount)
         let error = parameters.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
-                blockGradient(rows: rows, workspace: workspace, parameters: p.baseAddress!,
-                              gradient: g.baseAddress!, kernel: kernel)
+                let error = forwardErrors(rows: rows, workspace: workspace, parameters: p.baseAddress!,
+                                          transposedWeights: wT.base, kernel: kernel)
+                backward(rows: rows, workspace: workspace, parameters: p.baseAddress!, gradient: g.baseAddress!,
+                         kernel: kernel)
+                return error
             }
         }
         return (gradient, error)
     }
 
     /// E = Σ_n E^n over the samples (for finite differences and evaluation).
-    public func error(inputs: [T], targets: [T]) -> T {
+    public func error(inputs: [T], targets: [T], kernel: Kernel = .automatic) -> T {
         let rows = inputs.count / inputCount
         let workspace = load(inputs: inputs, targets: targets, rows: rows)
+        let wT = TransposedWeights(self)
         return parameters.withUnsafeBufferPointer { p in
-            forward(rows: rows, workspace: workspace, parameters: p.baseAddress!,
-                    applyOutputActivation: false, kernel: .blas)
-            return loss.outputErrors(
-                workspace.activation(layers.count), targets: workspace.targets, rows: rows,
-                width: outputCount, outputActivation: layers[layers.count - 1].activation,
-                delta: workspace.deltaA)
+            forwardErrors(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT.base,
+                          kernel: kernel)
         }
     }
 
     /// The network's outputs y for `inputs` ([rows, inputCount]): class
     /// probabilities for softmax, g(a) otherwise. Returns [rows, outputCount].
-    public func predict(inputs: [T]) -> [T] {
+    public func predict(inputs: [T], kernel: Kernel = .automatic) -> [T] {
         let rows = inputs.count / inputCount
         let workspace = load(inputs: inputs, targets: [], rows: rows)
+        let wT = TransposedWeights(self)
         parameters.withUnsafeBufferPointer { p in
-            forward(rows: rows, workspace: workspace, parameters: p.baseAddress!,
-                    applyOutputActivation: true, kernel: .blas)
+            forward(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT.base,
+                    applyOutputActivation: true, kernel: kernel)
         }
         return Array(UnsafeBufferPointer(start: workspace.activation(layers.count), count: rows * outputCount))
     }

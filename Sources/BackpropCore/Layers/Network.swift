@@ -74,3 +74,22 @@ public struct Network<T: NetworkScalar>: Sendable, Equatable {
         return copy
     }
 }
+
+extension Network where T == Float {
+    /// A short name for the exact parameters: FNV-1a (64-bit) over the bytes
+    /// of every parameter's fp32 bit pattern in order, little-endian, as 16 hex digits.
+    /// Two runs with the same fingerprint have the same bits (barring a
+    /// collision); one differing bit anywhere changes it.
+    public var fingerprint: String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for value in parameters {
+            var bits = UInt64(value.bitPattern)
+            for _ in 0..<4 {
+                hash = (hash ^ (bits & 0xff)) &* 0x0000_0100_0000_01b3
+                bits >>= 8
+            }
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -4,29 +4,12 @@ import Foundation
 /// `Double` for gradient checks, with the same code for both.
 ///
 /// Besides arithmetic, a scalar type supplies the elementary functions the
-/// activations and losses need, and its BLAS matrix product (`sgemm`/`dgemm`).
+/// activations and losses need.
 public protocol NetworkScalar: BinaryFloatingPoint, Sendable, Codable
 where RawSignificand: FixedWidthInteger {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     static func tanh(_ x: Self) -> Self
-
-    /// C ← α·op(A)·op(B) + β·C on row-major matrices, through BLAS.
-    ///
-    /// op(A) is [m, k], op(B) is [k, n], C is [m, n]; `lda`, `ldb`, `ldc` are
-    /// the row strides of the matrices as stored.
-    static func blasGemm(
-        _ transposeA: Transpose, _ transposeB: Transpose,
-        m: Int, n: Int, k: Int,
-        alpha: Self, a: UnsafePointer<Self>, lda: Int,
-        b: UnsafePointer<Self>, ldb: Int,
-        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int
-    )
-}
-
-/// Whether a matrix product reads an operand as stored or transposed.
-public enum Transpose: Sendable {
-    case none, transposed
 }
 
 func _log(_ x: Double) -> Double { Foundation.log(x) }

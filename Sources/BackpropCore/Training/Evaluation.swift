@@ -30,12 +30,13 @@ public struct Evaluation: Sendable, Equatable {
 /// matrix, for regression targets the RMSE, in shards of
 /// `shardSize` on `workers` workers.
 public func evaluate(
-    _ network: Network<Float>, on dataset: Dataset, workers: Int, shardSize: Int = 256
+    _ network: Network<Float>, on dataset: Dataset, workers: Int, shardSize: Int = 256, kernel: Kernel = .automatic
 ) -> Evaluation {
     let shardCount = (dataset.count + shardSize - 1) / shardSize
     let workerCount = max(1, min(workers, shardCount))
     let workspaces = (0..<workerCount).map { _ in Workspace<Float>(sizes: network.sizes, capacity: shardSize) }
     let classes = network.outputCount
+    let wT = TransposedWeights(network)
     var predictions = [Int32](repeating: 0, count: dataset.count)
     // Per shard: Σ_n E^n, then Σ_n Σ_k (y_k − t_k)².
     var shardSums = [Double](repeating: 0, count: 2 * shardCount)
@@ -45,10 +46,11 @@ public func evaluate(
         shardSums.withUnsafeMutableBufferPointer { sums in
             network.parameters.withUnsafeBufferPointer { parameters in
                 order.withUnsafeBufferPointer { order in
-                    let predicted = SlotPointer(base: predicted.baseAddress!)
-                    let sums = SlotPointer(base: sums.baseAddress!)
-                    let w = SlotPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
-                    let all = SlotPointer(base: UnsafeMutablePointer(mutating: order.baseAddress!))
+                    let predicted = SharedPointer(base: predicted.baseAddress!)
+                    let sums = SharedPointer(base: sums.baseAddress!)
+                    let w = SharedPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
+                    let wTransposed = SharedPointer(base: wT.base)
+                    let all = SharedPointer(base: UnsafeMutablePointer(mutating: order.baseAddress!))
                     forEachShard(shardCount, workers: workerCount) { worker, s in
                         let workspace = workspaces[worker]
                         let start = s * shardSize, rows = min(shardSize, dataset.count - start)
@@ -56,7 +58,7 @@ public func evaluate(
                                        inputs: workspace.activation(0), targets: workspace.targets,
                                        outputCount: classes)
                         network.forward(rows: rows, workspace: workspace, parameters: w.base,
-                                        applyOutputActivation: false, kernel: .blas)
+                                        transposedWeights: wTransposed.base, applyOutputActivation: false, kernel: kernel)
                         let output = workspace.activation(network.layers.count)
                         // The class is the arg-max of a (= arg-max of y for softmax).
                         for n in 0..<rows {

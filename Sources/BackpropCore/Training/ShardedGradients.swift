@@ -1,98 +1,133 @@
-/// The data-parallel gradient of one mini-batch: ∂E/∂w = Σ_n ∂E^n/∂w.
+/// The data-parallel training step: the forward pass and output errors of a
+/// mini-batch, then its gradient ∂E/∂w = Σ_n ∂E^n/∂w and the optimizer's
+/// update, on any number of workers, with bits that depend on neither the
+/// worker count nor the kernel path.
 ///
-/// The batch is cut into shards of a fixed `shardSize` that does not depend
-/// on the worker count. `DispatchQueue.concurrentPerform` runs the workers
-/// (`onWorkers`); worker w takes shards w, w + W, w + 2W, … and writes shard
-/// s's gradient Σ_{n∈s} ∂E^n/∂w (matrix products over the whole shard) into
-/// slot s only.
-/// The slots are then added in shard order, element by element, so the sum
-/// has the same bits for 1 worker or 16: only the shard size fixes the order
-/// of floating-point additions. The sum is split into parameter chunks, one
-/// per worker, and each worker hands its chunk to the optimizer while it is
-/// still in cache (`reduce(scale:rule:parameters:)`), and clears the slots
-/// behind it: the weight products add into zeroed slots (see
-/// `Dense.weightGradientProduct`).
+/// Two parallel regions per step (`runPhases`), each a list of phases of
+/// fixed tasks that workers claim in order:
+///
+///   forward:  gather (row blocks) → layer 0 … layer L−1 (row blocks ×
+///             column blocks of a = z·wᵀ + b, then h) → loss (shards: δ_L
+///             and Σ_{n∈s} E^n)
+///   backward: δ_l = h'(a_l) ⊙ δ_{l+1}·W_l (row × column blocks), layer by
+///             layer down, while the layer above already has its gradient
+///             blocks ∂E/∂W = Σ_s δ_sᵀ·Z_s summed, handed to the optimizer
+///             and transposed for the next forward pass.
+///
+/// The tasks are fixed by the shapes alone. Each output element of a
+/// product is one fma chain (`MatrixProduct`), so the blocks can be cut
+/// anywhere; the weight gradient's chains run over each shard of
+/// `shardSize` rows and the shards' chains are added in shard order, so
+/// only the shard size fixes the order of the floating-point additions.
+/// Between the two regions the caller sees the batch loss and may stop (a
+/// diverged step is never applied).
+///
+/// The batch lives in batch-wide buffers (every layer's z and δ), so a task
+/// on any worker can read any shard; there are no per-shard gradient copies
+/// and no separate reduction: a gradient block goes from the product to the
+/// optimizer while it is in cache.
 public final class ShardedGradients<T: NetworkScalar> {
     public let shardSize: Int
     public let workerCount: Int
     public let parameterCount: Int
-    /// The most shards a batch can have.
-    let shardCapacity: Int
-    /// shardCapacity × parameterCount: slot s holds shard s's gradient. All
-    /// zeros between a reduction and the next `computeShards`.
-    private let slots: UnsafeMutableBufferPointer<T>
+    /// The kernel path of every product.
+    public let kernel: Kernel
+    /// The most samples a batch can have.
+    let batchCapacity: Int
+    private let layers: [Dense]
+    private let loss: Loss
+    /// z_l [batchCapacity, n_l] for l = 0…L (z_0 the inputs, z_L the outputs),
+    /// then δ_l [batchCapacity, n_l] for l = 1…L, then the targets.
+    private let storage: UnsafeMutableBufferPointer<T>
+    private let z: [UnsafeMutablePointer<T>]
+    /// δ_l at index l (index 0 unused).
+    private let delta: [UnsafeMutablePointer<T>]
+    private let targets: UnsafeMutablePointer<T>
     /// Σ_{n∈s} E^n of shard s.
     private let errorSums: UnsafeMutableBufferPointer<T>
-    /// One per worker.
-    private let workspaces: [Workspace<T>]
-    /// Nanoseconds per worker: conversion, forward, backward (3 slots each).
+    /// wᵀ of every layer, current with the parameters the last step wrote.
+    let transposedWeights: TransposedWeights<T>
+    /// Per worker: one gradient block and its biases.
+    private let scratch: UnsafeMutableBufferPointer<T>
+    private let counters: PhaseCounters
+    /// Nanoseconds per worker: conversion, forward, backward, update (4 slots each).
     private let workerNanoseconds: UnsafeMutableBufferPointer<UInt64>
-    /// Seconds in the fused reduction and update so far, for `backprop
-    /// bench`; reset by `resetTimes()`.
-    private var updateSeconds = 0.0
-    /// The shards of the last `computeShards`.
-    private var shardCount = 0
-    /// Parameters summed and updated at a time (16 KiB of Float).
-    static var block: Int { 4096 }
-    /// One block of the summed gradient per worker: the sum lives here, in
-    /// L1, between the reduction and the optimizer, and is never written out
-    /// (unless `recordsGradient` asks for a copy).
-    private let blocks: UnsafeMutableBufferPointer<T>
-    /// True from `computeShards` until `reduce` has cleared the slots (a
-    /// step that diverged is never reduced).
-    private var slotsInUse = false
-    /// The last reduced gradient, when `recordsGradient` is set.
+    /// The last step's gradient, when `recordsGradient` is set.
     private var recorded: UnsafeMutableBufferPointer<T>?
+    /// Samples in the batch of the last `forward`.
+    private var rows = 0
 
-    /// Allocates every buffer the batches of up to `batchSize` samples need.
-    public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int) {
+    /// Rows of a forward, backward or gather task, and columns of a forward
+    /// or backward task.
+    static var blockRows: Int { 64 }
+    static var blockColumns: Int { 64 }
+    /// Rows (outputs j) and columns (inputs i) of w in one gradient task.
+    static var gradientRows: Int { 32 }
+    static var gradientColumns: Int { 256 }
+
+    /// Allocates every buffer the batches of up to `batchSize` samples need;
+    /// wᵀ is taken from `network`'s parameters now and kept current by the
+    /// steps (a caller that changes the parameters otherwise must make a new one).
+    public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic) {
         precondition(batchSize > 0 && shardSize > 0 && workerCount > 0,
                      "batch \(batchSize), shard \(shardSize), workers \(workerCount) must be positive")
         self.shardSize = min(shardSize, batchSize)
-        shardCapacity = (batchSize + self.shardSize - 1) / self.shardSize
-        self.workerCount = min(workerCount, shardCapacity)
+        self.workerCount = workerCount
+        self.kernel = kernel
+        batchCapacity = batchSize
         parameterCount = network.parameterCount
-        slots = .allocate(capacity: shardCapacity * parameterCount)
-        slots.initialize(repeating: 0)
-        errorSums = .allocate(capacity: shardCapacity)
-        errorSums.initialize(repeating: 0)
-        workspaces = (0..<self.workerCount).map { _ in
-            Workspace<T>(sizes: network.sizes, capacity: min(shardSize, batchSize))
+        layers = network.layers
+        loss = network.loss
+        let sizes = network.sizes
+        let widths = sizes + sizes.dropFirst() + [network.outputCount]
+        storage = .allocate(capacity: batchSize * widths.reduce(0, +))
+        storage.initialize(repeating: 0)
+        var cursor = storage.baseAddress!
+        var buffers: [UnsafeMutablePointer<T>] = []
+        for width in widths {
+            buffers.append(cursor)
+            cursor += batchSize * width
         }
-        blocks = .allocate(capacity: self.workerCount * ShardedGradients.block)
-        blocks.initialize(repeating: 0)
-        workerNanoseconds = .allocate(capacity: 3 * self.workerCount)
+        z = Array(buffers[0..<sizes.count])
+        delta = [buffers[0]] + buffers[sizes.count..<(2 * sizes.count - 1)]
+        targets = buffers[2 * sizes.count - 1]
+        errorSums = .allocate(capacity: (batchSize + self.shardSize - 1) / self.shardSize)
+        errorSums.initialize(repeating: 0)
+        transposedWeights = TransposedWeights(network)
+        let blockSize = Self.gradientRows * Self.gradientColumns + Self.gradientRows
+        scratch = .allocate(capacity: workerCount * blockSize)
+        scratch.initialize(repeating: 0)
+        counters = PhaseCounters(maximumPhases: network.layers.count + 2)
+        workerNanoseconds = .allocate(capacity: 4 * workerCount)
         workerNanoseconds.initialize(repeating: 0)
     }
 
     deinit {
-        slots.deallocate()
-        recorded?.deallocate()
-        blocks.deallocate()
+        storage.deallocate()
         errorSums.deallocate()
+        scratch.deallocate()
         workerNanoseconds.deallocate()
+        recorded?.deallocate()
     }
 
-    /// Conversion, forward and backward worker-seconds, and the seconds of
-    /// the fused reduction and update, since the last reset.
+    /// Conversion, forward, backward and update worker-seconds since the last reset.
     public var phaseTimes: PhaseTimes {
         var times = PhaseTimes()
         for w in 0..<workerCount {
-            times.conversion += Double(workerNanoseconds[3 * w]) * 1e-9
-            times.forward += Double(workerNanoseconds[3 * w + 1]) * 1e-9
-            times.backward += Double(workerNanoseconds[3 * w + 2]) * 1e-9
+            times.conversion += Double(workerNanoseconds[4 * w]) * 1e-9
+            times.forward += Double(workerNanoseconds[4 * w + 1]) * 1e-9
+            times.backward += Double(workerNanoseconds[4 * w + 2]) * 1e-9
+            times.update += Double(workerNanoseconds[4 * w + 3]) * 1e-9
         }
-        times.update = updateSeconds
         return times
     }
 
     public func resetTimes() {
         workerNanoseconds.update(repeating: 0)
-        updateSeconds = 0
     }
 
-    /// Whether `reduce` also writes the summed gradient out, for `gradient`
-    /// (tests and tools; training never needs it). Off by default.
+    /// Whether `backward` also writes the summed gradient out, for
+    /// `gradient` (tests and tools; training never needs it). Off by default.
     public var recordsGradient: Bool {
         get { recorded != nil }
         set {
@@ -106,123 +141,240 @@ public final class ShardedGradients<T: NetworkScalar> {
         }
     }
 
-    /// The reduced gradient of the last batch, scale · Σ_s slot_s, exactly as
-    /// `reduce` handed it to the optimizer.
-    /// - Precondition: `recordsGradient` was set before that batch.
+    /// The gradient of the last step, scale · Σ_s Σ_{n∈s} ∂E^n/∂w, exactly
+    /// as the optimizer received it.
+    /// - Precondition: `recordsGradient` was set before that step.
     public var gradient: [T] {
         guard let recorded else { preconditionFailure("set recordsGradient before the step to read its gradient") }
         return Array(recorded)
     }
 
-    /// The forward and backward passes of every shard of the batch at
-    /// `indices`: slot s ← Σ_{n∈s} ∂E^n/∂w. Returns Σ_{n∈batch} E^n, summed in
-    /// shard order. `reduce` adds the slots next.
-    public func computeShards(
-        network: Network<T>, dataset: Dataset, indices: UnsafeBufferPointer<Int32>, kernel: Kernel = .blas
-    ) -> T {
-        let shardCount = (indices.count + shardSize - 1) / shardSize
-        self.shardCount = shardCount
-        precondition(shardCount <= shardCapacity, "batch of \(indices.count) exceeds \(shardCapacity) shards")
-        if slotsInUse { slots.update(repeating: 0) }
-        slotsInUse = true
+    /// The forward region for the batch at `indices`: inputs gathered, every
+    /// layer's z, and the output errors δ_L. Returns Σ_{n∈batch} E^n, summed
+    /// in shard order. `backward` may follow.
+    public func forward(network: Network<T>, dataset: Dataset, indices: UnsafeBufferPointer<Int32>) -> T {
+        precondition(indices.count > 0 && indices.count <= batchCapacity,
+                     "batch of \(indices.count) for capacity \(batchCapacity)")
+        rows = indices.count
         network.parameters.withUnsafeBufferPointer { parameters in
-            let pass = ShardPass(
-                network: network, dataset: dataset, kernel: kernel, workspaces: workspaces,
-                batch: SlotPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!)), batchCount: indices.count,
-                shardSize: shardSize, w: SlotPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!)),
-                slots: SlotPointer(base: slots.baseAddress!), parameterCount: parameterCount,
-                errorSums: SlotPointer(base: errorSums.baseAddress!), times: SlotPointer(base: workerNanoseconds.baseAddress!))
-            forEachShard(shardCount, workers: workerCount, pass)
+            let job = StepJob(step: self, region: .forward, dataset: dataset,
+                              batch: SharedPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!)),
+                              w: SharedPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!)),
+                              scale: 1, rule: nil)
+            run(job)
         }
         var errorSum: T = 0
         for s in 0..<shardCount { errorSum += errorSums[s] }
         return errorSum
     }
 
-    /// g ← scale · (slot₀ + slot₁ + … ), added in shard order, for the
-    /// shards of the last `computeShards`, and the optimizer's step along it:
-    /// `rule` applied to the parameters at `w`. The parameters are split into
-    /// one chunk per worker; each worker sums its chunk a block at a time
-    /// into its own L1-sized buffer and applies the rule to that block.
-    public func reduce(scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>) {
-        let start = monotonicNanoseconds()
-        let chunk = ((parameterCount + workerCount - 1) / workerCount + 15) / 16 * 16
-        onWorkers(workerCount, ReductionPass(
-            slots: SlotPointer(base: slots.baseAddress!), shardCount: shardCount, parameterCount: parameterCount,
-            scale: scale, chunk: chunk, blocks: SlotPointer(base: blocks.baseAddress!), rule: rule,
-            w: SlotPointer(base: w), recorded: recorded.map { SlotPointer(base: $0.baseAddress!) }))
-        slotsInUse = false
-        updateSeconds += seconds(from: start, to: monotonicNanoseconds())
+    /// The backward region of the batch of the last `forward`: every δ, and
+    /// for each block of w its gradient g = scale · Σ_s Σ_{n∈s} ∂E^n/∂w,
+    /// handed to `rule` with the parameters at `w` (which must be the
+    /// parameters `forward` ran with), and wᵀ updated to match.
+    public func backward(scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>) {
+        precondition(rows > 0, "backward without a forward pass")
+        run(StepJob(step: self, region: .backward, dataset: nil, batch: nil,
+                    w: SharedPointer(base: w), scale: scale, rule: rule))
+        rows = 0
     }
-}
 
-/// One shard's forward and backward pass, into its own slot.
-private struct ShardPass<T: NetworkScalar>: ShardJob {
-    let network: Network<T>, dataset: Dataset, kernel: Kernel
-    let workspaces: [Workspace<T>]
-    /// The batch's sample indices.
-    let batch: SlotPointer<Int32>, batchCount: Int, shardSize: Int
-    let w: SlotPointer<T>
-    let slots: SlotPointer<T>, parameterCount: Int
-    let errorSums: SlotPointer<T>
-    /// Conversion, forward, backward nanoseconds: three counters per worker.
-    let times: SlotPointer<UInt64>
+    private var shardCount: Int { (rows + shardSize - 1) / shardSize }
 
-    // The workers reach this through a protocol witness, i.e. the generic
-    // entry point; this makes it jump to the Float code.
-    @_specialize(where T == Float)
-    func run(worker: Int, shard s: Int) {
-        let workspace = workspaces[worker]
-        let start = s * shardSize
-        let block = UnsafeBufferPointer(start: batch.base + start, count: min(shardSize, batchCount - start))
-        let t0 = monotonicNanoseconds()
-        dataset.gather(block, inputs: workspace.activation(0), targets: workspace.targets,
-                       outputCount: network.outputCount)
-        let t1 = monotonicNanoseconds()
-        errorSums.base[s] = network.forwardErrors(rows: block.count, workspace: workspace,
-                                                  parameters: w.base, kernel: kernel)
-        let t2 = monotonicNanoseconds()
-        network.backward(rows: block.count, workspace: workspace, parameters: w.base,
-                         gradient: slots.base + s * parameterCount, kernel: kernel)
-        let t3 = monotonicNanoseconds()
-        // Worker w owns its three counters.
-        let counters = times.base + 3 * worker
-        counters[0] &+= t1 &- t0
-        counters[1] &+= t2 &- t1
-        counters[2] &+= t3 &- t2
+    private func run(_ job: StepJob<T>) {
+        let phaseCount = job.phaseCount
+        var end = 0
+        for p in 0..<phaseCount {
+            let (first, second) = job.parts(of: p)
+            end += first.grid.count + (second?.grid.count ?? 0)
+            counters.phaseEnds[p] = end
+        }
+        runPhases(phaseCount, workers: workerCount, counters: counters, job)
     }
-}
 
-/// One worker's chunk of the reduction, fused with the optimizer's update
-/// and the clearing of the slots.
-private struct ReductionPass<T: NetworkScalar>: WorkerJob {
-    let slots: SlotPointer<T>, shardCount: Int, parameterCount: Int, scale: T
-    /// Parameters per worker, a multiple of 16.
-    let chunk: Int
-    /// One block-sized buffer per worker.
-    let blocks: SlotPointer<T>
-    let rule: UpdateRule<T>, w: SlotPointer<T>
-    /// Where the summed gradient is copied, if anywhere.
-    let recorded: SlotPointer<T>?
+    // MARK: - The tasks
 
-    @_specialize(where T == Float)  // as in ShardPass
-    func run(worker: Int) {
-        let size = ShardedGradients<T>.block
-        let range = min(worker * chunk, parameterCount)..<min((worker + 1) * chunk, parameterCount)
-        let g = blocks.base + worker * size
-        for first in stride(from: range.lowerBound, to: range.upperBound, by: size) {
-            let block = first..<min(first + size, range.upperBound)
-            drainSlots(slots.base + first, count: shardCount, stride: parameterCount, range: 0..<block.count,
-                       scale: scale, into: g)
-            if let recorded { (recorded.base + first).update(from: g, count: block.count) }
-            rule.apply(w.base, along: g, range: block)
+    /// What a part of a phase does; its tasks are the blocks of `grid`.
+    fileprivate enum Work {
+        case gather, forward(Int), loss, propagate(Int), update(Int)
+    }
+
+    fileprivate struct Part {
+        let work: Work
+        let grid: BlockGrid
+    }
+
+    fileprivate func part(_ work: Work) -> Part {
+        let rowBlocks = BlockGrid(rows: rows, columns: 1, blockRows: Self.blockRows, blockColumns: 1)
+        switch work {
+        case .gather:
+            return Part(work: work, grid: rowBlocks)
+        case .forward(let l):
+            return Part(work: work, grid: BlockGrid(rows: rows, columns: layers[l].outputCount,
+                                                    blockRows: Self.blockRows, blockColumns: Self.blockColumns))
+        case .loss:
+            return Part(work: work, grid: BlockGrid(rows: rows, columns: 1, blockRows: shardSize, blockColumns: 1))
+        case .propagate(let l):
+            return Part(work: work, grid: BlockGrid(rows: rows, columns: layers[l].inputCount,
+                                                    blockRows: Self.blockRows, blockColumns: Self.blockColumns))
+        case .update(let l):
+            return Part(work: work, grid: BlockGrid(rows: layers[l].outputCount, columns: layers[l].inputCount,
+                                                    blockRows: Self.gradientRows, blockColumns: Self.gradientColumns))
         }
     }
+
+    /// Gathers the rows `r` of the batch: z_0 and the targets.
+    fileprivate func gather(_ r: Range<Int>, dataset: Dataset, batch: UnsafeMutablePointer<Int32>) {
+        dataset.gather(UnsafeBufferPointer(start: batch + r.lowerBound, count: r.count),
+                       inputs: z[0] + r.lowerBound * layers[0].inputCount,
+                       targets: targets + r.lowerBound * outputWidth, outputCount: outputWidth)
+    }
+
+    private var outputWidth: Int { layers[layers.count - 1].outputCount }
+
+    /// a = z·wᵀ + b, then h, for rows `r` and outputs `c` of layer l.
+    fileprivate func forward(_ l: Int, rows r: Range<Int>, columns c: Range<Int>, w: UnsafePointer<T>) {
+        let layer = layers[l]
+        layer.forward(z[l] + r.lowerBound * layer.inputCount, rows: r.count, columns: c,
+                      parameters: w, transposedWeights: transposedWeights.base,
+                      into: z[l + 1] + r.lowerBound * layer.outputCount,
+                      activate: l < layers.count - 1, kernel: kernel)
+    }
+
+    /// δ_L and Σ_{n∈s} E^n for shard s (rows `r`).
+    fileprivate func outputErrors(shard s: Int, rows r: Range<Int>) {
+        let L = layers.count, width = outputWidth
+        errorSums[s] = loss.outputErrors(
+            z[L] + r.lowerBound * width, targets: targets + r.lowerBound * width, rows: r.count, width: width,
+            outputActivation: layers[L - 1].activation, delta: delta[L] + r.lowerBound * width)
+    }
+
+    /// δ_l = h'(a_l) ⊙ (δ_{l+1}·W_l) for rows `r` and columns `c` of δ_l.
+    fileprivate func propagate(_ l: Int, rows r: Range<Int>, columns c: Range<Int>, w: UnsafePointer<T>) {
+        let layer = layers[l]
+        layer.propagate(delta: delta[l + 1] + r.lowerBound * layer.outputCount,
+                        input: z[l] + r.lowerBound * layer.inputCount, rows: r.count, columns: c,
+                        parameters: w, into: delta[l] + r.lowerBound * layer.inputCount,
+                        inputActivation: layers[l - 1].activation, kernel: kernel)
+    }
+
+    /// The gradient of layer l's w rows `j` and columns `i` (and, with the
+    /// first columns, of b_j) over the whole batch, shard by shard; returns
+    /// the nanosecond at which the product ended.
+    fileprivate func update(_ l: Int, outputs j: Range<Int>, inputs i: Range<Int>, worker: Int,
+                            scale: T, rule: UpdateRule<T>, w: UnsafeMutablePointer<T>) -> UInt64 {
+        let layer = layers[l]
+        let g = scratch.baseAddress! + worker * (Self.gradientRows * Self.gradientColumns + Self.gradientRows)
+        let gb = g + Self.gradientRows * Self.gradientColumns
+        layer.weightGradientProduct(delta: delta[l + 1], input: z[l], rows: rows, segment: shardSize,
+                                    outputs: j, inputs: i, into: g, ldg: i.count, kernel: kernel)
+        let withBiases = i.lowerBound == 0
+        if withBiases {
+            biasGradient(delta[l + 1], rows: rows, width: layer.outputCount, segment: shardSize, columns: j, into: gb)
+        }
+        let productEnd = monotonicNanoseconds()
+        if scale != 1 {
+            for e in 0..<(j.count * i.count) { g[e] *= scale }
+            if withBiases { for e in 0..<j.count { gb[e] *= scale } }
+        }
+        for (row, jj) in j.enumerated() {
+            let first = layer.weightOffset + jj * layer.inputCount + i.lowerBound
+            if let recorded { (recorded.baseAddress! + first).update(from: g + row * i.count, count: i.count) }
+            rule.apply(w, along: g + row * i.count, range: first..<(first + i.count))
+        }
+        if withBiases {
+            let first = layer.biasOffset + j.lowerBound
+            if let recorded { (recorded.baseAddress! + first).update(from: gb, count: j.count) }
+            rule.apply(w, along: gb, range: first..<(first + j.count))
+        }
+        transposedWeights.refresh(layer, from: w, outputs: j, inputs: i)
+        return productEnd
+    }
+
+    fileprivate func addTime(worker: Int, slot: Int, _ nanoseconds: UInt64) {
+        workerNanoseconds[4 * worker + slot] &+= nanoseconds
+    }
+
+    fileprivate var layerCount: Int { layers.count }
 }
 
-/// A pointer the shard workers share. The rule that makes it safe: each
-/// shard s writes only its own slot (slot s, or index range s), and the
-/// parameters it points at are only read while the workers run.
-struct SlotPointer<T>: @unchecked Sendable {
-    let base: UnsafeMutablePointer<T>
+/// A matrix of `rows` × `columns` cut into blocks of `blockRows` ×
+/// `blockColumns` (the last ones shorter), numbered row-major.
+struct BlockGrid {
+    let rows: Int, columns: Int, blockRows: Int, blockColumns: Int
+
+    var rowBlocks: Int { (rows + blockRows - 1) / blockRows }
+    var columnBlocks: Int { (columns + blockColumns - 1) / blockColumns }
+    var count: Int { rowBlocks * columnBlocks }
+
+    /// The rows and columns of block t.
+    func block(_ t: Int) -> (rows: Range<Int>, columns: Range<Int>) {
+        let (r, c) = t.quotientAndRemainder(dividingBy: columnBlocks)
+        return (r * blockRows..<min((r + 1) * blockRows, rows), c * blockColumns..<min((c + 1) * blockColumns, columns))
+    }
+}
+
+/// One region of a step, as the workers see it.
+private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
+    // Sendable by the step's rules: tasks of one phase write disjoint blocks;
+    // a phase reads only what earlier phases wrote; w and wᵀ of a layer are
+    // written only in a phase after every task that reads them.
+    enum Region { case forward, backward }
+    let step: ShardedGradients<T>
+    let region: Region
+    let dataset: Dataset?
+    let batch: SharedPointer<Int32>?
+    let w: SharedPointer<T>
+    let scale: T
+    let rule: UpdateRule<T>?
+
+    /// forward: gather, the L layers, the loss. backward: L phases (see `parts`).
+    var phaseCount: Int { region == .forward ? step.layerCount + 2 : step.layerCount }
+
+    /// The work of phase p: one part, or two that run side by side.
+    func parts(of p: Int) -> (ShardedGradients<T>.Part, ShardedGradients<T>.Part?) {
+        let L = step.layerCount
+        switch region {
+        case .forward:
+            if p == 0 { return (step.part(.gather), nil) }
+            if p <= L { return (step.part(.forward(p - 1)), nil) }
+            return (step.part(.loss), nil)
+        case .backward:
+            // Phase p propagates δ through layer L−1−p (down to layer 1) and
+            // updates layer L−p, whose δ is complete and whose w no task of
+            // this phase reads. The last phase updates layers 1 and 0.
+            if p < L - 1 {
+                let propagate = step.part(.propagate(L - 1 - p))
+                return p == 0 ? (propagate, nil) : (step.part(.update(L - p)), propagate)
+            }
+            return L >= 2 ? (step.part(.update(1)), step.part(.update(0))) : (step.part(.update(0)), nil)
+        }
+    }
+
+    @_specialize(where T == Float)
+    func run(worker: Int, phase: Int, task: Int) {
+        let (first, second) = parts(of: phase)
+        let (part, t) = task < first.grid.count ? (first, task) : (second!, task - first.grid.count)
+        let (rows, columns) = part.grid.block(t)
+        let start = monotonicNanoseconds()
+        switch part.work {
+        case .gather:
+            step.gather(rows, dataset: dataset!, batch: batch!.base)
+            step.addTime(worker: worker, slot: 0, monotonicNanoseconds() &- start)
+        case .forward(let l):
+            step.forward(l, rows: rows, columns: columns, w: w.base)
+            step.addTime(worker: worker, slot: 1, monotonicNanoseconds() &- start)
+        case .loss:
+            step.outputErrors(shard: t, rows: rows)
+            step.addTime(worker: worker, slot: 1, monotonicNanoseconds() &- start)
+        case .propagate(let l):
+            step.propagate(l, rows: rows, columns: columns, w: w.base)
+            step.addTime(worker: worker, slot: 2, monotonicNanoseconds() &- start)
+        case .update(let l):
+            let productEnd = step.update(l, outputs: rows, inputs: columns, worker: worker,
+                                         scale: scale, rule: rule!, w: w.base)
+            step.addTime(worker: worker, slot: 2, productEnd &- start)
+            step.addTime(worker: worker, slot: 3, monotonicNanoseconds() &- productEnd)
+        }
+    }
 }

@@ -39,16 +39,19 @@ public final class Trainer {
     /// allocates every workspace.
     /// - Throws: `TrainingError` for an invalid configuration or a dataset that
     ///   does not fit the network.
-    public convenience init(configuration: TrainingConfiguration, dataset: Dataset) throws(TrainingError) {
+    public convenience init(configuration: TrainingConfiguration, dataset: Dataset,
+                            kernel: Kernel = .automatic) throws(TrainingError) {
         try configuration.validate()
         var network: Network<Float> = try configuration.makeNetwork()
         var initStream = SeededGenerator(seed: configuration.seed, stream: 0)
         network.initialize(configuration.initialization, generator: &initStream)
-        try self.init(configuration: configuration, dataset: dataset, network: network)
+        try self.init(configuration: configuration, dataset: dataset, network: network, kernel: kernel)
     }
 
     /// Sets up a run that continues from given parameters (a loaded model).
-    public init(configuration: TrainingConfiguration, dataset: Dataset, network: Network<Float>) throws(TrainingError) {
+    /// - Parameter kernel: the path of the matrix products; every path gives the same bits.
+    public init(configuration: TrainingConfiguration, dataset: Dataset, network: Network<Float>,
+                kernel: Kernel = .automatic) throws(TrainingError) {
         try configuration.validate()
         try dataset.validate(for: network)
         self.configuration = configuration
@@ -59,7 +62,8 @@ public final class Trainer {
         epochs = Epochs(sampleCount: dataset.count, batchSize: configuration.batchSize,
                         shuffle: configuration.shuffle, seed: configuration.seed)
         gradients = ShardedGradients(network: network, batchSize: configuration.batchSize,
-                                     shardSize: configuration.shardSize, workerCount: configuration.workers)
+                                     shardSize: configuration.shardSize, workerCount: configuration.workers,
+                                     kernel: kernel)
         order = epochs.order(epoch: 0)
     }
 
@@ -67,6 +71,9 @@ public final class Trainer {
     public var isFinished: Bool {
         position.epoch >= configuration.epochs || configuration.steps.map { position.step >= $0 } == true
     }
+
+    /// The path of the matrix products.
+    public var kernel: Kernel { gradients.kernel }
 
     /// Where the steps' time went since the last `resetPhaseTimes()`.
     public var phaseTimes: PhaseTimes { gradients.phaseTimes }
@@ -86,8 +93,9 @@ public final class Trainer {
     /// - Precondition: `recordsGradient` was set before that step.
     public var lastGradient: [Float] { gradients.gradient }
 
-    /// One optimizer step on the next batch: gradients in shards, reduced,
-    /// then the optimizer's update. Advances the position (and the epoch at
+    /// One optimizer step on the next batch: the forward pass, then the
+    /// backward pass with the gradient, summed in shard order, handed to the
+    /// optimizer block by block. Advances the position (and the epoch at
     /// its end).
     /// - Throws: `TrainingError.diverged` when the batch loss is not finite;
     ///   the parameters are then left as they were before the step.
@@ -97,15 +105,14 @@ public final class Trainer {
         let range = epochs.batchRange(position.batch)
         let scale: Float = configuration.reduction == .mean ? 1 / Float(range.count) : 1
         let errorSum = order[range].withUnsafeBufferPointer { indices in
-            gradients.computeShards(network: network, dataset: dataset, indices: indices)
+            gradients.forward(network: network, dataset: dataset, indices: indices)
         }
         let meanLoss = Double(errorSum) / Double(range.count)
         guard meanLoss.isFinite else {
             throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
         }
-        // Σ of the shard gradients and the optimizer's rule, one chunk of w per worker.
         network.parameters.withUnsafeMutableBufferPointer { w in
-            optimizer.withStep { rule in gradients.reduce(scale: scale, rule: rule, parameters: w.baseAddress!) }
+            optimizer.withStep { rule in gradients.backward(scale: scale, rule: rule, parameters: w.baseAddress!) }
         }
         history.stepLosses.append(meanLoss)
         advance()

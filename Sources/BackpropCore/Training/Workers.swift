@@ -1,4 +1,5 @@
 import CDispatch
+import CGemm
 
 // The parallel regions of training: `DispatchQueue.concurrentPerform`, called
 // through the C function it wraps.
@@ -75,4 +76,82 @@ private protocol JobRunner {
 private struct JobPointer<Job: WorkerJob>: JobRunner {
     let job: UnsafePointer<Job>
     func run(worker: Int) { job.pointee.run(worker: worker) }
+}
+
+// MARK: - Phases of fixed tasks in one region
+
+/// Work cut into phases of fixed tasks: every task of a phase may start once
+/// every task of the phase before it is done.
+protocol PhasedJob: Sendable {
+    func run(worker: Int, phase: Int, task: Int)
+}
+
+/// The counters of one `runPhases` region: the next task to claim and the
+/// tasks done in each phase, each on its own cache line. Reset by
+/// `runPhases`; owned by one caller at a time.
+final class PhaseCounters: @unchecked Sendable {
+    /// Longs per cache line (and then some: adjacent-line prefetch).
+    private static let spacing = 16
+    let maximumPhases: Int
+    private let storage: UnsafeMutablePointer<Int>
+    /// phaseEnds[p]: tasks in phases 0…p together.
+    let phaseEnds: UnsafeMutablePointer<Int>
+
+    init(maximumPhases: Int) {
+        self.maximumPhases = maximumPhases
+        storage = .allocate(capacity: (maximumPhases + 1) * Self.spacing)
+        storage.initialize(repeating: 0, count: (maximumPhases + 1) * Self.spacing)
+        phaseEnds = .allocate(capacity: maximumPhases)
+        phaseEnds.initialize(repeating: 0, count: maximumPhases)
+    }
+
+    deinit {
+        storage.deallocate()
+        phaseEnds.deallocate()
+    }
+
+    var next: UnsafeMutablePointer<Int> { storage }
+    func done(_ phase: Int) -> UnsafeMutablePointer<Int> { storage + (phase + 1) * Self.spacing }
+}
+
+/// Runs every task of `phaseCount` phases (sizes in `counters.phaseEnds`) on
+/// `workers` concurrent workers, in one region. Workers claim tasks in
+/// order from one counter and, before running a task, wait until every task
+/// of the previous phase is done. A worker waits only on tasks already
+/// claimed, by workers that are running them, so the region finishes even
+/// if the workers run one after another; which worker runs which task
+/// varies, and must not matter.
+func runPhases<Job: PhasedJob>(_ phaseCount: Int, workers: Int, counters: PhaseCounters, _ job: Job) {
+    precondition(phaseCount <= counters.maximumPhases, "\(phaseCount) phases for \(counters.maximumPhases) counters")
+    let total = phaseCount == 0 ? 0 : counters.phaseEnds[phaseCount - 1]
+    backprop_atomic_store(counters.next, 0)
+    for p in 0..<phaseCount { backprop_atomic_store(counters.done(p), 0) }
+    onWorkers(max(1, min(workers, total)), PhaseRunner(job: job, phaseCount: phaseCount, total: total, counters: counters))
+}
+
+private struct PhaseRunner<Job: PhasedJob>: WorkerJob {
+    let job: Job
+    let phaseCount: Int, total: Int
+    let counters: PhaseCounters
+
+    func run(worker: Int) {
+        var phase = 0
+        while true {
+            let t = backprop_atomic_fetch_add(counters.next, 1)
+            if t >= total { return }
+            // Claims only move forward: the phase never decreases.
+            while t >= counters.phaseEnds[phase] { phase += 1 }
+            let start = phase == 0 ? 0 : counters.phaseEnds[phase - 1]
+            if phase > 0 { backprop_wait_at_least(counters.done(phase - 1), start - (phase == 1 ? 0 : counters.phaseEnds[phase - 2])) }
+            job.run(worker: worker, phase: phase, task: t - start)
+            _ = backprop_atomic_fetch_add(counters.done(phase), 1)
+        }
+    }
+}
+
+/// A pointer the workers share. The rule that makes it safe: the tasks that
+/// run at the same time write disjoint parts of what it points at, and read
+/// only what no running task writes.
+struct SharedPointer<T>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<T>
 }

@@ -1,0 +1,60 @@
+// Backprop's own fp32 matrix product, in C with intrinsics, and the few
+// machine facilities Swift cannot reach (CPU features, atomics, spin-waits).
+//
+// The product's rule, on every path: each output element is one chain of
+// fp32 fused multiply-adds over k in ascending order,
+//     c = fma(a_ik, b_kj, c),
+// starting from 0, or from C's own value when `accumulate` is set. With a
+// `segment` shorter than k the chain restarts from 0 every `segment` values of
+// k and each segment's chain is added to the element in segment order:
+//     c = chain(k in [0, s)) ; c = c + chain(k in [s, 2s)) ; …
+// (the shard sums of a weight gradient, added in shard order). Vectors run
+// across j (and tiles across i), never across k, so the bits equal the naive
+// loop whatever the tile, the block split or the instruction set.
+//
+// Not here: alpha/beta scaling (alpha is 1; beta is 0 or 1, `accumulate`),
+// packing, threading (the caller splits C into blocks).
+#ifndef CGEMM_H
+#define CGEMM_H
+
+#include <stddef.h>
+
+/// C[i, j] (+)= Σ_k A(i, k)·B(k, j) with A(i, k) = a[i·a_row_stride + k·a_column_stride]
+/// and B(k, j) = b[k·ldb + j] (j contiguous), C row-major with stride ldc.
+typedef struct {
+    long m, n, k;
+    /// k values per chain; >= k for a single chain.
+    long segment;
+    const float *a;
+    long a_row_stride, a_column_stride;
+    const float *b;
+    long ldb;
+    float *c;
+    long ldc;
+    /// 1: the first chain starts from C; 0: from 0 (C is not read).
+    int accumulate;
+} backprop_gemm;
+
+/// AVX-512F path: tiles of 8 rows × 32 columns.
+void backprop_gemm_avx512(const backprop_gemm *g);
+/// AVX2 + FMA path: tiles of 6 rows × 16 columns.
+void backprop_gemm_avx2(const backprop_gemm *g);
+
+/// 1 when this CPU (and its OS) runs AVX-512F code, else 0.
+int backprop_cpu_has_avx512(void);
+/// 1 when this CPU runs AVX2 and FMA code, else 0.
+int backprop_cpu_has_avx2_fma(void);
+
+// MARK: - Atomics for the step's task counters (sequentially consistent
+// claims, acquire loads, release adds).
+
+/// *p += v; returns the old value.
+long backprop_atomic_fetch_add(long *p, long v);
+/// *p, with acquire ordering.
+long backprop_atomic_load(const long *p);
+/// *p = v, with release ordering.
+void backprop_atomic_store(long *p, long v);
+/// Waits, spinning then yielding, until *p >= value (acquire).
+void backprop_wait_at_least(const long *p, long value);
+
+#endif
