@@ -56,7 +56,7 @@ public enum Kernel: String, Sendable, CaseIterable, Codable {
     /// Register tile (rows × columns) of the path, for the description.
     public var tile: (rows: Int, columns: Int) {
         switch self {
-        case .avx512: return (8, 32)
+        case .avx512: return (12, 32)
         case .avx2: return (6, 16)
         case .portable: return (4, 8)
         }

@@ -35,7 +35,7 @@ typedef struct {
     int accumulate;
 } backprop_gemm;
 
-/// AVX-512F path: tiles of 8 rows × 32 columns.
+/// AVX-512F path: tiles of 12 rows × 32 columns.
 void backprop_gemm_avx512(const backprop_gemm *g);
 /// AVX2 + FMA path: tiles of 6 rows × 16 columns.
 void backprop_gemm_avx2(const backprop_gemm *g);
@@ -44,6 +44,11 @@ void backprop_gemm_avx2(const backprop_gemm *g);
 int backprop_cpu_has_avx512(void);
 /// 1 when this CPU runs AVX2 and FMA code, else 0.
 int backprop_cpu_has_avx2_fma(void);
+
+/// This thread's scratch buffer of at least `floats` floats, 64-byte
+/// aligned (its contents are not kept when it grows), freed when the thread
+/// ends; NULL when out of memory.
+float *backprop_thread_buffer(size_t floats);
 
 // MARK: - Atomics for the step's task counters (sequentially consistent
 // claims, acquire loads, release adds).
