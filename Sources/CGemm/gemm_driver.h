@@ -2,8 +2,8 @@
 // (included once by each, after it defines ISA, MR, NR, VEC, the vector
 // operations and `tile_masks`). Not a header to include elsewhere.
 //
-// Order of work: k is cut into pieces that never reorder a chain: pieces of
-// KC for a single chain (each later piece continues the chain from C's
+// Order of work: k is cut into pieces that never reorder a chain: pieces of at most
+// KC, about equal, for a single chain (each later piece continues the chain from C's
 // stored value, exact in fp32), or the segments themselves (each a chain of
 // its own, added to C). Per piece: panels of B, each meeting every tile of
 // rows of A (see `piece`).
@@ -11,6 +11,11 @@
 #define KC 256
 
 enum { START_ZERO = 0, START_FROM_C = 1, ADD_TO_C = 2 };
+
+// Loops over a tile's rows and vectors unroll completely whatever the
+// optimisation level SwiftPM compiles C with, so that the accumulators live
+// in registers (a loop left rolled keeps them on the stack: 2× slower).
+#define UNROLL _Pragma("clang loop unroll(full)")
 
 // One tile of mr rows × (WIDTH·nv) columns over kc values of k: A(i, p) at
 // a[p·astep + i·istride], B(p, j) at b[p·ldb + j], C at c (row stride ldc);
@@ -21,20 +26,20 @@ tile(const float *a, long astep, const long istride, const float *b, long ldb, f
      long kc, int mode, const int mr, const int nv, const int partial, const MASK last) {
     VEC acc[NV][MR];
     MASK mask[NV];
-    for (int v = 0; v < nv; v++) mask[v] = v == nv - 1 && partial ? last : FULL_MASK;
-    for (int i = 0; i < mr; i++)
-        for (int v = 0; v < nv; v++)
+    UNROLL for (int v = 0; v < nv; v++) mask[v] = v == nv - 1 && partial ? last : FULL_MASK;
+    UNROLL for (int i = 0; i < mr; i++)
+        UNROLL for (int v = 0; v < nv; v++)
             acc[v][i] = mode == START_FROM_C ? LOAD(c + i * ldc + v * WIDTH, mask[v], v == nv - 1 && partial) : ZERO();
     for (long p = 0; p < kc; p++, a += astep, b += ldb) {
         VEC bv[NV];
-        for (int v = 0; v < nv; v++) bv[v] = LOAD(b + v * WIDTH, mask[v], v == nv - 1 && partial);
-        for (int i = 0; i < mr; i++) {
+        UNROLL for (int v = 0; v < nv; v++) bv[v] = LOAD(b + v * WIDTH, mask[v], v == nv - 1 && partial);
+        UNROLL for (int i = 0; i < mr; i++) {
             const VEC ai = BROADCAST(a + i * istride);
-            for (int v = 0; v < nv; v++) acc[v][i] = FMA(ai, bv[v], acc[v][i]);
+            UNROLL for (int v = 0; v < nv; v++) acc[v][i] = FMA(ai, bv[v], acc[v][i]);
         }
     }
-    for (int i = 0; i < mr; i++) {
-        for (int v = 0; v < nv; v++) {
+    UNROLL for (int i = 0; i < mr; i++) {
+        UNROLL for (int v = 0; v < nv; v++) {
             float *cv = c + i * ldc + v * WIDTH;
             const int masked = v == nv - 1 && partial;
             STORE(cv, mode == ADD_TO_C ? ADD(LOAD(cv, mask[v], masked), acc[v][i]) : acc[v][i], mask[v], masked);
@@ -67,13 +72,16 @@ static inline int tile_rows(long remaining) {
 // cache sets).
 ISA static void piece(const backprop_gemm *g, float *panel, long k0, long kc, int mode) {
     const long ldc = g->ldc, astep = g->a_column_stride, istride = g->a_row_stride;
-    const int pack_b = g->m > MR && panel;
+    // (Panels stored [k][ldb] are contiguous enough already.)
+    const int pack_b = g->m > MR && panel && !g->b_panel_width;
     for (long j0 = 0; j0 < g->n; j0 += NR) {
         const long width = g->n - j0 < NR ? g->n - j0 : NR;
         const int nv = (int)((width + WIDTH - 1) / WIDTH);
         const int partial = width % WIDTH != 0;
         const MASK last = tail_mask((int)(width - WIDTH * (nv - 1)));
-        const float *b = g->b + k0 * g->ldb + j0;
+        const float *b = g->b_panel_width ? g->b + (j0 / g->b_panel_width) * g->b_panel_stride + j0 % g->b_panel_width
+                                          : g->b + j0;
+        b += k0 * g->ldb;
         long ldb = g->ldb;
         if (pack_b) {
             for (long p = 0; p < kc; p++)
@@ -104,7 +112,8 @@ ISA static void drive(const backprop_gemm *g) {
         return;
     }
     const int single = g->segment >= g->k;
-    const long length = single ? KC : g->segment;
+    // Pieces of a single chain about equal (784 as 4 × 196, not 3 × 256 + 16).
+    const long length = single ? (g->k + (g->k + KC - 1) / KC - 1) / ((g->k + KC - 1) / KC) : g->segment;
     // One panel of B, packed [k][NR]; out of memory, B is read where it
     // lies (slower, the same bits).
     float *panel = backprop_thread_buffer((size_t)(NR * length));

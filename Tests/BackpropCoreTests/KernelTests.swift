@@ -18,20 +18,34 @@ struct KernelTests {
             c = (0..<(m * n)).map { _ in Float(generator.nextNormal()) }
         }
 
-        /// C after the product of rows `rows` and columns `columns`, from `start`.
+        /// B in panels of 32 columns, [k][32] each, as `TransposedWeights` stores wᵀ.
+        var panelledB: [Float] {
+            let panels = (n + 31) / 32
+            var stored = [Float](repeating: .nan, count: max(panels * 32 * k, 1))
+            for q in 0..<k { for j in 0..<n { stored[(j / 32) * 32 * k + q * 32 + j % 32] = b[q * n + j] } }
+            return stored
+        }
+
+        /// C after the product of rows `rows` and columns `columns`, from
+        /// `start`; B read from its panels when `panelled` (columns must then
+        /// start at a multiple of 32).
         func run(_ kernel: Kernel?, segment: Int, accumulate: Bool, onto start: [Float]? = nil,
-                 rows: Range<Int>? = nil, columns: Range<Int>? = nil) -> [Float] {
+                 rows: Range<Int>? = nil, columns: Range<Int>? = nil, panelled: Bool = false) -> [Float] {
             var result = start ?? c
             let (rows, columns) = (rows ?? 0..<m, columns ?? 0..<n)
             let (rowStride, columnStride) = transposedA ? (1, m) : (k, 1)
             a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
+                (panelled ? panelledB : b).withUnsafeBufferPointer { b in
                     result.withUnsafeMutableBufferPointer { c in
-                        let p = MatrixProduct(
+                        var p = MatrixProduct(
                             m: rows.count, n: columns.count, k: k, segment: segment,
                             a: a.baseAddress! + rows.lowerBound * rowStride, aRowStride: rowStride, aColumnStride: columnStride,
                             b: b.baseAddress! + columns.lowerBound, ldb: n,
                             c: c.baseAddress! + rows.lowerBound * n + columns.lowerBound, ldc: n, accumulate: accumulate)
+                        if panelled {
+                            precondition(columns.lowerBound % 32 == 0)
+                            (p.b, p.ldb, p.bPanelWidth, p.bPanelStride) = (b.baseAddress! + columns.lowerBound / 32 * 32 * k, 32, 32, 32 * k)
+                        }
                         if let kernel { p.run(on: kernel) } else { referenceGemm(p) }
                     }
                 }
@@ -52,9 +66,11 @@ struct KernelTests {
                 for segment in Set([k, max(1, k / 3), 5]) {
                     let expected = operands.run(nil, segment: segment, accumulate: accumulate).map(\.bitPattern)
                     for kernel in Self.available {
-                        let got = operands.run(kernel, segment: segment, accumulate: accumulate).map(\.bitPattern)
-                        let wrong = zip(got, expected).filter { $0 != $1 }.count
-                        #expect(wrong == 0, "\(kernel) \(m)×\(n)×\(k) Aᵀ \(transposedA) β \(accumulate ? 1 : 0) segment \(segment): \(wrong) elements differ")
+                        for panelled in [false, true] {
+                            let got = operands.run(kernel, segment: segment, accumulate: accumulate, panelled: panelled)
+                            let wrong = zip(got.map(\.bitPattern), expected).filter { $0 != $1 }.count
+                            #expect(wrong == 0, "\(kernel) \(m)×\(n)×\(k) Aᵀ \(transposedA) β \(accumulate ? 1 : 0) segment \(segment) B in panels \(panelled): \(wrong) elements differ")
+                        }
                     }
                 }
             }
@@ -98,15 +114,22 @@ struct KernelTests {
         for kernel in Self.available {
             let whole = operands.run(kernel, segment: 16, accumulate: true).map(\.bitPattern)
             for split in 1...16 {
-                var c = operands.c
+                var c = operands.c, panelled = operands.c
                 for r in 0..<split {
                     for q in 0..<split {
                         let rows = (r * 37 / split)..<((r + 1) * 37 / split)
                         let columns = (q * 70 / split)..<((q + 1) * 70 / split)
                         c = operands.run(kernel, segment: 16, accumulate: true, onto: c, rows: rows, columns: columns)
+                        // Column blocks at panel boundaries, with B in panels as the forward product reads wᵀ.
+                        let panelColumns = min(70, q * 32)..<min(70, (q + 1) * 32)
+                        if split <= 3, !panelColumns.isEmpty {
+                            panelled = operands.run(kernel, segment: 16, accumulate: true, onto: panelled, rows: rows,
+                                                    columns: panelColumns, panelled: true)
+                        }
                     }
                 }
                 #expect(c.map(\.bitPattern) == whole, "\(kernel), \(split)×\(split) blocks")
+                if split == 3 { #expect(panelled.map(\.bitPattern) == whole, "\(kernel), 3 row blocks × panels of B") }
             }
         }
     }

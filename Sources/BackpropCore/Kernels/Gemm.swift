@@ -65,7 +65,9 @@ public enum Kernel: String, Sendable, CaseIterable, Codable {
 
 /// C[i, j] (+)= Σ_k A(i, k)·B(k, j) under the rule above, with
 /// A(i, k) = a[i·aRowStride + k·aColumnStride] (so A may be read transposed),
-/// B(k, j) = b[k·ldb + j] and C row-major with row stride ldc.
+/// C row-major with row stride ldc, and B(k, j) = b[k·ldb + j], or, for B
+/// stored in panels of `bPanelWidth` columns (wᵀ: see `TransposedWeights`),
+/// b[(j / w)·bPanelStride + k·ldb + j % w].
 struct MatrixProduct<T: NetworkScalar> {
     var m: Int, n: Int, k: Int
     /// k values per chain (a shard); k or more for one chain.
@@ -75,6 +77,17 @@ struct MatrixProduct<T: NetworkScalar> {
     var c: UnsafeMutablePointer<T>, ldc: Int
     /// The first chain starts from C (β = 1) rather than from 0 (β = 0).
     var accumulate: Bool
+    /// 0 (B row-major), or the columns per stored panel (a multiple of 32).
+    var bPanelWidth = 0
+    var bPanelStride = 0
+
+    /// Where B(k, j) lies; the columns after j up to the end of its panel follow it.
+    @inline(__always)
+    func b(_ k: Int, _ j: Int) -> UnsafePointer<T> {
+        guard bPanelWidth > 0 else { return b + k * ldb + j }
+        let (panel, column) = j.quotientAndRemainder(dividingBy: bPanelWidth)
+        return b + panel * bPanelStride + k * ldb + column
+    }
 
     /// Runs the product on `kernel` (Float) or the reference (Double).
     @inline(__always)
@@ -98,7 +111,8 @@ extension MatrixProduct where T == Float {
     fileprivate func withC(_ body: (UnsafePointer<backprop_gemm>) -> Void) {
         var g = backprop_gemm(
             m: m, n: n, k: k, segment: segment, a: a, a_row_stride: aRowStride, a_column_stride: aColumnStride,
-            b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate ? 1 : 0)
+            b: b, ldb: ldb, b_panel_width: bPanelWidth, b_panel_stride: bPanelStride,
+            c: c, ldc: ldc, accumulate: accumulate ? 1 : 0)
         body(&g)
     }
 }
@@ -112,7 +126,7 @@ func referenceGemm<T: NetworkScalar>(_ p: MatrixProduct<T>) {
             for start in stride(from: 0, to: p.k, by: p.segment) {
                 var chain: T = start == 0 ? value : 0
                 for q in start..<min(start + p.segment, p.k) {
-                    chain = chain.addingProduct(p.a[i * p.aRowStride + q * p.aColumnStride], p.b[q * p.ldb + j])
+                    chain = chain.addingProduct(p.a[i * p.aRowStride + q * p.aColumnStride], p.b(q, j).pointee)
                 }
                 value = start == 0 ? chain : value + chain
             }
@@ -143,7 +157,7 @@ private func portableGemm(_ p: MatrixProduct<Float>) {
                 }
                 let a = p.a + i0 * p.aRowStride
                 for q in start..<end {
-                    let b = load(p.b + q * p.ldb + j0)
+                    let b = load(p.b(q, j0))
                     let aq = a + q * p.aColumnStride
                     acc.0 = acc.0.addingProduct(V(repeating: aq[0]), b)
                     if rows > 1 { acc.1 = acc.1.addingProduct(V(repeating: aq[p.aRowStride]), b) }
@@ -162,10 +176,11 @@ private func portableGemm(_ p: MatrixProduct<Float>) {
         j0 += lanes
     }
     if j0 < p.n {
-        // The last columns, by the reference loop on the sub-matrix.
+        // The last columns (fewer than 8, in one panel), by the reference loop on the sub-matrix.
         var rest = p
         rest.n = p.n - j0
-        rest.b = p.b + j0
+        rest.b = p.b(0, j0)
+        rest.bPanelWidth = 0
         rest.c = p.c + j0
         referenceGemm(rest)
     }

@@ -23,6 +23,7 @@ public final class GemmCeiling {
     /// z and δ of every layer for the whole batch, w, wᵀ, and one gradient per worker.
     private let buffers: UnsafeMutableBufferPointer<Float>
     private let counters: PhaseCounters
+    let transposedWeights: TransposedWeights<Float>
 
     public init(network: Network<Float>, batchSize: Int, shardSize: Int, workerCount: Int, engine: Engine) {
         self.network = network
@@ -35,6 +36,7 @@ public final class GemmCeiling {
         // Plausible values (the products do not depend on them; zeros would do).
         buffers.initialize(repeating: 0.5)
         counters = PhaseCounters(maximumPhases: 3 * network.layers.count)
+        transposedWeights = TransposedWeights(network)
     }
 
     deinit { buffers.deallocate() }
@@ -99,7 +101,7 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
         switch (product, ceiling.engine) {
         case (.forward(let l), .own(let kernel)):
             layers[l].preActivationProduct(z(l) + rows.lowerBound * layers[l].inputCount, rows: rows.count,
-                                           columns: columns, transposedWeights: wT,
+                                           columns: columns, transposedWeights: ceiling.transposedWeights.panels(l, layers[l]),
                                            into: z(l + 1) + rows.lowerBound * layers[l].outputCount, kernel: kernel)
         case (.forward(let l), .openBLAS):
             let layer = layers[l]

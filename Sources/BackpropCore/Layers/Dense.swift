@@ -5,7 +5,7 @@
 /// share one layout and can be summed, scaled and saved as plain arrays.
 /// Within that vector the weights w come first, stored [out, in] (row j holds
 /// w_j·), then the biases b [out]. The forward product reads w through its
-/// transpose wᵀ [in, out], kept at the same offset of a `TransposedWeights`.
+/// transpose wᵀ [in, out], kept in panels by a `TransposedWeights`.
 ///
 /// Every function here works on a block of rows (samples) and a range of the
 /// output's columns, so that a step can split each product into blocks on
@@ -39,12 +39,13 @@ public struct Dense: Sendable, Equatable, Codable {
     /// then z' = h(a) unless `activate` is false (the output layer, whose h
     /// is applied by the loss).
     ///
-    /// z: [rows, in], wᵀ: [in, out], output: [rows, out], all row-major;
-    /// only `columns` of the output are written.
+    /// z: [rows, in], output: [rows, out], row-major; wᵀ: this layer's
+    /// panels (`TransposedWeights.panels`); only `columns` of the output are
+    /// written, and `columns` must start at a multiple of the panel width.
     /// (SPI for the Benchmarks package, which times one layer alone.)
     @_spi(Benchmarks) public func forward<T: NetworkScalar>(
         _ input: UnsafePointer<T>, rows: Int, columns: Range<Int>,
-        parameters: UnsafePointer<T>, transposedWeights wT: UnsafePointer<T>,
+        parameters: UnsafePointer<T>, transposedWeights wT: TransposedPanels<T>,
         into output: UnsafeMutablePointer<T>,
         activate: Bool, kernel: Kernel
     ) {
@@ -70,13 +71,15 @@ public struct Dense: Sendable, Equatable, Codable {
     /// Z·Wᵀ, [rows, in]·[in, out], one chain over i per element.
     @inline(__always)
     func preActivationProduct<T: NetworkScalar>(
-        _ input: UnsafePointer<T>, rows: Int, columns: Range<Int>, transposedWeights wT: UnsafePointer<T>,
+        _ input: UnsafePointer<T>, rows: Int, columns: Range<Int>, transposedWeights wT: TransposedPanels<T>,
         into output: UnsafeMutablePointer<T>, kernel: Kernel
     ) {
+        precondition(columns.lowerBound % wT.panelWidth == 0, "columns \(columns) start inside a panel")
         MatrixProduct(m: rows, n: columns.count, k: inputCount, segment: max(inputCount, 1),
                       a: input, aRowStride: inputCount, aColumnStride: 1,
-                      b: wT + weightOffset + columns.lowerBound, ldb: outputCount,
-                      c: output + columns.lowerBound, ldc: outputCount, accumulate: false)
+                      b: wT.base + columns.lowerBound / wT.panelWidth * wT.panelStride, ldb: wT.ldb,
+                      c: output + columns.lowerBound, ldc: outputCount, accumulate: false,
+                      bPanelWidth: wT.panelWidth, bPanelStride: wT.panelStride)
             .run(on: kernel)
     }
 

@@ -10,14 +10,14 @@ extension Network {
     /// layer. The last layer's output is left as pre-activations a unless
     /// `applyOutputActivation` is set, in which case it becomes y = g(a).
     func forward(
-        rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>, transposedWeights wT: UnsafePointer<T>,
+        rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>, transposedWeights wT: TransposedWeights<T>,
         applyOutputActivation: Bool, kernel: Kernel
     ) {
         precondition(rows <= workspace.capacity, "block of \(rows) rows exceeds workspace \(workspace.capacity)")
         for (l, layer) in layers.enumerated() {
             let isOutput = l == layers.count - 1
             layer.forward(workspace.activation(l), rows: rows, columns: 0..<layer.outputCount,
-                          parameters: parameters, transposedWeights: wT, into: workspace.activation(l + 1),
+                          parameters: parameters, transposedWeights: wT.panels(l, layer), into: workspace.activation(l + 1),
                           activate: !isOutput || applyOutputActivation, kernel: kernel)
         }
         if applyOutputActivation, layers[layers.count - 1].activation == .softmax {
@@ -28,7 +28,7 @@ extension Network {
     /// The forward pass and the output errors δ_k = g'(a_k) ∂E^n/∂y_k (in
     /// `workspace.deltaA`); returns Σ_{n in block} E^n.
     func forwardErrors(rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
-                       transposedWeights wT: UnsafePointer<T>, kernel: Kernel) -> T {
+                       transposedWeights wT: TransposedWeights<T>, kernel: Kernel) -> T {
         forward(rows: rows, workspace: workspace, parameters: parameters, transposedWeights: wT,
                 applyOutputActivation: false, kernel: kernel)
         let L = layers.count
@@ -74,7 +74,7 @@ extension Network {
         let error = parameters.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
                 let error = forwardErrors(rows: rows, workspace: workspace, parameters: p.baseAddress!,
-                                          transposedWeights: wT.base, kernel: kernel)
+                                          transposedWeights: wT, kernel: kernel)
                 backward(rows: rows, workspace: workspace, parameters: p.baseAddress!, gradient: g.baseAddress!,
                          kernel: kernel)
                 return error
@@ -89,7 +89,7 @@ extension Network {
         let workspace = load(inputs: inputs, targets: targets, rows: rows)
         let wT = TransposedWeights(self)
         return parameters.withUnsafeBufferPointer { p in
-            forwardErrors(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT.base,
+            forwardErrors(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT,
                           kernel: kernel)
         }
     }
@@ -101,7 +101,7 @@ extension Network {
         let workspace = load(inputs: inputs, targets: [], rows: rows)
         let wT = TransposedWeights(self)
         parameters.withUnsafeBufferPointer { p in
-            forward(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT.base,
+            forward(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT,
                     applyOutputActivation: true, kernel: kernel)
         }
         return Array(UnsafeBufferPointer(start: workspace.activation(layers.count), count: rows * outputCount))

@@ -49,7 +49,6 @@ public func evaluate(
                     let predicted = SharedPointer(base: predicted.baseAddress!)
                     let sums = SharedPointer(base: sums.baseAddress!)
                     let w = SharedPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
-                    let wTransposed = SharedPointer(base: wT.base)
                     let all = SharedPointer(base: UnsafeMutablePointer(mutating: order.baseAddress!))
                     forEachShard(shardCount, workers: workerCount) { worker, s in
                         let workspace = workspaces[worker]
@@ -58,7 +57,7 @@ public func evaluate(
                                        inputs: workspace.activation(0), targets: workspace.targets,
                                        outputCount: classes)
                         network.forward(rows: rows, workspace: workspace, parameters: w.base,
-                                        transposedWeights: wTransposed.base, applyOutputActivation: false, kernel: kernel)
+                                        transposedWeights: wT, applyOutputActivation: false, kernel: kernel)
                         let output = workspace.activation(network.layers.count)
                         // The class is the arg-max of a (= arg-max of y for softmax).
                         for n in 0..<rows {

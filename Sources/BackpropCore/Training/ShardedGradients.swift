@@ -236,7 +236,7 @@ public final class ShardedGradients<T: NetworkScalar> {
     fileprivate func forward(_ l: Int, rows r: Range<Int>, columns c: Range<Int>, w: UnsafePointer<T>) {
         let layer = layers[l]
         layer.forward(z[l] + r.lowerBound * layer.inputCount, rows: r.count, columns: c,
-                      parameters: w, transposedWeights: transposedWeights.base,
+                      parameters: w, transposedWeights: transposedWeights.panels(l, layer),
                       into: z[l + 1] + r.lowerBound * layer.outputCount,
                       activate: l < layers.count - 1, kernel: kernel)
     }
@@ -287,7 +287,7 @@ public final class ShardedGradients<T: NetworkScalar> {
             if let recorded { (recorded.baseAddress! + first).update(from: gb, count: j.count) }
             rule.apply(w, along: gb, range: first..<(first + j.count))
         }
-        transposedWeights.refresh(layer, from: w, outputs: j, inputs: i)
+        transposedWeights.refresh(l, layer, from: w, outputs: j, inputs: i)
         return productEnd
     }
 

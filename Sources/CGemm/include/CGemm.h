@@ -19,8 +19,10 @@
 
 #include <stddef.h>
 
-/// C[i, j] (+)= Σ_k A(i, k)·B(k, j) with A(i, k) = a[i·a_row_stride + k·a_column_stride]
-/// and B(k, j) = b[k·ldb + j] (j contiguous), C row-major with stride ldc.
+/// C[i, j] (+)= Σ_k A(i, k)·B(k, j) with A(i, k) = a[i·a_row_stride + k·a_column_stride],
+/// C row-major with stride ldc, and B(k, j) = b[k·ldb + j] (j contiguous) or,
+/// when b_panel_width is not 0, stored in panels of that many columns:
+/// B(k, j) = b[(j / w)·b_panel_stride + k·ldb + j % w] (a panel is [k][ldb]).
 typedef struct {
     long m, n, k;
     /// k values per chain; >= k for a single chain.
@@ -29,6 +31,9 @@ typedef struct {
     long a_row_stride, a_column_stride;
     const float *b;
     long ldb;
+    /// 0, or the columns of each stored panel of B (a multiple of 32, so of every path's tile width).
+    long b_panel_width;
+    long b_panel_stride;
     float *c;
     long ldc;
     /// 1: the first chain starts from C; 0: from 0 (C is not read).
@@ -44,6 +49,10 @@ void backprop_gemm_avx2(const backprop_gemm *g);
 int backprop_cpu_has_avx512(void);
 /// 1 when this CPU runs AVX2 and FMA code, else 0.
 int backprop_cpu_has_avx2_fma(void);
+
+/// dst[i·ldd + j] = src[j·lds + i] for j < rows, i < columns (the rows of
+/// src become the columns of dst).
+void backprop_transpose(const float *src, long lds, long rows, long columns, float *dst, long ldd);
 
 /// This thread's scratch buffer of at least `floats` floats, 64-byte
 /// aligned (its contents are not kept when it grows), freed when the thread
