@@ -302,14 +302,6 @@ extension BenchReport {
     }
 }
 
-extension GemmCeiling.Engine {
-    var name: String {
-        switch self {
-        case .own(let kernel): return kernel.rawValue
-        case .openBLAS: return "openblas"
-        }
-    }
-}
 
 /// The middle value (the mean of the two middle ones for an even count).
 private func median(_ values: [Double]) -> Double {

@@ -1,8 +1,8 @@
 // Benchmarks of the reference workload (MLP 784-256-128-10, ReLU, softmax
 // cross-entropy, SGD momentum 0.9, batch 256, fp32): the training step and
-// its GEMM ceiling per worker count, each of the 8 GEMMs of a shard, one
-// dense layer's forward and backward, the optimizer update; and of
-// checkpointing.
+// its products-only ceiling (own kernel and OpenBLAS) per worker count, each
+// of the 8 training products per kernel path and on OpenBLAS, the optimizer
+// update; and of checkpointing.
 // Targets (issue 4): a checkpoint write ≤ 20 ms median; resume start-up to
 // the first step ≤ 0.3 s. Thresholds: Benchmarks/Thresholds/.
 @_spi(Benchmarks) import BackpropCore
@@ -31,9 +31,10 @@ let benchmarks: @Sendable () -> Void = {
     let timing = Benchmark.Configuration(metrics: [.wallClock, .mallocCountTotal, .peakMemoryResident],
                                          warmupIterations: 3, maxDuration: .seconds(5), maxIterations: 200)
 
-    // One optimizer step of the reference model: sharded gradient, ordered
-    // reduction, momentum update. The trainer lives across iterations, so
-    // the counts are the steady state (the step-loss log grows by doubling).
+    // One optimizer step of the reference model: forward, backward with the
+    // gradient summed shard by shard, momentum update. The trainer lives
+    // across iterations, so the counts are the steady state (the step-loss
+    // log grows by doubling).
     for workers in [1, 2] {
         let trainer = try! Trainer(configuration: referenceConfiguration(workers: workers), dataset: dataset)
         Benchmark("training step, batch 256, \(workers) worker\(workers == 1 ? "" : "s")",
@@ -41,76 +42,36 @@ let benchmarks: @Sendable () -> Void = {
                                        maxDuration: .seconds(5), maxIterations: 2_000)) { benchmark in
             for _ in benchmark.scaledIterations { try trainer.step() }
         }
-        // The same step's matrix products alone: the ceiling `backprop bench` compares with.
-        let ceiling = GemmCeiling(network: trainer.network, batchSize: 256, shardSize: 128, workerCount: workers)
-        Benchmark("GEMM ceiling, 8 training GEMMs, batch 256, \(workers) worker\(workers == 1 ? "" : "s")",
-                  configuration: .init(metrics: [.wallClock, .throughput], warmupIterations: 10,
-                                       maxDuration: .seconds(5), maxIterations: 2_000)) { benchmark in
-            for _ in benchmark.scaledIterations { blackHole(ceiling.samplesPerSecond(steps: 1)) }
+        // The same step's matrix products alone, on the kernel and on
+        // OpenBLAS: the ceilings `backprop bench` compares with.
+        for engine in [GemmCeiling.Engine.own(.best), .openBLAS] {
+            let ceiling = GemmCeiling(network: trainer.network, batchSize: 256, shardSize: 128, workerCount: workers,
+                                      engine: engine)
+            Benchmark("GEMM ceiling \(engine.name), batch 256, \(workers) worker\(workers == 1 ? "" : "s")",
+                      configuration: .init(metrics: [.wallClock, .throughput], warmupIterations: 10,
+                                           maxDuration: .seconds(5), maxIterations: 2_000)) { benchmark in
+                for _ in benchmark.scaledIterations { blackHole(ceiling.samplesPerSecond(steps: 1)) }
+            }
         }
     }
 
-    // Kernels alone: time only (their buffers are set up inside the
-    // closure, so a malloc count would count the set-up).
+    // The 8 training products of one shard of 128, one at a time, one
+    // thread, on every kernel path this CPU runs but the portable one (a
+    // libm call per lane on x86-64) and on OpenBLAS. Names stay ASCII: they
+    // become the threshold files' names.
     let kernel = Benchmark.Configuration(metrics: [.wallClock, .throughput], warmupIterations: 10,
                                          maxDuration: .seconds(2), maxIterations: 5_000)
-
-    // The 8 training GEMMs of one shard of 128, one at a time, through the
-    // BLAS call training makes (row-major, one thread). Names stay ASCII:
-    // they become the threshold files' names.
-    let sizes = [784, 256, 128, 10], rows = 128
-    let products: [(name: String, transposeA: Transpose, transposeB: Transpose, m: Int, n: Int, k: Int)] =
-        (0..<3).map { l in ("forward Z.Wt", .none, .transposed, rows, sizes[l + 1], sizes[l]) }
-        + (0..<3).reversed().map { l in ("weight gradient deltat.Z", .transposed, .none, sizes[l + 1], sizes[l], rows) }
-        + (1..<3).reversed().map { l in ("backpropagated delta.W", .none, .none, rows, sizes[l], sizes[l + 1]) }
-    for p in products {
-        Benchmark("GEMM \(p.name), \(p.m)x\(p.k) by \(p.k)x\(p.n)", configuration: kernel) { benchmark in
-            var generator = SeededGenerator(seed: 3)
-            let a = (0..<(p.m * p.k)).map { _ in Float(generator.nextNormal()) }
-            let b = (0..<(p.k * p.n)).map { _ in Float(generator.nextNormal()) }
-            var c = [Float](repeating: 0, count: p.m * p.n)
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                Float.blasGemm(p.transposeA, p.transposeB, m: p.m, n: p.n, k: p.k, alpha: 1,
-                               a: a, lda: p.transposeA == .none ? p.k : p.m, b: b, ldb: p.transposeB == .none ? p.n : p.k,
-                               beta: 0, c: &c, ldc: p.n)
+    let engines = Kernel.allCases.filter { $0.isAvailable && $0 != .portable }.map { GemmCeiling.Engine.own($0) }
+        + [.openBLAS]
+    let timer = ProductTimer(sizes: [784, 256, 128, 10], rows: 128)
+    for product in timer.products {
+        let name = product.name.replacingOccurrences(of: "ᵀ", with: "t").replacingOccurrences(of: "·", with: ".")
+            .replacingOccurrences(of: "δ", with: "delta").replacingOccurrences(of: "×", with: "x")
+        for engine in engines {
+            Benchmark("product \(name), \(engine.name)", configuration: kernel) { benchmark in
+                var timer = timer
+                for _ in benchmark.scaledIterations { timer.run(product, on: engine) }
             }
-            benchmark.stopMeasurement()
-            blackHole(c)
-        }
-    }
-
-    // One dense layer alone, on a shard of 128: forward (Z·Wᵀ, bias, ReLU)
-    // and backward (δᵀ·Z, bias sums, δ·W and the ReLU mask for the layer below).
-    for (input, output) in [(784, 256), (256, 128)] {
-        let layer = Dense(inputCount: input, outputCount: output, activation: .relu, weightOffset: 0)
-        var generator = SeededGenerator(seed: 5)
-        let z = (0..<(rows * input)).map { _ in max(0, Float(generator.nextNormal())) }
-        let delta = (0..<(rows * output)).map { _ in Float(generator.nextNormal()) * 0.01 }
-        let parameters = (0..<layer.parameterCount).map { _ in Float(generator.nextNormal()) * 0.05 }
-        Benchmark("dense forward \(input)-\(output) ReLU, shard 128", configuration: kernel) { benchmark in
-            var a = [Float](repeating: 0, count: rows * output)
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                layer.forward(z, rows: rows, parameters: parameters, into: &a, activate: true, kernel: .blas)
-            }
-            benchmark.stopMeasurement()
-            blackHole(a)
-        }
-        Benchmark("dense backward \(input)-\(output), delta to a ReLU layer below, shard 128", configuration: kernel) { benchmark in
-            // Training adds each shard's products into a slot the reduction
-            // has zeroed; here they add up over the iterations, which does
-            // not change the time.
-            var gradient = [Float](repeating: 0, count: layer.parameterCount)
-            var below = [Float](repeating: 0, count: rows * input)
-            benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                layer.backward(delta: delta, input: z, rows: rows, parameters: parameters, gradient: &gradient,
-                               inputDelta: &below, inputActivation: .relu, kernel: .blas)
-            }
-            benchmark.stopMeasurement()
-            blackHole(gradient)
-            blackHole(below)
         }
     }
 

@@ -13,6 +13,14 @@ public final class GemmCeiling {
     public enum Engine: Sendable, Equatable {
         case own(Kernel)
         case openBLAS
+
+        /// "avx512", "avx2", "portable" or "openblas".
+        public var name: String {
+            switch self {
+            case .own(let kernel): return kernel.rawValue
+            case .openBLAS: return "openblas"
+            }
+        }
     }
 
     let network: Network<Float>

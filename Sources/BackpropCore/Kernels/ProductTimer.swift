@@ -46,11 +46,8 @@ public struct ProductTimer {
         c = [Float](repeating: 0, count: largest)
     }
 
-    /// Median seconds of one call of `product` on `engine`, over `repetitions`
-    /// timings of `calls` calls each.
-    public mutating func seconds(_ product: Product, on engine: GemmCeiling.Engine,
-                                 calls: Int, repetitions: Int) -> Double {
-        var times: [Double] = []
+    /// Runs `product` once on `engine`.
+    public mutating func run(_ product: Product, on engine: GemmCeiling.Engine) {
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
@@ -60,18 +57,24 @@ public struct ProductTimer {
                         aColumnStride: product.transposedA ? product.m : 1,
                         b: b.baseAddress!, ldb: engine == .openBLAS && product.forward ? product.k : product.n,
                         c: c.baseAddress!, ldc: product.n, accumulate: product.accumulate)
-                    for _ in 0..<repetitions {
-                        let start = monotonicNanoseconds()
-                        for _ in 0..<calls {
-                            switch engine {
-                            case .own(let kernel): p.run(on: kernel)
-                            case .openBLAS: BLAS.run(transposedB: product.forward, p)
-                            }
-                        }
-                        times.append(BackpropCore.seconds(from: start, to: monotonicNanoseconds()) / Double(calls))
+                    switch engine {
+                    case .own(let kernel): p.run(on: kernel)
+                    case .openBLAS: BLAS.run(transposedB: product.forward, p)
                     }
                 }
             }
+        }
+    }
+
+    /// Median seconds of one call of `product` on `engine`, over `repetitions`
+    /// timings of `calls` calls each.
+    public mutating func seconds(_ product: Product, on engine: GemmCeiling.Engine,
+                                 calls: Int, repetitions: Int) -> Double {
+        var times: [Double] = []
+        for _ in 0..<repetitions {
+            let start = monotonicNanoseconds()
+            for _ in 0..<calls { run(product, on: engine) }
+            times.append(BackpropCore.seconds(from: start, to: monotonicNanoseconds()) / Double(calls))
         }
         return times.sorted()[times.count / 2]
     }
