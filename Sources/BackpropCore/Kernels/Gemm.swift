@@ -150,14 +150,14 @@ private func portableGemm(_ p: MatrixProduct<Float>) {
                 let end = min(start + p.segment, p.k)
                 var acc = (V(), V(), V(), V())
                 if start == 0 && p.accumulate {
-                    acc.0 = load(p.c + i0 * p.ldc + j0)
-                    if rows > 1 { acc.1 = load(p.c + (i0 + 1) * p.ldc + j0) }
-                    if rows > 2 { acc.2 = load(p.c + (i0 + 2) * p.ldc + j0) }
-                    if rows > 3 { acc.3 = load(p.c + (i0 + 3) * p.ldc + j0) }
+                    acc.0 = load8(p.c + i0 * p.ldc + j0)
+                    if rows > 1 { acc.1 = load8(p.c + (i0 + 1) * p.ldc + j0) }
+                    if rows > 2 { acc.2 = load8(p.c + (i0 + 2) * p.ldc + j0) }
+                    if rows > 3 { acc.3 = load8(p.c + (i0 + 3) * p.ldc + j0) }
                 }
                 let a = p.a + i0 * p.aRowStride
                 for q in start..<end {
-                    let b = load(p.b(q, j0))
+                    let b = load8(p.b(q, j0))
                     let aq = a + q * p.aColumnStride
                     acc.0 = acc.0.addingProduct(V(repeating: aq[0]), b)
                     if rows > 1 { acc.1 = acc.1.addingProduct(V(repeating: aq[p.aRowStride]), b) }
@@ -189,18 +189,5 @@ private func portableGemm(_ p: MatrixProduct<Float>) {
 /// C ← chain for the first segment, C ← C + chain for the others.
 @inline(__always)
 private func finish(_ chain: SIMD8<Float>, _ c: UnsafeMutablePointer<Float>, _ first: Bool) {
-    store(first ? chain : load(c) + chain, c)
-}
-
-@inline(__always)
-private func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load(UnsafePointer(p)) }
-
-@inline(__always)
-private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    store8(first ? chain : load8(c) + chain, c)
 }

@@ -1,18 +1,16 @@
 import Glibc
 
-/// Where the time of training steps went, in seconds. Conversion, forward
-/// and backward are summed over the workers (worker-seconds); the update is
-/// wall-clock seconds.
+/// Where the time of training steps went, in worker-seconds (summed over
+/// the workers; divide by the worker count for the time per worker).
 public struct PhaseTimes: Sendable, Equatable, Codable {
-    /// Gathering a shard's samples and converting their bytes to Float.
+    /// Gathering the batch's samples and converting their bytes to Float.
     public var conversion = 0.0
     /// Forward pass and output errors δ_k.
     public var forward = 0.0
-    /// Backward pass: weight gradients and hidden errors δ_j.
+    /// Backward pass: hidden errors δ_j and the weight and bias gradients.
     public var backward = 0.0
-    /// Summing the shard gradients in shard order and the optimizer's update,
-    /// fused: each worker updates its chunk of the parameters as soon as it
-    /// has summed it.
+    /// Scaling each gradient block, the optimizer's update of its parameters,
+    /// and the transposition of the updated weights for the next forward pass.
     public var update = 0.0
 
     public init() {}
