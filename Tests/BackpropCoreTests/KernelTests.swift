@@ -244,6 +244,43 @@ struct KernelTests {
         }
     }
 
+    /// Phases of rows × columns tasks where a task needs only its row of the phase before.
+    struct RowPhases: PhasedJob {
+        let log: PhaseLog
+        let rows: Int, columns: [Int]
+        var firstTask: [Int] { columns.indices.map { p in columns[..<p].reduce(0, +) * rows } }
+        func run(worker: Int, phase: Int, task: Int) { LoggedPhases(log: log, firstTask: firstTask).run(worker: worker, phase: phase, task: task) }
+        func needs(phase: Int, task: Int) -> (rowBlocks: Range<Int>, tasksPerBlock: Int)? {
+            let r = task / columns[phase]
+            return (r..<(r + 1), columns[phase - 1])
+        }
+        func marks(phase: Int, task: Int) -> Int? { task / columns[phase] }
+    }
+
+    @Test("runPhases with row needs starts a task only after its row of the previous phase is done",
+          arguments: [1, 2, 3, 16])
+    func rowNeeds(workers: Int) {
+        let (rows, columns) = (6, [1, 3, 2, 4])
+        let counters = PhaseCounters(maximumPhases: columns.count, maximumRowBlocks: rows)
+        var total = 0
+        for (p, width) in columns.enumerated() {
+            total += rows * width
+            counters.phaseEnds[p] = total
+        }
+        let log = PhaseLog(tasks: total)
+        let job = RowPhases(log: log, rows: rows, columns: columns)
+        runPhases(columns.count, workers: workers, counters: counters, job)
+        #expect(log.clock.pointee == 2 * total, "a task ran twice or not at all")
+        let first = job.firstTask
+        for p in 1..<columns.count {
+            for r in 0..<rows {
+                let previousEnd = (0..<columns[p - 1]).map { log.ended[first[p - 1] + r * columns[p - 1] + $0] }.max()!
+                let start = (0..<columns[p]).map { log.started[first[p] + r * columns[p] + $0] }.min()!
+                #expect(start > previousEnd, "phase \(p) row \(r) started before its row of phase \(p - 1) ended")
+            }
+        }
+    }
+
     @Test("runPhases runs every task once and starts no task before the previous phase has ended",
           arguments: [1, 2, 3, 8, 16])
     func phasesInOrder(workers: Int) {

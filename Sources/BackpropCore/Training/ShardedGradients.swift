@@ -97,7 +97,8 @@ public final class ShardedGradients<T: NetworkScalar> {
         let blockSize = Self.gradientRows * Self.gradientColumns + Self.gradientRows
         scratch = .allocate(capacity: workerCount * blockSize)
         scratch.initialize(repeating: 0)
-        counters = PhaseCounters(maximumPhases: network.layers.count + 2)
+        counters = PhaseCounters(maximumPhases: network.layers.count + 2,
+                                 maximumRowBlocks: (batchSize + Self.blockRows - 1) / Self.blockRows)
         workerNanoseconds = .allocate(capacity: 4 * workerCount)
         workerNanoseconds.initialize(repeating: 0)
     }
@@ -197,6 +198,19 @@ public final class ShardedGradients<T: NetworkScalar> {
     /// What a part of a phase does; its tasks are the blocks of `grid`.
     fileprivate enum Work {
         case gather, forward(Int), loss, propagate(Int), update(Int)
+
+        /// Tasks are blocks of `blockRows` rows (and of columns).
+        var isRowBlocked: Bool {
+            switch self {
+            case .gather, .forward, .propagate: return true
+            case .loss, .update: return false
+            }
+        }
+
+        var isLoss: Bool {
+            if case .loss = self { return true }
+            return false
+        }
     }
 
     fileprivate struct Part {
@@ -351,10 +365,41 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
         }
     }
 
+    /// The part that task `task` of phase p belongs to, and its index there.
+    private func locate(_ p: Int, _ task: Int) -> (part: ShardedGradients<T>.Part, task: Int) {
+        let (first, second) = parts(of: p)
+        return task < first.grid.count ? (first, task) : (second!, task - first.grid.count)
+    }
+
+    // Row-block dependencies (units of `blockRows` rows): a layer's block of
+    // rows needs only the same rows of the phase before (the inputs it
+    // gathers, the layer below's z, the layer above's δ), each complete when
+    // all of that phase's column blocks of those rows are done. The loss
+    // needs the rows of its shard. A gradient task needs all of the phase
+    // before (every δ of the batch, and no task left that reads its w).
+    func needs(phase: Int, task: Int) -> (rowBlocks: Range<Int>, tasksPerBlock: Int)? {
+        let (part, t) = locate(phase, task)
+        guard part.work.isRowBlocked || part.work.isLoss, let previous = rowPart(of: phase - 1) else { return nil }
+        let rows = part.grid.block(t).rows, rowBlock = ShardedGradients<T>.blockRows
+        return ((rows.lowerBound / rowBlock)..<((rows.upperBound + rowBlock - 1) / rowBlock), previous.grid.columnBlocks)
+    }
+
+    func marks(phase: Int, task: Int) -> Int? {
+        let (part, t) = locate(phase, task)
+        return part.work.isRowBlocked ? part.grid.block(t).rows.lowerBound / ShardedGradients<T>.blockRows : nil
+    }
+
+    /// Phase p's part whose tasks are blocks of `blockRows` rows, if any.
+    private func rowPart(of p: Int) -> ShardedGradients<T>.Part? {
+        let (first, second) = parts(of: p)
+        if first.work.isRowBlocked { return first }
+        if let second, second.work.isRowBlocked { return second }
+        return nil
+    }
+
     @_specialize(where T == Float)
     func run(worker: Int, phase: Int, task: Int) {
-        let (first, second) = parts(of: phase)
-        let (part, t) = task < first.grid.count ? (first, task) : (second!, task - first.grid.count)
+        let (part, t) = locate(phase, task)
         let (rows, columns) = part.grid.block(t)
         let start = monotonicNanoseconds()
         switch part.work {

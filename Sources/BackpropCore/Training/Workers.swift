@@ -80,27 +80,43 @@ private struct JobPointer<Job: WorkerJob>: JobRunner {
 
 // MARK: - Phases of fixed tasks in one region
 
-/// Work cut into phases of fixed tasks: every task of a phase may start once
-/// every task of the phase before it is done.
+/// Work cut into phases of fixed tasks. A task may start once what it needs
+/// of the phase before it is done: by default all of it; or, where the job
+/// says so, only some blocks of rows, which lets a worker start the next
+/// layer on rows whose previous layer is complete while other rows are not.
 protocol PhasedJob: Sendable {
     func run(worker: Int, phase: Int, task: Int)
+    /// What task `task` of `phase` (> 0) needs of phase − 1: nil for all of
+    /// it, or these row blocks, each complete when `tasksPerBlock` of that
+    /// phase's tasks marking it are done.
+    func needs(phase: Int, task: Int) -> (rowBlocks: Range<Int>, tasksPerBlock: Int)?
+    /// The row block whose counter the task adds to when done, if any.
+    func marks(phase: Int, task: Int) -> Int?
 }
 
-/// The counters of one `runPhases` region: the next task to claim and the
-/// tasks done in each phase, each on its own cache line. Reset by
-/// `runPhases`; owned by one caller at a time.
+extension PhasedJob {
+    func needs(phase: Int, task: Int) -> (rowBlocks: Range<Int>, tasksPerBlock: Int)? { nil }
+    func marks(phase: Int, task: Int) -> Int? { nil }
+}
+
+/// The counters of one `runPhases` region: the next task to claim, the
+/// tasks done in each phase, and in each of its row blocks, each on its own
+/// cache line. Reset by `runPhases`; owned by one caller at a time.
 final class PhaseCounters: @unchecked Sendable {
-    /// Longs per cache line (and then some: adjacent-line prefetch).
+    /// Longs per counter: a cache line, and then some (adjacent-line prefetch).
     private static let spacing = 16
     let maximumPhases: Int
+    let maximumRowBlocks: Int
     private let storage: UnsafeMutablePointer<Int>
+    private var count: Int { (1 + maximumPhases * (1 + maximumRowBlocks)) * Self.spacing }
     /// phaseEnds[p]: tasks in phases 0…p together.
     let phaseEnds: UnsafeMutablePointer<Int>
 
-    init(maximumPhases: Int) {
+    init(maximumPhases: Int, maximumRowBlocks: Int = 0) {
         self.maximumPhases = maximumPhases
-        storage = .allocate(capacity: (maximumPhases + 1) * Self.spacing)
-        storage.initialize(repeating: 0, count: (maximumPhases + 1) * Self.spacing)
+        self.maximumRowBlocks = maximumRowBlocks
+        storage = .allocate(capacity: (1 + maximumPhases * (1 + maximumRowBlocks)) * Self.spacing)
+        storage.initialize(repeating: 0, count: (1 + maximumPhases * (1 + maximumRowBlocks)) * Self.spacing)
         phaseEnds = .allocate(capacity: maximumPhases)
         phaseEnds.initialize(repeating: 0, count: maximumPhases)
     }
@@ -111,27 +127,42 @@ final class PhaseCounters: @unchecked Sendable {
     }
 
     var next: UnsafeMutablePointer<Int> { storage }
-    func done(_ phase: Int) -> UnsafeMutablePointer<Int> { storage + (phase + 1) * Self.spacing }
+    func done(_ phase: Int) -> UnsafeMutablePointer<Int> { storage + (1 + phase * (1 + maximumRowBlocks)) * Self.spacing }
+    func done(_ phase: Int, rowBlock: Int) -> UnsafeMutablePointer<Int> {
+        precondition(rowBlock < maximumRowBlocks, "row block \(rowBlock) beyond \(maximumRowBlocks)")
+        return done(phase) + (1 + rowBlock) * Self.spacing
+    }
+
+    /// Tasks in phase p.
+    func tasks(in phase: Int) -> Int { phaseEnds[phase] - (phase == 0 ? 0 : phaseEnds[phase - 1]) }
+
+    /// Zeroes every counter of the first `phaseCount` phases.
+    func reset(phases phaseCount: Int) {
+        backprop_atomic_store(next, 0)
+        for p in 0..<phaseCount {
+            backprop_atomic_store(done(p), 0)
+            for b in 0..<maximumRowBlocks { backprop_atomic_store(done(p, rowBlock: b), 0) }
+        }
+    }
 }
 
 /// Runs every task of `phaseCount` phases (sizes in `counters.phaseEnds`) on
 /// `workers` concurrent workers, in one region. Workers claim tasks in
-/// order from one counter and, before running a task, wait until every task
-/// of the previous phase is done. A worker waits only on tasks already
-/// claimed, by workers that are running them, so the region finishes even
-/// if the workers run one after another; which worker runs which task
-/// varies, and must not matter.
+/// order from one counter and, before running a task, wait until what it
+/// needs of the previous phase is done (`PhasedJob.needs`). A worker waits
+/// only on tasks already claimed, by workers that are running them, so the
+/// region finishes even if the workers run one after another; which worker
+/// runs which task varies, and must not matter.
 func runPhases<Job: PhasedJob>(_ phaseCount: Int, workers: Int, counters: PhaseCounters, _ job: Job) {
     precondition(phaseCount <= counters.maximumPhases, "\(phaseCount) phases for \(counters.maximumPhases) counters")
     let total = phaseCount == 0 ? 0 : counters.phaseEnds[phaseCount - 1]
-    backprop_atomic_store(counters.next, 0)
-    for p in 0..<phaseCount { backprop_atomic_store(counters.done(p), 0) }
-    onWorkers(max(1, min(workers, total)), PhaseRunner(job: job, phaseCount: phaseCount, total: total, counters: counters))
+    counters.reset(phases: phaseCount)
+    onWorkers(max(1, min(workers, total)), PhaseRunner(job: job, total: total, counters: counters))
 }
 
 private struct PhaseRunner<Job: PhasedJob>: WorkerJob {
     let job: Job
-    let phaseCount: Int, total: Int
+    let total: Int
     let counters: PhaseCounters
 
     func run(worker: Int) {
@@ -141,9 +172,18 @@ private struct PhaseRunner<Job: PhasedJob>: WorkerJob {
             if t >= total { return }
             // Claims only move forward: the phase never decreases.
             while t >= counters.phaseEnds[phase] { phase += 1 }
-            let start = phase == 0 ? 0 : counters.phaseEnds[phase - 1]
-            if phase > 0 { backprop_wait_at_least(counters.done(phase - 1), start - (phase == 1 ? 0 : counters.phaseEnds[phase - 2])) }
-            job.run(worker: worker, phase: phase, task: t - start)
+            let task = t - (phase == 0 ? 0 : counters.phaseEnds[phase - 1])
+            if phase > 0 {
+                if let (blocks, perBlock) = job.needs(phase: phase, task: task) {
+                    for b in blocks { backprop_wait_at_least(counters.done(phase - 1, rowBlock: b), perBlock) }
+                } else {
+                    backprop_wait_at_least(counters.done(phase - 1), counters.tasks(in: phase - 1))
+                }
+            }
+            job.run(worker: worker, phase: phase, task: task)
+            if let b = job.marks(phase: phase, task: task) {
+                _ = backprop_atomic_fetch_add(counters.done(phase, rowBlock: b), 1)
+            }
             _ = backprop_atomic_fetch_add(counters.done(phase), 1)
         }
     }
