@@ -2,6 +2,7 @@
 workload interleaved, round after round, and prints one table of medians and
 ratios. Called by run.sh, which prepares the environment."""
 import argparse
+import os
 import datetime
 import json
 import platform
@@ -20,8 +21,8 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def run_json(command):
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+def run_json(command, environment=None):
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
     return json.loads(output[output.index("{"):])
 
 
@@ -33,7 +34,10 @@ def main():
     parser.add_argument("--init", required=True)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--peers", default="numpy,pytorch,jax")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="Backprop's workers and the NumPy and PyTorch threads (JAX takes every core)")
     args = parser.parse_args()
+    environment = dict(os.environ, PEER_THREADS=str(args.threads))
 
     peers = {"numpy": "numpy_mlp.py", "pytorch": "torch_mlp.py", "jax": "jax_mlp.py"}
     names = ["backprop"] + [p for p in args.peers.split(",") if p]
@@ -44,15 +48,15 @@ def main():
         # Rotate the order so that no trainer always runs first (or after the same one).
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             if name == "backprop":
-                report = run_json([args.backprop, "bench", "--json", "--workers", "2", "--data", args.data,
-                                   "--repetitions", "3", "--steps", "40"])
+                report = run_json([args.backprop, "bench", "--json", "--workers", str(args.threads), "--data", args.data,
+                                   "--repetitions", "3", "--steps", "40", "--no-products"])
                 rates[name].append(report["results"][0]["median"])
                 ceilings.append(report["results"][0]["ceiling"])
                 fractions.append(report["results"][0]["fractionOfCeiling"])
                 memory[name] = max(memory[name], report["peakResidentMiB"])
             else:
                 result = run_json([args.python, str(HERE / peers[name]), "--data", args.data, "--init", args.init,
-                                   "--repetitions", "3", "--steps", "40"])
+                                   "--repetitions", "3", "--steps", "40"], environment)
                 rates[name].append(result["median"])
                 memory[name] = max(memory[name], result["peak_rss_mib"])
             print(f"round {round_ + 1}: {name:9s} {rates[name][-1]:10,.0f} samples/s", file=sys.stderr)
@@ -60,7 +64,7 @@ def main():
     medians = {name: statistics.median(values) for name, values in rates.items()}
     best_peer = max((n for n in names if n != "backprop"), key=lambda n: medians[n], default=None)
     print(f"{cpu_name()}, {datetime.date.today()}; MLP 784-256-128-10, ReLU, softmax cross-entropy, "
-          f"SGD momentum 0.9, fp32, batch 256, Fashion-MNIST, 2 threads; {args.rounds} interleaved rounds")
+          f"SGD momentum 0.9, fp32, batch 256, Fashion-MNIST, {args.threads} threads; {args.rounds} interleaved rounds")
     # Backprop ÷ a peer two ways: the ratio of the medians, and the median of
     # the ratios within each round (the two ran minutes apart at most).
     def per_round(name):

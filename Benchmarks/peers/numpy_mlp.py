@@ -1,8 +1,8 @@
 """The reference workload in NumPy: hand-written backpropagation, every
-matrix product on NumPy's BLAS (OpenBLAS), 2 threads (OPENBLAS_NUM_THREADS)."""
+matrix product on NumPy's BLAS (OpenBLAS), PEER_THREADS threads (default 2)."""
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", os.environ.get("PEER_THREADS", "2"))
 import numpy as np  # noqa: E402
 
 import common  # noqa: E402

@@ -1,6 +1,8 @@
 """The reference workload in PyTorch eager mode: nn.Linear layers with the
 starting weights Backprop wrote, autograd, torch.optim.SGD(momentum=0.9),
-2 intra-op threads."""
+PEER_THREADS intra-op threads (default 2)."""
+import os
+
 import numpy as np
 import torch
 
@@ -9,7 +11,7 @@ import common
 
 def main():
     args = common.arguments(__doc__)
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("PEER_THREADS", "2")))
     x, scale, y, layers, order = common.load(args)
     x = torch.from_numpy(x)
     y = torch.from_numpy(y)
