@@ -18,6 +18,8 @@ struct Backprop: ParsableCommand {
     /// or flag) and a non-zero exit: 64 for bad flags, 1 for everything else.
     static func main() {
         do {
+            // A BACKPROP_KERNEL that names no path this CPU runs is refused by every command.
+            _ = try KernelChoice.auto.resolved()
             var command = try parseAsRoot(ConfigFile.expand(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {

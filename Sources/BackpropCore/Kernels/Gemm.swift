@@ -94,7 +94,7 @@ struct MatrixProduct<T: NetworkScalar> {
     func run(on kernel: Kernel) {
         precondition(m >= 0 && n >= 0 && k >= 0 && segment > 0, "bad product \(m)×\(n)×\(k), segment \(segment)")
         guard T.self == Float.self else { return referenceGemm(self) }
-        let p = UnsafeRawPointer(withUnsafePointer(to: self) { $0 }).assumingMemoryBound(to: MatrixProduct<Float>.self).pointee
+        let p = unsafeBitCast(self, to: MatrixProduct<Float>.self)  // T is Float
         switch kernel {
         case .portable: portableGemm(p)
         #if arch(x86_64)

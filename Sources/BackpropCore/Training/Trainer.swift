@@ -61,7 +61,8 @@ public final class Trainer {
         optimizer = configuration.optimizer.makeOptimizer(parameterCount: network.parameterCount)
         epochs = Epochs(sampleCount: dataset.count, batchSize: configuration.batchSize,
                         shuffle: configuration.shuffle, seed: configuration.seed)
-        gradients = ShardedGradients(network: network, batchSize: configuration.batchSize,
+        // A batch is never larger than the data, so neither are the step's buffers.
+        gradients = ShardedGradients(network: network, batchSize: min(configuration.batchSize, max(dataset.count, 1)),
                                      shardSize: configuration.shardSize, workerCount: configuration.workers,
                                      kernel: kernel)
         order = epochs.order(epoch: 0)
