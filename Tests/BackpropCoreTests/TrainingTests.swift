@@ -82,31 +82,49 @@ struct TrainingTests {
                 == whole.network.gradient(inputs: inputs, targets: targets).gradient.map(\.bitPattern))
     }
 
-    @Test("a forward pass never followed by its backward pass (a diverged step) leaves nothing behind")
-    func abandonedForwardPass() throws {
+    @Test("a step whose loss is not finite changes nothing, and the next step is as if it never ran")
+    func divergedStepLeavesNothing() throws {
         let dataset = randomDataset(count: 24, featureCount: 5, classCount: 3, seed: 4)
         var network = try Network<Float>(sizes: [5, 6, 3], loss: .crossEntropy)
         var generator = SeededGenerator(seed: 4)
         network.initialize(.pytorch, generator: &generator)
         let indices = (0..<Int32(24)).map { $0 }
-        let reversed = Array(indices.reversed())
-        func gradient(abandoningFirst extraBatches: Int) -> [Float] {
+        var poisoned = network
+        poisoned.parameters[network.layers[1].biasOffset] = .infinity
+        /// One momentum step of `network` on an engine that first ran `before` steps of the poisoned one.
+        func step(after before: Int) -> (loss: Float, parameters: [Float], gradient: [Float]) {
             let gradients = ShardedGradients(network: network, batchSize: 24, shardSize: 8, workerCount: 2)
             gradients.recordsGradient = true
-            reversed.withUnsafeBufferPointer { batch in
-                for _ in 0..<extraBatches { _ = gradients.forward(network: network, dataset: dataset, indices: batch) }
+            var optimizer = SGD<Float>(settings: OptimizerSettings(kind: .momentum, learningRate: 0.1),
+                                       parameterCount: network.parameterCount)
+            var parameters = poisoned.parameters
+            indices.withUnsafeBufferPointer { batch in
+                for _ in 0..<before {
+                    parameters.withUnsafeMutableBufferPointer { w in
+                        optimizer.withStep { rule in
+                            #expect(!gradients.step(dataset: dataset, indices: batch, scale: 1, rule: rule,
+                                                    parameters: w.baseAddress!).isFinite)
+                        }
+                    }
+                }
             }
-            indices.withUnsafeBufferPointer { batch in _ = gradients.forward(network: network, dataset: dataset, indices: batch) }
-            var optimizer = SGD<Float>(settings: OptimizerSettings(kind: .sgd, learningRate: 0), parameterCount: network.parameterCount)
-            var parameters = network.parameters
-            parameters.withUnsafeMutableBufferPointer { w in
-                optimizer.withStep { rule in gradients.backward(scale: 1, rule: rule, parameters: w.baseAddress!) }
+            #expect(parameters.map(\.bitPattern) == poisoned.parameters.map(\.bitPattern), "a diverged step wrote w")
+            #expect(optimizer.state.buffers["velocity"]!.allSatisfy { $0 == 0 }, "a diverged step wrote the velocity")
+            parameters = network.parameters
+            let loss = indices.withUnsafeBufferPointer { batch in
+                parameters.withUnsafeMutableBufferPointer { w in
+                    optimizer.withStep { rule in
+                        gradients.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
+                    }
+                }
             }
-            return gradients.gradient
+            return (loss, parameters, gradients.gradient)
         }
-        let once = gradient(abandoningFirst: 0)
-        #expect(once.filter { $0 != 0 }.count > 30)
-        #expect(gradient(abandoningFirst: 2).map(\.bitPattern) == once.map(\.bitPattern))
+        let clean = step(after: 0), afterDiverged = step(after: 2)
+        #expect(clean.loss.isFinite && clean.gradient.filter { $0 != 0 }.count > 30)
+        #expect(afterDiverged.loss.bitPattern == clean.loss.bitPattern)
+        #expect(afterDiverged.gradient.map(\.bitPattern) == clean.gradient.map(\.bitPattern))
+        #expect(afterDiverged.parameters.map(\.bitPattern) == clean.parameters.map(\.bitPattern))
     }
 
     @Test("epochs are seeded permutations, different each epoch, identity without shuffle")
@@ -147,22 +165,25 @@ struct TrainingTests {
         }
     }
 
-    @Test("a huge learning rate stops with diverged, parameters untouched")
-    func divergence() throws {
+    @Test("a huge learning rate stops with diverged; parameters and optimizer state untouched", arguments: [OptimizerKind.sgd, .adam])
+    func divergence(optimizer: OptimizerKind) throws {
         let dataset = randomDataset(count: 64, featureCount: 8, classCount: 3, seed: 3)
-        var c = configuration(sizes: [8, 8, 3], workers: 2, optimizer: .sgd)
+        var c = configuration(sizes: [8, 8, 3], workers: 2, optimizer: optimizer)
         c.loss = .sumOfSquares
-        c.optimizer.learningRate = 1e30
+        c.optimizer.learningRate = optimizer == .sgd ? 1e30 : 1e36
         let trainer = try Trainer(configuration: c, dataset: dataset)
         var caught: TrainingError?
         var before: [Float] = []
+        var state = trainer.optimizer.state
         for _ in 0..<10 {
             before = trainer.network.parameters
+            state = trainer.optimizer.state
             do { try trainer.step() } catch { caught = error; break }
         }
         guard case .diverged(let step, _, _) = caught else { Issue.record("expected divergence, got \(String(describing: caught))"); return }
         #expect(step >= 1)
         #expect(trainer.network.parameters.map(\.bitPattern) == before.map(\.bitPattern))
+        #expect(trainer.optimizer.state == state)
         #expect(caught?.description.contains("diverged at step \(step)") == true)
     }
 

@@ -3,8 +3,8 @@
 /// update, on any number of workers, with bits that depend on neither the
 /// worker count nor the kernel path.
 ///
-/// Two parallel regions per step (`runPhases`), each a list of phases of
-/// fixed tasks that workers claim in order:
+/// One parallel region per step (`runPhases`): a list of phases of fixed
+/// tasks that workers claim in order:
 ///
 ///   forward:  gather (row blocks) → layer 0 … layer L−1 (row blocks ×
 ///             column blocks of a = z·wᵀ + b, then h) → loss (shards: δ_L
@@ -19,8 +19,8 @@
 /// anywhere; the weight gradient's chains run over each shard of
 /// `shardSize` rows and the shards' chains are added in shard order, so
 /// only the shard size fixes the order of the floating-point additions.
-/// Between the two regions the caller sees the batch loss and may stop (a
-/// diverged step is never applied).
+/// The backward phases start once the whole loss is known, and do nothing
+/// when it is not finite: a diverged step is never applied.
 ///
 /// The batch lives in batch-wide buffers (every layer's z and δ), so a task
 /// on any worker can read any shard; there are no per-shard gradient copies
@@ -97,7 +97,7 @@ public final class ShardedGradients<T: NetworkScalar> {
         let blockSize = Self.gradientRows * Self.gradientColumns + Self.gradientRows
         scratch = .allocate(capacity: workerCount * blockSize)
         scratch.initialize(repeating: 0)
-        counters = PhaseCounters(maximumPhases: network.layers.count + 2,
+        counters = PhaseCounters(maximumPhases: 2 * network.layers.count + 2,
                                  maximumRowBlocks: (batchSize + Self.blockRows - 1) / Self.blockRows)
         workerNanoseconds = .allocate(capacity: 4 * workerCount)
         workerNanoseconds.initialize(repeating: 0)
@@ -150,34 +150,28 @@ public final class ShardedGradients<T: NetworkScalar> {
         return Array(recorded)
     }
 
-    /// The forward region for the batch at `indices`: inputs gathered, every
-    /// layer's z, and the output errors δ_L. Returns Σ_{n∈batch} E^n, summed
-    /// in shard order. `backward` may follow.
-    public func forward(network: Network<T>, dataset: Dataset, indices: UnsafeBufferPointer<Int32>) -> T {
+    /// One step on the batch at `indices`: the forward pass, the loss, and,
+    /// when Σ_{n∈batch} E^n is finite, for each block of w its gradient
+    /// g = scale · Σ_s Σ_{n∈s} ∂E^n/∂w handed to `rule` with the parameters
+    /// at `w` (the network's, which this engine's wᵀ matches), and wᵀ
+    /// updated to match. Returns Σ_{n∈batch} E^n, summed in shard order; when
+    /// it is not finite nothing was changed.
+    public func step(dataset: Dataset, indices: UnsafeBufferPointer<Int32>,
+                     scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>) -> T {
         precondition(indices.count > 0 && indices.count <= batchCapacity,
                      "batch of \(indices.count) for capacity \(batchCapacity)")
         rows = indices.count
-        network.parameters.withUnsafeBufferPointer { parameters in
-            let job = StepJob(step: self, region: .forward, dataset: dataset,
-                              batch: SharedPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!)),
-                              w: SharedPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!)),
-                              scale: 1, rule: nil)
-            run(job)
-        }
-        var errorSum: T = 0
-        for s in 0..<shardCount { errorSum += errorSums[s] }
+        run(StepJob(step: self, dataset: dataset,
+                    batch: SharedPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!)),
+                    w: SharedPointer(base: w), scale: scale, rule: rule))
         return errorSum
     }
 
-    /// The backward region of the batch of the last `forward`: every δ, and
-    /// for each block of w its gradient g = scale · Σ_s Σ_{n∈s} ∂E^n/∂w,
-    /// handed to `rule` with the parameters at `w` (which must be the
-    /// parameters `forward` ran with), and wᵀ updated to match.
-    public func backward(scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>) {
-        precondition(rows > 0, "backward without a forward pass")
-        run(StepJob(step: self, region: .backward, dataset: nil, batch: nil,
-                    w: SharedPointer(base: w), scale: scale, rule: rule))
-        rows = 0
+    /// Σ_{n∈batch} E^n of the current batch: the shards' sums in shard order.
+    fileprivate var errorSum: T {
+        var sum: T = 0
+        for s in 0..<shardCount { sum += errorSums[s] }
+        return sum
     }
 
     private var shardCount: Int { (rows + shardSize - 1) / shardSize }
@@ -328,41 +322,36 @@ struct BlockGrid {
     }
 }
 
-/// One region of a step, as the workers see it.
+/// One step, as the workers see it.
 private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
     // Sendable by the step's rules: tasks of one phase write disjoint blocks;
     // a phase reads only what earlier phases wrote; w and wᵀ of a layer are
     // written only in a phase after every task that reads them.
-    enum Region { case forward, backward }
     let step: ShardedGradients<T>
-    let region: Region
-    let dataset: Dataset?
-    let batch: SharedPointer<Int32>?
+    let dataset: Dataset
+    let batch: SharedPointer<Int32>
     let w: SharedPointer<T>
     let scale: T
-    let rule: UpdateRule<T>?
+    let rule: UpdateRule<T>
 
-    /// forward: gather, the L layers, the loss. backward: L phases (see `parts`).
-    var phaseCount: Int { region == .forward ? step.layerCount + 2 : step.layerCount }
+    /// Gather, the L layers, the loss; then L backward phases (see `parts`).
+    var phaseCount: Int { 2 * step.layerCount + 2 }
 
     /// The work of phase p: one part, or two that run side by side.
     func parts(of p: Int) -> (ShardedGradients<T>.Part, ShardedGradients<T>.Part?) {
         let L = step.layerCount
-        switch region {
-        case .forward:
-            if p == 0 { return (step.part(.gather), nil) }
-            if p <= L { return (step.part(.forward(p - 1)), nil) }
-            return (step.part(.loss), nil)
-        case .backward:
-            // Phase p propagates δ through layer L−1−p (down to layer 1) and
-            // updates layer L−p, whose δ is complete and whose w no task of
-            // this phase reads. The last phase updates layers 1 and 0.
-            if p < L - 1 {
-                let propagate = step.part(.propagate(L - 1 - p))
-                return p == 0 ? (propagate, nil) : (step.part(.update(L - p)), propagate)
-            }
-            return L >= 2 ? (step.part(.update(1)), step.part(.update(0))) : (step.part(.update(0)), nil)
+        if p == 0 { return (step.part(.gather), nil) }
+        if p <= L { return (step.part(.forward(p - 1)), nil) }
+        if p == L + 1 { return (step.part(.loss), nil) }
+        // Backward phase q propagates δ through layer L−1−q (down to layer
+        // 1) and updates layer L−q, whose δ is complete and whose w no task
+        // of this phase reads. The last phase updates layers 1 and 0.
+        let q = p - (L + 2)
+        if q < L - 1 {
+            let propagate = step.part(.propagate(L - 1 - q))
+            return q == 0 ? (propagate, nil) : (step.part(.update(L - q)), propagate)
         }
+        return L >= 2 ? (step.part(.update(1)), step.part(.update(0))) : (step.part(.update(0)), nil)
     }
 
     /// The part that task `task` of phase p belongs to, and its index there.
@@ -375,8 +364,10 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
     // rows needs only the same rows of the phase before (the inputs it
     // gathers, the layer below's z, the layer above's δ), each complete when
     // all of that phase's column blocks of those rows are done. The loss
-    // needs the rows of its shard. A gradient task needs all of the phase
-    // before (every δ of the batch, and no task left that reads its w).
+    // needs the rows of its shard. The first backward phase needs the whole
+    // loss (its tasks check that it is finite), and a gradient task all of
+    // the phase before (every δ of the batch, and no task left that reads
+    // its w).
     func needs(phase: Int, task: Int) -> (rowBlocks: Range<Int>, tasksPerBlock: Int)? {
         let (part, t) = locate(phase, task)
         guard part.work.isRowBlocked || part.work.isLoss, let previous = rowPart(of: phase - 1) else { return nil }
@@ -399,12 +390,15 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
 
     @_specialize(where T == Float)
     func run(worker: Int, phase: Int, task: Int) {
+        // A diverged step changes nothing: every backward task sees the
+        // whole loss (the first backward phase waits for all of it).
+        if phase >= step.layerCount + 2, !step.errorSum.isFinite { return }
         let (part, t) = locate(phase, task)
         let (rows, columns) = part.grid.block(t)
         let start = monotonicNanoseconds()
         switch part.work {
         case .gather:
-            step.gather(rows, dataset: dataset!, batch: batch!.base)
+            step.gather(rows, dataset: dataset, batch: batch.base)
             step.addTime(worker: worker, slot: 0, monotonicNanoseconds() &- start)
         case .forward(let l):
             step.forward(l, rows: rows, columns: columns, w: w.base)
@@ -417,7 +411,7 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
             step.addTime(worker: worker, slot: 2, monotonicNanoseconds() &- start)
         case .update(let l):
             let productEnd = step.update(l, outputs: rows, inputs: columns, worker: worker,
-                                         scale: scale, rule: rule!, w: w.base)
+                                         scale: scale, rule: rule, w: w.base)
             step.addTime(worker: worker, slot: 2, productEnd &- start)
             step.addTime(worker: worker, slot: 3, monotonicNanoseconds() &- productEnd)
         }

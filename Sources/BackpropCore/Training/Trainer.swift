@@ -106,14 +106,18 @@ public final class Trainer {
         let range = epochs.batchRange(position.batch)
         let scale: Float = configuration.reduction == .mean ? 1 / Float(range.count) : 1
         let errorSum = order[range].withUnsafeBufferPointer { indices in
-            gradients.forward(network: network, dataset: dataset, indices: indices)
+            network.parameters.withUnsafeMutableBufferPointer { w in
+                optimizer.withStep { rule in
+                    gradients.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!)
+                }
+            }
         }
         let meanLoss = Double(errorSum) / Double(range.count)
         guard meanLoss.isFinite else {
+            // The step changed no parameter; it must not count for the
+            // optimizer either (withStep counted it).
+            optimizer.state.step -= 1
             throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
-        }
-        network.parameters.withUnsafeMutableBufferPointer { w in
-            optimizer.withStep { rule in gradients.backward(scale: scale, rule: rule, parameters: w.baseAddress!) }
         }
         history.stepLosses.append(meanLoss)
         advance()
