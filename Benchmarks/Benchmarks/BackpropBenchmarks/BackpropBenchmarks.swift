@@ -5,7 +5,7 @@
 // update; and of checkpointing.
 // Targets (issue 4): a checkpoint write ≤ 20 ms median; resume start-up to
 // the first step ≤ 0.3 s. Thresholds: Benchmarks/Thresholds/.
-@_spi(Benchmarks) import BackpropCore
+import BackpropCore
 import BackpropHDF5
 import Benchmark
 import Foundation

@@ -16,8 +16,7 @@ extension Dense {
     ///
     /// delta: [rows, out], input z: [rows, in], w: [out, in], inputDelta: [rows, in].
     /// - Parameter inputActivation: h of the layer below, whose output is `input`.
-    /// (SPI for the Benchmarks package, as `forward`.)
-    @_spi(Benchmarks) public func backward<T: NetworkScalar>(
+    func backward<T: NetworkScalar>(
         delta: UnsafePointer<T>, input: UnsafePointer<T>, rows: Int, segment: Int,
         parameters: UnsafePointer<T>,
         gradient: UnsafeMutablePointer<T>,

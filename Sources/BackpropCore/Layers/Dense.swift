@@ -42,8 +42,7 @@ public struct Dense: Sendable, Equatable, Codable {
     /// z: [rows, in], output: [rows, out], row-major; wᵀ: this layer's
     /// panels (`TransposedWeights.panels`); only `columns` of the output are
     /// written, and `columns` must start at a multiple of the panel width.
-    /// (SPI for the Benchmarks package, which times one layer alone.)
-    @_spi(Benchmarks) public func forward<T: NetworkScalar>(
+    func forward<T: NetworkScalar>(
         _ input: UnsafePointer<T>, rows: Int, columns: Range<Int>,
         parameters: UnsafePointer<T>, transposedWeights wT: TransposedPanels<T>,
         into output: UnsafeMutablePointer<T>,

@@ -69,7 +69,7 @@ final class TransposedWeights<T: NetworkScalar>: @unchecked Sendable {
 
 /// One layer's wᵀ as `TransposedWeights` stores it: wᵀ_ij at
 /// base[(j / panelWidth)·panelStride + i·ldb + j % panelWidth].
-@_spi(Benchmarks) public struct TransposedPanels<T>: @unchecked Sendable {
+struct TransposedPanels<T>: @unchecked Sendable {
     // Sendable: read-only while tasks read it (see TransposedWeights).
     let base: UnsafeMutablePointer<T>
     let ldb: Int, panelWidth: Int, panelStride: Int
