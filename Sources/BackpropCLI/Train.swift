@@ -151,8 +151,9 @@ struct Train: ParsableCommand {
         }
         try test.validate(for: trainer.network)
 
-        let directory = RunDirectory(runDir ?? resumed.map { Train.runDirectory(of: $0.path) } ?? Train.defaultRunDirectory())
-        try directory.prepare()
+        let directory = try runDir.map(RunDirectory.init) ?? resumed.map { RunDirectory(Train.runDirectory(of: $0.path)) }
+            ?? RunDirectory.createUnique(in: "runs", named: Train.defaultRunName())
+        let lock = try directory.prepare(continuing: resumed != nil)
         let policy = CheckpointPolicy(everySteps: checkpointEvery, everyEpoch: checkpointEveryEpoch,
                                       interval: checkpointInterval?.seconds, keep: keep)
         if verbose {
@@ -167,7 +168,8 @@ struct Train: ParsableCommand {
         let progress = ProgressReporter(verbosity: quiet ? .quiet : verbose ? .verbose : .normal, logEvery: logEvery)
         let run = TrainingRun(trainer: trainer, test: test, dataPath: dataPath, fingerprint: fingerprint,
                               directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress)
-        try run.start()
+        // The run directory stays this process's until the run ends.
+        try withExtendedLifetime(lock) { try run.start() }
     }
 
     // MARK: - Settings
@@ -327,10 +329,11 @@ struct Train: ParsableCommand {
         URL(fileURLWithPath: checkpointPath).deletingLastPathComponent().relativePath
     }
 
-    static func defaultRunDirectory() -> String {
+    /// runs/<date-time> (made unique by `RunDirectory.createUnique`).
+    static func defaultRunName() -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
-        return "runs/\(formatter.string(from: Date()))"
+        return formatter.string(from: Date())
     }
 }
 

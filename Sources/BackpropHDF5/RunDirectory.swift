@@ -97,17 +97,82 @@ public struct RunDirectory: Sendable {
         throw .invalidContent(path: path, object: "run directory", reason: "holds no valid checkpoint to resume from")
     }
 
-    /// Makes the directory ready for a run: creates it, checks that files can
-    /// be created in it, and removes temporary files a killed process left.
-    /// - Throws: `StorageError.io` naming the directory.
-    public func prepare() throws(StorageError) {
+    /// Makes the directory ready for a run and holds it for this process:
+    /// creates it, checks that files can be created in it, takes its lock
+    /// (see `RunLock`), refuses a directory that already holds a run unless
+    /// the run continues it, and removes temporary files a killed process left.
+    /// - Parameter continuing: the run resumes from a checkpoint (the
+    ///   directory may hold its files).
+    /// - Throws: `StorageError.io` naming the directory: not writable, in use
+    ///   by another process (its pid named), or holding another run.
+    public func prepare(continuing: Bool) throws(StorageError) -> RunLock {
         try FileSystem.createDirectory(path)
         guard access(path, W_OK) == 0 else {
             throw .io(path: path, reason: "the run directory is not writable")
         }
+        let lock = try RunLock(directory: path)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        if !continuing, let file = names.sorted().first(where: { !$0.hasPrefix(".") }) {
+            throw .io(path: path, reason: "already holds a run (\(file)); continue it with --resume \(path), "
+                      + "or give another --run-dir")
+        }
         for name in names where name.hasPrefix(".") && (name.contains(".tmp-") || name.contains(".link-")) {
             unlink("\(path)/\(name)")
         }
+        lock.recordHolder()
+        return lock
     }
+
+    /// A directory under `parent` named `name`, or `name-2`, `name-3`, … when
+    /// that exists: created here (mkdir is atomic), so two runs started in the
+    /// same second never share one.
+    /// - Throws: `StorageError.io` when none can be created.
+    public static func createUnique(in parent: String, named name: String) throws(StorageError) -> RunDirectory {
+        try FileSystem.createDirectory(parent)
+        for attempt in 1...1000 {
+            let path = "\(parent)/\(name)" + (attempt == 1 ? "" : "-\(attempt)")
+            if mkdir(path, 0o755) == 0 { return RunDirectory(path) }
+            guard errno == EEXIST else { break }
+        }
+        throw .io(path: "\(parent)/\(name)", reason: "cannot create a new run directory (\(String(cString: strerror(errno))))")
+    }
+}
+
+/// One process's hold on a run directory: an exclusive advisory lock
+/// (`flock`) on its `.lock` file, which holds the process id. The kernel
+/// releases it when the process ends, however it ends (SIGKILL too), so a
+/// stale lock never blocks a resume.
+public final class RunLock: Sendable {
+    private let descriptor: Int32
+
+    /// Takes the lock of `directory`.
+    /// - Throws: `StorageError.io` naming the directory and the holder's pid
+    ///   when another process holds it.
+    init(directory: String) throws(StorageError) {
+        let file = "\(directory)/.lock"
+        let descriptor = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw .io(path: file, reason: "cannot open the run's lock file (\(String(cString: strerror(errno))))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            var bytes = [UInt8](repeating: 0, count: 32)
+            let count = pread(descriptor, &bytes, bytes.count, 0)
+            close(descriptor)
+            let holder = count > 0 ? String(decoding: bytes[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            throw .io(path: directory, reason: "is in use by another backprop train (pid \(holder)); "
+                      + "wait for it or stop it (SIGINT writes a checkpoint), then resume")
+        }
+        self.descriptor = descriptor
+    }
+
+    /// Writes this process's id into the lock file, for the message of a
+    /// process that is refused (after the checks that may refuse this one,
+    /// so that a refused run leaves the directory as it was).
+    func recordHolder() {
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pwrite(descriptor, pid, pid.count, 0)
+    }
+
+    deinit { close(descriptor) }
 }

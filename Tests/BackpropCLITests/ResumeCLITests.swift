@@ -75,6 +75,42 @@ struct ResumeCLITests {
         expectSameRun(finished, try train("straight", epochs: epochs))
     }
 
+    @Test("a run directory has one writer: a second train or a resume of a live run is refused with the holder's pid")
+    func oneWriterPerRunDirectory() throws {
+        let process = try start(executable, ["train"] + model + ["--epochs", "100000", "--run-dir", "live"], in: directory)
+        try waitFor("\(directory)/live/last.h5")
+        for arguments in [["train"] + model + ["--run-dir", "live", "--epochs", "1"], ["train", "--resume", "live"]] {
+            let refused = try backprop(arguments)
+            #expect(refused.status == 1 && !refused.signalled, "\(arguments): \(refused.standardError)")
+            #expect(refused.standardError.split(separator: "\n").count == 1)
+            #expect(refused.standardError.contains("live: is in use by another backprop train (pid \(process.processIdentifier))"),
+                    "\(refused.standardError)")
+        }
+        #expect(process.isRunning, "the refused commands must not disturb the live run")
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        // The lock went with the process: the run resumes.
+        let resumed = try backprop(["train", "--resume", "live", "--steps", "\(try Checkpoint.load(from: "\(directory)/live/last.h5").position.step + 1)", "--override"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+    }
+
+    @Test("a run directory that holds another run is refused without --resume; default run directories never collide")
+    func runDirectoriesAreNotShared() throws {
+        try train("done", epochs: 1)
+        try expectRefusal(["train"] + model + ["--run-dir", "done", "--epochs", "1"],
+                          mentions: ["done: already holds a run", "--resume done"])
+        // Two runs started together without --run-dir get a directory each.
+        let runs = try (0..<2).map { _ in
+            try start(executable, ["train"] + model + ["--epochs", "1", "--steps", "2"], in: directory)
+        }
+        for run in runs { run.waitUntilExit() }
+        #expect(runs.allSatisfy { $0.terminationStatus == 0 })
+        let made = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/runs")
+        #expect(made.count == 2, "\(made)")
+        for name in made { #expect(FileManager.default.fileExists(atPath: "\(directory)/runs/\(name)/model.h5")) }
+    }
+
     @Test("a second SIGINT exits at once with 130, and every checkpoint left validates")
     func secondSignal() throws {
         let process = try start(executable, ["train"] + model + ["--epochs", "100000", "--run-dir", "run", "--checkpoint-every", "1"],
