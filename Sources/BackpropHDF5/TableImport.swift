@@ -79,16 +79,21 @@ public enum TableImport {
         features storage: FeatureStorage = .auto
     ) throws(StorageError) -> Dataset {
         guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path: path) }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw .invalidContent(path: path, object: "file", reason: "is not UTF-8 text")
-        }
-        var rows = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map {
-            $0.trimmingCharacters(in: .whitespaces) } }
+        var rows = try csvRecords(data, path: path)
         guard let first = rows.first else { throw .invalidContent(path: path, object: "file", reason: "is empty") }
-        let hasHeader = header ?? first.contains { Double($0) == nil }
-        let names = hasHeader ? rows.removeFirst() : []
+        let hasHeader = header ?? first.contains { Double($0.text) == nil }
+        let names = hasHeader ? rows.removeFirst().map(\.text) : []
         guard let width = rows.first?.count, width >= 2 else {
             throw .invalidContent(path: path, object: "rows", reason: "need at least one row of a feature and a target")
+        }
+        if hasHeader {
+            guard names.count == width else {
+                throw .invalidContent(path: path, object: "header (line 1)",
+                                      reason: "names \(names.count) columns, the first row has \(width)")
+            }
+            if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+                throw .invalidContent(path: path, object: "header (line 1)", reason: "names the column '\(duplicate)' twice")
+            }
         }
         var targets: [Int] = []
         for column in targetColumns {
@@ -111,23 +116,95 @@ public enum TableImport {
         guard task == .regression || targets.count == 1 else {
             throw .invalidContent(path: path, object: "target columns", reason: "classification takes one label column, not \(targets.count)")
         }
-        let firstLine = hasHeader ? 2 : 1
         var values: [Float] = []
         values.reserveCapacity(rows.count * width)
-        for (r, row) in rows.enumerated() {
+        for row in rows {
+            let line = row.first?.line ?? 0
             guard row.count == width else {
-                throw .invalidContent(path: path, object: "line \(r + firstLine)", reason: "has \(row.count) columns, the first row \(width)")
+                throw .invalidContent(path: path, object: "line \(line)", reason: "has \(row.count) columns, the first row \(width)")
             }
             for (c, field) in row.enumerated() {
-                guard let value = Float(field) else {
-                    throw .invalidContent(path: path, object: "line \(r + firstLine), column \(c + 1)", reason: "'\(field)' is not a number")
+                guard let value = Float(field.text) else {
+                    throw .invalidContent(path: path, object: "line \(line), column \(c + 1)", reason: "'\(field.text)' is not a number")
                 }
                 values.append(value)
             }
         }
+        let lines = rows.map { $0.first?.line ?? 0 }
         return try dataset(name: path, values: values, columns: width, targetColumns: targets, task: task, storage: storage) {
-            (path, "line \($0 + firstLine), column \($1 + 1)")
+            (path, "line \(lines[$0]), column \($1 + 1)")
         }
+    }
+
+    /// One field of a CSV record, and the line it starts on (1-based).
+    struct CSVField {
+        let text: String
+        let line: Int
+    }
+
+    /// The records of a CSV file per RFC 4180: fields separated by commas,
+    /// records by CRLF or LF; a field may be quoted ("…"), with "" for a
+    /// quote and line breaks inside; a UTF-8 byte-order mark is skipped, as
+    /// are blank lines; spaces around an unquoted field are trimmed.
+    /// - Throws: `StorageError.invalidContent` naming the line: not UTF-8, a
+    ///   quote inside an unquoted field, text after a closing quote, a quote
+    ///   never closed.
+    static func csvRecords(_ data: Data, path: String) throws(StorageError) -> [[CSVField]] {
+        var bytes = [UInt8](data)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw .invalidContent(path: path, object: "file", reason: "is not UTF-8 text")
+        }
+        var records: [[CSVField]] = [], record: [CSVField] = []
+        var field = "", quoted = false, inQuotes = false, afterQuote = false
+        var line = 1, fieldLine = 1
+        func refuse(_ reason: String) -> StorageError { .invalidContent(path: path, object: "line \(line)", reason: reason) }
+        func endField() {
+            record.append(CSVField(text: quoted ? field : field.trimmingCharacters(in: .whitespaces), line: fieldLine))
+            (field, quoted, afterQuote, fieldLine) = ("", false, false, line)
+        }
+        func endRecord() {
+            endField()
+            // A blank line is one empty field: skipped.
+            if !(record.count == 1 && record[0].text.isEmpty) { records.append(record) }
+            record = []
+        }
+        var characters = text.unicodeScalars.makeIterator()
+        var pending = characters.next()
+        while let c = pending {
+            pending = characters.next()
+            if inQuotes {
+                if c == "\"" {
+                    if pending == "\"" { field.unicodeScalars.append("\""); pending = characters.next() }
+                    else { inQuotes = false; afterQuote = true }
+                } else {
+                    if c == "\n" { line += 1 }
+                    field.unicodeScalars.append(c)
+                }
+                continue
+            }
+            switch c {
+            case ",":
+                endField()
+            case "\r" where pending == "\n":
+                break  // CRLF: the LF ends the record
+            case "\n", "\r":
+                endRecord()
+                line += 1
+                fieldLine = line
+            case "\"":
+                guard field.trimmingCharacters(in: .whitespaces).isEmpty, !afterQuote else {
+                    throw refuse("has a quote inside an unquoted field (quote the whole field and double the quote)")
+                }
+                (field, quoted, inQuotes) = ("", true, true)
+            default:
+                guard !afterQuote || c == " " || c == "\t" else { throw refuse("has text after a closing quote") }
+                if !afterQuote { field.unicodeScalars.append(c) }
+            }
+        }
+        guard !inQuotes else { throw .invalidContent(path: path, object: "line \(fieldLine)", reason: "opens a quote that is never closed") }
+        if !field.isEmpty || quoted || !record.isEmpty { endRecord() }
+        return records
     }
 
     // MARK: - NumPy

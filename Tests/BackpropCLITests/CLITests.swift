@@ -315,6 +315,13 @@ struct CLITests {
         open('header.csv', 'w').write('label,a,b\\n' + ''.join(f'{l},{r[0]},{r[1]}\\n' for r, l in zip(x, y)))
         open('plain.csv', 'w').write(''.join(f'{r[0]},{r[1]},{l}\\n' for r, l in zip(x, y)))
         open('ragged.csv', 'w').write('1,2,3\\n4,5\\n'); open('negative.csv', 'w').write('1,-2,0\\n')
+        # RFC 4180 as R's write.csv and Excel write it: BOM, quoted header and fields, CRLF.
+        open('quoted.csv', 'wb').write(b'\\xef\\xbb\\xbf"label","a","b"\\r\\n' + b''.join(
+            f'{l},"{r[0]}",{r[1]}\\r\\n'.encode() for r, l in zip(x, y)))
+        open('wide-header.csv', 'w').write('a,b,c,d,label\\n1,2,0\\n3,4,1\\n')
+        open('duplicate.csv', 'w').write('a,a,label\\n1,2,0\\n3,4,1\\n')
+        open('open-quote.csv', 'w').write('a,b,label\\n1,"2,0\\n3,4,1\\n')
+        open('inner-quote.csv', 'w').write('a,b,label\\n1,2"x,0\\n3,4,1\\n')
         """
         let made = try run("/usr/bin/python3", ["-c", make], in: directory)
         try #require(made.status == 0, "numpy is needed: \(made.standardError)")
@@ -327,14 +334,24 @@ struct CLITests {
             (["npy", "--x", "x.npy", "--y", "y.npy"], "40 train and 10 test samples of 6 features"),
             (["npy", "--x", "x-float.npy", "--y", "y.npy", "--test-fraction", "0.5"], "25 train and 25 test samples of 6 features"),
             (["csv", "header.csv"], "40 train and 10 test samples of 2 features"),
+            (["csv", "quoted.csv", "--test", "quoted.csv"], "50 train and 50 test samples of 2 features (bytes × 1/255), class labels 0–2"),
             (["csv", "plain.csv", "--test", "plain.csv"], "50 train and 50 test samples of 2 features"),
         ] {
             let result = try backprop(["import"] + arguments + ["--output", "out.h5"])
             #expect(result.status == 0 && result.standardOutput.contains(expected), "\(arguments): \(result.standardOutput) \(result.standardError)")
         }
-        // The label column of header.csv is the first: its labels are y, its features x[:, :2].
+        // quoted.csv's label column is the first, found by its quoted name: its labels are y, its features x[:, :2].
         let (train, test) = try DatasetFile.load("\(directory)/out.h5")
         #expect(train.targetWidth <= 3 && test.featureCount == 2)
+        let header = try DatasetFile.load("\(directory)/out.h5").train
+        guard case .bytes(let pixels, _) = header.features, let labels = header.labels else {
+            Issue.record("quoted.csv should import as bytes and class labels"); return
+        }
+        let original = try run("/usr/bin/python3", ["-c", "import numpy as np; x = np.load('x.npy'); y = np.load('y.npy'); "
+                                                     + "print(','.join(map(str, x[:, :2].ravel())) + ';' + ','.join(map(str, y)))"],
+                               in: directory).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";")
+        #expect(pixels.map(String.init).joined(separator: ",") == original[0])
+        #expect(labels.map(String.init).joined(separator: ",") == original[1])
 
         for (arguments, fragments) in [
             (["npy", "--x", "x-fraction.npy", "--y", "y.npy", "--features", "bytes"], ["x-fraction.npy", "95.5 is not an integer 0…255"]),
@@ -348,6 +365,10 @@ struct CLITests {
             (["csv", "ragged.csv"], ["ragged.csv", "line 2"]),
             (["csv", "negative.csv", "--header", "no", "--features", "bytes"], ["negative.csv", "line 1, column 2", "-2.0 is not an integer 0…255"]),
             (["csv", "header.csv", "--label-column", "zz"], ["header.csv", "'zz'"]),
+            (["csv", "wide-header.csv"], ["wide-header.csv", "header (line 1)", "names 5 columns, the first row has 3"]),
+            (["csv", "duplicate.csv"], ["duplicate.csv", "names the column 'a' twice"]),
+            (["csv", "open-quote.csv"], ["open-quote.csv", "line 2", "never closed"]),
+            (["csv", "inner-quote.csv"], ["inner-quote.csv", "line 2", "quote inside an unquoted field"]),
         ] {
             let result = try backprop(["import"] + arguments + ["--output", "bad.h5"])
             #expect(result.status != 0 && !result.signalled && result.standardError.split(separator: "\n").count == 1, "\(arguments)")
