@@ -78,7 +78,8 @@ extension ImportData {
         }
 
         func write(_ train: Dataset, test: Dataset?, source: String) throws {
-            let (train, test) = test.map { (train, $0) } ?? TableImport.split(train, testFraction: testFraction, seed: seed)
+            let (train, test) = test.map { TableImport.storedAlike(train, $0) }
+                ?? TableImport.split(train, testFraction: testFraction, seed: seed)
             guard train.featureCount == test.featureCount else {
                 throw ValidationError("the test data has \(test.featureCount) features per sample, the training data \(train.featureCount).")
             }

@@ -301,6 +301,22 @@ public enum TableImport {
 
     // MARK: - Split
 
+    /// The two splits of one dataset with their features stored alike: when
+    /// one split's values are all integers 0…255 (bytes, scale 1/255) and the
+    /// other's are not (float32, as given), the first is stored as float32
+    /// too, as given, so that the same input means the same number in both.
+    public static func storedAlike(_ train: Dataset, _ test: Dataset) -> (train: Dataset, test: Dataset) {
+        func asFloats(_ dataset: Dataset) -> Dataset {
+            guard case .bytes(let bytes, _) = dataset.features else { return dataset }
+            return Dataset(name: dataset.name, features: .floats(bytes.map(Float.init)), targets: dataset.targets,
+                           featureCount: dataset.featureCount)
+        }
+        switch (train.features, test.features) {
+        case (.bytes, .floats), (.floats, .bytes): return (asFloats(train), asFloats(test))
+        default: return (train, test)
+        }
+    }
+
     /// A seeded shuffle of the samples, the last `testFraction` of them held out.
     public static func split(_ dataset: Dataset, testFraction: Double, seed: UInt64) -> (train: Dataset, test: Dataset) {
         var generator = SeededGenerator(seed: seed, stream: 7)

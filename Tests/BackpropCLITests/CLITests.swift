@@ -322,6 +322,7 @@ struct CLITests {
         open('duplicate.csv', 'w').write('a,a,label\\n1,2,0\\n3,4,1\\n')
         open('open-quote.csv', 'w').write('a,b,label\\n1,"2,0\\n3,4,1\\n')
         open('inner-quote.csv', 'w').write('a,b,label\\n1,2"x,0\\n3,4,1\\n')
+        open('fractions.csv', 'w').write('1.5,2,0\\n3,4,1\\n')
         """
         let made = try run("/usr/bin/python3", ["-c", make], in: directory)
         try #require(made.status == 0, "numpy is needed: \(made.standardError)")
@@ -352,6 +353,20 @@ struct CLITests {
                                in: directory).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";")
         #expect(pixels.map(String.init).joined(separator: ",") == original[0])
         #expect(labels.map(String.init).joined(separator: ",") == original[1])
+
+        // A byte-valued training split and a fractional test split are both stored as float32, as given.
+        for arguments in [["csv", "plain.csv", "--test", "fractions.csv"],
+                          ["npy", "--x", "x.npy", "--y", "y.npy", "--test-x", "x-fraction.npy", "--test-y", "y.npy"]] {
+            let mixed = try backprop(["import"] + arguments + ["--output", "mixed.h5"])
+            #expect(mixed.status == 0 && mixed.standardOutput.contains("(float32)"), "\(arguments): \(mixed.standardError)")
+            let (train, test) = try DatasetFile.load("\(directory)/mixed.h5")
+            guard case .floats(let trainValues) = train.features, case .floats(let testValues) = test.features else {
+                Issue.record("\(arguments): both splits should be float32"); continue
+            }
+            #expect(trainValues.allSatisfy { $0.rounded() == $0 && $0 <= 255 } && trainValues.contains { $0 > 1 },
+                    "\(arguments): the byte split must keep its values, not 1/255 of them")
+            #expect(testValues.contains { $0.rounded() != $0 })
+        }
 
         for (arguments, fragments) in [
             (["npy", "--x", "x-fraction.npy", "--y", "y.npy", "--features", "bytes"], ["x-fraction.npy", "95.5 is not an integer 0…255"]),
