@@ -29,7 +29,7 @@ public struct Checkpoint: Sendable {
     public static let programVersion = "0.4.0"
     /// The most parameters a checkpoint may declare (2²⁸: 1 GiB of Float,
     /// three times that with Adam's moments); larger headers are refused unread.
-    public static let parameterLimit = 1 << 28
+    public static let parameterLimit = Network<Float>.parameterLimit
     /// The columns of /metrics/epochs, in EpochRecord's order.
     public static let epochColumns = ["epoch", "step", "train_loss", "test_loss", "test_accuracy",
                                "learning_rate", "samples_per_second", "wall_time", "test_rmse"]

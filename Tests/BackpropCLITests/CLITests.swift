@@ -436,6 +436,8 @@ struct CLITests {
         (["--lr-schedule", "step", "--lr-gamma", "0"], "--lr-gamma"), (["--lr-schedule", "cosine", "--min-lr", "nan"], "--min-lr"),
         (["--optimizer", "adam", "--momentum", "0.5"], "--momentum"), (["--epochs", "0", "--steps", "5"], "--steps"),
         (["--override"], "--override"), (["--output-activation", "softmax", "--loss", "sum-of-squares"], "softmax"),
+        (["--layers", "784,100000000000,10"], "more than 268435456 parameters"),
+        (["--layers", "784,9223372036854775807,10"], "more than 268435456 parameters"),
     ])
     func invalidFlags(arguments: [String], flag: String) throws {
         let result = try run(executable, ["train", "--data", Self.sample, "--output", "m.h5"] + arguments, in: directory)

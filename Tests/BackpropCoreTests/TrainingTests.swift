@@ -191,6 +191,13 @@ struct TrainingTests {
     func configurationErrors() throws {
         let dataset = randomDataset(count: 10, featureCount: 4, classCount: 5, seed: 4)
         #expect(throws: TrainingError.invalidLayers([4])) { try Network<Float>(sizes: [4], loss: .crossEntropy) }
+        // Widths whose parameter count overflows, or passes the limit by one
+        // (16382·16384 + 16384 + 16384 + 1 = 2²⁸ + 1), are refused before anything is allocated.
+        for sizes in [[784, 1 << 40, 10], [2, Int.max, 2], [Int.max, Int.max], [16382, 16384, 1]] {
+            #expect(throws: TrainingError.tooManyParameters(sizes: sizes, limit: Network<Float>.parameterLimit)) {
+                try Network<Float>(sizes: sizes, loss: .sumOfSquares)
+            }
+        }
         #expect(throws: TrainingError.softmaxHiddenActivation) {
             try Network<Float>(sizes: [4, 3, 2], hiddenActivation: .softmax, loss: .crossEntropy)
         }

@@ -31,6 +31,15 @@ public struct Network<T: NetworkScalar>: Sendable, Equatable {
     public init(sizes: [Int], activations: [Activation], loss: Loss) throws(TrainingError) {
         guard sizes.count >= 2, sizes.allSatisfy({ $0 >= 1 }), activations.count == sizes.count - 1
         else { throw .invalidLayers(sizes) }
+        // Counted in checked arithmetic: widths come from outside.
+        var total = 0
+        for (input, output) in zip(sizes, sizes.dropFirst()) {
+            let (weights, overflow) = input.multipliedReportingOverflow(by: output)
+            guard !overflow, weights <= Self.parameterLimit - output - total else {
+                throw .tooManyParameters(sizes: sizes, limit: Self.parameterLimit)
+            }
+            total += weights + output
+        }
         guard activations.dropLast().allSatisfy(\.isElementwise) else { throw .softmaxHiddenActivation }
         guard let output = activations.last, loss.allowsOutput(output) else {
             throw .outputActivationMismatch(loss: loss, activation: activations.last ?? .identity)
@@ -47,6 +56,10 @@ public struct Network<T: NetworkScalar>: Sendable, Equatable {
         self.loss = loss
         self.parameters = Array(repeating: 0, count: offset)
     }
+
+    /// The most parameters a network may have: 2²⁸ (1 GiB of Float), which
+    /// checkpoints also enforce on read.
+    public static var parameterLimit: Int { 1 << 28 }
 
     public var inputCount: Int { layers[0].inputCount }
     public var outputCount: Int { layers[layers.count - 1].outputCount }

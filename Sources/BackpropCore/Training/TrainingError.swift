@@ -4,6 +4,9 @@
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// The layer list has fewer than two sizes or a size below 1.
     case invalidLayers([Int])
+    /// The layers would have more parameters than `Network.parameterLimit`
+    /// (or more than an Int counts).
+    case tooManyParameters(sizes: [Int], limit: Int)
     /// The output activation does not go with the loss.
     case outputActivationMismatch(loss: Loss, activation: Activation)
     /// Softmax was asked for between layers.
@@ -26,6 +29,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .invalidLayers(let sizes):
             let list = sizes.map(String.init).joined(separator: ",")
             return "layer list '\(list)' is invalid: give at least an input and an output size, each at least 1 (e.g. --layers 784,256,128,10)."
+        case .tooManyParameters(let sizes, let limit):
+            let list = sizes.map(String.init).joined(separator: ",")
+            return "layer list '\(list)' has more than \(limit) parameters, the most a model may have (a checkpoint holds no more); make the layers narrower."
         case .outputActivationMismatch(let loss, let activation):
             return "output activation '\(activation.rawValue)' does not go with loss '\(loss.rawValue)': cross-entropy needs softmax, sum-of-squares any element-wise activation (identity by default)."
         case .softmaxHiddenActivation:
