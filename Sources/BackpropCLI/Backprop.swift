@@ -31,9 +31,14 @@ struct Backprop: ParsableCommand {
                 let lines = self.message(for: error).split(separator: "\n").map {
                     $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "- ", with: "", options: .anchored)
                 }
-                let message = lines.first.map { first in
+                var message = lines.first.map { first in
                     lines.count > 1 ? first + " " + lines.dropFirst().joined(separator: ", ") : first
                 } ?? ""
+                // An unknown option that came from --config: name the file and its key.
+                if let (path, flags) = ConfigFile.configuredFlags(Array(CommandLine.arguments.dropFirst())),
+                   let flag = flags.first(where: { message.hasPrefix("Unknown option '\($0)'") }) {
+                    message = "\(path): '\(flag.dropFirst(2))' is not a setting of this command (\(message))"
+                }
                 if !message.isEmpty { printError("error: " + message) }
             }
             exit(withError: code == .success ? nil : ExitCode(code.rawValue))

@@ -10,7 +10,11 @@ enum ConfigFile {
     /// `arguments` with each `--config FILE` replaced by the file's flags,
     /// moved to just after the subcommand.
     static func expand(_ arguments: [String]) throws -> [String] {
-        guard let index = arguments.firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return arguments }
+        let isConfig = { (argument: String) in argument == "--config" || argument.hasPrefix("--config=") }
+        guard let index = arguments.firstIndex(where: isConfig) else { return arguments }
+        guard arguments.filter(isConfig).count == 1 else {
+            throw ValidationError("--config is given more than once; give one file (flags on the command line override it).")
+        }
         var rest = arguments
         let path: String
         if arguments[index].hasPrefix("--config=") {
@@ -34,6 +38,23 @@ enum ConfigFile {
             throw ValidationError("\(path): cannot read the configuration file.")
         }
         let yaml = path.hasSuffix(".yaml") || path.hasSuffix(".yml")
+        // Read as YAML (JSON is a subset) to refuse what the decoders let
+        // through: keys given twice (JSON keeps the last) and aliases that
+        // expand without bound (a few hundred bytes to billions of values).
+        if let text = String(validating: [UInt8](data), as: UTF8.self) {
+            do {
+                if let root = try Yams.compose(yaml: text) {
+                    var budget = 10_000
+                    try check(root, path: path, depth: 0, budget: &budget)
+                }
+            } catch YamlError.duplicatedKeysInMapping(let duplicates, _) {
+                throw ValidationError("\(path): the key '\(duplicates.joined(separator: "', '"))' is given twice.")
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                // Not YAML: the decoder below says what is wrong.
+            }
+        }
         let decoded = yaml ? try? YAMLDecoder().decode([String: Value].self, from: data)
                            : try? JSONDecoder().decode([String: Value].self, from: data)
         guard let settings = decoded else {
@@ -51,6 +72,36 @@ enum ConfigFile {
             }
         }
         return flags
+    }
+
+    /// Refuses aliases, and more values or deeper nesting than settings
+    /// need (`budget` values in all: aliases expanded by the composer
+    /// count each time they are used).
+    private static func check(_ node: Node, path: String, depth: Int, budget: inout Int) throws {
+        budget -= 1
+        guard depth < 8, budget >= 0 else {
+            throw ValidationError("\(path): holds more values, or nests deeper, than a file of settings does (YAML aliases?).")
+        }
+        switch node {
+        case .alias:
+            throw ValidationError("\(path): uses a YAML alias (*name); write the value out instead.")
+        case .mapping(let mapping):
+            for (_, value) in mapping { try check(value, path: path, depth: depth + 1, budget: &budget) }
+        case .sequence(let sequence):
+            for element in sequence { try check(element, path: path, depth: depth + 1, budget: &budget) }
+        case .scalar:
+            break
+        }
+    }
+
+    /// The settings' keys as flags ("--learning-rate"), for naming the file
+    /// in an error about one of them.
+    static func configuredFlags(_ arguments: [String]) -> (path: String, flags: Set<String>)? {
+        guard let index = arguments.firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return nil }
+        let path = arguments[index].hasPrefix("--config=") ? String(arguments[index].dropFirst("--config=".count))
+            : index + 1 < arguments.count ? arguments[index + 1] : ""
+        guard let flags = try? flags(from: path) else { return nil }
+        return (path, Set(flags.filter { $0.hasPrefix("--") }))
     }
 
     /// A setting's value: a boolean becomes --key or --no-key; a number, a

@@ -301,6 +301,34 @@ struct CLITests {
         #expect(bad.status != 0 && bad.standardError.contains("bad.json") && bad.standardError.split(separator: "\n").count == 1)
     }
 
+    @Test("--config refuses, by file name and in a moment: keys given twice (JSON and YAML), an unknown key, YAML alias bombs, a second --config")
+    func hostileConfigFiles() throws {
+        // 9 levels of 9 references: ~387 million values once expanded; and 3 levels of 1,000 (10⁹).
+        var bomb = "a: &a [" + Array(repeating: "\"lol\"", count: 9).joined(separator: ",") + "]\n"
+        for (previous, name) in zip("abcdefgh", "bcdefghi") {
+            bomb += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 9).joined(separator: ",") + "]\n"
+        }
+        let wide = "a: &a [" + Array(repeating: "1", count: 1000).joined(separator: ",") + "]\n"
+            + "b: &b [" + Array(repeating: "*a", count: 1000).joined(separator: ",") + "]\n"
+            + "c: [" + Array(repeating: "*b", count: 1000).joined(separator: ",") + "]\n"
+        let files = temporaryDirectory("cli-config")  // not in `directory`, which must stay empty
+        for (name, text, fragment) in [
+            ("twice.json", #"{"epochs": 1, "epochs": 2}"#, "the key 'epochs' is given twice"),
+            ("twice.yaml", "epochs: 1\nepochs: 2\n", "the key 'epochs' is given twice"),
+            ("unknown.json", #"{"epoch": 1}"#, "'epoch' is not a setting of this command"),
+            ("bomb.yaml", bomb, "holds more values, or nests deeper, than a file of settings does"),
+            ("wide.yaml", wide, "holds more values, or nests deeper, than a file of settings does"),
+        ] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: "\(files)/\(name)"))
+            let start = Date()
+            try expectFailure(try backprop("train", "--data", Self.sample, "--config", "\(files)/\(name)"), mentions: [name, fragment])
+            #expect(Date().timeIntervalSince(start) < 30, "\(name) took \(Date().timeIntervalSince(start)) s")
+        }
+        try Data(#"{"epochs": 1}"#.utf8).write(to: URL(fileURLWithPath: "\(files)/one.json"))
+        let twice = try backprop("train", "--config", "\(files)/one.json", "--config", "\(files)/one.json")
+        #expect(twice.status == 64 && twice.standardError.contains("--config is given more than once"), "\(twice.standardError)")
+    }
+
     @Test("import csv and npy: header detection, target columns, feature storage, tasks, split, and malformed files refused by name")
     func importTables() throws {
         let make = """
