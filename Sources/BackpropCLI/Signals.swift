@@ -5,7 +5,7 @@ import Synchronization
 /// a lock-free atomic is async-signal-safe.
 private let receivedSignal = Atomic<Int32>(0)
 
-/// The handler for SIGINT and SIGTERM. The first signal is recorded for the
+/// The handler for SIGINT, SIGTERM and SIGHUP. The first signal is recorded for the
 /// training loop, which finishes its step, writes a checkpoint and exits; a
 /// second one exits at once, with only async-signal-safe calls (atomic
 /// writes leave the previous checkpoint intact).
@@ -18,22 +18,40 @@ private func stopHandler(_ signalNumber: Int32) {
     }
 }
 
-/// SIGINT and SIGTERM during training, turned into a request to stop.
+/// The handler for SIGPIPE (standard output's reader went away, as in
+/// `backprop train | head -1`): a request to stop like the others, but never
+/// an exit, since every later write to the closed pipe raises it again.
+private func pipeHandler(_ signalNumber: Int32) {
+    _ = receivedSignal.compareExchange(expected: 0, desired: signalNumber, ordering: .sequentiallyConsistent)
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGPIPE during training, turned into a
+/// request to stop: the loop finishes its step, writes a checkpoint, and
+/// exits with 128 + the signal's number.
 struct StopSignals {
-    /// Installs the handler for SIGINT and SIGTERM, and unblocks both: a
-    /// parent may have started us with them blocked (Foundation's Process does).
+    /// Installs the handlers and unblocks the signals: a parent may have
+    /// started us with them blocked (Foundation's Process does).
     init() {
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        for signalNumber in [SIGINT, SIGTERM] {
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] {
             var action = sigaction()
-            action.__sigaction_handler.sa_handler = stopHandler
+            if signalNumber == SIGPIPE {
+                action.__sigaction_handler.sa_handler = pipeHandler
+            } else {
+                action.__sigaction_handler.sa_handler = stopHandler
+            }
             sigemptyset(&action.sa_mask)
             action.sa_flags = SA_RESTART
             sigaction(signalNumber, &action, nil)
             sigaddset(&unblock, signalNumber)
         }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+    }
+
+    /// "SIGINT", "SIGTERM", "SIGHUP" or "SIGPIPE".
+    static func name(_ signalNumber: Int32) -> String {
+        [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP", SIGPIPE: "SIGPIPE"][signalNumber] ?? "signal \(signalNumber)"
     }
 
     /// The signal that asked to stop, if any.

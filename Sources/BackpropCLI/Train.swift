@@ -16,7 +16,7 @@ struct Train: ParsableCommand {
         The defaults train the reference model: 784-256-128-10, ReLU, softmax cross-entropy, \
         SGD with momentum 0.9, learning rate 0.05, batch 256, 10 epochs, on all cores. \
         A checkpoint is written to the run directory after every epoch (and as --checkpoint-every \
-        and --checkpoint-interval say); SIGINT or SIGTERM writes one and stops. \
+        and --checkpoint-interval say); SIGINT, SIGTERM or SIGHUP (or a closed standard output) writes one and stops. \
         `backprop train --resume RUN_DIR` continues exactly where the run stopped.
         """)
 

@@ -15,7 +15,7 @@ struct CheckpointPolicy {
 }
 
 /// The loop of `backprop train`: steps, epoch summaries, checkpoints by
-/// policy, and a clean stop on SIGINT or SIGTERM.
+/// policy, and a clean stop on SIGINT, SIGTERM, SIGHUP or SIGPIPE.
 final class TrainingRun {
     let trainer: Trainer
     let test: Dataset
@@ -91,9 +91,10 @@ final class TrainingRun {
                 try save()
             }
             if let signal = signals.stopSignal {
-                printError("\(signal == SIGINT ? "SIGINT" : "SIGTERM"): finishing step \(step) and writing a checkpoint (send it again to exit at once)")
+                let name = StopSignals.name(signal)
+                printError("\(name): finishing step \(step) and writing a checkpoint"
+                           + (signal == SIGPIPE ? " (standard output was closed)" : " (send it again to exit at once)"))
                 if lastSavedStep != step { try save() }
-                let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
                 progress.line("stopped by \(name) at epoch \(trainer.position.epoch + 1), batch \(trainer.position.batch), "
                       + "step \(step); checkpoint \(trainer.lastCheckpoint ?? "?")")
                 progress.line("resume with: backprop train --resume \(directory.path)", minimum: .quiet)

@@ -52,7 +52,7 @@ struct ResumeCLITests {
         }
     }
 
-    @Test("SIGINT and SIGTERM: checkpoint, exit 130/143, and resume finishes the same run", arguments: [SIGINT, SIGTERM])
+    @Test("SIGINT, SIGTERM and SIGHUP: checkpoint, exit 130/143/129, and resume finishes the same run", arguments: [SIGINT, SIGTERM, SIGHUP])
     func signalStopsCleanly(_ signal: Int32) throws {
         let log = "\(directory)/log.txt"
         let process = try start(executable, ["train"] + model + ["--epochs", "100000", "--run-dir", "run"],
@@ -109,6 +109,31 @@ struct ResumeCLITests {
         let made = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/runs")
         #expect(made.count == 2, "\(made)")
         for name in made { #expect(FileManager.default.fileExists(atPath: "\(directory)/runs/\(name)/model.h5")) }
+    }
+
+    @Test("standard output closed by its reader (train | head -1): a checkpoint, exit 141, and the run resumes")
+    func closedStandardOutput() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["train"] + model + ["--epochs", "100000", "--run-dir", "piped", "--log-every", "1"]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Read the first line, then go away, as `head -1` does.
+        var first = Data()
+        while !first.contains(UInt8(ascii: "\n")), let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty {
+            first.append(byte)
+        }
+        try pipe.fileHandleForReading.close()
+        process.waitUntilExit()
+        #expect(String(decoding: first, as: UTF8.self).hasPrefix("training 784-32-10"))
+        #expect(process.terminationReason == .exit && process.terminationStatus == 128 + SIGPIPE)
+        let saved = try Checkpoint.load(from: "\(directory)/piped/last.h5")
+        #expect(saved.position.step >= 1)
+        let resumed = try backprop(["train", "--resume", "piped", "--steps", "\(saved.position.step + 1)", "--override"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
     }
 
     @Test("a second SIGINT exits at once with 130, and every checkpoint left validates")
