@@ -22,6 +22,13 @@ struct Backprop: ParsableCommand {
             _ = try KernelChoice.auto.resolved()
             var command = try parseAsRoot(ConfigFile.expand(Array(CommandLine.arguments.dropFirst())))
             try command.run()
+            // A command whose output could not be written has failed
+            // (`backprop inspect FILE > /dev/full`): flush it while the
+            // error can still be reported.
+            if fflush(nil) != 0 {
+                printError("error: cannot write to standard output (\(String(cString: strerror(errno)))).")
+                throw ExitCode.failure
+            }
         } catch {
             let code = exitCode(for: error)
             if code == .success {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackpropCore
 import BackpropHDF5
+import Foundation
 
 /// `backprop export`: a checkpoint's model for Keras or NumPy.
 struct ExportModel: ParsableCommand {
@@ -24,12 +25,25 @@ struct ExportModel: ParsableCommand {
     func run() throws {
         let network = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }.network
         let base = output ?? String(checkpoint.dropLast(checkpoint.hasSuffix(".h5") ? 3 : 0))
+        for suffix in format == .keras ? [".weights.h5", ".json"] : [".npz"] {
+            try refuseOverwritingInputs(base + suffix, flag: "--output", inputs: [checkpoint])
+        }
         switch format {
         case .keras:
-            try Export.kerasWeights(network, to: base + ".weights.h5")
-            let json = base + ".json"
-            try FileSystem.writeAtomically(Array(Export.kerasModelJSON(network).utf8), to: json)
-            print("wrote \(base).weights.h5 and \(json)")
+            // The pair appears together or not at all: both are written
+            // beside their places first, then renamed into them.
+            let (weights, json) = (base + ".weights.h5", base + ".json")
+            let staged = [weights, json].map { path in
+                let url = URL(fileURLWithPath: path)
+                return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-staged-\(getpid())").path
+            }
+            defer { for path in staged { unlink(path) } }
+            try Export.kerasWeights(network, to: staged[0])
+            try FileSystem.writeAtomically(Array(Export.kerasModelJSON(network).utf8), to: staged[1])
+            for (from, to) in zip(staged.reversed(), [json, weights]) where rename(from, to) != 0 {
+                throw StorageError.io(path: to, reason: "cannot put the exported file in place (\(String(cString: strerror(errno))))")
+            }
+            print("wrote \(weights) and \(json)")
         case .npz:
             try Export.npz(network, to: base + ".npz")
             print("wrote \(base).npz")

@@ -128,6 +128,7 @@ extension ImportData {
             func read(_ path: String) throws -> Dataset {
                 try TableImport.csv(path, targetColumns: columns, header: hasHeader, task: kind.task, features: kind.features)
             }
+            try refuseOverwritingInputs(split.output, flag: "--output", inputs: [file] + (test.map { [$0] } ?? []))
             try split.write(try read(file), test: try self.test.map(read), source: "CSV \(file)")
         }
     }
@@ -153,6 +154,7 @@ extension ImportData {
         }
 
         func run() throws {
+            try refuseOverwritingInputs(split.output, flag: "--output", inputs: [x, y] + [testX, testY].compactMap { $0 })
             let train = try TableImport.npy(x: x, y: y, task: kind.task, features: kind.features)
             let test = try testX.map { try TableImport.npy(x: $0, y: testY!, task: kind.task, features: kind.features) }
             try split.write(train, test: test, source: "NumPy \(x), \(y)")

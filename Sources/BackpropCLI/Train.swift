@@ -131,6 +131,7 @@ struct Train: ParsableCommand {
 
         let base = resumed?.checkpoint.configuration ?? Train.freshConfiguration()
         let dataPath = data ?? resumed?.checkpoint.dataPath ?? Train.defaultData
+        if let output { try refuseOverwritingInputs(output, flag: "--output", inputs: [dataPath] + (resumed.map { [$0.path] } ?? [])) }
         let (train, test) = try guardedRead(dataPath) { try DatasetFile.load(dataPath) }
         let configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
         let fingerprint = train.fingerprint

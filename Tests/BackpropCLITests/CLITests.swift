@@ -420,6 +420,45 @@ struct CLITests {
         }
     }
 
+    @Test("an output never overwrites an input; the Keras pair appears together or not at all; a failed write to standard output fails")
+    func outputsAndInputs() throws {
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: "\(directory)/data.h5")
+        let trained = try backprop("train", "--data", "data.h5", "--layers", "784,8,10", "--epochs", "1", "--run-dir", "run")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        try FileManager.default.copyItem(atPath: "\(directory)/run/model.h5", toPath: "\(directory)/m.weights.h5")
+        try Data("1,2,0\n3,4,1\n5,6,0\n".utf8).write(to: URL(fileURLWithPath: "\(directory)/t.csv"))
+        func unchanged(_ files: [String]) throws -> [String: Data] {
+            try Dictionary(uniqueKeysWithValues: files.map { ($0, try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\($0)"))) })
+        }
+        let before = try unchanged(["data.h5", "run/model.h5", "m.weights.h5", "t.csv"])
+        for arguments in [
+            ["train", "--data", "data.h5", "--output", "data.h5", "--epochs", "1", "--run-dir", "other"],
+            ["train", "--data", "data.h5", "--output", "./run/../data.h5", "--epochs", "1", "--run-dir", "other"],
+            ["predict", "--checkpoint", "run/model.h5", "--input", "data.h5", "--output", "data.h5"],
+            ["import", "csv", "t.csv", "--output", "t.csv"],
+            ["export", "--format", "keras", "m.weights.h5", "--output", "m"],
+        ] {
+            let result = try backprop(arguments)
+            #expect(result.status == 64 && result.standardError.contains("would overwrite"), "\(arguments): \(result.standardError)")
+        }
+        #expect(try unchanged(["data.h5", "run/model.h5", "m.weights.h5", "t.csv"]) == before)
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/other"))
+
+        // The JSON cannot be put in place (a directory is in the way): the old weights stay, nothing is left behind.
+        let first = try backprop("export", "--format", "keras", "run/model.h5", "--output", "k")
+        try #require(first.status == 0, "\(first.standardError)")
+        let weights = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/k.weights.h5"))
+        try FileManager.default.removeItem(atPath: "\(directory)/k.json")
+        try FileManager.default.createDirectory(atPath: "\(directory)/k.json/in-the-way", withIntermediateDirectories: true)
+        let failed = try backprop("export", "--format", "keras", "run/model.h5", "--output", "k")
+        #expect(failed.status == 1 && failed.standardError.contains("k.json"), "\(failed.standardError)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/k.weights.h5")) == weights)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains("staged") }.isEmpty)
+
+        let full = try run("/bin/sh", ["-c", "'\(executable)' inspect data.h5 > /dev/full"], in: directory)
+        #expect(full.status == 1 && full.standardError.contains("cannot write to standard output"), "\(full.standardError)")
+    }
+
     @Test("gradcheck passes")
     func gradcheck() throws {
         let result = try backprop("gradcheck")

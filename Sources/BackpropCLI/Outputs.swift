@@ -1,0 +1,17 @@
+import ArgumentParser
+import Foundation
+
+/// Refuses an output that is one of the command's inputs (the same path, or
+/// the same file through a link): writing it would destroy the input.
+/// - Throws: `ValidationError` naming the flag, the output and the input.
+func refuseOverwritingInputs(_ output: String, flag: String, inputs: [String]) throws {
+    func sameFile(_ a: String, _ b: String) -> Bool {
+        let resolved = [a, b].map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
+        if resolved[0] == resolved[1] { return true }
+        var first = stat(), second = stat()
+        return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
+    }
+    if let input = inputs.first(where: { sameFile(output, $0) }) {
+        throw ValidationError("\(flag) \(output) would overwrite \(input), an input of this command; write the output elsewhere.")
+    }
+}
