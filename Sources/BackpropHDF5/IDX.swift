@@ -6,6 +6,7 @@
 // gzip-compressed and plain files alike.
 import BackpropCore
 import CZlib
+import Foundation
 
 /// An IDX array of unsigned bytes.
 public struct IDXArray: Sendable, Equatable {
@@ -14,6 +15,8 @@ public struct IDXArray: Sendable, Equatable {
 
     /// The most bytes an IDX array may declare (1 GiB).
     public static let byteLimit = 1 << 30
+    /// The most a gzip-compressed IDX file may inflate, as a multiple of its size.
+    public static let inflationLimit = 200
 
     /// Reads an IDX file (plain or .gz).
     /// - Throws: `StorageError.missingFile`, `.io`, `.invalidContent` for a bad header or short data.
@@ -52,13 +55,24 @@ public struct IDXArray: Sendable, Equatable {
         var total = 1
         for d in 0..<rank {
             let size = sizeBytes[(4 * d)..<(4 * d + 4)].reduce(0) { $0 << 8 | Int($1) }
-            total *= max(size, 1)
+            guard size > 0 else {
+                throw .invalidContent(path: path, object: "IDX header", reason: "declares dimension \(d + 1) of size 0")
+            }
+            total *= size
             guard total <= byteLimit else {
                 throw .invalidContent(path: path, object: "IDX header", reason: "declares more than \(byteLimit) bytes")
             }
             shape.append(size)
         }
-        let count = shape.reduce(1, *)
+        let count = total
+        // gzip: a few hundred bytes can inflate to the limit. Real data
+        // (images, labels) compresses a few times; refuse more than
+        // `inflationLimit` times the file's own size before inflating it.
+        if gzdirect(file) == 0, let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int,
+           count > inflationLimit * max(size, 1) {
+            throw .invalidContent(path: path, object: "IDX data",
+                                  reason: "declares \(count) bytes from a \(size)-byte gzip file, more than \(inflationLimit) times its size")
+        }
         return IDXArray(shape: shape, bytes: try readExactly(count, "data"))
     }
 }

@@ -99,8 +99,9 @@ public struct RunDirectory: Sendable {
 
     /// Makes the directory ready for a run and holds it for this process:
     /// creates it, checks that files can be created in it, takes its lock
-    /// (see `RunLock`), refuses a directory that already holds a run unless
-    /// the run continues it, and removes temporary files a killed process left.
+    /// (see `RunLock`), refuses a directory that already holds a run (a
+    /// checkpoint or a model) unless the run continues it, and removes
+    /// temporary files a killed process left.
     /// - Parameter continuing: the run resumes from a checkpoint (the
     ///   directory may hold its files).
     /// - Throws: `StorageError.io` naming the directory: not writable, in use
@@ -112,7 +113,9 @@ public struct RunDirectory: Sendable {
         }
         let lock = try RunLock(directory: path)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        if !continuing, let file = names.sorted().first(where: { !$0.hasPrefix(".") }) {
+        // A run is there once it saved a checkpoint or a model (a run killed
+        // before its first save leaves only config.json: nothing to mix with).
+        if !continuing, let file = names.sorted().first(where: { !$0.hasPrefix(".") && $0.hasSuffix(".h5") }) {
             throw .io(path: path, reason: "already holds a run (\(file)); continue it with --resume \(path), "
                       + "or give another --run-dir")
         }

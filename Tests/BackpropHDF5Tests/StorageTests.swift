@@ -115,6 +115,28 @@ struct StorageTests {
         #expect(test.features == .bytes([9, 8, 7, 6], scale: 1 / 255) && test.labels == [2])
     }
 
+    @Test("IDX: a dimension of size 0, and a gzip file that would inflate beyond 200 times its size, are refused by name")
+    func idxRefusals() throws {
+        let idx = temporaryDirectory("idx-bad")
+        let zero = "\(idx)/zero-idx1-ubyte"
+        try Data([0, 0, 8, 2, 0, 0, 0, 3, 0, 0, 0, 0]).write(to: URL(fileURLWithPath: zero))
+        #expect(throws: StorageError.invalidContent(path: zero, object: "IDX header", reason: "declares dimension 2 of size 0")) {
+            try IDXArray.read(zero)
+        }
+        // 64 MiB of zeros behind a valid header: gzip makes it about 64 KiB.
+        let bomb = "\(idx)/bomb-idx3-ubyte"
+        var header = Data([0, 0, 8, 3, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 1, 0])  // 1024 × 256 × 256
+        header.append(Data(count: 1 << 26))
+        try header.write(to: URL(fileURLWithPath: bomb))
+        try #require(try run("/bin/gzip", [bomb]).status == 0)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: bomb + ".gz")[.size] as? Int)
+        #expect(throws: StorageError.invalidContent(
+            path: bomb + ".gz", object: "IDX data",
+            reason: "declares \(1 << 26) bytes from a \(size)-byte gzip file, more than 200 times its size")) {
+            try IDXArray.read(bomb + ".gz")
+        }
+    }
+
     // MARK: - Bad input: each case its error, naming the file
 
     @Test("a missing file")
