@@ -49,6 +49,9 @@ struct Bench: ParsableCommand {
             throw ValidationError("\(flag) \(value) is invalid: it must be at least 1.")
         }
         if warmup < 0 { throw ValidationError("--warmup \(warmup) is invalid: it must be 0 or more.") }
+        if let tooMany = workers?.counts.first(where: { $0 > TrainingConfiguration.workerLimit }) {
+            throw ValidationError("--workers \(tooMany) is invalid: it must be at most \(TrainingConfiguration.workerLimit).")
+        }
         _ = try kernel.resolved()
     }
 
@@ -140,9 +143,11 @@ struct Bench: ParsableCommand {
             configuration.epochs = Int.max / 2
             configuration.optimizer = OptimizerSettings(kind: bench.optimizer, learningRate: 0.01, momentum: 0.9)
             trainer = try Trainer(configuration: configuration, dataset: dataset, kernel: kernel)
-            ceiling = GemmCeiling(network: trainer.network, batchSize: bench.batchSize, shardSize: bench.shardSize,
+            // No batch is larger than the data (the trainer's are not either).
+            let batchSize = min(bench.batchSize, dataset.count)
+            ceiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: bench.shardSize,
                                   workerCount: workers, engine: .own(kernel))
-            blasCeiling = GemmCeiling(network: trainer.network, batchSize: bench.batchSize, shardSize: bench.shardSize,
+            blasCeiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: bench.shardSize,
                                       workerCount: workers, engine: .openBLAS)
             for _ in 0..<bench.warmup { try trainer.step() }
             _ = ceiling.samplesPerSecond(steps: max(bench.warmup, 1))
@@ -153,10 +158,11 @@ struct Bench: ParsableCommand {
         /// Times `steps` optimizer steps, then the same steps' matrix products alone.
         func repeatOnce(steps: Int) throws {
             let start = ContinuousClock.now
-            for _ in 0..<steps { try trainer.step() }
+            var samples = 0
+            for _ in 0..<steps { samples += try trainer.step().sampleCount }
             let seconds = (ContinuousClock.now - start) / .seconds(1)
             wall += seconds
-            rates.append(Double(steps * trainer.configuration.batchSize) / seconds)
+            rates.append(Double(samples) / seconds)
             ceilings.append(ceiling.samplesPerSecond(steps: steps))
             blasCeilings.append(blasCeiling.samplesPerSecond(steps: steps))
         }

@@ -224,7 +224,7 @@ struct Train: ParsableCommand {
     func resolvedConfiguration(base: TrainingConfiguration, sampleCount: Int) throws -> TrainingConfiguration {
         var configuration = base
         for setting in givenSettings { setting.apply(&configuration) }
-        let batchesPerEpoch = (sampleCount + configuration.batchSize - 1) / max(configuration.batchSize, 1)
+        let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
         let scheduleGiven = lrSchedule != nil || lrStepSize != nil || lrGamma != nil || warmupSteps != nil || minLr != nil
         if scheduleGiven {
             configuration.schedule = try schedule(editing: configuration.schedule, configuration: configuration,

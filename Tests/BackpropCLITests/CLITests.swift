@@ -512,6 +512,34 @@ struct CLITests {
         #expect(result.status == 64)
     }
 
+    @Test("every numeric flag of train with 0, −1, NaN, ∞, 2⁶³−1 and a non-number: it runs or is refused by name, never a trap or a hang",
+          arguments: ["--batch-size", "--epochs", "--steps", "--workers", "--shard-size", "--seed", "--learning-rate", "--momentum",
+                      "--weight-decay", "--lr-step-size", "--lr-gamma", "--warmup-steps", "--min-lr", "--checkpoint-every",
+                      "--keep", "--log-every"])
+    func numericFlags(flag: String) throws {
+        let schedule = ["--lr-step-size": ["--lr-schedule", "step"], "--lr-gamma": ["--lr-schedule", "step"],
+                        "--warmup-steps": ["--lr-schedule", "cosine"], "--min-lr": ["--lr-schedule", "cosine"]][flag] ?? []
+        // Bounded runs: one epoch and two steps, unless the flag under test is one of those.
+        let bounds = (flag == "--epochs" ? [] : ["--epochs", "1"]) + (flag == "--steps" ? [] : ["--steps", "2"])
+        for (index, value) in ["0", "-1", "nan", "inf", "9223372036854775807", "abc"].enumerated() {
+            let arguments = ["train", "--data", Self.sample, "--layers", "784,8,10", "--quiet", "--run-dir", "run-\(index)"]
+                + bounds + schedule + ["\(flag)=\(value)"]
+            let start = Date()
+            let result = try run(executable, arguments, in: directory)
+            // A huge learning rate is a legal setting that diverges (exit 1, naming the step).
+            let diverged = result.status == 1 && result.standardError.contains("training diverged at step")
+            #expect(!result.signalled && ([0, 64].contains(result.status) || diverged),
+                    "\(flag)=\(value): status \(result.status) \(result.standardError)")
+            if result.status != 0 {
+                // A warm-up longer than the run is refused as the schedule's length, which names it.
+                let named = result.standardError.contains(flag) || diverged
+                    || (flag == "--warmup-steps" && result.standardError.contains("warm-up steps"))
+                #expect(result.standardError.split(separator: "\n").count == 1 && named, "\(flag)=\(value): \(result.standardError)")
+            }
+            #expect(Date().timeIntervalSince(start) < 60, "\(flag)=\(value) took \(Date().timeIntervalSince(start)) s")
+        }
+    }
+
     @Test("evaluate with a dataset given as checkpoint")
     func evaluateWrongFile() throws {
         try expectFailure(try backprop("evaluate", "--checkpoint", Self.sample, "--data", Self.sample),

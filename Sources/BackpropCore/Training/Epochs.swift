@@ -21,7 +21,12 @@ public struct Epochs: Sendable, Equatable {
     }
 
     /// Batches per epoch; the last one may be smaller (PyTorch's drop_last=False).
-    public var batchesPerEpoch: Int { (sampleCount + batchSize - 1) / batchSize }
+    public var batchesPerEpoch: Int { Epochs.batches(of: sampleCount, in: batchSize) }
+
+    /// ⌈samples / batchSize⌉, without overflow for any batch size ≥ 1.
+    public static func batches(of samples: Int, in batchSize: Int) -> Int {
+        samples / batchSize + (samples % batchSize == 0 ? 0 : 1)
+    }
 
     /// The sample indices of epoch `epoch` in visiting order.
     public func order(epoch: Int) -> [Int32] {

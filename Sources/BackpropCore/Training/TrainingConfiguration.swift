@@ -32,6 +32,9 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// The most worker threads a run may ask for (each has its own scratch).
+    public static var workerLimit: Int { 4096 }
+
     /// Checks ranges a network cannot check itself.
     /// - Throws: `TrainingError.invalidSetting` naming the setting.
     public func validate() throws(TrainingError) {
@@ -42,6 +45,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try require(epochs >= 0, "epochs", epochs, "it must be 0 or more")
         try require(steps.map { $0 > 0 } ?? true, "steps", steps ?? 0, "it must be at least 1")
         try require(workers > 0, "workers", workers, "it must be at least 1")
+        try require(workers <= Self.workerLimit, "workers", workers, "it must be at most \(Self.workerLimit)")
         try require(shardSize > 0, "shard size", shardSize, "it must be at least 1")
         let rate = optimizer.learningRate
         try require(rate.isFinite && rate >= 0, "learning rate", rate, "it must be a finite number ≥ 0")
