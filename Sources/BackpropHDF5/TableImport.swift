@@ -238,10 +238,16 @@ public enum TableImport {
             throw .invalidContent(path: path, object: "header", reason: "lacks descr, fortran_order or shape")
         }
         guard order == "False" else { throw .invalidContent(path: path, object: "header", reason: "is Fortran order; save with np.ascontiguousarray") }
-        let shape = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")).split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.compactMap { Int($0) }
-        let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-        guard shape.allSatisfy({ $0 >= 0 }), count <= HDF5File.elementLimit else {
+        let fields = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")).split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let shape = fields.compactMap { Int($0) }
+        // Every size a whole number ≥ 0, and their product counted without overflow.
+        var count: Int? = 1
+        for size in shape {
+            let (product, overflow) = (count ?? 0).multipliedReportingOverflow(by: size)
+            count = overflow ? nil : count.map { _ in product }
+        }
+        guard shape.count == fields.count, shape.allSatisfy({ $0 >= 0 }), let count, count <= HDF5File.elementLimit else {
             throw .invalidContent(path: path, object: "shape", reason: "\(shapeText) is not a valid shape within \(HDF5File.elementLimit) elements")
         }
         // Little-endian or byte types only: '|u1', '<i8', '<f4', …

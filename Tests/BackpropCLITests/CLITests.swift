@@ -351,6 +351,11 @@ struct CLITests {
         open('open-quote.csv', 'w').write('a,b,label\\n1,"2,0\\n3,4,1\\n')
         open('inner-quote.csv', 'w').write('a,b,label\\n1,2"x,0\\n3,4,1\\n')
         open('fractions.csv', 'w').write('1.5,2,0\\n3,4,1\\n')
+        def npy_header(path, shape):  # a header whose shape overflows or does not parse
+            h = ("{'descr': '|u1', 'fortran_order': False, 'shape': " + shape + ", }").encode()
+            h += b' ' * (64 - (10 + len(h) + 1) % 64) + b'\\n'
+            open(path, 'wb').write(b'\\x93NUMPY\\x01\\x00' + len(h).to_bytes(2, 'little') + h)
+        npy_header('x-overflow.npy', '(4294967296, 4294967296)'); npy_header('x-huge.npy', '(99999999999999999999, 2)')
         """
         let made = try run("/usr/bin/python3", ["-c", make], in: directory)
         try #require(made.status == 0, "numpy is needed: \(made.standardError)")
@@ -405,6 +410,8 @@ struct CLITests {
             (["npy", "--x", "x.npy", "--y", "y-short.npy"], ["y-short.npy", "[10]"]),
             (["npy", "--x", "x-fortran.npy", "--y", "y.npy"], ["x-fortran.npy", "Fortran"]),
             (["npy", "--x", "x-text.npy", "--y", "y.npy"], ["x-text.npy", "not a NumPy"]),
+            (["npy", "--x", "x-overflow.npy", "--y", "y.npy"], ["x-overflow.npy", "(4294967296, 4294967296) is not a valid shape"]),
+            (["npy", "--x", "x-huge.npy", "--y", "y.npy"], ["x-huge.npy", "(99999999999999999999, 2) is not a valid shape"]),
             (["csv", "ragged.csv"], ["ragged.csv", "line 2"]),
             (["csv", "negative.csv", "--header", "no", "--features", "bytes"], ["negative.csv", "line 1, column 2", "-2.0 is not an integer 0…255"]),
             (["csv", "header.csv", "--label-column", "zz"], ["header.csv", "'zz'"]),
