@@ -154,7 +154,11 @@ struct Train: ParsableCommand {
 
         let directory = try runDir.map(RunDirectory.init) ?? resumed.map { RunDirectory(Train.runDirectory(of: $0.path)) }
             ?? RunDirectory.createUnique(in: "runs", named: Train.defaultRunName())
-        let lock = try directory.prepare(continuing: resumed != nil)
+        // A resume continues its own run directory; another one must not hold a run of its own.
+        let continuing = resumed.map {
+            URL(fileURLWithPath: Train.runDirectory(of: $0.path)).standardizedFileURL == URL(fileURLWithPath: directory.path).standardizedFileURL
+        } ?? false
+        let lock = try directory.prepare(continuing: continuing)
         let policy = CheckpointPolicy(everySteps: checkpointEvery, everyEpoch: checkpointEveryEpoch,
                                       interval: checkpointInterval?.seconds, keep: keep)
         if verbose {

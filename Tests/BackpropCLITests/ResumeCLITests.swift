@@ -100,6 +100,12 @@ struct ResumeCLITests {
         try train("done", epochs: 1)
         try expectRefusal(["train"] + model + ["--run-dir", "done", "--epochs", "1"],
                           mentions: ["done: already holds a run", "--resume done"])
+        // Nor does a resume of another run write into it.
+        try train("other", epochs: 1)
+        try expectRefusal(["train", "--resume", "other", "--run-dir", "done", "--epochs", "2", "--override"],
+                          mentions: ["done: already holds a run"])
+        let moved = try backprop(["train", "--resume", "other", "--run-dir", "fresh", "--epochs", "2", "--override"])
+        #expect(moved.status == 0, "\(moved.standardError)")
         // Two runs started together without --run-dir get a directory each.
         let runs = try (0..<2).map { _ in
             try start(executable, ["train"] + model + ["--epochs", "1", "--steps", "2"], in: directory)
