@@ -28,7 +28,7 @@ public final class GemmCeiling {
     let shardSize: Int
     let workerCount: Int
     let engine: Engine
-    /// z and δ of every layer for the whole batch, w, wᵀ, and one gradient per worker.
+    /// z and δ of every layer for the whole batch, w, and one gradient per worker.
     private let buffers: UnsafeMutableBufferPointer<Float>
     private let counters: PhaseCounters
     let transposedWeights: TransposedWeights<Float>
@@ -40,7 +40,7 @@ public final class GemmCeiling {
         self.workerCount = max(1, workerCount)
         self.engine = engine
         let widths = network.sizes.reduce(0, +)
-        buffers = .allocate(capacity: 2 * batchSize * widths + (2 + self.workerCount) * network.parameterCount)
+        buffers = .allocate(capacity: 2 * batchSize * widths + (1 + self.workerCount) * network.parameterCount)
         // Plausible values (the products do not depend on them; zeros would do).
         buffers.initialize(repeating: 0.5)
         counters = PhaseCounters(maximumPhases: 3 * network.layers.count)
@@ -69,13 +69,26 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
     // Sendable: tasks of a phase write disjoint blocks; nothing reads the results.
     enum Product { case forward(Int), propagate(Int), gradient(Int) }
     let ceiling: GemmCeiling
-    let base: SharedPointer<Float>
     let phases: [(product: Product, grid: BlockGrid)]
+    /// In the buffers: z_l and δ_l of the whole batch (l = 0…L), w, then one
+    /// gradient per worker (the kernel's tasks share the first: their blocks
+    /// are disjoint). Laid out here once, not per task.
+    let z: [SharedPointer<Float>], delta: [SharedPointer<Float>]
+    let w: SharedPointer<Float>, gradients: SharedPointer<Float>
 
     init(ceiling: GemmCeiling, base: SharedPointer<Float>) {
         self.ceiling = ceiling
-        self.base = base
         let (layers, rows) = (ceiling.network.layers, ceiling.batchSize)
+        let sizes = ceiling.network.sizes, widths = sizes.reduce(0, +)
+        var z: [SharedPointer<Float>] = [], cursor = base.base
+        for width in sizes {
+            z.append(SharedPointer(base: cursor))
+            cursor += rows * width
+        }
+        self.z = z
+        delta = z.map { SharedPointer(base: $0.base + rows * widths) }
+        w = SharedPointer(base: base.base + 2 * rows * widths)
+        gradients = SharedPointer(base: w.base + ceiling.network.parameterCount)
         typealias Step = ShardedGradients<Float>
         var phases: [(Product, BlockGrid)] = layers.indices.map { l in
             (.forward(l), BlockGrid(rows: rows, columns: layers[l].outputCount,
@@ -100,12 +113,10 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
     func run(worker: Int, phase: Int, task: Int) {
         let (product, grid) = phases[phase]
         let (rows, columns) = grid.block(task)
-        let network = ceiling.network, layers = network.layers
-        let batch = ceiling.batchSize, widths = network.sizes.reduce(0, +)
-        // z_l, then δ_l, for the whole batch; then w, wᵀ and the gradients.
-        func z(_ l: Int) -> UnsafeMutablePointer<Float> { base.base + batch * network.sizes[..<l].reduce(0, +) }
-        func delta(_ l: Int) -> UnsafeMutablePointer<Float> { z(l) + batch * widths }
-        let w = base.base + 2 * batch * widths, wT = w + network.parameterCount
+        let network = ceiling.network, layers = network.layers, batch = ceiling.batchSize
+        func z(_ l: Int) -> UnsafeMutablePointer<Float> { self.z[l].base }
+        func delta(_ l: Int) -> UnsafeMutablePointer<Float> { self.delta[l].base }
+        let w = self.w.base
         switch (product, ceiling.engine) {
         case (.forward(let l), .own(let kernel)):
             layers[l].preActivationProduct(z(l) + rows.lowerBound * layers[l].inputCount, rows: rows.count,
@@ -132,7 +143,7 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
                 c: delta(l) + rows.lowerBound * layer.inputCount + columns.lowerBound, ldc: layer.inputCount,
                 accumulate: false))
         case (.gradient(let l), .own(let kernel)):
-            let g = wT + network.parameterCount  // one gradient: the blocks are disjoint
+            let g = gradients.base
             layers[l].weightGradientProduct(delta: delta(l + 1), input: z(l), rows: batch, segment: ceiling.shardSize,
                                             outputs: rows, inputs: columns,
                                             into: g + layers[l].weightOffset + rows.lowerBound * layers[l].inputCount
@@ -145,7 +156,7 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
                 m: layer.outputCount, n: layer.inputCount, k: rows.count, segment: rows.count,
                 a: delta(l + 1) + rows.lowerBound * layer.outputCount, aRowStride: 1, aColumnStride: layer.outputCount,
                 b: z(l) + rows.lowerBound * layer.inputCount, ldb: layer.inputCount,
-                c: wT + (1 + worker) * network.parameterCount + layer.weightOffset, ldc: layer.inputCount,
+                c: gradients.base + worker * network.parameterCount + layer.weightOffset, ldc: layer.inputCount,
                 accumulate: true))
         }
     }
