@@ -106,8 +106,7 @@ struct Bench: ParsableCommand {
     /// the engines alternating within each repetition.
     private func timeProducts() -> [ProductRow] {
         var timer = ProductTimer(sizes: layers.sizes, rows: min(shardSize, batchSize))
-        let engines: [GemmCeiling.Engine] = Kernel.allCases.filter { $0.isAvailable && $0 != .portable }.map { .own($0) }
-            + [.openBLAS]
+        let engines = GemmCeiling.Engine.timed
         return timer.products.map { product in
             // About 2 ms per timing.
             let calls = max(1, 2_000_000 / max(product.flops / 50, 1))

@@ -56,13 +56,11 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // The 8 training products of one shard of 128, one at a time, one
-    // thread, on every kernel path this CPU runs but the portable one (a
-    // libm call per lane on x86-64) and on OpenBLAS. Names stay ASCII: they
+    // thread, on every engine products are timed on. Names stay ASCII: they
     // become the threshold files' names.
     let kernel = Benchmark.Configuration(metrics: [.wallClock, .throughput], warmupIterations: 10,
                                          maxDuration: .seconds(2), maxIterations: 5_000)
-    let engines = Kernel.allCases.filter { $0.isAvailable && $0 != .portable }.map { GemmCeiling.Engine.own($0) }
-        + [.openBLAS]
+    let engines = GemmCeiling.Engine.timed
     let timer = ProductTimer(sizes: [784, 256, 128, 10], rows: 128)
     for product in timer.products {
         let name = product.name.replacingOccurrences(of: "ᵀ", with: "t").replacingOccurrences(of: "·", with: ".")

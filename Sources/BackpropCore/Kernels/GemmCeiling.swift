@@ -14,6 +14,12 @@ public final class GemmCeiling {
         case own(Kernel)
         case openBLAS
 
+        /// The engines products are timed on: every path this CPU runs but the
+        /// portable one (a libm call per lane on x86-64), then OpenBLAS.
+        public static var timed: [Engine] {
+            Kernel.allCases.filter { $0.isAvailable && $0 != .portable }.map { .own($0) } + [.openBLAS]
+        }
+
         /// "avx512", "avx2", "portable" or "openblas".
         public var name: String {
             switch self {
