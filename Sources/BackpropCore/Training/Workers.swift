@@ -108,15 +108,15 @@ final class PhaseCounters: @unchecked Sendable {
     let maximumPhases: Int
     let maximumRowBlocks: Int
     private let storage: UnsafeMutablePointer<Int>
-    private var count: Int { (1 + maximumPhases * (1 + maximumRowBlocks)) * Self.spacing }
     /// phaseEnds[p]: tasks in phases 0…p together.
     let phaseEnds: UnsafeMutablePointer<Int>
 
     init(maximumPhases: Int, maximumRowBlocks: Int = 0) {
         self.maximumPhases = maximumPhases
         self.maximumRowBlocks = maximumRowBlocks
-        storage = .allocate(capacity: (1 + maximumPhases * (1 + maximumRowBlocks)) * Self.spacing)
-        storage.initialize(repeating: 0, count: (1 + maximumPhases * (1 + maximumRowBlocks)) * Self.spacing)
+        let count = (1 + maximumPhases * (1 + maximumRowBlocks)) * Self.spacing
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: 0, count: count)
         phaseEnds = .allocate(capacity: maximumPhases)
         phaseEnds.initialize(repeating: 0, count: maximumPhases)
     }
