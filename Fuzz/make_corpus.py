@@ -197,6 +197,23 @@ def make_corpus(dataset, checkpoint, out):
     case("position-outside", C, "/progress", checkpoint, h5edit(lambda f: f["progress"].attrs.__setitem__("batch", np.int64(1000))))
     case("configuration-garbage", C, "configuration", checkpoint,
          h5edit(lambda f: f["training"].attrs.__setitem__("configuration", np.bytes_(b"{not json"))))
+    # Settings in /training a resume would use: out of range, or naming another model than /model holds.
+    def setting(keys, value):
+        def edit(f):
+            configuration = json.loads(f["training"].attrs["configuration"])
+            inner = configuration
+            for key in keys[:-1]:
+                inner = inner[key]
+            inner[keys[-1]] = value
+            f["training"].attrs["configuration"] = np.bytes_(json.dumps(configuration).encode())
+        return h5edit(edit)
+    for keys, value, expect in ((["batchSize"], 0, "batch size = 0"), (["workers"], 100000, "workers = 100000"),
+                                (["shardSize"], -1, "shard size = -1"), (["steps"], 0, "steps = 0"),
+                                (["optimizer", "momentum"], 2, "momentum = 2"), (["optimizer", "beta2"], 1, "beta2 = 1"),
+                                (["optimizer", "epsilon"], 0, "epsilon = 0"), (["optimizer", "learningRate"], -1, "learning rate"),
+                                (["sizes"], [5, 4, 4], "names the model 5-4-4"),
+                                (["hiddenActivation"], "tanh", "(tanh, softmax; cross-entropy)")):
+        case(f"configuration-{'-'.join(keys)}", C, expect, checkpoint, setting(keys, value))
 
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest

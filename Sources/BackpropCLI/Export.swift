@@ -33,9 +33,8 @@ struct ExportModel: ParsableCommand {
             // The pair appears together or not at all: both are written
             // beside their places first, then renamed into them.
             let (weights, json) = (base + ".weights.h5", base + ".json")
-            let staged = [weights, json].map { path in
-                let url = URL(fileURLWithPath: path)
-                return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-staged-\(getpid())").path
+            let staged = [weights, json].map {
+                FileSystem.temporaryPath(in: URL(fileURLWithPath: $0).deletingLastPathComponent().path, for: "staged")
             }
             defer { for path in staged { unlink(path) } }
             try Export.kerasWeights(network, to: staged[0])

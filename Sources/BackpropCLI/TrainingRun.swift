@@ -57,8 +57,12 @@ final class TrainingRun {
     ///   `TrainingError.diverged`; `StorageError` when a checkpoint cannot be written.
     func start() throws {
         let configuration = trainer.configuration
+        // The batch is never larger than the data: a larger --batch-size trains on all of it at once.
+        let batches = trainer.epochs.batchesPerEpoch, samples = trainer.dataset.count
+        let batchesLine = "\(batches) batch\(batches == 1 ? "" : "es") of \(min(configuration.batchSize, samples)) per epoch"
+            + (configuration.batchSize > samples ? " (--batch-size \(configuration.batchSize) is more than the \(samples) samples)" : "")
         progress.line("training \(configuration.sizes.map(String.init).joined(separator: "-")) on \(trainer.dataset.count) samples "
-              + "(\(dataPath)), \(trainer.epochs.batchesPerEpoch) batches of \(configuration.batchSize) per epoch, "
+              + "(\(dataPath)), \(batchesLine), "
               + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
         try directory.write(configurationJSON(), to: directory.configurationPath)
         if trainer.isFinished && trainer.lastCheckpoint != nil {

@@ -236,6 +236,22 @@ public struct Checkpoint: Sendable {
         guard let data = text.data(using: .utf8),
               let configuration = try? JSONDecoder().decode(TrainingConfiguration.self, from: data)
         else { throw .invalidContent(path: path, object: "attribute 'configuration' of /training", reason: "is not a valid configuration") }
+        // Settings a resume would use: each in range, and the model they name the one stored.
+        do throws(TrainingError) {
+            try configuration.validate()
+        } catch {
+            throw .invalidContent(path: path, object: "attribute 'configuration' of /training", reason: error.description)
+        }
+        let named = Network<Float>.activations(layerCount: configuration.sizes.count - 1, hidden: configuration.hiddenActivation,
+                                               output: configuration.outputActivation, loss: configuration.loss)
+        guard configuration.sizes == network.sizes, configuration.loss == network.loss, named == network.layers.map(\.activation) else {
+            func model(_ sizes: [Int], _ activations: [Activation], _ loss: Loss) -> String {
+                "\(sizes.map(String.init).joined(separator: "-")) (\(activations.map(\.rawValue).joined(separator: ", ")); \(loss.rawValue))"
+            }
+            throw .invalidContent(path: path, object: "attribute 'configuration' of /training",
+                                  reason: "names the model \(model(configuration.sizes, named, configuration.loss)), but /model holds "
+                                      + model(network.sizes, network.layers.map(\.activation), network.loss))
+        }
 
         let kindName = try file.stringAttribute("kind", of: "/optimizer")
         guard let kind = OptimizerKind(rawValue: kindName) else {

@@ -31,7 +31,7 @@ public enum FileSystem {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw .io(path: path, reason: "directory \(directory) does not exist")
         }
-        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+        let temporary = temporaryPath(in: directory, for: "tmp")
         do throws(StorageError) {
             try write(temporary)
             try sync(temporary)
@@ -45,14 +45,25 @@ public enum FileSystem {
         try? sync(directory)
     }
 
+    /// The prefix of every temporary file Backprop makes; a run directory's
+    /// leftovers (from a process killed mid-write) are found by it.
+    public static let temporaryPrefix = ".backprop-"
+
+    /// A fresh name in `directory` for a file that is written and then
+    /// renamed into place: short and fixed in length (not the final name
+    /// with a suffix, which could pass the file system's name limit when the
+    /// final name does not), unique to this process and call.
+    public static func temporaryPath(in directory: String, for purpose: String) -> String {
+        "\(directory)/\(temporaryPrefix)\(purpose)-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+    }
+
     /// Makes `link` a hard link to `target`, replacing any previous `link`
     /// atomically (a temporary link renamed over it), then fsyncs the directory.
     /// - Throws: `StorageError.io`.
     public static func linkAtomically(_ target: String, to link: String) throws(StorageError) {
         let url = URL(fileURLWithPath: link)
         let directory = url.deletingLastPathComponent().path
-        let temporary = directory + "/." + url.lastPathComponent + ".link-\(getpid())"
-        unlink(temporary)
+        let temporary = temporaryPath(in: directory, for: "link")
         guard Glibc.link(target, temporary) == 0 else {
             throw .io(path: link, reason: "cannot link to \(target) (\(errorText()))")
         }

@@ -119,7 +119,7 @@ public struct RunDirectory: Sendable {
             throw .io(path: path, reason: "already holds a run (\(file)); continue it with --resume \(path), "
                       + "or give another --run-dir")
         }
-        for name in names where name.hasPrefix(".") && (name.contains(".tmp-") || name.contains(".link-")) {
+        for name in names where name.hasPrefix(FileSystem.temporaryPrefix) {
             unlink("\(path)/\(name)")
         }
         lock.recordHolder()

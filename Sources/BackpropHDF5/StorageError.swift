@@ -41,7 +41,7 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
         case .wrongShape(let path, let object, let expected, let found):
             return "\(path): \(object) has shape \(found), expected \(expected)."
         case .invalidContent(let path, let object, let reason):
-            return "\(path): \(object): \(reason)."
+            return "\(path): \(object): \(Self.sentence(reason))"
         case .wrongFormat(let path, let found, let expected):
             return "\(path): is a \(found) file, expected a \(expected) file."
         case .unsupportedVersion(let path, let found, let supported):
@@ -50,7 +50,12 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
             }
             return "\(path): checkpoint format version \(found); this build reads version \(supported). Use a newer build of backprop."
         case .io(let path, let reason):
-            return "\(path): \(reason)."
+            return "\(path): \(Self.sentence(reason))"
         }
+    }
+
+    /// `reason` ended by one full stop (a reason may quote an error that has its own).
+    private static func sentence(_ reason: String) -> String {
+        reason.hasSuffix(".") ? reason : reason + "."
     }
 }

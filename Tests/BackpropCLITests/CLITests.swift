@@ -460,7 +460,19 @@ struct CLITests {
         let failed = try backprop("export", "--format", "keras", "run/model.h5", "--output", "k")
         #expect(failed.status == 1 && failed.standardError.contains("k.json"), "\(failed.standardError)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/k.weights.h5")) == weights)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains("staged") }.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".backprop-") }.isEmpty)
+
+        // Names of 255 bytes, the file system's limit, are written: temporary names are not the final name plus a suffix.
+        let longest = String(repeating: "n", count: 255 - ".weights.h5".count)
+        for arguments in [["train", "--data", "data.h5", "--layers", "784,8,10", "--epochs", "1", "--run-dir", "long",
+                           "--output", String(repeating: "m", count: 252) + ".h5"],
+                          ["export", "--format", "keras", "run/model.h5", "--output", longest],
+                          ["import", "csv", "t.csv", "--output", String(repeating: "c", count: 252) + ".h5"]] {
+            let result = try backprop(arguments)
+            #expect(result.status == 0, "\(arguments[0]): \(result.standardError)")
+        }
+        #expect(FileManager.default.fileExists(atPath: "\(directory)/\(longest).weights.h5"))
+        #expect(FileManager.default.fileExists(atPath: "\(directory)/\(String(repeating: "m", count: 252)).h5"))
 
         let full = try run("/bin/sh", ["-c", "'\(executable)' inspect data.h5 > /dev/full"], in: directory)
         #expect(full.status == 1 && full.standardError.contains("cannot write to standard output"), "\(full.standardError)")

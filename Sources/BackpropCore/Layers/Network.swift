@@ -21,9 +21,14 @@ public struct Network<T: NetworkScalar>: Sendable, Equatable {
         sizes: [Int], hiddenActivation: Activation = .relu,
         outputActivation: Activation? = nil, loss: Loss
     ) throws(TrainingError) {
-        let output = outputActivation ?? loss.defaultOutputActivation
-        let activations = Array(repeating: hiddenActivation, count: max(sizes.count - 2, 0)) + [output]
-        try self.init(sizes: sizes, activations: activations, loss: loss)
+        try self.init(sizes: sizes, activations: Self.activations(layerCount: sizes.count - 1, hidden: hiddenActivation,
+                                                                   output: outputActivation, loss: loss), loss: loss)
+    }
+
+    /// One activation per layer: h for every layer but the last, then g (the
+    /// loss's default if nil).
+    public static func activations(layerCount: Int, hidden: Activation, output: Activation?, loss: Loss) -> [Activation] {
+        Array(repeating: hidden, count: max(layerCount - 1, 0)) + [output ?? loss.defaultOutputActivation]
     }
 
     /// Builds a network with one activation per layer (the last one is g).

@@ -63,6 +63,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         }
         try require(optimizer.weightDecay.isFinite && optimizer.weightDecay >= 0,
                     "weight decay", optimizer.weightDecay, "it must be a finite number ≥ 0")
+        for (name, beta) in [("beta1", optimizer.beta1), ("beta2", optimizer.beta2)] {
+            try require(beta.isFinite && beta >= 0 && beta < 1, name, beta, "it must be in [0, 1)")
+        }
+        try require(optimizer.epsilon.isFinite && optimizer.epsilon > 0, "epsilon", optimizer.epsilon, "it must be a finite number > 0")
     }
 
     /// A network of this configuration's shape with zero parameters.
