@@ -209,79 +209,13 @@ public enum TableImport {
 
     // MARK: - NumPy
 
-    /// A `.npy` array of any little-endian integer or float dtype, C order:
-    /// its shape and values as Float (float64 is rounded; integers beyond
-    /// 2²⁴ lose their last bits).
-    public static func npy(_ path: String) throws(StorageError) -> (shape: [Int], values: [Float]) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path: path) }
-        let bytes = [UInt8](data)
-        guard bytes.count >= 10, bytes[0] == 0x93, bytes[1...5].elementsEqual("NUMPY".utf8) else {
-            throw .invalidContent(path: path, object: "header", reason: "is not a NumPy .npy file (no \\x93NUMPY magic)")
-        }
-        let major = bytes[6]
-        let lengthSize = major == 1 ? 2 : 4
-        guard [1, 2, 3].contains(major), bytes.count >= 8 + lengthSize else {
-            throw .invalidContent(path: path, object: "header", reason: "has unknown .npy version \(major)")
-        }
-        let headerLength = (0..<lengthSize).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
-        let start = 8 + lengthSize + headerLength
-        guard start <= bytes.count, let header = String(bytes: bytes[(8 + lengthSize)..<start], encoding: .utf8) else {
-            throw .invalidContent(path: path, object: "header", reason: "is truncated")
-        }
-        func field(_ key: String) -> String? {
-            guard let range = header.range(of: "'\(key)':") else { return nil }
-            let rest = header[range.upperBound...].trimmingCharacters(in: .whitespaces)
-            if rest.hasPrefix("(") { return rest.firstIndex(of: ")").map { String(rest[rest.startIndex...$0]) } }
-            return rest.split(separator: ",").first.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " '")) }
-        }
-        guard let descr = field("descr"), let order = field("fortran_order"), let shapeText = field("shape") else {
-            throw .invalidContent(path: path, object: "header", reason: "lacks descr, fortran_order or shape")
-        }
-        guard order == "False" else { throw .invalidContent(path: path, object: "header", reason: "is Fortran order; save with np.ascontiguousarray") }
-        let fields = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")).split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let shape = fields.compactMap { Int($0) }
-        // Every size a whole number ≥ 0, and their product counted without overflow.
-        var count: Int? = 1
-        for size in shape {
-            let (product, overflow) = (count ?? 0).multipliedReportingOverflow(by: size)
-            count = overflow ? nil : count.map { _ in product }
-        }
-        guard shape.count == fields.count, shape.allSatisfy({ $0 >= 0 }), let count, count <= HDF5File.elementLimit else {
-            throw .invalidContent(path: path, object: "shape", reason: "\(shapeText) is not a valid shape within \(HDF5File.elementLimit) elements")
-        }
-        // Little-endian or byte types only: '|u1', '<i8', '<f4', …
-        guard let kind = descr.dropFirst().first, let size = Int(descr.dropFirst(2)), descr.first != ">",
-              ["u", "i", "f"].contains(kind), [1, 2, 4, 8].contains(size), !(kind == "f" && size < 4) else {
-            throw .invalidContent(path: path, object: "dtype", reason: "'\(descr)' is not a little-endian integer or float type")
-        }
-        guard bytes.count - start >= count * size else {
-            throw .invalidContent(path: path, object: "data", reason: "holds \(bytes.count - start) bytes, the shape needs \(count * size)")
-        }
-        var values = [Float](repeating: 0, count: count)
-        for i in 0..<count {
-            let offset = start + i * size
-            var raw: UInt64 = 0
-            for b in 0..<size { raw |= UInt64(bytes[offset + b]) << (8 * b) }
-            let value: Double
-            switch (kind, size) {
-            case ("u", _): value = Double(raw)
-            case ("i", _): value = Double(Int64(bitPattern: raw << (64 - 8 * UInt64(size))) >> (64 - 8 * Int64(size)))
-            case ("f", 4): value = Double(Float(bitPattern: UInt32(raw)))
-            default: value = Double(bitPattern: raw)
-            }
-            values[i] = Float(value)
-        }
-        return (shape, values)
-    }
-
     /// x.npy [N, …] and y.npy ([N] labels or targets, or [N, K] regression
     /// targets) as a dataset.
     public static func npy(
         x xPath: String, y yPath: String, task: Task = .classification, features storage: FeatureStorage = .auto
     ) throws(StorageError) -> Dataset {
-        let (xShape, x) = try npy(xPath)
-        let (yShape, y) = try npy(yPath)
+        let xArray = try NPYArray.read(xPath), yArray = try NPYArray.read(yPath)
+        let (xShape, x, yShape, y) = (xArray.shape, xArray.values, yArray.shape, yArray.values)
         guard xShape.count >= 2, xShape[0] > 0, (1...2).contains(yShape.count), yShape[0] == xShape[0] else {
             throw .wrongShape(path: yPath, object: "y", expected: "[N] or [N, K] with N = rows of \(xPath) \(xShape)", found: "\(yShape)")
         }
