@@ -27,23 +27,23 @@ let package = Package(
         // atomic primitives Swift cannot reach.
         .target(name: "CGemm"),
 
-        // MARK: - Swift modules: CLI -> HDF5 -> Core
+        // MARK: - Swift modules: CLI -> HDF5 -> Core, and CLI -> Config (settings files)
         .target(name: "BackpropCore", dependencies: ["CBLAS", "CGemm", "CPrefetch"]),
         .target(name: "BackpropHDF5", dependencies: ["BackpropCore", "CHDF5Shim", "CZlib"]),
+        .target(name: "BackpropConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "BackpropTestSupport", dependencies: ["BackpropCore"]),
         .executableTarget(
             name: "BackpropCLI",
             dependencies: [
-                "BackpropCore", "BackpropHDF5",
+                "BackpropCore", "BackpropHDF5", "BackpropConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
         // The readers on arbitrary bytes: a replay tool, or with -DFUZZING a
         // libFuzzer target (Fuzz/run.sh).
-        .executableTarget(name: "BackpropFuzz", dependencies: ["BackpropCore", "BackpropHDF5"]),
+        .executableTarget(name: "BackpropFuzz", dependencies: ["BackpropCore", "BackpropHDF5", "BackpropConfig"]),
 
         // MARK: - Tests
         .testTarget(

@@ -41,10 +41,16 @@ struct Backprop: ParsableCommand {
                 var message = lines.first.map { first in
                     lines.count > 1 ? first + " " + lines.dropFirst().joined(separator: ", ") : first
                 } ?? ""
-                // An unknown option that came from --config: name the file and its key.
-                if let (path, flags) = ConfigFile.configuredFlags(Array(CommandLine.arguments.dropFirst())),
-                   let flag = flags.first(where: { message.hasPrefix("Unknown option '\($0)'") }) {
-                    message = "\(path): '\(flag.dropFirst(2))' is not a setting of this command (\(message))"
+                // An unknown option, or a bad value, that came from --config: name the file and its key.
+                let arguments = Array(CommandLine.arguments.dropFirst())
+                if let (path, flags) = ConfigFile.configuredFlags(arguments) {
+                    if let flag = flags.first(where: { $0.hasPrefix("--") && message.hasPrefix("Unknown option '\($0)'") }) {
+                        message = "\(path): '\(flag.dropFirst(2))' is not a setting of this command (\(message))"
+                    } else if let (flag, _) = zip(flags, flags.dropFirst()).first(where: { flag, value in
+                        message.contains("'\(flag) <") && message.contains("'\(value)'")
+                    }) {
+                        message = "\(path): the value of '\(flag.dropFirst(2))' is refused (\(message))"
+                    }
                 }
                 if !message.isEmpty { printError("error: " + message) }
             }

@@ -79,6 +79,14 @@ public enum TableImport {
         features storage: FeatureStorage = .auto
     ) throws(StorageError) -> Dataset {
         guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path: path) }
+        return try csv(data, path: path, targetColumns: targetColumns, header: header, task: task, features: storage)
+    }
+
+    /// Reads CSV text as `csv(_:targetColumns:header:task:features:)` does; `path` names it in errors.
+    public static func csv(
+        _ data: Data, path: String, targetColumns: [String] = [], header: Bool?, task: Task = .classification,
+        features storage: FeatureStorage = .auto
+    ) throws(StorageError) -> Dataset {
         var rows = try csvRecords(data, path: path)
         guard let first = rows.first else { throw .invalidContent(path: path, object: "file", reason: "is empty") }
         let hasHeader = header ?? first.contains { Double($0.text) == nil }

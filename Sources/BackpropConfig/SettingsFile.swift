@@ -1,0 +1,121 @@
+// Configuration files (`--config FILE`): JSON or YAML mappings of settings,
+// read as the flags they stand for. The CLI places those flags before the
+// command line's own; this module only reads and checks the file.
+import Foundation
+import Yams
+
+/// A configuration file that cannot be used, and why; the description names the file.
+public struct SettingsFileError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// A JSON or YAML (.yaml, .yml) mapping whose keys are flag names without
+/// the dashes ("learning-rate": 0.05, "layers": "784,256,128,10" or
+/// [784, 256, 128, 10], "shuffle": false).
+public enum SettingsFile {
+    /// The most values a file may hold (aliases counted each time they are used).
+    public static let valueLimit = 10_000
+    /// The deepest nesting a file may have.
+    public static let depthLimit = 8
+
+    /// The flags the file at `path` stands for, in key order.
+    /// - Throws: `SettingsFileError` naming the file.
+    public static func flags(from path: String) throws(SettingsFileError) -> [String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsFileError(path: path, reason: "cannot read the configuration file.")
+        }
+        return try flags(parsing: data, path: path)
+    }
+
+    /// The flags `data` stands for; YAML when `path` ends in .yaml or .yml,
+    /// else JSON. A boolean becomes --key or --no-key; a number, a string or
+    /// a list (joined with commas) becomes --key VALUE.
+    /// - Throws: `SettingsFileError`: not a mapping of settings, a key given
+    ///   twice (JSON and YAML alike), a YAML alias, more values or deeper
+    ///   nesting than settings need, a key that is not a flag name.
+    public static func flags(parsing data: Data, path: String) throws(SettingsFileError) -> [String] {
+        func refuse(_ reason: String) -> SettingsFileError { SettingsFileError(path: path, reason: reason) }
+        let yaml = path.hasSuffix(".yaml") || path.hasSuffix(".yml")
+        // Read as YAML (JSON is a subset) to refuse what the decoders let
+        // through: keys given twice (JSON keeps the last) and aliases that
+        // expand without bound (a few hundred bytes to billions of values).
+        if let text = String(validating: [UInt8](data), as: UTF8.self) {
+            do {
+                if let root = try Yams.compose(yaml: text) {
+                    var budget = valueLimit
+                    if let reason = check(root, depth: 0, budget: &budget) { throw refuse(reason) }
+                }
+            } catch YamlError.duplicatedKeysInMapping(let duplicates, _) {
+                throw refuse("the key '\(duplicates.joined(separator: "', '"))' is given twice.")
+            } catch let error as SettingsFileError {
+                throw error
+            } catch {
+                // Not YAML: the decoder below says what is wrong.
+            }
+        }
+        let decoded = yaml ? try? YAMLDecoder().decode([String: Value].self, from: data)
+                           : try? JSONDecoder().decode([String: Value].self, from: data)
+        guard let settings = decoded else {
+            throw refuse("is not a \(yaml ? "YAML mapping" : "JSON object") of settings (numbers, strings, booleans, lists), "
+                         + (yaml ? "e.g. 'epochs: 10'." : "e.g. {\"epochs\": 10}."))
+        }
+        var flags: [String] = []
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
+            guard key == key.lowercased(), !key.hasPrefix("-"), !key.isEmpty, key != "config" else {
+                throw refuse("key '\(key)' is not a flag name (write them as in --help, without the dashes).")
+            }
+            switch value {
+            case .flag(let on): flags.append(on ? "--\(key)" : "--no-\(key)")
+            case .text(let text): flags += ["--\(key)", text]
+            }
+        }
+        return flags
+    }
+
+    /// Why `node` is refused, or nil: an alias, or more values or deeper
+    /// nesting than settings need (`budget` values in all).
+    private static func check(_ node: Node, depth: Int, budget: inout Int) -> String? {
+        budget -= 1
+        guard depth < depthLimit, budget >= 0 else {
+            return "holds more values, or nests deeper, than a file of settings does (YAML aliases?)."
+        }
+        switch node {
+        case .alias:
+            return "uses a YAML alias (*name); write the value out instead."
+        case .mapping(let mapping):
+            for (_, value) in mapping {
+                if let reason = check(value, depth: depth + 1, budget: &budget) { return reason }
+            }
+        case .sequence(let sequence):
+            for element in sequence {
+                if let reason = check(element, depth: depth + 1, budget: &budget) { return reason }
+            }
+        case .scalar:
+            break
+        }
+        return nil
+    }
+
+    /// A setting's value: a flag or the text of one.
+    enum Value: Decodable {
+        case flag(Bool)
+        case text(String)
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let on = try? container.decode(Bool.self) {
+                self = .flag(on)
+            } else if let list = try? container.decode([Value].self) {
+                self = .text(list.map { if case .text(let t) = $0 { t } else { "" } }.joined(separator: ","))
+            } else if let integer = try? container.decode(Int.self) {
+                self = .text(String(integer))
+            } else if let number = try? container.decode(Double.self) {
+                self = .text(String(number))
+            } else {
+                self = .text(try container.decode(String.self))
+            }
+        }
+    }
+}
