@@ -23,6 +23,7 @@ mkdir -p "$work" Fuzz/findings
 
 # The seeds: a valid dataset and checkpoint (written by the ordinary build), and the corpus.
 swift build --product backprop > /dev/null
+rm -rf "$work/run" "$work/run-regression"  # a run directory holds one run
 "$python" Fuzz/make_corpus.py dataset "$work/dataset.h5"
 .build/debug/backprop train --data "$work/dataset.h5" --layers 5,4,3 --epochs 1 --batch-size 8 \
     --run-dir "$work/run" --output "$work/checkpoint.h5" > /dev/null
