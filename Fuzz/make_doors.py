@@ -36,6 +36,7 @@ def cases():
     floats = np.arange(12, dtype="<f4").tobytes()
     yield "csv-empty.csv", b"", "is empty"
     yield "csv-header-only.csv", b"a,b,label\n", "at least one row"
+    yield "csv-one-row.csv", b"a,b,label\n1,2,0\n", "splitting needs at least 2"
     yield "csv-one-column.csv", b"1\n2\n", "at least one row of a feature and a target"
     yield "csv-wide-header.csv", b"a,b,c,d,label\n1,2,0\n3,4,1\n", "names 5 columns, the first row has 3"
     yield "csv-ragged.csv", b"1,2,0\n3,4,1\n5,6\n", "line 3"

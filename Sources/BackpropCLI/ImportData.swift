@@ -78,6 +78,11 @@ extension ImportData {
         }
 
         func write(_ train: Dataset, test: Dataset?, source: String) throws {
+            // Each split needs a sample: a split of one sample would leave the other empty.
+            guard train.count >= (test == nil ? 2 : 1) else {
+                throw ValidationError("\(source): holds \(train.count) sample\(train.count == 1 ? "" : "s"); "
+                                      + (test == nil ? "splitting needs at least 2 (one to train on, one to test)." : "training needs at least 1."))
+            }
             let (train, test) = test.map { TableImport.storedAlike(train, $0) }
                 ?? TableImport.split(train, testFraction: testFraction, seed: seed)
             guard train.featureCount == test.featureCount else {

@@ -92,12 +92,14 @@ public enum DatasetFile {
         return (values, shape)
     }
 
-    /// Writes a dataset file atomically (temporary file, then rename).
+    /// Writes a dataset file atomically (temporary file, then rename), after
+    /// reading its image back with `load`: a file the readers would refuse
+    /// (an empty split, say) is refused here, with the same error, and never written.
     /// - Parameter attributes: extra root attributes, e.g. the source.
     public static func write(
         train: Dataset, test: Dataset, attributes: [String: String], to path: String
     ) throws(StorageError) {
-        try HDF5File.writeAtomically(path) { (file) throws(StorageError) in
+        try HDF5File.writeAtomically(path, verify: { (file) throws(StorageError) in _ = try load(file) }) { (file) throws(StorageError) in
             try file.setAttribute("format", format)
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
             for (name, data) in [("train", train), ("test", test)] {

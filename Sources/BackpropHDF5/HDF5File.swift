@@ -101,12 +101,15 @@ public final class HDF5File {
     /// half-written.
     /// - Throws: what `build` throws, `.call`, or `.io` from the write.
     public static func writeAtomically(
-        _ path: String, _ build: (HDF5File) throws(StorageError) -> Void
+        _ path: String, verify: ((HDF5File) throws(StorageError) -> Void)? = nil,
+        _ build: (HDF5File) throws(StorageError) -> Void
     ) throws(StorageError) {
         let image = try inMemory(path) { (file) throws(StorageError) in
             try build(file)
             return try file.image()
         }
+        // Read back as a reader will, before anything reaches the disk.
+        if let verify { try verify(try open(image: image, name: path)) }
         try FileSystem.writeAtomically(image, to: path)
     }
 
