@@ -167,6 +167,32 @@ public final class ShardedGradients<T: NetworkScalar> {
         return errorSum
     }
 
+    /// The first half of a step split across processes (`DistributedStep`):
+    /// the forward pass of the batch at `indices` (this process's shards of
+    /// the global batch) and, when its loss is finite, each shard's own
+    /// gradient chain Σ_{n∈s} ∂E^n/∂w written to `shardGradients` +
+    /// s·parameterCount, in the network's parameter layout. Nothing is
+    /// updated; `w` (the network's parameters, which wᵀ matches) is only
+    /// read. Returns Σ_{n∈s} E^n of each shard.
+    public func shardGradients(dataset: Dataset, indices: UnsafeBufferPointer<Int32>, parameters w: UnsafePointer<T>,
+                               into shardGradients: UnsafeMutablePointer<T>) -> [T] {
+        precondition(indices.count > 0 && indices.count <= batchCapacity,
+                     "batch of \(indices.count) for capacity \(batchCapacity)")
+        rows = indices.count
+        run(StepJob(step: self, dataset: dataset,
+                    batch: SharedPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!)),
+                    w: SharedPointer(base: UnsafeMutablePointer(mutating: w)), scale: 1, rule: UpdateRule(kind: .sgd),
+                    sink: SharedPointer(base: shardGradients)))
+        return Array(errorSums.prefix(shardCount))
+    }
+
+    /// Makes wᵀ match parameters `w` that changed outside a step.
+    public func refreshTransposedWeights(from w: UnsafePointer<T>) {
+        for (l, layer) in layers.enumerated() {
+            transposedWeights.refresh(l, layer, from: w, outputs: 0..<layer.outputCount, inputs: 0..<layer.inputCount)
+        }
+    }
+
     /// Σ_{n∈batch} E^n of the current batch: the shards' sums in shard order.
     fileprivate var errorSum: T {
         var sum: T = 0
@@ -266,6 +292,26 @@ public final class ShardedGradients<T: NetworkScalar> {
                         inputActivation: layers[l - 1].activation, kernel: kernel)
     }
 
+    /// Each shard's own gradient chain for layer l's w rows `j` and columns
+    /// `i` (and, with the first columns, b_j), into shard s's gradient at
+    /// `sink` + s·parameterCount.
+    fileprivate func shardChains(_ l: Int, outputs j: Range<Int>, inputs i: Range<Int>, sink: UnsafeMutablePointer<T>) {
+        let layer = layers[l]
+        for s in 0..<shardCount {
+            let r = (s * shardSize)..<min((s + 1) * shardSize, rows)
+            let g = sink + s * parameterCount
+            layer.weightGradientProduct(delta: delta[l + 1] + r.lowerBound * layer.outputCount,
+                                        input: z[l] + r.lowerBound * layer.inputCount, rows: r.count, segment: shardSize,
+                                        outputs: j, inputs: i,
+                                        into: g + layer.weightOffset + j.lowerBound * layer.inputCount + i.lowerBound,
+                                        ldg: layer.inputCount, kernel: kernel)
+            if i.lowerBound == 0 {
+                biasGradient(delta[l + 1] + r.lowerBound * layer.outputCount, rows: r.count, width: layer.outputCount,
+                             segment: shardSize, columns: j, into: g + layer.biasOffset + j.lowerBound)
+            }
+        }
+    }
+
     /// The gradient of layer l's w rows `j` and columns `i` (and, with the
     /// first columns, of b_j) over the whole batch, shard by shard; returns
     /// the nanosecond at which the product ended.
@@ -333,6 +379,8 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
     let w: SharedPointer<T>
     let scale: T
     let rule: UpdateRule<T>
+    /// Where each shard's gradient chains go instead of the optimizer (`shardGradients`).
+    var sink: SharedPointer<T>? = nil
 
     /// Gather, the L layers, the loss; then L backward phases (see `parts`).
     var phaseCount: Int { 2 * step.layerCount + 2 }
@@ -408,6 +456,9 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
             step.addTime(worker: worker, slot: 1, monotonicNanoseconds() &- start)
         case .propagate(let l):
             step.propagate(l, rows: rows, columns: columns, w: w.base)
+            step.addTime(worker: worker, slot: 2, monotonicNanoseconds() &- start)
+        case .update(let l) where sink != nil:
+            step.shardChains(l, outputs: rows, inputs: columns, sink: sink!.base)
             step.addTime(worker: worker, slot: 2, monotonicNanoseconds() &- start)
         case .update(let l):
             let productEnd = step.update(l, outputs: rows, inputs: columns, worker: worker,

@@ -16,6 +16,8 @@ public struct StepResult: Sendable {
     /// (1/B) Σ_n E^n over the batch.
     public let meanLoss: Double
     public let sampleCount: Int
+    /// The requests of every rank of the job (this process's alone without one).
+    public var agreed: StepRequests = []
 }
 
 /// Trains a network on a dataset: data-parallel gradients, then an optimizer
@@ -32,6 +34,8 @@ public final class Trainer {
     public var lastCheckpoint: String?
     public let dataset: Dataset
     private let gradients: ShardedGradients<Float>
+    /// The job's other processes and this one's part of each step; nil in a single process.
+    private let distributed: DistributedStep?
     /// The visiting order of `position.epoch`.
     public private(set) var order: [Int32]
 
@@ -40,18 +44,21 @@ public final class Trainer {
     /// - Throws: `TrainingError` for an invalid configuration or a dataset that
     ///   does not fit the network.
     public convenience init(configuration: TrainingConfiguration, dataset: Dataset,
-                            kernel: Kernel = .automatic) throws(TrainingError) {
+                            kernel: Kernel = .automatic, group: (any ProcessGroup)? = nil) throws(TrainingError) {
         try configuration.validate()
         var network: Network<Float> = try configuration.makeNetwork()
         var initStream = SeededGenerator(seed: configuration.seed, stream: 0)
         network.initialize(configuration.initialization, generator: &initStream)
-        try self.init(configuration: configuration, dataset: dataset, network: network, kernel: kernel)
+        try self.init(configuration: configuration, dataset: dataset, network: network, kernel: kernel, group: group)
     }
 
     /// Sets up a run that continues from given parameters (a loaded model).
-    /// - Parameter kernel: the path of the matrix products; every path gives the same bits.
+    /// - Parameters:
+    ///   - kernel: the path of the matrix products; every path gives the same bits.
+    ///   - group: the processes of a job that shares each step (`DistributedStep`);
+    ///     every rank count gives the same bits. nil or one rank: this process alone.
     public init(configuration: TrainingConfiguration, dataset: Dataset, network: Network<Float>,
-                kernel: Kernel = .automatic) throws(TrainingError) {
+                kernel: Kernel = .automatic, group: (any ProcessGroup)? = nil) throws(TrainingError) {
         try configuration.validate()
         try dataset.validate(for: network)
         self.configuration = configuration
@@ -62,9 +69,14 @@ public final class Trainer {
         epochs = Epochs(sampleCount: dataset.count, batchSize: configuration.batchSize,
                         shuffle: configuration.shuffle, seed: configuration.seed)
         // A batch is never larger than the data, so neither are the step's buffers.
-        gradients = ShardedGradients(network: network, batchSize: min(configuration.batchSize, max(dataset.count, 1)),
+        let batchCapacity = min(configuration.batchSize, max(dataset.count, 1))
+        gradients = ShardedGradients(network: network, batchSize: batchCapacity,
                                      shardSize: configuration.shardSize, workerCount: configuration.workers,
                                      kernel: kernel)
+        distributed = group.flatMap { $0.count > 1 ? $0 : nil }.map {
+            DistributedStep(group: $0, parameterCount: network.parameterCount, shardSize: configuration.shardSize,
+                            batchCapacity: batchCapacity)
+        }
         order = epochs.order(epoch: 0)
     }
 
@@ -100,28 +112,50 @@ public final class Trainer {
     /// its end).
     /// - Throws: `TrainingError.diverged` when the batch loss is not finite;
     ///   the parameters are then left as they were before the step.
+    /// - Parameter requests: what this process asks of the job after this
+    ///   step; `StepResult.agreed` holds every rank's.
     @discardableResult
-    public func step() throws(TrainingError) -> StepResult {
+    public func step(requests: StepRequests = []) throws(TrainingError) -> StepResult {
         optimizer.learningRate = Float(learningRate)
         let range = epochs.batchRange(position.batch)
         let scale: Float = configuration.reduction == .mean ? 1 / Float(range.count) : 1
-        let errorSum = order[range].withUnsafeBufferPointer { indices in
-            network.parameters.withUnsafeMutableBufferPointer { w in
-                optimizer.withStep { rule in
-                    gradients.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!)
+        var agreed = requests
+        let errorSum: Float
+        if let distributed {
+            (errorSum, agreed) = distributed.step(engine: gradients, dataset: dataset, indices: order[range], scale: scale,
+                                                  optimizer: &optimizer, parameters: &network.parameters, requests: requests)
+        } else {
+            errorSum = order[range].withUnsafeBufferPointer { indices in
+                network.parameters.withUnsafeMutableBufferPointer { w in
+                    optimizer.withStep { rule in
+                        gradients.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!)
+                    }
                 }
             }
         }
         let meanLoss = Double(errorSum) / Double(range.count)
         guard meanLoss.isFinite else {
             // The step changed no parameter; it must not count for the
-            // optimizer either (withStep counted it).
-            optimizer.state.step -= 1
+            // optimizer either (withStep counted it; a distributed step never began it).
+            if distributed == nil { optimizer.state.step -= 1 }
             throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
         }
         history.stepLosses.append(meanLoss)
         advance()
-        return StepResult(meanLoss: meanLoss, sampleCount: range.count)
+        return StepResult(meanLoss: meanLoss, sampleCount: range.count, agreed: agreed)
+    }
+
+    /// The job's processes, when steps are shared among them.
+    public var group: (any ProcessGroup)? { distributed?.group }
+
+    /// Seconds and bytes the last step spent in collectives (zero in a single process).
+    public var lastCommunication: (seconds: Double, bytes: Int) { distributed?.lastCommunication ?? (0, 0) }
+
+    /// Makes the optimizer's state whole on every rank before it is saved
+    /// (between checkpoints each rank keeps only its slice current). A
+    /// collective: every rank calls it at the same step. Nothing to do in a single process.
+    public func gatherOptimizerState() {
+        distributed?.gatherState(&optimizer)
     }
 
     private func advance() {

@@ -1,0 +1,207 @@
+/// The processes of a data-parallel job, ranks 0…count−1, and the few
+/// collectives a step needs. Every rank makes the same calls in the same
+/// order; a transport failure ends the whole job (MPI's default).
+/// Core knows no transport: `BackpropMPI` implements this over Open MPI.
+public protocol ProcessGroup: AnyObject {
+    var rank: Int { get }
+    var count: Int { get }
+    /// In place: rank r's `counts[r]` values, at offset Σ_{q<r} counts[q] of
+    /// `buffer`, are copied to that offset on every rank.
+    func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int])
+    /// Rank r sends `sendCounts[q]` values to each rank q (from `send`, in rank
+    /// order) and receives `receiveCounts[q]` from each rank q (into `receive`, in rank order).
+    func allToAll(send: UnsafeBufferPointer<Float>, sendCounts: [Int],
+                  receive: UnsafeMutableBufferPointer<Float>, receiveCounts: [Int])
+    /// Every rank's bytes, in rank order.
+    func allGather(bytes: [UInt8]) -> [[UInt8]]
+}
+
+/// What a rank asks of every rank at the end of a step; a request made by
+/// any rank holds for all (their union), so every rank acts after the same step.
+public struct StepRequests: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// Stop after this step (a signal arrived).
+    public static let stop = StepRequests(rawValue: 1)
+    /// Write a checkpoint after this step (its wall-clock interval passed).
+    public static let save = StepRequests(rawValue: 2)
+}
+
+/// Who computes and who owns what, in a job of `ranks` processes: the
+/// global batch's S shards are dealt in contiguous blocks in rank order,
+/// and the P parameters (with the optimizer's state: ZeRO-1) in contiguous
+/// slices. Both depend on S, P and the rank count only.
+public struct ShardPlan: Sendable, Equatable {
+    public let ranks: Int
+
+    public init(ranks: Int) {
+        precondition(ranks > 0, "a job has at least one rank")
+        self.ranks = ranks
+    }
+
+    /// Part r of `total` things cut into `ranks` nearly equal contiguous parts.
+    public func part(_ r: Int, of total: Int) -> Range<Int> {
+        (total * r / ranks)..<(total * (r + 1) / ranks)
+    }
+
+    /// The sizes of every rank's part of `total`.
+    public func counts(of total: Int) -> [Int] {
+        (0..<ranks).map { part($0, of: total).count }
+    }
+}
+
+/// One optimizer step split across the ranks of a `ProcessGroup`, with the
+/// bits of one process (`ShardedGradients.step`) whatever the rank count:
+///
+/// 1. each rank runs the forward and backward pass of its block of shards,
+///    giving Σ_{n∈s} E^n and the gradient chain c_s = Σ_{n∈s} ∂E^n/∂w of
+///    each of its shards (`ShardedGradients.shardGradients`);
+/// 2. an all-gather of the shards' losses (and the ranks' requests); every
+///    rank adds them in shard order, so all agree on the batch loss, and a
+///    loss that is not finite ends the step on every rank, changing nothing;
+/// 3. an all-to-all: rank q receives its slice of every c_s, in shard order
+///    (ranks hold ascending blocks of shards);
+/// 4. rank q adds them as the kernel adds segments, ((c_0 + c_1) + c_2) + …,
+///    scales, and applies the optimizer's element-wise rule to its slice;
+/// 5. an all-gather of the slices: every rank holds every parameter again
+///    and refreshes its wᵀ.
+///
+/// Never a floating-point reduction inside the transport: MPI_SUM's order
+/// is MPI's, not ours. Per step a rank sends its shards' chains (local
+/// shards × P × 4 bytes, all but its own slice leaving the process) and
+/// P × 4 / N bytes of parameters to each other rank.
+final class DistributedStep {
+    let group: any ProcessGroup
+    let plan: ShardPlan
+    let parameterCount: Int
+    let shardSize: Int
+    /// Each local shard's chains, [local shards, P].
+    private var chains: [Float]
+    /// The chains regrouped by destination, then this rank's slice of every shard's chain.
+    private var send: [Float] = [], receive: [Float] = []
+    /// This rank's slice of the summed gradient.
+    private var slice: [Float] = []
+    /// Seconds and bytes spent in the collectives of the last step.
+    private(set) var lastCommunication = (seconds: 0.0, bytes: 0)
+
+    init(group: any ProcessGroup, parameterCount: Int, shardSize: Int, batchCapacity: Int) {
+        self.group = group
+        let plan = ShardPlan(ranks: group.count)
+        self.plan = plan
+        self.parameterCount = parameterCount
+        self.shardSize = min(shardSize, batchCapacity)
+        let shards = (batchCapacity + self.shardSize - 1) / self.shardSize
+        let localCapacity = plan.counts(of: shards).max() ?? 0
+        chains = [Float](repeating: 0, count: localCapacity * parameterCount)
+    }
+
+    /// This rank's rows of a batch of `rows` samples, and its shards.
+    func localRows(ofBatch rows: Int) -> (rows: Range<Int>, shards: Range<Int>) {
+        let shardCount = (rows + shardSize - 1) / shardSize
+        let shards = plan.part(group.rank, of: shardCount)
+        return ((shards.lowerBound * shardSize)..<min(shards.upperBound * shardSize, rows), shards)
+    }
+
+    /// Steps 1–5 (see the type) on the global batch at `indices`; returns
+    /// Σ_{n∈batch} E^n, summed in shard order, and the union of the ranks'
+    /// requests. When the loss is not finite nothing was changed and the
+    /// optimizer's step count is as before.
+    func step(engine: ShardedGradients<Float>, dataset: Dataset, indices: ArraySlice<Int32>, scale: Float,
+              optimizer: inout any Optimizer<Float>, parameters: inout [Float],
+              requests: StepRequests) -> (errorSum: Float, agreed: StepRequests) {
+        let clock = ContinuousClock()
+        var communication = Duration.zero
+        var bytes = 0
+        func timed<R>(_ body: () -> R) -> R {
+            let start = clock.now
+            defer { communication += clock.now - start }
+            return body()
+        }
+        let P = parameterCount, N = group.count
+        let (rows, shards) = localRows(ofBatch: indices.count)
+
+        // 1. This rank's shards: losses and gradient chains.
+        var losses: [Float] = []
+        if !rows.isEmpty {
+            losses = indices[(indices.startIndex + rows.lowerBound)..<(indices.startIndex + rows.upperBound)]
+                .withUnsafeBufferPointer { local in
+                    parameters.withUnsafeBufferPointer { w in
+                        chains.withUnsafeMutableBufferPointer { c in
+                            engine.shardGradients(dataset: dataset, indices: local, parameters: w.baseAddress!, into: c.baseAddress!)
+                        }
+                    }
+                }
+        }
+
+        // 2. Every shard's loss and every rank's requests, then the batch loss in shard order.
+        let shardCount = (indices.count + shardSize - 1) / shardSize
+        let lossCounts = (0..<N).map { plan.part($0, of: shardCount).count + 1 }
+        var gathered = [Float](repeating: 0, count: lossCounts.reduce(0, +))
+        let own = lossCounts[0..<group.rank].reduce(0, +)
+        for (k, loss) in losses.enumerated() { gathered[own + k] = loss }
+        gathered[own + losses.count] = Float(requests.rawValue)
+        timed { gathered.withUnsafeMutableBufferPointer { group.allGather($0, counts: lossCounts) } }
+        bytes += 4 * lossCounts.reduce(0, +)
+        var errorSum: Float = 0
+        var agreed: StepRequests = []
+        var offset = 0
+        for count in lossCounts {
+            for k in 0..<(count - 1) { errorSum += gathered[offset + k] }
+            agreed.formUnion(StepRequests(rawValue: Int(gathered[offset + count - 1])))
+            offset += count
+        }
+        guard errorSum.isFinite else {
+            lastCommunication = (Double(communication.components.seconds) + Double(communication.components.attoseconds) * 1e-18, bytes)
+            return (errorSum, agreed)
+        }
+
+        // 3. Slice q of each local chain to rank q; this rank's slice of every shard's chain back, in shard order.
+        let slices = (0..<N).map { plan.part($0, of: P) }
+        let mine = slices[group.rank]
+        let sendCounts = slices.map { $0.count * shards.count }
+        let receiveCounts = (0..<N).map { plan.part($0, of: shardCount).count * mine.count }
+        send.reserveCapacity(P * shards.count)
+        send.removeAll(keepingCapacity: true)
+        for q in 0..<N {
+            for s in 0..<shards.count { send += chains[(s * P + slices[q].lowerBound)..<(s * P + slices[q].upperBound)] }
+        }
+        receive = [Float](repeating: 0, count: receiveCounts.reduce(0, +))
+        timed {
+            send.withUnsafeBufferPointer { sent in
+                receive.withUnsafeMutableBufferPointer { group.allToAll(send: sent, sendCounts: sendCounts, receive: $0, receiveCounts: receiveCounts) }
+            }
+        }
+        bytes += 4 * (sendCounts.reduce(0, +) - sendCounts[group.rank])
+
+        // 4. The owner's sum in shard order, scaled, and the rule on its slice.
+        slice = Array(receive.prefix(mine.count))
+        for s in 1..<max(shardCount, 1) {
+            let chain = s * mine.count
+            for e in 0..<mine.count { slice[e] = slice[e] + receive[chain + e] }
+        }
+        if scale != 1 { for e in 0..<mine.count { slice[e] *= scale } }
+        parameters.withUnsafeMutableBufferPointer { w in
+            slice.withUnsafeBufferPointer { g in
+                optimizer.withStep { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: mine) }
+            }
+        }
+
+        // 5. Every slice to every rank, and wᵀ to match.
+        timed { parameters.withUnsafeMutableBufferPointer { group.allGather($0, counts: slices.map(\.count)) } }
+        bytes += 4 * (P - mine.count)
+        parameters.withUnsafeBufferPointer { engine.refreshTransposedWeights(from: $0.baseAddress!) }
+        lastCommunication = (Double(communication.components.seconds) + Double(communication.components.attoseconds) * 1e-18, bytes)
+        return (errorSum, agreed)
+    }
+
+    /// Makes every rank's optimizer state whole (each rank keeps only its
+    /// slice current between checkpoints): an all-gather of each buffer.
+    func gatherState(_ optimizer: inout any Optimizer<Float>) {
+        var state = optimizer.state
+        let counts = plan.counts(of: parameterCount)
+        for name in state.buffers.keys.sorted() {
+            state.buffers[name]!.withUnsafeMutableBufferPointer { group.allGather($0, counts: counts) }
+        }
+        optimizer.state = state
+    }
+}
