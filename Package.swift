@@ -23,19 +23,23 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPrefetch"),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "CMPIShim", dependencies: ["CMPI"]),
         // Backprop's own fp32 matrix kernel (AVX-512, AVX2) and the CPU and
         // atomic primitives Swift cannot reach.
         .target(name: "CGemm"),
 
-        // MARK: - Swift modules: CLI -> HDF5 -> Core, and CLI -> Config (settings files)
+        // MARK: - Swift modules: CLI -> HDF5 -> Core; CLI -> Config (settings files), MPI (other processes)
         .target(name: "BackpropCore", dependencies: ["CBLAS", "CGemm", "CPrefetch"]),
         .target(name: "BackpropHDF5", dependencies: ["BackpropCore", "CHDF5Shim", "CZlib"]),
         .target(name: "BackpropConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The job's other processes over Open MPI (mpirun), for DistributedStep.
+        .target(name: "BackpropMPI", dependencies: ["BackpropCore", "CMPIShim"]),
         .target(name: "BackpropTestSupport", dependencies: ["BackpropCore"]),
         .executableTarget(
             name: "BackpropCLI",
             dependencies: [
-                "BackpropCore", "BackpropHDF5", "BackpropConfig",
+                "BackpropCore", "BackpropHDF5", "BackpropConfig", "BackpropMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -2,7 +2,8 @@ import Foundation
 
 /// How much `backprop train` prints.
 enum Verbosity: Int, Comparable {
-    case quiet, normal, verbose
+    /// Nothing at all: the ranks of a job other than rank 0.
+    case silent, quiet, normal, verbose
     static func < (a: Verbosity, b: Verbosity) -> Bool { a.rawValue < b.rawValue }
 }
 

@@ -123,6 +123,12 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        let job = Job.start()
+        try job.run { try run(in: job) }
+    }
+
+    /// The run, as one rank of `job` (or the one process).
+    private func run(in job: Job) throws {
         let startUp = ContinuousClock.now
         Backprop.setUp()
         let kernel = try self.kernel.resolved()
@@ -133,7 +139,9 @@ struct Train: ParsableCommand {
         let dataPath = data ?? resumed?.checkpoint.dataPath ?? Train.defaultData
         if let output { try refuseOverwritingInputs(output, flag: "--output", inputs: [dataPath] + (resumed.map { [$0.path] } ?? [])) }
         let (train, test) = try guardedRead(dataPath) { try DatasetFile.load(dataPath) }
-        let configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
+        var configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
+        // The cores are shared among this machine's ranks, unless --workers says otherwise.
+        if workers == nil && job.size > 1 { configuration.workers = job.defaultWorkers }
         let fingerprint = train.fingerprint
 
         let trainer: Trainer
@@ -143,36 +151,44 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(data == nil ? "dataset" : "--data") \(dataPath) is not the data checkpoint \(path) was trained on "
                                       + "(its fingerprint is '\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")
             }
-            trainer = try Trainer(configuration: configuration, dataset: train, network: checkpoint.network, kernel: kernel)
+            trainer = try Trainer(configuration: configuration, dataset: train, network: checkpoint.network, kernel: kernel,
+                                  group: job.group)
             trainer.restore(position: checkpoint.position, optimizerState: checkpoint.optimizerState,
                             order: checkpoint.order, history: checkpoint.history)
             trainer.lastCheckpoint = path
         } else {
-            trainer = try Trainer(configuration: configuration, dataset: train, kernel: kernel)
+            trainer = try Trainer(configuration: configuration, dataset: train, kernel: kernel, group: job.group)
         }
         try test.validate(for: trainer.network)
+        try job.agree(on: trainer, dataFingerprint: fingerprint)
 
+        // Rank 0 alone holds and writes the run directory; the other ranks of a job name it only.
         let directory = try runDir.map(RunDirectory.init) ?? resumed.map { RunDirectory(Train.runDirectory(of: $0.path)) }
-            ?? RunDirectory.createUnique(in: "runs", named: Train.defaultRunName())
+            ?? (job.isWriter ? RunDirectory.createUnique(in: "runs", named: Train.defaultRunName()) : RunDirectory("runs"))
         // A resume continues its own run directory; another one must not hold a run of its own.
         let continuing = resumed.map {
             URL(fileURLWithPath: Train.runDirectory(of: $0.path)).standardizedFileURL == URL(fileURLWithPath: directory.path).standardizedFileURL
         } ?? false
-        let lock = try directory.prepare(continuing: continuing)
+        let lock = job.isWriter ? try directory.prepare(continuing: continuing) : nil
         let policy = CheckpointPolicy(everySteps: checkpointEvery, everyEpoch: checkpointEveryEpoch,
                                       interval: checkpointInterval?.seconds, keep: keep)
-        if verbose {
+        if verbose && job.isWriter {
+            if job.size > 1 { print("job: \(job.size) ranks of \(configuration.workers) worker\(configuration.workers == 1 ? "" : "s") each") }
             print("kernel: \(kernel.summary); every path gives the same bits")
             let seconds = (ContinuousClock.now - startUp) / .seconds(1)
             print(String(format: "start-up (checkpoint, data, fingerprint, workspaces): %.3f s", seconds))
         }
-        if let (checkpoint, path) = resumed, !quiet {
+        if let (checkpoint, path) = resumed, !quiet, job.isWriter {
             print("resuming \(path) at epoch \(checkpoint.position.epoch + 1), batch \(checkpoint.position.batch), "
                   + "step \(checkpoint.position.step)")
         }
-        let progress = ProgressReporter(verbosity: quiet ? .quiet : verbose ? .verbose : .normal, logEvery: logEvery)
+        let verbosity: Verbosity = !job.isWriter ? .silent : quiet ? .quiet : verbose ? .verbose : .normal
+        // mpirun gives ranks a pseudo-terminal even when its own output is a pipe: plain lines in a job.
+        let progress = ProgressReporter(verbosity: verbosity, logEvery: logEvery,
+                                        isTerminal: job.mpi == nil && isatty(STDOUT_FILENO) == 1)
         let run = TrainingRun(trainer: trainer, test: test, dataPath: dataPath, fingerprint: fingerprint,
-                              directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress)
+                              directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress,
+                              writes: job.isWriter)
         // The run directory stays this process's until the run ends.
         try withExtendedLifetime(lock) { try run.start() }
     }

@@ -16,6 +16,12 @@ struct CheckpointPolicy {
 
 /// The loop of `backprop train`: steps, epoch summaries, checkpoints by
 /// policy, and a clean stop on SIGINT, SIGTERM, SIGHUP or SIGPIPE.
+///
+/// In a job of several ranks every rank runs this loop and reaches each
+/// checkpoint at the same step (the optimizer's state is gathered there, a
+/// collective); only the writer (rank 0) evaluates, prints and writes. A
+/// signal, or a checkpoint interval that has passed, becomes a request that
+/// every rank acts on after the same step.
 final class TrainingRun {
     let trainer: Trainer
     let test: Dataset
@@ -25,6 +31,8 @@ final class TrainingRun {
     let policy: CheckpointPolicy
     let output: String
     let progress: ProgressReporter
+    /// Whether this process writes files (rank 0, or the one process).
+    let writes: Bool
     private let signals = StopSignals()
     /// Training seconds of earlier processes of this run (from the checkpoint).
     private let earlierSeconds: Double
@@ -36,7 +44,7 @@ final class TrainingRun {
     private var stepSeconds = 0.0
 
     init(trainer: Trainer, test: Dataset, dataPath: String, fingerprint: String,
-         directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter) {
+         directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true) {
         self.trainer = trainer
         self.test = test
         self.dataPath = dataPath
@@ -45,6 +53,7 @@ final class TrainingRun {
         self.policy = policy
         self.output = output
         self.progress = progress
+        self.writes = writes
         earlierSeconds = trainer.history.wallTime
         started = clock.now
         lastSave = started
@@ -64,7 +73,7 @@ final class TrainingRun {
         progress.line("training \(configuration.sizes.map(String.init).joined(separator: "-")) on \(trainer.dataset.count) samples "
               + "(\(dataPath)), \(batchesLine), "
               + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
-        try directory.write(configurationJSON(), to: directory.configurationPath)
+        if writes { try directory.write(configurationJSON(), to: directory.configurationPath) }
         if trainer.isFinished && trainer.lastCheckpoint != nil {
             progress.line("the run had already finished (\(configuration.epochs) epochs, step \(trainer.position.step)); "
                   + "give --epochs or --steps with --override to train on")
@@ -75,7 +84,10 @@ final class TrainingRun {
             let before = clock.now
             let (epoch, batches) = (trainer.position.epoch, trainer.epochs.batchesPerEpoch)
             let rate = trainer.learningRate
-            let result = try trainer.step()
+            var requests: StepRequests = []
+            if signals.stopSignal != nil { requests.insert(.stop) }
+            if let interval = policy.interval, seconds(since: lastSave) >= interval { requests.insert(.save) }
+            let result = try trainer.step(requests: requests)
             stepSeconds += seconds(since: before)
             progress.step(epoch: epoch, epochs: trainer.configuration.epochs, batch: trainer.position.batch == 0 ? batches : trainer.position.batch,
                           batches: batches, step: trainer.position.step, loss: result.meanLoss,
@@ -91,10 +103,12 @@ final class TrainingRun {
             } else if policy.everySteps > 0 && step % policy.everySteps == 0 {
                 try save()
             }
-            if let interval = policy.interval, seconds(since: lastSave) >= interval, lastSavedStep != step {
+            if result.agreed.contains(.save), lastSavedStep != step {
                 try save()
             }
-            if let signal = signals.stopSignal {
+            // Alone, a signal during the step stops after it; in a job, after the step every rank heard of it.
+            if result.agreed.contains(.stop) || (trainer.group == nil && signals.stopSignal != nil) {
+                let signal = signals.stopSignal ?? SIGTERM
                 let name = StopSignals.name(signal)
                 printError("\(name): finishing step \(step) and writing a checkpoint"
                            + (signal == SIGPIPE ? " (standard output was closed)" : " (send it again to exit at once)"))
@@ -106,6 +120,7 @@ final class TrainingRun {
             }
         }
         if lastSavedStep != trainer.position.step || trainer.position.step == 0 { try save() }
+        guard writes else { return }
         try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
         try checkpoint().save(to: output)
         progress.line(String(format: "trained to step %d (%.2f s in optimizer steps, %.2f s in all); parameters %@; model written to %@",
@@ -117,6 +132,12 @@ final class TrainingRun {
     /// resumed epoch counts its earlier steps), evaluates on the test set, and
     /// checkpoints when the policy says so, as best.h5 if it is the best yet.
     private func finishEpoch(samplesPerSecond: Double, seconds: Double) throws {
+        let policySaves = policy.everyEpoch || (policy.everySteps > 0 && trainer.position.step % policy.everySteps == 0)
+        guard writes else {
+            // Another rank: its part of the checkpoint's collective, nothing else.
+            if policySaves || trainer.isFinished { try save() }
+            return
+        }
         let epoch = trainer.position.epoch - 1
         let losses = trainer.history.stepLosses.suffix(trainer.epochs.batchesPerEpoch)
         let sizes = (0..<losses.count).map { Double(trainer.epochs.batchRange($0).count) }
@@ -134,7 +155,6 @@ final class TrainingRun {
         progress.line(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  %@  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
                      score, grouped(samplesPerSecond), seconds))
-        let policySaves = policy.everyEpoch || (policy.everySteps > 0 && trainer.position.step % policy.everySteps == 0)
         if policySaves || trainer.isFinished {
             let value = evaluation.value(of: metric)
             try save(isBest: previousBest.map { metric.improves(value, on: $0) } ?? true)
@@ -146,9 +166,11 @@ final class TrainingRun {
 
     /// Writes the trainer's state as the run directory's next checkpoint.
     private func save(isBest: Bool = false) throws {
-        trainer.history.wallTime = earlierSeconds + seconds(since: started)
-        let path = try directory.save(checkpoint(), isBest: isBest, keep: policy.keep)
-        trainer.lastCheckpoint = path
+        trainer.gatherOptimizerState()
+        if writes {
+            trainer.history.wallTime = earlierSeconds + seconds(since: started)
+            trainer.lastCheckpoint = try directory.save(checkpoint(), isBest: isBest, keep: policy.keep)
+        }
         lastSavedStep = trainer.position.step
         lastSave = clock.now
     }

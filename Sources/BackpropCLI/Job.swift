@@ -1,0 +1,85 @@
+import ArgumentParser
+import BackpropCore
+import BackpropHDF5
+import BackpropMPI
+import Foundation
+
+/// This process's place in a job that `mpirun -np N backprop train …`
+/// started: rank 0 reads the same files as every rank, but alone prints,
+/// locks the run directory and writes files; the others train silently.
+/// Without mpirun there is no job: one process, rank 0, exactly as ever.
+struct Job {
+    /// nil when not launched by mpirun.
+    let mpi: MPIGroup?
+
+    /// Initialises MPI when mpirun started this process.
+    static func start() -> Job { Job(mpi: MPIGroup.launched()) }
+
+    var rank: Int { mpi?.rank ?? 0 }
+    var size: Int { mpi?.count ?? 1 }
+    /// Whether this process prints and writes files.
+    var isWriter: Bool { rank == 0 }
+    /// The group a trainer shares its steps with; nil for one process.
+    var group: (any ProcessGroup)? { mpi.flatMap { $0.count > 1 ? $0 : nil } }
+
+    /// Worker threads by default: the cores, shared among this machine's ranks.
+    var defaultWorkers: Int {
+        max(ProcessInfo.processInfo.activeProcessorCount / (mpi?.localCount ?? 1), 1)
+    }
+
+    /// Runs the command's `body` and ends this rank as the outcome requires.
+    /// An outcome every rank reaches together (the end, a stop after the same
+    /// step, a divergence at the same step, a disagreement every rank sees)
+    /// leaves MPI cleanly, rank 0 alone reporting it. Anything else may have
+    /// struck this rank alone while the others wait for it in a collective:
+    /// it is reported with the rank's number and ends the whole job at once.
+    func run(_ body: () throws -> Void) throws {
+        guard let mpi else { return try body() }
+        do {
+            try body()
+            mpi.finalize()
+        } catch let error where error is ExitCode || error is TrainingError || error is Disagreement {
+            mpi.finalize()
+            if isWriter { throw error }
+            let code = Backprop.exitCode(for: error)
+            exit(code.rawValue)
+        } catch {
+            printError("error: rank \(rank) of \(size): " + Backprop.message(for: error))
+            mpi.abort(code: 1)
+        }
+    }
+
+    /// What ranks disagree on at the start of a job.
+    struct Disagreement: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Checks, in one collective, that every rank has what rank 0 has: the
+    /// program version, the settings (but the worker count), the data's
+    /// fingerprint, the position and the parameters' fingerprint.
+    /// - Throws: `Disagreement` naming the first rank that differs and how, on every rank.
+    func agree(on trainer: Trainer, dataFingerprint: String) throws {
+        guard let mpi, mpi.count > 1 else { return }
+        var settings = trainer.configuration
+        settings.workers = 0
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let position = trainer.position
+        let facts = [
+            ("program version", Checkpoint.programVersion),
+            ("settings", String(decoding: try encoder.encode(settings), as: UTF8.self)),
+            ("data fingerprint", dataFingerprint),
+            ("position", "epoch \(position.epoch + 1), batch \(position.batch), step \(position.step)"),
+            ("parameters", trainer.network.fingerprint),
+        ]
+        let mine = facts.map(\.1).joined(separator: "\n")
+        let all = mpi.allGather(bytes: Array(mine.utf8)).map { String(decoding: $0, as: UTF8.self).components(separatedBy: "\n") }
+        for (r, theirs) in all.enumerated().dropFirst() {
+            for (k, (name, _)) in facts.enumerated() where theirs.count != facts.count || theirs[k] != all[0][k] {
+                let value = theirs.count == facts.count ? theirs[k] : "(unreadable)"
+                throw Disagreement(description: "rank \(r) of \(mpi.count) differs from rank 0 in its \(name): '\(value)', rank 0 has '\(all[0][k])'. "
+                                   + "Every rank must run the same build on the same data path and settings.")
+            }
+        }
+    }
+}
