@@ -55,31 +55,39 @@ struct Job {
     }
 
     /// Checks, in one collective, that every rank has what rank 0 has: the
-    /// program version, the settings (but the worker count), the data's
+    /// program version, each setting (but the worker count), the data's
     /// fingerprint, the position and the parameters' fingerprint.
-    /// - Throws: `Disagreement` naming the first rank that differs and how, on every rank.
+    /// - Throws: `Disagreement` naming the first rank that differs and in what, on every rank.
     func agree(on trainer: Trainer, dataFingerprint: String) throws {
         guard let mpi, mpi.count > 1 else { return }
         var settings = trainer.configuration
         settings.workers = 0
+        let position = trainer.position
+        var facts = ["program version": Checkpoint.programVersion, "data fingerprint": dataFingerprint,
+                     "position": "epoch \(position.epoch + 1), batch \(position.batch), step \(position.step)",
+                     "parameters": trainer.network.fingerprint]
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(settings))
+        for (path, value) in Self.flattened(json, path: "setting ") { facts[path] = value }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let position = trainer.position
-        let facts = [
-            ("program version", Checkpoint.programVersion),
-            ("settings", String(decoding: try encoder.encode(settings), as: UTF8.self)),
-            ("data fingerprint", dataFingerprint),
-            ("position", "epoch \(position.epoch + 1), batch \(position.batch), step \(position.step)"),
-            ("parameters", trainer.network.fingerprint),
-        ]
-        let mine = facts.map(\.1).joined(separator: "\n")
-        let all = mpi.allGather(bytes: Array(mine.utf8)).map { String(decoding: $0, as: UTF8.self).components(separatedBy: "\n") }
+        let all = mpi.allGather(bytes: Array(try encoder.encode(facts))).map {
+            (try? JSONDecoder().decode([String: String].self, from: Data($0))) ?? [:]
+        }
         for (r, theirs) in all.enumerated().dropFirst() {
-            for (k, (name, _)) in facts.enumerated() where theirs.count != facts.count || theirs[k] != all[0][k] {
-                let value = theirs.count == facts.count ? theirs[k] : "(unreadable)"
-                throw Disagreement(description: "rank \(r) of \(mpi.count) differs from rank 0 in its \(name): '\(value)', rank 0 has '\(all[0][k])'. "
-                                   + "Every rank must run the same build on the same data path and settings.")
+            for name in Set(theirs.keys).union(all[0].keys).sorted() where theirs[name] != all[0][name] {
+                throw Disagreement(description: "rank \(r) of \(mpi.count) differs from rank 0 in its \(name): "
+                                   + "\(theirs[name] ?? "(none)"), rank 0 has \(all[0][name] ?? "(none)"). "
+                                   + "Every rank must run the same build with the same settings on the same data.")
             }
         }
+    }
+
+    /// The leaves of a JSON value as (dotted path, text) pairs.
+    private static func flattened(_ value: Any, path: String) -> [(String, String)] {
+        if let object = value as? [String: Any] {
+            return object.keys.sorted().flatMap { flattened(object[$0]!, path: path.hasSuffix(" ") ? path + $0 : path + "." + $0) }
+        }
+        if let array = value as? [Any] { return [(path, array.map { "\($0)" }.joined(separator: ","))] }
+        return [(path, "\(value)")]
     }
 }

@@ -110,8 +110,10 @@ final class TrainingRun {
             if result.agreed.contains(.stop) || (trainer.group == nil && signals.stopSignal != nil) {
                 let signal = signals.stopSignal ?? SIGTERM
                 let name = StopSignals.name(signal)
-                printError("\(name): finishing step \(step) and writing a checkpoint"
-                           + (signal == SIGPIPE ? " (standard output was closed)" : " (send it again to exit at once)"))
+                if writes {
+                    printError("\(name): finishing step \(step) and writing a checkpoint"
+                               + (signal == SIGPIPE ? " (standard output was closed)" : " (send it again to exit at once)"))
+                }
                 if lastSavedStep != step { try save() }
                 progress.line("stopped by \(name) at epoch \(trainer.position.epoch + 1), batch \(trainer.position.batch), "
                       + "step \(step); checkpoint \(trainer.lastCheckpoint ?? "?")")
