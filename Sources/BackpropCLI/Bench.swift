@@ -56,10 +56,17 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        let job = Job.start()
+        try job.run { try run(in: job) }
+    }
+
+    /// The measurements of one process, or of a job under mpirun (`JobBench`).
+    private func run(in job: Job) throws {
         Backprop.setUp()
         let kernel = try self.kernel.resolved()
         let dataset = try data.map { path in try guardedRead(path) { try DatasetFile.load(path).train } }
             ?? Dataset.random(count: 60_000, featureCount: layers.sizes[0], classCount: layers.sizes.last!, seed: 1)
+        if job.size > 1 { return try JobBench(bench: self, job: job).run(dataset: dataset, kernel: kernel) }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let counts = workers?.counts ?? Array(Set([1, cores])).sorted()
         var report = BenchReport(cpu: Bench.cpuName(), kernel: kernel.rawValue, blasCore: BLAS.coreName, blas: BLAS.configuration,
@@ -309,7 +316,7 @@ extension BenchReport {
 
 
 /// The middle value (the mean of the two middle ones for an even count).
-private func median(_ values: [Double]) -> Double {
+func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     let middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2

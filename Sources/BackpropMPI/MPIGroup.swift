@@ -49,6 +49,11 @@ public final class MPIGroup: ProcessGroup {
         exit(code)
     }
 
+    /// Waits for every rank without spinning (for measurements that one rank makes alone).
+    public func sleepingBarrier() {
+        _ = backprop_mpi_sleeping_barrier()
+    }
+
     /// Counts and displacements as MPI's ints; a count past 2³¹ ends the job.
     private func ints(_ values: [Int]) -> (counts: [CInt], displacements: [CInt]) {
         var displacements: [CInt] = []

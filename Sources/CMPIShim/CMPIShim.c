@@ -1,5 +1,6 @@
 #include "CMPIShim.h"
 #include <mpi.h>
+#include <time.h>
 
 int backprop_mpi_init(int *rank, int *size) {
     int provided = 0;
@@ -29,4 +30,18 @@ int backprop_mpi_allgather_int(int value, int *values) {
 
 int backprop_mpi_allgatherv_bytes(const void *send, int count, void *receive, const int *counts, const int *displacements) {
     return MPI_Allgatherv(send, count, MPI_BYTE, receive, counts, displacements, MPI_BYTE, MPI_COMM_WORLD);
+}
+
+int backprop_mpi_sleeping_barrier(void) {
+    MPI_Request request;
+    int status = MPI_Ibarrier(MPI_COMM_WORLD, &request);
+    if (status != MPI_SUCCESS) return status;
+    int done = 0;
+    const struct timespec millisecond = {0, 1000000};
+    while (!done) {
+        status = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+        if (status != MPI_SUCCESS) return status;
+        if (!done) nanosleep(&millisecond, NULL);
+    }
+    return MPI_SUCCESS;
 }

@@ -81,7 +81,9 @@ final class DistributedStep {
     private var send: [Float] = [], receive: [Float] = []
     /// This rank's slice of the summed gradient.
     private var slice: [Float] = []
-    /// Seconds and bytes spent in the collectives of the last step.
+    /// Seconds in the collectives of the last step, and the bytes this rank
+    /// handed them for other ranks (its payload once per receiving rank;
+    /// what crosses the wire depends on MPI's algorithms).
     private(set) var lastCommunication = (seconds: 0.0, bytes: 0)
 
     init(group: any ProcessGroup, parameterCount: Int, shardSize: Int, batchCapacity: Int) {
@@ -141,7 +143,7 @@ final class DistributedStep {
         for (k, loss) in losses.enumerated() { gathered[own + k] = loss }
         gathered[own + losses.count] = Float(requests.rawValue)
         timed { gathered.withUnsafeMutableBufferPointer { group.allGather($0, counts: lossCounts) } }
-        bytes += 4 * lossCounts.reduce(0, +)
+        bytes += 4 * lossCounts[group.rank] * (N - 1)
         var errorSum: Float = 0
         var agreed: StepRequests = []
         var offset = 0
@@ -160,26 +162,45 @@ final class DistributedStep {
         let mine = slices[group.rank]
         let sendCounts = slices.map { $0.count * shards.count }
         let receiveCounts = (0..<N).map { plan.part($0, of: shardCount).count * mine.count }
-        send.reserveCapacity(P * shards.count)
-        send.removeAll(keepingCapacity: true)
-        for q in 0..<N {
-            for s in 0..<shards.count { send += chains[(s * P + slices[q].lowerBound)..<(s * P + slices[q].upperBound)] }
-        }
-        receive = [Float](repeating: 0, count: receiveCounts.reduce(0, +))
-        timed {
-            send.withUnsafeBufferPointer { sent in
-                receive.withUnsafeMutableBufferPointer { group.allToAll(send: sent, sendCounts: sendCounts, receive: $0, receiveCounts: receiveCounts) }
+        // (Buffers kept between steps; the loops run on local pointers, not on this object's arrays.)
+        let sendCount = sendCounts.reduce(0, +), receiveCount = receiveCounts.reduce(0, +)
+        if send.count < sendCount { send = [Float](repeating: 0, count: sendCount) }
+        if receive.count < receiveCount { receive = [Float](repeating: 0, count: receiveCount) }
+        if slice.count < mine.count { slice = [Float](repeating: 0, count: mine.count) }
+        chains.withUnsafeBufferPointer { c in
+            send.withUnsafeMutableBufferPointer { out in
+                var cursor = out.baseAddress!
+                for q in 0..<N {
+                    for s in 0..<shards.count {
+                        cursor.update(from: c.baseAddress! + s * P + slices[q].lowerBound, count: slices[q].count)
+                        cursor += slices[q].count
+                    }
+                }
             }
         }
-        bytes += 4 * (sendCounts.reduce(0, +) - sendCounts[group.rank])
+        timed {
+            send.withUnsafeBufferPointer { sent in
+                receive.withUnsafeMutableBufferPointer {
+                    group.allToAll(send: UnsafeBufferPointer(rebasing: sent[..<sendCount]), sendCounts: sendCounts,
+                                   receive: UnsafeMutableBufferPointer(rebasing: $0[..<receiveCount]), receiveCounts: receiveCounts)
+                }
+            }
+        }
+        bytes += 4 * (sendCount - sendCounts[group.rank])
 
         // 4. The owner's sum in shard order, scaled, and the rule on its slice.
-        slice = Array(receive.prefix(mine.count))
-        for s in 1..<max(shardCount, 1) {
-            let chain = s * mine.count
-            for e in 0..<mine.count { slice[e] = slice[e] + receive[chain + e] }
+        let width = mine.count
+        receive.withUnsafeBufferPointer { r in
+            slice.withUnsafeMutableBufferPointer { g in
+                let (chains, sum) = (r.baseAddress!, g.baseAddress!)
+                sum.update(from: chains, count: width)
+                for s in 1..<max(shardCount, 1) {
+                    let chain = chains + s * width
+                    for e in 0..<width { sum[e] = sum[e] + chain[e] }
+                }
+                if scale != 1 { for e in 0..<width { sum[e] *= scale } }
+            }
         }
-        if scale != 1 { for e in 0..<mine.count { slice[e] *= scale } }
         parameters.withUnsafeMutableBufferPointer { w in
             slice.withUnsafeBufferPointer { g in
                 optimizer.withStep { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: mine) }
@@ -188,7 +209,7 @@ final class DistributedStep {
 
         // 5. Every slice to every rank, and wᵀ to match.
         timed { parameters.withUnsafeMutableBufferPointer { group.allGather($0, counts: slices.map(\.count)) } }
-        bytes += 4 * (P - mine.count)
+        bytes += 4 * mine.count * (N - 1)
         parameters.withUnsafeBufferPointer { engine.refreshTransposedWeights(from: $0.baseAddress!) }
         lastCommunication = (Double(communication.components.seconds) + Double(communication.components.attoseconds) * 1e-18, bytes)
         return (errorSum, agreed)

@@ -21,4 +21,8 @@ int backprop_mpi_allgather_int(int value, int *values);
 /// Each rank's counts[r] bytes, into `receive` at displacements[r].
 int backprop_mpi_allgatherv_bytes(const void *send, int count, void *receive, const int *counts, const int *displacements);
 
+/// A barrier that sleeps (1 ms at a time) rather than spins while it
+/// waits, leaving the cores to a rank that is still working.
+int backprop_mpi_sleeping_barrier(void);
+
 #endif
