@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "BackpropCLI",
             dependencies: [
-                "BackpropCore", "BackpropHDF5", "BackpropConfig", "BackpropMPI",
+                "BackpropCore", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "CGemm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

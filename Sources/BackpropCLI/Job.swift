@@ -22,9 +22,11 @@ struct Job {
     /// The group a trainer shares its steps with; nil for one process.
     var group: (any ProcessGroup)? { mpi.flatMap { $0.count > 1 ? $0 : nil } }
 
-    /// Worker threads by default: the cores, shared among this machine's ranks.
+    /// Worker threads by default: the cores, shared among this machine's
+    /// ranks, and no more than mpirun bound this rank to.
     var defaultWorkers: Int {
-        max(ProcessInfo.processInfo.activeProcessorCount / (mpi?.localCount ?? 1), 1)
+        let shared = ProcessInfo.processInfo.activeProcessorCount / (mpi?.localCount ?? 1)
+        return max(min(shared, JobBench.usableCores()), 1)
     }
 
     /// Runs the command's `body` and ends this rank as the outcome requires.

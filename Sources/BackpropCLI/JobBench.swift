@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackpropCore
+import CGemm
 import Foundation
 
 /// `mpirun -np N backprop bench`: the job's samples per second at the
@@ -37,9 +38,8 @@ struct JobBench {
 
     /// The cores this process may run on (mpirun binds ranks to cores by default).
     static func usableCores() -> Int {
-        var set = cpu_set_t()
-        guard sched_getaffinity(0, MemoryLayout<cpu_set_t>.size, &set) == 0 else { return ProcessInfo.processInfo.activeProcessorCount }
-        return withUnsafeBytes(of: &set) { $0.reduce(0) { $0 + $1.nonzeroBitCount } }
+        let usable = Int(backprop_usable_cores())
+        return usable > 0 ? usable : ProcessInfo.processInfo.activeProcessorCount
     }
 
     func run(dataset: Dataset, kernel: Kernel) throws {

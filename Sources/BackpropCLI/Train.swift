@@ -141,7 +141,7 @@ struct Train: ParsableCommand {
         let (train, test) = try guardedRead(dataPath) { try DatasetFile.load(dataPath) }
         var configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
         // The cores are shared among this machine's ranks, unless --workers says otherwise.
-        if workers == nil && job.size > 1 { configuration.workers = job.defaultWorkers }
+        if workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
         let fingerprint = train.fingerprint
 
         let trainer: Trainer

@@ -1,4 +1,5 @@
 // CPU features and the atomics of the step's task scheduler.
+#define _GNU_SOURCE
 #include "CGemm.h"
 #include <sched.h>
 #include <stdatomic.h>
@@ -40,4 +41,10 @@ void backprop_wait_at_least(const long *p, long value) {
         if (spin < 4096) relax();
         else sched_yield();
     }
+}
+
+int backprop_usable_cores(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
 }

@@ -49,6 +49,8 @@ void backprop_gemm_avx2(const backprop_gemm *g);
 int backprop_cpu_has_avx512(void);
 /// 1 when this CPU runs AVX2 and FMA code, else 0.
 int backprop_cpu_has_avx2_fma(void);
+/// The cores this process may run on (its affinity mask: mpirun binds ranks); 0 if unknown.
+int backprop_usable_cores(void);
 
 /// dst[i·ldd + j] = src[j·lds + i] for j < rows, i < columns (the rows of
 /// src become the columns of dst).
