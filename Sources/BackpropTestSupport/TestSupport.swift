@@ -94,10 +94,14 @@ public func run(_ executable: String, _ arguments: [String], in directory: Strin
 
 /// Starts `executable` without waiting, its output discarded or sent to
 /// `outputFile` (a file, so that a long run cannot fill a pipe).
-public func start(_ executable: String, _ arguments: [String], in directory: String, outputFile: String? = nil) throws -> Process {
+public func start(_ executable: String, _ arguments: [String], in directory: String, outputFile: String? = nil,
+                  environment: [String: String] = [:]) throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     process.currentDirectoryURL = URL(fileURLWithPath: directory)
     if let outputFile {
         precondition(FileManager.default.createFile(atPath: outputFile, contents: nil), "cannot create \(outputFile)")
