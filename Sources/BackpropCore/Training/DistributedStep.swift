@@ -56,11 +56,12 @@ public struct ShardPlan: Sendable, Equatable {
 /// 1. each rank runs the forward and backward pass of its block of shards,
 ///    giving Σ_{n∈s} E^n and the gradient chain c_s = Σ_{n∈s} ∂E^n/∂w of
 ///    each of its shards (`ShardedGradients.shardGradients`);
-/// 2. an all-gather of the shards' losses (and the ranks' requests); every
-///    rank adds them in shard order, so all agree on the batch loss, and a
-///    loss that is not finite ends the step on every rank, changing nothing;
-/// 3. an all-to-all: rank q receives its slice of every c_s, in shard order
-///    (ranks hold ascending blocks of shards);
+/// 2. an all-to-all: rank q receives every rank's shard losses and
+///    requests, and its slice of every c_s, in shard order (ranks hold
+///    ascending blocks of shards);
+/// 3. every rank adds the losses in shard order, so all agree on the batch
+///    loss, and a loss that is not finite ends the step on every rank,
+///    changing nothing;
 /// 4. rank q adds them as the kernel adds segments, ((c_0 + c_1) + c_2) + …,
 ///    scales, and applies the optimizer's element-wise rule to its slice;
 /// 5. an all-gather of the slices: every rank holds every parameter again
@@ -135,42 +136,27 @@ final class DistributedStep {
                 }
         }
 
-        // 2. Every shard's loss and every rank's requests, then the batch loss in shard order.
+        // 2–3. One all-to-all: to each rank q, this rank's shard losses and
+        // requests, then slice q of each of its chains; back, the same from
+        // every rank, in rank order and so in shard order.
         let shardCount = (indices.count + shardSize - 1) / shardSize
-        let lossCounts = (0..<N).map { plan.part($0, of: shardCount).count + 1 }
-        var gathered = [Float](repeating: 0, count: lossCounts.reduce(0, +))
-        let own = lossCounts[0..<group.rank].reduce(0, +)
-        for (k, loss) in losses.enumerated() { gathered[own + k] = loss }
-        gathered[own + losses.count] = Float(requests.rawValue)
-        timed { gathered.withUnsafeMutableBufferPointer { group.allGather($0, counts: lossCounts) } }
-        bytes += 4 * lossCounts[group.rank] * (N - 1)
-        var errorSum: Float = 0
-        var agreed: StepRequests = []
-        var offset = 0
-        for count in lossCounts {
-            for k in 0..<(count - 1) { errorSum += gathered[offset + k] }
-            agreed.formUnion(StepRequests(rawValue: Int(gathered[offset + count - 1])))
-            offset += count
-        }
-        guard errorSum.isFinite else {
-            lastCommunication = (Double(communication.components.seconds) + Double(communication.components.attoseconds) * 1e-18, bytes)
-            return (errorSum, agreed)
-        }
-
-        // 3. Slice q of each local chain to rank q; this rank's slice of every shard's chain back, in shard order.
+        let shardCounts = plan.counts(of: shardCount)
         let slices = (0..<N).map { plan.part($0, of: P) }
-        let mine = slices[group.rank]
-        let sendCounts = slices.map { $0.count * shards.count }
-        let receiveCounts = (0..<N).map { plan.part($0, of: shardCount).count * mine.count }
+        let mine = slices[group.rank], width = mine.count
+        let sendCounts = slices.map { shards.count + 1 + $0.count * shards.count }
+        let receiveCounts = shardCounts.map { $0 + 1 + $0 * width }
         // (Buffers kept between steps; the loops run on local pointers, not on this object's arrays.)
         let sendCount = sendCounts.reduce(0, +), receiveCount = receiveCounts.reduce(0, +)
         if send.count < sendCount { send = [Float](repeating: 0, count: sendCount) }
         if receive.count < receiveCount { receive = [Float](repeating: 0, count: receiveCount) }
-        if slice.count < mine.count { slice = [Float](repeating: 0, count: mine.count) }
+        if slice.count < width { slice = [Float](repeating: 0, count: width) }
         chains.withUnsafeBufferPointer { c in
             send.withUnsafeMutableBufferPointer { out in
                 var cursor = out.baseAddress!
                 for q in 0..<N {
+                    for loss in losses { cursor.pointee = loss; cursor += 1 }
+                    cursor.pointee = Float(requests.rawValue)
+                    cursor += 1
                     for s in 0..<shards.count {
                         cursor.update(from: c.baseAddress! + s * P + slices[q].lowerBound, count: slices[q].count)
                         cursor += slices[q].count
@@ -188,15 +174,37 @@ final class DistributedStep {
         }
         bytes += 4 * (sendCount - sendCounts[group.rank])
 
-        // 4. The owner's sum in shard order, scaled, and the rule on its slice.
-        let width = mine.count
+        // The batch loss, adding the shards' losses in shard order, and every rank's requests.
+        var errorSum: Float = 0
+        var agreed: StepRequests = []
+        var block = 0
+        for count in shardCounts {
+            for k in 0..<count { errorSum += receive[block + k] }
+            agreed.formUnion(StepRequests(rawValue: Int(receive[block + count])))
+            block += count + 1 + count * width
+        }
+        guard errorSum.isFinite else {
+            lastCommunication = (Double(communication.components.seconds) + Double(communication.components.attoseconds) * 1e-18, bytes)
+            return (errorSum, agreed)
+        }
+
+        // 4. The owner's sum in shard order, as the kernel adds segments: c_0, then + c_1, + c_2, …; scaled.
         receive.withUnsafeBufferPointer { r in
             slice.withUnsafeMutableBufferPointer { g in
-                let (chains, sum) = (r.baseAddress!, g.baseAddress!)
-                sum.update(from: chains, count: width)
-                for s in 1..<max(shardCount, 1) {
-                    let chain = chains + s * width
-                    for e in 0..<width { sum[e] = sum[e] + chain[e] }
+                let sum = g.baseAddress!
+                var block = r.baseAddress!, first = true
+                for count in shardCounts {
+                    var chain = block + count + 1
+                    for _ in 0..<count {
+                        if first {
+                            sum.update(from: chain, count: width)
+                            first = false
+                        } else {
+                            for e in 0..<width { sum[e] = sum[e] + chain[e] }
+                        }
+                        chain += width
+                    }
+                    block += count + 1 + count * width
                 }
                 if scale != 1 { for e in 0..<width { sum[e] *= scale } }
             }
