@@ -10,7 +10,7 @@ struct Backprop: ParsableCommand {
         commandName: "backprop",
         abstract: "Train multi-layer perceptrons by backpropagation, data-parallel on all cores.",
         version: Checkpoint.programVersion,
-        subcommands: [Train.self, Evaluate.self, Predict.self, ExportModel.self, ImportData.self, Inspect.self, GradientCheck.self, Bench.self]
+        subcommands: [Train.self, Evaluate.self, Predict.self, ExportModel.self, ImportData.self, Inspect.self, GradientCheck.self, Bench.self, Privacy.self]
     )
 
     /// Parses and runs a subcommand. Help and version go to standard output;
