@@ -111,7 +111,7 @@ final class DistributedStep {
     /// optimizer's step count is as before.
     func step(engine: ShardedGradients<Float>, dataset: Dataset, indices: ArraySlice<Int32>, scale: Float,
               optimizer: inout any Optimizer<Float>, parameters: inout [Float],
-              requests: StepRequests) -> (errorSum: Float, agreed: StepRequests) {
+              requests: StepRequests, perSample: PerSampleOptions? = nil) -> (errorSum: Float, agreed: StepRequests) {
         let clock = ContinuousClock()
         var communication = Duration.zero
         var bytes = 0
@@ -130,7 +130,8 @@ final class DistributedStep {
                 .withUnsafeBufferPointer { local in
                     parameters.withUnsafeBufferPointer { w in
                         chains.withUnsafeMutableBufferPointer { c in
-                            engine.shardGradients(dataset: dataset, indices: local, parameters: w.baseAddress!, into: c.baseAddress!)
+                            engine.shardGradients(dataset: dataset, indices: local, parameters: w.baseAddress!, into: c.baseAddress!,
+                                                  perSample: perSample)
                         }
                     }
                 }
@@ -205,6 +206,14 @@ final class DistributedStep {
                         chain += width
                     }
                     block += count + 1 + count * width
+                }
+                // No shard at all (an empty Poisson sample): the gradient is zero, and the noise below.
+                if first { sum.update(repeating: 0, count: width) }
+                // The noise of the parameters this rank owns, keyed by their index as in one process.
+                if let perSample, perSample.noiseStandardDeviation > 0 {
+                    KeyedRandom.addNormalNoise(to: sum, count: width, first: mine.lowerBound,
+                                               standardDeviation: Float(perSample.noiseStandardDeviation),
+                                               seed: perSample.noiseSeed, step: perSample.step)
                 }
                 if scale != 1 { for e in 0..<width { sum[e] *= scale } }
             }

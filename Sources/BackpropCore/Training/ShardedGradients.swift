@@ -26,6 +26,26 @@
 /// on any worker can read any shard; there are no per-shard gradient copies
 /// and no separate reduction: a gradient block goes from the product to the
 /// optimizer while it is in cache.
+/// What a step does per sample besides summing its gradients (issue 15):
+/// the norms ‖∂E^n/∂w‖ from δ and z, each gradient clipped to a bound, and
+/// Gaussian noise added to the sum (DP-SGD).
+public struct PerSampleOptions: Sendable, Equatable {
+    /// Each ∂E^n/∂w is scaled by min(1, clip/‖∂E^n/∂w‖); ∞ measures only.
+    public var clip: Double
+    /// σ·C, the standard deviation of the noise added to each summed
+    /// gradient element; 0: none. Keyed by (seed, step, parameter index).
+    public var noiseStandardDeviation: Double
+    public var noiseSeed: UInt64
+    public var step: UInt64
+
+    public init(clip: Double = .infinity, noiseStandardDeviation: Double = 0, noiseSeed: UInt64 = 0, step: UInt64 = 0) {
+        self.clip = clip
+        self.noiseStandardDeviation = noiseStandardDeviation
+        self.noiseSeed = noiseSeed
+        self.step = step
+    }
+}
+
 public final class ShardedGradients<T: NetworkScalar> {
     public let shardSize: Int
     public let workerCount: Int
@@ -54,6 +74,14 @@ public final class ShardedGradients<T: NetworkScalar> {
     private let workerNanoseconds: UnsafeMutableBufferPointer<UInt64>
     /// The last step's gradient, when `recordsGradient` is set.
     private var recorded: UnsafeMutableBufferPointer<T>?
+    /// ‖∂E^n/∂w‖ of each sample of the last per-sample step (before clipping).
+    private let sampleNorms: UnsafeMutableBufferPointer<T>
+    /// Σ g² of each gradient block of the last per-sample step (after
+    /// clipping, before noise), at `updateTaskOffsets[l]` + the block's index.
+    private let blockSquares: UnsafeMutableBufferPointer<Double>
+    private let updateTaskOffsets: [Int]
+    /// Where an empty batch's indices point (no task reads them).
+    private let noIndices = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     /// Samples in the batch of the last `forward`.
     private var rows = 0
 
@@ -97,10 +125,18 @@ public final class ShardedGradients<T: NetworkScalar> {
         let blockSize = Self.gradientRows * Self.gradientColumns + Self.gradientRows
         scratch = .allocate(capacity: workerCount * blockSize)
         scratch.initialize(repeating: 0)
-        counters = PhaseCounters(maximumPhases: 2 * network.layers.count + 2,
+        counters = PhaseCounters(maximumPhases: 3 * network.layers.count + 3,
                                  maximumRowBlocks: (batchSize + Self.blockRows - 1) / Self.blockRows)
         workerNanoseconds = .allocate(capacity: 4 * workerCount)
         workerNanoseconds.initialize(repeating: 0)
+        sampleNorms = .allocate(capacity: batchSize)
+        sampleNorms.initialize(repeating: 0)
+        let updateTasks = network.layers.map {
+            BlockGrid(rows: $0.outputCount, columns: $0.inputCount, blockRows: Self.gradientRows, blockColumns: Self.gradientColumns).count
+        }
+        updateTaskOffsets = updateTasks.indices.map { updateTasks[..<$0].reduce(0, +) }
+        blockSquares = .allocate(capacity: updateTasks.reduce(0, +))
+        blockSquares.initialize(repeating: 0)
     }
 
     deinit {
@@ -109,6 +145,9 @@ public final class ShardedGradients<T: NetworkScalar> {
         scratch.deallocate()
         workerNanoseconds.deallocate()
         recorded?.deallocate()
+        sampleNorms.deallocate()
+        blockSquares.deallocate()
+        noIndices.deallocate()
     }
 
     /// Conversion, forward, backward and update worker-seconds since the last reset.
@@ -156,16 +195,34 @@ public final class ShardedGradients<T: NetworkScalar> {
     /// at `w` (the network's, which this engine's wᵀ matches), and wᵀ
     /// updated to match. Returns Σ_{n∈batch} E^n, summed in shard order; when
     /// it is not finite nothing was changed.
+    ///
+    /// With `perSample`, the step first finishes every δ, then computes each
+    /// sample's ‖∂E^n/∂w‖ and scales its δ rows by min(1, C/‖∂E^n/∂w‖), so
+    /// that each gradient block is Σ_n c_n ∂E^n/∂w (one product, δ's rows
+    /// scaled: no per-sample gradient is ever formed), adds the keyed noise,
+    /// and only then scales and hands it to the rule. A batch may then be
+    /// empty: the gradient is the noise alone.
     public func step(dataset: Dataset, indices: UnsafeBufferPointer<Int32>,
-                     scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>) -> T {
-        precondition(indices.count > 0 && indices.count <= batchCapacity,
+                     scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>,
+                     perSample: PerSampleOptions? = nil) -> T {
+        precondition((indices.count > 0 || perSample != nil) && indices.count <= batchCapacity,
                      "batch of \(indices.count) for capacity \(batchCapacity)")
         rows = indices.count
-        run(StepJob(step: self, dataset: dataset,
-                    batch: SharedPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!)),
-                    w: SharedPointer(base: w), scale: scale, rule: rule))
+        var job = StepJob(step: self, dataset: dataset,
+                          batch: SharedPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress ?? UnsafePointer(noIndices))),
+                          w: SharedPointer(base: w), scale: scale, rule: rule)
+        job.perSample = perSample
+        run(job)
         return errorSum
     }
+
+    /// ‖∂E^n/∂w‖ (weights and biases of every layer, before clipping) of each
+    /// sample of the last step run with per-sample options.
+    public var lastSampleNorms: [T] { Array(sampleNorms.prefix(rows)) }
+
+    /// ‖Σ_n c_n ∂E^n/∂w‖² of the last step run with per-sample options: the
+    /// summed (clipped) gradient before noise and scaling, its blocks added in a fixed order.
+    public var lastGradientSquaredNorm: Double { blockSquares.reduce(0, +) }
 
     /// The first half of a step split across processes (`DistributedStep`):
     /// the forward pass of the batch at `indices` (this process's shards of
@@ -175,14 +232,15 @@ public final class ShardedGradients<T: NetworkScalar> {
     /// updated; `w` (the network's parameters, which wᵀ matches) is only
     /// read. Returns Σ_{n∈s} E^n of each shard.
     public func shardGradients(dataset: Dataset, indices: UnsafeBufferPointer<Int32>, parameters w: UnsafePointer<T>,
-                               into shardGradients: UnsafeMutablePointer<T>) -> [T] {
+                               into shardGradients: UnsafeMutablePointer<T>, perSample: PerSampleOptions? = nil) -> [T] {
         precondition(indices.count > 0 && indices.count <= batchCapacity,
                      "batch of \(indices.count) for capacity \(batchCapacity)")
         rows = indices.count
+        // Clipping only: the noise is the owner's, added to the sum.
         run(StepJob(step: self, dataset: dataset,
                     batch: SharedPointer(base: UnsafeMutablePointer(mutating: indices.baseAddress!)),
                     w: SharedPointer(base: UnsafeMutablePointer(mutating: w)), scale: 1, rule: UpdateRule(kind: .sgd),
-                    sink: SharedPointer(base: shardGradients)))
+                    sink: SharedPointer(base: shardGradients), perSample: perSample.map { PerSampleOptions(clip: $0.clip) }))
         return Array(errorSums.prefix(shardCount))
     }
 
@@ -217,12 +275,12 @@ public final class ShardedGradients<T: NetworkScalar> {
 
     /// What a part of a phase does; its tasks are the blocks of `grid`.
     fileprivate enum Work {
-        case gather, forward(Int), loss, propagate(Int), update(Int)
+        case gather, forward(Int), loss, propagate(Int), norms, update(Int)
 
         /// Tasks are blocks of `blockRows` rows (and of columns).
         var isRowBlocked: Bool {
             switch self {
-            case .gather, .forward, .propagate: return true
+            case .gather, .forward, .propagate, .norms: return true
             case .loss, .update: return false
             }
         }
@@ -241,7 +299,7 @@ public final class ShardedGradients<T: NetworkScalar> {
     fileprivate func part(_ work: Work) -> Part {
         let rowBlocks = BlockGrid(rows: rows, columns: 1, blockRows: Self.blockRows, blockColumns: 1)
         switch work {
-        case .gather:
+        case .gather, .norms:
             return Part(work: work, grid: rowBlocks)
         case .forward(let l):
             return Part(work: work, grid: BlockGrid(rows: rows, columns: layers[l].outputCount,
@@ -292,6 +350,30 @@ public final class ShardedGradients<T: NetworkScalar> {
                         inputActivation: layers[l - 1].activation, kernel: kernel)
     }
 
+    /// For each sample n of rows `r`: ‖∂E^n/∂w‖² = Σ_l ‖δ_n^{l+1}‖² (‖z_n^l‖² + 1)
+    /// (an outer product's norm, and the bias), its root kept, and its δ rows
+    /// scaled by c_n = min(1, C/‖∂E^n/∂w‖), so that every later product sums c_n ∂E^n/∂w.
+    fileprivate func clipSamples(rows r: Range<Int>, clip: T) {
+        for n in r {
+            var squared: T = 0
+            for (l, layer) in layers.enumerated() {
+                let d = delta[l + 1] + n * layer.outputCount, x = z[l] + n * layer.inputCount
+                var δδ: T = 0, zz: T = 1
+                for j in 0..<layer.outputCount { δδ += d[j] * d[j] }
+                for i in 0..<layer.inputCount { zz += x[i] * x[i] }
+                squared += δδ * zz
+            }
+            let norm = squared.squareRoot()
+            sampleNorms[n] = norm
+            guard norm > clip else { continue }
+            let c = clip / norm
+            for (l, layer) in layers.enumerated() {
+                let d = delta[l + 1] + n * layer.outputCount
+                for j in 0..<layer.outputCount { d[j] *= c }
+            }
+        }
+    }
+
     /// Each shard's own gradient chain for layer l's w rows `j` and columns
     /// `i` (and, with the first columns, b_j), into shard s's gradient at
     /// `sink` + s·parameterCount.
@@ -316,15 +398,40 @@ public final class ShardedGradients<T: NetworkScalar> {
     /// first columns, of b_j) over the whole batch, shard by shard; returns
     /// the nanosecond at which the product ended.
     fileprivate func update(_ l: Int, outputs j: Range<Int>, inputs i: Range<Int>, worker: Int,
-                            scale: T, rule: UpdateRule<T>, w: UnsafeMutablePointer<T>) -> UInt64 {
+                            scale: T, rule: UpdateRule<T>, w: UnsafeMutablePointer<T>,
+                            perSample: PerSampleOptions?, task: Int) -> UInt64 {
         let layer = layers[l]
         let g = scratch.baseAddress! + worker * (Self.gradientRows * Self.gradientColumns + Self.gradientRows)
         let gb = g + Self.gradientRows * Self.gradientColumns
-        layer.weightGradientProduct(delta: delta[l + 1], input: z[l], rows: rows, segment: shardSize,
-                                    outputs: j, inputs: i, into: g, ldg: i.count, kernel: kernel)
         let withBiases = i.lowerBound == 0
-        if withBiases {
-            biasGradient(delta[l + 1], rows: rows, width: layer.outputCount, segment: shardSize, columns: j, into: gb)
+        if rows > 0 {
+            layer.weightGradientProduct(delta: delta[l + 1], input: z[l], rows: rows, segment: shardSize,
+                                        outputs: j, inputs: i, into: g, ldg: i.count, kernel: kernel)
+            if withBiases {
+                biasGradient(delta[l + 1], rows: rows, width: layer.outputCount, segment: shardSize, columns: j, into: gb)
+            }
+        } else {
+            // An empty (Poisson) batch: no gradient, only the noise below.
+            g.update(repeating: 0, count: j.count * i.count)
+            gb.update(repeating: 0, count: j.count)
+        }
+        if let perSample {
+            var squares = 0.0
+            for e in 0..<(j.count * i.count) { squares += Double(g[e] * g[e]) }
+            if withBiases { for e in 0..<j.count { squares += Double(gb[e] * gb[e]) } }
+            blockSquares[updateTaskOffsets[l] + task] = squares
+            if perSample.noiseStandardDeviation > 0 {
+                let σC = Float(perSample.noiseStandardDeviation)
+                for (row, jj) in j.enumerated() {
+                    KeyedRandom.addNormalNoise(to: g + row * i.count, count: i.count,
+                                               first: layer.weightOffset + jj * layer.inputCount + i.lowerBound,
+                                               standardDeviation: σC, seed: perSample.noiseSeed, step: perSample.step)
+                }
+                if withBiases {
+                    KeyedRandom.addNormalNoise(to: gb, count: j.count, first: layer.biasOffset + j.lowerBound,
+                                               standardDeviation: σC, seed: perSample.noiseSeed, step: perSample.step)
+                }
+            }
         }
         let productEnd = monotonicNanoseconds()
         if scale != 1 {
@@ -381,9 +488,15 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
     let rule: UpdateRule<T>
     /// Where each shard's gradient chains go instead of the optimizer (`shardGradients`).
     var sink: SharedPointer<T>? = nil
+    /// Per-sample norms, clipping and noise: every δ first, then a phase of norms.
+    var perSample: PerSampleOptions? = nil
 
-    /// Gather, the L layers, the loss; then L backward phases (see `parts`).
-    var phaseCount: Int { 2 * step.layerCount + 2 }
+    /// Gather, the L layers, the loss; then L backward phases (see `parts`);
+    /// per sample: L − 1 of δ, one of norms and clipping, ⌈L/2⌉ of gradients.
+    var phaseCount: Int {
+        let L = step.layerCount
+        return perSample == nil ? 2 * L + 2 : L + 2 + L + (L + 1) / 2
+    }
 
     /// The work of phase p: one part, or two that run side by side.
     func parts(of p: Int) -> (ShardedGradients<T>.Part, ShardedGradients<T>.Part?) {
@@ -391,6 +504,14 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
         if p == 0 { return (step.part(.gather), nil) }
         if p <= L { return (step.part(.forward(p - 1)), nil) }
         if p == L + 1 { return (step.part(.loss), nil) }
+        if perSample != nil {
+            // δ down to layer 1, the norms (and clipping) of every sample, then the gradients two layers a phase.
+            let q = p - (L + 2)
+            if q < L - 1 { return (step.part(.propagate(L - 1 - q)), nil) }
+            if q == L - 1 { return (step.part(.norms), nil) }
+            let top = L - 1 - 2 * (q - L)
+            return (step.part(.update(top)), top >= 1 ? step.part(.update(top - 1)) : nil)
+        }
         // Backward phase q propagates δ through layer L−1−q (down to layer
         // 1) and updates layer L−q, whose δ is complete and whose w no task
         // of this phase reads. The last phase updates layers 1 and 0.
@@ -457,12 +578,15 @@ private struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
         case .propagate(let l):
             step.propagate(l, rows: rows, columns: columns, w: w.base)
             step.addTime(worker: worker, slot: 2, monotonicNanoseconds() &- start)
+        case .norms:
+            step.clipSamples(rows: rows, clip: T(perSample?.clip ?? .infinity))
+            step.addTime(worker: worker, slot: 2, monotonicNanoseconds() &- start)
         case .update(let l) where sink != nil:
             step.shardChains(l, outputs: rows, inputs: columns, sink: sink!.base)
             step.addTime(worker: worker, slot: 2, monotonicNanoseconds() &- start)
         case .update(let l):
             let productEnd = step.update(l, outputs: rows, inputs: columns, worker: worker,
-                                         scale: scale, rule: rule, w: w.base)
+                                         scale: scale, rule: rule, w: w.base, perSample: perSample, task: t)
             step.addTime(worker: worker, slot: 2, productEnd &- start)
             step.addTime(worker: worker, slot: 3, monotonicNanoseconds() &- productEnd)
         }

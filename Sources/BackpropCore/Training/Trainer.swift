@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a run is: the epoch, the next batch within it, and the optimizer
 /// steps taken in all.
 public struct TrainingPosition: Sendable, Equatable, Codable {
@@ -20,6 +22,46 @@ public struct StepResult: Sendable {
     public var agreed: StepRequests = []
 }
 
+/// Per-sample measurements over some steps (an epoch): the gradient norms'
+/// quantiles, and the gradient noise scale B_simple = tr(Σ)/|G|² (McCandlish
+/// et al. 2018, appendix A.1) from the unbiased estimates of |G|² and tr(Σ)
+/// that one batch of B samples gives with per-sample norms (B_small = 1):
+///
+///   |G|² ≈ (B |G_B|² − |g|²̄)/(B − 1),   tr(Σ) ≈ (|g|²̄ − |G_B|²)/(1 − 1/B),
+///
+/// where |g|²̄ is the mean of ‖∂E^n/∂w‖² (clipped, under DP-SGD) and G_B the
+/// batch-mean gradient; numerator and denominator are summed over the steps
+/// before their ratio is taken, as the paper advises.
+public struct SampleStatistics: Sendable, Equatable {
+    public private(set) var norms: [Float] = []
+    public private(set) var gradientSquares = 0.0, traces = 0.0
+    public private(set) var steps = 0
+
+    mutating func add(norms stepNorms: [Float], clip: Double?, sumSquaredNorm: Double, keepNorms: Bool) {
+        if keepNorms { norms += stepNorms }
+        let b = Double(stepNorms.count)
+        guard b >= 2 else { return }
+        let meanSquare = stepNorms.reduce(0.0) { total, norm in
+            let clipped = min(Double(norm), clip ?? .infinity)
+            return total + clipped * clipped
+        } / b
+        let batchSquare = sumSquaredNorm / (b * b)
+        gradientSquares += (b * batchSquare - meanSquare) / (b - 1)
+        traces += (meanSquare - batchSquare) / (1 - 1 / b)
+        steps += 1
+    }
+
+    /// B_simple over the steps so far; nil before a step of two or more samples.
+    public var noiseScale: Double? { steps > 0 && gradientSquares > 0 ? traces / gradientSquares : nil }
+
+    /// The norms' p-quantile (nearest rank), p in [0, 1]; nil without norms.
+    public func normQuantile(_ p: Double) -> Double? {
+        guard !norms.isEmpty else { return nil }
+        let sorted = norms.sorted()
+        return Double(sorted[min(Int((p * Double(sorted.count - 1)).rounded()), sorted.count - 1)])
+    }
+}
+
 /// Trains a network on a dataset: data-parallel gradients, then an optimizer
 /// step, batch after batch in the seeded order of `Epochs`.
 public final class Trainer {
@@ -33,9 +75,15 @@ public final class Trainer {
     /// The file of the last checkpoint written, for divergence messages.
     public var lastCheckpoint: String?
     public let dataset: Dataset
-    private let gradients: ShardedGradients<Float>
+    private var gradients: ShardedGradients<Float>
     /// The job's other processes and this one's part of each step; nil in a single process.
-    private let distributed: DistributedStep?
+    private var distributed: DistributedStep?
+    /// Whether steps measure each sample's gradient norm (`sampleStatistics`).
+    public var measuresSampleNorms = false
+    /// Whether steps estimate the gradient noise scale (`sampleStatistics`).
+    public var measuresNoiseScale = false
+    /// What the steps measured per sample since the last `resetSampleStatistics()`.
+    public private(set) var sampleStatistics = SampleStatistics()
     /// The visiting order of `position.epoch`.
     public private(set) var order: [Int32]
 
@@ -69,7 +117,10 @@ public final class Trainer {
         epochs = Epochs(sampleCount: dataset.count, batchSize: configuration.batchSize,
                         shuffle: configuration.shuffle, seed: configuration.seed)
         // A batch is never larger than the data, so neither are the step's buffers.
-        let batchCapacity = min(configuration.batchSize, max(dataset.count, 1))
+        // A batch is never larger than the data; a Poisson batch varies, and is
+        // given room for twice its expected size (more, and the buffers grow).
+        let expected = min(configuration.batchSize, max(dataset.count, 1))
+        let batchCapacity = configuration.samplingMethod == .poisson ? min(2 * expected + 64, max(dataset.count, 1)) : expected
         gradients = ShardedGradients(network: network, batchSize: batchCapacity,
                                      shardSize: configuration.shardSize, workerCount: configuration.workers,
                                      kernel: kernel)
@@ -117,23 +168,36 @@ public final class Trainer {
     @discardableResult
     public func step(requests: StepRequests = []) throws(TrainingError) -> StepResult {
         optimizer.learningRate = Float(learningRate)
-        let range = epochs.batchRange(position.batch)
-        let scale: Float = configuration.reduction == .mean ? 1 / Float(range.count) : 1
+        let batch = self.batch()
+        // Under Poisson sampling the sum is divided by the expected batch size (a
+        // constant, as DP-SGD's analysis needs), not by the sample's own.
+        let divisor = configuration.samplingMethod == .poisson ? epochs.batchRange(0).count : batch.count
+        let scale: Float = configuration.reduction == .mean ? 1 / Float(max(divisor, 1)) : 1
+        let perSample = perSampleOptions()
+        if batch.count > gradients.batchCapacity { growBuffers(to: batch.count) }
         var agreed = requests
         let errorSum: Float
-        if let distributed {
-            (errorSum, agreed) = distributed.step(engine: gradients, dataset: dataset, indices: order[range], scale: scale,
-                                                  optimizer: &optimizer, parameters: &network.parameters, requests: requests)
+        if batch.isEmpty && perSample == nil && distributed == nil {
+            errorSum = 0  // an empty Poisson sample without noise: nothing to do
+        } else if let distributed {
+            (errorSum, agreed) = distributed.step(engine: gradients, dataset: dataset, indices: batch, scale: scale,
+                                                  optimizer: &optimizer, parameters: &network.parameters, requests: requests,
+                                                  perSample: perSample)
         } else {
-            errorSum = order[range].withUnsafeBufferPointer { indices in
+            errorSum = batch.withUnsafeBufferPointer { indices in
                 network.parameters.withUnsafeMutableBufferPointer { w in
                     optimizer.withStep { rule in
-                        gradients.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!)
+                        gradients.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
+                                       perSample: perSample)
                     }
                 }
             }
+            if measuresSampleNorms || measuresNoiseScale {
+                sampleStatistics.add(norms: gradients.lastSampleNorms, clip: configuration.privacy?.clip,
+                                     sumSquaredNorm: gradients.lastGradientSquaredNorm, keepNorms: measuresSampleNorms)
+            }
         }
-        let meanLoss = Double(errorSum) / Double(range.count)
+        let meanLoss = batch.isEmpty ? 0 : Double(errorSum) / Double(batch.count)
         guard meanLoss.isFinite else {
             // The step changed no parameter; it must not count for the
             // optimizer either (withStep counted it; a distributed step never began it).
@@ -142,7 +206,55 @@ public final class Trainer {
         }
         history.stepLosses.append(meanLoss)
         advance()
-        return StepResult(meanLoss: meanLoss, sampleCount: range.count, agreed: agreed)
+        return StepResult(meanLoss: meanLoss, sampleCount: batch.count, agreed: agreed)
+    }
+
+    /// The samples of the next step: the next batch of the epoch's shuffle,
+    /// or a Poisson sample keyed by (seed, step), in ascending order. The
+    /// gaps between taken samples are geometric, so a step costs draws for
+    /// its own samples only.
+    public func batch() -> ArraySlice<Int32> {
+        guard configuration.samplingMethod == .poisson else { return order[epochs.batchRange(position.batch)] }
+        let n = dataset.count
+        let q = Double(epochs.batchRange(0).count) / Double(max(n, 1))
+        if q >= 1 { return ArraySlice((0..<n).map(Int32.init)) }
+        var taken: [Int32] = []
+        taken.reserveCapacity(Int(Double(n) * q * 1.5) + 16)
+        var next = -1, draw: UInt64 = 0
+        while true {
+            let u = 1 - KeyedRandom.unit(seed: configuration.seed, stream: KeyedRandom.samplingStream,
+                                         step: UInt64(position.step), index: draw)  // (0, 1]
+            draw += 1
+            // P(gap = k) = (1 − q)^k q: the next sample taken lies gap + 1 ahead.
+            // (glibc's log gives the same bits everywhere checked; 1 − q is exact IEEE arithmetic.)
+            let gap = (Foundation.log(u) / Foundation.log(1 - q)).rounded(.down)
+            guard gap < Double(n - next - 1) else { break }
+            next += Int(gap) + 1
+            taken.append(Int32(next))
+        }
+        return ArraySlice(taken)
+    }
+
+    /// This step's per-sample work: DP-SGD's clipping and noise, or only measurements; nil for neither.
+    private func perSampleOptions() -> PerSampleOptions? {
+        guard configuration.privacy != nil || measuresSampleNorms || measuresNoiseScale else { return nil }
+        let privacy = configuration.privacy
+        return PerSampleOptions(clip: privacy?.clip ?? .infinity, noiseStandardDeviation: privacy.map { $0.noise * $0.clip } ?? 0,
+                                noiseSeed: configuration.seed, step: UInt64(position.step))
+    }
+
+    /// Room for a Poisson sample larger than the buffers (rare: twice its expected size and more).
+    private func growBuffers(to capacity: Int) {
+        gradients = ShardedGradients(network: network, batchSize: capacity, shardSize: configuration.shardSize,
+                                     workerCount: configuration.workers, kernel: gradients.kernel)
+        if let group = distributed?.group {
+            distributed = DistributedStep(group: group, parameterCount: network.parameterCount,
+                                          shardSize: configuration.shardSize, batchCapacity: capacity)
+        }
+    }
+
+    public func resetSampleStatistics() {
+        sampleStatistics = SampleStatistics()
     }
 
     /// The job's processes, when steps are shared among them.

@@ -6,6 +6,33 @@ public enum Reduction: String, CaseIterable, Sendable, Codable {
     case sum
 }
 
+/// How a step picks its samples.
+public enum Sampling: String, CaseIterable, Sendable, Codable {
+    /// Consecutive batches of a seeded shuffle, every sample once an epoch.
+    case shuffle
+    /// Each sample independently with probability q = batch size / N (the
+    /// sampling DP-SGD's privacy analysis assumes): batches vary in size and
+    /// may be empty; the gradient is divided by the expected batch size.
+    case poisson
+}
+
+/// DP-SGD (Abadi et al. 2016): each ∂E^n/∂w clipped to norm ≤ C, then
+/// N(0, σ²C²) added to each element of their sum, per step.
+public struct DifferentialPrivacy: Sendable, Equatable, Codable {
+    /// C, the clipping bound on each per-sample gradient's L2 norm.
+    public var clip: Double
+    /// σ, the noise multiplier: the noise's standard deviation is σC.
+    public var noise: Double
+    /// δ of the (ε, δ) guarantee reported.
+    public var delta: Double
+
+    public init(clip: Double, noise: Double, delta: Double) {
+        self.clip = clip
+        self.noise = noise
+        self.delta = delta
+    }
+}
+
 /// Everything that defines a training run; saved in checkpoints so that a run
 /// can be reproduced and resumed.
 public struct TrainingConfiguration: Sendable, Equatable, Codable {
@@ -29,6 +56,13 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// Samples per shard: fixes the order of additions, so results do not
     /// depend on `workers`.
     public var shardSize = 128
+    /// nil: shuffle (checkpoints before 0.5 have none).
+    public var sampling: Sampling? = nil
+    /// DP-SGD's clipping and noise; nil: plain training.
+    public var privacy: DifferentialPrivacy? = nil
+
+    /// How the steps pick their samples.
+    public var samplingMethod: Sampling { sampling ?? .shuffle }
 
     public init() {}
 
@@ -67,6 +101,11 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
             try require(beta.isFinite && beta >= 0 && beta < 1, name, beta, "it must be in [0, 1)")
         }
         try require(optimizer.epsilon.isFinite && optimizer.epsilon > 0, "epsilon", optimizer.epsilon, "it must be a finite number > 0")
+        if let privacy {
+            try require(privacy.clip.isFinite && privacy.clip > 0, "clipping bound", privacy.clip, "it must be a finite number > 0")
+            try require(privacy.noise.isFinite && privacy.noise >= 0, "noise multiplier", privacy.noise, "it must be a finite number ≥ 0")
+            try require(privacy.delta > 0 && privacy.delta < 1, "privacy delta", privacy.delta, "it must lie in (0, 1)")
+        }
     }
 
     /// A network of this configuration's shape with zero parameters.
