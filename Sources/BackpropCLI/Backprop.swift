@@ -88,6 +88,7 @@ extension Loss: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension Initialization: ExpressibleByArgument {}
 extension Reduction: ExpressibleByArgument {}
+extension Sampling: ExpressibleByArgument {}
 
 /// A comma-separated list of layer widths, e.g. "784,256,128,10".
 struct LayerSizes: ExpressibleByArgument, Sendable {

@@ -49,6 +49,18 @@ struct Train: ParsableCommand {
     var seed: UInt64?
     @Option(help: "mean: step along the batch-mean gradient; sum: along the summed gradient. (default: mean)")
     var reduction: Reduction?
+    @Option(help: "How steps pick samples: shuffle (batches of an epoch's shuffle) or poisson (each sample with probability batch/N). (default: poisson with DP-SGD, else shuffle)")
+    var sampling: Sampling?
+
+    // DP-SGD: fixed for the life of a run.
+    @Option(help: "DP-SGD: clip each per-sample gradient to this L2 norm C (turns DP-SGD on).")
+    var dpClip: Double?
+    @Option(help: "DP-SGD: the noise multiplier σ (noise N(0, σ²C²) on each summed gradient element).")
+    var dpNoise: Double?
+    @Option(help: "DP-SGD: pick σ so that the planned steps spend this ε (instead of --dp-noise).")
+    var dpEpsilon: Double?
+    @Option(help: "DP-SGD: the δ of the (ε, δ) reported. (default: 1/N rounded down to a power of ten)")
+    var dpDelta: Double?
 
     // How long and how fast: may change on resume with --override.
     @Option(help: "Learning rate η (the schedule's base rate). (default: 0.05)")
@@ -98,6 +110,10 @@ struct Train: ParsableCommand {
     var quiet = false
     @Option(help: "When output is not a terminal, also print a line every N steps (0: per epoch only).")
     var logEvery = 0
+    @Flag(help: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).")
+    var logGradNorms = false
+    @Flag(help: "Log the gradient noise scale B_simple each epoch (the batch size beyond which larger batches stop paying).")
+    var logNoiseScale = false
 
     static let defaultData = "datasets/fashion-mnist.h5"
 
@@ -109,6 +125,13 @@ struct Train: ParsableCommand {
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
         if momentum != nil, let optimizer, optimizer != .momentum && optimizer != .nesterov {
             throw ValidationError("--momentum applies only to --optimizer momentum or nesterov, not \(optimizer.rawValue).")
+        }
+        if dpClip == nil, let flag = [("--dp-noise", dpNoise), ("--dp-epsilon", dpEpsilon), ("--dp-delta", dpDelta)].first(where: { $0.1 != nil })?.0 {
+            throw ValidationError("\(flag) needs --dp-clip (the clipping bound C turns DP-SGD on).")
+        }
+        if dpNoise != nil && dpEpsilon != nil { throw ValidationError("--dp-noise and --dp-epsilon both set σ; give one.") }
+        if let dpEpsilon, !(dpEpsilon.isFinite && dpEpsilon > 0) {
+            throw ValidationError("--dp-epsilon \(dpEpsilon) is invalid: it must be a finite number > 0.")
         }
         if epochs == 0, let steps {
             throw ValidationError("--steps \(steps) cannot be reached with --epochs 0; drop one of them.")
@@ -161,6 +184,11 @@ struct Train: ParsableCommand {
         }
         try test.validate(for: trainer.network)
         try job.agree(on: trainer, dataFingerprint: fingerprint)
+        if job.size > 1 && (logGradNorms || logNoiseScale) {
+            throw ValidationError("--log-grad-norms and --log-noise-scale measure one process's samples; run them without mpirun.")
+        }
+        trainer.measuresSampleNorms = logGradNorms
+        trainer.measuresNoiseScale = logNoiseScale
 
         // Rank 0 alone holds and writes the run directory; the other ranks of a job name it only.
         let directory = try runDir.map(RunDirectory.init) ?? resumed.map { RunDirectory(Train.runDirectory(of: $0.path)) }
@@ -232,6 +260,13 @@ struct Train: ParsableCommand {
         add("--shard-size", shardSize, .fixed) { $0.shardSize = $1 }
         add("--seed", seed, .fixed) { $0.seed = $1 }
         add("--reduction", reduction, .fixed) { $0.reduction = $1 }
+        add("--sampling", sampling, .fixed) { $0.sampling = $1 }
+        // NaN marks what resolvedConfiguration fills in (σ from --dp-epsilon, the default δ).
+        add("--dp-clip", dpClip, .fixed) { c, clip in
+            c.privacy = DifferentialPrivacy(clip: clip, noise: c.privacy?.noise ?? .nan, delta: c.privacy?.delta ?? .nan)
+        }
+        add("--dp-noise", dpNoise, .fixed) { $0.privacy?.noise = $1 }
+        add("--dp-delta", dpDelta, .fixed) { $0.privacy?.delta = $1 }
         add("--learning-rate", learningRate, .overridable) { $0.optimizer.learningRate = $1 }
         add("--epochs", epochs, .overridable) { $0.epochs = $1 }
         add("--steps", steps, .overridable) { $0.steps = $1 }
@@ -245,6 +280,21 @@ struct Train: ParsableCommand {
         var configuration = base
         for setting in givenSettings { setting.apply(&configuration) }
         let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
+        if var privacy = configuration.privacy {
+            // δ: 1/N rounded down to a power of ten; σ: given, or the smallest that spends --dp-epsilon.
+            if privacy.delta.isNaN { privacy.delta = pow(10, (log10(1 / Double(max(sampleCount, 2)))).rounded(.down)) }
+            if let dpEpsilon {
+                let q = Double(min(configuration.batchSize, sampleCount)) / Double(sampleCount)
+                let steps = configuration.steps ?? configuration.epochs * batchesPerEpoch
+                guard let σ = PrivacyAccountant.noise(forEpsilon: dpEpsilon, samplingRate: q, steps: max(steps, 1), delta: privacy.delta) else {
+                    throw ValidationError("--dp-epsilon \(dpEpsilon): no noise multiplier up to 1,000 spends so little in \(steps) steps at q = \(q).")
+                }
+                privacy.noise = σ
+            }
+            if privacy.noise.isNaN { throw ValidationError("--dp-clip needs --dp-noise σ or --dp-epsilon ε.") }
+            configuration.privacy = privacy
+            if configuration.sampling == nil { configuration.sampling = .poisson }
+        }
         let scheduleGiven = lrSchedule != nil || lrStepSize != nil || lrGamma != nil || warmupSteps != nil || minLr != nil
         if scheduleGiven {
             configuration.schedule = try schedule(editing: configuration.schedule, configuration: configuration,
@@ -330,7 +380,8 @@ struct Train: ParsableCommand {
                         "weight decay": "--weight-decay", "schedule step size": "--lr-step-size",
                         "schedule gamma": "--lr-gamma", "warm-up steps": "--warmup-steps",
                         "schedule total steps": "the cosine schedule's length in steps (--epochs × batches per epoch, or --steps)",
-                        "minimum learning rate": "--min-lr"]
+                        "minimum learning rate": "--min-lr", "clipping bound": "--dp-clip", "noise multiplier": "--dp-noise",
+                        "privacy delta": "--dp-delta"]
 
     // MARK: - Files
 

@@ -74,6 +74,17 @@ final class TrainingRun {
               + "(\(dataPath)), \(batchesLine), "
               + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
         if writes { try directory.write(configurationJSON(), to: directory.configurationPath) }
+        if let privacy = configuration.privacy {
+            let planned = configuration.steps ?? configuration.epochs * trainer.epochs.batchesPerEpoch
+            let spent = trainer.privacySpent(steps: planned)
+            progress.line(String(format: "DP-SGD: clip C = %g, noise σ = %.4g, q = %.4g, δ = %g, %@ sampling; ε = %.3f after the %d planned steps",
+                                 privacy.clip, privacy.noise, trainer.samplingRate, privacy.delta, configuration.samplingMethod.rawValue,
+                                 spent?.epsilon ?? .nan, planned)
+                          + (configuration.samplingMethod == .shuffle ? " (shuffle sampling is not covered by the analysis)" : ""))
+            if let order = spent?.order, PrivacyAccountant.isAtEdge(order) {
+                progress.line("warning: the best RDP order α = \(order) lies at the edge of the orders tried (1.1…63); ε may be loose")
+            }
+        }
         if trainer.isFinished && trainer.lastCheckpoint != nil {
             progress.line("the run had already finished (\(configuration.epochs) epochs, step \(trainer.position.step)); "
                   + "give --epochs or --steps with --override to train on")
@@ -152,8 +163,9 @@ final class TrainingRun {
             testAccuracy: evaluation.accuracy, learningRate: trainer.learningRate,
             samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started),
             testRMSE: evaluation.rootMeanSquaredError))
-        let score = metric == .accuracy ? String(format: "test accuracy %.2f%%", 100 * evaluation.accuracy)
-                                        : String(format: "test RMSE %.4g", evaluation.rootMeanSquaredError)
+        let score = (metric == .accuracy ? String(format: "test accuracy %.2f%%", 100 * evaluation.accuracy)
+                                         : String(format: "test RMSE %.4g", evaluation.rootMeanSquaredError))
+            + measurements(into: &trainer.history.epochs[trainer.history.epochs.count - 1].extras)
         progress.line(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  %@  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
                      score, grouped(samplesPerSecond), seconds))
@@ -164,6 +176,29 @@ final class TrainingRun {
         try directory.write(RunDirectory.metricsCSV(trainer.history, metric: metric), to: directory.metricsPath)
         let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
         try directory.write(Curves.svg(trainer.history, metric: metric, title: title), to: "\(directory.path)/curves.svg")
+    }
+
+    /// The epoch's ε, gradient norm quantiles and noise scale, as extras of its
+    /// record and as text for its line; the per-sample statistics start afresh.
+    private func measurements(into extras: inout [String: Double]) -> String {
+        var text = ""
+        if let (epsilon, _) = trainer.privacySpent() {
+            extras["epsilon"] = epsilon
+            text += String(format: "  ε %.3f", epsilon) + (trainer.configuration.samplingMethod == .shuffle ? " (not covered: shuffle)" : "")
+        }
+        let statistics = trainer.sampleStatistics
+        if trainer.measuresSampleNorms, !statistics.norms.isEmpty {
+            let names = ["grad_norm_min", "grad_norm_p10", "grad_norm_p50", "grad_norm_p90", "grad_norm_max"]
+            let values = [0, 0.1, 0.5, 0.9, 1].compactMap { statistics.normQuantile($0) }
+            for (name, value) in zip(names, values) { extras[name] = value }
+            text += "  grad norm " + values.map { String(format: "%.3g", $0) }.joined(separator: "/") + " (min/10/50/90 %/max)"
+        }
+        if trainer.measuresNoiseScale, let scale = statistics.noiseScale {
+            extras["noise_scale"] = scale
+            text += String(format: "  noise scale %.4g", scale)
+        }
+        trainer.resetSampleStatistics()
+        return text
     }
 
     /// Writes the trainer's state as the run directory's next checkpoint.

@@ -139,6 +139,10 @@ public struct Checkpoint: Sendable {
             for (name, column) in zip(Checkpoint.epochColumns, columns) {
                 try file.write(column, shape: [column.count], to: "/metrics/epochs/\(name)")
             }
+            // The extras any epoch measured, NaN where one did not.
+            for name in EpochRecord.extraNames where rows.contains(where: { $0.extras[name] != nil }) {
+                try file.write(rows.map { $0.extras[name] ?? .nan }, shape: [rows.count], to: "/metrics/epochs/\(name)")
+            }
         }
     }
 
@@ -300,6 +304,10 @@ public struct Checkpoint: Sendable {
             EpochRecord(epoch: Int(columns[0][i]), step: Int(columns[1][i]), trainLoss: columns[2][i],
                         testLoss: columns[3][i], testAccuracy: columns[4][i], learningRate: columns[5][i],
                         samplesPerSecond: columns[6][i], wallTime: columns[7][i], testRMSE: columns[8][i])
+        }
+        for name in EpochRecord.extraNames where file.exists("/metrics/epochs/\(name)") {
+            let values = try file.read("/metrics/epochs/\(name)", as: Double.self, shape: [history.epochs.count]).values
+            for (i, value) in values.enumerated() where !value.isNaN { history.epochs[i].extras[name] = value }
         }
         let metricName = file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data") : Metric.accuracy.rawValue
         guard let metric = Metric(rawValue: metricName) else {

@@ -36,10 +36,14 @@ public struct RunDirectory: Sendable {
     /// with the test accuracy or the test RMSE as `metric` says.
     public static func metricsCSV(_ history: History, metric: Metric) -> String {
         let metricColumn = metric == .accuracy ? "test_accuracy" : "test_rmse"
-        var lines = ["epoch,step,train_loss,test_loss,\(metricColumn),learning_rate,samples_per_second,wall_time"]
+        // Extra columns for what any epoch measured (empty where one did not).
+        let extras = EpochRecord.extraNames.filter { name in history.epochs.contains { $0.extras[name] != nil } }
+        var lines = [(["epoch,step,train_loss,test_loss,\(metricColumn),learning_rate,samples_per_second,wall_time"] + extras)
+            .joined(separator: ",")]
         for r in history.epochs {
-            lines.append("\(r.epoch + 1),\(r.step),\(r.trainLoss),\(r.testLoss),\(History.value(of: metric, in: r)),"
-                         + "\(r.learningRate),\(r.samplesPerSecond),\(r.wallTime)")
+            lines.append((["\(r.epoch + 1),\(r.step),\(r.trainLoss),\(r.testLoss),\(History.value(of: metric, in: r)),"
+                           + "\(r.learningRate),\(r.samplesPerSecond),\(r.wallTime)"] + extras.map { r.extras[$0].map { "\($0)" } ?? "" })
+                .joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -12,6 +12,13 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public var samplesPerSecond: Double
     /// Seconds of training since the run started (across resumes).
     public var wallTime: Double
+    /// What a run measures besides (`EpochRecord.extraNames`): ε under
+    /// DP-SGD, per-sample gradient norm quantiles, the gradient noise scale.
+    public var extras: [String: Double] = [:]
+
+    /// The extras' names, in the order of metrics.csv and the epoch line.
+    public static let extraNames = ["epsilon", "grad_norm_min", "grad_norm_p10", "grad_norm_p50", "grad_norm_p90",
+                                    "grad_norm_max", "noise_scale"]
 
     public init(epoch: Int, step: Int, trainLoss: Double, testLoss: Double, testAccuracy: Double,
                 learningRate: Double, samplesPerSecond: Double, wallTime: Double, testRMSE: Double = .nan) {

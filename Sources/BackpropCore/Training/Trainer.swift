@@ -253,6 +253,17 @@ public final class Trainer {
         }
     }
 
+    /// q: the probability that a Poisson step takes each sample (batch size ÷ samples).
+    public var samplingRate: Double { Double(epochs.batchRange(0).count) / Double(max(dataset.count, 1)) }
+
+    /// (ε, the best RDP order) that DP-SGD has spent after `steps` steps (default: so far), at
+    /// the configured δ; nil without DP-SGD.
+    public func privacySpent(steps: Int? = nil) -> (epsilon: Double, order: Double)? {
+        guard let privacy = configuration.privacy else { return nil }
+        return PrivacyAccountant.epsilon(samplingRate: samplingRate, noise: privacy.noise, steps: steps ?? position.step,
+                                         delta: privacy.delta)
+    }
+
     public func resetSampleStatistics() {
         sampleStatistics = SampleStatistics()
     }
