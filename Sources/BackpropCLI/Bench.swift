@@ -40,6 +40,8 @@ struct Bench: ParsableCommand {
     var kernel: KernelChoice = .auto
     @Flag(inversion: .prefixedNo, help: "Also time each training product alone, one thread, on every kernel path and OpenBLAS.")
     var products = true
+    @Flag(help: "Also time DP-SGD steps (clip 1, noise 1, Poisson sampling) beside the plain ones, per worker count.")
+    var dp = false
     @Flag(help: "Print one JSON object instead of tables.")
     var json = false
 
@@ -85,8 +87,14 @@ struct Bench: ParsableCommand {
         // within seconds: the ratios are taken per repetition, where the
         // machine's state is shared, and their medians reported.
         let subjects = try counts.map { try Subject(workers: $0, kernel: kernel, bench: self, dataset: dataset) }
+        let private_ = dp ? try counts.map { try PrivateSubject(workers: $0, kernel: kernel, bench: self, dataset: dataset) } : []
         for _ in 0..<repetitions {
             for subject in subjects { try subject.repeatOnce(steps: steps) }
+            for subject in private_ { try subject.repeatOnce(steps: steps) }
+        }
+        report.privateSteps = zip(subjects, private_).map { plain, dp in
+            PrivateRow(workers: dp.workers, samplesPerSecond: median(dp.rates),
+                       stepTimeRatio: median(zip(plain.rates, dp.rates).map { $0 / $1 }))
         }
         let baseline = subjects.first { $0.workers == 1 }
         for subject in subjects {
@@ -97,6 +105,12 @@ struct Bench: ParsableCommand {
         if products {
             report.products = timeProducts()
             if !json { print(report.productTable) }
+        }
+        if !json {
+            for row in report.privateSteps {
+                print(String(format: "DP-SGD (clip 1, σ 1, Poisson), %d worker%@: %@ samples/s, a step %.2f× a plain step's time",
+                             row.workers, row.workers == 1 ? "" : "s", grouped(row.samplesPerSecond), row.stepTimeRatio))
+            }
         }
         report.peakResidentMiB = Bench.peakResidentMiB()
         if json {
@@ -125,6 +139,36 @@ struct Bench: ParsableCommand {
             }
             let gflops = samples.map { Double(product.flops) / median($0) * 1e-9 }
             return ProductRow(name: product.name, gflops: Dictionary(uniqueKeysWithValues: zip(engines.map(\.name), gflops)))
+        }
+    }
+
+    /// One worker count's DP-SGD steps (clip 1, σ 1, Poisson sampling at the
+    /// same expected batch): samples per second of each repetition.
+    private final class PrivateSubject {
+        let workers: Int
+        let trainer: Trainer
+        var rates: [Double] = []
+
+        init(workers: Int, kernel: Kernel, bench: Bench, dataset: Dataset) throws {
+            self.workers = workers
+            var configuration = TrainingConfiguration()
+            configuration.sizes = bench.layers.sizes
+            configuration.batchSize = bench.batchSize
+            configuration.shardSize = bench.shardSize
+            configuration.workers = workers
+            configuration.epochs = Int.max / 2
+            configuration.optimizer = OptimizerSettings(kind: bench.optimizer, learningRate: 0.01, momentum: 0.9)
+            configuration.privacy = DifferentialPrivacy(clip: 1, noise: 1, delta: 1e-5)
+            configuration.sampling = .poisson
+            trainer = try Trainer(configuration: configuration, dataset: dataset, kernel: kernel)
+            for _ in 0..<bench.warmup { try trainer.step() }
+        }
+
+        func repeatOnce(steps: Int) throws {
+            let start = ContinuousClock.now
+            var samples = 0
+            for _ in 0..<steps { samples += try trainer.step().sampleCount }
+            rates.append(Double(samples) / ((ContinuousClock.now - start) / .seconds(1)))
         }
     }
 
@@ -258,6 +302,14 @@ struct BenchRow: Codable {
 }
 
 /// Everything `backprop bench` measured, as printed or as JSON.
+/// One worker count's DP-SGD steps: samples per second, and a step's time
+/// over a plain step's (the median of per-repetition ratios).
+struct PrivateRow: Codable {
+    var workers: Int
+    var samplesPerSecond: Double
+    var stepTimeRatio: Double
+}
+
 struct BenchReport: Codable {
     var cpu: String
     var kernel: String
@@ -272,6 +324,8 @@ struct BenchReport: Codable {
     var results: [BenchRow]
     var products: [ProductRow]
     var peakResidentMiB: Double
+    /// DP-SGD steps beside the plain ones (`--dp`).
+    var privateSteps: [PrivateRow] = []
 
     var table: String {
         func pad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }

@@ -179,3 +179,49 @@ struct PerSampleTests {
         #expect(abs(estimate - analytic) < 0.1 * analytic, "estimate \(estimate), analytic \(analytic)")
     }
 }
+
+/// The keyed normal generator behind DP-SGD's noise: the standard normal
+/// distribution, checked on a million draws (fixed keys: the test is exact, not flaky).
+struct KeyedNormalTests {
+    @Test("a million keyed normals: mean, variance, kurtosis, tail mass and the Kolmogorov–Smirnov distance to Φ")
+    func distribution() {
+        let n = 1_000_000
+        var values = [Float](repeating: 0, count: n)
+        KeyedRandom.addNormalNoise(to: &values, count: n, first: 0, standardDeviation: 1, seed: 42, step: 7)
+        let x = values.map(Double.init)
+        let mean = x.reduce(0, +) / Double(n)
+        let variance = x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
+        let kurtosis = x.map { pow($0 - mean, 4) }.reduce(0, +) / Double(n) / (variance * variance)
+        #expect(abs(mean) < 0.005)                 // sd of the mean: 0.001
+        #expect(abs(variance - 1) < 0.006)         // sd: 0.0014
+        #expect(abs(kurtosis - 3) < 0.03)          // sd: about 0.005
+        // Beyond the ziggurat's r = 3.4426 (the tail path): 2Φ(−r) = 5.76e-4 of the draws.
+        let tail = Double(x.filter { abs($0) > 3.442619855899 }.count) / Double(n)
+        #expect(abs(tail - 5.76e-4) < 1.2e-4, "tail \(tail)")
+        // Kolmogorov–Smirnov: sup |F_n − Φ| < 1.63/√n at the 1 % level.
+        let sorted = x.sorted()
+        var distance = 0.0
+        for (i, value) in sorted.enumerated() where i % 97 == 0 {
+            let phi = 0.5 * erfc(-value / 2.0.squareRoot())
+            distance = max(distance, abs(Double(i + 1) / Double(n) - phi), abs(Double(i) / Double(n) - phi))
+        }
+        #expect(distance < 1.63 / Double(n).squareRoot(), "KS distance \(distance)")
+    }
+
+    @Test("the same key gives the same normals in any order and chunking; another step or seed, others")
+    func keyed() {
+        var whole = [Float](repeating: 0, count: 1000), parts = [Float](repeating: 0, count: 1000)
+        KeyedRandom.addNormalNoise(to: &whole, count: 1000, first: 5000, standardDeviation: 2, seed: 1, step: 3)
+        for start in stride(from: 0, to: 1000, by: 7).reversed() {
+            let count = min(7, 1000 - start)
+            parts.withUnsafeMutableBufferPointer {
+                KeyedRandom.addNormalNoise(to: $0.baseAddress! + start, count: count, first: 5000 + start, standardDeviation: 2, seed: 1, step: 3)
+            }
+        }
+        let same = whole == parts
+        #expect(same)
+        var other = [Float](repeating: 0, count: 1000)
+        KeyedRandom.addNormalNoise(to: &other, count: 1000, first: 5000, standardDeviation: 2, seed: 1, step: 4)
+        #expect(zip(other, whole).filter { $0 == $1 }.count < 5)
+    }
+}

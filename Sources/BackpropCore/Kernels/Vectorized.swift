@@ -137,3 +137,25 @@ func prefetch(_ p: UnsafeRawPointer, count: Int) {
         line += 64
     }
 }
+
+/// Σ_k x_k² in a fixed order: eight lanes (k mod 8) added across, then the
+/// tail one by one; the same bits on every worker and machine.
+@inline(__always)
+func squaredNorm<T: NetworkScalar>(_ x: UnsafeMutablePointer<T>, count: Int) -> T {
+    var k = 0
+    var total: T = 0
+    if let x = floatPointer(x), count >= 8 {
+        var lanes = SIMD8<Float>(repeating: 0)
+        while k + 8 <= count {
+            let v = load8(x + k)
+            lanes += v * v  // (not addingProduct: without -mfma that is a libm call per lane)
+            k += 8
+        }
+        total = T(lanes.sum())
+    }
+    while k < count {
+        total += x[k] * x[k]
+        k += 1
+    }
+    return total
+}

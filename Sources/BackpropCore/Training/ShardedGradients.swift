@@ -37,12 +37,16 @@ public struct PerSampleOptions: Sendable, Equatable {
     public var noiseStandardDeviation: Double
     public var noiseSeed: UInt64
     public var step: UInt64
+    /// Whether the step also measures ‖Σ_n c_n ∂E^n/∂w‖² (`lastGradientSquaredNorm`).
+    public var measuresGradientNorm: Bool
 
-    public init(clip: Double = .infinity, noiseStandardDeviation: Double = 0, noiseSeed: UInt64 = 0, step: UInt64 = 0) {
+    public init(clip: Double = .infinity, noiseStandardDeviation: Double = 0, noiseSeed: UInt64 = 0, step: UInt64 = 0,
+                measuresGradientNorm: Bool = true) {
         self.clip = clip
         self.noiseStandardDeviation = noiseStandardDeviation
         self.noiseSeed = noiseSeed
         self.step = step
+        self.measuresGradientNorm = measuresGradientNorm
     }
 }
 
@@ -357,10 +361,8 @@ public final class ShardedGradients<T: NetworkScalar> {
         for n in r {
             var squared: T = 0
             for (l, layer) in layers.enumerated() {
-                let d = delta[l + 1] + n * layer.outputCount, x = z[l] + n * layer.inputCount
-                var δδ: T = 0, zz: T = 1
-                for j in 0..<layer.outputCount { δδ += d[j] * d[j] }
-                for i in 0..<layer.inputCount { zz += x[i] * x[i] }
+                let δδ = squaredNorm(delta[l + 1] + n * layer.outputCount, count: layer.outputCount)
+                let zz = squaredNorm(z[l] + n * layer.inputCount, count: layer.inputCount) + 1
                 squared += δδ * zz
             }
             let norm = squared.squareRoot()
@@ -416,10 +418,11 @@ public final class ShardedGradients<T: NetworkScalar> {
             gb.update(repeating: 0, count: j.count)
         }
         if let perSample {
-            var squares = 0.0
-            for e in 0..<(j.count * i.count) { squares += Double(g[e] * g[e]) }
-            if withBiases { for e in 0..<j.count { squares += Double(gb[e] * gb[e]) } }
-            blockSquares[updateTaskOffsets[l] + task] = squares
+            if perSample.measuresGradientNorm {
+                var squares = Double(squaredNorm(g, count: j.count * i.count))
+                if withBiases { squares += Double(squaredNorm(gb, count: j.count)) }
+                blockSquares[updateTaskOffsets[l] + task] = squares
+            }
             if perSample.noiseStandardDeviation > 0 {
                 let σC = Float(perSample.noiseStandardDeviation)
                 for (row, jj) in j.enumerated() {

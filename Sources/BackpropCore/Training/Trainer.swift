@@ -240,7 +240,7 @@ public final class Trainer {
         guard configuration.privacy != nil || measuresSampleNorms || measuresNoiseScale else { return nil }
         let privacy = configuration.privacy
         return PerSampleOptions(clip: privacy?.clip ?? .infinity, noiseStandardDeviation: privacy.map { $0.noise * $0.clip } ?? 0,
-                                noiseSeed: configuration.seed, step: UInt64(position.step))
+                                noiseSeed: configuration.seed, step: UInt64(position.step), measuresGradientNorm: measuresNoiseScale)
     }
 
     /// Room for a Poisson sample larger than the buffers (rare: twice its expected size and more).
