@@ -6,9 +6,12 @@ import Foundation
 /// SVG that any browser opens. Rewritten after each epoch from the run's history.
 enum Curves {
     static func svg(_ history: History, metric: Metric, title: String) -> String {
-        let (width, height) = (720.0, 360.0)
+        // A second panel below for per-sample gradient norms and ε, when the run measured them.
+        let norms = ["grad_norm_p10", "grad_norm_p50", "grad_norm_p90"]
+        let hasExtras = history.epochs.contains { $0.extras["epsilon"] != nil || $0.extras["grad_norm_p50"] != nil }
+        let (width, height) = (720.0, hasExtras ? 600.0 : 360.0)
         let (left, right, top, bottom) = (60.0, 60.0, 40.0, 50.0)
-        let plotWidth = width - left - right, plotHeight = height - top - bottom
+        let plotWidth = width - left - right, plotHeight = 360 - top - bottom
         let rows = history.epochs
         let epochs = max(rows.count, 1)
         let losses = rows.flatMap { [$0.trainLoss, $0.testLoss] }.filter(\.isFinite)
@@ -55,6 +58,41 @@ enum Curves {
         for (k, (name, color)) in [("train loss", "#1f77b4"), ("test loss", "#ff7f0e"), (metricName, "#2ca02c")].enumerated() {
             let lx = legendX + Double(k) * 130, ly = legendY
             svg.append(#"<line x1="\#(f(lx))" y1="\#(f(ly))" x2="\#(f(lx + 22))" y2="\#(f(ly))" stroke="\#(color)" stroke-width="3"/><text x="\#(f(lx + 28))" y="\#(f(ly + 4))">\#(name)</text>"#)
+        }
+        if hasExtras {
+            // Gradient norm quantiles (left axis) and ε (right axis), per epoch.
+            let panelTop = 360.0 + 10, panelHeight = height - panelTop - 40
+            let normValues = rows.flatMap { row in norms.compactMap { row.extras[$0] } }
+            let maximumNorm = max(normValues.max() ?? 1, 1e-9) * 1.05
+            let epsilons = rows.compactMap { $0.extras["epsilon"] }
+            let maximumEpsilon = max(epsilons.max() ?? 1, 1e-9) * 1.05
+            func yPanel(_ v: Double, _ maximum: Double) -> Double { panelTop + panelHeight * (1 - min(max(v / maximum, 0), 1)) }
+            svg.append(#"<rect x="\#(f(left))" y="\#(f(panelTop))" width="\#(f(plotWidth))" height="\#(f(panelHeight))" fill="none" stroke="gray"/>"#)
+            for k in 0...2 {
+                let y = panelTop + panelHeight * Double(k) / 2
+                if !normValues.isEmpty {
+                    svg.append(#"<text x="\#(f(left - 8))" y="\#(f(y + 4))" text-anchor="end">\#(String(format: "%.3g", maximumNorm * (1 - Double(k) / 2)))</text>"#)
+                }
+                if !epsilons.isEmpty {
+                    svg.append(#"<text x="\#(f(left + plotWidth + 8))" y="\#(f(y + 4))">\#(String(format: "%.3g", maximumEpsilon * (1 - Double(k) / 2)))</text>"#)
+                }
+            }
+            var legend: [(String, String)] = []
+            for (name, color, label) in [("grad_norm_p10", "#9467bd", "grad norm 10 %"), ("grad_norm_p50", "#8c564b", "median"),
+                                         ("grad_norm_p90", "#e377c2", "90 %")] where !normValues.isEmpty {
+                let points = rows.enumerated().compactMap { i, row in row.extras[name].map { (x(i), yPanel($0, maximumNorm)) } }
+                svg.append(series(label, color, points))
+                legend.append((label, color))
+            }
+            if !epsilons.isEmpty {
+                let points = rows.enumerated().compactMap { i, row in row.extras["epsilon"].map { (x(i), yPanel($0, maximumEpsilon)) } }
+                svg.append(series("ε", "#d62728", points, dashed: true))
+                legend.append(("ε (right axis)", "#d62728"))
+            }
+            for (k, (name, color)) in legend.enumerated() {
+                let lx = left + 12 + Double(k) * 130, ly = panelTop + 16
+                svg.append(#"<line x1="\#(f(lx))" y1="\#(f(ly))" x2="\#(f(lx + 22))" y2="\#(f(ly))" stroke="\#(color)" stroke-width="3"/><text x="\#(f(lx + 28))" y="\#(f(ly + 4))">\#(name)</text>"#)
+            }
         }
         svg.append("</svg>")
         return svg.joined(separator: "\n") + "\n"

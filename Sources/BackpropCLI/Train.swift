@@ -189,6 +189,12 @@ struct Train: ParsableCommand {
         }
         trainer.measuresSampleNorms = logGradNorms
         trainer.measuresNoiseScale = logNoiseScale
+        if configuration.privacy != nil && seed == nil && resumed == nil && job.isWriter {
+            log.warning("""
+                DP-SGD's noise is keyed by --seed, and the default seed \(configuration.seed) is public: anyone who knows the seed \
+                can subtract the noise. Give a secret --seed (every checkpoint stores it: release only `backprop export` output).
+                """)
+        }
 
         // Rank 0 alone holds and writes the run directory; the other ranks of a job name it only.
         let directory = try runDir.map(RunDirectory.init) ?? resumed.map { RunDirectory(Train.runDirectory(of: $0.path)) }

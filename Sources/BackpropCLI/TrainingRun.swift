@@ -81,6 +81,10 @@ final class TrainingRun {
                                  privacy.clip, privacy.noise, trainer.samplingRate, privacy.delta, configuration.samplingMethod.rawValue,
                                  spent?.epsilon ?? .nan, planned)
                           + (configuration.samplingMethod == .shuffle ? " (shuffle sampling is not covered by the analysis)" : ""))
+            if configuration.reduction == .sum {
+                progress.line("note: with --reduction sum each step follows the noisy clipped sum itself, not its mean: "
+                              + "the learning rate then stands for η/B, and the noise's share of the step is the same")
+            }
             if let order = spent?.order, PrivacyAccountant.isAtEdge(order) {
                 progress.line("warning: the best RDP order α = \(order) lies at the edge of the orders tried (1.1…63); ε may be loose")
             }

@@ -534,10 +534,12 @@ struct CLITests {
     @Test("every numeric flag of train with 0, −1, NaN, ∞, 2⁶³−1 and a non-number: it runs or is refused by name, never a trap or a hang",
           arguments: ["--batch-size", "--epochs", "--steps", "--workers", "--shard-size", "--seed", "--learning-rate", "--momentum",
                       "--weight-decay", "--lr-step-size", "--lr-gamma", "--warmup-steps", "--min-lr", "--checkpoint-every",
-                      "--keep", "--log-every"])
+                      "--keep", "--log-every", "--dp-clip", "--dp-noise", "--dp-epsilon", "--dp-delta"])
     func numericFlags(flag: String) throws {
         let schedule = ["--lr-step-size": ["--lr-schedule", "step"], "--lr-gamma": ["--lr-schedule", "step"],
-                        "--warmup-steps": ["--lr-schedule", "cosine"], "--min-lr": ["--lr-schedule", "cosine"]][flag] ?? []
+                        "--warmup-steps": ["--lr-schedule", "cosine"], "--min-lr": ["--lr-schedule", "cosine"],
+                        "--dp-noise": ["--dp-clip", "1"], "--dp-epsilon": ["--dp-clip", "1"],
+                        "--dp-delta": ["--dp-clip", "1", "--dp-noise", "1"], "--dp-clip": ["--dp-noise", "1"]][flag] ?? []
         // Bounded runs: one epoch and two steps, unless the flag under test is one of those.
         let bounds = (flag == "--epochs" ? [] : ["--epochs", "1"]) + (flag == "--steps" ? [] : ["--steps", "2"])
         for (index, value) in ["0", "-1", "nan", "inf", "9223372036854775807", "abc"].enumerated() {

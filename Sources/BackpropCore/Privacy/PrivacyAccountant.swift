@@ -26,6 +26,8 @@ public enum PrivacyAccountant {
     /// (ε, the order that gave it) after `steps` steps at δ, the smallest over `orders`.
     public static func epsilon(samplingRate q: Double, noise σ: Double, steps: Int, delta δ: Double)
         -> (epsilon: Double, order: Double) {
+        // Nothing released yet (the conversion alone would report a small positive ε).
+        if steps == 0 { return (0, .nan) }
         var best = (epsilon: Double.infinity, order: Double.nan)
         for α in orders {
             let total = Double(steps) * rdp(samplingRate: q, noise: σ, order: α)
