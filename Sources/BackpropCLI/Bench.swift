@@ -122,6 +122,19 @@ struct Bench: ParsableCommand {
         }
     }
 
+    /// The measured workload as a run's settings: the model, batch, shard and
+    /// optimizer of the flags, on `workers` workers, with no end.
+    func trainingConfiguration(workers: Int) -> TrainingConfiguration {
+        var configuration = TrainingConfiguration()
+        configuration.sizes = layers.sizes
+        configuration.batchSize = batchSize
+        configuration.shardSize = shardSize
+        configuration.workers = workers
+        configuration.epochs = Int.max / 2
+        configuration.optimizer = OptimizerSettings(kind: optimizer, learningRate: 0.01, momentum: 0.9)
+        return configuration
+    }
+
     /// Every training product of the model at one shard's rows, alone on
     /// one thread: median GFLOP/s on each available path and on OpenBLAS,
     /// the engines alternating within each repetition.
@@ -151,13 +164,7 @@ struct Bench: ParsableCommand {
 
         init(workers: Int, kernel: Kernel, bench: Bench, dataset: Dataset) throws {
             self.workers = workers
-            var configuration = TrainingConfiguration()
-            configuration.sizes = bench.layers.sizes
-            configuration.batchSize = bench.batchSize
-            configuration.shardSize = bench.shardSize
-            configuration.workers = workers
-            configuration.epochs = Int.max / 2
-            configuration.optimizer = OptimizerSettings(kind: bench.optimizer, learningRate: 0.01, momentum: 0.9)
+            var configuration = bench.trainingConfiguration(workers: workers)
             configuration.privacy = DifferentialPrivacy(clip: 1, noise: 1, delta: 1e-5)
             configuration.sampling = .poisson
             trainer = try Trainer(configuration: configuration, dataset: dataset, kernel: kernel)
@@ -185,13 +192,7 @@ struct Bench: ParsableCommand {
 
         init(workers: Int, kernel: Kernel, bench: Bench, dataset: Dataset) throws {
             self.workers = workers
-            var configuration = TrainingConfiguration()
-            configuration.sizes = bench.layers.sizes
-            configuration.batchSize = bench.batchSize
-            configuration.shardSize = bench.shardSize
-            configuration.workers = workers
-            configuration.epochs = Int.max / 2
-            configuration.optimizer = OptimizerSettings(kind: bench.optimizer, learningRate: 0.01, momentum: 0.9)
+            let configuration = bench.trainingConfiguration(workers: workers)
             trainer = try Trainer(configuration: configuration, dataset: dataset, kernel: kernel)
             // No batch is larger than the data (the trainer's are not either).
             let batchSize = min(bench.batchSize, dataset.count)

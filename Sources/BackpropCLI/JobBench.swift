@@ -46,14 +46,7 @@ struct JobBench {
         guard let mpi = job.mpi else { return }
         let perRank = bench.workers?.counts.first ?? job.defaultWorkers
         func trainer(workers: Int, group: (any ProcessGroup)?) throws -> Trainer {
-            var configuration = TrainingConfiguration()
-            configuration.sizes = bench.layers.sizes
-            configuration.batchSize = bench.batchSize
-            configuration.shardSize = bench.shardSize
-            configuration.workers = workers
-            configuration.epochs = Int.max / 2
-            configuration.optimizer = OptimizerSettings(kind: bench.optimizer, learningRate: 0.01, momentum: 0.9)
-            return try Trainer(configuration: configuration, dataset: dataset, kernel: kernel, group: group)
+            try Trainer(configuration: bench.trainingConfiguration(workers: workers), dataset: dataset, kernel: kernel, group: group)
         }
         let shared = try trainer(workers: perRank, group: mpi)
         let alone = job.isWriter ? try trainer(workers: perRank * mpi.count, group: nil) : nil
