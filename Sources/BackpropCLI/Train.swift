@@ -33,10 +33,18 @@ struct Train: ParsableCommand {
     var loss: Loss?
     @Option(name: .customLong("init"), help: "Initialisation: pytorch, he, xavier. (default: pytorch)")
     var initialization: Initialization?
-    @Option(help: "Optimizer: sgd, momentum, nesterov, adam, adamw. (default: momentum)")
+    @Option(help: "Optimizer: sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad. (default: momentum)")
     var optimizer: OptimizerKind?
-    @Option(help: "Momentum μ (momentum, nesterov). (default: 0.9)")
+    @Option(help: "Momentum μ (momentum, nesterov; rmsprop, where it defaults to 0). (default: 0.9)")
     var momentum: Double?
+    @Option(help: "RMSprop: α, the smoothing constant of the squared gradients. (default: 0.99)")
+    var rmspropAlpha: Double?
+    @Flag(help: "RMSprop: centre the second moment by the mean gradient.")
+    var centered = false
+    @Option(help: "Adagrad: the learning-rate decay, η_t = η/(1 + (t − 1)·decay). (default: 0)")
+    var lrDecay: Double?
+    @Option(help: "Adagrad: the accumulator's starting value. (default: 0)")
+    var initialAccumulator: Double?
     @Option(help: "Weight decay λ (L2 for sgd/momentum/nesterov/adam, decoupled for adamw). (default: 0)")
     var weightDecay: Double?
     @Option(help: "Samples per mini-batch. (default: 256)")
@@ -123,9 +131,10 @@ struct Train: ParsableCommand {
         if checkpointEvery < 0 { throw ValidationError("--checkpoint-every \(checkpointEvery) is invalid: it must be 0 (off) or more.") }
         if keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
-        if momentum != nil, let optimizer, optimizer != .momentum && optimizer != .nesterov {
-            throw ValidationError("--momentum applies only to --optimizer momentum or nesterov, not \(optimizer.rawValue).")
+        if momentum != nil, let optimizer, ![.momentum, .nesterov, .rmsprop].contains(optimizer) {
+            throw ValidationError("--momentum applies only to --optimizer momentum, nesterov or rmsprop, not \(optimizer.rawValue).")
         }
+
         if dpClip == nil, let flag = [("--dp-noise", dpNoise), ("--dp-epsilon", dpEpsilon), ("--dp-delta", dpDelta)].first(where: { $0.1 != nil })?.0 {
             throw ValidationError("\(flag) needs --dp-clip (the clipping bound C turns DP-SGD on).")
         }
@@ -258,9 +267,19 @@ struct Train: ParsableCommand {
         add("--output-activation", outputActivation, .fixed) { $0.outputActivation = $1 }
         add("--loss", loss, .fixed) { $0.loss = $1 }
         add("--init", initialization, .fixed) { $0.initialization = $1 }
-        add("--optimizer", optimizer, .fixed) { $0.optimizer.kind = $1 }
+        // Another rule starts from PyTorch's defaults for it (the learning rate and weight decay carried over).
+        add("--optimizer", optimizer, .fixed) { c, kind in
+            guard c.optimizer.kind != kind else { return }
+            var settings = OptimizerSettings.defaults(for: kind, learningRate: c.optimizer.learningRate)
+            settings.weightDecay = c.optimizer.weightDecay
+            c.optimizer = settings
+        }
         add("--momentum", momentum, .fixed) { $0.optimizer.momentum = $1 }
         add("--weight-decay", weightDecay, .fixed) { $0.optimizer.weightDecay = $1 }
+        add("--rmsprop-alpha", rmspropAlpha, .fixed) { $0.optimizer.alpha = $1 }
+        add("--centered", centered ? true : nil, .fixed) { $0.optimizer.centered = $1 }
+        add("--lr-decay", lrDecay, .fixed) { $0.optimizer.learningRateDecay = $1 }
+        add("--initial-accumulator", initialAccumulator, .fixed) { $0.optimizer.initialAccumulator = $1 }
         add("--batch-size", batchSize, .fixed) { $0.batchSize = $1 }
         add("--shuffle", shuffle, .fixed) { $0.shuffle = $1 }
         add("--shard-size", shardSize, .fixed) { $0.shardSize = $1 }
@@ -285,6 +304,12 @@ struct Train: ParsableCommand {
     func resolvedConfiguration(base: TrainingConfiguration, sampleCount: Int) throws -> TrainingConfiguration {
         var configuration = base
         for setting in givenSettings { setting.apply(&configuration) }
+        let kind = configuration.optimizer.kind
+        for (flag, given, owner) in [("--rmsprop-alpha", rmspropAlpha != nil, OptimizerKind.rmsprop), ("--centered", centered, .rmsprop),
+                                     ("--lr-decay", lrDecay != nil, .adagrad), ("--initial-accumulator", initialAccumulator != nil, .adagrad)]
+        where given && kind != owner {
+            throw ValidationError("\(flag) applies only to --optimizer \(owner.rawValue), not \(kind.rawValue).")
+        }
         let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
         if var privacy = configuration.privacy {
             // δ: 1/N rounded down to a power of ten; σ: given, or the smallest that spends --dp-epsilon.
@@ -386,7 +411,8 @@ struct Train: ParsableCommand {
                         "weight decay": "--weight-decay", "schedule step size": "--lr-step-size",
                         "schedule gamma": "--lr-gamma", "warm-up steps": "--warmup-steps",
                         "schedule total steps": "the cosine schedule's length in steps (--epochs × batches per epoch, or --steps)",
-                        "minimum learning rate": "--min-lr", "clipping bound": "--dp-clip", "noise multiplier": "--dp-noise",
+                        "minimum learning rate": "--min-lr", "RMSprop alpha": "--rmsprop-alpha",
+                        "learning-rate decay": "--lr-decay", "initial accumulator": "--initial-accumulator", "clipping bound": "--dp-clip", "noise multiplier": "--dp-noise",
                         "privacy delta": "--dp-delta"]
 
     // MARK: - Files

@@ -262,14 +262,14 @@ public struct Checkpoint: Sendable {
             throw .invalidContent(path: path, object: "attribute 'kind' of /optimizer", reason: "unknown optimizer '\(kindName)'")
         }
         var state = OptimizerState<Float>(step: Int(try file.attribute("step", of: "/optimizer", as: Int64.self)))
-        for name in ["velocity", "m", "v"] where file.exists("/optimizer/\(name)") {
+        for name in ["velocity", "m", "v", "square_avg", "momentum_buffer", "grad_avg", "sum"] where file.exists("/optimizer/\(name)") {
             state.buffers[name] = try readParameters(of: network, under: "/optimizer/\(name)", from: file)
         }
         guard kind == configuration.optimizer.kind else {
             throw .invalidContent(path: path, object: "attribute 'kind' of /optimizer",
                                   reason: "is '\(kind.rawValue)' but the configuration names '\(configuration.optimizer.kind.rawValue)'")
         }
-        let needed = kind == .sgd ? [] : (kind == .adam || kind == .adamw ? ["m", "v"] : ["velocity"])
+        let needed = kind.bufferNames(configuration.optimizer)
         for name in needed where state.buffers[name] == nil {
             throw .missingObject(path: path, object: "/optimizer/\(name)")
         }

@@ -30,6 +30,8 @@ struct ResumeTests {
         Case(optimizer: .adam, schedule: .cosine(warmupSteps: 2, totalSteps: 11, minimum: 0.001), stopAfter: 6, workersBefore: 1, workersAfter: 3),
         Case(optimizer: .nesterov, schedule: .constant, stopAfter: 8, workersBefore: 3, workersAfter: 1),
         Case(optimizer: .adamw, schedule: .constant, stopAfter: 1, workersBefore: 2, workersAfter: 8),
+        Case(optimizer: .rmsprop, schedule: .constant, stopAfter: 5, workersBefore: 2, workersAfter: 3),
+        Case(optimizer: .adagrad, schedule: .stepDecay(stepSize: 3, gamma: 0.5), stopAfter: 3, workersBefore: 1, workersAfter: 2),
     ]
 
     func configuration(_ c: Case, workers: Int) -> TrainingConfiguration {
@@ -41,6 +43,9 @@ struct ResumeTests {
         configuration.workers = workers
         configuration.schedule = c.schedule
         configuration.optimizer = OptimizerSettings(kind: c.optimizer, learningRate: 0.05, momentum: 0.9, weightDecay: 0.01)
+        // RMSprop with every buffer (momentum and centring), Adagrad with its decay and a starting accumulator.
+        (configuration.optimizer.centered, configuration.optimizer.alpha) = (true, 0.95)
+        (configuration.optimizer.learningRateDecay, configuration.optimizer.initialAccumulator) = (0.1, 0.01)
         return configuration
     }
 

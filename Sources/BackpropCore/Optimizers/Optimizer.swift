@@ -38,16 +38,20 @@ extension Optimizer {
 /// It points into the optimizer's buffers and is valid only inside
 /// `Optimizer.withStep`.
 public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
-    enum Kind { case sgd, momentum, nesterov, adam, adamW }
+    enum Kind { case sgd, momentum, nesterov, adam, adamW, rmsprop, adagrad }
     let kind: Kind
     /// η, μ, λ (SGD family); η, β₁, β₂, ε, λ and the bias corrections
     /// 1 − β₁ᵗ, 1 − β₂ᵗ of this step (Adam).
     var η: Scalar = 0, μ: Scalar = 0, λ: Scalar = 0
     var β1: Scalar = 0, β2: Scalar = 0, ε: Scalar = 0, correction1: Scalar = 1, correction2: Scalar = 1
+    /// α, RMSprop's smoothing constant; whether it is centred.
+    var α: Scalar = 0, centered = false
     /// v (momentum, Nesterov) or m (Adam); nil for plain SGD.
     var first: UnsafeMutablePointer<Scalar>?
-    /// v (Adam).
+    /// v (Adam); RMSprop's momentum buffer (nil without momentum).
     var second: UnsafeMutablePointer<Scalar>?
+    /// RMSprop's average gradient (centred only).
+    var third: UnsafeMutablePointer<Scalar>?
 
     /// w_i ← rule(w_i, g_i, state_i) for i in `range` (see SGD and Adam for
     /// the equations). `gradient` points at g_{range.lowerBound}: the
@@ -78,13 +82,50 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
                 let vHat = v[i] / correction2
                 w[i] -= η * mHat / (vHat.squareRoot() + ε)
             }
+        case .rmsprop:
+            let (v, buffer, average) = (first!, second, third)
+            for i in range {
+                let gi = g[i] + λ * w[i]
+                v[i] = α * v[i] + (1 - α) * gi * gi
+                var meanSquare = v[i]
+                if let average {
+                    average[i] = α * average[i] + (1 - α) * gi
+                    meanSquare -= average[i] * average[i]
+                }
+                let denominator = meanSquare.squareRoot() + ε
+                if let buffer {
+                    buffer[i] = μ * buffer[i] + gi / denominator
+                    w[i] -= η * buffer[i]
+                } else {
+                    w[i] -= η * gi / denominator
+                }
+            }
+        case .adagrad:
+            let sum = first!
+            for i in range {
+                let gi = g[i] + λ * w[i]
+                sum[i] += gi * gi
+                w[i] -= η * gi / (sum[i].squareRoot() + ε)
+            }
         }
     }
 }
 
 /// The optimizers a run can name (`--optimizer`).
 public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
-    case sgd, momentum, nesterov, adam, adamw
+    case sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad
+
+    /// The state buffers an optimizer of this kind keeps, for `settings`.
+    public func bufferNames(_ settings: OptimizerSettings) -> [String] {
+        switch self {
+        case .sgd: return []
+        case .momentum, .nesterov: return ["velocity"]
+        case .adam, .adamw: return ["m", "v"]
+        case .rmsprop:
+            return ["square_avg"] + (settings.momentum > 0 ? ["momentum_buffer"] : []) + (settings.isCentered ? ["grad_avg"] : [])
+        case .adagrad: return ["sum"]
+        }
+    }
 }
 
 /// An optimizer's memory: the number of steps taken and named per-parameter
@@ -110,6 +151,26 @@ public struct OptimizerSettings: Sendable, Equatable, Codable {
     public var beta1: Double
     public var beta2: Double
     public var epsilon: Double
+    /// RMSprop: α, the smoothing constant of the squared gradients (nil: 0.99).
+    public var alpha: Double? = nil
+    /// RMSprop: divide by the variance estimate, centred by the mean gradient (nil: no).
+    public var centered: Bool? = nil
+    /// Adagrad: η_t = η / (1 + (t − 1) · decay) (nil: 0).
+    public var learningRateDecay: Double? = nil
+    /// Adagrad: the accumulator's starting value (nil: 0).
+    public var initialAccumulator: Double? = nil
+
+    public var smoothing: Double { alpha ?? 0.99 }
+    public var isCentered: Bool { centered ?? false }
+    public var decay: Double { learningRateDecay ?? 0 }
+    public var accumulatorStart: Double { initialAccumulator ?? 0 }
+
+    /// PyTorch's defaults for `kind` with learning rate η: momentum 0.9 for the
+    /// momentum rules and 0 for RMSprop; ε 1e-8, but 1e-10 for Adagrad.
+    public static func defaults(for kind: OptimizerKind, learningRate: Double) -> OptimizerSettings {
+        OptimizerSettings(kind: kind, learningRate: learningRate, momentum: kind == .rmsprop ? 0 : 0.9,
+                          epsilon: kind == .adagrad ? 1e-10 : 1e-8)
+    }
 
     public init(
         kind: OptimizerKind, learningRate: Double, momentum: Double = 0.9,
@@ -131,6 +192,10 @@ public struct OptimizerSettings: Sendable, Equatable, Codable {
             return SGD<T>(settings: self, parameterCount: parameterCount)
         case .adam, .adamw:
             return Adam<T>(settings: self, parameterCount: parameterCount)
+        case .rmsprop:
+            return RMSprop<T>(settings: self, parameterCount: parameterCount)
+        case .adagrad:
+            return Adagrad<T>(settings: self, parameterCount: parameterCount)
         }
     }
 }

@@ -97,6 +97,11 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         }
         try require(optimizer.weightDecay.isFinite && optimizer.weightDecay >= 0,
                     "weight decay", optimizer.weightDecay, "it must be a finite number ≥ 0")
+        try require(optimizer.smoothing.isFinite && optimizer.smoothing >= 0 && optimizer.smoothing < 1,
+                    "RMSprop alpha", optimizer.smoothing, "it must be in [0, 1)")
+        try require(optimizer.decay.isFinite && optimizer.decay >= 0, "learning-rate decay", optimizer.decay, "it must be a finite number ≥ 0")
+        try require(optimizer.accumulatorStart.isFinite && optimizer.accumulatorStart >= 0,
+                    "initial accumulator", optimizer.accumulatorStart, "it must be a finite number ≥ 0")
         for (name, beta) in [("beta1", optimizer.beta1), ("beta2", optimizer.beta2)] {
             try require(beta.isFinite && beta >= 0 && beta < 1, name, beta, "it must be in [0, 1)")
         }

@@ -6,7 +6,7 @@ rules; two steps of each optimizer from the same start. The Swift tests read
 references.json and never recompute these numbers.
 
 Run:  python3 make_references.py > references.json
-Made with Python 3.11.7 and NumPy 2.4.6 (any NumPy >= 1.20 gives the same file).
+Made with Python 3.11.7 and NumPy 2.4.6 (another NumPy may differ in the last bit of a value).
 """
 import json
 
@@ -83,6 +83,43 @@ def adam(settings):
     return out
 
 
+def rmsprop(settings):
+    """torch.optim.RMSprop: square_avg, optional centring (grad_avg) and momentum buffer."""
+    lr, alpha, eps, wd, mu = (settings[k] for k in ["learningRate", "alpha", "epsilon", "weightDecay", "momentum"])
+    centered = settings["centered"]
+    theta = flatten(w, b)
+    v, average, buffer, out = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta), []
+    for _ in range(2):
+        g = loss_and_gradient(theta)[1] + wd * theta
+        v = alpha * v + (1 - alpha) * g * g
+        mean_square = v
+        if centered:
+            average = alpha * average + (1 - alpha) * g
+            mean_square = v - average * average
+        denominator = np.sqrt(mean_square) + eps
+        if mu > 0:
+            buffer = mu * buffer + g / denominator
+            theta = theta - lr * buffer
+        else:
+            theta = theta - lr * g / denominator
+        out.append(theta.tolist())
+    return out
+
+
+def adagrad(settings):
+    """torch.optim.Adagrad: η_t = η / (1 + (t − 1) decay), s ← s + g², w ← w − η_t g / (√s + ε)."""
+    lr, decay, start, eps, wd = (settings[k] for k in ["learningRate", "learningRateDecay", "initialAccumulator", "epsilon", "weightDecay"])
+    theta = flatten(w, b)
+    total, out = np.full_like(theta, start), []
+    for step in range(1, 3):
+        g = loss_and_gradient(theta)[1] + wd * theta
+        rate = lr / (1 + (step - 1) * decay)
+        total = total + g * g
+        theta = theta - rate * g / (np.sqrt(total) + eps)
+        out.append(theta.tolist())
+    return out
+
+
 base = {"momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 cases = [
     dict(base, kind="sgd", learningRate=0.1, weightDecay=0.0),
@@ -90,7 +127,10 @@ cases = [
     dict(base, kind="nesterov", learningRate=0.1, weightDecay=0.01),
     dict(base, kind="adam", learningRate=0.01, weightDecay=0.01),
     dict(base, kind="adamw", learningRate=0.01, weightDecay=0.1),
+    dict(base, kind="rmsprop", learningRate=0.01, weightDecay=0.01, momentum=0.5, alpha=0.9, centered=True),
+    dict(base, kind="adagrad", learningRate=0.1, weightDecay=0.01, epsilon=1e-10, learningRateDecay=0.5, initialAccumulator=0.1),
 ]
+RULES = {"sgd": sgd, "momentum": sgd, "nesterov": sgd, "adam": adam, "adamw": adam, "rmsprop": rmsprop, "adagrad": adagrad}
 loss, gradient = loss_and_gradient(flatten(w, b))
 print(json.dumps({
     "sizes": sizes,
@@ -99,6 +139,5 @@ print(json.dumps({
     "parameters": flatten(w, b).tolist(),
     "meanLoss": loss,
     "meanGradient": gradient.tolist(),
-    "optimizers": [{"settings": c, "steps": (sgd(c) if c["kind"] in ("sgd", "momentum", "nesterov") else adam(c))}
-                   for c in cases],
+    "optimizers": [{"settings": c, "steps": RULES[c["kind"]](c)} for c in cases],
 }, indent=1))
