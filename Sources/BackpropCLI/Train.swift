@@ -362,6 +362,45 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// A configuration and a checkpoint policy as the flags that give them,
+    /// keyed by flag name without the dashes (the inverse of `givenSettings`):
+    /// what config.json holds, so that `--config` reproduces the run.
+    static func settings(of c: TrainingConfiguration, dataPath: String, policy: CheckpointPolicy) -> [String: Any] {
+        var settings: [String: Any] = [
+            "data": dataPath, "layers": c.sizes, "activation": c.hiddenActivation.rawValue, "loss": c.loss.rawValue,
+            "init": c.initialization.rawValue, "optimizer": c.optimizer.kind.rawValue,
+            "learning-rate": c.optimizer.learningRate, "weight-decay": c.optimizer.weightDecay,
+            "batch-size": c.batchSize, "epochs": c.epochs, "shuffle": c.shuffle, "shard-size": c.shardSize,
+            "seed": c.seed, "reduction": c.reduction.rawValue, "workers": c.workers,
+            "checkpoint-every": policy.everySteps, "checkpoint-every-epoch": policy.everyEpoch, "keep": policy.keep,
+        ]
+        if let output = c.outputActivation { settings["output-activation"] = output.rawValue }
+        if let steps = c.steps { settings["steps"] = steps }
+        if let interval = policy.interval { settings["checkpoint-interval"] = interval }
+        switch c.optimizer.kind {
+        case .momentum, .nesterov: settings["momentum"] = c.optimizer.momentum
+        case .rmsprop:
+            settings["momentum"] = c.optimizer.momentum
+            if let alpha = c.optimizer.alpha { settings["rmsprop-alpha"] = alpha }
+            if c.optimizer.isCentered { settings["centered"] = true }
+        case .adagrad:
+            if let decay = c.optimizer.learningRateDecay { settings["lr-decay"] = decay }
+            if let start = c.optimizer.initialAccumulator { settings["initial-accumulator"] = start }
+        case .sgd, .adam, .adamw: break
+        }
+        switch c.schedule {
+        case .constant: settings["lr-schedule"] = "constant"
+        case .stepDecay(let size, let gamma): (settings["lr-schedule"], settings["lr-step-size"], settings["lr-gamma"]) = ("step", size, gamma)
+        case .cosine(let warmup, _, let minimum):  // the length follows from the run's epochs or steps
+            (settings["lr-schedule"], settings["warmup-steps"], settings["min-lr"]) = ("cosine", warmup, minimum)
+        }
+        if let sampling = c.sampling { settings["sampling"] = sampling.rawValue }
+        if let privacy = c.privacy {
+            (settings["dp-clip"], settings["dp-noise"], settings["dp-delta"]) = (privacy.clip, privacy.noise, privacy.delta)
+        }
+        return settings
+    }
+
     /// The defaults of a fresh run; workers default to the active cores.
     static func freshConfiguration() -> TrainingConfiguration {
         var configuration = TrainingConfiguration()

@@ -216,25 +216,14 @@ final class TrainingRun {
         lastSave = clock.now
     }
 
-    /// config.json: everything needed to run this again — the training
-    /// configuration, the data and its fingerprint, the checkpoint policy.
+    /// config.json: the run's settings keyed by their flags, so that
+    /// `backprop train --config <run>/config.json` runs it again (`Train.settings`),
+    /// and, under "recorded", what it was run with (ignored as settings).
     private func configurationJSON() throws -> String {
-        struct Saved: Encodable {
-            let programVersion: String
-            let data: String
-            let dataFingerprint: String
-            let training: TrainingConfiguration
-            let checkpointEverySteps: Int
-            let checkpointEveryEpoch: Bool
-            let checkpointIntervalSeconds: Double?
-            let keep: Int
-        }
-        let saved = Saved(programVersion: Checkpoint.programVersion, data: dataPath, dataFingerprint: fingerprint,
-                          training: trainer.configuration, checkpointEverySteps: policy.everySteps,
-                          checkpointEveryEpoch: policy.everyEpoch, checkpointIntervalSeconds: policy.interval, keep: policy.keep)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(saved), as: UTF8.self) + "\n"
+        var settings = Train.settings(of: trainer.configuration, dataPath: dataPath, policy: policy)
+        settings["recorded"] = ["program-version": Checkpoint.programVersion, "data-fingerprint": fingerprint]
+        let data = try JSONSerialization.data(withJSONObject: settings, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self) + "\n"
     }
 
     private func checkpoint() -> Checkpoint {

@@ -19,6 +19,9 @@ public enum SettingsFile {
     public static let valueLimit = 10_000
     /// The deepest nesting a file may have.
     public static let depthLimit = 8
+    /// The one key whose value may be a mapping: what a run recorded beside
+    /// its settings in config.json (program version, data fingerprint), skipped.
+    public static let recordedKey = "recorded"
 
     /// The flags the file at `path` stands for, in key order.
     /// - Throws: `SettingsFileError` naming the file.
@@ -69,6 +72,8 @@ public enum SettingsFile {
             switch value {
             case .flag(let on): flags.append(on ? "--\(key)" : "--no-\(key)")
             case .text(let text): flags += ["--\(key)", text]
+            case .section where key == recordedKey: break
+            case .section: throw refuse("key '\(key)' holds a mapping; only '\(recordedKey)' may (a run's facts, not settings).")
             }
         }
         return flags
@@ -102,6 +107,8 @@ public enum SettingsFile {
     enum Value: Decodable {
         case flag(Bool)
         case text(String)
+        /// A mapping: allowed only as `recordedKey`.
+        case section
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
@@ -113,6 +120,8 @@ public enum SettingsFile {
                 self = .text(String(integer))
             } else if let number = try? container.decode(Double.self) {
                 self = .text(String(number))
+            } else if (try? container.decode([String: Value].self)) != nil {
+                self = .section
             } else {
                 self = .text(try container.decode(String.self))
             }

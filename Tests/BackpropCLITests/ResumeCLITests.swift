@@ -325,8 +325,33 @@ struct ResumeCLITests {
         let points = try run("/usr/bin/python3", ["-c", check, "\(directory)/run/curves.svg"])
         #expect(points.status == 0 && points.standardOutput == "3,3,3\n", "\(points.standardOutput) \(points.standardError)")
         let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/run/config.json")))
-        let training = try #require((configuration as? [String: Any])?["training"] as? [String: Any])
-        #expect(training["epochs"] as? Int == 3 && training["sizes"] as? [Int] == [784, 32, 10])
+        let settings = try #require(configuration as? [String: Any])
+        #expect(settings["epochs"] as? Int == 3 && settings["layers"] as? [Int] == [784, 32, 10])
+        #expect((settings["recorded"] as? [String: String])?["program-version"] == Checkpoint.programVersion)
+    }
+
+    @Test("a run's config.json is a --config that runs it again: the same parameters, bit for bit")
+    func configReproducesRun() throws {
+        let first = try backprop(["train", "--data", CLITests.sample, "--layers", "784,24,10", "--epochs", "2", "--batch-size", "100",
+                                  "--optimizer", "adagrad", "--learning-rate", "0.05", "--lr-decay", "0.01", "--initial-accumulator", "0.1",
+                                  "--lr-schedule", "step", "--lr-step-size", "7", "--lr-gamma", "0.5", "--shard-size", "32",
+                                  "--seed", "9", "--no-shuffle", "--weight-decay", "0.001", "--output-activation", "softmax",
+                                  "--checkpoint-every", "4", "--keep", "2", "--run-dir", "first"])
+        try #require(first.status == 0, "\(first.standardError)")
+        let again = try backprop(["train", "--config", "first/config.json", "--run-dir", "again"])
+        try #require(again.status == 0, "\(again.standardError)")
+        let (a, b) = (try Checkpoint.load(from: "\(directory)/first/model.h5"), try Checkpoint.load(from: "\(directory)/again/model.h5"))
+        #expect(a.network.parameters.map(\.bitPattern) == b.network.parameters.map(\.bitPattern))
+        #expect(a.configuration == b.configuration && a.optimizerState == b.optimizerState)
+        // A DP-SGD run too: its σ (found for --dp-epsilon) and sampling come back as they were.
+        let dp = try backprop(["train", "--data", CLITests.sample, "--layers", "784,16,10", "--epochs", "1", "--batch-size", "50",
+                               "--optimizer", "rmsprop", "--centered", "--momentum", "0.2", "--dp-clip", "1", "--dp-epsilon", "8",
+                               "--seed", "3", "--run-dir", "dp"])
+        try #require(dp.status == 0, "\(dp.standardError)")
+        let dpAgain = try backprop(["train", "--config", "dp/config.json", "--run-dir", "dp-again"])
+        try #require(dpAgain.status == 0, "\(dpAgain.standardError)")
+        let (c, d) = (try Checkpoint.load(from: "\(directory)/dp/model.h5"), try Checkpoint.load(from: "\(directory)/dp-again/model.h5"))
+        #expect(c.network.parameters.map(\.bitPattern) == d.network.parameters.map(\.bitPattern) && c.configuration == d.configuration)
     }
 
     @Test("a cosine schedule spans the run's steps, with the batch size given on the command line")
