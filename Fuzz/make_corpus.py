@@ -215,6 +215,14 @@ def make_corpus(dataset, checkpoint, out):
                                 (["hiddenActivation"], "tanh", "(tanh, softmax; cross-entropy)")):
         case(f"configuration-{'-'.join(keys)}", C, expect, checkpoint, setting(keys, value))
 
+    # Class names: not JSON, too few for the labels, twice the same; a checkpoint's for another output width.
+    def names(value, where="/"):
+        return h5edit(lambda f: f[where].attrs.__setitem__("class_names", np.bytes_(value)))
+    case("class-names-not-json", D, "class_names", dataset, names(b"cat, dog"))
+    case("class-names-too-few", D, "names 2 classes", dataset, names(b'["a", "b"]'))
+    case("class-names-twice", D, "names a class twice", dataset, names(b'["a", "b", "a"]'))
+    case("class-names-checkpoint-width", C, "the model has 3 outputs", checkpoint, names(b'["a", "b"]', "/data"))
+
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 

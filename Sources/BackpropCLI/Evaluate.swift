@@ -25,7 +25,16 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         Backprop.setUp()
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
-        let dataset = try guardedRead(data) { try DatasetFile.split(split, of: try HDF5File.open(data)) }
+        let (dataset, fileNames) = try guardedRead(data) {
+            let file = try HDF5File.open(data)
+            return (try DatasetFile.split(split, of: file), try DatasetFile.classNames(of: file))
+        }
+        // The dataset's class names, else the model's; shown beside the class numbers.
+        let names = (fileNames ?? model.classNames).flatMap { $0.count >= model.network.outputCount ? $0 : nil }
+        func label(_ c: Int) -> String {
+            let name = names.map { " " + $0[c].padding(toLength: min($0.map(\.count).max() ?? 0, 24), withPad: " ", startingAt: 0) } ?? ""
+            return String(format: "%2d", c) + name
+        }
         try dataset.validate(for: model.network)
         let result = evaluate(model.network, on: dataset, workers: workers)
         print("\(checkpoint) on \(dataset.name): \(result.sampleCount) samples")
@@ -35,12 +44,12 @@ struct Evaluate: ParsableCommand {
         }
         print(String(format: "loss %.4f  accuracy %.2f%%", result.meanLoss, 100 * result.accuracy))
         print("per-class accuracy:")
-        for (label, accuracy) in result.perClassAccuracy.enumerated() {
-            print(String(format: "  class %2d  %6.2f%%", label, 100 * accuracy))
+        for (c, accuracy) in result.perClassAccuracy.enumerated() {
+            print("  class " + label(c) + String(format: "  %6.2f%%", 100 * accuracy))
         }
         print("confusion matrix (rows: true class, columns: predicted):")
-        for row in result.confusion {
-            print("  " + row.map { String(format: "%5d", $0) }.joined(separator: " "))
+        for (c, row) in result.confusion.enumerated() {
+            print("  " + label(c) + " " + row.map { String(format: "%5d", $0) }.joined(separator: " "))
         }
     }
 }

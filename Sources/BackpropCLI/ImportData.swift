@@ -38,7 +38,7 @@ struct ImportData: ParsableCommand {
         @OptionGroup var options: Options
 
         func run() throws {
-            try importIDX(from: directory, to: output, name: "fashion-mnist", options: options)
+            try importIDX(from: directory, to: output, name: "fashion-mnist", options: options, classNames: ClassNames.fashionMNIST)
         }
     }
 
@@ -70,11 +70,17 @@ extension ImportData {
         var seed: UInt64 = 0
         @Option(help: "The HDF5 file to write.")
         var output: String
+        @Option(help: "Names of the classes, in label order, separated by commas (e.g. cat,dog); stored in the file for evaluate and predict.")
+        var classNames: String?
+
+        /// The names of --class-names, one per comma.
+        var names: [String]? { classNames.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } }
 
         func validate() throws {
             guard testFraction > 0, testFraction < 1 else {
                 throw ValidationError("--test-fraction \(testFraction) is invalid: it must lie strictly between 0 and 1.")
             }
+            if let names, let problem = ClassNames.problem(names) { throw ValidationError("--class-names \(problem).") }
         }
 
         func write(_ train: Dataset, test: Dataset?, source: String) throws {
@@ -91,7 +97,8 @@ extension ImportData {
             guard train.isRegression == test.isRegression, !train.isRegression || train.targetWidth == test.targetWidth else {
                 throw ValidationError("the test data has \(test.targets), the training data \(train.targets).")
             }
-            try DatasetFile.write(train: train, test: test, attributes: ["source": source], to: output)
+            if names != nil && train.isRegression { throw ValidationError("--class-names applies to class labels, not regression targets.") }
+            try DatasetFile.write(train: train, test: test, attributes: ["source": source], classNames: names, to: output)
             let storage = if case .bytes = train.features { "bytes × 1/255" } else { "float32" }
             print("wrote \(output): \(train.count) train and \(test.count) test samples of \(train.featureCount) features "
                   + "(\(storage)), \(train.targets)")
@@ -167,8 +174,9 @@ extension ImportData {
     }
 }
 
-private func importIDX(from directory: String, to output: String, name: String, options: ImportData.Options) throws {
+private func importIDX(from directory: String, to output: String, name: String, options: ImportData.Options,
+                       classNames: [String]? = nil) throws {
     let (train, test) = try IDXImport.run(from: directory, to: output, name: name,
-                                          trainLimit: options.trainLimit, testLimit: options.testLimit)
+                                          trainLimit: options.trainLimit, testLimit: options.testLimit, classNames: classNames)
     print("wrote \(output): \(train.count) train and \(test.count) test samples of \(train.featureCount) features")
 }

@@ -58,13 +58,17 @@ struct Predict: ParsableCommand {
                 try file.setAttribute("input", input)
                 if let classes { try file.write(classes, shape: [count], to: "/predictions/class") }
                 try file.write(outputs, shape: [count, k], to: "/predictions/outputs")
+                if classes != nil { try ClassNames.write(model.classNames, to: file, object: "/predictions") }
             }
         } else {
-            let header = ["index"] + (classes == nil ? [] : ["class"]) + (0..<k).map { "y\($0)" }
+            // The class's name beside its number when the model knows the names (quoted per RFC 4180).
+            let names = classes == nil ? nil : model.classNames
+            let header = ["index"] + (classes == nil ? [] : ["class"]) + (names == nil ? [] : ["class_name"]) + (0..<k).map { "y\($0)" }
             var text = header.joined(separator: ",") + "\n"
             for n in 0..<count {
                 var fields = ["\(n)"]
                 if let classes { fields.append("\(classes[n])") }
+                if let names, let classes { fields.append("\"" + names[Int(classes[n])].replacingOccurrences(of: "\"", with: "\"\"") + "\"") }
                 fields += outputs[(n * k)..<((n + 1) * k)].map { "\($0)" }
                 text += fields.joined(separator: ",") + "\n"
             }

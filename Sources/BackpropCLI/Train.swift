@@ -170,7 +170,11 @@ struct Train: ParsableCommand {
         let base = resumed?.checkpoint.configuration ?? Train.freshConfiguration()
         let dataPath = data ?? resumed?.checkpoint.dataPath ?? Train.defaultData
         if let output { try refuseOverwritingInputs(output, flag: "--output", inputs: [dataPath] + (resumed.map { [$0.path] } ?? [])) }
-        let (train, test) = try guardedRead(dataPath) { try DatasetFile.load(dataPath) }
+        let (train, test, classNames) = try guardedRead(dataPath) {
+            let file = try HDF5File.open(dataPath)
+            let (train, test) = try DatasetFile.load(file)
+            return (train, test, try DatasetFile.classNames(of: file))
+        }
         var configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
         // The cores are shared among this machine's ranks, unless --workers says otherwise.
         if workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
@@ -232,6 +236,7 @@ struct Train: ParsableCommand {
         let run = TrainingRun(trainer: trainer, test: test, dataPath: dataPath, fingerprint: fingerprint,
                               directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress,
                               writes: job.isWriter)
+        run.classNames = classNames
         // The run directory stays this process's until the run ends.
         try withExtendedLifetime(lock) { try run.start() }
     }

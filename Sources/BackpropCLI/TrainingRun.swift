@@ -33,6 +33,8 @@ final class TrainingRun {
     let progress: ProgressReporter
     /// Whether this process writes files (rank 0, or the one process).
     let writes: Bool
+    /// The dataset's class names, kept in the checkpoints (when one per output).
+    var classNames: [String]?
     private let signals = StopSignals()
     /// Training seconds of earlier processes of this run (from the checkpoint).
     private let earlierSeconds: Double
@@ -227,7 +229,8 @@ final class TrainingRun {
     }
 
     private func checkpoint() -> Checkpoint {
-        Checkpoint(of: trainer, dataPath: dataPath, dataFingerprint: fingerprint)
+        Checkpoint(of: trainer, dataPath: dataPath, dataFingerprint: fingerprint,
+                   classNames: classNames?.count == trainer.network.outputCount ? classNames : nil)
     }
 
     private func seconds(since instant: ContinuousClock.Instant) -> Double {

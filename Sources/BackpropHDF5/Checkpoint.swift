@@ -48,6 +48,8 @@ public struct Checkpoint: Sendable {
     /// What the model is judged by: accuracy (class labels) or RMSE
     /// (regression targets); predict reads it to decide what to write.
     public var metric: Metric
+    /// The classes' names, when the dataset had them (`ClassNames`).
+    public var classNames: [String]? = nil
 
     public init(
         network: Network<Float>, configuration: TrainingConfiguration, optimizerKind: OptimizerKind,
@@ -68,11 +70,12 @@ public struct Checkpoint: Sendable {
 
     /// The checkpoint of a trainer's complete state.
     /// - Parameter dataPath: the dataset file, recorded for resume.
-    public init(of trainer: Trainer, dataPath: String, dataFingerprint: String) {
+    public init(of trainer: Trainer, dataPath: String, dataFingerprint: String, classNames: [String]? = nil) {
         self.init(network: trainer.network, configuration: trainer.configuration,
                   optimizerKind: trainer.optimizer.kind, optimizerState: trainer.optimizer.state,
                   position: trainer.position, order: trainer.order, history: trainer.history,
                   dataPath: dataPath, dataFingerprint: dataFingerprint, metric: trainer.dataset.metric)
+        self.classNames = classNames
     }
 
     // MARK: - Saving
@@ -104,6 +107,7 @@ public struct Checkpoint: Sendable {
             try file.setAttribute("path", dataPath, on: "/data")
             try file.setAttribute("fingerprint", dataFingerprint, on: "/data")
             try file.setAttribute("metric", metric.rawValue, on: "/data")
+            try ClassNames.write(classNames, to: file, object: "/data")
 
             try file.createGroup("/optimizer")
             try file.setAttribute("kind", optimizerKind.rawValue, on: "/optimizer")
@@ -313,10 +317,16 @@ public struct Checkpoint: Sendable {
         guard let metric = Metric(rawValue: metricName) else {
             throw .invalidContent(path: path, object: "attribute 'metric' of /data", reason: "unknown metric '\(metricName)'")
         }
-        return Checkpoint(network: network, configuration: configuration, optimizerKind: kind,
-                          optimizerState: state, position: position, order: order, history: history,
-                          dataPath: try file.stringAttribute("path", of: "/data"),
-                          dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"), metric: metric)
+        var checkpoint = Checkpoint(network: network, configuration: configuration, optimizerKind: kind,
+                                    optimizerState: state, position: position, order: order, history: history,
+                                    dataPath: try file.stringAttribute("path", of: "/data"),
+                                    dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"), metric: metric)
+        checkpoint.classNames = try ClassNames.read(from: file, object: "/data")
+        if let names = checkpoint.classNames, metric == .accuracy, names.count != network.outputCount {
+            throw .invalidContent(path: path, object: "attribute 'class_names' of /data",
+                                  reason: "names \(names.count) classes, but the model has \(network.outputCount) outputs")
+        }
+        return checkpoint
     }
 
     /// The saved order must be a permutation of 0..<N and the position must

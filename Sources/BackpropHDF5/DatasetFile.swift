@@ -38,6 +38,19 @@ public enum DatasetFile {
         return (train, test)
     }
 
+    /// The file's class names (root attribute `class_names`), checked
+    /// against its labels: one name for every class number used; nil without them.
+    public static func classNames(of file: HDF5File) throws(StorageError) -> [String]? {
+        guard let names = try ClassNames.read(from: file, object: "/") else { return nil }
+        for name in splits {
+            if case .classes(let labels) = try split(name, of: file).targets, let top = labels.max(), Int(top) >= names.count {
+                throw .invalidContent(path: file.path, object: "attribute 'class_names' of /",
+                                      reason: "names \(names.count) classes, but /\(name)/y holds the label \(top)")
+            }
+        }
+        return names
+    }
+
     /// Reads one split ("/train" or "/test"): x rank 2 (uint8 with a scale, or
     /// float32), y uint8 rank 1 or float32 rank 2, with as many rows as x.
     /// - Throws: `StorageError` naming the file and the object at fault.
@@ -97,10 +110,15 @@ public enum DatasetFile {
     /// (an empty split, say) is refused here, with the same error, and never written.
     /// - Parameter attributes: extra root attributes, e.g. the source.
     public static func write(
-        train: Dataset, test: Dataset, attributes: [String: String], to path: String
+        train: Dataset, test: Dataset, attributes: [String: String], classNames: [String]? = nil, to path: String
     ) throws(StorageError) {
-        try HDF5File.writeAtomically(path, verify: { (file) throws(StorageError) in _ = try load(file) }) { (file) throws(StorageError) in
+        let verify = { (file: HDF5File) throws(StorageError) in
+            _ = try load(file)
+            _ = try self.classNames(of: file)
+        }
+        try HDF5File.writeAtomically(path, verify: verify) { (file) throws(StorageError) in
             try file.setAttribute("format", format)
+            try ClassNames.write(classNames, to: file, object: "/")
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
             for (name, data) in [("train", train), ("test", test)] {
                 let x = "/\(name)/x", y = "/\(name)/y"

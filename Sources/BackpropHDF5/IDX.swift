@@ -119,7 +119,7 @@ public enum IDXImport {
     @discardableResult
     public static func run(
         from directory: String, to output: String, name: String,
-        trainLimit: Int? = nil, testLimit: Int? = nil
+        trainLimit: Int? = nil, testLimit: Int? = nil, classNames: [String]? = nil
     ) throws(StorageError) -> (train: Dataset, test: Dataset) {
         let train = try split(images: try locate(stems.trainImages, in: directory),
                               labels: try locate(stems.trainLabels, in: directory), limit: trainLimit)
@@ -127,7 +127,7 @@ public enum IDXImport {
                              labels: try locate(stems.testLabels, in: directory), limit: testLimit)
         try DatasetFile.write(train: train, test: test,
                               attributes: ["source": "\(name) IDX files from \(directory)", "name": name],
-                              to: output)
+                              classNames: classNames, to: output)
         return (train, test)
     }
 }

@@ -68,6 +68,33 @@ struct CLITests {
         let accuracy = try #require(evaluated.standardOutput.firstMatch(of: /accuracy ([0-9.]+)%/).map { Double($0.1) ?? 0 })
         #expect(accuracy > 50, "a 3-epoch model should beat chance (10 %) by far: \(accuracy)")
         #expect(evaluated.standardOutput.contains("confusion matrix"))
+        // import fashion-mnist names the classes; the checkpoint keeps them, evaluate and predict show them.
+        #expect(try DatasetFile.classNames(of: HDF5File.open("\(directory)/data.h5")) == ClassNames.fashionMNIST)
+        #expect(try Checkpoint.load(from: "\(directory)/run/model.h5").classNames == ClassNames.fashionMNIST)
+        #expect(evaluated.standardOutput.contains("class  0 T-shirt/top") && evaluated.standardOutput.contains(" 9 Ankle boot"),
+                "\(evaluated.standardOutput)")
+        let predicted = try backprop("predict", "--checkpoint", "run/model.h5", "--input", "data.h5", "--output", "p.csv")
+        #expect(predicted.status == 0, "\(predicted.standardError)")
+        let lines = try String(contentsOfFile: "\(directory)/p.csv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.first?.hasPrefix("index,class,class_name,y0") == true)
+        let fields = try #require(lines.dropFirst().first?.split(separator: ","))
+        #expect(Int(fields[1]).map { "\"\(ClassNames.fashionMNIST[$0])\"" } == String(fields[2]), "\(fields)")
+    }
+
+    @Test("--class-names: stored with the data, refused when they do not fit the labels, twice named, or for regression")
+    func classNames() throws {
+        try Data("a,b,label\n1,2,0\n3,4,1\n5,6,2\n7,8,0\n9,1,1\n2,2,2\n".utf8).write(to: URL(fileURLWithPath: "\(directory)/t.csv"))
+        let imported = try backprop("import", "csv", "t.csv", "--output", "t.h5", "--class-names", "cat,dog,bird")
+        #expect(imported.status == 0, "\(imported.standardError)")
+        #expect(try DatasetFile.classNames(of: HDF5File.open("\(directory)/t.h5")) == ["cat", "dog", "bird"])
+        for (names, fragment) in [("cat,dog", "names 2 classes, but /train/y holds the label 2"), ("cat,cat,dog", "names a class twice"),
+                                  ("cat,,dog", "empty")] {
+            let refused = try backprop("import", "csv", "t.csv", "--output", "bad.h5", "--class-names", names)
+            #expect(refused.status != 0 && refused.standardError.contains(fragment), "\(names): \(refused.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: "\(directory)/bad.h5"))
+        }
+        let regression = try backprop("import", "csv", "t.csv", "--task", "regression", "--output", "bad.h5", "--class-names", "a,b,c")
+        #expect(regression.status != 0 && regression.standardError.contains("regression"), "\(regression.standardError)")
     }
 
     @Test("--epochs 0 writes the initialised model; --steps stops early")
