@@ -42,7 +42,7 @@ public enum FileSystem {
             unlink(temporary)
             throw error
         }
-        try? sync(directory)
+        try syncDirectory(directory, of: path)
     }
 
     /// The prefix of every temporary file Backprop makes; a run directory's
@@ -71,7 +71,7 @@ public enum FileSystem {
             unlink(temporary)
             throw .io(path: link, reason: "cannot rename the new link into place (\(errorText()))")
         }
-        try? sync(directory)
+        try syncDirectory(directory, of: link)
     }
 
     /// Writes `bytes` as the file at `path`, atomically (`writeAtomically`).
@@ -95,6 +95,19 @@ public enum FileSystem {
             if result < 0 && errno == EINTR { continue }
             guard result > 0 else { throw .io(path: reported, reason: "cannot write (\(errorText()))") }
             written += result
+        }
+    }
+
+    /// fsync(2) on the directory that now holds `path`, so that the rename
+    /// survives a crash. A file system that cannot sync directories (EINVAL,
+    /// ENOTSUP, EROFS) is passed over; any other failure is reported: the file
+    /// is in place, but not yet durable.
+    static func syncDirectory(_ directory: String, of path: String) throws(StorageError) {
+        do throws(StorageError) {
+            try sync(directory)
+        } catch {
+            guard ![EINVAL, ENOTSUP, EROFS].contains(errno) else { return }
+            throw .io(path: path, reason: "written, but its directory \(directory) could not be synced (\(errorText()))")
         }
     }
 

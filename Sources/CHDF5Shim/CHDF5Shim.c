@@ -9,6 +9,5 @@ hid_t chdf5_native_uint64(void) { return H5T_NATIVE_UINT64; }
 hid_t chdf5_c_s1(void) { return H5T_C_S1; }
 unsigned chdf5_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 unsigned chdf5_acc_trunc(void) { return H5F_ACC_TRUNC; }
-unsigned chdf5_acc_excl(void) { return H5F_ACC_EXCL; }
 hid_t chdf5_file_access_class(void) { return H5P_FILE_ACCESS; }
 void chdf5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

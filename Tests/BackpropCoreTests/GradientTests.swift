@@ -33,21 +33,21 @@ struct GradientTests {
         }
     }
 
-    @Test("the check fails on a wrong gradient")
+    @Test("the check fails on a wrong gradient, and names where")
     func checkerDetectsErrors() throws {
-        // Halving one weight's analytic gradient must show up as a large error:
-        // compare the true gradient with finite differences of a scaled loss.
+        // One weight's gradient halved: the checker must report it, in its tensor and at its index, and nothing else.
         let problem = try gradientCheckProblem(sizes: [3, 4, 2], activation: .tanh, loss: .sumOfSquares, seed: 7)
-        let analytic = problem.network.gradient(inputs: problem.inputs, targets: problem.targets).gradient
-        var probe = problem.network
-        let h = 1e-5
-        probe.parameters[0] += h
-        let above = probe.error(inputs: problem.inputs, targets: problem.targets)
-        probe.parameters[0] -= 2 * h
-        let below = probe.error(inputs: problem.inputs, targets: problem.targets)
-        let numeric = (above - below) / (2 * h)
-        #expect(relativeError(analytic[0], numeric) < 1e-6)
-        #expect(relativeError(analytic[0] / 2, numeric) > 0.3)
+        var wrong = problem.network.gradient(inputs: problem.inputs, targets: problem.targets).gradient
+        let layer = problem.network.layers[1], index = 5
+        wrong[layer.weightRange.lowerBound + index] /= 2
+        let results = checkGradients(of: problem.network, inputs: problem.inputs, targets: problem.targets, analytic: wrong)
+        for result in results {
+            if result.layer == 1 && result.tensor == "weight" {
+                #expect(result.worstRelativeError > 0.3 && result.worstIndex == index, "\(result)")
+            } else {
+                #expect(result.worstRelativeError < 1e-6, "\(result)")
+            }
+        }
     }
 
     @Test("batch gradient = Σ per-sample gradients", arguments: [11, 12, 13, 14] as [UInt64])

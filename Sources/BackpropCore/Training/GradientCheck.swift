@@ -16,10 +16,11 @@ public struct GradientCheckResult: Sendable {
 ///   - inputs: [rows, inputCount]; targets: [rows, outputCount].
 ///   - step: h; 1e-5 balances truncation (O(h²)) against round-off (O(ε/h)).
 /// - Returns: one result per weight and bias tensor, layer by layer.
+///   - analytic: the gradient to check; nil: the network's own backpropagation.
 public func checkGradients(
-    of network: Network<Double>, inputs: [Double], targets: [Double], step h: Double = 1e-5
+    of network: Network<Double>, inputs: [Double], targets: [Double], analytic given: [Double]? = nil, step h: Double = 1e-5
 ) -> [GradientCheckResult] {
-    let analytic = network.gradient(inputs: inputs, targets: targets).gradient
+    let analytic = given ?? network.gradient(inputs: inputs, targets: targets).gradient
     var probe = network
     var results: [GradientCheckResult] = []
     for (l, layer) in network.layers.enumerated() {

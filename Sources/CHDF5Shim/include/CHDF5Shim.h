@@ -29,7 +29,6 @@ unsigned chdf5_acc_rdonly(void);
 /// H5F_ACC_TRUNC
 unsigned chdf5_acc_trunc(void);
 /// H5F_ACC_EXCL
-unsigned chdf5_acc_excl(void);
 
 /// H5P_FILE_ACCESS (the class of file-access property lists)
 hid_t chdf5_file_access_class(void);
