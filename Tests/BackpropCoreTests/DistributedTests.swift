@@ -50,6 +50,31 @@ struct DistributedTests {
         }
     }
 
+    @Test("DP-SGD (Poisson sampling, clipping, keyed noise) on 1–4 ranks: one process's bits, empty samples included")
+    func privateSteps() throws {
+        let dataset = randomDataset(count: 120, featureCount: 70, classCount: 5, seed: 8)
+        var c = configuration(optimizer: .adam, workers: 1)
+        c.batchSize = 40
+        c.sampling = .poisson
+        c.privacy = DifferentialPrivacy(clip: 0.3, noise: 1.3, delta: 1e-5)
+        let reference = try Self.run(c, on: dataset, steps: 6, group: nil)
+        for ranks in 1...4 {
+            let configured = c
+            let results = try ThreadJob.run(ranks: ranks) { rank in try Self.run(configured, on: dataset, steps: 6, group: rank) }
+            for (r, result) in results.enumerated() {
+                let same = (result.parameters == reference.parameters, result.state == reference.state, result.losses == reference.losses)
+                #expect(same == (true, true, true), "\(ranks) ranks, rank \(r)")
+            }
+        }
+        // A sample rate so small that steps are empty: the noise alone, on every rank alike.
+        var sparse = c
+        sparse.batchSize = 1
+        let alone = try Self.run(sparse, on: dataset, steps: 6, group: nil)
+        let sparseSettings = sparse
+        let shared = try ThreadJob.run(ranks: 3) { rank in try Self.run(sparseSettings, on: dataset, steps: 6, group: rank) }
+        #expect(shared.allSatisfy { $0.parameters == alone.parameters && $0.state == alone.state })
+    }
+
     @Test("more ranks than shards: the ranks without a shard still take part, and the bits are one process's")
     func idleRanks() throws {
         let dataset = randomDataset(count: 40, featureCount: 6, classCount: 3, seed: 2)
