@@ -41,6 +41,8 @@ struct Backprop: ParsableCommand {
                 var message = lines.first.map { first in
                     lines.count > 1 ? first + " " + lines.dropFirst().joined(separator: ", ") : first
                 } ?? ""
+                // Core's errors name settings in words; here they name the flags.
+                if let error = error as? TrainingError { message = error.description(naming: Self.flag) }
                 // An unknown option, or a bad value, that came from --config: name the file and its key.
                 let arguments = Array(CommandLine.arguments.dropFirst())
                 if let (path, flags) = ConfigFile.configuredFlags(arguments) {
@@ -55,6 +57,15 @@ struct Backprop: ParsableCommand {
                 if !message.isEmpty { printError("error: " + message) }
             }
             exit(withError: code == .success ? nil : ExitCode(code.rawValue))
+        }
+    }
+
+    /// The flag that sets what a Core error's advice mentions.
+    static func flag(_ setting: TrainingError.Setting) -> String {
+        switch setting {
+        case .layers: return "--layers"
+        case .loss: return "--loss"
+        case .learningRate: return "--learning-rate"
         }
     }
 
@@ -89,6 +100,11 @@ extension OptimizerKind: ExpressibleByArgument {}
 extension Initialization: ExpressibleByArgument {}
 extension Reduction: ExpressibleByArgument {}
 extension Sampling: ExpressibleByArgument {}
+
+/// A dataset file's split, for `evaluate` and `predict` (`--split`).
+enum DatasetSplit: String, CaseIterable, ExpressibleByArgument {
+    case test, train
+}
 
 /// A comma-separated list of layer widths, e.g. "784,256,128,10".
 struct LayerSizes: ExpressibleByArgument, Sendable {

@@ -12,14 +12,13 @@ struct Evaluate: ParsableCommand {
     var checkpoint: String
     @Option(help: "The HDF5 dataset.")
     var data = "datasets/fashion-mnist.h5"
-    @Option(help: "Which split to evaluate: test or train.")
-    var split = "test"
+    @Option(help: "Which split to evaluate.")
+    var split: DatasetSplit = .test
     @Option(help: "Worker threads (default: the active cores).")
     var workers = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
         guard workers > 0 else { throw ValidationError("--workers \(workers) is invalid: it must be at least 1.") }
-        guard DatasetFile.splits.contains(split) else { throw ValidationError("--split must be test or train, not '\(split)'.") }
     }
 
     func run() throws {
@@ -27,7 +26,7 @@ struct Evaluate: ParsableCommand {
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let (dataset, fileNames) = try guardedRead(data) {
             let file = try HDF5File.open(data)
-            return (try DatasetFile.split(split, of: file), try DatasetFile.classNames(of: file))
+            return (try DatasetFile.split(split.rawValue, of: file), try DatasetFile.classNames(of: file))
         }
         // The dataset's class names, else the model's; shown beside the class numbers.
         let names = (fileNames ?? model.classNames).flatMap { $0.count >= model.network.outputCount ? $0 : nil }

@@ -20,12 +20,11 @@ struct Predict: ParsableCommand {
     @Option(help: "The inputs: a Backprop dataset (.h5) or an IDX images file (.idx3-ubyte[.gz]).")
     var input: String
     @Option(help: "For a dataset input: test or train.")
-    var split = "test"
+    var split: DatasetSplit = .test
     @Option(help: "Where to write: FILE.csv or FILE.h5.")
     var output = "predictions.csv"
 
     func validate() throws {
-        guard ["test", "train"].contains(split) else { throw ValidationError("--split \(split) is invalid: use test or train.") }
         guard output.hasSuffix(".csv") || output.hasSuffix(".h5") else {
             throw ValidationError("--output \(output) is invalid: end it in .csv or .h5.")
         }
@@ -80,7 +79,7 @@ struct Predict: ParsableCommand {
     /// The inputs x of every sample, row-major, and the features per sample.
     private func readInputs() throws -> (x: [Float], width: Int) {
         if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
-            let data = try guardedRead(input) { try DatasetFile.split(split, of: HDF5File.open(input)) }
+            let data = try guardedRead(input) { try DatasetFile.split(split.rawValue, of: HDF5File.open(input)) }
             switch data.features {
             case .bytes(let bytes, let scale): return (bytes.map { Float($0) * scale }, data.featureCount)
             case .floats(let values): return (values, data.featureCount)

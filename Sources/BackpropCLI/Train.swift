@@ -443,7 +443,7 @@ struct Train: ParsableCommand {
         do {
             return try body()
         } catch let error as TrainingError {
-            guard case .invalidSetting(let name, let value, let reason) = error else { throw ValidationError(error.description) }
+            guard case .invalidSetting(let name, let value, let reason) = error else { throw ValidationError(error.description(naming: Backprop.flag)) }
             throw ValidationError("\(flags[name] ?? name) \(value) is invalid: \(reason).")
         }
     }

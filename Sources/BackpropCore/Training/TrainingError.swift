@@ -24,11 +24,24 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// The loss became NaN or infinite.
     case diverged(step: Int, loss: Double, lastCheckpoint: String?)
 
-    public var description: String {
+    /// The settings an error's advice refers to. Core names none of them by
+    /// a flag: the command line passes its own names to `description(naming:)`.
+    public enum Setting: Sendable {
+        case layers, loss, learningRate
+    }
+
+    /// The message in words, naming no flag.
+    public var description: String { description(naming: { _ in nil }) }
+
+    /// The message, with the flag (or other name) `name` gives each setting its advice mentions.
+    public func description(naming name: (Setting) -> String?) -> String {
+        func named(_ setting: Setting, _ example: String = "") -> String {
+            name(setting).map { " (\($0)\(example.isEmpty ? "" : " " + example))" } ?? ""
+        }
         switch self {
         case .invalidLayers(let sizes):
             let list = sizes.map(String.init).joined(separator: ",")
-            return "layer list '\(list)' is invalid: give at least an input and an output size, each at least 1 (e.g. --layers 784,256,128,10)."
+            return "layer list '\(list)' is invalid: give at least an input and an output width, each at least 1\(named(.layers, "784,256,128,10"))."
         case .tooManyParameters(let sizes, let limit):
             let list = sizes.map(String.init).joined(separator: ",")
             return "layer list '\(list)' has more than \(limit) parameters, the most a model may have (a checkpoint holds no more); make the layers narrower."
@@ -37,18 +50,18 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .softmaxHiddenActivation:
             return "softmax cannot be a hidden activation; use relu, leaky-relu, tanh, sigmoid or identity."
         case .inputWidthMismatch(let dataset, let features, let inputs):
-            return "dataset \(dataset) has \(features) features per sample but the network's first layer takes \(inputs); make the first --layers size \(features)."
+            return "dataset \(dataset) has \(features) features per sample but the network's first layer takes \(inputs); make the first layer width \(features)\(named(.layers))."
         case .labelOutOfRange(let dataset, let index, let label, let outputs):
-            return "dataset \(dataset) has label \(label) at sample \(index), but the network has only \(outputs) outputs; make the last --layers size at least \(label + 1)."
+            return "dataset \(dataset) has label \(label) at sample \(index), but the network has only \(outputs) outputs; make the last layer width at least \(label + 1)\(named(.layers))."
         case .targetWidthMismatch(let dataset, let targets, let outputs):
-            return "dataset \(dataset) has \(targets) target values per sample but the network has \(outputs) outputs; make the last --layers size \(targets)."
+            return "dataset \(dataset) has \(targets) target values per sample but the network has \(outputs) outputs; make the last layer width \(targets)\(named(.layers))."
         case .regressionNeedsSumOfSquares(let dataset):
-            return "dataset \(dataset) has real-valued (regression) targets; train it with --loss sum-of-squares (cross-entropy needs class labels)."
+            return "dataset \(dataset) has real-valued (regression) targets; train it with the sum-of-squares loss\(named(.loss, "sum-of-squares")) (cross-entropy needs class labels)."
         case .invalidSetting(let name, let value, let reason):
             return "\(name) = \(value) is invalid: \(reason)."
         case .diverged(let step, let loss, let checkpoint):
             let last = checkpoint.map { " The last checkpoint written is \($0)." } ?? " No checkpoint was written before it."
-            return "training diverged at step \(step): the loss is \(loss).\(last) Try a smaller --learning-rate."
+            return "training diverged at step \(step): the loss is \(loss).\(last) Try a smaller learning rate\(named(.learningRate))."
         }
     }
 }
