@@ -183,10 +183,10 @@ struct KernelTests {
         var chunked = settings.makeOptimizer(parameterCount: n, scalar: Float.self)
         var (w1, w2) = (start, start)
         for g in gradients {
-            whole.update(&w1, along: g)
+            whole.update(&w1, along: g, learningRate: 0.01)
             w2.withUnsafeMutableBufferPointer { w in
                 g.withUnsafeBufferPointer { g in
-                    chunked.withStep { rule in
+                    chunked.withStep(learningRate: 0.01) { rule in
                         for range in [512..<1003, 0..<7, 7..<512] { rule.apply(w.baseAddress!, along: g.baseAddress! + range.lowerBound, range: range) }
                     }
                 }

@@ -17,7 +17,7 @@ struct PerSampleTests {
         let indices = (0..<Int32(rows)).map { $0 }
         _ = indices.withUnsafeBufferPointer { i in
             parameters.withUnsafeMutableBufferPointer { w in
-                optimizer.withStep { rule in
+                optimizer.withStep(learningRate: 0) { rule in
                     engine.step(dataset: dataset, indices: i, scale: 1, rule: rule, parameters: w.baseAddress!, perSample: options)
                 }
             }

@@ -101,7 +101,7 @@ struct TrainingTests {
             indices.withUnsafeBufferPointer { batch in
                 for _ in 0..<before {
                     parameters.withUnsafeMutableBufferPointer { w in
-                        optimizer.withStep { rule in
+                        optimizer.withStep(learningRate: 0.1) { rule in
                             #expect(!gradients.step(dataset: dataset, indices: batch, scale: 1, rule: rule,
                                                     parameters: w.baseAddress!).isFinite)
                         }
@@ -113,7 +113,7 @@ struct TrainingTests {
             parameters = network.parameters
             let loss = indices.withUnsafeBufferPointer { batch in
                 parameters.withUnsafeMutableBufferPointer { w in
-                    optimizer.withStep { rule in
+                    optimizer.withStep(learningRate: 0.1) { rule in
                         gradients.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
                     }
                 }

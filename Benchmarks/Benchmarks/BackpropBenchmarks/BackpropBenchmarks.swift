@@ -79,7 +79,7 @@ let benchmarks: @Sendable () -> Void = {
         var parameters = [Float](repeating: 0.5, count: 235_146)
         let gradient = [Float](repeating: 0.001, count: 235_146)
         benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations { optimizer.update(&parameters, along: gradient) }
+        for _ in benchmark.scaledIterations { optimizer.update(&parameters, along: gradient, learningRate: 0.05) }
         benchmark.stopMeasurement()
         blackHole(parameters)
     }

@@ -9,7 +9,6 @@ import Foundation
 ///   w ← w − η · (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)
 public struct Adam<Scalar: NetworkScalar>: Optimizer {
     public let kind: OptimizerKind
-    public var learningRate: Scalar
     public let beta1: Scalar, beta2: Scalar, epsilon: Scalar
     public let weightDecay: Scalar
     private var m: [Scalar]
@@ -19,7 +18,6 @@ public struct Adam<Scalar: NetworkScalar>: Optimizer {
     public init(settings: OptimizerSettings, parameterCount: Int) {
         precondition([.adam, .adamw].contains(settings.kind), "Adam cannot run \(settings.kind)")
         kind = settings.kind
-        learningRate = Scalar(settings.learningRate)
         beta1 = Scalar(settings.beta1)
         beta2 = Scalar(settings.beta2)
         epsilon = Scalar(settings.epsilon)
@@ -40,7 +38,7 @@ public struct Adam<Scalar: NetworkScalar>: Optimizer {
         }
     }
 
-    public mutating func withStep<R>(_ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
+    public mutating func withStep<R>(learningRate: Scalar, _ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
         step += 1
         var rule = UpdateRule<Scalar>(kind: kind == .adamw ? .adamW : .adam)
         (rule.η, rule.β1, rule.β2, rule.ε, rule.λ) = (learningRate, beta1, beta2, epsilon, weightDecay)

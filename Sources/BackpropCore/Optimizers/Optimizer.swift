@@ -8,23 +8,22 @@ public protocol Optimizer<Scalar>: Sendable {
     associatedtype Scalar: NetworkScalar
     /// Which rule this is.
     var kind: OptimizerKind { get }
-    /// η; schedules change it between steps.
-    var learningRate: Scalar { get set }
     /// Everything the rule remembers between steps.
     var state: OptimizerState<Scalar> { get set }
     /// Begins one step (the step count advances) and hands `body` the rule of
-    /// this step, pointing at the optimizer's state; `body` applies it to
-    /// every parameter once, in any ranges, on any threads.
-    mutating func withStep<R>(_ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R
+    /// this step with learning rate η (the schedule's, handed in each step:
+    /// the optimizer keeps no copy), pointing at the optimizer's state;
+    /// `body` applies it to every parameter once, in any ranges, on any threads.
+    mutating func withStep<R>(learningRate η: Scalar, _ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R
 }
 
 extension Optimizer {
     /// One step over all parameters: parameters ← rule(parameters, gradient, state).
-    public mutating func update(_ parameters: inout [Scalar], along gradient: [Scalar]) {
+    public mutating func update(_ parameters: inout [Scalar], along gradient: [Scalar], learningRate η: Scalar) {
         precondition(parameters.count == gradient.count, "gradient length \(gradient.count) != \(parameters.count)")
         parameters.withUnsafeMutableBufferPointer { w in
             gradient.withUnsafeBufferPointer { g in
-                withStep { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: 0..<w.count) }
+                withStep(learningRate: η) { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: 0..<w.count) }
             }
         }
     }

@@ -6,7 +6,6 @@
 ///   Adagrad:  g ← g + λw;  s ← s + g²;  w ← w − η_t g/(√s + ε),  η_t = η/(1 + (t − 1)·decay)
 public struct RMSprop<Scalar: NetworkScalar>: Optimizer {
     public let kind = OptimizerKind.rmsprop
-    public var learningRate: Scalar
     public let settings: OptimizerSettings
     /// v; b (empty without momentum); ḡ (empty unless centred).
     private var squareAverage: [Scalar], momentumBuffer: [Scalar], gradientAverage: [Scalar]
@@ -15,7 +14,6 @@ public struct RMSprop<Scalar: NetworkScalar>: Optimizer {
     public init(settings: OptimizerSettings, parameterCount: Int) {
         precondition(settings.kind == .rmsprop, "RMSprop cannot run \(settings.kind)")
         self.settings = settings
-        learningRate = Scalar(settings.learningRate)
         squareAverage = [Scalar](repeating: 0, count: parameterCount)
         momentumBuffer = settings.momentum > 0 ? [Scalar](repeating: 0, count: parameterCount) : []
         gradientAverage = settings.isCentered ? [Scalar](repeating: 0, count: parameterCount) : []
@@ -36,7 +34,7 @@ public struct RMSprop<Scalar: NetworkScalar>: Optimizer {
         }
     }
 
-    public mutating func withStep<R>(_ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
+    public mutating func withStep<R>(learningRate: Scalar, _ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
         step += 1
         var rule = UpdateRule<Scalar>(kind: .rmsprop)
         (rule.η, rule.μ, rule.λ, rule.ε, rule.α) = (learningRate, Scalar(settings.momentum), Scalar(settings.weightDecay),
@@ -56,7 +54,6 @@ public struct RMSprop<Scalar: NetworkScalar>: Optimizer {
 
 public struct Adagrad<Scalar: NetworkScalar>: Optimizer {
     public let kind = OptimizerKind.adagrad
-    public var learningRate: Scalar
     public let settings: OptimizerSettings
     /// s, starting at the initial accumulator value.
     private var sum: [Scalar]
@@ -65,7 +62,6 @@ public struct Adagrad<Scalar: NetworkScalar>: Optimizer {
     public init(settings: OptimizerSettings, parameterCount: Int) {
         precondition(settings.kind == .adagrad, "Adagrad cannot run \(settings.kind)")
         self.settings = settings
-        learningRate = Scalar(settings.learningRate)
         sum = [Scalar](repeating: Scalar(settings.accumulatorStart), count: parameterCount)
     }
 
@@ -77,7 +73,7 @@ public struct Adagrad<Scalar: NetworkScalar>: Optimizer {
         }
     }
 
-    public mutating func withStep<R>(_ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
+    public mutating func withStep<R>(learningRate: Scalar, _ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
         step += 1
         var rule = UpdateRule<Scalar>(kind: .adagrad)
         // η_t in Double, as PyTorch forms it from Python floats.

@@ -6,7 +6,6 @@
 ///                             w ← w − η·g          (plain, μ unused)
 public struct SGD<Scalar: NetworkScalar>: Optimizer {
     public let kind: OptimizerKind
-    public var learningRate: Scalar
     public let momentum: Scalar
     public let weightDecay: Scalar
     /// v, as long as the parameters (empty for plain SGD).
@@ -16,7 +15,6 @@ public struct SGD<Scalar: NetworkScalar>: Optimizer {
     public init(settings: OptimizerSettings, parameterCount: Int) {
         precondition([.sgd, .momentum, .nesterov].contains(settings.kind), "SGD cannot run \(settings.kind)")
         kind = settings.kind
-        learningRate = Scalar(settings.learningRate)
         momentum = kind == .sgd ? 0 : Scalar(settings.momentum)
         weightDecay = Scalar(settings.weightDecay)
         velocity = kind == .sgd ? [] : Array(repeating: 0, count: parameterCount)
@@ -33,7 +31,7 @@ public struct SGD<Scalar: NetworkScalar>: Optimizer {
         }
     }
 
-    public mutating func withStep<R>(_ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
+    public mutating func withStep<R>(learningRate: Scalar, _ body: (UpdateRule<Scalar>) throws -> R) rethrows -> R {
         step += 1
         var rule = UpdateRule<Scalar>(kind: kind == .sgd ? .sgd : kind == .nesterov ? .nesterov : .momentum)
         (rule.η, rule.μ, rule.λ) = (learningRate, momentum, weightDecay)

@@ -110,7 +110,7 @@ final class DistributedStep {
     /// requests. When the loss is not finite nothing was changed and the
     /// optimizer's step count is as before.
     func step(engine: ShardedGradients<Float>, dataset: Dataset, indices: ArraySlice<Int32>, scale: Float,
-              optimizer: inout any Optimizer<Float>, parameters: inout [Float],
+              optimizer: inout any Optimizer<Float>, learningRate η: Float, parameters: inout [Float],
               requests: StepRequests, perSample: PerSampleOptions? = nil) -> (errorSum: Float, agreed: StepRequests) {
         let clock = ContinuousClock()
         var communication = Duration.zero
@@ -220,7 +220,7 @@ final class DistributedStep {
         }
         parameters.withUnsafeMutableBufferPointer { w in
             slice.withUnsafeBufferPointer { g in
-                optimizer.withStep { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: mine) }
+                optimizer.withStep(learningRate: η) { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: mine) }
             }
         }
 

@@ -167,7 +167,7 @@ public final class Trainer {
     ///   step; `StepResult.agreed` holds every rank's.
     @discardableResult
     public func step(requests: StepRequests = []) throws(TrainingError) -> StepResult {
-        optimizer.learningRate = Float(learningRate)
+        let η = Float(learningRate)
         let batch = self.batch()
         // Under Poisson sampling the sum is divided by the expected batch size (a
         // constant, as DP-SGD's analysis needs), not by the sample's own.
@@ -181,12 +181,12 @@ public final class Trainer {
             errorSum = 0  // an empty Poisson sample without noise: nothing to do
         } else if let distributed {
             (errorSum, agreed) = distributed.step(engine: gradients, dataset: dataset, indices: batch, scale: scale,
-                                                  optimizer: &optimizer, parameters: &network.parameters, requests: requests,
-                                                  perSample: perSample)
+                                                  optimizer: &optimizer, learningRate: η, parameters: &network.parameters,
+                                                  requests: requests, perSample: perSample)
         } else {
             errorSum = batch.withUnsafeBufferPointer { indices in
                 network.parameters.withUnsafeMutableBufferPointer { w in
-                    optimizer.withStep { rule in
+                    optimizer.withStep(learningRate: η) { rule in
                         gradients.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
                                        perSample: perSample)
                     }
