@@ -23,7 +23,8 @@ public final class ThreadJob: @unchecked Sendable {
     }
 
     /// Runs `body` on `count` threads, one per rank, and returns their results in rank order.
-    public static func run<R>(ranks count: Int, _ body: @escaping @Sendable (ThreadRank) throws -> R) rethrows -> [R] {
+    /// - Throws: the first rank's error, in rank order.
+    public static func run<R>(ranks count: Int, _ body: @escaping @Sendable (ThreadRank) throws -> R) throws -> [R] {
         let job = ThreadJob(count: count)
         let results = Results<R>(count: count)
         let done = DispatchGroup()
@@ -46,7 +47,6 @@ public final class ThreadJob: @unchecked Sendable {
         let lock = NSLock()
         init(count: Int) { values = Array(repeating: nil, count: count) }
         func set(_ r: Int, _ result: Result<R, any Error>) { lock.withLock { values[r] = result } }
-        // `rethrows` needs the closure's own error: re-thrown from here.
     }
 
     fileprivate func barrier() {

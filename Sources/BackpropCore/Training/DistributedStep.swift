@@ -185,7 +185,7 @@ final class DistributedStep {
             block += count + 1 + count * width
         }
         guard errorSum.isFinite else {
-            lastCommunication = (Double(communication.components.seconds) + Double(communication.components.attoseconds) * 1e-18, bytes)
+            lastCommunication = (communication / .seconds(1), bytes)
             return (errorSum, agreed)
         }
 
@@ -228,7 +228,7 @@ final class DistributedStep {
         timed { parameters.withUnsafeMutableBufferPointer { group.allGather($0, counts: slices.map(\.count)) } }
         bytes += 4 * mine.count * (N - 1)
         parameters.withUnsafeBufferPointer { engine.refreshTransposedWeights(from: $0.baseAddress!) }
-        lastCommunication = (Double(communication.components.seconds) + Double(communication.components.attoseconds) * 1e-18, bytes)
+        lastCommunication = (communication / .seconds(1), bytes)
         return (errorSum, agreed)
     }
 
