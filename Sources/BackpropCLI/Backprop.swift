@@ -60,15 +60,6 @@ struct Backprop: ParsableCommand {
         }
     }
 
-    /// The flag that sets what a Core error's advice mentions.
-    static func flag(_ setting: TrainingError.Setting) -> String {
-        switch setting {
-        case .layers: return "--layers"
-        case .loss: return "--loss"
-        case .learningRate: return "--learning-rate"
-        }
-    }
-
     /// Caps the process's data segment (RLIMIT_DATA) at BACKPROP_MEMORY_LIMIT_MB,
     /// or 3/4 of physical memory: a crafted HDF5 file can make libhdf5 1.10.8
     /// allocate without bound (Fuzz/regressions/libhdf5-unbounded-*.h5), and

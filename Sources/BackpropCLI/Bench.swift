@@ -18,14 +18,9 @@ struct Bench: ParsableCommand {
         fp32, batch 256, on synthetic data of Fashion-MNIST's shape (--data for a real dataset).
         """)
 
-    @Option(help: "Layer widths from input to output.")
-    var layers = LayerSizes(argument: "784,256,128,10")!
-    @Option(help: "Samples per mini-batch.")
-    var batchSize = 256
-    @Option(help: "Samples per shard.")
-    var shardSize = 128
-    @Option(help: "Optimizer: sgd, momentum, nesterov, adam, adamw.")
-    var optimizer: OptimizerKind = .momentum
+    @OptionGroup(title: "Model") var model: ModelOptions
+    @OptionGroup(title: "Optimizer") var optimizerOptions: OptimizerOptions
+    @OptionGroup(title: "Batches") var batch: BatchOptions
     @Option(help: "Worker counts to measure, e.g. 1,2,4 (default: 1 and the active cores).")
     var workers: WorkerCounts?
     @Option(help: "An HDF5 dataset to train on (default: 60,000 synthetic samples of the input width).")
@@ -36,8 +31,7 @@ struct Bench: ParsableCommand {
     var repetitions = 7
     @Option(help: "Untimed warm-up steps before the repetitions.")
     var warmup = 10
-    @Option(help: KernelChoice.help)
-    var kernel: KernelChoice = .auto
+    @OptionGroup var kernel: KernelOptions
     @Flag(inversion: .prefixedNo, help: "Also time each training product alone, one thread, on every kernel path and OpenBLAS.")
     var products = true
     @Flag(help: "Also time DP-SGD steps (clip 1, noise 1, Poisson sampling) beside the plain ones, per worker count.")
@@ -46,15 +40,14 @@ struct Bench: ParsableCommand {
     var json = false
 
     func validate() throws {
-        for (flag, value) in [("--batch-size", batchSize), ("--shard-size", shardSize), ("--steps", steps), ("--repetitions", repetitions)]
-        where value < 1 {
+        for (flag, value) in [("--steps", steps), ("--repetitions", repetitions)] where value < 1 {
             throw ValidationError("\(flag) \(value) is invalid: it must be at least 1.")
         }
         if warmup < 0 { throw ValidationError("--warmup \(warmup) is invalid: it must be 0 or more.") }
-        if let tooMany = workers?.counts.first(where: { $0 > TrainingConfiguration.workerLimit }) {
-            throw ValidationError("--workers \(tooMany) is invalid: it must be at most \(TrainingConfiguration.workerLimit).")
+        for workers in workers?.counts ?? [1] {
+            try Train.checked { try trainingConfiguration(workers: workers).validate() }
         }
-        _ = try kernel.resolved()
+        _ = try Train.checked { try baseConfiguration.makeNetwork(Float.self) }
     }
 
     func run() throws {
@@ -65,21 +58,23 @@ struct Bench: ParsableCommand {
     /// The measurements of one process, or of a job under mpirun (`JobBench`).
     private func run(in job: Job) throws {
         Backprop.setUp()
-        let kernel = try self.kernel.resolved()
+        let kernel = try self.kernel.kernel.resolved()
+        let (layers, batchSize, shardSize, optimizer) = (baseConfiguration.sizes, baseConfiguration.batchSize,
+                                                         baseConfiguration.shardSize, baseConfiguration.optimizer.kind)
         let dataset = try data.map { path in try guardedRead(path) { try DatasetFile.load(path).train } }
-            ?? Dataset.random(count: 60_000, featureCount: layers.sizes[0], classCount: layers.sizes.last!, seed: 1)
+            ?? Dataset.random(count: 60_000, featureCount: layers[0], classCount: layers.last!, seed: 1)
         if job.size > 1 { return try JobBench(bench: self, job: job).run(dataset: dataset, kernel: kernel) }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let counts = workers?.counts ?? Array(Set([1, cores])).sorted()
         var report = BenchReport(cpu: Bench.cpuName(), kernel: kernel.rawValue, blasCore: BLAS.coreName, blas: BLAS.configuration,
-                                 layers: layers.sizes, batchSize: batchSize, shardSize: shardSize,
+                                 layers: layers, batchSize: batchSize, shardSize: shardSize,
                                  optimizer: optimizer.rawValue, data: data ?? "synthetic",
                                  flopsPerSample: 0, results: [], products: [], peakResidentMiB: 0)
         if !json {
             print("CPU: \(report.cpu), \(cores) active cores; kernel \(kernel.summary); "
                   + "yardstick OpenBLAS core \(report.blasCore), 1 thread per worker")
             warnIfGenericBLAS()
-            print("model \(layers.sizes.map(String.init).joined(separator: "-")), batch \(batchSize), shard \(shardSize), "
+            print("model \(layers.map(String.init).joined(separator: "-")), batch \(batchSize), shard \(shardSize), "
                   + "\(optimizer.rawValue), \(report.data) data; \(repetitions) × \(steps) steps after \(warmup) warm-up")
         }
         // Every worker count is set up and warmed first, then measured round
@@ -122,16 +117,25 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// The measured workload as a run's settings: the model, batch, shard and
-    /// optimizer of the flags, on `workers` workers, with no end.
-    func trainingConfiguration(workers: Int) -> TrainingConfiguration {
+    /// The measured workload: a fresh run's settings edited by the model,
+    /// optimizer and batch flags, with no end. Its learning rate is 0.01
+    /// (throughput does not depend on it; a small one keeps a run on random
+    /// labels finite).
+    var baseConfiguration: TrainingConfiguration {
+        var edits = SettingEdits()
+        let groups: [any ConfigurationOptions] = [model, optimizerOptions, batch]
+        for group in groups { group.edits(into: &edits) }
         var configuration = TrainingConfiguration()
-        configuration.sizes = layers.sizes
-        configuration.batchSize = batchSize
-        configuration.shardSize = shardSize
-        configuration.workers = workers
+        configuration.optimizer.learningRate = 0.01
+        configuration = edits.applied(to: configuration)
         configuration.epochs = Int.max / 2
-        configuration.optimizer = OptimizerSettings(kind: optimizer, learningRate: 0.01, momentum: 0.9)
+        return configuration
+    }
+
+    /// The measured workload on `workers` workers.
+    func trainingConfiguration(workers: Int) -> TrainingConfiguration {
+        var configuration = baseConfiguration
+        configuration.workers = workers
         return configuration
     }
 
@@ -139,7 +143,8 @@ struct Bench: ParsableCommand {
     /// one thread: median GFLOP/s on each available path and on OpenBLAS,
     /// the engines alternating within each repetition.
     private func timeProducts() -> [ProductRow] {
-        var timer = ProductTimer(sizes: layers.sizes, rows: min(shardSize, batchSize))
+        let configuration = baseConfiguration
+        var timer = ProductTimer(sizes: configuration.sizes, rows: min(configuration.shardSize, configuration.batchSize))
         let engines = GemmCeiling.Engine.timed
         return timer.products.map { product in
             // About 2 ms per timing.
@@ -195,10 +200,10 @@ struct Bench: ParsableCommand {
             let configuration = bench.trainingConfiguration(workers: workers)
             trainer = try Trainer(configuration: configuration, dataset: dataset, kernel: kernel)
             // No batch is larger than the data (the trainer's are not either).
-            let batchSize = min(bench.batchSize, dataset.count)
-            ceiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: bench.shardSize,
+            let batchSize = min(configuration.batchSize, dataset.count)
+            ceiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: configuration.shardSize,
                                   workerCount: workers, engine: .own(kernel))
-            blasCeiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: bench.shardSize,
+            blasCeiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: configuration.shardSize,
                                       workerCount: workers, engine: .openBLAS)
             for _ in 0..<bench.warmup { try trainer.step() }
             _ = ceiling.samplesPerSecond(steps: max(bench.warmup, 1))

@@ -1,11 +1,11 @@
 import BackpropCore
 import Foundation
 
-/// curves.svg: train and test loss (left axis) and the test metric (right
+/// curves.svg: train and test loss (left axis) and the task's test score (right
 /// axis: accuracy 0–100 %, or RMSE from 0) per epoch, as one self-contained
 /// SVG that any browser opens. Rewritten after each epoch from the run's history.
 enum Curves {
-    static func svg(_ history: History, metric: Metric, title: String) -> String {
+    static func svg(_ history: History, task: Task, title: String) -> String {
         // A second panel below for per-sample gradient norms and ε, when the run measured them.
         let norms = ["grad_norm_p10", "grad_norm_p50", "grad_norm_p90"]
         let hasExtras = history.epochs.contains { $0.extras["epsilon"] != nil || $0.extras["grad_norm_p50"] != nil }
@@ -18,14 +18,23 @@ enum Curves {
         let maximumLoss = max(losses.max() ?? 1, 1e-9) * 1.05
         func x(_ i: Int) -> Double { left + (epochs == 1 ? plotWidth / 2 : plotWidth * Double(i) / Double(epochs - 1)) }
         func yLoss(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v / maximumLoss, 0), 1)) }
-        let scores = rows.map { History.value(of: metric, in: $0) }
-        let metricName = metric == .accuracy ? "test accuracy" : "test RMSE"
-        // The right axis runs 0…1 for accuracy, 0…(largest RMSE) for RMSE.
-        let maximumScore = metric == .accuracy ? 1 : max(scores.filter(\.isFinite).max() ?? 1, 1e-9) * 1.05
-        func yScore(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v / maximumScore, 0), 1)) }
-        func scoreLabel(_ fraction: Double) -> String {
-            metric == .accuracy ? "\(Int((100 * fraction).rounded()))%" : String(format: "%.3g", maximumScore * fraction)
+        let scores = rows.map(\.testScore)
+        let metricName = task.scoreName
+        // The right axis and the legend, by task. The legend goes where the
+        // curves usually are not: losses start high and fall; accuracy rises
+        // and stays high (bottom left is free), RMSE falls (top right is).
+        let maximumScore: Double, scoreLabel: (Double) -> String, legendX: Double, legendY: Double
+        switch task {
+        case .classification:
+            maximumScore = 1
+            scoreLabel = { "\(Int((100 * $0).rounded()))%" }
+            (legendX, legendY) = (left + 12, top + plotHeight - 14)
+        case .regression:
+            maximumScore = max(scores.filter(\.isFinite).max() ?? 1, 1e-9) * 1.05
+            scoreLabel = { String(format: "%.3g", maximumScore * $0) }
+            (legendX, legendY) = (left + plotWidth - 378, top + 16)
         }
+        func yScore(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v / maximumScore, 0), 1)) }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         func series(_ name: String, _ color: String, _ points: [(Double, Double)], dashed: Bool = false) -> String {
             let path = points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ")
@@ -52,9 +61,6 @@ enum Curves {
         svg.append(series("train loss", "#1f77b4", rows.enumerated().map { (x($0.offset), yLoss($0.element.trainLoss)) }))
         svg.append(series("test loss", "#ff7f0e", rows.enumerated().map { (x($0.offset), yLoss($0.element.testLoss)) }, dashed: true))
         svg.append(series(metricName, "#2ca02c", scores.enumerated().map { (x($0.offset), yScore($0.element)) }))
-        // Legend where the curves usually are not: losses start high and fall;
-        // accuracy rises and stays high (bottom left is free), RMSE falls (top right is).
-        let (legendX, legendY) = metric == .accuracy ? (left + 12, top + plotHeight - 14) : (left + plotWidth - 378, top + 16)
         for (k, (name, color)) in [("train loss", "#1f77b4"), ("test loss", "#ff7f0e"), (metricName, "#2ca02c")].enumerated() {
             let lx = legendX + Double(k) * 130, ly = legendY
             svg.append(#"<line x1="\#(f(lx))" y1="\#(f(ly))" x2="\#(f(lx + 22))" y2="\#(f(ly))" stroke="\#(color)" stroke-width="3"/><text x="\#(f(lx + 28))" y="\#(f(ly + 4))">\#(name)</text>"#)

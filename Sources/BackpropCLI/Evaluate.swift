@@ -10,23 +10,16 @@ struct Evaluate: ParsableCommand {
 
     @Option(help: "The checkpoint file written by `backprop train`.")
     var checkpoint: String
-    @Option(help: "The HDF5 dataset.")
-    var data = "datasets/fashion-mnist.h5"
-    @Option(help: "Which split to evaluate.")
-    var split: DatasetSplit = .test
-    @Option(help: "Worker threads (default: the active cores).")
-    var workers = ProcessInfo.processInfo.activeProcessorCount
-
-    func validate() throws {
-        guard workers > 0 else { throw ValidationError("--workers \(workers) is invalid: it must be at least 1.") }
-    }
+    @OptionGroup var data: DataOptions
+    @OptionGroup var split: SplitOptions
+    @OptionGroup var threads: WorkerOptions
 
     func run() throws {
         Backprop.setUp()
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
-        let (dataset, fileNames) = try guardedRead(data) {
-            let file = try HDF5File.open(data)
-            return (try DatasetFile.split(split.rawValue, of: file), try DatasetFile.classNames(of: file))
+        let (dataset, fileNames) = try guardedRead(data.path) {
+            let file = try HDF5File.open(data.path)
+            return (try DatasetFile.split(split.split.rawValue, of: file), try DatasetFile.classNames(of: file))
         }
         // The dataset's class names, else the model's; shown beside the class numbers.
         let names = (fileNames ?? model.classNames).flatMap { $0.count >= model.network.outputCount ? $0 : nil }
@@ -35,13 +28,19 @@ struct Evaluate: ParsableCommand {
             return String(format: "%2d", c) + name
         }
         try dataset.validate(for: model.network)
-        let result = evaluate(model.network, on: dataset, workers: workers)
+        let result = evaluate(model.network, on: dataset, workers: threads.count)
         print("\(checkpoint) on \(dataset.name): \(result.sampleCount) samples")
-        guard !dataset.isRegression else {
-            print(String(format: "loss %.4g  RMSE %.4g", result.meanLoss, result.rootMeanSquaredError))
-            return
+        switch result.task {
+        case .regression:
+            print(String(format: "loss %.4g  RMSE %@", result.meanLoss, result.task.format(result.score)))
+        case .classification:
+            print(String(format: "loss %.4f  accuracy %@", result.meanLoss, result.task.format(result.score)))
+            printClasses(of: result, label: label)
         }
-        print(String(format: "loss %.4f  accuracy %.2f%%", result.meanLoss, 100 * result.accuracy))
+    }
+
+    /// Per-class accuracy and the confusion matrix, each class labelled by `label`.
+    private func printClasses(of result: Evaluation, label: (Int) -> String) {
         print("per-class accuracy:")
         for (c, accuracy) in result.perClassAccuracy.enumerated() {
             print("  class " + label(c) + String(format: "  %6.2f%%", 100 * accuracy))

@@ -94,10 +94,10 @@ extension ImportData {
             guard train.featureCount == test.featureCount else {
                 throw ValidationError("the test data has \(test.featureCount) features per sample, the training data \(train.featureCount).")
             }
-            guard train.isRegression == test.isRegression, !train.isRegression || train.targetWidth == test.targetWidth else {
+            guard train.task == test.task, train.task == .classification || train.targetWidth == test.targetWidth else {
                 throw ValidationError("the test data has \(test.targets), the training data \(train.targets).")
             }
-            if names != nil && train.isRegression { throw ValidationError("--class-names applies to class labels, not regression targets.") }
+            if names != nil && train.task == .regression { throw ValidationError("--class-names applies to class labels, not regression targets.") }
             try DatasetFile.write(train: train, test: test, attributes: ["source": source], classNames: names, to: output)
             let storage = if case .bytes = train.features { "bytes × 1/255" } else { "float32" }
             print("wrote \(output): \(train.count) train and \(test.count) test samples of \(train.featureCount) features "

@@ -58,8 +58,8 @@ struct JobBench {
                       + "start with mpirun --bind-to none for a fair one")
             }
             print("job of \(mpi.count) ranks × \(perRank) worker\(perRank == 1 ? "" : "s") beside 1 process × \(perRank * mpi.count) workers; "
-                  + "model \(bench.layers.sizes.map(String.init).joined(separator: "-")), global batch \(bench.batchSize), "
-                  + "shard \(bench.shardSize), \(bench.optimizer.rawValue); \(bench.repetitions) × \(bench.steps) steps after \(bench.warmup) warm-up")
+                  + "model \(bench.baseConfiguration.sizes.map(String.init).joined(separator: "-")), global batch \(bench.baseConfiguration.batchSize), "
+                  + "shard \(bench.baseConfiguration.shardSize), \(bench.baseConfiguration.optimizer.kind.rawValue); \(bench.repetitions) × \(bench.steps) steps after \(bench.warmup) warm-up")
         }
         /// Samples per second over `steps` steps of `trainer`, and the seconds and bytes of its collectives.
         func timed(_ trainer: Trainer, steps: Int) throws -> (rate: Double, communication: Double, bytes: Int) {
@@ -88,11 +88,11 @@ struct JobBench {
         guard job.isWriter else { return }
         let steps = Double(bench.steps * bench.repetitions)
         let report = Report(
-            cpu: Bench.cpuName(), ranks: mpi.count, workersPerRank: perRank, layers: bench.layers.sizes,
-            batchSize: bench.batchSize, shardSize: bench.shardSize,
+            cpu: Bench.cpuName(), ranks: mpi.count, workersPerRank: perRank, layers: bench.baseConfiguration.sizes,
+            batchSize: bench.baseConfiguration.batchSize, shardSize: bench.baseConfiguration.shardSize,
             jobSamplesPerSecond: median(rates), singleProcessSamplesPerSecond: median(aloneRates),
             ratio: median(zip(rates, aloneRates).map { $0 / $1 }),
-            stepMilliseconds: 1000 * Double(min(bench.batchSize, dataset.count)) / median(rates),
+            stepMilliseconds: 1000 * Double(min(bench.baseConfiguration.batchSize, dataset.count)) / median(rates),
             communicationMilliseconds: 1000 * communication / steps, bytesPerStepPerRank: Int(Double(bytes) / steps),
             collectivesPerStep: 2, repetitions: rates, singleProcessRepetitions: aloneRates)
         if bench.json {
@@ -107,7 +107,7 @@ struct JobBench {
                 return width < 0 ? cell + padding : padding + cell
             }.joined(separator: " ")
         }
-        let aloneStep = 1000 * Double(min(bench.batchSize, dataset.count)) / report.singleProcessSamplesPerSecond
+        let aloneStep = 1000 * Double(min(bench.baseConfiguration.batchSize, dataset.count)) / report.singleProcessSamplesPerSecond
         print(row(["", "samples/s", "step ms", "collectives ms", "bytes/step/rank"]))
         print(row(["\(mpi.count) ranks × \(perRank) worker\(perRank == 1 ? "" : "s")", grouped(report.jobSamplesPerSecond),
                    String(format: "%.2f", report.stepMilliseconds), String(format: "%.3f", report.communicationMilliseconds),

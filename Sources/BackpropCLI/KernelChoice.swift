@@ -10,7 +10,7 @@ enum KernelChoice: String, CaseIterable, ExpressibleByArgument {
     case auto, avx512, avx2, portable
 
     static let help = ArgumentHelp(
-        "Matrix kernel path: auto, avx512, avx2, portable (all give the same bits). (default: auto, the fastest this CPU runs)")
+        "Matrix kernel path; all give the same bits (auto: the fastest this CPU runs).")
 
     /// The path to run.
     /// - Throws: `ValidationError` for a path this CPU cannot run, or a

@@ -19,8 +19,7 @@ struct Predict: ParsableCommand {
     var checkpoint: String
     @Option(help: "The inputs: a Backprop dataset (.h5) or an IDX images file (.idx3-ubyte[.gz]).")
     var input: String
-    @Option(help: "For a dataset input: test or train.")
-    var split: DatasetSplit = .test
+    @OptionGroup var split: SplitOptions
     @Option(help: "Where to write: FILE.csv or FILE.h5.")
     var output = "predictions.csv"
 
@@ -44,7 +43,7 @@ struct Predict: ParsableCommand {
         let k = network.outputCount
         // Classes for a classifier only: the arg-max of y.
         var classes: [Int32]?
-        if model.metric == .accuracy {
+        if model.task == .classification {
             classes = (0..<count).map { n in
                 let row = outputs[(n * k)..<((n + 1) * k)]
                 return Int32(row.indices.max { row[$0] < row[$1] }! - n * k)
@@ -79,7 +78,7 @@ struct Predict: ParsableCommand {
     /// The inputs x of every sample, row-major, and the features per sample.
     private func readInputs() throws -> (x: [Float], width: Int) {
         if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
-            let data = try guardedRead(input) { try DatasetFile.split(split.rawValue, of: HDF5File.open(input)) }
+            let data = try guardedRead(input) { try DatasetFile.split(split.split.rawValue, of: HDF5File.open(input)) }
             switch data.features {
             case .bytes(let bytes, let scale): return (bytes.map { Float($0) * scale }, data.featureCount)
             case .floats(let values): return (values, data.featureCount)

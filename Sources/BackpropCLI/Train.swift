@@ -20,79 +20,18 @@ struct Train: ParsableCommand {
         `backprop train --resume RUN_DIR` continues exactly where the run stopped.
         """)
 
-    // Model, data and optimizer: fixed for the life of a run.
-    @Option(help: "The HDF5 dataset (see `backprop import`). (default: datasets/fashion-mnist.h5)")
-    var data: String?
-    @Option(help: "Layer widths from input to output. (default: 784,256,128,10)")
-    var layers: LayerSizes?
-    @Option(help: "Hidden activation: relu, leaky-relu, tanh, sigmoid, identity. (default: relu)")
-    var activation: Activation?
-    @Option(help: "Output activation (default: softmax for cross-entropy, identity for sum-of-squares).")
-    var outputActivation: Activation?
-    @Option(help: "Loss: cross-entropy or sum-of-squares. (default: cross-entropy)")
-    var loss: Loss?
-    @Option(name: .customLong("init"), help: "Initialisation: pytorch, he, xavier. (default: pytorch)")
-    var initialization: Initialization?
-    @Option(help: "Optimizer: sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad. (default: momentum)")
-    var optimizer: OptimizerKind?
-    @Option(help: "Momentum μ (momentum, nesterov; rmsprop, where it defaults to 0). (default: 0.9)")
-    var momentum: Double?
-    @Option(help: "RMSprop: α, the smoothing constant of the squared gradients. (default: 0.99)")
-    var rmspropAlpha: Double?
-    @Flag(help: "RMSprop: centre the second moment by the mean gradient.")
-    var centered = false
-    @Option(help: "Adagrad: the learning-rate decay, η_t = η/(1 + (t − 1)·decay). (default: 0)")
-    var lrDecay: Double?
-    @Option(help: "Adagrad: the accumulator's starting value. (default: 0)")
-    var initialAccumulator: Double?
-    @Option(help: "Weight decay λ (L2 for sgd/momentum/nesterov/adam, decoupled for adamw). (default: 0)")
-    var weightDecay: Double?
-    @Option(help: "Samples per mini-batch. (default: 256)")
-    var batchSize: Int?
-    @Flag(inversion: .prefixedNo, help: "Visit the samples in a seeded shuffle each epoch, or in file order. (default: --shuffle)")
-    var shuffle: Bool?
-    @Option(help: "Samples per shard; fixes the summation order, so results do not depend on --workers. (default: 128)")
-    var shardSize: Int?
-    @Option(help: "Seed for initialisation and shuffling. (default: 0)")
-    var seed: UInt64?
-    @Option(help: "mean: step along the batch-mean gradient; sum: along the summed gradient. (default: mean)")
-    var reduction: Reduction?
-    @Option(help: "How steps pick samples: shuffle (batches of an epoch's shuffle) or poisson (each sample with probability batch/N). (default: poisson with DP-SGD, else shuffle)")
-    var sampling: Sampling?
-
-    // DP-SGD: fixed for the life of a run.
-    @Option(help: "DP-SGD: clip each per-sample gradient to this L2 norm C (turns DP-SGD on).")
-    var dpClip: Double?
-    @Option(help: "DP-SGD: the noise multiplier σ (noise N(0, σ²C²) on each summed gradient element).")
-    var dpNoise: Double?
-    @Option(help: "DP-SGD: pick σ so that the planned steps spend this ε (instead of --dp-noise).")
-    var dpEpsilon: Double?
-    @Option(help: "DP-SGD: the δ of the (ε, δ) reported. (default: 1/N rounded down to a power of ten)")
-    var dpDelta: Double?
-
+    // Fixed for the life of a run: the data, model, optimizer and samples.
+    @OptionGroup(title: "Data") var dataOptions: DataOptions
+    @OptionGroup(title: "Model") var model: ModelOptions
+    @OptionGroup(title: "Optimizer") var optimizer: OptimizerOptions
+    @OptionGroup(title: "Batches") var batch: BatchOptions
+    @OptionGroup(title: "Samples") var sampling: SamplingOptions
+    @OptionGroup(title: "DP-SGD") var privacy: PrivacyOptions
     // How long and how fast: may change on resume with --override.
-    @Option(help: "Learning rate η (the schedule's base rate). (default: 0.05)")
-    var learningRate: Double?
-    @Option(help: "Learning-rate schedule: constant, step, cosine. (default: constant)")
-    var lrSchedule: ScheduleKind?
-    @Option(help: "step: multiply η by --lr-gamma every this many steps. (default: one epoch)")
-    var lrStepSize: Int?
-    @Option(help: "step: the decay factor γ. (default: 0.1)")
-    var lrGamma: Double?
-    @Option(help: "cosine: steps of linear warm-up from 0 to η. (default: 0)")
-    var warmupSteps: Int?
-    @Option(help: "cosine: the rate η_min reached at the last step. (default: 0)")
-    var minLr: Double?
-    @Option(help: "Epochs to train in all (0 writes the freshly initialised model). (default: 10)")
-    var epochs: Int?
-    @Option(help: "Stop after this many optimizer steps in all.")
-    var steps: Int?
-
+    @OptionGroup(title: "Length and learning rate") var schedule: ScheduleOptions
     // Neither changes the results: free on resume.
-    @Option(help: "Worker threads (default: the active cores).")
-    var workers: Int?
-    @Option(help: KernelChoice.help)
-    var kernel: KernelChoice = .auto
+    @OptionGroup(title: "Threads") var threads: WorkerOptions
+    @OptionGroup var kernel: KernelOptions
     @Option(help: "The run directory for checkpoints (default: runs/<date-time>, or the resumed run's).")
     var runDir: String?
     @Option(help: "Where to write the final model (default: <run-dir>/model.h5).")
@@ -106,7 +45,7 @@ struct Train: ParsableCommand {
     @Option(help: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).")
     var keep = 3
 
-    @Option(help: "A JSON file of settings, keys named like the flags (\"learning-rate\": 0.05); flags given here win.")
+    @Option(help: "A JSON or YAML file of settings, keys named like the flags (\"learning-rate\": 0.05), such as a run's config.json; flags given here win.")
     var config: String?
     @Option(help: "Resume from a run directory (its newest valid checkpoint) or a checkpoint file.")
     var resume: String?
@@ -123,34 +62,16 @@ struct Train: ParsableCommand {
     @Flag(help: "Log the gradient noise scale B_simple each epoch (the batch size beyond which larger batches stop paying).")
     var logNoiseScale = false
 
-    static let defaultData = "datasets/fashion-mnist.h5"
-
     func validate() throws {
         if quiet && verbose { throw ValidationError("--quiet and --verbose contradict each other; give one.") }
         if logEvery < 0 { throw ValidationError("--log-every \(logEvery) is invalid: it must be 0 (off) or more.") }
         if checkpointEvery < 0 { throw ValidationError("--checkpoint-every \(checkpointEvery) is invalid: it must be 0 (off) or more.") }
         if keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
-        if momentum != nil, let optimizer, ![.momentum, .nesterov, .rmsprop].contains(optimizer) {
-            throw ValidationError("--momentum applies only to --optimizer momentum, nesterov or rmsprop, not \(optimizer.rawValue).")
-        }
-
-        if dpClip == nil, let flag = [("--dp-noise", dpNoise), ("--dp-epsilon", dpEpsilon), ("--dp-delta", dpDelta)].first(where: { $0.1 != nil })?.0 {
-            throw ValidationError("\(flag) needs --dp-clip (the clipping bound C turns DP-SGD on).")
-        }
-        if dpNoise != nil && dpEpsilon != nil { throw ValidationError("--dp-noise and --dp-epsilon both set σ; give one.") }
-        if let dpEpsilon, !(dpEpsilon.isFinite && dpEpsilon > 0) {
-            throw ValidationError("--dp-epsilon \(dpEpsilon) is invalid: it must be a finite number > 0.")
-        }
-        if epochs == 0, let steps {
-            throw ValidationError("--steps \(steps) cannot be reached with --epochs 0; drop one of them.")
-        }
-        _ = try kernel.resolved()
         if resume == nil {
-            // A fresh run can be checked completely before any file is touched.
-            // The sample count is known only once the data is read: take plenty
-            // here, and check the schedule's length again in run().
-            try Train.checked { try resolvedConfiguration(base: Train.freshConfiguration(), sampleCount: 1 << 30) }
+            // A fresh run is checked as far as the flags alone decide before any
+            // file is touched; run() resolves the rest once the data is read.
+            try Train.checked { try resolvedConfiguration(base: Train.freshConfiguration(), sampleCount: nil) }
         }
     }
 
@@ -163,12 +84,12 @@ struct Train: ParsableCommand {
     private func run(in job: Job) throws {
         let startUp = ContinuousClock.now
         Backprop.setUp()
-        let kernel = try self.kernel.resolved()
+        let kernel = try self.kernel.kernel.resolved()
         var resumed: (checkpoint: Checkpoint, path: String)?
         if let resume { resumed = try Train.locate(resume) }
 
         let base = resumed?.checkpoint.configuration ?? Train.freshConfiguration()
-        let dataPath = data ?? resumed?.checkpoint.dataPath ?? Train.defaultData
+        let dataPath = dataOptions.data ?? resumed?.checkpoint.dataPath ?? DataOptions.defaultPath
         if let output { try refuseOverwritingInputs(output, flag: "--output", inputs: [dataPath] + (resumed.map { [$0.path] } ?? [])) }
         let (train, test, classNames) = try guardedRead(dataPath) {
             let file = try HDF5File.open(dataPath)
@@ -177,14 +98,14 @@ struct Train: ParsableCommand {
         }
         var configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
         // The cores are shared among this machine's ranks, unless --workers says otherwise.
-        if workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
+        if threads.workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
         let fingerprint = train.fingerprint
 
         let trainer: Trainer
         if let (checkpoint, path) = resumed {
             try checkUnchanged(from: checkpoint.configuration, to: configuration, checkpointPath: path)
             guard checkpoint.dataFingerprint == fingerprint else {
-                throw ValidationError("\(data == nil ? "dataset" : "--data") \(dataPath) is not the data checkpoint \(path) was trained on "
+                throw ValidationError("\(dataOptions.data == nil ? "dataset" : "--data") \(dataPath) is not the data checkpoint \(path) was trained on "
                                       + "(its fingerprint is '\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")
             }
             trainer = try Trainer(configuration: configuration, dataset: train, network: checkpoint.network, kernel: kernel,
@@ -202,7 +123,7 @@ struct Train: ParsableCommand {
         }
         trainer.measuresSampleNorms = logGradNorms
         trainer.measuresNoiseScale = logNoiseScale
-        if configuration.privacy != nil && seed == nil && resumed == nil && job.isWriter {
+        if configuration.privacy != nil && sampling.seed == nil && resumed == nil && job.isWriter {
             log.warning("""
                 DP-SGD's noise is keyed by --seed, and the default seed \(configuration.seed) is public: anyone who knows the seed \
                 can subtract the noise. Give a secret --seed (every checkpoint stores it: release only `backprop export` output).
@@ -243,128 +164,36 @@ struct Train: ParsableCommand {
 
     // MARK: - Settings
 
-    /// What a flag may do to a resumed run.
-    enum Mutability {
-        /// It defines the run (model, data, optimizer): never changes on resume.
-        case fixed
-        /// It changes how long or how fast the run goes: only with --override.
-        case overridable
-        /// It cannot change the results (the worker count): always allowed.
-        case free
-    }
-
-    /// One flag that was given, and how it changes a configuration.
-    struct Setting {
-        let flag: String
-        let mutability: Mutability
-        let apply: (inout TrainingConfiguration) -> Void
-    }
-
     /// The flags given on the command line, as edits of a configuration.
-    var givenSettings: [Setting] {
-        var settings: [Setting] = []
-        func add<Value>(_ flag: String, _ value: Value?, _ mutability: Mutability,
-                        _ apply: @escaping (inout TrainingConfiguration, Value) -> Void) {
-            if let value { settings.append(Setting(flag: flag, mutability: mutability) { apply(&$0, value) }) }
-        }
-        add("--layers", layers, .fixed) { $0.sizes = $1.sizes }
-        add("--activation", activation, .fixed) { $0.hiddenActivation = $1 }
-        add("--output-activation", outputActivation, .fixed) { $0.outputActivation = $1 }
-        add("--loss", loss, .fixed) { $0.loss = $1 }
-        add("--init", initialization, .fixed) { $0.initialization = $1 }
-        // Another rule starts from PyTorch's defaults for it (the learning rate and weight decay carried over).
-        add("--optimizer", optimizer, .fixed) { c, kind in
-            guard c.optimizer.kind != kind else { return }
-            var settings = OptimizerSettings.defaults(for: kind, learningRate: c.optimizer.learningRate)
-            settings.weightDecay = c.optimizer.weightDecay
-            c.optimizer = settings
-        }
-        add("--momentum", momentum, .fixed) { $0.optimizer.momentum = $1 }
-        add("--weight-decay", weightDecay, .fixed) { $0.optimizer.weightDecay = $1 }
-        add("--rmsprop-alpha", rmspropAlpha, .fixed) { $0.optimizer.alpha = $1 }
-        add("--centered", centered ? true : nil, .fixed) { $0.optimizer.centered = $1 }
-        add("--lr-decay", lrDecay, .fixed) { $0.optimizer.learningRateDecay = $1 }
-        add("--initial-accumulator", initialAccumulator, .fixed) { $0.optimizer.initialAccumulator = $1 }
-        add("--batch-size", batchSize, .fixed) { $0.batchSize = $1 }
-        add("--shuffle", shuffle, .fixed) { $0.shuffle = $1 }
-        add("--shard-size", shardSize, .fixed) { $0.shardSize = $1 }
-        add("--seed", seed, .fixed) { $0.seed = $1 }
-        add("--reduction", reduction, .fixed) { $0.reduction = $1 }
-        add("--sampling", sampling, .fixed) { $0.sampling = $1 }
-        // NaN marks what resolvedConfiguration fills in (σ from --dp-epsilon, the default δ).
-        add("--dp-clip", dpClip, .fixed) { c, clip in
-            c.privacy = DifferentialPrivacy(clip: clip, noise: c.privacy?.noise ?? .nan, delta: c.privacy?.delta ?? .nan)
-        }
-        add("--dp-noise", dpNoise, .fixed) { $0.privacy?.noise = $1 }
-        add("--dp-delta", dpDelta, .fixed) { $0.privacy?.delta = $1 }
-        add("--learning-rate", learningRate, .overridable) { $0.optimizer.learningRate = $1 }
-        add("--epochs", epochs, .overridable) { $0.epochs = $1 }
-        add("--steps", steps, .overridable) { $0.steps = $1 }
-        add("--workers", workers, .free) { $0.workers = $1 }
-        return settings
+    var givenSettings: SettingEdits {
+        var edits = SettingEdits()
+        let groups: [any ConfigurationOptions] = [model, optimizer, batch, sampling, privacy, schedule, threads]
+        for group in groups { group.edits(into: &edits) }
+        return edits
     }
 
-    /// `base` edited by the given flags, with the schedule resolved against
-    /// the run's length.
-    func resolvedConfiguration(base: TrainingConfiguration, sampleCount: Int) throws -> TrainingConfiguration {
-        var configuration = base
-        for setting in givenSettings { setting.apply(&configuration) }
-        let kind = configuration.optimizer.kind
-        for (flag, given, owner) in [("--rmsprop-alpha", rmspropAlpha != nil, OptimizerKind.rmsprop), ("--centered", centered, .rmsprop),
-                                     ("--lr-decay", lrDecay != nil, .adagrad), ("--initial-accumulator", initialAccumulator != nil, .adagrad)]
-        where given && kind != owner {
-            throw ValidationError("\(flag) applies only to --optimizer \(owner.rawValue), not \(kind.rawValue).")
+    /// `base` edited by the given flags and checked. With `sampleCount` (the
+    /// data's), the parts that depend on it are resolved too: the schedule's
+    /// lengths, δ and σ of DP-SGD. Without it (before the data is read), only
+    /// what the flags alone decide is checked.
+    func resolvedConfiguration(base: TrainingConfiguration, sampleCount: Int?) throws -> TrainingConfiguration {
+        var configuration = givenSettings.applied(to: base)
+        try optimizer.checkOwners(of: configuration.optimizer.kind)
+        guard let sampleCount else {
+            try schedule.checkFlags(of: schedule.lrSchedule ?? ScheduleKind(configuration.schedule))
+            configuration.privacy = nil  // its NaNs are filled in from the data
+            try configuration.validate()
+            _ = try configuration.makeNetwork(Float.self)
+            return configuration
         }
-        let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
-        if var privacy = configuration.privacy {
-            // δ: 1/N rounded down to a power of ten; σ: given, or the smallest that spends --dp-epsilon.
-            if privacy.delta.isNaN { privacy.delta = pow(10, (log10(1 / Double(max(sampleCount, 2)))).rounded(.down)) }
-            if let dpEpsilon {
-                let q = Double(min(configuration.batchSize, sampleCount)) / Double(sampleCount)
-                let steps = configuration.steps ?? configuration.epochs * batchesPerEpoch
-                guard let σ = PrivacyAccountant.noise(forEpsilon: dpEpsilon, samplingRate: q, steps: max(steps, 1), delta: privacy.delta) else {
-                    throw ValidationError("--dp-epsilon \(dpEpsilon): no noise multiplier up to 1,000 spends so little in \(steps) steps at q = \(q).")
-                }
-                privacy.noise = σ
-            }
-            if privacy.noise.isNaN { throw ValidationError("--dp-clip needs --dp-noise σ or --dp-epsilon ε.") }
-            configuration.privacy = privacy
-            if configuration.sampling == nil { configuration.sampling = .poisson }
-        }
-        let scheduleGiven = lrSchedule != nil || lrStepSize != nil || lrGamma != nil || warmupSteps != nil || minLr != nil
-        if scheduleGiven {
-            configuration.schedule = try schedule(editing: configuration.schedule, configuration: configuration,
-                                                  batchesPerEpoch: batchesPerEpoch)
+        try privacy.resolve(&configuration, sampleCount: sampleCount)
+        if schedule.givesSchedule {
+            let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
+            configuration.schedule = try schedule.schedule(of: configuration, batchesPerEpoch: batchesPerEpoch)
         }
         try configuration.validate()
         _ = try configuration.makeNetwork(Float.self)
         return configuration
-    }
-
-    /// The schedule the --lr-* flags describe, starting from `current`.
-    private func schedule(editing current: LearningRateSchedule, configuration: TrainingConfiguration,
-                          batchesPerEpoch: Int) throws -> LearningRateSchedule {
-        let kind = lrSchedule ?? ScheduleKind(current)
-        switch kind {
-        case .constant:
-            for (flag, value) in [("--lr-step-size", lrStepSize as Any?), ("--lr-gamma", lrGamma), ("--warmup-steps", warmupSteps), ("--min-lr", minLr)]
-            where value != nil {
-                throw ValidationError("\(flag) needs --lr-schedule step or cosine.")
-            }
-            return .constant
-        case .step:
-            if warmupSteps != nil || minLr != nil { throw ValidationError("--warmup-steps and --min-lr need --lr-schedule cosine.") }
-            var (stepSize, gamma) = (batchesPerEpoch, 0.1)
-            if case .stepDecay(let s, let g) = current { (stepSize, gamma) = (s, g) }
-            return .stepDecay(stepSize: lrStepSize ?? stepSize, gamma: lrGamma ?? gamma)
-        case .cosine:
-            if lrStepSize != nil || lrGamma != nil { throw ValidationError("--lr-step-size and --lr-gamma need --lr-schedule step.") }
-            var (warmup, minimum) = (0, 0.0)
-            if case .cosine(let w, _, let m) = current { (warmup, minimum) = (w, m) }
-            // The cosine reaches η_min at the run's last step.
-            let total = configuration.steps ?? configuration.epochs * batchesPerEpoch
-            return .cosine(warmupSteps: warmupSteps ?? warmup, totalSteps: total, minimum: minLr ?? minimum)
-        }
     }
 
     /// A configuration and a checkpoint policy as the flags that give them,
@@ -418,7 +247,7 @@ struct Train: ParsableCommand {
     /// checkpoint's value are fine.
     private func checkUnchanged(from saved: TrainingConfiguration, to configuration: TrainingConfiguration,
                                 checkpointPath: String) throws {
-        for setting in givenSettings {
+        for setting in givenSettings.all {
             var edited = saved
             setting.apply(&edited)
             guard edited != saved else { continue }
@@ -437,27 +266,15 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Validation errors from the core, named by their flag.
+    /// Runs `body`, turning Core's errors into `ValidationError`s that name the flags.
     @discardableResult
     static func checked<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as TrainingError {
-            guard case .invalidSetting(let name, let value, let reason) = error else { throw ValidationError(error.description(naming: Backprop.flag)) }
-            throw ValidationError("\(flags[name] ?? name) \(value) is invalid: \(reason).")
+            throw ValidationError(error.description(naming: Backprop.flag))
         }
     }
-
-    /// Flag names for the settings TrainingConfiguration.validate() checks.
-    static let flags = ["batch size": "--batch-size", "epochs": "--epochs", "steps": "--steps",
-                        "workers": "--workers", "shard size": "--shard-size",
-                        "learning rate": "--learning-rate", "momentum": "--momentum",
-                        "weight decay": "--weight-decay", "schedule step size": "--lr-step-size",
-                        "schedule gamma": "--lr-gamma", "warm-up steps": "--warmup-steps",
-                        "schedule total steps": "the cosine schedule's length in steps (--epochs × batches per epoch, or --steps)",
-                        "minimum learning rate": "--min-lr", "RMSprop alpha": "--rmsprop-alpha",
-                        "learning-rate decay": "--lr-decay", "initial accumulator": "--initial-accumulator", "clipping bound": "--dp-clip", "noise multiplier": "--dp-noise",
-                        "privacy delta": "--dp-delta"]
 
     // MARK: - Files
 
@@ -482,19 +299,6 @@ struct Train: ParsableCommand {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         return formatter.string(from: Date())
-    }
-}
-
-/// The learning-rate schedules by name, for --lr-schedule.
-enum ScheduleKind: String, CaseIterable, ExpressibleByArgument {
-    case constant, step, cosine
-
-    init(_ schedule: LearningRateSchedule) {
-        switch schedule {
-        case .constant: self = .constant
-        case .stepDecay: self = .step
-        case .cosine: self = .cosine
-        }
     }
 }
 

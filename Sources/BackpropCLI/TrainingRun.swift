@@ -162,26 +162,23 @@ final class TrainingRun {
         let sizes = (0..<losses.count).map { Double(trainer.epochs.batchRange($0).count) }
         let trainLoss = zip(losses, sizes).map { $0 * $1 }.reduce(0, +) / sizes.reduce(0, +)
         let evaluation = evaluate(trainer.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
-        let metric = trainer.dataset.metric
-        let previousBest = trainer.history.best(metric)
+        let task = trainer.dataset.task
+        let previousBest = trainer.history.best(task)
         trainer.history.epochs.append(EpochRecord(
             epoch: epoch, step: trainer.position.step, trainLoss: trainLoss, testLoss: evaluation.meanLoss,
-            testAccuracy: evaluation.accuracy, learningRate: trainer.learningRate,
-            samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started),
-            testRMSE: evaluation.rootMeanSquaredError))
-        let score = (metric == .accuracy ? String(format: "test accuracy %.2f%%", 100 * evaluation.accuracy)
-                                         : String(format: "test RMSE %.4g", evaluation.rootMeanSquaredError))
+            testScore: evaluation.score, learningRate: trainer.learningRate,
+            samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started)))
+        let score = "\(task.scoreName) \(task.format(evaluation.score))"
             + measurements(into: &trainer.history.epochs[trainer.history.epochs.count - 1].extras)
         progress.line(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  %@  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
                      score, grouped(samplesPerSecond), seconds))
         if policySaves || trainer.isFinished {
-            let value = evaluation.value(of: metric)
-            try save(isBest: previousBest.map { metric.improves(value, on: $0) } ?? true)
+            try save(isBest: previousBest.map { task.improves(evaluation.score, on: $0) } ?? true)
         }
-        try directory.write(RunDirectory.metricsCSV(trainer.history, metric: metric), to: directory.metricsPath)
+        try directory.write(RunDirectory.metricsCSV(trainer.history, task: task), to: directory.metricsPath)
         let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
-        try directory.write(Curves.svg(trainer.history, metric: metric, title: title), to: "\(directory.path)/curves.svg")
+        try directory.write(Curves.svg(trainer.history, task: task, title: title), to: "\(directory.path)/curves.svg")
     }
 
     /// The epoch's ε, gradient norm quantiles and noise scale, as extras of its

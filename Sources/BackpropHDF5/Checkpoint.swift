@@ -11,7 +11,8 @@ import Foundation
 ///     /model/layers/<i>/weight       float32 [out, in]
 ///     /model/layers/<i>/bias         float32 [out]
 ///     /training                      configuration (JSON of TrainingConfiguration)
-///     /data                          path, fingerprint (shape + hash of the training set)
+///     /data                          path, fingerprint (shape + hash of the training set),
+///                                    metric ("accuracy": classification, "rmse": regression)
 ///     /optimizer                     kind, step, learning_rate (η of the next step)
 ///     /optimizer/<buffer>/layers/<i>/weight|bias   moments, mirroring /model
 ///     /schedule                      kind, step (the schedule is a function of the step)
@@ -20,19 +21,23 @@ import Foundation
 ///     /progress/order                int32 [N]: the current epoch's visiting order
 ///     /metrics                       wall_time
 ///     /metrics/step_loss             float64 [steps]: every step's mean loss
-///     /metrics/epochs/<column>       float64 [epochs]: one row per finished epoch
+///     /metrics/epochs/<column>       float64 [epochs]: one row per finished epoch: epoch, step,
+///                                    train_loss, test_loss, the task's score (test_accuracy
+///                                    or test_rmse), learning_rate, samples_per_second,
+///                                    wall_time, and any extras (epsilon, grad_norm_p50, …)
 ///
 /// Paths mirror parameter names, so h5py users find weights where they expect.
 public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
     public static let formatVersion = 2
-    public static let programVersion = "0.5.0"
+    public static let programVersion = "0.6.0"
     /// The most parameters a checkpoint may declare (2²⁸: 1 GiB of Float,
     /// three times that with Adam's moments); larger headers are refused unread.
     public static let parameterLimit = Network<Float>.parameterLimit
-    /// The columns of /metrics/epochs, in EpochRecord's order.
-    public static let epochColumns = ["epoch", "step", "train_loss", "test_loss", "test_accuracy",
-                               "learning_rate", "samples_per_second", "wall_time", "test_rmse"]
+    /// The columns of /metrics/epochs for `task`, in EpochRecord's order.
+    public static func epochColumns(_ task: Task) -> [String] {
+        ["epoch", "step", "train_loss", "test_loss", task.scoreColumn, "learning_rate", "samples_per_second", "wall_time"]
+    }
 
     public var network: Network<Float>
     public var configuration: TrainingConfiguration
@@ -45,16 +50,16 @@ public struct Checkpoint: Sendable {
     /// The dataset file the run trained on, and its fingerprint.
     public var dataPath: String
     public var dataFingerprint: String
-    /// What the model is judged by: accuracy (class labels) or RMSE
-    /// (regression targets); predict reads it to decide what to write.
-    public var metric: Metric
+    /// What the model was trained for: classes (judged by accuracy) or real
+    /// values (judged by RMSE); predict reads it to decide what to write.
+    public var task: Task
     /// The classes' names, when the dataset had them (`ClassNames`).
     public var classNames: [String]? = nil
 
     public init(
         network: Network<Float>, configuration: TrainingConfiguration, optimizerKind: OptimizerKind,
         optimizerState: OptimizerState<Float>, position: TrainingPosition, order: [Int32] = [],
-        history: History = History(), dataPath: String = "", dataFingerprint: String = "", metric: Metric = .accuracy
+        history: History = History(), dataPath: String = "", dataFingerprint: String = "", task: Task = .classification
     ) {
         self.network = network
         self.configuration = configuration
@@ -65,7 +70,7 @@ public struct Checkpoint: Sendable {
         self.history = history
         self.dataPath = dataPath
         self.dataFingerprint = dataFingerprint
-        self.metric = metric
+        self.task = task
     }
 
     /// The checkpoint of a trainer's complete state.
@@ -74,7 +79,7 @@ public struct Checkpoint: Sendable {
         self.init(network: trainer.network, configuration: trainer.configuration,
                   optimizerKind: trainer.optimizer.kind, optimizerState: trainer.optimizer.state,
                   position: trainer.position, order: trainer.order, history: trainer.history,
-                  dataPath: dataPath, dataFingerprint: dataFingerprint, metric: trainer.dataset.metric)
+                  dataPath: dataPath, dataFingerprint: dataFingerprint, task: trainer.dataset.task)
         self.classNames = classNames
     }
 
@@ -106,7 +111,7 @@ public struct Checkpoint: Sendable {
             try file.createGroup("/data")
             try file.setAttribute("path", dataPath, on: "/data")
             try file.setAttribute("fingerprint", dataFingerprint, on: "/data")
-            try file.setAttribute("metric", metric.rawValue, on: "/data")
+            try file.setAttribute("metric", task.metricName, on: "/data")
             try ClassNames.write(classNames, to: file, object: "/data")
 
             try file.createGroup("/optimizer")
@@ -138,9 +143,9 @@ public struct Checkpoint: Sendable {
             try file.setAttribute("wall_time", history.wallTime, on: "/metrics")
             let rows = history.epochs
             let columns: [[Double]] = [rows.map { Double($0.epoch) }, rows.map { Double($0.step) }, rows.map(\.trainLoss),
-                                       rows.map(\.testLoss), rows.map(\.testAccuracy), rows.map(\.learningRate),
-                                       rows.map(\.samplesPerSecond), rows.map(\.wallTime), rows.map(\.testRMSE)]
-            for (name, column) in zip(Checkpoint.epochColumns, columns) {
+                                       rows.map(\.testLoss), rows.map(\.testScore), rows.map(\.learningRate),
+                                       rows.map(\.samplesPerSecond), rows.map(\.wallTime)]
+            for (name, column) in zip(Checkpoint.epochColumns(task), columns) {
                 try file.write(column, shape: [column.count], to: "/metrics/epochs/\(name)")
             }
             // The extras any epoch measured, NaN where one did not.
@@ -287,12 +292,17 @@ public struct Checkpoint: Sendable {
 
         var history = History(wallTime: try file.attribute("wall_time", of: "/metrics", as: Double.self))
         history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, shape: [position.step]).values
-        // test_rmse came with regression (program 0.3); older files lack it.
-        var columns = try epochColumns.filter { $0 != "test_rmse" || file.exists("/metrics/epochs/test_rmse") }
-            .map { (name) throws(StorageError) in
-                try file.read("/metrics/epochs/\(name)", as: Double.self, rank: 1, limit: position.epoch).values
-            }
-        if columns.count < epochColumns.count { columns.append([Double](repeating: .nan, count: columns[0].count)) }
+        // The task: files before program 0.3 (no regression yet) have no "metric".
+        let metricName = file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data")
+                                                                  : Task.classification.metricName
+        guard let task = Task(metricName: metricName) else {
+            throw .invalidContent(path: path, object: "attribute 'metric' of /data", reason: "unknown metric '\(metricName)'")
+        }
+        // Files of programs 0.3–0.5 hold both score columns, NaN in the other task's: it is not read.
+        let epochColumns = Checkpoint.epochColumns(task)
+        let columns = try epochColumns.map { (name) throws(StorageError) in
+            try file.read("/metrics/epochs/\(name)", as: Double.self, rank: 1, limit: position.epoch).values
+        }
         guard columns.allSatisfy({ $0.count == columns[0].count }) else {
             throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",
                               found: columns.map { "\($0.count)" }.joined(separator: ", "))
@@ -306,23 +316,19 @@ public struct Checkpoint: Sendable {
         }
         history.epochs = columns[0].indices.map { i in
             EpochRecord(epoch: Int(columns[0][i]), step: Int(columns[1][i]), trainLoss: columns[2][i],
-                        testLoss: columns[3][i], testAccuracy: columns[4][i], learningRate: columns[5][i],
-                        samplesPerSecond: columns[6][i], wallTime: columns[7][i], testRMSE: columns[8][i])
+                        testLoss: columns[3][i], testScore: columns[4][i], learningRate: columns[5][i],
+                        samplesPerSecond: columns[6][i], wallTime: columns[7][i])
         }
         for name in EpochRecord.extraNames where file.exists("/metrics/epochs/\(name)") {
             let values = try file.read("/metrics/epochs/\(name)", as: Double.self, shape: [history.epochs.count]).values
             for (i, value) in values.enumerated() where !value.isNaN { history.epochs[i].extras[name] = value }
         }
-        let metricName = file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data") : Metric.accuracy.rawValue
-        guard let metric = Metric(rawValue: metricName) else {
-            throw .invalidContent(path: path, object: "attribute 'metric' of /data", reason: "unknown metric '\(metricName)'")
-        }
         var checkpoint = Checkpoint(network: network, configuration: configuration, optimizerKind: kind,
                                     optimizerState: state, position: position, order: order, history: history,
                                     dataPath: try file.stringAttribute("path", of: "/data"),
-                                    dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"), metric: metric)
+                                    dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"), task: task)
         checkpoint.classNames = try ClassNames.read(from: file, object: "/data")
-        if let names = checkpoint.classNames, metric == .accuracy, names.count != network.outputCount {
+        if let names = checkpoint.classNames, task == .classification, names.count != network.outputCount {
             throw .invalidContent(path: path, object: "attribute 'class_names' of /data",
                                   reason: "names \(names.count) classes, but the model has \(network.outputCount) outputs")
         }

@@ -33,15 +33,15 @@ public struct RunDirectory: Sendable {
     }
 
     /// metrics.csv for `history`: a header and one row per finished epoch,
-    /// with the test accuracy or the test RMSE as `metric` says.
-    public static func metricsCSV(_ history: History, metric: Metric) -> String {
-        let metricColumn = metric == .accuracy ? "test_accuracy" : "test_rmse"
+    /// with the task's test score (accuracy or RMSE).
+    public static func metricsCSV(_ history: History, task: Task) -> String {
+        let metricColumn = task.scoreColumn
         // Extra columns for what any epoch measured (empty where one did not).
         let extras = EpochRecord.extraNames.filter { name in history.epochs.contains { $0.extras[name] != nil } }
         var lines = [(["epoch,step,train_loss,test_loss,\(metricColumn),learning_rate,samples_per_second,wall_time"] + extras)
             .joined(separator: ",")]
         for r in history.epochs {
-            lines.append((["\(r.epoch + 1),\(r.step),\(r.trainLoss),\(r.testLoss),\(History.value(of: metric, in: r)),"
+            lines.append((["\(r.epoch + 1),\(r.step),\(r.trainLoss),\(r.testLoss),\(r.testScore),"
                            + "\(r.learningRate),\(r.samplesPerSecond),\(r.wallTime)"] + extras.map { r.extras[$0].map { "\($0)" } ?? "" })
                 .joined(separator: ","))
         }

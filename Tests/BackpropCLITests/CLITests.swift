@@ -274,7 +274,7 @@ struct CLITests {
         #expect(rmse.count == 60 && rmse.last! < 1.5, "RMSE per epoch: \(rmse)")
         // best.h5 holds the epoch of lowest RMSE.
         let best = try Checkpoint.load(from: "\(directory)/run/best.h5")
-        #expect(best.metric == .rootMeanSquaredError && best.history.epochs.last!.testRMSE == rmse.min())
+        #expect(best.task == .regression && best.history.epochs.last!.testScore == rmse.min())
         let svg = try String(contentsOfFile: "\(directory)/run/curves.svg", encoding: .utf8)
         #expect(svg.contains(#"data-name="test RMSE""#) && !svg.contains("accuracy"))
 

@@ -25,7 +25,7 @@ struct RegressionTests {
                               featureCount: 3)
         let (x, t) = dataset.arrays(outputCount: 2, as: Double.self)
         #expect(x == [1, 2, 3, 4, 5, 6] && t == [0.5, -1, 2, 7])
-        #expect(dataset.count == 2 && dataset.isRegression && dataset.metric == .rootMeanSquaredError && dataset.targetWidth == 2)
+        #expect(dataset.count == 2 && dataset.task == .regression && dataset.targetWidth == 2)
         let subset = dataset.subset([1])
         #expect(subset.features == .floats([4, 5, 6]) && subset.targets == .values([2, 7], width: 2))
     }
@@ -52,9 +52,9 @@ struct RegressionTests {
         let y = network.predict(inputs: inputs)
         let squares = zip(y, targets).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +)
         let result = evaluate(network, on: dataset, workers: 3, shardSize: 64)
-        #expect(abs(result.rootMeanSquaredError - (squares / 600).squareRoot()) <= 1e-6)
+        #expect(result.task == .regression && abs(result.score - (squares / 600).squareRoot()) <= 1e-6)
         #expect(abs(result.meanLoss - squares / 2 / 300) <= 1e-6 * max(1, result.meanLoss))
-        #expect(result.accuracy.isNaN && result.confusion.isEmpty && result.value(of: .rootMeanSquaredError) == result.rootMeanSquaredError)
+        #expect(result.confusion.isEmpty)
     }
 
     @Test("training lowers the RMSE well below predicting the mean, bit-identically for 1, 2 and 5 workers")
@@ -66,7 +66,7 @@ struct RegressionTests {
             let trainer = try Trainer(configuration: configuration(workers: workers), dataset: train)
             while !trainer.isFinished { try trainer.step() }
             parameters.append(trainer.network.parameters.map(\.bitPattern))
-            rmse.append(evaluate(trainer.network, on: test, workers: workers).rootMeanSquaredError)
+            rmse.append(evaluate(trainer.network, on: test, workers: workers).score)
         }
         #expect(parameters.dropFirst().allSatisfy { $0 == parameters[0] } && rmse.dropFirst().allSatisfy { $0 == rmse[0] })
         // Predicting each target's mean: RMSE √((Var t₁ + Var t₂)/2) ≈ √((5/3 + 1/9)/2) ≈ 0.94.
@@ -75,15 +75,23 @@ struct RegressionTests {
 
     @Test("the better of two scores: higher accuracy, lower RMSE; History.best skips NaN")
     func bestScore() {
-        #expect(Metric.accuracy.improves(0.9, on: 0.8) && !Metric.accuracy.improves(0.8, on: 0.9))
-        #expect(Metric.rootMeanSquaredError.improves(0.1, on: 0.2) && !Metric.rootMeanSquaredError.improves(0.2, on: 0.1))
-        let record = { (accuracy: Double, rmse: Double) in
-            EpochRecord(epoch: 0, step: 0, trainLoss: 0, testLoss: 0, testAccuracy: accuracy, learningRate: 0,
-                        samplesPerSecond: 0, wallTime: 0, testRMSE: rmse)
+        #expect(Task.classification.improves(0.9, on: 0.8) && !Task.classification.improves(0.8, on: 0.9))
+        #expect(Task.regression.improves(0.1, on: 0.2) && !Task.regression.improves(0.2, on: 0.1))
+        let history = { (scores: [Double]) in
+            History(epochs: scores.map {
+                EpochRecord(epoch: 0, step: 0, trainLoss: 0, testLoss: 0, testScore: $0, learningRate: 0, samplesPerSecond: 0, wallTime: 0)
+            })
         }
-        let history = History(epochs: [record(.nan, 0.5), record(.nan, 0.2), record(.nan, 0.3)])
-        #expect(history.best(.rootMeanSquaredError) == 0.2 && history.best(.accuracy) == nil)
-        #expect(History(epochs: [record(0.7, .nan), record(0.9, .nan)]).best(.accuracy) == 0.9)
+        #expect(history([0.5, .nan, 0.2, 0.3]).best(.regression) == 0.2 && history([0.5, .nan, 0.2, 0.3]).best(.classification) == 0.5)
+        #expect(history([.nan]).best(.classification) == nil && history([]).best(.regression) == nil)
+    }
+
+    @Test("a task names, formats and stores its score in one place")
+    func taskNames() {
+        #expect(Task.classification.scoreName == "test accuracy" && Task.regression.scoreName == "test RMSE")
+        #expect(Task.classification.format(0.85123) == "85.12%" && Task.regression.format(0.123456) == "0.1235")
+        // The values checkpoints of every version store in the "metric" attribute.
+        #expect(Task(metricName: "accuracy") == .classification && Task(metricName: "rmse") == .regression && Task(metricName: "loss") == nil)
     }
 
     @Test("fingerprints: byte data keeps its pre-regression value; float data differs in every part")

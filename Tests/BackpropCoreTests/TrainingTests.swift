@@ -156,7 +156,7 @@ struct TrainingTests {
         let trainer = try Trainer(configuration: c, dataset: dataset)
         while !trainer.isFinished { try trainer.step() }
         let seconds = Date().timeIntervalSince(start)
-        let accuracy = evaluate(trainer.network, on: dataset, workers: 2).accuracy
+        let accuracy = evaluate(trainer.network, on: dataset, workers: 2).score
         #expect(trainer.position.step == 800)
         #expect(accuracy >= 0.95, "accuracy \(accuracy)")
         // Wall time is checked only on request: shared machines are noisy (see README, Testing).
@@ -215,13 +215,13 @@ struct TrainingTests {
             try Trainer(configuration: c, dataset: dataset)
         }
         c.sizes = [4, 5]
-        for (name, change) in [("learning rate", { (c: inout TrainingConfiguration) in c.optimizer.learningRate = .nan }),
-                               ("batch size", { $0.batchSize = 0 }), ("workers", { $0.workers = -1 })] {
+        for (setting, change) in [(TrainingError.Setting.learningRate, { (c: inout TrainingConfiguration) in c.optimizer.learningRate = .nan }),
+                                  (.batchSize, { $0.batchSize = 0 }), (.workers, { $0.workers = -1 })] {
             var bad = c
             change(&bad)
             #expect { try bad.validate() } throws: { error in
                 guard case .invalidSetting(let found, _, _) = error as? TrainingError else { return false }
-                return found == name
+                return found == setting
             }
         }
     }

@@ -48,22 +48,38 @@ struct StorageTests {
         #expect(try h5.shape(of: "/train/y") == [30, 2] && !h5.hasAttribute("scale", of: "/train/x"))
     }
 
-    @Test("a 0.2 checkpoint (no test_rmse column, no metric) still loads, as classification")
-    func checkpointWithoutRegressionFields() throws {
+    /// A checkpoint after one epoch scoring 0.5, edited by `python` (h5py, the file as `f`) into an older version's layout.
+    private func oldCheckpoint(task: Task, python: String) throws -> Checkpoint {
         var configuration = TrainingConfiguration()
         configuration.sizes = [5, 4, 3]
         configuration.batchSize = 10
-        let trainer = try Trainer(configuration: configuration, dataset: randomDataset(count: 20, featureCount: 5, classCount: 3, seed: 4))
+        let dataset = task == .classification ? randomDataset(count: 20, featureCount: 5, classCount: 3, seed: 4)
+            : Dataset(name: "r", features: .floats((0..<100).map { Float($0) / 100 }), targets: .values([Float](repeating: 1, count: 60), width: 3),
+                      featureCount: 5)
+        if task == .regression { configuration.loss = .sumOfSquares }
+        let trainer = try Trainer(configuration: configuration, dataset: dataset)
         for _ in 0..<2 { try trainer.step() }
-        trainer.history.epochs = [EpochRecord(epoch: 0, step: 2, trainLoss: 1, testLoss: 1, testAccuracy: 0.5, learningRate: 0.05,
+        trainer.history.epochs = [EpochRecord(epoch: 0, step: 2, trainLoss: 1, testLoss: 1, testScore: 0.5, learningRate: 0.05,
                                               samplesPerSecond: 1, wallTime: 1)]
-        let file = path("old.h5")
+        let file = path("old-\(task).h5")
         try Checkpoint(of: trainer, dataPath: "data.h5", dataFingerprint: "f").save(to: file)
-        let edit = try run("/usr/bin/python3", ["-c", "import h5py; f = h5py.File('\(file)', 'a'); del f['metrics/epochs/test_rmse']; del f['data'].attrs['metric']; del f['model'].attrs['parameter_fingerprint']"])
+        let edit = try run("/usr/bin/python3", ["-c", "import h5py, numpy; f = h5py.File('\(file)', 'a'); \(python)"])
         try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
-        let loaded = try Checkpoint.load(from: file)
-        #expect(loaded.metric == .accuracy && loaded.history.epochs.count == 1)
-        #expect(loaded.history.epochs[0].testRMSE.isNaN && loaded.history.epochs[0].testAccuracy == 0.5)
+        return try Checkpoint.load(from: file)
+    }
+
+    @Test("a 0.2 checkpoint (no metric attribute, no test_rmse column) still loads, as classification")
+    func checkpointWithoutRegressionFields() throws {
+        let loaded = try oldCheckpoint(task: .classification,
+                                       python: "del f['data'].attrs['metric']; del f['model'].attrs['parameter_fingerprint']")
+        #expect(loaded.task == .classification && loaded.history.epochs.count == 1 && loaded.history.epochs[0].testScore == 0.5)
+    }
+
+    @Test("a 0.3–0.5 checkpoint (both score columns, NaN in the other task's) loads its task's score", arguments: Task.allCases)
+    func checkpointWithBothScoreColumns(task: Task) throws {
+        let other = Task.allCases.first { $0 != task }!
+        let loaded = try oldCheckpoint(task: task, python: "f['metrics/epochs/\(other.scoreColumn)'] = numpy.array([numpy.nan])")
+        #expect(loaded.task == task && loaded.history.epochs[0].testScore == 0.5)
     }
 
     @Test("a checkpoint round-trips bit for bit")

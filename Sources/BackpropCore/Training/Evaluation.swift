@@ -1,20 +1,15 @@
 /// How well a network does on a dataset.
 public struct Evaluation: Sendable, Equatable {
+    /// The dataset's task, which says what `score` is.
+    public let task: Task
     /// (1/N) Σ_n E^n.
     public let meanLoss: Double
-    /// Classification: the fraction of samples whose largest output is the
-    /// label (NaN for regression targets).
-    public let accuracy: Double
-    /// Regression: √((1/NK) Σ_n Σ_k (y_k − t_k)²) (NaN for class labels).
-    public let rootMeanSquaredError: Double
+    /// Classification: the accuracy, the fraction of samples whose largest
+    /// output is the label. Regression: the RMSE √((1/NK) Σ_n Σ_k (y_k − t_k)²).
+    public let score: Double
     /// confusion[label][predicted] counts (empty for regression targets).
     public let confusion: [[Int]]
     public let sampleCount: Int
-
-    /// The value of the dataset's metric: accuracy or RMSE.
-    public func value(of metric: Metric) -> Double {
-        metric == .accuracy ? accuracy : rootMeanSquaredError
-    }
 
     /// Accuracy within each true class (NaN for a class with no samples).
     public var perClassAccuracy: [Double] {
@@ -91,12 +86,11 @@ public func evaluate(
     let meanLoss = errorSum / Double(count)
     guard let labels = dataset.labels else {
         let rmse = (squaresSum / Double(count * classes)).squareRoot()
-        return Evaluation(meanLoss: meanLoss, accuracy: .nan, rootMeanSquaredError: rmse,
-                          confusion: [], sampleCount: dataset.count)
+        return Evaluation(task: .regression, meanLoss: meanLoss, score: rmse, confusion: [], sampleCount: dataset.count)
     }
     var confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes)
     for (n, label) in labels.enumerated() { confusion[Int(label)][Int(predictions[n])] += 1 }
     let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
-    return Evaluation(meanLoss: meanLoss, accuracy: Double(correct) / Double(count), rootMeanSquaredError: .nan,
+    return Evaluation(task: .classification, meanLoss: meanLoss, score: Double(correct) / Double(count),
                       confusion: confusion, sampleCount: dataset.count)
 }

@@ -4,10 +4,8 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public var step: Int
     public var trainLoss: Double
     public var testLoss: Double
-    /// Classification: the test accuracy (NaN for regression).
-    public var testAccuracy: Double
-    /// Regression: the test RMSE (NaN for classification).
-    public var testRMSE: Double
+    /// The run's task's score on the test split: accuracy or RMSE (`Task`).
+    public var testScore: Double
     public var learningRate: Double
     public var samplesPerSecond: Double
     /// Seconds of training since the run started (across resumes).
@@ -20,14 +18,13 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public static let extraNames = ["epsilon", "grad_norm_min", "grad_norm_p10", "grad_norm_p50", "grad_norm_p90",
                                     "grad_norm_max", "noise_scale"]
 
-    public init(epoch: Int, step: Int, trainLoss: Double, testLoss: Double, testAccuracy: Double,
-                learningRate: Double, samplesPerSecond: Double, wallTime: Double, testRMSE: Double = .nan) {
+    public init(epoch: Int, step: Int, trainLoss: Double, testLoss: Double, testScore: Double,
+                learningRate: Double, samplesPerSecond: Double, wallTime: Double) {
         self.epoch = epoch
         self.step = step
         self.trainLoss = trainLoss
         self.testLoss = testLoss
-        self.testAccuracy = testAccuracy
-        self.testRMSE = testRMSE
+        self.testScore = testScore
         self.learningRate = learningRate
         self.samplesPerSecond = samplesPerSecond
         self.wallTime = wallTime
@@ -50,14 +47,9 @@ public struct History: Sendable, Equatable {
         self.wallTime = wallTime
     }
 
-    /// The value of `metric` in one epoch's record.
-    public static func value(of metric: Metric, in record: EpochRecord) -> Double {
-        metric == .accuracy ? record.testAccuracy : record.testRMSE
-    }
-
-    /// The best value of `metric` logged so far (nil before the first epoch).
-    public func best(_ metric: Metric) -> Double? {
-        epochs.map { History.value(of: metric, in: $0) }.filter { !$0.isNaN }
-            .reduce(nil) { best, value in best.map { metric.improves(value, on: $0) ? value : $0 } ?? value }
+    /// The best test score logged so far under `task` (nil before the first epoch).
+    public func best(_ task: Task) -> Double? {
+        epochs.map(\.testScore).filter { !$0.isNaN }
+            .reduce(nil) { best, score in best.map { task.improves(score, on: $0) ? score : $0 } ?? score }
     }
 }

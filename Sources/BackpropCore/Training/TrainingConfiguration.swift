@@ -72,44 +72,44 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// Checks ranges a network cannot check itself.
     /// - Throws: `TrainingError.invalidSetting` naming the setting.
     public func validate() throws(TrainingError) {
-        func require(_ ok: Bool, _ name: String, _ value: some CustomStringConvertible, _ reason: String) throws(TrainingError) {
-            if !ok { throw .invalidSetting(name: name, value: value.description, reason: reason) }
+        func require(_ ok: Bool, _ setting: TrainingError.Setting, _ value: some CustomStringConvertible, _ reason: String) throws(TrainingError) {
+            if !ok { throw .invalidSetting(setting, value: value.description, reason: reason) }
         }
-        try require(batchSize > 0, "batch size", batchSize, "it must be at least 1")
-        try require(epochs >= 0, "epochs", epochs, "it must be 0 or more")
-        try require(steps.map { $0 > 0 } ?? true, "steps", steps ?? 0, "it must be at least 1")
-        try require(workers > 0, "workers", workers, "it must be at least 1")
-        try require(workers <= Self.workerLimit, "workers", workers, "it must be at most \(Self.workerLimit)")
-        try require(shardSize > 0, "shard size", shardSize, "it must be at least 1")
+        try require(batchSize > 0, .batchSize, batchSize, "it must be at least 1")
+        try require(epochs >= 0, .epochs, epochs, "it must be 0 or more")
+        try require(steps.map { $0 > 0 } ?? true, .steps, steps ?? 0, "it must be at least 1")
+        try require(workers > 0, .workers, workers, "it must be at least 1")
+        try require(workers <= Self.workerLimit, .workers, workers, "it must be at most \(Self.workerLimit)")
+        try require(shardSize > 0, .shardSize, shardSize, "it must be at least 1")
         let rate = optimizer.learningRate
-        try require(rate.isFinite && rate >= 0, "learning rate", rate, "it must be a finite number ≥ 0")
+        try require(rate.isFinite && rate >= 0, .learningRate, rate, "it must be a finite number ≥ 0")
         try require(optimizer.momentum.isFinite && optimizer.momentum >= 0 && optimizer.momentum < 1,
-                    "momentum", optimizer.momentum, "it must be in [0, 1)")
+                    .momentum, optimizer.momentum, "it must be in [0, 1)")
         switch schedule {
         case .constant: break
         case .stepDecay(let stepSize, let gamma):
-            try require(stepSize > 0, "schedule step size", stepSize, "it must be at least 1")
-            try require(gamma.isFinite && gamma > 0, "schedule gamma", gamma, "it must be a finite number > 0")
+            try require(stepSize > 0, .scheduleStepSize, stepSize, "it must be at least 1")
+            try require(gamma.isFinite && gamma > 0, .scheduleGamma, gamma, "it must be a finite number > 0")
         case .cosine(let warmup, let total, let minimum):
-            try require(warmup >= 0, "warm-up steps", warmup, "it must be 0 or more")
-            try require(total > warmup, "schedule total steps", total, "it must exceed the warm-up steps (\(warmup))")
-            try require(minimum.isFinite && minimum >= 0, "minimum learning rate", minimum, "it must be a finite number ≥ 0")
+            try require(warmup >= 0, .warmupSteps, warmup, "it must be 0 or more")
+            try require(total > warmup, .scheduleLength, total, "it must exceed the warm-up steps (\(warmup))")
+            try require(minimum.isFinite && minimum >= 0, .minimumLearningRate, minimum, "it must be a finite number ≥ 0")
         }
         try require(optimizer.weightDecay.isFinite && optimizer.weightDecay >= 0,
-                    "weight decay", optimizer.weightDecay, "it must be a finite number ≥ 0")
+                    .weightDecay, optimizer.weightDecay, "it must be a finite number ≥ 0")
         try require(optimizer.smoothing.isFinite && optimizer.smoothing >= 0 && optimizer.smoothing < 1,
-                    "RMSprop alpha", optimizer.smoothing, "it must be in [0, 1)")
-        try require(optimizer.decay.isFinite && optimizer.decay >= 0, "learning-rate decay", optimizer.decay, "it must be a finite number ≥ 0")
+                    .rmspropAlpha, optimizer.smoothing, "it must be in [0, 1)")
+        try require(optimizer.decay.isFinite && optimizer.decay >= 0, .learningRateDecay, optimizer.decay, "it must be a finite number ≥ 0")
         try require(optimizer.accumulatorStart.isFinite && optimizer.accumulatorStart >= 0,
-                    "initial accumulator", optimizer.accumulatorStart, "it must be a finite number ≥ 0")
-        for (name, beta) in [("beta1", optimizer.beta1), ("beta2", optimizer.beta2)] {
-            try require(beta.isFinite && beta >= 0 && beta < 1, name, beta, "it must be in [0, 1)")
+                    .initialAccumulator, optimizer.accumulatorStart, "it must be a finite number ≥ 0")
+        for (setting, beta) in [(TrainingError.Setting.beta1, optimizer.beta1), (.beta2, optimizer.beta2)] {
+            try require(beta.isFinite && beta >= 0 && beta < 1, setting, beta, "it must be in [0, 1)")
         }
-        try require(optimizer.epsilon.isFinite && optimizer.epsilon > 0, "epsilon", optimizer.epsilon, "it must be a finite number > 0")
+        try require(optimizer.epsilon.isFinite && optimizer.epsilon > 0, .epsilon, optimizer.epsilon, "it must be a finite number > 0")
         if let privacy {
-            try require(privacy.clip.isFinite && privacy.clip > 0, "clipping bound", privacy.clip, "it must be a finite number > 0")
-            try require(privacy.noise.isFinite && privacy.noise >= 0, "noise multiplier", privacy.noise, "it must be a finite number ≥ 0")
-            try require(privacy.delta > 0 && privacy.delta < 1, "privacy delta", privacy.delta, "it must lie in (0, 1)")
+            try require(privacy.clip.isFinite && privacy.clip > 0, .clip, privacy.clip, "it must be a finite number > 0")
+            try require(privacy.noise.isFinite && privacy.noise >= 0, .noise, privacy.noise, "it must be a finite number ≥ 0")
+            try require(privacy.delta > 0 && privacy.delta < 1, .delta, privacy.delta, "it must lie in (0, 1)")
         }
     }
 

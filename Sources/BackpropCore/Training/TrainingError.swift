@@ -20,14 +20,48 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// Real-valued targets with a loss other than sum-of-squares.
     case regressionNeedsSumOfSquares(dataset: String)
     /// A size, rate or count in the configuration is out of range.
-    case invalidSetting(name: String, value: String, reason: String)
+    case invalidSetting(Setting, value: String, reason: String)
     /// The loss became NaN or infinite.
     case diverged(step: Int, loss: Double, lastCheckpoint: String?)
 
-    /// The settings an error's advice refers to. Core names none of them by
-    /// a flag: the command line passes its own names to `description(naming:)`.
-    public enum Setting: Sendable {
-        case layers, loss, learningRate
+    /// The settings of a `TrainingConfiguration` an error can name. Core names
+    /// none of them by a flag: the command line passes its own names to
+    /// `description(naming:)`.
+    public enum Setting: Sendable, CaseIterable {
+        case layers, loss, learningRate, batchSize, epochs, steps, workers, shardSize
+        case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
+        case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
+        case clip, noise, delta
+
+        /// The setting in words, for messages that name no flag.
+        public var words: String {
+            switch self {
+            case .layers: return "layer sizes"
+            case .loss: return "loss"
+            case .learningRate: return "learning rate"
+            case .batchSize: return "batch size"
+            case .epochs: return "epochs"
+            case .steps: return "steps"
+            case .workers: return "workers"
+            case .shardSize: return "shard size"
+            case .momentum: return "momentum"
+            case .weightDecay: return "weight decay"
+            case .rmspropAlpha: return "RMSprop alpha"
+            case .learningRateDecay: return "learning-rate decay"
+            case .initialAccumulator: return "initial accumulator"
+            case .beta1: return "beta1"
+            case .beta2: return "beta2"
+            case .epsilon: return "epsilon"
+            case .scheduleStepSize: return "schedule step size"
+            case .scheduleGamma: return "schedule gamma"
+            case .warmupSteps: return "warm-up steps"
+            case .scheduleLength: return "the cosine schedule's length in steps (epochs × batches per epoch, or the steps)"
+            case .minimumLearningRate: return "minimum learning rate"
+            case .clip: return "clipping bound"
+            case .noise: return "noise multiplier"
+            case .delta: return "privacy delta"
+            }
+        }
     }
 
     /// The message in words, naming no flag.
@@ -57,8 +91,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "dataset \(dataset) has \(targets) target values per sample but the network has \(outputs) outputs; make the last layer width \(targets)\(named(.layers))."
         case .regressionNeedsSumOfSquares(let dataset):
             return "dataset \(dataset) has real-valued (regression) targets; train it with the sum-of-squares loss\(named(.loss, "sum-of-squares")) (cross-entropy needs class labels)."
-        case .invalidSetting(let name, let value, let reason):
-            return "\(name) = \(value) is invalid: \(reason)."
+        case .invalidSetting(let setting, let value, let reason):
+            // Named by the caller (a flag, "--batch-size 0 is invalid"), or in words ("batch size = 0 is invalid").
+            let named = name(setting).map { "\($0) \(value)" } ?? "\(setting.words) = \(value)"
+            return "\(named) is invalid: \(reason)."
         case .diverged(let step, let loss, let checkpoint):
             let last = checkpoint.map { " The last checkpoint written is \($0)." } ?? " No checkpoint was written before it."
             return "training diverged at step \(step): the loss is \(loss).\(last) Try a smaller learning rate\(named(.learningRate))."
