@@ -60,28 +60,13 @@ struct Backprop: ParsableCommand {
         }
     }
 
-    /// Caps the process's data segment (RLIMIT_DATA) at BACKPROP_MEMORY_LIMIT_MB,
-    /// or 3/4 of physical memory: a crafted HDF5 file can make libhdf5 1.10.8
-    /// allocate without bound (Fuzz/regressions/libhdf5-unbounded-*.h5), and
-    /// with the cap malloc fails and the read ends in a clean error instead of
-    /// the machine running out of memory. Training the reference model uses
-    /// about 120 MiB.
-    static func limitMemory() {
-        let environment = ProcessInfo.processInfo.environment["BACKPROP_MEMORY_LIMIT_MB"].flatMap(UInt64.init)
-        let bytes = environment.map { $0 << 20 } ?? ProcessInfo.processInfo.physicalMemory / 4 * 3
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_DATA.rawValue), &limit) == 0 else { return }
-        limit.rlim_cur = min(limit.rlim_cur, min(limit.rlim_max, rlim_t(bytes)))
-        setrlimit(Int32(RLIMIT_DATA.rawValue), &limit)
-    }
-
     /// Start-up shared by every subcommand: BLAS's own threads off (our
     /// workers own the cores); a write beyond the file-size limit fails with
     /// EFBIG, cleanly, instead of killing the process with SIGXFSZ.
     static func setUp() {
         BLAS.useSingleThread()
         signal(SIGXFSZ, SIG_IGN)
-        limitMemory()
+        MemoryLimit.apply()
     }
 }
 

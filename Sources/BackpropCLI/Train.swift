@@ -112,7 +112,6 @@ struct Train: ParsableCommand {
                                   group: job.group)
             trainer.restore(position: checkpoint.position, optimizerState: checkpoint.optimizerState,
                             order: checkpoint.order, history: checkpoint.history)
-            trainer.lastCheckpoint = path
         } else {
             trainer = try Trainer(configuration: configuration, dataset: train, kernel: kernel, group: job.group)
         }
@@ -156,7 +155,7 @@ struct Train: ParsableCommand {
                                         isTerminal: job.mpi == nil && isatty(STDOUT_FILENO) == 1)
         let run = TrainingRun(trainer: trainer, test: test, dataPath: dataPath, fingerprint: fingerprint,
                               directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress,
-                              writes: job.isWriter)
+                              writes: job.isWriter, resumedFrom: resumed?.path)
         run.classNames = classNames
         // The run directory stays this process's until the run ends.
         try withExtendedLifetime(lock) { try run.start() }

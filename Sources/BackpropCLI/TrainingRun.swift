@@ -42,11 +42,14 @@ final class TrainingRun {
     private let started: ContinuousClock.Instant
     private var lastSave: ContinuousClock.Instant
     private var lastSavedStep: Int?
+    /// The checkpoint file written last (or resumed from), for messages.
+    private var lastCheckpoint: String?
     /// Seconds spent inside optimizer steps in this process.
     private var stepSeconds = 0.0
 
     init(trainer: Trainer, test: Dataset, dataPath: String, fingerprint: String,
-         directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true) {
+         directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true,
+         resumedFrom checkpoint: String? = nil) {
         self.trainer = trainer
         self.test = test
         self.dataPath = dataPath
@@ -58,9 +61,10 @@ final class TrainingRun {
         self.writes = writes
         earlierSeconds = trainer.history.wallTime
         started = clock.now
-        lastSave = started
         // A resumed run's state is already on disk.
-        if trainer.lastCheckpoint != nil { lastSavedStep = trainer.position.step }
+        lastCheckpoint = checkpoint
+        if checkpoint != nil { lastSavedStep = trainer.position.step }
+        lastSave = started
     }
 
     /// Trains to the end (or to a stop signal) and writes the final model.
@@ -91,7 +95,7 @@ final class TrainingRun {
                 progress.line("warning: the best RDP order α = \(order) lies at the edge of the orders tried (1.1…63); ε may be loose")
             }
         }
-        if trainer.isFinished && trainer.lastCheckpoint != nil {
+        if trainer.isFinished && lastCheckpoint != nil {
             progress.line("the run had already finished (\(configuration.epochs) epochs, step \(trainer.position.step)); "
                   + "give --epochs or --steps with --override to train on")
         }
@@ -104,7 +108,14 @@ final class TrainingRun {
             var requests: StepRequests = []
             if signals.stopSignal != nil { requests.insert(.stop) }
             if let interval = policy.interval, seconds(since: lastSave) >= interval { requests.insert(.save) }
-            let result = try trainer.step(requests: requests)
+            let result: StepResult
+            do {
+                result = try trainer.step(requests: requests)
+            } catch {
+                // The trainer knows no files: name the last checkpoint here.
+                guard case .diverged(let step, let loss, _) = error else { throw error }
+                throw TrainingError.diverged(step: step, loss: loss, lastCheckpoint: lastCheckpoint)
+            }
             stepSeconds += seconds(since: before)
             progress.step(epoch: epoch, epochs: trainer.configuration.epochs, batch: trainer.position.batch == 0 ? batches : trainer.position.batch,
                           batches: batches, step: trainer.position.step, loss: result.meanLoss,
@@ -133,7 +144,7 @@ final class TrainingRun {
                 }
                 if lastSavedStep != step { try save() }
                 progress.line("stopped by \(name) at epoch \(trainer.position.epoch + 1), batch \(trainer.position.batch), "
-                      + "step \(step); checkpoint \(trainer.lastCheckpoint ?? "?")")
+                      + "step \(step); checkpoint \(lastCheckpoint ?? "?")")
                 progress.line("resume with: backprop train --resume \(directory.path)", minimum: .quiet)
                 throw ExitCode(128 + signal)
             }
@@ -209,7 +220,7 @@ final class TrainingRun {
         trainer.gatherOptimizerState()
         if writes {
             trainer.history.wallTime = earlierSeconds + seconds(since: started)
-            trainer.lastCheckpoint = try directory.save(checkpoint(), isBest: isBest, keep: policy.keep)
+            lastCheckpoint = try directory.save(checkpoint(), isBest: isBest, keep: policy.keep)
         }
         lastSavedStep = trainer.position.step
         lastSave = clock.now

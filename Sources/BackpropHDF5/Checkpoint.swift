@@ -186,7 +186,7 @@ public struct Checkpoint: Sendable {
     /// Reads and validates a checkpoint from an open file (a path or a memory image).
     public static func load(from file: HDF5File) throws(StorageError) -> Checkpoint {
         let path = file.path
-        let format = file.hasAttribute("format") ? try file.stringAttribute("format") : "non-checkpoint HDF5"
+        let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : "non-checkpoint HDF5"
         guard format == Checkpoint.format else { throw .wrongFormat(path: path, found: format, expected: Checkpoint.format) }
         let version = Int(try file.attribute("format_version", as: Int64.self))
         guard version == formatVersion else {
@@ -201,7 +201,7 @@ public struct Checkpoint: Sendable {
         var activations: [Activation] = []
         for l in 0... {
             let group = "/model/layers/\(l)"
-            guard file.exists(group) else { break }
+            guard try file.exists(group) else { break }
             let shape = try file.shape(of: "\(group)/weight")
             guard shape.count == 2 else { throw .wrongRank(path: path, object: "\(group)/weight", expected: 2, found: shape.count) }
             if l == 0 { sizes.append(shape[1]) }
@@ -236,7 +236,7 @@ public struct Checkpoint: Sendable {
         }
         network.parameters = try readParameters(of: network, under: "/model", from: file)
         // Checkpoints before 0.4 have no fingerprint.
-        if file.hasAttribute("parameter_fingerprint", of: "/model") {
+        if try file.hasAttribute("parameter_fingerprint", of: "/model") {
             let saved = try file.stringAttribute("parameter_fingerprint", of: "/model")
             guard saved == network.fingerprint else {
                 throw .invalidContent(path: path, object: "/model/layers",
@@ -271,7 +271,7 @@ public struct Checkpoint: Sendable {
             throw .invalidContent(path: path, object: "attribute 'kind' of /optimizer", reason: "unknown optimizer '\(kindName)'")
         }
         var state = OptimizerState<Float>(step: Int(try file.attribute("step", of: "/optimizer", as: Int64.self)))
-        for name in ["velocity", "m", "v", "square_avg", "momentum_buffer", "grad_avg", "sum"] where file.exists("/optimizer/\(name)") {
+        for name in ["velocity", "m", "v", "square_avg", "momentum_buffer", "grad_avg", "sum"] where try file.exists("/optimizer/\(name)") {
             state.buffers[name] = try readParameters(of: network, under: "/optimizer/\(name)", from: file)
         }
         guard kind == configuration.optimizer.kind else {
@@ -293,7 +293,7 @@ public struct Checkpoint: Sendable {
         var history = History(wallTime: try file.attribute("wall_time", of: "/metrics", as: Double.self))
         history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, shape: [position.step]).values
         // The task: files before program 0.3 (no regression yet) have no "metric".
-        let metricName = file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data")
+        let metricName = try file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data")
                                                                   : Task.classification.metricName
         guard let task = Task(metricName: metricName) else {
             throw .invalidContent(path: path, object: "attribute 'metric' of /data", reason: "unknown metric '\(metricName)'")
@@ -319,7 +319,7 @@ public struct Checkpoint: Sendable {
                         testLoss: columns[3][i], testScore: columns[4][i], learningRate: columns[5][i],
                         samplesPerSecond: columns[6][i], wallTime: columns[7][i])
         }
-        for name in EpochRecord.extraNames where file.exists("/metrics/epochs/\(name)") {
+        for name in EpochRecord.extraNames where try file.exists("/metrics/epochs/\(name)") {
             let values = try file.read("/metrics/epochs/\(name)", as: Double.self, shape: [history.epochs.count]).values
             for (i, value) in values.enumerated() where !value.isNaN { history.epochs[i].extras[name] = value }
         }

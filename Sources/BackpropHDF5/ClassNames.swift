@@ -29,7 +29,7 @@ public enum ClassNames {
     /// The names stored as attribute `class_names` of `object`, or nil if it has none.
     /// - Throws: `StorageError.invalidContent` for anything but a valid JSON array of names.
     public static func read(from file: HDF5File, object: String) throws(StorageError) -> [String]? {
-        guard file.hasAttribute(attribute, of: object) else { return nil }
+        guard try file.hasAttribute(attribute, of: object) else { return nil }
         let text = try file.stringAttribute(attribute, of: object)
         let where_ = "attribute '\(attribute)' of \(object)"
         guard let data = text.data(using: .utf8), let names = try? JSONDecoder().decode([String].self, from: data) else {

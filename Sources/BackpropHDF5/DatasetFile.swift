@@ -22,7 +22,7 @@ public enum DatasetFile {
     /// Reads and validates both splits of an open file (a path or a memory image).
     public static func load(_ file: HDF5File) throws(StorageError) -> (train: Dataset, test: Dataset) {
         let path = file.path
-        if file.hasAttribute("format") {
+        if try file.hasAttribute("format") {
             let format = try file.stringAttribute("format")
             guard format == DatasetFile.format else { throw .wrongFormat(path: path, found: format, expected: DatasetFile.format) }
         }
@@ -74,7 +74,7 @@ public enum DatasetFile {
             return (.floats(x), shape)
         }
         let (x, shape) = try file.read(object, as: UInt8.self, rank: 2)
-        guard file.hasAttribute("scale", of: object) else {
+        guard try file.hasAttribute("scale", of: object) else {
             throw .missingObject(path: file.path, object: "attribute 'scale' of \(object) (x = scale · byte; 1/255 for images)")
         }
         let scale = try file.attribute("scale", of: object, as: Float.self)

@@ -35,8 +35,10 @@ public enum FileSystem {
         do throws(StorageError) {
             try write(temporary)
             try sync(temporary)
-            guard rename(temporary, path) == 0 else {
-                throw StorageError.io(path: path, reason: "cannot rename \(temporary) into place (\(errorText()))")
+            do {
+                try systemCall("rename") { rename(temporary, path) }
+            } catch {
+                throw StorageError.io(path: path, reason: "cannot rename \(temporary) into place (\(error))")
             }
         } catch {
             unlink(temporary)
@@ -64,12 +66,16 @@ public enum FileSystem {
         let url = URL(fileURLWithPath: link)
         let directory = url.deletingLastPathComponent().path
         let temporary = temporaryPath(in: directory, for: "link")
-        guard Glibc.link(target, temporary) == 0 else {
-            throw .io(path: link, reason: "cannot link to \(target) (\(errorText()))")
+        do {
+            try systemCall("link") { Glibc.link(target, temporary) }
+        } catch {
+            throw .io(path: link, reason: "cannot link to \(target) (\(error))")
         }
-        guard rename(temporary, link) == 0 else {
+        do {
+            try systemCall("rename") { rename(temporary, link) }
+        } catch {
             unlink(temporary)
-            throw .io(path: link, reason: "cannot rename the new link into place (\(errorText()))")
+            throw .io(path: link, reason: "cannot rename the new link into place (\(error))")
         }
         try syncDirectory(directory, of: link)
     }
@@ -86,15 +92,21 @@ public enum FileSystem {
     /// `reported` in errors: the file the user asked for, not a temporary one.
     /// - Throws: `StorageError.io`, e.g. "No space left on device".
     static func write(_ bytes: [UInt8], to path: String, reporting reported: String) throws(StorageError) {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .io(path: reported, reason: "cannot create \(path) (\(errorText()))") }
-        defer { close(descriptor) }
+        let file: FileDescriptor
+        do {
+            file = try FileDescriptor(opening: path, O_WRONLY | O_CREAT | O_TRUNC)
+        } catch {
+            throw .io(path: reported, reason: "cannot create \(path) (\(error))")
+        }
         var written = 0
         while written < bytes.count {
-            let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, bytes.count - written) }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else { throw .io(path: reported, reason: "cannot write (\(errorText()))") }
-            written += result
+            do {
+                written += try systemCall("write") {
+                    bytes.withUnsafeBytes { Glibc.write(file.raw, $0.baseAddress! + written, bytes.count - written) }
+                }
+            } catch {
+                throw .io(path: reported, reason: "cannot write (\(error))")
+            }
         }
     }
 
@@ -103,21 +115,27 @@ public enum FileSystem {
     /// ENOTSUP, EROFS) is passed over; any other failure is reported: the file
     /// is in place, but not yet durable.
     static func syncDirectory(_ directory: String, of path: String) throws(StorageError) {
-        do throws(StorageError) {
-            try sync(directory)
+        do {
+            try fsyncPath(directory)
         } catch {
-            guard ![EINVAL, ENOTSUP, EROFS].contains(errno) else { return }
-            throw .io(path: path, reason: "written, but its directory \(directory) could not be synced (\(errorText()))")
+            guard ![EINVAL, ENOTSUP, EROFS].contains(error.code) else { return }
+            throw .io(path: path, reason: "written, but its directory \(directory) could not be synced (\(error))")
         }
     }
 
-    /// fsync(2) on a file or directory.
+    /// fsync(2) on a file.
+    /// - Throws: `StorageError.io`.
     static func sync(_ path: String) throws(StorageError) {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { throw .io(path: path, reason: "cannot open for fsync (\(errorText()))") }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw .io(path: path, reason: "fsync failed (\(errorText()))") }
+        do {
+            try fsyncPath(path)
+        } catch {
+            throw .io(path: path, reason: "cannot make it durable (\(error))")
+        }
     }
 
-    private static func errorText() -> String { String(cString: strerror(errno)) }
+    /// open(2) and fsync(2) on a file or directory.
+    private static func fsyncPath(_ path: String) throws(SystemCallError) {
+        let file = try FileDescriptor(opening: path, O_RDONLY)
+        try systemCall("fsync") { fsync(file.raw) }
+    }
 }

@@ -54,28 +54,33 @@ extension HDF5File {
         guard let dataset = try? handle("H5Dopen2", name, close: H5Dclose, { H5Dopen2(file.id, name, hid_t(H5P_DEFAULT)) }) else {
             return "dataset (cannot be opened)"
         }
-        let type = (try? handle("H5Dget_type", name, close: H5Tclose) { H5Dget_type(dataset.id) }).map(typeName) ?? "unknown type"
+        let type = (try? handle("H5Dget_type", name, close: H5Tclose) { H5Dget_type(dataset.id) }).flatMap { try? typeName($0, name) } ?? "unknown type"
         let shape = (try? dimensions(dataset, name)).map { "[" + $0.map(String.init).joined(separator: ", ") + "]" } ?? "[?]"
         var storage = ""
         if let properties = try? handle("H5Dget_create_plist", name, close: H5Pclose, { H5Dget_create_plist(dataset.id) }) {
-            if H5Pget_layout(properties.id) == H5D_VIRTUAL { storage = ", virtual" }
-            if H5Pget_external_count(properties.id) > 0 { storage = ", external storage" }
+            let layout = H5Pget_layout(properties.id)
+            if (try? check(layout.rawValue, "H5Pget_layout", name)) != nil, layout == H5D_VIRTUAL { storage = ", virtual" }
+            if ((try? check(H5Pget_external_count(properties.id), "H5Pget_external_count", name)) ?? 0) > 0 { storage = ", external storage" }
         }
         return "dataset \(type) \(shape)\(storage)"
     }
 
-    /// The object's attributes, numeric and fixed-length string values rendered
+    /// The object's attributes (a listing: what cannot be read is left out), numeric and fixed-length string values rendered
     /// (long ones cut), anything else by its type.
     private func attributes(of object: String) -> [(name: String, value: String)] {
         guard let target = try? openObject(object) else { return [] }
         var info = H5O_info_t()
-        guard H5Oget_info2(target.id, &info, UInt32(H5O_INFO_NUM_ATTRS)) >= 0, info.num_attrs < 1000 else { return [] }
+        guard (try? check(H5Oget_info2(target.id, &info, UInt32(H5O_INFO_NUM_ATTRS)), "H5Oget_info2", object)) != nil,
+              info.num_attrs < 1000 else { return [] }
         var result: [(String, String)] = []
         for index in 0..<info.num_attrs {
-            let size = H5Aget_name_by_idx(target.id, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, hid_t(H5P_DEFAULT))
+            let label = "attribute \(index) of \(object)"
+            let size = (try? check(H5Aget_name_by_idx(target.id, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, hid_t(H5P_DEFAULT)),
+                                   "H5Aget_name_by_idx", label)) ?? 0
             guard size > 0, size < 4096 else { continue }
             var buffer = [CChar](repeating: 0, count: size + 1)
-            _ = H5Aget_name_by_idx(target.id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, size + 1, hid_t(H5P_DEFAULT))
+            guard (try? check(H5Aget_name_by_idx(target.id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, size + 1, hid_t(H5P_DEFAULT)),
+                              "H5Aget_name_by_idx", label)) != nil else { continue }
             let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             result.append((name, renderAttribute(name, of: object)))
         }

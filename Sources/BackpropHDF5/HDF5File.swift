@@ -41,18 +41,9 @@ public final class HDF5File {
     /// before any allocation.
     public static let elementLimit = 1 << 31
 
-    /// The most bytes one read may allocate: half of BACKPROP_MEMORY_LIMIT_MB
-    /// if set, else half the process's data-segment limit (RLIMIT_DATA, which
-    /// `backprop` sets), so that a header cannot make the reader ask for
-    /// memory it will not get.
-    public static let byteLimit: Int = {
-        if let megabytes = ProcessInfo.processInfo.environment["BACKPROP_MEMORY_LIMIT_MB"].flatMap(Int.init), megabytes > 0 {
-            return megabytes << 19
-        }
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_DATA.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return Int.max }
-        return Int(clamping: limit.rlim_cur / 2)
-    }()
+    /// The most bytes one read may allocate (`MemoryLimit.perRead`), so that
+    /// a header cannot make the reader ask for memory it will not get.
+    public static let byteLimit = MemoryLimit.perRead
 
     private init(path: String, file: Handle) {
         self.path = path
@@ -64,6 +55,7 @@ public final class HDF5File {
     public static func open(_ path: String) throws(StorageError) -> HDF5File {
         chdf5_silence_errors()
         guard FileSystem.exists(path) else { throw .missingFile(path: path) }
+        // Either call failing means the bytes are not an HDF5 file libhdf5 can open.
         guard H5Fis_hdf5(path) > 0 else { throw .notHDF5(path: path) }
         let id = H5Fopen(path, chdf5_acc_rdonly(), propertiesDefault)
         guard id >= 0 else { throw .notHDF5(path: path) }
@@ -77,18 +69,13 @@ public final class HDF5File {
     public static func open(image: [UInt8], name: String) throws(StorageError) -> HDF5File {
         chdf5_silence_errors()
         guard image.count >= 8 else { throw .notHDF5(path: name) }
-        let access = H5Pcreate(chdf5_file_access_class())
-        guard access >= 0 else { throw .call(function: "H5Pcreate", path: name, object: "/") }
-        defer { H5Pclose(access) }
-        guard H5Pset_fapl_core(access, 1 << 20, false) >= 0 else {
-            throw .call(function: "H5Pset_fapl_core", path: name, object: "/")
-        }
+        let access = try coreDriverAccess(name, increment: 1 << 20)
         // HDF5 copies the image into its own buffer.
-        let set = image.withUnsafeBytes { H5Pset_file_image(access, UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }
-        guard set >= 0 else { throw .call(function: "H5Pset_file_image", path: name, object: "/") }
+        try check(image.withUnsafeBytes { H5Pset_file_image(access.id, UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) },
+                  "H5Pset_file_image", path: name, object: "/")
         // The core driver refuses an image whose name exists on disk; no path
-        // can exist below /dev/null.
-        let id = H5Fopen("/dev/null/backprop-memory-image", chdf5_acc_rdonly(), access)
+        // can exist below /dev/null. Failing to open is the bytes' fault.
+        let id = H5Fopen("/dev/null/backprop-memory-image", chdf5_acc_rdonly(), access.id)
         guard id >= 0 else { throw .notHDF5(path: name) }
         return HDF5File(path: name, file: Handle(id, close: H5Fclose))
     }
@@ -117,17 +104,19 @@ public final class HDF5File {
     /// driver without a backing store), named `path` in messages.
     private static func inMemory<R>(_ path: String, _ body: (HDF5File) throws(StorageError) -> R) throws(StorageError) -> R {
         chdf5_silence_errors()
-        let access = H5Pcreate(chdf5_file_access_class())
-        guard access >= 0 else { throw .call(function: "H5Pcreate", path: path, object: "/") }
-        defer { H5Pclose(access) }
         // Grow in 16 MiB steps: a checkpoint of the reference model fits in
         // one, so the image is never copied by realloc (pages untouched cost nothing).
-        guard H5Pset_fapl_core(access, 16 << 20, false) >= 0 else {
-            throw .call(function: "H5Pset_fapl_core", path: path, object: "/")
-        }
-        let id = H5Fcreate(path, chdf5_acc_trunc(), propertiesDefault, access)
-        guard id >= 0 else { throw .call(function: "H5Fcreate", path: path, object: "/") }
+        let access = try coreDriverAccess(path, increment: 16 << 20)
+        let id = try check(H5Fcreate(path, chdf5_acc_trunc(), propertiesDefault, access.id), "H5Fcreate", path: path, object: "/")
         return try body(HDF5File(path: path, file: Handle(id, close: H5Fclose)))
+    }
+
+    /// A file-access property list for the core driver (the file lives in
+    /// memory, no backing store), growing in steps of `increment` bytes.
+    private static func coreDriverAccess(_ path: String, increment: Int) throws(StorageError) -> Handle {
+        let access = Handle(try check(H5Pcreate(chdf5_file_access_class()), "H5Pcreate", path: path, object: "/"), close: H5Pclose)
+        try check(H5Pset_fapl_core(access.id, increment, false), "H5Pset_fapl_core", path: path, object: "/")
+        return access
     }
 
     /// The bytes of the whole file as it would be on disk (H5Fget_file_image).
@@ -139,7 +128,7 @@ public final class HDF5File {
             copied = H5Fget_file_image(file.id, buffer.baseAddress, size)
             count = copied == size ? size : 0
         }
-        guard copied == size else { throw .call(function: "H5Fget_file_image", path: path, object: "/") }
+        try check(copied == size ? copied : -1, "H5Fget_file_image", "/")
         return bytes
     }
 
@@ -150,11 +139,35 @@ public final class HDF5File {
 
     // MARK: - The checking helper
 
-    /// Returns `result`, or throws `.call` naming `function` and `object` when it is negative.
+    /// Returns `result`, or throws `.call` naming `function`, the file and
+    /// `object` when it is negative: every HDF5 call's result passes here.
     @discardableResult
-    func check<R: BinaryInteger>(_ result: R, _ function: String, _ object: String) throws(StorageError) -> R {
+    static func check<R: BinaryInteger>(_ result: R, _ function: String, path: String, object: String) throws(StorageError) -> R {
         guard result >= 0 else { throw .call(function: function, path: path, object: object) }
         return result
+    }
+
+    /// `check` for this file.
+    @discardableResult
+    func check<R: BinaryInteger>(_ result: R, _ function: String, _ object: String) throws(StorageError) -> R {
+        try HDF5File.check(result, function, path: path, object: object)
+    }
+
+    /// The class, size and sign of a stored element type, each call checked.
+    func typeInfo(_ type: Handle, _ object: String) throws(StorageError) -> (typeClass: H5T_class_t, size: Int, isSigned: Bool) {
+        let typeClass = H5Tget_class(type.id)
+        try check(typeClass.rawValue, "H5Tget_class", object)
+        // H5Tget_size reports failure as 0.
+        let size = try check(H5Tget_size(type.id) == 0 ? -1 : Int(H5Tget_size(type.id)), "H5Tget_size", object)
+        guard typeClass == H5T_INTEGER else { return (typeClass, size, true) }
+        let sign = H5Tget_sign(type.id)
+        try check(sign.rawValue, "H5Tget_sign", object)
+        return (typeClass, size, sign != H5T_SGN_NONE)
+    }
+
+    /// Whether the link `name` exists (H5Lexists, checked).
+    private func linkExists(_ name: String) throws(StorageError) -> Bool {
+        try check(H5Lexists(file.id, name, propertiesDefault), "H5Lexists", name) > 0
     }
 
     /// Opens an identifier through `open`, wrapped so that it is closed again.
@@ -169,19 +182,14 @@ public final class HDF5File {
     /// Whether `object` (an absolute path such as "/train/x") exists, checking
     /// each link on the way. Links of any kind count; `openDataset` refuses
     /// all but hard ones.
-    public func exists(_ object: String) -> Bool {
+    /// - Throws: `.call` when a link cannot be read.
+    public func exists(_ object: String) throws(StorageError) -> Bool {
         var prefix = ""
         for component in object.split(separator: "/") {
             prefix += "/" + component
-            guard H5Lexists(file.id, prefix, propertiesDefault) > 0 else { return false }
+            guard try linkExists(prefix) else { return false }
         }
         return true
-    }
-
-    /// Whether `object` exists and is a group.
-    public func isGroup(_ object: String) -> Bool {
-        guard exists(object), let info = try? objectInfo(object) else { return false }
-        return info.type == H5O_TYPE_GROUP
     }
 
     func objectInfo(_ object: String) throws(StorageError) -> H5O_info_t {
@@ -195,7 +203,7 @@ public final class HDF5File {
         var prefix = ""
         for component in group.split(separator: "/") {
             prefix += "/" + component
-            if H5Lexists(file.id, prefix, propertiesDefault) > 0 { continue }
+            if try linkExists(prefix) { continue }
             _ = try handle("H5Gcreate2", prefix, close: H5Gclose) {
                 H5Gcreate2(file.id, prefix, propertiesDefault, propertiesDefault, propertiesDefault)
             }
@@ -209,7 +217,7 @@ public final class HDF5File {
         var prefix = ""
         for component in object.split(separator: "/") {
             prefix += "/" + component
-            guard H5Lexists(file.id, prefix, propertiesDefault) > 0 else { throw .missingObject(path: path, object: object) }
+            guard try linkExists(prefix) else { throw .missingObject(path: path, object: object) }
             var link = H5L_info_t()
             try check(H5Lget_info(file.id, prefix, &link, propertiesDefault), "H5Lget_info", prefix)
             guard link.type == H5L_TYPE_HARD else {
@@ -225,6 +233,7 @@ public final class HDF5File {
             throw .invalidContent(path: path, object: object, reason: "stores its data in external files, which are not read")
         }
         let layout = H5Pget_layout(plist.id)
+        try check(layout.rawValue, "H5Pget_layout", object)
         guard layout == H5D_CONTIGUOUS || layout == H5D_CHUNKED || layout == H5D_COMPACT else {
             throw .invalidContent(path: path, object: object, reason: "is a virtual dataset, which is not read")
         }
@@ -248,14 +257,14 @@ public final class HDF5File {
     public func storesFloats(_ object: String) throws(StorageError) -> Bool {
         let dataset = try openDataset(object)
         let type = try handle("H5Dget_type", object, close: H5Tclose) { H5Dget_type(dataset.id) }
-        return H5Tget_class(type.id) == H5T_FLOAT
+        return try typeInfo(type, object).typeClass == H5T_FLOAT
     }
 
     /// A description of the stored element type, for messages ("float64", "int32", "string").
-    func typeName(_ type: Handle) -> String {
-        let size = H5Tget_size(type.id)
-        switch H5Tget_class(type.id) {
-        case H5T_INTEGER: return (H5Tget_sign(type.id) == H5T_SGN_NONE ? "uint" : "int") + "\(size * 8)"
+    func typeName(_ type: Handle, _ object: String) throws(StorageError) -> String {
+        let (typeClass, size, isSigned) = try typeInfo(type, object)
+        switch typeClass {
+        case H5T_INTEGER: return (isSigned ? "int" : "uint") + "\(size * 8)"
         case H5T_FLOAT: return "float\(size * 8)"
         case H5T_STRING: return "string"
         default: return "a compound or other non-numeric type"
@@ -263,10 +272,10 @@ public final class HDF5File {
     }
 
     private func checkType<T: HDF5Element>(_ type: Handle, _ object: String, as _: T.Type) throws(StorageError) {
-        let matches = H5Tget_class(type.id) == T.typeClass && H5Tget_size(type.id) == T.storedSize
-            && (T.typeClass != H5T_INTEGER || (H5Tget_sign(type.id) != H5T_SGN_NONE) == T.isSigned)
+        let (typeClass, size, isSigned) = try typeInfo(type, object)
+        let matches = typeClass == T.typeClass && size == T.storedSize && (T.typeClass != H5T_INTEGER || isSigned == T.isSigned)
         guard matches else {
-            throw .wrongType(path: path, object: object, expected: T.typeName, found: typeName(type))
+            throw .wrongType(path: path, object: object, expected: T.typeName, found: try typeName(type, object))
         }
     }
 
@@ -336,19 +345,25 @@ public final class HDF5File {
     // MARK: - Attributes
 
     func openObject(_ object: String) throws(StorageError) -> Handle {
-        guard object == "/" || exists(object) else { throw .missingObject(path: path, object: object) }
+        if object != "/", !(try exists(object)) { throw .missingObject(path: path, object: object) }
         return try handle("H5Oopen", object, close: H5Oclose) { H5Oopen(file.id, object, propertiesDefault) }
     }
 
-    /// Whether `object` carries attribute `name`.
-    public func hasAttribute(_ name: String, of object: String = "/") -> Bool {
-        guard let target = try? openObject(object) else { return false }
-        return H5Aexists(target.id, name) > 0
+    /// Whether `object` exists and carries attribute `name`.
+    /// - Throws: `.call` when the file cannot say.
+    public func hasAttribute(_ name: String, of object: String = "/") throws(StorageError) -> Bool {
+        if object != "/", !(try exists(object)) { return false }
+        return try attributeExists(name, on: try openObject(object), object)
+    }
+
+    /// H5Aexists, checked.
+    private func attributeExists(_ name: String, on target: Handle, _ object: String) throws(StorageError) -> Bool {
+        try check(H5Aexists(target.id, name), "H5Aexists", "attribute '\(name)' of \(object)") > 0
     }
 
     private func openAttribute(_ name: String, of object: String) throws(StorageError) -> Handle {
         let target = try openObject(object)
-        guard H5Aexists(target.id, name) > 0 else {
+        guard try attributeExists(name, on: target, object) else {
             throw .missingObject(path: path, object: "attribute '\(name)' of \(object)")
         }
         return try handle("H5Aopen", "\(object)@\(name)", close: H5Aclose) { H5Aopen(target.id, name, propertiesDefault) }
@@ -389,8 +404,8 @@ public final class HDF5File {
         let attribute = try openAttribute(name, of: object)
         let label = "attribute '\(name)' of \(object)"
         let type = try handle("H5Aget_type", label, close: H5Tclose) { H5Aget_type(attribute.id) }
-        guard H5Tget_class(type.id) == T.typeClass else {
-            throw .wrongType(path: path, object: label, expected: T.typeName, found: typeName(type))
+        guard try typeInfo(type, label).typeClass == T.typeClass else {
+            throw .wrongType(path: path, object: label, expected: T.typeName, found: try typeName(type, label))
         }
         let space = try handle("H5Aget_space", label, close: H5Sclose) { H5Aget_space(attribute.id) }
         guard try check(H5Sget_simple_extent_npoints(space.id), "H5Sget_simple_extent_npoints", label) == 1 else {
@@ -406,8 +421,8 @@ public final class HDF5File {
         let attribute = try openAttribute(name, of: object)
         let label = "attribute '\(name)' of \(object)"
         let type = try handle("H5Aget_type", label, close: H5Tclose) { H5Aget_type(attribute.id) }
-        guard H5Tget_class(type.id) == H5T_STRING else {
-            throw .wrongType(path: path, object: label, expected: "string", found: typeName(type))
+        guard try typeInfo(type, label).typeClass == H5T_STRING else {
+            throw .wrongType(path: path, object: label, expected: "string", found: try typeName(type, label))
         }
         let space = try handle("H5Aget_space", label, close: H5Sclose) { H5Aget_space(attribute.id) }
         guard try check(H5Sget_simple_extent_npoints(space.id), "H5Sget_simple_extent_npoints", label) == 1 else {
@@ -417,11 +432,11 @@ public final class HDF5File {
         // 1.10.8 can loop forever on a crafted file (found by the fuzzer:
         // Fuzz/regressions/global-heap-hang.h5). Backprop writes fixed-length
         // strings and reads nothing else.
-        guard H5Tis_variable_str(type.id) == 0 else {
+        guard try check(H5Tis_variable_str(type.id), "H5Tis_variable_str", label) == 0 else {
             throw .wrongType(path: path, object: label, expected: "a fixed-length string", found: "a variable-length string")
         }
-        let size = H5Tget_size(type.id)
-        guard size > 0, size < 1 << 20 else {
+        let size = try typeInfo(type, label).size
+        guard size < 1 << 20 else {
             throw .invalidContent(path: path, object: label, reason: "declares a string of \(size) bytes")
         }
         var bytes = [UInt8](repeating: 0, count: size + 1)

@@ -138,10 +138,16 @@ public struct RunDirectory: Sendable {
         try FileSystem.createDirectory(parent)
         for attempt in 1...1000 {
             let path = "\(parent)/\(name)" + (attempt == 1 ? "" : "-\(attempt)")
-            if mkdir(path, 0o755) == 0 { return RunDirectory(path) }
-            guard errno == EEXIST else { break }
+            do {
+                try systemCall("mkdir") { mkdir(path, 0o755) }
+                return RunDirectory(path)
+            } catch where error.code == EEXIST {
+                continue
+            } catch {
+                throw .io(path: path, reason: "cannot create a new run directory (\(error))")
+            }
         }
-        throw .io(path: "\(parent)/\(name)", reason: "cannot create a new run directory (\(String(cString: strerror(errno))))")
+        throw .io(path: "\(parent)/\(name)", reason: "cannot create a new run directory: the names up to \(name)-1000 are taken")
     }
 }
 
@@ -150,26 +156,32 @@ public struct RunDirectory: Sendable {
 /// releases it when the process ends, however it ends (SIGKILL too), so a
 /// stale lock never blocks a resume.
 public final class RunLock: Sendable {
-    private let descriptor: Int32
+    /// The lock file, open while the lock is held.
+    private let file: FileDescriptor
 
     /// Takes the lock of `directory`.
     /// - Throws: `StorageError.io` naming the directory and the holder's pid
     ///   when another process holds it.
     init(directory: String) throws(StorageError) {
         let file = "\(directory)/.lock"
-        let descriptor = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            throw .io(path: file, reason: "cannot open the run's lock file (\(String(cString: strerror(errno))))")
+        let lockFile: FileDescriptor
+        do {
+            lockFile = try FileDescriptor(opening: file, O_RDWR | O_CREAT)
+        } catch {
+            throw .io(path: file, reason: "cannot open the run's lock file (\(error))")
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        do {
+            try systemCall("flock") { flock(lockFile.raw, LOCK_EX | LOCK_NB) }
+        } catch where error.code == EWOULDBLOCK {
             var bytes = [UInt8](repeating: 0, count: 32)
-            let count = pread(descriptor, &bytes, bytes.count, 0)
-            close(descriptor)
+            let count = (try? systemCall("pread") { pread(lockFile.raw, &bytes, bytes.count, 0) }) ?? 0
             let holder = count > 0 ? String(decoding: bytes[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
             throw .io(path: directory, reason: "is in use by another backprop train (pid \(holder)); "
                       + "wait for it or stop it (SIGINT writes a checkpoint), then resume")
+        } catch {
+            throw .io(path: file, reason: "cannot lock the run's lock file (\(error))")
         }
-        self.descriptor = descriptor
+        self.file = lockFile
     }
 
     /// Writes this process's id into the lock file, for the message of a
@@ -177,9 +189,8 @@ public final class RunLock: Sendable {
     /// so that a refused run leaves the directory as it was).
     func recordHolder() {
         let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(descriptor, 0)
-        _ = pwrite(descriptor, pid, pid.count, 0)
+        // Best effort: the pid only makes another process's refusal clearer.
+        _ = try? systemCall("ftruncate") { ftruncate(file.raw, 0) }
+        _ = try? systemCall("pwrite") { pwrite(file.raw, pid, pid.count, 0) }
     }
-
-    deinit { close(descriptor) }
 }

@@ -72,8 +72,6 @@ public final class Trainer {
     public private(set) var position = TrainingPosition()
     /// Every loss logged so far (and, filled in by the caller, epoch summaries).
     public var history = History()
-    /// The file of the last checkpoint written, for divergence messages.
-    public var lastCheckpoint: String?
     public let dataset: Dataset
     private var gradients: ShardedGradients<Float>
     /// The job's other processes and this one's part of each step; nil in a single process.
@@ -202,7 +200,7 @@ public final class Trainer {
             // The step changed no parameter; it must not count for the
             // optimizer either (withStep counted it; a distributed step never began it).
             if distributed == nil { optimizer.state.step -= 1 }
-            throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: lastCheckpoint)
+            throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: nil)
         }
         history.stepLosses.append(meanLoss)
         advance()

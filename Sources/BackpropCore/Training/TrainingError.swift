@@ -21,7 +21,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case regressionNeedsSumOfSquares(dataset: String)
     /// A size, rate or count in the configuration is out of range.
     case invalidSetting(Setting, value: String, reason: String)
-    /// The loss became NaN or infinite.
+    /// The loss became NaN or infinite. The trainer knows no files: whoever
+    /// writes checkpoints fills in the last one.
     case diverged(step: Int, loss: Double, lastCheckpoint: String?)
 
     /// The settings of a `TrainingConfiguration` an error can name. Core names

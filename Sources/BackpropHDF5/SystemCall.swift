@@ -1,0 +1,42 @@
+// The one place POSIX calls are checked: a call that fails with EINTR is
+// made again, and errno is read right after the failing call, before
+// anything else (a close, a log line) can overwrite it.
+import Glibc
+
+/// A failed system call: the function's name and the errno it left.
+public struct SystemCallError: Error, Sendable, CustomStringConvertible {
+    public let function: String
+    public let code: Int32
+
+    /// strerror(3) of the code, with the function: "No space left on device (write)".
+    public var description: String { "\(String(cString: strerror(code))) (\(function))" }
+}
+
+/// Makes a POSIX call whose failure is -1 and errno, retrying it while it is
+/// interrupted by a signal (EINTR).
+/// - Returns: the call's result (never negative).
+/// - Throws: `SystemCallError` with errno captured at once.
+@discardableResult
+public func systemCall<Result: BinaryInteger>(_ function: String, _ call: () -> Result) throws(SystemCallError) -> Result {
+    while true {
+        let result = call()
+        if result >= 0 { return result }
+        let code = errno
+        if code != EINTR { throw SystemCallError(function: function, code: code) }
+    }
+}
+
+/// A file descriptor closed exactly once, when its owner is done with it.
+/// close(2) is never retried: on Linux the descriptor is gone even when
+/// close reports EINTR, and a retry could close another thread's new one.
+final class FileDescriptor: Sendable {
+    let raw: Int32
+
+    /// open(2) with the flags given (O_CLOEXEC is always added).
+    /// - Throws: `SystemCallError`.
+    init(opening path: String, _ flags: Int32, mode: mode_t = 0o644) throws(SystemCallError) {
+        raw = try systemCall("open") { open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    deinit { close(raw) }
+}
