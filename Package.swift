@@ -15,6 +15,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The tests' approximate equality (RealModule's isApproximatelyEqual).
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        // `swift package generate-documentation` for the library products.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // MARK: - C libraries from Debian, at the bottom of the graph
@@ -35,7 +39,7 @@ let package = Package(
         .target(name: "BackpropConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The job's other processes over Open MPI (mpirun), for DistributedStep.
         .target(name: "BackpropMPI", dependencies: ["BackpropCore", "CMPIShim"]),
-        .target(name: "BackpropTestSupport", dependencies: ["BackpropCore"]),
+        .target(name: "BackpropTestSupport", dependencies: ["BackpropCore", .product(name: "RealModule", package: "swift-numerics")]),
         .executableTarget(
             name: "BackpropCLI",
             dependencies: [

@@ -139,8 +139,7 @@ struct CLITests {
         let two = try #require(rows[0]["repetitions"] as? [Double]), one = try #require(rows[1]["repetitions"] as? [Double])
         let ceilings = try #require(rows[0]["ceilings"] as? [Double])
         #expect(two.count == 4 && one.count == 4 && ceilings.count == 4)
-        // (JSON keeps about 16 significant digits.)
-        func close(_ field: Any?, _ value: Double) -> Bool { abs((field as? Double ?? .nan) - value) <= 1e-12 * abs(value) }
+        func close(_ field: Any?, _ value: Double) -> Bool { isClose(field as? Double ?? .nan, value, .textRoundTrip) }
         #expect(close(rows[0]["median"], median(two)))
         #expect(close(rows[0]["fractionOfCeiling"], median(zip(two, ceilings).map { $0 / $1 })))
         #expect(close(rows[0]["speedUp"], median(zip(two, one).map { $0 / $1 })) && close(rows[1]["speedUp"], 1))
@@ -215,7 +214,7 @@ struct CLITests {
         for row in rows.dropFirst() {
             let fields = row.split(separator: ",")
             let probabilities = fields.dropFirst(2).compactMap { Double($0) }
-            #expect(abs(probabilities.reduce(0, +) - 1) < 1e-5)
+            #expect(isClose(probabilities.reduce(0, +), 1, .floatAgainstDouble))
             let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
             #expect(Int(fields[1]) == best - probabilities.startIndex)
             csvClasses.append(Int32(fields[1])!)

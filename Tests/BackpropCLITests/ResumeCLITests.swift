@@ -362,7 +362,7 @@ struct ResumeCLITests {
         #expect(checkpoint.configuration.schedule == .cosine(warmupSteps: 3, totalSteps: 20, minimum: 0.001))
         let csv = try String(contentsOfFile: "\(directory)/run/metrics.csv", encoding: .utf8).split(separator: "\n")
         let rates = csv.dropFirst().map { Double($0.split(separator: ",")[5])! }
-        #expect(rates.count == 2 && abs(rates[1] - 0.001) < 1e-12, "η after the last step is η_min: \(rates)")
+        #expect(rates.count == 2 && isClose(rates[1], 0.001, .textRoundTrip), "η after the last step is η_min: \(rates)")
     }
 
     @Test("--checkpoint-interval saves by wall time; --no-checkpoint-every-epoch turns the epoch saves off")

@@ -144,7 +144,7 @@ struct KernelTests {
         for r in 0..<rows {
             let row = a[(r * width)..<((r + 1) * width)]
             #expect(row.allSatisfy { $0 >= 0 && $0.isFinite }, "seed \(seed)")
-            #expect(abs(row.reduce(0, +) - 1) < 1e-5, "seed \(seed), row \(r)")
+            #expect(isClose(Double(row.reduce(0, +)), 1, .floatAgainstDouble), "seed \(seed), row \(r)")
         }
     }
 

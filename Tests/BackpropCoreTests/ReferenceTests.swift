@@ -43,9 +43,9 @@ struct ReferenceTests {
         let (network, inputs, targets) = try problem()
         let batch = Float(Self.references.labels.count)
         let (g, e) = network.gradient(inputs: inputs, targets: targets)
-        #expect(abs(Double(e / batch) - Self.references.meanLoss) < 1e-6)
+        #expect(isClose(Double(e / batch), Self.references.meanLoss, .float32Reference))
         for (i, expected) in Self.references.meanGradient.enumerated() {
-            #expect(abs(Double(g[i] / batch) - expected) < 1e-6, "parameter \(i)")
+            #expect(isClose(Double(g[i] / batch), expected, .float32Reference), "parameter \(i)")
         }
     }
 

@@ -52,8 +52,8 @@ struct RegressionTests {
         let y = network.predict(inputs: inputs)
         let squares = zip(y, targets).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +)
         let result = evaluate(network, on: dataset, workers: 3, shardSize: 64)
-        #expect(result.task == .regression && abs(result.score - (squares / 600).squareRoot()) <= 1e-6)
-        #expect(abs(result.meanLoss - squares / 2 / 300) <= 1e-6 * max(1, result.meanLoss))
+        #expect(result.task == .regression && isClose(result.score, (squares / 600).squareRoot(), .floatAgainstDouble))
+        #expect(isClose(result.meanLoss, squares / 2 / 300, .floatAgainstDouble))
         #expect(result.confusion.isEmpty)
     }
 
