@@ -5,7 +5,7 @@ import Foundation
 /// axis: accuracy 0–100 %, or RMSE from 0) per epoch, as one self-contained
 /// SVG that any browser opens. Rewritten after each epoch from the run's history.
 enum Curves {
-    static func svg(_ history: History, task: Task, title: String) -> String {
+    static func svg(_ history: History, task: LearningTask, title: String) -> String {
         // A second panel below for per-sample gradient norms and ε, when the run measured them.
         let norms = ["grad_norm_p10", "grad_norm_p50", "grad_norm_p90"]
         let hasExtras = history.epochs.contains { $0.extras["epsilon"] != nil || $0.extras["grad_norm_p50"] != nil }

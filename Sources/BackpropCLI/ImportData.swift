@@ -2,7 +2,7 @@ import ArgumentParser
 import BackpropCore
 import BackpropHDF5
 
-extension TableImport.Task: ExpressibleByArgument {}
+extension LearningTask: ExpressibleByArgument {}
 extension TableImport.FeatureStorage: ExpressibleByArgument {}
 
 /// `backprop import`: converts datasets into Backprop's HDF5 layout.
@@ -108,7 +108,7 @@ extension ImportData {
     /// What the targets are and how features are stored.
     struct Kind: ParsableArguments {
         @Option(help: "classification (one column of class numbers 0…255) or regression (real-valued targets).")
-        var task: TableImport.Task = .classification
+        var task: LearningTask = .classification
         @Option(help: "Feature storage: auto (bytes × 1/255 when every value is an integer 0…255, else float32), bytes, float.")
         var features: TableImport.FeatureStorage = .auto
     }

@@ -29,7 +29,7 @@ enum Door: String, CaseIterable {
         switch self {
         case .hdf5: return readBoth(bytes, name: name)
         case .csv:
-            return [TableImport.Task.classification, .regression].map { task in
+            return [LearningTask.classification, .regression].map { task in
                 describe("csv \(task.rawValue)") {
                     let dataset = try TableImport.csv(Data(bytes), path: name, header: nil, task: task)
                     return "\(dataset.count) rows of \(dataset.featureCount) features"

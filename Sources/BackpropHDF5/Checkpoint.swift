@@ -35,7 +35,7 @@ public struct Checkpoint: Sendable {
     /// three times that with Adam's moments); larger headers are refused unread.
     public static let parameterLimit = Network<Float>.parameterLimit
     /// The columns of /metrics/epochs for `task`, in EpochRecord's order.
-    public static func epochColumns(_ task: Task) -> [String] {
+    public static func epochColumns(_ task: LearningTask) -> [String] {
         ["epoch", "step", "train_loss", "test_loss", task.scoreColumn, "learning_rate", "samples_per_second", "wall_time"]
     }
 
@@ -52,14 +52,14 @@ public struct Checkpoint: Sendable {
     public var dataFingerprint: String
     /// What the model was trained for: classes (judged by accuracy) or real
     /// values (judged by RMSE); predict reads it to decide what to write.
-    public var task: Task
+    public var task: LearningTask
     /// The classes' names, when the dataset had them (`ClassNames`).
     public var classNames: [String]? = nil
 
     public init(
         network: Network<Float>, configuration: TrainingConfiguration, optimizerKind: OptimizerKind,
         optimizerState: OptimizerState<Float>, position: TrainingPosition, order: [Int32] = [],
-        history: History = History(), dataPath: String = "", dataFingerprint: String = "", task: Task = .classification
+        history: History = History(), dataPath: String = "", dataFingerprint: String = "", task: LearningTask = .classification
     ) {
         self.network = network
         self.configuration = configuration
@@ -74,7 +74,11 @@ public struct Checkpoint: Sendable {
     }
 
     /// The checkpoint of a trainer's complete state.
-    /// - Parameter dataPath: the dataset file, recorded for resume.
+    /// - Parameters:
+    ///   - trainer: the run to save.
+    ///   - dataPath: the dataset file, recorded for resume.
+    ///   - dataFingerprint: the training set's `Dataset.fingerprint`, checked on resume.
+    ///   - classNames: the classes' names, when the dataset has them.
     public init(of trainer: Trainer, dataPath: String, dataFingerprint: String, classNames: [String]? = nil) {
         self.init(network: trainer.network, configuration: trainer.configuration,
                   optimizerKind: trainer.optimizer.kind, optimizerState: trainer.optimizer.state,
@@ -294,8 +298,8 @@ public struct Checkpoint: Sendable {
         history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, shape: [position.step]).values
         // The task: files before program 0.3 (no regression yet) have no "metric".
         let metricName = try file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data")
-                                                                  : Task.classification.metricName
-        guard let task = Task(metricName: metricName) else {
+                                                                  : LearningTask.classification.metricName
+        guard let task = LearningTask(metricName: metricName) else {
             throw .invalidContent(path: path, object: "attribute 'metric' of /data", reason: "unknown metric '\(metricName)'")
         }
         // Files of programs 0.3–0.5 hold both score columns, NaN in the other task's: it is not read.

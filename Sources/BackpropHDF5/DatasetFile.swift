@@ -108,7 +108,12 @@ public enum DatasetFile {
     /// Writes a dataset file atomically (temporary file, then rename), after
     /// reading its image back with `load`: a file the readers would refuse
     /// (an empty split, say) is refused here, with the same error, and never written.
-    /// - Parameter attributes: extra root attributes, e.g. the source.
+    /// - Parameters:
+    ///   - train: the training split.
+    ///   - test: the test split.
+    ///   - attributes: extra root attributes, e.g. the source.
+    ///   - classNames: the classes' names, stored as `class_names`.
+    ///   - path: the file to write.
     public static func write(
         train: Dataset, test: Dataset, attributes: [String: String], classNames: [String]? = nil, to path: String
     ) throws(StorageError) {

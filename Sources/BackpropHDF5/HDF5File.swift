@@ -281,7 +281,12 @@ public final class HDF5File {
 
     /// Reads a whole dataset of element type `T`.
     ///
-    /// - Parameter rank: the number of dimensions required (nil: any).
+    /// - Parameters:
+    ///   - object: the dataset's absolute path, e.g. "/train/x".
+    ///   - type: the element type to read as (it must match the stored one).
+    ///   - rank: the number of dimensions required (nil: any).
+    ///   - expected: the exact shape required (nil: any).
+    ///   - limit: the most elements accepted.
     /// - Returns: the values in row-major order and the shape.
     /// - Throws: `.missingObject`, `.wrongType`, `.wrongRank`, `.invalidContent`
     ///   (links, external storage, too large), `.call`.
@@ -290,7 +295,7 @@ public final class HDF5File {
     /// `shape` when the caller knows it, at most `limit` elements, and at most
     /// `byteLimit` bytes.
     public func read<T: HDF5Element>(
-        _ object: String, as _: T.Type = T.self, rank: Int? = nil, shape expected: [Int]? = nil,
+        _ object: String, as type: T.Type = T.self, rank: Int? = nil, shape expected: [Int]? = nil,
         limit: Int = HDF5File.elementLimit
     ) throws(StorageError) -> (values: [T], shape: [Int]) {
         let dataset = try openDataset(object)

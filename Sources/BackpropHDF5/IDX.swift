@@ -114,7 +114,12 @@ public enum IDXImport {
     /// Reads the four files from `directory` and writes the dataset file `output`.
     ///
     /// - Parameters:
-    ///   - trainLimit, testLimit: keep only the first samples (to make small samples).
+    ///   - directory: where the four IDX files are (gzipped or plain).
+    ///   - output: the dataset file to write.
+    ///   - name: the name recorded in the file.
+    ///   - trainLimit: keep only the first training samples (to make a small sample).
+    ///   - testLimit: keep only the first test samples.
+    ///   - classNames: the classes' names, stored in the file.
     /// - Returns: the train and test sets written.
     @discardableResult
     public static func run(

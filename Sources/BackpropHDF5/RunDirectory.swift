@@ -34,7 +34,7 @@ public struct RunDirectory: Sendable {
 
     /// metrics.csv for `history`: a header and one row per finished epoch,
     /// with the task's test score (accuracy or RMSE).
-    public static func metricsCSV(_ history: History, task: Task) -> String {
+    public static func metricsCSV(_ history: History, task: LearningTask) -> String {
         let metricColumn = task.scoreColumn
         // Extra columns for what any epoch measured (empty where one did not).
         let extras = EpochRecord.extraNames.filter { name in history.epochs.contains { $0.extras[name] != nil } }

@@ -9,14 +9,6 @@ import Foundation
 /// targets any finite numbers. Anything else is refused with the file, the
 /// row and column (or array element) and the value.
 public enum TableImport {
-    /// What the target columns hold.
-    public enum Task: String, CaseIterable, Sendable {
-        /// One column of class numbers 0…255.
-        case classification
-        /// One or more columns of real values.
-        case regression
-    }
-
     /// How feature values are stored.
     public enum FeatureStorage: String, CaseIterable, Sendable {
         /// Bytes (scale 1/255) when every value is an integer 0…255, else float32.
@@ -31,7 +23,7 @@ public enum TableImport {
     /// whose `targetColumns` are the targets and the rest the features.
     /// - Parameter locate: the file and the place in it of a value, for errors.
     static func dataset(
-        name: String, values: [Float], columns: Int, targetColumns: [Int], task: Task, storage: FeatureStorage,
+        name: String, values: [Float], columns: Int, targetColumns: [Int], task: LearningTask, storage: FeatureStorage,
         locate: (_ row: Int, _ column: Int) -> (path: String, object: String)
     ) throws(StorageError) -> Dataset {
         let rows = values.count / columns
@@ -71,11 +63,14 @@ public enum TableImport {
 
     /// Reads a CSV of numeric features and target columns.
     /// - Parameters:
+    ///   - path: the CSV file.
+    ///   - task: what the target columns hold: class numbers or real values.
+    ///   - storage: how to store the features (bytes × 1/255 or float32; auto decides).
     ///   - targetColumns: column names or 0-based indices; empty: the column
     ///     named "label" (or "target"), else the last one.
     ///   - header: nil to detect (a first row with any non-number is a header).
     public static func csv(
-        _ path: String, targetColumns: [String] = [], header: Bool?, task: Task = .classification,
+        _ path: String, targetColumns: [String] = [], header: Bool?, task: LearningTask = .classification,
         features storage: FeatureStorage = .auto
     ) throws(StorageError) -> Dataset {
         guard let data = FileManager.default.contents(atPath: path) else { throw .missingFile(path: path) }
@@ -84,7 +79,7 @@ public enum TableImport {
 
     /// Reads CSV text as `csv(_:targetColumns:header:task:features:)` does; `path` names it in errors.
     public static func csv(
-        _ data: Data, path: String, targetColumns: [String] = [], header: Bool?, task: Task = .classification,
+        _ data: Data, path: String, targetColumns: [String] = [], header: Bool?, task: LearningTask = .classification,
         features storage: FeatureStorage = .auto
     ) throws(StorageError) -> Dataset {
         var rows = try csvRecords(data, path: path)
@@ -220,7 +215,7 @@ public enum TableImport {
     /// x.npy [N, …] and y.npy ([N] labels or targets, or [N, K] regression
     /// targets) as a dataset.
     public static func npy(
-        x xPath: String, y yPath: String, task: Task = .classification, features storage: FeatureStorage = .auto
+        x xPath: String, y yPath: String, task: LearningTask = .classification, features storage: FeatureStorage = .auto
     ) throws(StorageError) -> Dataset {
         let xArray = try NPYArray.read(xPath), yArray = try NPYArray.read(yPath)
         let (xShape, x, yShape, y) = (xArray.shape, xArray.values, yArray.shape, yArray.values)

@@ -14,7 +14,7 @@ public enum Tolerance: Sendable {
     /// operation, grown over sums of a few hundred terms, 1e-5 relative.
     case floatAgainstDouble
     /// An analytic gradient against central differences in Double with
-    /// h = 1e-6: truncation O(h²) ≈ 1e-12 and rounding O(ε/h) ≈ 1e-10 per
+    /// h = 1e-5: truncation O(h²) ≈ 1e-10 and rounding O(ε/h) ≈ 1e-11 per
     /// difference, amplified by the function's curvature, 1e-6 relative.
     case finiteDifference
     /// Float32 results against references NumPy computed in float64 from the

@@ -75,8 +75,8 @@ struct RegressionTests {
 
     @Test("the better of two scores: higher accuracy, lower RMSE; History.best skips NaN")
     func bestScore() {
-        #expect(Task.classification.improves(0.9, on: 0.8) && !Task.classification.improves(0.8, on: 0.9))
-        #expect(Task.regression.improves(0.1, on: 0.2) && !Task.regression.improves(0.2, on: 0.1))
+        #expect(LearningTask.classification.improves(0.9, on: 0.8) && !LearningTask.classification.improves(0.8, on: 0.9))
+        #expect(LearningTask.regression.improves(0.1, on: 0.2) && !LearningTask.regression.improves(0.2, on: 0.1))
         let history = { (scores: [Double]) in
             History(epochs: scores.map {
                 EpochRecord(epoch: 0, step: 0, trainLoss: 0, testLoss: 0, testScore: $0, learningRate: 0, samplesPerSecond: 0, wallTime: 0)
@@ -88,10 +88,10 @@ struct RegressionTests {
 
     @Test("a task names, formats and stores its score in one place")
     func taskNames() {
-        #expect(Task.classification.scoreName == "test accuracy" && Task.regression.scoreName == "test RMSE")
-        #expect(Task.classification.format(0.85123) == "85.12%" && Task.regression.format(0.123456) == "0.1235")
+        #expect(LearningTask.classification.scoreName == "test accuracy" && LearningTask.regression.scoreName == "test RMSE")
+        #expect(LearningTask.classification.format(0.85123) == "85.12%" && LearningTask.regression.format(0.123456) == "0.1235")
         // The values checkpoints of every version store in the "metric" attribute.
-        #expect(Task(metricName: "accuracy") == .classification && Task(metricName: "rmse") == .regression && Task(metricName: "loss") == nil)
+        #expect(LearningTask(metricName: "accuracy") == .classification && LearningTask(metricName: "rmse") == .regression && LearningTask(metricName: "loss") == nil)
     }
 
     @Test("fingerprints: byte data keeps its pre-regression value; float data differs in every part")

@@ -49,7 +49,7 @@ struct StorageTests {
     }
 
     /// A checkpoint after one epoch scoring 0.5, edited by `python` (h5py, the file as `f`) into an older version's layout.
-    private func oldCheckpoint(task: Task, python: String) throws -> Checkpoint {
+    private func oldCheckpoint(task: LearningTask, python: String) throws -> Checkpoint {
         var configuration = TrainingConfiguration()
         configuration.sizes = [5, 4, 3]
         configuration.batchSize = 10
@@ -75,9 +75,9 @@ struct StorageTests {
         #expect(loaded.task == .classification && loaded.history.epochs.count == 1 && loaded.history.epochs[0].testScore == 0.5)
     }
 
-    @Test("a 0.3–0.5 checkpoint (both score columns, NaN in the other task's) loads its task's score", arguments: Task.allCases)
-    func checkpointWithBothScoreColumns(task: Task) throws {
-        let other = Task.allCases.first { $0 != task }!
+    @Test("a 0.3–0.5 checkpoint (both score columns, NaN in the other task's) loads its task's score", arguments: LearningTask.allCases)
+    func checkpointWithBothScoreColumns(task: LearningTask) throws {
+        let other = LearningTask.allCases.first { $0 != task }!
         let loaded = try oldCheckpoint(task: task, python: "f['metrics/epochs/\(other.scoreColumn)'] = numpy.array([numpy.nan])")
         #expect(loaded.task == task && loaded.history.epochs[0].testScore == 0.5)
     }

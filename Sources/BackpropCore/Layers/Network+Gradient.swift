@@ -64,6 +64,7 @@ extension Network {
     /// - Parameters:
     ///   - inputs: x, [rows, inputCount] row-major.
     ///   - targets: t, [rows, outputCount] row-major (one-hot for classes).
+    ///   - kernel: the path of the matrix products (every path gives the same bits).
     public func gradient(inputs: [T], targets: [T], kernel: Kernel = .automatic) -> (gradient: [T], error: T) {
         let rows = inputs.count / inputCount
         precondition(inputs.count == rows * inputCount && targets.count == rows * outputCount,

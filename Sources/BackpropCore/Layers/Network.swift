@@ -15,6 +15,7 @@ public struct Network<T: NetworkScalar>: Sendable, Equatable {
     ///   - sizes: widths from input to output, e.g. [784, 256, 128, 10].
     ///   - hiddenActivation: h of every layer but the last.
     ///   - outputActivation: g of the last layer; the loss's default if nil.
+    ///   - loss: the error E^n of one sample (sum-of-squares or cross-entropy).
     /// - Throws: `TrainingError.invalidLayers`, `.softmaxHiddenActivation`,
     ///   `.outputActivationMismatch`.
     public init(

@@ -77,7 +77,7 @@ public struct Dataset: Sendable, Equatable {
     }
 
     /// What the targets ask of a model: classes or real values.
-    public var task: Task { labels == nil ? .regression : .classification }
+    public var task: LearningTask { labels == nil ? .regression : .classification }
 
     /// The number of outputs the targets need: the largest label plus one, or
     /// the width of a target row.
@@ -273,7 +273,7 @@ public struct Dataset: Sendable, Equatable {
 
 /// What a dataset asks of a model, chosen once from its targets: the score
 /// each epoch is judged by, and how every consumer names and shows it.
-public enum Task: String, Sendable, Codable, CaseIterable {
+public enum LearningTask: String, Sendable, Codable, CaseIterable {
     /// Class labels: judged by accuracy, the fraction of samples whose
     /// largest output is the label (higher is better).
     case classification
@@ -307,7 +307,7 @@ public enum Task: String, Sendable, Codable, CaseIterable {
 
     /// The task whose `metricName` this is.
     public init?(metricName: String) {
-        guard let task = Task.allCases.first(where: { $0.metricName == metricName }) else { return nil }
+        guard let task = LearningTask.allCases.first(where: { $0.metricName == metricName }) else { return nil }
         self = task
     }
 

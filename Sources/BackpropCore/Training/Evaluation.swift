@@ -1,7 +1,7 @@
 /// How well a network does on a dataset.
 public struct Evaluation: Sendable, Equatable {
     /// The dataset's task, which says what `score` is.
-    public let task: Task
+    public let task: LearningTask
     /// (1/N) Σ_n E^n.
     public let meanLoss: Double
     /// Classification: the accuracy, the fraction of samples whose largest

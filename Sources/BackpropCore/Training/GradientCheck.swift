@@ -13,10 +13,12 @@ public struct GradientCheckResult: Sendable {
 /// differences (E(w + h) − E(w − h)) / 2h, element by element, in Double.
 ///
 /// - Parameters:
-///   - inputs: [rows, inputCount]; targets: [rows, outputCount].
-///   - step: h; 1e-5 balances truncation (O(h²)) against round-off (O(ε/h)).
+///   - network: the network whose gradient is checked, at its parameters.
+///   - inputs: x, [rows, inputCount] row-major.
+///   - targets: t, [rows, outputCount] row-major.
+///   - given: the gradient to check; nil: the network's own backpropagation.
+///   - h: the step; 1e-5 balances truncation (O(h²)) against round-off (O(ε/h)).
 /// - Returns: one result per weight and bias tensor, layer by layer.
-///   - analytic: the gradient to check; nil: the network's own backpropagation.
 public func checkGradients(
     of network: Network<Double>, inputs: [Double], targets: [Double], analytic given: [Double]? = nil, step h: Double = 1e-5
 ) -> [GradientCheckResult] {

@@ -48,7 +48,7 @@ public struct History: Sendable, Equatable {
     }
 
     /// The best test score logged so far under `task` (nil before the first epoch).
-    public func best(_ task: Task) -> Double? {
+    public func best(_ task: LearningTask) -> Double? {
         epochs.map(\.testScore).filter { !$0.isNaN }
             .reduce(nil) { best, score in best.map { task.improves(score, on: $0) ? score : $0 } ?? score }
     }

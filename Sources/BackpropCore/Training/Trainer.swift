@@ -100,6 +100,9 @@ public final class Trainer {
 
     /// Sets up a run that continues from given parameters (a loaded model).
     /// - Parameters:
+    ///   - configuration: the run's settings (validated here).
+    ///   - dataset: the training samples.
+    ///   - network: the parameters to start from, of the configuration's shape.
     ///   - kernel: the path of the matrix products; every path gives the same bits.
     ///   - group: the processes of a job that shares each step (`DistributedStep`);
     ///     every rank count gives the same bits. nil or one rank: this process alone.

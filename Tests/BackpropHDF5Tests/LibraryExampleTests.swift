@@ -1,0 +1,39 @@
+import BackpropCore
+import BackpropHDF5
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// The code of the DocC article "Training the reference model from Swift"
+/// (Sources/BackpropCore/BackpropCore.docc/TrainingFromSwift.md), run on a
+/// small dataset of the reference model's shape: if it stops compiling or
+/// training, this test says so.
+struct LibraryExampleTests {
+    @Test("the article's dozen lines train, evaluate and save a checkpoint that loads and matches the trainer")
+    func articleExample() throws {
+        let directory = temporaryDirectory("library-example")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/fashion-mnist.h5"
+        try DatasetFile.write(train: randomDataset(count: 512, featureCount: 784, classCount: 10, seed: 1),
+                              test: randomDataset(count: 128, featureCount: 784, classCount: 10, seed: 2),
+                              attributes: [:], to: path)
+
+        // The article's code, with one epoch instead of ten.
+        let (train, test) = try DatasetFile.load(path)
+        var configuration = TrainingConfiguration()
+        configuration.workers = ProcessInfo.processInfo.activeProcessorCount
+        configuration.epochs = 1
+        let trainer = try Trainer(configuration: configuration, dataset: train)
+        while !trainer.isFinished {
+            try trainer.step()
+        }
+        let result = evaluate(trainer.network, on: test, workers: configuration.workers)
+        print("\(result.task.scoreName): \(result.task.format(result.score))")
+        try Checkpoint(of: trainer, dataPath: path, dataFingerprint: train.fingerprint).save(to: "\(directory)/model.h5")
+
+        #expect(trainer.position.step == 2 && result.task == .classification && result.sampleCount == 128)
+        let loaded = try Checkpoint.load(from: "\(directory)/model.h5")
+        #expect(loaded.network.parameters.map(\.bitPattern) == trainer.network.parameters.map(\.bitPattern))
+        #expect(loaded.dataFingerprint == train.fingerprint && loaded.position.step == 2)
+    }
+}
