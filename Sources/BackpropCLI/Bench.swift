@@ -14,8 +14,8 @@ struct Bench: ParsableCommand {
         alone (the ceiling), for every worker count in turn, so that all see the same machine \
         state; the fraction of the ceiling and the speed-up are medians of per-repetition \
         ratios. The default \
-        is the reference workload: 784-256-128-10, ReLU, softmax cross-entropy, SGD momentum 0.9, \
-        fp32, batch 256, on synthetic data of Fashion-MNIST's shape (--data for a real dataset).
+        is the reference workload: \(fresh.summary), fp32, on synthetic data of Fashion-MNIST's \
+        shape (--data for a real dataset).
         """)
 
     @OptionGroup(title: "Model") var model: ModelOptions

@@ -194,6 +194,15 @@ struct SplitOptions: ParsableArguments {
     var split: DatasetSplit = .test
 }
 
+extension TrainingConfiguration {
+    /// "784-256-128-10, relu, cross-entropy, momentum (μ 0.9), learning rate 0.05, batch 256".
+    var summary: String {
+        let μ = [.momentum, .nesterov, .rmsprop].contains(optimizer.kind) ? " (μ \(optimizer.momentum.shown))" : ""
+        return "\(sizes.map(String.init).joined(separator: "-")), \(hiddenActivation.rawValue), \(loss.rawValue), "
+            + "\(optimizer.kind.rawValue)\(μ), learning rate \(optimizer.learningRate.shown), batch \(batchSize)"
+    }
+}
+
 extension Double {
     /// The number as a help text shows it: 0, 0.9, 1e-08.
     var shown: String { String(format: "%g", self) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BackpropHDF5
 import Foundation
 
 /// Refuses an output that is one of the command's inputs (the same path, or
@@ -9,7 +10,9 @@ func refuseOverwritingInputs(_ output: String, flag: String, inputs: [String]) t
         let resolved = [a, b].map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
         if resolved[0] == resolved[1] { return true }
         var first = stat(), second = stat()
-        return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
+        // A path that cannot be stat'ed (an output not written yet) is no input.
+        guard (try? systemCall("stat", { stat(a, &first) })) != nil, (try? systemCall("stat", { stat(b, &second) })) != nil else { return false }
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
     if let input = inputs.first(where: { sameFile(output, $0) }) {
         throw ValidationError("\(flag) \(output) would overwrite \(input), an input of this command; write the output elsewhere.")

@@ -22,14 +22,16 @@ func probeInChild(_ path: String, _ probe: () -> Void) throws {
     if child == 0 {
         // Errors are the parent's to report, and a crash's backtrace is noise:
         // only survival matters here.
-        let null = open("/dev/null", O_WRONLY)
-        if null >= 0 { dup2(null, STDERR_FILENO); dup2(null, STDOUT_FILENO) }
+        if let null = try? systemCall("open", { open("/dev/null", O_WRONLY) }) {
+            _ = try? systemCall("dup2") { dup2(null, STDERR_FILENO) }
+            _ = try? systemCall("dup2") { dup2(null, STDOUT_FILENO) }
+        }
         probe()
         _exit(0)
     }
     if child > 0 {
         var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        guard (try? systemCall("waitpid", { waitpid(child, &status, 0) })) != nil else { return }
         let signal = status & 0x7F
         if signal != 0 && signal != 0x7F {
             throw StorageError.invalidContent(

@@ -13,8 +13,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an MLP on an HDF5 dataset, checkpointing into a run directory; resume with --resume.",
         discussion: """
-        The defaults train the reference model: 784-256-128-10, ReLU, softmax cross-entropy, \
-        SGD with momentum 0.9, learning rate 0.05, batch 256, 10 epochs, on all cores. \
+        The defaults train the reference model: \(fresh.summary), \
+        \(fresh.epochs) epochs, on all cores. \
         A checkpoint is written to the run directory after every epoch (and as --checkpoint-every \
         and --checkpoint-interval say); SIGINT, SIGTERM or SIGHUP (or a closed standard output) writes one and stops. \
         `backprop train --resume RUN_DIR` continues exactly where the run stopped.
