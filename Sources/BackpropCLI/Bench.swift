@@ -47,6 +47,7 @@ struct Bench: ParsableCommand {
         for workers in workers?.counts ?? [1] {
             try Train.checked { try trainingConfiguration(workers: workers).validate() }
         }
+        try optimizerOptions.checkOwners(of: baseConfiguration.optimizer.kind)
         _ = try Train.checked { try baseConfiguration.makeNetwork(Float.self) }
     }
 
