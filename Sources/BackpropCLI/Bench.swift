@@ -59,7 +59,7 @@ struct Bench: ParsableCommand {
     /// The measurements of one process, or of a job under mpirun (`JobBench`).
     private func run(in job: Job) throws {
         Backprop.setUp()
-        let kernel = try self.kernel.kernel.resolved()
+        let kernel = try self.kernel.resolved()
         let (layers, batchSize, shardSize, optimizer) = (baseConfiguration.sizes, baseConfiguration.batchSize,
                                                          baseConfiguration.shardSize, baseConfiguration.optimizer.kind)
         let dataset = try data.map { path in try guardedRead(path) { try DatasetFile.load(path).train } }

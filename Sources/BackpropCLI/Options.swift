@@ -171,7 +171,10 @@ struct KernelOptions: ParsableArguments {
     @Option(help: KernelChoice.help)
     var kernel: KernelChoice = .auto
 
-    func validate() throws { _ = try kernel.resolved() }
+    func validate() throws { _ = try resolved() }
+
+    /// The path to run (`KernelChoice.resolved`).
+    func resolved() throws -> Kernel { try kernel.resolved() }
 }
 
 // MARK: - Data
@@ -192,6 +195,9 @@ struct DataOptions: ParsableArguments {
 struct SplitOptions: ParsableArguments {
     @Option(help: "Which split of the dataset: test or train.")
     var split: DatasetSplit = .test
+
+    /// The split's group name in a dataset file ("test", "train").
+    var name: String { split.rawValue }
 }
 
 extension TrainingConfiguration {

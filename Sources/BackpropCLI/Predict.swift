@@ -78,7 +78,7 @@ struct Predict: ParsableCommand {
     /// The inputs x of every sample, row-major, and the features per sample.
     private func readInputs() throws -> (x: [Float], width: Int) {
         if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
-            let data = try guardedRead(input) { try DatasetFile.split(split.split.rawValue, of: HDF5File.open(input)) }
+            let data = try guardedRead(input) { try DatasetFile.split(split.name, of: HDF5File.open(input)) }
             switch data.features {
             case .bytes(let bytes, let scale): return (bytes.map { Float($0) * scale }, data.featureCount)
             case .floats(let values): return (values, data.featureCount)

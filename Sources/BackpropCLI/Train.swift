@@ -84,7 +84,7 @@ struct Train: ParsableCommand {
     private func run(in job: Job) throws {
         let startUp = ContinuousClock.now
         Backprop.setUp()
-        let kernel = try self.kernel.kernel.resolved()
+        let kernel = try self.kernel.resolved()
         var resumed: (checkpoint: Checkpoint, path: String)?
         if let resume { resumed = try Train.locate(resume) }
 
