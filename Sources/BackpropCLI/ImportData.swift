@@ -34,7 +34,7 @@ struct ImportData: ParsableCommand {
         @Option(name: .customLong("from"), help: "Directory holding the four IDX files (.gz or plain).")
         var directory = "/usr/share/datasets/fashion-mnist"
         @Option(help: "The HDF5 file to write.")
-        var output = "datasets/fashion-mnist.h5"
+        var output = DataOptions.defaultPath
         @OptionGroup var options: Options
 
         func run() throws {
