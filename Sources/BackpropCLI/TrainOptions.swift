@@ -89,7 +89,7 @@ struct ScheduleOptions: ConfigurationOptions {
     var lrSchedule: ScheduleKind?
     @Option(help: "step: multiply η by --lr-gamma every this many steps. (default: one epoch)")
     var lrStepSize: Int?
-    @Option(help: "step: the decay factor γ. (default: \(ScheduleKind.defaultGamma.shown))")
+    @Option(help: "step: the decay factor γ. (default: \(LearningRateSchedule.defaultGamma.shown))")
     var lrGamma: Double?
     @Option(help: "cosine: steps of linear warm-up from 0 to η. (default: 0)")
     var warmupSteps: Int?
@@ -140,7 +140,7 @@ struct ScheduleOptions: ConfigurationOptions {
         case .constant:
             return .constant
         case .step:
-            var (stepSize, gamma) = (batchesPerEpoch, ScheduleKind.defaultGamma)
+            var (stepSize, gamma) = (batchesPerEpoch, LearningRateSchedule.defaultGamma)
             if case .stepDecay(let s, let g) = current { (stepSize, gamma) = (s, g) }
             return .stepDecay(stepSize: lrStepSize ?? stepSize, gamma: lrGamma ?? gamma)
         case .cosine:
@@ -156,9 +156,6 @@ struct ScheduleOptions: ConfigurationOptions {
 /// The learning-rate schedules by name, for --lr-schedule.
 enum ScheduleKind: String, CaseIterable, ExpressibleByArgument {
     case constant, step, cosine
-
-    /// γ of a step schedule unless --lr-gamma says otherwise (PyTorch's StepLR).
-    static let defaultGamma = 0.1
 
     init(_ schedule: LearningRateSchedule) {
         switch schedule {

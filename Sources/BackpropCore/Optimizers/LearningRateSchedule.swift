@@ -12,6 +12,11 @@ public enum LearningRateSchedule: Sendable, Equatable, Codable {
     /// `minimum` at `totalSteps`: η_t = η_min + ½(η − η_min)(1 + cos(π (t − w)/(T − w))).
     case cosine(warmupSteps: Int, totalSteps: Int, minimum: Double)
 
+    /// γ of a step schedule when none is given (PyTorch's StepLR); a step
+    /// schedule steps once an epoch and a cosine one starts from η_min = 0 with
+    /// no warm-up unless told otherwise.
+    public static let defaultGamma = 0.1
+
     /// η_t for base rate η.
     public func rate(base: Double, step t: Int) -> Double {
         switch self {
