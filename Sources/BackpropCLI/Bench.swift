@@ -308,7 +308,6 @@ struct BenchRow: Codable {
     }
 }
 
-/// Everything `backprop bench` measured, as printed or as JSON.
 /// One worker count's DP-SGD steps: samples per second, and a step's time
 /// over a plain step's (the median of per-repetition ratios).
 struct PrivateRow: Codable {
@@ -317,6 +316,7 @@ struct PrivateRow: Codable {
     var stepTimeRatio: Double
 }
 
+/// Everything `backprop bench` measured, as printed or as JSON.
 struct BenchReport: Codable {
     var cpu: String
     var kernel: String
