@@ -94,7 +94,7 @@ extension ImportData {
             guard train.featureCount == test.featureCount else {
                 throw ValidationError("the test data has \(test.featureCount) features per sample, the training data \(train.featureCount).")
             }
-            guard train.task == test.task, train.task == .classification || train.targetWidth == test.targetWidth else {
+            guard train.hasTargets(like: test) else {
                 throw ValidationError("the test data has \(test.targets), the training data \(train.targets).")
             }
             if names != nil && train.task == .regression { throw ValidationError("--class-names applies to class labels, not regression targets.") }

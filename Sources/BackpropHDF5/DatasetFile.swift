@@ -32,7 +32,7 @@ public enum DatasetFile {
             throw .wrongShape(path: path, object: "/test/x", expected: "[M, \(train.featureCount)] like /train/x",
                               found: "[\(test.count), \(test.featureCount)]")
         }
-        guard train.task == test.task, train.task == .classification || train.targetWidth == test.targetWidth else {
+        guard train.hasTargets(like: test) else {
             throw .invalidContent(path: path, object: "/test/y", reason: "holds \(test.targets) but /train/y \(train.targets)")
         }
         return (train, test)

@@ -86,6 +86,16 @@ struct RegressionTests {
         #expect(history([.nan]).best(.classification) == nil && history([]).best(.regression) == nil)
     }
 
+    @Test("two splits fit one model when their tasks agree and, for regression, their target rows are as wide")
+    func targetsAlike() {
+        let classes = Dataset.random(count: 8, featureCount: 3, classCount: 4, seed: 1)
+        let fewerClasses = Dataset.random(count: 8, featureCount: 3, classCount: 2, seed: 2)
+        let values = regressionDataset(count: 8, seed: 1)
+        let wider = Dataset(name: "wide", features: values.features, targets: .values(Array(repeating: 0, count: 24), width: 3), featureCount: 3)
+        #expect(classes.hasTargets(like: fewerClasses) && values.hasTargets(like: regressionDataset(count: 4, seed: 2)))
+        #expect(!classes.hasTargets(like: values) && !values.hasTargets(like: classes) && !values.hasTargets(like: wider))
+    }
+
     @Test("a task names, formats and stores its score in one place")
     func taskNames() {
         #expect(LearningTask.classification.scoreName == "test accuracy" && LearningTask.regression.scoreName == "test RMSE")

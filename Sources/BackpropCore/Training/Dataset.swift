@@ -78,6 +78,13 @@ public struct Dataset: Sendable, Equatable {
     /// What the targets ask of a model: classes or real values.
     public var task: LearningTask { labels == nil ? .regression : .classification }
 
+    /// Whether `other`'s targets are of the same kind as this dataset's: the
+    /// same task, and for regression rows of the same width (class labels
+    /// may use fewer classes), so that one model fits both splits.
+    public func hasTargets(like other: Dataset) -> Bool {
+        task == other.task && (task == .classification || targetWidth == other.targetWidth)
+    }
+
     /// The number of outputs the targets need: the largest label plus one, or
     /// the width of a target row.
     public var targetWidth: Int {
