@@ -100,13 +100,17 @@ public enum FileSystem {
         }
         var written = 0
         while written < bytes.count {
+            let count: Int
             do {
-                written += try systemCall("write") {
+                count = try systemCall("write") {
                     bytes.withUnsafeBytes { Glibc.write(file.raw, $0.baseAddress! + written, bytes.count - written) }
                 }
             } catch {
                 throw .io(path: reported, reason: "cannot write (\(error))")
             }
+            // No progress and no error: give up rather than spin.
+            guard count > 0 else { throw .io(path: reported, reason: "cannot write (write(2) wrote nothing)") }
+            written += count
         }
     }
 
