@@ -65,7 +65,7 @@ struct Bench: ParsableCommand {
         let dataset = try data.map { path in try guardedRead(path) { try DatasetFile.load(path).train } }
             ?? Dataset.random(count: 60_000, featureCount: layers[0], classCount: layers.last!, seed: 1)
         if job.size > 1 { return try JobBench(bench: self, job: job).run(dataset: dataset, kernel: kernel) }
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = WorkerOptions.defaultCount
         let counts = workers?.counts ?? Array(Set([1, cores])).sorted()
         var report = BenchReport(cpu: Bench.cpuName(), kernel: kernel.rawValue, blasCore: BLAS.coreName, blas: BLAS.configuration,
                                  layers: layers, batchSize: batchSize, shardSize: shardSize,

@@ -152,8 +152,11 @@ struct WorkerOptions: ConfigurationOptions {
     @Option(help: "Worker threads. (default: the active cores)")
     var workers: Int?
 
-    /// The workers to run: the flag's, else one per active core.
-    var count: Int { workers ?? ProcessInfo.processInfo.activeProcessorCount }
+    /// The workers of a process when --workers is not given: one per active core.
+    static var defaultCount: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// The workers to run: the flag's, else the default.
+    var count: Int { workers ?? Self.defaultCount }
 
     func validate() throws {
         if let workers, !(1...TrainingConfiguration.workerLimit).contains(workers) {

@@ -237,7 +237,7 @@ struct Train: ParsableCommand {
     /// The defaults of a fresh run; workers default to the active cores.
     static func freshConfiguration() -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
-        configuration.workers = ProcessInfo.processInfo.activeProcessorCount
+        configuration.workers = WorkerOptions.defaultCount
         return configuration
     }
 
