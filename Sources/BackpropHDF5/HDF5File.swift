@@ -158,7 +158,8 @@ public final class HDF5File {
         let typeClass = H5Tget_class(type.id)
         try check(typeClass.rawValue, "H5Tget_class", object)
         // H5Tget_size reports failure as 0.
-        let size = try check(H5Tget_size(type.id) == 0 ? -1 : Int(H5Tget_size(type.id)), "H5Tget_size", object)
+        let stored = H5Tget_size(type.id)
+        let size = try check(stored == 0 ? -1 : Int(stored), "H5Tget_size", object)
         guard typeClass == H5T_INTEGER else { return (typeClass, size, true) }
         let sign = H5Tget_sign(type.id)
         try check(sign.rawValue, "H5Tget_sign", object)

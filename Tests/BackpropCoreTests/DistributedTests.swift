@@ -30,6 +30,12 @@ struct DistributedTests {
         return (trainer.network.parameters.map(\.bitPattern), trainer.optimizer.state, losses)
     }
 
+    /// `run` on every rank of a job of `ranks` ranks (threads), each rank's result in rank order.
+    static func runJob(_ c: TrainingConfiguration, on dataset: Dataset, steps: Int, ranks: Int) throws
+        -> [(parameters: [UInt32], state: OptimizerState<Float>, losses: [Double])] {
+        try ThreadJob.run(ranks: ranks) { rank in try run(c, on: dataset, steps: steps, group: rank) }
+    }
+
     @Test("1–5 ranks × 1 and 2 workers: parameters, optimizer state and losses bit-identical to one process",
           arguments: [OptimizerKind.momentum, .adam])
     func rankCountInvariance(optimizer: OptimizerKind) throws {
@@ -39,7 +45,7 @@ struct DistributedTests {
         for ranks in 1...5 {
             for workers in [1, 2] {
                 let c = configuration(optimizer: optimizer, workers: workers)
-                let results = try ThreadJob.run(ranks: ranks) { rank in try Self.run(c, on: dataset, steps: steps, group: rank) }
+                let results = try Self.runJob(c, on: dataset, steps: steps, ranks: ranks)
                 for (r, result) in results.enumerated() {
                     // Compared first, so that a failure names the run rather than printing every parameter.
                     let (parameters, state) = (result.parameters == reference.parameters, result.state == reference.state)
@@ -59,8 +65,7 @@ struct DistributedTests {
         c.privacy = DifferentialPrivacy(clip: 0.3, noise: 1.3, delta: 1e-5)
         let reference = try Self.run(c, on: dataset, steps: 6, group: nil)
         for ranks in 1...4 {
-            let configured = c
-            let results = try ThreadJob.run(ranks: ranks) { rank in try Self.run(configured, on: dataset, steps: 6, group: rank) }
+            let results = try Self.runJob(c, on: dataset, steps: 6, ranks: ranks)
             for (r, result) in results.enumerated() {
                 let same = (result.parameters == reference.parameters, result.state == reference.state, result.losses == reference.losses)
                 #expect(same == (true, true, true), "\(ranks) ranks, rank \(r)")
@@ -70,8 +75,7 @@ struct DistributedTests {
         var sparse = c
         sparse.batchSize = 1
         let alone = try Self.run(sparse, on: dataset, steps: 6, group: nil)
-        let sparseSettings = sparse
-        let shared = try ThreadJob.run(ranks: 3) { rank in try Self.run(sparseSettings, on: dataset, steps: 6, group: rank) }
+        let shared = try Self.runJob(sparse, on: dataset, steps: 6, ranks: 3)
         #expect(shared.allSatisfy { $0.parameters == alone.parameters && $0.state == alone.state })
     }
 
@@ -81,8 +85,7 @@ struct DistributedTests {
         var c = TrainingConfiguration()
         (c.sizes, c.batchSize, c.shardSize, c.epochs, c.seed) = ([6, 9, 3], 20, 8, 1, 3)
         let reference = try Self.run(c, on: dataset, steps: 2, group: nil)
-        let configured = c
-        let results = try ThreadJob.run(ranks: 7) { rank in try Self.run(configured, on: dataset, steps: 2, group: rank) }
+        let results = try Self.runJob(c, on: dataset, steps: 2, ranks: 7)
         #expect(results.allSatisfy { $0.parameters == reference.parameters && $0.losses == reference.losses })
     }
 
