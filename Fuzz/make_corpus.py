@@ -210,7 +210,7 @@ def make_corpus(dataset, checkpoint, out):
     for keys, value, expect in ((["batchSize"], 0, "batch size = 0"), (["workers"], 100000, "workers = 100000"),
                                 (["shardSize"], -1, "shard size = -1"), (["steps"], 0, "steps = 0"),
                                 (["optimizer", "momentum"], 2, "momentum = 2"), (["optimizer", "beta2"], 1, "beta2 = 1"),
-                                (["optimizer", "epsilon"], 0, "epsilon = 0"), (["optimizer", "learningRate"], -1, "learning rate"),
+                                (["optimizer", "epsilon"], 0, "epsilon = 0"), (["schedule", "base"], -1, "learning rate"),
                                 (["sizes"], [5, 4, 4], "names the model 5-4-4"),
                                 (["hiddenActivation"], "tanh", "(tanh, softmax; cross-entropy)")):
         case(f"configuration-{'-'.join(keys)}", C, expect, checkpoint, setting(keys, value))

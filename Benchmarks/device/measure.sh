@@ -27,10 +27,10 @@ steps=40; repetitions=7
 [ -n "$quick" ] && { workers=1,2; steps=5; repetitions=2; }
 
 echo "== bench, batch 256"
-"$backprop" bench --workers "$workers" --steps $steps --repetitions $repetitions
-"$backprop" bench --workers "$workers" --steps $steps --repetitions $repetitions --no-products --json > "$out/bench-256.json"
+"$backprop" bench --workers "$workers" --steps-per-repetition $steps --repetitions $repetitions
+"$backprop" bench --workers "$workers" --steps-per-repetition $steps --repetitions $repetitions --no-products --json > "$out/bench-256.json"
 echo "== bench, batch 2048"
-"$backprop" bench --workers "$workers" --batch-size 2048 --steps $((steps / 4 + 1)) --repetitions $repetitions --no-products
+"$backprop" bench --workers "$workers" --batch-size 2048 --steps-per-repetition $((steps / 4 + 1)) --repetitions $repetitions --no-products
 
 echo "== train, defaults (all cores)"
 epochs=10; [ -n "$quick" ] && epochs=1

@@ -49,14 +49,14 @@ def main():
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             if name == "backprop":
                 report = run_json([args.backprop, "bench", "--json", "--workers", str(args.threads), "--data", args.data,
-                                   "--repetitions", "3", "--steps", "40", "--no-products"])
+                                   "--repetitions", "3", "--steps-per-repetition", "40", "--no-products"])
                 rates[name].append(report["results"][0]["median"])
                 ceilings.append(report["results"][0]["ceiling"])
                 fractions.append(report["results"][0]["fractionOfCeiling"])
                 memory[name] = max(memory[name], report["peakResidentMiB"])
             else:
                 result = run_json([args.python, str(HERE / peers[name]), "--data", args.data, "--init", args.init,
-                                   "--repetitions", "3", "--steps", "40"], environment)
+                                   "--repetitions", "3", "--steps-per-repetition", "40"], environment)
                 rates[name].append(result["median"])
                 memory[name] = max(memory[name], result["peak_rss_mib"])
             print(f"round {round_ + 1}: {name:9s} {rates[name][-1]:10,.0f} samples/s", file=sys.stderr)

@@ -10,7 +10,8 @@ struct Backprop: ParsableCommand {
         commandName: "backprop",
         abstract: "Train multi-layer perceptrons by backpropagation, data-parallel on all cores.",
         version: Checkpoint.programVersion,
-        subcommands: [Train.self, Evaluate.self, Predict.self, ExportModel.self, ImportData.self, Inspect.self, GradientCheck.self, Bench.self, Privacy.self]
+        subcommands: [Train.self, Evaluate.self, Predict.self, ExportModel.self, ImportData.self, Inspect.self, GradientCheck.self, Bench.self, Privacy.self,
+                      SettingsTable.self]
     )
 
     /// Parses and runs a subcommand. Help and version go to standard output;
@@ -42,7 +43,8 @@ struct Backprop: ParsableCommand {
                     lines.count > 1 ? first + " " + lines.dropFirst().joined(separator: ", ") : first
                 } ?? ""
                 // Core's errors name settings in words; here they name the flags.
-                if let error = error as? TrainingError { message = error.description(naming: Self.flag) }
+                if let error = error as? TrainingError { message = error.description(naming: Settings.flag) }
+                if let error = error as? StorageError { message = error.description(naming: Settings.flag) }
                 // An unknown option, or a bad value, that came from --config: name the file and its key.
                 let arguments = Array(CommandLine.arguments.dropFirst())
                 if let (path, flags) = ConfigFile.configuredFlags(arguments) {

@@ -10,13 +10,16 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training-step throughput against the GEMM-only ceiling, per worker count.",
         discussion: """
-        Each repetition times --steps optimizer steps and then the same steps' matrix products \
+        Each repetition times --steps-per-repetition optimizer steps and then the same steps' matrix products \
         alone (the ceiling), for every worker count in turn, so that all see the same machine \
         state; the fraction of the ceiling and the speed-up are medians of per-repetition \
         ratios. The default \
         is the reference workload: \(fresh.summary), fp32, on synthetic data of Fashion-MNIST's \
-        shape (--data for a real dataset).
+        shape (--data for a real dataset). The learning rate is constant at \(Bench.learningRate.shown)         (throughput does not depend on it; a small one keeps a run on random labels finite).
         """)
+
+    /// η of every measured step.
+    static let learningRate = 0.01
 
     @OptionGroup(title: "Model") var model: ModelOptions
     @OptionGroup(title: "Optimizer") var optimizerOptions: OptimizerOptions
@@ -25,8 +28,8 @@ struct Bench: ParsableCommand {
     var workers: WorkerCounts?
     @Option(help: "An HDF5 dataset to train on (default: 60,000 synthetic samples of the input width).")
     var data: String?
-    @Option(help: "Optimizer steps per repetition.")
-    var steps = 40
+    @Option(help: "Optimizer steps in each timed repetition.")
+    var stepsPerRepetition = 40
     @Option(help: "Timed repetitions (the median is reported).")
     var repetitions = 7
     @Option(help: "Untimed warm-up steps before the repetitions.")
@@ -40,7 +43,7 @@ struct Bench: ParsableCommand {
     var json = false
 
     func validate() throws {
-        for (flag, value) in [("--steps", steps), ("--repetitions", repetitions)] where value < 1 {
+        for (flag, value) in [("--steps-per-repetition", stepsPerRepetition), ("--repetitions", repetitions)] where value < 1 {
             throw ValidationError("\(flag) \(value) is invalid: it must be at least 1.")
         }
         if warmup < 0 { throw ValidationError("--warmup \(warmup) is invalid: it must be 0 or more.") }
@@ -76,7 +79,7 @@ struct Bench: ParsableCommand {
                   + "yardstick OpenBLAS core \(report.blasCore), 1 thread per worker")
             warnIfGenericBLAS()
             print("model \(layers.map(String.init).joined(separator: "-")), batch \(batchSize), shard \(shardSize), "
-                  + "\(optimizer.rawValue), \(report.data) data; \(repetitions) × \(steps) steps after \(warmup) warm-up")
+                  + "\(optimizer.rawValue), \(report.data) data; \(repetitions) × \(stepsPerRepetition) steps after \(warmup) warm-up")
         }
         // Every worker count is set up and warmed first, then measured round
         // robin, so that each repetition sees all of them (and their ceilings)
@@ -85,8 +88,8 @@ struct Bench: ParsableCommand {
         let subjects = try counts.map { try Subject(workers: $0, kernel: kernel, bench: self, dataset: dataset) }
         let private_ = dp ? try counts.map { try PrivateSubject(workers: $0, kernel: kernel, bench: self, dataset: dataset) } : []
         for _ in 0..<repetitions {
-            for subject in subjects { try subject.repeatOnce(steps: steps) }
-            for subject in private_ { try subject.repeatOnce(steps: steps) }
+            for subject in subjects { try subject.repeatOnce(steps: stepsPerRepetition) }
+            for subject in private_ { try subject.repeatOnce(steps: stepsPerRepetition) }
         }
         report.privateSteps = zip(subjects, private_).map { plain, dp in
             PrivateRow(workers: dp.workers, samplesPerSecond: median(dp.rates),
@@ -95,7 +98,7 @@ struct Bench: ParsableCommand {
         let baseline = subjects.first { $0.workers == 1 }
         for subject in subjects {
             report.flopsPerSample = subject.trainer.network.flopsPerSample
-            report.results.append(subject.row(steps: steps, baseline: baseline))
+            report.results.append(subject.row(steps: stepsPerRepetition, baseline: baseline))
             if !json { print(report.results.last!.phaseLine) }
         }
         if products {
@@ -119,15 +122,13 @@ struct Bench: ParsableCommand {
     }
 
     /// The measured workload: a fresh run's settings edited by the model,
-    /// optimizer and batch flags, with no end. Its learning rate is 0.01
-    /// (throughput does not depend on it; a small one keeps a run on random
-    /// labels finite).
+    /// optimizer and batch flags, with no end, at `Bench.learningRate`.
     var baseConfiguration: TrainingConfiguration {
         var edits = SettingEdits()
         let groups: [any ConfigurationOptions] = [model, optimizerOptions, batch]
         for group in groups { group.edits(into: &edits) }
         var configuration = TrainingConfiguration()
-        configuration.optimizer.learningRate = 0.01
+        configuration.schedule = LearningRateSchedule(base: Bench.learningRate)
         configuration = edits.applied(to: configuration)
         configuration.epochs = Int.max / 2
         return configuration

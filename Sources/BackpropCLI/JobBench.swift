@@ -59,7 +59,7 @@ struct JobBench {
             }
             print("job of \(mpi.count) ranks × \(perRank) worker\(perRank == 1 ? "" : "s") beside 1 process × \(perRank * mpi.count) workers; "
                   + "model \(bench.baseConfiguration.sizes.map(String.init).joined(separator: "-")), global batch \(bench.baseConfiguration.batchSize), "
-                  + "shard \(bench.baseConfiguration.shardSize), \(bench.baseConfiguration.optimizer.kind.rawValue); \(bench.repetitions) × \(bench.steps) steps after \(bench.warmup) warm-up")
+                  + "shard \(bench.baseConfiguration.shardSize), \(bench.baseConfiguration.optimizer.kind.rawValue); \(bench.repetitions) × \(bench.stepsPerRepetition) steps after \(bench.warmup) warm-up")
         }
         /// Samples per second over `steps` steps of `trainer`, and the seconds and bytes of its collectives.
         func timed(_ trainer: Trainer, steps: Int) throws -> (rate: Double, communication: Double, bytes: Int) {
@@ -78,15 +78,15 @@ struct JobBench {
         mpi.sleepingBarrier()
         var rates: [Double] = [], aloneRates: [Double] = [], communication = 0.0, bytes = 0
         for _ in 0..<bench.repetitions {
-            let measured = try timed(shared, steps: bench.steps)
+            let measured = try timed(shared, steps: bench.stepsPerRepetition)
             rates.append(measured.rate)
             communication += measured.communication
             bytes += measured.bytes
-            if let alone { aloneRates.append(try timed(alone, steps: bench.steps).rate) }
+            if let alone { aloneRates.append(try timed(alone, steps: bench.stepsPerRepetition).rate) }
             mpi.sleepingBarrier()
         }
         guard job.isWriter else { return }
-        let steps = Double(bench.steps * bench.repetitions)
+        let steps = Double(bench.stepsPerRepetition * bench.repetitions)
         let report = Report(
             cpu: Bench.cpuName(), ranks: mpi.count, workersPerRank: perRank, layers: bench.baseConfiguration.sizes,
             batchSize: bench.baseConfiguration.batchSize, shardSize: bench.baseConfiguration.shardSize,

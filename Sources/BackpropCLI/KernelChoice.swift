@@ -9,9 +9,6 @@ import Foundation
 enum KernelChoice: String, CaseIterable, ExpressibleByArgument {
     case auto, avx512, avx2, portable
 
-    static let help = ArgumentHelp(
-        "Matrix kernel path; all give the same bits (auto: the fastest this CPU runs).")
-
     /// The path to run.
     /// - Throws: `ValidationError` for a path this CPU cannot run, or a
     ///   BACKPROP_KERNEL that names none.

@@ -2,28 +2,14 @@ import ArgumentParser
 import BackpropCore
 import Foundation
 
-// The option groups the commands share. Each flag is declared once, here;
-// its default comes from `TrainingConfiguration()` (shown in its help from
-// the same value), and a flag that is not given leaves the configuration as
-// it is, so that `train --resume` can tell given flags from defaults.
-
-/// A fresh run's settings: the one source of every default the help shows.
-let fresh = TrainingConfiguration()
-
-/// What a flag may do to a resumed run.
-enum Mutability {
-    /// It defines the run (model, data, optimizer): never changes on resume.
-    case fixed
-    /// It says how long and how fast: changes on resume only with --override.
-    case overridable
-    /// It does not change the results (threads): free on resume.
-    case free
-}
+// The option groups the commands share. Each flag is declared once, here,
+// from its descriptor in Settings.swift (its name, help and default); a flag
+// that is not given leaves the configuration as it is, so that `train
+// --resume` can tell given flags from defaults.
 
 /// One flag that was given, and how it changes a configuration.
 struct SettingEdit {
-    let flag: String
-    let mutability: Mutability
+    let setting: Setting
     let apply: (inout TrainingConfiguration) -> Void
 }
 
@@ -31,10 +17,9 @@ struct SettingEdit {
 struct SettingEdits {
     private(set) var all: [SettingEdit] = []
 
-    /// Records `flag`'s edit if it was given (`value` is not nil).
-    mutating func add<Value>(_ flag: String, _ value: Value?, _ mutability: Mutability,
-                             _ apply: @escaping (inout TrainingConfiguration, Value) -> Void) {
-        if let value { all.append(SettingEdit(flag: flag, mutability: mutability) { apply(&$0, value) }) }
+    /// Records `setting`'s edit if its flag was given (`value` is not nil).
+    mutating func add<Value>(_ setting: Setting, _ value: Value?, _ apply: @escaping (inout TrainingConfiguration, Value) -> Void) {
+        if let value { all.append(SettingEdit(setting: setting) { apply(&$0, value) }) }
     }
 
     /// `configuration` with every edit applied.
@@ -55,23 +40,23 @@ protocol ConfigurationOptions: ParsableArguments {
 
 /// The network: its layers, activations, loss and initialisation (train, bench).
 struct ModelOptions: ConfigurationOptions {
-    @Option(help: "Layer widths from input to output. (default: \(fresh.sizes.map(String.init).joined(separator: ",")))")
+    @Option(name: Settings.layers.name, help: Settings.layers.help)
     var layers: LayerSizes?
-    @Option(help: "Hidden activation (not softmax). (default: \(fresh.hiddenActivation.rawValue))")
+    @Option(name: Settings.activation.name, help: Settings.activation.help)
     var activation: Activation?
-    @Option(help: "Output activation. (default: softmax for cross-entropy, identity for sum-of-squares)")
+    @Option(name: Settings.outputActivation.name, help: Settings.outputActivation.help)
     var outputActivation: Activation?
-    @Option(help: "Loss. (default: \(fresh.loss.rawValue))")
+    @Option(name: Settings.loss.name, help: Settings.loss.help)
     var loss: Loss?
-    @Option(name: .customLong("init"), help: "Initialisation. (default: \(fresh.initialization.rawValue))")
+    @Option(name: Settings.initialization.name, help: Settings.initialization.help)
     var initialization: Initialization?
 
     func edits(into edits: inout SettingEdits) {
-        edits.add("--layers", layers, .fixed) { $0.sizes = $1.sizes }
-        edits.add("--activation", activation, .fixed) { $0.hiddenActivation = $1 }
-        edits.add("--output-activation", outputActivation, .fixed) { $0.outputActivation = $1 }
-        edits.add("--loss", loss, .fixed) { $0.loss = $1 }
-        edits.add("--init", initialization, .fixed) { $0.initialization = $1 }
+        edits.add(Settings.layers, layers) { $0.sizes = $1.sizes }
+        edits.add(Settings.activation, activation) { $0.hiddenActivation = $1 }
+        edits.add(Settings.outputActivation, outputActivation) { $0.outputActivation = $1 }
+        edits.add(Settings.loss, loss) { $0.loss = $1 }
+        edits.add(Settings.initialization, initialization) { $0.initialization = $1 }
     }
 }
 
@@ -79,54 +64,52 @@ struct ModelOptions: ConfigurationOptions {
 
 /// The update rule and its hyper-parameters (train, bench).
 struct OptimizerOptions: ConfigurationOptions {
-    private static let rmsprop = OptimizerSettings.defaults(for: .rmsprop, learningRate: 0)
-    private static let adagrad = OptimizerSettings.defaults(for: .adagrad, learningRate: 0)
-
-    @Option(help: "Optimizer. (default: \(fresh.optimizer.kind.rawValue))")
+    @Option(name: Settings.optimizer.name, help: Settings.optimizer.help)
     var optimizer: OptimizerKind?
-    @Option(help: "Momentum μ (momentum, nesterov; rmsprop, where it defaults to \(rmsprop.momentum.shown)). (default: \(fresh.optimizer.momentum.shown))")
+    @Option(name: Settings.momentum.name, help: Settings.momentum.help)
     var momentum: Double?
-    @Option(help: "Weight decay λ (L2 for sgd/momentum/nesterov/adam/rmsprop/adagrad, decoupled for adamw). (default: \(fresh.optimizer.weightDecay.shown))")
+    @Option(name: Settings.weightDecay.name, help: Settings.weightDecay.help)
     var weightDecay: Double?
-    @Option(help: "RMSprop: α, the smoothing constant of the squared gradients. (default: \(rmsprop.smoothing.shown))")
+    @Option(name: Settings.rmspropAlpha.name, help: Settings.rmspropAlpha.help)
     var rmspropAlpha: Double?
-    @Flag(help: "RMSprop: centre the second moment by the mean gradient.")
+    @Flag(name: Settings.centered.name, help: Settings.centered.help)
     var centered = false
-    @Option(help: "Adagrad: the learning-rate decay, η_t = η/(1 + (t − 1)·decay). (default: \(adagrad.decay.shown))")
+    @Option(name: Settings.lrDecay.name, help: Settings.lrDecay.help)
     var lrDecay: Double?
-    @Option(help: "Adagrad: the accumulator's starting value. (default: \(adagrad.accumulatorStart.shown))")
+    @Option(name: Settings.initialAccumulator.name, help: Settings.initialAccumulator.help)
     var initialAccumulator: Double?
 
     func validate() throws {
         if momentum != nil, let optimizer, ![.momentum, .nesterov, .rmsprop].contains(optimizer) {
-            throw ValidationError("--momentum applies only to --optimizer momentum, nesterov or rmsprop, not \(optimizer.rawValue).")
+            throw ValidationError("\(Settings.momentum.flag) applies only to --optimizer momentum, nesterov or rmsprop, not \(optimizer.rawValue).")
         }
         if let optimizer { try checkOwners(of: optimizer) }
     }
 
     /// Refuses a flag of one rule given with another.
     func checkOwners(of kind: OptimizerKind) throws {
-        for (flag, given, owner) in [("--rmsprop-alpha", rmspropAlpha != nil, OptimizerKind.rmsprop), ("--centered", centered, .rmsprop),
-                                     ("--lr-decay", lrDecay != nil, .adagrad), ("--initial-accumulator", initialAccumulator != nil, .adagrad)]
+        for (setting, given, owner) in [(Settings.rmspropAlpha, rmspropAlpha != nil, OptimizerKind.rmsprop),
+                                        (Settings.centered, centered, .rmsprop), (Settings.lrDecay, lrDecay != nil, .adagrad),
+                                        (Settings.initialAccumulator, initialAccumulator != nil, .adagrad)]
         where given && kind != owner {
-            throw ValidationError("\(flag) applies only to --optimizer \(owner.rawValue), not \(kind.rawValue).")
+            throw ValidationError("\(setting.flag) applies only to --optimizer \(owner.rawValue), not \(kind.rawValue).")
         }
     }
 
     func edits(into edits: inout SettingEdits) {
         // Another rule starts from PyTorch's defaults for it (the learning rate and weight decay carried over).
-        edits.add("--optimizer", optimizer, .fixed) { c, kind in
+        edits.add(Settings.optimizer, optimizer) { c, kind in
             guard c.optimizer.kind != kind else { return }
-            var settings = OptimizerSettings.defaults(for: kind, learningRate: c.optimizer.learningRate)
+            var settings = OptimizerSettings.defaults(for: kind)
             settings.weightDecay = c.optimizer.weightDecay
             c.optimizer = settings
         }
-        edits.add("--momentum", momentum, .fixed) { $0.optimizer.momentum = $1 }
-        edits.add("--weight-decay", weightDecay, .fixed) { $0.optimizer.weightDecay = $1 }
-        edits.add("--rmsprop-alpha", rmspropAlpha, .fixed) { $0.optimizer.alpha = $1 }
-        edits.add("--centered", centered ? true : nil, .fixed) { $0.optimizer.centered = $1 }
-        edits.add("--lr-decay", lrDecay, .fixed) { $0.optimizer.learningRateDecay = $1 }
-        edits.add("--initial-accumulator", initialAccumulator, .fixed) { $0.optimizer.initialAccumulator = $1 }
+        edits.add(Settings.momentum, momentum) { $0.optimizer.momentum = $1 }
+        edits.add(Settings.weightDecay, weightDecay) { $0.optimizer.weightDecay = $1 }
+        edits.add(Settings.rmspropAlpha, rmspropAlpha) { $0.optimizer.alpha = $1 }
+        edits.add(Settings.centered, centered ? true : nil) { $0.optimizer.centered = $1 }
+        edits.add(Settings.lrDecay, lrDecay) { $0.optimizer.learningRateDecay = $1 }
+        edits.add(Settings.initialAccumulator, initialAccumulator) { $0.optimizer.initialAccumulator = $1 }
     }
 }
 
@@ -134,14 +117,14 @@ struct OptimizerOptions: ConfigurationOptions {
 
 /// How a step's samples are split: the batch and its shards (train, bench).
 struct BatchOptions: ConfigurationOptions {
-    @Option(help: "Samples per mini-batch. (default: \(fresh.batchSize))")
+    @Option(name: Settings.batchSize.name, help: Settings.batchSize.help)
     var batchSize: Int?
-    @Option(help: "Samples per shard; fixes the summation order, so results do not depend on --workers. (default: \(fresh.shardSize))")
+    @Option(name: Settings.shardSize.name, help: Settings.shardSize.help)
     var shardSize: Int?
 
     func edits(into edits: inout SettingEdits) {
-        edits.add("--batch-size", batchSize, .fixed) { $0.batchSize = $1 }
-        edits.add("--shard-size", shardSize, .fixed) { $0.shardSize = $1 }
+        edits.add(Settings.batchSize, batchSize) { $0.batchSize = $1 }
+        edits.add(Settings.shardSize, shardSize) { $0.shardSize = $1 }
     }
 }
 
@@ -149,7 +132,7 @@ struct BatchOptions: ConfigurationOptions {
 
 /// Worker threads (train, evaluate): they never change a result.
 struct WorkerOptions: ConfigurationOptions {
-    @Option(help: "Worker threads. (default: the active cores)")
+    @Option(name: Settings.workers.name, help: Settings.workers.help)
     var workers: Int?
 
     /// The workers of a process when --workers is not given: one per active core.
@@ -160,18 +143,18 @@ struct WorkerOptions: ConfigurationOptions {
 
     func validate() throws {
         if let workers, !(1...TrainingConfiguration.workerLimit).contains(workers) {
-            throw ValidationError("--workers \(workers) is invalid: it must be at least 1 and at most \(TrainingConfiguration.workerLimit).")
+            throw ValidationError("\(Settings.workers.flag) \(workers) is invalid: it must be at least 1 and at most \(TrainingConfiguration.workerLimit).")
         }
     }
 
     func edits(into edits: inout SettingEdits) {
-        edits.add("--workers", workers, .free) { $0.workers = $1 }
+        edits.add(Settings.workers, workers) { $0.workers = $1 }
     }
 }
 
 /// The matrix kernel's path (train, bench): every path gives the same bits.
 struct KernelOptions: ParsableArguments {
-    @Option(help: KernelChoice.help)
+    @Option(name: Settings.kernel.name, help: Settings.kernel.help)
     var kernel: KernelChoice = .auto
 
     func validate() throws { _ = try resolved() }
@@ -187,7 +170,7 @@ struct DataOptions: ParsableArguments {
     /// Where `backprop import fashion-mnist` writes, and what train and evaluate read by default.
     static let defaultPath = "datasets/fashion-mnist.h5"
 
-    @Option(help: "The HDF5 dataset (see `backprop import`); `train --resume` defaults to the run's. (default: \(defaultPath))")
+    @Option(name: Settings.data.name, help: Settings.data.help)
     var data: String?
 
     /// The dataset to read: the flag's, else the default.
@@ -208,43 +191,11 @@ extension TrainingConfiguration {
     var summary: String {
         let μ = [.momentum, .nesterov, .rmsprop].contains(optimizer.kind) ? " (μ \(optimizer.momentum.shown))" : ""
         return "\(sizes.map(String.init).joined(separator: "-")), \(hiddenActivation.rawValue), \(loss.rawValue), "
-            + "\(optimizer.kind.rawValue)\(μ), learning rate \(optimizer.learningRate.shown), batch \(batchSize)"
+            + "\(optimizer.kind.rawValue)\(μ), learning rate \(schedule.base.shown), batch \(batchSize)"
     }
 }
 
 extension Double {
     /// The number as a help text shows it: 0, 0.9, 1e-08.
     var shown: String { String(format: "%g", self) }
-}
-
-/// The flag that sets each setting of a configuration: where Core's words
-/// for a setting become the command line's.
-extension Backprop {
-    static func flag(_ setting: TrainingError.Setting) -> String {
-        switch setting {
-        case .layers: return "--layers"
-        case .loss: return "--loss"
-        case .learningRate: return "--learning-rate"
-        case .batchSize: return "--batch-size"
-        case .epochs: return "--epochs"
-        case .steps: return "--steps"
-        case .workers: return "--workers"
-        case .shardSize: return "--shard-size"
-        case .momentum: return "--momentum"
-        case .weightDecay: return "--weight-decay"
-        case .rmspropAlpha: return "--rmsprop-alpha"
-        case .learningRateDecay: return "--lr-decay"
-        case .initialAccumulator: return "--initial-accumulator"
-        // Adam's β and ε have no flags (PyTorch's defaults): a checkpoint alone can hold others.
-        case .beta1, .beta2, .epsilon: return setting.words
-        case .scheduleStepSize: return "--lr-step-size"
-        case .scheduleGamma: return "--lr-gamma"
-        case .warmupSteps: return "--warmup-steps"
-        case .scheduleLength: return "the cosine schedule's length in steps (--epochs × batches per epoch, or --steps)"
-        case .minimumLearningRate: return "--min-lr"
-        case .clip: return "--dp-clip"
-        case .noise: return "--dp-noise"
-        case .delta: return "--dp-delta"
-        }
-    }
 }

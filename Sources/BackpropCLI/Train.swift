@@ -32,34 +32,34 @@ struct Train: ParsableCommand {
     // Neither changes the results: free on resume.
     @OptionGroup(title: "Threads") var threads: WorkerOptions
     @OptionGroup var kernel: KernelOptions
-    @Option(help: "The run directory for checkpoints (default: runs/<date-time>, or the resumed run's).")
+    @Option(name: Settings.runDir.name, help: Settings.runDir.help)
     var runDir: String?
-    @Option(help: "Where to write the final model (default: <run-dir>/model.h5).")
+    @Option(name: Settings.output.name, help: Settings.output.help)
     var output: String?
-    @Option(help: "Also write a checkpoint every N optimizer steps (0: off).")
+    @Option(name: Settings.checkpointEvery.name, help: Settings.checkpointEvery.help)
     var checkpointEvery = 0
-    @Flag(inversion: .prefixedNo, help: "Write a checkpoint after every epoch.")
+    @Flag(name: Settings.checkpointEveryEpoch.name, inversion: .prefixedNo, help: Settings.checkpointEveryEpoch.help)
     var checkpointEveryEpoch = true
-    @Option(help: "Also write a checkpoint when this much wall time has passed since the last (e.g. 90s, 10m, 1h).")
+    @Option(name: Settings.checkpointInterval.name, help: Settings.checkpointInterval.help)
     var checkpointInterval: WallInterval?
-    @Option(help: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).")
+    @Option(name: Settings.keep.name, help: Settings.keep.help)
     var keep = 3
 
-    @Option(help: "A JSON or YAML file of settings, keys named like the flags (\"learning-rate\": 0.05), such as a run's config.json; flags given here win.")
+    @Option(name: Settings.config.name, help: Settings.config.help)
     var config: String?
-    @Option(help: "Resume from a run directory (its newest valid checkpoint) or a checkpoint file.")
+    @Option(name: Settings.resume.name, help: Settings.resume.help)
     var resume: String?
-    @Flag(help: "On --resume, allow changing the epochs, steps and learning-rate schedule.")
+    @Flag(name: Settings.override.name, help: Settings.override.help)
     var override = false
-    @Flag(help: "Print the kernel path and the start-up time.")
+    @Flag(name: Settings.verbose.name, help: Settings.verbose.help)
     var verbose = false
-    @Flag(help: "Print only the final line (and errors).")
+    @Flag(name: Settings.quiet.name, help: Settings.quiet.help)
     var quiet = false
-    @Option(help: "When output is not a terminal, also print a line every N steps (0: per epoch only).")
+    @Option(name: Settings.logEvery.name, help: Settings.logEvery.help)
     var logEvery = 0
-    @Flag(help: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).")
+    @Flag(name: Settings.logGradNorms.name, help: Settings.logGradNorms.help)
     var logGradNorms = false
-    @Flag(help: "Log the gradient noise scale B_simple each epoch (the batch size beyond which larger batches stop paying).")
+    @Flag(name: Settings.logNoiseScale.name, help: Settings.logNoiseScale.help)
     var logNoiseScale = false
 
     func validate() throws {
@@ -179,7 +179,7 @@ struct Train: ParsableCommand {
         var configuration = givenSettings.applied(to: base)
         try optimizer.checkOwners(of: configuration.optimizer.kind)
         guard let sampleCount else {
-            try schedule.checkFlags(of: schedule.lrSchedule ?? ScheduleKind(configuration.schedule))
+            try schedule.checkFlags(of: schedule.lrSchedule ?? ScheduleKind(configuration.schedule.shape))
             configuration.privacy = nil  // its NaNs are filled in from the data
             try configuration.validate()
             _ = try configuration.makeNetwork(Float.self)
@@ -188,50 +188,11 @@ struct Train: ParsableCommand {
         try privacy.resolve(&configuration, sampleCount: sampleCount)
         if schedule.givesSchedule {
             let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
-            configuration.schedule = try schedule.schedule(of: configuration, batchesPerEpoch: batchesPerEpoch)
+            configuration.schedule.shape = try schedule.shape(of: configuration, batchesPerEpoch: batchesPerEpoch)
         }
         try configuration.validate()
         _ = try configuration.makeNetwork(Float.self)
         return configuration
-    }
-
-    /// A configuration and a checkpoint policy as the flags that give them,
-    /// keyed by flag name without the dashes (the inverse of `givenSettings`):
-    /// what config.json holds, so that `--config` reproduces the run.
-    static func settings(of c: TrainingConfiguration, dataPath: String, policy: CheckpointPolicy) -> [String: Any] {
-        var settings: [String: Any] = [
-            "data": dataPath, "layers": c.sizes, "activation": c.hiddenActivation.rawValue, "loss": c.loss.rawValue,
-            "init": c.initialization.rawValue, "optimizer": c.optimizer.kind.rawValue,
-            "learning-rate": c.optimizer.learningRate, "weight-decay": c.optimizer.weightDecay,
-            "batch-size": c.batchSize, "epochs": c.epochs, "shuffle": c.shuffle, "shard-size": c.shardSize,
-            "seed": c.seed, "reduction": c.reduction.rawValue, "workers": c.workers,
-            "checkpoint-every": policy.everySteps, "checkpoint-every-epoch": policy.everyEpoch, "keep": policy.keep,
-        ]
-        if let output = c.outputActivation { settings["output-activation"] = output.rawValue }
-        if let steps = c.steps { settings["steps"] = steps }
-        if let interval = policy.interval { settings["checkpoint-interval"] = interval }
-        switch c.optimizer.kind {
-        case .momentum, .nesterov: settings["momentum"] = c.optimizer.momentum
-        case .rmsprop:
-            settings["momentum"] = c.optimizer.momentum
-            if let alpha = c.optimizer.alpha { settings["rmsprop-alpha"] = alpha }
-            if c.optimizer.isCentered { settings["centered"] = true }
-        case .adagrad:
-            if let decay = c.optimizer.learningRateDecay { settings["lr-decay"] = decay }
-            if let start = c.optimizer.initialAccumulator { settings["initial-accumulator"] = start }
-        case .sgd, .adam, .adamw: break
-        }
-        switch c.schedule {
-        case .constant: settings["lr-schedule"] = "constant"
-        case .stepDecay(let size, let gamma): (settings["lr-schedule"], settings["lr-step-size"], settings["lr-gamma"]) = ("step", size, gamma)
-        case .cosine(let warmup, _, let minimum):  // the length follows from the run's epochs or steps
-            (settings["lr-schedule"], settings["warmup-steps"], settings["min-lr"]) = ("cosine", warmup, minimum)
-        }
-        if let sampling = c.sampling { settings["sampling"] = sampling.rawValue }
-        if let privacy = c.privacy {
-            (settings["dp-clip"], settings["dp-noise"], settings["dp-delta"]) = (privacy.clip, privacy.noise, privacy.delta)
-        }
-        return settings
     }
 
     /// The defaults of a fresh run; workers default to the active cores.
@@ -250,12 +211,12 @@ struct Train: ParsableCommand {
             var edited = saved
             setting.apply(&edited)
             guard edited != saved else { continue }
-            switch setting.mutability {
+            switch setting.setting.rule {
             case .fixed:
-                throw ValidationError("\(setting.flag) would change the run saved in \(checkpointPath); "
+                throw ValidationError("\(setting.setting.flag) would change the run saved in \(checkpointPath); "
                                       + "it cannot change on resume (start a new run instead).")
             case .overridable where !override:
-                throw ValidationError("\(setting.flag) differs from the run saved in \(checkpointPath); add --override to change it.")
+                throw ValidationError("\(setting.setting.flag) differs from the run saved in \(checkpointPath); add --override to change it.")
             case .overridable, .free:
                 break
             }
@@ -271,7 +232,7 @@ struct Train: ParsableCommand {
         do {
             return try body()
         } catch let error as TrainingError {
-            throw ValidationError(error.description(naming: Backprop.flag))
+            throw ValidationError(error.description(naming: Settings.flag))
         }
     }
 

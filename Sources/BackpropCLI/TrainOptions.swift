@@ -9,20 +9,20 @@ import Foundation
 
 /// Which samples each step sees, and how their gradients are combined.
 struct SamplingOptions: ConfigurationOptions {
-    @Flag(inversion: .prefixedNo, help: "Visit the samples in a seeded shuffle each epoch, or in file order. (default: --\(fresh.shuffle ? "" : "no-")shuffle)")
+    @Flag(name: Settings.shuffle.name, inversion: .prefixedNo, help: Settings.shuffle.help)
     var shuffle: Bool?
-    @Option(help: "Seed for initialisation, shuffling and DP-SGD's noise. (default: \(fresh.seed))")
+    @Option(name: Settings.seed.name, help: Settings.seed.help)
     var seed: UInt64?
-    @Option(help: "mean: step along the batch-mean gradient; sum: along the summed gradient. (default: \(fresh.reduction.rawValue))")
+    @Option(name: Settings.reduction.name, help: Settings.reduction.help)
     var reduction: Reduction?
-    @Option(help: "How steps pick samples: shuffle (batches of an epoch's shuffle) or poisson (each sample with probability batch/N). (default: poisson with DP-SGD, else \(fresh.samplingMethod.rawValue))")
+    @Option(name: Settings.sampling.name, help: Settings.sampling.help)
     var sampling: Sampling?
 
     func edits(into edits: inout SettingEdits) {
-        edits.add("--shuffle", shuffle, .fixed) { $0.shuffle = $1 }
-        edits.add("--seed", seed, .fixed) { $0.seed = $1 }
-        edits.add("--reduction", reduction, .fixed) { $0.reduction = $1 }
-        edits.add("--sampling", sampling, .fixed) { $0.sampling = $1 }
+        edits.add(Settings.shuffle, shuffle) { $0.shuffle = $1 }
+        edits.add(Settings.seed, seed) { $0.seed = $1 }
+        edits.add(Settings.reduction, reduction) { $0.reduction = $1 }
+        edits.add(Settings.sampling, sampling) { $0.sampling = $1 }
     }
 }
 
@@ -30,13 +30,13 @@ struct SamplingOptions: ConfigurationOptions {
 
 /// DP-SGD: per-sample clipping, noise, and the (ε, δ) reported.
 struct PrivacyOptions: ConfigurationOptions {
-    @Option(help: "DP-SGD: clip each per-sample gradient to this L2 norm C (turns DP-SGD on).")
+    @Option(name: Settings.dpClip.name, help: Settings.dpClip.help)
     var dpClip: Double?
-    @Option(help: "DP-SGD: the noise multiplier σ (noise N(0, σ²C²) on each summed gradient element).")
+    @Option(name: Settings.dpNoise.name, help: Settings.dpNoise.help)
     var dpNoise: Double?
-    @Option(help: "DP-SGD: pick σ so that the planned steps spend this ε (instead of --dp-noise).")
+    @Option(name: Settings.dpEpsilon.name, help: Settings.dpEpsilon.help)
     var dpEpsilon: Double?
-    @Option(help: "DP-SGD: the δ of the (ε, δ) reported. (default: 1/N rounded down to a power of ten)")
+    @Option(name: Settings.dpDelta.name, help: Settings.dpDelta.help)
     var dpDelta: Double?
 
     func validate() throws {
@@ -51,11 +51,11 @@ struct PrivacyOptions: ConfigurationOptions {
 
     func edits(into edits: inout SettingEdits) {
         // NaN marks what `resolve` fills in (σ from --dp-epsilon, the default δ).
-        edits.add("--dp-clip", dpClip, .fixed) { c, clip in
+        edits.add(Settings.dpClip, dpClip) { c, clip in
             c.privacy = DifferentialPrivacy(clip: clip, noise: c.privacy?.noise ?? .nan, delta: c.privacy?.delta ?? .nan)
         }
-        edits.add("--dp-noise", dpNoise, .fixed) { $0.privacy?.noise = $1 }
-        edits.add("--dp-delta", dpDelta, .fixed) { $0.privacy?.delta = $1 }
+        edits.add(Settings.dpNoise, dpNoise) { $0.privacy?.noise = $1 }
+        edits.add(Settings.dpDelta, dpDelta) { $0.privacy?.delta = $1 }
     }
 
     /// `configuration`'s privacy with δ and σ filled in for a run on
@@ -83,21 +83,21 @@ struct PrivacyOptions: ConfigurationOptions {
 /// How long and how fast: the epochs or steps and the learning-rate schedule.
 /// These may change on resume with --override.
 struct ScheduleOptions: ConfigurationOptions {
-    @Option(help: "Learning rate η (the schedule's base rate). (default: \(fresh.optimizer.learningRate.shown))")
+    @Option(name: Settings.learningRate.name, help: Settings.learningRate.help)
     var learningRate: Double?
-    @Option(help: "Learning-rate schedule. (default: \(ScheduleKind(fresh.schedule).rawValue))")
+    @Option(name: Settings.lrSchedule.name, help: Settings.lrSchedule.help)
     var lrSchedule: ScheduleKind?
-    @Option(help: "step: multiply η by --lr-gamma every this many steps. (default: one epoch)")
+    @Option(name: Settings.lrStepSize.name, help: Settings.lrStepSize.help)
     var lrStepSize: Int?
-    @Option(help: "step: the decay factor γ. (default: \(LearningRateSchedule.defaultGamma.shown))")
+    @Option(name: Settings.lrGamma.name, help: Settings.lrGamma.help)
     var lrGamma: Double?
-    @Option(help: "cosine: steps of linear warm-up from 0 to η. (default: 0)")
+    @Option(name: Settings.warmupSteps.name, help: Settings.warmupSteps.help)
     var warmupSteps: Int?
-    @Option(help: "cosine: the rate η_min reached at the last step. (default: 0)")
+    @Option(name: Settings.minLr.name, help: Settings.minLr.help)
     var minLr: Double?
-    @Option(help: "Epochs to train in all (0 writes the freshly initialised model). (default: \(fresh.epochs))")
+    @Option(name: Settings.epochs.name, help: Settings.epochs.help)
     var epochs: Int?
-    @Option(help: "Stop after this many optimizer steps in all.")
+    @Option(name: Settings.steps.name, help: Settings.steps.help)
     var steps: Int?
 
     func validate() throws {
@@ -107,9 +107,9 @@ struct ScheduleOptions: ConfigurationOptions {
     }
 
     func edits(into edits: inout SettingEdits) {
-        edits.add("--learning-rate", learningRate, .overridable) { $0.optimizer.learningRate = $1 }
-        edits.add("--epochs", epochs, .overridable) { $0.epochs = $1 }
-        edits.add("--steps", steps, .overridable) { $0.steps = $1 }
+        edits.add(Settings.learningRate, learningRate) { $0.schedule.base = $1 }
+        edits.add(Settings.epochs, epochs) { $0.epochs = $1 }
+        edits.add(Settings.steps, steps) { $0.steps = $1 }
     }
 
     /// Whether any --lr-* flag was given.
@@ -130,10 +130,10 @@ struct ScheduleOptions: ConfigurationOptions {
         }
     }
 
-    /// The schedule the --lr-* flags describe, starting from `configuration`'s,
-    /// for a run of `batchesPerEpoch` steps an epoch.
-    func schedule(of configuration: TrainingConfiguration, batchesPerEpoch: Int) throws -> LearningRateSchedule {
-        let current = configuration.schedule
+    /// The schedule's shape the --lr-* flags describe, starting from
+    /// `configuration`'s, for a run of `batchesPerEpoch` steps an epoch.
+    func shape(of configuration: TrainingConfiguration, batchesPerEpoch: Int) throws -> LearningRateSchedule.Shape {
+        let current = configuration.schedule.shape
         let kind = lrSchedule ?? ScheduleKind(current)
         try checkFlags(of: kind)
         switch kind {
@@ -157,8 +157,8 @@ struct ScheduleOptions: ConfigurationOptions {
 enum ScheduleKind: String, CaseIterable, ExpressibleByArgument {
     case constant, step, cosine
 
-    init(_ schedule: LearningRateSchedule) {
-        switch schedule {
+    init(_ shape: LearningRateSchedule.Shape) {
+        switch shape {
         case .constant: self = .constant
         case .stepDecay: self = .step
         case .cosine: self = .cosine

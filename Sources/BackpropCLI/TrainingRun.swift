@@ -227,10 +227,10 @@ final class TrainingRun {
     }
 
     /// config.json: the run's settings keyed by their flags, so that
-    /// `backprop train --config <run>/config.json` runs it again (`Train.settings`),
+    /// `backprop train --config <run>/config.json` runs it again (`Settings.recorded`),
     /// and, under "recorded", what it was run with (ignored as settings).
     private func configurationJSON() throws -> String {
-        var settings = Train.settings(of: trainer.configuration, dataPath: dataPath, policy: policy)
+        var settings = Settings.recorded(RecordedRun(configuration: trainer.configuration, dataPath: dataPath, policy: policy))
         settings["recorded"] = ["program-version": Checkpoint.programVersion, "data-fingerprint": fingerprint]
         let data = try JSONSerialization.data(withJSONObject: settings, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self) + "\n"

@@ -30,7 +30,7 @@ import Foundation
 public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
     public static let formatVersion = 2
-    public static let programVersion = "0.6.0"
+    public static let programVersion = "0.7.0"
     /// The most parameters a checkpoint may declare (2²⁸: 1 GiB of Float,
     /// three times that with Adam's moments); larger headers are refused unread.
     public static let parameterLimit = Network<Float>.parameterLimit
@@ -121,14 +121,14 @@ public struct Checkpoint: Sendable {
             try file.createGroup("/optimizer")
             try file.setAttribute("kind", optimizerKind.rawValue, on: "/optimizer")
             try file.setAttribute("step", Int64(optimizerState.step), on: "/optimizer")
-            let rate = configuration.schedule.rate(base: configuration.optimizer.learningRate, step: position.step)
+            let rate = configuration.schedule.rate(at: position.step)
             try file.setAttribute("learning_rate", rate, on: "/optimizer")
             for (name, buffer) in optimizerState.buffers.sorted(by: { $0.key < $1.key }) {
                 try writeParameters(buffer, under: "/optimizer/\(name)", to: file)
             }
 
             try file.createGroup("/schedule")
-            try file.setAttribute("kind", configuration.schedule.name, on: "/schedule")
+            try file.setAttribute("kind", configuration.schedule.shape.name, on: "/schedule")
             try file.setAttribute("step", Int64(position.step), on: "/schedule")
 
             // Initialisation and every epoch's shuffle draw from generators

@@ -120,8 +120,8 @@ public struct RunDirectory: Sendable {
         // A run is there once it saved a checkpoint or a model (a run killed
         // before its first save leaves only config.json: nothing to mix with).
         if !continuing, let file = names.sorted().first(where: { !$0.hasPrefix(".") && $0.hasSuffix(".h5") }) {
-            throw .io(path: path, reason: "already holds a run (\(file)); continue it with --resume \(path), "
-                      + "or give another --run-dir")
+            throw .refused(path: path, object: "", reason: "already holds a run (\(file))",
+                           advice: .resumeOrAnotherRunDirectory(path))
         }
         for name in names where name.hasPrefix(FileSystem.temporaryPrefix) {
             unlink("\(path)/\(name)")

@@ -23,9 +23,46 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
     case unsupportedVersion(path: String, found: Int, supported: Int)
     /// Reading or writing the file system failed.
     case io(path: String, reason: String)
+    /// The file's content is refused, and what the user can do about it is a
+    /// setting (`Advice`) that the caller names (`description(naming:)`).
+    case refused(path: String, object: String, reason: String, advice: Advice)
 
-    public var description: String {
+    /// What a refusal advises, as settings the library knows only in words:
+    /// the command line passes its flags to `description(naming:)`.
+    public enum Advice: Sendable, Equatable {
+        /// A run directory that already holds a run: resume it, or choose another directory.
+        case resumeOrAnotherRunDirectory(String)
+        /// Real-valued targets: import them as a regression task.
+        case regressionTask
+        /// A value that is not a byte, with features forced to bytes: store them as floats.
+        case floatFeatures
+
+        /// The advice in words, with `name`'s name for each setting it mentions.
+        func words(_ name: (Setting) -> String?) -> String {
+            func call(_ setting: Setting, _ words: String) -> String { name(setting) ?? words }
+            switch self {
+            case .resumeOrAnotherRunDirectory(let path):
+                return "continue it with \(call(.resume, "a resume of")) \(path), or give another \(call(.runDirectory, "run directory"))"
+            case .regressionTask:
+                return "real-valued targets need \(call(.regressionTask, "the regression task"))"
+            case .floatFeatures:
+                return "use \(call(.automaticFeatures, "automatic")) or \(call(.floatFeatures, "float")) feature storage"
+            }
+        }
+    }
+
+    /// The settings an `Advice` can name.
+    public enum Setting: Sendable, CaseIterable {
+        case resume, runDirectory, regressionTask, automaticFeatures, floatFeatures
+    }
+
+    public var description: String { description(naming: { _ in nil }) }
+
+    /// The message, with the flag (or other name) `name` gives each setting its advice mentions.
+    public func description(naming name: (Setting) -> String?) -> String {
         switch self {
+        case .refused(let path, let object, let reason, let advice):
+            return "\(path): \(object.isEmpty ? "" : object + ": ")\(reason); \(advice.words(name))."
         case .missingFile(let path):
             return "\(path): no such file."
         case .notHDF5(let path):

@@ -35,18 +35,19 @@ public enum TableImport {
         for r in 0..<rows {
             for c in 0..<columns {
                 let value = values[r * columns + c]
-                func refuse(_ reason: String) -> StorageError {
+                func refuse(_ reason: String, advice: StorageError.Advice? = nil) -> StorageError {
                     let (path, object) = locate(r, c)
-                    return .invalidContent(path: path, object: object, reason: "\(value) is not " + reason)
+                    guard let advice else { return .invalidContent(path: path, object: object, reason: "\(value) is not " + reason) }
+                    return .refused(path: path, object: object, reason: "\(value) is not " + reason, advice: advice)
                 }
                 let isByte = value.rounded() == value && (0...255).contains(value)
                 guard value.isFinite else { throw refuse("a finite number") }
                 if isTarget[c] {
                     guard task == .regression || isByte else {
-                        throw refuse("a class number 0…255 (real-valued targets need --task regression)")
+                        throw refuse("a class number 0…255", advice: .regressionTask)
                     }
                 } else if storage == .bytes && !isByte {
-                    throw refuse("an integer 0…255 (--features bytes); use --features auto or float")
+                    throw refuse("an integer 0…255, as byte features must be", advice: .floatFeatures)
                 }
             }
             // Targets in the order the columns were named.
@@ -224,7 +225,7 @@ public enum TableImport {
         }
         let n = xShape[0], featureCount = xShape.dropFirst().reduce(1, *), width = yShape.count == 2 ? yShape[1] : 1
         guard task == .regression || yShape.count == 1 else {
-            throw .wrongShape(path: yPath, object: "y", expected: "[N] class labels (or --task regression for [N, K] targets)", found: "\(yShape)")
+            throw .refused(path: yPath, object: "y", reason: "its shape \(yShape) is not [N] class labels", advice: .regressionTask)
         }
         guard featureCount > 0, width > 0 else {
             throw .wrongShape(path: xPath, object: "x", expected: "at least one feature and one target", found: "x \(xShape), y \(yShape)")

@@ -111,7 +111,7 @@ struct CLITests {
     @Test("bench reports throughput, phases and the GEMM ceiling per worker count, as text and JSON")
     func bench() throws {
         let text = try backprop("bench", "--data", Self.sample, "--layers", "784,16,10", "--batch-size", "64", "--shard-size", "16",
-                                "--workers", "1,2", "--steps", "2", "--repetitions", "1", "--warmup", "0")
+                                "--workers", "1,2", "--steps-per-repetition", "2", "--repetitions", "1", "--warmup", "0")
         #expect(text.status == 0, "\(text.standardError)")
         #expect(text.standardOutput.contains("yardstick OpenBLAS core") && text.standardOutput.contains("GEMM ceiling"))
         #expect(text.standardOutput.contains("kernel \(Kernel.automatic.rawValue) ("), "\(text.standardOutput)")
@@ -120,13 +120,13 @@ struct CLITests {
         #expect(text.standardOutput.contains(" 2 workers: step"), "\(text.standardOutput)")
 
         // A generic OpenBLAS kernel is named and warned about (through swift-log, on stderr).
-        let generic = try run(executable, ["bench", "--data", Self.sample, "--layers", "784,16,10", "--workers", "1", "--steps", "1", "--repetitions", "1",
+        let generic = try run(executable, ["bench", "--data", Self.sample, "--layers", "784,16,10", "--workers", "1", "--steps-per-repetition", "1", "--repetitions", "1",
                                            "--warmup", "0"], in: directory, environment: ["OPENBLAS_CORETYPE": "Prescott"])
         #expect(generic.status == 0 && generic.standardOutput.contains("core Prescott"))
         #expect(generic.standardError.hasPrefix("warning: OpenBLAS chose the generic 'Prescott' kernel"), "\(generic.standardError)")
 
         let json = try backprop("bench", "--json", "--data", Self.sample, "--layers", "784,16,10", "--workers", "2,1",
-                                "--steps", "2", "--repetitions", "4", "--warmup", "1")
+                                "--steps-per-repetition", "2", "--repetitions", "4", "--warmup", "1")
         #expect(json.status == 0, "\(json.standardError)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
         let rows = try #require(report["results"] as? [[String: Any]])
@@ -163,7 +163,7 @@ struct CLITests {
     @Test("--kernel picks the path of train and bench; a path the CPU cannot run, or a bad BACKPROP_KERNEL, is refused")
     func kernelChoice() throws {
         let portable = try backprop("bench", "--kernel", "portable", "--data", Self.sample, "--layers", "784,16,10",
-                                    "--workers", "1", "--steps", "1", "--repetitions", "1", "--warmup", "0", "--no-products")
+                                    "--workers", "1", "--steps-per-repetition", "1", "--repetitions", "1", "--warmup", "0", "--no-products")
         #expect(portable.status == 0 && portable.standardOutput.contains("kernel portable (4×8 register tiles)"),
                 "\(portable.standardError)")
         #expect(!portable.standardOutput.contains("each product alone"))
@@ -320,7 +320,7 @@ struct CLITests {
         #expect(fromYAML.status == 0, "\(fromYAML.standardError)")
         let yamlCheckpoint = try Checkpoint.load(from: "\(directory)/yaml/model.h5")
         #expect(yamlCheckpoint.configuration.batchSize == 100 && yamlCheckpoint.configuration.epochs == 1)
-        #expect(yamlCheckpoint.configuration.optimizer.learningRate == 0.1 && yamlCheckpoint.network.sizes == [784, 12, 10])
+        #expect(yamlCheckpoint.configuration.schedule.base == 0.1 && yamlCheckpoint.network.sizes == [784, 12, 10])
 
         try Data("[1, 2]".utf8).write(to: URL(fileURLWithPath: "\(directory)/bad.json"))
         let bad = try backprop("train", "--config", "bad.json")

@@ -82,7 +82,7 @@ struct MPITests {
                                                 + "row = x[0]; row[0] = (int(row[0]) + 1) % 256; x[0] = row"])
         try #require(edit.status == 0, "\(edit.standardError)")
         let base = training("refused", optimizer: "momentum")
-        for (second, fragment) in [(base + ["--learning-rate", "0.1"], "rank 1 of 2 differs from rank 0 in its setting optimizer.learningRate: 0.1, rank 0 has 0.05"),
+        for (second, fragment) in [(base + ["--learning-rate", "0.1"], "rank 1 of 2 differs from rank 0 in its setting schedule.base: 0.1, rank 0 has 0.05"),
                                    (base.map { $0 == CLITests.sample ? other : $0 }, "rank 1 of 2 differs from rank 0 in its data fingerprint")] {
             let result = try run(Self.mpirun, ["--bind-to", "none", "-np", "1", executable] + base + [":", "-np", "1", executable] + second,
                                  in: directory, environment: Self.environment)

@@ -16,7 +16,7 @@ struct DistributedTests {
         c.workers = workers
         c.epochs = 2
         c.seed = 9
-        c.optimizer = OptimizerSettings(kind: optimizer, learningRate: 0.05, weightDecay: 0.001)
+        c.optimizer = OptimizerSettings(kind: optimizer, weightDecay: 0.001)
         return c
     }
 

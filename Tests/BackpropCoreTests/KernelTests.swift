@@ -178,7 +178,7 @@ struct KernelTests {
         var generator = SeededGenerator(seed: 8)
         let start = (0..<n).map { _ in Float(generator.nextNormal()) }
         let gradients = (0..<3).map { _ in (0..<n).map { _ in Float(generator.nextNormal()) } }
-        let settings = OptimizerSettings(kind: kind, learningRate: 0.01, momentum: 0.9, weightDecay: 0.001)
+        let settings = OptimizerSettings(kind: kind, momentum: 0.9, weightDecay: 0.001)
         var whole = settings.makeOptimizer(parameterCount: n, scalar: Float.self)
         var chunked = settings.makeOptimizer(parameterCount: n, scalar: Float.self)
         var (w1, w2) = (start, start)

@@ -10,9 +10,9 @@ struct PerSampleTests {
     /// One step of `engine` with learning rate 0 (nothing moves): the norms, and the summed gradient.
     static func measure<T: NetworkScalar>(_ network: Network<T>, dataset: Dataset, rows: Int, options: PerSampleOptions,
                                           workers: Int = 1, shardSize: Int = 4) -> (norms: [T], gradient: [T]) {
-        let engine = ShardedGradients(network: network, batchSize: rows, shardSize: shardSize, workerCount: workers, kernel: .portable)
+        let engine = TrainingStep(network: network, batchSize: rows, shardSize: shardSize, workerCount: workers, kernel: .portable)
         engine.recordsGradient = true
-        var optimizer = OptimizerSettings(kind: .sgd, learningRate: 0).makeOptimizer(parameterCount: network.parameterCount, scalar: T.self)
+        var optimizer = OptimizerSettings(kind: .sgd).makeOptimizer(parameterCount: network.parameterCount, scalar: T.self)
         var parameters = network.parameters
         let indices = (0..<Int32(rows)).map { $0 }
         _ = indices.withUnsafeBufferPointer { i in
@@ -167,7 +167,8 @@ struct PerSampleTests {
         let dataset = Dataset(name: "linear", features: .floats(x), targets: .values(y, width: 1), featureCount: d)
         var c = TrainingConfiguration()
         (c.sizes, c.loss, c.batchSize, c.shardSize, c.epochs, c.workers) = ([d, 1], .sumOfSquares, 200, 64, 1, 2)
-        c.optimizer = OptimizerSettings(kind: .sgd, learningRate: 0)
+        c.optimizer = OptimizerSettings(kind: .sgd)
+        c.schedule.base = 0
         let trainer = try Trainer(configuration: c, dataset: dataset)
         trainer.measuresNoiseScale = true
         while !trainer.isFinished { try trainer.step() }

@@ -7,7 +7,18 @@ import Testing
 struct ReferenceTests {
     struct OptimizerCase: Decodable {
         let settings: OptimizerSettings
+        /// η, which make_references.py writes among the rule's settings (Backprop keeps it in the schedule).
+        let learningRate: Double
         let steps: [[Double]]
+
+        private enum Keys: String, CodingKey { case settings, steps, learningRate }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Keys.self)
+            settings = try c.decode(OptimizerSettings.self, forKey: .settings)
+            learningRate = try c.nestedContainer(keyedBy: Keys.self, forKey: .settings).decode(Double.self, forKey: .learningRate)
+            steps = try c.decode([[Double]].self, forKey: .steps)
+        }
     }
 
     struct References: Decodable {
@@ -57,7 +68,7 @@ struct ReferenceTests {
         let batch = Float(Self.references.labels.count)
         for (step, expected) in reference.steps.enumerated() {
             let mean = network.gradient(inputs: inputs, targets: targets).gradient.map { $0 / batch }
-            optimizer.update(&network.parameters, along: mean, learningRate: Float(reference.settings.learningRate))
+            optimizer.update(&network.parameters, along: mean, learningRate: Float(reference.learningRate))
             for (i, value) in expected.enumerated() {
                 #expect(abs(Double(network.parameters[i]) - value) < 2e-6 * max(1, abs(value)),
                         "\(kind) step \(step + 1), parameter \(i): \(network.parameters[i]) vs \(value)")
@@ -70,7 +81,7 @@ struct ReferenceTests {
     func zeroLearningRate(kind: OptimizerKind) throws {
         var (network, inputs, targets) = try problem()
         let before = network.parameters
-        var optimizer = OptimizerSettings(kind: kind, learningRate: 0, weightDecay: 0.1)
+        var optimizer = OptimizerSettings(kind: kind, weightDecay: 0.1)
             .makeOptimizer(parameterCount: network.parameterCount, scalar: Float.self)
         for _ in 0..<3 {
             optimizer.update(&network.parameters, along: network.gradient(inputs: inputs, targets: targets).gradient, learningRate: 0)

@@ -15,7 +15,7 @@ struct RegressionTests {
         c.workers = workers
         c.epochs = 40
         c.seed = 2
-        c.optimizer = OptimizerSettings(kind: .momentum, learningRate: 0.05)
+        c.optimizer = OptimizerSettings(kind: .momentum)
         return c
     }
 

@@ -13,7 +13,7 @@ struct TrainingTests {
         c.workers = workers
         c.epochs = 2
         c.seed = 5
-        c.optimizer = OptimizerSettings(kind: optimizer, learningRate: 0.05)
+        c.optimizer = OptimizerSettings(kind: optimizer)
         return c
     }
 
@@ -57,7 +57,7 @@ struct TrainingTests {
         var c = configuration(sizes: [5, 6, 3], workers: 2)
         c.reduction = .sum
         c.shuffle = false
-        c.optimizer.learningRate = 0
+        c.schedule.base = 0
         let trainer = try Trainer(configuration: c, dataset: dataset)
         trainer.recordsGradient = true
         let (inputs, targets) = dataset.arrays(outputCount: 3, as: Float.self)
@@ -93,9 +93,9 @@ struct TrainingTests {
         poisoned.parameters[network.layers[1].biasOffset] = .infinity
         /// One momentum step of `network` on an engine that first ran `before` steps of the poisoned one.
         func step(after before: Int) -> (loss: Float, parameters: [Float], gradient: [Float]) {
-            let gradients = ShardedGradients(network: network, batchSize: 24, shardSize: 8, workerCount: 2)
+            let gradients = TrainingStep(network: network, batchSize: 24, shardSize: 8, workerCount: 2)
             gradients.recordsGradient = true
-            var optimizer = SGD<Float>(settings: OptimizerSettings(kind: .momentum, learningRate: 0.1),
+            var optimizer = SGD<Float>(settings: OptimizerSettings(kind: .momentum),
                                        parameterCount: network.parameterCount)
             var parameters = poisoned.parameters
             indices.withUnsafeBufferPointer { batch in
@@ -147,7 +147,8 @@ struct TrainingTests {
         c.sizes = [2, 32, 32, 2]
         c.hiddenActivation = .tanh
         c.initialization = .xavier
-        c.optimizer = OptimizerSettings(kind: .adam, learningRate: 0.03)
+        c.optimizer = OptimizerSettings(kind: .adam)
+        c.schedule.base = 0.03
         c.batchSize = 50
         c.shardSize = 25
         c.workers = 2
@@ -170,7 +171,7 @@ struct TrainingTests {
         let dataset = randomDataset(count: 64, featureCount: 8, classCount: 3, seed: 3)
         var c = configuration(sizes: [8, 8, 3], workers: 2, optimizer: optimizer)
         c.loss = .sumOfSquares
-        c.optimizer.learningRate = optimizer == .sgd ? 1e30 : 1e36
+        c.schedule.base = optimizer == .sgd ? 1e30 : 1e36
         let trainer = try Trainer(configuration: c, dataset: dataset)
         var caught: TrainingError?
         var before: [Float] = []
@@ -215,7 +216,7 @@ struct TrainingTests {
             try Trainer(configuration: c, dataset: dataset)
         }
         c.sizes = [4, 5]
-        for (setting, change) in [(TrainingError.Setting.learningRate, { (c: inout TrainingConfiguration) in c.optimizer.learningRate = .nan }),
+        for (setting, change) in [(TrainingError.Setting.learningRate, { (c: inout TrainingConfiguration) in c.schedule.base = .nan }),
                                   (.batchSize, { $0.batchSize = 0 }), (.workers, { $0.workers = -1 })] {
             var bad = c
             change(&bad)
@@ -224,5 +225,20 @@ struct TrainingTests {
                 return found == setting
             }
         }
+    }
+
+    @Test("a configuration as checkpoints before 0.7 stored it (η in the optimizer's settings) reads as the schedule's base rate")
+    func legacyConfiguration() throws {
+        // /training/configuration of the default run's model.h5, written by 0.6.0.
+        let stored = #"{"batchSize":256,"epochs":10,"hiddenActivation":"relu","initialization":"pytorch","loss":"cross-entropy","optimizer":{"beta1":0.9,"beta2":0.999,"epsilon":1e-08,"kind":"momentum","learningRate":0.05,"momentum":0.9,"weightDecay":0},"reduction":"mean","schedule":{"constant":{}},"seed":0,"shardSize":128,"shuffle":true,"sizes":[784,256,128,10],"workers":2}"#
+        var expected = TrainingConfiguration()
+        expected.workers = 2
+        #expect(try JSONDecoder().decode(TrainingConfiguration.self, from: Data(stored.utf8)) == expected)
+        let cosine = stored.replacingOccurrences(of: #""learningRate":0.05"#, with: #""learningRate":0.2"#)
+            .replacingOccurrences(of: #"{"constant":{}}"#, with: #"{"cosine":{"warmupSteps":3,"totalSteps":20,"minimum":0.001}}"#)
+        expected.schedule = LearningRateSchedule(base: 0.2, .cosine(warmupSteps: 3, totalSteps: 20, minimum: 0.001))
+        #expect(try JSONDecoder().decode(TrainingConfiguration.self, from: Data(cosine.utf8)) == expected)
+        // And today's form round-trips.
+        #expect(try JSONDecoder().decode(TrainingConfiguration.self, from: JSONEncoder().encode(expected)) == expected)
     }
 }

@@ -14,7 +14,7 @@ struct ResumeTests {
 
     struct Case: Sendable, CustomTestStringConvertible {
         let optimizer: OptimizerKind
-        let schedule: LearningRateSchedule
+        let schedule: LearningRateSchedule.Shape
         /// Steps before the stop; 4 is an epoch boundary.
         let stopAfter: Int
         let workersBefore: Int
@@ -41,8 +41,8 @@ struct ResumeTests {
         configuration.shardSize = 3
         configuration.epochs = 4
         configuration.workers = workers
-        configuration.schedule = c.schedule
-        configuration.optimizer = OptimizerSettings(kind: c.optimizer, learningRate: 0.05, momentum: 0.9, weightDecay: 0.01)
+        configuration.schedule.shape = c.schedule
+        configuration.optimizer = OptimizerSettings(kind: c.optimizer, momentum: 0.9, weightDecay: 0.01)
         // RMSprop with every buffer (momentum and centring), Adagrad with its decay and a starting accumulator.
         (configuration.optimizer.centered, configuration.optimizer.alpha) = (true, 0.95)
         (configuration.optimizer.learningRateDecay, configuration.optimizer.initialAccumulator) = (0.1, 0.01)

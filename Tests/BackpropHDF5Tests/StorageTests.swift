@@ -88,7 +88,8 @@ struct StorageTests {
         var configuration = TrainingConfiguration()
         configuration.sizes = [5, 7, 3]
         configuration.batchSize = 8
-        configuration.optimizer = OptimizerSettings(kind: .adam, learningRate: 0.01)
+        configuration.optimizer = OptimizerSettings(kind: .adam)
+        configuration.schedule.base = 0.01
         let trainer = try Trainer(configuration: configuration, dataset: dataset)
         for _ in 0..<5 { try trainer.step() }
         let file = path("model.h5")

@@ -1,5 +1,5 @@
 /// The speed limit of a training step on this machine: the step's matrix
-/// products alone, with the shapes and block split of `ShardedGradients`
+/// products alone, with the shapes and block split of `TrainingStep` (its `StepPlan`)
 /// and nothing else (no gather, bias, activation, loss or update). Per
 /// layer: a = z·wᵀ (forward), δ·W (below the top) and δᵀ·Z summed shard by
 /// shard; for 784-256-128-10 these are the 8 training products. `backprop
@@ -95,7 +95,7 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
         delta = z.map { SharedPointer(base: $0.base + rows * widths) }
         w = SharedPointer(base: base.base + 2 * rows * widths)
         gradients = SharedPointer(base: w.base + ceiling.network.parameterCount)
-        typealias Step = ShardedGradients<Float>
+        typealias Step = StepPlan
         var phases: [(Product, BlockGrid)] = layers.indices.map { l in
             (.forward(l), BlockGrid(rows: rows, columns: layers[l].outputCount,
                                     blockRows: Step.blockRows, blockColumns: Step.blockColumns))

@@ -10,7 +10,7 @@ import CGemm
 /// all workers. Evaluation builds one for its pass.
 final class TransposedWeights<T: NetworkScalar>: @unchecked Sendable {
     // Concurrency rule: tasks write disjoint blocks, and only in phases where
-    // no task reads the layer (see ShardedGradients).
+    // no task reads the layer (see TrainingStep).
 
     /// Columns per panel: a multiple of every kernel path's tile width.
     static var panelWidth: Int { 32 }

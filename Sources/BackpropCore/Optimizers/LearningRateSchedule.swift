@@ -1,25 +1,42 @@
 import Foundation
 
-/// How the learning rate changes with the optimizer step t (0 for the first
-/// step). A schedule is a pure function of t, so its whole state is the step
-/// count the checkpoint already holds.
-public enum LearningRateSchedule: Sendable, Equatable, Codable {
-    /// η_t = η.
-    case constant
-    /// η_t = η · γ^⌊t / stepSize⌋ (torch.optim.lr_scheduler.StepLR, stepped per optimizer step).
-    case stepDecay(stepSize: Int, gamma: Double)
-    /// Linear warm-up from 0 over `warmupSteps`, then cosine annealing to
-    /// `minimum` at `totalSteps`: η_t = η_min + ½(η − η_min)(1 + cos(π (t − w)/(T − w))).
-    case cosine(warmupSteps: Int, totalSteps: Int, minimum: Double)
+/// The learning rate of every optimizer step t (0 for the first): a base
+/// rate η and the shape of its change over the run. A schedule is a pure
+/// function of t, so its whole state is the step count a checkpoint holds.
+/// The one place η_t is computed: the trainer and the checkpoint call `rate(at:)`.
+public struct LearningRateSchedule: Sendable, Equatable, Codable {
+    /// How η_t follows from η and t.
+    public enum Shape: Sendable, Equatable, Codable {
+        /// η_t = η.
+        case constant
+        /// η_t = η · γ^⌊t / stepSize⌋ (torch.optim.lr_scheduler.StepLR, stepped per optimizer step).
+        case stepDecay(stepSize: Int, gamma: Double)
+        /// Linear warm-up from 0 over `warmupSteps`, then cosine annealing to
+        /// `minimum` at `totalSteps`: η_t = η_min + ½(η − η_min)(1 + cos(π (t − w)/(T − w))).
+        case cosine(warmupSteps: Int, totalSteps: Int, minimum: Double)
+    }
+
+    /// η, the base rate (`--learning-rate`).
+    public var base: Double
+    public var shape: Shape
 
     /// γ of a step schedule when none is given (PyTorch's StepLR); a step
     /// schedule steps once an epoch and a cosine one starts from η_min = 0 with
     /// no warm-up unless told otherwise.
     public static let defaultGamma = 0.1
 
-    /// η_t for base rate η.
-    public func rate(base: Double, step t: Int) -> Double {
-        switch self {
+    /// The schedule of base rate `base` and shape `shape`.
+    /// - Parameters:
+    ///   - base: η, the rate of a constant schedule and the peak of the others.
+    ///   - shape: how the rate changes with the step.
+    public init(base: Double, _ shape: Shape = .constant) {
+        self.base = base
+        self.shape = shape
+    }
+
+    /// η_t, the rate of optimizer step t (0-based).
+    public func rate(at t: Int) -> Double {
+        switch shape {
         case .constant:
             return base
         case .stepDecay(let stepSize, let gamma):
@@ -31,8 +48,10 @@ public enum LearningRateSchedule: Sendable, Equatable, Codable {
             return minimum + 0.5 * (base - minimum) * (1 + Foundation.cos(Double.pi * progress))
         }
     }
+}
 
-    /// A short name for logs and checkpoints.
+extension LearningRateSchedule.Shape {
+    /// A short name for logs and checkpoints ("constant", "step", "cosine").
     public var name: String {
         switch self {
         case .constant: return "constant"

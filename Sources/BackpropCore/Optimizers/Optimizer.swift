@@ -142,7 +142,6 @@ public struct OptimizerState<Scalar: NetworkScalar>: Sendable, Equatable {
 /// The hyper-parameters that pick and tune an optimizer.
 public struct OptimizerSettings: Sendable, Equatable, Codable {
     public var kind: OptimizerKind
-    public var learningRate: Double
     /// μ for momentum and Nesterov (PyTorch's `momentum`).
     public var momentum: Double
     /// λ: L2 penalty added to the gradient (SGD family, Adam) or decoupled (AdamW).
@@ -164,19 +163,19 @@ public struct OptimizerSettings: Sendable, Equatable, Codable {
     public var decay: Double { learningRateDecay ?? 0 }
     public var accumulatorStart: Double { initialAccumulator ?? 0 }
 
-    /// PyTorch's defaults for `kind` with learning rate η: momentum 0.9 for the
-    /// momentum rules and 0 for RMSprop; ε 1e-8, but 1e-10 for Adagrad.
-    public static func defaults(for kind: OptimizerKind, learningRate: Double) -> OptimizerSettings {
-        OptimizerSettings(kind: kind, learningRate: learningRate, momentum: kind == .rmsprop ? 0 : 0.9,
+    /// PyTorch's defaults for `kind`: momentum 0.9 for the momentum rules and
+    /// 0 for RMSprop; ε 1e-8, but 1e-10 for Adagrad. (The learning rate is the
+    /// schedule's, `LearningRateSchedule.base`.)
+    public static func defaults(for kind: OptimizerKind) -> OptimizerSettings {
+        OptimizerSettings(kind: kind, momentum: kind == .rmsprop ? 0 : 0.9,
                           epsilon: kind == .adagrad ? 1e-10 : 1e-8)
     }
 
     public init(
-        kind: OptimizerKind, learningRate: Double, momentum: Double = 0.9,
+        kind: OptimizerKind, momentum: Double = 0.9,
         weightDecay: Double = 0, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8
     ) {
         self.kind = kind
-        self.learningRate = learningRate
         self.momentum = momentum
         self.weightDecay = weightDecay
         self.beta1 = beta1

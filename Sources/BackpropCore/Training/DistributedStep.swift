@@ -51,11 +51,11 @@ public struct ShardPlan: Sendable, Equatable {
 }
 
 /// One optimizer step split across the ranks of a `ProcessGroup`, with the
-/// bits of one process (`ShardedGradients.step`) whatever the rank count:
+/// bits of one process (`TrainingStep.step`) whatever the rank count:
 ///
 /// 1. each rank runs the forward and backward pass of its block of shards,
 ///    giving Σ_{n∈s} E^n and the gradient chain c_s = Σ_{n∈s} ∂E^n/∂w of
-///    each of its shards (`ShardedGradients.shardGradients`);
+///    each of its shards (`TrainingStep.shardGradients`);
 /// 2. an all-to-all: rank q receives every rank's shard losses and
 ///    requests, and its slice of every c_s, in shard order (ranks hold
 ///    ascending blocks of shards);
@@ -109,7 +109,7 @@ final class DistributedStep {
     /// Σ_{n∈batch} E^n, summed in shard order, and the union of the ranks'
     /// requests. When the loss is not finite nothing was changed and the
     /// optimizer's step count is as before.
-    func step(engine: ShardedGradients<Float>, dataset: Dataset, indices: ArraySlice<Int32>, scale: Float,
+    func step(engine: TrainingStep<Float>, dataset: Dataset, indices: ArraySlice<Int32>, scale: Float,
               optimizer: inout any Optimizer<Float>, learningRate η: Float, parameters: inout [Float],
               requests: StepRequests, perSample: PerSampleOptions? = nil) -> (errorSum: Float, agreed: StepRequests) {
         let clock = ContinuousClock()

@@ -73,7 +73,7 @@ public final class Trainer {
     /// Every loss logged so far (and, filled in by the caller, epoch summaries).
     public var history = History()
     public let dataset: Dataset
-    private var gradients: ShardedGradients<Float>
+    private var trainingStep: TrainingStep<Float>
     /// The job's other processes and this one's part of each step; nil in a single process.
     private var distributed: DistributedStep?
     /// Whether steps measure each sample's gradient norm (`sampleStatistics`).
@@ -122,8 +122,8 @@ public final class Trainer {
         // given room for twice its expected size (more, and the buffers grow).
         let expected = min(configuration.batchSize, max(dataset.count, 1))
         let batchCapacity = configuration.samplingMethod == .poisson ? min(2 * expected + 64, max(dataset.count, 1)) : expected
-        gradients = ShardedGradients(network: network, batchSize: batchCapacity,
-                                     shardSize: configuration.shardSize, workerCount: configuration.workers,
+        trainingStep = TrainingStep(network: network, batchSize: batchCapacity,
+                                    shardSize: configuration.shardSize, workerCount: configuration.workers,
                                      kernel: kernel)
         distributed = group.flatMap { $0.count > 1 ? $0 : nil }.map {
             DistributedStep(group: $0, parameterCount: network.parameterCount, shardSize: configuration.shardSize,
@@ -138,25 +138,25 @@ public final class Trainer {
     }
 
     /// The path of the matrix products.
-    public var kernel: Kernel { gradients.kernel }
+    public var kernel: Kernel { trainingStep.kernel }
 
     /// Where the steps' time went since the last `resetPhaseTimes()`.
-    public var phaseTimes: PhaseTimes { gradients.phaseTimes }
+    public var phaseTimes: PhaseTimes { trainingStep.phaseTimes }
 
     public func resetPhaseTimes() {
-        gradients.resetTimes()
+        trainingStep.resetTimes()
     }
 
     /// Whether steps keep their reduced gradient for `lastGradient` (tests and
     /// tools; it costs a write of the whole gradient per step). Off by default.
     public var recordsGradient: Bool {
-        get { gradients.recordsGradient }
-        set { gradients.recordsGradient = newValue }
+        get { trainingStep.recordsGradient }
+        set { trainingStep.recordsGradient = newValue }
     }
 
     /// The gradient of the last step, as the optimizer saw it.
     /// - Precondition: `recordsGradient` was set before that step.
-    public var lastGradient: [Float] { gradients.gradient }
+    public var lastGradient: [Float] { trainingStep.gradient }
 
     /// One optimizer step on the next batch: the forward pass, then the
     /// backward pass with the gradient, summed in shard order, handed to the
@@ -175,27 +175,27 @@ public final class Trainer {
         let divisor = configuration.samplingMethod == .poisson ? epochs.batchRange(0).count : batch.count
         let scale: Float = configuration.reduction == .mean ? 1 / Float(max(divisor, 1)) : 1
         let perSample = perSampleOptions()
-        if batch.count > gradients.batchCapacity { growBuffers(to: batch.count) }
+        if batch.count > trainingStep.batchCapacity { growBuffers(to: batch.count) }
         var agreed = requests
         let errorSum: Float
         if batch.isEmpty && perSample == nil && distributed == nil {
             errorSum = 0  // an empty Poisson sample without noise: nothing to do
         } else if let distributed {
-            (errorSum, agreed) = distributed.step(engine: gradients, dataset: dataset, indices: batch, scale: scale,
+            (errorSum, agreed) = distributed.step(engine: trainingStep, dataset: dataset, indices: batch, scale: scale,
                                                   optimizer: &optimizer, learningRate: η, parameters: &network.parameters,
                                                   requests: requests, perSample: perSample)
         } else {
             errorSum = batch.withUnsafeBufferPointer { indices in
                 network.parameters.withUnsafeMutableBufferPointer { w in
                     optimizer.withStep(learningRate: η) { rule in
-                        gradients.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
+                        trainingStep.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
                                        perSample: perSample)
                     }
                 }
             }
             if measuresSampleNorms || measuresNoiseScale {
-                sampleStatistics.add(norms: gradients.lastSampleNorms, clip: configuration.privacy?.clip,
-                                     sumSquaredNorm: gradients.lastGradientSquaredNorm, keepNorms: measuresSampleNorms)
+                sampleStatistics.add(norms: trainingStep.lastSampleNorms, clip: configuration.privacy?.clip,
+                                     sumSquaredNorm: trainingStep.lastGradientSquaredNorm, keepNorms: measuresSampleNorms)
             }
         }
         let meanLoss = batch.isEmpty ? 0 : Double(errorSum) / Double(batch.count)
@@ -246,8 +246,8 @@ public final class Trainer {
 
     /// Room for a Poisson sample larger than the buffers (rare: twice its expected size and more).
     private func growBuffers(to capacity: Int) {
-        gradients = ShardedGradients(network: network, batchSize: capacity, shardSize: configuration.shardSize,
-                                     workerCount: configuration.workers, kernel: gradients.kernel)
+        trainingStep = TrainingStep(network: network, batchSize: capacity, shardSize: configuration.shardSize,
+                                    workerCount: configuration.workers, kernel: trainingStep.kernel)
         if let group = distributed?.group {
             distributed = DistributedStep(group: group, parameterCount: network.parameterCount,
                                           shardSize: configuration.shardSize, batchCapacity: capacity)
@@ -294,7 +294,7 @@ public final class Trainer {
 
     /// η for the next step, from the schedule.
     public var learningRate: Double {
-        configuration.schedule.rate(base: configuration.optimizer.learningRate, step: position.step)
+        configuration.schedule.rate(at: position.step)
     }
 
     /// Moves to a saved state (resume): the position, the optimizer's memory,

@@ -43,8 +43,9 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var outputActivation: Activation? = nil
     public var loss: Loss = .crossEntropy
     public var initialization: Initialization = .pytorch
-    public var optimizer = OptimizerSettings(kind: .momentum, learningRate: 0.05, momentum: 0.9)
-    public var schedule: LearningRateSchedule = .constant
+    public var optimizer = OptimizerSettings(kind: .momentum, momentum: 0.9)
+    /// The learning rate of every step: its base rate η and its shape.
+    public var schedule = LearningRateSchedule(base: 0.05)
     public var batchSize = 256
     public var epochs = 10
     /// Stop after this many optimizer steps in all (nil: run all epochs).
@@ -81,11 +82,11 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try require(workers > 0, .workers, workers, "it must be at least 1")
         try require(workers <= Self.workerLimit, .workers, workers, "it must be at most \(Self.workerLimit)")
         try require(shardSize > 0, .shardSize, shardSize, "it must be at least 1")
-        let rate = optimizer.learningRate
+        let rate = schedule.base
         try require(rate.isFinite && rate >= 0, .learningRate, rate, "it must be a finite number ≥ 0")
         try require(optimizer.momentum.isFinite && optimizer.momentum >= 0 && optimizer.momentum < 1,
                     .momentum, optimizer.momentum, "it must be in [0, 1)")
-        switch schedule {
+        switch schedule.shape {
         case .constant: break
         case .stepDecay(let stepSize, let gamma):
             try require(stepSize > 0, .scheduleStepSize, stepSize, "it must be at least 1")
@@ -118,5 +119,46 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public func makeNetwork<T: NetworkScalar>(_: T.Type = Float.self) throws(TrainingError) -> Network<T> {
         try Network<T>(sizes: sizes, hiddenActivation: hiddenActivation,
                        outputActivation: outputActivation, loss: loss)
+    }
+}
+
+// MARK: - Stored form
+
+/// The configuration as checkpoints hold it (JSON in /training): the
+/// properties by name. Checkpoints before 0.7 stored the base rate as the
+/// optimizer's `learningRate` and the schedule's shape alone; they still read.
+extension TrainingConfiguration {
+    private enum CodingKeys: String, CodingKey {
+        case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
+        case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy
+    }
+
+    private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        sizes = try c.decode([Int].self, forKey: .sizes)
+        hiddenActivation = try c.decode(Activation.self, forKey: .hiddenActivation)
+        outputActivation = try c.decodeIfPresent(Activation.self, forKey: .outputActivation)
+        loss = try c.decode(Loss.self, forKey: .loss)
+        initialization = try c.decode(Initialization.self, forKey: .initialization)
+        optimizer = try c.decode(OptimizerSettings.self, forKey: .optimizer)
+        if let schedule = try? c.decode(LearningRateSchedule.self, forKey: .schedule) {
+            self.schedule = schedule
+        } else {
+            let legacy = try c.nestedContainer(keyedBy: LegacyOptimizerKeys.self, forKey: .optimizer)
+            schedule = LearningRateSchedule(base: try legacy.decode(Double.self, forKey: .learningRate),
+                                            try c.decode(LearningRateSchedule.Shape.self, forKey: .schedule))
+        }
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        shuffle = try c.decode(Bool.self, forKey: .shuffle)
+        workers = try c.decode(Int.self, forKey: .workers)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        reduction = try c.decode(Reduction.self, forKey: .reduction)
+        shardSize = try c.decode(Int.self, forKey: .shardSize)
+        sampling = try c.decodeIfPresent(Sampling.self, forKey: .sampling)
+        privacy = try c.decodeIfPresent(DifferentialPrivacy.self, forKey: .privacy)
     }
 }

@@ -1,0 +1,276 @@
+import ArgumentParser
+import BackpropCore
+import BackpropHDF5
+import Foundation
+
+// Every setting of `backprop train`, described once: its flag (which is also
+// its key in a --config file and in a run's config.json), its help and the
+// default the help shows (read from `TrainingConfiguration()`), what it may
+// do on --resume, the Core setting whose errors name it, and what config.json
+// records for it. The option groups declare each flag with
+// `name: .customLong(setting.key), help: setting.help`; the flag names in
+// errors, config.json and `backprop settings` (the table in docs/options.md)
+// are read from here. Adding a setting: a descriptor here, its field in
+// `TrainingConfiguration` (with its range in `validate()`), and the option
+// and edit in its group.
+
+/// A fresh run's settings: the one source of every default the help shows.
+let fresh = TrainingConfiguration()
+
+/// What a flag may do to a resumed run.
+enum Mutability: String {
+    /// It defines the run (model, data, optimizer): never changes on resume.
+    case fixed
+    /// It says how long and how fast: changes on resume only with --override.
+    case overridable = "with --override"
+    /// It does not change the results (threads, logging, outputs): free on resume.
+    case free
+}
+
+/// What config.json records of a run: its settings and its checkpoint policy.
+struct RecordedRun: Sendable {
+    let configuration: TrainingConfiguration
+    let dataPath: String
+    let policy: CheckpointPolicy
+}
+
+/// One setting of a run, as the command line names it.
+struct Setting: Sendable {
+    /// The flag without its dashes, and the key in settings files.
+    let key: String
+    /// What it does, in a sentence or two.
+    let summary: String
+    /// The default the help shows, if any.
+    var defaultValue: String? = nil
+    let rule: Mutability
+    /// The Core setting whose errors this flag sets right.
+    var names: TrainingError.Setting? = nil
+    /// What config.json records of a run for it (nil: nothing).
+    var record: @Sendable (RecordedRun) -> (any Sendable)? = { _ in nil }
+
+    var flag: String { "--" + key }
+
+    /// The option's help: the summary and the default.
+    var help: ArgumentHelp { ArgumentHelp(summary + (defaultValue.map { " (default: \($0))" } ?? "")) }
+
+    /// `--flag` as an option name for swift-argument-parser.
+    var name: NameSpecification { .customLong(key) }
+}
+
+/// The settings of `backprop train`, in the order of its help.
+enum Settings {
+    static let data = Setting(key: "data", summary: "The HDF5 dataset (see `backprop import`); `train --resume` defaults to the run's.",
+                              defaultValue: DataOptions.defaultPath, rule: .fixed, record: { $0.dataPath })
+
+    // MARK: Model
+    static let layers = Setting(key: "layers", summary: "Layer widths from input to output.",
+                                defaultValue: fresh.sizes.map(String.init).joined(separator: ","), rule: .fixed, names: .layers,
+                                record: { $0.configuration.sizes })
+    static let activation = Setting(key: "activation", summary: "Hidden activation: relu, leaky-relu (slope 0.01), tanh, sigmoid, identity.",
+                                    defaultValue: fresh.hiddenActivation.rawValue, rule: .fixed,
+                                    record: { $0.configuration.hiddenActivation.rawValue })
+    static let outputActivation = Setting(key: "output-activation", summary: "Output activation.",
+                                          defaultValue: "softmax for cross-entropy, identity for sum-of-squares", rule: .fixed,
+                                          record: { $0.configuration.outputActivation?.rawValue })
+    static let loss = Setting(key: "loss", summary: "Loss: cross-entropy, or sum-of-squares (E^n = ½ Σ_k (y_k − t_k)², needed by regression targets).",
+                              defaultValue: fresh.loss.rawValue, rule: .fixed, names: .loss, record: { $0.configuration.loss.rawValue })
+    static let initialization = Setting(key: "init", summary: "Initialisation.", defaultValue: fresh.initialization.rawValue,
+                                        rule: .fixed, record: { $0.configuration.initialization.rawValue })
+
+    // MARK: Optimizer
+    private static let rmsprop = OptimizerSettings.defaults(for: .rmsprop)
+    private static let adagrad = OptimizerSettings.defaults(for: .adagrad)
+    static let optimizer = Setting(key: "optimizer", summary: "Optimizer: torch.optim's rules and defaults.",
+                                   defaultValue: fresh.optimizer.kind.rawValue, rule: .fixed,
+                                   record: { $0.configuration.optimizer.kind.rawValue })
+    static let momentum = Setting(key: "momentum",
+                                  summary: "Momentum μ (momentum, nesterov; rmsprop, where it defaults to \(rmsprop.momentum.shown)).",
+                                  defaultValue: fresh.optimizer.momentum.shown, rule: .fixed, names: .momentum, record: {
+        [.momentum, .nesterov, .rmsprop].contains($0.configuration.optimizer.kind) ? $0.configuration.optimizer.momentum : nil
+    })
+    static let weightDecay = Setting(key: "weight-decay",
+                                     summary: "Weight decay λ (L2 for sgd/momentum/nesterov/adam/rmsprop/adagrad, decoupled for adamw).",
+                                     defaultValue: fresh.optimizer.weightDecay.shown, rule: .fixed, names: .weightDecay,
+                                     record: { $0.configuration.optimizer.weightDecay })
+    static let rmspropAlpha = Setting(key: "rmsprop-alpha", summary: "RMSprop: α, the smoothing constant of the squared gradients.",
+                                      defaultValue: rmsprop.smoothing.shown, rule: .fixed, names: .rmspropAlpha,
+                                      record: { $0.configuration.optimizer.kind == .rmsprop ? $0.configuration.optimizer.alpha : nil })
+    static let centered = Setting(key: "centered", summary: "RMSprop: centre the second moment by the mean gradient.", rule: .fixed,
+                                  record: { $0.configuration.optimizer.kind == .rmsprop && $0.configuration.optimizer.isCentered ? true : nil })
+    static let lrDecay = Setting(key: "lr-decay", summary: "Adagrad: the learning-rate decay, η_t = η/(1 + (t − 1)·decay).",
+                                 defaultValue: adagrad.decay.shown, rule: .fixed, names: .learningRateDecay, record: {
+        $0.configuration.optimizer.kind == .adagrad ? $0.configuration.optimizer.learningRateDecay : nil
+    })
+    static let initialAccumulator = Setting(key: "initial-accumulator", summary: "Adagrad: the accumulator's starting value.",
+                                            defaultValue: adagrad.accumulatorStart.shown, rule: .fixed, names: .initialAccumulator, record: {
+        $0.configuration.optimizer.kind == .adagrad ? $0.configuration.optimizer.initialAccumulator : nil
+    })
+
+    // MARK: Batches
+    static let batchSize = Setting(key: "batch-size", summary: "Samples per mini-batch.", defaultValue: "\(fresh.batchSize)",
+                                   rule: .fixed, names: .batchSize, record: { $0.configuration.batchSize })
+    static let shardSize = Setting(key: "shard-size",
+                                   summary: "Samples per shard; fixes the summation order, so results do not depend on --workers.",
+                                   defaultValue: "\(fresh.shardSize)", rule: .fixed, names: .shardSize, record: { $0.configuration.shardSize })
+
+    // MARK: Samples
+    static let shuffle = Setting(key: "shuffle", summary: "Visit the samples in a seeded shuffle each epoch (--no-shuffle: in file order).",
+                                 defaultValue: fresh.shuffle ? "--shuffle" : "--no-shuffle", rule: .fixed,
+                                 record: { $0.configuration.shuffle })
+    static let seed = Setting(key: "seed", summary: "Seed for initialisation, shuffling and DP-SGD's noise.", defaultValue: "\(fresh.seed)",
+                              rule: .fixed, record: { $0.configuration.seed })
+    static let reduction = Setting(key: "reduction", summary: "mean: step along the batch-mean gradient; sum: along the summed gradient.",
+                                   defaultValue: fresh.reduction.rawValue, rule: .fixed, record: { $0.configuration.reduction.rawValue })
+    static let sampling = Setting(key: "sampling",
+                                  summary: "How steps pick samples: shuffle (batches of an epoch's shuffle) or poisson (each sample with probability batch/N).",
+                                  defaultValue: "poisson with DP-SGD, else \(fresh.samplingMethod.rawValue)", rule: .fixed,
+                                  record: { $0.configuration.sampling?.rawValue })
+
+    // MARK: DP-SGD
+    static let dpClip = Setting(key: "dp-clip", summary: "DP-SGD: clip each per-sample gradient to this L2 norm C (turns DP-SGD on).",
+                                rule: .fixed, names: .clip, record: { $0.configuration.privacy?.clip })
+    static let dpNoise = Setting(key: "dp-noise", summary: "DP-SGD: the noise multiplier σ (noise N(0, σ²C²) on each summed gradient element).",
+                                 rule: .fixed, names: .noise, record: { $0.configuration.privacy?.noise })
+    static let dpEpsilon = Setting(key: "dp-epsilon", summary: "DP-SGD: pick σ so that the planned steps spend this ε (instead of --dp-noise).",
+                                   rule: .fixed)
+    static let dpDelta = Setting(key: "dp-delta", summary: "DP-SGD: the δ of the (ε, δ) reported.",
+                                 defaultValue: "1/N rounded down to a power of ten", rule: .fixed, names: .delta,
+                                 record: { $0.configuration.privacy?.delta })
+
+    // MARK: Length and learning rate
+    static let learningRate = Setting(key: "learning-rate", summary: "Learning rate η (the schedule's base rate).",
+                                      defaultValue: fresh.schedule.base.shown, rule: .overridable, names: .learningRate,
+                                      record: { $0.configuration.schedule.base })
+    static let lrSchedule = Setting(key: "lr-schedule", summary: "Learning-rate schedule: constant, step or cosine.",
+                                    defaultValue: ScheduleKind(fresh.schedule.shape).rawValue, rule: .overridable,
+                                    record: { ScheduleKind($0.configuration.schedule.shape).rawValue })
+    static let lrStepSize = Setting(key: "lr-step-size", summary: "step: multiply η by --lr-gamma every this many steps.",
+                                    defaultValue: "one epoch", rule: .overridable, names: .scheduleStepSize, record: {
+        if case .stepDecay(let size, _) = $0.configuration.schedule.shape { return size } else { return nil }
+    })
+    static let lrGamma = Setting(key: "lr-gamma", summary: "step: the decay factor γ.", defaultValue: LearningRateSchedule.defaultGamma.shown,
+                                 rule: .overridable, names: .scheduleGamma, record: {
+        if case .stepDecay(_, let gamma) = $0.configuration.schedule.shape { return gamma } else { return nil }
+    })
+    static let warmupSteps = Setting(key: "warmup-steps", summary: "cosine: steps of linear warm-up from 0 to η.", defaultValue: "0",
+                                     rule: .overridable, names: .warmupSteps, record: {
+        if case .cosine(let warmup, _, _) = $0.configuration.schedule.shape { return warmup } else { return nil }
+    })
+    static let minLr = Setting(key: "min-lr", summary: "cosine: the rate η_min reached at the last step.", defaultValue: "0",
+                               rule: .overridable, names: .minimumLearningRate, record: {
+        if case .cosine(_, _, let minimum) = $0.configuration.schedule.shape { return minimum } else { return nil }
+    })
+    static let epochs = Setting(key: "epochs", summary: "Epochs to train in all (0 writes the freshly initialised model).",
+                                defaultValue: "\(fresh.epochs)", rule: .overridable, names: .epochs, record: { $0.configuration.epochs })
+    static let steps = Setting(key: "steps", summary: "Stop after this many optimizer steps in all.", rule: .overridable, names: .steps,
+                               record: { $0.configuration.steps })
+
+    // MARK: Threads and kernel
+    static let workers = Setting(key: "workers", summary: "Worker threads; they never change a result.", defaultValue: "the active cores",
+                                 rule: .free, names: .workers, record: { $0.configuration.workers })
+    static let kernel = Setting(key: "kernel", summary: "Matrix kernel path; all give the same bits (auto: BACKPROP_KERNEL, else the fastest this CPU runs).",
+                                defaultValue: KernelChoice.auto.rawValue, rule: .free)
+
+    // MARK: Run directory and checkpoints
+    static let runDir = Setting(key: "run-dir", summary: "The run directory for checkpoints.", defaultValue: "runs/<date-time>, or the resumed run's",
+                                rule: .free)
+    static let output = Setting(key: "output", summary: "Where to write the final model.", defaultValue: "<run-dir>/model.h5", rule: .free)
+    static let checkpointEvery = Setting(key: "checkpoint-every", summary: "Also write a checkpoint every N optimizer steps (0: off).",
+                                         defaultValue: "0", rule: .free, record: { $0.policy.everySteps })
+    static let checkpointEveryEpoch = Setting(key: "checkpoint-every-epoch", summary: "Write a checkpoint after every epoch (--no-checkpoint-every-epoch: not).",
+                                              defaultValue: "--checkpoint-every-epoch", rule: .free, record: { $0.policy.everyEpoch })
+    static let checkpointInterval = Setting(key: "checkpoint-interval",
+                                            summary: "Also write a checkpoint when this much wall time has passed since the last (e.g. 90s, 10m, 1h).",
+                                            rule: .free, record: { $0.policy.interval })
+    static let keep = Setting(key: "keep", summary: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).", defaultValue: "3",
+                              rule: .free, record: { $0.policy.keep })
+
+    // MARK: Starting and resuming
+    static let config = Setting(key: "config",
+                                summary: "A JSON or YAML file of settings keyed like the flags (\"learning-rate\": 0.05), such as a run's config.json; flags given here win.",
+                                rule: .free)
+    static let resume = Setting(key: "resume", summary: "Resume from a run directory (its newest valid checkpoint) or a checkpoint file.",
+                                rule: .free)
+    static let override = Setting(key: "override", summary: "On --resume, allow changing the epochs, steps and learning-rate schedule.",
+                                  rule: .free)
+
+    // MARK: Output
+    static let verbose = Setting(key: "verbose", summary: "Print the kernel path and the start-up time.", rule: .free)
+    static let quiet = Setting(key: "quiet", summary: "Print only the final line (and errors).", rule: .free)
+    static let logEvery = Setting(key: "log-every", summary: "When output is not a terminal, also print a line every N steps (0: per epoch only).",
+                                  defaultValue: "0", rule: .free)
+    static let logGradNorms = Setting(key: "log-grad-norms",
+                                      summary: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).", rule: .free)
+    static let logNoiseScale = Setting(key: "log-noise-scale",
+                                       summary: "Log the gradient noise scale B_simple each epoch (the batch size beyond which larger batches stop paying).",
+                                       rule: .free)
+
+    /// Every setting of `backprop train` by section, in the order of its help.
+    static let sections: [(title: String, settings: [Setting])] = [
+        ("Data", [data]),
+        ("Model", [layers, activation, outputActivation, loss, initialization]),
+        ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
+        ("Batches", [batchSize, shardSize]),
+        ("Samples", [shuffle, seed, reduction, sampling]),
+        ("DP-SGD", [dpClip, dpNoise, dpEpsilon, dpDelta]),
+        ("Length and learning rate", [learningRate, lrSchedule, lrStepSize, lrGamma, warmupSteps, minLr, epochs, steps]),
+        ("Threads and kernel", [workers, kernel]),
+        ("Run directory and checkpoints", [runDir, output, checkpointEvery, checkpointEveryEpoch, checkpointInterval, keep]),
+        ("Starting and resuming", [config, resume, override]),
+        ("Output", [verbose, quiet, logEvery, logGradNorms, logNoiseScale]),
+    ]
+
+    static var all: [Setting] { sections.flatMap(\.settings) }
+
+    /// The flag that sets Core's `setting`, or what to call it where no flag does.
+    static func flag(_ setting: TrainingError.Setting) -> String {
+        if let named = all.first(where: { $0.names == setting }) { return named.flag }
+        switch setting {
+        case .scheduleLength: return "the cosine schedule's length in steps (--epochs × batches per epoch, or --steps)"
+        // Adam's β and ε have no flags (PyTorch's defaults): a checkpoint alone can hold others.
+        default: return setting.words
+        }
+    }
+
+    /// The flag (with its value) that a storage error's advice names.
+    static func flag(_ setting: StorageError.Setting) -> String {
+        switch setting {
+        case .resume: return resume.flag
+        case .runDirectory: return runDir.flag
+        case .regressionTask: return "--task regression"
+        case .automaticFeatures: return "--features auto"
+        case .floatFeatures: return "--features float"
+        }
+    }
+
+    /// A run as the flags that give it, keyed without the dashes: what
+    /// config.json holds, so that `--config` reproduces the run.
+    static func recorded(_ run: RecordedRun) -> [String: Any] {
+        var settings: [String: Any] = [:]
+        for setting in all { if let value = setting.record(run) { settings[setting.key] = value } }
+        return settings
+    }
+
+    /// The table of docs/options.md (`backprop settings`): flag, default, on resume, meaning.
+    static var markdownTable: String {
+        var lines = ["| option | default | on `--resume` | meaning |", "|---|---|---|---|"]
+        for section in sections {
+            lines.append("| **\(section.title)** | | | |")
+            for s in section.settings {
+                let cell = { (text: String) in text.replacingOccurrences(of: "|", with: "\\|") }
+                let shown = s.defaultValue.map { cell("`" + $0 + "`") } ?? ""
+                lines.append("| `\(s.flag)` | \(shown) | \(s.rule.rawValue) | \(cell(s.summary)) |")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `backprop settings`: the table of train's settings that docs/options.md holds.
+struct SettingsTable: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settings",
+        abstract: "Print the table of train's settings (flag, default, what it may do on --resume, meaning) as Markdown.")
+
+    func run() throws { print(Settings.markdownTable) }
+}
