@@ -8,21 +8,10 @@ enum ConfigFile {
     /// `arguments` with each `--config FILE` replaced by the file's flags,
     /// moved to just after the subcommand.
     static func expand(_ arguments: [String]) throws -> [String] {
-        let isConfig = { (argument: String) in argument == "--config" || argument.hasPrefix("--config=") }
-        guard let index = arguments.firstIndex(where: isConfig) else { return arguments }
-        guard arguments.filter(isConfig).count == 1 else {
-            throw ValidationError("--config is given more than once; give one file (flags on the command line override it).")
-        }
+        guard let given = try find(in: arguments) else { return arguments }
+        guard let path = given.path else { throw ValidationError("--config needs a file.") }
         var rest = arguments
-        let path: String
-        if arguments[index].hasPrefix("--config=") {
-            path = String(arguments[index].dropFirst("--config=".count))
-            rest.remove(at: index)
-        } else {
-            guard index + 1 < arguments.count else { throw ValidationError("--config needs a file.") }
-            path = arguments[index + 1]
-            rest.removeSubrange(index...(index + 1))
-        }
+        rest.removeSubrange(given.arguments)
         let flags = try self.flags(from: path)
         // After the subcommand name (the first argument that is not a flag).
         let position = rest.firstIndex { !$0.hasPrefix("-") }.map { $0 + 1 } ?? 0
@@ -42,10 +31,20 @@ enum ConfigFile {
     /// The settings' keys as flags ("--learning-rate"), for naming the file
     /// in an error about one of them.
     static func configuredFlags(_ arguments: [String]) -> (path: String, flags: [String])? {
-        guard let index = arguments.firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return nil }
-        let path = arguments[index].hasPrefix("--config=") ? String(arguments[index].dropFirst("--config=".count))
-            : index + 1 < arguments.count ? arguments[index + 1] : ""
-        guard let flags = try? flags(from: path) else { return nil }
+        guard let given = try? find(in: arguments), let path = given.path, let flags = try? flags(from: path) else { return nil }
         return (path, flags)
+    }
+
+    /// Where `--config FILE` (or `--config=FILE`) is in `arguments`: the
+    /// file (nil when the flag ends the line) and the arguments it takes.
+    /// - Throws: `ValidationError` when it is given more than once.
+    private static func find(in arguments: [String]) throws -> (path: String?, arguments: Range<Int>)? {
+        let isConfig = { (argument: String) in argument == "--config" || argument.hasPrefix("--config=") }
+        guard let index = arguments.firstIndex(where: isConfig) else { return nil }
+        guard arguments.filter(isConfig).count == 1 else {
+            throw ValidationError("--config is given more than once; give one file (flags on the command line override it).")
+        }
+        if arguments[index].hasPrefix("--config=") { return (String(arguments[index].dropFirst("--config=".count)), index..<(index + 1)) }
+        return index + 1 < arguments.count ? (arguments[index + 1], index..<(index + 2)) : (nil, index..<(index + 1))
     }
 }

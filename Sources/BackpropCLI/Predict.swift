@@ -50,7 +50,7 @@ struct Predict: ParsableCommand {
             }
         }
         if output.hasSuffix(".h5") {
-            try HDF5File.writeAtomically(output) { (file) throws(StorageError) in
+            try HDF5File.createAtomically(output) { (file) throws(StorageError) in
                 try file.setAttribute("format", "backprop-predictions")
                 try file.setAttribute("checkpoint", checkpoint)
                 try file.setAttribute("input", input)

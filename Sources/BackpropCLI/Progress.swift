@@ -15,6 +15,8 @@ enum Verbosity: Int, Comparable {
 /// Piped or redirected, one plain line per `logEvery` steps (if set) instead.
 /// Either way each epoch ends with its summary line.
 final class ProgressReporter {
+    /// Steps between plain log lines when --log-every is not given (0: per epoch only).
+    static let defaultLogEvery = 0
     let verbosity: Verbosity
     let logEvery: Int
     let isTerminal: Bool

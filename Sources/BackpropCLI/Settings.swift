@@ -152,11 +152,13 @@ enum Settings {
                                  rule: .overridable, names: .scheduleGamma, record: {
         if case .stepDecay(_, let gamma) = $0.configuration.schedule.shape { return gamma } else { return nil }
     })
-    static let warmupSteps = Setting(key: "warmup-steps", summary: "cosine: steps of linear warm-up from 0 to η.", defaultValue: "0",
+    static let warmupSteps = Setting(key: "warmup-steps", summary: "cosine: steps of linear warm-up from 0 to η.",
+                                     defaultValue: "\(LearningRateSchedule.defaultWarmupSteps)",
                                      rule: .overridable, names: .warmupSteps, record: {
         if case .cosine(let warmup, _, _) = $0.configuration.schedule.shape { return warmup } else { return nil }
     })
-    static let minLr = Setting(key: "min-lr", summary: "cosine: the rate η_min reached at the last step.", defaultValue: "0",
+    static let minLr = Setting(key: "min-lr", summary: "cosine: the rate η_min reached at the last step.",
+                               defaultValue: LearningRateSchedule.defaultMinimum.shown,
                                rule: .overridable, names: .minimumLearningRate, record: {
         if case .cosine(_, _, let minimum) = $0.configuration.schedule.shape { return minimum } else { return nil }
     })
@@ -176,13 +178,14 @@ enum Settings {
                                 rule: .free)
     static let output = Setting(key: "output", summary: "Where to write the final model.", defaultValue: "<run-dir>/model.h5", rule: .free)
     static let checkpointEvery = Setting(key: "checkpoint-every", summary: "Also write a checkpoint every N optimizer steps (0: off).",
-                                         defaultValue: "0", rule: .free, record: { $0.policy.everySteps })
+                                         defaultValue: "\(CheckpointPolicy().everySteps)", rule: .free, record: { $0.policy.everySteps })
     static let checkpointEveryEpoch = Setting(key: "checkpoint-every-epoch", summary: "Write a checkpoint after every epoch (--no-checkpoint-every-epoch: not).",
-                                              defaultValue: "--checkpoint-every-epoch", rule: .free, record: { $0.policy.everyEpoch })
+                                              defaultValue: CheckpointPolicy().everyEpoch ? "--checkpoint-every-epoch" : "--no-checkpoint-every-epoch", rule: .free, record: { $0.policy.everyEpoch })
     static let checkpointInterval = Setting(key: "checkpoint-interval",
                                             summary: "Also write a checkpoint when this much wall time has passed since the last (e.g. 90s, 10m, 1h).",
                                             rule: .free, record: { $0.policy.interval })
-    static let keep = Setting(key: "keep", summary: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).", defaultValue: "3",
+    static let keep = Setting(key: "keep", summary: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).",
+                              defaultValue: "\(CheckpointPolicy().keep)",
                               rule: .free, record: { $0.policy.keep })
 
     // MARK: Starting and resuming
@@ -198,7 +201,7 @@ enum Settings {
     static let verbose = Setting(key: "verbose", summary: "Print the kernel path and the start-up time.", rule: .free)
     static let quiet = Setting(key: "quiet", summary: "Print only the final line (and errors).", rule: .free)
     static let logEvery = Setting(key: "log-every", summary: "When output is not a terminal, also print a line every N steps (0: per epoch only).",
-                                  defaultValue: "0", rule: .free)
+                                  defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free)
     static let logGradNorms = Setting(key: "log-grad-norms",
                                       summary: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).", rule: .free)
     static let logNoiseScale = Setting(key: "log-noise-scale",

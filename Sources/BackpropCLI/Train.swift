@@ -37,13 +37,13 @@ struct Train: ParsableCommand {
     @Option(name: Settings.output.name, help: Settings.output.help)
     var output: String?
     @Option(name: Settings.checkpointEvery.name, help: Settings.checkpointEvery.help)
-    var checkpointEvery = 0
+    var checkpointEvery = CheckpointPolicy().everySteps
     @Flag(name: Settings.checkpointEveryEpoch.name, inversion: .prefixedNo, help: Settings.checkpointEveryEpoch.help)
-    var checkpointEveryEpoch = true
+    var checkpointEveryEpoch = CheckpointPolicy().everyEpoch
     @Option(name: Settings.checkpointInterval.name, help: Settings.checkpointInterval.help)
     var checkpointInterval: WallInterval?
     @Option(name: Settings.keep.name, help: Settings.keep.help)
-    var keep = 3
+    var keep = CheckpointPolicy().keep
 
     @Option(name: Settings.config.name, help: Settings.config.help)
     var config: String?
@@ -56,7 +56,7 @@ struct Train: ParsableCommand {
     @Flag(name: Settings.quiet.name, help: Settings.quiet.help)
     var quiet = false
     @Option(name: Settings.logEvery.name, help: Settings.logEvery.help)
-    var logEvery = 0
+    var logEvery = ProgressReporter.defaultLogEvery
     @Flag(name: Settings.logGradNorms.name, help: Settings.logGradNorms.help)
     var logGradNorms = false
     @Flag(name: Settings.logNoiseScale.name, help: Settings.logNoiseScale.help)

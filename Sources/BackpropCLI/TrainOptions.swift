@@ -144,7 +144,7 @@ struct ScheduleOptions: ConfigurationOptions {
             if case .stepDecay(let s, let g) = current { (stepSize, gamma) = (s, g) }
             return .stepDecay(stepSize: lrStepSize ?? stepSize, gamma: lrGamma ?? gamma)
         case .cosine:
-            var (warmup, minimum) = (0, 0.0)
+            var (warmup, minimum) = (LearningRateSchedule.defaultWarmupSteps, LearningRateSchedule.defaultMinimum)
             if case .cosine(let w, _, let m) = current { (warmup, minimum) = (w, m) }
             // The cosine reaches η_min at the run's last step.
             let total = configuration.steps ?? configuration.epochs * batchesPerEpoch

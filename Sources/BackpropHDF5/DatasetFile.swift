@@ -121,7 +121,7 @@ public enum DatasetFile {
             _ = try load(file)
             _ = try self.classNames(of: file)
         }
-        try HDF5File.writeAtomically(path, verify: verify) { (file) throws(StorageError) in
+        try HDF5File.createAtomically(path, verify: verify) { (file) throws(StorageError) in
             try file.setAttribute("format", format)
             try ClassNames.write(classNames, to: file, object: "/")
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }

@@ -10,7 +10,7 @@ public enum Export {
     /// [in, out] (Wᵀ: Keras computes z·K), /layers/<name>/vars/1 the bias,
     /// for Dense layers named dense, dense_1, … in order.
     public static func kerasWeights(_ network: Network<Float>, to path: String) throws(StorageError) {
-        try HDF5File.writeAtomically(path) { (file) throws(StorageError) in
+        try HDF5File.createAtomically(path) { (file) throws(StorageError) in
             try file.createGroup("/vars")
             for (l, layer) in network.layers.enumerated() {
                 let name = l == 0 ? "dense" : "dense_\(l)"

@@ -17,15 +17,14 @@ public enum FileSystem {
         }
     }
 
-    /// Writes a file so that a reader never sees it half-written: `write` fills
-    /// a temporary file in the same directory, which is then fsynced, renamed
-    /// over `path`, and the directory fsynced. On any failure the temporary
-    /// file is removed and whatever was at `path` is left untouched.
+    /// Writes `bytes` as the file at `path` so that a reader never sees it
+    /// half-written: a temporary file in the same directory is written,
+    /// fsynced, renamed over `path`, and the directory fsynced. On any
+    /// failure the temporary file is removed and whatever was at `path` is
+    /// left untouched. Every file Backprop writes goes through here.
     ///
-    /// - Throws: what `write` throws, or `StorageError.io`.
-    public static func writeAtomically(
-        _ path: String, _ write: (_ temporaryPath: String) throws(StorageError) -> Void
-    ) throws(StorageError) {
+    /// - Throws: `StorageError.io`, e.g. "No space left on device".
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(StorageError) {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: directory) else {
@@ -33,7 +32,7 @@ public enum FileSystem {
         }
         let temporary = temporaryPath(in: directory, for: "tmp")
         do throws(StorageError) {
-            try write(temporary)
+            try write(bytes, to: temporary, reporting: path)
             try sync(temporary)
             do {
                 try systemCall("rename") { rename(temporary, path) }
@@ -80,11 +79,14 @@ public enum FileSystem {
         try syncDirectory(directory, of: link)
     }
 
-    /// Writes `bytes` as the file at `path`, atomically (`writeAtomically`).
-    /// - Throws: `StorageError.io`.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(StorageError) {
-        try writeAtomically(path) { (temporary) throws(StorageError) in
-            try write(bytes, to: temporary, reporting: path)
+    /// Removes the file at `path`; one that is already gone is fine.
+    /// - Throws: `StorageError.io` naming the file when it cannot be removed.
+    public static func remove(_ path: String) throws(StorageError) {
+        do {
+            try systemCall("unlink") { unlink(path) }
+        } catch {
+            guard error.code != ENOENT else { return }
+            throw .io(path: path, reason: "cannot remove it (\(error))")
         }
     }
 

@@ -87,7 +87,7 @@ public final class HDF5File {
     /// (libhdf5 1.10 can crash when its own writes fail) and `path` is never
     /// half-written.
     /// - Throws: what `build` throws, `.call`, or `.io` from the write.
-    public static func writeAtomically(
+    public static func createAtomically(
         _ path: String, verify: ((HDF5File) throws(StorageError) -> Void)? = nil,
         _ build: (HDF5File) throws(StorageError) -> Void
     ) throws(StorageError) {

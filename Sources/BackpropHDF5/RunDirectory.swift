@@ -35,15 +35,12 @@ public struct RunDirectory: Sendable {
     /// metrics.csv for `history`: a header and one row per finished epoch,
     /// with the task's test score (accuracy or RMSE).
     public static func metricsCSV(_ history: History, task: LearningTask) -> String {
-        let metricColumn = task.scoreColumn
+        let columns = EpochRecord.columns(task)
         // Extra columns for what any epoch measured (empty where one did not).
         let extras = EpochRecord.extraNames.filter { name in history.epochs.contains { $0.extras[name] != nil } }
-        var lines = [(["epoch,step,train_loss,test_loss,\(metricColumn),learning_rate,samples_per_second,wall_time"] + extras)
-            .joined(separator: ",")]
+        var lines = [(columns.map(\.name) + extras).joined(separator: ",")]
         for r in history.epochs {
-            lines.append((["\(r.epoch + 1),\(r.step),\(r.trainLoss),\(r.testLoss),\(r.testScore),"
-                           + "\(r.learningRate),\(r.samplesPerSecond),\(r.wallTime)"] + extras.map { r.extras[$0].map { "\($0)" } ?? "" })
-                .joined(separator: ","))
+            lines.append((columns.map { $0.text(r) } + extras.map { r.extras[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -75,7 +72,7 @@ public struct RunDirectory: Sendable {
         try checkpoint.save(to: file)
         try FileSystem.linkAtomically(file, to: lastPath)
         if isBest { try FileSystem.linkAtomically(file, to: bestPath) }
-        for old in checkpoints().dropFirst(max(keep, 1)) { unlink(old.path) }
+        for old in checkpoints().dropFirst(max(keep, 1)) { try FileSystem.remove(old.path) }
         return file
     }
 
@@ -123,8 +120,9 @@ public struct RunDirectory: Sendable {
             throw .refused(path: path, object: "", reason: "already holds a run (\(file))",
                            advice: .resumeOrAnotherRunDirectory(path))
         }
+        // What a process killed mid-write left behind.
         for name in names where name.hasPrefix(FileSystem.temporaryPrefix) {
-            unlink("\(path)/\(name)")
+            try FileSystem.remove("\(path)/\(name)")
         }
         lock.recordHolder()
         return lock

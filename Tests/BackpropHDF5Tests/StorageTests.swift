@@ -22,7 +22,7 @@ struct StorageTests {
     /// Writes a dataset-like file object by object, for the malformed cases.
     func craft(_ name: String, _ build: (HDF5File) throws(StorageError) -> Void) throws -> String {
         let file = path(name)
-        try HDF5File.writeAtomically(file, build)
+        try HDF5File.createAtomically(file, build)
         return file
     }
 
@@ -267,7 +267,7 @@ struct StorageTests {
         let file = try writeDataset()
         let before = try Data(contentsOf: URL(fileURLWithPath: file))
         #expect(throws: StorageError.io(path: file, reason: "simulated failure")) {
-            try HDF5File.writeAtomically(file) { (file) throws(StorageError) in
+            try HDF5File.createAtomically(file) { (file) throws(StorageError) in
                 try file.createGroup("/partial")
                 throw .io(path: file.path, reason: "simulated failure")
             }

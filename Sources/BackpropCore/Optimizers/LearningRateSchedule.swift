@@ -24,6 +24,8 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
     /// schedule steps once an epoch and a cosine one starts from η_min = 0 with
     /// no warm-up unless told otherwise.
     public static let defaultGamma = 0.1
+    /// A cosine schedule's warm-up steps and η_min when none are given.
+    public static let defaultWarmupSteps = 0, defaultMinimum = 0.0
 
     /// The schedule of base rate `base` and shape `shape`.
     /// - Parameters:

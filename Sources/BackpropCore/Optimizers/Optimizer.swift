@@ -125,6 +125,16 @@ public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
         case .adagrad: return ["sum"]
         }
     }
+
+    /// Every buffer name any kind can keep, in a fixed order: what a
+    /// checkpoint's /optimizer may hold (`bufferNames` with every option on).
+    public static var allBufferNames: [String] {
+        var everything = OptimizerSettings(kind: .rmsprop, momentum: 1)
+        everything.centered = true
+        var names: [String] = []
+        for kind in allCases { for name in kind.bufferNames(everything) where !names.contains(name) { names.append(name) } }
+        return names
+    }
 }
 
 /// An optimizer's memory: the number of steps taken and named per-parameter

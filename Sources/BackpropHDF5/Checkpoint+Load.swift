@@ -1,0 +1,226 @@
+import BackpropCore
+import Foundation
+
+// Reading a checkpoint: the header, then each part of the layout in
+// Checkpoint.swift in turn (the model, the configuration, the optimizer, the
+// progress, the history, the data), each checked as it is read. Every length
+// is known or bounded before anything of that length is read.
+
+extension Checkpoint {
+    /// Reads and validates a checkpoint: the format and version first, then the
+    /// layers (shapes must chain, activations must be known, values finite),
+    /// the configuration, the optimizer state and the progress.
+    /// - Throws: `StorageError` naming the file and the object at fault.
+    public static func load(from path: String) throws(StorageError) -> Checkpoint {
+        try load(from: HDF5File.open(path))
+    }
+
+    /// Reads and validates a checkpoint from an open file (a path or a memory image).
+    public static func load(from file: HDF5File) throws(StorageError) -> Checkpoint {
+        try readHeader(file)
+        let network = try readModel(file)
+        let configuration = try readConfiguration(file, of: network)
+        let state = try readOptimizer(file, of: network, configuration: configuration)
+        let (position, order) = try readProgress(file, batchSize: configuration.batchSize)
+        let task = try readTask(file)
+        let history = try readHistory(file, position: position, task: task)
+        var checkpoint = Checkpoint(network: network, configuration: configuration, optimizerState: state,
+                                    position: position, order: order, history: history,
+                                    dataPath: try file.stringAttribute("path", of: "/data"),
+                                    dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"), task: task)
+        checkpoint.classNames = try ClassNames.read(from: file, object: "/data")
+        if let names = checkpoint.classNames, task == .classification, names.count != network.outputCount {
+            throw .invalidContent(path: file.path, object: "attribute 'class_names' of /data",
+                                  reason: "names \(names.count) classes, but the model has \(network.outputCount) outputs")
+        }
+        return checkpoint
+    }
+
+    // MARK: - The parts
+
+    /// `format` and `format_version`, before anything else.
+    private static func readHeader(_ file: HDF5File) throws(StorageError) {
+        let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : "non-checkpoint HDF5"
+        guard format == Checkpoint.format else { throw .wrongFormat(path: file.path, found: format, expected: Checkpoint.format) }
+        let version = Int(try file.attribute("format_version", as: Int64.self))
+        guard version == formatVersion else {
+            throw .unsupportedVersion(path: file.path, found: version, supported: formatVersion)
+        }
+    }
+
+    /// /model: the loss, the layers (shapes that chain, known activations),
+    /// the parameter count (bounded before anything is allocated), the
+    /// finite parameters and their fingerprint.
+    private static func readModel(_ file: HDF5File) throws(StorageError) -> Network<Float> {
+        let path = file.path
+        let lossName = try file.stringAttribute("loss", of: "/model")
+        guard let loss = Loss(rawValue: lossName) else {
+            throw .invalidContent(path: path, object: "attribute 'loss' of /model", reason: "unknown loss '\(lossName)'")
+        }
+        var sizes: [Int] = []
+        var activations: [Activation] = []
+        for l in 0... {
+            let group = "/model/layers/\(l)"
+            guard try file.exists(group) else { break }
+            let shape = try file.shape(of: "\(group)/weight")
+            guard shape.count == 2 else { throw .wrongRank(path: path, object: "\(group)/weight", expected: 2, found: shape.count) }
+            if l == 0 { sizes.append(shape[1]) }
+            guard shape[1] == sizes[l] else {
+                throw .wrongShape(path: path, object: "\(group)/weight", expected: "[out, \(sizes[l])] (the previous layer's output)",
+                                  found: "[\(shape[0]), \(shape[1])]")
+            }
+            sizes.append(shape[0])
+            let name = try file.stringAttribute("activation", of: group)
+            guard let activation = Activation(rawValue: name) else {
+                throw .invalidContent(path: path, object: "attribute 'activation' of \(group)", reason: "unknown activation '\(name)'")
+            }
+            activations.append(activation)
+        }
+        guard !activations.isEmpty else { throw .missingObject(path: path, object: "/model/layers/0") }
+        // Refuse a shape bomb before the network (and its optimizer buffers) is allocated.
+        // Each term and each sum saturates at Int.max, which the limit then refuses.
+        func saturated(_ result: (partialValue: Int, overflow: Bool)) -> Int { result.overflow ? Int.max : result.partialValue }
+        let parameterCount = zip(sizes, sizes.dropFirst()).reduce(0) { total, pair in
+            let layer = saturated(saturated(pair.0.multipliedReportingOverflow(by: pair.1)).addingReportingOverflow(pair.1))
+            return saturated(total.addingReportingOverflow(layer))
+        }
+        guard parameterCount <= Checkpoint.parameterLimit, parameterCount > 0 else {
+            throw .invalidContent(path: path, object: "/model/layers",
+                                  reason: "declare \(parameterCount) parameters (\(sizes.map(String.init).joined(separator: "-"))), more than the limit of \(Checkpoint.parameterLimit)")
+        }
+        var network: Network<Float>
+        do {
+            network = try Network<Float>(sizes: sizes, activations: activations, loss: loss)
+        } catch {
+            throw .invalidContent(path: path, object: "/model", reason: error.description)
+        }
+        network.parameters = try readParameters(of: network, under: "/model", from: file)
+        // Checkpoints before 0.4 have no fingerprint.
+        if try file.hasAttribute("parameter_fingerprint", of: "/model") {
+            let saved = try file.stringAttribute("parameter_fingerprint", of: "/model")
+            guard saved == network.fingerprint else {
+                throw .invalidContent(path: path, object: "/model/layers",
+                                      reason: "hold parameters whose fingerprint is \(network.fingerprint), "
+                                          + "not the \(saved) saved with them (the file was altered)")
+            }
+        }
+        return network
+    }
+
+    /// /training's configuration: every setting a resume would use in range,
+    /// and the model it names the one /model holds.
+    private static func readConfiguration(_ file: HDF5File, of network: Network<Float>) throws(StorageError) -> TrainingConfiguration {
+        let object = "attribute 'configuration' of /training"
+        let text = try file.stringAttribute("configuration", of: "/training")
+        guard let data = text.data(using: .utf8),
+              let configuration = try? JSONDecoder().decode(TrainingConfiguration.self, from: data)
+        else { throw .invalidContent(path: file.path, object: object, reason: "is not a valid configuration") }
+        do throws(TrainingError) {
+            try configuration.validate()
+        } catch {
+            throw .invalidContent(path: file.path, object: object, reason: error.description)
+        }
+        let named = Network<Float>.activations(layerCount: configuration.sizes.count - 1, hidden: configuration.hiddenActivation,
+                                               output: configuration.outputActivation, loss: configuration.loss)
+        guard configuration.sizes == network.sizes, configuration.loss == network.loss, named == network.layers.map(\.activation) else {
+            func model(_ sizes: [Int], _ activations: [Activation], _ loss: Loss) -> String {
+                "\(sizes.map(String.init).joined(separator: "-")) (\(activations.map(\.rawValue).joined(separator: ", ")); \(loss.rawValue))"
+            }
+            throw .invalidContent(path: file.path, object: object,
+                                  reason: "names the model \(model(configuration.sizes, named, configuration.loss)), but /model holds "
+                                      + model(network.sizes, network.layers.map(\.activation), network.loss))
+        }
+        return configuration
+    }
+
+    /// /optimizer: its kind (the configuration's), step count and every buffer that kind keeps.
+    private static func readOptimizer(_ file: HDF5File, of network: Network<Float>,
+                                      configuration: TrainingConfiguration) throws(StorageError) -> OptimizerState<Float> {
+        let kindName = try file.stringAttribute("kind", of: "/optimizer")
+        guard let kind = OptimizerKind(rawValue: kindName) else {
+            throw .invalidContent(path: file.path, object: "attribute 'kind' of /optimizer", reason: "unknown optimizer '\(kindName)'")
+        }
+        guard kind == configuration.optimizer.kind else {
+            throw .invalidContent(path: file.path, object: "attribute 'kind' of /optimizer",
+                                  reason: "is '\(kind.rawValue)' but the configuration names '\(configuration.optimizer.kind.rawValue)'")
+        }
+        var state = OptimizerState<Float>(step: Int(try file.attribute("step", of: "/optimizer", as: Int64.self)))
+        for name in OptimizerKind.allBufferNames where try file.exists("/optimizer/\(name)") {
+            state.buffers[name] = try readParameters(of: network, under: "/optimizer/\(name)", from: file)
+        }
+        for name in kind.bufferNames(configuration.optimizer) where state.buffers[name] == nil {
+            throw .missingObject(path: file.path, object: "/optimizer/\(name)")
+        }
+        return state
+    }
+
+    /// /progress: the position, and the epoch's order (a permutation, with the position inside it).
+    private static func readProgress(_ file: HDF5File, batchSize: Int) throws(StorageError) -> (TrainingPosition, [Int32]) {
+        let position = TrainingPosition(
+            epoch: Int(try file.attribute("epoch", of: "/progress", as: Int64.self)),
+            batch: Int(try file.attribute("batch", of: "/progress", as: Int64.self)),
+            step: Int(try file.attribute("step", of: "/progress", as: Int64.self)))
+        let order = try file.read("/progress/order", as: Int32.self, rank: 1, limit: 1 << 28).values
+        try validate(order: order, position: position, batchSize: batchSize, path: file.path)
+        return (position, order)
+    }
+
+    /// /data's metric: files before program 0.3 (no regression yet) have none.
+    private static func readTask(_ file: HDF5File) throws(StorageError) -> LearningTask {
+        let metricName = try file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data")
+                                                                  : LearningTask.classification.metricName
+        guard let task = LearningTask(metricName: metricName) else {
+            throw .invalidContent(path: file.path, object: "attribute 'metric' of /data", reason: "unknown metric '\(metricName)'")
+        }
+        return task
+    }
+
+    /// /metrics: the wall time, one loss per step, and the epoch rows of
+    /// `EpochRecord.columns` (files of programs 0.3–0.5 hold both score
+    /// columns, NaN in the other task's: it is not read) with the extras.
+    private static func readHistory(_ file: HDF5File, position: TrainingPosition, task: LearningTask) throws(StorageError) -> History {
+        let path = file.path
+        var history = History(wallTime: try file.attribute("wall_time", of: "/metrics", as: Double.self))
+        history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, shape: [position.step]).values
+        let columns = EpochRecord.columns(task)
+        let values = try columns.map { (column) throws(StorageError) in
+            try file.read("/metrics/epochs/\(column.name)", as: Double.self, rank: 1, limit: position.epoch).values
+        }
+        guard values.allSatisfy({ $0.count == values[0].count }) else {
+            throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",
+                              found: values.map { "\($0.count)" }.joined(separator: ", "))
+        }
+        // Counts (the epoch and step) become Ints: whole numbers no larger than the position's.
+        for (column, columnValues) in zip(columns, values) where column.isCount {
+            let limit = column.name == "epoch" ? position.epoch : position.step
+            if let bad = columnValues.first(where: { !($0 >= 0 && $0 <= Double(limit) && $0.rounded() == $0) }) {
+                throw .invalidContent(path: path, object: "/metrics/epochs/\(column.name)",
+                                      reason: "holds \(bad); it must be a whole number from 0 to \(limit)")
+            }
+        }
+        history.epochs = History.epochs(from: values, columns: columns)
+        for name in EpochRecord.extraNames where try file.exists("/metrics/epochs/\(name)") {
+            let extras = try file.read("/metrics/epochs/\(name)", as: Double.self, shape: [history.epochs.count]).values
+            for (i, value) in extras.enumerated() where !value.isNaN { history.epochs[i].extras[name] = value }
+        }
+        return history
+    }
+
+    /// The saved order must be a permutation of 0..<N and the position must
+    /// lie inside an epoch of N samples.
+    private static func validate(order: [Int32], position: TrainingPosition, batchSize: Int, path: String) throws(StorageError) {
+        var seen = [Bool](repeating: false, count: order.count)
+        for index in order {
+            guard index >= 0, Int(index) < order.count, !seen[Int(index)] else {
+                throw .invalidContent(path: path, object: "/progress/order", reason: "is not a permutation of the sample indices")
+            }
+            seen[Int(index)] = true
+        }
+        let size = max(batchSize, 1)
+        let batches = order.count / size + (order.count % size == 0 ? 0 : 1)
+        guard position.epoch >= 0, position.step >= 0, position.batch >= 0, position.batch < max(batches, 1) else {
+            throw .invalidContent(path: path, object: "/progress",
+                                  reason: "epoch \(position.epoch), batch \(position.batch), step \(position.step) is outside the run")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import BackpropCore
+import BackpropHDF5
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// `backprop import`: CSV, NPY and IDX into datasets, and the class names.
+extension CLITests {
+    @Test("--class-names: stored with the data, refused when they do not fit the labels, twice named, or for regression")
+    func classNames() throws {
+        try Data("a,b,label\n1,2,0\n3,4,1\n5,6,2\n7,8,0\n9,1,1\n2,2,2\n".utf8).write(to: URL(fileURLWithPath: "\(directory)/t.csv"))
+        let imported = try backprop("import", "csv", "t.csv", "--output", "t.h5", "--class-names", "cat,dog,bird")
+        #expect(imported.status == 0, "\(imported.standardError)")
+        #expect(try DatasetFile.classNames(of: HDF5File.open("\(directory)/t.h5")) == ["cat", "dog", "bird"])
+        for (names, fragment) in [("cat,dog", "names 2 classes, but /train/y holds the label 2"), ("cat,cat,dog", "names a class twice"),
+                                  ("cat,,dog", "empty")] {
+            let refused = try backprop("import", "csv", "t.csv", "--output", "bad.h5", "--class-names", names)
+            #expect(refused.status != 0 && refused.standardError.contains(fragment), "\(names): \(refused.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: "\(directory)/bad.h5"))
+        }
+        let regression = try backprop("import", "csv", "t.csv", "--task", "regression", "--output", "bad.h5", "--class-names", "a,b,c")
+        #expect(regression.status != 0 && regression.standardError.contains("regression"), "\(regression.standardError)")
+    }
+
+    @Test("import csv and npy: header detection, target columns, feature storage, tasks and split", arguments: [
+            // Fractions are features too, stored as float32; real-valued targets with --task regression.
+            (["npy", "--x", "x-fraction.npy", "--y", "y.npy"], "40 train and 10 test samples of 6 features (float32), class labels 0–2"),
+            (["npy", "--x", "x.npy", "--y", "y-wide.npy", "--task", "regression"], "of 6 features (bytes × 1/255), 2 real-valued targets per sample"),
+            (["csv", "header.csv", "--task", "regression", "--target-columns", "a", "b"], "of 1 features (bytes × 1/255), 2 real-valued targets"),
+            (["npy", "--x", "x.npy", "--y", "y.npy"], "40 train and 10 test samples of 6 features"),
+            (["npy", "--x", "x-float.npy", "--y", "y.npy", "--test-fraction", "0.5"], "25 train and 25 test samples of 6 features"),
+            (["npy", "--x", "x-fortran.npy", "--y", "y.npy"], "40 train and 10 test samples of 6 features (bytes × 1/255)"),
+            (["csv", "header.csv"], "40 train and 10 test samples of 2 features"),
+            (["csv", "quoted.csv", "--test", "quoted.csv"], "50 train and 50 test samples of 2 features (bytes × 1/255), class labels 0–2"),
+            (["csv", "plain.csv", "--test", "plain.csv"], "50 train and 50 test samples of 2 features"),
+    ])
+    func importsTable(arguments: [String], expected: String) throws {
+        try writeTables()
+        let result = try backprop(["import"] + arguments + ["--output", "out.h5"])
+        #expect(result.status == 0 && result.standardOutput.contains(expected), "\(arguments): \(result.standardOutput) \(result.standardError)")
+    }
+
+    @Test("import csv: a quoted header (RFC 4180, BOM, CRLF) finds its label column, and the values arrive as written")
+    func quotedCSVValues() throws {
+        try writeTables()
+        let imported = try backprop(["import", "csv", "quoted.csv", "--test", "quoted.csv", "--output", "out.h5"])
+        try #require(imported.status == 0, "\(imported.standardError)")
+        // quoted.csv's label column is the first, found by its quoted name: its labels are y, its features x[:, :2].
+        let (train, test) = try DatasetFile.load("\(directory)/out.h5")
+        #expect(train.targetWidth <= 3 && test.featureCount == 2)
+        let header = try DatasetFile.load("\(directory)/out.h5").train
+        guard case .bytes(let pixels, _) = header.features, let labels = header.labels else {
+            Issue.record("quoted.csv should import as bytes and class labels"); return
+        }
+        let original = try run("/usr/bin/python3", ["-c", "import numpy as np; x = np.load('x.npy'); y = np.load('y.npy'); "
+                                                     + "print(','.join(map(str, x[:, :2].ravel())) + ';' + ','.join(map(str, y)))"],
+                               in: directory).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";")
+        #expect(pixels.map(String.init).joined(separator: ",") == original[0])
+        #expect(labels.map(String.init).joined(separator: ",") == original[1])
+    }
+
+    @Test("import csv and npy: a byte-valued training split beside a fractional test split are both stored as float32, as given")
+    func splitsStoredAlike() throws {
+        try writeTables()
+        for arguments in [["csv", "plain.csv", "--test", "fractions.csv"],
+                          ["npy", "--x", "x.npy", "--y", "y.npy", "--test-x", "x-fraction.npy", "--test-y", "y.npy"]] {
+            let mixed = try backprop(["import"] + arguments + ["--output", "mixed.h5"])
+            #expect(mixed.status == 0 && mixed.standardOutput.contains("(float32)"), "\(arguments): \(mixed.standardError)")
+            let (train, test) = try DatasetFile.load("\(directory)/mixed.h5")
+            guard case .floats(let trainValues) = train.features, case .floats(let testValues) = test.features else {
+                Issue.record("\(arguments): both splits should be float32"); continue
+            }
+            #expect(trainValues.allSatisfy { $0.rounded() == $0 && $0 <= 255 } && trainValues.contains { $0 > 1 },
+                    "\(arguments): the byte split must keep its values, not 1/255 of them")
+            #expect(testValues.contains { $0.rounded() != $0 })
+        }
+    }
+
+    @Test("import csv and npy: malformed tables refused by name, in one line, with nothing written", arguments: [
+            (["npy", "--x", "x-fraction.npy", "--y", "y.npy", "--features", "bytes"], ["x-fraction.npy", "95.5 is not an integer 0…255"]),
+            (["npy", "--x", "x.npy", "--y", "y-fraction.npy"], ["y-fraction.npy", "element 0", "is not a class number", "--task regression"]),
+            (["npy", "--x", "x.npy", "--y", "y-wide.npy"], ["y-wide.npy", "[50, 2]", "--task regression"]),
+            (["csv", "header.csv", "--target-columns", "a,b"], ["header.csv", "one label column"]),
+            (["csv", "words.csv", "--header", "no"], ["words.csv", "line 2, column 2", "'x' is not a number"]),
+            (["npy", "--x", "x.npy", "--y", "y-short.npy"], ["y-short.npy", "[10]"]),
+            (["npy", "--x", "x-text.npy", "--y", "y.npy"], ["x-text.npy", "not a NumPy"]),
+            (["npy", "--x", "x-overflow.npy", "--y", "y.npy"], ["x-overflow.npy", "shape", "[4294967296, 4294967296] holds more than"]),
+            (["npy", "--x", "x-huge.npy", "--y", "y.npy"], ["x-huge.npy", "'99999999999999999999', not a size"]),
+            (["csv", "ragged.csv"], ["ragged.csv", "line 2"]),
+            (["csv", "negative.csv", "--header", "no", "--features", "bytes"], ["negative.csv", "line 1, column 2", "-2.0 is not an integer 0…255"]),
+            (["csv", "header.csv", "--label-column", "zz"], ["header.csv", "'zz'"]),
+            (["csv", "wide-header.csv"], ["wide-header.csv", "header (line 1)", "names 5 columns, the first row has 3"]),
+            (["csv", "duplicate.csv"], ["duplicate.csv", "names the column 'a' twice"]),
+            (["csv", "open-quote.csv"], ["open-quote.csv", "line 2", "never closed"]),
+            (["csv", "inner-quote.csv"], ["inner-quote.csv", "line 2", "quote inside an unquoted field"]),
+    ])
+    func refusesTable(arguments: [String], fragments: [String]) throws {
+        try writeTables()
+        let result = try backprop(["import"] + arguments + ["--output", "bad.h5"])
+        #expect(result.status != 0 && !result.signalled && result.standardError.split(separator: "\n").count == 1, "\(arguments)")
+        for fragment in fragments { #expect(result.standardError.contains(fragment), "\(arguments): \(result.standardError)") }
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/bad.h5"))
+    }
+}
