@@ -123,6 +123,8 @@ def make_corpus(dataset, checkpoint, out):
     case("features-differ", D, "/test/x", dataset, h5edit(lambda f: replace(f, "test/x", np.zeros((6, 4), np.uint8))))
     case("scale-nan", D, "scale", dataset, h5edit(lambda f: f["train/x"].attrs.__setitem__("scale", np.float32(np.nan))))
     case("scale-missing", D, "scale", dataset, h5edit(lambda f: f["train/x"].attrs.__delitem__("scale")))
+    # 255 × scale beyond float32: the largest feature would be infinite.
+    case("scale-overflows", D, "beyond float32", dataset, h5edit(lambda f: f["train/x"].attrs.__setitem__("scale", np.float32(1e37))))
     case("missing-train", D, "/train", dataset, h5edit(lambda f: f.__delitem__("train")))
     case("missing-test-y", D, "/test/y", dataset, h5edit(lambda f: f["test"].__delitem__("y")))
     case("wrong-format", D, "format", dataset, h5edit(lambda f: f.attrs.__setitem__("format", np.bytes_(b"something-else"))))

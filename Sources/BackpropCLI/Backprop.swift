@@ -65,7 +65,8 @@ struct Backprop: ParsableCommand {
     /// Start-up shared by every subcommand: BLAS's own threads off (our
     /// workers own the cores); a write beyond the file-size limit fails with
     /// EFBIG, cleanly, instead of killing the process with SIGXFSZ.
-    static func setUp() {
+    static func setUp() throws {
+        if let problem = MemoryLimit.problem { throw ValidationError(problem) }
         BLAS.useSingleThread()
         signal(SIGXFSZ, SIG_IGN)
         MemoryLimit.apply()

@@ -61,7 +61,7 @@ struct Bench: ParsableCommand {
 
     /// The measurements of one process, or of a job under mpirun (`JobBench`).
     private func run(in job: Job) throws {
-        Backprop.setUp()
+        try Backprop.setUp()
         let kernel = try self.kernel.resolved()
         let (layers, batchSize, shardSize, optimizer) = (baseConfiguration.sizes, baseConfiguration.batchSize,
                                                          baseConfiguration.shardSize, baseConfiguration.optimizer.kind)
@@ -107,7 +107,7 @@ struct Bench: ParsableCommand {
         }
         if !json {
             for row in report.privateSteps {
-                print(String(format: "DP-SGD (clip 1, σ 1, Poisson), %d worker%@: %@ samples/s, a step %.2f× a plain step's time",
+                print(String(format: "DP-SGD (clip 1, σ 1, Poisson), %ld worker%@: %@ samples/s, a step %.2f× a plain step's time",
                              row.workers, row.workers == 1 ? "" : "s", grouped(row.samplesPerSecond), row.stepTimeRatio))
             }
         }

@@ -4,7 +4,12 @@ import Foundation
 /// curves.svg: train and test loss (left axis) and the task's test score (right
 /// axis: accuracy 0–100 %, or RMSE from 0) per epoch, as one self-contained
 /// SVG that any browser opens. Rewritten after each epoch from the run's history.
+/// At most `maximumPoints` epochs are drawn (evenly spaced, the last always),
+/// so that drawing costs the same at epoch 10 and at epoch 100,000; a value
+/// that is not finite is left out of its curve.
 enum Curves {
+    static let maximumPoints = 400
+
     static func svg(_ history: History, task: LearningTask, title: String) -> String {
         // A second panel below for per-sample gradient norms and ε, when the run measured them.
         let norms = ["grad_norm_p10", "grad_norm_p50", "grad_norm_p90"]
@@ -12,12 +17,18 @@ enum Curves {
         let (width, height) = (720.0, hasExtras ? 600.0 : 360.0)
         let (left, right, top, bottom) = (60.0, 60.0, 40.0, 50.0)
         let plotWidth = width - left - right, plotHeight = 360 - top - bottom
-        let rows = history.epochs
-        let epochs = max(rows.count, 1)
+        let all = history.epochs
+        let epochs = max(all.count, 1)
+        // The drawn epochs and their indices in the run.
+        let drawn: [Int] = all.count <= maximumPoints ? Array(all.indices)
+            : (0..<maximumPoints).map { k in k * (all.count - 1) / (maximumPoints - 1) }
+        let rows = drawn.map { all[$0] }
         let losses = rows.flatMap { [$0.trainLoss, $0.testLoss] }.filter(\.isFinite)
         let maximumLoss = max(losses.max() ?? 1, 1e-9) * 1.05
         func x(_ i: Int) -> Double { left + (epochs == 1 ? plotWidth / 2 : plotWidth * Double(i) / Double(epochs - 1)) }
-        func yLoss(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v / maximumLoss, 0), 1)) }
+        // NaN stays NaN (and its point is left out); ±∞ is clamped to the plot.
+        func clamp(_ v: Double) -> Double { v.isNaN ? .nan : Swift.min(Swift.max(v, 0), 1) }
+        func yLoss(_ v: Double) -> Double { top + plotHeight * (1 - clamp(v / maximumLoss)) }
         let scores = rows.map(\.testScore)
         let metricName = task.scoreName
         // The right axis and the legend, by task. The legend goes where the
@@ -34,11 +45,13 @@ enum Curves {
             scoreLabel = { String(format: "%.3g", maximumScore * $0) }
             (legendX, legendY) = (left + plotWidth - 378, top + 16)
         }
-        func yScore(_ v: Double) -> Double { top + plotHeight * (1 - min(max(v / maximumScore, 0), 1)) }
+        func yScore(_ v: Double) -> Double { top + plotHeight * (1 - clamp(v / maximumScore)) }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        func series(_ name: String, _ color: String, _ points: [(Double, Double)], dashed: Bool = false) -> String {
+        func series(_ name: String, _ color: String, _ given: [(Double, Double)], dashed: Bool = false) -> String {
+            let points = given.filter { $0.0.isFinite && $0.1.isFinite }
             let path = points.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ")
-            let dots = points.map { #"<circle cx="\#(f($0.0))" cy="\#(f($0.1))" r="3" fill="\#(color)"/>"# }.joined()
+            // Dots only where there are few enough to tell apart.
+            let dots = points.count > 60 ? "" : points.map { #"<circle cx="\#(f($0.0))" cy="\#(f($0.1))" r="3" fill="\#(color)"/>"# }.joined()
             return #"<g class="series" data-name="\#(name)"><polyline points="\#(path)" fill="none" stroke="\#(color)" stroke-width="2"\#(dashed ? #" stroke-dasharray="6 4""# : "")/>\#(dots)</g>"#
         }
         var svg = [#"<svg xmlns="http://www.w3.org/2000/svg" width="\#(Int(width))" height="\#(Int(height))" viewBox="0 0 \#(Int(width)) \#(Int(height))" font-family="sans-serif" font-size="12">"#,
@@ -51,16 +64,16 @@ enum Curves {
             svg.append(#"<text x="\#(f(left - 8))" y="\#(f(y + 4))" text-anchor="end">\#(String(format: "%.3g", maximumLoss * (1 - Double(k) / 4)))</text>"#)
             svg.append(#"<text x="\#(f(left + plotWidth + 8))" y="\#(f(y + 4))">\#(scoreLabel(1 - Double(k) / 4))</text>"#)
         }
-        for i in 0..<epochs where epochs <= 20 || i % ((epochs + 19) / 20) == 0 {
-            svg.append(#"<text x="\#(f(x(i)))" y="\#(f(top + plotHeight + 18))" text-anchor="middle">\#(rows.indices.contains(i) ? rows[i].epoch + 1 : i + 1)</text>"#)
+        for i in stride(from: 0, to: epochs, by: max(1, (epochs + 19) / 20)) {
+            svg.append(#"<text x="\#(f(x(i)))" y="\#(f(top + plotHeight + 18))" text-anchor="middle">\#(all.indices.contains(i) ? all[i].epoch + 1 : i + 1)</text>"#)
         }
         svg.append(#"<rect x="\#(f(left))" y="\#(f(top))" width="\#(f(plotWidth))" height="\#(f(plotHeight))" fill="none" stroke="gray"/>"#)
         svg.append(#"<text x="\#(f(left + plotWidth / 2))" y="\#(f(height - 12))" text-anchor="middle">epoch</text>"#)
         svg.append(#"<text transform="translate(16 \#(f(top + plotHeight / 2))) rotate(-90)" text-anchor="middle">loss</text>"#)
         svg.append(#"<text transform="translate(\#(f(width - 12)) \#(f(top + plotHeight / 2))) rotate(90)" text-anchor="middle">\#(metricName)</text>"#)
-        svg.append(series("train loss", "#1f77b4", rows.enumerated().map { (x($0.offset), yLoss($0.element.trainLoss)) }))
-        svg.append(series("test loss", "#ff7f0e", rows.enumerated().map { (x($0.offset), yLoss($0.element.testLoss)) }, dashed: true))
-        svg.append(series(metricName, "#2ca02c", scores.enumerated().map { (x($0.offset), yScore($0.element)) }))
+        svg.append(series("train loss", "#1f77b4", zip(drawn, rows).map { (x($0), yLoss($1.trainLoss)) }))
+        svg.append(series("test loss", "#ff7f0e", zip(drawn, rows).map { (x($0), yLoss($1.testLoss)) }, dashed: true))
+        svg.append(series(metricName, "#2ca02c", zip(drawn, scores).map { (x($0), yScore($1)) }))
         for (k, (name, color)) in [("train loss", "#1f77b4"), ("test loss", "#ff7f0e"), (metricName, "#2ca02c")].enumerated() {
             let lx = legendX + Double(k) * 130, ly = legendY
             svg.append(#"<line x1="\#(f(lx))" y1="\#(f(ly))" x2="\#(f(lx + 22))" y2="\#(f(ly))" stroke="\#(color)" stroke-width="3"/><text x="\#(f(lx + 28))" y="\#(f(ly + 4))">\#(name)</text>"#)
@@ -72,7 +85,7 @@ enum Curves {
             let maximumNorm = max(normValues.max() ?? 1, 1e-9) * 1.05
             let epsilons = rows.compactMap { $0.extras["epsilon"] }
             let maximumEpsilon = max(epsilons.max() ?? 1, 1e-9) * 1.05
-            func yPanel(_ v: Double, _ maximum: Double) -> Double { panelTop + panelHeight * (1 - min(max(v / maximum, 0), 1)) }
+            func yPanel(_ v: Double, _ maximum: Double) -> Double { panelTop + panelHeight * (1 - clamp(v / maximum)) }
             svg.append(#"<rect x="\#(f(left))" y="\#(f(panelTop))" width="\#(f(plotWidth))" height="\#(f(panelHeight))" fill="none" stroke="gray"/>"#)
             for k in 0...2 {
                 let y = panelTop + panelHeight * Double(k) / 2
@@ -86,12 +99,12 @@ enum Curves {
             var legend: [(String, String)] = []
             for (name, color, label) in [("grad_norm_p10", "#9467bd", "grad norm 10 %"), ("grad_norm_p50", "#8c564b", "median"),
                                          ("grad_norm_p90", "#e377c2", "90 %")] where !normValues.isEmpty {
-                let points = rows.enumerated().compactMap { i, row in row.extras[name].map { (x(i), yPanel($0, maximumNorm)) } }
+                let points = zip(drawn, rows).compactMap { i, row in row.extras[name].map { (x(i), yPanel($0, maximumNorm)) } }
                 svg.append(series(label, color, points))
                 legend.append((label, color))
             }
             if !epsilons.isEmpty {
-                let points = rows.enumerated().compactMap { i, row in row.extras["epsilon"].map { (x(i), yPanel($0, maximumEpsilon)) } }
+                let points = zip(drawn, rows).compactMap { i, row in row.extras["epsilon"].map { (x(i), yPanel($0, maximumEpsilon)) } }
                 svg.append(series("ε", "#d62728", points, dashed: true))
                 legend.append(("ε (right axis)", "#d62728"))
             }

@@ -15,7 +15,7 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var threads: WorkerOptions
 
     func run() throws {
-        Backprop.setUp()
+        try Backprop.setUp()
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let (dataset, fileNames) = try guardedRead(data.path) {
             let file = try HDF5File.open(data.path)

@@ -13,7 +13,7 @@ struct GradientCheck: ParsableCommand {
     var seed: UInt64 = 0
 
     func run() throws {
-        Backprop.setUp()
+        try Backprop.setUp()
         var worstOverall = 0.0
         let hidden: [Activation] = Activation.allCases.filter(\.isElementwise)
         for loss in Loss.allCases {
@@ -25,7 +25,7 @@ struct GradientCheck: ParsableCommand {
                 let results = checkGradients(of: problem.network, inputs: problem.inputs, targets: problem.targets)
                 let worst = results.map(\.worstRelativeError).max() ?? 0
                 worstOverall = max(worstOverall, worst)
-                let detail = results.map { String(format: "L%d.%@ %.1e", $0.layer, $0.tensor == "weight" ? "w" : "b", $0.worstRelativeError) }
+                let detail = results.map { String(format: "L%ld.%@ %.1e", $0.layer, $0.tensor == "weight" ? "w" : "b", $0.worstRelativeError) }
                 print("\(worst <= tolerance ? "ok  " : "FAIL") \(loss.rawValue) × \(activation.rawValue): " + detail.joined(separator: "  "))
             }
         }

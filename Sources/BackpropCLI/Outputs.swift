@@ -3,9 +3,15 @@ import BackpropHDF5
 import Foundation
 
 /// Refuses an output that is one of the command's inputs (the same path, or
-/// the same file through a link): writing it would destroy the input.
+/// the same file through a link): writing it would destroy the input; or one
+/// of the files `train` manages in a run directory (`runDirectory`: the run
+/// about to start's), whose run it would break.
 /// - Throws: `ValidationError` naming the flag, the output and the input.
-func refuseOverwritingInputs(_ output: String, flag: String, inputs: [String]) throws {
+func refuseOverwritingInputs(_ output: String, flag: String, inputs: [String], runDirectory: String? = nil) throws {
+    if RunDirectory.isManagedFile(output, runDirectory: runDirectory) {
+        throw ValidationError("\(flag) \(output) names a file that train manages in a run directory "
+                              + "(checkpoints, last.h5, best.h5, config.json, metrics.csv, curves.svg, .lock); write the output elsewhere.")
+    }
     func sameFile(_ a: String, _ b: String) -> Bool {
         let resolved = [a, b].map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
         if resolved[0] == resolved[1] { return true }

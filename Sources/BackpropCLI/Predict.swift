@@ -30,7 +30,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        Backprop.setUp()
+        try Backprop.setUp()
         try refuseOverwritingInputs(output, flag: "--output", inputs: [input, checkpoint])
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let network = model.network

@@ -44,7 +44,12 @@ struct Privacy: ParsableCommand {
             σ = noise!
         }
         let (ε, order) = PrivacyAccountant.epsilon(samplingRate: sampleRate, noise: σ, steps: steps, delta: delta)
-        print(String(format: "ε = %.4f at δ = %g (best RDP order α = %g) after %d steps at q = %g, σ = %g", ε, delta, order, steps, sampleRate, σ))
+        guard ε.isFinite else {
+            print(String(format: "ε = ∞ at δ = %g after %ld steps at q = %g, σ = %g: noise this small gives no privacy guarantee",
+                         delta, steps, sampleRate, σ))
+            return
+        }
+        print(String(format: "ε = %.4f at δ = %g (best RDP order α = %g) after %ld steps at q = %g, σ = %g", ε, delta, order, steps, sampleRate, σ))
         if PrivacyAccountant.isAtEdge(order) {
             printError("warning: the best order α = \(order) lies at the edge of the orders tried (1.1…63); ε may be loose.")
         }

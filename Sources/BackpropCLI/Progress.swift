@@ -68,7 +68,7 @@ final class ProgressReporter {
             FileHandle.standardOutput.write(Data(("\r" + text + "\u{1B}[K").utf8))
             drawn = true
         } else if logEvery > 0, step % logEvery == 0 {
-            print(String(format: "step %d  epoch %d  batch %d/%d  loss %.4f  lr %.6g  %@ samples/s",
+            print(String(format: "step %ld  epoch %ld  batch %ld/%ld  loss %.4f  lr %.6g  %@ samples/s",
                          step, epoch + 1, batch, batches, loss, learningRate, grouped(rate)))
             fflush(nil)
         }
@@ -83,6 +83,6 @@ final class ProgressReporter {
 
     private func clock(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%02d:%02d", s / 60, s % 60)
+        return s >= 3600 ? String(format: "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60) : String(format: "%02ld:%02ld", s / 60, s % 60)
     }
 }

@@ -36,7 +36,8 @@ func probeInChild(_ path: String, _ probe: () -> Void) throws {
         if signal != 0 && signal != 0x7F {
             throw StorageError.invalidContent(
                 path: path, object: "file",
-                reason: "crashes libhdf5 1.10.8 while being read (signal \(signal)), a known libhdf5 bug on crafted files; it is refused")
+                reason: "kills the process that reads it (signal \(signal)): either \(MemoryLimit.hint), or the file is crafted "
+                    + "to crash libhdf5 1.10.8 (a known libhdf5 bug); it is refused")
         }
     }
 }

@@ -37,13 +37,13 @@ struct Train: ParsableCommand {
     @Option(name: Settings.output.name, help: Settings.output.help)
     var output: String?
     @Option(name: Settings.checkpointEvery.name, help: Settings.checkpointEvery.help)
-    var checkpointEvery = CheckpointPolicy().everySteps
+    var checkpointEvery: Int?
     @Flag(name: Settings.checkpointEveryEpoch.name, inversion: .prefixedNo, help: Settings.checkpointEveryEpoch.help)
-    var checkpointEveryEpoch = CheckpointPolicy().everyEpoch
+    var checkpointEveryEpoch: Bool?
     @Option(name: Settings.checkpointInterval.name, help: Settings.checkpointInterval.help)
     var checkpointInterval: WallInterval?
     @Option(name: Settings.keep.name, help: Settings.keep.help)
-    var keep = CheckpointPolicy().keep
+    var keep: Int?
 
     @Option(name: Settings.config.name, help: Settings.config.help)
     var config: String?
@@ -65,8 +65,10 @@ struct Train: ParsableCommand {
     func validate() throws {
         if quiet && verbose { throw ValidationError("--quiet and --verbose contradict each other; give one.") }
         if logEvery < 0 { throw ValidationError("--log-every \(logEvery) is invalid: it must be 0 (off) or more.") }
-        if checkpointEvery < 0 { throw ValidationError("--checkpoint-every \(checkpointEvery) is invalid: it must be 0 (off) or more.") }
-        if keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
+        if let checkpointEvery, checkpointEvery < 0 {
+            throw ValidationError("--checkpoint-every \(checkpointEvery) is invalid: it must be 0 (off) or more.")
+        }
+        if let keep, keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
         if resume == nil {
             // A fresh run is checked as far as the flags alone decide before any
@@ -83,14 +85,17 @@ struct Train: ParsableCommand {
     /// The run, as one rank of `job` (or the one process).
     private func run(in job: Job) throws {
         let startUp = ContinuousClock.now
-        Backprop.setUp()
+        try Backprop.setUp()
         let kernel = try self.kernel.resolved()
         var resumed: (checkpoint: Checkpoint, path: String)?
         if let resume { resumed = try Train.locate(resume) }
 
         let base = resumed?.checkpoint.configuration ?? Train.freshConfiguration()
         let dataPath = dataOptions.data ?? resumed?.checkpoint.dataPath ?? DataOptions.defaultPath
-        if let output { try refuseOverwritingInputs(output, flag: "--output", inputs: [dataPath] + (resumed.map { [$0.path] } ?? [])) }
+        if let output {
+            try refuseOverwritingInputs(output, flag: Settings.output.flag, inputs: [dataPath] + (resumed.map { [$0.path] } ?? []),
+                                        runDirectory: runDir ?? resumed.map { Train.runDirectory(of: $0.path) })
+        }
         let (train, test, classNames) = try guardedRead(dataPath) {
             let file = try HDF5File.open(dataPath)
             let (train, test) = try DatasetFile.load(file)
@@ -116,6 +121,15 @@ struct Train: ParsableCommand {
             trainer = try Trainer(configuration: configuration, dataset: train, kernel: kernel, group: job.group)
         }
         try test.validate(for: trainer.network)
+        if let (checkpoint, _) = resumed, configuration.privacy != nil, job.isWriter,
+           let before = try? checkpoint.configuration.plannedSteps(sampleCount: train.count),
+           let after = try? configuration.plannedSteps(sampleCount: train.count), after > before,
+           let planned = trainer.privacySpent(steps: before), let extended = trainer.privacySpent(steps: after) {
+            let message = "the resumed run plans \(after) steps where the run planned \(before): DP-SGD then spends "
+                + "ε = \(String(format: "%.3f", extended.epsilon)) instead of \(String(format: "%.3f", planned.epsilon)) "
+                + "(δ = \(configuration.privacy!.delta))."
+            log.warning("\(message)")
+        }
         try job.agree(on: trainer, dataFingerprint: fingerprint)
         if job.size > 1 && (logGradNorms || logNoiseScale) {
             throw ValidationError("--log-grad-norms and --log-noise-scale measure one process's samples; run them without mpirun.")
@@ -136,9 +150,20 @@ struct Train: ParsableCommand {
         let continuing = resumed.map {
             URL(fileURLWithPath: Train.runDirectory(of: $0.path)).standardizedFileURL == URL(fileURLWithPath: directory.path).standardizedFileURL
         } ?? false
+        // Resuming an older checkpoint file where the run went on would write a second
+        // timeline over the first (its checkpoints, last.h5, best.h5, metrics.csv). (A
+        // resume of the directory takes its newest valid checkpoint: newer ones are damaged.)
+        if continuing, let resume, !Train.isDirectory(resume), let (checkpoint, path) = resumed, let newest = directory.checkpoints().first,
+           newest.step > checkpoint.position.step {
+            throw ValidationError("\(path) is at step \(checkpoint.position.step), but the run in \(directory.path) went on to step "
+                                  + "\(newest.step) (\(newest.path)); resume the newest, or give \(Settings.runDir.flag) NEW_DIR to branch from this one.")
+        }
         let lock = job.isWriter ? try directory.prepare(continuing: continuing) : nil
-        let policy = CheckpointPolicy(everySteps: checkpointEvery, everyEpoch: checkpointEveryEpoch,
-                                      interval: checkpointInterval?.seconds, keep: keep)
+        // A resumed run keeps the policy its config.json records, flag by flag, unless a flag changes it.
+        let recorded = resumed.map { CheckpointPolicy.recorded(in: Train.runDirectory(of: $0.path)) } ?? CheckpointPolicy()
+        let policy = CheckpointPolicy(everySteps: checkpointEvery ?? recorded.everySteps,
+                                      everyEpoch: checkpointEveryEpoch ?? recorded.everyEpoch,
+                                      interval: checkpointInterval?.seconds ?? recorded.interval, keep: keep ?? recorded.keep)
         if verbose && job.isWriter {
             if job.size > 1 { print("job: \(job.size) ranks of \(configuration.workers) worker\(configuration.workers == 1 ? "" : "s") each") }
             print("kernel: \(kernel.summary); every path gives the same bits")
@@ -185,10 +210,17 @@ struct Train: ParsableCommand {
             _ = try configuration.makeNetwork(Float.self)
             return configuration
         }
+        // The run's length in steps is counted before anything uses it (DP-SGD's σ, the cosine's end).
+        _ = try configuration.plannedSteps(sampleCount: sampleCount)
         try privacy.resolve(&configuration, sampleCount: sampleCount)
         if schedule.givesSchedule {
-            let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
-            configuration.schedule.shape = try schedule.shape(of: configuration, batchesPerEpoch: batchesPerEpoch)
+            configuration.schedule.shape = try schedule.shape(of: configuration, sampleCount: sampleCount)
+        } else if case .cosine(let warmup, let total, let minimum) = configuration.schedule.shape,
+                  total == (try? base.plannedSteps(sampleCount: sampleCount)) {
+            // A run made longer or shorter on resume stretches the cosine it planned, which
+            // then still ends at η_min on the run's last step (it never trains on at η_min).
+            let planned = try configuration.plannedSteps(sampleCount: sampleCount)
+            configuration.schedule.shape = .cosine(warmupSteps: warmup, totalSteps: planned, minimum: minimum)
         }
         try configuration.validate()
         _ = try configuration.makeNetwork(Float.self)
@@ -224,6 +256,11 @@ struct Train: ParsableCommand {
         if configuration.schedule != saved.schedule && !override {
             throw ValidationError("the --lr-* flags change the schedule saved in \(checkpointPath); add --override to change it.")
         }
+        // σ from --dp-epsilon over the resumed run's steps, or δ's default: DP-SGD's settings define the run.
+        if configuration.privacy != saved.privacy {
+            throw ValidationError("the DP-SGD flags would change the noise or δ of the run saved in \(checkpointPath) "
+                                  + "(σ \(saved.privacy?.noise ?? 0), δ \(saved.privacy?.delta ?? 0)); they cannot change on resume.")
+        }
     }
 
     /// Runs `body`, turning Core's errors into `ValidationError`s that name the flags.
@@ -247,6 +284,12 @@ struct Train: ParsableCommand {
         }
         if !isDirectory.boolValue { return (try guardedRead(path) { try Checkpoint.load(from: path) }, path) }
         return try RunDirectory(path).newestValidCheckpoint { log.warning("\($0)") }
+    }
+
+    /// Whether `path` is a directory.
+    static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
     /// The run directory a checkpoint file belongs to.

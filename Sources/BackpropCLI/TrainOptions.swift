@@ -66,7 +66,7 @@ struct PrivacyOptions: ConfigurationOptions {
         if privacy.delta.isNaN { privacy.delta = pow(10, (log10(1 / Double(max(sampleCount, 2)))).rounded(.down)) }
         if let dpEpsilon {
             let q = Double(min(configuration.batchSize, sampleCount)) / Double(sampleCount)
-            let steps = configuration.steps ?? configuration.epochs * Epochs.batches(of: sampleCount, in: configuration.batchSize)
+            let steps = try configuration.plannedSteps(sampleCount: sampleCount)
             guard let σ = PrivacyAccountant.noise(forEpsilon: dpEpsilon, samplingRate: q, steps: max(steps, 1), delta: privacy.delta) else {
                 throw ValidationError("--dp-epsilon \(dpEpsilon): no noise multiplier up to 1,000 spends so little in \(steps) steps at q = \(q).")
             }
@@ -131,8 +131,9 @@ struct ScheduleOptions: ConfigurationOptions {
     }
 
     /// The schedule's shape the --lr-* flags describe, starting from
-    /// `configuration`'s, for a run of `batchesPerEpoch` steps an epoch.
-    func shape(of configuration: TrainingConfiguration, batchesPerEpoch: Int) throws -> LearningRateSchedule.Shape {
+    /// `configuration`'s, for a run on `sampleCount` samples.
+    func shape(of configuration: TrainingConfiguration, sampleCount: Int) throws -> LearningRateSchedule.Shape {
+        let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
         let current = configuration.schedule.shape
         let kind = lrSchedule ?? ScheduleKind(current)
         try checkFlags(of: kind)
@@ -147,7 +148,7 @@ struct ScheduleOptions: ConfigurationOptions {
             var (warmup, minimum) = (LearningRateSchedule.defaultWarmupSteps, LearningRateSchedule.defaultMinimum)
             if case .cosine(let w, _, let m) = current { (warmup, minimum) = (w, m) }
             // The cosine reaches η_min at the run's last step.
-            let total = configuration.steps ?? configuration.epochs * batchesPerEpoch
+            let total = try configuration.plannedSteps(sampleCount: sampleCount)
             return .cosine(warmupSteps: warmupSteps ?? warmup, totalSteps: total, minimum: minLr ?? minimum)
         }
     }

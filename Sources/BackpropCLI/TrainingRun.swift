@@ -12,6 +12,22 @@ struct CheckpointPolicy {
     var interval: Double?
     /// Step checkpoints kept in the run directory.
     var keep = 3
+
+    /// The policy a run directory's config.json records, each setting it
+    /// lacks (or holds a value of the wrong kind for) the default's.
+    static func recorded(in directory: String) -> CheckpointPolicy {
+        var policy = CheckpointPolicy()
+        guard let data = FileManager.default.contents(atPath: RunDirectory(directory).configurationPath),
+              let settings = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return policy }
+        func whole(_ key: String) -> Int? { (settings[key] as? NSNumber).flatMap { Int(exactly: $0.doubleValue) } }
+        if let steps = whole(Settings.checkpointEvery.key), steps >= 0 { policy.everySteps = steps }
+        if let every = settings[Settings.checkpointEveryEpoch.key] as? Bool { policy.everyEpoch = every }
+        if let interval = (settings[Settings.checkpointInterval.key] as? NSNumber)?.doubleValue, interval.isFinite, interval > 0 {
+            policy.interval = interval
+        }
+        if let keep = whole(Settings.keep.key), keep >= 1 { policy.keep = keep }
+        return policy
+    }
 }
 
 /// The loop of `backprop train`: steps, epoch summaries, checkpoints by
@@ -46,10 +62,15 @@ final class TrainingRun {
     private var lastCheckpoint: String?
     /// Seconds spent inside optimizer steps in this process.
     private var stepSeconds = 0.0
+    /// The best test score so far (best.h5's), kept here so that an epoch costs the same however many came before.
+    private var best: Double?
+    /// The extra columns of the metrics.csv this process wrote; nil before it wrote one.
+    private var metricsExtras: [String]?
 
     init(trainer: Trainer, test: Dataset, dataPath: String, fingerprint: String,
          directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true,
          resumedFrom checkpoint: String? = nil) {
+        best = trainer.history.best(trainer.dataset.task)
         self.trainer = trainer
         self.test = test
         self.dataPath = dataPath
@@ -81,11 +102,11 @@ final class TrainingRun {
               + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
         if writes { try directory.write(configurationJSON(), to: directory.configurationPath) }
         if let privacy = configuration.privacy {
-            let planned = configuration.steps ?? configuration.epochs * trainer.epochs.batchesPerEpoch
+            let planned = try configuration.plannedSteps(sampleCount: trainer.dataset.count)
             let spent = trainer.privacySpent(steps: planned)
-            progress.line(String(format: "DP-SGD: clip C = %g, noise σ = %.4g, q = %.4g, δ = %g, %@ sampling; ε = %.3f after the %d planned steps",
+            progress.line(String(format: "DP-SGD: clip C = %g, noise σ = %.4g, q = %.4g, δ = %g, %@ sampling; ε = %@ after the %ld planned steps",
                                  privacy.clip, privacy.noise, trainer.samplingRate, privacy.delta, configuration.samplingMethod.rawValue,
-                                 spent?.epsilon ?? .nan, planned)
+                                 Self.shown(epsilon: spent?.epsilon ?? .infinity), planned)
                           + (configuration.samplingMethod == .shuffle ? " (shuffle sampling is not covered by the analysis)" : ""))
             if configuration.reduction == .sum {
                 progress.line("note: with --reduction sum each step follows the noisy clipped sum itself, not its mean: "
@@ -153,7 +174,7 @@ final class TrainingRun {
         guard writes else { return }
         try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
         try checkpoint().save(to: output)
-        progress.line(String(format: "trained to step %d (%.2f s in optimizer steps, %.2f s in all); parameters %@; model written to %@",
+        progress.line(String(format: "trained to step %ld (%.2f s in optimizer steps, %.2f s in all); parameters %@; model written to %@",
                      trainer.position.step, stepSeconds, seconds(since: started), trainer.network.fingerprint, output),
                       minimum: .quiet)
     }
@@ -172,24 +193,39 @@ final class TrainingRun {
         let losses = trainer.history.stepLosses.suffix(trainer.epochs.batchesPerEpoch)
         let sizes = (0..<losses.count).map { Double(trainer.epochs.batchRange($0).count) }
         let trainLoss = zip(losses, sizes).map { $0 * $1 }.reduce(0, +) / sizes.reduce(0, +)
+        try requireFiniteParameters()
         let evaluation = evaluate(trainer.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
         let task = trainer.dataset.task
-        let previousBest = trainer.history.best(task)
+        let previousBest = best
         trainer.history.epochs.append(EpochRecord(
             epoch: epoch, step: trainer.position.step, trainLoss: trainLoss, testLoss: evaluation.meanLoss,
             testScore: evaluation.score, learningRate: trainer.learningRate,
             samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started)))
         let score = "\(task.scoreName) \(task.format(evaluation.score))"
             + measurements(into: &trainer.history.epochs[trainer.history.epochs.count - 1].extras)
-        progress.line(String(format: "epoch %d/%d  train loss %.4f  test loss %.4f  %@  %@ samples/s  %.2f s",
+        progress.line(String(format: "epoch %ld/%ld  train loss %.4f  test loss %.4f  %@  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
                      score, grouped(samplesPerSecond), seconds))
-        if policySaves || trainer.isFinished {
-            try save(isBest: previousBest.map { task.improves(evaluation.score, on: $0) } ?? true)
-        }
-        try directory.write(RunDirectory.metricsCSV(trainer.history, task: task), to: directory.metricsPath)
+        let isBest = !evaluation.score.isNaN && (previousBest.map { task.improves(evaluation.score, on: $0) } ?? true)
+        if isBest { best = evaluation.score }
+        if policySaves || trainer.isFinished { try save(isBest: isBest) }
+        try writeMetrics(task: task)
         let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
         try directory.write(Curves.svg(trainer.history, task: task, title: title), to: "\(directory.path)/curves.svg")
+    }
+
+    /// metrics.csv: the epoch's line appended (a constant cost, however long
+    /// the run), or the whole file rewritten from the history when this run
+    /// has not written it yet (it may be a resume) or a new column appears.
+    private func writeMetrics(task: LearningTask) throws {
+        guard let last = trainer.history.epochs.last else { return }
+        let extras = EpochRecord.extraNames.filter { (metricsExtras ?? []).contains($0) || last.extras[$0] != nil }
+        if extras == metricsExtras {
+            try directory.append(line: RunDirectory.metricsRow(last, task: task, extras: extras), to: directory.metricsPath)
+        } else {
+            try directory.write(RunDirectory.metricsCSV(trainer.history, task: task), to: directory.metricsPath)
+            metricsExtras = RunDirectory.metricsExtras(trainer.history.epochs)
+        }
     }
 
     /// The epoch's ε, gradient norm quantiles and noise scale, as extras of its
@@ -198,7 +234,7 @@ final class TrainingRun {
         var text = ""
         if let (epsilon, _) = trainer.privacySpent() {
             extras["epsilon"] = epsilon
-            text += String(format: "  ε %.3f", epsilon) + (trainer.configuration.samplingMethod == .shuffle ? " (not covered: shuffle)" : "")
+            text += "  ε \(Self.shown(epsilon: epsilon))" + (trainer.configuration.samplingMethod == .shuffle ? " (not covered: shuffle)" : "")
         }
         let statistics = trainer.sampleStatistics
         if trainer.measuresSampleNorms, !statistics.norms.isEmpty {
@@ -215,8 +251,22 @@ final class TrainingRun {
         return text
     }
 
+    /// ε as the lines show it: three decimals, or "∞ (no guarantee)" for noise too small to give one.
+    static func shown(epsilon: Double) -> String {
+        epsilon.isFinite ? String(format: "%.3f", epsilon) : "∞ (no guarantee)"
+    }
+
+    /// Stops the run when a step left a parameter that is not finite: nothing
+    /// is evaluated, printed or saved from it.
+    private func requireFiniteParameters() throws {
+        guard trainer.network.parameters.allSatisfy(\.isFinite) else {
+            throw TrainingError.nonFiniteParameters(step: trainer.position.step, lastCheckpoint: lastCheckpoint)
+        }
+    }
+
     /// Writes the trainer's state as the run directory's next checkpoint.
     private func save(isBest: Bool = false) throws {
+        try requireFiniteParameters()
         trainer.gatherOptimizerState()
         if writes {
             trainer.history.wallTime = earlierSeconds + seconds(since: started)

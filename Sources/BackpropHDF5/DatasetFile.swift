@@ -81,6 +81,11 @@ public enum DatasetFile {
         guard scale.isFinite, scale > 0 else {
             throw .invalidContent(path: file.path, object: "attribute 'scale' of \(object)", reason: "is \(scale); it must be a finite number > 0")
         }
+        // The largest feature, 255 · scale, must be a Float too.
+        guard (255 * scale).isFinite else {
+            throw .invalidContent(path: file.path, object: "attribute 'scale' of \(object)",
+                                  reason: "is \(scale), so a byte of 255 stands for \(255 * Double(scale)), beyond float32; it must be at most \(Float.greatestFiniteMagnitude / 255)")
+        }
         return (.bytes(x, scale: scale), shape)
     }
 

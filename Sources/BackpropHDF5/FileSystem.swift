@@ -90,16 +90,23 @@ public enum FileSystem {
         }
     }
 
-    /// Creates `path` and writes `bytes` to it (write(2) until done), naming
-    /// `reported` in errors: the file the user asked for, not a temporary one.
+    /// Creates `path`, a fresh name (never an existing file or a link), and
+    /// writes `bytes` to it, naming `reported` in errors: the file the user
+    /// asked for, not a temporary one.
     /// - Throws: `StorageError.io`, e.g. "No space left on device".
     static func write(_ bytes: [UInt8], to path: String, reporting reported: String) throws(StorageError) {
         let file: FileDescriptor
         do {
-            file = try FileDescriptor(opening: path, O_WRONLY | O_CREAT | O_TRUNC)
+            file = try FileDescriptor(opening: path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
         } catch {
             throw .io(path: reported, reason: "cannot create \(path) (\(error))")
         }
+        try write(bytes, to: file, reporting: reported)
+    }
+
+    /// Writes all of `bytes` to `file` (write(2) until done).
+    /// - Throws: `StorageError.io` naming `reported`.
+    static func write(_ bytes: [UInt8], to file: FileDescriptor, reporting reported: String) throws(StorageError) {
         var written = 0
         while written < bytes.count {
             let count: Int

@@ -107,7 +107,9 @@ public final class HDF5File {
         // Grow in 16 MiB steps: a checkpoint of the reference model fits in
         // one, so the image is never copied by realloc (pages untouched cost nothing).
         let access = try coreDriverAccess(path, increment: 16 << 20)
-        let id = try check(H5Fcreate(path, chdf5_acc_trunc(), propertiesDefault, access.id), "H5Fcreate", path: path, object: "/")
+        // Nothing is read here: a failure is memory, not a damaged file.
+        let id = H5Fcreate(path, chdf5_acc_trunc(), propertiesDefault, access.id)
+        guard id >= 0 else { throw .io(path: path, reason: "cannot build the file in memory (H5Fcreate failed): \(MemoryLimit.hint)") }
         return try body(HDF5File(path: path, file: Handle(id, close: H5Fclose)))
     }
 

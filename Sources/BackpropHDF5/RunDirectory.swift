@@ -20,6 +20,29 @@ public struct RunDirectory: Sendable {
         self.path = path
     }
 
+    /// The name of the lock file every run directory holds while, and after, a run uses it.
+    public static let lockName = ".lock"
+
+    /// Whether `name` is one of the files `train` manages in a run directory:
+    /// the lock, config.json, metrics.csv, curves.svg, last.h5, best.h5, the
+    /// step checkpoints and the event files. No other command may write one.
+    public static func manages(_ name: String) -> Bool {
+        [lockName, "config.json", "metrics.csv", "curves.svg", "last.h5", "best.h5"].contains(name)
+            || (name.hasPrefix("checkpoint-") && name.hasSuffix(".h5")) || name.hasPrefix("events.out.tfevents")
+            || name.hasPrefix(FileSystem.temporaryPrefix)
+    }
+
+    /// Whether `path` names a file that `train` manages in a run directory
+    /// (one that holds a lock file), or in `runDirectory` (that of the run about to start).
+    public static func isManagedFile(_ path: String, runDirectory: String? = nil) -> Bool {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        let directory = url.deletingLastPathComponent()
+        guard manages(url.lastPathComponent) else { return false }
+        if let runDirectory, URL(fileURLWithPath: runDirectory).standardizedFileURL.resolvingSymlinksInPath().path
+            == directory.resolvingSymlinksInPath().path { return true }
+        return FileSystem.exists(directory.appendingPathComponent(lockName).path)
+    }
+
     public var lastPath: String { "\(path)/last.h5" }
     public var bestPath: String { "\(path)/best.h5" }
     public var modelPath: String { "\(path)/model.h5" }
@@ -35,14 +58,49 @@ public struct RunDirectory: Sendable {
     /// metrics.csv for `history`: a header and one row per finished epoch,
     /// with the task's test score (accuracy or RMSE).
     public static func metricsCSV(_ history: History, task: LearningTask) -> String {
-        let columns = EpochRecord.columns(task)
         // Extra columns for what any epoch measured (empty where one did not).
-        let extras = EpochRecord.extraNames.filter { name in history.epochs.contains { $0.extras[name] != nil } }
-        var lines = [(columns.map(\.name) + extras).joined(separator: ",")]
-        for r in history.epochs {
-            lines.append((columns.map { $0.text(r) } + extras.map { r.extras[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
+        let extras = metricsExtras(history.epochs)
+        return ([metricsHeader(task, extras: extras)] + history.epochs.map { metricsRow($0, task: task, extras: extras) })
+            .joined(separator: "\n") + "\n"
+    }
+
+    /// The extras any of `rows` measured, in `EpochRecord.extraNames` order.
+    public static func metricsExtras(_ rows: some Sequence<EpochRecord>) -> [String] {
+        var measured = Set<String>()
+        for row in rows { measured.formUnion(row.extras.keys) }
+        return EpochRecord.extraNames.filter(measured.contains)
+    }
+
+    /// metrics.csv's header line (no newline).
+    public static func metricsHeader(_ task: LearningTask, extras: [String]) -> String {
+        (EpochRecord.columns(task).map(\.name) + extras).joined(separator: ",")
+    }
+
+    /// One epoch's line of metrics.csv (no newline); a value that is not
+    /// finite is written as Python writes it (nan, inf, -inf), which pandas and NumPy read.
+    public static func metricsRow(_ record: EpochRecord, task: LearningTask, extras: [String]) -> String {
+        func text(_ value: Double) -> String { value.isNaN ? "nan" : value.isInfinite ? (value > 0 ? "inf" : "-inf") : "\(value)" }
+        return (EpochRecord.columns(task).map { $0.isCount ? $0.text(record) : text($0.value(record)) }
+                + extras.map { record.extras[$0].map(text) ?? "" }).joined(separator: ",")
+    }
+
+    /// Appends `line` and a newline to the run's file `file`, never through a
+    /// link, and fsyncs it: the cost of a log line, however long the file.
+    /// A crash may leave the last line cut short; the next start rewrites the file whole.
+    /// - Throws: `StorageError.io`.
+    public func append(line: String, to file: String) throws(StorageError) {
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try FileDescriptor(opening: file, O_WRONLY | O_APPEND | O_NOFOLLOW)
+        } catch {
+            throw .io(path: file, reason: "cannot open it to append (\(error))")
         }
-        return lines.joined(separator: "\n") + "\n"
+        try FileSystem.write(Array((line + "\n").utf8), to: descriptor, reporting: file)
+        do {
+            try systemCall("fsync") { fsync(descriptor.raw) }
+        } catch {
+            throw .io(path: file, reason: "cannot sync it (\(error))")
+        }
     }
 
     public func checkpointPath(step: Int) -> String {
@@ -161,12 +219,22 @@ public final class RunLock: Sendable {
     /// - Throws: `StorageError.io` naming the directory and the holder's pid
     ///   when another process holds it.
     init(directory: String) throws(StorageError) {
-        let file = "\(directory)/.lock"
+        let file = "\(directory)/\(RunDirectory.lockName)"
         let lockFile: FileDescriptor
+        // Never through a link: a .lock planted as a symbolic link (ELOOP) or
+        // a hard link to another file would make this process truncate it.
         do {
-            lockFile = try FileDescriptor(opening: file, O_RDWR | O_CREAT)
+            lockFile = try FileDescriptor(opening: file, O_RDWR | O_CREAT | O_NOFOLLOW)
+        } catch where error.code == ELOOP {
+            throw .io(path: file, reason: "is a symbolic link; a run directory's files are never written through a link (remove it)")
         } catch {
             throw .io(path: file, reason: "cannot open the run's lock file (\(error))")
+        }
+        var status = stat()
+        guard (try? systemCall("fstat") { fstat(lockFile.raw, &status) }) != nil,
+              status.st_mode & S_IFMT == S_IFREG, status.st_nlink == 1 else {
+            throw .io(path: file, reason: "is not a plain file of its own (a hard link or a special file); "
+                      + "a run directory's files are never written through a link (remove it)")
         }
         do {
             try systemCall("flock") { flock(lockFile.raw, LOCK_EX | LOCK_NB) }

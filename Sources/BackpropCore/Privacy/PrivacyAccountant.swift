@@ -18,7 +18,9 @@ public enum PrivacyAccountant {
         if q == 0 { return 0 }
         if σ == 0 { return .infinity }
         if q == 1 { return α / (2 * σ * σ) }
-        if α.isInfinite { return .infinity }
+        // σ so small that 1/(2σ²) overflows (σ below about 1e-154): no privacy to speak of,
+        // and the series below would meet 0/0.
+        if α.isInfinite || !(1 / (2 * σ * σ)).isFinite { return .infinity }
         let logA = α.rounded() == α ? logAForIntegerOrder(q, σ, Int(α)) : logAForFractionalOrder(q, σ, α)
         return logA / (α - 1)
     }
@@ -70,12 +72,19 @@ public enum PrivacyAccountant {
         return logA
     }
 
-    /// log(A_α) for fractional α: the two series over (−∞, z₀] and [z₀, ∞) of §3.3.
+    /// The most terms `logAForFractionalOrder` sums before it gives up (∞:
+    /// no bound). Its terms fall below e^−30 within a few hundred for σ ≥ 0.1
+    /// at Opacus's orders.
+    static let fractionalTermLimit = 100_000
+
+    /// log(A_α) for fractional α: the two series over (−∞, z₀] and [z₀, ∞) of
+    /// §3.3, summed until both terms fall below e^−30; ∞ (no guarantee) when a
+    /// term is not a number or `fractionalTermLimit` terms did not get there.
     static func logAForFractionalOrder(_ q: Double, _ σ: Double, _ α: Double) -> Double {
         var (logA0, logA1) = (-Double.infinity, -Double.infinity)
         let z0 = σ * σ * log(1 / q - 1) + 0.5
         var i = 0.0
-        while true {
+        for _ in 0..<fractionalTermLimit {
             let (logCoefficient, positive) = logBinomial(α, i)
             let j = α - i
             let logT0 = logCoefficient + i * log(q) + j * log(1 - q)
@@ -92,9 +101,10 @@ public enum PrivacyAccountant {
                 logA1 = logSubtract(logA1, logS1)
             }
             i += 1
-            if max(logS0, logS1) < -30 { break }
+            guard !logS0.isNaN, !logS1.isNaN else { return .infinity }
+            if max(logS0, logS1) < -30 { return logAdd(logA0, logA1) }
         }
-        return logAdd(logA0, logA1)
+        return .infinity
     }
 
     /// log |C(α, i)| for real α and whole i ≥ 0, and whether C(α, i) > 0.

@@ -114,6 +114,21 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         }
     }
 
+    /// The optimizer steps the run plans in all, on `sampleCount` samples:
+    /// `steps`, or `epochs` × batches per epoch.
+    /// - Throws: `TrainingError.invalidSetting(.epochs, …)` when that product
+    ///   is more steps than a run can count.
+    public func plannedSteps(sampleCount: Int) throws(TrainingError) -> Int {
+        if let steps { return steps }
+        let batches = Epochs.batches(of: sampleCount, in: max(batchSize, 1))
+        let (planned, overflow) = epochs.multipliedReportingOverflow(by: batches)
+        guard !overflow else {
+            throw .invalidSetting(.epochs, value: "\(epochs)",
+                                  reason: "at \(batches) batches an epoch that is more steps than a run can count (at most \(Int.max))")
+        }
+        return planned
+    }
+
     /// A network of this configuration's shape with zero parameters.
     /// - Throws: the network's `TrainingError`s.
     public func makeNetwork<T: NetworkScalar>(_: T.Type = Float.self) throws(TrainingError) -> Network<T> {

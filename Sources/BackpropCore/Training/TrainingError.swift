@@ -24,6 +24,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// The loss became NaN or infinite. The trainer knows no files: whoever
     /// writes checkpoints fills in the last one.
     case diverged(step: Int, loss: Double, lastCheckpoint: String?)
+    /// A step with a finite loss left a parameter that is not finite (its
+    /// gradient overflowed, e.g. on inputs of huge magnitude), found at `step`.
+    case nonFiniteParameters(step: Int, lastCheckpoint: String?)
 
     /// The settings of a `TrainingConfiguration` an error can name. Core names
     /// none of them by a flag: the command line passes its own names to
@@ -99,6 +102,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .diverged(let step, let loss, let checkpoint):
             let last = checkpoint.map { " The last checkpoint written is \($0)." } ?? " No checkpoint was written before it."
             return "training diverged at step \(step): the loss is \(loss).\(last) Try a smaller learning rate\(named(.learningRate))."
+        case .nonFiniteParameters(let step, let checkpoint):
+            let last = checkpoint.map { " The last checkpoint written is \($0)." } ?? " No checkpoint was written before it."
+            return "training diverged by step \(step): a parameter is no longer finite (a gradient overflowed; are the inputs "
+                + "of a sensible size?).\(last) Try a smaller learning rate\(named(.learningRate))."
         }
     }
 }

@@ -1,0 +1,206 @@
+import BackpropCore
+import BackpropHDF5
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// The cases of the second hardening round (issue 26), each as a user or an
+/// attacker met it: loops that must end, counts that must not overflow,
+/// integers printed whole, a run directory that cannot be turned against its
+/// owner, resumes that keep what the run chose, and inputs checked by name.
+struct HardeningTests {
+    let directory = temporaryDirectory("hardening")
+    let executable = backpropExecutable()
+    /// A small model on the committed sample: 4 steps of 256 per epoch.
+    let model = ["--data", CLITests.sample, "--layers", "784,16,10", "--workers", "2"]
+
+    func backprop(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+        try run(executable, arguments, in: directory, environment: environment)
+    }
+
+    /// A clean refusal: non-zero exit, one line naming every fragment, and no file created, changed or removed.
+    func expectRefusal(_ arguments: [String], mentions fragments: [String], environment: [String: String] = [:],
+                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = snapshot(directory)
+        let result = try backprop(arguments, environment: environment)
+        #expect(result.status != 0 && !result.signalled, "status \(result.status)", sourceLocation: sourceLocation)
+        #expect(result.standardError.split(separator: "\n").count == 1, "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(result.standardError.contains(fragment), "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        }
+        #expect(snapshot(directory) == before, "files changed", sourceLocation: sourceLocation)
+    }
+
+    func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    // MARK: - Loops and arithmetic
+
+    @Test("the accountant ends for any σ: a noise below 1e-154 is ε = ∞, not a hang")
+    func tinyNoise() throws {
+        for σ in [1e-160, 1e-200, 5e-324] {
+            #expect(PrivacyAccountant.epsilon(samplingRate: 0.01, noise: σ, steps: 100, delta: 1e-5).epsilon == .infinity)
+            #expect(PrivacyAccountant.rdp(samplingRate: 0.01, noise: σ, order: 1.5) == .infinity)
+        }
+        let result = try backprop(["privacy", "--noise", "1e-160", "--sample-rate", "0.01", "--steps", "100", "--delta", "1e-5"])
+        #expect(result.status == 0 && result.standardOutput.contains("ε = ∞") && result.standardOutput.contains("no privacy guarantee"),
+                "\(result.standardOutput)\(result.standardError)")
+        let dp = try backprop(["train"] + model + ["--epochs", "1", "--dp-clip", "1", "--dp-noise", "1e-200", "--seed", "7", "--run-dir", "dp"])
+        #expect(dp.status == 0 && dp.standardOutput.contains("ε ∞ (no guarantee)"), "\(dp.standardOutput)\(dp.standardError)")
+    }
+
+    @Test("epochs × batches beyond what a run can count is refused by name before anything is written", arguments: [
+        ["--epochs", "9223372036854775807", "--lr-schedule", "cosine"],
+        ["--epochs", "9223372036854775807", "--dp-clip", "1", "--dp-epsilon", "3"],
+        ["--epochs", "2305843009213693952", "--dp-clip", "1", "--dp-noise", "1"],
+    ])
+    func stepCountOverflow(_ flags: [String]) throws {
+        try expectRefusal(["train"] + model + flags + ["--run-dir", "r"], mentions: ["--epochs", "more steps than a run can count"])
+    }
+
+    @Test("integers past 2³¹ are printed whole")
+    func wholeIntegers() throws {
+        let privacy = try backprop(["privacy", "--noise", "1", "--sample-rate", "0.01", "--steps", "3000000000", "--delta", "1e-5"])
+        #expect(privacy.standardOutput.contains("after 3000000000 steps"), "\(privacy.standardOutput)")
+        let train = try backprop(["train"] + model + ["--epochs", "3000000000", "--steps", "5", "--run-dir", "long"])
+        #expect(train.status == 0 && train.standardOutput.contains("epoch 1/3000000000 "), "\(train.standardOutput)\(train.standardError)")
+    }
+
+    // MARK: - A run directory is the run's own
+
+    @Test("a .lock planted as a symbolic or hard link is refused, and the file it points at is untouched")
+    func plantedLock() throws {
+        let victim = path("victim")
+        let text = (1...1000).map(String.init).joined(separator: "\n")
+        try text.write(toFile: victim, atomically: true, encoding: .utf8)
+        for (name, plant) in [("symbolic", { (lock: String) in try FileManager.default.createSymbolicLink(atPath: lock, withDestinationPath: victim) }),
+                              ("hard", { (lock: String) in try FileManager.default.linkItem(atPath: victim, toPath: lock) })] {
+            let run = path("r-\(name)")
+            try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+            try plant("\(run)/.lock")
+            let result = try backprop(["train"] + model + ["--epochs", "1", "--run-dir", run])
+            #expect(result.status == 1 && result.standardError.contains(".lock") && result.standardError.contains("link"),
+                    "\(name): \(result.standardError)")
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == text, "\(name) link: the victim changed")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: run) == [".lock"], "\(name): the run wrote files")
+        }
+    }
+
+    @Test("no output flag may name a file train manages in a run directory")
+    func managedFilesAreNoOutputs() throws {
+        let result = try backprop(["train"] + model + ["--epochs", "1", "--run-dir", "r"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let run = path("r")
+        for name in ["last.h5", "best.h5", "checkpoint-00000004.h5", "metrics.csv"] {
+            let target = "\(run)/\(name)"
+            let before = try Data(contentsOf: URL(fileURLWithPath: target))
+            let predict = try backprop(["predict", "--checkpoint", "\(run)/model.h5", "--input", CLITests.sample, "--output", target])
+            #expect(predict.status != 0 && predict.standardError.contains("manages in a run directory"), "predict \(name): \(predict.standardError)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == before, "\(name) changed")
+        }
+        let train = try backprop(["train"] + model + ["--epochs", "1", "--run-dir", "r2", "--output", "r2/config.json"])
+        #expect(train.status == 64 && train.standardError.contains("--output r2/config.json names a file that train manages"),
+                "\(train.standardError)")
+        let export = try backprop(["export", "--format", "npz", "\(run)/model.h5", "--output", "\(run)/.backprop-x"])
+        #expect(export.status != 0, "\(export.standardError)")
+    }
+
+    @Test("resuming an older checkpoint where the run went on is refused, unless a new run directory branches from it")
+    func anotherTimeline() throws {
+        let result = try backprop(["train"] + model + ["--epochs", "2", "--checkpoint-every", "1", "--keep", "10", "--run-dir", "r"])
+        try #require(result.status == 0, "\(result.standardError)")
+        try expectRefusal(["train", "--resume", "r/checkpoint-00000003.h5"], mentions: ["step 3", "went on to step 8", "--run-dir"])
+        let branch = try backprop(["train", "--resume", "r/checkpoint-00000003.h5", "--run-dir", "branch"])
+        #expect(branch.status == 0, "\(branch.standardError)")
+        let straight = try Checkpoint.load(from: path("r/model.h5")), branched = try Checkpoint.load(from: path("branch/model.h5"))
+        #expect(straight.network.fingerprint == branched.network.fingerprint)
+    }
+
+    // MARK: - A resume keeps what the run chose
+
+    @Test("a resumed run keeps its checkpoint policy (from config.json) unless a flag changes it, and config.json records the change")
+    func policyKept() throws {
+        let first = try backprop(["train"] + model + ["--epochs", "1", "--checkpoint-every", "1", "--keep", "10", "--run-dir", "r"])
+        try #require(first.status == 0, "\(first.standardError)")
+        let resumed = try backprop(["train", "--resume", "r", "--epochs", "2", "--override"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        let steps = RunDirectory(path("r")).checkpoints().map(\.step)
+        #expect(steps == Array((1...8).reversed()), "\(steps)")
+        let changed = try backprop(["train", "--resume", "r", "--epochs", "3", "--override", "--keep", "2"])
+        try #require(changed.status == 0, "\(changed.standardError)")
+        #expect(RunDirectory(path("r")).checkpoints().count == 2)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("r/config.json")))) as? [String: Any]
+        #expect(config?["keep"] as? Int == 2 && config?["checkpoint-every"] as? Int == 1)
+    }
+
+    @Test("a cosine run made longer on resume stretches its schedule to the new end instead of training on at η_min")
+    func cosineStretched() throws {
+        let first = try backprop(["train"] + model + ["--epochs", "1", "--lr-schedule", "cosine", "--run-dir", "r"])
+        try #require(first.status == 0, "\(first.standardError)")
+        let before = try Checkpoint.load(from: path("r/model.h5"))
+        let resumed = try backprop(["train", "--resume", "r", "--epochs", "3", "--override"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        let after = try Checkpoint.load(from: path("r/model.h5"))
+        #expect(after.position.step == 12 && after.network.fingerprint != before.network.fingerprint)
+        #expect(after.configuration.schedule.shape == .cosine(warmupSteps: 0, totalSteps: 12, minimum: 0))
+        let rates = after.history.epochs.map(\.learningRate)
+        #expect(rates.count == 3 && rates[1] > 0 && rates[2] == 0, "\(rates)")
+    }
+
+    @Test("DP-SGD on resume: its flags cannot change σ, and planning more steps warns of the ε it then spends")
+    func privacyOnResume() throws {
+        let dp = ["--dp-clip", "1", "--dp-epsilon", "3", "--seed", "11"]
+        let first = try backprop(["train"] + model + dp + ["--epochs", "1", "--run-dir", "r"])
+        try #require(first.status == 0, "\(first.standardError)")
+        try expectRefusal(["train", "--resume", "r", "--epochs", "2", "--override"] + dp, mentions: ["DP-SGD flags", "cannot change on resume"])
+        let longer = try backprop(["train", "--resume", "r", "--epochs", "2", "--override"])
+        #expect(longer.status == 0 && longer.standardError.contains("plans 8 steps where the run planned 4")
+                && longer.standardError.contains("spends ε"), "\(longer.standardError)")
+    }
+
+    // MARK: - Every input is checked and named
+
+    @Test("BACKPROP_MEMORY_LIMIT_MB: a value it cannot use is refused by name; a limit too small for the work says so", arguments: [
+        ("abc", "BACKPROP_MEMORY_LIMIT_MB=abc is invalid"), ("-5", "BACKPROP_MEMORY_LIMIT_MB=-5 is invalid"),
+        ("10", "BACKPROP_MEMORY_LIMIT_MB=10 is too small"), ("100", "BACKPROP_MEMORY_LIMIT_MB=100 may be too small"),
+    ])
+    func memoryLimit(_ value: String, _ message: String) throws {
+        let result = try backprop(["train"] + model + ["--epochs", "1", "--run-dir", "r"], environment: ["BACKPROP_MEMORY_LIMIT_MB": value])
+        #expect(result.status != 0 && !result.signalled && result.standardError.contains(message), "\(result.standardError)")
+        #expect(!result.standardError.contains("damaged"))
+    }
+
+    @Test("a settings file value of the wrong type names the file and the key")
+    func configValueType() throws {
+        try #"{"epochs": "ten"}"#.write(toFile: path("bad.json"), atomically: true, encoding: .utf8)
+        try expectRefusal(["train", "--config", "bad.json"] + model, mentions: ["bad.json", "epochs"])
+    }
+
+    // MARK: - Non-finite values never reach an output as text
+
+    @Test("inputs so large that a gradient overflows stop the run by name; no checkpoint of non-finite weights is written")
+    func overflowingInputs() throws {
+        let script = """
+        import h5py, numpy as np, sys
+        f = h5py.File(sys.argv[1], "a")
+        f["train/x"].attrs["scale"] = np.float32(1e36)
+        f["test/x"].attrs["scale"] = np.float32(1e36)
+        """
+        try FileManager.default.copyItem(atPath: CLITests.sample, toPath: path("huge.h5"))
+        let edit = try run("/usr/bin/python3", ["-c", script, path("huge.h5")], in: directory)
+        try #require(edit.status == 0, "\(edit.standardError)")
+        let result = try backprop(["train", "--data", "huge.h5", "--layers", "784,16,10", "--epochs", "2", "--run-dir", "r"])
+        #expect(result.status == 1 && result.standardError.contains("diverged"), "\(result.standardOutput)\(result.standardError)")
+        #expect(!result.standardOutput.contains("nan") && !result.standardOutput.contains("inf"), "\(result.standardOutput)")
+        for (_, checkpoint) in RunDirectory(path("r")).checkpoints() {
+            #expect(throws: Never.self) { try Checkpoint.load(from: checkpoint) }
+        }
+    }
+
+    @Test("metrics.csv writes a value that is not finite as nan, inf or -inf")
+    func nonFiniteMetrics() {
+        var record = EpochRecord(epoch: 0, step: 4, trainLoss: 1, testLoss: .nan, testScore: .infinity, learningRate: -.infinity,
+                                 samplesPerSecond: 1, wallTime: 1)
+        record.extras["epsilon"] = .infinity
+        #expect(RunDirectory.metricsRow(record, task: .classification, extras: ["epsilon"]) == "1,4,1.0,nan,inf,-inf,1.0,1.0,inf")
+    }
+}
