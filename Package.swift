@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         // `swift package generate-documentation` for the library products.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // ONNX export: the protocol-buffer runtime (the generated code is committed; no plugin at build time).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: - C libraries from Debian, at the bottom of the graph
@@ -39,11 +41,14 @@ let package = Package(
         .target(name: "BackpropConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The job's other processes over Open MPI (mpirun), for DistributedStep.
         .target(name: "BackpropMPI", dependencies: ["BackpropCore", "CMPIShim"]),
+        // Models as ONNX (onnx.proto, generated into onnx.pb.swift with protoc-gen-swift).
+        .target(name: "BackpropONNX", dependencies: ["BackpropCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["onnx.proto"]),
         .target(name: "BackpropTestSupport", dependencies: ["BackpropCore", .product(name: "RealModule", package: "swift-numerics")]),
         .executableTarget(
             name: "BackpropCLI",
             dependencies: [
-                "BackpropCore", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "CGemm",
+                "BackpropCore", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "BackpropONNX", "CGemm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -62,7 +67,7 @@ let package = Package(
         .testTarget(name: "BackpropHDF5Tests", dependencies: ["BackpropHDF5", "BackpropTestSupport"]),
         // Depends on the executable so that `swift test` builds `backprop` first.
         .testTarget(name: "BackpropCLITests", dependencies: ["BackpropCLI", "BackpropHDF5", "BackpropTestSupport"],
-                    exclude: ["check_export.py"]),  // run by the tests with python3, from the source tree
+                    exclude: ["check_export.py", "check_onnx.py"]),  // run by the tests with python3, from the source tree
     ],
     swiftLanguageModes: [.v6]
 )

@@ -204,6 +204,10 @@ enum Settings {
                                   defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free)
     static let logGradNorms = Setting(key: "log-grad-norms",
                                       summary: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).", rule: .free)
+    static let printConfig = Setting(key: "print-config",
+                                     summary: "Print the fully resolved settings, keyed by flag (a valid --config), and exit without training.",
+                                     rule: .free)
+    static let configFormat = Setting(key: "format", summary: "--print-config's format: yaml or json.", defaultValue: "yaml", rule: .free)
     static let logNoiseScale = Setting(key: "log-noise-scale",
                                        summary: "Log the gradient noise scale B_simple each epoch (the batch size beyond which larger batches stop paying).",
                                        rule: .free)
@@ -219,7 +223,7 @@ enum Settings {
         ("Length and learning rate", [learningRate, lrSchedule, lrStepSize, lrGamma, warmupSteps, minLr, epochs, steps]),
         ("Threads and kernel", [workers, kernel]),
         ("Run directory and checkpoints", [runDir, output, checkpointEvery, checkpointEveryEpoch, checkpointInterval, keep]),
-        ("Starting and resuming", [config, resume, override]),
+        ("Starting and resuming", [config, resume, override, printConfig, configFormat]),
         ("Output", [verbose, quiet, logEvery, logGradNorms, logNoiseScale]),
     ]
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BackpropConfig
 import BackpropCore
 import BackpropHDF5
 import Foundation
@@ -51,6 +52,13 @@ struct Train: ParsableCommand {
     var resume: String?
     @Flag(name: Settings.override.name, help: Settings.override.help)
     var override = false
+    @Flag(name: Settings.printConfig.name, help: Settings.printConfig.help)
+    var printConfig = false
+    @Option(name: Settings.configFormat.name, help: Settings.configFormat.help)
+    var format: ConfigFormat?
+
+    /// The formats of --print-config.
+    enum ConfigFormat: String, ExpressibleByArgument, CaseIterable { case yaml, json }
     @Flag(name: Settings.verbose.name, help: Settings.verbose.help)
     var verbose = false
     @Flag(name: Settings.quiet.name, help: Settings.quiet.help)
@@ -70,6 +78,7 @@ struct Train: ParsableCommand {
         }
         if let keep, keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
+        if format != nil && !printConfig { throw ValidationError("--format only applies with --print-config.") }
         if resume == nil {
             // A fresh run is checked as far as the flags alone decide before any
             // file is touched; run() resolves the rest once the data is read.
@@ -121,6 +130,17 @@ struct Train: ParsableCommand {
             trainer = try Trainer(configuration: configuration, dataset: train, kernel: kernel, group: job.group)
         }
         try test.validate(for: trainer.network)
+        // A resumed run keeps the policy its config.json records, flag by flag, unless a flag changes it.
+        let recorded = resumed.map { CheckpointPolicy.recorded(in: Train.runDirectory(of: $0.path)) } ?? CheckpointPolicy()
+        let policy = CheckpointPolicy(everySteps: checkpointEvery ?? recorded.everySteps,
+                                      everyEpoch: checkpointEveryEpoch ?? recorded.everyEpoch,
+                                      interval: checkpointInterval?.seconds ?? recorded.interval, keep: keep ?? recorded.keep)
+        if printConfig {
+            // Everything above checked it as a run would; what it prints, given back as --config, is this run.
+            let settings = Settings.recorded(RecordedRun(configuration: configuration, dataPath: dataPath, policy: policy))
+            if job.isWriter { print(try SettingsFile.text(settings, json: format == .json), terminator: "") }
+            return
+        }
         if let (checkpoint, _) = resumed, configuration.privacy != nil, job.isWriter,
            let before = try? checkpoint.configuration.plannedSteps(sampleCount: train.count),
            let after = try? configuration.plannedSteps(sampleCount: train.count), after > before,
@@ -159,11 +179,6 @@ struct Train: ParsableCommand {
                                   + "\(newest.step) (\(newest.path)); resume the newest, or give \(Settings.runDir.flag) NEW_DIR to branch from this one.")
         }
         let lock = job.isWriter ? try directory.prepare(continuing: continuing) : nil
-        // A resumed run keeps the policy its config.json records, flag by flag, unless a flag changes it.
-        let recorded = resumed.map { CheckpointPolicy.recorded(in: Train.runDirectory(of: $0.path)) } ?? CheckpointPolicy()
-        let policy = CheckpointPolicy(everySteps: checkpointEvery ?? recorded.everySteps,
-                                      everyEpoch: checkpointEveryEpoch ?? recorded.everyEpoch,
-                                      interval: checkpointInterval?.seconds ?? recorded.interval, keep: keep ?? recorded.keep)
         if verbose && job.isWriter {
             if job.size > 1 { print("job: \(job.size) ranks of \(configuration.workers) worker\(configuration.workers == 1 ? "" : "s") each") }
             print("kernel: \(kernel.summary); every path gives the same bits")

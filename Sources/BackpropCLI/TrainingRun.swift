@@ -1,4 +1,5 @@
 import ArgumentParser
+import BackpropConfig
 import BackpropCore
 import BackpropHDF5
 import Foundation
@@ -281,9 +282,8 @@ final class TrainingRun {
     /// and, under "recorded", what it was run with (ignored as settings).
     private func configurationJSON() throws -> String {
         var settings = Settings.recorded(RecordedRun(configuration: trainer.configuration, dataPath: dataPath, policy: policy))
-        settings["recorded"] = ["program-version": Checkpoint.programVersion, "data-fingerprint": fingerprint]
-        let data = try JSONSerialization.data(withJSONObject: settings, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self) + "\n"
+        settings[SettingsFile.recordedKey] = ["program-version": Checkpoint.programVersion, "data-fingerprint": fingerprint]
+        return try SettingsFile.text(settings, json: true)
     }
 
     private func checkpoint() -> Checkpoint {

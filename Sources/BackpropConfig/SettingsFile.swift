@@ -23,6 +23,34 @@ public enum SettingsFile {
     /// its settings in config.json (program version, data fingerprint), skipped.
     public static let recordedKey = "recorded"
 
+    /// `settings` (flag names without dashes → JSON values) as a settings
+    /// file's text: YAML, or JSON with `json`; keys sorted, so equal settings
+    /// give equal text. What `flags(parsing:)` reads back.
+    /// - Throws: when a value is not a JSON value.
+    public static func text(_ settings: [String: Any], json: Bool) throws -> String {
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: settings, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            return String(decoding: data, as: UTF8.self) + "\n"
+        }
+        // One `key: value` line per setting: every value is a scalar or a list
+        // of them. Strings are written as JSON strings, which YAML reads as
+        // double-quoted scalars; numbers as Swift prints them (0.05, 1e-08).
+        func scalar(_ value: Any) throws -> String {
+            switch value {
+            case let flag as Bool: return flag ? "true" : "false"
+            case let list as [Any]: return "[" + (try list.map(scalar)).joined(separator: ", ") + "]"
+            case let text as String:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .withoutEscapingSlashes
+                return String(decoding: try encoder.encode(text), as: UTF8.self)
+            case let number as any BinaryInteger: return "\(number)"
+            case let number as Double: return "\(number)"
+            default: throw SettingsFileError(path: "-", reason: "\(value) is not a setting's value.")
+            }
+        }
+        return try settings.keys.sorted().map { "\($0): \(try scalar(settings[$0]!))" }.joined(separator: "\n") + "\n"
+    }
+
     /// The flags the file at `path` stands for, in key order.
     /// - Throws: `SettingsFileError` naming the file.
     public static func flags(from path: String) throws(SettingsFileError) -> [String] {

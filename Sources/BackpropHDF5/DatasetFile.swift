@@ -67,13 +67,14 @@ public enum DatasetFile {
         return Dataset(name: "\(file.path):/\(name)", features: x, targets: y, featureCount: xShape[1])
     }
 
-    /// The features of a split and their shape [N, F].
-    private static func features(_ object: String, of file: HDF5File) throws(StorageError) -> (Dataset.Features, [Int]) {
-        if try file.storesFloats(object) {
-            let (x, shape) = try finiteFloats(object, of: file)
-            return (.floats(x), shape)
-        }
-        let (x, shape) = try file.read(object, as: UInt8.self, rank: 2)
+    /// x = scale · byte for the training split's byte features; nil when they are stored as floats.
+    /// - Throws: `StorageError` naming the file and the attribute when the scale is missing or unusable.
+    public static func featureScale(of file: HDF5File) throws(StorageError) -> Float? {
+        try file.storesFloats("/train/x") ? nil : try scale(of: "/train/x", in: file)
+    }
+
+    /// The checked `scale` attribute of byte features `object`.
+    private static func scale(of object: String, in file: HDF5File) throws(StorageError) -> Float {
         guard try file.hasAttribute("scale", of: object) else {
             throw .missingObject(path: file.path, object: "attribute 'scale' of \(object) (x = scale · byte; 1/255 for images)")
         }
@@ -86,7 +87,17 @@ public enum DatasetFile {
             throw .invalidContent(path: file.path, object: "attribute 'scale' of \(object)",
                                   reason: "is \(scale), so a byte of 255 stands for \(255 * Double(scale)), beyond float32; it must be at most \(Float.greatestFiniteMagnitude / 255)")
         }
-        return (.bytes(x, scale: scale), shape)
+        return scale
+    }
+
+    /// The features of a split and their shape [N, F].
+    private static func features(_ object: String, of file: HDF5File) throws(StorageError) -> (Dataset.Features, [Int]) {
+        if try file.storesFloats(object) {
+            let (x, shape) = try finiteFloats(object, of: file)
+            return (.floats(x), shape)
+        }
+        let (x, shape) = try file.read(object, as: UInt8.self, rank: 2)
+        return (.bytes(x, scale: try scale(of: object, in: file)), shape)
     }
 
     /// The targets of a split (class labels or rows of real values) and their

@@ -91,3 +91,28 @@ extension CLITests {
         try #require(made.status == 0, "numpy is needed: \(made.standardError)")
     }
 }
+
+extension CLITests {
+    @Test("train --print-config prints the resolved settings (YAML or JSON), trains nothing, and given back as --config runs the same bits",
+          arguments: ["yaml", "json"])
+    func printConfig(format: String) throws {
+        let flags = ["train", "--data", Self.sample, "--layers", "784,12,10", "--epochs", "2", "--optimizer", "adamw",
+                     "--learning-rate", "0.003", "--lr-schedule", "cosine", "--warmup-steps", "2", "--seed", "5"]
+        let printed = try backprop(flags + ["--print-config", "--format", format])
+        #expect(printed.status == 0, "\(printed.standardError)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "--print-config wrote files")
+        #expect(printed.standardOutput.contains(format == "yaml" ? "learning-rate: 0.003" : "\"learning-rate\" : 0.003"),
+                "\(printed.standardOutput)")
+        let file = "\(directory)/settings.\(format)"
+        try printed.standardOutput.write(toFile: file, atomically: true, encoding: .utf8)
+        let direct = try backprop(flags + ["--run-dir", "direct", "--quiet"])
+        let configured = try backprop(["train", "--config", file, "--run-dir", "configured", "--quiet"])
+        try #require(direct.status == 0 && configured.status == 0, "\(direct.standardError) \(configured.standardError)")
+        let a = try Checkpoint.load(from: "\(directory)/direct/model.h5"), b = try Checkpoint.load(from: "\(directory)/configured/model.h5")
+        #expect(a.network.fingerprint == b.network.fingerprint && a.configuration == b.configuration)
+        let reprinted = try backprop(["train", "--config", file, "--print-config", "--format", format])
+        #expect(reprinted.standardOutput == printed.standardOutput)
+        let stray = try backprop(flags + ["--format", "json"])
+        #expect(stray.status == 64 && stray.standardError.contains("--format only applies with --print-config"))
+    }
+}

@@ -110,3 +110,61 @@ extension CLITests {
         #expect(full.status == 1 && full.standardError.contains("cannot write to standard output"), "\(full.standardError)")
     }
 }
+
+// MARK: - ONNX
+
+extension CLITests {
+    /// A Python with ONNX Runtime: BACKPROP_TEST_PYTHON, else the repository's .venv (made by .ci/run and the quick start).
+    static var onnxPython: String {
+        ProcessInfo.processInfo.environment["BACKPROP_TEST_PYTHON"] ?? root.appendingPathComponent(".venv/bin/python3").path
+    }
+
+    /// Runs check_onnx.py on an export, against `backprop predict`'s outputs.
+    func checkONNX(_ model: String, data: String, predictions: String, raw: Bool = false,
+                   sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessResult {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.onnxPython),
+                     "no Python with ONNX Runtime at \(Self.onnxPython): run /usr/bin/python3 -m venv --system-site-packages .venv && .venv/bin/pip install onnxruntime (as .ci/run does)",
+                     sourceLocation: sourceLocation)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("check_onnx.py").path
+        return try run(Self.onnxPython, [script, model, data, predictions] + (raw ? ["raw"] : []), in: directory)
+    }
+
+    @Test("an ONNX export runs in ONNX Runtime to backprop predict's outputs, for every activation, raw or scaled input",
+          arguments: ["relu", "leaky-relu", "tanh", "sigmoid", "identity"])
+    func onnx(activation: String) throws {
+        let trained = try backprop("train", "--data", Self.sample, "--layers", "784,24,12,10", "--activation", activation,
+                                   "--epochs", "1", "--run-dir", "run")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        let predicted = try backprop("predict", "--checkpoint", "run/model.h5", "--input", Self.sample, "--output", "p.h5")
+        try #require(predicted.status == 0, "\(predicted.standardError)")
+        for raw in [false, true] {
+            let exported = try backprop(["export", "--format", "onnx", "run/model.h5", "--output", raw ? "raw" : "model"]
+                                        + (raw ? ["--raw-input"] : []))
+            try #require(exported.status == 0, "\(exported.standardError)")
+            let check = try checkONNX(raw ? "raw.onnx" : "model.onnx", data: Self.sample, predictions: "p.h5", raw: raw)
+            #expect(check.status == 0 && check.standardOutput.contains("classes agree on 100.0000%"),
+                    "\(check.standardOutput) \(check.standardError)")
+        }
+    }
+
+    @Test("an ONNX export of a regression model outputs y; --raw-input is refused for float features and for other formats")
+    func onnxRegression() throws {
+        let csv = Self.root.appendingPathComponent("datasets/friedman1.csv").path
+        let imported = try backprop("import", "csv", csv, "--task", "regression", "--output", "f.h5")
+        try #require(imported.status == 0, "\(imported.standardError)")
+        let trained = try backprop("train", "--data", "f.h5", "--layers", "10,16,1", "--loss", "sum-of-squares", "--epochs", "2",
+                                   "--learning-rate", "0.01", "--run-dir", "run")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        let predicted = try backprop("predict", "--checkpoint", "run/model.h5", "--input", "f.h5", "--output", "p.h5")
+        try #require(predicted.status == 0, "\(predicted.standardError)")
+        let exported = try backprop("export", "--format", "onnx", "run/model.h5", "--output", "model")
+        try #require(exported.status == 0, "\(exported.standardError)")
+        let check = try checkONNX("model.onnx", data: "f.h5", predictions: "p.h5")
+        #expect(check.status == 0 && check.standardOutput.contains("regression outputs"), "\(check.standardOutput) \(check.standardError)")
+        let raw = try backprop("export", "--format", "onnx", "run/model.h5", "--output", "raw", "--raw-input")
+        #expect(raw.status != 0 && raw.standardError.contains("float features"), "\(raw.standardError)")
+        let npz = try backprop("export", "--format", "npz", "run/model.h5", "--raw-input")
+        #expect(npz.status == 64 && npz.standardError.contains("--raw-input and --data apply only to --format onnx"))
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/raw.onnx"))
+    }
+}
