@@ -44,11 +44,14 @@ let package = Package(
         // Models as ONNX (onnx.proto, generated into onnx.pb.swift with protoc-gen-swift).
         .target(name: "BackpropONNX", dependencies: ["BackpropCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["onnx.proto"]),
+        // TensorBoard event files (events.proto, generated into events.pb.swift).
+        .target(name: "BackpropTensorBoard", dependencies: ["BackpropHDF5", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["events.proto"]),
         .target(name: "BackpropTestSupport", dependencies: ["BackpropCore", .product(name: "RealModule", package: "swift-numerics")]),
         .executableTarget(
             name: "BackpropCLI",
             dependencies: [
-                "BackpropCore", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "BackpropONNX", "CGemm",
+                "BackpropCore", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "BackpropONNX", "BackpropTensorBoard", "CGemm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,10 +67,10 @@ let package = Package(
             dependencies: ["BackpropCore", "BackpropTestSupport"],
             resources: [.copy("References")]
         ),
-        .testTarget(name: "BackpropHDF5Tests", dependencies: ["BackpropHDF5", "BackpropTestSupport"]),
+        .testTarget(name: "BackpropHDF5Tests", dependencies: ["BackpropHDF5", "BackpropTensorBoard", "BackpropTestSupport"]),
         // Depends on the executable so that `swift test` builds `backprop` first.
         .testTarget(name: "BackpropCLITests", dependencies: ["BackpropCLI", "BackpropHDF5", "BackpropTestSupport"],
-                    exclude: ["check_export.py", "check_onnx.py"]),  // run by the tests with python3, from the source tree
+                    exclude: ["check_export.py", "check_onnx.py", "check_tensorboard.py"]),  // run by the tests with python3, from the source tree
     ],
     swiftLanguageModes: [.v6]
 )

@@ -200,7 +200,7 @@ enum Settings {
     // MARK: Output
     static let verbose = Setting(key: "verbose", summary: "Print the kernel path and the start-up time.", rule: .free)
     static let quiet = Setting(key: "quiet", summary: "Print only the final line (and errors).", rule: .free)
-    static let logEvery = Setting(key: "log-every", summary: "When output is not a terminal, also print a line every N steps (0: per epoch only).",
+    static let logEvery = Setting(key: "log-every", summary: "Also log every N steps: a line when output is not a terminal, and the step's loss in the TensorBoard events (0: per epoch only).",
                                   defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free)
     static let logGradNorms = Setting(key: "log-grad-norms",
                                       summary: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).", rule: .free)
@@ -208,6 +208,9 @@ enum Settings {
                                      summary: "Print the fully resolved settings, keyed by flag (a valid --config), and exit without training.",
                                      rule: .free)
     static let configFormat = Setting(key: "format", summary: "--print-config's format: yaml or json.", defaultValue: "yaml", rule: .free)
+    static let tensorboard = Setting(key: "tensorboard",
+                                     summary: "Write TensorBoard event files to <run-dir>/tensorboard: each epoch's metrics, and step losses every --log-every steps.",
+                                     defaultValue: "--tensorboard", rule: .free)
     static let logNoiseScale = Setting(key: "log-noise-scale",
                                        summary: "Log the gradient noise scale B_simple each epoch (the batch size beyond which larger batches stop paying).",
                                        rule: .free)
@@ -224,7 +227,7 @@ enum Settings {
         ("Threads and kernel", [workers, kernel]),
         ("Run directory and checkpoints", [runDir, output, checkpointEvery, checkpointEveryEpoch, checkpointInterval, keep]),
         ("Starting and resuming", [config, resume, override, printConfig, configFormat]),
-        ("Output", [verbose, quiet, logEvery, logGradNorms, logNoiseScale]),
+        ("Output", [verbose, quiet, logEvery, tensorboard, logGradNorms, logNoiseScale]),
     ]
 
     static var all: [Setting] { sections.flatMap(\.settings) }

@@ -65,6 +65,8 @@ struct Train: ParsableCommand {
     var quiet = false
     @Option(name: Settings.logEvery.name, help: Settings.logEvery.help)
     var logEvery = ProgressReporter.defaultLogEvery
+    @Flag(name: Settings.tensorboard.name, inversion: .prefixedNo, help: Settings.tensorboard.help)
+    var tensorboard = true
     @Flag(name: Settings.logGradNorms.name, help: Settings.logGradNorms.help)
     var logGradNorms = false
     @Flag(name: Settings.logNoiseScale.name, help: Settings.logNoiseScale.help)
@@ -197,6 +199,7 @@ struct Train: ParsableCommand {
                               directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress,
                               writes: job.isWriter, resumedFrom: resumed?.path)
         run.classNames = classNames
+        (run.writesEvents, run.logEvery) = (tensorboard, logEvery)
         // The run directory stays this process's until the run ends.
         try withExtendedLifetime(lock) { try run.start() }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BackpropConfig
 import BackpropCore
 import BackpropHDF5
+import BackpropTensorBoard
 import Foundation
 
 /// When to write checkpoints.
@@ -67,6 +68,11 @@ final class TrainingRun {
     private var best: Double?
     /// The extra columns of the metrics.csv this process wrote; nil before it wrote one.
     private var metricsExtras: [String]?
+    /// Whether the run writes TensorBoard events (`--tensorboard`); the writer, once the run started.
+    var writesEvents = true
+    private var events: EventWriter?
+    /// Steps between step events (`--log-every`; 0: per epoch only).
+    var logEvery = 0
 
     init(trainer: Trainer, test: Dataset, dataPath: String, fingerprint: String,
          directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true,
@@ -102,6 +108,11 @@ final class TrainingRun {
               + "(\(dataPath)), \(batchesLine), "
               + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
         if writes { try directory.write(configurationJSON(), to: directory.configurationPath) }
+        if writes && writesEvents {
+            // A resumed run's file starts just after the step it resumes from, so TensorBoard drops
+            // what the earlier run logged after it (steps past its last checkpoint, which run again).
+            events = try EventWriter(directory: directory.eventsPath, resumedAt: lastCheckpoint == nil ? nil : trainer.position.step + 1)
+        }
         if let privacy = configuration.privacy {
             let planned = try configuration.plannedSteps(sampleCount: trainer.dataset.count)
             let spent = trainer.privacySpent(steps: planned)
@@ -139,6 +150,9 @@ final class TrainingRun {
                 throw TrainingError.diverged(step: step, loss: loss, lastCheckpoint: lastCheckpoint)
             }
             stepSeconds += seconds(since: before)
+            if let events, logEvery > 0, trainer.position.step % logEvery == 0 {
+                try events.scalars([("step/loss", result.meanLoss), ("step/learning_rate", rate)], step: trainer.position.step)
+            }
             progress.step(epoch: epoch, epochs: trainer.configuration.epochs, batch: trainer.position.batch == 0 ? batches : trainer.position.batch,
                           batches: batches, step: trainer.position.step, loss: result.meanLoss,
                           sampleCount: result.sampleCount, learningRate: rate)
@@ -165,6 +179,7 @@ final class TrainingRun {
                                + (signal == SIGPIPE ? " (standard output was closed)" : " (send it again to exit at once)"))
                 }
                 if lastSavedStep != step { try save() }
+                try events?.flush()
                 progress.line("stopped by \(name) at epoch \(trainer.position.epoch + 1), batch \(trainer.position.batch), "
                       + "step \(step); checkpoint \(lastCheckpoint ?? "?")")
                 progress.line("resume with: backprop train --resume \(directory.path)", minimum: .quiet)
@@ -211,8 +226,19 @@ final class TrainingRun {
         if isBest { best = evaluation.score }
         if policySaves || trainer.isFinished { try save(isBest: isBest) }
         try writeMetrics(task: task)
+        try writeEvents(trainer.history.epochs[trainer.history.epochs.count - 1], task: task)
         let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
         try directory.write(Curves.svg(trainer.history, task: task, title: title), to: "\(directory.path)/curves.svg")
+    }
+
+    /// The epoch's scalars as TensorBoard events at its last step ("epoch/train_loss", …, its
+    /// extras), made durable: metrics.csv's columns, by the same names.
+    private func writeEvents(_ record: EpochRecord, task: LearningTask) throws {
+        guard let events else { return }
+        let values = EpochRecord.columns(task).filter { !$0.isCount && $0.name != "wall_time" }.map { ("epoch/\($0.name)", $0.value(record)) }
+            + EpochRecord.extraNames.compactMap { name in record.extras[name].map { ("epoch/\(name)", $0) } }
+        try events.scalars(values, step: record.step)
+        try events.flush()
     }
 
     /// metrics.csv: the epoch's line appended (a constant cost, however long

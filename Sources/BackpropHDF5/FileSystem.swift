@@ -105,8 +105,12 @@ public enum FileSystem {
     }
 
     /// Writes all of `bytes` to `file` (write(2) until done).
+    /// - Parameters:
+    ///   - bytes: what to write.
+    ///   - file: an open descriptor.
+    ///   - reported: the file to name in errors.
     /// - Throws: `StorageError.io` naming `reported`.
-    static func write(_ bytes: [UInt8], to file: FileDescriptor, reporting reported: String) throws(StorageError) {
+    public static func write(_ bytes: [UInt8], to file: FileDescriptor, reporting reported: String) throws(StorageError) {
         var written = 0
         while written < bytes.count {
             let count: Int

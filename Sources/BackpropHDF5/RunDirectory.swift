@@ -36,8 +36,12 @@ public struct RunDirectory: Sendable {
     /// (one that holds a lock file), or in `runDirectory` (that of the run about to start).
     public static func isManagedFile(_ path: String, runDirectory: String? = nil) -> Bool {
         let url = URL(fileURLWithPath: path).standardizedFileURL
-        let directory = url.deletingLastPathComponent()
+        var directory = url.deletingLastPathComponent()
         guard manages(url.lastPathComponent) else { return false }
+        // The event files live one level down, in <run>/tensorboard.
+        if url.lastPathComponent.hasPrefix("events.out.tfevents"), directory.lastPathComponent == "tensorboard" {
+            directory = directory.deletingLastPathComponent()
+        }
         if let runDirectory, URL(fileURLWithPath: runDirectory).standardizedFileURL.resolvingSymlinksInPath().path
             == directory.resolvingSymlinksInPath().path { return true }
         return FileSystem.exists(directory.appendingPathComponent(lockName).path)
@@ -48,6 +52,8 @@ public struct RunDirectory: Sendable {
     public var modelPath: String { "\(path)/model.h5" }
     public var configurationPath: String { "\(path)/config.json" }
     public var metricsPath: String { "\(path)/metrics.csv" }
+    /// Where the TensorBoard event files go (`tensorboard --logdir` takes it, or the run directory).
+    public var eventsPath: String { "\(path)/tensorboard" }
 
     /// Writes a text file of the run atomically.
     /// - Throws: `StorageError.io`.

@@ -29,12 +29,17 @@ public func systemCall<Result: BinaryInteger>(_ function: String, _ call: () -> 
 /// A file descriptor closed exactly once, when its owner is done with it.
 /// close(2) is never retried: on Linux the descriptor is gone even when
 /// close reports EINTR, and a retry could close another thread's new one.
-final class FileDescriptor: Sendable {
-    let raw: Int32
+public final class FileDescriptor: Sendable {
+    /// The descriptor, for the calls made on it.
+    public let raw: Int32
 
     /// open(2) with the flags given (O_CLOEXEC is always added).
     /// - Throws: `SystemCallError`.
-    init(opening path: String, _ flags: Int32, mode: mode_t = 0o644) throws(SystemCallError) {
+    /// - Parameters:
+    ///   - path: the file to open.
+    ///   - flags: open(2)'s flags.
+    ///   - mode: the permissions of a file it creates.
+    public init(opening path: String, _ flags: Int32, mode: mode_t = 0o644) throws(SystemCallError) {
         raw = try systemCall("open") { open(path, flags | O_CLOEXEC, mode) }
     }
 
