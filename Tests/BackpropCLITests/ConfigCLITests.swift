@@ -116,3 +116,12 @@ extension CLITests {
         #expect(stray.status == 64 && stray.standardError.contains("--format only applies with --print-config"))
     }
 }
+
+extension CLITests {
+    @Test("shell completion scripts come from the command's definitions: subcommands and train's flags", arguments: ["bash", "zsh", "fish"])
+    func completions(shell: String) throws {
+        let result = try backprop("--generate-completion-script", shell)
+        #expect(result.status == 0 && result.standardOutput.contains("train") && result.standardOutput.contains("learning-rate")
+                && result.standardOutput.contains("print-config"), "\(result.standardError)")
+    }
+}

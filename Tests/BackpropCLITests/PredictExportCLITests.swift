@@ -119,48 +119,58 @@ extension CLITests {
         ProcessInfo.processInfo.environment["BACKPROP_TEST_PYTHON"] ?? root.appendingPathComponent(".venv/bin/python3").path
     }
 
-    /// Runs check_onnx.py on an export, against `backprop predict`'s outputs.
-    func checkONNX(_ model: String, data: String, predictions: String, raw: Bool = false,
+    /// Runs check_onnx.py on an export (ONNX's full check, then ONNX Runtime against `backprop
+    /// predict`; a raw-input export also against the scaled one, `scaled`).
+    func checkONNX(_ model: String, data: String, predictions: String, rawAgainst scaled: String? = nil,
                    sourceLocation: SourceLocation = #_sourceLocation) throws -> ProcessResult {
         try #require(FileManager.default.isExecutableFile(atPath: Self.onnxPython),
-                     "no Python with ONNX Runtime at \(Self.onnxPython): run /usr/bin/python3 -m venv --system-site-packages .venv && .venv/bin/pip install onnxruntime (as .ci/run does)",
+                     "no Python with ONNX Runtime at \(Self.onnxPython): run /usr/bin/python3 -m venv --system-site-packages .venv && .venv/bin/pip install -r Tests/requirements.txt (as .ci/run does)",
                      sourceLocation: sourceLocation)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("check_onnx.py").path
-        return try run(Self.onnxPython, [script, model, data, predictions] + (raw ? ["raw"] : []), in: directory)
+        return try run(Self.onnxPython, [script, model, data, predictions] + (scaled.map { ["raw", $0] } ?? []), in: directory)
     }
 
-    @Test("an ONNX export runs in ONNX Runtime to backprop predict's outputs, for every activation, raw or scaled input",
-          arguments: ["relu", "leaky-relu", "tanh", "sigmoid", "identity"])
-    func onnx(activation: String) throws {
-        let trained = try backprop("train", "--data", Self.sample, "--layers", "784,24,12,10", "--activation", activation,
-                                   "--epochs", "1", "--run-dir", "run")
-        try #require(trained.status == 0, "\(trained.standardError)")
-        let predicted = try backprop("predict", "--checkpoint", "run/model.h5", "--input", Self.sample, "--output", "p.h5")
-        try #require(predicted.status == 0, "\(predicted.standardError)")
-        for raw in [false, true] {
-            let exported = try backprop(["export", "--format", "onnx", "run/model.h5", "--output", raw ? "raw" : "model"]
-                                        + (raw ? ["--raw-input"] : []))
-            try #require(exported.status == 0, "\(exported.standardError)")
-            let check = try checkONNX(raw ? "raw.onnx" : "model.onnx", data: Self.sample, predictions: "p.h5", raw: raw)
-            #expect(check.status == 0 && check.standardOutput.contains("classes agree on 100.0000%"),
-                    "\(check.standardOutput) \(check.standardError)")
-        }
+    /// Trains `flags` on `data` for an epoch, exports ONNX, and checks it (and, for byte data, its raw-input variant).
+    func exportAndCheckONNX(_ flags: [String], data: String, raw: Bool, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let trained = try backprop(["train", "--data", data, "--epochs", "1", "--run-dir", "run"] + flags)
+        try #require(trained.status == 0, "\(trained.standardError)", sourceLocation: sourceLocation)
+        let predicted = try backprop("predict", "--checkpoint", "run/model.h5", "--input", data, "--output", "p.h5")
+        try #require(predicted.status == 0, "\(predicted.standardError)", sourceLocation: sourceLocation)
+        let exported = try backprop("export", "--format", "onnx", "run/model.h5", "--output", "model")
+        try #require(exported.status == 0, "\(exported.standardError)", sourceLocation: sourceLocation)
+        let check = try checkONNX("model.onnx", data: data, predictions: "p.h5", sourceLocation: sourceLocation)
+        #expect(check.status == 0, "\(check.standardOutput) \(check.standardError)", sourceLocation: sourceLocation)
+        guard raw else { return }
+        let rawExport = try backprop("export", "--format", "onnx", "run/model.h5", "--output", "raw", "--raw-input")
+        try #require(rawExport.status == 0, "\(rawExport.standardError)", sourceLocation: sourceLocation)
+        let rawCheck = try checkONNX("raw.onnx", data: data, predictions: "p.h5", rawAgainst: "model.onnx", sourceLocation: sourceLocation)
+        #expect(rawCheck.status == 0 && rawCheck.standardOutput.contains("raw against scaled"),
+                "\(rawCheck.standardOutput) \(rawCheck.standardError)", sourceLocation: sourceLocation)
     }
 
-    @Test("an ONNX export of a regression model outputs y; --raw-input is refused for float features and for other formats")
+    @Test("ONNX exports pass onnx.checker's full check and run in ONNX Runtime to backprop predict's outputs: every activation, both losses, 1–4 layers, raw and scaled input",
+          arguments: [["--layers", "784,10"], ["--layers", "784,24,12,10", "--activation", "relu"],
+                      ["--layers", "784,24,12,10", "--activation", "leaky-relu"], ["--layers", "784,24,10", "--activation", "tanh"],
+                      ["--layers", "784,16,12,8,10", "--activation", "sigmoid"], ["--layers", "784,16,10", "--activation", "identity"],
+                      ["--layers", "784,16,10", "--loss", "sum-of-squares", "--output-activation", "sigmoid", "--learning-rate", "0.5"]])
+    func onnx(flags: [String]) throws {
+        // The sample with class names, which the export's metadata carries.
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: "\(directory)/named.h5")
+        let names = #"["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]"#
+        let edit = try run("/usr/bin/python3", ["-c", "import h5py, numpy, sys; h5py.File(sys.argv[1], 'a').attrs['class_names'] = numpy.bytes_(sys.argv[2].encode())",
+                                                "\(directory)/named.h5", names], in: directory)
+        try #require(edit.status == 0, "\(edit.standardError)")
+        try exportAndCheckONNX(flags, data: "named.h5", raw: true)
+        let metadata = try String(contentsOfFile: "\(directory)/model.onnx", encoding: .isoLatin1)
+        #expect(metadata.contains("class_names") && metadata.contains("Ankle boot"), "the class names are in the metadata")
+    }
+
+    @Test("an ONNX export of a regression model with several targets outputs y; --raw-input is refused for float features and for other formats")
     func onnxRegression() throws {
         let csv = Self.root.appendingPathComponent("datasets/friedman1.csv").path
-        let imported = try backprop("import", "csv", csv, "--task", "regression", "--output", "f.h5")
+        let imported = try backprop("import", "csv", csv, "--task", "regression", "--target-columns", "x10", "y", "--output", "f.h5")
         try #require(imported.status == 0, "\(imported.standardError)")
-        let trained = try backprop("train", "--data", "f.h5", "--layers", "10,16,1", "--loss", "sum-of-squares", "--epochs", "2",
-                                   "--learning-rate", "0.01", "--run-dir", "run")
-        try #require(trained.status == 0, "\(trained.standardError)")
-        let predicted = try backprop("predict", "--checkpoint", "run/model.h5", "--input", "f.h5", "--output", "p.h5")
-        try #require(predicted.status == 0, "\(predicted.standardError)")
-        let exported = try backprop("export", "--format", "onnx", "run/model.h5", "--output", "model")
-        try #require(exported.status == 0, "\(exported.standardError)")
-        let check = try checkONNX("model.onnx", data: "f.h5", predictions: "p.h5")
-        #expect(check.status == 0 && check.standardOutput.contains("regression outputs"), "\(check.standardOutput) \(check.standardError)")
+        try exportAndCheckONNX(["--layers", "9,16,2", "--loss", "sum-of-squares", "--learning-rate", "0.01"], data: "f.h5", raw: false)
         let raw = try backprop("export", "--format", "onnx", "run/model.h5", "--output", "raw", "--raw-input")
         #expect(raw.status != 0 && raw.standardError.contains("float features"), "\(raw.standardError)")
         let npz = try backprop("export", "--format", "npz", "run/model.h5", "--raw-input")

@@ -1,3 +1,4 @@
+import BackpropCore
 import BackpropHDF5
 import BackpropTestSupport
 import Foundation
@@ -45,10 +46,56 @@ struct TensorBoardTests {
         #expect(after.files == 2)
         #expect(after.tags["epoch/train_loss"]?.steps == [10, 20, 30])
         #expect(after.tags["step/loss"]?.steps == Array(stride(from: 2, through: 30, by: 2)))
-        let metrics = try String(contentsOfFile: "\(directory)/r/metrics.csv", encoding: .utf8).split(separator: "\n").dropFirst()
-        let trainLosses = metrics.map { Double($0.split(separator: ",")[2])! }
-        let logged = try #require(after.tags["epoch/train_loss"]?.values)
-        #expect(zip(trainLosses, logged).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($0)) }, "\(trainLosses) \(logged)")
+        try expectEqualToMetrics("r", after.tags)
+    }
+
+    /// Every metrics.csv column but the counts and wall time is a tag of its own, equal row for row (to float32).
+    func expectEqualToMetrics(_ run: String, _ tags: [String: (steps: [Int], values: [Double])],
+                              sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let lines = try String(contentsOfFile: "\(directory)/\(run)/metrics.csv", encoding: .utf8).split(separator: "\n")
+        let header = lines[0].split(separator: ",").map(String.init)
+        let rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) } }
+        for (c, name) in header.enumerated() where !["epoch", "step", "wall_time"].contains(name) {
+            let logged = try #require(tags["epoch/\(name)"], "no tag epoch/\(name)", sourceLocation: sourceLocation)
+            #expect(logged.steps == rows.map { Int($0[1]!) }, "epoch/\(name)", sourceLocation: sourceLocation)
+            let expected = rows.map { Double(Float($0[c]!)) }
+            #expect(zip(expected, logged.values).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($0)) },
+                    "epoch/\(name): \(expected) vs \(logged.values)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("a run stopped by SIGINT and resumed gives one unbroken series per tag, equal to metrics.csv row for row")
+    func stoppedAndResumed() throws {
+        let log = "\(directory)/log.txt"
+        let process = try start(executable, ["train"] + model + ["--epochs", "100000", "--log-every", "3", "--run-dir", "r"],
+                                in: directory, outputFile: log)
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: "\(directory)/r/checkpoint-00000020.h5") && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        try #require(process.terminationStatus == 130, "\(output)")
+        let stopped = try Checkpoint.load(from: "\(directory)/r/last.h5")
+        let epochs = stopped.position.epoch + 2
+        let resumed = try backprop(["train", "--resume", "r", "--epochs", "\(epochs)", "--override", "--log-every", "3"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        let tags = try read("r").tags
+        #expect(tags["epoch/train_loss"]?.steps == (1...epochs).map { $0 * 10 })
+        let steps = try #require(tags["step/loss"]?.steps)
+        #expect(steps == Array(stride(from: 3, through: epochs * 10, by: 3)), "\(steps)")
+        try expectEqualToMetrics("r", tags)
+    }
+
+    @Test("an event file that cannot be written fails the run in one line naming it, like any output")
+    func unwritable() throws {
+        try FileManager.default.createDirectory(atPath: "\(directory)/r", withIntermediateDirectories: true)
+        try Data("not a directory".utf8).write(to: URL(fileURLWithPath: "\(directory)/r/tensorboard"))
+        let result = try backprop(["train"] + model + ["--epochs", "1", "--run-dir", "r"])
+        #expect(result.status == 1 && !result.signalled && result.standardError.split(separator: "\n").count == 1
+                && result.standardError.contains("r/tensorboard"), "\(result.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/r/model.h5"))
     }
 
     @Test("--no-tensorboard writes no event file; the events are the run's own files no output may name")

@@ -5,12 +5,15 @@ classifier, outputs within 1e-5 relative), and the model's declared input,
 output and metadata. Run by PredictExportCLITests.onnx with the Python of
 .venv (ONNX Runtime from PyPI, NumPy and h5py from Debian).
 
-    check_onnx.py MODEL.onnx DATASET.h5 PREDICTIONS.h5 [raw]"""
+    check_onnx.py MODEL.onnx DATASET.h5 PREDICTIONS.h5 [raw SCALED.onnx]
+
+With raw, MODEL takes raw bytes and must give SCALED's outputs (to 1e-6)."""
 import json
 import sys
 
 import h5py
 import numpy as np
+import onnx
 import onnxruntime
 
 
@@ -26,11 +29,13 @@ def main():
         classes = f["predictions/class"][()] if "predictions/class" in f else None
         outputs = f["predictions/outputs"][()]
 
+    onnx.checker.check_model(onnx.load(model), full_check=True)
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     (given,), (taken,) = session.get_inputs(), session.get_outputs()
     assert given.name == ("x_raw" if raw else "x"), given.name
     assert given.type == "tensor(float)" and given.shape[1] == x.shape[1] and isinstance(given.shape[0], str), given
-    assert taken.name == ("probabilities" if classes is not None else "y"), taken.name
+    assert taken.name in ("probabilities", "y"), taken.name
+    assert (taken.name == "probabilities") == ("softmax" in session.get_modelmeta().custom_metadata_map["output"]), taken.name
     metadata = session.get_modelmeta().custom_metadata_map
     for key in ("backprop_version", "parameter_fingerprint", "input", "output"):
         assert key in metadata, f"metadata lacks {key}: {metadata}"
@@ -51,6 +56,13 @@ def main():
         print(f"onnx: classes agree on {agree:.4%} of {len(classes)} samples; max |Δy| / max(1, |y|) = {error:.2e}")
     if agree != 1 or error > 1e-5 or np.abs(single - y[:1]).max() > 1e-6:
         sys.exit("the ONNX export does not match backprop predict")
+    if raw:
+        scaled = onnxruntime.InferenceSession(sys.argv[5], providers=["CPUExecutionProvider"])
+        z = scaled.run(None, {"x": x * np.float32(scale)})[0]
+        difference = (np.abs(y - z) / np.maximum(1, np.abs(z))).max()
+        print(f"raw against scaled: max |Δy| / max(1, |y|) = {difference:.2e}")
+        if difference > 1e-6:
+            sys.exit("the raw-input export does not match the scaled one")
 
 
 if __name__ == "__main__":
