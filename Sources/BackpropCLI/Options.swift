@@ -50,6 +50,8 @@ struct ModelOptions: ConfigurationOptions {
     var loss: Loss?
     @Option(name: Settings.initialization.name, help: Settings.initialization.help)
     var initialization: Initialization?
+    @Option(name: Settings.labelSmoothing.name, help: Settings.labelSmoothing.help)
+    var labelSmoothing: Double?
 
     func edits(into edits: inout SettingEdits) {
         edits.add(Settings.layers, layers) { $0.sizes = $1.sizes }
@@ -57,6 +59,7 @@ struct ModelOptions: ConfigurationOptions {
         edits.add(Settings.outputActivation, outputActivation) { $0.outputActivation = $1 }
         edits.add(Settings.loss, loss) { $0.loss = $1 }
         edits.add(Settings.initialization, initialization) { $0.initialization = $1 }
+        edits.add(Settings.labelSmoothing, labelSmoothing) { $0.labelSmoothing = $1 }
     }
 }
 

@@ -106,6 +106,12 @@ enum Settings {
         $0.configuration.optimizer.kind == .adagrad ? $0.configuration.optimizer.initialAccumulator : nil
     })
 
+    // MARK: Regularisation
+    static let labelSmoothing = Setting(key: "label-smoothing",
+                                        summary: "Cross-entropy: train on the targets (1 − ε) t + ε/K instead of one-hot t (test losses stay plain).",
+                                        defaultValue: fresh.labelSmoothing.shown, rule: .fixed, names: .labelSmoothing,
+                                        record: { $0.configuration.labelSmoothing })
+
     // MARK: Batches
     static let batchSize = Setting(key: "batch-size", summary: "Samples per mini-batch.", defaultValue: "\(fresh.batchSize)",
                                    rule: .fixed, names: .batchSize, record: { $0.configuration.batchSize })
@@ -220,6 +226,7 @@ enum Settings {
         ("Data", [data]),
         ("Model", [layers, activation, outputActivation, loss, initialization]),
         ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
+        ("Regularisation", [labelSmoothing]),
         ("Batches", [batchSize, shardSize]),
         ("Samples", [shuffle, seed, reduction, sampling]),
         ("DP-SGD", [dpClip, dpNoise, dpEpsilon, dpDelta]),

@@ -171,7 +171,7 @@ struct CLITests {
     @Test("every numeric flag of train with 0, −1, NaN, ∞, 2⁶³−1 and a non-number: it runs or is refused by name, never a trap or a hang",
           arguments: ["--batch-size", "--epochs", "--steps", "--workers", "--shard-size", "--seed", "--learning-rate", "--momentum",
                       "--weight-decay", "--lr-step-size", "--lr-gamma", "--warmup-steps", "--min-lr", "--checkpoint-every",
-                      "--keep", "--log-every", "--dp-clip", "--dp-noise", "--dp-epsilon", "--dp-delta"])
+                      "--keep", "--log-every", "--dp-clip", "--dp-noise", "--dp-epsilon", "--dp-delta", "--label-smoothing"])
     func numericFlags(flag: String) throws {
         let schedule = ["--lr-step-size": ["--lr-schedule", "step"], "--lr-gamma": ["--lr-schedule", "step"],
                         "--warmup-steps": ["--lr-schedule", "cosine"], "--min-lr": ["--lr-schedule", "cosine"],

@@ -58,3 +58,21 @@ public enum Loss: String, CaseIterable, Sendable, Codable {
         return errorSum
     }
 }
+
+// MARK: - Label smoothing
+
+extension Loss {
+    /// Label smoothing (Szegedy et al. 2016, §7) for softmax cross-entropy:
+    /// the one-hot target t is replaced by t̃ = (1 − ε) t + ε/K over K classes,
+    /// so E^n = −Σ_k t̃_k ln y_k. Since Σ_k t̃_k = 1 still, the fused output
+    /// error keeps its form: ∂E^n/∂a_k = Σ_j t̃_j (y_k − [j = k]) = y_k − t̃_k,
+    /// so `outputErrors` runs unchanged on the smoothed targets. This writes
+    /// t̃ over t for `rows` rows of `width` classes, in place.
+    ///
+    /// t: [rows, width], row-major.
+    static func smoothTargets<T: NetworkScalar>(_ t: UnsafeMutablePointer<T>, rows: Int, width: Int, smoothing ε: T) {
+        let keep = 1 - ε, floor = ε / T(width)
+        for i in 0..<(rows * width) { t[i] = keep * t[i] + floor }
+    }
+}
+

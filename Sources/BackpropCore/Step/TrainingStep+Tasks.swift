@@ -4,11 +4,12 @@
 // offset in the parameters.
 
 extension TrainingStep {
-    /// Gathers the rows `r` of the batch: z_0 and the targets.
+    /// Gathers the rows `r` of the batch: z_0 and the targets (smoothed, with label smoothing).
     func gather(_ r: Range<Int>, dataset: Dataset, batch: UnsafeMutablePointer<Int32>) {
+        let targets = buffers.targets + r.lowerBound * outputWidth
         dataset.gather(UnsafeBufferPointer(start: batch + r.lowerBound, count: r.count),
-                       inputs: buffers.z[0] + r.lowerBound * layers[0].inputCount,
-                       targets: buffers.targets + r.lowerBound * outputWidth, outputCount: outputWidth)
+                       inputs: buffers.z[0] + r.lowerBound * layers[0].inputCount, targets: targets, outputCount: outputWidth)
+        if labelSmoothing > 0 { Loss.smoothTargets(targets, rows: r.count, width: outputWidth, smoothing: labelSmoothing) }
     }
 
     var outputWidth: Int { layers[layers.count - 1].outputCount }

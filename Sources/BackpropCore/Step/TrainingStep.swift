@@ -26,6 +26,8 @@ public final class TrainingStep<T: NetworkScalar> {
     public let parameterCount: Int
     /// The kernel path of every product.
     public let kernel: Kernel
+    /// ε of label smoothing (`Loss.smoothTargets`); 0: the targets as given.
+    public let labelSmoothing: T
     /// The most samples a batch can have.
     var batchCapacity: Int { buffers.batchCapacity }
     let layers: [Dense]
@@ -49,9 +51,13 @@ public final class TrainingStep<T: NetworkScalar> {
     /// Allocates every buffer the batches of up to `batchSize` samples need;
     /// wᵀ is taken from `network`'s parameters now and kept current by the
     /// steps (a caller that changes the parameters otherwise must make a new one).
-    public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic) {
+    public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic,
+                labelSmoothing: T = 0) {
         precondition(batchSize > 0 && shardSize > 0 && workerCount > 0,
                      "batch \(batchSize), shard \(shardSize), workers \(workerCount) must be positive")
+        precondition(labelSmoothing == 0 || (network.loss == .crossEntropy && labelSmoothing > 0 && labelSmoothing < 1),
+                     "label smoothing \(labelSmoothing) needs cross-entropy and ε in (0, 1)")
+        self.labelSmoothing = labelSmoothing
         self.shardSize = min(shardSize, batchSize)
         self.workerCount = workerCount
         self.kernel = kernel

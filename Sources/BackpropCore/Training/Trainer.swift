@@ -84,7 +84,7 @@ public final class Trainer {
         let batchCapacity = configuration.samplingMethod == .poisson ? min(2 * expected + 64, max(dataset.count, 1)) : expected
         trainingStep = TrainingStep(network: network, batchSize: batchCapacity,
                                     shardSize: configuration.shardSize, workerCount: configuration.workers,
-                                     kernel: kernel)
+                                    kernel: kernel, labelSmoothing: Float(configuration.labelSmoothing))
         distributed = group.flatMap { $0.count > 1 ? $0 : nil }.map {
             DistributedStep(group: $0, parameterCount: network.parameterCount, shardSize: configuration.shardSize,
                             batchCapacity: batchCapacity)
@@ -191,7 +191,8 @@ public final class Trainer {
     /// Room for a Poisson sample larger than the buffers (rare: twice its expected size and more).
     private func growBuffers(to capacity: Int) {
         trainingStep = TrainingStep(network: network, batchSize: capacity, shardSize: configuration.shardSize,
-                                    workerCount: configuration.workers, kernel: trainingStep.kernel)
+                                    workerCount: configuration.workers, kernel: trainingStep.kernel,
+                                    labelSmoothing: trainingStep.labelSmoothing)
         if let group = distributed?.group {
             distributed = DistributedStep(group: group, parameterCount: network.parameterCount,
                                           shardSize: configuration.shardSize, batchCapacity: capacity)

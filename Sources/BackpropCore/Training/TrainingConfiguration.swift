@@ -61,6 +61,8 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var sampling: Sampling? = nil
     /// DP-SGD's clipping and noise; nil: plain training.
     public var privacy: DifferentialPrivacy? = nil
+    /// ε of label smoothing for cross-entropy: targets (1 − ε) t + ε/K (`Loss.smoothTargets`); 0: none.
+    public var labelSmoothing = 0.0
 
     /// How the steps pick their samples.
     public var samplingMethod: Sampling { sampling ?? .shuffle }
@@ -107,6 +109,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
             try require(beta.isFinite && beta >= 0 && beta < 1, setting, beta, "it must be in [0, 1)")
         }
         try require(optimizer.epsilon.isFinite && optimizer.epsilon > 0, .epsilon, optimizer.epsilon, "it must be a finite number > 0")
+        try require(labelSmoothing.isFinite && labelSmoothing >= 0 && labelSmoothing < 1, .labelSmoothing, labelSmoothing,
+                    "it must be in [0, 1)")
+        try require(labelSmoothing == 0 || loss == .crossEntropy, .labelSmoothing, labelSmoothing,
+                    "label smoothing applies to cross-entropy, not \(loss.rawValue)")
         if let privacy {
             try require(privacy.clip.isFinite && privacy.clip > 0, .clip, privacy.clip, "it must be a finite number > 0")
             try require(privacy.noise.isFinite && privacy.noise >= 0, .noise, privacy.noise, "it must be a finite number ≥ 0")
@@ -145,7 +151,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
 extension TrainingConfiguration {
     private enum CodingKeys: String, CodingKey {
         case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
-        case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy
+        case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing
     }
 
     private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
@@ -175,5 +181,7 @@ extension TrainingConfiguration {
         shardSize = try c.decode(Int.self, forKey: .shardSize)
         sampling = try c.decodeIfPresent(Sampling.self, forKey: .sampling)
         privacy = try c.decodeIfPresent(DifferentialPrivacy.self, forKey: .privacy)
+        // Checkpoints before 0.7 have none.
+        labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? 0
     }
 }
