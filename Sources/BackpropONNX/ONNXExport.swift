@@ -138,19 +138,17 @@ public enum ONNXExport {
         return node
     }
 
-    private static func integer(_ name: String, _ value: Int64) -> Onnx_AttributeProto {
+    /// A named attribute of `type`, its value set by `set`.
+    private static func attribute(_ name: String, _ type: Onnx_AttributeProto.AttributeType,
+                                  _ set: (inout Onnx_AttributeProto) -> Void) -> Onnx_AttributeProto {
         var attribute = Onnx_AttributeProto()
         attribute.name = name
-        attribute.type = .int
-        attribute.i = value
+        attribute.type = type
+        set(&attribute)
         return attribute
     }
 
-    private static func real(_ name: String, _ value: Float) -> Onnx_AttributeProto {
-        var attribute = Onnx_AttributeProto()
-        attribute.name = name
-        attribute.type = .float
-        attribute.f = value
-        return attribute
-    }
+    private static func integer(_ name: String, _ value: Int64) -> Onnx_AttributeProto { attribute(name, .int) { $0.i = value } }
+
+    private static func real(_ name: String, _ value: Float) -> Onnx_AttributeProto { attribute(name, .float) { $0.f = value } }
 }

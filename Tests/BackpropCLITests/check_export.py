@@ -57,6 +57,19 @@ def npz_forward(prefix, x):
     return z
 
 
+def expect_predictions(name, y, outputs, classes):
+    """Exits unless `y` gives `backprop predict`'s classes and its outputs within 1e-5 relative."""
+    error = (np.abs(y - outputs) / np.maximum(1, np.abs(outputs))).max()
+    if classes is None:
+        agree = 1
+        print(f"{name}: {len(outputs)} regression outputs; max |Δy| / max(1, |y|) = {error:.2e}")
+    else:
+        agree = (y.argmax(axis=1) == classes).mean()
+        print(f"{name}: classes agree on {agree:.4%} of {len(classes)} samples; max |Δy| / max(1, |y|) = {error:.2e}")
+    if agree != 1 or error > 1e-5:
+        sys.exit(f"{name} export does not match backprop predict")
+
+
 def main():
     prefix, dataset, predictions = sys.argv[1:4]
     with h5py.File(dataset, "r") as f:
@@ -69,15 +82,7 @@ def main():
     keras = keras_forward(prefix, x)
     numpy = npz_forward(prefix, x)
     for name, y in (("keras", keras), ("npz", numpy)):
-        error = (np.abs(y - outputs) / np.maximum(1, np.abs(outputs))).max()
-        if classes is None:
-            agree = 1
-            print(f"{name}: {len(outputs)} regression outputs; max |Δy| / max(1, |y|) = {error:.2e}")
-        else:
-            agree = (y.argmax(axis=1) == classes).mean()
-            print(f"{name}: classes agree on {agree:.4%} of {len(classes)} samples; max |Δy| / max(1, |y|) = {error:.2e}")
-        if agree != 1 or error > 1e-5:
-            sys.exit(f"{name} export does not match backprop predict")
+        expect_predictions(name, y, outputs, classes)
 
 
 if __name__ == "__main__":
