@@ -3,29 +3,25 @@ import Foundation
 
 /// curves.svg: train and test loss (left axis) and the task's test score (right
 /// axis: accuracy 0–100 %, or RMSE from 0) per epoch, as one self-contained
-/// SVG that any browser opens. Rewritten after each epoch from the run's history.
-/// At most `maximumPoints` epochs are drawn (evenly spaced, the last always),
-/// so that drawing costs the same at epoch 10 and at epoch 100,000; a value
-/// that is not finite is left out of its curve.
+/// SVG that any browser opens. Rewritten after each epoch from the run's
+/// history, whose log keeps at most `History.keptEpochs` rows (every 2^k-th
+/// epoch and the last), so that drawing costs the same at epoch 10 and at
+/// epoch 100,000; a value that is not finite is left out of its curve.
 enum Curves {
-    static let maximumPoints = 400
-
     static func svg(_ history: History, task: LearningTask, title: String) -> String {
         // A second panel below for per-sample gradient norms and ε, when the run measured them.
         let norms = ["grad_norm_p10", "grad_norm_p50", "grad_norm_p90"]
-        let hasExtras = history.epochs.contains { $0.extras["epsilon"] != nil || $0.extras["grad_norm_p50"] != nil }
+        let rows = history.epochs
+        let hasExtras = rows.contains { $0.extras["epsilon"] != nil || $0.extras["grad_norm_p50"] != nil }
         let (width, height) = (720.0, hasExtras ? 600.0 : 360.0)
         let (left, right, top, bottom) = (60.0, 60.0, 40.0, 50.0)
         let plotWidth = width - left - right, plotHeight = 360 - top - bottom
-        let all = history.epochs
-        let epochs = max(all.count, 1)
-        // The drawn epochs and their indices in the run.
-        let drawn: [Int] = all.count <= maximumPoints ? Array(all.indices)
-            : (0..<maximumPoints).map { k in k * (all.count - 1) / (maximumPoints - 1) }
-        let rows = drawn.map { all[$0] }
+        // The x axis runs over the logged epochs (0-based), drawn 1-based.
+        let (first, last) = (rows.first?.epoch ?? 0, rows.last?.epoch ?? 0)
+        let drawn = rows.map(\.epoch)
         let losses = rows.flatMap { [$0.trainLoss, $0.testLoss] }.filter(\.isFinite)
         let maximumLoss = max(losses.max() ?? 1, 1e-9) * 1.05
-        func x(_ i: Int) -> Double { left + (epochs == 1 ? plotWidth / 2 : plotWidth * Double(i) / Double(epochs - 1)) }
+        func x(_ epoch: Int) -> Double { left + (first == last ? plotWidth / 2 : plotWidth * Double(epoch - first) / Double(last - first)) }
         // NaN stays NaN (and its point is left out); ±∞ is clamped to the plot.
         func clamp(_ v: Double) -> Double { v.isNaN ? .nan : Swift.min(Swift.max(v, 0), 1) }
         func yLoss(_ v: Double) -> Double { top + plotHeight * (1 - clamp(v / maximumLoss)) }
@@ -64,8 +60,8 @@ enum Curves {
             svg.append(#"<text x="\#(f(left - 8))" y="\#(f(y + 4))" text-anchor="end">\#(String(format: "%.3g", maximumLoss * (1 - Double(k) / 4)))</text>"#)
             svg.append(#"<text x="\#(f(left + plotWidth + 8))" y="\#(f(y + 4))">\#(scoreLabel(1 - Double(k) / 4))</text>"#)
         }
-        for i in stride(from: 0, to: epochs, by: max(1, (epochs + 19) / 20)) {
-            svg.append(#"<text x="\#(f(x(i)))" y="\#(f(top + plotHeight + 18))" text-anchor="middle">\#(all.indices.contains(i) ? all[i].epoch + 1 : i + 1)</text>"#)
+        for epoch in stride(from: first, through: last, by: max(1, (last - first + 20) / 20)) {
+            svg.append(#"<text x="\#(f(x(epoch)))" y="\#(f(top + plotHeight + 18))" text-anchor="middle">\#(epoch + 1)</text>"#)
         }
         svg.append(#"<rect x="\#(f(left))" y="\#(f(top))" width="\#(f(plotWidth))" height="\#(f(plotHeight))" fill="none" stroke="gray"/>"#)
         svg.append(#"<text x="\#(f(left + plotWidth / 2))" y="\#(f(height - 12))" text-anchor="middle">epoch</text>"#)

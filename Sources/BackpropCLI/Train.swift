@@ -199,6 +199,8 @@ struct Train: ParsableCommand {
                               directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress,
                               writes: job.isWriter, resumedFrom: resumed?.path)
         run.classNames = classNames
+        // A resume into another directory carries the epoch log of the run it branches from.
+        if let (_, path) = resumed, !continuing { run.earlierMetrics = RunDirectory(Train.runDirectory(of: path)).metricsPath }
         (run.writesEvents, run.logEvery) = (tensorboard, logEvery)
         // The run directory stays this process's until the run ends.
         try withExtendedLifetime(lock) { try run.start() }

@@ -64,10 +64,11 @@ final class TrainingRun {
     private var lastCheckpoint: String?
     /// Seconds spent inside optimizer steps in this process.
     private var stepSeconds = 0.0
-    /// The best test score so far (best.h5's), kept here so that an epoch costs the same however many came before.
-    private var best: Double?
     /// The extra columns of the metrics.csv this process wrote; nil before it wrote one.
     private var metricsExtras: [String]?
+    /// The metrics.csv whose rows the first write keeps: this directory's, or
+    /// that of the run a resume branches from (`--run-dir NEW`).
+    var earlierMetrics: String?
     /// Whether the run writes TensorBoard events (`--tensorboard`); the writer, once the run started.
     var writesEvents = true
     private var events: EventWriter?
@@ -77,7 +78,6 @@ final class TrainingRun {
     init(trainer: Trainer, test: Dataset, dataPath: String, fingerprint: String,
          directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true,
          resumedFrom checkpoint: String? = nil) {
-        best = trainer.history.best(trainer.dataset.task)
         self.trainer = trainer
         self.test = test
         self.dataPath = dataPath
@@ -212,21 +212,18 @@ final class TrainingRun {
         try requireFiniteParameters()
         let evaluation = evaluate(trainer.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
         let task = trainer.dataset.task
-        let previousBest = best
-        trainer.history.epochs.append(EpochRecord(
+        var record = EpochRecord(
             epoch: epoch, step: trainer.position.step, trainLoss: trainLoss, testLoss: evaluation.meanLoss,
             testScore: evaluation.score, learningRate: trainer.learningRate,
-            samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started)))
-        let score = "\(task.scoreName) \(task.format(evaluation.score))"
-            + measurements(into: &trainer.history.epochs[trainer.history.epochs.count - 1].extras)
+            samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started))
+        let score = "\(task.scoreName) \(task.format(evaluation.score))" + measurements(into: &record.extras)
         progress.line(String(format: "epoch %ld/%ld  train loss %.4f  test loss %.4f  %@  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
                      score, grouped(samplesPerSecond), seconds))
-        let isBest = !evaluation.score.isNaN && (previousBest.map { task.improves(evaluation.score, on: $0) } ?? true)
-        if isBest { best = evaluation.score }
+        let isBest = trainer.history.log(record, task: task)
         if policySaves || trainer.isFinished { try save(isBest: isBest) }
-        try writeMetrics(task: task)
-        try writeEvents(trainer.history.epochs[trainer.history.epochs.count - 1], task: task)
+        try writeMetrics(record, task: task)
+        try writeEvents(record, task: task)
         let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
         try directory.write(Curves.svg(trainer.history, task: task, title: title), to: "\(directory.path)/curves.svg")
     }
@@ -241,17 +238,24 @@ final class TrainingRun {
         try events.flush()
     }
 
-    /// metrics.csv: the epoch's line appended (a constant cost, however long
-    /// the run), or the whole file rewritten from the history when this run
-    /// has not written it yet (it may be a resume) or a new column appears.
-    private func writeMetrics(task: LearningTask) throws {
-        guard let last = trainer.history.epochs.last else { return }
-        let extras = EpochRecord.extraNames.filter { (metricsExtras ?? []).contains($0) || last.extras[$0] != nil }
-        if extras == metricsExtras {
-            try directory.append(line: RunDirectory.metricsRow(last, task: task, extras: extras), to: directory.metricsPath)
-        } else {
-            try directory.write(RunDirectory.metricsCSV(trainer.history, task: task), to: directory.metricsPath)
-            metricsExtras = RunDirectory.metricsExtras(trainer.history.epochs)
+    /// metrics.csv, the run's full epoch log: the epoch's line appended (a
+    /// constant cost, however long the run), or, on this process's first
+    /// epoch or when a new column appears, the file rewritten from the rows it
+    /// holds (`RunDirectory.rewriteMetrics`).
+    private func writeMetrics(_ record: EpochRecord, task: LearningTask) throws {
+        if let metricsExtras, record.extras.keys.allSatisfy(metricsExtras.contains) {
+            try directory.append(line: RunDirectory.metricsRow(record, task: task, extras: metricsExtras), to: directory.metricsPath)
+            return
+        }
+        let source = metricsExtras == nil ? earlierMetrics ?? directory.metricsPath : directory.metricsPath
+        let rewrite = try directory.rewriteMetrics(from: source, through: record, kept: trainer.history.epochs, task: task,
+                                                   measured: Set(record.extras.keys))
+        metricsExtras = rewrite.extras
+        if let first = rewrite.missing.first, let last = rewrite.missing.last {
+            let kept = rewrite.missing.filter { epoch in trainer.history.epochs.contains { $0.epoch == epoch - 1 } }.count
+            progress.line("warning: \(source) lacked the rows of \(rewrite.missing.count) epoch\(rewrite.missing.count == 1 ? "" : "s") "
+                          + "(\(first == last ? "\(first)" : "\(first)–\(last)")); \(directory.metricsPath) has the \(kept) the checkpoint's thinned log kept",
+                          minimum: .quiet)
         }
     }
 

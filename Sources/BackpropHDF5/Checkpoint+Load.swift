@@ -175,13 +175,33 @@ extension Checkpoint {
         return task
     }
 
-    /// /metrics: the wall time, one loss per step, and the epoch rows of
-    /// `EpochRecord.columns` (files of programs 0.3–0.5 hold both score
-    /// columns, NaN in the other task's: it is not read) with the extras.
+    /// /metrics: the wall time, the epoch under way's step losses and the digest
+    /// of all, and the epoch rows of `EpochRecord.columns` with the extras
+    /// (thinned by epoch_stride) and the best epoch. Files of programs before
+    /// 0.8 hold one loss per step and every row: the digest and the best are
+    /// computed from them. (Files of 0.3–0.5 hold both score columns, NaN in
+    /// the other task's: it is not read.)
     private static func readHistory(_ file: HDF5File, position: TrainingPosition, task: LearningTask) throws(StorageError) -> History {
         let path = file.path
-        var history = History(wallTime: try file.attribute("wall_time", of: "/metrics", as: Double.self))
-        history.stepLosses = try file.read("/metrics/step_loss", as: Double.self, shape: [position.step]).values
+        let wallTime = try file.attribute("wall_time", of: "/metrics", as: Double.self)
+        let losses = try file.read("/metrics/step_loss", as: Double.self, rank: 1, limit: position.step).values
+        let digest: UInt64
+        if try file.hasAttribute("step_loss_digest", of: "/metrics") {
+            guard losses.count == position.batch else {
+                throw .wrongShape(path: path, object: "/metrics/step_loss", expected: "[\(position.batch)] (the epoch's steps so far)",
+                                  found: "[\(losses.count)]")
+            }
+            digest = try file.attribute("step_loss_digest", of: "/metrics", as: UInt64.self)
+        } else {
+            guard losses.count == position.step else {
+                throw .wrongShape(path: path, object: "/metrics/step_loss", expected: "[\(position.step)]", found: "[\(losses.count)]")
+            }
+            digest = losses.reduce(History.emptyDigest, History.digest)
+        }
+        let stride = try file.hasAttribute("epoch_stride", of: "/metrics") ? try file.attribute("epoch_stride", of: "/metrics", as: Int64.self) : 1
+        guard stride >= 1, stride <= 1 << 40, stride & (stride - 1) == 0 else {
+            throw .invalidContent(path: path, object: "attribute 'epoch_stride' of /metrics", reason: "holds \(stride); it must be a power of two")
+        }
         let columns = EpochRecord.columns(task)
         let values = try columns.map { (column) throws(StorageError) in
             try file.read("/metrics/epochs/\(column.name)", as: Double.self, rank: 1, limit: position.epoch).values
@@ -198,12 +218,29 @@ extension Checkpoint {
                                       reason: "holds \(bad); it must be a whole number from 0 to \(limit)")
             }
         }
-        history.epochs = History.epochs(from: values, columns: columns)
-        for name in EpochRecord.extraNames where try file.exists("/metrics/epochs/\(name)") {
-            let extras = try file.read("/metrics/epochs/\(name)", as: Double.self, shape: [history.epochs.count]).values
-            for (i, value) in extras.enumerated() where !value.isNaN { history.epochs[i].extras[name] = value }
+        var rows = History.epochs(from: values, columns: columns)
+        guard zip(rows, rows.dropFirst()).allSatisfy({ $0.epoch < $1.epoch }) else {
+            throw .invalidContent(path: path, object: "/metrics/epochs/epoch", reason: "the epochs are not in ascending order")
         }
-        return history
+        for name in EpochRecord.extraNames where try file.exists("/metrics/epochs/\(name)") {
+            let extras = try file.read("/metrics/epochs/\(name)", as: Double.self, shape: [rows.count]).values
+            for (i, value) in extras.enumerated() where !value.isNaN { rows[i].extras[name] = value }
+        }
+        var best: History.Best?
+        if try file.hasAttribute("best_epoch", of: "/metrics") {
+            let epoch = try file.attribute("best_epoch", of: "/metrics", as: Int64.self)
+            guard epoch >= 0, epoch < position.epoch else {
+                throw .invalidContent(path: path, object: "attribute 'best_epoch' of /metrics",
+                                      reason: "holds \(epoch); it must be an epoch the run logged (0 to \(position.epoch - 1))")
+            }
+            let score = try file.attribute("best_score", of: "/metrics", as: Double.self)
+            guard !score.isNaN else {
+                throw .invalidContent(path: path, object: "attribute 'best_score' of /metrics", reason: "is NaN")
+            }
+            best = History.Best(epoch: Int(epoch), score: score)
+        }
+        return History(stepLosses: Array(losses.suffix(position.batch)), stepLossDigest: digest, epochs: rows,
+                       epochStride: Int(stride), best: best, task: task, wallTime: wallTime)
     }
 
     /// The saved order must be a permutation of 0..<N and the position must

@@ -30,7 +30,7 @@ import Foundation
 public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
     public static let formatVersion = 2
-    public static let programVersion = "0.7.0"
+    public static let programVersion = "0.8.0"
     /// The most parameters a checkpoint may declare (2²⁸: 1 GiB of Float,
     /// three times that with Adam's moments); larger headers are refused unread.
     public static let parameterLimit = Network<Float>.parameterLimit
@@ -139,8 +139,17 @@ public struct Checkpoint: Sendable {
             try file.setAttribute("batch", Int64(position.batch), on: "/progress")
             try file.setAttribute("step", Int64(position.step), on: "/progress")
 
-            try file.write(history.stepLosses, shape: [history.stepLosses.count], to: "/metrics/step_loss")
+            // The history, bounded (`History`): the epoch under way's step losses, a digest of all
+            // of them, the thinned epoch rows and the best epoch. metrics.csv holds every row.
+            let losses = Array(history.stepLosses.suffix(position.batch))
+            try file.write(losses, shape: [losses.count], to: "/metrics/step_loss")
+            try file.setAttribute("step_loss_digest", history.stepLossDigest, on: "/metrics")
             try file.setAttribute("wall_time", history.wallTime, on: "/metrics")
+            try file.setAttribute("epoch_stride", Int64(history.epochStride), on: "/metrics")
+            if let best = history.best {
+                try file.setAttribute("best_epoch", Int64(best.epoch), on: "/metrics")
+                try file.setAttribute("best_score", best.score, on: "/metrics")
+            }
             let rows = history.epochs
             for column in EpochRecord.columns(task) {
                 try file.write(rows.map(column.value), shape: [rows.count], to: "/metrics/epochs/\(column.name)")

@@ -61,22 +61,6 @@ public struct RunDirectory: Sendable {
         try FileSystem.writeAtomically(Array(text.utf8), to: file)
     }
 
-    /// metrics.csv for `history`: a header and one row per finished epoch,
-    /// with the task's test score (accuracy or RMSE).
-    public static func metricsCSV(_ history: History, task: LearningTask) -> String {
-        // Extra columns for what any epoch measured (empty where one did not).
-        let extras = metricsExtras(history.epochs)
-        return ([metricsHeader(task, extras: extras)] + history.epochs.map { metricsRow($0, task: task, extras: extras) })
-            .joined(separator: "\n") + "\n"
-    }
-
-    /// The extras any of `rows` measured, in `EpochRecord.extraNames` order.
-    public static func metricsExtras(_ rows: some Sequence<EpochRecord>) -> [String] {
-        var measured = Set<String>()
-        for row in rows { measured.formUnion(row.extras.keys) }
-        return EpochRecord.extraNames.filter(measured.contains)
-    }
-
     /// metrics.csv's header line (no newline).
     public static func metricsHeader(_ task: LearningTask, extras: [String]) -> String {
         (EpochRecord.columns(task).map(\.name) + extras).joined(separator: ",")
@@ -89,6 +73,88 @@ public struct RunDirectory: Sendable {
         return (EpochRecord.columns(task).map { $0.isCount ? $0.text(record) : text($0.value(record)) }
                 + extras.map { record.extras[$0].map(text) ?? "" }).joined(separator: ",")
     }
+
+    /// What `rewriteMetrics` wrote: the extra columns of its header, and the
+    /// epochs (1-based) before the new row that the file it read from lacked.
+    public struct MetricsRewrite: Equatable, Sendable {
+        public var extras: [String]
+        public var missing: [Int]
+    }
+
+    /// Rewrites metrics.csv (a process's first epoch, or a new column): the
+    /// rows of the epochs before `record` as `source` holds them, each cell
+    /// moved under its column's name ("" where it had none), then `record`'s.
+    /// A row `source` lacks (or holds cut short or damaged: reading stops
+    /// there) comes from `kept` (the history's thinned rows) where it is
+    /// kept, and is reported missing. Reading stops at `record`'s epoch, so a
+    /// resumed run's later rows (from steps that run again) are dropped, and
+    /// the cost is the log's, never more.
+    /// - Parameters:
+    ///   - source: the metrics.csv to read (this directory's, or the one a resume branches from).
+    ///   - measured: the extras `record` measured; columns `source` holds stay.
+    /// - Throws: `StorageError.io` when the file cannot be written.
+    public func rewriteMetrics(from source: String, through record: EpochRecord, kept: [EpochRecord],
+                               task: LearningTask, measured: Set<String>) throws(StorageError) -> MetricsRewrite {
+        let (header, rows) = Self.metricsRows(in: source, before: record.epoch)
+        let extras = EpochRecord.extraNames.filter { measured.contains($0) || header.contains($0) }
+        let names = EpochRecord.columns(task).map(\.name) + extras
+        let column = Dictionary(header.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        var lines = [names.joined(separator: ",")]
+        lines += rows.map { cells in names.map { column[$0].map { cells[$0] } ?? "" }.joined(separator: ",") }
+        let keptRows = Dictionary(kept.map { ($0.epoch, $0) }, uniquingKeysWith: { first, _ in first })
+        var missing: [Int] = []
+        for epoch in rows.count..<record.epoch {
+            missing.append(epoch + 1)
+            if let row = keptRows[epoch] { lines.append(Self.metricsRow(row, task: task, extras: extras)) }
+        }
+        lines.append(Self.metricsRow(record, task: task, extras: extras))
+        try write(lines.joined(separator: "\n") + "\n", to: metricsPath)
+        return MetricsRewrite(extras: extras, missing: missing)
+    }
+
+    /// The header and the cells of the first rows of a metrics.csv, those of
+    /// epochs 1…`count` in order: reading stops at the first row that is not
+    /// the next epoch's, has another number of cells than the header, holds a
+    /// cell that is not a number, or runs past `maximumLineLength`. A file
+    /// that is absent, a link or not a plain file has no rows.
+    static func metricsRows(in path: String, before count: Int) -> (header: [String], rows: [[String]]) {
+        guard count > 0, let file = try? FileDescriptor(opening: path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK) else { return ([], []) }
+        var status = stat()
+        guard fstat(file.raw, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return ([], []) }
+        var header: [String]?
+        var rows: [[String]] = []
+        var line: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        // One line's cells, or nil for a line that ends the read.
+        func accept(_ bytes: [UInt8]) -> Bool {
+            let cells = String(decoding: bytes, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard let names = header else {
+                header = cells
+                return cells.first == "epoch"
+            }
+            guard cells.count == names.count, cells[0] == "\(rows.count + 1)",
+                  cells.allSatisfy({ $0.isEmpty || Double($0) != nil }) else { return false }
+            rows.append(cells)
+            return rows.count < count
+        }
+        reading: while true {
+            let read = buffer.withUnsafeMutableBytes { Glibc.read(file.raw, $0.baseAddress!, $0.count) }
+            guard read > 0 else { break }
+            for byte in buffer[..<read] {
+                guard byte != UInt8(ascii: "\n") else {
+                    guard accept(line) else { break reading }
+                    line.removeAll(keepingCapacity: true)
+                    continue
+                }
+                line.append(byte)
+                guard line.count <= maximumLineLength else { break reading }
+            }
+        }
+        return (header ?? [], rows)
+    }
+
+    /// The longest line of metrics.csv read back (a row holds about 200 bytes).
+    static let maximumLineLength = 1 << 16
 
     /// Appends `line` and a newline to the run's file `file`, never through a
     /// link, and fsyncs it: the cost of a log line, however long the file.

@@ -196,6 +196,49 @@ struct HardeningTests {
         }
     }
 
+    // MARK: - Long runs cost the same per epoch
+
+    /// A run directory's metrics.csv, line by line.
+    func metrics(_ run: String) throws -> [String] {
+        try String(contentsOfFile: path("\(run)/metrics.csv"), encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    @Test("metrics.csv on resume: the rows up to the checkpoint (from the run a branch leaves too); a cut or linked file is rebuilt from the checkpoint's log")
+    func epochLogOnResume() throws {
+        let result = try backprop(["train"] + model + ["--epochs", "3", "--checkpoint-every", "1", "--keep", "20", "--run-dir", "r"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let original = try metrics("r")
+        try #require(original.count == 4)
+        func trained(_ line: String) -> ArraySlice<Substring> { line.split(separator: ",").prefix(6) }  // not the speed or the time
+
+        // A branch from step 6, inside epoch 2: epoch 1's row comes from r's file; epochs 2 and 3 train again, bit for bit.
+        let branch = try backprop(["train", "--resume", "r/checkpoint-00000006.h5", "--run-dir", "branch"])
+        try #require(branch.status == 0, "\(branch.standardError)")
+        let branched = try metrics("branch")
+        #expect(branched.count == 4 && branched[1] == original[1], "\(branched)")
+        #expect(branched.map(trained) == original.map(trained))
+
+        // Cut inside epoch 2's row (a crash mid-append): the rows come back from the checkpoint's log, whole.
+        try (original[0...1].joined(separator: "\n") + "\n" + original[2].prefix(9)).write(toFile: path("r/metrics.csv"), atomically: true, encoding: .utf8)
+        let repaired = try backprop(["train", "--resume", "r", "--epochs", "4", "--override"])
+        try #require(repaired.status == 0, "\(repaired.standardError)")
+        #expect((repaired.standardOutput + repaired.standardError).contains("lacked the rows of 2 epochs (2–3)"), "\(repaired.standardOutput)")
+        let after = try metrics("r")
+        #expect(after.count == 5 && Array(after.prefix(4)) == original, "\(after)")
+
+        // A metrics.csv planted as a link is neither read nor written through.
+        try "mine\n".write(toFile: path("victim"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: path("r/metrics.csv"))
+        try FileManager.default.createSymbolicLink(atPath: path("r/metrics.csv"), withDestinationPath: path("victim"))
+        let linked = try backprop(["train", "--resume", "r", "--epochs", "5", "--override"])
+        try #require(linked.status == 0, "\(linked.standardError)")
+        #expect(try String(contentsOfFile: path("victim"), encoding: .utf8) == "mine\n")
+        let rebuilt = try metrics("r")
+        #expect(rebuilt.count == 6 && Array(rebuilt.prefix(5)) == after, "\(rebuilt)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: path("r/metrics.csv"))
+        #expect(attributes[.type] as? FileAttributeType == .typeRegular)
+    }
+
     @Test("metrics.csv writes a value that is not finite as nan, inf or -inf")
     func nonFiniteMetrics() {
         var record = EpochRecord(epoch: 0, step: 4, trainLoss: 1, testLoss: .nan, testScore: .infinity, learningRate: -.infinity,

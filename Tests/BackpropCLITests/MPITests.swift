@@ -33,10 +33,10 @@ struct MPITests {
     static let unblocking = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM]); "
         + "os.execv(sys.argv[1], sys.argv[1:])"
 
-    /// The final model's parameters, optimizer state and every step's loss.
-    func outcome(_ runDir: String) throws -> (parameters: [Float], state: OptimizerState<Float>, losses: [Double]) {
+    /// The final model's parameters, optimizer state and the digest of every step's loss.
+    func outcome(_ runDir: String) throws -> (parameters: [Float], state: OptimizerState<Float>, losses: UInt64) {
         let checkpoint = try Checkpoint.load(from: "\(directory)/\(runDir)/model.h5")
-        return (checkpoint.network.parameters, checkpoint.optimizerState, checkpoint.history.stepLosses)
+        return (checkpoint.network.parameters, checkpoint.optimizerState, checkpoint.history.stepLossDigest)
     }
 
     @Test("1–4 ranks × 1 and 2 workers: parameters, optimizer state and every loss bit-identical to one process",
@@ -45,7 +45,7 @@ struct MPITests {
         let single = try run(executable, training("single", optimizer: optimizer, extra: ["--workers", "1"]), in: directory)
         try #require(single.status == 0, "\(single.standardError)")
         let reference = try outcome("single")
-        #expect(reference.losses.count == 20)
+        #expect(reference.losses != History.emptyDigest)
         for ranks in 1...4 {
             for workers in [1, 2] {
                 let name = "\(ranks)x\(workers)"

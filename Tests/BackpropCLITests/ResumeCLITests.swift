@@ -40,6 +40,7 @@ struct ResumeCLITests {
     func expectSameRun(_ a: Checkpoint, _ b: Checkpoint, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(a.network.parameters.map(\.bitPattern) == b.network.parameters.map(\.bitPattern), sourceLocation: sourceLocation)
         #expect(a.optimizerState == b.optimizerState && a.position == b.position, sourceLocation: sourceLocation)
+        #expect(a.history.stepLossDigest == b.history.stepLossDigest, "every step's loss", sourceLocation: sourceLocation)
         #expect(a.history.stepLosses.map(\.bitPattern) == b.history.stepLosses.map(\.bitPattern), sourceLocation: sourceLocation)
     }
 

@@ -77,13 +77,17 @@ struct RegressionTests {
     func bestScore() {
         #expect(LearningTask.classification.improves(0.9, on: 0.8) && !LearningTask.classification.improves(0.8, on: 0.9))
         #expect(LearningTask.regression.improves(0.1, on: 0.2) && !LearningTask.regression.improves(0.2, on: 0.1))
-        let history = { (scores: [Double]) in
-            History(epochs: scores.map {
-                EpochRecord(epoch: 0, step: 0, trainLoss: 0, testLoss: 0, testScore: $0, learningRate: 0, samplesPerSecond: 0, wallTime: 0)
-            })
+        func best(_ scores: [Double], _ task: LearningTask) -> History.Best? {
+            var history = History()
+            for (epoch, score) in scores.enumerated() {
+                history.log(EpochRecord(epoch: epoch, step: 0, trainLoss: 0, testLoss: 0, testScore: score, learningRate: 0,
+                                        samplesPerSecond: 0, wallTime: 0), task: task)
+            }
+            return history.best
         }
-        #expect(history([0.5, .nan, 0.2, 0.3]).best(.regression) == 0.2 && history([0.5, .nan, 0.2, 0.3]).best(.classification) == 0.5)
-        #expect(history([.nan]).best(.classification) == nil && history([]).best(.regression) == nil)
+        #expect(best([0.5, .nan, 0.2, 0.3], .regression) == History.Best(epoch: 2, score: 0.2))
+        #expect(best([0.5, .nan, 0.2, 0.3], .classification) == History.Best(epoch: 0, score: 0.5))
+        #expect(best([.nan], .classification) == nil && best([], .regression) == nil)
     }
 
     @Test("two splits fit one model when their tasks agree and, for regression, their target rows are as wide")

@@ -59,13 +59,85 @@ struct StorageTests {
         if task == .regression { configuration.loss = .sumOfSquares }
         let trainer = try Trainer(configuration: configuration, dataset: dataset)
         for _ in 0..<2 { try trainer.step() }
-        trainer.history.epochs = [EpochRecord(epoch: 0, step: 2, trainLoss: 1, testLoss: 1, testScore: 0.5, learningRate: 0.05,
-                                              samplesPerSecond: 1, wallTime: 1)]
+        trainer.history.log(EpochRecord(epoch: 0, step: 2, trainLoss: 1, testLoss: 1, testScore: 0.5, learningRate: 0.05,
+                                        samplesPerSecond: 1, wallTime: 1), task: task)
         let file = path("old-\(task).h5")
         try Checkpoint(of: trainer, dataPath: "data.h5", dataFingerprint: "f").save(to: file)
         let edit = try run("/usr/bin/python3", ["-c", "import h5py, numpy; f = h5py.File('\(file)', 'a'); \(python)"])
         try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
         return try Checkpoint.load(from: file)
+    }
+
+    /// A trainer two steps into the epoch after `epochs` logged ones (batches of 10 of 30 samples).
+    func trainerWithLog(epochs: Int) throws -> Trainer {
+        var configuration = TrainingConfiguration()
+        (configuration.sizes, configuration.batchSize, configuration.epochs) = ([5, 4, 3], 10, 3)
+        let trainer = try Trainer(configuration: configuration, dataset: randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 4))
+        for _ in 0..<5 { try trainer.step() }
+        var history = trainer.history
+        for epoch in 0..<epochs {
+            history.log(EpochRecord(epoch: epoch, step: 3 * (epoch + 1), trainLoss: 1, testLoss: 1, testScore: epoch == 123 ? 0.9 : 0.5,
+                                    learningRate: 0.05, samplesPerSecond: 1, wallTime: 1), task: .classification)
+        }
+        // As if it had trained those epochs: the position after them, two steps on.
+        trainer.restore(position: TrainingPosition(epoch: epochs, batch: 2, step: 3 * epochs + 2), optimizerState: trainer.optimizer.state,
+                        order: trainer.order, history: history)
+        return trainer
+    }
+
+    @Test("a checkpoint's size does not grow with the run: epoch 50,000 writes what epoch 500 does, give or take the rows kept")
+    func checkpointSizeBounded() throws {
+        var sizes: [Int] = []
+        for epochs in [500, 50_000] {
+            let trainer = try trainerWithLog(epochs: epochs)
+            let file = path("log-\(epochs).h5")
+            try Checkpoint(of: trainer, dataPath: "data.h5", dataFingerprint: "f").save(to: file)
+            let h5 = try HDF5File.open(file)
+            #expect(try h5.shape(of: "/metrics/step_loss") == [2], "the epoch under way's two steps")
+            #expect(try h5.shape(of: "/metrics/epochs/epoch")[0] <= History.keptEpochs)
+            let loaded = try Checkpoint.load(from: file)
+            #expect(loaded.history == trainer.history && loaded.history.best?.epoch == 123)
+            sizes.append(try FileManager.default.attributesOfItem(atPath: file)[.size] as! Int)
+        }
+        // At most keptEpochs rows of 8 float64 columns apart.
+        #expect(abs(sizes[1] - sizes[0]) <= History.keptEpochs * 8 * 8, "\(sizes)")
+    }
+
+    @Test("a pre-0.8 checkpoint (every step's loss, every epoch's row, no digest) loads: digested, thinned, its best found")
+    func checkpointWithFullHistory() throws {
+        // 1,000 epochs of 3 steps and two more; the best at epoch 601.
+        var configuration = TrainingConfiguration()
+        (configuration.sizes, configuration.batchSize, configuration.epochs, configuration.workers) = ([5, 4, 3], 10, 1001, 1)
+        let trainer = try Trainer(configuration: configuration, dataset: randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 4))
+        var losses: [Double] = []
+        for _ in 0..<3002 { losses.append(try trainer.step().meanLoss) }
+        for epoch in 0..<1000 {
+            trainer.history.log(EpochRecord(epoch: epoch, step: 3 * (epoch + 1), trainLoss: 1, testLoss: 1, testScore: epoch == 601 ? 0.99 : 0.5,
+                                            learningRate: 0.05, samplesPerSecond: 1, wallTime: 1), task: .classification)
+        }
+        let file = path("full-history.h5")
+        try Checkpoint(of: trainer, dataPath: "data.h5", dataFingerprint: "f").save(to: file)
+        // As 0.7 wrote it: every step's loss and every row (un-thinned), none of 0.8's attributes.
+        let columns = EpochRecord.columns(.classification).map(\.name)
+        let rows = columns.map { name -> String in
+            switch name {
+            case "epoch": return "numpy.arange(1000.0)"
+            case "step": return "3.0 * numpy.arange(1, 1001)"
+            case "test_accuracy": return "numpy.where(numpy.arange(1000) == 601, 0.99, 0.5)"
+            case "learning_rate": return "numpy.full(1000, 0.05)"
+            default: return "numpy.ones(1000)"
+            }
+        }
+        let python = "import h5py, numpy, sys; f = h5py.File('\(file)', 'a'); m = f['metrics']; "
+            + "[m.attrs.__delitem__(a) for a in ('step_loss_digest', 'epoch_stride', 'best_epoch', 'best_score')]; "
+            + "del m['step_loss']; m['step_loss'] = numpy.array([float(v) for v in sys.argv[1].split(',')]); del m['epochs']; "
+            + zip(columns, rows).map { "m['epochs/\($0)'] = \($1); " }.joined() + "f.close()"
+        let edit = try run("/usr/bin/python3", ["-c", python, losses.map { "\($0)" }.joined(separator: ",")])
+        try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
+        let loaded = try Checkpoint.load(from: file)
+        #expect(loaded.history.stepLosses == Array(losses.suffix(2)), "the epoch under way's")
+        #expect(loaded.history.stepLossDigest == trainer.history.stepLossDigest)
+        #expect(loaded.history.epochs == trainer.history.epochs && loaded.history.best == History.Best(epoch: 601, score: 0.99))
     }
 
     @Test("a 0.2 checkpoint (no metric attribute, no test_rmse column) still loads, as classification")

@@ -81,20 +81,87 @@ extension EpochRecord {
     }
 }
 
-/// Everything a run has logged so far; saved in checkpoints so that a resumed
-/// run continues the same record.
+/// What a run has logged, in a size that does not grow with the run: the
+/// losses of the epoch under way, a digest of every step's loss, the epoch log
+/// thinned to at most `keptEpochs` rows, and the best epoch. Checkpoints save
+/// it whole, so a checkpoint costs the same at epoch 10 and at epoch 100,000;
+/// the full epoch log is the run directory's metrics.csv (appended a row an epoch).
 public struct History: Sendable, Equatable {
-    /// (1/B) Σ_n E^n of every optimizer step, in order.
+    /// (1/B) Σ_n E^n of each step of the epoch under way, in order (an
+    /// epoch's train loss is their mean); cleared as the next epoch begins.
     public var stepLosses: [Double] = []
-    public var epochs: [EpochRecord] = []
+    /// FNV-1a over the bit patterns of every step's loss since the run began:
+    /// two runs logged the same losses at every step, bit for bit, when these agree.
+    public var stepLossDigest: UInt64 = History.emptyDigest
+    /// The epoch log as kept: the epochs whose index is a multiple of
+    /// `epochStride`, and the last one. The stride doubles whenever more
+    /// than `keptEpochs` rows would be kept, so the rows are a pure function
+    /// of the log, the same however often the run was resumed.
+    public private(set) var epochs: [EpochRecord] = []
+    /// A power of two: 1 until the run has logged more than `keptEpochs` epochs.
+    public private(set) var epochStride = 1
+    /// The epoch with the best score so far (best.h5's), whether or not it is still kept in `epochs`.
+    public private(set) var best: Best?
     /// Wall-clock seconds the run had trained when this state was saved
     /// (summed across resumes).
     public var wallTime: Double = 0
 
-    public init(stepLosses: [Double] = [], epochs: [EpochRecord] = [], wallTime: Double = 0) {
+    /// The most rows `epochs` keeps (and curves.svg draws).
+    public static let keptEpochs = 400
+    /// The digest of no losses (FNV-1a's offset basis).
+    public static let emptyDigest: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    /// An epoch and its score.
+    public struct Best: Sendable, Equatable {
+        public var epoch: Int
+        public var score: Double
+        public init(epoch: Int, score: Double) {
+            self.epoch = epoch
+            self.score = score
+        }
+    }
+
+    public init() {}
+
+    /// A history read back from a file: its rows are thinned as `log` would
+    /// have kept them, and `best` is taken from the rows when not given.
+    public init(stepLosses: [Double], stepLossDigest: UInt64, epochs: [EpochRecord], epochStride: Int = 1,
+                best: Best? = nil, task: LearningTask, wallTime: Double) {
         self.stepLosses = stepLosses
-        self.epochs = epochs
+        self.stepLossDigest = stepLossDigest
+        self.epochStride = max(1, epochStride)
         self.wallTime = wallTime
+        for record in epochs { log(record, task: task) }
+        if let best { self.best = best }
+    }
+
+    /// Logs one step's loss.
+    /// - Parameter startsEpoch: whether the step was the first of its epoch.
+    public mutating func log(stepLoss loss: Double, startsEpoch: Bool) {
+        if startsEpoch { stepLosses.removeAll(keepingCapacity: true) }
+        stepLosses.append(loss)
+        stepLossDigest = Self.digest(stepLossDigest, loss)
+    }
+
+    /// The digest after one more loss: h ← (h ⊕ bits) · FNV prime.
+    public static func digest(_ digest: UInt64, _ loss: Double) -> UInt64 {
+        (digest ^ loss.bitPattern) &* 0x0000_0100_0000_01B3
+    }
+
+    /// Logs an epoch's row, thinning the kept rows, and updates the best score.
+    /// - Returns: whether the epoch's score is the best so far (NaN never is).
+    @discardableResult
+    public mutating func log(_ record: EpochRecord, task: LearningTask) -> Bool {
+        if let last = epochs.last, last.epoch % epochStride != 0 { epochs.removeLast() }
+        epochs.append(record)
+        while epochs.count > Self.keptEpochs {
+            epochStride *= 2
+            epochs = epochs.filter { $0.epoch % epochStride == 0 || $0 == record }
+        }
+        let score = record.testScore
+        guard !score.isNaN, best.map({ task.improves(score, on: $0.score) }) ?? true else { return false }
+        best = Best(epoch: record.epoch, score: score)
+        return true
     }
 
     /// The rows of `columns` read back from a file, one array of values per column, of equal lengths.
@@ -107,11 +174,5 @@ public struct History: Sendable, Equatable {
             for (column, value) in zip(columns, values) { column.set(&record, value[i]) }
             return record
         }
-    }
-
-    /// The best test score logged so far under `task` (nil before the first epoch).
-    public func best(_ task: LearningTask) -> Double? {
-        epochs.map(\.testScore).filter { !$0.isNaN }
-            .reduce(nil) { best, score in best.map { task.improves(score, on: $0) ? score : $0 } ?? score }
     }
 }

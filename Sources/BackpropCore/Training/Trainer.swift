@@ -30,7 +30,7 @@ public final class Trainer {
     public var optimizer: any Optimizer<Float>
     public let epochs: Epochs
     public private(set) var position = TrainingPosition()
-    /// Every loss logged so far (and, filled in by the caller, epoch summaries).
+    /// The step losses logged (and, filled in by the caller, epoch summaries): `History`.
     public var history = History()
     public let dataset: Dataset
     private var trainingStep: TrainingStep<Float>
@@ -165,7 +165,7 @@ public final class Trainer {
             if distributed == nil { optimizer.state.step -= 1 }
             throw .diverged(step: position.step + 1, loss: meanLoss, lastCheckpoint: nil)
         }
-        history.stepLosses.append(meanLoss)
+        history.log(stepLoss: meanLoss, startsEpoch: position.batch == 0)
         advance()
         return StepResult(meanLoss: meanLoss, sampleCount: batch.count, agreed: agreed)
     }
