@@ -82,7 +82,7 @@ extension Sampling: ExpressibleByArgument {}
 
 /// A dataset file's split, for `evaluate` and `predict` (`--split`).
 enum DatasetSplit: String, CaseIterable, ExpressibleByArgument {
-    case test, train
+    case test, train, validation
 }
 
 /// A comma-separated list of layer widths, e.g. "784,256,128,10".

@@ -19,14 +19,18 @@ enum Curves {
         // The x axis runs over the logged epochs (0-based), drawn 1-based.
         let (first, last) = (rows.first?.epoch ?? 0, rows.last?.epoch ?? 0)
         let drawn = rows.map(\.epoch)
-        let losses = rows.flatMap { [$0.trainLoss, $0.testLoss] }.filter(\.isFinite)
+        // The splits measured: validation each epoch when the run has one, test when reported each epoch.
+        let splits = [("validation", \EpochRecord.validationLoss, \EpochRecord.validationScore, "#ff7f0e", "#2ca02c"),
+                      ("test", \EpochRecord.testLoss, \EpochRecord.testScore, "#d62728", "#17becf")]
+            .filter { split in rows.contains { !$0[keyPath: split.1].isNaN } }
+        let losses = rows.flatMap { row in [row.trainLoss] + splits.map { row[keyPath: $0.1] } }.filter(\.isFinite)
         let maximumLoss = max(losses.max() ?? 1, 1e-9) * 1.05
         func x(_ epoch: Int) -> Double { left + (first == last ? plotWidth / 2 : plotWidth * Double(epoch - first) / Double(last - first)) }
         // NaN stays NaN (and its point is left out); ±∞ is clamped to the plot.
         func clamp(_ v: Double) -> Double { v.isNaN ? .nan : Swift.min(Swift.max(v, 0), 1) }
         func yLoss(_ v: Double) -> Double { top + plotHeight * (1 - clamp(v / maximumLoss)) }
-        let scores = rows.map(\.testScore)
-        let metricName = task.scoreName
+        let scores = rows.flatMap { row in splits.map { row[keyPath: $0.2] } }
+        let metricName = task.scoreName(on: splits.first?.0 ?? "validation")
         // The right axis and the legend, by task. The legend goes where the
         // curves usually are not: losses start high and fall; accuracy rises
         // and stays high (bottom left is free), RMSE falls (top right is).
@@ -67,11 +71,16 @@ enum Curves {
         svg.append(#"<text x="\#(f(left + plotWidth / 2))" y="\#(f(height - 12))" text-anchor="middle">epoch</text>"#)
         svg.append(#"<text transform="translate(16 \#(f(top + plotHeight / 2))) rotate(-90)" text-anchor="middle">loss</text>"#)
         svg.append(#"<text transform="translate(\#(f(width - 12)) \#(f(top + plotHeight / 2))) rotate(90)" text-anchor="middle">\#(metricName)</text>"#)
+        var legend = [("train loss", "#1f77b4")]
         svg.append(series("train loss", "#1f77b4", zip(drawn, rows).map { (x($0), yLoss($1.trainLoss)) }))
-        svg.append(series("test loss", "#ff7f0e", zip(drawn, rows).map { (x($0), yLoss($1.testLoss)) }, dashed: true))
-        svg.append(series(metricName, "#2ca02c", zip(drawn, scores).map { (x($0), yScore($1)) }))
-        for (k, (name, color)) in [("train loss", "#1f77b4"), ("test loss", "#ff7f0e"), (metricName, "#2ca02c")].enumerated() {
-            let lx = legendX + Double(k) * 130, ly = legendY
+        for (split, loss, score, lossColor, scoreColor) in splits {
+            svg.append(series("\(split) loss", lossColor, zip(drawn, rows).map { (x($0), yLoss($1[keyPath: loss])) }, dashed: true))
+            svg.append(series(task.scoreName(on: split), scoreColor, zip(drawn, rows).map { (x($0), yScore($1[keyPath: score])) }))
+            legend += [("\(split) loss", lossColor), (task.scoreName(on: split), scoreColor)]
+        }
+        for (k, (name, color)) in legend.enumerated() {
+            // Rows of three, stacked away from the plot's edge.
+            let lx = legendX + Double(k % 3) * 130, ly = legendY + Double(k / 3) * (task == .classification ? -16 : 16)
             svg.append(#"<line x1="\#(f(lx))" y1="\#(f(ly))" x2="\#(f(lx + 22))" y2="\#(f(ly))" stroke="\#(color)" stroke-width="3"/><text x="\#(f(lx + 28))" y="\#(f(ly + 4))">\#(name)</text>"#)
         }
         if hasExtras {

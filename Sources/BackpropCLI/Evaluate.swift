@@ -19,7 +19,8 @@ struct Evaluate: ParsableCommand {
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let (dataset, fileNames) = try guardedRead(data.path) {
             let file = try HDF5File.open(data.path)
-            return (try DatasetFile.split(split.name, of: file), try DatasetFile.classNames(of: file))
+            return (try split.read(file, path: data.path, trainedAs: model.configuration, checkpoint: checkpoint),
+                    try DatasetFile.classNames(of: file))
         }
         // The dataset's class names, else the model's; shown beside the class numbers.
         let names = (fileNames ?? model.classNames).flatMap { $0.count >= model.network.outputCount ? $0 : nil }

@@ -18,6 +18,7 @@ struct ImportData: ParsableCommand {
         var trainLimit: Int?
         @Option(help: "Keep only the first N test samples.")
         var testLimit: Int?
+        @OptionGroup var holdOut: ValidationHoldOut
 
         func validate() throws {
             for (flag, value) in [("--train-limit", trainLimit), ("--test-limit", testLimit)] {
@@ -72,6 +73,7 @@ extension ImportData {
         var output: String
         @Option(help: "Names of the classes, in label order, separated by commas (e.g. cat,dog); stored in the file for evaluate and predict.")
         var classNames: String?
+        @OptionGroup var holdOut: ValidationHoldOut
 
         /// The names of --class-names, one per comma.
         var names: [String]? { classNames.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } }
@@ -98,9 +100,10 @@ extension ImportData {
                 throw ValidationError("the test data has \(test.targets), the training data \(train.targets).")
             }
             if names != nil && train.task == .regression { throw ValidationError("--class-names applies to class labels, not regression targets.") }
-            try DatasetFile.write(train: train, test: test, attributes: ["source": source], classNames: names, to: output)
+            let (kept, validation) = try holdOut.split(train, seed: seed)
+            try DatasetFile.write(train: kept, validation: validation, test: test, attributes: ["source": source], classNames: names, to: output)
             let storage = if case .bytes = train.features { "bytes × 1/255" } else { "float32" }
-            print("wrote \(output): \(train.count) train and \(test.count) test samples of \(train.featureCount) features "
+            print("wrote \(output): \(kept.count) train\(ValidationHoldOut.shown(validation)) and \(test.count) test samples of \(train.featureCount) features "
                   + "(\(storage)), \(train.targets)")
         }
     }
@@ -176,7 +179,29 @@ extension ImportData {
 
 private func importIDX(from directory: String, to output: String, name: String, options: ImportData.Options,
                        classNames: [String]? = nil) throws {
-    let (train, test) = try IDXImport.run(from: directory, to: output, name: name,
-                                          trainLimit: options.trainLimit, testLimit: options.testLimit, classNames: classNames)
-    print("wrote \(output): \(train.count) train and \(test.count) test samples of \(train.featureCount) features")
+    let (whole, test) = try IDXImport.read(from: directory, trainLimit: options.trainLimit, testLimit: options.testLimit)
+    let (train, validation) = try options.holdOut.split(whole, seed: 0)
+    try DatasetFile.write(train: train, validation: validation, test: test, attributes: IDXImport.attributes(name: name, directory: directory),
+                          classNames: classNames, to: output)
+    print("wrote \(output): \(train.count) train\(ValidationHoldOut.shown(validation)) and \(test.count) test samples of \(train.featureCount) features")
+}
+
+/// `--validation-fraction` of the importers: a /validation split held out of the training data.
+struct ValidationHoldOut: ParsableArguments {
+    @Option(help: "Hold out this share of the training samples (stratified by class) as /validation, which train then chooses on; 0: none.")
+    var validationFraction = 0.0
+
+    /// The training samples kept and the held-out split (nil for a fraction of 0).
+    func split(_ train: Dataset, seed: UInt64) throws -> (train: Dataset, validation: Dataset?) {
+        guard validationFraction != 0 else { return (train, nil) }
+        do {
+            let (kept, held) = try train.split(validationFraction: validationFraction, seed: seed)
+            return (kept, held)
+        } catch {
+            throw ValidationError(error.description(naming: Settings.flag))
+        }
+    }
+
+    /// ", 6000 validation" or nothing.
+    static func shown(_ validation: Dataset?) -> String { validation.map { ", \($0.count) validation" } ?? "" }
 }

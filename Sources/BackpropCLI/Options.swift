@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackpropCore
+import BackpropHDF5
 import Foundation
 
 // The option groups the commands share. Each flag is declared once, here,
@@ -180,13 +181,48 @@ struct DataOptions: ParsableArguments {
     var path: String { data ?? Self.defaultPath }
 }
 
+/// The validation split, and when the test split is read.
+struct ValidationOptions: ConfigurationOptions {
+    @Option(name: Settings.validationFraction.name, help: Settings.validationFraction.help)
+    var validationFraction: Double?
+    @Option(name: Settings.reportTest.name, help: Settings.reportTest.help)
+    var reportTest: TestReport = .end
+
+    func edits(into edits: inout SettingEdits) {
+        edits.add(Settings.validationFraction, validationFraction) { $0.validationFraction = $1 }
+    }
+}
+
+/// When a run reads its test split.
+enum TestReport: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// Once, for the final model.
+    case end
+    /// After every epoch as well (shown, logged; still choosing nothing).
+    case everyEpoch = "every-epoch"
+}
+
 /// Which split of a dataset file to read (evaluate, predict).
 struct SplitOptions: ParsableArguments {
-    @Option(help: "Which split of the dataset: test or train.")
+    @Option(help: "Which split of the dataset: test, train (all of /train), or validation (the file's /validation, else the share of /train the model's run held out).")
     var split: DatasetSplit = .test
 
     /// The split's group name in a dataset file ("test", "train").
     var name: String { split.rawValue }
+
+    /// The split of `file` (at `path`) for a model trained as `configuration`
+    /// says: a validation split is the file's own, or the run's held-out share
+    /// of /train (`Dataset.split`, with the run's fraction and seed).
+    func read(_ file: HDF5File, path: String, trainedAs configuration: TrainingConfiguration, checkpoint: String) throws -> Dataset {
+        guard split == .validation else { return try DatasetFile.split(name, of: file) }
+        if let stored = try DatasetFile.validation(of: file) { return stored }
+        guard configuration.validationFraction > 0 else {
+            throw ValidationError("--split validation: \(path) has no /validation, and \(checkpoint) was trained without "
+                                  + "\(Settings.validationFraction.flag).")
+        }
+        return try Train.checked {
+            try DatasetFile.split("train", of: file).split(validationFraction: configuration.validationFraction, seed: configuration.seed).validation
+        }
+    }
 }
 
 extension TrainingConfiguration {

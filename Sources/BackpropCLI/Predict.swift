@@ -34,7 +34,7 @@ struct Predict: ParsableCommand {
         try refuseOverwritingInputs(output, flag: "--output", inputs: [input, checkpoint])
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let network = model.network
-        let (inputs, width) = try readInputs()
+        let (inputs, width) = try readInputs(trainedAs: model.configuration)
         guard width == network.inputCount else {
             throw ValidationError("\(input) has \(width) features per sample, but the model in \(checkpoint) takes \(network.inputCount).")
         }
@@ -76,9 +76,11 @@ struct Predict: ParsableCommand {
     }
 
     /// The inputs x of every sample, row-major, and the features per sample.
-    private func readInputs() throws -> (x: [Float], width: Int) {
+    private func readInputs(trainedAs configuration: TrainingConfiguration) throws -> (x: [Float], width: Int) {
         if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
-            let data = try guardedRead(input) { try DatasetFile.split(split.name, of: HDF5File.open(input)) }
+            let data = try guardedRead(input) {
+                try split.read(HDF5File.open(input), path: input, trainedAs: configuration, checkpoint: checkpoint)
+            }
             switch data.features {
             case .bytes(let bytes, let scale): return (bytes.map { Float($0) * scale }, data.featureCount)
             case .floats(let values): return (values, data.featureCount)

@@ -112,6 +112,15 @@ enum Settings {
                                         defaultValue: fresh.labelSmoothing.shown, rule: .fixed, names: .labelSmoothing,
                                         record: { $0.configuration.labelSmoothing })
 
+    // MARK: Validation
+    static let validationFraction = Setting(key: "validation-fraction",
+                                            summary: "Hold out this share of /train (stratified by class, keyed by --seed) as the validation split, which chooses best.h5; 0: the dataset's own /validation, if it has one.",
+                                            defaultValue: fresh.validationFraction.shown, rule: .fixed, names: .validationFraction,
+                                            record: { $0.configuration.validationFraction })
+    static let reportTest = Setting(key: "report-test",
+                                    summary: "When the test split is read: at the end of the run (end), or after every epoch too (every-epoch); it never chooses anything.",
+                                    defaultValue: TestReport.end.rawValue, rule: .free)
+
     // MARK: Batches
     static let batchSize = Setting(key: "batch-size", summary: "Samples per mini-batch.", defaultValue: "\(fresh.batchSize)",
                                    rule: .fixed, names: .batchSize, record: { $0.configuration.batchSize })
@@ -227,6 +236,7 @@ enum Settings {
         ("Model", [layers, activation, outputActivation, loss, initialization]),
         ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
         ("Regularisation", [labelSmoothing]),
+        ("Validation", [validationFraction, reportTest]),
         ("Batches", [batchSize, shardSize]),
         ("Samples", [shuffle, seed, reduction, sampling]),
         ("DP-SGD", [dpClip, dpNoise, dpEpsilon, dpDelta]),

@@ -28,6 +28,7 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Batches") var batch: BatchOptions
     @OptionGroup(title: "Samples") var sampling: SamplingOptions
     @OptionGroup(title: "DP-SGD") var privacy: PrivacyOptions
+    @OptionGroup(title: "Validation") var validation: ValidationOptions
     // How long and how fast: may change on resume with --override.
     @OptionGroup(title: "Length and learning rate") var schedule: ScheduleOptions
     // Neither changes the results: free on resume.
@@ -107,15 +108,20 @@ struct Train: ParsableCommand {
             try refuseOverwritingInputs(output, flag: Settings.output.flag, inputs: [dataPath] + (resumed.map { [$0.path] } ?? []),
                                         runDirectory: runDir ?? resumed.map { Train.runDirectory(of: $0.path) })
         }
-        let (train, test, classNames) = try guardedRead(dataPath) {
+        let (whole, stored, test, classNames) = try guardedRead(dataPath) {
             let file = try HDF5File.open(dataPath)
             let (train, test) = try DatasetFile.load(file)
-            return (train, test, try DatasetFile.classNames(of: file))
+            return (train, try DatasetFile.validation(of: file), test, try DatasetFile.classNames(of: file))
+        }
+        // The validation split comes before anything counts the training samples (the schedule, DP-SGD's q).
+        let (train, validation) = try Train.checked {
+            try Train.validationSplit(of: whole, stored: stored, settings: givenSettings.applied(to: base), dataPath: dataPath)
         }
         var configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
         // The cores are shared among this machine's ranks, unless --workers says otherwise.
         if threads.workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
-        let fingerprint = train.fingerprint
+        // The data the run trains and chooses on: a different split is different data.
+        let fingerprint = validation.map { "\(train.fingerprint); validation \($0.fingerprint)" } ?? train.fingerprint
 
         let trainer: Trainer
         if let (checkpoint, path) = resumed {
@@ -132,6 +138,7 @@ struct Train: ParsableCommand {
             trainer = try Trainer(configuration: configuration, dataset: train, kernel: kernel, group: job.group)
         }
         try test.validate(for: trainer.network)
+        try validation?.validate(for: trainer.network)
         // A resumed run keeps the policy its config.json records, flag by flag, unless a flag changes it.
         let recorded = resumed.map { CheckpointPolicy.recorded(in: Train.runDirectory(of: $0.path)) } ?? CheckpointPolicy()
         let policy = CheckpointPolicy(everySteps: checkpointEvery ?? recorded.everySteps,
@@ -195,10 +202,11 @@ struct Train: ParsableCommand {
         // mpirun gives ranks a pseudo-terminal even when its own output is a pipe: plain lines in a job.
         let progress = ProgressReporter(verbosity: verbosity, logEvery: logEvery,
                                         isTerminal: job.mpi == nil && isatty(STDOUT_FILENO) == 1)
-        let run = TrainingRun(trainer: trainer, test: test, dataPath: dataPath, fingerprint: fingerprint,
+        let run = TrainingRun(trainer: trainer, validation: validation, test: test, dataPath: dataPath, fingerprint: fingerprint,
                               directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress,
                               writes: job.isWriter, resumedFrom: resumed?.path)
         run.classNames = classNames
+        run.testReport = self.validation.reportTest
         // A resume into another directory carries the epoch log of the run it branches from.
         if let (_, path) = resumed, !continuing { run.earlierMetrics = RunDirectory(Train.runDirectory(of: path)).metricsPath }
         (run.writesEvents, run.logEvery) = (tensorboard, logEvery)
@@ -206,12 +214,29 @@ struct Train: ParsableCommand {
         try withExtendedLifetime(lock) { try run.start() }
     }
 
+    /// The training data and the validation split: `fraction` of /train held
+    /// out (`Dataset.split`, keyed by the run's seed), or the file's own
+    /// /validation, or none.
+    /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)` for
+    ///   a fraction that leaves a part empty; `ValidationError` for a
+    ///   fraction given with a dataset that carries its own split.
+    static func validationSplit(of train: Dataset, stored: Dataset?, settings: TrainingConfiguration,
+                                dataPath: String) throws -> (train: Dataset, validation: Dataset?) {
+        guard settings.validationFraction > 0 else { return (train, stored) }
+        if stored != nil {
+            throw ValidationError("\(Settings.validationFraction.flag) \(settings.validationFraction): \(dataPath) carries its own /validation "
+                                  + "split; train with it (\(Settings.validationFraction.flag) 0) or with a dataset without one.")
+        }
+        let (kept, held) = try train.split(validationFraction: settings.validationFraction, seed: settings.seed)
+        return (kept, held)
+    }
+
     // MARK: - Settings
 
     /// The flags given on the command line, as edits of a configuration.
     var givenSettings: SettingEdits {
         var edits = SettingEdits()
-        let groups: [any ConfigurationOptions] = [model, optimizer, batch, sampling, privacy, schedule, threads]
+        let groups: [any ConfigurationOptions] = [model, optimizer, batch, sampling, privacy, validation, schedule, threads]
         for group in groups { group.edits(into: &edits) }
         return edits
     }

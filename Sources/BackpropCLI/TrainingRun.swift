@@ -42,7 +42,11 @@ struct CheckpointPolicy {
 /// every rank acts on after the same step.
 final class TrainingRun {
     let trainer: Trainer
+    /// The split that chooses (best.h5); nil: none, and no best.h5.
+    let validation: Dataset?
+    /// Read for the final model, and each epoch only when `testReport` says so: it never chooses.
     let test: Dataset
+    var testReport = TestReport.end
     let dataPath: String
     let fingerprint: String
     let directory: RunDirectory
@@ -75,10 +79,11 @@ final class TrainingRun {
     /// Steps between step events (`--log-every`; 0: per epoch only).
     var logEvery = 0
 
-    init(trainer: Trainer, test: Dataset, dataPath: String, fingerprint: String,
+    init(trainer: Trainer, validation: Dataset?, test: Dataset, dataPath: String, fingerprint: String,
          directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true,
          resumedFrom checkpoint: String? = nil) {
         self.trainer = trainer
+        self.validation = validation
         self.test = test
         self.dataPath = dataPath
         self.fingerprint = fingerprint
@@ -190,14 +195,16 @@ final class TrainingRun {
         guard writes else { return }
         try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
         try checkpoint().save(to: output)
+        reportTest()
         progress.line(String(format: "trained to step %ld (%.2f s in optimizer steps, %.2f s in all); parameters %@; model written to %@",
                      trainer.position.step, stepSeconds, seconds(since: started), trainer.network.fingerprint, output),
                       minimum: .quiet)
     }
 
     /// Logs the epoch that just ended (train loss from the step log, so that a
-    /// resumed epoch counts its earlier steps), evaluates on the test set, and
-    /// checkpoints when the policy says so, as best.h5 if it is the best yet.
+    /// resumed epoch counts its earlier steps), evaluates on the validation
+    /// split (and the test split, with `--report-test every-epoch`), and
+    /// checkpoints when the policy says so, as best.h5 if its validation score is the best yet.
     private func finishEpoch(samplesPerSecond: Double, seconds: Double) throws {
         let policySaves = policy.everyEpoch || (policy.everySteps > 0 && trainer.position.step % policy.everySteps == 0)
         guard writes else {
@@ -210,16 +217,24 @@ final class TrainingRun {
         let sizes = (0..<losses.count).map { Double(trainer.epochs.batchRange($0).count) }
         let trainLoss = zip(losses, sizes).map { $0 * $1 }.reduce(0, +) / sizes.reduce(0, +)
         try requireFiniteParameters()
-        let evaluation = evaluate(trainer.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
         let task = trainer.dataset.task
         var record = EpochRecord(
-            epoch: epoch, step: trainer.position.step, trainLoss: trainLoss, testLoss: evaluation.meanLoss,
-            testScore: evaluation.score, learningRate: trainer.learningRate,
-            samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started))
-        let score = "\(task.scoreName) \(task.format(evaluation.score))" + measurements(into: &record.extras)
-        progress.line(String(format: "epoch %ld/%ld  train loss %.4f  test loss %.4f  %@  %@ samples/s  %.2f s",
-                     epoch + 1, trainer.configuration.epochs, trainLoss, evaluation.meanLoss,
-                     score, grouped(samplesPerSecond), seconds))
+            epoch: epoch, step: trainer.position.step, trainLoss: trainLoss, testLoss: .nan, testScore: .nan,
+            learningRate: trainer.learningRate, samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started))
+        var scores = ""
+        if let validation {
+            let evaluation = evaluated(on: validation)
+            (record.validationLoss, record.validationScore) = (evaluation.meanLoss, evaluation.score)
+            scores += "  " + Self.shown(evaluation, on: "validation")
+        }
+        if testReport == .everyEpoch {
+            let evaluation = evaluated(on: test)
+            (record.testLoss, record.testScore) = (evaluation.meanLoss, evaluation.score)
+            scores += "  " + Self.shown(evaluation, on: "test")
+        }
+        scores += measurements(into: &record.extras)
+        progress.line(String(format: "epoch %ld/%ld  train loss %.4f%@  %@ samples/s  %.2f s",
+                     epoch + 1, trainer.configuration.epochs, trainLoss, scores, grouped(samplesPerSecond), seconds))
         let isBest = trainer.history.log(record, task: task)
         if policySaves || trainer.isFinished { try save(isBest: isBest) }
         try writeMetrics(record, task: task)
@@ -228,11 +243,30 @@ final class TrainingRun {
         try directory.write(Curves.svg(trainer.history, task: task, title: title), to: "\(directory.path)/curves.svg")
     }
 
+    private func evaluated(on data: Dataset) -> Evaluation {
+        evaluate(trainer.network, on: data, workers: trainer.configuration.workers, kernel: trainer.kernel)
+    }
+
+    /// "validation loss 0.4123  validation accuracy 85.20 %".
+    static func shown(_ evaluation: Evaluation, on split: String) -> String {
+        String(format: "%@ loss %.4f  ", split, evaluation.meanLoss) + "\(evaluation.task.scoreName(on: split)) \(evaluation.task.format(evaluation.score))"
+    }
+
+    /// The test split, read once for the final model (the output file): it chose nothing.
+    private func reportTest() {
+        let evaluation = evaluated(on: test)
+        let best = trainer.history.best.map { "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split" }
+            ?? (validation == nil ? "; no best.h5: without a validation split (--validation-fraction) nothing chooses one" : "")
+        progress.line(Self.shown(evaluation, on: "test") + " (the final model, epoch \(trainer.position.epoch)"
+                      + (trainer.position.batch > 0 ? ", batch \(trainer.position.batch)" : "") + best + ")")
+    }
+
     /// The epoch's scalars as TensorBoard events at its last step ("epoch/train_loss", …, its
     /// extras), made durable: metrics.csv's columns, by the same names.
     private func writeEvents(_ record: EpochRecord, task: LearningTask) throws {
         guard let events else { return }
-        let values = EpochRecord.columns(task).filter { !$0.isCount && $0.name != "wall_time" }.map { ("epoch/\($0.name)", $0.value(record)) }
+        let values = EpochRecord.columns(task).filter { !$0.isCount && $0.name != "wall_time" && !($0.isOptional && $0.value(record).isNaN) }
+            .map { ("epoch/\($0.name)", $0.value(record)) }
             + EpochRecord.extraNames.compactMap { name in record.extras[name].map { ("epoch/\(name)", $0) } }
         try events.scalars(values, step: record.step)
         try events.flush()

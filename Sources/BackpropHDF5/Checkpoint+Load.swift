@@ -203,8 +203,11 @@ extension Checkpoint {
             throw .invalidContent(path: path, object: "attribute 'epoch_stride' of /metrics", reason: "holds \(stride); it must be a power of two")
         }
         let columns = EpochRecord.columns(task)
+        // A split's columns may be missing (files before 0.8 have no validation_*): NaN, not measured.
+        let count = try file.shape(of: "/metrics/epochs/epoch").first ?? 0
         let values = try columns.map { (column) throws(StorageError) in
-            try file.read("/metrics/epochs/\(column.name)", as: Double.self, rank: 1, limit: position.epoch).values
+            if column.isOptional, !(try file.exists("/metrics/epochs/\(column.name)")) { return [Double](repeating: .nan, count: min(count, position.epoch)) }
+            return try file.read("/metrics/epochs/\(column.name)", as: Double.self, rank: 1, limit: position.epoch).values
         }
         guard values.allSatisfy({ $0.count == values[0].count }) else {
             throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",

@@ -9,6 +9,8 @@ import BackpropCore
 ///                  float32 [N, K] real values (regression)
 ///     /test/x      as /train/x, with the same F and storage
 ///     /test/y      as /train/y, of the same kind (and K)
+///     /validation  optional: x and y as /test's, held out of the training
+///                  data at import (`--validation-fraction`)
 public enum DatasetFile {
     public static let format = "backprop-dataset"
     public static let splits = ["train", "test"]
@@ -28,21 +30,34 @@ public enum DatasetFile {
         }
         let train = try split("train", of: file)
         let test = try split("test", of: file)
-        guard train.featureCount == test.featureCount else {
-            throw .wrongShape(path: path, object: "/test/x", expected: "[M, \(train.featureCount)] like /train/x",
-                              found: "[\(test.count), \(test.featureCount)]")
-        }
-        guard train.hasTargets(like: test) else {
-            throw .invalidContent(path: path, object: "/test/y", reason: "holds \(test.targets) but /train/y \(train.targets)")
-        }
+        try check(test, "test", like: train, in: file)
         return (train, test)
+    }
+
+    /// The file's own validation split (/validation), checked like /test; nil when it has none.
+    public static func validation(of file: HDF5File) throws(StorageError) -> Dataset? {
+        guard try file.exists("/validation") else { return nil }
+        let validation = try split("validation", of: file)
+        try check(validation, "validation", like: try split("train", of: file), in: file)
+        return validation
+    }
+
+    /// A split other than /train must fit the model /train trains: as many features, targets of its kind.
+    private static func check(_ data: Dataset, _ name: String, like train: Dataset, in file: HDF5File) throws(StorageError) {
+        guard train.featureCount == data.featureCount else {
+            throw .wrongShape(path: file.path, object: "/\(name)/x", expected: "[M, \(train.featureCount)] like /train/x",
+                              found: "[\(data.count), \(data.featureCount)]")
+        }
+        guard train.hasTargets(like: data) else {
+            throw .invalidContent(path: file.path, object: "/\(name)/y", reason: "holds \(data.targets) but /train/y \(train.targets)")
+        }
     }
 
     /// The file's class names (root attribute `class_names`), checked
     /// against its labels: one name for every class number used; nil without them.
     public static func classNames(of file: HDF5File) throws(StorageError) -> [String]? {
         guard let names = try ClassNames.read(from: file, object: "/") else { return nil }
-        for name in splits {
+        for name in splits + (try file.exists("/validation") ? ["validation"] : []) {
             if case .classes(let labels) = try split(name, of: file).targets, let top = labels.max(), Int(top) >= names.count {
                 throw .invalidContent(path: file.path, object: "attribute 'class_names' of /",
                                       reason: "names \(names.count) classes, but /\(name)/y holds the label \(top)")
@@ -131,17 +146,19 @@ public enum DatasetFile {
     ///   - classNames: the classes' names, stored as `class_names`.
     ///   - path: the file to write.
     public static func write(
-        train: Dataset, test: Dataset, attributes: [String: String], classNames: [String]? = nil, to path: String
+        train: Dataset, validation: Dataset? = nil, test: Dataset, attributes: [String: String], classNames: [String]? = nil,
+        to path: String
     ) throws(StorageError) {
         let verify = { (file: HDF5File) throws(StorageError) in
             _ = try load(file)
+            _ = try self.validation(of: file)
             _ = try self.classNames(of: file)
         }
         try HDF5File.createAtomically(path, verify: verify) { (file) throws(StorageError) in
             try file.setAttribute("format", format)
             try ClassNames.write(classNames, to: file, object: "/")
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
-            for (name, data) in [("train", train), ("test", test)] {
+            for (name, data) in [("train", train), ("test", test)] + (validation.map { [("validation", $0)] } ?? []) {
                 let x = "/\(name)/x", y = "/\(name)/y"
                 switch data.features {
                 case .bytes(let bytes, let scale):

@@ -126,13 +126,24 @@ public enum IDXImport {
         from directory: String, to output: String, name: String,
         trainLimit: Int? = nil, testLimit: Int? = nil, classNames: [String]? = nil
     ) throws(StorageError) -> (train: Dataset, test: Dataset) {
+        let (train, test) = try read(from: directory, trainLimit: trainLimit, testLimit: testLimit)
+        try DatasetFile.write(train: train, test: test, attributes: attributes(name: name, directory: directory),
+                              classNames: classNames, to: output)
+        return (train, test)
+    }
+
+    /// Reads the four files of `directory` (the first `trainLimit` and `testLimit` samples).
+    public static func read(from directory: String, trainLimit: Int? = nil, testLimit: Int? = nil)
+        throws(StorageError) -> (train: Dataset, test: Dataset) {
         let train = try split(images: try locate(stems.trainImages, in: directory),
                               labels: try locate(stems.trainLabels, in: directory), limit: trainLimit)
         let test = try split(images: try locate(stems.testImages, in: directory),
                              labels: try locate(stems.testLabels, in: directory), limit: testLimit)
-        try DatasetFile.write(train: train, test: test,
-                              attributes: ["source": "\(name) IDX files from \(directory)", "name": name],
-                              classNames: classNames, to: output)
         return (train, test)
+    }
+
+    /// The root attributes of an imported file: where it came from.
+    public static func attributes(name: String, directory: String) -> [String: String] {
+        ["source": "\(name) IDX files from \(directory)", "name": name]
     }
 }

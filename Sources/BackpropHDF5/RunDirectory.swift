@@ -70,7 +70,10 @@ public struct RunDirectory: Sendable {
     /// finite is written as Python writes it (nan, inf, -inf), which pandas and NumPy read.
     public static func metricsRow(_ record: EpochRecord, task: LearningTask, extras: [String]) -> String {
         func text(_ value: Double) -> String { value.isNaN ? "nan" : value.isInfinite ? (value > 0 ? "inf" : "-inf") : "\(value)" }
-        return (EpochRecord.columns(task).map { $0.isCount ? $0.text(record) : text($0.value(record)) }
+        return (EpochRecord.columns(task).map { column in
+                    let value = column.value(record)
+                    return column.isCount ? column.text(record) : column.isOptional && value.isNaN ? "" : text(value)
+                }
                 + extras.map { record.extras[$0].map(text) ?? "" }).joined(separator: ",")
     }
 

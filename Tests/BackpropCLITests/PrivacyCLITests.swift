@@ -63,7 +63,7 @@ struct PrivacyCLITests {
         let fingerprint = { (text: String) in text.components(separatedBy: "parameters ").last?.prefix(16) }
         #expect(fingerprint(logged.standardOutput) == fingerprint(plain.standardOutput))
         let csv = try String(contentsOfFile: "\(directory)/logged/metrics.csv", encoding: .utf8)
-        #expect(csv.hasPrefix("epoch,step,train_loss,test_loss,test_accuracy,learning_rate,samples_per_second,wall_time,"
+        #expect(csv.hasPrefix("epoch,step,train_loss,validation_loss,validation_accuracy,test_loss,test_accuracy,learning_rate,samples_per_second,wall_time,"
                               + "epsilon,grad_norm_min,grad_norm_p10,grad_norm_p50,grad_norm_p90,grad_norm_max,noise_scale"), "\(csv)")
         // Resume for a third epoch: ε grows past the first two epochs' value, which the checkpoint kept.
         let resumed = try backprop(["train", "--resume", "plain", "--override", "--epochs", "3"])

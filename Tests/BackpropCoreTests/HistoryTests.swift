@@ -5,9 +5,12 @@ import Testing
 /// however long the run: the thinned epoch log, the best epoch, the digest of
 /// every step's loss.
 struct HistoryTests {
+    /// Epoch `epoch`'s row, whose validation score is `score`.
     static func record(_ epoch: Int, score: Double) -> EpochRecord {
-        EpochRecord(epoch: epoch, step: 10 * (epoch + 1), trainLoss: 1, testLoss: 1, testScore: score, learningRate: 0.1,
-                    samplesPerSecond: 1, wallTime: Double(epoch))
+        var record = EpochRecord(epoch: epoch, step: 10 * (epoch + 1), trainLoss: 1, testLoss: .nan, testScore: .nan, learningRate: 0.1,
+                                 samplesPerSecond: 1, wallTime: Double(epoch))
+        (record.validationLoss, record.validationScore) = (1, score)
+        return record
     }
 
     /// A history of `count` epochs whose scores rise to epoch `peak`, then fall.

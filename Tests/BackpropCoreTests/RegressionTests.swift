@@ -80,8 +80,10 @@ struct RegressionTests {
         func best(_ scores: [Double], _ task: LearningTask) -> History.Best? {
             var history = History()
             for (epoch, score) in scores.enumerated() {
-                history.log(EpochRecord(epoch: epoch, step: 0, trainLoss: 0, testLoss: 0, testScore: score, learningRate: 0,
-                                        samplesPerSecond: 0, wallTime: 0), task: task)
+                var record = EpochRecord(epoch: epoch, step: 0, trainLoss: 0, testLoss: 0, testScore: 0, learningRate: 0,
+                                         samplesPerSecond: 0, wallTime: 0)
+                record.validationScore = score
+                history.log(record, task: task)
             }
             return history.best
         }

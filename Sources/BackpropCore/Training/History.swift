@@ -1,10 +1,16 @@
-/// One line of the training log: an epoch's summary.
+/// One line of the training log: an epoch's summary. Two rows are equal when
+/// every value is (NaN, a value not measured, equal to NaN).
 public struct EpochRecord: Sendable, Equatable, Codable {
     public var epoch: Int
     public var step: Int
     public var trainLoss: Double
+    /// The loss and the task's score (accuracy or RMSE, `LearningTask`) on the
+    /// validation split: NaN when the run has none. They choose best.h5.
+    public var validationLoss = Double.nan
+    public var validationScore = Double.nan
+    /// The loss and score on the test split: NaN in the epochs it was not
+    /// measured (it is, at the end of the run, and each epoch with `--report-test every-epoch`).
     public var testLoss: Double
-    /// The run's task's score on the test split: accuracy or RMSE (`LearningTask`).
     public var testScore: Double
     public var learningRate: Double
     public var samplesPerSecond: Double
@@ -17,6 +23,14 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     /// The extras' names, in the order of metrics.csv and the epoch line.
     public static let extraNames = ["epsilon", "grad_norm_min", "grad_norm_p10", "grad_norm_p50", "grad_norm_p90",
                                     "grad_norm_max", "noise_scale"]
+
+    public static func == (a: EpochRecord, b: EpochRecord) -> Bool {
+        func same(_ x: Double, _ y: Double) -> Bool { x == y || (x.isNaN && y.isNaN) }
+        let values: [KeyPath<EpochRecord, Double>] = [\.trainLoss, \.validationLoss, \.validationScore, \.testLoss, \.testScore,
+                                                      \.learningRate, \.samplesPerSecond, \.wallTime]
+        return a.epoch == b.epoch && a.step == b.step && values.allSatisfy { same(a[keyPath: $0], b[keyPath: $0]) }
+            && a.extras.keys.sorted() == b.extras.keys.sorted() && a.extras.allSatisfy { same($0.value, b.extras[$0.key]!) }
+    }
 
     public init(epoch: Int, step: Int, trainLoss: Double, testLoss: Double, testScore: Double,
                 learningRate: Double, samplesPerSecond: Double, wallTime: Double) {
@@ -47,13 +61,18 @@ extension EpochRecord {
         public let text: @Sendable (EpochRecord) -> String
         /// Whether the values are counts (whole numbers), checked on read.
         public let isCount: Bool
+        /// Whether an epoch may not have measured it (a split's loss and
+        /// score): NaN then, an empty cell in metrics.csv, and a column files
+        /// before 0.8 may lack.
+        public let isOptional: Bool
 
-        init(_ name: String, _ key: WritableKeyPath<EpochRecord, Double> & Sendable) {
+        init(_ name: String, _ key: WritableKeyPath<EpochRecord, Double> & Sendable, optional: Bool = false) {
             self.name = name
             value = { $0[keyPath: key] }
             set = { $0[keyPath: key] = $1 }
             text = { "\($0[keyPath: key])" }
             isCount = false
+            isOptional = optional
         }
 
         init(count name: String, _ key: WritableKeyPath<EpochRecord, Int> & Sendable, shownFrom first: Int = 0) {
@@ -62,17 +81,21 @@ extension EpochRecord {
             set = { $0[keyPath: key] = Int($1) }
             text = { "\($0[keyPath: key] + first)" }
             isCount = true
+            isOptional = false
         }
     }
 
     /// The columns of every epoch row under `task`, in file order: epoch
     /// (0-based in checkpoints, 1-based in metrics.csv), step, train_loss,
-    /// test_loss, the task's score (test_accuracy or test_rmse),
+    /// validation_loss and the task's score on it (validation_accuracy or
+    /// validation_rmse), test_loss and test_accuracy (or test_rmse),
     /// learning_rate, samples_per_second, wall_time. The extras follow where measured.
     public static func columns(_ task: LearningTask) -> [Column] {
         [Column(count: "epoch", \.epoch, shownFrom: 1), Column(count: "step", \.step), Column("train_loss", \.trainLoss),
-         Column("test_loss", \.testLoss), Column(task.scoreColumn, \.testScore), Column("learning_rate", \.learningRate),
-         Column("samples_per_second", \.samplesPerSecond), Column("wall_time", \.wallTime)]
+         Column("validation_loss", \.validationLoss, optional: true),
+         Column(task.scoreColumn(on: "validation"), \.validationScore, optional: true),
+         Column("test_loss", \.testLoss, optional: true), Column(task.scoreColumn, \.testScore, optional: true),
+         Column("learning_rate", \.learningRate), Column("samples_per_second", \.samplesPerSecond), Column("wall_time", \.wallTime)]
     }
 
     /// An empty row, filled in column by column from a file.
@@ -100,7 +123,9 @@ public struct History: Sendable, Equatable {
     public private(set) var epochs: [EpochRecord] = []
     /// A power of two: 1 until the run has logged more than `keptEpochs` epochs.
     public private(set) var epochStride = 1
-    /// The epoch with the best score so far (best.h5's), whether or not it is still kept in `epochs`.
+    /// The epoch with the best validation score so far (best.h5's), whether
+    /// or not it is still kept in `epochs`; nil without a validation split:
+    /// the test split never chooses.
     public private(set) var best: Best?
     /// Wall-clock seconds the run had trained when this state was saved
     /// (summed across resumes).
@@ -148,8 +173,8 @@ public struct History: Sendable, Equatable {
         (digest ^ loss.bitPattern) &* 0x0000_0100_0000_01B3
     }
 
-    /// Logs an epoch's row, thinning the kept rows, and updates the best score.
-    /// - Returns: whether the epoch's score is the best so far (NaN never is).
+    /// Logs an epoch's row, thinning the kept rows, and updates the best validation score.
+    /// - Returns: whether the epoch's validation score is the best so far (NaN, or none, never is).
     @discardableResult
     public mutating func log(_ record: EpochRecord, task: LearningTask) -> Bool {
         if let last = epochs.last, last.epoch % epochStride != 0 { epochs.removeLast() }
@@ -158,7 +183,7 @@ public struct History: Sendable, Equatable {
             epochStride *= 2
             epochs = epochs.filter { $0.epoch % epochStride == 0 || $0 == record }
         }
-        let score = record.testScore
+        let score = record.validationScore
         guard !score.isNaN, best.map({ task.improves(score, on: $0.score) }) ?? true else { return false }
         best = Best(epoch: record.epoch, score: score)
         return true

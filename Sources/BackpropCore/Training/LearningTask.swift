@@ -11,18 +11,24 @@ public enum LearningTask: String, Sendable, Codable, CaseIterable {
     case regression
 
     /// The score in words: "test accuracy" or "test RMSE".
-    public var scoreName: String {
+    public var scoreName: String { scoreName(on: "test") }
+
+    /// The score on a split in words: "validation accuracy", "test RMSE".
+    public func scoreName(on split: String) -> String {
         switch self {
-        case .classification: return "test accuracy"
-        case .regression: return "test RMSE"
+        case .classification: return "\(split) accuracy"
+        case .regression: return "\(split) RMSE"
         }
     }
 
     /// The score's column in metrics.csv and in a checkpoint's /metrics/epochs.
-    public var scoreColumn: String {
+    public var scoreColumn: String { scoreColumn(on: "test") }
+
+    /// The column of the score on a split: "validation_accuracy", "test_rmse".
+    public func scoreColumn(on split: String) -> String {
         switch self {
-        case .classification: return "test_accuracy"
-        case .regression: return "test_rmse"
+        case .classification: return "\(split)_accuracy"
+        case .regression: return "\(split)_rmse"
         }
     }
 

@@ -63,6 +63,9 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var privacy: DifferentialPrivacy? = nil
     /// ε of label smoothing for cross-entropy: targets (1 − ε) t + ε/K (`Loss.smoothTargets`); 0: none.
     public var labelSmoothing = 0.0
+    /// The share of the training set held out as the validation split
+    /// (`Dataset.split(validationFraction:seed:)`, keyed by `seed`); 0: none held out.
+    public var validationFraction = 0.0
 
     /// How the steps pick their samples.
     public var samplingMethod: Sampling { sampling ?? .shuffle }
@@ -113,6 +116,8 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
                     "it must be in [0, 1)")
         try require(labelSmoothing == 0 || loss == .crossEntropy, .labelSmoothing, labelSmoothing,
                     "label smoothing applies to cross-entropy, not \(loss.rawValue)")
+        try require(validationFraction.isFinite && validationFraction >= 0 && validationFraction < 1, .validationFraction,
+                    validationFraction, "it must be in [0, 1)")
         if let privacy {
             try require(privacy.clip.isFinite && privacy.clip > 0, .clip, privacy.clip, "it must be a finite number > 0")
             try require(privacy.noise.isFinite && privacy.noise >= 0, .noise, privacy.noise, "it must be a finite number ≥ 0")
@@ -151,7 +156,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
 extension TrainingConfiguration {
     private enum CodingKeys: String, CodingKey {
         case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
-        case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing
+        case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
     }
 
     private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
@@ -183,5 +188,7 @@ extension TrainingConfiguration {
         privacy = try c.decodeIfPresent(DifferentialPrivacy.self, forKey: .privacy)
         // Checkpoints before 0.7 have none.
         labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? 0
+        // Checkpoints before 0.8 have none.
+        validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction) ?? 0
     }
 }
