@@ -99,6 +99,45 @@ struct ValidationCLITests {
         #expect(a.network.parameters.map(\.bitPattern) == b.network.parameters.map(\.bitPattern) && a.history.best == b.history.best)
     }
 
+    @Test("a dataset's own /validation: imported with --validation-fraction, chosen on by train, read by evaluate --split validation")
+    func storedValidation() throws {
+        // 200 rows of 4 features, 4 classes; the importer holds out 20 % as test, then 25 % of the rest as validation.
+        var generator = SeededGenerator(seed: 9)
+        let rows = (0..<200).map { n in ((0..<4).map { _ in "\(generator.next() % 256)" } + ["\(n % 4)"]).joined(separator: ",") }
+        try (["a,b,c,d,label"] + rows).joined(separator: "\n").write(toFile: path("t.csv"), atomically: true, encoding: .utf8)
+        let imported = try backprop(["import", "csv", "t.csv", "--validation-fraction", "0.25", "--output", "t.h5"])
+        try #require(imported.status == 0, "\(imported.standardError)")
+        #expect(imported.standardOutput.contains("120 train, 40 validation and 40 test samples"), "\(imported.standardOutput)")
+        let counts = try Self.classCounts(DatasetFile.validation(of: HDF5File.open(path("t.h5")))!)
+        #expect(counts.allSatisfy { abs($0 - 10) <= 1 }, "stratified: \(counts)")
+
+        let trained = try backprop(["train", "--data", "t.h5", "--layers", "4,8,4", "--epochs", "2", "--run-dir", "t"])
+        try #require(trained.status == 0, "\(trained.standardError)")
+        #expect(trained.standardOutput.contains("validation accuracy") && FileManager.default.fileExists(atPath: path("t/best.h5")))
+        let twice = try backprop(["train", "--data", "t.h5", "--layers", "4,8,4", "--validation-fraction", "0.1", "--run-dir", "t2"])
+        #expect(twice.status != 0 && twice.standardError.contains("--validation-fraction") && twice.standardError.contains("/validation"))
+        let evaluated = try backprop(["evaluate", "--checkpoint", "t/model.h5", "--data", "t.h5", "--split", "validation"])
+        #expect(evaluated.status == 0 && evaluated.standardOutput.contains(": 40 samples"), "\(evaluated.standardOutput)")
+
+        // A run that held out its own share: evaluate --split validation finds the same 200 of the sample's 1,000.
+        let run = try backprop(["train", "--data", CLITests.sample, "--run-dir", "own", "--layers", "784,8,10", "--epochs", "1",
+                                "--validation-fraction", "0.2"])
+        try #require(run.status == 0, "\(run.standardError)")
+        let own = try backprop(["evaluate", "--checkpoint", "own/model.h5", "--data", CLITests.sample, "--split", "validation"])
+        #expect(own.status == 0 && own.standardOutput.contains(": 200 samples"), "\(own.standardOutput)")
+        let best = try Checkpoint.load(from: path("own/best.h5"))
+        let accuracy = try #require(own.standardOutput.components(separatedBy: "accuracy ").dropFirst().first?.split(separator: "%").first)
+        #expect(String(format: "%.2f", 100 * best.history.best!.score) == accuracy, "the run's validation accuracy: \(own.standardOutput)")
+        let none = try backprop(["evaluate", "--checkpoint", "t/model.h5", "--data", CLITests.sample, "--split", "validation"])
+        #expect(none.status != 0 && none.standardError.contains("--validation-fraction"))
+    }
+
+    static func classCounts(_ data: Dataset) -> [Int] {
+        var counts = [Int](repeating: 0, count: 4)
+        for label in data.labels! { counts[Int(label)] += 1 }
+        return counts
+    }
+
     @Test("--validation-fraction refused by name at 0 < f·N < 1, 1, NaN, ∞ and −1", arguments: ["0.0001", "1", "nan", "inf", "-1", "0.9999"])
     func refused(value: String) throws {
         let result = try backprop(["train", "--data", CLITests.sample, "--run-dir", "x", "--layers", "784,16,10", "--validation-fraction", value])
