@@ -78,6 +78,7 @@ extension Loss: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension Initialization: ExpressibleByArgument {}
 extension Reduction: ExpressibleByArgument {}
+extension Monitor: ExpressibleByArgument {}
 extension Sampling: ExpressibleByArgument {}
 
 /// A dataset file's split, for `evaluate` and `predict` (`--split`).

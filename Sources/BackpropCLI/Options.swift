@@ -187,9 +187,18 @@ struct ValidationOptions: ConfigurationOptions {
     var validationFraction: Double?
     @Option(name: Settings.reportTest.name, help: Settings.reportTest.help)
     var reportTest: TestReport = .end
+    @Option(name: Settings.monitor.name, help: Settings.monitor.help)
+    var monitor: Monitor?
+    @Option(name: Settings.minDelta.name, help: Settings.minDelta.help)
+    var minDelta: Double?
+    @Option(name: Settings.earlyStopping.name, help: Settings.earlyStopping.help)
+    var earlyStopping: Int?
 
     func edits(into edits: inout SettingEdits) {
         edits.add(Settings.validationFraction, validationFraction) { $0.validationFraction = $1 }
+        edits.add(Settings.monitor, monitor) { $0.monitor = $1 }
+        edits.add(Settings.minDelta, minDelta) { $0.minDelta = $1 }
+        edits.add(Settings.earlyStopping, earlyStopping) { $0.earlyStopping = EarlyStopping(patience: $1) }
     }
 }
 

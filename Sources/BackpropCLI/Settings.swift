@@ -120,6 +120,15 @@ enum Settings {
     static let reportTest = Setting(key: "report-test",
                                     summary: "When the test split is read: at the end of the run (end), or after every epoch too (every-epoch); it never chooses anything.",
                                     defaultValue: TestReport.end.rawValue, rule: .free)
+    static let monitor = Setting(key: "monitor",
+                                 summary: "What chooses best.h5 and early stopping's epoch: validation-score (accuracy or RMSE) or validation-loss.",
+                                 defaultValue: fresh.monitor.rawValue, rule: .fixed, record: { $0.configuration.monitor.rawValue })
+    static let minDelta = Setting(key: "min-delta", summary: "The least change of the monitor that counts as an improvement.",
+                                  defaultValue: fresh.minDelta.shown, rule: .fixed, names: .minDelta,
+                                  record: { $0.configuration.minDelta })
+    static let earlyStopping = Setting(key: "early-stopping",
+                                       summary: "Stop after N epochs without an improvement of the monitor; model.h5 then holds the best epoch's weights (needs a validation split).",
+                                       rule: .overridable, names: .patience, record: { $0.configuration.earlyStopping?.patience })
 
     // MARK: Batches
     static let batchSize = Setting(key: "batch-size", summary: "Samples per mini-batch.", defaultValue: "\(fresh.batchSize)",
@@ -236,7 +245,7 @@ enum Settings {
         ("Model", [layers, activation, outputActivation, loss, initialization]),
         ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
         ("Regularisation", [labelSmoothing]),
-        ("Validation", [validationFraction, reportTest]),
+        ("Validation", [validationFraction, reportTest, monitor, minDelta, earlyStopping]),
         ("Batches", [batchSize, shardSize]),
         ("Samples", [shuffle, seed, reduction, sampling]),
         ("DP-SGD", [dpClip, dpNoise, dpEpsilon, dpDelta]),

@@ -144,6 +144,17 @@ struct Train: ParsableCommand {
         let policy = CheckpointPolicy(everySteps: checkpointEvery ?? recorded.everySteps,
                                       everyEpoch: checkpointEveryEpoch ?? recorded.everyEpoch,
                                       interval: checkpointInterval?.seconds ?? recorded.interval, keep: keep ?? recorded.keep)
+        if configuration.earlyStopping != nil {
+            let flag = Settings.earlyStopping.flag
+            // The best epoch's weights come back from best.h5, which only an epoch's checkpoint writes.
+            guard validation != nil else {
+                throw ValidationError("\(flag) watches the validation split, and \(dataPath) has none: give \(Settings.validationFraction.flag) f.")
+            }
+            guard policy.everyEpoch else {
+                throw ValidationError("\(flag) restores the best epoch from its checkpoint: it needs \(Settings.checkpointEveryEpoch.flag).")
+            }
+            guard job.size == 1 else { throw ValidationError("\(flag) decides on rank 0 alone; run it without mpirun.") }
+        }
         if printConfig {
             // Everything above checked it as a run would; what it prints, given back as --config, is this run.
             let settings = Settings.recorded(RecordedRun(configuration: configuration, dataPath: dataPath, policy: policy))

@@ -47,6 +47,8 @@ final class TrainingRun {
     /// Read for the final model, and each epoch only when `testReport` says so: it never chooses.
     let test: Dataset
     var testReport = TestReport.end
+    /// Whether early stopping ended the run (`EarlyStopping.stops`), here or before a resume.
+    private var stoppedEarly = false
     let dataPath: String
     let fingerprint: String
     let directory: RunDirectory
@@ -137,9 +139,15 @@ final class TrainingRun {
             progress.line("the run had already finished (\(configuration.epochs) epochs, step \(trainer.position.step)); "
                   + "give --epochs or --steps with --override to train on")
         }
+        if let stopping = configuration.earlyStopping, trainer.position.batch == 0, let last = trainer.history.epochs.last,
+           stopping.stops(after: last.epoch, best: trainer.history.best) {
+            stoppedEarly = true
+            progress.line("the run had stopped early after epoch \(last.epoch + 1) (no better \(configuration.monitor.rawValue) "
+                          + "for \(stopping.patience) epochs); give a larger \(Settings.earlyStopping.flag) with --override to train on")
+        }
         var epochStart = clock.now
         var epochSamples = 0
-        while !trainer.isFinished {
+        while !trainer.isFinished && !stoppedEarly {
             let before = clock.now
             let (epoch, batches) = (trainer.position.epoch, trainer.epochs.batchesPerEpoch)
             let rate = trainer.learningRate
@@ -194,10 +202,18 @@ final class TrainingRun {
         if lastSavedStep != trainer.position.step || trainer.position.step == 0 { try save() }
         guard writes else { return }
         try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
-        try checkpoint().save(to: output)
-        reportTest()
+        // With early stopping the final model is the best epoch's (Keras' restore_best_weights).
+        let final = configuration.earlyStopping != nil && trainer.history.best != nil
+            ? try Checkpoint.load(from: directory.bestPath) : checkpoint()
+        try final.save(to: output)
+        if let stopping = configuration.earlyStopping, let best = trainer.history.best {
+            progress.line((stoppedEarly ? "early stopping: no better \(configuration.monitor.rawValue) for \(stopping.patience) epochs; "
+                                        : "early stopping: the run trained all its epochs; ")
+                          + "\(output) holds the weights of epoch \(best.epoch + 1), the best")
+        }
+        reportTest(final)
         progress.line(String(format: "trained to step %ld (%.2f s in optimizer steps, %.2f s in all); parameters %@; model written to %@",
-                     trainer.position.step, stepSeconds, seconds(since: started), trainer.network.fingerprint, output),
+                     trainer.position.step, stepSeconds, seconds(since: started), final.network.fingerprint, output),
                       minimum: .quiet)
     }
 
@@ -235,8 +251,10 @@ final class TrainingRun {
         scores += measurements(into: &record.extras)
         progress.line(String(format: "epoch %ld/%ld  train loss %.4f%@  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, scores, grouped(samplesPerSecond), seconds))
-        let isBest = trainer.history.log(record, task: task)
-        if policySaves || trainer.isFinished { try save(isBest: isBest) }
+        let isBest = trainer.history.log(record, task: task, monitor: trainer.configuration.monitor,
+                                         minDelta: trainer.configuration.minDelta)
+        if let stopping = trainer.configuration.earlyStopping, stopping.stops(after: epoch, best: trainer.history.best) { stoppedEarly = true }
+        if policySaves || trainer.isFinished || stoppedEarly { try save(isBest: isBest) }
         try writeMetrics(record, task: task)
         try writeEvents(record, task: task)
         let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
@@ -253,12 +271,12 @@ final class TrainingRun {
     }
 
     /// The test split, read once for the final model (the output file): it chose nothing.
-    private func reportTest() {
-        let evaluation = evaluated(on: test)
+    private func reportTest(_ final: Checkpoint) {
+        let evaluation = evaluate(final.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
         let best = trainer.history.best.map { "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split" }
             ?? (validation == nil ? "; no best.h5: without a validation split (--validation-fraction) nothing chooses one" : "")
-        progress.line(Self.shown(evaluation, on: "test") + " (the final model, epoch \(trainer.position.epoch)"
-                      + (trainer.position.batch > 0 ? ", batch \(trainer.position.batch)" : "") + best + ")")
+        progress.line(Self.shown(evaluation, on: "test") + " (the final model, epoch \(final.position.epoch)"
+                      + (final.position.batch > 0 ? ", batch \(final.position.batch)" : "") + best + ")")
     }
 
     /// The epoch's scalars as TensorBoard events at its last step ("epoch/train_loss", …, its

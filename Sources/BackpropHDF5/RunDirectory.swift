@@ -5,7 +5,7 @@ import Foundation
 ///
 ///     checkpoint-00000470.h5   one per save, named by step; the newest `keep` are kept
 ///     last.h5                  the newest checkpoint (a hard link to it)
-///     best.h5                  the checkpoint with the best test accuracy (or RMSE) so far
+///     best.h5                  the checkpoint with the best validation score (or loss: the monitor) so far
 ///     model.h5                 the final model (unless --output says otherwise)
 ///     config.json              the resolved configuration of the run
 ///     metrics.csv              one row per finished epoch, rewritten from the

@@ -138,6 +138,49 @@ struct ValidationCLITests {
         return counts
     }
 
+    static let stopping = ["--data", CLITests.sample, "--layers", "784,32,10", "--epochs", "40", "--validation-fraction", "0.2",
+                           "--early-stopping", "2", "--monitor", "validation-loss", "--learning-rate", "0.2", "--workers", "2"]
+
+    @Test("early stopping: stops after N epochs without a better monitor, model.h5 is the best epoch's, and a resume stops at the same epoch with the same bits")
+    func earlyStopping() throws {
+        let straight = try backprop(["train", "--run-dir", "straight"] + Self.stopping)
+        try #require(straight.status == 0, "\(straight.standardError)")
+        let last = try Checkpoint.load(from: path("straight/last.h5")), best = try Checkpoint.load(from: path("straight/best.h5"))
+        let model = try Checkpoint.load(from: path("straight/model.h5"))
+        let stoppedAt = last.position.epoch
+        try #require(stoppedAt < 40, "it stopped early")
+        #expect(stoppedAt - 1 - best.history.best!.epoch == 2, "two epochs without a lower validation loss")
+        #expect(model.network.parameters.map(\.bitPattern) == best.network.parameters.map(\.bitPattern))
+        let losses = try metrics("straight")["validation_loss"]!.map { Double($0)! }
+        #expect(losses.count == stoppedAt && losses.indices.min { losses[$0] < losses[$1] } == best.history.best!.epoch)
+        #expect(straight.standardOutput.contains("holds the weights of epoch \(best.history.best!.epoch + 1)"))
+
+        // Interrupted one epoch before the stop (--epochs), then resumed to 40: the same stop, the same bits.
+        let first = try backprop(["train", "--run-dir", "resumed"] + Self.stopping.map { $0 == "40" ? "\(stoppedAt - 1)" : $0 })
+        try #require(first.status == 0, "\(first.standardError)")
+        let resumed = try backprop(["train", "--resume", "resumed", "--epochs", "40", "--override"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        let again = try Checkpoint.load(from: path("resumed/model.h5")), againLast = try Checkpoint.load(from: path("resumed/last.h5"))
+        #expect(again.network.parameters.map(\.bitPattern) == model.network.parameters.map(\.bitPattern))
+        #expect(againLast.position == last.position && againLast.history.best == last.history.best)
+        // A stopped run stays stopped.
+        let more = try backprop(["train", "--resume", "straight", "--epochs", "50", "--override"])
+        #expect(more.status == 0 && more.standardOutput.contains("the run had stopped early"), "\(more.standardOutput)")
+        #expect(try Checkpoint.load(from: path("straight/last.h5")).position == last.position)
+    }
+
+    @Test("--early-stopping needs a validation split and epoch checkpoints; its numbers are refused by name", arguments: [
+        (["--early-stopping", "2"], "validation split"),
+        (["--early-stopping", "2", "--validation-fraction", "0.2", "--no-checkpoint-every-epoch"], "--checkpoint-every-epoch"),
+        (["--early-stopping", "0", "--validation-fraction", "0.2"], "--early-stopping"),
+        (["--min-delta", "-1"], "--min-delta"), (["--min-delta", "nan"], "--min-delta"), (["--monitor", "test-loss"], "--monitor"),
+    ])
+    func stoppingRefused(flags: [String], fragment: String) throws {
+        let result = try backprop(["train", "--data", CLITests.sample, "--run-dir", "x", "--layers", "784,16,10"] + flags)
+        #expect(result.status != 0 && !result.signalled && result.standardError.contains(fragment), "\(result.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: path("x/model.h5")))
+    }
+
     @Test("--validation-fraction refused by name at 0 < f·N < 1, 1, NaN, ∞ and −1", arguments: ["0.0001", "1", "nan", "inf", "-1", "0.9999"])
     func refused(value: String) throws {
         let result = try backprop(["train", "--data", CLITests.sample, "--run-dir", "x", "--layers", "784,16,10", "--validation-fraction", value])

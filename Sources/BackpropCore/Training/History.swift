@@ -136,7 +136,7 @@ public struct History: Sendable, Equatable {
     /// The digest of no losses (FNV-1a's offset basis).
     public static let emptyDigest: UInt64 = 0xCBF2_9CE4_8422_2325
 
-    /// An epoch and its score.
+    /// An epoch and its monitored value (`Monitor`).
     public struct Best: Sendable, Equatable {
         public var epoch: Int
         public var score: Double
@@ -173,18 +173,20 @@ public struct History: Sendable, Equatable {
         (digest ^ loss.bitPattern) &* 0x0000_0100_0000_01B3
     }
 
-    /// Logs an epoch's row, thinning the kept rows, and updates the best validation score.
-    /// - Returns: whether the epoch's validation score is the best so far (NaN, or none, never is).
+    /// Logs an epoch's row, thinning the kept rows, and updates the best
+    /// epoch by `monitor` (its value improved by more than `minDelta`).
+    /// - Returns: whether the epoch is the best so far (NaN, or no validation split, never is).
     @discardableResult
-    public mutating func log(_ record: EpochRecord, task: LearningTask) -> Bool {
+    public mutating func log(_ record: EpochRecord, task: LearningTask, monitor: Monitor = .validationScore,
+                             minDelta: Double = 0) -> Bool {
         if let last = epochs.last, last.epoch % epochStride != 0 { epochs.removeLast() }
         epochs.append(record)
         while epochs.count > Self.keptEpochs {
             epochStride *= 2
             epochs = epochs.filter { $0.epoch % epochStride == 0 || $0 == record }
         }
-        let score = record.validationScore
-        guard !score.isNaN, best.map({ task.improves(score, on: $0.score) }) ?? true else { return false }
+        let score = monitor.value(of: record)
+        guard !score.isNaN, best.map({ monitor.improves(score, on: $0.score, minDelta: minDelta, task: task) }) ?? true else { return false }
         best = Best(epoch: record.epoch, score: score)
         return true
     }

@@ -66,6 +66,11 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// The share of the training set held out as the validation split
     /// (`Dataset.split(validationFraction:seed:)`, keyed by `seed`); 0: none held out.
     public var validationFraction = 0.0
+    /// What chooses best.h5 and early stopping's epoch, and the least change that counts as an improvement.
+    public var monitor = Monitor.validationScore
+    public var minDelta = 0.0
+    /// nil: the run trains all its epochs.
+    public var earlyStopping: EarlyStopping? = nil
 
     /// How the steps pick their samples.
     public var samplingMethod: Sampling { sampling ?? .shuffle }
@@ -118,6 +123,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
                     "label smoothing applies to cross-entropy, not \(loss.rawValue)")
         try require(validationFraction.isFinite && validationFraction >= 0 && validationFraction < 1, .validationFraction,
                     validationFraction, "it must be in [0, 1)")
+        try require(minDelta.isFinite && minDelta >= 0, .minDelta, minDelta, "it must be a finite number ≥ 0")
+        if let earlyStopping {
+            try require(earlyStopping.patience >= 1, .patience, earlyStopping.patience, "it must be at least 1 epoch")
+        }
         if let privacy {
             try require(privacy.clip.isFinite && privacy.clip > 0, .clip, privacy.clip, "it must be a finite number > 0")
             try require(privacy.noise.isFinite && privacy.noise >= 0, .noise, privacy.noise, "it must be a finite number ≥ 0")
@@ -157,6 +166,7 @@ extension TrainingConfiguration {
     private enum CodingKeys: String, CodingKey {
         case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
         case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
+        case monitor, minDelta, earlyStopping
     }
 
     private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
@@ -190,5 +200,8 @@ extension TrainingConfiguration {
         labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? 0
         // Checkpoints before 0.8 have none.
         validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction) ?? 0
+        monitor = try c.decodeIfPresent(Monitor.self, forKey: .monitor) ?? .validationScore
+        minDelta = try c.decodeIfPresent(Double.self, forKey: .minDelta) ?? 0
+        earlyStopping = try c.decodeIfPresent(EarlyStopping.self, forKey: .earlyStopping)
     }
 }

@@ -35,7 +35,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case layers, loss, learningRate, batchSize, epochs, steps, workers, shardSize
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
         case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
-        case clip, noise, delta, labelSmoothing, validationFraction
+        case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience
 
         /// The setting in words, for messages that name no flag.
         public var words: String {
@@ -66,6 +66,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             case .delta: return "privacy delta"
             case .labelSmoothing: return "label smoothing"
             case .validationFraction: return "validation fraction"
+            case .minDelta: return "least improvement"
+            case .patience: return "early-stopping patience"
             }
         }
     }
