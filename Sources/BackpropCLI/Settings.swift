@@ -165,7 +165,7 @@ enum Settings {
     static let learningRate = Setting(key: "learning-rate", summary: "Learning rate η (the schedule's base rate).",
                                       defaultValue: fresh.schedule.base.shown, rule: .overridable, names: .learningRate,
                                       record: { $0.configuration.schedule.base })
-    static let lrSchedule = Setting(key: "lr-schedule", summary: "Learning-rate schedule: constant, step or cosine.",
+    static let lrSchedule = Setting(key: "lr-schedule", summary: "Learning-rate schedule: constant, step, cosine, or plateau (lower η when the validation --monitor stops improving).",
                                     defaultValue: ScheduleKind(fresh.schedule.shape).rawValue, rule: .overridable,
                                     record: { ScheduleKind($0.configuration.schedule.shape).rawValue })
     static let lrStepSize = Setting(key: "lr-step-size", summary: "step: multiply η by --lr-gamma every this many steps.",
@@ -181,10 +181,23 @@ enum Settings {
                                      rule: .overridable, names: .warmupSteps, record: {
         if case .cosine(let warmup, _, _) = $0.configuration.schedule.shape { return warmup } else { return nil }
     })
-    static let minLr = Setting(key: "min-lr", summary: "cosine: the rate η_min reached at the last step.",
+    static let minLr = Setting(key: "min-lr", summary: "cosine: the rate η_min reached at the last step; plateau: the floor of the reductions.",
                                defaultValue: LearningRateSchedule.defaultMinimum.shown,
                                rule: .overridable, names: .minimumLearningRate, record: {
-        if case .cosine(_, _, let minimum) = $0.configuration.schedule.shape { return minimum } else { return nil }
+        switch $0.configuration.schedule.shape {
+        case .cosine(_, _, let minimum), .plateau(_, _, let minimum): return minimum
+        default: return nil
+        }
+    })
+    static let plateauFactor = Setting(key: "plateau-factor", summary: "plateau: multiply η by this factor at each reduction.",
+                                       defaultValue: LearningRateSchedule.defaultPlateauFactor.shown, rule: .overridable,
+                                       names: .plateauFactor, record: {
+        if case .plateau(let factor, _, _) = $0.configuration.schedule.shape { return factor } else { return nil }
+    })
+    static let plateauPatience = Setting(key: "plateau-patience", summary: "plateau: epochs without a better --monitor before η is reduced.",
+                                         defaultValue: "\(LearningRateSchedule.defaultPlateauPatience)", rule: .overridable,
+                                         names: .plateauPatience, record: {
+        if case .plateau(_, let patience, _) = $0.configuration.schedule.shape { return patience } else { return nil }
     })
     static let epochs = Setting(key: "epochs", summary: "Epochs to train in all (0 writes the freshly initialised model).",
                                 defaultValue: "\(fresh.epochs)", rule: .overridable, names: .epochs, record: { $0.configuration.epochs })
@@ -249,7 +262,8 @@ enum Settings {
         ("Batches", [batchSize, shardSize]),
         ("Samples", [shuffle, seed, reduction, sampling]),
         ("DP-SGD", [dpClip, dpNoise, dpEpsilon, dpDelta]),
-        ("Length and learning rate", [learningRate, lrSchedule, lrStepSize, lrGamma, warmupSteps, minLr, epochs, steps]),
+        ("Length and learning rate", [learningRate, lrSchedule, lrStepSize, lrGamma, warmupSteps, minLr, plateauFactor, plateauPatience,
+                                      epochs, steps]),
         ("Threads and kernel", [workers, kernel]),
         ("Run directory and checkpoints", [runDir, output, checkpointEvery, checkpointEveryEpoch, checkpointInterval, keep]),
         ("Starting and resuming", [config, resume, override, printConfig, configFormat]),

@@ -144,6 +144,13 @@ struct Train: ParsableCommand {
         let policy = CheckpointPolicy(everySteps: checkpointEvery ?? recorded.everySteps,
                                       everyEpoch: checkpointEveryEpoch ?? recorded.everyEpoch,
                                       interval: checkpointInterval?.seconds ?? recorded.interval, keep: keep ?? recorded.keep)
+        if case .plateau = configuration.schedule.shape, validation == nil {
+            throw ValidationError("\(Settings.lrSchedule.flag) plateau watches the validation split, and \(dataPath) has none: "
+                                  + "give \(Settings.validationFraction.flag) f.")
+        }
+        if case .plateau = configuration.schedule.shape, job.size > 1 {
+            throw ValidationError("\(Settings.lrSchedule.flag) plateau decides on rank 0 alone; run it without mpirun.")
+        }
         if configuration.earlyStopping != nil {
             let flag = Settings.earlyStopping.flag
             // The best epoch's weights come back from best.h5, which only an epoch's checkpoint writes.

@@ -95,6 +95,10 @@ struct ScheduleOptions: ConfigurationOptions {
     var warmupSteps: Int?
     @Option(name: Settings.minLr.name, help: Settings.minLr.help)
     var minLr: Double?
+    @Option(name: Settings.plateauFactor.name, help: Settings.plateauFactor.help)
+    var plateauFactor: Double?
+    @Option(name: Settings.plateauPatience.name, help: Settings.plateauPatience.help)
+    var plateauPatience: Int?
     @Option(name: Settings.epochs.name, help: Settings.epochs.help)
     var epochs: Int?
     @Option(name: Settings.steps.name, help: Settings.steps.help)
@@ -113,20 +117,21 @@ struct ScheduleOptions: ConfigurationOptions {
     }
 
     /// Whether any --lr-* flag was given.
-    var givesSchedule: Bool { lrSchedule != nil || lrStepSize != nil || lrGamma != nil || warmupSteps != nil || minLr != nil }
+    var givesSchedule: Bool {
+        lrSchedule != nil || lrStepSize != nil || lrGamma != nil || warmupSteps != nil || minLr != nil || plateauFactor != nil
+            || plateauPatience != nil
+    }
 
     /// Refuses --lr-* flags that the schedule `kind` does not take.
     func checkFlags(of kind: ScheduleKind) throws {
-        switch kind {
-        case .constant:
-            for (flag, value) in [("--lr-step-size", lrStepSize as Any?), ("--lr-gamma", lrGamma), ("--warmup-steps", warmupSteps), ("--min-lr", minLr)]
-            where value != nil {
-                throw ValidationError("\(flag) needs --lr-schedule step or cosine.")
-            }
-        case .step:
-            if warmupSteps != nil || minLr != nil { throw ValidationError("--warmup-steps and --min-lr need --lr-schedule cosine.") }
-        case .cosine:
-            if lrStepSize != nil || lrGamma != nil { throw ValidationError("--lr-step-size and --lr-gamma need --lr-schedule step.") }
+        // Each flag and the schedules that take it.
+        let flags: [(Setting, Any?, [ScheduleKind])] = [
+            (Settings.lrStepSize, lrStepSize, [.step]), (Settings.lrGamma, lrGamma, [.step]),
+            (Settings.warmupSteps, warmupSteps, [.cosine]), (Settings.minLr, minLr, [.cosine, .plateau]),
+            (Settings.plateauFactor, plateauFactor, [.plateau]), (Settings.plateauPatience, plateauPatience, [.plateau]),
+        ]
+        for (setting, value, kinds) in flags where value != nil && !kinds.contains(kind) {
+            throw ValidationError("\(setting.flag) needs \(Settings.lrSchedule.flag) \(kinds.map(\.rawValue).joined(separator: " or ")).")
         }
     }
 
@@ -150,19 +155,25 @@ struct ScheduleOptions: ConfigurationOptions {
             // The cosine reaches η_min at the run's last step.
             let total = try configuration.plannedSteps(sampleCount: sampleCount)
             return .cosine(warmupSteps: warmupSteps ?? warmup, totalSteps: total, minimum: minLr ?? minimum)
+        case .plateau:
+            var (factor, patience, minimum) = (LearningRateSchedule.defaultPlateauFactor, LearningRateSchedule.defaultPlateauPatience,
+                                               LearningRateSchedule.defaultMinimum)
+            if case .plateau(let f, let p, let m) = current { (factor, patience, minimum) = (f, p, m) }
+            return .plateau(factor: plateauFactor ?? factor, patience: plateauPatience ?? patience, minimum: minLr ?? minimum)
         }
     }
 }
 
 /// The learning-rate schedules by name, for --lr-schedule.
 enum ScheduleKind: String, CaseIterable, ExpressibleByArgument {
-    case constant, step, cosine
+    case constant, step, cosine, plateau
 
     init(_ shape: LearningRateSchedule.Shape) {
         switch shape {
         case .constant: self = .constant
         case .stepDecay: self = .step
         case .cosine: self = .cosine
+        case .plateau: self = .plateau
         }
     }
 }

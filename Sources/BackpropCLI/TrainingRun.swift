@@ -254,6 +254,11 @@ final class TrainingRun {
         let isBest = trainer.history.log(record, task: task, monitor: trainer.configuration.monitor,
                                          minDelta: trainer.configuration.minDelta)
         if let stopping = trainer.configuration.earlyStopping, stopping.stops(after: epoch, best: trainer.history.best) { stoppedEarly = true }
+        if case .plateau(_, let patience, _) = trainer.configuration.schedule.shape, !stoppedEarly,
+           trainer.history.reducesRate(after: epoch, patience: patience) {
+            progress.line(String(format: "plateau: no better %@ for %ld epoch%@; learning rate now %g", trainer.configuration.monitor.rawValue,
+                                 patience, patience == 1 ? "" : "s", trainer.learningRate))
+        }
         if policySaves || trainer.isFinished || stoppedEarly { try save(isBest: isBest) }
         try writeMetrics(record, task: task)
         try writeEvents(record, task: task)

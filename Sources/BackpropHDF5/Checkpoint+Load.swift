@@ -242,8 +242,20 @@ extension Checkpoint {
             }
             best = History.Best(epoch: Int(epoch), score: score)
         }
+        // A plateau schedule's reductions (files before 0.8 have none).
+        var (reductions, lastReduction) = (Int64(0), Int64(-1))
+        if try file.hasAttribute("reductions", of: "/schedule") {
+            reductions = try file.attribute("reductions", of: "/schedule", as: Int64.self)
+            lastReduction = try file.attribute("last_reduction_epoch", of: "/schedule", as: Int64.self)
+            guard reductions >= 0, reductions <= position.epoch, lastReduction >= -1, lastReduction < position.epoch,
+                  (reductions == 0) == (lastReduction == -1) else {
+                throw .invalidContent(path: path, object: "attributes 'reductions' and 'last_reduction_epoch' of /schedule",
+                                      reason: "hold \(reductions) and \(lastReduction); at most one reduction an epoch, the last one logged")
+            }
+        }
         return History(stepLosses: Array(losses.suffix(position.batch)), stepLossDigest: digest, epochs: rows,
-                       epochStride: Int(stride), best: best, task: task, wallTime: wallTime)
+                       epochStride: Int(stride), best: best, task: task, wallTime: wallTime,
+                       reductions: Int(reductions), lastReduction: lastReduction < 0 ? nil : Int(lastReduction))
     }
 
     /// The saved order must be a permutation of 0..<N and the position must

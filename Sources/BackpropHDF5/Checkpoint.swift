@@ -117,7 +117,7 @@ public struct Checkpoint: Sendable {
             try file.createGroup("/optimizer")
             try file.setAttribute("kind", optimizerKind.rawValue, on: "/optimizer")
             try file.setAttribute("step", Int64(optimizerState.step), on: "/optimizer")
-            let rate = configuration.schedule.rate(at: position.step)
+            let rate = configuration.schedule.rate(at: position.step, reductions: history.reductions)
             try file.setAttribute("learning_rate", rate, on: "/optimizer")
             for (name, buffer) in optimizerState.buffers.sorted(by: { $0.key < $1.key }) {
                 try writeParameters(buffer, under: "/optimizer/\(name)", to: file)
@@ -126,6 +126,9 @@ public struct Checkpoint: Sendable {
             try file.createGroup("/schedule")
             try file.setAttribute("kind", configuration.schedule.shape.name, on: "/schedule")
             try file.setAttribute("step", Int64(position.step), on: "/schedule")
+            // A plateau schedule's state (History.reducesRate).
+            try file.setAttribute("reductions", Int64(history.reductions), on: "/schedule")
+            try file.setAttribute("last_reduction_epoch", Int64(history.lastReduction ?? -1), on: "/schedule")
 
             // Initialisation and every epoch's shuffle draw from generators
             // seeded by (seed, stream); nothing else is random.

@@ -171,12 +171,16 @@ struct CLITests {
     @Test("every numeric flag of train with 0, −1, NaN, ∞, 2⁶³−1 and a non-number: it runs or is refused by name, never a trap or a hang",
           arguments: ["--batch-size", "--epochs", "--steps", "--workers", "--shard-size", "--seed", "--learning-rate", "--momentum",
                       "--weight-decay", "--lr-step-size", "--lr-gamma", "--warmup-steps", "--min-lr", "--checkpoint-every",
-                      "--keep", "--log-every", "--dp-clip", "--dp-noise", "--dp-epsilon", "--dp-delta", "--label-smoothing"])
+                      "--keep", "--log-every", "--dp-clip", "--dp-noise", "--dp-epsilon", "--dp-delta", "--label-smoothing",
+                      "--validation-fraction", "--min-delta", "--early-stopping", "--plateau-factor", "--plateau-patience"])
     func numericFlags(flag: String) throws {
         let schedule = ["--lr-step-size": ["--lr-schedule", "step"], "--lr-gamma": ["--lr-schedule", "step"],
                         "--warmup-steps": ["--lr-schedule", "cosine"], "--min-lr": ["--lr-schedule", "cosine"],
                         "--dp-noise": ["--dp-clip", "1"], "--dp-epsilon": ["--dp-clip", "1"],
-                        "--dp-delta": ["--dp-clip", "1", "--dp-noise", "1"], "--dp-clip": ["--dp-noise", "1"]][flag] ?? []
+                        "--dp-delta": ["--dp-clip", "1", "--dp-noise", "1"], "--dp-clip": ["--dp-noise", "1"],
+                        "--early-stopping": ["--validation-fraction", "0.2"],
+                        "--plateau-factor": ["--lr-schedule", "plateau", "--validation-fraction", "0.2"],
+                        "--plateau-patience": ["--lr-schedule", "plateau", "--validation-fraction", "0.2"]][flag] ?? []
         // Bounded runs: one epoch and two steps, unless the flag under test is one of those.
         let bounds = (flag == "--epochs" ? [] : ["--epochs", "1"]) + (flag == "--steps" ? [] : ["--steps", "2"])
         for (index, value) in ["0", "-1", "nan", "inf", "9223372036854775807", "abc"].enumerated() {

@@ -169,6 +169,38 @@ struct ValidationCLITests {
         #expect(try Checkpoint.load(from: path("straight/last.h5")).position == last.position)
     }
 
+    @Test("plateau: η is reduced after N epochs without a better monitor, at the same epochs after a resume, with the same bits")
+    func plateau() throws {
+        let flags = ["--data", CLITests.sample, "--layers", "784,32,10", "--validation-fraction", "0.2", "--lr-schedule", "plateau",
+                     "--plateau-patience", "1", "--plateau-factor", "0.5", "--monitor", "validation-loss", "--learning-rate", "0.2",
+                     "--workers", "2"]
+        let straight = try backprop(["train", "--run-dir", "straight", "--epochs", "10"] + flags)
+        try #require(straight.status == 0, "\(straight.standardError)")
+        let rates = try metrics("straight")["learning_rate"]!.map { Double($0)! }
+        let losses = try metrics("straight")["validation_loss"]!.map { Double($0)! }
+        // Replay the rule by hand: after an epoch that is no better than the best for one epoch (since the last reduction), η halves.
+        var (η, best, last) = (0.2, Double.infinity, -1)
+        var expected: [Double] = []
+        var bestEpoch = -1
+        for (epoch, loss) in losses.enumerated() {
+            expected.append(η)
+            if loss < best { (best, bestEpoch) = (loss, epoch) }
+            if epoch - max(bestEpoch, last) >= 1 { η *= 0.5; last = epoch }
+        }
+        #expect(rates == expected && Set(rates).count > 1, "\(rates) vs \(expected)")
+        let first = try backprop(["train", "--run-dir", "resumed", "--epochs", "6"] + flags)
+        try #require(first.status == 0, "\(first.standardError)")
+        let resumed = try backprop(["train", "--resume", "resumed", "--epochs", "10", "--override"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        #expect(try metrics("resumed")["learning_rate"]! == metrics("straight")["learning_rate"]!)
+        let (a, b) = (try Checkpoint.load(from: path("straight/model.h5")), try Checkpoint.load(from: path("resumed/model.h5")))
+        #expect(a.network.parameters.map(\.bitPattern) == b.network.parameters.map(\.bitPattern) && a.history.reductions == b.history.reductions)
+        let none = try backprop(["train", "--data", CLITests.sample, "--layers", "784,8,10", "--lr-schedule", "plateau", "--run-dir", "x"])
+        #expect(none.status != 0 && none.standardError.contains("validation split"), "\(none.standardError)")
+        let wrong = try backprop(["train", "--data", CLITests.sample, "--layers", "784,8,10", "--plateau-factor", "0.5", "--run-dir", "x"])
+        #expect(wrong.status != 0 && wrong.standardError.contains("--plateau-factor needs --lr-schedule plateau"), "\(wrong.standardError)")
+    }
+
     @Test("--early-stopping needs a validation split and epoch checkpoints; its numbers are refused by name", arguments: [
         (["--early-stopping", "2"], "validation split"),
         (["--early-stopping", "2", "--validation-fraction", "0.2", "--no-checkpoint-every-epoch"], "--checkpoint-every-epoch"),

@@ -2,8 +2,9 @@ import Foundation
 
 /// The learning rate of every optimizer step t (0 for the first): a base
 /// rate η and the shape of its change over the run. A schedule is a pure
-/// function of t, so its whole state is the step count a checkpoint holds.
-/// The one place η_t is computed: the trainer and the checkpoint call `rate(at:)`.
+/// function of t — and, for a plateau schedule, of the reductions made so far,
+/// which the run's `History` holds — so its whole state is in a checkpoint.
+/// The one place η_t is computed: the trainer and the checkpoint call `rate(at:reductions:)`.
 public struct LearningRateSchedule: Sendable, Equatable, Codable {
     /// How η_t follows from η and t.
     public enum Shape: Sendable, Equatable, Codable {
@@ -14,6 +15,9 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
         /// Linear warm-up from 0 over `warmupSteps`, then cosine annealing to
         /// `minimum` at `totalSteps`: η_t = η_min + ½(η − η_min)(1 + cos(π (t − w)/(T − w))).
         case cosine(warmupSteps: Int, totalSteps: Int, minimum: Double)
+        /// η_t = max(η · factor^r, η_min) after r reductions, one after each `patience`
+        /// epochs without a better validation monitor (Keras' ReduceLROnPlateau, `History.reducesRate`).
+        case plateau(factor: Double, patience: Int, minimum: Double)
     }
 
     /// η, the base rate (`--learning-rate`).
@@ -26,6 +30,8 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
     public static let defaultGamma = 0.1
     /// A cosine schedule's warm-up steps and η_min when none are given.
     public static let defaultWarmupSteps = 0, defaultMinimum = 0.0
+    /// A plateau schedule's factor and patience when none are given (PyTorch's ReduceLROnPlateau).
+    public static let defaultPlateauFactor = 0.1, defaultPlateauPatience = 10
 
     /// The schedule of base rate `base` and shape `shape`.
     /// - Parameters:
@@ -36,9 +42,11 @@ public struct LearningRateSchedule: Sendable, Equatable, Codable {
         self.shape = shape
     }
 
-    /// η_t, the rate of optimizer step t (0-based).
-    public func rate(at t: Int) -> Double {
+    /// η_t, the rate of optimizer step t (0-based), after `reductions` plateau reductions.
+    public func rate(at t: Int, reductions: Int = 0) -> Double {
         switch shape {
+        case .plateau(let factor, _, let minimum):
+            return max(base * Foundation.pow(factor, Double(reductions)), minimum)
         case .constant:
             return base
         case .stepDecay(let stepSize, let gamma):
@@ -59,6 +67,7 @@ extension LearningRateSchedule.Shape {
         case .constant: return "constant"
         case .stepDecay: return "step"
         case .cosine: return "cosine"
+        case .plateau: return "plateau"
         }
     }
 }

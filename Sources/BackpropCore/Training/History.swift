@@ -130,6 +130,9 @@ public struct History: Sendable, Equatable {
     /// Wall-clock seconds the run had trained when this state was saved
     /// (summed across resumes).
     public var wallTime: Double = 0
+    /// A plateau schedule's state: the reductions of η made so far, and the epoch of the last.
+    public private(set) var reductions = 0
+    public private(set) var lastReduction: Int?
 
     /// The most rows `epochs` keeps (and curves.svg draws).
     public static let keptEpochs = 400
@@ -151,7 +154,9 @@ public struct History: Sendable, Equatable {
     /// A history read back from a file: its rows are thinned as `log` would
     /// have kept them, and `best` is taken from the rows when not given.
     public init(stepLosses: [Double], stepLossDigest: UInt64, epochs: [EpochRecord], epochStride: Int = 1,
-                best: Best? = nil, task: LearningTask, wallTime: Double) {
+                best: Best? = nil, task: LearningTask, wallTime: Double, reductions: Int = 0, lastReduction: Int? = nil) {
+        self.reductions = reductions
+        self.lastReduction = lastReduction
         self.stepLosses = stepLosses
         self.stepLossDigest = stepLossDigest
         self.epochStride = max(1, epochStride)
@@ -188,6 +193,17 @@ public struct History: Sendable, Equatable {
         let score = monitor.value(of: record)
         guard !score.isNaN, best.map({ monitor.improves(score, on: $0.score, minDelta: minDelta, task: task) }) ?? true else { return false }
         best = Best(epoch: record.epoch, score: score)
+        return true
+    }
+
+    /// Whether a plateau schedule lowers η after logging `epoch`: `patience`
+    /// epochs have passed without a better monitor since the best epoch and
+    /// since the last reduction (Keras' ReduceLROnPlateau, no cooldown). Counts the reduction.
+    public mutating func reducesRate(after epoch: Int, patience: Int) -> Bool {
+        guard let best else { return false }
+        guard epoch - max(best.epoch, lastReduction ?? -1) >= patience else { return false }
+        reductions += 1
+        lastReduction = epoch
         return true
     }
 

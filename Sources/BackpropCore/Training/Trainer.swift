@@ -239,7 +239,7 @@ public final class Trainer {
 
     /// η for the next step, from the schedule.
     public var learningRate: Double {
-        configuration.schedule.rate(at: position.step)
+        configuration.schedule.rate(at: position.step, reductions: history.reductions)
     }
 
     /// Moves to a saved state (resume): the position, the optimizer's memory,

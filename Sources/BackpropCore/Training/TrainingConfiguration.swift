@@ -105,6 +105,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
             try require(warmup >= 0, .warmupSteps, warmup, "it must be 0 or more")
             try require(total > warmup, .scheduleLength, total, "it must exceed the warm-up steps (\(warmup))")
             try require(minimum.isFinite && minimum >= 0, .minimumLearningRate, minimum, "it must be a finite number ≥ 0")
+        case .plateau(let factor, let patience, let minimum):
+            try require(factor.isFinite && factor > 0 && factor < 1, .plateauFactor, factor, "it must be in (0, 1)")
+            try require(patience >= 1, .plateauPatience, patience, "it must be at least 1 epoch")
+            try require(minimum.isFinite && minimum >= 0, .minimumLearningRate, minimum, "it must be a finite number ≥ 0")
         }
         try require(optimizer.weightDecay.isFinite && optimizer.weightDecay >= 0,
                     .weightDecay, optimizer.weightDecay, "it must be a finite number ≥ 0")

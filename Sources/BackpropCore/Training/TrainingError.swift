@@ -35,7 +35,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case layers, loss, learningRate, batchSize, epochs, steps, workers, shardSize
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
         case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
-        case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience
+        case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience, plateauFactor, plateauPatience
 
         /// The setting in words, for messages that name no flag.
         public var words: String {
@@ -68,6 +68,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             case .validationFraction: return "validation fraction"
             case .minDelta: return "least improvement"
             case .patience: return "early-stopping patience"
+            case .plateauFactor: return "plateau factor"
+            case .plateauPatience: return "plateau patience"
             }
         }
     }
