@@ -79,3 +79,51 @@ struct HistoryTests {
         #expect(history.stepLossDigest != (losses.dropLast() + [(0.125 as Double).nextUp]).reduce(History.emptyDigest, History.digest))
     }
 }
+
+/// Early stopping's and the plateau's rules on a hand-made log.
+struct ChoosingTests {
+    /// A log of validation losses, monitored as losses.
+    static func logged(_ losses: [Double], minDelta: Double = 0) -> History {
+        var history = History()
+        for (epoch, loss) in losses.enumerated() {
+            var record = HistoryTests.record(epoch, score: 0)
+            record.validationLoss = loss
+            history.log(record, task: .classification, monitor: .validationLoss, minDelta: minDelta)
+        }
+        return history
+    }
+
+    @Test("the monitor: lower loss is better, higher accuracy, lower RMSE; min-delta must be exceeded")
+    func monitor() {
+        #expect(Monitor.validationLoss.improves(0.5, on: 0.6, minDelta: 0, task: .classification))
+        #expect(!Monitor.validationLoss.improves(0.55, on: 0.6, minDelta: 0.05, task: .classification))
+        #expect(Monitor.validationScore.improves(0.9, on: 0.8, minDelta: 0, task: .classification))
+        #expect(Monitor.validationScore.improves(0.1, on: 0.2, minDelta: 0, task: .regression))
+        #expect(Self.logged([1, 0.9, 0.95, 0.89], minDelta: 0.02).best == History.Best(epoch: 1, score: 0.9))
+    }
+
+    @Test("early stopping stops `patience` epochs after the best, and not before")
+    func stopping() {
+        let history = Self.logged([1, 0.8, 0.9, 0.85])
+        let rule = EarlyStopping(patience: 2)
+        #expect(!rule.stops(after: 2, best: history.best) && rule.stops(after: 3, best: history.best))
+        #expect(!rule.stops(after: 3, best: nil), "no validation split: nothing to watch")
+    }
+
+    @Test("a plateau reduces once per `patience` epochs without a better monitor, counting from the best and from the last reduction")
+    func plateau() {
+        var history = History()
+        var reducedAt: [Int] = []
+        for (epoch, loss) in [1, 0.8, 0.9, 0.9, 0.9, 0.7, 0.8, 0.8].enumerated() {
+            var record = HistoryTests.record(epoch, score: 0)
+            record.validationLoss = loss
+            history.log(record, task: .classification, monitor: .validationLoss)
+            if history.reducesRate(after: epoch, patience: 2) { reducedAt.append(epoch) }
+        }
+        // Best at 1; epochs 2, 3 without: reduce after 3; 4 alone is not 2 more; best at 5; 6, 7: reduce after 7.
+        #expect(reducedAt == [3, 7] && history.reductions == 2 && history.lastReduction == 7)
+        let schedule = LearningRateSchedule(base: 0.1, .plateau(factor: 0.5, patience: 2, minimum: 0.03))
+        #expect(schedule.rate(at: 99, reductions: 0) == 0.1 && schedule.rate(at: 0, reductions: 1) == 0.05)
+        #expect(schedule.rate(at: 0, reductions: 2) == 0.03, "floored at η_min")
+    }
+}
