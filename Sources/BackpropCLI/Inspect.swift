@@ -36,9 +36,10 @@ struct Inspect: ParsableCommand {
                       + "epoch \(checkpoint.position.epoch), batch \(checkpoint.position.batch), step \(checkpoint.position.step)")
             } else {
                 let (train, test) = try DatasetFile.load(h5)
+                let validation = try DatasetFile.validation(of: h5)
                 let names = try DatasetFile.classNames(of: h5)
                 let storage = if case .bytes = train.features { "bytes" } else { "float32" }
-                print("valid: dataset of \(train.count) train and \(test.count) test samples, \(train.featureCount) features "
+                print("valid: dataset of \(train.count) train\(ValidationHoldOut.shown(validation)) and \(test.count) test samples, \(train.featureCount) features "
                       + "(\(storage)), \(train.targets)" + (names.map { ", named \($0.joined(separator: ", "))" } ?? ""))
             }
         } catch {

@@ -117,6 +117,17 @@ struct ValidationCLITests {
         let counts = try Self.classCounts(DatasetFile.validation(of: HDF5File.open(path("t.h5")))!)
         #expect(counts.allSatisfy { abs($0 - 10) <= 1 }, "stratified: \(counts)")
 
+        let inspected = try backprop(["inspect", "t.h5"])
+        #expect(inspected.standardOutput.contains("valid: dataset of 120 train, 40 validation and 40 test samples"), "\(inspected.standardOutput)")
+        // A /validation that does not fit /train is refused by name.
+        try FileManager.default.copyItem(atPath: path("t.h5"), toPath: path("bad.h5"))
+        let edit = try run("/usr/bin/python3", ["-c", "import h5py, numpy; f = h5py.File('\(path("bad.h5"))', 'a'); del f['validation/x']; "
+                                                + "f['validation/x'] = numpy.zeros((40, 3), numpy.float32); f.close()"])
+        try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
+        let bad = try backprop(["train", "--data", "bad.h5", "--layers", "4,8,4", "--epochs", "1", "--run-dir", "bad"])
+        #expect(bad.status != 0 && bad.standardError.contains("/validation/x") && bad.standardError.split(separator: "\n").count == 1,
+                "\(bad.standardError)")
+
         let trained = try backprop(["train", "--data", "t.h5", "--layers", "4,8,4", "--epochs", "2", "--run-dir", "t"])
         try #require(trained.status == 0, "\(trained.standardError)")
         #expect(trained.standardOutput.contains("validation accuracy") && FileManager.default.fileExists(atPath: path("t/best.h5")))
