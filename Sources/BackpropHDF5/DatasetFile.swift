@@ -141,6 +141,7 @@ public enum DatasetFile {
     /// (an empty split, say) is refused here, with the same error, and never written.
     /// - Parameters:
     ///   - train: the training split.
+    ///   - validation: a validation split held out of the training data, written as /validation; nil for none.
     ///   - test: the test split.
     ///   - attributes: extra root attributes, e.g. the source.
     ///   - classNames: the classes' names, stored as `class_names`.

@@ -94,7 +94,11 @@ public struct RunDirectory: Sendable {
     /// the cost is the log's, never more.
     /// - Parameters:
     ///   - source: the metrics.csv to read (this directory's, or the one a resume branches from).
+    ///   - record: the epoch just logged, whose row ends the file.
+    ///   - kept: the history's thinned rows, for rows `source` lacks.
+    ///   - task: the run's task (its score columns).
     ///   - measured: the extras `record` measured; columns `source` holds stay.
+    /// - Returns: the extra columns written and the epochs `source` lacked.
     /// - Throws: `StorageError.io` when the file cannot be written.
     public func rewriteMetrics(from source: String, through record: EpochRecord, kept: [EpochRecord],
                                task: LearningTask, measured: Set<String>) throws(StorageError) -> MetricsRewrite {

@@ -166,7 +166,9 @@ public struct History: Sendable, Equatable {
     }
 
     /// Logs one step's loss.
-    /// - Parameter startsEpoch: whether the step was the first of its epoch.
+    /// - Parameters:
+    ///   - loss: (1/B) Σ_n E^n of the step.
+    ///   - startsEpoch: whether the step was the first of its epoch.
     public mutating func log(stepLoss loss: Double, startsEpoch: Bool) {
         if startsEpoch { stepLosses.removeAll(keepingCapacity: true) }
         stepLosses.append(loss)
