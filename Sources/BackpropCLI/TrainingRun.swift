@@ -202,11 +202,18 @@ final class TrainingRun {
         if lastSavedStep != trainer.position.step || trainer.position.step == 0 { try save() }
         guard writes else { return }
         try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
-        // With early stopping the final model is the best epoch's (Keras' restore_best_weights).
-        let final = configuration.earlyStopping != nil && trainer.history.best != nil
-            ? try Checkpoint.load(from: directory.bestPath) : checkpoint()
+        // With early stopping the final model is the best epoch's (Keras' restore_best_weights), from
+        // best.h5 — unless this directory lacks it (a branch whose best epoch came before it branched).
+        var final = checkpoint()
+        if configuration.earlyStopping != nil, let best = trainer.history.best {
+            if let saved = try? Checkpoint.load(from: directory.bestPath), saved.position.epoch == best.epoch + 1, saved.position.batch == 0 {
+                final = saved
+            } else {
+                printError("warning: \(directory.bestPath) does not hold epoch \(best.epoch + 1), the best; \(output) holds the last epoch's weights")
+            }
+        }
         try final.save(to: output)
-        if let stopping = configuration.earlyStopping, let best = trainer.history.best {
+        if let stopping = configuration.earlyStopping, let best = trainer.history.best, final.position.epoch == best.epoch + 1 {
             progress.line((stoppedEarly ? "early stopping: no better \(configuration.monitor.rawValue) for \(stopping.patience) epochs; "
                                         : "early stopping: the run trained all its epochs; ")
                           + "\(output) holds the weights of epoch \(best.epoch + 1), the best")
