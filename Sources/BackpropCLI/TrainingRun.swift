@@ -273,8 +273,9 @@ final class TrainingRun {
         try directory.write(Curves.svg(trainer.history, task: task, title: title), to: "\(directory.path)/curves.svg")
     }
 
-    private func evaluated(on data: Dataset) -> Evaluation {
-        evaluate(trainer.network, on: data, workers: trainer.configuration.workers, kernel: trainer.kernel)
+    /// `network` (the trainer's, unless another is given) on `data`, with the run's workers and kernel.
+    private func evaluated(_ network: Network<Float>? = nil, on data: Dataset) -> Evaluation {
+        evaluate(network ?? trainer.network, on: data, workers: trainer.configuration.workers, kernel: trainer.kernel)
     }
 
     /// "validation loss 0.4123  validation accuracy 85.20 %".
@@ -284,7 +285,7 @@ final class TrainingRun {
 
     /// The test split, read once for the final model (the output file): it chose nothing.
     private func reportTest(_ final: Checkpoint) {
-        let evaluation = evaluate(final.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
+        let evaluation = evaluated(final.network, on: test)
         let best = trainer.history.best.map { "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split" }
             ?? (validation == nil ? "; no best.h5: without a validation split (--validation-fraction) nothing chooses one" : "")
         progress.line(Self.shown(evaluation, on: "test") + " (the final model, epoch \(final.position.epoch)"

@@ -132,7 +132,7 @@ public struct RunDirectory: Sendable {
         var rows: [[String]] = []
         var line: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        // One line's cells, or nil for a line that ends the read.
+        // Takes one line; false when the read ends there (a damaged line, or the last row wanted).
         func accept(_ bytes: [UInt8]) -> Bool {
             let cells = String(decoding: bytes, as: UTF8.self).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard let names = header else {
