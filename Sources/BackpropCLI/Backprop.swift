@@ -100,6 +100,23 @@ struct LayerSizes: ExpressibleByArgument, Sendable {
     var defaultValueDescription: String { sizes.map(String.init).joined(separator: ",") }
 }
 
+/// `--dropout`'s rates: "p" for every hidden layer or "p1,p2,…" one per hidden layer.
+struct DropoutRates: ExpressibleByArgument, Sendable {
+    let rates: [Double]
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
+        let rates = parts.compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard rates.count == parts.count, !rates.isEmpty else { return nil }
+        self.rates = rates
+    }
+}
+
+extension Augmentation: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
 /// Writes one line to standard error.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))

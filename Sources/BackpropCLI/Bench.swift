@@ -54,6 +54,16 @@ struct Bench: ParsableCommand {
         _ = try Train.checked { try baseConfiguration.makeNetwork(Float.self) }
     }
 
+    /// 60,000 random samples for `layers`; their features are a square
+    /// image (28x28 for 784) when their count is a square, so that --augment
+    /// can be measured without a dataset.
+    static func syntheticData(layers: [Int]) -> Dataset {
+        var dataset = Dataset.random(count: 60_000, featureCount: layers[0], classCount: layers.last!, seed: 1)
+        let side = Int(Double(layers[0]).squareRoot().rounded())
+        if side * side == layers[0] { dataset.imageShape = ImageShape(height: side, width: side) }
+        return dataset
+    }
+
     func run() throws {
         let job = Job.start()
         try job.run { try run(in: job) }
@@ -66,7 +76,7 @@ struct Bench: ParsableCommand {
         let (layers, batchSize, shardSize, optimizer) = (baseConfiguration.sizes, baseConfiguration.batchSize,
                                                          baseConfiguration.shardSize, baseConfiguration.optimizer.kind)
         let dataset = try data.map { path in try guardedRead(path) { try DatasetFile.load(path).train } }
-            ?? Dataset.random(count: 60_000, featureCount: layers[0], classCount: layers.last!, seed: 1)
+            ?? Bench.syntheticData(layers: layers)
         if job.size > 1 { return try JobBench(bench: self, job: job).run(dataset: dataset, kernel: kernel) }
         let cores = WorkerOptions.defaultCount
         let counts = workers?.counts ?? Array(Set([1, cores])).sorted()

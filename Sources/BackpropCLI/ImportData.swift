@@ -5,6 +5,11 @@ import BackpropHDF5
 extension LearningTask: ExpressibleByArgument {}
 extension TableImport.FeatureStorage: ExpressibleByArgument {}
 
+extension ImageShape: ExpressibleByArgument {
+    public init?(argument: String) { self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
 /// `backprop import`: converts datasets into Backprop's HDF5 layout.
 struct ImportData: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,6 +78,8 @@ extension ImportData {
         var output: String
         @Option(help: "Names of the classes, in label order, separated by commas (e.g. cat,dog); stored in the file for evaluate and predict.")
         var classNames: String?
+        @Option(help: "The features are images of H×W (or H×W×C, channels last) values, which --augment needs (npy: read from x's shape [N, H, W] by default).")
+        var imageShape: ImageShape?
         @OptionGroup var holdOut: ValidationHoldOut
 
         /// The names of --class-names, one per comma.
@@ -100,11 +107,16 @@ extension ImportData {
                 throw ValidationError("the test data has \(test.targets), the training data \(train.targets).")
             }
             if names != nil && train.task == .regression { throw ValidationError("--class-names applies to class labels, not regression targets.") }
-            let (kept, validation) = try holdOut.split(train, seed: seed)
+            var (kept, validation) = try holdOut.split(train, seed: seed)
+            kept.imageShape = imageShape ?? train.imageShape
+            if let shape = kept.imageShape, shape.featureCount != train.featureCount {
+                throw ValidationError("--image-shape \(shape) holds \(shape.featureCount) values, but a sample has \(train.featureCount) features.")
+            }
             try DatasetFile.write(train: kept, validation: validation, test: test, attributes: ["source": source], classNames: names, to: output)
             let storage = if case .bytes = train.features { "bytes × 1/255" } else { "float32" }
+            let image = kept.imageShape.map { ", images \($0)" } ?? ""
             print("wrote \(output): \(kept.count) train\(ValidationHoldOut.shown(validation)) and \(test.count) test samples of \(train.featureCount) features "
-                  + "(\(storage)), \(train.targets)")
+                  + "(\(storage)\(image)), \(train.targets)")
         }
     }
 
@@ -180,10 +192,12 @@ extension ImportData {
 private func importIDX(from directory: String, to output: String, name: String, options: ImportData.Options,
                        classNames: [String]? = nil) throws {
     let (whole, test) = try IDXImport.read(from: directory, trainLimit: options.trainLimit, testLimit: options.testLimit)
-    let (train, validation) = try options.holdOut.split(whole, seed: 0)
+    var (train, validation) = try options.holdOut.split(whole, seed: 0)
+    train.imageShape = whole.imageShape
     try DatasetFile.write(train: train, validation: validation, test: test, attributes: IDXImport.attributes(name: name, directory: directory),
                           classNames: classNames, to: output)
-    print("wrote \(output): \(train.count) train\(ValidationHoldOut.shown(validation)) and \(test.count) test samples of \(train.featureCount) features")
+    let image = train.imageShape.map { " (images \($0))" } ?? ""
+    print("wrote \(output): \(train.count) train\(ValidationHoldOut.shown(validation)) and \(test.count) test samples of \(train.featureCount) features\(image)")
 }
 
 /// `--validation-fraction` of the importers: a /validation split held out of the training data.

@@ -40,7 +40,7 @@ struct Inspect: ParsableCommand {
                 let names = try DatasetFile.classNames(of: h5)
                 let storage = if case .bytes = train.features { "bytes" } else { "float32" }
                 print("valid: dataset of \(train.count) train\(ValidationHoldOut.shown(validation)) and \(test.count) test samples, \(train.featureCount) features "
-                      + "(\(storage)), \(train.targets)" + (names.map { ", named \($0.joined(separator: ", "))" } ?? ""))
+                      + "(\(storage)\(train.imageShape.map { ", images \($0)" } ?? "")), \(train.targets)" + (names.map { ", named \($0.joined(separator: ", "))" } ?? ""))
             }
         } catch {
             print("invalid: \(error.description)")

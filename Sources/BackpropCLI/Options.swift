@@ -53,6 +53,12 @@ struct ModelOptions: ConfigurationOptions {
     var initialization: Initialization?
     @Option(name: Settings.labelSmoothing.name, help: Settings.labelSmoothing.help)
     var labelSmoothing: Double?
+    @Option(name: Settings.dropout.name, help: Settings.dropout.help)
+    var dropout: DropoutRates?
+    @Option(name: Settings.inputDropout.name, help: Settings.inputDropout.help)
+    var inputDropout: Double?
+    @Option(name: Settings.augment.name, help: Settings.augment.help)
+    var augment: Augmentation?
 
     func edits(into edits: inout SettingEdits) {
         edits.add(Settings.layers, layers) { $0.sizes = $1.sizes }
@@ -61,6 +67,9 @@ struct ModelOptions: ConfigurationOptions {
         edits.add(Settings.loss, loss) { $0.loss = $1 }
         edits.add(Settings.initialization, initialization) { $0.initialization = $1 }
         edits.add(Settings.labelSmoothing, labelSmoothing) { $0.labelSmoothing = $1 }
+        edits.add(Settings.dropout, dropout) { $0.dropout.hidden = $1.rates }
+        edits.add(Settings.inputDropout, inputDropout) { $0.dropout.input = $1 }
+        edits.add(Settings.augment, augment) { $0.augmentation = $1 }
     }
 }
 

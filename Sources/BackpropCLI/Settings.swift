@@ -111,6 +111,19 @@ enum Settings {
                                         summary: "Cross-entropy: train on the targets (1 − ε) t + ε/K instead of one-hot t (test losses stay plain).",
                                         defaultValue: fresh.labelSmoothing.shown, rule: .fixed, names: .labelSmoothing,
                                         record: { $0.configuration.labelSmoothing })
+    static let dropout = Setting(key: "dropout",
+                                 summary: "Inverted dropout on the hidden layers' outputs in training: one rate p for all, or p1,p2,… one per hidden layer (relu, leaky-relu or identity).",
+                                 defaultValue: "0", rule: .fixed, names: .dropout, record: {
+        let rates = $0.configuration.dropout.hidden
+        return rates.isEmpty ? nil : rates.count == 1 ? rates[0] as any Sendable : rates
+    })
+    static let inputDropout = Setting(key: "input-dropout", summary: "Inverted dropout on the input features in training.",
+                                      defaultValue: fresh.dropout.input.shown, rule: .fixed, names: .inputDropout,
+                                      record: { $0.configuration.dropout.input })
+    static let augment = Setting(key: "augment",
+                                 summary: "Image augmentation in training, drawn per (seed, epoch, sample): shift=S translates by up to ±S pixels (zero fill), flip mirrors left-right half the time; needs a dataset with an image shape.",
+                                 defaultValue: fresh.augmentation.description, rule: .fixed, names: .augmentation,
+                                 record: { $0.configuration.augmentation.description })
 
     // MARK: Validation
     static let validationFraction = Setting(key: "validation-fraction",
@@ -257,7 +270,7 @@ enum Settings {
         ("Data", [data]),
         ("Model", [layers, activation, outputActivation, loss, initialization]),
         ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
-        ("Regularisation", [labelSmoothing]),
+        ("Regularisation", [labelSmoothing, dropout, inputDropout, augment]),
         ("Validation", [validationFraction, reportTest, monitor, minDelta, earlyStopping]),
         ("Batches", [batchSize, shardSize]),
         ("Samples", [shuffle, seed, reduction, sampling]),

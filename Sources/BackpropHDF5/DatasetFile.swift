@@ -11,6 +11,10 @@ import BackpropCore
 ///     /test/y      as /train/y, of the same kind (and K)
 ///     /validation  optional: x and y as /test's, held out of the training
 ///                  data at import (`--validation-fraction`)
+///
+/// Image datasets say so in root attributes `image_height`, `image_width`
+/// and optionally `image_channels` (integers; F = H·W·C, each row stored
+/// row-major with the channels last), which `--augment` needs.
 public enum DatasetFile {
     public static let format = "backprop-dataset"
     public static let splits = ["train", "test"]
@@ -79,7 +83,42 @@ public enum DatasetFile {
         guard xShape[0] > 0, xShape[1] > 0 else {
             throw .invalidContent(path: file.path, object: xName, reason: "has no samples or no features (shape \(xShape))")
         }
-        return Dataset(name: "\(file.path):/\(name)", features: x, targets: y, featureCount: xShape[1])
+        var dataset = Dataset(name: "\(file.path):/\(name)", features: x, targets: y, featureCount: xShape[1])
+        dataset.imageShape = try imageShape(of: file, featureCount: xShape[1])
+        return dataset
+    }
+
+    static let imageAttributes = (height: "image_height", width: "image_width", channels: "image_channels")
+
+    /// The images' shape from the root attributes, checked against the
+    /// `featureCount` features of a row; nil when the file records none.
+    /// - Throws: `StorageError` naming the file and the attribute when one is missing, not an integer, or does not fit.
+    public static func imageShape(of file: HDF5File, featureCount: Int) throws(StorageError) -> ImageShape? {
+        let names = imageAttributes
+        var present: [String] = []
+        for name in [names.height, names.width, names.channels] where try file.hasAttribute(name) { present.append(name) }
+        guard !present.isEmpty else { return nil }
+        var values: [Int] = []
+        for name in [names.height, names.width, names.channels] {
+            guard present.contains(name) else {
+                guard name == names.channels else {
+                    throw .missingObject(path: file.path, object: "attribute '\(name)' of / (the images' shape has \(present.joined(separator: " and ")) only)")
+                }
+                values.append(1)
+                continue
+            }
+            let value = try file.attribute(name, as: Int64.self)
+            guard value >= 1, value <= 1 << 20 else {
+                throw .invalidContent(path: file.path, object: "attribute '\(name)' of /", reason: "is \(value); it must be 1 … 1048576")
+            }
+            values.append(Int(value))
+        }
+        let shape = ImageShape(height: values[0], width: values[1], channels: values[2])
+        guard shape.featureCount == featureCount else {
+            throw .invalidContent(path: file.path, object: "attributes 'image_height', 'image_width', 'image_channels' of /",
+                                  reason: "give an image of \(shape.description) = \(shape.featureCount) values, but a row holds \(featureCount) features")
+        }
+        return shape
     }
 
     /// x = scale · byte for the training split's byte features; nil when they are stored as floats.
@@ -159,6 +198,11 @@ public enum DatasetFile {
             try file.setAttribute("format", format)
             try ClassNames.write(classNames, to: file, object: "/")
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
+            if let shape = train.imageShape {
+                try file.setAttribute(imageAttributes.height, Int64(shape.height))
+                try file.setAttribute(imageAttributes.width, Int64(shape.width))
+                if shape.channels != 1 { try file.setAttribute(imageAttributes.channels, Int64(shape.channels)) }
+            }
             for (name, data) in [("train", train), ("test", test)] + (validation.map { [("validation", $0)] } ?? []) {
                 let x = "/\(name)/x", y = "/\(name)/y"
                 switch data.features {

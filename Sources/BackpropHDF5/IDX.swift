@@ -92,6 +92,12 @@ public enum IDXImport {
         throw .missingFile(path: "\(directory)/\(stem)[.gz]")
     }
 
+    /// The image shape of one sample's dimensions [H, W] or [H, W, C]; nil for any other.
+    public static func imageShape(of dimensions: [Int]) -> ImageShape? {
+        guard dimensions.count == 2 || dimensions.count == 3, dimensions.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else { return nil }
+        return ImageShape(height: dimensions[0], width: dimensions[1], channels: dimensions.count == 3 ? dimensions[2] : 1)
+    }
+
     /// Reads one split from its images and labels files.
     static func split(images: String, labels: String, limit: Int?) throws(StorageError) -> Dataset {
         let x = try IDXArray.read(images)
@@ -107,8 +113,11 @@ public enum IDXImport {
         }
         let featureCount = x.shape.dropFirst().reduce(1, *)
         let n = min(limit ?? x.shape[0], x.shape[0])
-        return Dataset(name: images, features: Array(x.bytes.prefix(n * featureCount)),
-                       labels: Array(y.bytes.prefix(n)), featureCount: featureCount, scale: 1 / 255)
+        var dataset = Dataset(name: images, features: Array(x.bytes.prefix(n * featureCount)),
+                              labels: Array(y.bytes.prefix(n)), featureCount: featureCount, scale: 1 / 255)
+        // [N, H, W] or [N, H, W, C] are images (what --augment needs).
+        dataset.imageShape = imageShape(of: Array(x.shape.dropFirst()))
+        return dataset
     }
 
     /// Reads the four files from `directory` and writes the dataset file `output`.

@@ -237,10 +237,13 @@ public enum TableImport {
             table += x[(r * featureCount)..<((r + 1) * featureCount)]
             table += y[(r * width)..<((r + 1) * width)]
         }
-        return try dataset(name: xPath, values: table, columns: featureCount + width,
-                           targetColumns: Array(featureCount..<(featureCount + width)), task: task, storage: storage) { r, c in
+        var imported = try dataset(name: xPath, values: table, columns: featureCount + width,
+                                   targetColumns: Array(featureCount..<(featureCount + width)), task: task, storage: storage) { r, c in
             c < featureCount ? (xPath, "element \(r * featureCount + c)") : (yPath, "element \(r * width + c - featureCount)")
         }
+        // x [N, H, W] or [N, H, W, C] holds images.
+        imported.imageShape = IDXImport.imageShape(of: Array(xShape.dropFirst()))
+        return imported
     }
 
     // MARK: - Split

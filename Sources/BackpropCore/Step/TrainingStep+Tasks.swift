@@ -4,23 +4,35 @@
 // offset in the parameters.
 
 extension TrainingStep {
-    /// Gathers the rows `r` of the batch: z_0 and the targets (smoothed, with label smoothing).
-    func gather(_ r: Range<Int>, dataset: Dataset, batch: UnsafeMutablePointer<Int32>) {
+    /// Gathers the rows `r` of the batch: z_0 (augmented, and with input
+    /// dropout z̃_0) and the targets (smoothed, with label smoothing).
+    func gather(_ r: Range<Int>, dataset: Dataset, batch: UnsafeMutablePointer<Int32>, key: StepKey) {
         let targets = buffers.targets + r.lowerBound * outputWidth
+        let width = layers[0].inputCount
         dataset.gather(UnsafeBufferPointer(start: batch + r.lowerBound, count: r.count),
-                       inputs: buffers.z[0] + r.lowerBound * layers[0].inputCount, targets: targets, outputCount: outputWidth)
+                       inputs: buffers.z[0] + r.lowerBound * width, targets: targets, outputCount: outputWidth,
+                       augmentation: augmentation, epoch: key.epoch)
         if labelSmoothing > 0 { Loss.smoothTargets(targets, rows: r.count, width: outputWidth, smoothing: labelSmoothing) }
+        if let masks, masks.masks(0) {
+            masks.apply(layer: 0, step: key.step, to: buffers.z[0] + r.lowerBound * width, rows: r, columns: 0..<width,
+                        stride: width, samples: batch)
+        }
     }
 
     var outputWidth: Int { layers[layers.count - 1].outputCount }
 
-    /// a_j = Σ_i w_ji z_i + b_j, then z_j = h(a_j), for rows `r` and outputs `c` of layer l.
-    func forward(_ l: Int, rows r: Range<Int>, columns c: Range<Int>, w: UnsafePointer<T>) {
+    /// a_j = Σ_i w_ji z_i + b_j, then z_j = h(a_j) (with dropout z̃_j =
+    /// m_j z_j/(1 − p), Dropout.swift), for rows `r` and outputs `c` of layer l.
+    func forward(_ l: Int, rows r: Range<Int>, columns c: Range<Int>, w: UnsafePointer<T>,
+                 batch: UnsafeMutablePointer<Int32>, key: StepKey) {
         let layer = layers[l]
+        let output = buffers.z[l + 1] + r.lowerBound * layer.outputCount
         layer.forward(buffers.z[l] + r.lowerBound * layer.inputCount, rows: r.count, columns: c,
                       parameters: w, transposedWeights: transposedWeights.panels(l, layer),
-                      into: buffers.z[l + 1] + r.lowerBound * layer.outputCount,
-                      activate: l < layers.count - 1, kernel: kernel)
+                      into: output, activate: l < layers.count - 1, kernel: kernel)
+        if let masks, masks.masks(l + 1) {
+            masks.apply(layer: l + 1, step: key.step, to: output, rows: r, columns: c, stride: layer.outputCount, samples: batch)
+        }
     }
 
     /// δ_k = g'(a_k) ∂E^n/∂y_k and Σ_{n∈s} E^n for shard s (rows `r`).
@@ -31,13 +43,18 @@ extension TrainingStep {
             width: width, outputActivation: layers[L - 1].activation, delta: buffers.delta[L] + r.lowerBound * width)
     }
 
-    /// δ_j = h'(a_j) Σ_k w_kj δ_k, i.e. δ_l = h'(a_l) ⊙ (δ_{l+1}·W_l), for rows `r` and columns `c` of δ_l.
-    func propagate(_ l: Int, rows r: Range<Int>, columns c: Range<Int>, w: UnsafePointer<T>) {
+    /// δ_j = h'(a_j) Σ_k w_kj δ_k, i.e. δ_l = h'(a_l) ⊙ (δ_{l+1}·W_l), for rows `r` and columns `c` of δ_l
+    /// (with dropout, × m_j/(1 − p) too: Dropout.swift).
+    func propagate(_ l: Int, rows r: Range<Int>, columns c: Range<Int>, w: UnsafePointer<T>,
+                   batch: UnsafeMutablePointer<Int32>, key: StepKey) {
         let layer = layers[l]
+        let delta = buffers.delta[l] + r.lowerBound * layer.inputCount
         layer.propagate(delta: buffers.delta[l + 1] + r.lowerBound * layer.outputCount,
                         input: buffers.z[l] + r.lowerBound * layer.inputCount, rows: r.count, columns: c,
-                        parameters: w, into: buffers.delta[l] + r.lowerBound * layer.inputCount,
-                        inputActivation: layers[l - 1].activation, kernel: kernel)
+                        parameters: w, into: delta, inputActivation: layers[l - 1].activation, kernel: kernel)
+        if let masks, masks.masks(l) {
+            masks.apply(layer: l, step: key.step, to: delta, rows: r, columns: c, stride: layer.inputCount, samples: batch)
+        }
     }
 
     /// ∂E/∂w_ji = Σ_s Σ_{n∈s} δ_j z_i (and ∂E/∂b_j = Σ_n δ_j) for layer l's w
@@ -134,6 +151,8 @@ struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
     let destination: Destination
     /// Per-sample norms, clipping and noise: every δ first, then a phase of norms.
     let perSample: PerSampleOptions?
+    /// What dropout's masks and augmentation are keyed by.
+    let key: StepKey
 
     func needs(phase: Int, task: Int) -> (rowBlocks: Range<Int>, tasksPerBlock: Int)? { plan.needs(phase: phase, task: task) }
 
@@ -150,16 +169,16 @@ struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
         let timer = step.timer
         switch part.work {
         case .gather:
-            step.gather(rows, dataset: dataset, batch: batch.base)
+            step.gather(rows, dataset: dataset, batch: batch.base, key: key)
             timer.add(worker: worker, .conversion, monotonicNanoseconds() &- start)
         case .forward(let l):
-            step.forward(l, rows: rows, columns: columns, w: w.base)
+            step.forward(l, rows: rows, columns: columns, w: w.base, batch: batch.base, key: key)
             timer.add(worker: worker, .forward, monotonicNanoseconds() &- start)
         case .loss:
             step.outputErrors(shard: t, rows: rows)
             timer.add(worker: worker, .forward, monotonicNanoseconds() &- start)
         case .propagate(let l):
-            step.propagate(l, rows: rows, columns: columns, w: w.base)
+            step.propagate(l, rows: rows, columns: columns, w: w.base, batch: batch.base, key: key)
             timer.add(worker: worker, .backward, monotonicNanoseconds() &- start)
         case .norms:
             step.clipSamples(rows: rows, clip: T(perSample?.clip ?? .infinity))

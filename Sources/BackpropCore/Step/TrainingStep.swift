@@ -28,6 +28,10 @@ public final class TrainingStep<T: NetworkScalar> {
     public let kernel: Kernel
     /// ε of label smoothing (`Loss.smoothTargets`); 0: the targets as given.
     public let labelSmoothing: T
+    /// Dropout's masks and the images' augmentation, keyed by a seed.
+    public let regularization: KeyedRegularization
+    let masks: DropoutMasks<T>?
+    let augmentation: AugmentationPlan?
     /// The most samples a batch can have.
     var batchCapacity: Int { buffers.batchCapacity }
     let layers: [Dense]
@@ -52,12 +56,24 @@ public final class TrainingStep<T: NetworkScalar> {
     /// wᵀ is taken from `network`'s parameters now and kept current by the
     /// steps (a caller that changes the parameters otherwise must make a new one).
     public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic,
-                labelSmoothing: T = 0) {
+                labelSmoothing: T = 0, regularization: KeyedRegularization = KeyedRegularization()) {
         precondition(batchSize > 0 && shardSize > 0 && workerCount > 0,
                      "batch \(batchSize), shard \(shardSize), workers \(workerCount) must be positive")
         precondition(labelSmoothing == 0 || (network.loss == .crossEntropy && labelSmoothing > 0 && labelSmoothing < 1),
                      "label smoothing \(labelSmoothing) needs cross-entropy and ε in (0, 1)")
         self.labelSmoothing = labelSmoothing
+        self.regularization = regularization
+        masks = DropoutMasks(regularization.dropout, layerCount: network.layers.count, seed: regularization.seed)
+        precondition(masks == nil || network.layers.dropLast().allSatisfy { Dropout.allows($0.activation) }
+                     || regularization.dropout.rates(layerCount: network.layers.count).dropFirst().allSatisfy { $0 == 0 },
+                     "hidden dropout needs relu, leaky-relu or identity hidden layers")
+        augmentation = regularization.augmentation.flatMap { augmentation in
+            guard augmentation.isActive else { return nil }
+            guard let shape = regularization.imageShape, shape.featureCount == network.inputCount else {
+                preconditionFailure("augmentation needs an image shape of \(network.inputCount) values")
+            }
+            return AugmentationPlan(augmentation: augmentation, shape: shape, seed: regularization.seed)
+        }
         self.shardSize = min(shardSize, batchSize)
         self.workerCount = workerCount
         self.kernel = kernel
@@ -119,12 +135,12 @@ public final class TrainingStep<T: NetworkScalar> {
     /// empty: the gradient is the noise alone.
     public func step(dataset: Dataset, indices: UnsafeBufferPointer<Int32>,
                      scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>,
-                     perSample: PerSampleOptions? = nil) -> T {
+                     perSample: PerSampleOptions? = nil, at key: StepKey = StepKey()) -> T {
         precondition((indices.count > 0 || perSample != nil) && indices.count <= batchCapacity,
                      "batch of \(indices.count) for capacity \(batchCapacity)")
         let batch = UnsafeMutablePointer(mutating: indices.baseAddress ?? UnsafePointer(buffers.noIndices))
         run(rows: indices.count, dataset: dataset, batch: batch, w: w,
-            destination: .optimizer(rule: rule, scale: scale), perSample: perSample)
+            destination: .optimizer(rule: rule, scale: scale), perSample: perSample, key: key)
         return errorSum
     }
 
@@ -136,13 +152,14 @@ public final class TrainingStep<T: NetworkScalar> {
     /// updated; `w` (the network's parameters, which wᵀ matches) is only
     /// read. Returns Σ_{n∈s} E^n of each shard.
     public func shardGradients(dataset: Dataset, indices: UnsafeBufferPointer<Int32>, parameters w: UnsafePointer<T>,
-                               into shardGradients: UnsafeMutablePointer<T>, perSample: PerSampleOptions? = nil) -> [T] {
+                               into shardGradients: UnsafeMutablePointer<T>, perSample: PerSampleOptions? = nil,
+                               at key: StepKey = StepKey()) -> [T] {
         precondition(indices.count > 0 && indices.count <= batchCapacity,
                      "batch of \(indices.count) for capacity \(batchCapacity)")
         // Clipping only: the noise is the owner's, added to the sum.
         run(rows: indices.count, dataset: dataset, batch: UnsafeMutablePointer(mutating: indices.baseAddress!),
             w: UnsafeMutablePointer(mutating: w), destination: .shardChains(sink: SharedPointer(base: shardGradients)),
-            perSample: perSample.map { PerSampleOptions(clip: $0.clip) })
+            perSample: perSample.map { PerSampleOptions(clip: $0.clip) }, key: key)
         return Array(buffers.errorSums.prefix(shardCount))
     }
 
@@ -173,16 +190,16 @@ public final class TrainingStep<T: NetworkScalar> {
     /// Runs the plan for a batch of `rows` samples at `batch`, building it
     /// only when the shape differs from the last step's.
     private func run(rows: Int, dataset: Dataset, batch: UnsafeMutablePointer<Int32>, w: UnsafeMutablePointer<T>,
-                     destination: StepJob<T>.Destination, perSample: PerSampleOptions?) {
+                     destination: StepJob<T>.Destination, perSample: PerSampleOptions?, key: StepKey) {
         self.rows = rows
-        let key = PlanKey(rows: rows, perSample: perSample != nil, destination: destination.kind)
+        let planKey = PlanKey(rows: rows, perSample: perSample != nil, destination: destination.kind)
         let current: StepPlan
-        if let plan, plan.key == key {
+        if let plan, plan.key == planKey {
             current = plan.plan
         } else {
             current = StepPlan(sizes: layers.map(\.inputCount) + [layers[layers.count - 1].outputCount], rows: rows,
-                               shardSize: shardSize, perSample: key.perSample, destination: key.destination)
-            plan = (key, current)
+                               shardSize: shardSize, perSample: planKey.perSample, destination: planKey.destination)
+            plan = (planKey, current)
         }
         var end = 0
         for (p, phase) in current.phases.enumerated() {
@@ -190,8 +207,37 @@ public final class TrainingStep<T: NetworkScalar> {
             counters.phaseEnds[p] = end
         }
         let job = StepJob(step: self, plan: current, dataset: dataset, batch: SharedPointer(base: batch),
-                          w: SharedPointer(base: w), destination: destination, perSample: perSample)
+                          w: SharedPointer(base: w), destination: destination, perSample: perSample, key: key)
         runPhases(current.phases.count, workers: workerCount, counters: counters, job)
+    }
+}
+
+/// Where a step is, for what is keyed by it: dropout's masks by the step,
+/// augmentation by the epoch.
+public struct StepKey: Sendable, Equatable {
+    public var step: UInt64
+    public var epoch: Int
+
+    public init(step: UInt64 = 0, epoch: Int = 0) {
+        self.step = step
+        self.epoch = epoch
+    }
+}
+
+/// What a training step does to its samples that evaluation does not, each
+/// keyed by `seed`: dropout's masks and the images' augmentation.
+public struct KeyedRegularization: Sendable, Equatable {
+    public var seed: UInt64
+    public var dropout: Dropout
+    public var augmentation: Augmentation?
+    /// The images' shape, which augmentation needs.
+    public var imageShape: ImageShape?
+
+    public init(seed: UInt64 = 0, dropout: Dropout = Dropout(), augmentation: Augmentation? = nil, imageShape: ImageShape? = nil) {
+        self.seed = seed
+        self.dropout = dropout
+        self.augmentation = augmentation
+        self.imageShape = imageShape
     }
 }
 

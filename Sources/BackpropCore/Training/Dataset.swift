@@ -36,6 +36,8 @@ public struct Dataset: Sendable, Equatable {
     public let features: Features
     public let targets: Targets
     public let featureCount: Int
+    /// The features as an image (what `--augment` needs), when the file says so.
+    public var imageShape: ImageShape? = nil
 
     public var count: Int {
         switch targets {
@@ -118,7 +120,8 @@ public struct Dataset: Sendable, Equatable {
         case .values(let values, let width): mix(values); mix(UInt64(width))
         }
         let hex = String(hash, radix: 16)
-        return "\(count)x\(featureCount) \(storage) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
+        let image = imageShape.map { " image \($0)" } ?? ""
+        return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// `count` samples of `featureCount` random bytes with labels from
@@ -149,7 +152,9 @@ public struct Dataset: Sendable, Equatable {
         case .classes(let labels): t = .classes(rows(labels, width: 1))
         case .values(let values, let width): t = .values(rows(values, width: width), width: width)
         }
-        return Dataset(name: name, features: x, targets: t, featureCount: featureCount)
+        var subset = Dataset(name: name, features: x, targets: t, featureCount: featureCount)
+        subset.imageShape = imageShape
+        return subset
     }
 
     /// The first `sampleCount` samples, as a smaller dataset.
@@ -182,10 +187,19 @@ public struct Dataset: Sendable, Equatable {
     /// one-hot(label) over `outputCount` classes or the stored target row.
     ///
     /// x: [indices.count, featureCount], t: [indices.count, outputCount].
+    /// With `augmentation`, each image is translated and mirrored as drawn
+    /// for (seed, `epoch`, its index) while it is converted (`Augmentation`).
     func gather<T: NetworkScalar>(
         _ indices: UnsafeBufferPointer<Int32>,
-        inputs x: UnsafeMutablePointer<T>, targets t: UnsafeMutablePointer<T>, outputCount: Int
+        inputs x: UnsafeMutablePointer<T>, targets t: UnsafeMutablePointer<T>, outputCount: Int,
+        augmentation: AugmentationPlan? = nil, epoch: Int = 0
     ) {
+        /// Sample `index`'s translation and mirror this epoch; nil when it is left as stored.
+        func draw(_ index: Int32) -> (dy: Int, dx: Int, mirrored: Bool)? {
+            guard let augmentation else { return nil }
+            let d = augmentation.augmentation.draw(seed: augmentation.seed, epoch: epoch, sample: Int(index))
+            return d.dy == 0 && d.dx == 0 && !d.mirrored ? nil : d
+        }
         switch features {
         case .bytes(let bytes, let scale):
             bytes.withUnsafeBufferPointer { bytes in
@@ -195,16 +209,25 @@ public struct Dataset: Sendable, Equatable {
                 for r in 0..<min(ahead, indices.count) {
                     prefetch(bytes.baseAddress! + Int(indices[r]) * featureCount, count: featureCount)
                 }
+                func convert(_ source: UnsafePointer<UInt8>, _ count: Int, _ row: UnsafeMutablePointer<T>) {
+                    if let row = floatPointer(row) {
+                        convertBytesVectorized(source, count: count, scale: scale, into: row)
+                    } else {
+                        for i in 0..<count { row[i] = T(source[i]) * T(scale) }
+                    }
+                }
                 for (r, index) in indices.enumerated() {
                     if r + ahead < indices.count {
                         prefetch(bytes.baseAddress! + Int(indices[r + ahead]) * featureCount, count: featureCount)
                     }
                     let source = bytes.baseAddress! + Int(index) * featureCount
                     let row = x + r * featureCount
-                    if let row = floatPointer(row) {
-                        convertBytesVectorized(source, count: featureCount, scale: scale, into: row)
+                    if let d = draw(index), let shape = augmentation?.shape {
+                        Augmentation.transform(shape: shape, dy: d.dy, dx: d.dx, mirrored: d.mirrored, into: row,
+                                               copySpan: { convert(source + $0, $1, $2) },
+                                               value: { T(source[$0]) * T(scale) })
                     } else {
-                        for i in 0..<featureCount { row[i] = T(source[i]) * T(scale) }
+                        convert(source, featureCount, row)
                     }
                 }
             }
@@ -213,7 +236,13 @@ public struct Dataset: Sendable, Equatable {
                 for (r, index) in indices.enumerated() {
                     let source = values.baseAddress! + Int(index) * featureCount
                     let row = x + r * featureCount
-                    for i in 0..<featureCount { row[i] = T(source[i]) }
+                    if let d = draw(index), let shape = augmentation?.shape {
+                        Augmentation.transform(shape: shape, dy: d.dy, dx: d.dx, mirrored: d.mirrored, into: row,
+                                               copySpan: { from, count, to in for i in 0..<count { to[i] = T(source[from + i]) } },
+                                               value: { T(source[$0]) })
+                    } else {
+                        for i in 0..<featureCount { row[i] = T(source[i]) }
+                    }
                 }
             }
         }

@@ -111,7 +111,7 @@ final class DistributedStep {
     /// optimizer's step count is as before.
     func step(engine: TrainingStep<Float>, dataset: Dataset, indices: ArraySlice<Int32>, scale: Float,
               optimizer: inout any Optimizer<Float>, learningRate η: Float, parameters: inout [Float],
-              requests: StepRequests, perSample: PerSampleOptions? = nil) -> (errorSum: Float, agreed: StepRequests) {
+              requests: StepRequests, perSample: PerSampleOptions? = nil, key: StepKey = StepKey()) -> (errorSum: Float, agreed: StepRequests) {
         let clock = ContinuousClock()
         var communication = Duration.zero
         var bytes = 0
@@ -131,7 +131,7 @@ final class DistributedStep {
                     parameters.withUnsafeBufferPointer { w in
                         chains.withUnsafeMutableBufferPointer { c in
                             engine.shardGradients(dataset: dataset, indices: local, parameters: w.baseAddress!, into: c.baseAddress!,
-                                                  perSample: perSample)
+                                                  perSample: perSample, at: key)
                         }
                     }
                 }

@@ -23,6 +23,72 @@ public func checkGradients(
     of network: Network<Double>, inputs: [Double], targets: [Double], analytic given: [Double]? = nil, step h: Double = 1e-5
 ) -> [GradientCheckResult] {
     let analytic = given ?? network.gradient(inputs: inputs, targets: targets).gradient
+    return centralDifferences(of: network, analytic: analytic, step: h) { $0.error(inputs: inputs, targets: targets) }
+}
+
+/// Compares a training step's gradient ∂E/∂w (the one the optimizer gets)
+/// with central differences of the same step's E = Σ_n E^n, in Double, with
+/// all that the step keys held fixed: dropout's masks (the same seed, `key`
+/// and samples), label smoothing's targets and augmentation's draws.
+///
+/// - Parameters:
+///   - network: the network whose gradient is checked, at its parameters.
+///   - dataset: the batch: every sample of it, in order.
+///   - labelSmoothing: ε of the smoothed targets (cross-entropy), or 0.
+///   - regularization: dropout and augmentation, keyed by its seed.
+///   - key: the step and epoch the masks and draws are keyed by.
+///   - h: the step of the differences.
+/// - Returns: one result per weight and bias tensor, layer by layer.
+public func checkStepGradients(
+    of network: Network<Double>, dataset: Dataset, labelSmoothing: Double = 0,
+    regularization: KeyedRegularization = KeyedRegularization(), key: StepKey = StepKey(step: 1), step h: Double = 1e-5
+) -> [GradientCheckResult] {
+    let engine = TrainingStep(network: network, batchSize: dataset.count, shardSize: 2, workerCount: 1, kernel: .portable,
+                              labelSmoothing: labelSmoothing, regularization: regularization)
+    let indices = (0..<dataset.count).map(Int32.init)
+    var optimizer = OptimizerSettings(kind: .sgd).makeOptimizer(parameterCount: network.parameterCount, scalar: Double.self)
+    /// E of one step at parameters `w`, which a learning rate of 0 leaves as they are.
+    func error(_ w: [Double]) -> Double {
+        var w = w
+        return indices.withUnsafeBufferPointer { batch in
+            w.withUnsafeMutableBufferPointer { w in
+                engine.refreshTransposedWeights(from: w.baseAddress!)
+                return optimizer.withStep(learningRate: 0) { rule in
+                    engine.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!, at: key)
+                }
+            }
+        }
+    }
+    engine.recordsGradient = true
+    _ = error(network.parameters)
+    let analytic = engine.gradient
+    engine.recordsGradient = false
+    return centralDifferences(of: network, analytic: analytic, step: h) { error($0.parameters) }
+}
+
+/// A gradient check's samples as a dataset a training step reads: float
+/// features, and class labels (the one-hot targets' classes) for
+/// cross-entropy or the target rows for sum-of-squares.
+///
+/// - Parameters:
+///   - inputs: x, [rows, inputCount] row-major (rounded to Float, as datasets store them).
+///   - targets: t, [rows, outputCount] row-major.
+///   - inputCount: the features per sample.
+///   - loss: what the targets are for.
+/// - Returns: the dataset of the rows, in order.
+public func gradientCheckDataset(inputs: [Double], targets: [Double], inputCount: Int, loss: Loss) -> Dataset {
+    let rows = inputs.count / inputCount, width = targets.count / max(rows, 1)
+    let features = Dataset.Features.floats(inputs.map(Float.init))
+    let labels: Dataset.Targets = loss == .crossEntropy
+        ? .classes((0..<rows).map { n in UInt8((0..<width).max { targets[n * width + $0] < targets[n * width + $1] }!) })
+        : .values(targets.map(Float.init), width: width)
+    return Dataset(name: "gradient check", features: features, targets: labels, featureCount: inputCount)
+}
+
+/// max |a − n| / max(|a|, |n|, 1e-12) per tensor, n = (E(w + h) − E(w − h)) / 2h by `error`.
+private func centralDifferences(
+    of network: Network<Double>, analytic: [Double], step h: Double, error: (Network<Double>) -> Double
+) -> [GradientCheckResult] {
     var probe = network
     var results: [GradientCheckResult] = []
     for (l, layer) in network.layers.enumerated() {
@@ -31,9 +97,9 @@ public func checkGradients(
             for i in range {
                 let original = probe.parameters[i]
                 probe.parameters[i] = original + h
-                let above = probe.error(inputs: inputs, targets: targets)
+                let above = error(probe)
                 probe.parameters[i] = original - h
-                let below = probe.error(inputs: inputs, targets: targets)
+                let below = error(probe)
                 probe.parameters[i] = original
                 let numeric = (above - below) / (2 * h)
                 let error = abs(analytic[i] - numeric) / max(abs(analytic[i]), abs(numeric), 1e-12)

@@ -82,9 +82,18 @@ public final class Trainer {
         // given room for twice its expected size (more, and the buffers grow).
         let expected = min(configuration.batchSize, max(dataset.count, 1))
         let batchCapacity = configuration.samplingMethod == .poisson ? min(2 * expected + 64, max(dataset.count, 1)) : expected
+        if configuration.augmentation.isActive {
+            guard let shape = dataset.imageShape, shape.featureCount == dataset.featureCount else {
+                throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
+                                      reason: "dataset \(dataset.name) records no image shape of its \(dataset.featureCount) features")
+            }
+        }
+        let regularization = KeyedRegularization(seed: configuration.seed, dropout: configuration.dropout,
+                                                 augmentation: configuration.augmentation, imageShape: dataset.imageShape)
         trainingStep = TrainingStep(network: network, batchSize: batchCapacity,
                                     shardSize: configuration.shardSize, workerCount: configuration.workers,
-                                    kernel: kernel, labelSmoothing: Float(configuration.labelSmoothing))
+                                    kernel: kernel, labelSmoothing: Float(configuration.labelSmoothing),
+                                    regularization: regularization)
         distributed = group.flatMap { $0.count > 1 ? $0 : nil }.map {
             DistributedStep(group: $0, parameterCount: network.parameterCount, shardSize: configuration.shardSize,
                             batchCapacity: batchCapacity)
@@ -135,6 +144,7 @@ public final class Trainer {
         let divisor = configuration.samplingMethod == .poisson ? epochs.batchRange(0).count : batch.count
         let scale: Float = configuration.reduction == .mean ? 1 / Float(max(divisor, 1)) : 1
         let perSample = perSampleOptions()
+        let key = StepKey(step: UInt64(position.step), epoch: position.epoch)
         if batch.count > trainingStep.batchCapacity { growBuffers(to: batch.count) }
         var agreed = requests
         let errorSum: Float
@@ -143,13 +153,13 @@ public final class Trainer {
         } else if let distributed {
             (errorSum, agreed) = distributed.step(engine: trainingStep, dataset: dataset, indices: batch, scale: scale,
                                                   optimizer: &optimizer, learningRate: η, parameters: &network.parameters,
-                                                  requests: requests, perSample: perSample)
+                                                  requests: requests, perSample: perSample, key: key)
         } else {
             errorSum = batch.withUnsafeBufferPointer { indices in
                 network.parameters.withUnsafeMutableBufferPointer { w in
                     optimizer.withStep(learningRate: η) { rule in
                         trainingStep.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
-                                       perSample: perSample)
+                                          perSample: perSample, at: key)
                     }
                 }
             }
@@ -192,7 +202,7 @@ public final class Trainer {
     private func growBuffers(to capacity: Int) {
         trainingStep = TrainingStep(network: network, batchSize: capacity, shardSize: configuration.shardSize,
                                     workerCount: configuration.workers, kernel: trainingStep.kernel,
-                                    labelSmoothing: trainingStep.labelSmoothing)
+                                    labelSmoothing: trainingStep.labelSmoothing, regularization: trainingStep.regularization)
         if let group = distributed?.group {
             distributed = DistributedStep(group: group, parameterCount: network.parameterCount,
                                           shardSize: configuration.shardSize, batchCapacity: capacity)

@@ -63,6 +63,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var privacy: DifferentialPrivacy? = nil
     /// ε of label smoothing for cross-entropy: targets (1 − ε) t + ε/K (`Loss.smoothTargets`); 0: none.
     public var labelSmoothing = 0.0
+    /// Inverted dropout on the inputs and hidden layers (Dropout.swift); none by default.
+    public var dropout = Dropout()
+    /// Translations and mirrors of image samples in training; none by default.
+    public var augmentation = Augmentation()
     /// The share of the training set held out as the validation split
     /// (`Dataset.split(validationFraction:seed:)`, keyed by `seed`); 0: none held out.
     public var validationFraction = 0.0
@@ -125,6 +129,19 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
                     "it must be in [0, 1)")
         try require(labelSmoothing == 0 || loss == .crossEntropy, .labelSmoothing, labelSmoothing,
                     "label smoothing applies to cross-entropy, not \(loss.rawValue)")
+        try require(dropout.input.isFinite && dropout.input >= 0 && dropout.input < 1, .inputDropout, dropout.input,
+                    "it must be in [0, 1)")
+        let hiddenLayers = max(sizes.count - 2, 0)
+        let rates = dropout.hidden.map { "\($0)" }.joined(separator: ",")
+        for p in dropout.hidden {
+            try require(p.isFinite && p >= 0 && p < 1, .dropout, rates, "each rate must be in [0, 1)")
+        }
+        try require(dropout.hidden.count <= 1 || dropout.hidden.count == hiddenLayers, .dropout, rates,
+                    "give one rate for all hidden layers, or one per hidden layer (\(hiddenLayers))")
+        try require(!dropout.hidden.contains { $0 > 0 } || hiddenLayers > 0, .dropout, rates, "the network has no hidden layer")
+        try require(!dropout.hidden.contains { $0 > 0 } || Dropout.allows(hiddenActivation), .dropout, rates,
+                    "hidden dropout needs relu, leaky-relu or identity hidden layers (h' is taken through the masked output), not \(hiddenActivation.rawValue)")
+        try require(augmentation.shift >= 0 && augmentation.shift <= 1 << 20, .augmentation, augmentation, "the shift must be 0 … 2^20 pixels")
         try require(validationFraction.isFinite && validationFraction >= 0 && validationFraction < 1, .validationFraction,
                     validationFraction, "it must be in [0, 1)")
         try require(minDelta.isFinite && minDelta >= 0, .minDelta, minDelta, "it must be a finite number ≥ 0")
@@ -170,7 +187,7 @@ extension TrainingConfiguration {
     private enum CodingKeys: String, CodingKey {
         case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
         case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
-        case monitor, minDelta, earlyStopping
+        case monitor, minDelta, earlyStopping, dropout, augmentation
     }
 
     private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
@@ -207,5 +224,8 @@ extension TrainingConfiguration {
         monitor = try c.decodeIfPresent(Monitor.self, forKey: .monitor) ?? .validationScore
         minDelta = try c.decodeIfPresent(Double.self, forKey: .minDelta) ?? 0
         earlyStopping = try c.decodeIfPresent(EarlyStopping.self, forKey: .earlyStopping)
+        // Checkpoints before 0.9 have neither.
+        dropout = try c.decodeIfPresent(Dropout.self, forKey: .dropout) ?? Dropout()
+        augmentation = try c.decodeIfPresent(Augmentation.self, forKey: .augmentation) ?? Augmentation()
     }
 }

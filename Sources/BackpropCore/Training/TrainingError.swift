@@ -36,6 +36,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
         case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
         case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience, plateauFactor, plateauPatience
+        case dropout, inputDropout, augmentation
 
         /// The setting in words, for messages that name no flag.
         public var words: String {
@@ -70,6 +71,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             case .patience: return "early-stopping patience"
             case .plateauFactor: return "plateau factor"
             case .plateauPatience: return "plateau patience"
+            case .dropout: return "dropout"
+            case .inputDropout: return "input dropout"
+            case .augmentation: return "augmentation"
             }
         }
     }
