@@ -9,8 +9,12 @@ import Testing
 /// parameters, optimizer state, data order and every logged loss, bit for bit.
 struct ResumeTests {
     let directory = temporaryDirectory("resume")
-    /// 30 samples in batches of 8: epochs of 4 steps (8, 8, 8, 6).
-    let dataset = randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 11)
+    /// 30 samples in batches of 8: epochs of 4 steps (8, 8, 8, 6); images of 1×5 for augmentation.
+    let dataset = {
+        var dataset = randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 11)
+        dataset.imageShape = ImageShape(height: 1, width: 5)
+        return dataset
+    }()
 
     struct Case: Sendable, CustomTestStringConvertible {
         let optimizer: OptimizerKind
@@ -19,8 +23,11 @@ struct ResumeTests {
         let stopAfter: Int
         let workersBefore: Int
         let workersAfter: Int
+        /// With dropout, input dropout, label smoothing and augmentation.
+        var regularized = false
         var testDescription: String {
             "\(optimizer.rawValue), \(schedule.name), stop after \(stopAfter), workers \(workersBefore) → \(workersAfter)"
+                + (regularized ? ", dropout, label smoothing and augmentation" : "")
         }
     }
 
@@ -32,6 +39,8 @@ struct ResumeTests {
         Case(optimizer: .adamw, schedule: .constant, stopAfter: 1, workersBefore: 2, workersAfter: 8),
         Case(optimizer: .rmsprop, schedule: .constant, stopAfter: 5, workersBefore: 2, workersAfter: 3),
         Case(optimizer: .adagrad, schedule: .stepDecay(stepSize: 3, gamma: 0.5), stopAfter: 3, workersBefore: 1, workersAfter: 2),
+        Case(optimizer: .adamw, schedule: .constant, stopAfter: 6, workersBefore: 1, workersAfter: 3, regularized: true),
+        Case(optimizer: .momentum, schedule: .constant, stopAfter: 4, workersBefore: 2, workersAfter: 1, regularized: true),
     ]
 
     func configuration(_ c: Case, workers: Int) -> TrainingConfiguration {
@@ -46,6 +55,10 @@ struct ResumeTests {
         // RMSprop with every buffer (momentum and centring), Adagrad with its decay and a starting accumulator.
         (configuration.optimizer.centered, configuration.optimizer.alpha) = (true, 0.95)
         (configuration.optimizer.learningRateDecay, configuration.optimizer.initialAccumulator) = (0.1, 0.01)
+        if c.regularized {
+            configuration.dropout = Dropout(input: 0.2, hidden: [0.4])
+            (configuration.augmentation, configuration.labelSmoothing) = (Augmentation(shift: 1, flip: true), 0.1)
+        }
         return configuration
     }
 

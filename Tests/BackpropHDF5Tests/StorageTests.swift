@@ -208,6 +208,56 @@ struct StorageTests {
         let (train, test) = try DatasetFile.load(output)
         #expect(train.features == .bytes(Array(0..<12), scale: 1 / 255) && train.labels == [1, 0, 2] && train.featureCount == 4)
         #expect(test.features == .bytes([9, 8, 7, 6], scale: 1 / 255) && test.labels == [2])
+        // [N, 2, 2] images: the file records their shape.
+        #expect(train.imageShape == ImageShape(height: 2, width: 2) && test.imageShape == train.imageShape)
+    }
+
+    @Test("an image shape round-trips as root attributes; one missing, of the wrong size, zero, negative or a float is refused by name")
+    func imageShape() throws {
+        var train = randomDataset(count: 20, featureCount: 12, classCount: 3, seed: 1)
+        train.imageShape = ImageShape(height: 2, width: 2, channels: 3)
+        let file = path("image.h5")
+        try DatasetFile.write(train: train, test: randomDataset(count: 6, featureCount: 12, classCount: 3, seed: 2),
+                              attributes: [:], to: file)
+        let (loaded, test) = try DatasetFile.load(file)
+        #expect(loaded.imageShape == train.imageShape && test.imageShape == train.imageShape)
+        #expect(try DatasetFile.load(try writeDataset("plain.h5")).train.imageShape == nil)
+        func crafted(_ name: String, _ attributes: (HDF5File) throws(StorageError) -> Void) throws -> String {
+            try craft(name) { (file) throws(StorageError) in
+                try file.write([UInt8](repeating: 0, count: 12), shape: [2, 6], to: "/train/x")
+                try file.setAttribute("scale", Float(1), on: "/train/x")
+                try file.write([UInt8](repeating: 0, count: 2), shape: [2], to: "/train/y")
+                try file.write([UInt8](repeating: 0, count: 6), shape: [1, 6], to: "/test/x")
+                try file.setAttribute("scale", Float(1), on: "/test/x")
+                try file.write([UInt8](repeating: 0, count: 1), shape: [1], to: "/test/y")
+                try attributes(file)
+            }
+        }
+        let good = try crafted("good.h5") { (file) throws(StorageError) in
+            try file.setAttribute("image_height", Int32(2))
+            try file.setAttribute("image_width", Int64(3))
+        }
+        #expect(try DatasetFile.load(good).train.imageShape == ImageShape(height: 2, width: 3))
+        let cases: [(String, (HDF5File) throws(StorageError) -> Void, String)] = [
+            ("no-width.h5", { (f) throws(StorageError) in try f.setAttribute("image_height", Int64(6)) }, "attribute 'image_width' of /"),
+            ("wrong-size.h5", { (f) throws(StorageError) in
+                try f.setAttribute("image_height", Int64(2)); try f.setAttribute("image_width", Int64(2)) }, "a row holds 6 features"),
+            ("zero.h5", { (f) throws(StorageError) in
+                try f.setAttribute("image_height", Int64(0)); try f.setAttribute("image_width", Int64(6)) }, "attribute 'image_height' of /"),
+            ("negative.h5", { (f) throws(StorageError) in
+                try f.setAttribute("image_height", Int64(-2)); try f.setAttribute("image_width", Int64(-3)) }, "attribute 'image_height' of /"),
+            ("float.h5", { (f) throws(StorageError) in
+                try f.setAttribute("image_height", Float(2)); try f.setAttribute("image_width", Int64(3)) }, "attribute 'image_height' of /"),
+        ]
+        for (name, attributes, mention) in cases {
+            let file = try crafted(name, attributes)
+            do {
+                _ = try DatasetFile.load(file)
+                Issue.record("\(name) loaded")
+            } catch {
+                #expect(error.description.contains(file) && error.description.contains(mention), "\(name): \(error.description)")
+            }
+        }
     }
 
     @Test("IDX: a dimension of size 0, and a gzip file that would inflate beyond 200 times its size, are refused by name")
