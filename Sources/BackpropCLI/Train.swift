@@ -130,12 +130,14 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(dataOptions.data == nil ? "dataset" : "--data") \(dataPath) is not the data checkpoint \(path) was trained on "
                                       + "(its fingerprint is '\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")
             }
-            trainer = try Trainer(configuration: configuration, dataset: train, network: checkpoint.network, kernel: kernel,
-                                  group: job.group)
+            trainer = try Train.checked {
+                try Trainer(configuration: configuration, dataset: train, network: checkpoint.network, kernel: kernel, group: job.group)
+            }
             trainer.restore(position: checkpoint.position, optimizerState: checkpoint.optimizerState,
                             order: checkpoint.order, history: checkpoint.history)
         } else {
-            trainer = try Trainer(configuration: configuration, dataset: train, kernel: kernel, group: job.group)
+            // A setting the data cannot take (--augment without an image shape) is a flag's error too.
+            trainer = try Train.checked { try Trainer(configuration: configuration, dataset: train, kernel: kernel, group: job.group) }
         }
         try test.validate(for: trainer.network)
         try validation?.validate(for: trainer.network)

@@ -172,7 +172,8 @@ struct CLITests {
           arguments: ["--batch-size", "--epochs", "--steps", "--workers", "--shard-size", "--seed", "--learning-rate", "--momentum",
                       "--weight-decay", "--lr-step-size", "--lr-gamma", "--warmup-steps", "--min-lr", "--checkpoint-every",
                       "--keep", "--log-every", "--dp-clip", "--dp-noise", "--dp-epsilon", "--dp-delta", "--label-smoothing",
-                      "--validation-fraction", "--min-delta", "--early-stopping", "--plateau-factor", "--plateau-patience"])
+                      "--validation-fraction", "--min-delta", "--early-stopping", "--plateau-factor", "--plateau-patience",
+                      "--dropout", "--input-dropout"])
     func numericFlags(flag: String) throws {
         let schedule = ["--lr-step-size": ["--lr-schedule", "step"], "--lr-gamma": ["--lr-schedule", "step"],
                         "--warmup-steps": ["--lr-schedule", "cosine"], "--min-lr": ["--lr-schedule", "cosine"],

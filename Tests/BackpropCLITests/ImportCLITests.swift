@@ -40,6 +40,46 @@ extension CLITests {
         #expect(result.status == 0 && result.standardOutput.contains(expected), "\(arguments): \(result.standardOutput) \(result.standardError)")
     }
 
+    @Test("image shapes: npy [N, H, W] records H×W, --image-shape sets or overrides one and is refused when it does not fit; --augment needs one")
+    func imageShapes() throws {
+        try writeTables()
+        let reshape = try run("/usr/bin/python3", ["-c", "import numpy as np; np.save('x-images.npy', np.load('x.npy').reshape(50, 2, 3))"],
+                              in: directory)
+        try #require(reshape.status == 0, "\(reshape.standardError)")
+        for (arguments, shape) in [(["npy", "--x", "x-images.npy", "--y", "y.npy"], ImageShape(height: 2, width: 3)),
+                                   (["npy", "--x", "x-images.npy", "--y", "y.npy", "--image-shape", "3,2"], ImageShape(height: 3, width: 2)),
+                                   (["npy", "--x", "x.npy", "--y", "y.npy"], nil),
+                                   (["csv", "plain.csv", "--image-shape", "1,2"], ImageShape(height: 1, width: 2)),
+                                   (["csv", "plain.csv", "--image-shape", "1,1,2"], ImageShape(height: 1, width: 1, channels: 2))] {
+            let imported = try backprop(["import"] + arguments + ["--output", "images.h5"])
+            try #require(imported.status == 0, "\(arguments): \(imported.standardError)")
+            let (train, test) = try DatasetFile.load("\(directory)/images.h5")
+            #expect(train.imageShape == shape && test.imageShape == shape, "\(arguments)")
+            #expect(imported.standardOutput.contains(shape.map { "images \($0)" } ?? "(bytes × 1/255), class"), "\(imported.standardOutput)")
+        }
+        for (shape, fragment) in [("2,2", "--image-shape 2x2 holds 4 values, but a sample has 6 features"), ("0,6", "--image-shape"),
+                                  ("2,x", "--image-shape")] {
+            let refused = try backprop("import", "npy", "--x", "x.npy", "--y", "y.npy", "--image-shape", shape, "--output", "bad.h5")
+            #expect(refused.status == 64 && refused.standardError.contains(fragment), "\(shape): \(refused.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: "\(directory)/bad.h5"))
+        }
+        // Training: --augment on the table without a shape is refused by name; with one it runs.
+        let plain = try backprop("import", "npy", "--x", "x.npy", "--y", "y.npy", "--output", "plain.h5")
+        try #require(plain.status == 0, "\(plain.standardError)")
+        let refused = try backprop("train", "--data", "plain.h5", "--layers", "6,4,3", "--epochs", "1", "--augment", "shift=1,flip",
+                                   "--run-dir", "refused", "--quiet")
+        #expect(refused.status == 64 && refused.standardError.contains("--augment") && refused.standardError.contains("image shape")
+                && refused.standardError.split(separator: "\n").count == 1, "\(refused.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/refused/model.h5"))
+        let _ = try backprop("import", "npy", "--x", "x-images.npy", "--y", "y.npy", "--output", "images.h5")
+        let trained = try backprop("train", "--data", "images.h5", "--layers", "6,4,3", "--epochs", "1", "--augment", "shift=1,flip",
+                                   "--dropout", "0.5", "--input-dropout", "0.2", "--run-dir", "augmented", "--quiet")
+        #expect(trained.status == 0, "\(trained.standardError)")
+        let config = try String(contentsOfFile: "\(directory)/augmented/config.json", encoding: .utf8)
+        #expect(config.contains("\"augment\" : \"shift=1,flip\"") && config.contains("\"dropout\" : 0.5")
+                && config.contains("\"input-dropout\" : 0.2"), "\(config)")
+    }
+
     @Test("import csv: a quoted header (RFC 4180, BOM, CRLF) finds its label column, and the values arrive as written")
     func quotedCSVValues() throws {
         try writeTables()

@@ -39,9 +39,13 @@ struct MPITests {
         return (checkpoint.network.parameters, checkpoint.optimizerState, checkpoint.history.stepLossDigest)
     }
 
-    @Test("1–4 ranks × 1 and 2 workers: parameters, optimizer state and every loss bit-identical to one process",
-          arguments: ["momentum", "adam"])
-    func sameBits(optimizer: String) throws {
+    @Test("1–4 ranks × 1 and 2 workers: parameters, optimizer state and every loss bit-identical to one process (with dropout, label smoothing and augmentation too)",
+          arguments: [("momentum", []), ("adam", []),
+                      ("adam", ["--dropout", "0.3", "--input-dropout", "0.1", "--label-smoothing", "0.1", "--augment", "shift=2,flip"])])
+    func sameBits(optimizer: String, regularization: [String]) throws {
+        func training(_ runDir: String, optimizer: String, extra: [String]) -> [String] {
+            self.training(runDir, optimizer: optimizer, extra: extra + regularization)
+        }
         let single = try run(executable, training("single", optimizer: optimizer, extra: ["--workers", "1"]), in: directory)
         try #require(single.status == 0, "\(single.standardError)")
         let reference = try outcome("single")

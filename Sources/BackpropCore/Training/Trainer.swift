@@ -85,7 +85,8 @@ public final class Trainer {
         if configuration.augmentation.isActive {
             guard let shape = dataset.imageShape, shape.featureCount == dataset.featureCount else {
                 throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
-                                      reason: "dataset \(dataset.name) records no image shape of its \(dataset.featureCount) features")
+                                      reason: dataset.imageShape.map { "dataset \(dataset.name) records images of \($0), not of its \(dataset.featureCount) features" }
+                                        ?? "dataset \(dataset.name) records no image shape, which augmentation needs")
             }
         }
         let regularization = KeyedRegularization(seed: configuration.seed, dropout: configuration.dropout,
