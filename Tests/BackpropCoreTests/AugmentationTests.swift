@@ -26,8 +26,7 @@ struct AugmentationTests {
         var out = [Float](repeating: .nan, count: image.count)
         out.withUnsafeMutableBufferPointer { out in
             Augmentation.transform(shape: shape, dy: dy, dx: dx, mirrored: mirrored, into: out.baseAddress!,
-                                   copySpan: { from, count, to in for i in 0..<count { to[i] = image[from + i] } },
-                                   value: { image[$0] })
+                                   copySpan: { from, count, to in for i in 0..<count { to[i] = image[from + i] } })
         }
         return out
     }

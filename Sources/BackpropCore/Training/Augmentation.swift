@@ -82,34 +82,34 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
     }
 
     /// out(y, x, c) = u(y − dy, x − dx, c), where u is the image (mirrored:
-    /// u(y, x, c) = in(y, W − 1 − x, c)) and 0 outside it; each value is
-    /// converted by `value(i)` (i: the index of the pixel value in the stored row).
+    /// u(y, x, c) = in(y, W − 1 − x, c)) and 0 outside it. Each output row
+    /// is one span of its source row, converted by `copySpan(from, count,
+    /// to)` (from: the index of the first value in the stored row) and,
+    /// mirrored, reversed pixel by pixel in place.
     @inline(__always)
     static func transform<T: NetworkScalar>(shape: ImageShape, dy: Int, dx: Int, mirrored: Bool, into out: UnsafeMutablePointer<T>,
-                                            copySpan: (_ from: Int, _ count: Int, _ to: UnsafeMutablePointer<T>) -> Void,
-                                            value: (Int) -> T) {
+                                            copySpan: (_ from: Int, _ count: Int, _ to: UnsafeMutablePointer<T>) -> Void) {
         let H = shape.height, W = shape.width, C = shape.channels
+        // x − dx within 0..<W: x in first ..< end.
+        let first = max(0, dx), end = min(W, W + dx)
         for y in 0..<H {
             let row = out + y * W * C
             let sy = y - dy
-            guard sy >= 0 && sy < H else {
-                row.update(repeating: 0, count: W * C)
-                continue
-            }
-            // x − dx within 0..<W: x in max(0, dx) ..< min(W, W + dx).
-            let first = max(0, dx), end = min(W, W + dx)
-            guard first < end else {
+            guard sy >= 0 && sy < H && first < end else {
                 row.update(repeating: 0, count: W * C)
                 continue
             }
             row.update(repeating: 0, count: first * C)
             (row + end * C).update(repeating: 0, count: (W - end) * C)
-            if !mirrored {
-                copySpan((sy * W + first - dx) * C, (end - first) * C, row + first * C)
-            } else {
-                for x in first..<end {
-                    let source = (sy * W + (W - 1 - (x - dx))) * C
-                    for c in 0..<C { row[x * C + c] = value(source + c) }
+            // Unmirrored, columns x − dx; mirrored, W − 1 − (x − dx): either way one run of end − first columns.
+            let column = mirrored ? W - end + dx : first - dx
+            copySpan((sy * W + column) * C, (end - first) * C, row + first * C)
+            if mirrored {
+                var (a, b) = (first, end - 1)
+                while a < b {
+                    for c in 0..<C { swap(&row[a * C + c], &row[b * C + c]) }
+                    a += 1
+                    b -= 1
                 }
             }
         }

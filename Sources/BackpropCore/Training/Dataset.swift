@@ -224,8 +224,7 @@ public struct Dataset: Sendable, Equatable {
                     let row = x + r * featureCount
                     if let d = draw(index), let shape = augmentation?.shape {
                         Augmentation.transform(shape: shape, dy: d.dy, dx: d.dx, mirrored: d.mirrored, into: row,
-                                               copySpan: { convert(source + $0, $1, $2) },
-                                               value: { T(source[$0]) * T(scale) })
+                                               copySpan: { convert(source + $0, $1, $2) })
                     } else {
                         convert(source, featureCount, row)
                     }
@@ -238,8 +237,7 @@ public struct Dataset: Sendable, Equatable {
                     let row = x + r * featureCount
                     if let d = draw(index), let shape = augmentation?.shape {
                         Augmentation.transform(shape: shape, dy: d.dy, dx: d.dx, mirrored: d.mirrored, into: row,
-                                               copySpan: { from, count, to in for i in 0..<count { to[i] = T(source[from + i]) } },
-                                               value: { T(source[$0]) })
+                                               copySpan: { from, count, to in for i in 0..<count { to[i] = T(source[from + i]) } })
                     } else {
                         for i in 0..<featureCount { row[i] = T(source[i]) }
                     }
