@@ -52,6 +52,16 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     /// RMSprop's average gradient (centred only).
     var third: UnsafeMutablePointer<Scalar>?
 
+    /// x, or 0 where |x| is subnormal (below 2⁻¹²⁶ in Float). The moving
+    /// averages of Adam and RMSprop decay geometrically where a weight's
+    /// gradient is (nearly) always 0 — border pixels, dead units — and would
+    /// sit in the subnormal range for thousands of steps, where every
+    /// operation on them costs x86 a microcode assist (measured: the update
+    /// took 70 % of a step, 4× slower, by epoch 40 of an AdamW run). Flushed
+    /// here, in the rule's own arithmetic, the bits stay the same on every CPU.
+    @inline(__always)
+    static func normalOrZero(_ x: Scalar) -> Scalar { abs(x) < Scalar.leastNormalMagnitude ? 0 : x }
+
     /// w_i ← rule(w_i, g_i, state_i) for i in `range` (see SGD and Adam for
     /// the equations). `gradient` points at g_{range.lowerBound}: the
     /// reduction hands over one block of the gradient at a time.
@@ -72,11 +82,15 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
         case .adam, .adamW:
             let (m, v) = (first!, second!)
             let decoupled = kind == .adamW
-            for i in range {
+            var start = range.lowerBound
+            if let w = floatPointer(w), let g = floatPointer(UnsafePointer(g)), let m = floatPointer(m), let v = floatPointer(v) {
+                start = adamFloats(w, g, m, v, range: range, decoupled: decoupled)
+            }
+            for i in start..<range.upperBound {
                 if decoupled { w[i] -= η * λ * w[i] }
                 let gi = decoupled ? g[i] : g[i] + λ * w[i]
-                m[i] = β1 * m[i] + (1 - β1) * gi
-                v[i] = β2 * v[i] + (1 - β2) * gi * gi
+                m[i] = Self.normalOrZero(β1 * m[i] + (1 - β1) * gi)
+                v[i] = Self.normalOrZero(β2 * v[i] + (1 - β2) * gi * gi)
                 let mHat = m[i] / correction1
                 let vHat = v[i] / correction2
                 w[i] -= η * mHat / (vHat.squareRoot() + ε)
@@ -85,7 +99,7 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
             let (v, buffer, average) = (first!, second, third)
             for i in range {
                 let gi = g[i] + λ * w[i]
-                v[i] = α * v[i] + (1 - α) * gi * gi
+                v[i] = Self.normalOrZero(α * v[i] + (1 - α) * gi * gi)
                 var meanSquare = v[i]
                 if let average {
                     average[i] = α * average[i] + (1 - α) * gi

@@ -1,0 +1,62 @@
+@testable import BackpropCore
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// Adam's update: its eight-lane Float path against the scalar rule, bit for
+/// bit, and the moments that would be subnormal stored as 0.
+struct AdamUpdateTests {
+    /// The rule of Adam.swift's comment written out for one parameter, in Float, each operation rounded once.
+    func scalarStep(w: inout Float, g: Float, m: inout Float, v: inout Float, η: Float, λ: Float, decoupled: Bool, t: Int) {
+        let (β1, β2, ε): (Float, Float, Float) = (0.9, 0.999, 1e-8)
+        // The corrections in Double, of the Float β's (as Adam.withStep computes them).
+        let c1 = Float(1 - Foundation.pow(Double(β1), Double(t))), c2 = Float(1 - Foundation.pow(Double(β2), Double(t)))
+        if decoupled { w -= η * λ * w }
+        let gi = decoupled ? g : g + λ * w
+        m = β1 * m + (1 - β1) * gi
+        if abs(m) < Float.leastNormalMagnitude { m = 0 }
+        v = β2 * v + (1 - β2) * gi * gi
+        if abs(v) < Float.leastNormalMagnitude { v = 0 }
+        w -= η * (m / c1) / ((v / c2).squareRoot() + ε)
+    }
+
+    @Test("Adam and AdamW over 21 parameters (two blocks of 8 lanes and 5 left over) give the scalar rule's bits, step after step",
+          arguments: [OptimizerKind.adam, .adamw])
+    func lanesEqualScalar(kind: OptimizerKind) {
+        var generator = SeededGenerator(seed: 4)
+        let count = 21
+        var w = (0..<count).map { _ in Float(generator.nextNormal()) }
+        var (m, v) = ([Float](repeating: 0, count: count), [Float](repeating: 0, count: count))
+        var expected = w
+        var optimizer = OptimizerSettings(kind: kind, weightDecay: 0.01).makeOptimizer(parameterCount: count, scalar: Float.self)
+        for t in 1...5 {
+            // Gradients of every size, tiny ones among them: g² below 2⁻¹²⁶ reaches v.
+            let g = (0..<count).map { i in Float(generator.nextNormal()) * (i % 3 == 0 ? 1e-21 : 1) }
+            optimizer.update(&w, along: g, learningRate: 0.01)
+            for i in 0..<count {
+                scalarStep(w: &expected[i], g: g[i], m: &m[i], v: &v[i], η: 0.01, λ: 0.01, decoupled: kind == .adamw, t: t)
+            }
+            #expect(w.map(\.bitPattern) == expected.map(\.bitPattern), "step \(t)")
+            #expect(optimizer.state.buffers["m"]! == m && optimizer.state.buffers["v"]! == v, "step \(t)")
+        }
+    }
+
+    @Test("a moment that decays into the subnormal range is stored as 0, never as a subnormal")
+    func subnormalMoments() {
+        var optimizer = OptimizerSettings(kind: .adam).makeOptimizer(parameterCount: 9, scalar: Float.self)
+        var w = [Float](repeating: 1, count: 9)
+        optimizer.update(&w, along: [Float](repeating: 1e-3, count: 9), learningRate: 1e-3)
+        // Then a gradient of exactly 0: m shrinks by β₁ = 0.9 a step, and v by β₂.
+        var sawZero = false
+        for _ in 0..<900 {
+            optimizer.update(&w, along: [Float](repeating: 0, count: 9), learningRate: 1e-3)
+            let moments = optimizer.state.buffers["m"]! + optimizer.state.buffers["v"]!
+            #expect(!moments.contains { $0 != 0 && abs($0) < Float.leastNormalMagnitude })
+            if optimizer.state.buffers["m"]!.allSatisfy({ $0 == 0 }) { sawZero = true }
+        }
+        #expect(sawZero, "m never reached 0")
+        #expect(UpdateRule<Float>.normalOrZero(Float.leastNormalMagnitude) == Float.leastNormalMagnitude)
+        #expect(UpdateRule<Float>.normalOrZero(-Float.leastNormalMagnitude.nextDown) == 0)
+        #expect(UpdateRule<Float>.normalOrZero(.nan).isNaN)
+    }
+}
