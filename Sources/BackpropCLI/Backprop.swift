@@ -112,9 +112,15 @@ struct DropoutRates: ExpressibleByArgument, Sendable {
     }
 }
 
-extension Augmentation: ExpressibleByArgument {
-    public init?(argument: String) { self.init(parsing: argument) }
-    public var defaultValueDescription: String { description }
+extension Augmentation {
+    /// `--augment`'s value, or an error that says what the flag takes.
+    static func parsed(_ text: String) throws -> Augmentation {
+        guard let augmentation = Augmentation(parsing: text) else {
+            throw ValidationError("give shift=S (S = 1 … 1048576 pixels), flip, "
+                                  + "both joined by a comma (shift=2,flip), or none.")
+        }
+        return augmentation
+    }
 }
 
 /// Writes one line to standard error.

@@ -5,9 +5,14 @@ import BackpropHDF5
 extension LearningTask: ExpressibleByArgument {}
 extension TableImport.FeatureStorage: ExpressibleByArgument {}
 
-extension ImageShape: ExpressibleByArgument {
-    public init?(argument: String) { self.init(parsing: argument) }
-    public var defaultValueDescription: String { description }
+extension ImageShape {
+    /// `--image-shape`'s value, or an error that says what the flag takes.
+    static func parsed(_ text: String) throws -> ImageShape {
+        guard let shape = ImageShape(parsing: text) else {
+            throw ValidationError("give H,W or H,W,C, each a whole number 1 … 1048576.")
+        }
+        return shape
+    }
 }
 
 /// `backprop import`: converts datasets into Backprop's HDF5 layout.
@@ -78,7 +83,8 @@ extension ImportData {
         var output: String
         @Option(help: "Names of the classes, in label order, separated by commas (e.g. cat,dog); stored in the file for evaluate and predict.")
         var classNames: String?
-        @Option(help: "The features are images of H×W (or H×W×C, channels last) values, which --augment needs (npy: read from x's shape [N, H, W] by default).")
+        @Option(help: "The features are images of H×W (or H×W×C, channels last) values, which --augment needs (npy: read from x's shape [N, H, W] by default).",
+                transform: ImageShape.parsed)
         var imageShape: ImageShape?
         @OptionGroup var holdOut: ValidationHoldOut
 

@@ -57,7 +57,7 @@ struct ModelOptions: ConfigurationOptions {
     var dropout: DropoutRates?
     @Option(name: Settings.inputDropout.name, help: Settings.inputDropout.help)
     var inputDropout: Double?
-    @Option(name: Settings.augment.name, help: Settings.augment.help)
+    @Option(name: Settings.augment.name, help: Settings.augment.help, transform: Augmentation.parsed)
     var augment: Augmentation?
 
     func edits(into edits: inout SettingEdits) {

@@ -71,6 +71,12 @@ extension CLITests {
         #expect(refused.status == 64 && refused.standardError.contains("--augment") && refused.standardError.contains("image shape")
                 && refused.standardError.split(separator: "\n").count == 1, "\(refused.standardError)")
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/refused/model.h5"))
+        for value in ["shift=0", "shift=-1", "shift=nan", "shift=inf", "shift=9223372036854775807", "flip,flip", "rotate", ""] {
+            let bad = try backprop("train", "--data", "plain.h5", "--layers", "6,4,3", "--epochs", "1", "--augment", value,
+                                   "--run-dir", "refused", "--quiet")
+            #expect(bad.status == 64 && bad.standardError.contains("--augment") && bad.standardError.contains("give shift=S")
+                    && bad.standardError.split(separator: "\n").count == 1, "\(value): \(bad.standardError)")
+        }
         let _ = try backprop("import", "npy", "--x", "x-images.npy", "--y", "y.npy", "--output", "images.h5")
         let trained = try backprop("train", "--data", "images.h5", "--layers", "6,4,3", "--epochs", "1", "--augment", "shift=1,flip",
                                    "--dropout", "0.5", "--input-dropout", "0.2", "--run-dir", "augmented", "--quiet")
