@@ -115,11 +115,14 @@ struct CLITests {
         #expect(quiet.standardOutput.hasPrefix("trained to step 250"))
     }
 
-    @Test("gradcheck passes")
+    @Test("gradcheck passes, label smoothing and dropout with fixed masks among its checks")
     func gradcheck() throws {
         let result = try backprop("gradcheck")
         #expect(result.status == 0, "\(result.standardOutput)")
         #expect(!result.standardOutput.contains("FAIL"))
+        for check in ["step: label smoothing 0.1", "step: dropout 0.3 (fixed masks)", "step: input dropout 0.25 (fixed masks)"] {
+            #expect(result.standardOutput.contains("ok   \(check)"), "\(check): \(result.standardOutput)")
+        }
     }
 
     // MARK: - Bad input: one line naming the file or flag, non-zero exit, nothing written
