@@ -115,7 +115,7 @@ public enum DatasetFile {
         }
         let shape = ImageShape(height: values[0], width: values[1], channels: values[2])
         guard shape.featureCount == featureCount else {
-            throw .invalidContent(path: file.path, object: "attributes 'image_height', 'image_width', 'image_channels' of /",
+            throw .invalidContent(path: file.path, object: "attributes '\(names.height)', '\(names.width)', '\(names.channels)' of /",
                                   reason: "give an image of \(shape.description) = \(shape.featureCount) values, but a row holds \(featureCount) features")
         }
         return shape

@@ -67,12 +67,13 @@ public final class TrainingStep<T: NetworkScalar> {
         precondition(masks == nil || network.layers.dropLast().allSatisfy { Dropout.allows($0.activation) }
                      || regularization.dropout.rates(layerCount: network.layers.count).dropFirst().allSatisfy { $0 == 0 },
                      "hidden dropout needs relu, leaky-relu or identity hidden layers")
-        augmentation = regularization.augmentation.flatMap { augmentation in
-            guard augmentation.isActive else { return nil }
+        if regularization.augmentation.isActive {
             guard let shape = regularization.imageShape, shape.featureCount == network.inputCount else {
                 preconditionFailure("augmentation needs an image shape of \(network.inputCount) values")
             }
-            return AugmentationPlan(augmentation: augmentation, shape: shape, seed: regularization.seed)
+            augmentation = AugmentationPlan(augmentation: regularization.augmentation, shape: shape, seed: regularization.seed)
+        } else {
+            augmentation = nil
         }
         self.shardSize = min(shardSize, batchSize)
         self.workerCount = workerCount
@@ -229,11 +230,11 @@ public struct StepKey: Sendable, Equatable {
 public struct KeyedRegularization: Sendable, Equatable {
     public var seed: UInt64
     public var dropout: Dropout
-    public var augmentation: Augmentation?
+    public var augmentation: Augmentation
     /// The images' shape, which augmentation needs.
     public var imageShape: ImageShape?
 
-    public init(seed: UInt64 = 0, dropout: Dropout = Dropout(), augmentation: Augmentation? = nil, imageShape: ImageShape? = nil) {
+    public init(seed: UInt64 = 0, dropout: Dropout = Dropout(), augmentation: Augmentation = Augmentation(), imageShape: ImageShape? = nil) {
         self.seed = seed
         self.dropout = dropout
         self.augmentation = augmentation
