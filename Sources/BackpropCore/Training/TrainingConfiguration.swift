@@ -51,6 +51,9 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// Stop after this many optimizer steps in all (nil: run all epochs).
     public var steps: Int? = nil
     public var shuffle = true
+    /// Shuffle blocks of rows, then samples within windows of blocks, so that
+    /// the data can be streamed (`BlockShuffle`); off by default.
+    public var blockShuffle = BlockShuffle()
     public var workers = 1
     public var seed: UInt64 = 0
     public var reduction: Reduction = .mean
@@ -144,6 +147,14 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try require(augmentation.shift >= 0 && augmentation.shift <= 1 << 20, .augmentation, augmentation, "the shift must be 0 … 2^20 pixels")
         try require(validationFraction.isFinite && validationFraction >= 0 && validationFraction < 1, .validationFraction,
                     validationFraction, "it must be in [0, 1)")
+        try require(blockShuffle.rows >= 0 && blockShuffle.rows <= Int(Int32.max), .blockRows, blockShuffle.rows,
+                    "it must be 0 (a global shuffle) … \(Int32.max) rows")
+        try require(blockShuffle.window >= 1 && blockShuffle.window <= Int(Int32.max), .shuffleWindow, blockShuffle.window,
+                    "it must be 1 … \(Int32.max) blocks")
+        try require(!blockShuffle.isActive || shuffle, .blockRows, blockShuffle.rows,
+                    "a block shuffle needs the shuffle on (without it the samples are visited in file order)")
+        try require(!blockShuffle.isActive || samplingMethod == .shuffle, .blockRows, blockShuffle.rows,
+                    "Poisson sampling draws each sample on its own; it has no blocks")
         try require(minDelta.isFinite && minDelta >= 0, .minDelta, minDelta, "it must be a finite number ≥ 0")
         if let earlyStopping {
             try require(earlyStopping.patience >= 1, .patience, earlyStopping.patience, "it must be at least 1 epoch")
@@ -187,7 +198,7 @@ extension TrainingConfiguration {
     private enum CodingKeys: String, CodingKey {
         case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
         case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
-        case monitor, minDelta, earlyStopping, dropout, augmentation
+        case monitor, minDelta, earlyStopping, dropout, augmentation, blockShuffle
     }
 
     private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
@@ -227,5 +238,7 @@ extension TrainingConfiguration {
         // Checkpoints before 0.9 have neither.
         dropout = try c.decodeIfPresent(Dropout.self, forKey: .dropout) ?? Dropout()
         augmentation = try c.decodeIfPresent(Augmentation.self, forKey: .augmentation) ?? Augmentation()
+        // Checkpoints before 0.10 have none.
+        blockShuffle = try c.decodeIfPresent(BlockShuffle.self, forKey: .blockShuffle) ?? BlockShuffle()
     }
 }
