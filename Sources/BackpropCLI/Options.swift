@@ -190,6 +190,39 @@ struct DataOptions: ParsableArguments {
     var path: String { data ?? Self.defaultPath }
 }
 
+/// Whether /train is streamed from the file rather than read whole.
+struct StreamOptions: ParsableArguments {
+    @Flag(name: Settings.stream.name, help: Settings.stream.help)
+    var stream = false
+    @Option(name: Settings.dataMemory.name, help: Settings.dataMemory.help)
+    var dataMemory: ByteSize?
+
+    /// The budget unless told: half of physical memory.
+    static var defaultBudget: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory / 2) }
+
+    /// Whether features of `bytes` bytes are streamed.
+    func streams(featureBytes bytes: Int) -> Bool { stream || bytes > (dataMemory?.bytes ?? Self.defaultBudget) }
+}
+
+/// A size such as "512M", "8G", "1.5G" or plain bytes (K, M, G, T: powers of 1024).
+struct ByteSize: ExpressibleByArgument {
+    let bytes: Int
+
+    init?(argument: String) {
+        let units: [Character: Double] = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40]
+        var text = argument.trimmingCharacters(in: .whitespaces).uppercased()
+        if text.hasSuffix("B") { text.removeLast() }
+        if text.hasSuffix("I") { text.removeLast() }
+        var unit = 1.0
+        if let last = text.last, let factor = units[last] {
+            unit = factor
+            text.removeLast()
+        }
+        guard let value = Double(text), value.isFinite, value >= 0, value * unit < 0x1p62 else { return nil }
+        bytes = Int(value * unit)
+    }
+}
+
 /// The validation split, and when the test split is read.
 struct ValidationOptions: ConfigurationOptions {
     @Option(name: Settings.validationFraction.name, help: Settings.validationFraction.help)

@@ -84,6 +84,7 @@ struct Predict: ParsableCommand {
             switch data.features {
             case .bytes(let bytes, let scale): return (bytes.map { Float($0) * scale }, data.featureCount)
             case .floats(let values): return (values, data.featureCount)
+            case .streamed: preconditionFailure("predict reads its split in memory")
             }
         }
         let idx = try IDXArray.read(input)

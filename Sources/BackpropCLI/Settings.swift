@@ -62,6 +62,13 @@ enum Settings {
     static let data = Setting(key: "data", summary: "The HDF5 dataset (see `backprop import`); `train --resume` defaults to the run's.",
                               defaultValue: DataOptions.defaultPath, rule: .fixed, record: { $0.dataPath })
 
+    static let stream = Setting(key: "stream",
+                                summary: "Read /train's features from the file as the steps need them, a block of rows at a time, on a reader thread (needs --shuffle-blocks, or --no-shuffle); the bits are those of a run in memory.",
+                                rule: .free)
+    static let dataMemory = Setting(key: "data-memory",
+                                    summary: "Stream /train when its features take more than this (e.g. 512M, 8G, or bytes).",
+                                    defaultValue: "half of physical memory", rule: .free)
+
     // MARK: Model
     static let layers = Setting(key: "layers", summary: "Layer widths from input to output.",
                                 defaultValue: fresh.sizes.map(String.init).joined(separator: ","), rule: .fixed, names: .layers,
@@ -154,6 +161,14 @@ enum Settings {
     static let shuffle = Setting(key: "shuffle", summary: "Visit the samples in a seeded shuffle each epoch (--no-shuffle: in file order).",
                                  defaultValue: fresh.shuffle ? "--shuffle" : "--no-shuffle", rule: .fixed,
                                  record: { $0.configuration.shuffle })
+    static let shuffleBlocks = Setting(key: "shuffle-blocks",
+                                       summary: "Shuffle blocks of this many consecutive rows, then the samples within each --shuffle-window of blocks: an order that streams from disk (0: a global shuffle).",
+                                       defaultValue: "\(fresh.blockShuffle.rows)", rule: .fixed, names: .blockRows,
+                                       record: { $0.configuration.blockShuffle.isActive ? $0.configuration.blockShuffle.rows : nil })
+    static let shuffleWindow = Setting(key: "shuffle-window",
+                                       summary: "With --shuffle-blocks: the blocks whose samples are shuffled together (what a streamed epoch holds at once).",
+                                       defaultValue: "\(fresh.blockShuffle.window)", rule: .fixed, names: .shuffleWindow,
+                                       record: { $0.configuration.blockShuffle.isActive ? $0.configuration.blockShuffle.window : nil })
     static let seed = Setting(key: "seed", summary: "Seed for initialisation, shuffling and DP-SGD's noise.", defaultValue: "\(fresh.seed)",
                               rule: .fixed, record: { $0.configuration.seed })
     static let reduction = Setting(key: "reduction", summary: "mean: step along the batch-mean gradient; sum: along the summed gradient.",
@@ -267,13 +282,13 @@ enum Settings {
 
     /// Every setting of `backprop train` by section, in the order of its help.
     static let sections: [(title: String, settings: [Setting])] = [
-        ("Data", [data]),
+        ("Data", [data, stream, dataMemory]),
         ("Model", [layers, activation, outputActivation, loss, initialization]),
         ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
         ("Regularisation", [labelSmoothing, dropout, inputDropout, augment]),
         ("Validation", [validationFraction, reportTest, monitor, minDelta, earlyStopping]),
         ("Batches", [batchSize, shardSize]),
-        ("Samples", [shuffle, seed, reduction, sampling]),
+        ("Samples", [shuffle, shuffleBlocks, shuffleWindow, seed, reduction, sampling]),
         ("DP-SGD", [dpClip, dpNoise, dpEpsilon, dpDelta]),
         ("Length and learning rate", [learningRate, lrSchedule, lrStepSize, lrGamma, warmupSteps, minLr, plateauFactor, plateauPatience,
                                       epochs, steps]),

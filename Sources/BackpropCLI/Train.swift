@@ -23,6 +23,7 @@ struct Train: ParsableCommand {
 
     // Fixed for the life of a run: the data, model, optimizer and samples.
     @OptionGroup(title: "Data") var dataOptions: DataOptions
+    @OptionGroup(title: "Streaming") var streaming: StreamOptions
     @OptionGroup(title: "Model") var model: ModelOptions
     @OptionGroup(title: "Optimizer") var optimizer: OptimizerOptions
     @OptionGroup(title: "Batches") var batch: BatchOptions
@@ -110,7 +111,8 @@ struct Train: ParsableCommand {
         }
         let (whole, stored, test, classNames) = try guardedRead(dataPath) {
             let file = try HDF5File.open(dataPath)
-            let (train, test) = try DatasetFile.load(file)
+            let streams = streaming.streams(featureBytes: try DatasetFile.featureBytes(of: "train", in: file))
+            let (train, test) = try DatasetFile.load(file, streamingTrain: streams)
             return (train, try DatasetFile.validation(of: file), test, try DatasetFile.classNames(of: file))
         }
         // The validation split comes before anything counts the training samples (the schedule, DP-SGD's q).
@@ -243,6 +245,11 @@ struct Train: ParsableCommand {
     static func validationSplit(of train: Dataset, stored: Dataset?, settings: TrainingConfiguration,
                                 dataPath: String) throws -> (train: Dataset, validation: Dataset?) {
         guard settings.validationFraction > 0 else { return (train, stored) }
+        if train.isStreamed {
+            throw ValidationError("\(Settings.validationFraction.flag) \(settings.validationFraction): /train of \(dataPath) is streamed, and a held-out "
+                                  + "part would be read at random; store the split in the file (`backprop import … --validation-fraction`) "
+                                  + "and train with \(Settings.validationFraction.flag) 0.")
+        }
         if stored != nil {
             throw ValidationError("\(Settings.validationFraction.flag) \(settings.validationFraction): \(dataPath) carries its own /validation "
                                   + "split; train with it (\(Settings.validationFraction.flag) 0) or with a dataset without one.")

@@ -11,6 +11,10 @@ import Foundation
 struct SamplingOptions: ConfigurationOptions {
     @Flag(name: Settings.shuffle.name, inversion: .prefixedNo, help: Settings.shuffle.help)
     var shuffle: Bool?
+    @Option(name: Settings.shuffleBlocks.name, help: Settings.shuffleBlocks.help)
+    var shuffleBlocks: Int?
+    @Option(name: Settings.shuffleWindow.name, help: Settings.shuffleWindow.help)
+    var shuffleWindow: Int?
     @Option(name: Settings.seed.name, help: Settings.seed.help)
     var seed: UInt64?
     @Option(name: Settings.reduction.name, help: Settings.reduction.help)
@@ -20,6 +24,8 @@ struct SamplingOptions: ConfigurationOptions {
 
     func edits(into edits: inout SettingEdits) {
         edits.add(Settings.shuffle, shuffle) { $0.shuffle = $1 }
+        edits.add(Settings.shuffleBlocks, shuffleBlocks) { $0.blockShuffle.rows = $1 }
+        edits.add(Settings.shuffleWindow, shuffleWindow) { $0.blockShuffle.window = $1 }
         edits.add(Settings.seed, seed) { $0.seed = $1 }
         edits.add(Settings.reduction, reduction) { $0.reduction = $1 }
         edits.add(Settings.sampling, sampling) { $0.sampling = $1 }

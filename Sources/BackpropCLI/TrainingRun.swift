@@ -49,6 +49,8 @@ final class TrainingRun {
     var testReport = TestReport.end
     /// Whether early stopping ended the run (`EarlyStopping.stops`), here or before a resume.
     private var stoppedEarly = false
+    /// The trainer's `dataWaitSeconds` at the end of the last epoch.
+    private var dataWaitBefore = 0.0
     let dataPath: String
     let fingerprint: String
     let directory: RunDirectory
@@ -256,6 +258,13 @@ final class TrainingRun {
             scores += "  " + Self.shown(evaluation, on: "test")
         }
         scores += measurements(into: &record.extras)
+        if trainer.dataset.isStreamed {
+            // How long the steps stood still for the reader this epoch.
+            let waited = trainer.dataWaitSeconds - dataWaitBefore
+            dataWaitBefore = trainer.dataWaitSeconds
+            record.extras["data_wait_seconds"] = waited
+            scores += String(format: "  waited for data %.2f s", waited)
+        }
         progress.line(String(format: "epoch %ld/%ld  train loss %.4f%@  %@ samples/s  %.2f s",
                      epoch + 1, trainer.configuration.epochs, trainLoss, scores, grouped(samplesPerSecond), seconds))
         let isBest = trainer.history.log(record, task: task, monitor: trainer.configuration.monitor,

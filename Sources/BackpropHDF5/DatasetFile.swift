@@ -25,14 +25,16 @@ public enum DatasetFile {
         try load(HDF5File.open(path))
     }
 
-    /// Reads and validates both splits of an open file (a path or a memory image).
-    public static func load(_ file: HDF5File) throws(StorageError) -> (train: Dataset, test: Dataset) {
+    /// Reads and validates both splits of an open file (a path or a memory
+    /// image); with `streamingTrain`, /train's features stay in the file
+    /// (`streamedSplit`).
+    public static func load(_ file: HDF5File, streamingTrain: Bool = false) throws(StorageError) -> (train: Dataset, test: Dataset) {
         let path = file.path
         if try file.hasAttribute("format") {
             let format = try file.stringAttribute("format")
             guard format == DatasetFile.format else { throw .wrongFormat(path: path, found: format, expected: DatasetFile.format) }
         }
-        let train = try split("train", of: file)
+        let train = streamingTrain ? try streamedSplit("train", of: file) : try split("train", of: file)
         let test = try split("test", of: file)
         try check(test, "test", like: train, in: file)
         return (train, test)
@@ -85,6 +87,67 @@ public enum DatasetFile {
         }
         var dataset = Dataset(name: "\(file.path):/\(name)", features: x, targets: y, featureCount: xShape[1])
         dataset.imageShape = try imageShape(of: file, featureCount: xShape[1])
+        return dataset
+    }
+
+    /// The bytes split `name`'s features take as stored (N × F × the element's
+    /// size), from the header alone: what decides whether it is streamed.
+    public static func featureBytes(of name: String, in file: HDF5File) throws(StorageError) -> Int {
+        let object = "/\(name)/x"
+        let shape = try file.shape(of: object)
+        let element = try file.storesFloats(object) ? MemoryLayout<Float>.size : 1
+        return shape.reduce(element) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+    }
+
+    /// Split `name` with its features left in the file, read by rows on
+    /// demand (`FeatureStream`, by pread at the offsets libhdf5 reports):
+    /// x uint8 with a scale or float32 [N, F], N < 2³¹, contiguous or chunked
+    /// by whole rows, without filters. The targets are read whole; every
+    /// feature row is read once, in blocks, for the fingerprint (and float
+    /// features checked finite), so that the split is the one `split` reads.
+    /// - Throws: `StorageError` naming the file, the object and the rows at fault.
+    public static func streamedSplit(_ name: String, of file: HDF5File) throws(StorageError) -> Dataset {
+        let xName = "/\(name)/x", yName = "/\(name)/y"
+        let shape = try file.shape(of: xName)
+        guard shape.count == 2 else { throw .wrongRank(path: file.path, object: xName, expected: 2, found: shape.count) }
+        guard shape[0] > 0, shape[1] > 0 else {
+            throw .invalidContent(path: file.path, object: xName, reason: "has no samples or no features (shape \(shape))")
+        }
+        guard shape[0] <= Int(Int32.max) else {
+            throw .invalidContent(path: file.path, object: xName, reason: "has \(shape[0]) rows; a split holds at most \(Int32.max) samples")
+        }
+        let floats = try file.storesFloats(xName)
+        if floats { try file.requireNativeElements(xName, Float.self) } else { try file.requireNativeElements(xName, UInt8.self) }
+        let storage: FeatureStream.Storage = floats ? .floats : .bytes(scale: try scale(of: xName, in: file))
+        let layout = try file.rowLayout(of: xName, shape: shape, elementSize: floats ? MemoryLayout<Float>.size : 1)
+        let reader = try FileRowReader(path: file.path, object: xName, layout: layout)
+        let (y, rows) = try targets(yName, of: file)
+        guard rows == shape[0] else {
+            throw .wrongShape(path: file.path, object: yName, expected: "\(shape[0]) rows (one per row of \(xName))", found: "\(rows)")
+        }
+        // One pass over the rows, a block at a time: the fingerprint, and the floats' check.
+        let blockRows = layout.rowsPerChunk ?? max(1, (1 << 20) / layout.rowBytes)
+        var hash = Fingerprint()
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockRows * layout.rowBytes, alignment: 64)
+        defer { block.deallocate() }
+        for start in stride(from: 0, to: shape[0], by: blockRows) {
+            let range = start..<min(start + blockRows, shape[0])
+            let part = UnsafeMutableRawBufferPointer(rebasing: block[0..<(range.count * layout.rowBytes)])
+            try reader.readRows(range, into: part)
+            if floats {
+                let values = UnsafeBufferPointer(start: part.baseAddress!.assumingMemoryBound(to: Float.self), count: part.count / 4)
+                if let i = values.firstIndex(where: { !$0.isFinite }) {
+                    throw .invalidContent(path: file.path, object: xName,
+                                          reason: "holds \(values[i]) at row \(start + i / shape[1]), column \(i % shape[1])")
+                }
+            }
+            hash.mix(bytes: UnsafeRawBufferPointer(part))
+        }
+        hash.finishArray()
+        let stream = FeatureStream(storage: storage, count: shape[0], featureCount: shape[1], reader: reader,
+                                   readRows: blockRows, featureHash: hash.hash)
+        var dataset = Dataset(name: "\(file.path):/\(name)", features: .streamed(stream), targets: y, featureCount: shape[1])
+        dataset.imageShape = try imageShape(of: file, featureCount: shape[1])
         return dataset
     }
 
@@ -175,6 +238,14 @@ public enum DatasetFile {
         return (values, shape)
     }
 
+    /// Rows per chunk of the feature datasets the importers write: the most
+    /// whole rows in `chunkBytes` (at least one), so that a streaming reader
+    /// reads a chunk with one pread and libhdf5's chunk cache (1 MiB) holds one.
+    public static func chunkRows(rowBytes: Int) -> Int { max(1, chunkBytes / max(rowBytes, 1)) }
+
+    /// The target size of a feature chunk (measured in docs/performance.md).
+    public static let chunkBytes = 1 << 20
+
     /// Writes a dataset file atomically (temporary file, then rename), after
     /// reading its image back with `load`: a file the readers would refuse
     /// (an empty split, say) is refused here, with the same error, and never written.
@@ -207,10 +278,12 @@ public enum DatasetFile {
                 let x = "/\(name)/x", y = "/\(name)/y"
                 switch data.features {
                 case .bytes(let bytes, let scale):
-                    try file.write(bytes, shape: [data.count, data.featureCount], to: x)
+                    try file.write(bytes, shape: [data.count, data.featureCount], to: x, chunkRows: chunkRows(rowBytes: data.featureCount))
                     try file.setAttribute("scale", scale, on: x)
                 case .floats(let values):
-                    try file.write(values, shape: [data.count, data.featureCount], to: x)
+                    try file.write(values, shape: [data.count, data.featureCount], to: x,
+                                   chunkRows: chunkRows(rowBytes: data.featureCount * MemoryLayout<Float>.size))
+                case .streamed: preconditionFailure("\(data.name): a streamed split is written by copying its rows")
                 }
                 switch data.targets {
                 case .classes(let labels): try file.write(labels, shape: [data.count], to: y)

@@ -3,6 +3,12 @@ import Glibc
 
 /// The few file-system operations storage needs, with errors that name the path.
 public enum FileSystem {
+    /// The size of file `path` in bytes; nil when it cannot be stat'ed.
+    public static func size(of path: String) -> Int? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : nil
+    }
+
     public static func exists(_ path: String) -> Bool {
         FileManager.default.fileExists(atPath: path)
     }

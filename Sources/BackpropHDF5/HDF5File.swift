@@ -256,6 +256,18 @@ public final class HDF5File {
         return dims.prefix(rank).map { Int(clamping: $0) }
     }
 
+    /// Checks that `object`'s elements are stored exactly as `T` is in memory
+    /// (uint8; float32 in this machine's byte order), so that its raw bytes can be used as they are.
+    /// - Throws: `.wrongType` naming the stored type.
+    func requireNativeElements<T: HDF5Element>(_ object: String, _: T.Type) throws(StorageError) {
+        let dataset = try openDataset(object)
+        let type = try handle("H5Dget_type", object, close: H5Tclose) { H5Dget_type(dataset.id) }
+        guard try check(H5Tequal(type.id, T.nativeType), "H5Tequal", object) > 0 else {
+            throw .wrongType(path: path, object: object, expected: "\(T.self == Float.self ? "float32 in this machine's byte order" : "uint8") to be streamed",
+                             found: try typeName(type, object))
+        }
+    }
+
     /// Whether a dataset stores floating-point numbers (of any width).
     public func storesFloats(_ object: String) throws(StorageError) -> Bool {
         let dataset = try openDataset(object)
@@ -330,8 +342,10 @@ public final class HDF5File {
     }
 
     /// Writes `values` as a new dataset `object` of `shape` ([] for a scalar),
-    /// creating the groups above it.
-    public func write<T: HDF5Element>(_ values: [T], shape: [Int], to object: String) throws(StorageError) {
+    /// creating the groups above it; with `chunkRows`, chunked in blocks of
+    /// that many rows (whole rows: every other dimension in full), which a
+    /// streaming reader reads one block at a time.
+    public func write<T: HDF5Element>(_ values: [T], shape: [Int], to object: String, chunkRows: Int? = nil) throws(StorageError) {
         precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
         if let slash = object.lastIndex(of: "/"), slash != object.startIndex {
             try createGroup(String(object[..<slash]))
@@ -340,8 +354,14 @@ public final class HDF5File {
         let space = try handle("H5Screate_simple", object, close: H5Sclose) {
             shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(dims.count), dims, nil)
         }
+        let creation = try handle("H5Pcreate", object, close: H5Pclose) { H5Pcreate(chdf5_dataset_create_class()) }
+        if let chunkRows, !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) {
+            var chunk = dims
+            chunk[0] = hsize_t(max(1, min(chunkRows, shape[0])))
+            try check(H5Pset_chunk(creation.id, Int32(chunk.count), chunk), "H5Pset_chunk", object)
+        }
         let dataset = try handle("H5Dcreate2", object, close: H5Dclose) {
-            H5Dcreate2(file.id, object, T.nativeType, space.id, propertiesDefault, propertiesDefault, propertiesDefault)
+            H5Dcreate2(file.id, object, T.nativeType, space.id, propertiesDefault, creation.id, propertiesDefault)
         }
         guard !values.isEmpty else { return }
         let status = values.withUnsafeBytes {

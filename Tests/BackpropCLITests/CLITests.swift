@@ -176,7 +176,7 @@ struct CLITests {
                       "--weight-decay", "--lr-step-size", "--lr-gamma", "--warmup-steps", "--min-lr", "--checkpoint-every",
                       "--keep", "--log-every", "--dp-clip", "--dp-noise", "--dp-epsilon", "--dp-delta", "--label-smoothing",
                       "--validation-fraction", "--min-delta", "--early-stopping", "--plateau-factor", "--plateau-patience",
-                      "--dropout", "--input-dropout"])
+                      "--dropout", "--input-dropout", "--shuffle-blocks", "--shuffle-window"])
     func numericFlags(flag: String) throws {
         let schedule = ["--lr-step-size": ["--lr-schedule", "step"], "--lr-gamma": ["--lr-schedule", "step"],
                         "--warmup-steps": ["--lr-schedule", "cosine"], "--min-lr": ["--lr-schedule", "cosine"],

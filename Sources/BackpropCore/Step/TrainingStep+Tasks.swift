@@ -9,7 +9,7 @@ extension TrainingStep {
     func gather(_ r: Range<Int>, dataset: Dataset, batch: UnsafeMutablePointer<Int32>, key: StepKey) {
         let targets = buffers.targets + r.lowerBound * outputWidth
         let width = layers[0].inputCount
-        dataset.gather(UnsafeBufferPointer(start: batch + r.lowerBound, count: r.count),
+        dataset.gather(UnsafeBufferPointer(start: batch + r.lowerBound, count: r.count), firstRow: r.lowerBound,
                        inputs: buffers.z[0] + r.lowerBound * width, targets: targets, outputCount: outputWidth,
                        augmentation: augmentation, epoch: key.epoch)
         if labelSmoothing > 0 { Loss.smoothTargets(targets, rows: r.count, width: outputWidth, smoothing: labelSmoothing) }

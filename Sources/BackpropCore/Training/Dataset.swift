@@ -13,6 +13,9 @@ public struct Dataset: Sendable, Equatable {
         case bytes([UInt8], scale: Float)
         /// x as stored, [count, featureCount] row-major.
         case floats([Float])
+        /// Rows read from storage ahead of the steps (`BatchPrefetcher`):
+        /// never gathered here, but batch by batch into datasets that hold one batch.
+        case streamed(FeatureStream)
     }
 
     /// How the targets t are stored.
@@ -38,6 +41,17 @@ public struct Dataset: Sendable, Equatable {
     public let featureCount: Int
     /// The features as an image (what `--augment` needs), when the file says so.
     public var imageShape: ImageShape? = nil
+    /// Whether this dataset holds the samples of one batch in the batch's
+    /// order (what `BatchPrefetcher` hands a step): row r is then the r-th
+    /// sample of the indices a step is given, which only name the samples
+    /// (the keys of dropout and augmentation). Otherwise row i is sample i.
+    public var holdsBatch = false
+
+    /// Whether the features are read from storage as the steps need them.
+    public var isStreamed: Bool {
+        if case .streamed = features { return true }
+        return false
+    }
 
     public var count: Int {
         switch targets {
@@ -58,6 +72,7 @@ public struct Dataset: Sendable, Equatable {
         switch features {
         case .bytes(let bytes, _): featureValues = bytes.count
         case .floats(let values): featureValues = values.count
+        case .streamed(let stream): featureValues = stream.count * stream.featureCount
         }
         if case .values(let values, let width) = targets {
             precondition(width > 0 && values.count % width == 0, "\(name): \(values.count) target values in rows of \(width)")
@@ -99,27 +114,22 @@ public struct Dataset: Sendable, Equatable {
     /// An identity of the contents: shape, storage and a 64-bit hash of every
     /// feature and target, so a checkpoint can tell which data it was trained
     /// on. (FNV-1a over 8-byte words: fast, not cryptographic.)
+    /// A streamed split's is the same as its in-memory one's.
     public var fingerprint: String {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        func mix(_ word: UInt64) { hash = (hash ^ word) &* 0x0000_0100_0000_01B3 }
-        func mix<Element>(_ array: [Element]) {
-            array.withUnsafeBytes { raw in
-                let words = raw.count / 8
-                for i in 0..<words { mix(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
-                for i in (words * 8)..<raw.count { mix(UInt64(raw[i])) }
-                mix(UInt64(raw.count))
-            }
-        }
+        var hash = Fingerprint()
         let storage: String
         switch features {
-        case .bytes(let bytes, let scale): mix(bytes); storage = "scale \(scale)"
-        case .floats(let values): mix(values); storage = "float32"
+        case .bytes(let bytes, let scale): hash.mix(array: bytes); storage = "scale \(scale)"
+        case .floats(let values): hash.mix(array: values); storage = "float32"
+        case .streamed(let stream):
+            hash = Fingerprint(hash: stream.featureHash)
+            if case .bytes(let scale) = stream.storage { storage = "scale \(scale)" } else { storage = "float32" }
         }
         switch targets {
-        case .classes(let labels): mix(labels)
-        case .values(let values, let width): mix(values); mix(UInt64(width))
+        case .classes(let labels): hash.mix(array: labels)
+        case .values(let values, let width): hash.mix(array: values); hash.mix(UInt64(width))
         }
-        let hex = String(hash, radix: 16)
+        let hex = String(hash.hash, radix: 16)
         let image = imageShape.map { " image \($0)" } ?? ""
         return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
@@ -135,6 +145,7 @@ public struct Dataset: Sendable, Equatable {
     }
 
     /// The samples at `indices`, in that order, as a new dataset.
+    /// - Precondition: the features are in memory.
     public func subset<S: Sequence<Int>>(_ indices: S) -> Dataset {
         let indices = Array(indices)
         func rows<Element>(_ values: [Element], width: Int) -> [Element] {
@@ -147,6 +158,7 @@ public struct Dataset: Sendable, Equatable {
         switch features {
         case .bytes(let bytes, let scale): x = .bytes(rows(bytes, width: featureCount), scale: scale)
         case .floats(let values): x = .floats(rows(values, width: featureCount))
+        case .streamed: preconditionFailure("\(name): a streamed dataset has no subsets in memory")
         }
         switch targets {
         case .classes(let labels): t = .classes(rows(labels, width: 1))
@@ -189,11 +201,16 @@ public struct Dataset: Sendable, Equatable {
     /// x: [indices.count, featureCount], t: [indices.count, outputCount].
     /// With `augmentation`, each image is translated and mirrored as drawn
     /// for (seed, `epoch`, its index) while it is converted (`Augmentation`).
+    /// When the dataset `holdsBatch`, sample indices[r] is its row
+    /// `firstRow` + r (the indices' place in the batch); otherwise its row indices[r].
     func gather<T: NetworkScalar>(
-        _ indices: UnsafeBufferPointer<Int32>,
+        _ indices: UnsafeBufferPointer<Int32>, firstRow: Int = 0,
         inputs x: UnsafeMutablePointer<T>, targets t: UnsafeMutablePointer<T>, outputCount: Int,
         augmentation: AugmentationPlan? = nil, epoch: Int = 0
     ) {
+        /// Where sample indices[r] is stored.
+        let holdsBatch = self.holdsBatch
+        func row(_ r: Int) -> Int { holdsBatch ? firstRow + r : Int(indices[r]) }
         /// Sample `index`'s translation and mirror this epoch; nil when it is left as stored.
         func draw(_ index: Int32) -> (dy: Int, dx: Int, mirrored: Bool)? {
             guard let augmentation else { return nil }
@@ -207,7 +224,7 @@ public struct Dataset: Sendable, Equatable {
                 // ahead, so that conversion does not wait on memory row by row.
                 let ahead = Dataset.prefetchDistance
                 for r in 0..<min(ahead, indices.count) {
-                    prefetch(bytes.baseAddress! + Int(indices[r]) * featureCount, count: featureCount)
+                    prefetch(bytes.baseAddress! + row(r) * featureCount, count: featureCount)
                 }
                 func convert(_ source: UnsafePointer<UInt8>, _ count: Int, _ row: UnsafeMutablePointer<T>) {
                     if let row = floatPointer(row) {
@@ -218,9 +235,9 @@ public struct Dataset: Sendable, Equatable {
                 }
                 for (r, index) in indices.enumerated() {
                     if r + ahead < indices.count {
-                        prefetch(bytes.baseAddress! + Int(indices[r + ahead]) * featureCount, count: featureCount)
+                        prefetch(bytes.baseAddress! + row(r + ahead) * featureCount, count: featureCount)
                     }
-                    let source = bytes.baseAddress! + Int(index) * featureCount
+                    let source = bytes.baseAddress! + row(r) * featureCount
                     let row = x + r * featureCount
                     if let d = draw(index), let shape = augmentation?.shape {
                         Augmentation.transform(shape: shape, dy: d.dy, dx: d.dx, mirrored: d.mirrored, into: row,
@@ -233,7 +250,7 @@ public struct Dataset: Sendable, Equatable {
         case .floats(let values):
             values.withUnsafeBufferPointer { values in
                 for (r, index) in indices.enumerated() {
-                    let source = values.baseAddress! + Int(index) * featureCount
+                    let source = values.baseAddress! + row(r) * featureCount
                     let row = x + r * featureCount
                     if let d = draw(index), let shape = augmentation?.shape {
                         Augmentation.transform(shape: shape, dy: d.dy, dx: d.dx, mirrored: d.mirrored, into: row,
@@ -243,19 +260,21 @@ public struct Dataset: Sendable, Equatable {
                     }
                 }
             }
+        case .streamed:
+            preconditionFailure("\(name): streamed rows are gathered by a BatchPrefetcher, a batch at a time")
         }
         switch targets {
         case .classes(let labels):
-            for (r, index) in indices.enumerated() {
+            for r in 0..<indices.count {
                 let target = t + r * outputCount
                 target.update(repeating: 0, count: outputCount)
-                target[Int(labels[Int(index)])] = 1
+                target[Int(labels[row(r)])] = 1
             }
         case .values(let values, let width):
             precondition(width == outputCount, "targets of width \(width) for \(outputCount) outputs")
             values.withUnsafeBufferPointer { values in
-                for (r, index) in indices.enumerated() {
-                    let source = values.baseAddress! + Int(index) * width
+                for r in 0..<indices.count {
+                    let source = values.baseAddress! + row(r) * width
                     for k in 0..<width { t[r * width + k] = T(source[k]) }
                 }
             }
@@ -280,6 +299,7 @@ public struct Dataset: Sendable, Equatable {
         switch features {
         case .bytes(let bytes, _): bytes.withUnsafeBytes(advise)
         case .floats(let values): values.withUnsafeBytes(advise)
+        case .streamed: break  // the prefetcher's blocks come and go
         }
     }
 

@@ -100,8 +100,14 @@ final class DistributedStep {
 
     /// This rank's rows of a batch of `rows` samples, and its shards.
     func localRows(ofBatch rows: Int) -> (rows: Range<Int>, shards: Range<Int>) {
+        DistributedStep.localRows(ofBatch: rows, rank: group.rank, plan: plan, shardSize: shardSize)
+    }
+
+    /// Rank `rank`'s rows of a batch of `rows` samples, and its shards: the
+    /// shards of `plan`'s part for it, `shardSize` samples each.
+    static func localRows(ofBatch rows: Int, rank: Int, plan: ShardPlan, shardSize: Int) -> (rows: Range<Int>, shards: Range<Int>) {
         let shardCount = (rows + shardSize - 1) / shardSize
-        let shards = plan.part(group.rank, of: shardCount)
+        let shards = plan.part(rank, of: shardCount)
         return ((shards.lowerBound * shardSize)..<min(shards.upperBound * shardSize, rows), shards)
     }
 

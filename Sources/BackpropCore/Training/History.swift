@@ -22,7 +22,7 @@ public struct EpochRecord: Sendable, Equatable, Codable {
 
     /// The extras' names, in the order of metrics.csv and the epoch line.
     public static let extraNames = ["epsilon", "grad_norm_min", "grad_norm_p10", "grad_norm_p50", "grad_norm_p90",
-                                    "grad_norm_max", "noise_scale"]
+                                    "grad_norm_max", "noise_scale", "data_wait_seconds"]
 
     public static func == (a: EpochRecord, b: EpochRecord) -> Bool {
         func same(_ x: Double, _ y: Double) -> Bool { x == y || (x.isNaN && y.isNaN) }

@@ -44,6 +44,10 @@ public final class Trainer {
     public private(set) var sampleStatistics = SampleStatistics()
     /// The visiting order of `position.epoch`.
     public private(set) var order: [Int32]
+    /// Reads a streamed dataset's batches ahead of the steps (started by the first step).
+    private var prefetcher: BatchPrefetcher?
+    /// Seconds the steps of prefetchers before the current one waited for data.
+    private var earlierDataWait = 0.0
 
     /// Sets up a run: builds and initialises the network from the seed,
     /// allocates every workspace.
@@ -76,12 +80,23 @@ public final class Trainer {
         dataset.adviseHugePages()
         optimizer = configuration.optimizer.makeOptimizer(parameterCount: network.parameterCount)
         epochs = Epochs(sampleCount: dataset.count, batchSize: configuration.batchSize,
-                        shuffle: configuration.shuffle, seed: configuration.seed)
+                        shuffle: configuration.shuffle, seed: configuration.seed, blocks: configuration.blockShuffle)
         // A batch is never larger than the data, so neither are the step's buffers.
         // A batch is never larger than the data; a Poisson batch varies, and is
         // given room for twice its expected size (more, and the buffers grow).
         let expected = min(configuration.batchSize, max(dataset.count, 1))
         let batchCapacity = configuration.samplingMethod == .poisson ? min(2 * expected + 64, max(dataset.count, 1)) : expected
+        if dataset.isStreamed {
+            // A stream reads blocks of rows; an order that is not made of them would hold the whole split.
+            guard configuration.samplingMethod == .shuffle else {
+                throw .invalidSetting(.blockRows, value: "\(configuration.blockShuffle.rows)",
+                                      reason: "dataset \(dataset.name) is streamed, and Poisson sampling reads samples one by one from all of it; train it in memory")
+            }
+            guard !configuration.shuffle || configuration.blockShuffle.isActive else {
+                throw .invalidSetting(.blockRows, value: "0",
+                                      reason: "dataset \(dataset.name) is streamed, and a global shuffle reads rows at random from all of it; shuffle blocks of rows instead (e.g. 1024)")
+            }
+        }
         if configuration.augmentation.isActive {
             guard let shape = dataset.imageShape, shape.featureCount == dataset.featureCount else {
                 throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
@@ -101,6 +116,8 @@ public final class Trainer {
         }
         order = epochs.order(epoch: 0)
     }
+
+    deinit { prefetcher?.cancel() }
 
     /// True once the configured epochs or steps are done.
     public var isFinished: Bool {
@@ -140,6 +157,7 @@ public final class Trainer {
     public func step(requests: StepRequests = []) throws(TrainingError) -> StepResult {
         let η = Float(learningRate)
         let batch = self.batch()
+        let data = try dataset.isStreamed ? streamedBatch(batch) : dataset
         // Under Poisson sampling the sum is divided by the expected batch size (a
         // constant, as DP-SGD's analysis needs), not by the sample's own.
         let divisor = configuration.samplingMethod == .poisson ? epochs.batchRange(0).count : batch.count
@@ -152,14 +170,14 @@ public final class Trainer {
         if batch.isEmpty && perSample == nil && distributed == nil {
             errorSum = 0  // an empty Poisson sample without noise: nothing to do
         } else if let distributed {
-            (errorSum, agreed) = distributed.step(engine: trainingStep, dataset: dataset, indices: batch, scale: scale,
+            (errorSum, agreed) = distributed.step(engine: trainingStep, dataset: data, indices: batch, scale: scale,
                                                   optimizer: &optimizer, learningRate: η, parameters: &network.parameters,
                                                   requests: requests, perSample: perSample, key: key)
         } else {
             errorSum = batch.withUnsafeBufferPointer { indices in
                 network.parameters.withUnsafeMutableBufferPointer { w in
                     optimizer.withStep(learningRate: η) { rule in
-                        trainingStep.step(dataset: dataset, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
+                        trainingStep.step(dataset: data, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
                                           perSample: perSample, at: key)
                     }
                 }
@@ -189,6 +207,29 @@ public final class Trainer {
         guard configuration.samplingMethod == .poisson else { return order[epochs.batchRange(position.batch)] }
         return ArraySlice(PoissonSample.indices(sampleCount: dataset.count, rate: samplingRate,
                                                 seed: configuration.seed, step: position.step))
+    }
+
+    /// The next batch of a streamed dataset, from the prefetcher (started
+    /// here at the current position): this process's rows of it.
+    private func streamedBatch(_ batch: ArraySlice<Int32>) throws(TrainingError) -> Dataset {
+        guard case .streamed(let stream) = dataset.features else { preconditionFailure("\(dataset.name) is not streamed") }
+        if prefetcher == nil {
+            let rows: @Sendable (Int) -> Range<Int>
+            if let distributed {
+                let (rank, plan, shardSize) = (distributed.group.rank, distributed.plan, distributed.shardSize)
+                rows = { DistributedStep.localRows(ofBatch: $0, rank: rank, plan: plan, shardSize: shardSize).rows }
+            } else {
+                rows = { 0..<$0 }
+            }
+            prefetcher = BatchPrefetcher(dataset: dataset, stream: stream, epochs: epochs, start: position, order: order,
+                                         endEpoch: configuration.epochs, rows: rows)
+        }
+        return try prefetcher!.next(at: position, indices: batch)
+    }
+
+    /// Seconds the steps have waited for a streamed dataset's rows (0 in memory).
+    public var dataWaitSeconds: Double {
+        earlierDataWait + Double(prefetcher?.waitedNanoseconds ?? 0) / 1e9
     }
 
     /// This step's per-sample work: DP-SGD's clipping and noise, or only measurements; nil for neither.
@@ -264,6 +305,10 @@ public final class Trainer {
         self.position = position
         optimizer.state = optimizerState
         self.order = order
+        // The stream starts again where the run now is.
+        earlierDataWait = dataWaitSeconds
+        prefetcher?.cancel()
+        prefetcher = nil
         self.history = history
     }
 }

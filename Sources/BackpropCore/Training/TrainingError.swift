@@ -27,6 +27,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// A step with a finite loss left a parameter that is not finite (its
     /// gradient overflowed, e.g. on inputs of huge magnitude), found at `step`.
     case nonFiniteParameters(step: Int, lastCheckpoint: String?)
+    /// A streamed dataset's rows `rows` could not be read, for `reason` (the storage's own message).
+    case dataUnreadable(dataset: String, rows: Range<Int>, reason: String)
 
     /// The settings of a `TrainingConfiguration` an error can name. Core names
     /// none of them by a flag: the command line passes its own names to
@@ -36,7 +38,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
         case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
         case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience, plateauFactor, plateauPatience
-        case dropout, inputDropout, augmentation
+        case dropout, inputDropout, augmentation, blockRows, shuffleWindow
 
         /// The setting in words, for messages that name no flag.
         public var words: String {
@@ -74,6 +76,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             case .dropout: return "dropout"
             case .inputDropout: return "input dropout"
             case .augmentation: return "augmentation"
+            case .blockRows: return "shuffle block rows"
+            case .shuffleWindow: return "shuffle window"
             }
         }
     }
@@ -116,6 +120,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             let last = checkpoint.map { " The last checkpoint written is \($0)." } ?? " No checkpoint was written before it."
             return "training diverged by step \(step): a parameter is no longer finite (a gradient overflowed; are the inputs "
                 + "of a sensible size?).\(last) Try a smaller learning rate\(named(.learningRate))."
+        case .dataUnreadable(let dataset, let rows, let reason):
+            return "dataset \(dataset): rows \(rows.lowerBound) … \(rows.upperBound - 1) could not be read while streaming: \(reason)"
         }
     }
 }

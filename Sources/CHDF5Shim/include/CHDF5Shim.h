@@ -32,6 +32,10 @@ unsigned chdf5_acc_trunc(void);
 
 /// H5P_FILE_ACCESS (the class of file-access property lists)
 hid_t chdf5_file_access_class(void);
+/// H5P_DATASET_CREATE (the class of dataset-creation property lists)
+hid_t chdf5_dataset_create_class(void);
+/// HADDR_UNDEF (the address of storage never allocated)
+haddr_t chdf5_address_undefined(void);
 
 /// Turns off HDF5's automatic error-stack printing for the calling thread
 /// (H5Eset_auto2(H5E_DEFAULT, NULL, NULL)); errors are reported by the caller.
