@@ -120,13 +120,22 @@ public enum DatasetFile {
         if floats { try file.requireNativeElements(xName, Float.self) } else { try file.requireNativeElements(xName, UInt8.self) }
         let storage: FeatureStream.Storage = floats ? .floats : .bytes(scale: try scale(of: xName, in: file))
         let layout = try file.rowLayout(of: xName, shape: shape, elementSize: floats ? MemoryLayout<Float>.size : 1)
-        let reader = try FileRowReader(path: file.path, object: xName, layout: layout)
+        let stored = try BlockFingerprints.read(from: file, split: name, rows: shape[0])
+        let reader = try FileRowReader(path: file.path, object: xName, layout: layout, fingerprints: stored)
         let (y, rows) = try targets(yName, of: file)
         guard rows == shape[0] else {
             throw .wrongShape(path: file.path, object: yName, expected: "\(shape[0]) rows (one per row of \(xName))", found: "\(rows)")
         }
+        let blockRows = stored?.blockRows ?? layout.rowsPerChunk ?? max(1, (1 << 20) / layout.rowBytes)
+        if let stored {
+            // Fingerprinted at import: nothing to read now; each block is checked as it is read.
+            let stream = FeatureStream(storage: storage, count: shape[0], featureCount: shape[1], reader: reader,
+                                       readRows: blockRows, featureHash: stored.whole)
+            var dataset = Dataset(name: "\(file.path):/\(name)", features: .streamed(stream), targets: y, featureCount: shape[1])
+            dataset.imageShape = try imageShape(of: file, featureCount: shape[1])
+            return dataset
+        }
         // One pass over the rows, a block at a time: the fingerprint, and the floats' check.
-        let blockRows = layout.rowsPerChunk ?? max(1, (1 << 20) / layout.rowBytes)
         var hash = Fingerprint()
         let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockRows * layout.rowBytes, alignment: 64)
         defer { block.deallocate() }
@@ -238,10 +247,15 @@ public enum DatasetFile {
         return (values, shape)
     }
 
-    /// Rows per chunk of the feature datasets the importers write: the most
-    /// whole rows in `chunkBytes` (at least one), so that a streaming reader
-    /// reads a chunk with one pread and libhdf5's chunk cache (1 MiB) holds one.
-    public static func chunkRows(rowBytes: Int) -> Int { max(1, chunkBytes / max(rowBytes, 1)) }
+    /// Rows per chunk of the feature datasets the importers write: the
+    /// largest power of two of whole rows in `chunkBytes` (at least one), so
+    /// that a streaming reader reads a chunk with one pread, libhdf5's chunk
+    /// cache (1 MiB) holds one, and `--shuffle-blocks` has a round number to
+    /// match (1,024 rows of Fashion-MNIST's 784 bytes).
+    public static func chunkRows(rowBytes: Int) -> Int {
+        let fit = max(1, chunkBytes / max(rowBytes, 1))
+        return 1 << (Int.bitWidth - 1 - fit.leadingZeroBitCount)
+    }
 
     /// The target size of a feature chunk (measured in docs/performance.md).
     public static let chunkBytes = 1 << 20
@@ -278,11 +292,14 @@ public enum DatasetFile {
                 let x = "/\(name)/x", y = "/\(name)/y"
                 switch data.features {
                 case .bytes(let bytes, let scale):
-                    try file.write(bytes, shape: [data.count, data.featureCount], to: x, chunkRows: chunkRows(rowBytes: data.featureCount))
+                    let rows = chunkRows(rowBytes: data.featureCount)
+                    try file.write(bytes, shape: [data.count, data.featureCount], to: x, chunkRows: rows)
                     try file.setAttribute("scale", scale, on: x)
+                    try BlockFingerprints.of(bytes, featureCount: data.featureCount, blockRows: rows).write(to: file, split: name)
                 case .floats(let values):
-                    try file.write(values, shape: [data.count, data.featureCount], to: x,
-                                   chunkRows: chunkRows(rowBytes: data.featureCount * MemoryLayout<Float>.size))
+                    let rows = chunkRows(rowBytes: data.featureCount * MemoryLayout<Float>.size)
+                    try file.write(values, shape: [data.count, data.featureCount], to: x, chunkRows: rows)
+                    try BlockFingerprints.of(values, featureCount: data.featureCount, blockRows: rows).write(to: file, split: name)
                 case .streamed: preconditionFailure("\(data.name): a streamed split is written by copying its rows")
                 }
                 switch data.targets {

@@ -114,17 +114,20 @@ extension HDF5File {
 }
 
 /// Reads rows of one dataset by pread(2) at the offsets of its `RowLayout`:
-/// no libhdf5 call, so from any thread.
+/// no libhdf5 call, so from any thread. With the file's `BlockFingerprints`,
+/// every block a read touches is read whole and checked against its own.
 final class FileRowReader: RowReader {
     let path: String
     let object: String
     let layout: RowLayout
+    let fingerprints: BlockFingerprints?
     private let descriptor: Int32
 
-    init(path: String, object: String, layout: RowLayout) throws(StorageError) {
+    init(path: String, object: String, layout: RowLayout, fingerprints: BlockFingerprints? = nil) throws(StorageError) {
         self.path = path
         self.object = object
         self.layout = layout
+        self.fingerprints = fingerprints
         descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .io(path: path, reason: "cannot open it to stream \(object): \(String(cString: strerror(errno)))") }
     }
@@ -134,7 +137,34 @@ final class FileRowReader: RowReader {
     func read(rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws { try readRows(rows, into: buffer) }
 
     /// `read`, with its error's type.
+    /// - Throws: `.io` when the file ends early or a read fails,
+    ///   `.invalidContent` naming the rows of a block whose bytes do not match its fingerprint.
     func readRows(_ rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
+        guard let fingerprints else { return try readUnchecked(rows, into: buffer) }
+        let n = fingerprints.blockRows
+        let first = rows.lowerBound / n, end = Epochs.batches(of: rows.upperBound, in: n)
+        let whole = (first * n)..<min(end * n, layout.rows)
+        // The blocks the rows lie in, whole: in place when the rows are exactly them.
+        let scratch = whole == rows ? nil : UnsafeMutableRawBufferPointer.allocate(byteCount: whole.count * layout.rowBytes, alignment: 64)
+        defer { scratch?.deallocate() }
+        let target = scratch ?? buffer
+        try readUnchecked(whole, into: target)
+        for block in first..<end {
+            let start = (block * n - whole.lowerBound) * layout.rowBytes
+            let blockEnd = (min((block + 1) * n, layout.rows) - whole.lowerBound) * layout.rowBytes
+            guard BlockFingerprints.hash(UnsafeRawBufferPointer(rebasing: target[start..<blockEnd])) == fingerprints.blocks[block] else {
+                throw .invalidContent(path: path, object: object,
+                                      reason: "rows \(block * n) … \(min((block + 1) * n, layout.rows) - 1) do not match the fingerprint stored at import "
+                                        + "(\(BlockFingerprints.object(object.split(separator: "/").first.map(String.init) ?? ""))): the file changed or is damaged")
+            }
+        }
+        if let scratch {
+            let offset = (rows.lowerBound - whole.lowerBound) * layout.rowBytes
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: scratch[offset..<(offset + rows.count * layout.rowBytes)]))
+        }
+    }
+
+    private func readUnchecked(_ rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
         precondition(buffer.count == rows.count * layout.rowBytes && rows.upperBound <= layout.rows,
                      "\(buffer.count) bytes for rows \(rows) of \(layout.rows)")
         var cursor = buffer.baseAddress!
