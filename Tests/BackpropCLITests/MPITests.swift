@@ -77,6 +77,30 @@ struct MPITests {
         #expect(a.parameters.map(\.bitPattern) == b.parameters.map(\.bitPattern) && a.state == b.state && a.losses == b.losses)
     }
 
+    @Test("streamed under mpirun, each rank reading its own rows: 1–3 ranks, and 2 streamed ranks for 7 steps resumed in memory = one process in memory")
+    func streamed() throws {
+        let blocks = ["--shuffle-blocks", "64", "--shuffle-window", "3"]
+        let memory = try run(executable, training("memory", optimizer: "adam", extra: blocks + ["--dropout", "0.2"]), in: directory)
+        try #require(memory.status == 0, "\(memory.standardError)")
+        let reference = try outcome("memory")
+        for ranks in 1...3 {
+            let job = try mpirun(ranks, training("stream-\(ranks)", optimizer: "adam", extra: blocks + ["--dropout", "0.2", "--stream"]))
+            try #require(job.status == 0, "\(ranks) ranks: \(job.standardError)")
+            let result = try outcome("stream-\(ranks)")
+            #expect(result.parameters.map(\.bitPattern) == reference.parameters.map(\.bitPattern) && result.state == reference.state
+                    && result.losses == reference.losses, "\(ranks) ranks")
+        }
+        let first = try mpirun(2, training("split", optimizer: "adam", extra: blocks + ["--dropout", "0.2", "--stream", "--steps", "7"]))
+        try #require(first.status == 0, "\(first.standardError)")
+        let second = try run(executable, ["train", "--resume", "split", "--override", "--steps", "20", "--quiet"], in: directory)
+        try #require(second.status == 0, "\(second.standardError)")
+        let split = try outcome("split")
+        #expect(split.parameters.map(\.bitPattern) == reference.parameters.map(\.bitPattern) && split.losses == reference.losses)
+        // The epoch log says how long each epoch waited for the stream.
+        let metrics = try String(contentsOfFile: "\(directory)/stream-2/metrics.csv", encoding: .utf8)
+        #expect(metrics.split(separator: "\n").first?.hasSuffix("data_wait_seconds") == true, "\(metrics)")
+    }
+
     @Test("a rank with other settings or other data is refused by rank and name, in one line, before anything is written")
     func disagreement() throws {
         let other = "\(directory)/other.h5"
