@@ -35,7 +35,7 @@ struct BlockFingerprints: Sendable, Equatable {
         }
     }
 
-    private init(whole: UInt64, blockRows: Int, blocks: [UInt64]) {
+    init(whole: UInt64, blockRows: Int, blocks: [UInt64]) {
         self.whole = whole
         self.blockRows = blockRows
         self.blocks = blocks

@@ -36,7 +36,7 @@ public enum DatasetFile {
         }
         let train = streamingTrain ? try streamedSplit("train", of: file) : try split("train", of: file)
         let test = try split("test", of: file)
-        try check(test, "test", like: train, in: file)
+        try check(test, "test", like: (train.featureCount, train.targets), in: file)
         return (train, test)
     }
 
@@ -44,19 +44,33 @@ public enum DatasetFile {
     public static func validation(of file: HDF5File) throws(StorageError) -> Dataset? {
         guard try file.exists("/validation") else { return nil }
         let validation = try split("validation", of: file)
-        try check(validation, "validation", like: try split("train", of: file), in: file)
+        // /train's header and targets, not its features (which may be larger than memory).
+        let xShape = try file.shape(of: "/train/x")
+        try check(validation, "validation", like: (xShape.count == 2 ? xShape[1] : 0, try targets("/train/y", of: file).0), in: file)
         return validation
     }
 
     /// A split other than /train must fit the model /train trains: as many features, targets of its kind.
-    private static func check(_ data: Dataset, _ name: String, like train: Dataset, in file: HDF5File) throws(StorageError) {
+    private static func check(_ data: Dataset, _ name: String, like train: (featureCount: Int, targets: Dataset.Targets),
+                              in file: HDF5File) throws(StorageError) {
         guard train.featureCount == data.featureCount else {
             throw .wrongShape(path: file.path, object: "/\(name)/x", expected: "[M, \(train.featureCount)] like /train/x",
                               found: "[\(data.count), \(data.featureCount)]")
         }
-        guard train.hasTargets(like: data) else {
+        let sameKind: Bool
+        switch (train.targets, data.targets) {
+        case (.classes, .classes): sameKind = true
+        case (.values(_, let a), .values(_, let b)): sameKind = a == b
+        default: sameKind = false
+        }
+        guard sameKind else {
             throw .invalidContent(path: file.path, object: "/\(name)/y", reason: "holds \(data.targets) but /train/y \(train.targets)")
         }
+    }
+
+    /// The root attributes an importer records beside the layout's own (`source`), for a rewrite to keep.
+    public static func sourceAttributes(of file: HDF5File) throws(StorageError) -> [String: String] {
+        try file.hasAttribute("source") ? ["source": try file.stringAttribute("source")] : [:]
     }
 
     /// The file's class names (root attribute `class_names`), checked
@@ -64,7 +78,7 @@ public enum DatasetFile {
     public static func classNames(of file: HDF5File) throws(StorageError) -> [String]? {
         guard let names = try ClassNames.read(from: file, object: "/") else { return nil }
         for name in splits + (try file.exists("/validation") ? ["validation"] : []) {
-            if case .classes(let labels) = try split(name, of: file).targets, let top = labels.max(), Int(top) >= names.count {
+            if case .classes(let labels) = try targets("/\(name)/y", of: file).0, let top = labels.max(), Int(top) >= names.count {
                 throw .invalidContent(path: file.path, object: "attribute 'class_names' of /",
                                       reason: "names \(names.count) classes, but /\(name)/y holds the label \(top)")
             }
@@ -121,7 +135,7 @@ public enum DatasetFile {
         let storage: FeatureStream.Storage = floats ? .floats : .bytes(scale: try scale(of: xName, in: file))
         let layout = try file.rowLayout(of: xName, shape: shape, elementSize: floats ? MemoryLayout<Float>.size : 1)
         let stored = try BlockFingerprints.read(from: file, split: name, rows: shape[0])
-        let reader = try FileRowReader(path: file.path, object: xName, layout: layout, fingerprints: stored)
+        let reader = try FileRowReader(file: file, object: xName, layout: layout, fingerprints: stored)
         let (y, rows) = try targets(yName, of: file)
         guard rows == shape[0] else {
             throw .wrongShape(path: file.path, object: yName, expected: "\(shape[0]) rows (one per row of \(xName))", found: "\(rows)")
@@ -280,33 +294,140 @@ public enum DatasetFile {
             _ = try self.classNames(of: file)
         }
         try HDF5File.createAtomically(path, verify: verify) { (file) throws(StorageError) in
-            try file.setAttribute("format", format)
-            try ClassNames.write(classNames, to: file, object: "/")
-            for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
-            if let shape = train.imageShape {
-                try file.setAttribute(imageAttributes.height, Int64(shape.height))
-                try file.setAttribute(imageAttributes.width, Int64(shape.width))
-                if shape.channels != 1 { try file.setAttribute(imageAttributes.channels, Int64(shape.channels)) }
-            }
+            try writeHeader(to: file, attributes: attributes, classNames: classNames, imageShape: train.imageShape)
             for (name, data) in [("train", train), ("test", test)] + (validation.map { [("validation", $0)] } ?? []) {
-                let x = "/\(name)/x", y = "/\(name)/y"
-                switch data.features {
-                case .bytes(let bytes, let scale):
-                    let rows = chunkRows(rowBytes: data.featureCount)
-                    try file.write(bytes, shape: [data.count, data.featureCount], to: x, chunkRows: rows)
-                    try file.setAttribute("scale", scale, on: x)
-                    try BlockFingerprints.of(bytes, featureCount: data.featureCount, blockRows: rows).write(to: file, split: name)
-                case .floats(let values):
-                    let rows = chunkRows(rowBytes: data.featureCount * MemoryLayout<Float>.size)
-                    try file.write(values, shape: [data.count, data.featureCount], to: x, chunkRows: rows)
-                    try BlockFingerprints.of(values, featureCount: data.featureCount, blockRows: rows).write(to: file, split: name)
-                case .streamed: preconditionFailure("\(data.name): a streamed split is written by copying its rows")
-                }
-                switch data.targets {
-                case .classes(let labels): try file.write(labels, shape: [data.count], to: y)
-                case .values(let values, let width): try file.write(values, shape: [data.count, width], to: y)
-                }
+                try writeSplit(name, data, to: file)
             }
+        }
+    }
+
+    /// The root attributes: the format, the class names, `attributes`, the images' shape.
+    private static func writeHeader(to file: HDF5File, attributes: [String: String], classNames: [String]?,
+                                    imageShape: ImageShape?) throws(StorageError) {
+        try file.setAttribute("format", format)
+        try ClassNames.write(classNames, to: file, object: "/")
+        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
+        if let shape = imageShape {
+            try file.setAttribute(imageAttributes.height, Int64(shape.height))
+            try file.setAttribute(imageAttributes.width, Int64(shape.width))
+            if shape.channels != 1 { try file.setAttribute(imageAttributes.channels, Int64(shape.channels)) }
+        }
+    }
+
+    /// Split `name` (x chunked, with its fingerprints, and y) from memory.
+    private static func writeSplit(_ name: String, _ data: Dataset, to file: HDF5File) throws(StorageError) {
+        let x = "/\(name)/x"
+        switch data.features {
+        case .bytes(let bytes, let scale):
+            let rows = chunkRows(rowBytes: data.featureCount)
+            try file.write(bytes, shape: [data.count, data.featureCount], to: x, chunkRows: rows)
+            try file.setAttribute("scale", scale, on: x)
+            try BlockFingerprints.of(bytes, featureCount: data.featureCount, blockRows: rows).write(to: file, split: name)
+        case .floats(let values):
+            let rows = chunkRows(rowBytes: data.featureCount * MemoryLayout<Float>.size)
+            try file.write(values, shape: [data.count, data.featureCount], to: x, chunkRows: rows)
+            try BlockFingerprints.of(values, featureCount: data.featureCount, blockRows: rows).write(to: file, split: name)
+        case .streamed: preconditionFailure("\(data.name): a streamed split is written by `write(train: RowSource, …)`")
+        }
+        try writeTargets(data.targets, of: name, to: file)
+    }
+
+    private static func writeTargets(_ targets: Dataset.Targets, of name: String, to file: HDF5File) throws(StorageError) {
+        switch targets {
+        case .classes(let labels): try file.write(labels, shape: [labels.count], to: "/\(name)/y")
+        case .values(let values, let width): try file.write(values, shape: [values.count / width, width], to: "/\(name)/y")
+        }
+    }
+
+    /// A training split that arrives a block of rows at a time, never whole:
+    /// generated, or read from another file or a memory map.
+    public struct RowSource {
+        public let count: Int
+        public let featureCount: Int
+        public let storage: FeatureStream.Storage
+        /// Fills the buffer with the features of the rows, as stored, row-major, and returns their targets.
+        public let rows: (Range<Int>, UnsafeMutableRawBufferPointer) throws(StorageError) -> Dataset.Targets
+
+        /// - Parameters:
+        ///   - count: the rows, N.
+        ///   - featureCount: values a row, F.
+        ///   - storage: bytes with a scale, or float32.
+        ///   - rows: fills a block's features and returns its targets.
+        public init(count: Int, featureCount: Int, storage: FeatureStream.Storage,
+                    rows: @escaping (Range<Int>, UnsafeMutableRawBufferPointer) throws(StorageError) -> Dataset.Targets) {
+            self.count = count
+            self.featureCount = featureCount
+            self.storage = storage
+            self.rows = rows
+        }
+
+        var rowBytes: Int { featureCount * (storage == .floats ? MemoryLayout<Float>.size : 1) }
+    }
+
+    /// Writes a dataset file whose training split is too large to hold, on
+    /// disk (`HDF5File.createOnDisk`): /train/x a chunk of rows at a time from
+    /// `train`, with its fingerprints, so that memory holds one block and the
+    /// targets; the other splits from memory. Read back (streamed) before it
+    /// takes `path`'s place.
+    /// - Parameters:
+    ///   - train: the training split's rows.
+    ///   - validation: a validation split, written as /validation; nil for none.
+    ///   - test: the test split.
+    ///   - attributes: extra root attributes, e.g. the source.
+    ///   - classNames: the classes' names, stored as `class_names`.
+    ///   - imageShape: the images' shape, when the features are images.
+    ///   - path: the file to write.
+    /// - Throws: `StorageError` from the source, the checks or the file system.
+    public static func write(
+        train: RowSource, validation: Dataset? = nil, test: Dataset, attributes: [String: String], classNames: [String]? = nil,
+        imageShape: ImageShape? = nil, to path: String
+    ) throws(StorageError) {
+        precondition(train.count > 0 && train.featureCount > 0, "a training split of \(train.count) × \(train.featureCount)")
+        let verify = { (file: HDF5File) throws(StorageError) in
+            _ = try load(file, streamingTrain: true)
+            _ = try self.validation(of: file)
+            _ = try self.classNames(of: file)
+        }
+        let (total, overflow) = train.count.multipliedReportingOverflow(by: train.rowBytes + 8)
+        try HDF5File.createOnDisk(path, expectedBytes: overflow ? Int.max : total, verify: verify) { (file) throws(StorageError) in
+            try writeHeader(to: file, attributes: attributes, classNames: classNames, imageShape: imageShape)
+            for (name, data) in [("test", test)] + (validation.map { [("validation", $0)] } ?? []) { try writeSplit(name, data, to: file) }
+            let blockRows = chunkRows(rowBytes: train.rowBytes)
+            let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockRows * train.rowBytes, alignment: 64)
+            defer { block.deallocate() }
+            var whole = Fingerprint(), blocks: [UInt64] = []
+            var labels: [UInt8] = [], values: [Float] = [], width = 0
+            let bytes = train.storage == .floats ? nil : try file.createRows("/train/x", of: UInt8.self, rows: train.count,
+                                                                              columns: train.featureCount, chunkRows: blockRows)
+            let floats = train.storage == .floats ? try file.createRows("/train/x", of: Float.self, rows: train.count,
+                                                                         columns: train.featureCount, chunkRows: blockRows) : nil
+            for start in stride(from: 0, to: train.count, by: blockRows) {
+                let rows = start..<min(start + blockRows, train.count)
+                let part = UnsafeMutableRawBufferPointer(rebasing: block[0..<(rows.count * train.rowBytes)])
+                let targets = try train.rows(rows, part)
+                switch targets {
+                case .classes(let block) where block.count == rows.count && values.isEmpty: labels += block
+                case .values(let block, let w) where block.count == rows.count * w && labels.isEmpty && (width == 0 || w == width):
+                    values += block
+                    width = w
+                default: preconditionFailure("\(path): targets \(targets) for rows \(rows) do not match the rows before them")
+                }
+                if let bytes { try bytes.write(UnsafeBufferPointer(part.bindMemory(to: UInt8.self)), rows: rows) }
+                if let floats {
+                    let values = UnsafeBufferPointer(part.bindMemory(to: Float.self))
+                    if let i = values.firstIndex(where: { !$0.isFinite }) {
+                        throw .invalidContent(path: path, object: "/train/x",
+                                              reason: "would hold \(values[i]) at row \(start + i / train.featureCount), column \(i % train.featureCount)")
+                    }
+                    try floats.write(values, rows: rows)
+                }
+                whole.mix(bytes: UnsafeRawBufferPointer(part))
+                blocks.append(BlockFingerprints.hash(UnsafeRawBufferPointer(part)))
+            }
+            whole.finishArray()
+            if case .bytes(let scale) = train.storage { try file.setAttribute("scale", scale, on: "/train/x") }
+            try BlockFingerprints(whole: whole.hash, blockRows: blockRows, blocks: blocks).write(to: file, split: "train")
+            try writeTargets(width == 0 ? .classes(labels) : .values(values, width: width), of: "train", to: file)
         }
     }
 }

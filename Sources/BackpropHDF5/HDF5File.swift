@@ -45,21 +45,30 @@ public final class HDF5File {
     /// a header cannot make the reader ask for memory it will not get.
     public static let byteLimit = MemoryLimit.perRead
 
-    private init(path: String, file: Handle) {
+    /// Where the file is on disk (nil for an image in memory); `path` may name it otherwise in messages.
+    let location: String?
+
+    init(path: String, file: Handle, location: String? = nil) {
         self.path = path
         self.file = file
+        self.location = location
     }
 
     /// Opens an existing file for reading.
     /// - Throws: `.missingFile`, `.notHDF5`.
     public static func open(_ path: String) throws(StorageError) -> HDF5File {
+        try open(path, reportedAs: path)
+    }
+
+    /// Opens `path` for reading, naming it `name` in messages (a temporary file by its final name).
+    static func open(_ path: String, reportedAs name: String) throws(StorageError) -> HDF5File {
         chdf5_silence_errors()
-        guard FileSystem.exists(path) else { throw .missingFile(path: path) }
+        guard FileSystem.exists(path) else { throw .missingFile(path: name) }
         // Either call failing means the bytes are not an HDF5 file libhdf5 can open.
-        guard H5Fis_hdf5(path) > 0 else { throw .notHDF5(path: path) }
+        guard H5Fis_hdf5(path) > 0 else { throw .notHDF5(path: name) }
         let id = H5Fopen(path, chdf5_acc_rdonly(), propertiesDefault)
-        guard id >= 0 else { throw .notHDF5(path: path) }
-        return HDF5File(path: path, file: Handle(id, close: H5Fclose))
+        guard id >= 0 else { throw .notHDF5(path: name) }
+        return HDF5File(path: name, file: Handle(id, close: H5Fclose), location: path)
     }
 
     /// Opens a file image held in memory (the core driver, no backing

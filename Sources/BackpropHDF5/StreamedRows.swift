@@ -60,7 +60,8 @@ extension HDF5File {
         let plist = try handle("H5Dget_create_plist", object, close: H5Pclose) { H5Dget_create_plist(dataset.id) }
         let (rows, columns) = (shape[0], shape[1])
         let rowBytes = columns * elementSize
-        let fileSize = UInt64(max(FileSystem.size(of: path) ?? 0, 0))
+        guard let location else { throw .invalidContent(path: path, object: object, reason: "is in a file image in memory, which is not streamed") }
+        let fileSize = UInt64(max(FileSystem.size(of: location) ?? 0, 0))
         func refuse(_ reason: String) -> StorageError { .invalidContent(path: path, object: object, reason: reason) }
         let filters = try check(H5Pget_nfilters(plist.id), "H5Pget_nfilters", object)
         guard filters == 0 else {
@@ -123,12 +124,17 @@ final class FileRowReader: RowReader {
     let fingerprints: BlockFingerprints?
     private let descriptor: Int32
 
-    init(path: String, object: String, layout: RowLayout, fingerprints: BlockFingerprints? = nil) throws(StorageError) {
-        self.path = path
+    /// - Parameters:
+    ///   - file: the open file (its location is opened again for pread).
+    ///   - object: the dataset.
+    ///   - layout: where its rows are.
+    ///   - fingerprints: the blocks' stored fingerprints, checked on every read; nil for none.
+    init(file: HDF5File, object: String, layout: RowLayout, fingerprints: BlockFingerprints? = nil) throws(StorageError) {
+        self.path = file.path
         self.object = object
         self.layout = layout
         self.fingerprints = fingerprints
-        descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        descriptor = Glibc.open(file.location ?? "/dev/null/none", O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .io(path: path, reason: "cannot open it to stream \(object): \(String(cString: strerror(errno)))") }
     }
 

@@ -1,0 +1,81 @@
+import ArgumentParser
+import BackpropCore
+import BackpropHDF5
+import Foundation
+
+/// `backprop generate`: a dataset of any size, written straight to chunked
+/// HDF5, for measuring what streaming costs (Benchmarks/streaming).
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Write a synthetic classification dataset of any size to chunked HDF5, a block at a time.",
+        discussion: """
+        Features are uniform random bytes (x = byte/255); each label is the class a fixed random \
+        teacher network (F-64-K, tanh, from --seed) gives x − ½, so the task is learnable. /train \
+        is written a chunk at a time with its fingerprints, in memory bounded by one chunk and the \
+        labels; /test (--test-samples) comes from the same teacher. Everything follows from the \
+        seed: the same flags write the same bytes.
+        """)
+
+    @Option(help: "Training samples N.")
+    var samples: Int
+    @Option(help: "Test samples.")
+    var testSamples = 10_000
+    @Option(help: "Features per sample F.")
+    var features = 784
+    @Option(help: "Classes K (2 … 256).")
+    var classes = 10
+    @Option(help: "Seed of the features and of the teacher.")
+    var seed: UInt64 = 0
+    @Option(help: "The HDF5 file to write.")
+    var output: String
+
+    func validate() throws {
+        guard samples >= 1 && samples <= Int(Int32.max) else { throw ValidationError("--samples \(samples) is invalid: it must be 1 … \(Int32.max).") }
+        guard testSamples >= 1 && testSamples <= 1 << 24 else { throw ValidationError("--test-samples \(testSamples) is invalid: it must be 1 … \(1 << 24).") }
+        guard features >= 1 && features <= 1 << 20 else { throw ValidationError("--features \(features) is invalid: it must be 1 … \(1 << 20).") }
+        guard classes >= 2 && classes <= 256 else { throw ValidationError("--classes \(classes) is invalid: it must be 2 … 256.") }
+    }
+
+    func run() throws {
+        try Backprop.setUp()
+        try refuseOverwritingInputs(output, flag: "--output", inputs: [])
+        var teacher = try Network<Float>(sizes: [features, 64, classes], hiddenActivation: .tanh, outputActivation: nil, loss: .crossEntropy)
+        var generator = SeededGenerator(seed: seed, stream: 7)
+        teacher.initialize(.pytorch, generator: &generator)
+        let (features, classes, seed) = (self.features, self.classes, self.seed)
+        /// Rows `rows` of the dataset drawn from `stream`: their bytes into `x`, their labels returned.
+        func draw(_ rows: Range<Int>, stream: UInt64, into x: UnsafeMutableRawBufferPointer) -> [UInt8] {
+            var random = SeededGenerator(seed: seed, stream: stream)
+            var i = 0
+            while i < x.count {
+                var word = random.next()
+                for _ in 0..<min(8, x.count - i) {
+                    x[i] = UInt8(truncatingIfNeeded: word)
+                    word >>= 8
+                    i += 1
+                }
+            }
+            let inputs = x.map { Float($0) / 255 - 0.5 }
+            let outputs = teacher.predict(inputs: inputs)
+            return (0..<rows.count).map { n in
+                let row = outputs[(n * classes)..<((n + 1) * classes)]
+                return UInt8(row.indices.max { row[$0] < row[$1] }! - n * classes)
+            }
+        }
+        var testBytes = [UInt8](repeating: 0, count: testSamples * features)
+        let testLabels = testBytes.withUnsafeMutableBytes { draw(0..<testSamples, stream: 1 << 40, into: $0) }
+        let test = Dataset(name: "test", features: testBytes, labels: testLabels, featureCount: features, scale: 1 / 255)
+        let start = ContinuousClock.now
+        // Each block draws from a stream of its own: any block can be made alone.
+        let source = DatasetFile.RowSource(count: samples, featureCount: features, storage: .bytes(scale: 1 / 255)) { rows, x in
+            .classes(draw(rows, stream: 1 << 32 + UInt64(rows.lowerBound), into: x))
+        }
+        try DatasetFile.write(train: source, test: test,
+                              attributes: ["source": "backprop generate --samples \(samples) --features \(features) --classes \(classes) --seed \(seed)"],
+                              to: output)
+        let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds)
+        print(String(format: "wrote %@: %ld train and %ld test samples of %ld features, %ld classes (%.1f s)",
+                     output, samples, testSamples, features, classes, seconds))
+    }
+}
