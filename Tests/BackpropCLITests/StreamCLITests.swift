@@ -46,4 +46,62 @@ struct StreamCLITests {
         #expect(result.status == 64)
         #expect(!FileManager.default.fileExists(atPath: "\(cli.directory)/refused/model.h5"))
     }
+
+    /// `backprop` with `arguments`, and its peak resident set in KiB (getrusage of the child, by Python).
+    func peakResident(_ arguments: [String]) throws -> (ProcessResult, Int) {
+        let script = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+            + "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
+        let result = try run("/usr/bin/python3", ["-c", script, cli.executable] + arguments, in: cli.directory)
+        let kib = result.standardError.split(separator: "\n").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? -1
+        return (result, kib)
+    }
+
+    @Test("generate writes a chunked, fingerprinted file in memory bounded by a block: 8× the samples, the same peak RSS; the same seed, the same data")
+    func generate() throws {
+        var peaks: [Int] = []
+        for samples in [10_000, 80_000] {
+            let (result, kib) = try peakResident(["generate", "--samples", "\(samples)", "--features", "256", "--test-samples", "500",
+                                                  "--output", "g\(samples).h5"])
+            try #require(result.status == 0, "\(result.standardError)")
+            peaks.append(kib)
+        }
+        // 80,000 × 256 bytes is 20 MB of features: none of it may stay.
+        #expect(peaks[0] > 0 && peaks[1] - peaks[0] < 4 << 10, "peak RSS \(peaks) KiB")
+        let again = try cli.backprop("generate", "--samples", "10000", "--features", "256", "--test-samples", "500", "--output", "again.h5")
+        try #require(again.status == 0)
+        let (a, b) = (try DatasetFile.load("\(cli.directory)/g10000.h5"), try DatasetFile.load("\(cli.directory)/again.h5"))
+        #expect(a.train.fingerprint == b.train.fingerprint && a.test.fingerprint == b.test.fingerprint)
+        #expect(Set(a.train.labels ?? []).count > 1, "a teacher that gives one class")
+        // Streamed training on the larger file holds no more than on the smaller one.
+        var trained: [Int] = []
+        for samples in [10_000, 80_000] {
+            let (result, kib) = try peakResident(["train", "--data", "g\(samples).h5", "--layers", "256,32,10", "--epochs", "1",
+                                                  "--shuffle-blocks", "4096", "--stream", "--run-dir", "t\(samples)", "--quiet"])
+            try #require(result.status == 0, "\(result.standardError)")
+            trained.append(kib)
+        }
+        #expect(trained[1] - trained[0] < 4 << 10, "peak RSS of streamed training \(trained) KiB")
+        for word in ["abc", "0", "-5", "9223372036854775807"] {
+            let fresh = CLITests()
+            try fresh.expectFailure(try fresh.backprop("generate", "--samples", word, "--output", "bad.h5"), mentions: ["--samples"])
+        }
+    }
+
+    @Test("rechunk rewrites a contiguous file chunked and fingerprinted, with the same data fingerprint: a checkpoint of the old file resumes on the new")
+    func rechunk() throws {
+        let result = try cli.backprop("rechunk", CLITests.sample, "--output", "new.h5")
+        try #require(result.status == 0, "\(result.standardError)")
+        let (old, new) = (try DatasetFile.load(CLITests.sample), try DatasetFile.load("\(cli.directory)/new.h5"))
+        #expect(old.train.fingerprint == new.train.fingerprint && old.test.fingerprint == new.test.fingerprint)
+        #expect(try HDF5File.open("\(cli.directory)/new.h5").exists("/train/x_blocks"))
+        let first = try train("old", ["--shuffle-blocks", "128", "--steps", "3"])
+        try #require(first.status == 0, "\(first.standardError)")
+        let resumed = try cli.backprop("train", "--resume", "old", "--data", "new.h5", "--stream", "--override", "--steps", "8", "--quiet")
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+        let overwrite = try cli.backprop("rechunk", "new.h5", "--output", "new.h5")
+        #expect(overwrite.status != 0 && overwrite.standardError.contains("--output") && overwrite.standardError.split(separator: "\n").count == 1)
+        let fresh = CLITests()
+        try fresh.expectFailure(try fresh.backprop("rechunk", "missing.h5", "--output", "x.h5"), mentions: ["missing.h5"])
+        try fresh.expectFailure(try fresh.backprop("rechunk", CLITests.sample, "--output", "no/such/dir/x.h5"), mentions: ["no/such/dir"])
+    }
 }
