@@ -12,6 +12,7 @@ struct Evaluate: ParsableCommand {
     var checkpoint: String
     @OptionGroup var data: DataOptions
     @OptionGroup var split: SplitOptions
+    @OptionGroup(title: "Streaming") var streaming: StreamOptions
     @OptionGroup var threads: WorkerOptions
 
     func run() throws {
@@ -19,7 +20,7 @@ struct Evaluate: ParsableCommand {
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let (dataset, fileNames) = try guardedRead(data.path) {
             let file = try HDF5File.open(data.path)
-            return (try split.read(file, path: data.path, trainedAs: model.configuration, checkpoint: checkpoint),
+            return (try split.read(file, path: data.path, trainedAs: model.configuration, checkpoint: checkpoint, streaming: streaming),
                     try DatasetFile.classNames(of: file))
         }
         // The dataset's class names, else the model's; shown beside the class numbers.
@@ -29,7 +30,7 @@ struct Evaluate: ParsableCommand {
             return String(format: "%2d", c) + name
         }
         try dataset.validate(for: model.network)
-        let result = evaluate(model.network, on: dataset, workers: threads.count)
+        let result = try evaluate(model.network, on: dataset, workers: threads.count)
         print("\(checkpoint) on \(dataset.name): \(result.sampleCount) samples")
         switch result.task {
         case .regression:

@@ -263,9 +263,20 @@ struct SplitOptions: ParsableArguments {
     /// The split of `file` (at `path`) for a model trained as `configuration`
     /// says: a validation split is the file's own, or the run's held-out share
     /// of /train (`Dataset.split`, with the run's fraction and seed).
-    func read(_ file: HDF5File, path: String, trainedAs configuration: TrainingConfiguration, checkpoint: String) throws -> Dataset {
-        guard split == .validation else { return try DatasetFile.split(name, of: file) }
-        if let stored = try DatasetFile.validation(of: file) { return stored }
+    /// With `streaming`, a stored split larger than its budget is streamed (`DatasetFile.streamedSplit`).
+    func read(_ file: HDF5File, path: String, trainedAs configuration: TrainingConfiguration, checkpoint: String,
+              streaming: StreamOptions? = nil) throws -> Dataset {
+        func stored(_ name: String) throws -> Dataset {
+            if let streaming, streaming.streams(featureBytes: try DatasetFile.featureBytes(of: name, in: file)) {
+                return try DatasetFile.streamedSplit(name, of: file)
+            }
+            return try DatasetFile.split(name, of: file)
+        }
+        guard split == .validation else { return try stored(name) }
+        if try file.exists("/validation") {
+            _ = try DatasetFile.validation(of: file)  // checked against /train
+            return try stored("validation")
+        }
         guard configuration.validationFraction > 0 else {
             throw ValidationError("--split validation: \(path) has no /validation, and \(checkpoint) was trained without "
                                   + "\(Settings.validationFraction.flag).")

@@ -111,9 +111,12 @@ struct Train: ParsableCommand {
         }
         let (whole, stored, test, classNames) = try guardedRead(dataPath) {
             let file = try HDF5File.open(dataPath)
-            let streams = streaming.streams(featureBytes: try DatasetFile.featureBytes(of: "train", in: file))
-            let (train, test) = try DatasetFile.load(file, streamingTrain: streams)
-            return (train, try DatasetFile.validation(of: file), test, try DatasetFile.classNames(of: file))
+            // Each split stays in the file when it is larger than the budget (or --stream).
+            func streams(_ split: String) throws -> Bool {
+                try file.exists("/\(split)/x") && streaming.streams(featureBytes: try DatasetFile.featureBytes(of: split, in: file))
+            }
+            let (train, test) = try DatasetFile.load(file, streamingTrain: try streams("train"), streamingTest: try streams("test"))
+            return (train, try DatasetFile.validation(of: file, streaming: try streams("validation")), test, try DatasetFile.classNames(of: file))
         }
         // The validation split comes before anything counts the training samples (the schedule, DP-SGD's q).
         let (train, validation) = try Train.checked {

@@ -220,7 +220,7 @@ final class TrainingRun {
                                         : "early stopping: the run trained all its epochs; ")
                           + "\(output) holds the weights of epoch \(best.epoch + 1), the best")
         }
-        reportTest(final)
+        try reportTest(final)
         progress.line(String(format: "trained to step %ld (%.2f s in optimizer steps, %.2f s in all); parameters %@; model written to %@",
                      trainer.position.step, stepSeconds, seconds(since: started), final.network.fingerprint, output),
                       minimum: .quiet)
@@ -248,12 +248,12 @@ final class TrainingRun {
             learningRate: trainer.learningRate, samplesPerSecond: samplesPerSecond, wallTime: earlierSeconds + self.seconds(since: started))
         var scores = ""
         if let validation {
-            let evaluation = evaluated(on: validation)
+            let evaluation = try evaluated(on: validation)
             (record.validationLoss, record.validationScore) = (evaluation.meanLoss, evaluation.score)
             scores += "  " + Self.shown(evaluation, on: "validation")
         }
         if testReport == .everyEpoch {
-            let evaluation = evaluated(on: test)
+            let evaluation = try evaluated(on: test)
             (record.testLoss, record.testScore) = (evaluation.meanLoss, evaluation.score)
             scores += "  " + Self.shown(evaluation, on: "test")
         }
@@ -283,8 +283,8 @@ final class TrainingRun {
     }
 
     /// `network` (the trainer's, unless another is given) on `data`, with the run's workers and kernel.
-    private func evaluated(_ network: Network<Float>? = nil, on data: Dataset) -> Evaluation {
-        evaluate(network ?? trainer.network, on: data, workers: trainer.configuration.workers, kernel: trainer.kernel)
+    private func evaluated(_ network: Network<Float>? = nil, on data: Dataset) throws(TrainingError) -> Evaluation {
+        try evaluate(network ?? trainer.network, on: data, workers: trainer.configuration.workers, kernel: trainer.kernel)
     }
 
     /// "validation loss 0.4123  validation accuracy 85.20 %".
@@ -293,8 +293,8 @@ final class TrainingRun {
     }
 
     /// The test split, read once for the final model (the output file): it chose nothing.
-    private func reportTest(_ final: Checkpoint) {
-        let evaluation = evaluated(final.network, on: test)
+    private func reportTest(_ final: Checkpoint) throws(TrainingError) {
+        let evaluation = try evaluated(final.network, on: test)
         let best = trainer.history.best.map { "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split" }
             ?? (validation == nil ? "; no best.h5: without a validation split (--validation-fraction) nothing chooses one" : "")
         progress.line(Self.shown(evaluation, on: "test") + " (the final model, epoch \(final.position.epoch)"

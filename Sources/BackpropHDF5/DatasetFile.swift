@@ -26,24 +26,25 @@ public enum DatasetFile {
     }
 
     /// Reads and validates both splits of an open file (a path or a memory
-    /// image); with `streamingTrain`, /train's features stay in the file
-    /// (`streamedSplit`).
-    public static func load(_ file: HDF5File, streamingTrain: Bool = false) throws(StorageError) -> (train: Dataset, test: Dataset) {
+    /// image); with `streamingTrain` or `streamingTest`, that split's features
+    /// stay in the file (`streamedSplit`).
+    public static func load(_ file: HDF5File, streamingTrain: Bool = false, streamingTest: Bool = false) throws(StorageError) -> (train: Dataset, test: Dataset) {
         let path = file.path
         if try file.hasAttribute("format") {
             let format = try file.stringAttribute("format")
             guard format == DatasetFile.format else { throw .wrongFormat(path: path, found: format, expected: DatasetFile.format) }
         }
         let train = streamingTrain ? try streamedSplit("train", of: file) : try split("train", of: file)
-        let test = try split("test", of: file)
+        let test = streamingTest ? try streamedSplit("test", of: file) : try split("test", of: file)
         try check(test, "test", like: (train.featureCount, train.targets), in: file)
         return (train, test)
     }
 
-    /// The file's own validation split (/validation), checked like /test; nil when it has none.
-    public static func validation(of file: HDF5File) throws(StorageError) -> Dataset? {
+    /// The file's own validation split (/validation), checked like /test; nil
+    /// when it has none. With `streaming`, its features stay in the file.
+    public static func validation(of file: HDF5File, streaming: Bool = false) throws(StorageError) -> Dataset? {
         guard try file.exists("/validation") else { return nil }
-        let validation = try split("validation", of: file)
+        let validation = streaming ? try streamedSplit("validation", of: file) : try split("validation", of: file)
         // /train's header and targets, not its features (which may be larger than memory).
         let xShape = try file.shape(of: "/train/x")
         try check(validation, "validation", like: (xShape.count == 2 ? xShape[1] : 0, try targets("/train/y", of: file).0), in: file)

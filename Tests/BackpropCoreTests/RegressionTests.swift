@@ -51,7 +51,7 @@ struct RegressionTests {
         let (inputs, targets) = dataset.arrays(outputCount: 2, as: Float.self)
         let y = network.predict(inputs: inputs)
         let squares = zip(y, targets).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +)
-        let result = evaluate(network, on: dataset, workers: 3, shardSize: 64)
+        let result = try evaluate(network, on: dataset, workers: 3, shardSize: 64)
         #expect(result.task == .regression && isClose(result.score, (squares / 600).squareRoot(), .floatAgainstDouble))
         #expect(isClose(result.meanLoss, squares / 2 / 300, .floatAgainstDouble))
         #expect(result.confusion.isEmpty)
@@ -66,7 +66,7 @@ struct RegressionTests {
             let trainer = try Trainer(configuration: configuration(workers: workers), dataset: train)
             while !trainer.isFinished { try trainer.step() }
             parameters.append(trainer.network.parameters.map(\.bitPattern))
-            rmse.append(evaluate(trainer.network, on: test, workers: workers).score)
+            rmse.append(try evaluate(trainer.network, on: test, workers: workers).score)
         }
         #expect(parameters.dropFirst().allSatisfy { $0 == parameters[0] } && rmse.dropFirst().allSatisfy { $0 == rmse[0] })
         // Predicting each target's mean: RMSE √((Var t₁ + Var t₂)/2) ≈ √((5/3 + 1/9)/2) ≈ 0.94.

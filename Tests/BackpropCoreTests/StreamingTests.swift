@@ -187,6 +187,23 @@ struct StreamingTests {
         }
     }
 
+    @Test("evaluation of a streamed dataset, a block of whole shards at a time, has the bits of evaluation in memory")
+    func streamedEvaluation() throws {
+        let data = randomDataset(count: 301, featureCount: 30, classCount: 4, seed: 8)
+        let trainer = try Trainer(configuration: configuration(workers: 2), dataset: data)
+        for _ in 0..<5 { try trainer.step() }
+        for (readRows, shardSize, workers) in [(16, 8, 1), (100, 64, 2), (5, 256, 3), (1000, 32, 2)] {
+            let (stream, reader) = streamed(data, readRows: readRows)
+            let inMemory = try evaluate(trainer.network, on: data, workers: workers, shardSize: shardSize)
+            let fromStream = try evaluate(trainer.network, on: stream, workers: workers, shardSize: shardSize)
+            #expect(inMemory == fromStream && inMemory.meanLoss.bitPattern == fromStream.meanLoss.bitPattern,
+                    "reads of \(readRows), shards of \(shardSize)")
+            #expect(reader.rowsRead.allSatisfy { $0.lowerBound % shardSize == 0 } && !reader.rowsRead.isEmpty)
+        }
+        let (failing, _) = streamed(data, failingFrom: 200)
+        #expect(throws: TrainingError.self) { try evaluate(trainer.network, on: failing, workers: 1) }
+    }
+
     @Test("a read that fails is an error naming the dataset and the rows, and the step changes nothing")
     func readFailure() throws {
         let data = randomDataset(count: 301, featureCount: 30, classCount: 4, seed: 8)

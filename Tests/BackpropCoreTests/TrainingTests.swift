@@ -157,7 +157,7 @@ struct TrainingTests {
         let trainer = try Trainer(configuration: c, dataset: dataset)
         while !trainer.isFinished { try trainer.step() }
         let seconds = Date().timeIntervalSince(start)
-        let accuracy = evaluate(trainer.network, on: dataset, workers: 2).score
+        let accuracy = try evaluate(trainer.network, on: dataset, workers: 2).score
         #expect(trainer.position.step == 800)
         #expect(accuracy >= 0.95, "accuracy \(accuracy)")
         // Wall time is checked only on request: shared machines are noisy (see README, Testing).

@@ -27,7 +27,7 @@ struct LibraryExampleTests {
         while !trainer.isFinished {
             try trainer.step()
         }
-        let result = evaluate(trainer.network, on: test, workers: configuration.workers)
+        let result = try evaluate(trainer.network, on: test, workers: configuration.workers)
         print("\(result.task.scoreName): \(result.task.format(result.score))")
         try Checkpoint(of: trainer, dataPath: path, dataFingerprint: train.fingerprint).save(to: "\(directory)/model.h5")
 

@@ -23,60 +23,46 @@ public struct Evaluation: Sendable, Equatable {
 /// Runs `network` over every sample of `dataset` (never changing the model)
 /// and measures the loss and, for class labels, accuracy and the confusion
 /// matrix, for regression targets the RMSE, in shards of
-/// `shardSize` on `workers` workers.
+/// `shardSize` on `workers` workers. A streamed dataset is read in blocks of
+/// whole shards, in file order, one block in memory at a time: the same sums
+/// in the same order, so the same bits as in memory.
+/// - Throws: `TrainingError.dataUnreadable` when a streamed dataset's rows cannot be read.
 public func evaluate(
     _ network: Network<Float>, on dataset: Dataset, workers: Int, shardSize: Int = 256, kernel: Kernel = .automatic
-) -> Evaluation {
+) throws(TrainingError) -> Evaluation {
     let shardCount = (dataset.count + shardSize - 1) / shardSize
-    let workerCount = max(1, min(workers, shardCount))
-    let workspaces = (0..<workerCount).map { _ in Workspace<Float>(sizes: network.sizes, capacity: shardSize) }
-    let classes = network.outputCount
-    let wT = TransposedWeights(network)
     var predictions = [Int32](repeating: 0, count: dataset.count)
     // Per shard: Σ_n E^n, then Σ_n Σ_k (y_k − t_k)².
     var shardSums = [Double](repeating: 0, count: 2 * shardCount)
-    let order = (0..<Int32(dataset.count)).map { $0 }
-
-    predictions.withUnsafeMutableBufferPointer { predicted in
-        shardSums.withUnsafeMutableBufferPointer { sums in
-            network.parameters.withUnsafeBufferPointer { parameters in
-                order.withUnsafeBufferPointer { order in
-                    let predicted = SharedPointer(base: predicted.baseAddress!)
-                    let sums = SharedPointer(base: sums.baseAddress!)
-                    let w = SharedPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
-                    let all = SharedPointer(base: UnsafeMutablePointer(mutating: order.baseAddress!))
-                    forEachShard(shardCount, workers: workerCount) { worker, s in
-                        let workspace = workspaces[worker]
-                        let start = s * shardSize, rows = min(shardSize, dataset.count - start)
-                        dataset.gather(UnsafeBufferPointer(start: all.base + start, count: rows),
-                                       inputs: workspace.activation(0), targets: workspace.targets,
-                                       outputCount: classes)
-                        network.forward(rows: rows, workspace: workspace, parameters: w.base,
-                                        transposedWeights: wT, applyOutputActivation: false, kernel: kernel)
-                        let output = workspace.activation(network.layers.count)
-                        // The class is the arg-max of a (= arg-max of y for softmax).
-                        for n in 0..<rows {
-                            let row = output + n * classes
-                            var best = 0
-                            for k in 1..<classes where row[k] > row[best] { best = k }
-                            predicted.base[start + n] = Int32(best)
-                        }
-                        sums.base[2 * s] = Double(network.loss.outputErrors(
-                            output, targets: workspace.targets, rows: rows, width: classes,
-                            outputActivation: network.layers[network.layers.count - 1].activation,
-                            delta: workspace.deltaA))
-                        // outputErrors left y = g(a) in place: Σ (y_k − t_k)² of the shard.
-                        var squares = 0.0
-                        for i in 0..<(rows * classes) {
-                            let difference = Double(output[i] - workspace.targets[i])
-                            squares += difference * difference
-                        }
-                        sums.base[2 * s + 1] = squares
-                    }
-                }
+    let evaluator = ShardEvaluator(network: network, shardSize: shardSize, workers: workers, kernel: kernel)
+    if case .streamed(let stream) = dataset.features {
+        let blockRows = max(1, stream.readRows / shardSize) * shardSize
+        var block = [UInt8](repeating: 0, count: blockRows * stream.bytesPerRow)
+        for start in stride(from: 0, to: dataset.count, by: blockRows) {
+            let rows = start..<min(start + blockRows, dataset.count)
+            do {
+                try block.withUnsafeMutableBytes { try stream.reader.read(rows: rows, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(rows.count * stream.bytesPerRow)])) }
+            } catch {
+                throw .dataUnreadable(dataset: dataset.name, rows: rows, reason: "\(error)")
             }
+            let part = block.prefix(rows.count * stream.bytesPerRow)
+            let features: Dataset.Features
+            switch stream.storage {
+            case .bytes(let scale): features = .bytes(Array(part), scale: scale)
+            case .floats: features = .floats(part.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            }
+            let targets: Dataset.Targets
+            switch dataset.targets {
+            case .classes(let labels): targets = .classes(Array(labels[rows]))
+            case .values(let values, let width): targets = .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
+            }
+            let rowsData = Dataset(name: dataset.name, features: features, targets: targets, featureCount: dataset.featureCount)
+            evaluator.run(rowsData, firstShard: start / shardSize, sums: &shardSums, predictions: &predictions, offset: start)
         }
+    } else {
+        evaluator.run(dataset, firstShard: 0, sums: &shardSums, predictions: &predictions, offset: 0)
     }
+    let classes = network.outputCount
     let count = max(dataset.count, 1)
     var errorSum = 0.0, squaresSum = 0.0
     for s in 0..<shardCount {
@@ -93,4 +79,74 @@ public func evaluate(
     let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
     return Evaluation(task: .classification, meanLoss: meanLoss, score: Double(correct) / Double(count),
                       confusion: confusion, sampleCount: dataset.count)
+}
+
+/// The forward passes of evaluation, shard by shard on the workers: each
+/// shard's sums and each sample's predicted class.
+private struct ShardEvaluator {
+    let network: Network<Float>
+    let shardSize: Int
+    let workers: Int
+    let kernel: Kernel
+    let workspaces: [Workspace<Float>]
+    let wT: TransposedWeights<Float>
+
+    init(network: Network<Float>, shardSize: Int, workers: Int, kernel: Kernel) {
+        self.network = network
+        self.shardSize = shardSize
+        self.workers = max(1, workers)
+        self.kernel = kernel
+        workspaces = (0..<max(1, workers)).map { _ in Workspace<Float>(sizes: network.sizes, capacity: shardSize) }
+        wT = TransposedWeights(network)
+    }
+
+    /// Every shard of in-memory `dataset`: its sums at shard `firstShard` + s of
+    /// `sums`, its samples' classes at `offset` + n of `predictions`.
+    func run(_ dataset: Dataset, firstShard: Int, sums allSums: inout [Double], predictions allPredictions: inout [Int32], offset: Int) {
+        let shardCount = (dataset.count + shardSize - 1) / shardSize
+        let workerCount = max(1, min(workers, shardCount))
+        let classes = network.outputCount
+        let order = (0..<Int32(dataset.count)).map { $0 }
+        let (network, shardSize, kernel, workspaces, wT) = (self.network, self.shardSize, self.kernel, self.workspaces, self.wT)
+        allPredictions.withUnsafeMutableBufferPointer { predicted in
+            allSums.withUnsafeMutableBufferPointer { sums in
+                network.parameters.withUnsafeBufferPointer { parameters in
+                    order.withUnsafeBufferPointer { order in
+                        let predicted = SharedPointer(base: predicted.baseAddress! + offset)
+                        let sums = SharedPointer(base: sums.baseAddress! + 2 * firstShard)
+                        let w = SharedPointer(base: UnsafeMutablePointer(mutating: parameters.baseAddress!))
+                        let all = SharedPointer(base: UnsafeMutablePointer(mutating: order.baseAddress!))
+                        forEachShard(shardCount, workers: workerCount) { worker, s in
+                            let workspace = workspaces[worker]
+                            let start = s * shardSize, rows = min(shardSize, dataset.count - start)
+                            dataset.gather(UnsafeBufferPointer(start: all.base + start, count: rows),
+                                           inputs: workspace.activation(0), targets: workspace.targets,
+                                           outputCount: classes)
+                            network.forward(rows: rows, workspace: workspace, parameters: w.base,
+                                            transposedWeights: wT, applyOutputActivation: false, kernel: kernel)
+                            let output = workspace.activation(network.layers.count)
+                            // The class is the arg-max of a (= arg-max of y for softmax).
+                            for n in 0..<rows {
+                                let row = output + n * classes
+                                var best = 0
+                                for k in 1..<classes where row[k] > row[best] { best = k }
+                                predicted.base[start + n] = Int32(best)
+                            }
+                            sums.base[2 * s] = Double(network.loss.outputErrors(
+                                output, targets: workspace.targets, rows: rows, width: classes,
+                                outputActivation: network.layers[network.layers.count - 1].activation,
+                                delta: workspace.deltaA))
+                            // outputErrors left y = g(a) in place: Σ (y_k − t_k)² of the shard.
+                            var squares = 0.0
+                            for i in 0..<(rows * classes) {
+                                let difference = Double(output[i] - workspace.targets[i])
+                                squares += difference * difference
+                            }
+                            sums.base[2 * s + 1] = squares
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
