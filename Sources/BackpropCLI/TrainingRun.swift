@@ -221,8 +221,9 @@ final class TrainingRun {
                           + "\(output) holds the weights of epoch \(best.epoch + 1), the best")
         }
         try reportTest(final)
-        progress.line(String(format: "trained to step %ld (%.2f s in optimizer steps, %.2f s in all); parameters %@; model written to %@",
-                     trainer.position.step, stepSeconds, seconds(since: started), final.network.fingerprint, output),
+        let waited = trainer.dataset.isStreamed ? String(format: ", %.2f s of them waiting for data", trainer.dataWaitSeconds) : ""
+        progress.line(String(format: "trained to step %ld (%.2f s in optimizer steps%@, %.2f s in all); parameters %@; model written to %@",
+                     trainer.position.step, stepSeconds, waited, seconds(since: started), final.network.fingerprint, output),
                       minimum: .quiet)
     }
 

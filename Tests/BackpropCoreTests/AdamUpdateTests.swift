@@ -59,4 +59,20 @@ struct AdamUpdateTests {
         #expect(UpdateRule<Float>.normalOrZero(-Float.leastNormalMagnitude.nextDown) == 0)
         #expect(UpdateRule<Float>.normalOrZero(.nan).isNaN)
     }
+
+    @Test("momentum's and Nesterov's velocity that decays into the subnormal range is stored as 0, never as a subnormal",
+          arguments: [OptimizerKind.momentum, .nesterov])
+    func subnormalVelocity(kind: OptimizerKind) {
+        var optimizer = OptimizerSettings(kind: kind, momentum: 0.9).makeOptimizer(parameterCount: 5, scalar: Float.self)
+        var w = [Float](repeating: 1, count: 5)
+        optimizer.update(&w, along: [Float](repeating: 1e-3, count: 5), learningRate: 0.05)
+        var sawZero = false
+        for _ in 0..<900 {
+            optimizer.update(&w, along: [Float](repeating: 0, count: 5), learningRate: 0.05)
+            let v = optimizer.state.buffers.values.flatMap { $0 }
+            #expect(!v.isEmpty && !v.contains { $0 != 0 && abs($0) < Float.leastNormalMagnitude })
+            if v.allSatisfy({ $0 == 0 }) { sawZero = true }
+        }
+        #expect(sawZero, "v never reached 0")
+    }
 }

@@ -53,7 +53,7 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     var third: UnsafeMutablePointer<Scalar>?
 
     /// x, or 0 where |x| is subnormal (below 2⁻¹²⁶ in Float). The moving
-    /// averages of Adam and RMSprop decay geometrically where a weight's
+    /// averages of Adam and RMSprop, and momentum's velocity, decay geometrically where a weight's
     /// gradient is (nearly) always 0 — border pixels, dead units — and would
     /// sit in the subnormal range for thousands of steps, where every
     /// operation on them costs x86 a microcode assist (measured: the update
@@ -76,7 +76,7 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
             let nesterov = kind == .nesterov
             for i in range {
                 let gi = g[i] + λ * w[i]
-                v[i] = μ * v[i] + gi
+                v[i] = Self.normalOrZero(μ * v[i] + gi)
                 w[i] -= η * (nesterov ? gi + μ * v[i] : v[i])
             }
         case .adam, .adamW:

@@ -4,6 +4,13 @@
 ///   g ← g + λw;  v ← μv + g;  w ← w − η·v          (momentum)
 ///                             w ← w − η·(g + μv)   (Nesterov)
 ///                             w ← w − η·g          (plain, μ unused)
+///
+/// One departure from torch.optim, as in Adam: a v that would be subnormal
+/// is stored as 0 (`UpdateRule.normalOrZero`). Where a weight's gradient is
+/// 0 for good (a dead unit), v decays through the subnormal range for about
+/// 150 steps at μ = 0.9, each operation on it a microcode assist on x86
+/// (measured: the update took 36 % of a step on data with many dead units);
+/// it moves no update by more than η·2⁻¹²⁶.
 public struct SGD<Scalar: NetworkScalar>: Optimizer {
     public let kind: OptimizerKind
     public let momentum: Scalar

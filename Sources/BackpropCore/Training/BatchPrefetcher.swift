@@ -45,7 +45,7 @@ final class BatchPrefetcher: @unchecked Sendable {
     ///   - depth: batches read ahead at most.
     ///   - rows: this process's rows of a batch of the given size.
     init(dataset: Dataset, stream: FeatureStream, epochs: Epochs, start: TrainingPosition, order: [Int32], endEpoch: Int,
-         depth: Int = 4, rows: @escaping @Sendable (Int) -> Range<Int>) {
+         depth: Int = 8, rows: @escaping @Sendable (Int) -> Range<Int>) {
         self.dataset = dataset
         self.stream = stream
         self.epochs = epochs
@@ -80,7 +80,9 @@ final class BatchPrefetcher: @unchecked Sendable {
             preconditionFailure("\(dataset.name): no batch read for epoch \(position.epoch + 1), batch \(position.batch + 1)")
         }
         let (read, data) = ready.removeFirst()
-        condition.broadcast()
+        // The reader refills in bursts, woken only when half the queue is
+        // gone: a wake-up per batch would take a core from the step's workers each time.
+        if ready.count <= depth / 2 { condition.broadcast() }
         precondition(read.epoch == position.epoch && read.batch == position.batch,
                      "read epoch \(read.epoch) batch \(read.batch) for epoch \(position.epoch) batch \(position.batch)")
         precondition(data.count == localRows(indices.count).count, "a batch of \(data.count) rows for \(indices.count)")
