@@ -115,7 +115,9 @@ struct Train: ParsableCommand {
             func streams(_ split: String) throws -> Bool {
                 try file.exists("/\(split)/x") && streaming.streams(featureBytes: try DatasetFile.featureBytes(of: split, in: file))
             }
-            let (train, test) = try DatasetFile.load(file, streamingTrain: try streams("train"), streamingTest: try streams("test"))
+            // /test is read once, at the end (unless --report-test every-epoch): it stays in the file whenever that costs no pass at start.
+            let testStreams = try streams("test") || (try DatasetFile.storesFingerprints(of: "test", in: file) && file.exists("/test/x"))
+            let (train, test) = try DatasetFile.load(file, streamingTrain: try streams("train"), streamingTest: testStreams)
             return (train, try DatasetFile.validation(of: file, streaming: try streams("validation")), test, try DatasetFile.classNames(of: file))
         }
         // The validation split comes before anything counts the training samples (the schedule, DP-SGD's q).

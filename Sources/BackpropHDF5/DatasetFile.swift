@@ -105,6 +105,13 @@ public enum DatasetFile {
         return dataset
     }
 
+    /// Whether split `name`'s features carry the fingerprints an importer
+    /// stores (`BlockFingerprints`): then streaming them reads nothing at start.
+    public static func storesFingerprints(of name: String, in file: HDF5File) throws(StorageError) -> Bool {
+        guard try file.exists(BlockFingerprints.object(name)) else { return false }
+        return try file.hasAttribute(BlockFingerprints.wholeAttribute, of: "/\(name)/x")
+    }
+
     /// The bytes split `name`'s features take as stored (N × F × the element's
     /// size), from the header alone: what decides whether it is streamed.
     public static func featureBytes(of name: String, in file: HDF5File) throws(StorageError) -> Int {
