@@ -35,6 +35,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up steps before the repetitions.")
     var warmup = 10
     @OptionGroup var kernel: KernelOptions
+    @OptionGroup(title: "Streaming (with --data)") var streaming: StreamOptions
+    @Option(name: Settings.shuffleBlocks.name, help: "With a streamed --data: the rows of each shuffled block (default: 1024).")
+    var shuffleBlocks: Int?
     @Flag(inversion: .prefixedNo, help: "Also time each training product alone, one thread, on every kernel path and OpenBLAS.")
     var products = true
     @Flag(help: "Also time DP-SGD steps (clip 1, noise 1, Poisson sampling) beside the plain ones, per worker count.")
@@ -75,7 +78,12 @@ struct Bench: ParsableCommand {
         let kernel = try self.kernel.resolved()
         let (layers, batchSize, shardSize, optimizer) = (baseConfiguration.sizes, baseConfiguration.batchSize,
                                                          baseConfiguration.shardSize, baseConfiguration.optimizer.kind)
-        let dataset = try data.map { path in try guardedRead(path) { try DatasetFile.load(path).train } }
+        let dataset = try data.map { path in
+            try guardedRead(path) {
+                let file = try HDF5File.open(path)
+                return try DatasetFile.load(file, streamingTrain: streaming.streams(featureBytes: try DatasetFile.featureBytes(of: "train", in: file))).train
+            }
+        }
             ?? Bench.syntheticData(layers: layers)
         if job.size > 1 { return try JobBench(bench: self, job: job).run(dataset: dataset, kernel: kernel) }
         let cores = WorkerOptions.defaultCount
@@ -141,6 +149,8 @@ struct Bench: ParsableCommand {
         configuration.schedule = LearningRateSchedule(base: Bench.learningRate)
         configuration = edits.applied(to: configuration)
         configuration.epochs = Int.max / 2
+        // A streamed dataset is read in blocks: shuffled in them, as train would.
+        if streaming.stream || streaming.dataMemory != nil || shuffleBlocks != nil { configuration.blockShuffle.rows = shuffleBlocks ?? 1024 }
         return configuration
     }
 
@@ -206,6 +216,8 @@ struct Bench: ParsableCommand {
         let blasCeiling: GemmCeiling
         var rates: [Double] = [], ceilings: [Double] = [], blasCeilings: [Double] = []
         var wall = 0.0
+        /// The trainer's time waited for a stream before the timed steps.
+        var waitBefore = 0.0
 
         init(workers: Int, kernel: Kernel, bench: Bench, dataset: Dataset) throws {
             self.workers = workers
@@ -221,6 +233,7 @@ struct Bench: ParsableCommand {
             _ = ceiling.samplesPerSecond(steps: max(bench.warmup, 1))
             _ = blasCeiling.samplesPerSecond(steps: max(bench.warmup, 1))
             trainer.resetPhaseTimes()
+            waitBefore = trainer.dataWaitSeconds
         }
 
         /// Times `steps` optimizer steps, then the same steps' matrix products alone.
@@ -253,7 +266,7 @@ struct Bench: ParsableCommand {
                     "forward": 1000 * phases.forward / Double(workers) / measuredSteps,
                     "backward": 1000 * phases.backward / Double(workers) / measuredSteps,
                     "update": 1000 * phases.update / Double(workers) / measuredSteps,
-                ])
+                ].merging(trainer.dataset.isStreamed ? ["data wait": 1000 * (trainer.dataWaitSeconds - waitBefore) / measuredSteps] : [:]) { a, _ in a })
         }
     }
 

@@ -34,9 +34,11 @@ struct BenchRow: Codable {
         let parts = ["conversion", "forward", "backward", "update"].map {
             String(format: "%@ %.3f", $0, phaseMilliseconds[$0] ?? 0)
         }
-        let accounted = phaseMilliseconds.values.reduce(0, +)
+        let accounted = ["conversion", "forward", "backward", "update"].reduce(0) { $0 + (phaseMilliseconds[$1] ?? 0) }
+        // Waiting for a stream is part of the step's time, spent outside the phases.
+        let waited = phaseMilliseconds["data wait"].map { String(format: "; of the step, %.3f waiting for data", $0) } ?? ""
         return String(format: "%2d worker%@: step %.3f ms = ", workers, workers == 1 ? " " : "s", stepMilliseconds)
-            + parts.joined(separator: ", ") + String(format: ", other %.3f (ms per step)", stepMilliseconds - accounted)
+            + parts.joined(separator: ", ") + String(format: ", other %.3f (ms per step)", stepMilliseconds - accounted) + waited
     }
 }
 
