@@ -140,6 +140,12 @@ struct Train: ParsableCommand {
             trainer = try Train.checked {
                 try Trainer(configuration: configuration, dataset: train, network: checkpoint.network, kernel: kernel, group: job.group)
             }
+            // A block shuffle's checkpoint saves no order to check its position against: the data does.
+            guard checkpoint.position.batch < trainer.epochs.batchesPerEpoch,
+                  checkpoint.order.isEmpty || checkpoint.order.count == train.count else {
+                throw ValidationError("checkpoint \(path) is at batch \(checkpoint.position.batch + 1) of an epoch of \(checkpoint.order.count) samples, "
+                                      + "but \(dataPath) has \(trainer.epochs.batchesPerEpoch) batches of \(train.count).")
+            }
             trainer.restore(position: checkpoint.position, optimizerState: checkpoint.optimizerState,
                             order: checkpoint.order, history: checkpoint.history)
         } else {

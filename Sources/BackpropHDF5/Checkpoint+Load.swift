@@ -21,7 +21,7 @@ extension Checkpoint {
         let network = try readModel(file)
         let configuration = try readConfiguration(file, of: network)
         let state = try readOptimizer(file, of: network, configuration: configuration)
-        let (position, order) = try readProgress(file, batchSize: configuration.batchSize)
+        let (position, order) = try readProgress(file, configuration: configuration)
         let task = try readTask(file)
         let history = try readHistory(file, position: position, task: task)
         var checkpoint = Checkpoint(network: network, configuration: configuration, optimizerState: state,
@@ -154,14 +154,23 @@ extension Checkpoint {
         return state
     }
 
-    /// /progress: the position, and the epoch's order (a permutation, with the position inside it).
-    private static func readProgress(_ file: HDF5File, batchSize: Int) throws(StorageError) -> (TrainingPosition, [Int32]) {
+    /// /progress: the position, and the epoch's order (a permutation, with
+    /// the position inside it), or none for a block shuffle, whose order the
+    /// seed gives (the position is then checked against the data on resume).
+    private static func readProgress(_ file: HDF5File, configuration: TrainingConfiguration) throws(StorageError) -> (TrainingPosition, [Int32]) {
         let position = TrainingPosition(
             epoch: Int(try file.attribute("epoch", of: "/progress", as: Int64.self)),
             batch: Int(try file.attribute("batch", of: "/progress", as: Int64.self)),
             step: Int(try file.attribute("step", of: "/progress", as: Int64.self)))
         let order = try file.read("/progress/order", as: Int32.self, rank: 1, limit: 1 << 28).values
-        try validate(order: order, position: position, batchSize: batchSize, path: file.path)
+        if order.isEmpty && configuration.blockShuffle.isActive && configuration.shuffle {
+            guard position.epoch >= 0, position.step >= 0, position.batch >= 0 else {
+                throw .invalidContent(path: file.path, object: "/progress",
+                                      reason: "epoch \(position.epoch), batch \(position.batch), step \(position.step) is outside the run")
+            }
+            return (position, order)
+        }
+        try validate(order: order, position: position, batchSize: configuration.batchSize, path: file.path)
         return (position, order)
     }
 

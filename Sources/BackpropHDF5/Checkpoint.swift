@@ -19,6 +19,7 @@ import Foundation
 ///     /rng                           seed, initialization_stream, shuffle_stream
 ///     /progress                      epoch, batch, step
 ///     /progress/order                int32 [N]: the current epoch's visiting order
+///                                    ([0] for a block shuffle: the seed gives it)
 ///     /metrics                       wall_time
 ///     /metrics/step_loss             float64 [steps]: every step's mean loss
 ///     /metrics/epochs/<column>       float64 [epochs]: one row per finished epoch: epoch, step,

@@ -79,6 +79,12 @@ struct StreamingTests {
                 start = end
             }
         }
+        // The order as the trainer walks it, a window at a time, is the same, batch by batch.
+        let epochs = Epochs(sampleCount: 1000, batchSize: 64, shuffle: true, seed: 2, blocks: BlockShuffle(rows: 30, window: 4))
+        let whole = epochs.order(epoch: 1), lazy = epochs.visitingOrder(epoch: 1)
+        #expect(lazy.count == 1000 && lazy.samples == whole)
+        for b in 0..<epochs.batchesPerEpoch { #expect(Array(lazy.indices(epochs.batchRange(b))) == Array(whole[epochs.batchRange(b)])) }
+        #expect(Array(lazy.indices(990..<1000)) == Array(whole[990..<1000]) && Array(lazy.indices(5..<7)) == Array(whole[5..<7]))
         // Within a block the samples are shuffled too, unless a window is one block of one row.
         let one = Epochs(sampleCount: 40, batchSize: 8, shuffle: true, seed: 1, blocks: BlockShuffle(rows: 40, window: 1))
         #expect(one.order(epoch: 0) != (0..<40).map { $0 })

@@ -40,7 +40,7 @@ final class BatchPrefetcher: @unchecked Sendable {
     ///   - dataset: a dataset whose features are `stream`.
     ///   - epochs: the orders to walk.
     ///   - start: the first batch to read.
-    ///   - order: the order of `start.epoch` (a resumed run's, as saved).
+    ///   - order: the order of `start.epoch` (a resumed run's, as saved); empty: the epoch's own.
     ///   - endEpoch: the epoch at which to stop reading.
     ///   - depth: batches read ahead at most.
     ///   - rows: this process's rows of a batch of the given size.
@@ -95,25 +95,32 @@ final class BatchPrefetcher: @unchecked Sendable {
     private var blocks: [Int: [UInt8]] = [:]
 
     private func read(from start: TrainingPosition, order first: [Int32]) {
-        var epoch = start.epoch, batch = start.batch, order = first
+        var epoch = start.epoch, batch = start.batch
+        var order = first.isEmpty ? epochs.visitingOrder(epoch: epoch) : EpochOrder(samples: first)
         let blockRows = epochs.blocks.isActive ? epochs.blocks.rows : stream.readRows
         do {
             while epoch < endEpoch {
                 // The last position of the epoch that needs each block: after it, the block goes.
                 var lastUse = [Int](repeating: -1, count: Epochs.batches(of: stream.count, in: blockRows))
-                for (p, i) in order.enumerated() { lastUse[Int(i) / blockRows] = p }
+                switch order.storage {
+                case .samples(let samples): for (p, i) in samples.enumerated() { lastUse[Int(i) / blockRows] = p }
+                case .blocks(let windows):
+                    for w in 0..<windows.windowCount {
+                        for block in windows.blocks(ofWindow: w) { lastUse[Int(block)] = windows.windowStarts[w + 1] - 1 }
+                    }
+                }
                 blocks.removeAll()
                 for b in batch..<epochs.batchesPerEpoch {
                     let range = epochs.batchRange(b)
                     let local = localRows(range.count)
-                    let indices = order[(range.lowerBound + local.lowerBound)..<(range.lowerBound + local.upperBound)]
+                    let indices = order.indices((range.lowerBound + local.lowerBound)..<(range.lowerBound + local.upperBound))
                     let data = try assemble(indices, blockRows: blockRows)
                     blocks = blocks.filter { lastUse[$0.key] >= range.upperBound }
                     guard hand(TrainingPosition(epoch: epoch, batch: b), data) else { return }
                 }
                 epoch += 1
                 batch = 0
-                if epoch < endEpoch { order = epochs.order(epoch: epoch) }
+                if epoch < endEpoch { order = epochs.visitingOrder(epoch: epoch) }
             }
             condition.lock()
             readerDone = true

@@ -35,35 +35,27 @@ public struct Epochs: Sendable, Equatable {
 
     /// The sample indices of epoch `epoch` in visiting order.
     public func order(epoch: Int) -> [Int32] {
-        var order = (0..<Int32(sampleCount)).map { $0 }
-        guard shuffle else { return order }
-        var generator = SeededGenerator(seed: seed, stream: Epochs.firstShuffleStream + UInt64(epoch))
+        guard shuffle else { return (0..<Int32(sampleCount)).map { $0 } }
         guard blocks.isActive else {
+            var order = (0..<Int32(sampleCount)).map { $0 }
+            var generator = SeededGenerator(seed: seed, stream: Epochs.firstShuffleStream + UInt64(epoch))
             Epochs.shuffle(&order[...], with: &generator)
             return order
         }
-        // 1. A permutation of the blocks of `rows` consecutive samples (the
-        //    last one may be short), 2. the samples of every W consecutive
-        //    blocks of it, shuffled among themselves.
-        let rows = blocks.rows
-        var permutation = (0..<blocks.blockCount(of: sampleCount)).map { $0 }
-        Epochs.shuffle(&permutation[...], with: &generator)
-        var cursor = 0
-        for windowStart in stride(from: 0, to: permutation.count, by: blocks.window) {
-            let first = cursor
-            for block in permutation[windowStart..<min(windowStart + blocks.window, permutation.count)] {
-                for i in (block * rows)..<min((block + 1) * rows, sampleCount) {
-                    order[cursor] = Int32(i)
-                    cursor += 1
-                }
-            }
-            Epochs.shuffle(&order[first..<cursor], with: &generator)
-        }
-        return order
+        let windows = BlockOrder(self, epoch: epoch)
+        return (0..<windows.windowCount).flatMap { windows.window($0) }
+    }
+
+    /// Epoch `epoch`'s order held as compactly as it is computed: every
+    /// sample of a global shuffle or of file order, or for a block shuffle the
+    /// blocks' permutation alone, each window's samples made when asked for
+    /// (25 M samples would be 100 MB of indices; their blocks are 100 KB).
+    public func visitingOrder(epoch: Int) -> EpochOrder {
+        blocks.isActive && shuffle ? EpochOrder(blocks: BlockOrder(self, epoch: epoch)) : EpochOrder(samples: order(epoch: epoch))
     }
 
     /// Fisher–Yates over `values`, drawing from `generator`.
-    private static func shuffle<T>(_ values: inout ArraySlice<T>, with generator: inout SeededGenerator) {
+    static func shuffle<T>(_ values: inout ArraySlice<T>, with generator: inout SeededGenerator) {
         let base = values.startIndex
         for i in stride(from: values.count - 1, to: 0, by: -1) {
             let j = Int(generator.next() % UInt64(i + 1))
@@ -108,4 +100,121 @@ public struct BlockShuffle: Sendable, Equatable, Codable, CustomStringConvertibl
 
     /// "off", or "blocks of 1024, windows of 8".
     public var description: String { isActive ? "blocks of \(rows), windows of \(window)" : "off" }
+}
+
+/// A block-shuffled epoch's order: 1. a permutation of the blocks of `rows`
+/// consecutive samples (the last one may be short), drawn from the epoch's
+/// generator; 2. the samples of each W consecutive blocks of it, shuffled
+/// among themselves by a generator of that window's own, so that any window
+/// is made without the others.
+public struct BlockOrder: Sendable, Equatable {
+    public let epochs: Epochs
+    public let epoch: Int
+    /// The blocks in visiting order.
+    public let permutation: [Int32]
+    /// Where each window starts in the epoch's order, and (last) the epoch's length.
+    public let windowStarts: [Int]
+
+    init(_ epochs: Epochs, epoch: Int) {
+        self.epochs = epochs
+        self.epoch = epoch
+        var permutation = (0..<Int32(epochs.blocks.blockCount(of: epochs.sampleCount))).map { $0 }
+        var generator = SeededGenerator(seed: epochs.seed, stream: Epochs.firstShuffleStream + UInt64(epoch))
+        Epochs.shuffle(&permutation[...], with: &generator)
+        self.permutation = permutation
+        let (rows, n) = (epochs.blocks.rows, epochs.sampleCount)
+        var starts = [0]
+        for first in stride(from: 0, to: permutation.count, by: epochs.blocks.window) {
+            var size = 0
+            for block in permutation[first..<min(first + epochs.blocks.window, permutation.count)] {
+                size += min(rows, n - Int(block) * rows)
+            }
+            starts.append(starts.last! + size)
+        }
+        windowStarts = starts
+    }
+
+    public var windowCount: Int { windowStarts.count - 1 }
+
+    /// The window holding position `p` of the epoch.
+    public func window(at p: Int) -> Int {
+        var (low, high) = (0, windowCount - 1)
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if windowStarts[middle] <= p { low = middle } else { high = middle - 1 }
+        }
+        return low
+    }
+
+    /// The blocks of window `w`.
+    public func blocks(ofWindow w: Int) -> ArraySlice<Int32> {
+        let first = w * epochs.blocks.window
+        return permutation[first..<min(first + epochs.blocks.window, permutation.count)]
+    }
+
+    /// The samples of window `w`, in visiting order.
+    public func window(_ w: Int) -> [Int32] {
+        let (rows, n) = (epochs.blocks.rows, epochs.sampleCount)
+        var samples: [Int32] = []
+        samples.reserveCapacity(windowStarts[w + 1] - windowStarts[w])
+        for block in blocks(ofWindow: w) {
+            let first = Int(block) * rows, end = min(first + rows, n)
+            for i in first..<end { samples.append(Int32(i)) }
+        }
+        // Stream 2³² + epoch is the permutation's; each window's lies above every epoch's.
+        var generator = SeededGenerator(seed: epochs.seed, stream: (UInt64(w) + 1) << 40 | (Epochs.firstShuffleStream + UInt64(epoch)))
+        Epochs.shuffle(&samples[...], with: &generator)
+        return samples
+    }
+}
+
+/// An epoch's visiting order as the trainer and the stream's reader walk
+/// it: every sample (a global shuffle, file order), or a `BlockOrder`
+/// whose windows are made when first asked for. Not shared between threads
+/// (each keeps its own, with its own cache of the current window).
+public final class EpochOrder {
+    public enum Storage: Sendable {
+        case samples([Int32])
+        case blocks(BlockOrder)
+    }
+
+    public let storage: Storage
+    private var cached: (window: Int, samples: [Int32])?
+
+    public init(samples: [Int32]) { storage = .samples(samples) }
+    public init(blocks: BlockOrder) { storage = .blocks(blocks) }
+
+    public var count: Int {
+        switch storage {
+        case .samples(let samples): return samples.count
+        case .blocks(let order): return order.windowStarts.last!
+        }
+    }
+
+    /// The samples at positions `range` of the epoch.
+    public func indices(_ range: Range<Int>) -> ArraySlice<Int32> {
+        switch storage {
+        case .samples(let samples): return samples[range]
+        case .blocks(let order):
+            var result: [Int32] = []
+            result.reserveCapacity(range.count)
+            var p = range.lowerBound
+            while p < range.upperBound {
+                let w = order.window(at: p)
+                if cached?.window != w { cached = (w, order.window(w)) }
+                let start = order.windowStarts[w], end = min(range.upperBound, order.windowStarts[w + 1])
+                result += cached!.samples[(p - start)..<(end - start)]
+                p = end
+            }
+            return result[...]
+        }
+    }
+
+    /// Every sample, in order (what a checkpoint of a global shuffle saves).
+    public var samples: [Int32] {
+        switch storage {
+        case .samples(let samples): return samples
+        case .blocks: return Array(indices(0..<count))
+        }
+    }
 }

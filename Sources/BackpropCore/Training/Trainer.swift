@@ -43,7 +43,14 @@ public final class Trainer {
     /// What the steps measured per sample since the last `resetSampleStatistics()`.
     public private(set) var sampleStatistics = SampleStatistics()
     /// The visiting order of `position.epoch`.
-    public private(set) var order: [Int32]
+    private var epochOrder: EpochOrder
+    /// The visiting order of `position.epoch`, sample by sample, as a
+    /// checkpoint saves it; empty for a block shuffle, whose order is
+    /// recomputed from the seed alone (and would be 4 bytes a sample).
+    public var order: [Int32] {
+        if case .samples(let samples) = epochOrder.storage { return samples }
+        return []
+    }
     /// Reads a streamed dataset's batches ahead of the steps (started by the first step).
     private var prefetcher: BatchPrefetcher?
     /// Seconds the steps of prefetchers before the current one waited for data.
@@ -114,7 +121,7 @@ public final class Trainer {
             DistributedStep(group: $0, parameterCount: network.parameterCount, shardSize: configuration.shardSize,
                             batchCapacity: batchCapacity)
         }
-        order = epochs.order(epoch: 0)
+        epochOrder = epochs.visitingOrder(epoch: 0)
     }
 
     deinit { prefetcher?.cancel() }
@@ -204,7 +211,7 @@ public final class Trainer {
     /// gaps between taken samples are geometric, so a step costs draws for
     /// its own samples only.
     public func batch() -> ArraySlice<Int32> {
-        guard configuration.samplingMethod == .poisson else { return order[epochs.batchRange(position.batch)] }
+        guard configuration.samplingMethod == .poisson else { return epochOrder.indices(epochs.batchRange(position.batch)) }
         return ArraySlice(PoissonSample.indices(sampleCount: dataset.count, rate: samplingRate,
                                                 seed: configuration.seed, step: position.step))
     }
@@ -285,7 +292,7 @@ public final class Trainer {
         if position.batch == epochs.batchesPerEpoch {
             position.batch = 0
             position.epoch += 1
-            order = epochs.order(epoch: position.epoch)
+            epochOrder = epochs.visitingOrder(epoch: position.epoch)
         }
     }
 
@@ -296,15 +303,17 @@ public final class Trainer {
 
     /// Moves to a saved state (resume): the position, the optimizer's memory,
     /// the log, and the current epoch's order, so that no batch is replayed.
-    /// - Precondition: the order is a permutation of the dataset's indices and
-    ///   the position lies inside the epoch (storage validates both).
+    /// An empty `order` stands for the epoch's own (a block shuffle's, which
+    /// checkpoints do not save).
+    /// - Precondition: the order is empty or a permutation of the dataset's
+    ///   indices, and the position lies inside the epoch (storage validates both).
     public func restore(position: TrainingPosition, optimizerState: OptimizerState<Float>,
                         order: [Int32], history: History) {
         precondition(position.batch < epochs.batchesPerEpoch, "batch \(position.batch) beyond the epoch")
-        precondition(order.count == dataset.count, "order of \(order.count) samples for \(dataset.count)")
+        precondition(order.isEmpty || order.count == dataset.count, "order of \(order.count) samples for \(dataset.count)")
         self.position = position
         optimizer.state = optimizerState
-        self.order = order
+        epochOrder = order.isEmpty ? epochs.visitingOrder(epoch: position.epoch) : EpochOrder(samples: order)
         // The stream starts again where the run now is.
         earlierDataWait = dataWaitSeconds
         prefetcher?.cancel()
