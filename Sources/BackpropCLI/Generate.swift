@@ -63,8 +63,16 @@ struct Generate: ParsableCommand {
                 return UInt8(row.indices.max { row[$0] < row[$1] }! - n * classes)
             }
         }
+        // The test split too is drawn a block at a time: the teacher's workspace stays a block's.
         var testBytes = [UInt8](repeating: 0, count: testSamples * features)
-        let testLabels = testBytes.withUnsafeMutableBytes { draw(0..<testSamples, stream: 1 << 40, into: $0) }
+        var testLabels: [UInt8] = []
+        let blockRows = DatasetFile.chunkRows(rowBytes: features)
+        for start in stride(from: 0, to: testSamples, by: blockRows) {
+            let rows = start..<min(start + blockRows, testSamples)
+            testLabels += testBytes.withUnsafeMutableBytes {
+                draw(rows, stream: 1 << 40 + UInt64(start), into: UnsafeMutableRawBufferPointer(rebasing: $0[(start * features)..<(rows.upperBound * features)]))
+            }
+        }
         let test = Dataset(name: "test", features: testBytes, labels: testLabels, featureCount: features, scale: 1 / 255)
         let start = ContinuousClock.now
         // Each block draws from a stream of its own: any block can be made alone.
