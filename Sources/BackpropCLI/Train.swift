@@ -381,10 +381,16 @@ struct Train: ParsableCommand {
     }
 
     /// runs/<date-time> (made unique by `RunDirectory.createUnique`).
+    /// Local time, from the Gregorian calendar of FoundationEssentials: a
+    /// DateFormatter would load ICU's formatting tables (6 MiB resident) for it.
     static func defaultRunName() -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        return formatter.string(from: Date())
+        let time = Calendar(identifier: .gregorian).dateComponents(in: .current, from: Date())
+        func digits(_ value: Int?, _ width: Int) -> String {
+            let text = String(value ?? 0)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return digits(time.year, 4) + digits(time.month, 2) + digits(time.day, 2) + "-"
+            + digits(time.hour, 2) + digits(time.minute, 2) + digits(time.second, 2)
     }
 }
 

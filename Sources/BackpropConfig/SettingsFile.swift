@@ -28,10 +28,7 @@ public enum SettingsFile {
     /// give equal text. What `flags(parsing:)` reads back.
     /// - Throws: when a value is not a JSON value.
     public static func text(_ settings: [String: Any], json: Bool) throws -> String {
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: settings, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            return String(decoding: data, as: UTF8.self) + "\n"
-        }
+        if json { return try jsonText(settings, indent: "") + "\n" }
         // One `key: value` line per setting: every value is a scalar or a list
         // of them. Strings are written as JSON strings, which YAML reads as
         // double-quoted scalars; numbers as Swift prints them (0.05, 1e-08).
@@ -49,6 +46,25 @@ public enum SettingsFile {
             }
         }
         return try settings.keys.sorted().map { "\($0): \(try scalar(settings[$0]!))" }.joined(separator: "\n") + "\n"
+    }
+
+    /// `value` as pretty-printed JSON, a mapping's keys in Swift's order (by
+    /// Unicode scalars): JSONSerialization's `.sortedKeys` collates by locale,
+    /// which costs a run ICU's collation tables (6 MiB of resident memory).
+    private static func jsonText(_ value: Any, indent: String) throws -> String {
+        guard let mapping = value as? [String: Any] else {
+            guard JSONSerialization.isValidJSONObject([value]) else {
+                throw SettingsFileError(path: "-", reason: "\(value) is not a setting's value.")
+            }
+            let data = try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+            return String(decoding: data, as: UTF8.self)
+        }
+        guard !mapping.isEmpty else { return "{}" }
+        let inner = indent + "  "
+        let members = try mapping.keys.sorted().map { key in
+            "\(inner)\(try jsonText(key, indent: inner)) : \(try jsonText(mapping[key]!, indent: inner))"
+        }
+        return "{\n" + members.joined(separator: ",\n") + "\n\(indent)}"
     }
 
     /// The flags the file at `path` stands for, in key order.

@@ -94,7 +94,7 @@ public struct Checkpoint: Sendable {
             try file.setAttribute("format", Checkpoint.format)
             try file.setAttribute("format_version", Int64(Checkpoint.formatVersion))
             try file.setAttribute("program_version", Checkpoint.programVersion)
-            try file.setAttribute("created", ISO8601DateFormatter().string(from: Date()))
+            try file.setAttribute("created", Date().formatted(.iso8601))
 
             try file.createGroup("/model")
             try file.setAttribute("loss", network.loss.rawValue, on: "/model")
