@@ -79,7 +79,7 @@ struct Generate: ParsableCommand {
         let source = DatasetFile.RowSource(count: samples, featureCount: features, storage: .bytes(scale: 1 / 255)) { rows, x in
             .classes(draw(rows, stream: 1 << 32 + UInt64(rows.lowerBound), into: x))
         }
-        try DatasetFile.write(train: source, test: test,
+        try DatasetFile.write(train: source, test: .init(test),
                               attributes: ["source": "backprop generate --samples \(samples) --features \(features) --classes \(classes) --seed \(seed)"],
                               to: output)
         let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds)

@@ -181,6 +181,10 @@ extension ImportData {
         var testY: String?
         @OptionGroup var kind: Kind
         @OptionGroup var split: Split
+        @Flag(name: Settings.stream.name, help: "Read x a block of rows at a time and write each split as it is read, in memory of a few blocks and the targets (rows kept in file order; the test rows a seeded selection).")
+        var stream = false
+        @Option(name: Settings.dataMemory.name, help: "Import as --stream does when x takes more than this as float32 (e.g. 512M, 8G; default: half of physical memory).")
+        var dataMemory: ByteSize?
 
         func validate() throws {
             guard (testX == nil) == (testY == nil) else { throw ValidationError("--test-x and --test-y go together; give both or neither.") }
@@ -188,9 +192,38 @@ extension ImportData {
 
         func run() throws {
             try refuseOverwritingInputs(split.output, flag: "--output", inputs: [x, y] + [testX, testY].compactMap { $0 })
+            // An array that cannot be read by rows (Fortran order) is read whole, unless --stream says otherwise.
+            if stream { return try runStreamed() }
+            if let rows = try? NPYRows(x) {
+                let (floatBytes, overflow) = rows.rows.multipliedReportingOverflow(by: rows.rowElements * MemoryLayout<Float>.size)
+                if overflow || floatBytes > (dataMemory?.bytes ?? StreamOptions.defaultBudget) { return try runStreamed() }
+            }
             let train = try TableImport.npy(x: x, y: y, task: kind.task, features: kind.features)
             let test = try testX.map { try TableImport.npy(x: $0, y: testY!, task: kind.task, features: kind.features) }
             try split.write(train, test: test, source: "NumPy \(x), \(y)")
+        }
+
+        /// The import a block of rows at a time.
+        func runStreamed() throws {
+            let splits: TableImport.StreamedSplits
+            do {
+                splits = try TableImport.npyRows(x: x, y: y, test: testX.map { ($0, testY!) }, task: kind.task, features: kind.features,
+                                                 testFraction: split.testFraction, validationFraction: split.holdOut.validationFraction,
+                                                 seed: split.seed)
+            } catch let error as TrainingError {
+                throw ValidationError(error.description(naming: Settings.flag))
+            }
+            if split.names != nil && kind.task == .regression { throw ValidationError("--class-names applies to class labels, not regression targets.") }
+            let imageShape = split.imageShape ?? splits.imageShape
+            if let shape = imageShape, shape.featureCount != splits.train.featureCount {
+                throw ValidationError("--image-shape \(shape) holds \(shape.featureCount) values, but a sample has \(splits.train.featureCount) features.")
+            }
+            try DatasetFile.write(train: splits.train, validation: splits.validation, test: splits.test,
+                                  attributes: ["source": "NumPy \(x), \(y)"], classNames: split.names, imageShape: imageShape, to: split.output)
+            let storage = splits.train.storage == .floats ? "float32" : "bytes × 1/255"
+            let validation = splits.validation.map { ", \($0.count) validation" } ?? ""
+            print("wrote \(split.output): \(splits.train.count) train\(validation) and \(splits.test.count) test samples of \(splits.train.featureCount) features "
+                  + "(\(storage)\(imageShape.map { ", images \($0)" } ?? "")), streamed a block at a time")
         }
     }
 }

@@ -31,23 +31,12 @@ struct Rechunk: ParsableCommand {
             return (train, test, try DatasetFile.validation(of: file), try DatasetFile.classNames(of: file),
                     try DatasetFile.sourceAttributes(of: file))
         }
-        guard case .streamed(let stream) = train.features else { preconditionFailure("/train is streamed") }
-        let path = input
-        let source = DatasetFile.RowSource(count: train.count, featureCount: train.featureCount, storage: stream.storage) { (rows, x) throws(StorageError) in
-            do { try stream.reader.read(rows: rows, into: x) } catch {
-                throw (error as? StorageError) ?? .io(path: path, reason: "\(error)")
-            }
-            switch train.targets {
-            case .classes(let labels): return .classes(Array(labels[rows]))
-            case .values(let values, let width): return .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
-            }
-        }
-        try DatasetFile.write(train: source, validation: validation, test: test, attributes: attributes, classNames: classNames,
+        try DatasetFile.write(train: .init(train), validation: validation.map(DatasetFile.RowSource.init), test: .init(test), attributes: attributes, classNames: classNames,
                               imageShape: train.imageShape, to: output)
         let check = try DatasetFile.load(HDF5File.open(output), streamingTrain: true).train.fingerprint
         guard check == train.fingerprint else {
             throw StorageError.invalidContent(path: output, object: "/train", reason: "was written with fingerprint \(check), not the input's \(train.fingerprint)")
         }
-        print("wrote \(output): \(train.count) train and \(test.count) test samples, chunked by \(DatasetFile.chunkRows(rowBytes: stream.bytesPerRow)) rows; data fingerprint \(train.fingerprint)")
+        print("wrote \(output): \(train.count) train and \(test.count) test samples, chunked by \(DatasetFile.chunkRows(rowBytes: DatasetFile.RowSource(train).rowBytes)) rows; data fingerprint \(train.fingerprint)")
     }
 }

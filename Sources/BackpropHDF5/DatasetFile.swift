@@ -347,8 +347,8 @@ public enum DatasetFile {
         }
     }
 
-    /// A training split that arrives a block of rows at a time, never whole:
-    /// generated, or read from another file or a memory map.
+    /// A split that arrives a block of rows at a time, never whole:
+    /// generated, or read from another file or a `.npy` array.
     public struct RowSource {
         public let count: Int
         public let featureCount: Int
@@ -360,7 +360,7 @@ public enum DatasetFile {
         ///   - count: the rows, N.
         ///   - featureCount: values a row, F.
         ///   - storage: bytes with a scale, or float32.
-        ///   - rows: fills a block's features and returns its targets.
+        ///   - rows: fills a block's features and returns its targets; called for consecutive blocks from row 0 on.
         public init(count: Int, featureCount: Int, storage: FeatureStream.Storage,
                     rows: @escaping (Range<Int>, UnsafeMutableRawBufferPointer) throws(StorageError) -> Dataset.Targets) {
             self.count = count
@@ -369,73 +369,112 @@ public enum DatasetFile {
             self.rows = rows
         }
 
-        var rowBytes: Int { featureCount * (storage == .floats ? MemoryLayout<Float>.size : 1) }
+        /// The rows of a split, in memory or streamed from its file.
+        /// - Parameter dataset: the split.
+        public init(_ dataset: Dataset) {
+            let storage: FeatureStream.Storage
+            switch dataset.features {
+            case .bytes(_, let scale): storage = .bytes(scale: scale)
+            case .floats: storage = .floats
+            case .streamed(let stream): storage = stream.storage
+            }
+            let rowBytes = dataset.featureCount * (storage == .floats ? MemoryLayout<Float>.size : 1)
+            self.init(count: dataset.count, featureCount: dataset.featureCount, storage: storage) { (rows, x) throws(StorageError) in
+                let bytes = (rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)
+                switch dataset.features {
+                case .bytes(let values, _): values.withUnsafeBytes { x.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[bytes])) }
+                case .floats(let values): values.withUnsafeBytes { x.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[bytes])) }
+                case .streamed(let stream):
+                    do { try stream.reader.read(rows: rows, into: x) } catch {
+                        throw (error as? StorageError) ?? .io(path: dataset.name, reason: "\(error)")
+                    }
+                }
+                switch dataset.targets {
+                case .classes(let labels): return .classes(Array(labels[rows]))
+                case .values(let values, let width): return .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
+                }
+            }
+        }
+
+        public var rowBytes: Int { featureCount * (storage == .floats ? MemoryLayout<Float>.size : 1) }
     }
 
-    /// Writes a dataset file whose training split is too large to hold, on
-    /// disk (`HDF5File.createOnDisk`): /train/x a chunk of rows at a time from
-    /// `train`, with its fingerprints, so that memory holds one block and the
-    /// targets; the other splits from memory. Read back (streamed) before it
-    /// takes `path`'s place.
+    /// Writes a dataset file whose splits are too large to hold, on disk
+    /// (`HDF5File.createOnDisk`): each split's x a chunk of rows at a time
+    /// from its source, with its fingerprints, so that memory holds one block
+    /// and the targets. Read back (streamed) before it takes `path`'s place.
     /// - Parameters:
     ///   - train: the training split's rows.
     ///   - validation: a validation split, written as /validation; nil for none.
-    ///   - test: the test split.
+    ///   - test: the test split's rows.
     ///   - attributes: extra root attributes, e.g. the source.
     ///   - classNames: the classes' names, stored as `class_names`.
     ///   - imageShape: the images' shape, when the features are images.
     ///   - path: the file to write.
-    /// - Throws: `StorageError` from the source, the checks or the file system.
+    /// - Throws: `StorageError` from the sources, the checks or the file system.
     public static func write(
-        train: RowSource, validation: Dataset? = nil, test: Dataset, attributes: [String: String], classNames: [String]? = nil,
+        train: RowSource, validation: RowSource? = nil, test: RowSource, attributes: [String: String], classNames: [String]? = nil,
         imageShape: ImageShape? = nil, to path: String
     ) throws(StorageError) {
-        precondition(train.count > 0 && train.featureCount > 0, "a training split of \(train.count) × \(train.featureCount)")
+        let splits = [("train", train), ("test", test)] + (validation.map { [("validation", $0)] } ?? [])
+        for (name, split) in splits {
+            precondition(split.count > 0 && split.featureCount > 0, "/\(name) of \(split.count) × \(split.featureCount)")
+        }
         let verify = { (file: HDF5File) throws(StorageError) in
-            _ = try load(file, streamingTrain: true)
-            _ = try self.validation(of: file)
+            _ = try load(file, streamingTrain: true, streamingTest: true)
+            _ = try self.validation(of: file, streaming: true)
             _ = try self.classNames(of: file)
         }
-        let (total, overflow) = train.count.multipliedReportingOverflow(by: train.rowBytes + 8)
-        try HDF5File.createOnDisk(path, expectedBytes: overflow ? Int.max : total, verify: verify) { (file) throws(StorageError) in
-            try writeHeader(to: file, attributes: attributes, classNames: classNames, imageShape: imageShape)
-            for (name, data) in [("test", test)] + (validation.map { [("validation", $0)] } ?? []) { try writeSplit(name, data, to: file) }
-            let blockRows = chunkRows(rowBytes: train.rowBytes)
-            let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockRows * train.rowBytes, alignment: 64)
-            defer { block.deallocate() }
-            var whole = Fingerprint(), blocks: [UInt64] = []
-            var labels: [UInt8] = [], values: [Float] = [], width = 0
-            let bytes = train.storage == .floats ? nil : try file.createRows("/train/x", of: UInt8.self, rows: train.count,
-                                                                              columns: train.featureCount, chunkRows: blockRows)
-            let floats = train.storage == .floats ? try file.createRows("/train/x", of: Float.self, rows: train.count,
-                                                                         columns: train.featureCount, chunkRows: blockRows) : nil
-            for start in stride(from: 0, to: train.count, by: blockRows) {
-                let rows = start..<min(start + blockRows, train.count)
-                let part = UnsafeMutableRawBufferPointer(rebasing: block[0..<(rows.count * train.rowBytes)])
-                let targets = try train.rows(rows, part)
-                switch targets {
-                case .classes(let block) where block.count == rows.count && values.isEmpty: labels += block
-                case .values(let block, let w) where block.count == rows.count * w && labels.isEmpty && (width == 0 || w == width):
-                    values += block
-                    width = w
-                default: preconditionFailure("\(path): targets \(targets) for rows \(rows) do not match the rows before them")
-                }
-                if let bytes { try bytes.write(UnsafeBufferPointer(part.bindMemory(to: UInt8.self)), rows: rows) }
-                if let floats {
-                    let values = UnsafeBufferPointer(part.bindMemory(to: Float.self))
-                    if let i = values.firstIndex(where: { !$0.isFinite }) {
-                        throw .invalidContent(path: path, object: "/train/x",
-                                              reason: "would hold \(values[i]) at row \(start + i / train.featureCount), column \(i % train.featureCount)")
-                    }
-                    try floats.write(values, rows: rows)
-                }
-                whole.mix(bytes: UnsafeRawBufferPointer(part))
-                blocks.append(BlockFingerprints.hash(UnsafeRawBufferPointer(part)))
-            }
-            whole.finishArray()
-            if case .bytes(let scale) = train.storage { try file.setAttribute("scale", scale, on: "/train/x") }
-            try BlockFingerprints(whole: whole.hash, blockRows: blockRows, blocks: blocks).write(to: file, split: "train")
-            try writeTargets(width == 0 ? .classes(labels) : .values(values, width: width), of: "train", to: file)
+        var total = 0
+        for (_, split) in splits {
+            let (bytes, overflow) = split.count.multipliedReportingOverflow(by: split.rowBytes + 8)
+            total = overflow ? Int.max : total.addingReportingOverflow(bytes).overflow ? Int.max : total + bytes
         }
+        try HDF5File.createOnDisk(path, expectedBytes: total, verify: verify) { (file) throws(StorageError) in
+            try writeHeader(to: file, attributes: attributes, classNames: classNames, imageShape: imageShape)
+            for (name, split) in splits { try writeRows(name, split, to: file, path: path) }
+        }
+    }
+
+    /// Split `name` from `source`, a chunk of rows at a time: x chunked, with
+    /// its fingerprints, and y.
+    private static func writeRows(_ name: String, _ source: RowSource, to file: HDF5File, path: String) throws(StorageError) {
+        let object = "/\(name)/x"
+        let blockRows = chunkRows(rowBytes: source.rowBytes)
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockRows * source.rowBytes, alignment: 64)
+        defer { block.deallocate() }
+        var whole = Fingerprint(), blocks: [UInt64] = []
+        var labels: [UInt8] = [], values: [Float] = [], width = 0
+        let bytes = source.storage == .floats ? nil : try file.createRows(object, of: UInt8.self, rows: source.count,
+                                                                           columns: source.featureCount, chunkRows: blockRows)
+        let floats = source.storage == .floats ? try file.createRows(object, of: Float.self, rows: source.count,
+                                                                      columns: source.featureCount, chunkRows: blockRows) : nil
+        for start in stride(from: 0, to: source.count, by: blockRows) {
+            let rows = start..<min(start + blockRows, source.count)
+            let part = UnsafeMutableRawBufferPointer(rebasing: block[0..<(rows.count * source.rowBytes)])
+            let targets = try source.rows(rows, part)
+            switch targets {
+            case .classes(let block) where block.count == rows.count && values.isEmpty: labels += block
+            case .values(let block, let w) where block.count == rows.count * w && labels.isEmpty && (width == 0 || w == width):
+                values += block
+                width = w
+            default: preconditionFailure("\(path): \(name)'s targets \(targets) for rows \(rows) do not match the rows before them")
+            }
+            if let bytes { try bytes.write(UnsafeBufferPointer(part.bindMemory(to: UInt8.self)), rows: rows) }
+            if let floats {
+                let values = UnsafeBufferPointer(part.bindMemory(to: Float.self))
+                if let i = values.firstIndex(where: { !$0.isFinite }) {
+                    throw .invalidContent(path: path, object: object,
+                                          reason: "would hold \(values[i]) at row \(start + i / source.featureCount), column \(i % source.featureCount)")
+                }
+                try floats.write(values, rows: rows)
+            }
+            whole.mix(bytes: UnsafeRawBufferPointer(part))
+            blocks.append(BlockFingerprints.hash(UnsafeRawBufferPointer(part)))
+        }
+        whole.finishArray()
+        if case .bytes(let scale) = source.storage { try file.setAttribute("scale", scale, on: object) }
+        try BlockFingerprints(whole: whole.hash, blockRows: blockRows, blocks: blocks).write(to: file, split: name)
+        try writeTargets(width == 0 ? .classes(labels) : .values(values, width: width), of: name, to: file)
     }
 }

@@ -92,8 +92,9 @@ extension HDF5File {
             return text.count > 72 ? "\"" + text.prefix(69) + "…\"" : "\"\(text)\""
         }
         if let value = try? attribute(name, of: object, as: Double.self) { return "\(value)" }
+        // Read as Int64, an unsigned value past Int64.max would be clamped to it (a fingerprint, say).
+        if let value = try? attribute(name, of: object, as: UInt64.self), value > UInt64(Int64.max) { return "\(value)" }
         if let value = try? attribute(name, of: object, as: Int64.self) { return "\(value)" }
-        if let value = try? attribute(name, of: object, as: UInt64.self) { return "\(value)" }
         return "(not shown: a variable-length string, an array or another type)"
     }
 }

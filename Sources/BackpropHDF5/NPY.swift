@@ -6,6 +6,7 @@
 // (True or False) and 'shape' (a tuple of integers), padded with spaces and
 // ending in a newline; version 3 allows UTF-8 in it.
 import Foundation
+import Glibc
 
 /// A NumPy array read as Float: its shape and its values in C (row-major) order.
 public struct NPYArray: Sendable, Equatable {
@@ -30,6 +31,29 @@ public struct NPYArray: Sendable, Equatable {
     /// longer than the shape says. float64 values are rounded to Float;
     /// integers beyond 2²⁴ lose their last bits.
     public static func parse(_ bytes: [UInt8], path: String) throws(StorageError) -> NPYArray {
+        let (header, type, start, count) = try layout(bytes, fileBytes: bytes.count, path: path)
+        guard count <= HDF5File.elementLimit else {
+            throw .invalidContent(path: path, object: "shape", reason: "\(header.shape) holds more than \(HDF5File.elementLimit) elements")
+        }
+        var values = [Float](repeating: 0, count: count)
+        // Element i of the file goes to C-order position `destination(i)`.
+        let destination = header.fortranOrder ? Self.cOrderPositions(of: header.shape) : nil
+        for i in 0..<count {
+            let value = type.value(at: start + i * type.size, in: bytes)
+            values[destination?[i] ?? i] = value
+        }
+        return NPYArray(shape: header.shape, values: values)
+    }
+
+    /// What the header at the start of a `.npy` file says: its keys, its
+    /// element type, where the data starts and how many elements it holds
+    /// (checked against the file's size).
+    /// - Parameters:
+    ///   - bytes: the file, or its first bytes (at least the header's).
+    ///   - fileBytes: the size of the whole file.
+    ///   - path: names the file in errors.
+    static func layout(_ bytes: [UInt8], fileBytes: Int, path: String) throws(StorageError)
+        -> (header: Header, type: ElementType, start: Int, count: Int) {
         func refuse(_ object: String, _ reason: String) -> StorageError { .invalidContent(path: path, object: object, reason: reason) }
         guard bytes.count >= 10, bytes[0] == 0x93, bytes[1...5].elementsEqual("NUMPY".utf8) else {
             throw refuse("header", "is not a NumPy .npy file (no \\x93NUMPY magic)")
@@ -41,7 +65,9 @@ public struct NPYArray: Sendable, Equatable {
         let headerLength = (0..<lengthSize).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
         let start = 8 + lengthSize + headerLength
         guard start <= bytes.count else {
-            throw refuse("header", "declares \(headerLength) bytes, the file has \(bytes.count - 8 - lengthSize) after the length")
+            throw refuse("header", bytes.count < fileBytes
+                ? "declares \(headerLength) bytes, more than the \(bytes.count - 8 - lengthSize) this reader takes"
+                : "declares \(headerLength) bytes, the file has \(bytes.count - 8 - lengthSize) after the length")
         }
         let headerBytes = bytes[(8 + lengthSize)..<start]
         // Versions 1 and 2 are latin-1 (in practice ASCII); 3 is UTF-8.
@@ -52,27 +78,20 @@ public struct NPYArray: Sendable, Equatable {
         let header = try Header(parsing: text, refuse: { refuse("header", $0) })
         let type = try ElementType(descr: header.descr, refuse: { refuse("dtype", $0) })
 
-        // Every size ≥ 0 (the parser reads digits only), their product without overflow.
+        // Every size ≥ 0 (the parser reads digits only), their product and its bytes without overflow.
         var count = 1
         for size in header.shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: size)
-            guard !overflow, product <= HDF5File.elementLimit else {
-                throw refuse("shape", "\(header.shape) holds more than \(HDF5File.elementLimit) elements")
+            guard !overflow, !product.multipliedReportingOverflow(by: type.size).overflow else {
+                throw refuse("shape", "\(header.shape) holds more than \(Int.max) bytes of '\(header.descr)'")
             }
             count = product
         }
-        let available = bytes.count - start
+        let available = fileBytes - start
         guard available == count * type.size else {
             throw refuse("data", "holds \(available) bytes, the shape \(header.shape) of '\(header.descr)' needs \(count * type.size)")
         }
-        var values = [Float](repeating: 0, count: count)
-        // Element i of the file goes to C-order position `destination(i)`.
-        let destination = header.fortranOrder ? Self.cOrderPositions(of: header.shape) : nil
-        for i in 0..<count {
-            let value = type.value(at: start + i * type.size, in: bytes)
-            values[destination?[i] ?? i] = value
-        }
-        return NPYArray(shape: header.shape, values: values)
+        return (header, type, start, count)
     }
 
     /// For each element of a Fortran-order array (the first index varying
@@ -262,6 +281,77 @@ public struct NPYArray: Sendable, Equatable {
             case (.float, 4): return Float(bitPattern: UInt32(raw))
             default: return Float(Double(bitPattern: raw))
             }
+        }
+    }
+}
+
+/// A C-order `.npy` array read a block of rows at a time by pread(2), never
+/// whole: for arrays larger than memory. Row r is the elements [r, …] of
+/// the first dimension, converted to Float as `NPYArray` converts them.
+public final class NPYRows {
+    public let path: String
+    public let shape: [Int]
+    /// Elements in a row: the product of the shape after the first dimension.
+    public let rowElements: Int
+    let type: NPYArray.ElementType
+    let start: Int
+    let descriptor: FileDescriptor
+
+    /// The most header bytes read (NumPy writes headers of a few hundred).
+    static let headerLimit = 1 << 20
+
+    /// The rows, N: the first dimension.
+    public var rows: Int { shape[0] }
+    /// Bytes a row takes in the file.
+    public var rowBytes: Int { rowElements * type.size }
+
+    /// Opens the array at `path` and checks its header against its size.
+    /// - Parameter path: the `.npy` file.
+    /// - Throws: `.missingFile`, `.io`, or `.invalidContent` naming the header,
+    ///   dtype, shape or data; a Fortran-order or 0-dimensional array is refused.
+    public init(_ path: String) throws(StorageError) {
+        self.path = path
+        do { descriptor = try FileDescriptor(opening: path, O_RDONLY) } catch {
+            throw error.code == ENOENT ? .missingFile(path: path) : .io(path: path, reason: error.description)
+        }
+        var status = stat()
+        guard fstat(descriptor.raw, &status) == 0 else { throw .io(path: path, reason: String(cString: strerror(errno))) }
+        let size = Int(status.st_size)
+        let prefix = try Self.read(descriptor, bytes: min(size, Self.headerLimit), at: 0, path: path)
+        let (header, type, start, _) = try NPYArray.layout(prefix, fileBytes: size, path: path)
+        guard !header.shape.isEmpty else {
+            throw .invalidContent(path: path, object: "shape", reason: "is () — a 0-dimensional array has no rows")
+        }
+        guard !header.fortranOrder else {
+            throw .invalidContent(path: path, object: "header", reason: "is in Fortran order, which cannot be read a block of rows at a time "
+                                  + "(save it with numpy.ascontiguousarray, or import it in memory)")
+        }
+        (self.shape, self.type, self.start) = (header.shape, type, start)
+        rowElements = header.shape.dropFirst().reduce(1, *)
+    }
+
+    /// The elements of `rows`, row-major, as Float.
+    /// - Parameter rows: rows of the array.
+    /// - Throws: `.io` when the file cannot be read or has shrunk since it was opened.
+    public func values(_ rows: Range<Int>) throws(StorageError) -> [Float] {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= self.rows, "rows \(rows) of \(self.rows)")
+        let rowBytes = rowElements * type.size
+        let bytes = try Self.read(descriptor, bytes: rows.count * rowBytes, at: start + rows.lowerBound * rowBytes, path: path)
+        guard bytes.count == rows.count * rowBytes else {
+            throw .io(path: path, reason: "ends early: rows \(rows) are beyond the end of the file (truncated since it was opened?)")
+        }
+        return (0..<(rows.count * rowElements)).map { type.value(at: $0 * type.size, in: bytes) }
+    }
+
+    /// Up to `count` bytes from `offset` on: fewer where the file ends.
+    private static func read(_ file: FileDescriptor, bytes count: Int, at offset: Int, path: String) throws(StorageError) -> [UInt8] {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        defer { buffer.deallocate() }
+        do {
+            let got = try preadFully(file.raw, into: buffer, at: offset)
+            return Array(UnsafeRawBufferPointer(rebasing: buffer[0..<got]))
+        } catch {
+            throw .io(path: path, reason: error.description)
         }
     }
 }

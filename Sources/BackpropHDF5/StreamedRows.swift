@@ -175,16 +175,12 @@ final class FileRowReader: RowReader {
                      "\(buffer.count) bytes for rows \(rows) of \(layout.rows)")
         var cursor = buffer.baseAddress!
         for (offset, bytes) in layout.spans(rows) {
-            var done = 0
-            while done < bytes {
-                let got = pread(descriptor, cursor + done, bytes - done, off_t(offset) + off_t(done))
-                if got < 0 && errno == EINTR { continue }
-                guard got > 0 else {
-                    throw .io(path: path, reason: got == 0
-                        ? "\(object) ends early: byte \(offset + UInt64(done)) is beyond the end of the file (truncated since it was opened?)"
-                        : "reading \(object): \(String(cString: strerror(errno)))")
-                }
-                done += got
+            let got: Int
+            do { got = try preadFully(descriptor, into: UnsafeMutableRawBufferPointer(start: cursor, count: bytes), at: Int(offset)) } catch {
+                throw .io(path: path, reason: "reading \(object): \(error)")
+            }
+            guard got == bytes else {
+                throw .io(path: path, reason: "\(object) ends early: byte \(offset + UInt64(got)) is beyond the end of the file (truncated since it was opened?)")
             }
             cursor += bytes
         }

@@ -45,3 +45,20 @@ public final class FileDescriptor: Sendable {
 
     deinit { close(raw) }
 }
+
+/// pread(2) until `buffer` is full or the file ends, retried on EINTR.
+/// - Parameters:
+///   - descriptor: an open file.
+///   - buffer: where the bytes go.
+///   - offset: the file offset of the first byte.
+/// - Returns: the bytes read: `buffer.count`, or fewer where the file ends.
+/// - Throws: `SystemCallError` of pread.
+public func preadFully(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SystemCallError) -> Int {
+    var done = 0
+    while done < buffer.count {
+        let got = try systemCall("pread") { pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done)) }
+        if got == 0 { break }
+        done += got
+    }
+    return done
+}

@@ -35,30 +35,37 @@ public enum TableImport {
         for r in 0..<rows {
             for c in 0..<columns {
                 let value = values[r * columns + c]
-                func refuse(_ reason: String, advice: StorageError.Advice? = nil) -> StorageError {
-                    let (path, object) = locate(r, c)
-                    guard let advice else { return .invalidContent(path: path, object: object, reason: "\(value) is not " + reason) }
-                    return .refused(path: path, object: object, reason: "\(value) is not " + reason, advice: advice)
-                }
-                let isByte = value.rounded() == value && (0...255).contains(value)
-                guard value.isFinite else { throw refuse("a finite number") }
-                if isTarget[c] {
-                    guard task == .regression || isByte else {
-                        throw refuse("a class number 0…255", advice: .regressionTask)
-                    }
-                } else if storage == .bytes && !isByte {
-                    throw refuse("an integer 0…255, as byte features must be", advice: .floatFeatures)
-                }
+                if let error = refusal(of: value, isTarget: isTarget[c], task: task, storage: storage, at: locate(r, c)) { throw error }
             }
             // Targets in the order the columns were named.
             for c in 0..<columns where !isTarget[c] { x.append(values[r * columns + c]) }
             for c in targetColumns { t.append(values[r * columns + c]) }
         }
-        let asBytes = storage == .bytes || (storage == .auto && x.allSatisfy { $0.rounded() == $0 && (0...255).contains($0) })
+        let asBytes = storage == .bytes || (storage == .auto && x.allSatisfy(isByte))
         let features: Dataset.Features = asBytes ? .bytes(x.map { UInt8($0) }, scale: 1 / 255) : .floats(x)
         let targets: Dataset.Targets = task == .classification ? .classes(t.map { UInt8($0) }) : .values(t, width: targetColumns.count)
         return Dataset(name: name, features: features, targets: targets, featureCount: featureCount)
     }
+
+    /// Why `value` cannot be a target of `task` or a feature stored as
+    /// `storage`, as the error naming its place; nil when it can.
+    static func refusal(of value: Float, isTarget: Bool, task: LearningTask, storage: FeatureStorage,
+                        at place: (path: String, object: String)) -> StorageError? {
+        func refuse(_ reason: String, advice: StorageError.Advice? = nil) -> StorageError {
+            guard let advice else { return .invalidContent(path: place.path, object: place.object, reason: "\(value) is not " + reason) }
+            return .refused(path: place.path, object: place.object, reason: "\(value) is not " + reason, advice: advice)
+        }
+        guard value.isFinite else { return refuse("a finite number") }
+        if isTarget {
+            guard task == .regression || isByte(value) else { return refuse("a class number 0…255", advice: .regressionTask) }
+        } else if storage == .bytes && !isByte(value) {
+            return refuse("an integer 0…255, as byte features must be", advice: .floatFeatures)
+        }
+        return nil
+    }
+
+    /// Whether `value` is an integer 0…255, which a byte stores exactly.
+    static func isByte(_ value: Float) -> Bool { value.rounded() == value && (0...255).contains(value) }
 
     // MARK: - CSV
 

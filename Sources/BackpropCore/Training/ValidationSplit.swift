@@ -18,6 +18,22 @@ extension Dataset {
     /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)` when
     ///   either part would be empty, or f is not in (0, 1).
     public func split(validationFraction fraction: Double, seed: UInt64) throws(TrainingError) -> (train: Dataset, validation: Dataset) {
+        let validation = try Self.validationRows(labels: labels, count: count, fraction: fraction, seed: seed)
+        var isHeld = [Bool](repeating: false, count: count)
+        for n in validation { isHeld[n] = true }
+        return (subset((0..<count).filter { !isHeld[$0] }), subset(validation))
+    }
+
+    /// The samples `split(validationFraction:seed:)` holds out, ascending: a
+    /// function of the labels alone, so that an importer that never holds the
+    /// features whole holds out the same ones.
+    /// - Parameters:
+    ///   - labels: the class labels; nil for regression targets (one stratum).
+    ///   - count: the samples, N.
+    ///   - fraction: f, in (0, 1).
+    ///   - seed: keys the samples.
+    /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)`, as `split` does.
+    public static func validationRows(labels: [UInt8]?, count: Int, fraction: Double, seed: UInt64) throws(TrainingError) -> [Int] {
         guard fraction.isFinite, fraction > 0, fraction < 1 else {
             throw .invalidSetting(.validationFraction, value: "\(fraction)", reason: "it must be in (0, 1)")
         }
@@ -34,17 +50,14 @@ extension Dataset {
         } else {
             strata = [Array(0..<count)]
         }
-        let quotas = Self.largestRemainder(total: held, shares: strata.map { fraction * Double($0.count) })
-        let key = KeyedRandom.key(seed: seed, stream: Self.validationStream, step: 0)
+        let quotas = largestRemainder(total: held, shares: strata.map { fraction * Double($0.count) })
+        let key = KeyedRandom.key(seed: seed, stream: validationStream, step: 0)
         var validation: [Int] = []
         for (members, quota) in zip(strata, quotas) {
             let ranked = members.map { (KeyedRandom.bits(key: key, index: UInt64($0)), $0) }.sorted { $0 < $1 }
             validation += ranked.prefix(quota).map(\.1)
         }
-        validation.sort()
-        var isHeld = [Bool](repeating: false, count: count)
-        for n in validation { isHeld[n] = true }
-        return (subset((0..<count).filter { !isHeld[$0] }), subset(validation))
+        return validation.sorted()
     }
 
     /// Whole numbers summing to `total`, each the floor of its share or one
