@@ -330,6 +330,28 @@ public final class NPYRows {
         rowElements = header.shape.dropFirst().reduce(1, *)
     }
 
+    /// Whether every element is a byte by its type (uint8, bool): stored as is, never converted.
+    public var elementsAreBytes: Bool { type.size == 1 && (type.kind == .unsigned || type.kind == .bool) }
+
+    /// The bytes of `rows` as the file holds them (for `elementsAreBytes`
+    /// arrays: their values; a bool's nonzero byte is read as 1).
+    /// - Parameters:
+    ///   - rows: rows of the array.
+    ///   - buffer: `rows.count · rowBytes` bytes.
+    /// - Throws: `.io` when the file cannot be read or has shrunk since it was opened.
+    public func readBytes(_ rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= self.rows && buffer.count == rows.count * rowBytes,
+                     "\(buffer.count) bytes for rows \(rows) of \(self.rows)")
+        let got: Int
+        do { got = try preadFully(descriptor.raw, into: buffer, at: start + rows.lowerBound * rowBytes) } catch {
+            throw .io(path: path, reason: error.description)
+        }
+        guard got == buffer.count else {
+            throw .io(path: path, reason: "ends early: rows \(rows) are beyond the end of the file (truncated since it was opened?)")
+        }
+        if type.kind == .bool { for i in buffer.indices where buffer[i] > 1 { buffer[i] = 1 } }
+    }
+
     /// The elements of `rows`, row-major, as Float.
     /// - Parameter rows: rows of the array.
     /// - Throws: `.io` when the file cannot be read or has shrunk since it was opened.

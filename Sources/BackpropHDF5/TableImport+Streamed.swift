@@ -123,6 +123,7 @@ extension TableImport {
 
         /// Whether every feature is an integer 0…255 (and finite): one read of x.
         func allBytes() throws(StorageError) -> Bool {
+            if rows.elementsAreBytes { return true }
             for start in stride(from: 0, to: rows.rows, by: blockRows) {
                 let values = try rows.values(start..<min(start + blockRows, rows.rows))
                 for (i, value) in values.enumerated() where !isByte(value) {
@@ -156,7 +157,16 @@ extension TableImport {
                 while run < picked.count {
                     var end = run + 1
                     while end < picked.count && picked[end] == picked[end - 1] + 1 { end += 1 }
-                    let values = try rows.values(picked[run]..<(picked[end - 1] + 1))
+                    let span = picked[run]..<(picked[end - 1] + 1)
+                    if storage == .bytes && rows.elementsAreBytes {
+                        // uint8 or bool to bytes: as the file holds them.
+                        let bytes = span.count * rows.rowElements
+                        try rows.readBytes(span, into: UnsafeMutableRawBufferPointer(rebasing: x[out..<(out + bytes)]))
+                        out += bytes
+                        run = end
+                        continue
+                    }
+                    let values = try rows.values(span)
                     for (i, value) in values.enumerated() {
                         if let error = refusal(of: value, isTarget: false, task: task, storage: storage,
                                                at: (rows.path, "element \(picked[run] * rows.rowElements + i)")) { throw error }

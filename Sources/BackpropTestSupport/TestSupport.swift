@@ -128,3 +128,22 @@ public func snapshot(_ directory: String) -> [String: Data] {
     }
     return files
 }
+
+/// Runs `executable` to its end, sampling its peak resident set (VmHWM of
+/// /proc/<pid>/status) every 2 ms: the peak in KiB as last read before it
+/// exited, and its exit status. Its output goes to `outputFile`.
+public func peakResidentKiB(_ executable: String, _ arguments: [String], in directory: String,
+                            outputFile: String) throws -> (status: Int32, kib: Int) {
+    let process = try start(executable, arguments, in: directory, outputFile: outputFile)
+    var peak = 0
+    while process.isRunning {
+        if let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+            peak = max(peak, kib)
+        }
+        usleep(2000)
+    }
+    process.waitUntilExit()
+    return (process.terminationStatus, peak)
+}

@@ -105,3 +105,47 @@ struct StreamCLITests {
         try fresh.expectFailure(try fresh.backprop("rechunk", CLITests.sample, "--output", "no/such/dir/x.h5"), mentions: ["no/such/dir"])
     }
 }
+
+/// `import npy` of an input far larger than its budget, in bounded memory.
+struct StreamedImportCLITests {
+    let cli = CLITests()
+
+    /// x.npy of `rows` random 784-byte images and y.npy of their labels, in `name`-x.npy and `name`-y.npy.
+    func writeArrays(_ name: String, rows: Int) throws {
+        // Ten images, repeated: content does not change what memory the import takes.
+        var generator = SeededGenerator(seed: 9)
+        let images = (0..<(10 * 784)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let y = (0..<rows).map { UInt8($0 % 10) }
+        func npy(_ descr: String, _ shape: String, _ data: [UInt8], times: Int = 1) -> Data {
+            var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }"
+            while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+            header += "\n"
+            var file = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0] + Array(header.utf8))
+            for _ in 0..<times { file.append(contentsOf: data) }
+            return file
+        }
+        try npy("|u1", "(\(rows), 28, 28)", images, times: rows / 10).write(to: URL(fileURLWithPath: "\(cli.directory)/\(name)-x.npy"))
+        try npy("|u1", "(\(rows),)", y).write(to: URL(fileURLWithPath: "\(cli.directory)/\(name)-y.npy"))
+    }
+
+    @Test("import npy past --data-memory streams: 63 MB of images (250 MB as float32, 30× the budget) import in RSS within 32 MiB of a 100-image import's, and train")
+    func boundedMemory() throws {
+        try writeArrays("small", rows: 100)
+        try writeArrays("large", rows: 80_000)
+        func importPeak(_ name: String) throws -> Int {
+            let (status, kib) = try peakResidentKiB(cli.executable, ["import", "npy", "--x", "\(name)-x.npy", "--y", "\(name)-y.npy",
+                                                                    "--output", "\(name).h5", "--data-memory", "8M"],
+                                                    in: cli.directory, outputFile: "\(cli.directory)/\(name).out")
+            let output = (try? String(contentsOfFile: "\(cli.directory)/\(name).out", encoding: .utf8)) ?? ""
+            #expect(status == 0, "\(output)")
+            return kib
+        }
+        let small = try importPeak("small"), large = try importPeak("large")
+        let output = try String(contentsOfFile: "\(cli.directory)/large.out", encoding: .utf8)
+        #expect(output.contains("64000 train and 16000 test samples of 784 features (bytes × 1/255, images 28x28), streamed"), "\(output)")
+        #expect(small > 0 && large - small < 32 << 10, "peak RSS: \(small) KiB for 100 images, \(large) KiB for 80,000")
+        let trained = try cli.backprop(["train", "--data", "large.h5", "--layers", "784,10", "--steps", "3", "--stream",
+                                        "--shuffle-blocks", "1024", "--run-dir", "large-run"])
+        #expect(trained.status == 0, "\(trained.standardError)")
+    }
+}
