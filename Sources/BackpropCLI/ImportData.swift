@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackpropCore
 import BackpropHDF5
+import Foundation
 
 extension LearningTask: ExpressibleByArgument {}
 extension TableImport.FeatureStorage: ExpressibleByArgument {}
@@ -125,7 +126,28 @@ extension ImportData {
                   + "(\(storage)\(image)), \(train.targets)")
         }
     }
+}
 
+extension ImportData.Split {
+    /// Writes the splits `read` makes, a block at a time, and says what it wrote.
+    func writeStreamed(source: String, task: LearningTask, _ read: () throws -> TableImport.StreamedSplits) throws {
+        let splits: TableImport.StreamedSplits
+        do { splits = try read() } catch let error as TrainingError { throw ValidationError(error.description(naming: Settings.flag)) }
+        if names != nil && task == .regression { throw ValidationError("--class-names applies to class labels, not regression targets.") }
+        let shape = imageShape ?? splits.imageShape
+        if let shape, shape.featureCount != splits.train.featureCount {
+            throw ValidationError("--image-shape \(shape) holds \(shape.featureCount) values, but a sample has \(splits.train.featureCount) features.")
+        }
+        try DatasetFile.write(train: splits.train, validation: splits.validation, test: splits.test,
+                              attributes: ["source": source], classNames: names, imageShape: shape, to: output)
+        let storage = splits.train.storage == .floats ? "float32" : "bytes × 1/255"
+        let validation = splits.validation.map { ", \($0.count) validation" } ?? ""
+        print("wrote \(output): \(splits.train.count) train\(validation) and \(splits.test.count) test samples of \(splits.train.featureCount) features "
+              + "(\(storage)\(shape.map { ", images \($0)" } ?? "")), streamed a block at a time")
+    }
+}
+
+extension ImportData {
     /// What the targets are and how features are stored.
     struct Kind: ParsableArguments {
         @Option(help: "classification (one column of class numbers 0…255) or regression (real-valued targets).")
@@ -150,6 +172,10 @@ extension ImportData {
         var header = "auto"
         @OptionGroup var kind: Kind
         @OptionGroup var split: Split
+        @Flag(name: Settings.stream.name, help: "Read the CSV a MiB at a time (once to check it, once for each split) and write each split as it is read, in memory of a few blocks and the targets (rows kept in file order; the test rows a seeded selection).")
+        var stream = false
+        @Option(name: Settings.dataMemory.name, help: "Import as --stream does when the CSV file is larger than a tenth of this, since it takes about 10 times its size held whole (e.g. 512M, 8G; default: half of physical memory).")
+        var dataMemory: ByteSize?
 
         func validate() throws {
             guard ["yes", "no", "auto"].contains(header) else { throw ValidationError("--header \(header) is invalid: use yes, no or auto.") }
@@ -158,6 +184,14 @@ extension ImportData {
         func run() throws {
             let hasHeader: Bool? = header == "auto" ? nil : header == "yes"
             let columns = targetColumns.flatMap { $0.split(separator: ",").map(String.init) }
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            if stream || size > (dataMemory?.bytes ?? StreamOptions.defaultBudget) / 10 {
+                try refuseOverwritingInputs(split.output, flag: "--output", inputs: [file] + (test.map { [$0] } ?? []))
+                return try split.writeStreamed(source: "CSV \(file)", task: kind.task) {
+                    try TableImport.csvRows(file, test: test, targetColumns: columns, header: hasHeader, task: kind.task, features: kind.features,
+                                            testFraction: split.testFraction, validationFraction: split.holdOut.validationFraction, seed: split.seed)
+                }
+            }
             func read(_ path: String) throws -> Dataset {
                 try TableImport.csv(path, targetColumns: columns, header: hasHeader, task: kind.task, features: kind.features)
             }
@@ -205,25 +239,10 @@ extension ImportData {
 
         /// The import a block of rows at a time.
         func runStreamed() throws {
-            let splits: TableImport.StreamedSplits
-            do {
-                splits = try TableImport.npyRows(x: x, y: y, test: testX.map { ($0, testY!) }, task: kind.task, features: kind.features,
-                                                 testFraction: split.testFraction, validationFraction: split.holdOut.validationFraction,
-                                                 seed: split.seed)
-            } catch let error as TrainingError {
-                throw ValidationError(error.description(naming: Settings.flag))
+            try split.writeStreamed(source: "NumPy \(x), \(y)", task: kind.task) {
+                try TableImport.npyRows(x: x, y: y, test: testX.map { ($0, testY!) }, task: kind.task, features: kind.features,
+                                        testFraction: split.testFraction, validationFraction: split.holdOut.validationFraction, seed: split.seed)
             }
-            if split.names != nil && kind.task == .regression { throw ValidationError("--class-names applies to class labels, not regression targets.") }
-            let imageShape = split.imageShape ?? splits.imageShape
-            if let shape = imageShape, shape.featureCount != splits.train.featureCount {
-                throw ValidationError("--image-shape \(shape) holds \(shape.featureCount) values, but a sample has \(splits.train.featureCount) features.")
-            }
-            try DatasetFile.write(train: splits.train, validation: splits.validation, test: splits.test,
-                                  attributes: ["source": "NumPy \(x), \(y)"], classNames: split.names, imageShape: imageShape, to: split.output)
-            let storage = splits.train.storage == .floats ? "float32" : "bytes × 1/255"
-            let validation = splits.validation.map { ", \($0.count) validation" } ?? ""
-            print("wrote \(split.output): \(splits.train.count) train\(validation) and \(splits.test.count) test samples of \(splits.train.featureCount) features "
-                  + "(\(storage)\(imageShape.map { ", images \($0)" } ?? "")), streamed a block at a time")
         }
     }
 }

@@ -3,6 +3,7 @@
 // (`DatasetFile.write(train: RowSource, …)`). Memory holds a block, the
 // targets, and one byte per row saying which split it goes to.
 import BackpropCore
+import Glibc
 
 extension TableImport {
     /// The splits of an import, each read from its `.npy` files a block of rows at a time.
@@ -38,13 +39,49 @@ extension TableImport {
     ) throws -> StreamedSplits {
         let table = try NPYTable(x: x, y: y, task: task)
         let testTable = try test.map { try NPYTable(x: $0.x, y: $0.y, task: task) }
+        return try splits(of: table, test: testTable, features: features, testFraction: testFraction,
+                          validationFraction: validationFraction, seed: seed,
+                          imageShape: IDXImport.imageShape(of: Array(table.rows.shape.dropFirst())))
+    }
+
+    /// A CSV as splits read `csvChunkBytes` at a time, never whole, for files larger
+    /// than memory: the file is read once to check it (every row, as `csv`
+    /// checks it) and keep its targets, then once for each split. Rows, test
+    /// and validation split as `npyRows(x:y:test:task:features:testFraction:validationFraction:seed:)` makes them.
+    /// - Parameters:
+    ///   - path: the CSV file.
+    ///   - test: a CSV of the test split, instead of a held-out fraction.
+    ///   - targetColumns: column names or 0-based indices, as `csv` takes them.
+    ///   - header: nil to detect, as `csv` does.
+    ///   - task: what the target columns hold.
+    ///   - features: how the features are stored.
+    ///   - testFraction: the share held out as the test split, without `test`.
+    ///   - validationFraction: the share of the rest held out as /validation; 0 for none.
+    ///   - seed: keys both selections.
+    /// - Throws: `StorageError` naming the file, line and column; `TrainingError` for a validation fraction that leaves a split empty.
+    public static func csvRows(
+        _ path: String, test: String? = nil, targetColumns: [String] = [], header: Bool?, task: LearningTask = .classification,
+        features: FeatureStorage = .auto, testFraction: Double = 0.2, validationFraction: Double = 0, seed: UInt64 = 0
+    ) throws -> StreamedSplits {
+        let table = try CSVTable(path, targetColumns: targetColumns, header: header, task: task)
+        let testTable = try test.map { try CSVTable($0, targetColumns: targetColumns, header: header, task: task) }
+        return try splits(of: table, test: testTable, features: features, testFraction: testFraction,
+                          validationFraction: validationFraction, seed: seed, imageShape: nil)
+    }
+
+    /// The splits of `table`: every row to train on, except the test rows (a
+    /// seeded selection, without a `test` table) and the validation rows.
+    private static func splits(
+        of table: any StreamedTable, test testTable: (any StreamedTable)?, features: FeatureStorage, testFraction: Double,
+        validationFraction: Double, seed: UInt64, imageShape: ImageShape?
+    ) throws -> StreamedSplits {
         if let testTable {
-            guard testTable.rows.rowElements == table.rows.rowElements else {
-                throw StorageError.wrongShape(path: testTable.rows.path, object: "x", expected: "rows of \(table.rows.rowElements) like \(x)",
-                                              found: "\(testTable.rows.shape)")
+            guard testTable.featureCount == table.featureCount else {
+                throw StorageError.wrongShape(path: testTable.path, object: "features", expected: "\(table.featureCount) a row like \(table.path)",
+                                              found: "\(testTable.featureCount)")
             }
             guard testTable.targetWidth == table.targetWidth else {
-                throw StorageError.wrongShape(path: testTable.targetPath, object: "y", expected: "\(table.targetWidth) targets a row like \(y)",
+                throw StorageError.wrongShape(path: testTable.path, object: "targets", expected: "\(table.targetWidth) a row like \(table.path)",
                                               found: "\(testTable.targetWidth)")
             }
         }
@@ -54,12 +91,13 @@ extension TableImport {
             storage = try table.allBytes() && (testTable?.allBytes() ?? true) ? .bytes : .float
         }
 
-        // Which split each row of x goes to.
-        let n = table.rows.rows
+        // Which split each row goes to.
+        let n = table.count
         var role = [Role](repeating: .train, count: n)
         if testTable == nil {
             guard n >= 2 else {
-                throw StorageError.invalidContent(path: x, object: "x", reason: "holds \(n) sample; splitting needs at least 2 (one to train on, one to test)")
+                throw StorageError.invalidContent(path: table.path, object: "rows",
+                                                  reason: "holds \(n) sample; splitting needs at least 2 (one to train on, one to test)")
             }
             var need = min(max(Int((Double(n) * testFraction).rounded()), 1), n - 1)
             var generator = SeededGenerator(seed: seed, stream: 7)
@@ -73,7 +111,7 @@ extension TableImport {
         }
         if validationFraction != 0 {
             let kept = (0..<n).filter { role[$0] == .train }
-            let labels = table.labels.map { labels in kept.map { labels[$0] } }
+            let labels = table.task == .classification ? kept.map { UInt8(table.targets[$0]) } : nil
             for k in try Dataset.validationRows(labels: labels, count: kept.count, fraction: validationFraction, seed: seed) {
                 role[kept[k]] = .validation
             }
@@ -82,22 +120,68 @@ extension TableImport {
         let train = table.source(rows: { roles[$0] == .train }, storage: storage)
         let validation = validationFraction == 0 ? nil : table.source(rows: { roles[$0] == .validation }, storage: storage)
         let heldOut = testTable?.source(rows: { _ in true }, storage: storage) ?? table.source(rows: { roles[$0] == .test }, storage: storage)
-        return StreamedSplits(train: train, validation: validation, test: heldOut,
-                              imageShape: IDXImport.imageShape(of: Array(table.rows.shape.dropFirst())))
+        return StreamedSplits(train: train, validation: validation, test: heldOut, imageShape: imageShape)
     }
+
+    /// A table of features and targets that can be read again and again in
+    /// order, a block at a time, with its targets held.
+    protocol StreamedTable {
+        var path: String { get }
+        var count: Int { get }
+        var featureCount: Int { get }
+        /// The targets, `targetWidth` a row.
+        var targets: [Float] { get }
+        var targetWidth: Int { get }
+        var task: LearningTask { get }
+        /// Whether every feature is an integer 0…255.
+        func allBytes() throws(StorageError) -> Bool
+        /// The rows `included` picks, in order, as a split.
+        func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.RowSource
+    }
+
+    /// The rows of a block: the next `count` that `included` picks after the cursor.
+    static func pick(_ count: Int, _ included: (Int) -> Bool, after cursor: Cursor, block: Range<Int>) -> [Int] {
+        // The blocks come in order: the next rows picked follow the last one's.
+        precondition(block.lowerBound == cursor.emitted, "block \(block) after \(cursor.emitted) rows")
+        var picked: [Int] = []
+        picked.reserveCapacity(count)
+        while picked.count < count {
+            if included(cursor.next) { picked.append(cursor.next) }
+            cursor.next += 1
+        }
+        cursor.emitted = block.upperBound
+        return picked
+    }
+
+    /// Stores `value`, a checked feature, as element `index` of a block.
+    static func store(_ value: Float, at index: Int, in x: UnsafeMutableRawBufferPointer, as storage: FeatureStorage) {
+        if storage == .bytes { x[index] = UInt8(value) } else { x.storeBytes(of: value, toByteOffset: 4 * index, as: Float.self) }
+    }
+
+    /// The targets of the rows picked, as a block's.
+    static func targets(of picked: [Int], in table: any StreamedTable) -> Dataset.Targets {
+        let width = table.targetWidth
+        let t = picked.flatMap { table.targets[($0 * width)..<(($0 + 1) * width)] }
+        return table.task == .classification ? .classes(t.map { UInt8($0) }) : .values(t, width: width)
+    }
+
+    /// The bytes of a CSV parsed at a time: their records, as Strings, take about ten times as much.
+    static let csvChunkBytes = 256 << 10
 
     /// The split a row of an import goes to.
     enum Role: UInt8 { case train, validation, test }
 
     /// x.npy, read by rows, and the targets of y.npy, checked.
-    struct NPYTable {
+    struct NPYTable: StreamedTable {
         let rows: NPYRows
         let targetPath: String
         let targets: [Float]
         let targetWidth: Int
         let task: LearningTask
 
-        var labels: [UInt8]? { task == .classification ? targets.map { UInt8($0) } : nil }
+        var path: String { rows.path }
+        var count: Int { rows.rows }
+        var featureCount: Int { rows.rowElements }
 
         init(x: String, y: String, task: LearningTask) throws(StorageError) {
             rows = try NPYRows(x)
@@ -139,19 +223,11 @@ extension TableImport {
         /// time: each run of consecutive rows in one read.
         func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.RowSource {
             let count = (0..<rows.rows).reduce(0) { included($1) ? $0 + 1 : $0 }
-            let (rows, targets, width, task) = (self.rows, self.targets, targetWidth, self.task)
+            let rows = self.rows, table = self
             let cursor = Cursor()
             let stored: FeatureStream.Storage = storage == .bytes ? .bytes(scale: 1 / 255) : .floats
             return DatasetFile.RowSource(count: count, featureCount: rows.rowElements, storage: stored) { (block, x) throws(StorageError) in
-                // The blocks come in order: the next rows picked follow the last one's.
-                precondition(block.lowerBound == cursor.emitted, "block \(block) after \(cursor.emitted) rows")
-                var picked: [Int] = []
-                picked.reserveCapacity(block.count)
-                while picked.count < block.count {
-                    if included(cursor.next) { picked.append(cursor.next) }
-                    cursor.next += 1
-                }
-                cursor.emitted = block.upperBound
+                let picked = pick(block.count, included, after: cursor, block: block)
                 var out = 0
                 var run = 0
                 while run < picked.count {
@@ -168,16 +244,160 @@ extension TableImport {
                     }
                     let values = try rows.values(span)
                     for (i, value) in values.enumerated() {
-                        if let error = refusal(of: value, isTarget: false, task: task, storage: storage,
+                        if let error = refusal(of: value, isTarget: false, task: table.task, storage: storage,
                                                at: (rows.path, "element \(picked[run] * rows.rowElements + i)")) { throw error }
-                        if storage == .bytes { x[out + i] = UInt8(value) } else { x.storeBytes(of: value, toByteOffset: 4 * (out + i), as: Float.self) }
+                        store(value, at: out + i, in: x, as: storage)
                     }
                     out += values.count
                     run = end
                 }
-                let t = picked.flatMap { targets[($0 * width)..<(($0 + 1) * width)] }
-                return task == .classification ? .classes(t.map { UInt8($0) }) : .values(t, width: width)
+                return TableImport.targets(of: picked, in: table)
             }
+        }
+    }
+
+    /// A CSV file read a chunk at a time: once at the start, to check every
+    /// row and keep the targets; then once for each split, in order.
+    struct CSVTable: StreamedTable {
+        let path: String
+        let count: Int
+        let featureCount: Int
+        let targets: [Float]
+        let targetWidth: Int
+        let task: LearningTask
+        let hasHeader: Bool
+        let width: Int
+        let targetColumns: [Int]
+        let featuresAreBytes: Bool
+
+        init(_ path: String, targetColumns names: [String], header: Bool?, task: LearningTask) throws(StorageError) {
+            self.path = path
+            var header = header, columns: (width: Int, targets: [Int])?, headerNames: [String] = [], pendingNames = true
+            var targets: [Float] = [], count = 0, bytes = true
+            try Self.records(of: path) { (row) throws(StorageError) in
+                if pendingNames {
+                    pendingNames = false
+                    let named = header ?? row.contains { Double($0.text) == nil }
+                    header = named
+                    if named { headerNames = row.map(\.text); return }
+                }
+                if columns == nil {
+                    columns = try csvColumns(names: headerNames, firstRow: row, targetColumns: names, task: task, path: path)
+                }
+                let (width, targetColumns) = columns!
+                let values = try csvValues(row, width: width, path: path)
+                for (c, value) in values.enumerated() {
+                    let isTarget = targetColumns.contains(c)
+                    if let error = refusal(of: value, isTarget: isTarget, task: task, storage: .float,
+                                           at: (path, "line \(row[c].line), column \(c + 1)")) { throw error }
+                    if !isTarget && bytes && !isByte(value) { bytes = false }
+                }
+                for c in targetColumns { targets.append(values[c]) }
+                count += 1
+            }
+            guard !pendingNames else { throw .invalidContent(path: path, object: "file", reason: "is empty") }
+            guard let columns else { throw .invalidContent(path: path, object: "rows", reason: "need at least one row of a feature and a target") }
+            (self.count, self.targets, self.task, self.hasHeader, featuresAreBytes) = (count, targets, task, header ?? false, bytes)
+            (width, targetColumns) = columns
+            (featureCount, targetWidth) = (columns.width - columns.targets.count, columns.targets.count)
+        }
+
+        /// Every record of the file, in order, read `csvChunkBytes` at a time.
+        static func records(of path: String, _ each: ([CSVField]) throws(StorageError) -> Void) throws(StorageError) {
+            let file: FileDescriptor
+            do { file = try FileDescriptor(opening: path, O_RDONLY) } catch {
+                throw error.code == ENOENT ? .missingFile(path: path) : .io(path: path, reason: error.description)
+            }
+            var parser = CSVParser(path: path), offset = 0
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: TableImport.csvChunkBytes, alignment: 16)
+            defer { chunk.deallocate() }
+            while true {
+                let got: Int
+                do { got = try preadFully(file.raw, into: chunk, at: offset) } catch { throw .io(path: path, reason: error.description) }
+                if got == 0 { break }
+                try parser.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<got]), each: each)
+                offset += got
+            }
+            try parser.finish(each: each)
+        }
+
+        func allBytes() throws(StorageError) -> Bool { featuresAreBytes }
+
+        func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.RowSource {
+            let count = (0..<self.count).reduce(0) { included($1) ? $0 + 1 : $0 }
+            let stored: FeatureStream.Storage = storage == .bytes ? .bytes(scale: 1 / 255) : .floats
+            let reader = CSVRowReader(table: self)
+            let cursor = Cursor()
+            return DatasetFile.RowSource(count: count, featureCount: featureCount, storage: stored) { (block, x) throws(StorageError) in
+                let picked = pick(block.count, included, after: cursor, block: block)
+                for (k, row) in picked.enumerated() {
+                    let record = try reader.record(row)
+                    let values = try csvValues(record, width: width, path: path)
+                    var column = 0
+                    for (c, value) in values.enumerated() where !targetColumns.contains(c) {
+                        if let error = refusal(of: value, isTarget: false, task: task, storage: storage,
+                                               at: (path, "line \(record[c].line), column \(c + 1)")) { throw error }
+                        store(value, at: k * featureCount + column, in: x, as: storage)
+                        column += 1
+                    }
+                }
+                return TableImport.targets(of: picked, in: self)
+            }
+        }
+    }
+
+    /// The records of a CSV's rows in order, `csvChunkBytes` of the file parsed at a time.
+    final class CSVRowReader {
+        let table: CSVTable
+        var parser: CSVParser
+        var offset = 0
+        var file: FileDescriptor?
+        /// Records parsed and not yet taken; the row number of the first.
+        var pending: [[CSVField]] = []
+        var first = 0
+        var headerSkipped: Bool
+        var ended = false
+
+        init(table: CSVTable) {
+            self.table = table
+            parser = CSVParser(path: table.path)
+            headerSkipped = !table.hasHeader
+        }
+
+        /// The record of data row `row` (0-based, after the header); rows are asked for in ascending order.
+        func record(_ row: Int) throws(StorageError) -> [CSVField] {
+            precondition(row >= first, "row \(row) after \(first)")
+            while row - first >= pending.count {
+                first += pending.count
+                pending.removeAll(keepingCapacity: true)
+                try refill()
+            }
+            return pending[row - first]
+        }
+
+        private func refill() throws(StorageError) {
+            let path = table.path
+            guard !ended else { throw .io(path: path, reason: "holds fewer rows than when it was first read (changed since?)") }
+            if file == nil {
+                do { file = try FileDescriptor(opening: path, O_RDONLY) } catch { throw .io(path: path, reason: error.description) }
+            }
+            var parsed: [[CSVField]] = []
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: TableImport.csvChunkBytes, alignment: 16)
+            defer { chunk.deallocate() }
+            let got: Int
+            do { got = try preadFully(file!.raw, into: chunk, at: offset) } catch { throw .io(path: path, reason: error.description) }
+            offset += got
+            if got == 0 {
+                ended = true
+                try parser.finish { parsed.append($0) }
+            } else {
+                try parser.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<got])) { parsed.append($0) }
+            }
+            if !headerSkipped && !parsed.isEmpty {
+                headerSkipped = true
+                parsed.removeFirst()
+            }
+            pending = parsed
         }
     }
 

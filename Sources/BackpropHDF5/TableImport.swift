@@ -94,10 +94,24 @@ public enum TableImport {
         guard let first = rows.first else { throw .invalidContent(path: path, object: "file", reason: "is empty") }
         let hasHeader = header ?? first.contains { Double($0.text) == nil }
         let names = hasHeader ? rows.removeFirst().map(\.text) : []
-        guard let width = rows.first?.count, width >= 2 else {
+        let (width, targets) = try csvColumns(names: names, firstRow: rows.first, targetColumns: targetColumns, task: task, path: path)
+        var values: [Float] = []
+        values.reserveCapacity(rows.count * width)
+        for row in rows { values += try csvValues(row, width: width, path: path) }
+        let lines = rows.map { $0.first?.line ?? 0 }
+        return try dataset(name: path, values: values, columns: width, targetColumns: targets, task: task, storage: storage) {
+            (path, "line \(lines[$0]), column \($1 + 1)")
+        }
+    }
+
+    /// The width of a CSV's rows and its target columns, checked: from the
+    /// header's names (empty without one) and the first row.
+    static func csvColumns(names: [String], firstRow: [CSVField]?, targetColumns: [String], task: LearningTask,
+                           path: String) throws(StorageError) -> (width: Int, targets: [Int]) {
+        guard let width = firstRow?.count, width >= 2 else {
             throw .invalidContent(path: path, object: "rows", reason: "need at least one row of a feature and a target")
         }
-        if hasHeader {
+        if !names.isEmpty {
             guard names.count == width else {
                 throw .invalidContent(path: path, object: "header (line 1)",
                                       reason: "names \(names.count) columns, the first row has \(width)")
@@ -127,24 +141,24 @@ public enum TableImport {
         guard task == .regression || targets.count == 1 else {
             throw .invalidContent(path: path, object: "target columns", reason: "classification takes one label column, not \(targets.count)")
         }
+        return (width, targets)
+    }
+
+    /// The values of a CSV record of `width` fields, checked: as many as the first row's, each a number.
+    static func csvValues(_ row: [CSVField], width: Int, path: String) throws(StorageError) -> [Float] {
+        let line = row.first?.line ?? 0
+        guard row.count == width else {
+            throw .invalidContent(path: path, object: "line \(line)", reason: "has \(row.count) columns, the first row \(width)")
+        }
         var values: [Float] = []
-        values.reserveCapacity(rows.count * width)
-        for row in rows {
-            let line = row.first?.line ?? 0
-            guard row.count == width else {
-                throw .invalidContent(path: path, object: "line \(line)", reason: "has \(row.count) columns, the first row \(width)")
+        values.reserveCapacity(width)
+        for (c, field) in row.enumerated() {
+            guard let value = Float(field.text) else {
+                throw .invalidContent(path: path, object: "line \(line), column \(c + 1)", reason: "'\(field.text)' is not a number")
             }
-            for (c, field) in row.enumerated() {
-                guard let value = Float(field.text) else {
-                    throw .invalidContent(path: path, object: "line \(line), column \(c + 1)", reason: "'\(field.text)' is not a number")
-                }
-                values.append(value)
-            }
+            values.append(value)
         }
-        let lines = rows.map { $0.first?.line ?? 0 }
-        return try dataset(name: path, values: values, columns: width, targetColumns: targets, task: task, storage: storage) {
-            (path, "line \(lines[$0]), column \($1 + 1)")
-        }
+        return values
     }
 
     /// One field of a CSV record, and the line it starts on (1-based).
@@ -153,69 +167,132 @@ public enum TableImport {
         let line: Int
     }
 
-    /// The records of a CSV file per RFC 4180: fields separated by commas,
-    /// records by CRLF or LF; a field may be quoted ("…"), with "" for a
-    /// quote and line breaks inside; a UTF-8 byte-order mark is skipped, as
-    /// are blank lines; spaces around an unquoted field are trimmed.
-    /// - Throws: `StorageError.invalidContent` naming the line: not UTF-8, a
-    ///   quote inside an unquoted field, text after a closing quote, a quote
-    ///   never closed.
+    /// The records of a CSV file (`CSVParser`), all at once.
     static func csvRecords(_ data: Data, path: String) throws(StorageError) -> [[CSVField]] {
-        var bytes = [UInt8](data)
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw .invalidContent(path: path, object: "file", reason: "is not UTF-8 text")
-        }
-        var records: [[CSVField]] = [], record: [CSVField] = []
-        var field = "", quoted = false, inQuotes = false, afterQuote = false
-        var line = 1, fieldLine = 1
-        func refuse(_ reason: String) -> StorageError { .invalidContent(path: path, object: "line \(line)", reason: reason) }
-        func endField() {
-            record.append(CSVField(text: quoted ? field : field.trimmingCharacters(in: .whitespaces), line: fieldLine))
-            (field, quoted, afterQuote, fieldLine) = ("", false, false, line)
-        }
-        func endRecord() {
-            endField()
-            // A blank line is one empty field: skipped.
-            if !(record.count == 1 && record[0].text.isEmpty) { records.append(record) }
-            record = []
-        }
-        var characters = text.unicodeScalars.makeIterator()
-        var pending = characters.next()
-        while let c = pending {
-            pending = characters.next()
-            if inQuotes {
-                if c == "\"" {
-                    if pending == "\"" { field.unicodeScalars.append("\""); pending = characters.next() }
-                    else { inQuotes = false; afterQuote = true }
-                } else {
-                    if c == "\n" { line += 1 }
-                    field.unicodeScalars.append(c)
+        var parser = CSVParser(path: path), records: [[CSVField]] = []
+        try parser.feed(data) { records.append($0) }
+        try parser.finish { records.append($0) }
+        return records
+    }
+
+    /// The records of a CSV file per RFC 4180, pushed a chunk of bytes at a
+    /// time (a whole file, or blocks of one larger than memory): fields
+    /// separated by commas, records by CRLF, LF or CR; a field may be quoted
+    /// ("…"), with "" for a quote and line breaks inside; a UTF-8 byte-order
+    /// mark is skipped, as are blank lines; spaces around an unquoted field
+    /// are trimmed. Refused, naming the line: not UTF-8, a quote inside an
+    /// unquoted field, text after a closing quote, a quote never closed.
+    struct CSVParser {
+        let path: String
+        private var field = "", quoted = false, inQuotes = false, afterQuote = false
+        /// A quote inside quotes: "" or the closing quote, as the next scalar says.
+        private var quoteInQuotes = false
+        /// A CR outside quotes: it ends the record, unless an LF follows and does (CRLF).
+        private var carriageReturn = false
+        private var record: [CSVField] = []
+        private(set) var line = 1
+        private var fieldLine = 1
+        /// The first bytes of a UTF-8 sequence that the chunk cut.
+        private var carried: [UInt8] = []
+        private var started = false
+
+        init(path: String) { self.path = path }
+
+        /// Parses `bytes`, the file's next ones, calling `each` with every record they end.
+        mutating func feed(_ bytes: some Collection<UInt8>, each: ([CSVField]) throws(StorageError) -> Void) throws(StorageError) {
+            var chunk = carried + bytes
+            if !started && (chunk.count >= 3 || bytes.isEmpty) {
+                started = true
+                if chunk.starts(with: [0xEF, 0xBB, 0xBF]) { chunk.removeFirst(3) }
+            } else if !started {
+                carried = chunk
+                return
+            }
+            // Hold back a sequence the chunk cut short: its lead byte says how long it is.
+            var complete = chunk.count
+            for back in stride(from: 1, through: min(3, chunk.count), by: 1) {
+                let byte = chunk[chunk.count - back]
+                guard byte & 0xC0 == 0x80 else {
+                    let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
+                    if length > back { complete = chunk.count - back }
+                    break
                 }
-                continue
+            }
+            carried = Array(chunk[complete...])
+            guard let text = String(validating: chunk[..<complete], as: UTF8.self) else {
+                throw .invalidContent(path: path, object: "line \(line)", reason: "is not UTF-8 text")
+            }
+            for c in text.unicodeScalars { try take(c, each: each) }
+        }
+
+        /// Ends the file: the last record, unless the file left a quote open.
+        mutating func finish(each: ([CSVField]) throws(StorageError) -> Void) throws(StorageError) {
+            if !started || !carried.isEmpty {
+                let rest = carried
+                (started, carried) = (true, [])
+                guard rest.isEmpty || String(validating: rest, as: UTF8.self) != nil else {
+                    throw .invalidContent(path: path, object: "line \(line)", reason: "is not UTF-8 text")
+                }
+                if !rest.isEmpty { try feed(rest, each: each) }
+            }
+            if quoteInQuotes { (quoteInQuotes, inQuotes, afterQuote) = (false, false, true) }
+            if carriageReturn { try endLine(each: each) }
+            guard !inQuotes else { throw .invalidContent(path: path, object: "line \(fieldLine)", reason: "opens a quote that is never closed") }
+            if !field.isEmpty || quoted || !record.isEmpty { try endRecord(each: each) }
+        }
+
+        private mutating func take(_ c: Unicode.Scalar, each: ([CSVField]) throws(StorageError) -> Void) throws(StorageError) {
+            if quoteInQuotes {
+                quoteInQuotes = false
+                if c == "\"" { field.unicodeScalars.append("\""); return }
+                (inQuotes, afterQuote) = (false, true)
+            }
+            if carriageReturn {
+                carriageReturn = false
+                if c != "\n" { try endLine(each: each) }
+            }
+            if inQuotes {
+                if c == "\"" { quoteInQuotes = true; return }
+                if c == "\n" { line += 1 }
+                field.unicodeScalars.append(c)
+                return
             }
             switch c {
-            case ",":
-                endField()
-            case "\r" where pending == "\n":
-                break  // CRLF: the LF ends the record
-            case "\n", "\r":
-                endRecord()
-                line += 1
-                fieldLine = line
+            case ",": endField()
+            case "\r": carriageReturn = true
+            case "\n": try endLine(each: each)
             case "\"":
                 guard field.trimmingCharacters(in: .whitespaces).isEmpty, !afterQuote else {
-                    throw refuse("has a quote inside an unquoted field (quote the whole field and double the quote)")
+                    throw .invalidContent(path: path, object: "line \(line)",
+                                          reason: "has a quote inside an unquoted field (quote the whole field and double the quote)")
                 }
                 (field, quoted, inQuotes) = ("", true, true)
             default:
-                guard !afterQuote || c == " " || c == "\t" else { throw refuse("has text after a closing quote") }
+                guard !afterQuote || c == " " || c == "\t" else {
+                    throw .invalidContent(path: path, object: "line \(line)", reason: "has text after a closing quote")
+                }
                 if !afterQuote { field.unicodeScalars.append(c) }
             }
         }
-        guard !inQuotes else { throw .invalidContent(path: path, object: "line \(fieldLine)", reason: "opens a quote that is never closed") }
-        if !field.isEmpty || quoted || !record.isEmpty { endRecord() }
-        return records
+
+        private mutating func endField() {
+            record.append(CSVField(text: quoted ? field : field.trimmingCharacters(in: .whitespaces), line: fieldLine))
+            (field, quoted, afterQuote, fieldLine) = ("", false, false, line)
+        }
+
+        private mutating func endRecord(each: ([CSVField]) throws(StorageError) -> Void) throws(StorageError) {
+            endField()
+            // A blank line is one empty field: skipped.
+            let ended = record
+            record = []
+            if !(ended.count == 1 && ended[0].text.isEmpty) { try each(ended) }
+        }
+
+        private mutating func endLine(each: ([CSVField]) throws(StorageError) -> Void) throws(StorageError) {
+            try endRecord(each: each)
+            line += 1
+            fieldLine = line
+        }
     }
 
     // MARK: - NumPy

@@ -148,4 +148,28 @@ struct StreamedImportCLITests {
                                         "--shuffle-blocks", "1024", "--run-dir", "large-run"])
         #expect(trained.status == 0, "\(trained.standardError)")
     }
+
+    @Test("import csv past --data-memory streams: a 3 MB CSV (about 35 MiB held whole) imports within 12 MiB of a 10-row CSV's peak RSS")
+    func boundedCSV() throws {
+        func table(_ rows: Int) -> String {
+            "label," + (1..<200).map { "p\($0)" }.joined(separator: ",") + "\n"
+                + (0..<rows).map { r in "\(r % 10)," + (1..<200).map { String(($0 * 7 + r) % 256) }.joined(separator: ",") }.joined(separator: "\n")
+        }
+        try table(10).write(toFile: "\(cli.directory)/small.csv", atomically: true, encoding: .utf8)
+        try table(4000).write(toFile: "\(cli.directory)/large.csv", atomically: true, encoding: .utf8)
+        func importPeak(_ name: String, budget: String) throws -> Int {
+            let (status, kib) = try peakResidentKiB(cli.executable, ["import", "csv", "\(name).csv", "--output", "\(name)-\(budget).h5",
+                                                                    "--data-memory", budget],
+                                                    in: cli.directory, outputFile: "\(cli.directory)/\(name).out")
+            let output = (try? String(contentsOfFile: "\(cli.directory)/\(name).out", encoding: .utf8)) ?? ""
+            #expect(status == 0, "\(output)")
+            return kib
+        }
+        let small = try importPeak("small", budget: "1M"), streamed = try importPeak("large", budget: "1M")
+        let output = try String(contentsOfFile: "\(cli.directory)/large.out", encoding: .utf8)
+        #expect(output.contains("3200 train and 800 test samples of 199 features (bytes × 1/255), streamed"), "\(output)")
+        let whole = try importPeak("large", budget: "1G")
+        #expect(small > 0 && streamed - small < 12 << 10 && whole - small > 20 << 10,
+                "peak RSS: \(small) KiB for 10 rows, \(streamed) KiB for 4,000 streamed, \(whole) KiB held whole")
+    }
 }

@@ -97,4 +97,52 @@ struct StreamedImportTests {
         try Self.npy(descr: "|u1", shape: [49], data: [UInt8](repeating: 0, count: 49)).write(to: URL(fileURLWithPath: path("y49.npy")))
         #expect { _ = try TableImport.npyRows(x: x, y: path("y49.npy")) } throws: { "\($0)".contains("y49.npy") }
     }
+
+    @Test("the CSV parser fed in chunks of any size gives the records of the whole file: a BOM, CRLF, quotes, \"\", line breaks and UTF-8 cut anywhere")
+    func csvChunks() throws {
+        let text = "\u{FEFF}name,\"note\"\r\n1,\"a \"\"b\"\"\r\nc\"\r\n\r\n2, ünïcødé ✓ \r3,\"\"\n4,5"
+        let bytes = Array(text.utf8)
+        let whole = try TableImport.csvRecords(Data(bytes), path: "t.csv")
+        #expect(whole.map { $0.map(\.text) } == [["name", "note"], ["1", "a \"b\"\r\nc"], ["2", "ünïcødé ✓"], ["3", ""], ["4", "5"]])
+        #expect(whole.map { $0.map(\.line) } == [[1, 1], [2, 2], [5, 5], [6, 6], [7, 7]])
+        for size in 1...9 {
+            var parser = TableImport.CSVParser(path: "t.csv"), records: [[TableImport.CSVField]] = []
+            for start in stride(from: 0, to: bytes.count, by: size) {
+                try parser.feed(bytes[start..<min(start + size, bytes.count)]) { records.append($0) }
+            }
+            try parser.finish { records.append($0) }
+            #expect(records.map { $0.map(\.text) } == whole.map { $0.map(\.text) }, "chunks of \(size)")
+            #expect(records.map { $0.map(\.line) } == whole.map { $0.map(\.line) }, "chunks of \(size)")
+        }
+        // Not UTF-8, and a quote left open, refused by line whatever the chunks.
+        for (bad, reason) in [(Array("a,b\n1,".utf8) + [0xC3], "UTF-8"), (Array("a,b\n1,\"2\n".utf8), "never closed")] {
+            for size in [1, 2, 64] {
+                var parser = TableImport.CSVParser(path: "t.csv")
+                #expect {
+                    for start in stride(from: 0, to: bad.count, by: size) { try parser.feed(bad[start..<min(start + size, bad.count)]) { _ in } }
+                    try parser.finish { _ in }
+                } throws: { "\($0)".contains("t.csv") && "\($0)".contains("line 2") && "\($0)".contains(reason) }
+            }
+        }
+    }
+
+    @Test("import csv streamed: the rows, targets and splits of the npy import of the same table; a bad value refused by line and column")
+    func csvStreamed() throws {
+        let (x, y) = try write(rows: 3000)
+        var csv = "a,b,c,d,e,f,label\n"
+        for r in 0..<3000 { csv += "\(r % 256),\(r / 256),1,2,3,1,\(r % 3)\n" }
+        try csv.write(toFile: path("t.csv"), atomically: true, encoding: .utf8)
+        let fromCSV = try TableImport.csvRows(path("t.csv"), header: nil, testFraction: 0.2, validationFraction: 0.1, seed: 4)
+        let fromNPY = try TableImport.npyRows(x: x, y: y, testFraction: 0.2, validationFraction: 0.1, seed: 4)
+        try DatasetFile.write(train: fromCSV.train, validation: fromCSV.validation, test: fromCSV.test, attributes: [:], to: path("csv.h5"))
+        try DatasetFile.write(train: fromNPY.train, validation: fromNPY.validation, test: fromNPY.test, attributes: [:], to: path("npy.h5"))
+        for split in ["train", "validation", "test"] {
+            let a = try DatasetFile.split(split, of: HDF5File.open(path("csv.h5"))), b = try DatasetFile.split(split, of: HDF5File.open(path("npy.h5")))
+            #expect(a.features == b.features && a.targets == b.targets && a.count > 0, "\(split)")
+        }
+        try (csv + "7,x,1,2,3,1,0\n").write(toFile: path("bad.csv"), atomically: true, encoding: .utf8)
+        #expect { _ = try TableImport.csvRows(path("bad.csv"), header: nil) } throws: { "\($0)".contains("line 3002, column 2") }
+        try (csv + "7,300.5,1,2,3,1,0\n").write(toFile: path("float.csv"), atomically: true, encoding: .utf8)
+        #expect(try TableImport.csvRows(path("float.csv"), header: nil).train.storage == .floats)
+    }
 }
