@@ -37,6 +37,6 @@ struct Rechunk: ParsableCommand {
         guard check == train.fingerprint else {
             throw StorageError.invalidContent(path: output, object: "/train", reason: "was written with fingerprint \(check), not the input's \(train.fingerprint)")
         }
-        print("wrote \(output): \(train.count) train and \(test.count) test samples, chunked by \(DatasetFile.chunkRows(rowBytes: DatasetFile.RowSource(train).rowBytes)) rows; data fingerprint \(train.fingerprint)")
+        print("wrote \(output): \(train.count) train and \(test.count) test samples, chunked by \(DatasetFile.storageChunkRows(rowBytes: DatasetFile.RowSource(train).rowBytes, rows: train.count)) rows; data fingerprint \(train.fingerprint)")
     }
 }

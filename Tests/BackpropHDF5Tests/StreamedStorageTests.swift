@@ -160,4 +160,35 @@ struct StreamedStorageTests {
             _ = try DatasetFile.load(file)  // in memory, fine
         }
     }
+
+    @Test("a split of more than chunkLimit fingerprint blocks is stored in chunks of several blocks; it streams and loads exactly, and a flipped byte is still refused by block")
+    func chunksOfBlocks() throws {
+        #expect(DatasetFile.storageChunkRows(rowBytes: 784, rows: 60_000) == 1024)
+        #expect(DatasetFile.storageChunkRows(rowBytes: 784, rows: 25_510_204) == 8192)
+        #expect(DatasetFile.storageChunkRows(rowBytes: 784, rows: 4096 * 1024) == 1024)
+        #expect(DatasetFile.storageChunkRows(rowBytes: 784, rows: 4096 * 1024 + 1) == 2048)
+        let train = randomDataset(count: 5000, featureCount: 700, classCount: 7, seed: 3)
+        let test = randomDataset(count: 40, featureCount: 700, classCount: 7, seed: 4)
+        // Chunks of 1,024 rows would be 5; a limit of 2 makes them 4,096 rows (4 fingerprint blocks each).
+        try DatasetFile.write(train: .init(train), validation: nil, test: .init(test), attributes: [:], classNames: nil,
+                              imageShape: nil, to: path("chunks.h5"), chunkLimit: 2)
+        let file = try HDF5File.open(path("chunks.h5"))
+        let layout = try file.rowLayout(of: "/train/x", shape: [5000, 700], elementSize: 1)
+        #expect(layout.rowsPerChunk == 4096)
+        #expect(try BlockFingerprints.read(from: file, split: "train", rows: 5000)?.blockRows == 1024)
+        guard case .bytes(let bytes, _) = train.features else { return }
+        #expect(try streamedRows(path("chunks.h5"), 0..<5000) == bytes)
+        #expect(try streamedRows(path("chunks.h5"), 4000..<4200) == Array(bytes[(4000 * 700)..<(4200 * 700)]))
+        #expect(try DatasetFile.split("train", of: file).features == train.features)
+        // A flipped byte of row 2,500: the third fingerprint block (rows 2048 … 3071), inside the first chunk.
+        guard case .chunked(_, let addresses) = layout.extents else { Issue.record("not chunked"); return }
+        let handle = try #require(FileHandle(forUpdatingAtPath: path("chunks.h5")))
+        try handle.seek(toOffset: addresses[0] + UInt64(2500 * 700 + 3))
+        let byte = try #require(try handle.read(upToCount: 1)).first!
+        try handle.seek(toOffset: addresses[0] + UInt64(2500 * 700 + 3))
+        try handle.write(contentsOf: [byte ^ 0x10])
+        try handle.close()
+        #expect(try streamedRows(path("chunks.h5"), 0..<2048).count == 2048 * 700)
+        #expect { _ = try streamedRows(path("chunks.h5"), 2400..<2600) } throws: { "\($0)".contains("rows 2048 … 3071") }
+    }
 }
