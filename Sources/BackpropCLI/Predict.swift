@@ -20,6 +20,7 @@ struct Predict: ParsableCommand {
     @Option(help: "The inputs: a Backprop dataset (.h5) or an IDX images file (.idx3-ubyte[.gz]).")
     var input: String
     @OptionGroup var split: SplitOptions
+    @OptionGroup var streaming: StreamOptions
     @Option(help: "Where to write: FILE.csv or FILE.h5.")
     var output = "predictions.csv"
 
@@ -34,64 +35,94 @@ struct Predict: ParsableCommand {
         try refuseOverwritingInputs(output, flag: "--output", inputs: [input, checkpoint])
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let network = model.network
-        let (inputs, width) = try readInputs(trainedAs: model.configuration)
-        guard width == network.inputCount else {
-            throw ValidationError("\(input) has \(width) features per sample, but the model in \(checkpoint) takes \(network.inputCount).")
+        let data = try readInputs(trainedAs: model.configuration)
+        guard data.featureCount == network.inputCount else {
+            throw ValidationError("\(input) has \(data.featureCount) features per sample, but the model in \(checkpoint) takes \(network.inputCount).")
         }
-        let count = inputs.count / width
-        let outputs = network.predict(inputs: inputs)
-        let k = network.outputCount
+        let (count, k) = (data.count, network.outputCount)
         // Classes for a classifier only: the arg-max of y.
-        var classes: [Int32]?
-        if model.task == .classification {
-            classes = (0..<count).map { n in
-                let row = outputs[(n * k)..<((n + 1) * k)]
-                return Int32(row.indices.max { row[$0] < row[$1] }! - n * k)
+        let classifies = model.task == .classification
+        // The model's outputs a block of samples at a time (a streamed split is read a block at a time too).
+        let blockRows = max(1, (4 << 20) / max(1, 4 * max(k, data.featureCount)))
+        func forEachBlock(_ body: (Range<Int>, [Float], [Int32]) throws -> Void) throws {
+            for start in stride(from: 0, to: count, by: blockRows) {
+                let rows = start..<min(start + blockRows, count)
+                let outputs = network.predict(inputs: try Train.checked { try data.rows(rows) }.arrays(outputCount: k, as: Float.self).inputs)
+                let classes: [Int32] = classifies ? (0..<rows.count).map { n in
+                    let row = outputs[(n * k)..<((n + 1) * k)]
+                    return Int32(row.indices.max { row[$0] < row[$1] }! - n * k)
+                } : []
+                try body(rows, outputs, classes)
             }
         }
         if output.hasSuffix(".h5") {
-            try HDF5File.createAtomically(output) { (file) throws(StorageError) in
+            let verify = { (file: HDF5File) throws(StorageError) in
+                guard try file.shape(of: "/predictions/outputs") == [count, k] else {
+                    throw .invalidContent(path: output, object: "/predictions/outputs", reason: "was not written whole")
+                }
+            }
+            var failure: (any Error)?
+            try HDF5File.createOnDisk(output, expectedBytes: count * (4 * k + 4), verify: verify) { (file) throws(StorageError) in
                 try file.setAttribute("format", "backprop-predictions")
                 try file.setAttribute("checkpoint", checkpoint)
                 try file.setAttribute("input", input)
-                if let classes { try file.write(classes, shape: [count], to: "/predictions/class") }
-                try file.write(outputs, shape: [count, k], to: "/predictions/outputs")
-                if classes != nil { try ClassNames.write(model.classNames, to: file, object: "/predictions") }
+                let writer = try file.createRows("/predictions/outputs", of: Float.self, rows: count, columns: k,
+                                                 chunkRows: DatasetFile.storageChunkRows(rowBytes: 4 * k, rows: count))
+                var classes: [Int32] = []
+                do {
+                    try forEachBlock { rows, outputs, block in
+                        try outputs.withUnsafeBufferPointer { (values) throws(StorageError) in try writer.write(values, rows: rows) }
+                        classes += block
+                    }
+                } catch let error as StorageError { throw error } catch {
+                    failure = error
+                    throw .io(path: output, reason: "not written")
+                }
+                if classifies { try file.write(classes, shape: [count], to: "/predictions/class") }
+                if classifies { try ClassNames.write(model.classNames, to: file, object: "/predictions") }
             }
+            if let failure { throw failure }
         } else {
             // The class's name beside its number when the model knows the names (quoted per RFC 4180).
-            let names = classes == nil ? nil : model.classNames
-            let header = ["index"] + (classes == nil ? [] : ["class"]) + (names == nil ? [] : ["class_name"]) + (0..<k).map { "y\($0)" }
-            var text = header.joined(separator: ",") + "\n"
-            for n in 0..<count {
-                var fields = ["\(n)"]
-                if let classes { fields.append("\(classes[n])") }
-                if let names, let classes { fields.append("\"" + names[Int(classes[n])].replacingOccurrences(of: "\"", with: "\"\"") + "\"") }
-                fields += outputs[(n * k)..<((n + 1) * k)].map { "\($0)" }
-                text += fields.joined(separator: ",") + "\n"
+            let names = classifies ? model.classNames : nil
+            let header = ["index"] + (classifies ? ["class"] : []) + (names == nil ? [] : ["class_name"]) + (0..<k).map { "y\($0)" }
+            var failure: (any Error)?
+            try FileSystem.writeAtomically(to: output) { (file) throws(StorageError) in
+                try FileSystem.write(Array((header.joined(separator: ",") + "\n").utf8), to: file, reporting: output)
+                do {
+                    try forEachBlock { rows, outputs, classes in
+                        var text = ""
+                        for (i, n) in rows.enumerated() {
+                            var fields = ["\(n)"]
+                            if classifies { fields.append("\(classes[i])") }
+                            if let names { fields.append("\"" + names[Int(classes[i])].replacingOccurrences(of: "\"", with: "\"\"") + "\"") }
+                            fields += outputs[(i * k)..<((i + 1) * k)].map { "\($0)" }
+                            text += fields.joined(separator: ",") + "\n"
+                        }
+                        try FileSystem.write(Array(text.utf8), to: file, reporting: output)
+                    }
+                } catch let error as StorageError { throw error } catch {
+                    failure = error
+                    throw .io(path: output, reason: "not written")
+                }
             }
-            try FileSystem.writeAtomically(Array(text.utf8), to: output)
+            if let failure { throw failure }
         }
         print("wrote \(count) predictions of \(URL(fileURLWithPath: checkpoint).lastPathComponent) to \(output)")
     }
 
-    /// The inputs x of every sample, row-major, and the features per sample.
-    private func readInputs(trainedAs configuration: TrainingConfiguration) throws -> (x: [Float], width: Int) {
+    /// The samples to predict: a split of a dataset (streamed past --data-memory, or with --stream), or an IDX file's images.
+    private func readInputs(trainedAs configuration: TrainingConfiguration) throws -> Dataset {
         if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
-            let data = try guardedRead(input) {
-                try split.read(HDF5File.open(input), path: input, trainedAs: configuration, checkpoint: checkpoint)
-            }
-            switch data.features {
-            case .bytes(let bytes, let scale): return (bytes.map { Float($0) * scale }, data.featureCount)
-            case .floats(let values): return (values, data.featureCount)
-            case .streamed: preconditionFailure("predict reads its split in memory")
+            return try guardedRead(input) {
+                try split.read(HDF5File.open(input), path: input, trainedAs: configuration, checkpoint: checkpoint, streaming: streaming)
             }
         }
         let idx = try IDXArray.read(input)
         guard idx.shape.count >= 2 else {
             throw StorageError.wrongRank(path: input, object: "IDX array", expected: 3, found: idx.shape.count)
         }
-        let scale: Float = 1 / 255
-        return (idx.bytes.map { Float($0) * scale }, idx.shape.dropFirst().reduce(1, *))
+        let width = idx.shape.dropFirst().reduce(1, *)
+        return Dataset(name: input, features: idx.bytes, labels: [UInt8](repeating: 0, count: idx.shape[0]), featureCount: width, scale: 1 / 255)
     }
 }

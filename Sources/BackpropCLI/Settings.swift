@@ -63,7 +63,7 @@ enum Settings {
                               defaultValue: DataOptions.defaultPath, rule: .fixed, record: { $0.dataPath })
 
     static let stream = Setting(key: "stream",
-                                summary: "Read the features from the file a block of rows at a time as they are needed, not whole (train: /train on a reader thread, with --shuffle-blocks or --no-shuffle; evaluate: the split); the same bits as in memory.",
+                                summary: "Read the features from the file a block of rows at a time as they are needed, not whole (train: /train on a reader thread, with --shuffle-blocks or --no-shuffle; evaluate, predict: the split); the same bits as in memory.",
                                 rule: .free)
     static let dataMemory = Setting(key: "data-memory",
                                     summary: "Stream a split whose features take more than this (e.g. 512M, 8G, or bytes).",

@@ -31,6 +31,17 @@ public enum FileSystem {
     ///
     /// - Throws: `StorageError.io`, e.g. "No space left on device".
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(StorageError) {
+        try writeAtomically(to: path) { (file) throws(StorageError) in try write(bytes, to: file, reporting: path) }
+    }
+
+    /// Writes the file at `path` as `writeAtomically(_:to:)` does, its bytes
+    /// from `fill`, which may write them a piece at a time (a file larger
+    /// than memory).
+    /// - Parameters:
+    ///   - path: the file to write.
+    ///   - fill: writes the contents to the temporary file (`write(_:to:reporting:)`, naming `path`).
+    /// - Throws: `StorageError.io`, or what `fill` throws; `path` is then left as it was.
+    public static func writeAtomically(to path: String, _ fill: (FileDescriptor) throws(StorageError) -> Void) throws(StorageError) {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: directory) else {
@@ -38,7 +49,13 @@ public enum FileSystem {
         }
         let temporary = temporaryPath(in: directory, for: "tmp")
         do throws(StorageError) {
-            try write(bytes, to: temporary, reporting: path)
+            let file: FileDescriptor
+            do {
+                file = try FileDescriptor(opening: temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
+            } catch {
+                throw .io(path: path, reason: "cannot create \(temporary) (\(error))")
+            }
+            try fill(file)
             try sync(temporary)
             do {
                 try systemCall("rename") { rename(temporary, path) }

@@ -93,7 +93,7 @@ extension HDF5File {
             var addresses = [UInt64](repeating: UInt64.max, count: chunkCount)
             let chunkBytes = UInt64(rowsPerChunk) * UInt64(rowBytes)
             // libhdf5 1.10 walks the chunk index to the index-th chunk on each call (…_by_coord walks it too): time
-            // quadratic in the chunks, which `DatasetFile.storageChunkRows` keeps to at most 4,096 (0.1 s).
+            // quadratic in the chunks, which `DatasetFile.storageChunkRows` keeps to at most 4,096.
             for index in 0..<stored {
                 var origin = [hsize_t](repeating: 0, count: 2)
                 var mask: UInt32 = 0, chunkAddress: haddr_t = 0, size: hsize_t = 0

@@ -106,6 +106,34 @@ struct StreamCLITests {
     }
 }
 
+extension StreamCLITests {
+    @Test("predict --stream writes, a block at a time, the files predict writes in memory (CSV and HDF5, the test and train splits)")
+    func streamedPredict() throws {
+        let trained = try train("predict-run", ["--shuffle-blocks", "128"])
+        try #require(trained.status == 0, "\(trained.standardError)")
+        for split in ["test", "train"] {
+            for format in ["csv", "h5"] {
+                var written: [Data] = []
+                for extra in [[], ["--stream"], ["--data-memory", "16K"]] {
+                    let name = "p-\(split)-\(extra.count).\(format)"
+                    let result = try cli.backprop(["predict", "--checkpoint", "predict-run/model.h5", "--input", CLITests.sample,
+                                                   "--split", split, "--output", name] + extra)
+                    try #require(result.status == 0, "\(result.standardError)")
+                    if format == "csv" {
+                        written.append(try Data(contentsOf: URL(fileURLWithPath: "\(cli.directory)/\(name)")))
+                    } else {
+                        let file = try HDF5File.open("\(cli.directory)/\(name)")
+                        let outputs = try file.read("/predictions/outputs", as: Float.self).values
+                        let classes = try file.read("/predictions/class", as: Int32.self).values
+                        written.append(Data(outputs.flatMap { withUnsafeBytes(of: $0, Array.init) } + classes.flatMap { withUnsafeBytes(of: $0, Array.init) }))
+                    }
+                }
+                #expect(written[0].count > 0 && written[1] == written[0] && written[2] == written[0], "\(split) \(format)")
+            }
+        }
+    }
+}
+
 /// `import npy` of an input far larger than its budget, in bounded memory.
 struct StreamedImportCLITests {
     let cli = CLITests()

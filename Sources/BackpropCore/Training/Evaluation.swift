@@ -37,26 +37,8 @@ public func evaluate(
     let evaluator = ShardEvaluator(network: network, shardSize: shardSize, workers: workers, kernel: kernel)
     if case .streamed(let stream) = dataset.features {
         let blockRows = max(1, stream.readRows / shardSize) * shardSize
-        var block = [UInt8](repeating: 0, count: blockRows * stream.bytesPerRow)
         for start in stride(from: 0, to: dataset.count, by: blockRows) {
-            let rows = start..<min(start + blockRows, dataset.count)
-            do {
-                try block.withUnsafeMutableBytes { try stream.reader.read(rows: rows, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(rows.count * stream.bytesPerRow)])) }
-            } catch {
-                throw .dataUnreadable(dataset: dataset.name, rows: rows, reason: "\(error)")
-            }
-            let part = block.prefix(rows.count * stream.bytesPerRow)
-            let features: Dataset.Features
-            switch stream.storage {
-            case .bytes(let scale): features = .bytes(Array(part), scale: scale)
-            case .floats: features = .floats(part.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-            }
-            let targets: Dataset.Targets
-            switch dataset.targets {
-            case .classes(let labels): targets = .classes(Array(labels[rows]))
-            case .values(let values, let width): targets = .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
-            }
-            let rowsData = Dataset(name: dataset.name, features: features, targets: targets, featureCount: dataset.featureCount)
+            let rowsData = try dataset.rows(start..<min(start + blockRows, dataset.count))
             evaluator.run(rowsData, firstShard: start / shardSize, sums: &shardSums, predictions: &predictions, offset: start)
         }
     } else {
@@ -148,5 +130,32 @@ private struct ShardEvaluator {
                 }
             }
         }
+    }
+}
+
+extension Dataset {
+    /// Rows `rows` as a dataset held in memory: a slice of one in memory, or
+    /// the rows read from a stream's file (one read, in file order).
+    /// - Parameter rows: rows of the dataset.
+    /// - Throws: `TrainingError.dataUnreadable` when a streamed dataset's rows cannot be read.
+    public func rows(_ rows: Range<Int>) throws(TrainingError) -> Dataset {
+        guard case .streamed(let stream) = features else { return subset(rows) }
+        var block = [UInt8](repeating: 0, count: rows.count * stream.bytesPerRow)
+        do {
+            try block.withUnsafeMutableBytes { try stream.reader.read(rows: rows, into: $0) }
+        } catch {
+            throw .dataUnreadable(dataset: name, rows: rows, reason: "\(error)")
+        }
+        let features: Features
+        switch stream.storage {
+        case .bytes(let scale): features = .bytes(block, scale: scale)
+        case .floats: features = .floats(block.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+        }
+        let part: Targets
+        switch targets {
+        case .classes(let labels): part = .classes(Array(labels[rows]))
+        case .values(let values, let width): part = .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
+        }
+        return Dataset(name: name, features: features, targets: part, featureCount: featureCount)
     }
 }
