@@ -44,10 +44,17 @@ struct Predict: ParsableCommand {
         let classifies = model.task == .classification
         // The model's outputs a block of samples at a time (a streamed split is read a block at a time too).
         let blockRows = max(1, (4 << 20) / max(1, 4 * max(k, data.featureCount)))
-        func forEachBlock(_ body: (Range<Int>, [Float], [Int32]) throws -> Void) throws {
+        // A split that cannot be read stops the writing (which then leaves `output` as it was) and is the error reported.
+        var failure: (any Error)?
+        func forEachBlock(_ body: (Range<Int>, [Float], [Int32]) throws(StorageError) -> Void) throws(StorageError) {
             for start in stride(from: 0, to: count, by: blockRows) {
                 let rows = start..<min(start + blockRows, count)
-                let outputs = network.predict(inputs: try Train.checked { try data.rows(rows) }.arrays(outputCount: k, as: Float.self).inputs)
+                let block: Dataset
+                do { block = try Train.checked { try data.rows(rows) } } catch {
+                    failure = error
+                    throw .io(path: output, reason: "not written")
+                }
+                let outputs = network.predict(inputs: block.arrays(outputCount: k, as: Float.self).inputs)
                 let classes: [Int32] = classifies ? (0..<rows.count).map { n in
                     let row = outputs[(n * k)..<((n + 1) * k)]
                     return Int32(row.indices.max { row[$0] < row[$1] }! - n * k)
@@ -55,42 +62,34 @@ struct Predict: ParsableCommand {
                 try body(rows, outputs, classes)
             }
         }
-        if output.hasSuffix(".h5") {
-            let verify = { (file: HDF5File) throws(StorageError) in
-                guard try file.shape(of: "/predictions/outputs") == [count, k] else {
-                    throw .invalidContent(path: output, object: "/predictions/outputs", reason: "was not written whole")
+        do {
+            if output.hasSuffix(".h5") {
+                let verify = { (file: HDF5File) throws(StorageError) in
+                    guard try file.shape(of: "/predictions/outputs") == [count, k] else {
+                        throw .invalidContent(path: output, object: "/predictions/outputs", reason: "was not written whole")
+                    }
                 }
-            }
-            var failure: (any Error)?
-            try HDF5File.createOnDisk(output, expectedBytes: count * (4 * k + 4), verify: verify) { (file) throws(StorageError) in
-                try file.setAttribute("format", "backprop-predictions")
-                try file.setAttribute("checkpoint", checkpoint)
-                try file.setAttribute("input", input)
-                let writer = try file.createRows("/predictions/outputs", of: Float.self, rows: count, columns: k,
-                                                 chunkRows: DatasetFile.storageChunkRows(rowBytes: 4 * k, rows: count))
-                var classes: [Int32] = []
-                do {
-                    try forEachBlock { rows, outputs, block in
+                try HDF5File.createOnDisk(output, expectedBytes: count * (4 * k + 4), verify: verify) { (file) throws(StorageError) in
+                    try file.setAttribute("format", "backprop-predictions")
+                    try file.setAttribute("checkpoint", checkpoint)
+                    try file.setAttribute("input", input)
+                    let writer = try file.createRows("/predictions/outputs", of: Float.self, rows: count, columns: k,
+                                                     chunkRows: DatasetFile.storageChunkRows(rowBytes: 4 * k, rows: count))
+                    var classes: [Int32] = []
+                    try forEachBlock { (rows, outputs, block) throws(StorageError) in
                         try outputs.withUnsafeBufferPointer { (values) throws(StorageError) in try writer.write(values, rows: rows) }
                         classes += block
                     }
-                } catch let error as StorageError { throw error } catch {
-                    failure = error
-                    throw .io(path: output, reason: "not written")
+                    if classifies { try file.write(classes, shape: [count], to: "/predictions/class") }
+                    if classifies { try ClassNames.write(model.classNames, to: file, object: "/predictions") }
                 }
-                if classifies { try file.write(classes, shape: [count], to: "/predictions/class") }
-                if classifies { try ClassNames.write(model.classNames, to: file, object: "/predictions") }
-            }
-            if let failure { throw failure }
-        } else {
-            // The class's name beside its number when the model knows the names (quoted per RFC 4180).
-            let names = classifies ? model.classNames : nil
-            let header = ["index"] + (classifies ? ["class"] : []) + (names == nil ? [] : ["class_name"]) + (0..<k).map { "y\($0)" }
-            var failure: (any Error)?
-            try FileSystem.writeAtomically(to: output) { (file) throws(StorageError) in
-                try FileSystem.write(Array((header.joined(separator: ",") + "\n").utf8), to: file, reporting: output)
-                do {
-                    try forEachBlock { rows, outputs, classes in
+            } else {
+                // The class's name beside its number when the model knows the names (quoted per RFC 4180).
+                let names = classifies ? model.classNames : nil
+                let header = ["index"] + (classifies ? ["class"] : []) + (names == nil ? [] : ["class_name"]) + (0..<k).map { "y\($0)" }
+                try FileSystem.writeAtomically(to: output) { (file) throws(StorageError) in
+                    try FileSystem.write(Array((header.joined(separator: ",") + "\n").utf8), to: file, reporting: output)
+                    try forEachBlock { (rows, outputs, classes) throws(StorageError) in
                         var text = ""
                         for (i, n) in rows.enumerated() {
                             var fields = ["\(n)"]
@@ -101,12 +100,10 @@ struct Predict: ParsableCommand {
                         }
                         try FileSystem.write(Array(text.utf8), to: file, reporting: output)
                     }
-                } catch let error as StorageError { throw error } catch {
-                    failure = error
-                    throw .io(path: output, reason: "not written")
                 }
             }
-            if let failure { throw failure }
+        } catch {
+            throw failure ?? error
         }
         print("wrote \(count) predictions of \(URL(fileURLWithPath: checkpoint).lastPathComponent) to \(output)")
     }

@@ -49,13 +49,7 @@ public enum FileSystem {
         }
         let temporary = temporaryPath(in: directory, for: "tmp")
         do throws(StorageError) {
-            let file: FileDescriptor
-            do {
-                file = try FileDescriptor(opening: temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
-            } catch {
-                throw .io(path: path, reason: "cannot create \(temporary) (\(error))")
-            }
-            try fill(file)
+            try fill(try createExclusive(temporary, reporting: path))
             try sync(temporary)
             do {
                 try systemCall("rename") { rename(temporary, path) }
@@ -113,18 +107,16 @@ public enum FileSystem {
         }
     }
 
-    /// Creates `path`, a fresh name (never an existing file or a link), and
-    /// writes `bytes` to it, naming `reported` in errors: the file the user
-    /// asked for, not a temporary one.
-    /// - Throws: `StorageError.io`, e.g. "No space left on device".
-    static func write(_ bytes: [UInt8], to path: String, reporting reported: String) throws(StorageError) {
-        let file: FileDescriptor
+    /// Creates `path`, a fresh name (never an existing file or a link), for
+    /// writing, naming `reported` in errors: the file the user asked for,
+    /// not a temporary one.
+    /// - Throws: `StorageError.io`.
+    static func createExclusive(_ path: String, reporting reported: String) throws(StorageError) -> FileDescriptor {
         do {
-            file = try FileDescriptor(opening: path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
+            return try FileDescriptor(opening: path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
         } catch {
             throw .io(path: reported, reason: "cannot create \(path) (\(error))")
         }
-        try write(bytes, to: file, reporting: reported)
     }
 
     /// Writes all of `bytes` to `file` (write(2) until done).

@@ -340,6 +340,12 @@ public final class NPYRows {
     ///   - buffer: `rows.count · rowBytes` bytes.
     /// - Throws: `.io` when the file cannot be read or has shrunk since it was opened.
     public func readBytes(_ rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
+        try readRaw(rows, into: buffer)
+        if type.kind == .bool { for i in buffer.indices where buffer[i] > 1 { buffer[i] = 1 } }
+    }
+
+    /// The file's bytes of `rows`, all of them, into `buffer`.
+    private func readRaw(_ rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
         precondition(rows.lowerBound >= 0 && rows.upperBound <= self.rows && buffer.count == rows.count * rowBytes,
                      "\(buffer.count) bytes for rows \(rows) of \(self.rows)")
         let got: Int
@@ -349,19 +355,16 @@ public final class NPYRows {
         guard got == buffer.count else {
             throw .io(path: path, reason: "ends early: rows \(rows) are beyond the end of the file (truncated since it was opened?)")
         }
-        if type.kind == .bool { for i in buffer.indices where buffer[i] > 1 { buffer[i] = 1 } }
     }
 
     /// The elements of `rows`, row-major, as Float.
     /// - Parameter rows: rows of the array.
     /// - Throws: `.io` when the file cannot be read or has shrunk since it was opened.
     public func values(_ rows: Range<Int>) throws(StorageError) -> [Float] {
-        precondition(rows.lowerBound >= 0 && rows.upperBound <= self.rows, "rows \(rows) of \(self.rows)")
-        let rowBytes = rowElements * type.size
-        let bytes = try Self.read(descriptor, bytes: rows.count * rowBytes, at: start + rows.lowerBound * rowBytes, path: path)
-        guard bytes.count == rows.count * rowBytes else {
-            throw .io(path: path, reason: "ends early: rows \(rows) are beyond the end of the file (truncated since it was opened?)")
-        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: rows.count * rowBytes, alignment: 16)
+        defer { buffer.deallocate() }
+        try readRaw(rows, into: buffer)
+        let bytes = Array(buffer)
         return (0..<(rows.count * rowElements)).map { type.value(at: $0 * type.size, in: bytes) }
     }
 
