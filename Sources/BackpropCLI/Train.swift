@@ -163,9 +163,6 @@ struct Train: ParsableCommand {
             throw ValidationError("\(Settings.lrSchedule.flag) plateau watches the validation split, and \(dataPath) has none: "
                                   + "give \(Settings.validationFraction.flag) f.")
         }
-        if case .plateau = configuration.schedule.shape, job.size > 1 {
-            throw ValidationError("\(Settings.lrSchedule.flag) plateau decides on rank 0 alone; run it without mpirun.")
-        }
         if configuration.earlyStopping != nil {
             let flag = Settings.earlyStopping.flag
             // The best epoch's weights come back from best.h5, which only an epoch's checkpoint writes.
@@ -175,7 +172,6 @@ struct Train: ParsableCommand {
             guard policy.everyEpoch else {
                 throw ValidationError("\(flag) restores the best epoch from its checkpoint: it needs \(Settings.checkpointEveryEpoch.flag).")
             }
-            guard job.size == 1 else { throw ValidationError("\(flag) decides on rank 0 alone; run it without mpirun.") }
         }
         if printConfig {
             // Everything above checked it as a run would; what it prints, given back as --config, is this run.

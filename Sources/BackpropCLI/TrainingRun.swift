@@ -37,7 +37,8 @@ struct CheckpointPolicy {
 ///
 /// In a job of several ranks every rank runs this loop and reaches each
 /// checkpoint at the same step (the optimizer's state is gathered there, a
-/// collective); only the writer (rank 0) evaluates, prints and writes. A
+/// collective); only the writer (rank 0) prints and writes, and evaluates
+/// (every rank evaluates the validation split when it steers the run). A
 /// signal, or a checkpoint interval that has passed, becomes a request that
 /// every rank acts on after the same step.
 final class TrainingRun {
@@ -233,7 +234,7 @@ final class TrainingRun {
     /// checkpoints when the policy says so, as best.h5 if its validation score is the best yet.
     private func finishEpoch(samplesPerSecond: Double, seconds: Double) throws {
         let policySaves = policy.everyEpoch || (policy.everySteps > 0 && trainer.position.step % policy.everySteps == 0)
-        guard writes else {
+        guard writes || decidesOnValidation else {
             // Another rank: its part of the checkpoint's collective, nothing else.
             if policySaves || trainer.isFinished { try save() }
             return
@@ -253,7 +254,7 @@ final class TrainingRun {
             (record.validationLoss, record.validationScore) = (evaluation.meanLoss, evaluation.score)
             scores += "  " + Self.shown(evaluation, on: "validation")
         }
-        if testReport == .everyEpoch {
+        if testReport == .everyEpoch && writes {
             let evaluation = try evaluated(on: test)
             (record.testLoss, record.testScore) = (evaluation.meanLoss, evaluation.score)
             scores += "  " + Self.shown(evaluation, on: "test")
@@ -277,10 +278,23 @@ final class TrainingRun {
                                  patience, patience == 1 ? "" : "s", trainer.learningRate))
         }
         if policySaves || trainer.isFinished || stoppedEarly { try save(isBest: isBest) }
+        guard writes else { return }
         try writeMetrics(record, task: task)
         try writeEvents(record, task: task)
         let title = "\(trainer.configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
         try directory.write(Curves.svg(trainer.history, task: task, title: title), to: "\(directory.path)/curves.svg")
+    }
+
+    /// Whether the validation split steers the run (early stopping, a plateau
+    /// schedule): then every rank of a job evaluates it and logs the epoch, so
+    /// that each takes the same decision from the same bits, with no message
+    /// between them (evaluation gives the same bits on any rank and worker
+    /// count); the other ranks would wait for rank 0's evaluation anyway.
+    private var decidesOnValidation: Bool {
+        guard validation != nil else { return false }
+        if trainer.configuration.earlyStopping != nil { return true }
+        if case .plateau = trainer.configuration.schedule.shape { return true }
+        return false
     }
 
     /// `network` (the trainer's, unless another is given) on `data`, with the run's workers and kernel.

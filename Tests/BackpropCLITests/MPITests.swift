@@ -101,6 +101,41 @@ struct MPITests {
         #expect(metrics.split(separator: "\n").first?.hasSuffix("data_wait_seconds") == true, "\(metrics)")
     }
 
+    @Test("early stopping and a plateau schedule under mpirun: 1–3 ranks stop at the epoch one process stops at, with its rates and model, and so does a job resumed one epoch before the stop")
+    func validationSteers() throws {
+        let flags = ["--data", CLITests.sample, "--layers", "784,24,10", "--batch-size", "100", "--shard-size", "16", "--epochs", "40",
+                     "--validation-fraction", "0.2", "--monitor", "validation-loss", "--learning-rate", "0.2", "--lr-schedule", "plateau",
+                     "--plateau-patience", "1", "--plateau-factor", "0.5", "--early-stopping", "3", "--quiet"]
+        /// The stopping position, the best epoch, every epoch's learning rate and the final model's parameters.
+        func outcome(_ runDir: String) throws -> (position: TrainingPosition, best: Int?, rates: [Substring], parameters: [UInt32]) {
+            let last = try Checkpoint.load(from: "\(directory)/\(runDir)/last.h5")
+            let model = try Checkpoint.load(from: "\(directory)/\(runDir)/model.h5")
+            let lines = try String(contentsOfFile: "\(directory)/\(runDir)/metrics.csv", encoding: .utf8).split(separator: "\n")
+            let column = try #require(lines[0].split(separator: ",").firstIndex(of: "learning_rate"))
+            let rates = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false)[column] }
+            return (last.position, last.history.best?.epoch, rates, model.network.parameters.map(\.bitPattern))
+        }
+        let single = try run(executable, ["train", "--run-dir", "single", "--workers", "1"] + flags, in: directory)
+        try #require(single.status == 0, "\(single.standardError)")
+        let reference = try outcome("single")
+        try #require(reference.position.epoch < 40 && Set(reference.rates).count > 1, "it stopped early, after a reduction: \(reference)")
+        for ranks in 1...3 {
+            let job = try mpirun(ranks, ["train", "--run-dir", "job-\(ranks)"] + flags)
+            try #require(job.status == 0, "\(ranks) ranks: \(job.standardError)")
+            let result = try outcome("job-\(ranks)")
+            #expect(result.position == reference.position && result.best == reference.best && result.rates == reference.rates
+                    && result.parameters == reference.parameters, "\(ranks) ranks")
+        }
+        let stop = "\(reference.position.epoch - 1)"
+        let first = try mpirun(2, ["train", "--run-dir", "resumed"] + flags.map { $0 == "40" ? stop : $0 })
+        try #require(first.status == 0, "\(first.standardError)")
+        let second = try mpirun(3, ["train", "--resume", "resumed", "--override", "--epochs", "40", "--quiet"])
+        try #require(second.status == 0, "\(second.standardError)")
+        let resumed = try outcome("resumed")
+        #expect(resumed.position == reference.position && resumed.best == reference.best && resumed.rates == reference.rates
+                && resumed.parameters == reference.parameters)
+    }
+
     @Test("a rank with other settings or other data is refused by rank and name, in one line, before anything is written")
     func disagreement() throws {
         let other = "\(directory)/other.h5"
