@@ -31,6 +31,17 @@ extension CLITests {
         #expect(bad.status != 0 && bad.standardError.contains("bad.json") && bad.standardError.split(separator: "\n").count == 1)
     }
 
+    @Test("the committed recipe datasets/fashion-mnist-best.yaml is a valid run: it resolves (on the sample, which has an image shape) to the settings the README's table was made with")
+    func committedRecipe() throws {
+        let recipe = URL(fileURLWithPath: Self.sample).deletingLastPathComponent().appendingPathComponent("fashion-mnist-best.yaml").path
+        let result = try backprop("train", "--config", recipe, "--data", Self.sample, "--seed", "1", "--print-config", "--format", "json")
+        try #require(result.status == 0, "\(result.standardError)")
+        let settings = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        #expect(settings["layers"] as? [Int] == [784, 1024, 1024, 10] && settings["epochs"] as? Int == 200)
+        #expect(settings["validation-fraction"] as? Double == 0.1 && settings["early-stopping"] as? Int == 50)
+        #expect(settings["dropout"] as? Double == 0.3 && settings["input-dropout"] as? Double == 0.1 && settings["augment"] as? String == "flip")
+    }
+
     @Test("--config refuses, by file name and in a moment: keys given twice (JSON and YAML), an unknown key, YAML alias bombs, a second --config")
     func hostileConfigFiles() throws {
         // 9 levels of 9 references: ~387 million values once expanded; and 3 levels of 1,000 (10⁹).
