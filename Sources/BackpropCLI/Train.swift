@@ -231,7 +231,7 @@ struct Train: ParsableCommand {
         // mpirun gives ranks a pseudo-terminal even when its own output is a pipe: plain lines in a job.
         let progress = ProgressReporter(verbosity: verbosity, logEvery: logEvery,
                                         isTerminal: job.mpi == nil && isatty(STDOUT_FILENO) == 1)
-        let run = TrainingRun(trainer: trainer, validation: validation, test: test, dataPath: dataPath, fingerprint: fingerprint,
+        let run = try TrainingRun(trainer: trainer, validation: validation, test: test, dataPath: dataPath, fingerprint: fingerprint,
                               directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress,
                               writes: job.isWriter, resumedFrom: resumed?.path)
         run.classNames = classNames

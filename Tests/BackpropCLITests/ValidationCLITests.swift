@@ -237,3 +237,46 @@ struct ValidationCLITests {
         #expect(!FileManager.default.fileExists(atPath: path("x/model.h5")))
     }
 }
+
+/// Core's fit loop is the CLI's: the same settings give the same bits from
+/// `TrainingLoop.fit` as from `backprop train` (issue 34).
+struct FitLoopCLITests {
+    @Test("TrainingLoop.fit with early stopping and a plateau schedule gives backprop train's model, best epoch, reductions and step-loss digest")
+    func libraryMatchesCLI() throws {
+        let directory = temporaryDirectory("fit-loop")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let flags = ["--layers", "784,16,10", "--epochs", "30", "--batch-size", "100", "--validation-fraction", "0.2", "--workers", "2",
+                     "--lr-schedule", "plateau", "--plateau-patience", "1", "--plateau-factor", "0.5", "--early-stopping", "3",
+                     "--monitor", "validation-loss", "--learning-rate", "0.2", "--seed", "7"]
+        let result = try run(backpropExecutable(), ["train", "--data", CLITests.sample, "--run-dir", "cli"] + flags, in: directory)
+        try #require(result.status == 0, "\(result.standardError)")
+        let model = try Checkpoint.load(from: "\(directory)/cli/model.h5")
+        let last = try Checkpoint.load(from: "\(directory)/cli/last.h5")
+
+        // The same run from Swift, each setting as the flags give it.
+        var configuration = TrainingConfiguration()
+        configuration.sizes = [784, 16, 10]
+        configuration.epochs = 30
+        configuration.batchSize = 100
+        configuration.validationFraction = 0.2
+        configuration.workers = 1
+        configuration.seed = 7
+        configuration.monitor = .validationLoss
+        configuration.earlyStopping = EarlyStopping(patience: 3)
+        configuration.schedule = LearningRateSchedule(base: 0.2, .plateau(factor: 0.5, patience: 1, minimum: 0))
+        let (whole, _) = try DatasetFile.load(CLITests.sample)
+        let (train, validation) = try whole.split(validationFraction: configuration.validationFraction, seed: configuration.seed)
+        let trainer = try Trainer(configuration: configuration, dataset: train)
+        let loop = try TrainingLoop(trainer: trainer, validation: validation)
+        let fit = try loop.fit()
+
+        var recorded = model.configuration
+        recorded.workers = 1
+        #expect(recorded == configuration, "the CLI resolved the flags to these settings")
+        #expect(fit.reason == .stoppedEarly && fit.isBest && last.position.epoch < 30)
+        #expect(fit.best == model.history.best && model.position.epoch == fit.best!.epoch + 1)
+        #expect(fit.network.parameters.map(\.bitPattern) == model.network.parameters.map(\.bitPattern))
+        #expect(trainer.position == last.position && trainer.history.reductions == last.history.reductions && last.history.reductions > 0)
+        #expect(trainer.history.stepLossDigest == last.history.stepLossDigest)
+    }
+}

@@ -36,4 +36,41 @@ struct LibraryExampleTests {
         #expect(loaded.network.parameters.map(\.bitPattern) == trainer.network.parameters.map(\.bitPattern))
         #expect(loaded.dataFingerprint == train.fingerprint && loaded.position.step == 2)
     }
+
+    /// The article's observer.
+    final class PrintEpochs: TrainingObserver {
+        var lines = 0
+        func didEndEpoch(_ loop: TrainingLoop, _ epoch: EpochReport) {
+            print("epoch \(epoch.record.epoch + 1): validation loss \(epoch.record.validationLoss)", epoch.isBest ? "(best)" : "")
+            lines += 1
+        }
+    }
+
+    @Test("the article's fit loop trains with early stopping and a plateau schedule and ends with the best epoch's weights")
+    func fitLoopExample() throws {
+        let directory = temporaryDirectory("library-fit")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/fashion-mnist.h5"
+        try DatasetFile.write(train: randomDataset(count: 600, featureCount: 784, classCount: 10, seed: 3),
+                              test: randomDataset(count: 128, featureCount: 784, classCount: 10, seed: 4),
+                              attributes: [:], to: path)
+
+        // The article's code, on random labels (the validation loss soon stops improving).
+        let printer = PrintEpochs()
+        var configuration = TrainingConfiguration()
+        configuration.workers = ProcessInfo.processInfo.activeProcessorCount
+        configuration.epochs = 50
+        configuration.monitor = .validationLoss
+        configuration.earlyStopping = EarlyStopping(patience: 5)
+        configuration.schedule = LearningRateSchedule(base: 0.05, .plateau(factor: 0.5, patience: 2, minimum: 1e-4))
+        let (whole, test) = try DatasetFile.load(path)
+        let (train, validation) = try whole.split(validationFraction: 0.1, seed: configuration.seed)
+        let loop = try TrainingLoop(trainer: try Trainer(configuration: configuration, dataset: train), validation: validation)
+        let fit = try loop.fit(observers: [printer])
+        let score = try evaluate(fit.network, on: test, workers: configuration.workers)
+
+        #expect(fit.reason == .stoppedEarly && fit.isBest && printer.lines == fit.best!.epoch + 6)
+        #expect(loop.trainer.history.reductions > 0 && score.sampleCount == 128)
+        #expect(try evaluate(fit.network, on: validation, workers: 1).meanLoss == fit.best!.score)
+    }
 }

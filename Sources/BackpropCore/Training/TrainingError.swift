@@ -30,6 +30,16 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// A streamed dataset's rows `rows` could not be read, for `reason` (the storage's own message).
     case dataUnreadable(dataset: String, rows: Range<Int>, reason: String)
 
+    /// The error with `path` as the last checkpoint written, where it names
+    /// none (the trainer and the loop know no files; whoever writes them does).
+    public func naming(lastCheckpoint path: String?) -> TrainingError {
+        switch self {
+        case .diverged(let step, let loss, nil): return .diverged(step: step, loss: loss, lastCheckpoint: path)
+        case .nonFiniteParameters(let step, nil): return .nonFiniteParameters(step: step, lastCheckpoint: path)
+        default: return self
+        }
+    }
+
     /// The settings of a `TrainingConfiguration` an error can name. Core names
     /// none of them by a flag: the command line passes its own names to
     /// `description(naming:)`.
