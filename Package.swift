@@ -35,9 +35,11 @@ let package = Package(
         // atomic primitives Swift cannot reach.
         .target(name: "CGemm"),
 
-        // MARK: - Swift modules: CLI -> HDF5 -> Core; CLI -> Config (settings files), MPI (other processes)
+        // MARK: - Swift modules: CLI -> HDF5 -> Core, IO; CLI -> TensorBoard -> IO; CLI -> Config (settings files), MPI (other processes)
         .target(name: "BackpropCore", dependencies: ["CBLAS", "CGemm", "CPrefetch"]),
-        .target(name: "BackpropHDF5", dependencies: ["BackpropCore", "CHDF5Shim", "CZlib"]),
+        // Files without libhdf5: checked system calls, atomic and no-follow writes, StorageError.
+        .target(name: "BackpropIO"),
+        .target(name: "BackpropHDF5", dependencies: ["BackpropCore", "BackpropIO", "CHDF5Shim", "CZlib"]),
         .target(name: "BackpropConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         // The job's other processes over Open MPI (mpirun), for DistributedStep.
         .target(name: "BackpropMPI", dependencies: ["BackpropCore", "CMPIShim"]),
@@ -45,13 +47,13 @@ let package = Package(
         .target(name: "BackpropONNX", dependencies: ["BackpropCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["onnx.proto"]),
         // TensorBoard event files (events.proto, generated into events.pb.swift).
-        .target(name: "BackpropTensorBoard", dependencies: ["BackpropHDF5", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        .target(name: "BackpropTensorBoard", dependencies: ["BackpropIO", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["events.proto"]),
         .target(name: "BackpropTestSupport", dependencies: ["BackpropCore", .product(name: "RealModule", package: "swift-numerics")]),
         .executableTarget(
             name: "BackpropCLI",
             dependencies: [
-                "BackpropCore", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "BackpropONNX", "BackpropTensorBoard", "CGemm",
+                "BackpropCore", "BackpropIO", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "BackpropONNX", "BackpropTensorBoard", "CGemm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -67,9 +69,9 @@ let package = Package(
             dependencies: ["BackpropCore", "BackpropTestSupport"],
             resources: [.copy("References")]
         ),
-        .testTarget(name: "BackpropHDF5Tests", dependencies: ["BackpropHDF5", "BackpropTensorBoard", "BackpropTestSupport"]),
+        .testTarget(name: "BackpropHDF5Tests", dependencies: ["BackpropIO", "BackpropHDF5", "BackpropTensorBoard", "BackpropTestSupport"]),
         // Depends on the executable so that `swift test` builds `backprop` first.
-        .testTarget(name: "BackpropCLITests", dependencies: ["BackpropCLI", "BackpropHDF5", "BackpropTestSupport"],
+        .testTarget(name: "BackpropCLITests", dependencies: ["BackpropCLI", "BackpropIO", "BackpropHDF5", "BackpropTestSupport"],
                     exclude: ["check_export.py", "check_onnx.py", "check_tensorboard.py"]),  // run by the tests with python3, from the source tree
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackpropCore
 import BackpropHDF5
+import BackpropIO
 import Foundation
 
 /// The `backprop` command: trains multi-layer perceptrons by backpropagation.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackpropCore
 import BackpropHDF5
+import BackpropIO
 import BackpropONNX
 import Foundation
 

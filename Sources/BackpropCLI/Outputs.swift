@@ -1,5 +1,6 @@
 import ArgumentParser
 import BackpropHDF5
+import BackpropIO
 import Foundation
 
 /// Refuses an output that is one of the command's inputs (the same path, or

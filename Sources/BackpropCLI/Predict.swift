@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackpropCore
 import BackpropHDF5
+import BackpropIO
 import Foundation
 
 /// `backprop predict`: a trained model's outputs for new inputs.

@@ -1,4 +1,5 @@
 import BackpropHDF5
+import BackpropIO
 import Foundation
 
 /// Reads an untrusted file in a forked child process first.

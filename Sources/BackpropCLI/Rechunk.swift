@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackpropCore
 import BackpropHDF5
+import BackpropIO
 import Foundation
 
 /// `backprop rechunk`: an earlier version's dataset file, rewritten as the

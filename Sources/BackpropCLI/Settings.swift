@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackpropCore
 import BackpropHDF5
+import BackpropIO
 import Foundation
 
 // Every setting of `backprop train`, described once: its flag (which is also

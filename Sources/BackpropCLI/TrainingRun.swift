@@ -2,6 +2,7 @@ import ArgumentParser
 import BackpropConfig
 import BackpropCore
 import BackpropHDF5
+import BackpropIO
 import BackpropTensorBoard
 import Foundation
 

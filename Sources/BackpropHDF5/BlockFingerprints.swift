@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropIO
 
 /// The fingerprints a dataset file stores for each split's features, so
 /// that a stream need not read them all at start and can check every block

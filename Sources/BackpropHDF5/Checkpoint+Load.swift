@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropIO
 import Foundation
 
 // Reading a checkpoint: the header, then each part of the layout in

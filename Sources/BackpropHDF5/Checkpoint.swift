@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropIO
 import Foundation
 
 /// A trained model and the complete state of the run that produced it, as one

@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropIO
 import Foundation
 
 /// When to write checkpoints.

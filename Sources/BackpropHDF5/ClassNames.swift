@@ -1,3 +1,4 @@
+import BackpropIO
 import Foundation
 
 /// The names of a classifier's classes (Fashion-MNIST's "T-shirt/top", …),

@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropIO
 
 /// The HDF5 layout of a dataset file:
 ///

@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropIO
 import CZlib
 import Foundation
 

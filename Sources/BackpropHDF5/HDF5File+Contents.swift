@@ -1,3 +1,4 @@
+import BackpropIO
 import CHDF5Shim
 
 /// One entry of a file's table of contents, for `backprop inspect`.

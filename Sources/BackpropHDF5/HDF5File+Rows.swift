@@ -6,6 +6,7 @@
 // crash when its own writes fail. A file of many gigabytes cannot be; here
 // the free space is checked first against what the file will take, and the
 // file is renamed into place only once it is whole, synced and read back.
+import BackpropIO
 import CHDF5Shim
 import Foundation
 import Glibc

@@ -10,6 +10,7 @@
 // links, external storage and virtual datasets are refused before any data
 // is read, and a header's dimensions are checked against a size limit before
 // anything is allocated.
+import BackpropIO
 import CHDF5Shim
 import Foundation
 import Glibc

@@ -5,6 +5,7 @@
 // row-major order. Only unsigned-byte data is read. zlib's gzread reads
 // gzip-compressed and plain files alike.
 import BackpropCore
+import BackpropIO
 import CZlib
 import Foundation
 

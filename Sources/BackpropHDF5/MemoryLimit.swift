@@ -1,3 +1,4 @@
+import BackpropIO
 import Foundation
 import Glibc
 

@@ -5,6 +5,7 @@
 // exactly the keys 'descr' (a dtype string such as '<f4'), 'fortran_order'
 // (True or False) and 'shape' (a tuple of integers), padded with spaces and
 // ending in a newline; version 3 allows UTF-8 in it.
+import BackpropIO
 import Foundation
 import Glibc
 

@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropIO
 import Foundation
 
 /// The directory of one training run and the checkpoints in it:

@@ -9,6 +9,7 @@
 // That is only sound for storage without filters (no compression, no
 // checksums): refused otherwise, by name.
 import BackpropCore
+import BackpropIO
 import CHDF5Shim
 import Glibc
 

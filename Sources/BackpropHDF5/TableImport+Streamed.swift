@@ -3,6 +3,7 @@
 // (`DatasetFile.write(train: RowSource, …)`). Memory holds a block, the
 // targets, and one byte per row saying which split it goes to.
 import BackpropCore
+import BackpropIO
 import Glibc
 
 extension TableImport {

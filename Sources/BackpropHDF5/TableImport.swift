@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropIO
 import Foundation
 
 /// Datasets from CSV files and NumPy `.npy` arrays.

@@ -1,4 +1,4 @@
-import BackpropHDF5
+import BackpropIO
 import Foundation
 import Glibc
 import SwiftProtobuf

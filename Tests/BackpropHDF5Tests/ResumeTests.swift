@@ -1,5 +1,6 @@
 import BackpropCore
 import BackpropHDF5
+import BackpropIO
 import BackpropTestSupport
 import Foundation
 import Testing

@@ -3,6 +3,7 @@ import BackpropCore
 import BackpropTestSupport
 import Foundation
 import Testing
+import BackpropIO
 
 /// Round trips and every bad-input case of the dataset and checkpoint files.
 struct StorageTests {

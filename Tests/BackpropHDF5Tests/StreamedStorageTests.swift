@@ -3,6 +3,7 @@ import BackpropCore
 import BackpropTestSupport
 import Foundation
 import Testing
+import BackpropIO
 
 /// Chunked dataset files, the rows a stream reads from them, and every way
 /// such a file can be wrong.

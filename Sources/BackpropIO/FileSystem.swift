@@ -111,7 +111,7 @@ public enum FileSystem {
     /// writing, naming `reported` in errors: the file the user asked for,
     /// not a temporary one.
     /// - Throws: `StorageError.io`.
-    static func createExclusive(_ path: String, reporting reported: String) throws(StorageError) -> FileDescriptor {
+    public static func createExclusive(_ path: String, reporting reported: String) throws(StorageError) -> FileDescriptor {
         do {
             return try FileDescriptor(opening: path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
         } catch {
@@ -146,7 +146,7 @@ public enum FileSystem {
     /// survives a crash. A file system that cannot sync directories (EINVAL,
     /// ENOTSUP, EROFS) is passed over; any other failure is reported: the file
     /// is in place, but not yet durable.
-    static func syncDirectory(_ directory: String, of path: String) throws(StorageError) {
+    public static func syncDirectory(_ directory: String, of path: String) throws(StorageError) {
         do {
             try fsyncPath(directory)
         } catch {
@@ -157,7 +157,7 @@ public enum FileSystem {
 
     /// fsync(2) on a file.
     /// - Throws: `StorageError.io`.
-    static func sync(_ path: String) throws(StorageError) {
+    public static func sync(_ path: String) throws(StorageError) {
         do {
             try fsyncPath(path)
         } catch {
