@@ -91,6 +91,8 @@ struct OptimizerOptions: ConfigurationOptions {
     var lrDecay: Double?
     @Option(name: Settings.initialAccumulator.name, help: Settings.initialAccumulator.help)
     var initialAccumulator: Double?
+    @Option(name: Settings.clipNorm.name, help: Settings.clipNorm.help)
+    var clipNorm: Double?
 
     func validate() throws {
         if momentum != nil, let optimizer, ![.momentum, .nesterov, .rmsprop].contains(optimizer) {
@@ -118,6 +120,7 @@ struct OptimizerOptions: ConfigurationOptions {
             c.optimizer = settings
         }
         edits.add(Settings.momentum, momentum) { $0.optimizer.momentum = $1 }
+        edits.add(Settings.clipNorm, clipNorm) { $0.clipNorm = $1 }
         edits.add(Settings.weightDecay, weightDecay) { $0.optimizer.weightDecay = $1 }
         edits.add(Settings.rmspropAlpha, rmspropAlpha) { $0.optimizer.alpha = $1 }
         edits.add(Settings.centered, centered ? true : nil) { $0.optimizer.centered = $1 }

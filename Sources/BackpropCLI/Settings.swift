@@ -114,6 +114,10 @@ enum Settings {
         $0.configuration.optimizer.kind == .adagrad ? $0.configuration.optimizer.initialAccumulator : nil
     })
 
+    static let clipNorm = Setting(key: "clip-norm",
+                                  summary: "Clip each step's gradient to this global L2 norm C: g ← g · min(1, C/‖g‖) before the update (Keras' clipnorm).",
+                                  rule: .fixed, names: .clipNorm, record: { $0.configuration.clipNorm })
+
     // MARK: Regularisation
     static let labelSmoothing = Setting(key: "label-smoothing",
                                         summary: "Cross-entropy: train on the targets (1 − ε) t + ε/K instead of one-hot t (test losses stay plain).",
@@ -285,7 +289,7 @@ enum Settings {
     static let sections: [(title: String, settings: [Setting])] = [
         ("Data", [data, stream, dataMemory]),
         ("Model", [layers, activation, outputActivation, loss, initialization]),
-        ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
+        ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator, clipNorm]),
         ("Regularisation", [labelSmoothing, dropout, inputDropout, augment]),
         ("Validation", [validationFraction, reportTest, monitor, minDelta, earlyStopping]),
         ("Batches", [batchSize, shardSize]),

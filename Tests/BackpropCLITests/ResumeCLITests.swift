@@ -53,6 +53,19 @@ struct ResumeCLITests {
         }
     }
 
+    @Test("a gradient-norm clip is part of the run: one epoch, then a resume to two, ends with the bits of two straight through; without the clip the bits differ")
+    func clippedRunResumes() throws {
+        let clip = ["--clip-norm", "0.2"]
+        _ = try train("stopped", epochs: 1, clip)
+        let resumed = try backprop(["train", "--resume", "stopped", "--epochs", "2", "--override"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        let finished = try Checkpoint.load(from: "\(directory)/stopped/model.h5")
+        expectSameRun(finished, try train("straight", epochs: 2, clip))
+        #expect(finished.configuration.clipNorm == 0.2)
+        let unclipped = try train("unclipped", epochs: 2)
+        #expect(unclipped.network.parameters != finished.network.parameters, "the clip acted")
+    }
+
     @Test("SIGINT, SIGTERM and SIGHUP: checkpoint, exit 130/143/129, and resume finishes the same run", arguments: [SIGINT, SIGTERM, SIGHUP])
     func signalStopsCleanly(_ signal: Int32) throws {
         let log = "\(directory)/log.txt"
@@ -197,6 +210,7 @@ struct ResumeCLITests {
         (["--batch-size", "32"], "--batch-size"),
         (["--optimizer", "adam"], "--optimizer"),
         (["--seed", "7"], "--seed"),
+        (["--clip-norm", "1"], "--clip-norm"),
         (["--epochs", "5"], "--override"),
         (["--learning-rate", "0.1"], "--override"),
         (["--lr-schedule", "cosine"], "--override"),
@@ -338,7 +352,7 @@ struct ResumeCLITests {
                                   "--optimizer", "adagrad", "--learning-rate", "0.05", "--lr-decay", "0.01", "--initial-accumulator", "0.1",
                                   "--lr-schedule", "step", "--lr-step-size", "7", "--lr-gamma", "0.5", "--shard-size", "32",
                                   "--seed", "9", "--no-shuffle", "--weight-decay", "0.001", "--output-activation", "softmax",
-                                  "--checkpoint-every", "4", "--keep", "2", "--run-dir", "first"])
+                                  "--checkpoint-every", "4", "--keep", "2", "--clip-norm", "0.3", "--run-dir", "first"])
         try #require(first.status == 0, "\(first.standardError)")
         let again = try backprop(["train", "--config", "first/config.json", "--run-dir", "again"])
         try #require(again.status == 0, "\(again.standardError)")

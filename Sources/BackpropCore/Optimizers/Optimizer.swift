@@ -37,7 +37,7 @@ extension Optimizer {
 /// It points into the optimizer's buffers and is valid only inside
 /// `Optimizer.withStep`.
 public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
-    enum Kind { case sgd, momentum, nesterov, adam, adamW, rmsprop, adagrad }
+    enum Kind { case sgd, momentum, nesterov, adam, adamW, rmsprop, adagrad, copy }
     let kind: Kind
     /// η, μ, λ (SGD family); η, β₁, β₂, ε, λ and the bias corrections
     /// 1 − β₁ᵗ, 1 − β₂ᵗ of this step (Adam).
@@ -51,6 +51,15 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     var second: UnsafeMutablePointer<Scalar>?
     /// RMSprop's average gradient (centred only).
     var third: UnsafeMutablePointer<Scalar>?
+
+    /// A rule that changes no parameter and copies the gradient to
+    /// `gradient` (at the parameters' indices): a step whose update needs
+    /// all of g first (`GradientNormClip`).
+    static func copying(into gradient: UnsafeMutablePointer<Scalar>) -> UpdateRule {
+        var rule = UpdateRule(kind: .copy)
+        rule.first = gradient
+        return rule
+    }
 
     /// x, or 0 where |x| is subnormal (below 2⁻¹²⁶ in Float). The moving
     /// averages of Adam and RMSprop, and momentum's velocity, decay geometrically where a weight's
@@ -69,6 +78,10 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     public func apply(_ w: UnsafeMutablePointer<Scalar>, along gradient: UnsafePointer<Scalar>, range: Range<Int>) {
         let g = gradient - range.lowerBound
         switch kind {
+        case .copy:
+            // Not an update: the gradient kept whole (`copying(into:)`).
+            let kept = first!
+            for i in range { kept[i] = g[i] }
         case .sgd:
             for i in range { w[i] -= η * (g[i] + λ * w[i]) }
         case .momentum, .nesterov:

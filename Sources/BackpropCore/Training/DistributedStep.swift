@@ -48,6 +48,15 @@ public struct ShardPlan: Sendable, Equatable {
     public func counts(of total: Int) -> [Int] {
         (0..<ranks).map { part($0, of: total).count }
     }
+
+    /// Rank r's slice of `parameterCount` parameters (and of the optimizer's
+    /// state): whole chunks of `GradientNormClip.chunkSize`, dealt as `part`
+    /// deals things, so that a gradient's norm sums the same chunks on any rank count.
+    public func parameterSlice(_ r: Int, of parameterCount: Int) -> Range<Int> {
+        let chunk = GradientNormClip.chunkSize
+        let chunks = part(r, of: (parameterCount + chunk - 1) / chunk)
+        return min(chunks.lowerBound * chunk, parameterCount)..<min(chunks.upperBound * chunk, parameterCount)
+    }
 }
 
 /// One optimizer step split across the ranks of a `ProcessGroup`, with the
@@ -63,7 +72,9 @@ public struct ShardPlan: Sendable, Equatable {
 ///    loss, and a loss that is not finite ends the step on every rank,
 ///    changing nothing;
 /// 4. rank q adds them as the kernel adds segments, ((c_0 + c_1) + c_2) + …,
-///    scales, and applies the optimizer's element-wise rule to its slice;
+///    scales, and applies the optimizer's element-wise rule to its slice
+///    (with a gradient-norm clip, after an all-gather of each chunk's Σ g_i²,
+///    from which every rank takes the same factor);
 /// 5. an all-gather of the slices: every rank holds every parameter again
 ///    and refreshes its wᵀ.
 ///
@@ -117,7 +128,8 @@ final class DistributedStep {
     /// optimizer's step count is as before.
     func step(engine: TrainingStep<Float>, dataset: Dataset, indices: ArraySlice<Int32>, scale: Float,
               optimizer: inout any Optimizer<Float>, learningRate η: Float, parameters: inout [Float],
-              requests: StepRequests, perSample: PerSampleOptions? = nil, key: StepKey = StepKey()) -> (errorSum: Float, agreed: StepRequests) {
+              requests: StepRequests, perSample: PerSampleOptions? = nil, clip: GradientNormClip? = nil,
+              key: StepKey = StepKey()) -> (errorSum: Float, agreed: StepRequests) {
         let clock = ContinuousClock()
         var communication = Duration.zero
         var bytes = 0
@@ -148,7 +160,7 @@ final class DistributedStep {
         // every rank, in rank order and so in shard order.
         let shardCount = (indices.count + shardSize - 1) / shardSize
         let shardCounts = plan.counts(of: shardCount)
-        let slices = (0..<N).map { plan.part($0, of: P) }
+        let slices = (0..<N).map { plan.parameterSlice($0, of: P) }
         let mine = slices[group.rank], width = mine.count
         let sendCounts = slices.map { shards.count + 1 + $0.count * shards.count }
         let receiveCounts = shardCounts.map { $0 + 1 + $0 * width }
@@ -224,6 +236,21 @@ final class DistributedStep {
                 if scale != 1 { for e in 0..<width { sum[e] *= scale } }
             }
         }
+        if let clip {
+            // Every chunk's Σ g_i², in rank order and so in chunk order: the same factor on every rank.
+            let squares = mine.isEmpty ? [] : slice.withUnsafeBufferPointer {
+                GradientNormClip.chunkSquares($0.baseAddress! - mine.lowerBound, range: mine, workers: engine.workerCount)
+            }
+            let all = timed { group.allGather(bytes: squares.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }) }
+            bytes += 8 * squares.count * (N - 1)
+            let chunkSquares = all.flatMap { bytes in
+                stride(from: 0, to: bytes.count, by: 8).map { start in
+                    Double(bitPattern: bytes[start..<(start + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+                }
+            }
+            let factor = clip.factor(chunkSquares: chunkSquares)
+            if factor < 1 { for e in 0..<width { slice[e] *= factor } }
+        }
         parameters.withUnsafeMutableBufferPointer { w in
             slice.withUnsafeBufferPointer { g in
                 optimizer.withStep(learningRate: η) { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: mine) }
@@ -242,7 +269,7 @@ final class DistributedStep {
     /// slice current between checkpoints): an all-gather of each buffer.
     func gatherState(_ optimizer: inout any Optimizer<Float>) {
         var state = optimizer.state
-        let counts = plan.counts(of: parameterCount)
+        let counts = (0..<plan.ranks).map { plan.parameterSlice($0, of: parameterCount).count }
         for name in state.buffers.keys.sorted() {
             state.buffers[name]!.withUnsafeMutableBufferPointer { group.allGather($0, counts: counts) }
         }

@@ -51,6 +51,10 @@ public final class Trainer {
         if case .samples(let samples) = epochOrder.storage { return samples }
         return []
     }
+    /// Global gradient-norm clipping (`TrainingConfiguration.clipNorm`); nil: none.
+    private let clip: GradientNormClip?
+    /// The step's whole gradient, when clipping needs it before the update (empty otherwise).
+    private var clippedGradient: [Float] = []
     /// Reads a streamed dataset's batches ahead of the steps (started by the first step).
     private var prefetcher: BatchPrefetcher?
     /// Seconds the steps of prefetchers before the current one waited for data.
@@ -122,6 +126,8 @@ public final class Trainer {
                             batchCapacity: batchCapacity)
         }
         epochOrder = epochs.visitingOrder(epoch: 0)
+        clip = configuration.clipNorm.map(GradientNormClip.init(maximumNorm:))
+        if clip != nil && distributed == nil { clippedGradient = [Float](repeating: 0, count: network.parameterCount) }
     }
 
     deinit { prefetcher?.cancel() }
@@ -148,9 +154,12 @@ public final class Trainer {
         set { trainingStep.recordsGradient = newValue }
     }
 
-    /// The gradient of the last step, as the optimizer saw it.
+    /// The gradient of the last step, as the optimizer saw it (clipped, with `clipNorm`).
     /// - Precondition: `recordsGradient` was set before that step.
-    public var lastGradient: [Float] { trainingStep.gradient }
+    public var lastGradient: [Float] {
+        let recorded = trainingStep.gradient
+        return clippedGradient.isEmpty ? recorded : clippedGradient
+    }
 
     /// One optimizer step on the next batch: the forward pass, then the
     /// backward pass with the gradient, summed in shard order, handed to the
@@ -179,13 +188,25 @@ public final class Trainer {
         } else if let distributed {
             (errorSum, agreed) = distributed.step(engine: trainingStep, dataset: data, indices: batch, scale: scale,
                                                   optimizer: &optimizer, learningRate: η, parameters: &network.parameters,
-                                                  requests: requests, perSample: perSample, key: key)
+                                                  requests: requests, perSample: perSample, clip: clip, key: key)
         } else {
             errorSum = batch.withUnsafeBufferPointer { indices in
                 network.parameters.withUnsafeMutableBufferPointer { w in
                     optimizer.withStep(learningRate: η) { rule in
-                        trainingStep.step(dataset: data, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
-                                          perSample: perSample, at: key)
+                        guard let clip else {
+                            return trainingStep.step(dataset: data, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
+                                                     perSample: perSample, at: key)
+                        }
+                        // The whole gradient first, then its norm, then the update.
+                        return clippedGradient.withUnsafeMutableBufferPointer { g in
+                            let sum = trainingStep.step(dataset: data, indices: indices, scale: scale, rule: .copying(into: g.baseAddress!),
+                                                        parameters: w.baseAddress!, perSample: perSample, at: key)
+                            guard sum.isFinite else { return sum }
+                            clip.clip(g.baseAddress!, count: g.count, workers: configuration.workers)
+                            GradientNormClip.apply(rule, to: w.baseAddress!, along: g.baseAddress!, count: g.count, workers: configuration.workers)
+                            trainingStep.refreshTransposedWeights(from: w.baseAddress!)
+                            return sum
+                        }
                     }
                 }
             }

@@ -78,6 +78,9 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var minDelta = 0.0
     /// nil: the run trains all its epochs.
     public var earlyStopping: EarlyStopping? = nil
+    /// C of global gradient-norm clipping: each step's gradient g becomes
+    /// g · min(1, C/‖g‖) before the update (`GradientNormClip`); nil: none.
+    public var clipNorm: Double? = nil
 
     /// How the steps pick their samples.
     public var samplingMethod: Sampling { sampling ?? .shuffle }
@@ -156,6 +159,9 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try require(!blockShuffle.isActive || samplingMethod == .shuffle, .blockRows, blockShuffle.rows,
                     "Poisson sampling draws each sample on its own; it has no blocks")
         try require(minDelta.isFinite && minDelta >= 0, .minDelta, minDelta, "it must be a finite number ≥ 0")
+        if let clipNorm {
+            try require(clipNorm.isFinite && clipNorm > 0, .clipNorm, clipNorm, "it must be a finite number > 0")
+        }
         if let earlyStopping {
             try require(earlyStopping.patience >= 1, .patience, earlyStopping.patience, "it must be at least 1 epoch")
         }
@@ -198,7 +204,7 @@ extension TrainingConfiguration {
     private enum CodingKeys: String, CodingKey {
         case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
         case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
-        case monitor, minDelta, earlyStopping, dropout, augmentation, blockShuffle
+        case monitor, minDelta, earlyStopping, dropout, augmentation, blockShuffle, clipNorm
     }
 
     private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
@@ -240,5 +246,7 @@ extension TrainingConfiguration {
         augmentation = try c.decodeIfPresent(Augmentation.self, forKey: .augmentation) ?? Augmentation()
         // Checkpoints before 0.10 have none.
         blockShuffle = try c.decodeIfPresent(BlockShuffle.self, forKey: .blockShuffle) ?? BlockShuffle()
+        // Checkpoints before 0.11 have none.
+        clipNorm = try c.decodeIfPresent(Double.self, forKey: .clipNorm)
     }
 }

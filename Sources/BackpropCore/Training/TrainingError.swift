@@ -48,7 +48,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
         case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
         case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience, plateauFactor, plateauPatience
-        case dropout, inputDropout, augmentation, blockRows, shuffleWindow
+        case dropout, inputDropout, augmentation, blockRows, shuffleWindow, clipNorm
 
         /// The setting in words, for messages that name no flag.
         public var words: String {
@@ -88,6 +88,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             case .augmentation: return "augmentation"
             case .blockRows: return "shuffle block rows"
             case .shuffleWindow: return "shuffle window"
+            case .clipNorm: return "gradient-norm clip"
             }
         }
     }
