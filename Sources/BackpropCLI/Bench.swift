@@ -144,7 +144,7 @@ struct Bench: ParsableCommand {
     var baseConfiguration: TrainingConfiguration {
         var edits = SettingEdits()
         let groups: [any ConfigurationOptions] = [model, optimizerOptions, batch]
-        for group in groups { group.edits(into: &edits) }
+        for group in groups { edits.add(group) }
         var configuration = TrainingConfiguration()
         configuration.schedule = LearningRateSchedule(base: Bench.learningRate)
         configuration = edits.applied(to: configuration)

@@ -23,12 +23,46 @@ struct SettingEdits {
         if let value { all.append(SettingEdit(setting: setting) { apply(&$0, value) }) }
     }
 
+    /// `group`'s edits: those it writes out (`ConfigurationOptions.edits`),
+    /// then one for each given option of a declared setting, found by its
+    /// property's name (the declaration's), its value set as declared.
+    mutating func add(_ group: any ConfigurationOptions) {
+        group.edits(into: &self)
+        for child in Mirror(reflecting: group).children {
+            guard let label = child.label, label.hasPrefix("_"), let option = child.value as? any ParsedOption,
+                  let value = option.given,
+                  let setting = Settings.declared.first(where: { $0.declaration?.name == String(label.dropFirst()) }),
+                  let declaration = setting.declaration else { continue }
+            var probe = fresh
+            precondition(declaration.set(value, in: &probe), "\(setting.flag) parses \(type(of: value)), not its declared type")
+            all.append(SettingEdit(setting: setting) { _ = declaration.set(value, in: &$0) })
+        }
+    }
+
     /// `configuration` with every edit applied.
     func applied(to configuration: TrainingConfiguration) -> TrainingConfiguration {
         var configuration = configuration
         for edit in all { edit.apply(&configuration) }
         return configuration
     }
+}
+
+/// An option's value as parsed, whatever its type; nil when it was not given.
+protocol ParsedOption {
+    var given: Any? { get }
+}
+
+extension Option: ParsedOption {
+    var given: Any? { (wrappedValue as? any OptionalValue)?.wrapped }
+}
+
+/// An Optional, seen through `Any`.
+protocol OptionalValue {
+    var wrapped: Any? { get }
+}
+
+extension Optional: OptionalValue {
+    var wrapped: Any? { map { $0 } }
 }
 
 /// An option group whose flags edit a `TrainingConfiguration`.
@@ -91,7 +125,7 @@ struct OptimizerOptions: ConfigurationOptions {
     var lrDecay: Double?
     @Option(name: Settings.initialAccumulator.name, help: Settings.initialAccumulator.help)
     var initialAccumulator: Double?
-    @Option(name: Settings.clipNorm.name, help: Settings.clipNorm.help)
+    @Option(name: Settings[\.clipNorm].name, help: Settings[\.clipNorm].help)
     var clipNorm: Double?
 
     func validate() throws {
@@ -120,7 +154,6 @@ struct OptimizerOptions: ConfigurationOptions {
             c.optimizer = settings
         }
         edits.add(Settings.momentum, momentum) { $0.optimizer.momentum = $1 }
-        edits.add(Settings.clipNorm, clipNorm) { $0.clipNorm = $1 }
         edits.add(Settings.weightDecay, weightDecay) { $0.optimizer.weightDecay = $1 }
         edits.add(Settings.rmspropAlpha, rmspropAlpha) { $0.optimizer.alpha = $1 }
         edits.add(Settings.centered, centered ? true : nil) { $0.optimizer.centered = $1 }

@@ -48,6 +48,10 @@ struct Setting: Sendable {
     var names: TrainingError.Setting? = nil
     /// What config.json records of a run for it (nil: nothing).
     var record: @Sendable (RecordedRun) -> (any Sendable)? = { _ in nil }
+    /// Core's declaration, for a setting declared there (`TrainingConfiguration.fields`).
+    var declaration: (any DeclaredSetting)? = nil
+    /// The settings table's section of a declared setting (the others are placed by `Settings.sections`).
+    var section: String? { declaration?.section }
 
     var flag: String { "--" + key }
 
@@ -56,6 +60,26 @@ struct Setting: Sendable {
 
     /// `--flag` as an option name for swift-argument-parser.
     var name: NameSpecification { .customLong(key) }
+}
+
+extension Setting {
+    /// The descriptor of a setting Core declares: its flag is its name in kebab case
+    /// ("clipNorm", --clip-norm); its default, Core error name and config.json record follow from the declaration.
+    init(declared field: any DeclaredSetting) {
+        key = field.name.reduce(into: "") { key, character in
+            if character.isUppercase { key += "-" + character.lowercased() } else { key.append(character) }
+        }
+        summary = field.summary
+        defaultValue = field.value(in: fresh).map { "\($0)" }
+        switch field.rule {
+        case .fixed: rule = .fixed
+        case .overridable: rule = .overridable
+        case .free: rule = .free
+        }
+        names = .declared(field.name)
+        record = { field.value(in: $0.configuration) }
+        declaration = field
+    }
 }
 
 /// The settings of `backprop train`, in the order of its help.
@@ -113,10 +137,6 @@ enum Settings {
                                             defaultValue: adagrad.accumulatorStart.shown, rule: .fixed, names: .initialAccumulator, record: {
         $0.configuration.optimizer.kind == .adagrad ? $0.configuration.optimizer.initialAccumulator : nil
     })
-
-    static let clipNorm = Setting(key: "clip-norm",
-                                  summary: "Clip each step's gradient to this global L2 norm C: g ← g · min(1, C/‖g‖) before the update (Keras' clipnorm).",
-                                  rule: .fixed, names: .clipNorm, record: { $0.configuration.clipNorm })
 
     // MARK: Regularisation
     static let labelSmoothing = Setting(key: "label-smoothing",
@@ -285,11 +305,28 @@ enum Settings {
                                        summary: "Log the gradient noise scale B_simple each epoch (the batch size beyond which larger batches stop paying).",
                                        rule: .free)
 
-    /// Every setting of `backprop train` by section, in the order of its help.
-    static let sections: [(title: String, settings: [Setting])] = [
+    /// Every setting of `backprop train` by section, in the order of its help:
+    /// each section's own, then those Core declares for it (`TrainingConfiguration.fields`).
+    static let sections: [(title: String, settings: [Setting])] = written.map { section in
+        (section.title, section.settings + declared.filter { $0.section == section.title })
+    }
+
+    /// The descriptors of the settings Core declares, in its order.
+    static let declared = TrainingConfiguration.fields.map(Setting.init(declared:))
+
+    /// The descriptor of the declared setting stored at `keyPath`, for its option's name and help.
+    static subscript(_ keyPath: PartialKeyPath<TrainingConfiguration>) -> Setting {
+        guard let setting = declared.first(where: { $0.declaration?.keyPath == keyPath }) else {
+            preconditionFailure("\(keyPath) is not in TrainingConfiguration.fields")
+        }
+        return setting
+    }
+
+    /// The settings written out here, by section.
+    private static let written: [(title: String, settings: [Setting])] = [
         ("Data", [data, stream, dataMemory]),
         ("Model", [layers, activation, outputActivation, loss, initialization]),
-        ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator, clipNorm]),
+        ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
         ("Regularisation", [labelSmoothing, dropout, inputDropout, augment]),
         ("Validation", [validationFraction, reportTest, monitor, minDelta, earlyStopping]),
         ("Batches", [batchSize, shardSize]),

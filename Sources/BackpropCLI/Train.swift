@@ -272,7 +272,7 @@ struct Train: ParsableCommand {
     var givenSettings: SettingEdits {
         var edits = SettingEdits()
         let groups: [any ConfigurationOptions] = [model, optimizer, batch, sampling, privacy, validation, schedule, threads]
-        for group in groups { group.edits(into: &edits) }
+        for group in groups { edits.add(group) }
         return edits
     }
 

@@ -93,7 +93,7 @@ struct GradientNormClipTests {
             _ = try Trainer(configuration: configuration(clip: clip), dataset: dataset)
             Issue.record("accepted --clip-norm \(clip)")
         } catch let error as TrainingError {
-            guard case .invalidSetting(.clipNorm, _, _) = error else { Issue.record("\(error)"); return }
+            guard case .invalidSetting(.declared("clipNorm"), _, _) = error else { Issue.record("\(error)"); return }
         }
     }
 }

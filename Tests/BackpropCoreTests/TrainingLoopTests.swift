@@ -125,3 +125,41 @@ struct TrainingLoopTests {
         }
     }
 }
+
+/// The settings declared in `TrainingConfiguration.fields`, as Core keeps them.
+struct DeclaredSettingTests {
+    /// A value of the declared setting's type inside its domain.
+    static func inside(_ field: any DeclaredSetting) -> Any {
+        switch field.domain {
+        case .atLeast(let bound): return bound + 1
+        default: return 0.25
+        }
+    }
+
+    @Test("each declared setting survives a checkpoint's JSON, reads as its default from a checkpoint that predates it, and is checked by validate()",
+          arguments: TrainingConfiguration.fields.map { $0.name })
+    func storedAndChecked(name: String) throws {
+        let field = try #require(TrainingConfiguration.field(named: name))
+        var configuration = TrainingConfiguration()
+        #expect(field.set(Self.inside(field), in: &configuration))
+        let json = try JSONEncoder().encode(configuration)
+        #expect(try JSONDecoder().decode(TrainingConfiguration.self, from: json) == configuration)
+        // A checkpoint written before the setting existed: its key is missing.
+        var object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        #expect(object.removeValue(forKey: name) != nil, "stored under its name")
+        let older = try JSONDecoder().decode(TrainingConfiguration.self, from: try JSONSerialization.data(withJSONObject: object))
+        #expect(older == TrainingConfiguration())
+        try configuration.validate()
+        if field.domain != .any {
+            let outside: Any = if case .atLeast(let bound) = field.domain { bound - 1 } else { Double.nan }
+            #expect(field.set(outside, in: &configuration))
+            do {
+                try configuration.validate()
+                Issue.record("validate() accepted \(name) outside \(field.domain.description)")
+            } catch {
+                guard case .invalidSetting(.declared(name), _, let reason) = error else { Issue.record("\(error)"); return }
+                #expect(reason.contains(field.domain.description))
+            }
+        }
+    }
+}

@@ -82,6 +82,13 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// g · min(1, C/‖g‖) before the update (`GradientNormClip`); nil: none.
     public var clipNorm: Double? = nil
 
+    /// The settings declared once (`DeclaredSetting`): a new setting is its
+    /// property above, a line here, and its option on the command line.
+    public static let fields: [any DeclaredSetting] = [
+        OptionalSetting("clipNorm", \.clipNorm, words: "gradient-norm clip", domain: .positive, section: "Optimizer",
+                        summary: "Clip each step's gradient to this global L2 norm C: g ← g · min(1, C/‖g‖) before the update (Keras' clipnorm)."),
+    ]
+
     /// How the steps pick their samples.
     public var samplingMethod: Sampling { sampling ?? .shuffle }
 
@@ -93,6 +100,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// Checks ranges a network cannot check itself.
     /// - Throws: `TrainingError.invalidSetting` naming the setting.
     public func validate() throws(TrainingError) {
+        try validateDeclared()
         func require(_ ok: Bool, _ setting: TrainingError.Setting, _ value: some CustomStringConvertible, _ reason: String) throws(TrainingError) {
             if !ok { throw .invalidSetting(setting, value: value.description, reason: reason) }
         }
@@ -159,9 +167,6 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try require(!blockShuffle.isActive || samplingMethod == .shuffle, .blockRows, blockShuffle.rows,
                     "Poisson sampling draws each sample on its own; it has no blocks")
         try require(minDelta.isFinite && minDelta >= 0, .minDelta, minDelta, "it must be a finite number ≥ 0")
-        if let clipNorm {
-            try require(clipNorm.isFinite && clipNorm > 0, .clipNorm, clipNorm, "it must be a finite number > 0")
-        }
         if let earlyStopping {
             try require(earlyStopping.patience >= 1, .patience, earlyStopping.patience, "it must be at least 1 epoch")
         }
@@ -204,7 +209,7 @@ extension TrainingConfiguration {
     private enum CodingKeys: String, CodingKey {
         case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
         case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
-        case monitor, minDelta, earlyStopping, dropout, augmentation, blockShuffle, clipNorm
+        case monitor, minDelta, earlyStopping, dropout, augmentation, blockShuffle
     }
 
     private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
@@ -246,7 +251,39 @@ extension TrainingConfiguration {
         augmentation = try c.decodeIfPresent(Augmentation.self, forKey: .augmentation) ?? Augmentation()
         // Checkpoints before 0.10 have none.
         blockShuffle = try c.decodeIfPresent(BlockShuffle.self, forKey: .blockShuffle) ?? BlockShuffle()
-        // Checkpoints before 0.11 have none.
-        clipNorm = try c.decodeIfPresent(Double.self, forKey: .clipNorm)
+        // The declared settings: each by its name, its default where a checkpoint predates it.
+        let declared = try decoder.container(keyedBy: SettingKey.self)
+        for field in Self.fields { try field.decode(from: declared, into: &self) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(sizes, forKey: .sizes)
+        try c.encode(hiddenActivation, forKey: .hiddenActivation)
+        try c.encodeIfPresent(outputActivation, forKey: .outputActivation)
+        try c.encode(loss, forKey: .loss)
+        try c.encode(initialization, forKey: .initialization)
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(schedule, forKey: .schedule)
+        try c.encode(batchSize, forKey: .batchSize)
+        try c.encode(epochs, forKey: .epochs)
+        try c.encodeIfPresent(steps, forKey: .steps)
+        try c.encode(shuffle, forKey: .shuffle)
+        try c.encode(workers, forKey: .workers)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(reduction, forKey: .reduction)
+        try c.encode(shardSize, forKey: .shardSize)
+        try c.encodeIfPresent(sampling, forKey: .sampling)
+        try c.encodeIfPresent(privacy, forKey: .privacy)
+        try c.encode(labelSmoothing, forKey: .labelSmoothing)
+        try c.encode(validationFraction, forKey: .validationFraction)
+        try c.encode(monitor, forKey: .monitor)
+        try c.encode(minDelta, forKey: .minDelta)
+        try c.encodeIfPresent(earlyStopping, forKey: .earlyStopping)
+        try c.encode(dropout, forKey: .dropout)
+        try c.encode(augmentation, forKey: .augmentation)
+        try c.encode(blockShuffle, forKey: .blockShuffle)
+        var declared = encoder.container(keyedBy: SettingKey.self)
+        for field in Self.fields { try field.encode(self, to: &declared) }
     }
 }

@@ -43,12 +43,14 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// The settings of a `TrainingConfiguration` an error can name. Core names
     /// none of them by a flag: the command line passes its own names to
     /// `description(naming:)`.
-    public enum Setting: Sendable, CaseIterable {
+    public enum Setting: Sendable, Equatable {
         case layers, loss, learningRate, batchSize, epochs, steps, workers, shardSize
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
         case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
         case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience, plateauFactor, plateauPatience
-        case dropout, inputDropout, augmentation, blockRows, shuffleWindow, clipNorm
+        case dropout, inputDropout, augmentation, blockRows, shuffleWindow
+        /// A setting declared in `TrainingConfiguration.fields`, by its name.
+        case declared(String)
 
         /// The setting in words, for messages that name no flag.
         public var words: String {
@@ -88,7 +90,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             case .augmentation: return "augmentation"
             case .blockRows: return "shuffle block rows"
             case .shuffleWindow: return "shuffle window"
-            case .clipNorm: return "gradient-norm clip"
+            case .declared(let name): return TrainingConfiguration.field(named: name)?.words ?? name
             }
         }
     }
