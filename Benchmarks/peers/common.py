@@ -16,13 +16,29 @@ MOMENTUM = 0.9
 
 
 def arguments(description):
+    """The options every peer takes, named as `backprop bench` names them
+    (--steps-per-repetition, --repetitions, --warmup): compare.py passes the
+    same flags to both, and the smoke check (`run.sh --smoke`) runs them."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", required=True, help="Backprop dataset (HDF5)")
     parser.add_argument("--init", required=True, help="Backprop checkpoint written by `train --epochs 0`")
-    parser.add_argument("--steps", type=int, default=40, help="steps per repetition")
+    parser.add_argument("--steps-per-repetition", type=int, default=40, help="timed steps in each repetition")
     parser.add_argument("--repetitions", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps before the repetitions")
     return parser.parse_args()
+
+
+def blas_pools():
+    """The BLAS and OpenMP thread pools loaded in this process, as
+    threadpoolctl sees them: "openblas 0.3.21 SkylakeX ×2, …"; what
+    threadpoolctl cannot see is said so."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    pools = [f"{p.get('internal_api', '?')} {p.get('version') or ''} {p.get('architecture') or ''} ×{p.get('num_threads', '?')}"
+             for p in threadpool_info()]
+    return ", ".join(" ".join(pool.split()) for pool in pools) or "none loaded"
 
 
 def load(args):
@@ -53,17 +69,19 @@ def batches(order):
         start += BATCH
 
 
-def measure(name, args, order, step):
+def measure(name, args, order, step, threads):
     """Runs `step(indices)` for warm-up, then repetitions × steps, and prints
-    one JSON line: samples/s per repetition and their median, and peak RSS."""
+    one JSON line: samples/s per repetition and their median, peak RSS, the
+    trainer's thread count and the BLAS kernels loaded (threadpoolctl)."""
     order = batches(order)
     for _ in range(args.warmup):
         step(next(order))
     rates = []
     for _ in range(args.repetitions):
         start = time.perf_counter()
-        for _ in range(args.steps):
+        for _ in range(args.steps_per_repetition):
             step(next(order))
-        rates.append(args.steps * BATCH / (time.perf_counter() - start))
+        rates.append(args.steps_per_repetition * BATCH / (time.perf_counter() - start))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peer": name, "median": statistics.median(rates), "rates": rates, "peak_rss_mib": peak}))
+    print(json.dumps({"peer": name, "median": statistics.median(rates), "rates": rates, "peak_rss_mib": peak,
+                      "threads": threads, "blas": blas_pools()}))

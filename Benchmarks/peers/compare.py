@@ -21,9 +21,35 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def run_json(command, environment=None):
-    output = subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
-    return json.loads(output[output.index("{"):])
+def vector_extensions():
+    """The CPU's widest vector extensions, from /proc/cpuinfo's flags: "AVX-512, AMX", "AVX2", …"""
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    found = [name for flag, name in [("avx512f", "AVX-512"), ("amx_tile", "AMX")] if flag in flags]
+    if not found:
+        found = ["AVX2" if "avx2" in flags else "no AVX2"]
+    return ", ".join(found)
+
+
+def run_json(command, required, environment=None):
+    """The JSON object the command prints; exits with one line naming the
+    command when it fails or prints no JSON with the `required` keys."""
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    name = Path(command[1] if "python" in Path(command[0]).name else command[0]).name
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        sys.exit(f"error: {name} exited with status {result.returncode}: {last}")
+    try:
+        report = json.loads(result.stdout[result.stdout.index("{"):])
+    except ValueError:
+        sys.exit(f"error: {name} printed no JSON report")
+    missing = [key for key in required if key not in report]
+    if missing:
+        sys.exit(f"error: {name}'s report lacks {', '.join(missing)}")
+    return report
 
 
 def main():
@@ -36,44 +62,56 @@ def main():
     parser.add_argument("--peers", default="numpy,pytorch,jax")
     parser.add_argument("--threads", type=int, default=2,
                         help="Backprop's workers and the NumPy and PyTorch threads (JAX takes every core)")
+    # The timing options, named as `backprop bench` and every peer (common.py) name them.
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--steps-per-repetition", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
+    timing = ["--repetitions", str(args.repetitions), "--steps-per-repetition", str(args.steps_per_repetition),
+              "--warmup", str(args.warmup)]
     environment = dict(os.environ, PEER_THREADS=str(args.threads))
 
     peers = {"numpy": "numpy_mlp.py", "pytorch": "torch_mlp.py", "jax": "jax_mlp.py"}
     names = ["backprop"] + [p for p in args.peers.split(",") if p]
     rates = {name: [] for name in names}
     memory = {name: 0.0 for name in names}
+    runtime = {}
     ceilings, fractions = [], []
     for round_ in range(args.rounds):
         # Rotate the order so that no trainer always runs first (or after the same one).
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             if name == "backprop":
                 report = run_json([args.backprop, "bench", "--json", "--workers", str(args.threads), "--data", args.data,
-                                   "--repetitions", "3", "--steps-per-repetition", "40", "--no-products"])
+                                   "--no-products"] + timing, ["results", "peakResidentMiB", "kernel"])
+                runtime[name] = (args.threads, f"own kernel ({report['kernel']})")
                 rates[name].append(report["results"][0]["median"])
                 ceilings.append(report["results"][0]["ceiling"])
                 fractions.append(report["results"][0]["fractionOfCeiling"])
                 memory[name] = max(memory[name], report["peakResidentMiB"])
             else:
-                result = run_json([args.python, str(HERE / peers[name]), "--data", args.data, "--init", args.init,
-                                   "--repetitions", "3", "--steps-per-repetition", "40"], environment)
+                result = run_json([args.python, str(HERE / peers[name]), "--data", args.data, "--init", args.init] + timing,
+                                  ["median", "peak_rss_mib", "threads", "blas"], environment)
+                runtime[name] = (result["threads"], result["blas"])
                 rates[name].append(result["median"])
                 memory[name] = max(memory[name], result["peak_rss_mib"])
             print(f"round {round_ + 1}: {name:9s} {rates[name][-1]:10,.0f} samples/s", file=sys.stderr)
 
     medians = {name: statistics.median(values) for name, values in rates.items()}
     best_peer = max((n for n in names if n != "backprop"), key=lambda n: medians[n], default=None)
-    print(f"{cpu_name()}, {datetime.date.today()}; MLP 784-256-128-10, ReLU, softmax cross-entropy, "
-          f"SGD momentum 0.9, fp32, batch 256, Fashion-MNIST, {args.threads} threads; {args.rounds} interleaved rounds")
+    print(f"{cpu_name()} ({vector_extensions()}), {datetime.date.today()}; MLP 784-256-128-10, ReLU, softmax cross-entropy, "
+          f"SGD momentum 0.9, fp32, batch 256, {Path(args.data).name}, {args.threads} threads; {args.rounds} interleaved rounds "
+          f"of {args.repetitions} × {args.steps_per_repetition} steps")
     # Backprop ÷ a peer two ways: the ratio of the medians, and the median of
     # the ratios within each round (the two ran minutes apart at most).
     def per_round(name):
         return statistics.median(b / p for b, p in zip(rates["backprop"], rates[name]))
-    print(f"{'trainer':10s} {'median samples/s':>17s} {'min':>9s} {'max':>9s} {'Backprop ÷':>11s} {'per round':>10s} {'peak RSS':>9s}")
+    print(f"{'trainer':10s} {'median samples/s':>17s} {'min':>9s} {'max':>9s} {'Backprop ÷':>11s} {'per round':>10s} {'peak RSS':>9s}"
+          f"  threads, BLAS")
     for name in names:
         values = rates[name]
+        threads, blas = runtime[name]
         print(f"{name:10s} {medians[name]:17,.0f} {min(values):9,.0f} {max(values):9,.0f} "
-              f"{medians['backprop'] / medians[name]:10.2f}× {per_round(name):9.2f}× {memory[name]:7.0f} MiB")
+              f"{medians['backprop'] / medians[name]:10.2f}× {per_round(name):9.2f}× {memory[name]:7.0f} MiB  {threads}, {blas}")
     print(f"{'GEMM-only':10s} {statistics.median(ceilings):17,.0f}   (Backprop reaches "
           f"{100 * statistics.median(fractions):.1f} % of it: the median of each bench's own ratio)")
     if best_peer:

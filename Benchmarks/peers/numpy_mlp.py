@@ -41,7 +41,7 @@ def main():
             vb[l] += gb
             b[l] -= eta * vb[l]
 
-    common.measure("numpy", args, order, step)
+    common.measure("numpy", args, order, step, threads=int(os.environ["OPENBLAS_NUM_THREADS"]))
 
 
 if __name__ == "__main__":

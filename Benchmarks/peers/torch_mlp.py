@@ -36,7 +36,7 @@ def main():
         loss.backward()
         optimizer.step()
 
-    common.measure("pytorch", args, order, step)
+    common.measure("pytorch", args, order, step, threads=torch.get_num_threads())
 
 
 if __name__ == "__main__":
