@@ -2,12 +2,14 @@ import BackpropCore
 import BackpropIO
 import Foundation
 
-// Reading a checkpoint: the header, then each part of the layout in
-// Checkpoint.swift in turn (the model, the configuration, the optimizer, the
+// Reading a checkpoint: the header, then each part of the layout declared in
+// CheckpointSchema.swift in turn (the model, the configuration, the optimizer, the
 // progress, the history, the data), each checked as it is read. Every length
 // is known or bounded before anything of that length is read.
 
 extension Checkpoint {
+    private typealias S = CheckpointSchema
+
     /// Reads and validates a checkpoint: the format and version first, then the
     /// layers (shapes must chain, activations must be known, values finite),
     /// the configuration, the optimizer state and the progress.
@@ -27,11 +29,11 @@ extension Checkpoint {
         let history = try readHistory(file, position: position, task: task)
         var checkpoint = Checkpoint(network: network, configuration: configuration, optimizerState: state,
                                     position: position, order: order, history: history,
-                                    dataPath: try file.stringAttribute("path", of: "/data"),
-                                    dataFingerprint: try file.stringAttribute("fingerprint", of: "/data"), task: task)
+                                    dataPath: try S.dataPath.read(from: file),
+                                    dataFingerprint: try S.dataFingerprint.read(from: file), task: task)
         checkpoint.classNames = try ClassNames.read(from: file, object: "/data")
         if let names = checkpoint.classNames, task == .classification, names.count != network.outputCount {
-            throw .invalidContent(path: file.path, object: "attribute 'class_names' of /data",
+            throw .invalidContent(path: file.path, object: S.classNames.described(),
                                   reason: "names \(names.count) classes, but the model has \(network.outputCount) outputs")
         }
         return checkpoint
@@ -41,9 +43,9 @@ extension Checkpoint {
 
     /// `format` and `format_version`, before anything else.
     private static func readHeader(_ file: HDF5File) throws(StorageError) {
-        let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : "non-checkpoint HDF5"
+        let format = try file.hasAttribute(S.format.name) ? try S.format.read(from: file) : "non-checkpoint HDF5"
         guard format == Checkpoint.format else { throw .wrongFormat(path: file.path, found: format, expected: Checkpoint.format) }
-        let version = Int(try file.attribute("format_version", as: Int64.self))
+        let version = Int(try S.formatVersion.read(from: file))
         guard version == formatVersion else {
             throw .unsupportedVersion(path: file.path, found: version, supported: formatVersion)
         }
@@ -54,9 +56,9 @@ extension Checkpoint {
     /// finite parameters and their fingerprint.
     private static func readModel(_ file: HDF5File) throws(StorageError) -> Network<Float> {
         let path = file.path
-        let lossName = try file.stringAttribute("loss", of: "/model")
+        let lossName = try S.loss.read(from: file)
         guard let loss = Loss(rawValue: lossName) else {
-            throw .invalidContent(path: path, object: "attribute 'loss' of /model", reason: "unknown loss '\(lossName)'")
+            throw .invalidContent(path: path, object: S.loss.described(), reason: "unknown loss '\(lossName)'")
         }
         var sizes: [Int] = []
         var activations: [Activation] = []
@@ -71,9 +73,9 @@ extension Checkpoint {
                                   found: "[\(shape[0]), \(shape[1])]")
             }
             sizes.append(shape[0])
-            let name = try file.stringAttribute("activation", of: group)
+            let name = try S.activation.read(layer: l, from: file)
             guard let activation = Activation(rawValue: name) else {
-                throw .invalidContent(path: path, object: "attribute 'activation' of \(group)", reason: "unknown activation '\(name)'")
+                throw .invalidContent(path: path, object: S.activation.described(layer: l), reason: "unknown activation '\(name)'")
             }
             activations.append(activation)
         }
@@ -97,8 +99,7 @@ extension Checkpoint {
         }
         network.parameters = try readParameters(of: network, under: "/model", from: file)
         // Checkpoints before 0.4 have no fingerprint.
-        if try file.hasAttribute("parameter_fingerprint", of: "/model") {
-            let saved = try file.stringAttribute("parameter_fingerprint", of: "/model")
+        if let saved = try S.parameterFingerprint.readIfPresent(from: file) {
             guard saved == network.fingerprint else {
                 throw .invalidContent(path: path, object: "/model/layers",
                                       reason: "hold parameters whose fingerprint is \(network.fingerprint), "
@@ -111,8 +112,8 @@ extension Checkpoint {
     /// /training's configuration: every setting a resume would use in range,
     /// and the model it names the one /model holds.
     private static func readConfiguration(_ file: HDF5File, of network: Network<Float>) throws(StorageError) -> TrainingConfiguration {
-        let object = "attribute 'configuration' of /training"
-        let text = try file.stringAttribute("configuration", of: "/training")
+        let object = S.configuration.described()
+        let text = try S.configuration.read(from: file)
         guard let data = text.data(using: .utf8),
               let configuration = try? JSONDecoder().decode(TrainingConfiguration.self, from: data)
         else { throw .invalidContent(path: file.path, object: object, reason: "is not a valid configuration") }
@@ -137,15 +138,15 @@ extension Checkpoint {
     /// /optimizer: its kind (the configuration's), step count and every buffer that kind keeps.
     private static func readOptimizer(_ file: HDF5File, of network: Network<Float>,
                                       configuration: TrainingConfiguration) throws(StorageError) -> OptimizerState<Float> {
-        let kindName = try file.stringAttribute("kind", of: "/optimizer")
+        let kindName = try S.optimizerKind.read(from: file)
         guard let kind = OptimizerKind(rawValue: kindName) else {
-            throw .invalidContent(path: file.path, object: "attribute 'kind' of /optimizer", reason: "unknown optimizer '\(kindName)'")
+            throw .invalidContent(path: file.path, object: S.optimizerKind.described(), reason: "unknown optimizer '\(kindName)'")
         }
         guard kind == configuration.optimizer.kind else {
-            throw .invalidContent(path: file.path, object: "attribute 'kind' of /optimizer",
+            throw .invalidContent(path: file.path, object: S.optimizerKind.described(),
                                   reason: "is '\(kind.rawValue)' but the configuration names '\(configuration.optimizer.kind.rawValue)'")
         }
-        var state = OptimizerState<Float>(step: Int(try file.attribute("step", of: "/optimizer", as: Int64.self)))
+        var state = OptimizerState<Float>(step: Int(try S.optimizerStep.read(from: file)))
         for name in OptimizerKind.allBufferNames where try file.exists("/optimizer/\(name)") {
             state.buffers[name] = try readParameters(of: network, under: "/optimizer/\(name)", from: file)
         }
@@ -160,10 +161,8 @@ extension Checkpoint {
     /// seed gives (the position is then checked against the data on resume).
     private static func readProgress(_ file: HDF5File, configuration: TrainingConfiguration) throws(StorageError) -> (TrainingPosition, [Int32]) {
         let position = TrainingPosition(
-            epoch: Int(try file.attribute("epoch", of: "/progress", as: Int64.self)),
-            batch: Int(try file.attribute("batch", of: "/progress", as: Int64.self)),
-            step: Int(try file.attribute("step", of: "/progress", as: Int64.self)))
-        let order = try file.read("/progress/order", as: Int32.self, rank: 1, limit: 1 << 28).values
+            epoch: Int(try S.epoch.read(from: file)), batch: Int(try S.batch.read(from: file)), step: Int(try S.step.read(from: file)))
+        let order = try file.read(S.order.path, as: Int32.self, rank: 1, limit: 1 << 28).values
         if order.isEmpty && configuration.blockShuffle.isActive && configuration.shuffle {
             guard position.epoch >= 0, position.step >= 0, position.batch >= 0 else {
                 throw .invalidContent(path: file.path, object: "/progress",
@@ -177,10 +176,9 @@ extension Checkpoint {
 
     /// /data's metric: files before program 0.3 (no regression yet) have none.
     private static func readTask(_ file: HDF5File) throws(StorageError) -> LearningTask {
-        let metricName = try file.hasAttribute("metric", of: "/data") ? try file.stringAttribute("metric", of: "/data")
-                                                                  : LearningTask.classification.metricName
+        let metricName = try S.metric.readIfPresent(from: file) ?? LearningTask.classification.metricName
         guard let task = LearningTask(metricName: metricName) else {
-            throw .invalidContent(path: file.path, object: "attribute 'metric' of /data", reason: "unknown metric '\(metricName)'")
+            throw .invalidContent(path: file.path, object: S.metric.described(), reason: "unknown metric '\(metricName)'")
         }
         return task
     }
@@ -193,31 +191,31 @@ extension Checkpoint {
     /// the other task's: it is not read.)
     private static func readHistory(_ file: HDF5File, position: TrainingPosition, task: LearningTask) throws(StorageError) -> History {
         let path = file.path
-        let wallTime = try file.attribute("wall_time", of: "/metrics", as: Double.self)
-        let losses = try file.read("/metrics/step_loss", as: Double.self, rank: 1, limit: position.step).values
-        let digest: UInt64
-        if try file.hasAttribute("step_loss_digest", of: "/metrics") {
+        let wallTime = try S.wallTime.read(from: file)
+        let losses = try file.read(S.stepLoss.path, as: Double.self, rank: 1, limit: position.step).values
+        var digest: UInt64
+        if let saved = try S.stepLossDigest.readIfPresent(from: file) {
             guard losses.count == position.batch else {
-                throw .wrongShape(path: path, object: "/metrics/step_loss", expected: "[\(position.batch)] (the epoch's steps so far)",
+                throw .wrongShape(path: path, object: S.stepLoss.path, expected: "[\(position.batch)] (the epoch's steps so far)",
                                   found: "[\(losses.count)]")
             }
-            digest = try file.attribute("step_loss_digest", of: "/metrics", as: UInt64.self)
+            digest = saved
         } else {
             guard losses.count == position.step else {
-                throw .wrongShape(path: path, object: "/metrics/step_loss", expected: "[\(position.step)]", found: "[\(losses.count)]")
+                throw .wrongShape(path: path, object: S.stepLoss.path, expected: "[\(position.step)]", found: "[\(losses.count)]")
             }
             digest = losses.reduce(History.emptyDigest, History.digest)
         }
-        let stride = try file.hasAttribute("epoch_stride", of: "/metrics") ? try file.attribute("epoch_stride", of: "/metrics", as: Int64.self) : 1
+        let stride = try S.epochStride.readIfPresent(from: file) ?? 1
         guard stride >= 1, stride <= 1 << 40, stride & (stride - 1) == 0 else {
-            throw .invalidContent(path: path, object: "attribute 'epoch_stride' of /metrics", reason: "holds \(stride); it must be a power of two")
+            throw .invalidContent(path: path, object: S.epochStride.described(), reason: "holds \(stride); it must be a power of two")
         }
         let columns = EpochRecord.columns(task)
         // A split's columns may be missing (files before 0.8 have no validation_*): NaN, not measured.
-        let count = try file.shape(of: "/metrics/epochs/epoch").first ?? 0
+        let count = try file.shape(of: S.epochColumn.path(["column": "epoch"])).first ?? 0
         let values = try columns.map { (column) throws(StorageError) in
-            if column.isOptional, !(try file.exists("/metrics/epochs/\(column.name)")) { return [Double](repeating: .nan, count: min(count, position.epoch)) }
-            return try file.read("/metrics/epochs/\(column.name)", as: Double.self, rank: 1, limit: position.epoch).values
+            if column.isOptional, !(try file.exists(S.epochColumn.path(["column": column.name]))) { return [Double](repeating: .nan, count: min(count, position.epoch)) }
+            return try file.read(S.epochColumn.path(["column": column.name]), as: Double.self, rank: 1, limit: position.epoch).values
         }
         guard values.allSatisfy({ $0.count == values[0].count }) else {
             throw .wrongShape(path: path, object: "/metrics/epochs", expected: "columns of equal length",
@@ -227,36 +225,35 @@ extension Checkpoint {
         for (column, columnValues) in zip(columns, values) where column.isCount {
             let limit = column.name == "epoch" ? position.epoch : position.step
             if let bad = columnValues.first(where: { !($0 >= 0 && $0 <= Double(limit) && $0.rounded() == $0) }) {
-                throw .invalidContent(path: path, object: "/metrics/epochs/\(column.name)",
+                throw .invalidContent(path: path, object: S.epochColumn.path(["column": column.name]),
                                       reason: "holds \(bad); it must be a whole number from 0 to \(limit)")
             }
         }
         var rows = History.epochs(from: values, columns: columns)
         guard zip(rows, rows.dropFirst()).allSatisfy({ $0.epoch < $1.epoch }) else {
-            throw .invalidContent(path: path, object: "/metrics/epochs/epoch", reason: "the epochs are not in ascending order")
+            throw .invalidContent(path: path, object: S.epochColumn.path(["column": "epoch"]), reason: "the epochs are not in ascending order")
         }
-        for name in EpochRecord.extraNames where try file.exists("/metrics/epochs/\(name)") {
-            let extras = try file.read("/metrics/epochs/\(name)", as: Double.self, shape: [rows.count]).values
+        for name in EpochRecord.extraNames where try file.exists(S.epochColumn.path(["column": name])) {
+            let extras = try file.read(S.epochColumn.path(["column": name]), as: Double.self, shape: [rows.count]).values
             for (i, value) in extras.enumerated() where !value.isNaN { rows[i].extras[name] = value }
         }
         var best: History.Best?
-        if try file.hasAttribute("best_epoch", of: "/metrics") {
-            let epoch = try file.attribute("best_epoch", of: "/metrics", as: Int64.self)
+        if let epoch = try S.bestEpoch.readIfPresent(from: file) {
             guard epoch >= 0, epoch < position.epoch else {
-                throw .invalidContent(path: path, object: "attribute 'best_epoch' of /metrics",
+                throw .invalidContent(path: path, object: S.bestEpoch.described(),
                                       reason: "holds \(epoch); it must be an epoch the run logged (0 to \(position.epoch - 1))")
             }
-            let score = try file.attribute("best_score", of: "/metrics", as: Double.self)
+            let score = try S.bestScore.read(from: file)
             guard !score.isNaN else {
-                throw .invalidContent(path: path, object: "attribute 'best_score' of /metrics", reason: "is NaN")
+                throw .invalidContent(path: path, object: S.bestScore.described(), reason: "is NaN")
             }
             best = History.Best(epoch: Int(epoch), score: score)
         }
         // A plateau schedule's reductions (files before 0.8 have none).
         var (reductions, lastReduction) = (Int64(0), Int64(-1))
-        if try file.hasAttribute("reductions", of: "/schedule") {
-            reductions = try file.attribute("reductions", of: "/schedule", as: Int64.self)
-            lastReduction = try file.attribute("last_reduction_epoch", of: "/schedule", as: Int64.self)
+        if let saved = try S.reductions.readIfPresent(from: file) {
+            reductions = saved
+            lastReduction = try S.lastReduction.read(from: file)
             guard reductions >= 0, reductions <= position.epoch, lastReduction >= -1, lastReduction < position.epoch,
                   (reductions == 0) == (lastReduction == -1) else {
                 throw .invalidContent(path: path, object: "attributes 'reductions' and 'last_reduction_epoch' of /schedule",

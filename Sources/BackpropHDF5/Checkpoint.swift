@@ -3,32 +3,10 @@ import BackpropIO
 import Foundation
 
 /// A trained model and the complete state of the run that produced it, as one
-/// HDF5 file (format version 2):
-///
-///     /                              format = "backprop-checkpoint", format_version,
-///                                    program_version, created
-///     /model                         loss, sizes (e.g. "784,256,128,10")
-///     /model/layers/<i>              activation ("relu", …, "softmax" or "identity" last)
-///     /model/layers/<i>/weight       float32 [out, in]
-///     /model/layers/<i>/bias         float32 [out]
-///     /training                      configuration (JSON of TrainingConfiguration)
-///     /data                          path, fingerprint (shape + hash of the training set),
-///                                    metric ("accuracy": classification, "rmse": regression)
-///     /optimizer                     kind, step, learning_rate (η of the next step)
-///     /optimizer/<buffer>/layers/<i>/weight|bias   moments, mirroring /model
-///     /schedule                      kind, step (the schedule is a function of the step)
-///     /rng                           seed, initialization_stream, shuffle_stream
-///     /progress                      epoch, batch, step
-///     /progress/order                int32 [N]: the current epoch's visiting order
-///                                    ([0] for a block shuffle: the seed gives it)
-///     /metrics                       wall_time
-///     /metrics/step_loss             float64 [steps]: every step's mean loss
-///     /metrics/epochs/<column>       float64 [epochs]: one row per finished epoch: epoch, step,
-///                                    train_loss, test_loss, the task's score (test_accuracy
-///                                    or test_rmse), learning_rate, samples_per_second,
-///                                    wall_time, and any extras (epsilon, grad_norm_p50, …)
-///
-/// Paths mirror parameter names, so h5py users find weights where they expect.
+/// HDF5 file (format version 2) whose every attribute and dataset is declared
+/// in `CheckpointSchema` (the table in docs/file-formats.md is
+/// `Checkpoint.schemaTable`). Paths mirror parameter names
+/// (/model/layers/<i>/weight [out, in]), so h5py users find weights where they expect.
 public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
     public static let formatVersion = 2
@@ -91,77 +69,78 @@ public struct Checkpoint: Sendable {
     /// written, fsynced and renamed into place, so `path` is never half-written.
     /// - Throws: `StorageError.io` (directory missing or not writable, disk full), `.call`.
     public func save(to path: String) throws(StorageError) {
+        typealias S = CheckpointSchema
         try HDF5File.createAtomically(path) { (file) throws(StorageError) in
-            try file.setAttribute("format", Checkpoint.format)
-            try file.setAttribute("format_version", Int64(Checkpoint.formatVersion))
-            try file.setAttribute("program_version", Checkpoint.programVersion)
-            try file.setAttribute("created", Date().formatted(.iso8601))
+            try S.format.write(Checkpoint.format, to: file)
+            try S.formatVersion.write(Int64(Checkpoint.formatVersion), to: file)
+            try S.programVersion.write(Checkpoint.programVersion, to: file)
+            try S.created.write(Date().formatted(.iso8601), to: file)
 
             try file.createGroup("/model")
-            try file.setAttribute("loss", network.loss.rawValue, on: "/model")
-            try file.setAttribute("sizes", network.sizes.map(String.init).joined(separator: ","), on: "/model")
+            try S.loss.write(network.loss.rawValue, to: file)
+            try S.sizes.write(network.sizes.map(String.init).joined(separator: ","), to: file)
             try writeParameters(network.parameters, under: "/model", to: file)
             // A check on read and a short name for the exact bits (`backprop train` prints it).
-            try file.setAttribute("parameter_fingerprint", network.fingerprint, on: "/model")
+            try S.parameterFingerprint.write(network.fingerprint, to: file)
             for (l, layer) in network.layers.enumerated() {
-                try file.setAttribute("activation", layer.activation.rawValue, on: "/model/layers/\(l)")
+                try S.activation.write(layer.activation.rawValue, layer: l, to: file)
             }
 
             try file.createGroup("/training")
-            try file.setAttribute("configuration", try Checkpoint.json(configuration, path), on: "/training")
+            try S.configuration.write(try Checkpoint.json(configuration, path), to: file)
 
             try file.createGroup("/data")
-            try file.setAttribute("path", dataPath, on: "/data")
-            try file.setAttribute("fingerprint", dataFingerprint, on: "/data")
-            try file.setAttribute("metric", task.metricName, on: "/data")
+            try S.dataPath.write(dataPath, to: file)
+            try S.dataFingerprint.write(dataFingerprint, to: file)
+            try S.metric.write(task.metricName, to: file)
             try ClassNames.write(classNames, to: file, object: "/data")
 
             try file.createGroup("/optimizer")
-            try file.setAttribute("kind", optimizerKind.rawValue, on: "/optimizer")
-            try file.setAttribute("step", Int64(optimizerState.step), on: "/optimizer")
+            try S.optimizerKind.write(optimizerKind.rawValue, to: file)
+            try S.optimizerStep.write(Int64(optimizerState.step), to: file)
             let rate = configuration.schedule.rate(at: position.step, reductions: history.reductions)
-            try file.setAttribute("learning_rate", rate, on: "/optimizer")
+            try S.learningRate.write(rate, to: file)
             for (name, buffer) in optimizerState.buffers.sorted(by: { $0.key < $1.key }) {
                 try writeParameters(buffer, under: "/optimizer/\(name)", to: file)
             }
 
             try file.createGroup("/schedule")
-            try file.setAttribute("kind", configuration.schedule.shape.name, on: "/schedule")
-            try file.setAttribute("step", Int64(position.step), on: "/schedule")
+            try S.scheduleKind.write(configuration.schedule.shape.name, to: file)
+            try S.scheduleStep.write(Int64(position.step), to: file)
             // A plateau schedule's state (History.reducesRate).
-            try file.setAttribute("reductions", Int64(history.reductions), on: "/schedule")
-            try file.setAttribute("last_reduction_epoch", Int64(history.lastReduction ?? -1), on: "/schedule")
+            try S.reductions.write(Int64(history.reductions), to: file)
+            try S.lastReduction.write(Int64(history.lastReduction ?? -1), to: file)
 
             // Initialisation and every epoch's shuffle draw from generators
             // seeded by (seed, stream); nothing else is random.
             try file.createGroup("/rng")
-            try file.setAttribute("seed", configuration.seed, on: "/rng")
-            try file.setAttribute("initialization_stream", UInt64(0), on: "/rng")
-            try file.setAttribute("shuffle_stream", Epochs.firstShuffleStream + UInt64(position.epoch), on: "/rng")
+            try S.seed.write(configuration.seed, to: file)
+            try S.initializationStream.write(UInt64(0), to: file)
+            try S.shuffleStream.write(Epochs.firstShuffleStream + UInt64(position.epoch), to: file)
 
-            try file.write(order, shape: [order.count], to: "/progress/order")
-            try file.setAttribute("epoch", Int64(position.epoch), on: "/progress")
-            try file.setAttribute("batch", Int64(position.batch), on: "/progress")
-            try file.setAttribute("step", Int64(position.step), on: "/progress")
+            try file.write(order, shape: [order.count], to: S.order.path)
+            try S.epoch.write(Int64(position.epoch), to: file)
+            try S.batch.write(Int64(position.batch), to: file)
+            try S.step.write(Int64(position.step), to: file)
 
             // The history, bounded (`History`): the epoch under way's step losses, a digest of all
             // of them, the thinned epoch rows and the best epoch. metrics.csv holds every row.
             let losses = Array(history.stepLosses.suffix(position.batch))
-            try file.write(losses, shape: [losses.count], to: "/metrics/step_loss")
-            try file.setAttribute("step_loss_digest", history.stepLossDigest, on: "/metrics")
-            try file.setAttribute("wall_time", history.wallTime, on: "/metrics")
-            try file.setAttribute("epoch_stride", Int64(history.epochStride), on: "/metrics")
+            try file.write(losses, shape: [losses.count], to: S.stepLoss.path)
+            try S.stepLossDigest.write(history.stepLossDigest, to: file)
+            try S.wallTime.write(history.wallTime, to: file)
+            try S.epochStride.write(Int64(history.epochStride), to: file)
             if let best = history.best {
-                try file.setAttribute("best_epoch", Int64(best.epoch), on: "/metrics")
-                try file.setAttribute("best_score", best.score, on: "/metrics")
+                try S.bestEpoch.write(Int64(best.epoch), to: file)
+                try S.bestScore.write(best.score, to: file)
             }
             let rows = history.epochs
             for column in EpochRecord.columns(task) {
-                try file.write(rows.map(column.value), shape: [rows.count], to: "/metrics/epochs/\(column.name)")
+                try file.write(rows.map(column.value), shape: [rows.count], to: S.epochColumn.path(["column": column.name]))
             }
             // The extras any epoch measured, NaN where one did not.
             for name in EpochRecord.extraNames where rows.contains(where: { $0.extras[name] != nil }) {
-                try file.write(rows.map { $0.extras[name] ?? .nan }, shape: [rows.count], to: "/metrics/epochs/\(name)")
+                try file.write(rows.map { $0.extras[name] ?? .nan }, shape: [rows.count], to: S.epochColumn.path(["column": name]))
             }
         }
     }

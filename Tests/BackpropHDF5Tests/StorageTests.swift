@@ -1,9 +1,9 @@
 import BackpropCore
 @testable import BackpropHDF5
+import BackpropIO
 import BackpropTestSupport
 import Foundation
 import Testing
-import BackpropIO
 
 /// Round trips and every bad-input case of the dataset and checkpoint files.
 struct StorageTests {
@@ -25,6 +25,49 @@ struct StorageTests {
         let file = path(name)
         try HDF5File.createAtomically(file, build)
         return file
+    }
+
+    @Test("docs/file-formats.md holds the checkpoint table generated from the schema that save and load use")
+    func documentedSchema() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: root.appendingPathComponent("docs/file-formats.md"), encoding: .utf8)
+        let table = Checkpoint.schemaTable
+        if !document.contains(table) {
+            try table.write(toFile: NSTemporaryDirectory() + "/checkpoint-schema.md", atomically: true, encoding: .utf8)
+            Issue.record("docs/file-formats.md is stale: its checkpoint table is in \(NSTemporaryDirectory())/checkpoint-schema.md")
+        }
+    }
+
+    @Test("every attribute a saved checkpoint holds is declared in the schema, and every declared one that a full run has is there")
+    func schemaCoversTheFile() throws {
+        let directory = temporaryDirectory("schema")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = TrainingConfiguration()
+        configuration.sizes = [6, 5, 3]
+        configuration.validationFraction = 0.25
+        let trainer = try Trainer(configuration: configuration, dataset: randomDataset(count: 40, featureCount: 6, classCount: 3, seed: 1))
+        try trainer.step()
+        var record = EpochRecord(epoch: 0, step: 1, trainLoss: 1, testLoss: .nan, testScore: .nan, learningRate: 0.05,
+                                 samplesPerSecond: 1, wallTime: 1)
+        record.validationLoss = 1
+        record.validationScore = 0.5
+        trainer.history.log(record, task: .classification)
+        var checkpoint = Checkpoint(of: trainer, dataPath: "d.h5", dataFingerprint: "f")
+        checkpoint.classNames = ["a", "b", "c"]
+        try checkpoint.save(to: "\(directory)/c.h5")
+        // h5dump's attribute names, object by object.
+        let dump = try run("/usr/bin/h5dump", ["-A", "\(directory)/c.h5"])
+        let declared = Set(Checkpoint.schemaTable.split(separator: "\n").compactMap { line -> String? in
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2, cells[1].hasPrefix("`") else { return nil }
+            return cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+        })
+        let stored = Set(dump.standardOutput.split(separator: "\n").compactMap { line -> String? in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard text.hasPrefix("ATTRIBUTE \"") else { return nil }
+            return String(text.dropFirst("ATTRIBUTE \"".count).prefix { $0 != "\"" })
+        })
+        #expect(!stored.isEmpty && stored == declared, "stored, not declared: \(stored.subtracting(declared)); declared, not stored: \(declared.subtracting(stored))")
     }
 
     @Test("a dataset file round-trips exactly")

@@ -1,9 +1,9 @@
 import BackpropCore
 @testable import BackpropHDF5
+import BackpropIO
 import BackpropTestSupport
 import Foundation
 import Testing
-import BackpropIO
 
 /// Chunked dataset files, the rows a stream reads from them, and every way
 /// such a file can be wrong.
