@@ -54,24 +54,29 @@ enum Presence: Sendable, Equatable {
     }
 }
 
-/// An attribute of a checkpoint object, of type `Value`.
-struct CheckpointAttribute<Value: CheckpointValue>: Sendable {
-    /// The object it is on; "<i>" stands for a layer's index.
+/// One row of the schema: an object (an attribute's group or dataset, or a
+/// dataset's path: "<i>" a layer, "<buffer>" an optimizer buffer, "<column>"
+/// an epoch column), the attribute's name (nil for a dataset), its type, when
+/// it is there, and what it holds.
+struct SchemaEntry: Sendable {
     let object: String
-    let name: String
+    let name: String?
+    let type: String
     let presence: Presence
     let meaning: String
+}
 
-    init(_ object: String, _ name: String, _ presence: Presence, _ meaning: String) {
-        self.object = object
+/// An attribute of a checkpoint object, of type `Value`.
+struct CheckpointAttribute<Value: CheckpointValue>: Sendable {
+    let entry: SchemaEntry
+    /// The object it is on; "<i>" stands for a layer's index.
+    var object: String { entry.object }
+    let name: String
+    var presence: Presence { entry.presence }
+
+    init(_ object: String, _ name: String, _ meaning: String, _ presence: Presence = .always) {
         self.name = name
-        self.presence = presence
-        self.meaning = meaning
-    }
-
-    /// An attribute every checkpoint has.
-    init(_ object: String, _ name: String, _ meaning: String) {
-        self.init(object, name, .always, meaning)
+        entry = SchemaEntry(object: object, name: name, type: Value.schemaType, presence: presence, meaning: meaning)
     }
 
     /// The object for layer `layer` ("/model/layers/2"), or the object itself.
@@ -99,23 +104,13 @@ struct CheckpointAttribute<Value: CheckpointValue>: Sendable {
     func described(layer: Int? = nil) -> String { "attribute '\(name)' of \(path(layer: layer))" }
 }
 
-/// A dataset of a checkpoint: its path ("<i>" a layer, "<buffer>" an optimizer buffer, "<column>" an epoch column), type and shape.
+/// A dataset of a checkpoint: its path, type and shape.
 struct CheckpointDataset: Sendable {
-    let path: String
-    let type: String
-    let presence: Presence
-    let meaning: String
+    let entry: SchemaEntry
+    var path: String { entry.object }
 
-    init(_ path: String, _ type: String, _ presence: Presence, _ meaning: String) {
-        self.path = path
-        self.type = type
-        self.presence = presence
-        self.meaning = meaning
-    }
-
-    /// A dataset every checkpoint has.
-    init(_ path: String, _ type: String, _ meaning: String) {
-        self.init(path, type, .always, meaning)
+    init(_ path: String, _ type: String, _ meaning: String, _ presence: Presence = .always) {
+        entry = SchemaEntry(object: path, name: nil, type: type, presence: presence, meaning: meaning)
     }
 
     /// The path with its placeholders filled in.
@@ -135,8 +130,8 @@ enum CheckpointSchema {
     // MARK: /model
     static let loss = CheckpointAttribute<String>("/model", "loss", "\"cross-entropy\" or \"sum-of-squares\"")
     static let sizes = CheckpointAttribute<String>("/model", "sizes", "the layer widths, \"784,256,128,10\"")
-    static let parameterFingerprint = CheckpointAttribute<String>("/model", "parameter_fingerprint", .since("0.4"),
-                                                                  "16 hex digits over every parameter's bits, checked on read")
+    static let parameterFingerprint = CheckpointAttribute<String>("/model", "parameter_fingerprint",
+                                                                  "16 hex digits over every parameter's bits, checked on read", .since("0.4"))
     static let activation = CheckpointAttribute<String>("/model/layers/<i>", "activation", "h of layer i (the last: softmax or the output activation)")
     static let weight = CheckpointDataset("/model/layers/<i>/weight", "float32 [out, in]", "row j holds w_j·")
     static let bias = CheckpointDataset("/model/layers/<i>/bias", "float32 [out]", "b")
@@ -146,20 +141,21 @@ enum CheckpointSchema {
     static let dataPath = CheckpointAttribute<String>("/data", "path", "the dataset file trained on")
     static let dataFingerprint = CheckpointAttribute<String>("/data", "fingerprint",
                                                              "the training data's shape and hash (\"60000x784 scale 0.003921569 fnv1a64 …\"), checked on resume")
-    static let metric = CheckpointAttribute<String>("/data", "metric", .since("0.3"), "\"accuracy\" or \"rmse\": what the model is judged by")
-    static let classNames = CheckpointAttribute<String>("/data", "class_names", .when("when the dataset names its classes"),
-                                                        "the classes' names, a JSON list")
+    static let metric = CheckpointAttribute<String>("/data", "metric", "\"accuracy\" or \"rmse\": what the model is judged by", .since("0.3"))
+    static let classNames = CheckpointAttribute<String>("/data", "class_names", "the classes' names, a JSON list",
+                                                        .when("when the dataset names its classes"))
 
     // MARK: /optimizer, /schedule, /rng
     static let optimizerKind = CheckpointAttribute<String>("/optimizer", "kind", "the configuration's optimizer, repeated for h5py readers")
     static let optimizerStep = CheckpointAttribute<Int64>("/optimizer", "step", "optimizer steps taken (Adam's t)")
     static let learningRate = CheckpointAttribute<Double>("/optimizer", "learning_rate", "η of the next step")
-    static let optimizerBuffer = CheckpointDataset("/optimizer/<buffer>/layers/<i>/weight|bias", "float32, as /model", .when("per buffer of the kind"),
-                                                   "velocity (momentum, nesterov); m, v (adam, adamw); square_avg, momentum_buffer, grad_avg (rmsprop); sum (adagrad)")
+    static let optimizerBuffer = CheckpointDataset("/optimizer/<buffer>/layers/<i>/weight|bias", "float32, as /model",
+                                                   "velocity (momentum, nesterov); m, v (adam, adamw); square_avg, momentum_buffer, grad_avg (rmsprop); sum (adagrad)",
+                                                   .when("per buffer of the kind"))
     static let scheduleKind = CheckpointAttribute<String>("/schedule", "kind", "constant, step, cosine or plateau")
     static let scheduleStep = CheckpointAttribute<Int64>("/schedule", "step", "the step η is a function of")
-    static let reductions = CheckpointAttribute<Int64>("/schedule", "reductions", .since("0.8"), "a plateau schedule's reductions of η so far")
-    static let lastReduction = CheckpointAttribute<Int64>("/schedule", "last_reduction_epoch", .since("0.8"), "the epoch of the last (−1: none)")
+    static let reductions = CheckpointAttribute<Int64>("/schedule", "reductions", "a plateau schedule's reductions of η so far", .since("0.8"))
+    static let lastReduction = CheckpointAttribute<Int64>("/schedule", "last_reduction_epoch", "the epoch of the last (−1: none)", .since("0.8"))
     static let seed = CheckpointAttribute<UInt64>("/rng", "seed", "--seed")
     static let initializationStream = CheckpointAttribute<UInt64>("/rng", "initialization_stream", "xoshiro256** stream of the initial weights (0)")
     static let shuffleStream = CheckpointAttribute<UInt64>("/rng", "shuffle_stream", "the current epoch's shuffle stream (2^32 + epoch)")
@@ -172,48 +168,35 @@ enum CheckpointSchema {
 
     // MARK: /metrics
     static let wallTime = CheckpointAttribute<Double>("/metrics", "wall_time", "seconds trained, across resumes")
-    static let stepLossDigest = CheckpointAttribute<UInt64>("/metrics", "step_loss_digest", .since("0.8"),
-                                                            "FNV-1a over the bits of every step's loss, in order")
-    static let epochStride = CheckpointAttribute<Int64>("/metrics", "epoch_stride", .since("0.8"), "a power of two: the epochs kept in /metrics/epochs")
-    static let bestEpoch = CheckpointAttribute<Int64>("/metrics", "best_epoch", .when("with a validation split"), "best.h5's epoch, chosen on validation")
-    static let bestScore = CheckpointAttribute<Double>("/metrics", "best_score", .when("with a validation split"), "its monitored value")
+    static let stepLossDigest = CheckpointAttribute<UInt64>("/metrics", "step_loss_digest",
+                                                            "FNV-1a over the bits of every step's loss, in order", .since("0.8"))
+    static let epochStride = CheckpointAttribute<Int64>("/metrics", "epoch_stride", "a power of two: the epochs kept in /metrics/epochs", .since("0.8"))
+    static let bestEpoch = CheckpointAttribute<Int64>("/metrics", "best_epoch", "best.h5's epoch, chosen on validation", .when("with a validation split"))
+    static let bestScore = CheckpointAttribute<Double>("/metrics", "best_score", "its monitored value", .when("with a validation split"))
     static let stepLoss = CheckpointDataset("/metrics/step_loss", "float64 [batch]", "(1/B) Σ_n E^n of each step of the epoch under way")
     static let epochColumn = CheckpointDataset("/metrics/epochs/<column>", "float64 [≤ 400]",
                                                "the epoch log thinned by epoch_stride: epoch, step, train_loss, validation_loss, validation_accuracy "
                                                + "(or _rmse), test_loss, test_accuracy (or _rmse), learning_rate, samples_per_second, wall_time, "
                                                + "and the extras measured (epsilon, grad_norm_p50, noise_scale, …)")
 
-    /// One row of the table: the object, the attribute or dataset, its type, when present, and meaning.
-    private struct Row {
-        let object: String, name: String, type: String, presence: Presence, meaning: String
-    }
-
-    private static func row<V>(_ a: CheckpointAttribute<V>) -> Row {
-        Row(object: a.object, name: a.name, type: V.schemaType, presence: a.presence, meaning: a.meaning)
-    }
-
-    private static func row(_ d: CheckpointDataset) -> Row {
-        Row(object: d.path, name: "(dataset)", type: d.type, presence: d.presence, meaning: d.meaning)
-    }
-
     /// Every object, in the order of the file.
-    private static var rows: [Row] {
-        [row(format), row(formatVersion), row(programVersion), row(created),
-         row(loss), row(sizes), row(parameterFingerprint), row(activation), row(weight), row(bias),
-         row(configuration), row(dataPath), row(dataFingerprint), row(metric), row(classNames),
-         row(optimizerKind), row(optimizerStep), row(learningRate), row(optimizerBuffer),
-         row(scheduleKind), row(scheduleStep), row(reductions), row(lastReduction),
-         row(seed), row(initializationStream), row(shuffleStream),
-         row(epoch), row(batch), row(step), row(order),
-         row(wallTime), row(stepLossDigest), row(epochStride), row(bestEpoch), row(bestScore), row(stepLoss), row(epochColumn)]
+    private static var entries: [SchemaEntry] {
+        [format.entry, formatVersion.entry, programVersion.entry, created.entry,
+         loss.entry, sizes.entry, parameterFingerprint.entry, activation.entry, weight.entry, bias.entry,
+         configuration.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry,
+         optimizerKind.entry, optimizerStep.entry, learningRate.entry, optimizerBuffer.entry,
+         scheduleKind.entry, scheduleStep.entry, reductions.entry, lastReduction.entry,
+         seed.entry, initializationStream.entry, shuffleStream.entry,
+         epoch.entry, batch.entry, step.entry, order.entry,
+         wallTime.entry, stepLossDigest.entry, epochStride.entry, bestEpoch.entry, bestScore.entry, stepLoss.entry, epochColumn.entry]
     }
 
     /// The Markdown table of docs/file-formats.md.
     static var markdownTable: String {
         var lines = ["| object | attribute | type | holds |", "|---|---|---|---|"]
-        for r in rows {
+        for e in entries {
             let cell = { (text: String) in text.replacingOccurrences(of: "|", with: "\\|") }
-            lines.append("| `\(cell(r.object))` | \(r.name == "(dataset)" ? "(dataset)" : "`\(r.name)`") | \(cell(r.type)) | \(cell(r.meaning))\(cell(r.presence.words)) |")
+            lines.append("| `\(cell(e.object))` | \(e.name.map { "`\($0)`" } ?? "(dataset)") | \(cell(e.type)) | \(cell(e.meaning))\(cell(e.presence.words)) |")
         }
         return lines.joined(separator: "\n")
     }

@@ -7,14 +7,9 @@ import Testing
 /// g ← g · min(1, C/‖g‖) before the update, with the same bits on any worker
 /// count, kernel path and rank count.
 struct GradientNormClipTests {
+    /// DistributedTests' model (33,545 parameters: 9 chunks of 4,096, the last one short) with plain settings and the clip.
     func configuration(clip: Double?, optimizer: OptimizerKind = .sgd, workers: Int = 1) -> TrainingConfiguration {
-        var c = TrainingConfiguration()
-        // 33,545 parameters: 9 chunks of 4,096, the last one short.
-        c.sizes = [70, 300, 40, 5]
-        c.batchSize = 72
-        c.shardSize = 16
-        c.workers = workers
-        c.seed = 9
+        var c = DistributedTests().configuration(optimizer: optimizer, workers: workers)
         c.optimizer = OptimizerSettings(kind: optimizer)
         c.schedule.base = 0.1
         c.clipNorm = clip

@@ -9,14 +9,20 @@ import Testing
 /// small dataset of the reference model's shape: if it stops compiling or
 /// training, this test says so.
 struct LibraryExampleTests {
+    /// A dataset file of the reference model's shape in a fresh directory: `train` random samples, 128 test ones.
+    func datasetFile(_ label: String, train: Int, seed: UInt64) throws -> (directory: String, path: String) {
+        let directory = temporaryDirectory(label)
+        let path = "\(directory)/fashion-mnist.h5"
+        try DatasetFile.write(train: randomDataset(count: train, featureCount: 784, classCount: 10, seed: seed),
+                              test: randomDataset(count: 128, featureCount: 784, classCount: 10, seed: seed + 1),
+                              attributes: [:], to: path)
+        return (directory, path)
+    }
+
     @Test("the article's dozen lines train, evaluate and save a checkpoint that loads and matches the trainer")
     func articleExample() throws {
-        let directory = temporaryDirectory("library-example")
+        let (directory, path) = try datasetFile("library-example", train: 512, seed: 1)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = "\(directory)/fashion-mnist.h5"
-        try DatasetFile.write(train: randomDataset(count: 512, featureCount: 784, classCount: 10, seed: 1),
-                              test: randomDataset(count: 128, featureCount: 784, classCount: 10, seed: 2),
-                              attributes: [:], to: path)
 
         // The article's code, with one epoch instead of ten.
         let (train, test) = try DatasetFile.load(path)
@@ -48,12 +54,8 @@ struct LibraryExampleTests {
 
     @Test("the article's fit loop trains with early stopping and a plateau schedule and ends with the best epoch's weights")
     func fitLoopExample() throws {
-        let directory = temporaryDirectory("library-fit")
+        let (directory, path) = try datasetFile("library-fit", train: 600, seed: 3)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = "\(directory)/fashion-mnist.h5"
-        try DatasetFile.write(train: randomDataset(count: 600, featureCount: 784, classCount: 10, seed: 3),
-                              test: randomDataset(count: 128, featureCount: 784, classCount: 10, seed: 4),
-                              attributes: [:], to: path)
 
         // The article's code, on random labels (the validation loss soon stops improving).
         let printer = PrintEpochs()
