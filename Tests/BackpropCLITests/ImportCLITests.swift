@@ -6,6 +6,20 @@ import Testing
 
 /// `backprop import`: CSV, NPY and IDX into datasets, and the class names.
 extension CLITests {
+    @Test("a CSV header of 200,000 columns naming one twice is refused by name, in memory and streamed, in one pass (it took 250 s when the check was quadratic)")
+    func wideHeader() throws {
+        let width = 200_000
+        let names = (0..<(width - 1)).map { "c\($0)" } + ["c17"]
+        let header = names.joined(separator: ",") + "\n"
+        let row = (0..<width).map { _ in "1" }.joined(separator: ",") + "\n"
+        try Data((header + row + row).utf8).write(to: URL(fileURLWithPath: "\(directory)/wide.csv"))
+        for extra in [[], ["--stream"]] {
+            let refused = try backprop(["import", "csv", "wide.csv", "--output", "wide.h5"] + extra)
+            #expect(refused.status != 0 && refused.standardError.contains("names the column 'c17' twice"), "\(extra): \(refused.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: "\(directory)/wide.h5"))
+        }
+    }
+
     @Test("--class-names: stored with the data, refused when they do not fit the labels, twice named, or for regression")
     func classNames() throws {
         try Data("a,b,label\n1,2,0\n3,4,1\n5,6,2\n7,8,0\n9,1,1\n2,2,2\n".utf8).write(to: URL(fileURLWithPath: "\(directory)/t.csv"))

@@ -123,10 +123,13 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
             try require(warmup >= 0, .warmupSteps, warmup, "it must be 0 or more")
             try require(total > warmup, .scheduleLength, total, "it must exceed the warm-up steps (\(warmup))")
             try require(minimum.isFinite && minimum >= 0, .minimumLearningRate, minimum, "it must be a finite number ≥ 0")
+            try require(minimum <= rate, .minimumLearningRate, minimum, "it must not exceed the base learning rate \(rate) (the cosine would anneal upwards)")
         case .plateau(let factor, let patience, let minimum):
             try require(factor.isFinite && factor > 0 && factor < 1, .plateauFactor, factor, "it must be in (0, 1)")
             try require(patience >= 1, .plateauPatience, patience, "it must be at least 1 epoch")
             try require(minimum.isFinite && minimum >= 0, .minimumLearningRate, minimum, "it must be a finite number ≥ 0")
+            // A floor above η would train at the floor from the first step (Keras clamps; we refuse).
+            try require(minimum <= rate, .minimumLearningRate, minimum, "it must not exceed the base learning rate \(rate) (a floor above it would raise η)")
         }
         try require(optimizer.weightDecay.isFinite && optimizer.weightDecay >= 0,
                     .weightDecay, optimizer.weightDecay, "it must be a finite number ≥ 0")

@@ -1,0 +1,24 @@
+import BackpropCore
+import BackpropHDF5
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// The third hardening round (issue 35): the doors streaming and the run's
+/// new outputs opened, each case as it was reproduced.
+extension HardeningTests {
+    @Test("a learning-rate floor (--min-lr) above the base rate is refused by name, for plateau and cosine, fresh and on resume", arguments: [
+        ["--lr-schedule", "plateau", "--validation-fraction", "0.2", "--min-lr", "1", "--learning-rate", "0.05"],
+        ["--lr-schedule", "cosine", "--min-lr", "0.5", "--learning-rate", "0.1"],
+    ])
+    func floorAboveRate(_ flags: [String]) throws {
+        try expectRefusal(["train"] + model + flags + ["--run-dir", "r"], mentions: ["--min-lr", "must not exceed the base learning rate"])
+        // A resume that lowers η under the run's floor is the same mistake.
+        let floor = flags[flags.firstIndex(of: "--min-lr")! + 1]
+        let valid = flags.map { $0 == floor ? "0.001" : $0 }
+        let first = try backprop(["train"] + model + valid + ["--epochs", "1", "--run-dir", "floor"])
+        try #require(first.status == 0, "\(first.standardError)")
+        try expectRefusal(["train", "--resume", "floor", "--learning-rate", "0.0001", "--override"],
+                          mentions: ["--min-lr", "must not exceed the base learning rate"])
+    }
+}
