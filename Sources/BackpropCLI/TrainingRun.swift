@@ -91,6 +91,11 @@ final class TrainingRun {
         progress.line("training \(configuration.sizes.map(String.init).joined(separator: "-")) on \(trainer.dataset.count) samples "
               + "(\(dataPath)), \(batchesLine), "
               + "\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"); checkpoints in \(directory.path)")
+        // The event file first: a run directory whose tensorboard/ is refused (a link) gets no config.json either.
+        // A resumed run's file starts just after the step it resumes from, so TensorBoard drops
+        // what the earlier run logged after it (steps past its last checkpoint, which run again).
+        let events = writes && writesEvents
+            ? try EventWriter(directory: directory.eventsPath, resumedAt: isResumed ? trainer.position.step + 1 : nil) : nil
         if writes { try directory.write(configurationJSON(), to: directory.configurationPath) }
         var observers: [any TrainingObserver] = [ProgressObserver(progress),
                                                  EpochMeasurements(test: testReport == .everyEpoch && writes ? test : nil),
@@ -99,12 +104,7 @@ final class TrainingRun {
             let title = "\(configuration.sizes.map(String.init).joined(separator: "-")) on \(URL(fileURLWithPath: dataPath).lastPathComponent)"
             observers.append(MetricsObserver(directory: directory, progress: progress, title: title, earlierMetrics: earlierMetrics))
         }
-        if writes && writesEvents {
-            // A resumed run's file starts just after the step it resumes from, so TensorBoard drops
-            // what the earlier run logged after it (steps past its last checkpoint, which run again).
-            let events = try EventWriter(directory: directory.eventsPath, resumedAt: isResumed ? trainer.position.step + 1 : nil)
-            observers.append(EventsObserver(events, logEvery: logEvery))
-        }
+        if let events { observers.append(EventsObserver(events, logEvery: logEvery)) }
         let signals = SignalObserver(writes: writes)
         observers.append(signals)
         if configuration.privacy != nil { try reportPrivacy() }

@@ -23,6 +23,25 @@ public enum FileSystem {
         }
     }
 
+    /// Creates `directory` if needed (its parents too) and opens it without
+    /// following a link, so that what is created in it (`FileDescriptor(opening:in:_:)`)
+    /// lands in this directory and never where a planted link points.
+    /// - Throws: `StorageError.io` naming the directory: it is a symbolic
+    ///   link, not a directory, or cannot be created or opened.
+    public static func openDirectory(_ directory: String) throws(StorageError) -> FileDescriptor {
+        try createDirectory(directory)
+        do {
+            return try FileDescriptor(opening: directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        } catch {
+            // A link fails with ELOOP or (with O_DIRECTORY) ENOTDIR: lstat tells which it is.
+            var info = stat()
+            let isLink = lstat(directory, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK
+            let reason = isLink ? "is a symbolic link; Backprop writes no file through a link"
+                : error.code == ENOTDIR ? "is not a directory" : "cannot be opened (\(error))"
+            throw .io(path: directory, reason: reason)
+        }
+    }
+
     /// Writes `bytes` as the file at `path` so that a reader never sees it
     /// half-written: a temporary file in the same directory is written,
     /// fsynced, renamed over `path`, and the directory fsynced. On any

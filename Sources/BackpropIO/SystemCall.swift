@@ -43,6 +43,17 @@ public final class FileDescriptor: Sendable {
         raw = try systemCall("open") { open(path, flags | O_CLOEXEC, mode) }
     }
 
+    /// openat(2): `name` in the directory open as `directory` (O_CLOEXEC is always added).
+    /// - Parameters:
+    ///   - name: a file name in the directory (no slash).
+    ///   - directory: an open directory.
+    ///   - flags: open(2)'s flags.
+    ///   - mode: the permissions of a file it creates.
+    /// - Throws: `SystemCallError`.
+    public init(opening name: String, in directory: FileDescriptor, _ flags: Int32, mode: mode_t = 0o644) throws(SystemCallError) {
+        raw = try systemCall("openat") { openat(directory.raw, name, flags | O_CLOEXEC, mode) }
+    }
+
     deinit { close(raw) }
 }
 

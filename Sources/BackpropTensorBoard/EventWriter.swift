@@ -28,22 +28,23 @@ public final class EventWriter {
     ///   - wallTime: seconds since 1970, for the name and the first events.
     /// - Throws: `StorageError.io` naming the file.
     public init(directory: String, resumedAt step: Int? = nil, wallTime: Double = Date().timeIntervalSince1970) throws {
-        try FileSystem.createDirectory(directory)
+        // The directory opened without following a link, and the file created in it, fresh (never through a link).
+        let folder = try FileSystem.openDirectory(directory)
         var host = [CChar](repeating: 0, count: 256)
         let hostname = (try? systemCall("gethostname") { gethostname(&host, host.count) }) != nil ? String(cString: host) : "localhost"
-        let base = "\(directory)/events.out.tfevents.\(Int(wallTime)).\(hostname)"
+        let base = "events.out.tfevents.\(Int(wallTime)).\(hostname)"
         // A second file in the same second (a quick resume) gets the process id too.
         var opened: (path: String, file: FileDescriptor)?
-        for candidate in [base, "\(base).\(getpid())"] where opened == nil {
+        for name in [base, "\(base).\(getpid())"] where opened == nil {
             do {
-                opened = (candidate, try FileDescriptor(opening: candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW))
+                opened = ("\(directory)/\(name)", try FileDescriptor(opening: name, in: folder, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW))
             } catch where error.code == EEXIST {
                 continue
             } catch {
-                throw StorageError.io(path: candidate, reason: "cannot create the TensorBoard event file (\(error))")
+                throw StorageError.io(path: "\(directory)/\(name)", reason: "cannot create the TensorBoard event file (\(error))")
             }
         }
-        guard let opened else { throw StorageError.io(path: base, reason: "cannot create the TensorBoard event file (it exists)") }
+        guard let opened else { throw StorageError.io(path: "\(directory)/\(base)", reason: "cannot create the TensorBoard event file (it exists)") }
         (path, file) = opened
         var version = Tensorflow_Event()
         version.wallTime = wallTime

@@ -22,3 +22,22 @@ extension HardeningTests {
                           mentions: ["--min-lr", "must not exceed the base learning rate"])
     }
 }
+
+extension HardeningTests {
+    @Test("a run directory's tensorboard/ planted as a symbolic link is refused by name, and nothing is written where it points")
+    func tensorboardThroughLink() throws {
+        let target = path("elsewhere")
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: path("linked"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: path("linked/tensorboard"), withDestinationPath: target)
+        let result = try backprop(["train"] + model + ["--epochs", "1", "--run-dir", "linked"])
+        #expect(result.status != 0 && result.standardError.split(separator: "\n").count == 1, "\(result.standardError)")
+        #expect(result.standardError.contains("linked/tensorboard") && result.standardError.contains("symbolic link"), "\(result.standardError)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty, "nothing written through the link")
+        #expect(!FileManager.default.fileExists(atPath: path("linked/config.json")))
+        // Without TensorBoard the run needs no such directory.
+        let without = try backprop(["train"] + model + ["--epochs", "1", "--run-dir", "linked", "--no-tensorboard"])
+        #expect(without.status == 0, "\(without.standardError)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty)
+    }
+}
