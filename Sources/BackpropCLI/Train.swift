@@ -174,6 +174,7 @@ struct Train: ParsableCommand {
                 throw ValidationError("\(flag) restores the best epoch from its checkpoint: it needs \(Settings.checkpointEveryEpoch.flag).")
             }
         }
+        try refuseFlagsThatCannotAct(configuration: configuration, hasValidation: validation != nil)
         if printConfig {
             // Everything above checked it as a run would; what it prints, given back as --config, is this run.
             let settings = Settings.recorded(RecordedRun(configuration: configuration, dataPath: dataPath, policy: policy))
@@ -242,6 +243,23 @@ struct Train: ParsableCommand {
         (run.writesEvents, run.logEvery) = (tensorboard, logEvery)
         // The run directory stays this process's until the run ends.
         try withExtendedLifetime(lock) { try run.start() }
+    }
+
+    /// Refuses a flag given where it cannot change anything, naming the flag it needs
+    /// (as --plateau-factor without --lr-schedule plateau is): --monitor and
+    /// --min-delta choose among epochs by the validation split; --shuffle-window
+    /// sizes the windows of a block shuffle.
+    private func refuseFlagsThatCannotAct(configuration: TrainingConfiguration, hasValidation: Bool) throws {
+        let validationSplit = "a validation split (\(Settings.validationFraction.flag) f, or a dataset with its own /validation)"
+        let needs: [(setting: Setting, given: Bool, needs: String, present: Bool)] = [
+            (Settings.monitor, validation.monitor != nil, validationSplit, hasValidation),
+            (Settings.minDelta, validation.minDelta != nil, validationSplit, hasValidation),
+            (Settings.shuffleWindow, sampling.shuffleWindow != nil, "\(Settings.shuffleBlocks.flag) N (a block shuffle)",
+             configuration.blockShuffle.isActive),
+        ]
+        for flag in needs where flag.given && !flag.present {
+            throw ValidationError("\(flag.setting.flag) cannot act here: it needs \(flag.needs).")
+        }
     }
 
     /// The training data and the validation split: `fraction` of /train held

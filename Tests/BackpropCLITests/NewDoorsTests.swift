@@ -41,3 +41,26 @@ extension HardeningTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty)
     }
 }
+
+extension HardeningTests {
+    @Test("a flag that cannot act is refused by name, saying what it needs: --monitor and --min-delta without a validation split, --shuffle-window without --shuffle-blocks",
+          arguments: [
+              (["--monitor", "validation-loss"], "--monitor", "a validation split"),
+              (["--min-delta", "0.01"], "--min-delta", "a validation split"),
+              (["--early-stopping", "3", "--min-delta", "0.01"], "--early-stopping", "validation split"),
+              (["--shuffle-window", "4"], "--shuffle-window", "--shuffle-blocks"),
+              (["--shuffle-blocks", "0", "--shuffle-window", "4"], "--shuffle-window", "--shuffle-blocks"),
+          ])
+    func flagsThatCannotAct(_ flags: [String], _ flag: String, _ needs: String) throws {
+        try expectRefusal(["train"] + model + flags + ["--run-dir", "r"], mentions: [flag, needs])
+    }
+
+    @Test("the same flags act where what they need is there")
+    func flagsThatAct() throws {
+        for (index, flags) in [["--monitor", "validation-loss", "--min-delta", "0.01", "--validation-fraction", "0.2"],
+                               ["--shuffle-blocks", "64", "--shuffle-window", "4"]].enumerated() {
+            let result = try backprop(["train"] + model + flags + ["--epochs", "1", "--run-dir", "acts-\(index)"])
+            #expect(result.status == 0, "\(flags): \(result.standardError)")
+        }
+    }
+}
