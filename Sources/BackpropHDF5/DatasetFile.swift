@@ -144,7 +144,9 @@ public enum DatasetFile {
         let storage: FeatureStream.Storage = floats ? .floats : .bytes(scale: try scale(of: xName, in: file))
         let layout = try file.rowLayout(of: xName, shape: shape, elementSize: floats ? MemoryLayout<Float>.size : 1)
         let stored = try BlockFingerprints.read(from: file, split: name, rows: shape[0])
-        let reader = try FileRowReader(file: file, object: xName, layout: layout, fingerprints: stored)
+        // Float rows are checked finite as they are read, block by block, like a loaded split's whole.
+        let reader = try FileRowReader(file: file, object: xName, layout: layout, fingerprints: stored,
+                                       finiteColumns: floats ? shape[1] : nil)
         let (y, rows) = try targets(yName, of: file)
         guard rows == shape[0] else {
             throw .wrongShape(path: file.path, object: yName, expected: "\(shape[0]) rows (one per row of \(xName))", found: "\(rows)")
@@ -166,13 +168,6 @@ public enum DatasetFile {
             let range = start..<min(start + blockRows, shape[0])
             let part = UnsafeMutableRawBufferPointer(rebasing: block[0..<(range.count * layout.rowBytes)])
             try reader.readRows(range, into: part)
-            if floats {
-                let values = UnsafeBufferPointer(start: part.baseAddress!.assumingMemoryBound(to: Float.self), count: part.count / 4)
-                if let i = values.firstIndex(where: { !$0.isFinite }) {
-                    throw .invalidContent(path: file.path, object: xName,
-                                          reason: "holds \(values[i]) at row \(start + i / shape[1]), column \(i % shape[1])")
-                }
-            }
             hash.mix(bytes: UnsafeRawBufferPointer(part))
         }
         hash.finishArray()
@@ -264,10 +259,25 @@ public enum DatasetFile {
     /// A float32 [rows, columns] dataset whose every value is finite.
     private static func finiteFloats(_ object: String, of file: HDF5File) throws(StorageError) -> ([Float], [Int]) {
         let (values, shape) = try file.read(object, as: Float.self, rank: 2)
-        if let i = values.firstIndex(where: { !$0.isFinite }) {
-            throw .invalidContent(path: file.path, object: object, reason: "holds \(values[i]) at row \(i / shape[1]), column \(i % shape[1])")
+        try values.withUnsafeBufferPointer { (values) throws(StorageError) in
+            try requireFinite(values, columns: shape[1], firstRow: 0, path: file.path, object: object)
         }
         return (values, shape)
+    }
+
+    /// The one check of float data, loaded or streamed: every value finite.
+    /// - Parameters:
+    ///   - values: rows of `columns` values, the first of them row `firstRow` of `object`.
+    ///   - columns: values per row.
+    ///   - firstRow: the row of `object` the values start at.
+    ///   - path: the file, for the error.
+    ///   - object: the dataset, for the error.
+    /// - Throws: `StorageError.invalidContent` naming the file, the object, the row and the column of the first NaN or ±∞.
+    static func requireFinite(_ values: UnsafeBufferPointer<Float>, columns: Int, firstRow: Int, path: String,
+                              object: String) throws(StorageError) {
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            throw .invalidContent(path: path, object: object, reason: "holds \(values[i]) at row \(firstRow + i / columns), column \(i % columns)")
+        }
     }
 
     /// Rows per chunk of the feature datasets the importers write: the

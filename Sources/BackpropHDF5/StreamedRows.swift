@@ -125,6 +125,8 @@ final class FileRowReader: RowReader {
     let object: String
     let layout: RowLayout
     let fingerprints: BlockFingerprints?
+    /// The values per row of float32 rows, each checked finite as it is read; nil for bytes.
+    let finiteColumns: Int?
     private let descriptor: Int32
 
     /// - Parameters:
@@ -132,11 +134,14 @@ final class FileRowReader: RowReader {
     ///   - object: the dataset.
     ///   - layout: where its rows are.
     ///   - fingerprints: the blocks' stored fingerprints, checked on every read; nil for none.
-    init(file: HDF5File, object: String, layout: RowLayout, fingerprints: BlockFingerprints? = nil) throws(StorageError) {
+    ///   - finiteColumns: for float32 rows, the values per row, each checked finite on every read.
+    init(file: HDF5File, object: String, layout: RowLayout, fingerprints: BlockFingerprints? = nil,
+         finiteColumns: Int? = nil) throws(StorageError) {
         self.path = file.path
         self.object = object
         self.layout = layout
         self.fingerprints = fingerprints
+        self.finiteColumns = finiteColumns
         descriptor = Glibc.open(file.location ?? "/dev/null/none", O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .io(path: path, reason: "cannot open it to stream \(object): \(String(cString: strerror(errno)))") }
     }
@@ -149,6 +154,16 @@ final class FileRowReader: RowReader {
     /// - Throws: `.io` when the file ends early or a read fails,
     ///   `.invalidContent` naming the rows of a block whose bytes do not match its fingerprint.
     func readRows(_ rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
+        try readMatching(rows, into: buffer)
+        // The rules of a loaded split, on every block before it is used (`DatasetFile.requireFinite`).
+        if let columns = finiteColumns {
+            try DatasetFile.requireFinite(UnsafeBufferPointer(start: buffer.baseAddress?.assumingMemoryBound(to: Float.self), count: buffer.count / 4), columns: columns, firstRow: rows.lowerBound,
+                                          path: path, object: object)
+        }
+    }
+
+    /// The rows, each block they touch checked against its stored fingerprint (when there are fingerprints).
+    private func readMatching(_ rows: Range<Int>, into buffer: UnsafeMutableRawBufferPointer) throws(StorageError) {
         guard let fingerprints else { return try readUnchecked(rows, into: buffer) }
         let n = fingerprints.blockRows
         let first = rows.lowerBound / n, end = Epochs.batches(of: rows.upperBound, in: n)

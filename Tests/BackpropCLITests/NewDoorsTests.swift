@@ -64,3 +64,72 @@ extension HardeningTests {
         }
     }
 }
+
+extension HardeningTests {
+    /// Python that sets `split`/x[row, column] to NaN in a float dataset file and
+    /// recomputes its stored fingerprints (every block's and the whole's), as a
+    /// hostile writer would, so that only the values can give it away.
+    static let poison = """
+    import sys, h5py, numpy as np
+    path, split, row, column = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    M, MASK = 0x100000001B3, (1 << 64) - 1
+    def fingerprint(data):
+        h = 0xCBF29CE484222325
+        words = len(data) // 8
+        for i in range(words): h = ((h ^ int.from_bytes(data[8 * i:8 * i + 8], "little")) * M) & MASK
+        for b in data[8 * words:]: h = ((h ^ b) * M) & MASK
+        return ((h ^ len(data)) * M) & MASK
+    with h5py.File(path, "r+") as f:
+        x = f[split + "/x"]
+        values = x[()]
+        values[row, column] = np.nan
+        x[row, column] = np.float32(np.nan)
+        blocks = f[split + "/x_blocks"]
+        n = int(blocks.attrs["block_rows"])
+        for b in range(blocks.shape[0]):
+            blocks[b] = np.uint64(fingerprint(values[b * n:(b + 1) * n].astype("<f4").tobytes()))
+        x.attrs["fingerprint_fnv1a64"] = np.uint64(fingerprint(values.astype("<f4").tobytes()))
+    """
+
+    /// A float dataset (20 features, 3 classes) with /validation, whose `split` holds a NaN at row 5, column 3, fingerprints recomputed.
+    func poisonedFile(_ split: String) throws -> String {
+        let whole = randomDataset(count: 360, featureCount: 20, classCount: 3, seed: 4)
+        let floats = Dataset(name: "floats", features: .floats(whole.arrays(outputCount: 3, as: Float.self).inputs.map { $0 - 0.5 }),
+                             targets: whole.targets, featureCount: 20)
+        let file = path("poisoned-\(split).h5")
+        try DatasetFile.write(train: floats.subset(0..<240), validation: floats.subset(240..<300), test: floats.subset(300..<360),
+                              attributes: [:], to: file)
+        let poisoned = try run("/usr/bin/python3", ["-c", Self.poison, file, split, "5", "3"])
+        try #require(poisoned.status == 0, "\(poisoned.standardError)")
+        return file
+    }
+
+    @Test("a streamed split's NaN is refused as a loaded one's is, by file, split, row and column, before anything is computed from it: train, evaluate --stream, predict --stream",
+          arguments: ["test", "validation"])
+    func streamedNaN(split: String) throws {
+        let file = try poisonedFile(split)
+        let small = ["--data", file, "--layers", "20,8,3", "--batch-size", "40", "--workers", "2"]
+        let where_ = "/\(split)/x"
+        // /test streams at the end (it carries fingerprints); --stream makes /validation stream too.
+        let train = try backprop(["train"] + small + ["--epochs", "1", "--stream", "--shuffle-blocks", "16", "--run-dir", "refused-\(split)"])
+        #expect(train.status != 0 && train.standardError.contains(file) && train.standardError.contains(where_)
+                && train.standardError.contains("holds nan at row 5, column 3"), "\(train.standardOutput)\(train.standardError)")
+        #expect(!train.standardOutput.contains("loss nan") && !train.standardOutput.contains("loss -nan"),
+                "nothing computed from the NaN is printed: \(train.standardOutput)")
+        // A model of the same shape, from a clean file, asked about the poisoned split.
+        let cleanFile = path("clean-\(split).h5")
+        let whole = randomDataset(count: 90, featureCount: 20, classCount: 3, seed: 5)
+        let floats = Dataset(name: "clean", features: .floats(whole.arrays(outputCount: 3, as: Float.self).inputs), targets: whole.targets,
+                             featureCount: 20)
+        try DatasetFile.write(train: floats.subset(0..<60), test: floats.subset(60..<90), attributes: [:], to: cleanFile)
+        let model = try backprop(["train", "--data", cleanFile, "--layers", "20,8,3", "--epochs", "1", "--run-dir", "model-\(split)"])
+        try #require(model.status == 0, "\(model.standardError)")
+        let checkpoint = "model-\(split)/model.h5"
+        let evaluate = try backprop(["evaluate", "--checkpoint", checkpoint, "--data", file, "--split", split, "--stream"])
+        #expect(evaluate.status != 0 && evaluate.standardError.contains("holds nan at row 5, column 3") && !evaluate.standardOutput.contains("loss"),
+                "\(evaluate.standardOutput)\(evaluate.standardError)")
+        let predict = try backprop(["predict", "--checkpoint", checkpoint, "--input", file, "--split", split, "--stream", "--output", "p-\(split).csv"])
+        #expect(predict.status != 0 && predict.standardError.contains("holds nan at row 5, column 3"), "\(predict.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: path("p-\(split).csv")), "no predictions written")
+    }
+}
