@@ -20,8 +20,8 @@ extension TableImport {
     /// for arrays larger than memory. The rows keep the file's order. Without
     /// a test pair, round(`testFraction`·N) rows (at least one, at most N − 1)
     /// are held out as the test split by a seeded selection in one pass
-    /// (selection sampling): not the rows an import in memory holds out, which
-    /// shuffles. With `validationFraction`, /validation is held out of the
+    /// (`TableImport.testRows`): the rows an import in memory holds out, in the
+    /// same order, byte for byte. With `validationFraction`, /validation is held out of the
     /// rest as `Dataset.split(validationFraction:seed:)` holds it out.
     /// - Parameters:
     ///   - x: the features, [N, …], in C order.
@@ -100,15 +100,7 @@ extension TableImport {
                 throw StorageError.invalidContent(path: table.path, object: "rows",
                                                   reason: "holds \(n) sample; splitting needs at least 2 (one to train on, one to test)")
             }
-            var need = min(max(Int((Double(n) * testFraction).rounded()), 1), n - 1)
-            var generator = SeededGenerator(seed: seed, stream: 7)
-            for i in 0..<n where need > 0 {
-                // Selection sampling (Knuth's Algorithm S): row i with probability need / rows left.
-                if Double(generator.next() >> 11) * 0x1p-53 * Double(n - i) < Double(need) {
-                    role[i] = .test
-                    need -= 1
-                }
-            }
+            for (i, isTest) in TableImport.testRows(count: n, fraction: testFraction, seed: seed).enumerated() where isTest { role[i] = .test }
         }
         if validationFraction != 0 {
             let kept = (0..<n).filter { role[$0] == .train }

@@ -356,11 +356,29 @@ public enum TableImport {
         }
     }
 
-    /// A seeded shuffle of the samples, the last `testFraction` of them held out.
+    /// The samples held out as the test split (`testRows`), both parts in the file's order.
     public static func split(_ dataset: Dataset, testFraction: Double, seed: UInt64) -> (train: Dataset, test: Dataset) {
+        let isTest = testRows(count: dataset.count, fraction: testFraction, seed: seed)
+        return (dataset.subset((0..<dataset.count).filter { !isTest[$0] }), dataset.subset((0..<dataset.count).filter { isTest[$0] }))
+    }
+
+    /// Which of `count` rows a seeded hold-out of `fraction` keeps for the
+    /// test split: round(f·N) rows (at least 1, at most N − 1), chosen in one
+    /// pass in row order by selection sampling (Knuth's Algorithm S: row i
+    /// with probability needed / rows left). A pure function of (N, f, seed),
+    /// so an import in memory and a streamed one hold out the same rows on any machine.
+    /// - Precondition: `count` ≥ 2.
+    public static func testRows(count n: Int, fraction: Double, seed: UInt64) -> [Bool] {
+        precondition(n >= 2, "a test split of \(n) rows")
+        var isTest = [Bool](repeating: false, count: n)
+        var need = min(max(Int((Double(n) * fraction).rounded()), 1), n - 1)
         var generator = SeededGenerator(seed: seed, stream: 7)
-        let order = Array(0..<dataset.count).shuffled(using: &generator)
-        let testCount = min(max(Int((Double(dataset.count) * testFraction).rounded()), 1), dataset.count - 1)
-        return (dataset.subset(order.dropLast(testCount)), dataset.subset(order.suffix(testCount)))
+        for i in 0..<n where need > 0 {
+            if Double(generator.next() >> 11) * 0x1p-53 * Double(n - i) < Double(need) {
+                isTest[i] = true
+                need -= 1
+            }
+        }
+        return isTest
     }
 }

@@ -162,3 +162,30 @@ extension CLITests {
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/bad.h5"))
     }
 }
+
+extension CLITests {
+    @Test("import csv and npy hold out the same rows in memory and streamed, for any seed, fraction and validation share: every split byte for byte",
+          arguments: [["--seed", "3"], ["--seed", "11", "--test-fraction", "0.3"], ["--seed", "5", "--validation-fraction", "0.2"],
+                      ["--seed", "8", "--test-fraction", "0.1", "--validation-fraction", "0.25"]])
+    func splitIndependentOfMemory(_ flags: [String]) throws {
+        try writeTables()
+        for source in [["csv", "plain.csv"], ["csv", "header.csv"], ["npy", "--x", "x.npy", "--y", "y.npy"], ["npy", "--x", "x-float.npy", "--y", "y.npy"]] {
+            var splits: [[String: Dataset]] = []
+            for (index, mode) in [[], ["--stream"]].enumerated() {
+                let output = "split-\(index).h5"
+                let result = try backprop(["import"] + source + flags + mode + ["--output", output])
+                try #require(result.status == 0, "\(source) \(flags) \(mode): \(result.standardError)")
+                let file = try HDF5File.open("\(directory)/\(output)")
+                let (train, test) = try DatasetFile.load(file)
+                var found = ["train": train, "test": test]
+                found["validation"] = try DatasetFile.validation(of: file)
+                splits.append(found)
+            }
+            #expect(splits[0].keys.sorted() == splits[1].keys.sorted(), "\(source) \(flags)")
+            for (name, inMemory) in splits[0] {
+                let streamed = try #require(splits[1][name])
+                #expect(inMemory.features == streamed.features && inMemory.targets == streamed.targets, "\(source) \(flags): /\(name)")
+            }
+        }
+    }
+}
