@@ -31,9 +31,10 @@ extension HDF5File {
         var space = statvfs()
         if statvfs(directory, &space) == 0 {
             let free = UInt64(space.f_bavail) * UInt64(space.f_frsize)
-            let needed = UInt64(expectedBytes) + (64 << 20)
+            let needed = requiredSpace(expectedBytes: expectedBytes)
             guard free >= needed else {
-                throw .io(path: path, reason: "needs about \(needed >> 20) MiB, and its file system has \(free >> 20) MiB free")
+                throw .io(path: path, reason: "needs about \(bytes(needed)) (the data and a margin of a sixteenth for HDF5's own), "
+                                + "and its file system has \(bytes(free)) free: \(bytes(needed - free)) more are needed")
             }
         }
         let temporary = FileSystem.temporaryPath(in: directory, for: "tmp")
@@ -57,6 +58,22 @@ extension HDF5File {
             throw error
         }
         try FileSystem.syncDirectory(directory, of: path)
+    }
+
+    /// The free space a file of about `expectedBytes` asks for: those bytes
+    /// and a margin in proportion for HDF5's own structures (a sixteenth, at
+    /// least 64 KiB), so that a small file never asks for much more than it takes.
+    static func requiredSpace(expectedBytes: Int) -> UInt64 {
+        let data = UInt64(max(expectedBytes, 0))
+        return data + max(data / 16, 64 << 10)
+    }
+
+    /// A byte count as people read it: "12.0 KiB", "3.4 GiB".
+    static func bytes(_ count: UInt64) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(count) bytes" : String(format: "%.1f %@", value, units[unit])
     }
 
     /// Creates dataset `object` of `rows` × `columns` elements of `T`,

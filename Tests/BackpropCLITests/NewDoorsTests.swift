@@ -133,3 +133,26 @@ extension HardeningTests {
         #expect(!FileManager.default.fileExists(atPath: path("p-\(split).csv")), "no predictions written")
     }
 }
+
+extension HardeningTests {
+    @Test("a file written a block at a time asks for the space it needs (with a margin in proportion), not 64 MiB more: on a 2 MiB file system small outputs are written, a large one is refused saying how much is missing")
+    func freeSpaceInProportion() throws {
+        let small = path("small-fs")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        let mounted = try run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small])
+        try #require(mounted.status == 0, "the test mounts a 2 MiB tmpfs (as CI's root does): \(mounted.standardError)")
+        defer { _ = try? run("/usr/bin/umount", [small]) }
+        let rows = (0..<300).map { "\($0 % 256),\(($0 * 7) % 256),\($0 % 3)" }
+        try Data((["a,b,label"] + rows).joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: path("t.csv")))
+        for arguments in [["import", "csv", "t.csv", "--stream", "--output", "small-fs/csv.h5"],
+                          ["generate", "--samples", "200", "--features", "16", "--output", "small-fs/generated.h5"],
+                          ["rechunk", "small-fs/csv.h5", "--output", "small-fs/rechunked.h5"]] {
+            let result = try backprop(arguments)
+            #expect(result.status == 0, "\(arguments): \(result.standardError)")
+        }
+        let large = try backprop(["generate", "--samples", "4000", "--features", "784", "--output", "small-fs/large.h5"])
+        #expect(large.status != 0 && large.standardError.contains("small-fs/large.h5") && large.standardError.contains("more are needed"),
+                "\(large.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: path("small-fs/large.h5")))
+    }
+}
