@@ -174,7 +174,8 @@ extension ImportData {
         @OptionGroup var split: Split
         @Flag(name: Settings.stream.name, help: "Read the CSV a MiB at a time (once to check it, once for each split) and write each split as it is read, in memory of a few blocks and the targets (rows kept in file order; the test rows a seeded selection).")
         var stream = false
-        @Option(name: Settings.dataMemory.name, help: "Import as --stream does when the CSV file is larger than a tenth of this, since it takes about 10 times its size held whole (e.g. 512M, 8G; default: half of physical memory).")
+        @Option(name: Settings.dataMemory.name, help: "Import as --stream does when the CSV file is larger than a tenth of this, since it takes about 10 times its size held whole (e.g. 512M, 8G; default: half of physical memory).",
+                transform: ByteSize.init(parsing:))
         var dataMemory: ByteSize?
 
         func validate() throws {
@@ -217,7 +218,8 @@ extension ImportData {
         @OptionGroup var split: Split
         @Flag(name: Settings.stream.name, help: "Read x a block of rows at a time and write each split as it is read, in memory of a few blocks and the targets (rows kept in file order; the test rows a seeded selection).")
         var stream = false
-        @Option(name: Settings.dataMemory.name, help: "Import as --stream does when x takes more than this as float32 (e.g. 512M, 8G; default: half of physical memory).")
+        @Option(name: Settings.dataMemory.name, help: "Import as --stream does when x takes more than this as float32 (e.g. 512M, 8G; default: half of physical memory).",
+                transform: ByteSize.init(parsing:))
         var dataMemory: ByteSize?
 
         func validate() throws {

@@ -230,7 +230,7 @@ struct DataOptions: ParsableArguments {
 struct StreamOptions: ParsableArguments {
     @Flag(name: Settings.stream.name, help: Settings.stream.help)
     var stream = false
-    @Option(name: Settings.dataMemory.name, help: Settings.dataMemory.help)
+    @Option(name: Settings.dataMemory.name, help: Settings.dataMemory.help, transform: ByteSize.init(parsing:))
     var dataMemory: ByteSize?
 
     /// The budget unless told: half of physical memory.
@@ -240,22 +240,33 @@ struct StreamOptions: ParsableArguments {
     func streams(featureBytes bytes: Int) -> Bool { stream || bytes > (dataMemory?.bytes ?? Self.defaultBudget) }
 }
 
-/// A size such as "512M", "8G", "1.5G" or plain bytes (K, M, G, T: powers of 1024).
-struct ByteSize: ExpressibleByArgument {
+/// A size in bytes, in one grammar: a whole number of bytes, or a number
+/// (whole or decimal) with a unit K, M, G or T (powers of 1024; KiB, MB, … too),
+/// such as 512M, 8G or 1.5G. Anything else (hex, exponents, a fractional byte
+/// count, another unit) is refused, with the grammar in the message.
+struct ByteSize {
     let bytes: Int
 
-    init?(argument: String) {
-        let units: [Character: Double] = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40]
-        var text = argument.trimmingCharacters(in: .whitespaces).uppercased()
-        if text.hasSuffix("B") { text.removeLast() }
-        if text.hasSuffix("I") { text.removeLast() }
-        var unit = 1.0
-        if let last = text.last, let factor = units[last] {
-            unit = factor
-            text.removeLast()
+    /// The grammar, as the error says it.
+    static let grammar = "give a whole number of bytes, or a number with K, M, G or T (powers of 1024), e.g. 512M, 8G, 1.5G"
+
+    /// The size `text` stands for (an option's `transform`).
+    /// - Throws: `ValidationError` naming the value and the grammar.
+    init(parsing text: String) throws {
+        bytes = try Self.parse(text)
+    }
+
+    private static func parse(_ text: String) throws -> Int {
+        let units: [String: Double] = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40]
+        guard let match = text.wholeMatch(of: /([0-9]+)(\.[0-9]+)?\s*(?i:([KMGT])(?:i?B)?)?/) else {
+            throw ValidationError("'\(text)' is not a size: \(grammar).")
         }
-        guard let value = Double(text), value.isFinite, value >= 0, value * unit < 0x1p62 else { return nil }
-        bytes = Int(value * unit)
+        let unit = match.3.map { units[$0.uppercased()]! }
+        guard match.2 == nil || unit != nil else { throw ValidationError("'\(text)' is a fraction of a byte: \(grammar).") }
+        guard let value = Double(match.0.filter { $0.isNumber || $0 == "." }), value * (unit ?? 1) < 0x1p62 else {
+            throw ValidationError("'\(text)' is more bytes than a run can count: \(grammar).")
+        }
+        return Int(value * (unit ?? 1))
     }
 }
 

@@ -91,7 +91,7 @@ enum Settings {
                                 summary: "Read the features from the file a block of rows at a time as they are needed, not whole (train: /train on a reader thread, with --shuffle-blocks or --no-shuffle; evaluate, predict: the split); the same bits as in memory.",
                                 rule: .free)
     static let dataMemory = Setting(key: "data-memory",
-                                    summary: "Stream a split whose features take more than this (e.g. 512M, 8G, or bytes).",
+                                    summary: "Stream a split whose features take more than this: a whole number of bytes, or a number with K, M, G or T (powers of 1024), e.g. 512M, 8G, 1.5G.",
                                     defaultValue: "half of physical memory", rule: .free)
 
     // MARK: Model

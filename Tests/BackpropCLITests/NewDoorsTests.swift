@@ -156,3 +156,30 @@ extension HardeningTests {
         #expect(!FileManager.default.fileExists(atPath: path("small-fs/large.h5")))
     }
 }
+
+extension HardeningTests {
+    @Test("--augment shift=S with S at or past an image's shorter side is refused by name, with the image shape; one pixel less trains", arguments: [28, 29, 1000])
+    func shiftPastTheImage(shift: Int) throws {
+        try expectRefusal(["train"] + model + ["--augment", "shift=\(shift)", "--run-dir", "r"], mentions: ["--augment", "28x28", "less than 28"])
+    }
+
+    @Test("--augment shift=27 on 28x28 images trains")
+    func shiftInsideTheImage() throws {
+        let result = try backprop(["train"] + model + ["--augment", "shift=27", "--epochs", "1", "--run-dir", "shift"])
+        #expect(result.status == 0, "\(result.standardError)")
+    }
+
+    @Test("--data-memory takes one grammar (a whole number of bytes, or a number with K, M, G or T) on train and import; anything else is refused with the grammar",
+          arguments: ["1P", "0x10", "1.5", "1e9", "-1", "12 MB extra", "99999999999T", "nan"])
+    func dataMemoryGrammar(value: String) throws {
+        for command in [["train"] + model + ["--run-dir", "r"], ["import", "npy", "--x", "x.npy", "--y", "y.npy", "--output", "x.h5"]] {
+            try expectRefusal(command + ["--data-memory=\(value)"], mentions: ["--data-memory", "'\(value)'", "a number with K, M, G or T"])
+        }
+    }
+
+    @Test("--data-memory's grammar: sizes it takes", arguments: ["512M", "1.5G", "8GiB", "64m", "104857600", "2TB"])
+    func dataMemoryAccepted(value: String) throws {
+        let result = try backprop(["train"] + model + ["--data-memory", value, "--print-config"])
+        #expect(result.status == 0, "\(value): \(result.standardError)")
+    }
+}
