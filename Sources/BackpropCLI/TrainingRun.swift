@@ -140,9 +140,13 @@ final class TrainingRun {
         let configuration = trainer.configuration
         try FileSystem.createDirectory(URL(fileURLWithPath: output).deletingLastPathComponent().path)
         var final = checkpoints.checkpoint(of: trainer)
+        // What best.h5 holds: the best epoch's checkpoint, unless this directory branched after it.
+        let bestOnDisk = result.best.flatMap { best in
+            (try? Checkpoint.load(from: directory.bestPath)).flatMap { $0.position.epoch == best.epoch + 1 && $0.position.batch == 0 ? $0 : nil }
+        }
         if configuration.earlyStopping != nil, let best = result.best {
-            if let saved = try? Checkpoint.load(from: directory.bestPath), saved.position.epoch == best.epoch + 1, saved.position.batch == 0 {
-                final = saved
+            if let bestOnDisk {
+                final = bestOnDisk
             } else {
                 printError("warning: \(directory.bestPath) does not hold epoch \(best.epoch + 1), the best; \(output) holds the last epoch's weights")
             }
@@ -153,7 +157,7 @@ final class TrainingRun {
                                                           : "early stopping: the run trained all its epochs; ")
                           + "\(output) holds the weights of epoch \(best.epoch + 1), the best")
         }
-        try reportTest(final)
+        try reportTest(final, bestWritten: bestOnDisk != nil)
         let waited = trainer.dataset.isStreamed ? String(format: ", %.2f s of them waiting for data", trainer.dataWaitSeconds) : ""
         progress.line(String(format: "trained to step %ld (%.2f s in optimizer steps%@, %.2f s in all); parameters %@; model written to %@",
                      trainer.position.step, loop.stepSeconds, waited, loop.elapsed, final.network.fingerprint, output),
@@ -180,10 +184,12 @@ final class TrainingRun {
     }
 
     /// The test split, read once for the final model (the output file): it chose nothing.
-    private func reportTest(_ final: Checkpoint) throws(TrainingError) {
+    private func reportTest(_ final: Checkpoint, bestWritten: Bool) throws(TrainingError) {
         let evaluation = try evaluate(final.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
-        let best = trainer.history.best.map { "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split" }
-            ?? (loop.validation == nil ? "; no best.h5: without a validation split (--validation-fraction) nothing chooses one" : "")
+        let best = trainer.history.best.map {
+            bestWritten ? "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split"
+                : "; the validation split chose epoch \($0.epoch + 1), which \(directory.bestPath) does not hold (this run directory branched after it)"
+        } ?? (loop.validation == nil ? "; no best.h5: without a validation split (--validation-fraction) nothing chooses one" : "")
         progress.line(ProgressObserver.shown(evaluation, on: "test") + " (the final model, epoch \(final.position.epoch)"
                       + (final.position.batch > 0 ? ", batch \(final.position.batch)" : "") + best + ")")
     }

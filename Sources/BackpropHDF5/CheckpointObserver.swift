@@ -24,8 +24,8 @@ public struct CheckpointPolicy: Sendable, Equatable {
 /// The fit loop's checkpoints in a run directory (Keras' `ModelCheckpoint`):
 /// after every epoch and every N steps as the policy says, when its
 /// wall-clock interval passed, when an epoch is the last or early stopping
-/// ends the run, and after the last step; best.h5 is the checkpoint of the
-/// best epoch the policy saved.
+/// ends the run, and after the last step; and whenever an epoch is the best
+/// yet on the validation split, as best.h5.
 ///
 /// In a job every rank has one: a checkpoint gathers the optimizer's state
 /// (a collective), and each rank reaches it at the same step from the same
@@ -96,7 +96,8 @@ public final class CheckpointObserver: TrainingObserver {
     public func didEndEpoch(_ loop: TrainingLoop, _ epoch: EpochReport) throws {
         let step = loop.trainer.position.step
         let policySaves = policy.everyEpoch || (policy.everySteps > 0 && step % policy.everySteps == 0)
-        if policySaves || loop.trainer.isFinished || epoch.stopsEarly {
+        // A new best epoch is always saved, as best.h5 (Keras' save_best_only), whatever the policy.
+        if policySaves || loop.trainer.isFinished || epoch.stopsEarly || epoch.isBest {
             try save(loop, isBest: epoch.isBest)
         } else if saveAgreed {
             try save(loop)

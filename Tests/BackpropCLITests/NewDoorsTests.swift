@@ -183,3 +183,20 @@ extension HardeningTests {
         #expect(result.status == 0, "\(value): \(result.standardError)")
     }
 }
+
+extension HardeningTests {
+    @Test("with a validation split, best.h5 is written at every new best epoch whatever the checkpoint policy (--no-checkpoint-every-epoch too), and the final line names the epoch it holds")
+    func bestWrittenWithoutEpochCheckpoints() throws {
+        let result = try backprop(["train"] + model + ["--validation-fraction", "0.2", "--epochs", "4", "--no-checkpoint-every-epoch",
+                                                       "--learning-rate", "0.3", "--run-dir", "best"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let lines = try String(contentsOfFile: path("best/metrics.csv"), encoding: .utf8).split(separator: "\n")
+        let header = lines[0].split(separator: ",").map(String.init)
+        let column = try #require(header.firstIndex(of: "validation_accuracy"))
+        let accuracies = lines.dropFirst().map { Double($0.split(separator: ",", omittingEmptySubsequences: false)[column])! }
+        let bestEpoch = accuracies.firstIndex(of: accuracies.max()!)!
+        let best = try Checkpoint.load(from: path("best/best.h5"))
+        #expect(best.position.epoch == bestEpoch + 1 && best.position.batch == 0)
+        #expect(result.standardOutput.contains("best.h5 is epoch \(bestEpoch + 1), chosen on the validation split"), "\(result.standardOutput)")
+    }
+}

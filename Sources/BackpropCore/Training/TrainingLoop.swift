@@ -63,11 +63,13 @@ public final class TrainingLoop {
         return false
     }
 
-    /// Whether the validation split steers the run (early stopping, a plateau
-    /// schedule): then every rank of a job evaluates it and logs the epoch,
-    /// so that each takes the same decision from the same bits (evaluation
-    /// gives the same bits on any rank and worker count).
-    public var steersOnValidation: Bool { validation != nil && Self.needsValidation(trainer.configuration) }
+    /// Whether the validation split steers the run — the best epoch (whose
+    /// checkpoint an observer may write), early stopping, a plateau schedule:
+    /// whenever there is one. Then every rank of a job evaluates it and logs
+    /// the epoch, so that each takes the same decisions from the same bits
+    /// (evaluation gives the same bits on any rank and worker count); the
+    /// other ranks would wait for rank 0's evaluation at the next collective anyway.
+    public var steersOnValidation: Bool { validation != nil }
 
     /// Whether this process leads: rank 0 of a job, or the one process. It
     /// evaluates and logs every epoch; the other ranks only when the validation split steers.
