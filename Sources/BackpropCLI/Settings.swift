@@ -28,11 +28,14 @@ enum Mutability: String {
     case free
 }
 
-/// What config.json records of a run: its settings and its checkpoint policy.
+/// What config.json records of a run: its settings, its checkpoint policy,
+/// and the free settings it was given (streaming, logging, the kernel: they
+/// never change a result), keyed by flag.
 struct RecordedRun: Sendable {
     let configuration: TrainingConfiguration
     let dataPath: String
     let policy: CheckpointPolicy
+    var free: [String: any Sendable] = [:]
 }
 
 /// One setting of a run, as the command line names it.
@@ -367,9 +370,13 @@ enum Settings {
     /// config.json holds, so that `--config` reproduces the run.
     static func recorded(_ run: RecordedRun) -> [String: Any] {
         var settings: [String: Any] = [:]
-        for setting in all { if let value = setting.record(run) { settings[setting.key] = value } }
+        for setting in all { if let value = setting.record(run) ?? run.free[setting.key] { settings[setting.key] = value } }
         return settings
     }
+
+    /// The keys of the settings that never change a result (`Mutability.free`),
+    /// which a printed settings file sets apart.
+    static var freeKeys: Set<String> { Set(all.filter { $0.rule == .free }.map(\.key)) }
 
     /// The table of docs/options.md (`backprop settings`): flag, default, on resume, meaning.
     static var markdownTable: String {

@@ -177,8 +177,8 @@ struct Train: ParsableCommand {
         try refuseFlagsThatCannotAct(configuration: configuration, hasValidation: validation != nil)
         if printConfig {
             // Everything above checked it as a run would; what it prints, given back as --config, is this run.
-            let settings = Settings.recorded(RecordedRun(configuration: configuration, dataPath: dataPath, policy: policy))
-            if job.isWriter { print(try SettingsFile.text(settings, json: format == .json), terminator: "") }
+            let settings = Settings.recorded(RecordedRun(configuration: configuration, dataPath: dataPath, policy: policy, free: freeSettings))
+            if job.isWriter { print(try SettingsFile.text(settings, json: format == .json, free: Settings.freeKeys), terminator: "") }
             return
         }
         if let (checkpoint, _) = resumed, configuration.privacy != nil, job.isWriter,
@@ -238,11 +238,27 @@ struct Train: ParsableCommand {
                               writes: job.isWriter, resumedFrom: resumed?.path)
         run.classNames = classNames
         run.testReport = self.validation.reportTest
+        run.freeSettings = freeSettings
         // A resume into another directory carries the epoch log of the run it branches from.
         if let (_, path) = resumed, !continuing { run.earlierMetrics = RunDirectory(Train.runDirectory(of: path)).metricsPath }
         (run.writesEvents, run.logEvery) = (tensorboard, logEvery)
         // The run directory stays this process's until the run ends.
         try withExtendedLifetime(lock) { try run.start() }
+    }
+
+    /// The free settings as given (those that are not part of the
+    /// configuration or the checkpoint policy), for config.json and
+    /// --print-config; a flag that is off is left out (a settings file's
+    /// `false` would be --no-FLAG, which only inverted flags have).
+    var freeSettings: [String: any Sendable] {
+        var free: [String: any Sendable] = [Settings.tensorboard.key: tensorboard, Settings.logEvery.key: logEvery,
+                                            Settings.reportTest.key: validation.reportTest.rawValue, Settings.kernel.key: kernel.kernel.rawValue]
+        if let memory = streaming.dataMemory { free[Settings.dataMemory.key] = memory.bytes }
+        for (setting, on) in [(Settings.stream, streaming.stream), (Settings.logGradNorms, logGradNorms),
+                              (Settings.logNoiseScale, logNoiseScale), (Settings.verbose, verbose), (Settings.quiet, quiet)] where on {
+            free[setting.key] = true
+        }
+        return free
     }
 
     /// Refuses a flag given where it cannot change anything, naming the flag it needs
@@ -251,11 +267,12 @@ struct Train: ParsableCommand {
     /// sizes the windows of a block shuffle.
     private func refuseFlagsThatCannotAct(configuration: TrainingConfiguration, hasValidation: Bool) throws {
         let validationSplit = "a validation split (\(Settings.validationFraction.flag) f, or a dataset with its own /validation)"
+        // Given with a value other than the default (which a run's config.json records whatever the run).
         let needs: [(setting: Setting, given: Bool, needs: String, present: Bool)] = [
-            (Settings.monitor, validation.monitor != nil, validationSplit, hasValidation),
-            (Settings.minDelta, validation.minDelta != nil, validationSplit, hasValidation),
-            (Settings.shuffleWindow, sampling.shuffleWindow != nil, "\(Settings.shuffleBlocks.flag) N (a block shuffle)",
-             configuration.blockShuffle.isActive),
+            (Settings.monitor, validation.monitor.map { $0 != fresh.monitor } ?? false, validationSplit, hasValidation),
+            (Settings.minDelta, validation.minDelta.map { $0 != fresh.minDelta } ?? false, validationSplit, hasValidation),
+            (Settings.shuffleWindow, sampling.shuffleWindow.map { $0 != fresh.blockShuffle.window } ?? false,
+             "\(Settings.shuffleBlocks.flag) N (a block shuffle)", configuration.blockShuffle.isActive),
         ]
         for flag in needs where flag.given && !flag.present {
             throw ValidationError("\(flag.setting.flag) cannot act here: it needs \(flag.needs).")

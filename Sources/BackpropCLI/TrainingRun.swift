@@ -55,6 +55,8 @@ final class TrainingRun {
     var writesEvents = true
     /// Steps between step events (`--log-every`; 0: per epoch only).
     var logEvery = 0
+    /// The free settings given (`Train.freeSettings`), recorded in config.json.
+    var freeSettings: [String: any Sendable] = [:]
 
     init(trainer: Trainer, validation: Dataset?, test: Dataset, dataPath: String, fingerprint: String,
          directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true,
@@ -203,7 +205,8 @@ final class TrainingRun {
     /// `backprop train --config <run>/config.json` runs it again (`Settings.recorded`),
     /// and, under "recorded", what it was run with (ignored as settings).
     private func configurationJSON() throws -> String {
-        var settings = Settings.recorded(RecordedRun(configuration: trainer.configuration, dataPath: dataPath, policy: checkpoints.policy))
+        var settings = Settings.recorded(RecordedRun(configuration: trainer.configuration, dataPath: dataPath, policy: checkpoints.policy,
+                                                     free: freeSettings))
         settings[SettingsFile.recordedKey] = ["program-version": Checkpoint.programVersion, "data-fingerprint": checkpoints.dataFingerprint]
         return try SettingsFile.text(settings, json: true)
     }

@@ -25,9 +25,10 @@ public enum SettingsFile {
 
     /// `settings` (flag names without dashes → JSON values) as a settings
     /// file's text: YAML, or JSON with `json`; keys sorted, so equal settings
-    /// give equal text. What `flags(parsing:)` reads back.
+    /// give equal text, the keys in `free` after a comment that says they
+    /// change no result (YAML only: JSON has no comments). What `flags(parsing:)` reads back.
     /// - Throws: when a value is not a JSON value.
-    public static func text(_ settings: [String: Any], json: Bool) throws -> String {
+    public static func text(_ settings: [String: Any], json: Bool, free: Set<String> = []) throws -> String {
         if json { return try jsonText(settings, indent: "") + "\n" }
         // One `key: value` line per setting: every value is a scalar or a list
         // of them. Strings are written as JSON strings, which YAML reads as
@@ -45,7 +46,10 @@ public enum SettingsFile {
             default: throw SettingsFileError(path: "-", reason: "\(value) is not a setting's value.")
             }
         }
-        return try settings.keys.sorted().map { "\($0): \(try scalar(settings[$0]!))" }.joined(separator: "\n") + "\n"
+        func lines(_ keys: [String]) throws -> String { try keys.sorted().map { "\($0): \(try scalar(settings[$0]!))\n" }.joined() }
+        let apart = settings.keys.filter(free.contains)
+        let text = try lines(settings.keys.filter { !free.contains($0) })
+        return apart.isEmpty ? text : text + "# Free: these never change a result (threads, kernel, data reading, logging).\n" + (try lines(apart))
     }
 
     /// `value` as pretty-printed JSON, a mapping's keys in Swift's order (by

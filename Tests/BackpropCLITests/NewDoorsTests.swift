@@ -200,3 +200,22 @@ extension HardeningTests {
         #expect(result.standardOutput.contains("best.h5 is epoch \(bestEpoch + 1), chosen on the validation split"), "\(result.standardOutput)")
     }
 }
+
+extension HardeningTests {
+    @Test("--print-config prints every setting given, the free ones too (after a comment in YAML), and what it prints, given back as --config, prints the same", arguments: [false, true])
+    func printConfigIsTheRun(json: Bool) throws {
+        let given = ["--stream", "--shuffle-blocks", "64", "--data-memory", "1G", "--log-every", "5", "--report-test", "every-epoch",
+                     "--no-tensorboard", "--kernel", "portable", "--log-grad-norms"]
+        let format = ["--format", json ? "json" : "yaml"]
+        let printed = try backprop(["train"] + model + given + ["--print-config"] + format)
+        try #require(printed.status == 0, "\(printed.standardError)")
+        for key in ["stream", "data-memory", "log-every", "report-test", "tensorboard", "kernel", "log-grad-norms", "shuffle-blocks", "workers"] {
+            #expect(printed.standardOutput.contains(json ? "\"\(key)\"" : "\n\(key):"), "\(key) missing: \(printed.standardOutput)")
+        }
+        #expect(json || printed.standardOutput.contains("# Free: these never change a result"))
+        let file = path(json ? "printed.json" : "printed.yaml")
+        try printed.standardOutput.write(toFile: file, atomically: true, encoding: .utf8)
+        let again = try backprop(["train", "--config", file, "--print-config"] + format)
+        #expect(again.status == 0 && again.standardOutput == printed.standardOutput, "\(again.standardError)")
+    }
+}

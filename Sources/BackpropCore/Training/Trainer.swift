@@ -114,12 +114,12 @@ public final class Trainer {
                                       reason: dataset.imageShape.map { "dataset \(dataset.name) records images of \($0), not of its \(dataset.featureCount) features" }
                                         ?? "dataset \(dataset.name) records no image shape, which augmentation needs")
             }
-            // A shift of the whole side or more can move every pixel out: a blank image.
-            let side = min(shape.height, shape.width)
+            // A shift as long as the image in both directions moves every pixel out (a blank image) on the longest draws.
+            let side = max(shape.height, shape.width)
             guard configuration.augmentation.shift < side else {
                 throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
-                                      reason: "a shift of \(configuration.augmentation.shift) pixels can move all of an image of \(shape) out of view; "
-                                        + "it must be less than \(side), the shorter side")
+                                      reason: "a shift of \(configuration.augmentation.shift) pixels moves all of an image of \(shape) out of view; "
+                                        + "it must be less than \(side), its longer side")
             }
         }
         let regularization = KeyedRegularization(seed: configuration.seed, dropout: configuration.dropout,
