@@ -219,3 +219,30 @@ extension HardeningTests {
         #expect(again.status == 0 && again.standardOutput == printed.standardOutput, "\(again.standardError)")
     }
 }
+
+extension CLITests {
+    /// The fenced code block of the README that contains `marker`, as written.
+    static func readmeSnippet(containing marker: String) throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let blocks = readme.components(separatedBy: "```").enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        guard let block = blocks.first(where: { $0.contains(marker) }) else { throw CocoaError(.fileReadCorruptFile) }
+        return String(block.drop { $0 != "\n" }.dropFirst())  // past the fence's info string
+    }
+
+    @Test("the README's ONNX snippet runs as written on a model of the committed sample, which has no class names")
+    func readmeONNXSnippet() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.onnxPython), "no .venv with ONNX Runtime (as .ci/run makes)")
+        let trained = try backprop("train", "--data", Self.sample, "--layers", "784,16,10", "--epochs", "1", "--run-dir", "readme")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        let exported = try backprop("export", "--format", "onnx", "readme/model.h5", "--output", "model")
+        try #require(exported.status == 0, "\(exported.standardError)")
+        // The snippet names .venv/bin/python3 from the project's root: the same one, from here.
+        try FileManager.default.createSymbolicLink(atPath: "\(directory)/.venv",
+                                                   withDestinationPath: URL(fileURLWithPath: Self.onnxPython).deletingLastPathComponent()
+                                                       .deletingLastPathComponent().path)
+        let snippet = try Self.readmeSnippet(containing: "import onnxruntime")
+        let result = try run("/bin/bash", ["-c", snippet], in: directory)
+        #expect(result.status == 0 && result.standardOutput.contains("no class names"), "\(snippet)\n\(result.standardError)")
+    }
+}
