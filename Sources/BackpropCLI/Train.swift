@@ -134,6 +134,10 @@ struct Train: ParsableCommand {
         let trainer: Trainer
         if let (checkpoint, path) = resumed {
             try checkUnchanged(from: checkpoint.configuration, to: configuration, checkpointPath: path)
+            // The resume rests on the data's fingerprint: a streamed split's stored one is checked
+            // against its rows first (one pass), so that the rule is the same streamed or not.
+            try train.verifyFingerprint()
+            try validation?.verifyFingerprint()
             guard checkpoint.dataFingerprint == fingerprint else {
                 throw ValidationError("\(dataOptions.data == nil ? "dataset" : "--data") \(dataPath) is not the data checkpoint \(path) was trained on "
                                       + "(its fingerprint is '\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")

@@ -155,7 +155,7 @@ public enum DatasetFile {
         if let stored {
             // Fingerprinted at import: nothing to read now; each block is checked as it is read.
             let stream = FeatureStream(storage: storage, count: shape[0], featureCount: shape[1], reader: reader,
-                                       readRows: blockRows, featureHash: stored.whole)
+                                       readRows: blockRows, featureHash: stored.whole, featureHashIsStored: true)
             var dataset = Dataset(name: "\(file.path):/\(name)", features: .streamed(stream), targets: y, featureCount: shape[1])
             dataset.imageShape = try imageShape(of: file, featureCount: shape[1])
             return dataset

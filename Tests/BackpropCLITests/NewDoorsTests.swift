@@ -246,3 +246,32 @@ extension CLITests {
         #expect(result.status == 0 && result.standardOutput.contains("no class names"), "\(snippet)\n\(result.standardError)")
     }
 }
+
+extension HardeningTests {
+    @Test("a file whose stored whole fingerprint was copied from other data cannot resume a run as that data, streamed or not: the stored fingerprint is checked against the rows first")
+    func forgedWholeFingerprint() throws {
+        // A: the run's data; B: other data of the same shape, its whole fingerprint forged to A's.
+        let (a, b) = (path("a.h5"), path("b.h5"))
+        for (file, seed) in [(a, UInt64(1)), (b, 2)] {
+            try DatasetFile.write(train: randomDataset(count: 600, featureCount: 784, classCount: 10, seed: seed),
+                                  test: randomDataset(count: 100, featureCount: 784, classCount: 10, seed: seed + 10), attributes: [:], to: file)
+        }
+        let forge = """
+        import h5py, sys
+        with h5py.File(sys.argv[1], "r") as source, h5py.File(sys.argv[2], "r+") as target:
+            target["train/x"].attrs["fingerprint_fnv1a64"] = source["train/x"].attrs["fingerprint_fnv1a64"]
+        """
+        let forged = try run("/usr/bin/python3", ["-c", forge, a, b])
+        try #require(forged.status == 0, "\(forged.standardError)")
+        let first = try backprop(["train", "--data", a, "--layers", "784,16,10", "--shuffle-blocks", "64", "--epochs", "1", "--run-dir", "run"])
+        try #require(first.status == 0, "\(first.standardError)")
+        for extra in [["--stream"], []] {
+            let resumed = try backprop(["train", "--resume", "run", "--data", b, "--epochs", "2", "--override"] + extra)
+            #expect(resumed.status != 0 && resumed.standardError.contains(b), "\(extra): \(resumed.standardOutput)\(resumed.standardError)")
+            #expect(resumed.standardError.contains(extra.isEmpty ? "is not the data" : "does not match their bytes"), "\(extra): \(resumed.standardError)")
+        }
+        // The genuine file resumes streamed, after the one pass that checks it.
+        let genuine = try backprop(["train", "--resume", "run", "--data", a, "--epochs", "2", "--override", "--stream"])
+        #expect(genuine.status == 0, "\(genuine.standardError)")
+    }
+}

@@ -134,6 +134,14 @@ public struct Dataset: Sendable, Equatable {
         return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
+    /// Checks a streamed split's stored fingerprint against its rows (one
+    /// pass over them), so that `fingerprint` says what the rows are, whether
+    /// they were read whole or streamed; nothing to do in memory.
+    /// - Throws: `TrainingError.dataUnreadable` when they differ or cannot be read.
+    public func verifyFingerprint() throws(TrainingError) {
+        if case .streamed(let stream) = features { try stream.verifyFeatureHash(dataset: name) }
+    }
+
     /// `count` samples of `featureCount` random bytes with labels from
     /// `classCount` classes, reproducible from `seed`: for tests and for
     /// benchmarks, whose work does not depend on the values.

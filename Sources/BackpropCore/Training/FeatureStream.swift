@@ -29,6 +29,10 @@ public final class FeatureStream: Sendable {
     public let readRows: Int
     /// The FNV-1a state after every feature byte (as `Dataset.fingerprint` mixes them), computed by whoever opened it.
     public let featureHash: UInt64
+    /// Whether `featureHash` was read from the file rather than computed
+    /// from the rows: then it must be verified (`verifyFeatureHash()`) before
+    /// anything rests on it, such as a resume's check of the data.
+    public let featureHashIsStored: Bool
 
     /// - Parameters:
     ///   - storage: bytes with a scale, or float32.
@@ -37,7 +41,9 @@ public final class FeatureStream: Sendable {
     ///   - reader: what fetches rows.
     ///   - readRows: rows a read fetches in file order.
     ///   - featureHash: `Fingerprint` of every feature byte, in row order.
-    public init(storage: Storage, count: Int, featureCount: Int, reader: any RowReader, readRows: Int, featureHash: UInt64) {
+    ///   - featureHashIsStored: whether `featureHash` was read from the file, unverified.
+    public init(storage: Storage, count: Int, featureCount: Int, reader: any RowReader, readRows: Int, featureHash: UInt64,
+                featureHashIsStored: Bool = false) {
         precondition(count > 0 && featureCount > 0 && readRows > 0, "a stream of \(count) × \(featureCount) in reads of \(readRows)")
         self.storage = storage
         self.count = count
@@ -45,6 +51,32 @@ public final class FeatureStream: Sendable {
         self.reader = reader
         self.readRows = readRows
         self.featureHash = featureHash
+        self.featureHashIsStored = featureHashIsStored
+    }
+
+    /// Reads every row once, in file order, a block at a time, and checks
+    /// that their bytes give `featureHash` (a pass the size of the data;
+    /// nothing to do for a hash computed from the rows).
+    /// - Throws: `TrainingError.dataUnreadable` naming `dataset` when a row
+    ///   cannot be read or the bytes give another hash than the one stored.
+    public func verifyFeatureHash(dataset: String) throws(TrainingError) {
+        guard featureHashIsStored else { return }
+        var hash = Fingerprint()
+        let block = UnsafeMutableRawBufferPointer.allocate(byteCount: readRows * bytesPerRow, alignment: 64)
+        defer { block.deallocate() }
+        for start in stride(from: 0, to: count, by: readRows) {
+            let rows = start..<min(start + readRows, count)
+            let part = UnsafeMutableRawBufferPointer(rebasing: block[0..<(rows.count * bytesPerRow)])
+            do { try reader.read(rows: rows, into: part) } catch {
+                throw .dataUnreadable(dataset: dataset, rows: rows, reason: "\(error)")
+            }
+            hash.mix(bytes: UnsafeRawBufferPointer(part))
+        }
+        hash.finishArray()
+        guard hash.hash == featureHash else {
+            throw .dataUnreadable(dataset: dataset, rows: 0..<count,
+                                  reason: "the features' stored whole fingerprint does not match their bytes (nor, so, their block fingerprints): the file was altered")
+        }
     }
 
     /// Bytes a stored row takes.
