@@ -87,7 +87,7 @@ struct GradientNormClipTests {
         do {
             _ = try Trainer(configuration: configuration(clip: clip), dataset: dataset)
             Issue.record("accepted --clip-norm \(clip)")
-        } catch let error as TrainingError {
+        } catch {
             guard case .invalidSetting(.declared("clipNorm"), _, _) = error else { Issue.record("\(error)"); return }
         }
     }

@@ -120,7 +120,7 @@ struct TrainingLoopTests {
         do {
             _ = try TrainingLoop(trainer: try Trainer(configuration: c, dataset: dataset), validation: nil)
             Issue.record("accepted a plateau schedule without a validation split")
-        } catch let error as TrainingError {
+        } catch {
             guard case .invalidSetting(.plateauPatience, _, _) = error else { Issue.record("\(error)"); return }
         }
     }
