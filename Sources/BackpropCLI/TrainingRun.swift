@@ -42,6 +42,8 @@ final class TrainingRun {
     let dataPath: String
     let directory: RunDirectory
     let checkpoints: CheckpointObserver
+    /// Installed as the run is set up, so that a signal from then on stops it cleanly.
+    let signals: SignalObserver
     let output: String
     let progress: ProgressReporter
     /// Whether this process writes files (rank 0, or the one process).
@@ -69,6 +71,7 @@ final class TrainingRun {
         self.directory = directory
         checkpoints = CheckpointObserver(directory: directory, policy: policy, dataPath: dataPath, dataFingerprint: fingerprint,
                                          writes: writes, resumedFrom: checkpoint)
+        signals = SignalObserver(writes: writes)
         self.output = output
         self.progress = progress
         self.writes = writes
@@ -107,7 +110,6 @@ final class TrainingRun {
             observers.append(MetricsObserver(directory: directory, progress: progress, title: title, earlierMetrics: earlierMetrics))
         }
         if let events { observers.append(EventsObserver(events, logEvery: logEvery)) }
-        let signals = SignalObserver(writes: writes)
         observers.append(signals)
         if configuration.privacy != nil { try reportPrivacy() }
         if trainer.isFinished && isResumed {
