@@ -257,8 +257,6 @@ enum Settings {
     })
     static let epochs = Setting(key: "epochs", summary: "Epochs to train in all (0 writes the freshly initialised model).",
                                 defaultValue: "\(fresh.epochs)", rule: .overridable, names: .epochs, record: { $0.configuration.epochs })
-    static let steps = Setting(key: "steps", summary: "Stop after this many optimizer steps in all.", rule: .overridable, names: .steps,
-                               record: { $0.configuration.steps })
 
     // MARK: Threads and kernel
     static let workers = Setting(key: "workers", summary: "Worker threads; they never change a result.", defaultValue: "the active cores",
@@ -336,7 +334,7 @@ enum Settings {
         ("Samples", [shuffle, shuffleBlocks, shuffleWindow, seed, reduction, sampling]),
         ("DP-SGD", [dpClip, dpNoise, dpEpsilon, dpDelta]),
         ("Length and learning rate", [learningRate, lrSchedule, lrStepSize, lrGamma, warmupSteps, minLr, plateauFactor, plateauPatience,
-                                      epochs, steps]),
+                                      epochs]),
         ("Threads and kernel", [workers, kernel]),
         ("Run directory and checkpoints", [runDir, output, checkpointEvery, checkpointEveryEpoch, checkpointInterval, keep]),
         ("Starting and resuming", [config, resume, override, printConfig, configFormat]),

@@ -107,7 +107,7 @@ struct ScheduleOptions: ConfigurationOptions {
     var plateauPatience: Int?
     @Option(name: Settings.epochs.name, help: Settings.epochs.help)
     var epochs: Int?
-    @Option(name: Settings.steps.name, help: Settings.steps.help)
+    @Option(name: Settings[\.steps].name, help: Settings[\.steps].help)
     var steps: Int?
 
     func validate() throws {
@@ -119,7 +119,6 @@ struct ScheduleOptions: ConfigurationOptions {
     func edits(into edits: inout SettingEdits) {
         edits.add(Settings.learningRate, learningRate) { $0.schedule.base = $1 }
         edits.add(Settings.epochs, epochs) { $0.epochs = $1 }
-        edits.add(Settings.steps, steps) { $0.steps = $1 }
     }
 
     /// Whether any --lr-* flag was given.

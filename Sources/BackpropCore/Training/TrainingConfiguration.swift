@@ -85,6 +85,8 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// The settings declared once (`DeclaredSetting`): a new setting is its
     /// property above, a line here, and its option on the command line.
     public static let fields: [any DeclaredSetting] = [
+        OptionalSetting("steps", \.steps, words: "steps", domain: .atLeast(1), rule: .overridable, section: "Length and learning rate",
+                        summary: "Stop after this many optimizer steps in all."),
         OptionalSetting("clipNorm", \.clipNorm, words: "gradient-norm clip", domain: .positive, section: "Optimizer",
                         summary: "Clip each step's gradient to this global L2 norm C: g ← g · min(1, C/‖g‖) before the update (Keras' clipnorm)."),
     ]
@@ -106,7 +108,6 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         }
         try require(batchSize > 0, .batchSize, batchSize, "it must be at least 1")
         try require(epochs >= 0, .epochs, epochs, "it must be 0 or more")
-        try require(steps.map { $0 > 0 } ?? true, .steps, steps ?? 0, "it must be at least 1")
         try require(workers > 0, .workers, workers, "it must be at least 1")
         try require(workers <= Self.workerLimit, .workers, workers, "it must be at most \(Self.workerLimit)")
         try require(shardSize > 0, .shardSize, shardSize, "it must be at least 1")
@@ -211,7 +212,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
 extension TrainingConfiguration {
     private enum CodingKeys: String, CodingKey {
         case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
-        case batchSize, epochs, steps, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
+        case batchSize, epochs, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
         case monitor, minDelta, earlyStopping, dropout, augmentation, blockShuffle
     }
 
@@ -234,7 +235,6 @@ extension TrainingConfiguration {
         }
         batchSize = try c.decode(Int.self, forKey: .batchSize)
         epochs = try c.decode(Int.self, forKey: .epochs)
-        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
         shuffle = try c.decode(Bool.self, forKey: .shuffle)
         workers = try c.decode(Int.self, forKey: .workers)
         seed = try c.decode(UInt64.self, forKey: .seed)
@@ -270,7 +270,6 @@ extension TrainingConfiguration {
         try c.encode(schedule, forKey: .schedule)
         try c.encode(batchSize, forKey: .batchSize)
         try c.encode(epochs, forKey: .epochs)
-        try c.encodeIfPresent(steps, forKey: .steps)
         try c.encode(shuffle, forKey: .shuffle)
         try c.encode(workers, forKey: .workers)
         try c.encode(seed, forKey: .seed)

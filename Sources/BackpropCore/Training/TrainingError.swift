@@ -44,7 +44,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// none of them by a flag: the command line passes its own names to
     /// `description(naming:)`.
     public enum Setting: Sendable, Equatable {
-        case layers, loss, learningRate, batchSize, epochs, steps, workers, shardSize
+        case layers, loss, learningRate, batchSize, epochs, workers, shardSize
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
         case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
         case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience, plateauFactor, plateauPatience
@@ -60,7 +60,6 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             case .learningRate: return "learning rate"
             case .batchSize: return "batch size"
             case .epochs: return "epochs"
-            case .steps: return "steps"
             case .workers: return "workers"
             case .shardSize: return "shard size"
             case .momentum: return "momentum"
