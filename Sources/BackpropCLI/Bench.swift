@@ -46,6 +46,7 @@ struct Bench: ParsableCommand {
     var json = false
 
     func validate() throws {
+        try refuseNonFiniteReals(in: self)
         for (flag, value) in [("--steps-per-repetition", stepsPerRepetition), ("--repetitions", repetitions)] where value < 1 {
             throw ValidationError("\(flag) \(value) is invalid: it must be at least 1.")
         }

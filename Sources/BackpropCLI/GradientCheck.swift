@@ -12,6 +12,11 @@ struct GradientCheck: ParsableCommand {
     @Option(help: "Seed of the random networks and inputs.")
     var seed: UInt64 = 0
 
+    func validate() throws {
+        try refuseNonFiniteReals(in: self)
+        guard tolerance > 0 else { throw ValidationError("--tolerance: \(tolerance) is not a number > 0.") }
+    }
+
     func run() throws {
         try Backprop.setUp()
         var worstOverall = 0.0

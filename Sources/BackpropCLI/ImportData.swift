@@ -93,6 +93,7 @@ extension ImportData {
         var names: [String]? { classNames.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } }
 
         func validate() throws {
+            try refuseNonFiniteReals(in: self)
             guard testFraction > 0, testFraction < 1 else {
                 throw ValidationError("--test-fraction \(testFraction) is invalid: it must lie strictly between 0 and 1.")
             }

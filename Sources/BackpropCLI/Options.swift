@@ -65,6 +65,55 @@ extension Optional: OptionalValue {
     var wrapped: Any? { map { $0 } }
 }
 
+/// A value made of real numbers (a list of rates).
+protocol RealValues {
+    var reals: [Double] { get }
+}
+
+extension DropoutRates: RealValues {
+    var reals: [Double] { rates }
+}
+
+/// A real-valued option's values as parsed; empty when it was not given or is not real-valued.
+protocol ParsedReal {
+    var reals: [Double] { get }
+}
+
+extension Option: ParsedReal {
+    var reals: [Double] {
+        let value: Any? = (wrappedValue as? any OptionalValue).map(\.wrapped) ?? wrappedValue
+        if let real = value as? Double { return [real] }
+        return (value as? any RealValues)?.reals ?? []
+    }
+}
+
+/// An option group nested in a command, seen through `Any`.
+protocol NestedArguments {
+    var arguments: any ParsableArguments { get }
+}
+
+extension OptionGroup: NestedArguments {
+    var arguments: any ParsableArguments { wrappedValue }
+}
+
+/// Refuses NaN and ±∞ given to any real-valued option of `command` or of
+/// its option groups, by flag (`--name: nan is not a finite number.`): no
+/// setting takes them, and none may stand in for "not given". Every
+/// command with a real-valued option, and every option group whose own
+/// checks read one (they are validated before the command), calls it first
+/// in its `validate()`, so that no later check can read a NaN as something else. The flag is the
+/// property's name in kebab case, as every option here is named.
+func refuseNonFiniteReals(in command: any ParsableArguments) throws {
+    for child in Mirror(reflecting: command).children {
+        if let group = child.value as? any NestedArguments {
+            try refuseNonFiniteReals(in: group.arguments)
+        } else if let label = child.label, let value = (child.value as? any ParsedReal)?.reals.first(where: { !$0.isFinite }) {
+            let flag = label.dropFirst().reduce(into: "--") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
+            throw ValidationError("\(flag): \(value) is not a finite number.")
+        }
+    }
+}
+
 /// An option group whose flags edit a `TrainingConfiguration`.
 protocol ConfigurationOptions: ParsableArguments {
     /// Appends the edits of the flags that were given.
@@ -129,6 +178,7 @@ struct OptimizerOptions: ConfigurationOptions {
     var clipNorm: Double?
 
     func validate() throws {
+        try refuseNonFiniteReals(in: self)
         if momentum != nil, let optimizer, ![.momentum, .nesterov, .rmsprop].contains(optimizer) {
             throw ValidationError("\(Settings.momentum.flag) applies only to --optimizer momentum, nesterov or rmsprop, not \(optimizer.rawValue).")
         }

@@ -24,6 +24,7 @@ struct Privacy: ParsableCommand {
     var delta: Double
 
     func validate() throws {
+        try refuseNonFiniteReals(in: self)
         guard (noise == nil) != (epsilon == nil) else { throw ValidationError("give one of --noise and --epsilon.") }
         if let noise, !(noise.isFinite && noise >= 0) { throw ValidationError("--noise \(noise) is invalid: it must be a finite number ≥ 0.") }
         if let epsilon, !(epsilon.isFinite && epsilon > 0) { throw ValidationError("--epsilon \(epsilon) is invalid: it must be a finite number > 0.") }

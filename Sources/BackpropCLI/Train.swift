@@ -76,6 +76,7 @@ struct Train: ParsableCommand {
     var logNoiseScale = false
 
     func validate() throws {
+        try refuseNonFiniteReals(in: self)
         if quiet && verbose { throw ValidationError("--quiet and --verbose contradict each other; give one.") }
         if logEvery < 0 { throw ValidationError("--log-every \(logEvery) is invalid: it must be 0 (off) or more.") }
         if let checkpointEvery, checkpointEvery < 0 {

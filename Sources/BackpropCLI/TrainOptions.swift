@@ -46,6 +46,7 @@ struct PrivacyOptions: ConfigurationOptions {
     var dpDelta: Double?
 
     func validate() throws {
+        try refuseNonFiniteReals(in: self)
         if dpClip == nil, let flag = [("--dp-noise", dpNoise), ("--dp-epsilon", dpEpsilon), ("--dp-delta", dpDelta)].first(where: { $0.1 != nil })?.0 {
             throw ValidationError("\(flag) needs --dp-clip (the clipping bound C turns DP-SGD on).")
         }
@@ -111,6 +112,7 @@ struct ScheduleOptions: ConfigurationOptions {
     var steps: Int?
 
     func validate() throws {
+        try refuseNonFiniteReals(in: self)
         if epochs == 0, let steps {
             throw ValidationError("--steps \(steps) cannot be reached with --epochs 0; drop one of them.")
         }

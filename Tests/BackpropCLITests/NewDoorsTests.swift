@@ -275,3 +275,50 @@ extension HardeningTests {
         #expect(genuine.status == 0, "\(genuine.standardError)")
     }
 }
+
+extension HardeningTests {
+    /// The flags of `command --help` that take a value.
+    func valueFlags(_ command: [String]) throws -> [String] {
+        let help = try backprop(command + ["--help"]).standardOutput
+        return help.split(separator: "\n").compactMap { line -> String? in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard let match = text.firstMatch(of: /^(--[a-z0-9-]+) <[a-z0-9-]+>/) else { return nil }
+            return String(match.1)
+        }
+    }
+
+    /// Each command with the arguments it requires, valid up to the files they name.
+    static let commands: [[String]] = [
+        ["train"], ["privacy", "--noise", "1", "--sample-rate", "0.01", "--steps", "100", "--delta", "1e-5"],
+        ["evaluate", "--checkpoint", "m.h5"], ["predict", "--checkpoint", "m.h5", "--input", "d.h5"], ["bench"],
+        ["generate", "--samples", "10", "--output", "g.h5"], ["gradcheck"], ["import", "csv", "t.csv", "--output", "o.h5"],
+        ["import", "npy", "--x", "x.npy", "--y", "y.npy", "--output", "o.h5"],
+    ]
+
+    @Test("every real-valued flag of every command refuses NaN and ±∞ by name (a flag is real-valued when it takes 0.5 and refuses a word): exit 64, one line naming the flag and the value",
+          arguments: commands)
+    func nonFiniteRealFlags(_ command: [String]) throws {
+        let name = command.prefix(command.first == "import" ? 2 : 1).map { $0 }
+        var reals: [String] = []
+        for flag in try valueFlags(name) {
+            // An unknown flag after it: the probe never runs the command.
+            let half = try backprop(command + ["\(flag)=0.5", "--no-such-probe"]), word = try backprop(command + ["\(flag)=abc", "--no-such-probe"])
+            if !half.standardError.contains("The value '0.5' is invalid for '\(flag)") && word.standardError.contains("The value 'abc' is invalid for '\(flag)") {
+                reals.append(flag)
+            }
+        }
+        for flag in reals {
+            for value in ["nan", "inf", "-inf"] {
+                let result = try backprop(command + ["\(flag)=\(value)"])
+                let lines = result.standardError.split(separator: "\n")
+                #expect(result.status == 64 && lines.count == 1 && lines[0].contains(flag) && lines[0].contains(value),
+                        "\(name) \(flag)=\(value): \(result.standardError)")
+                // A real number option says so in one form.
+                if !result.standardError.contains("The value") {
+                    #expect(result.standardError == "error: \(flag): \(value) is not a finite number.\n", "\(name) \(flag)=\(value): \(result.standardError)")
+                }
+            }
+        }
+        if ["train", "privacy", "gradcheck", "import"].contains(name[0]) { #expect(!reals.isEmpty, "\(name): no real-valued flag found") }
+    }
+}
