@@ -109,7 +109,9 @@ func refuseNonFiniteReals(in command: any ParsableArguments) throws {
             try refuseNonFiniteReals(in: group.arguments)
         } else if let label = child.label, let value = (child.value as? any ParsedReal)?.reals.first(where: { !$0.isFinite }) {
             let flag = label.dropFirst().reduce(into: "--") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
-            throw ValidationError("\(flag): \(value) is not a finite number.")
+            // A declared setting says its domain ("a finite number > 0"); the others, what every one of them needs.
+            let domain = Settings.declared.first { $0.flag == flag }?.declaration?.domain.description ?? "a finite number"
+            throw ValidationError("\(flag): \(value) is not \(domain).")
         }
     }
 }
