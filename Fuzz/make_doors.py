@@ -99,7 +99,7 @@ def cases():
     yield "config-duplicate.json", b'{"epochs": 1, "epochs": 2}', "'epochs' is given twice"
     yield "config-duplicate.yaml", b"epochs: 1\nepochs: 2\n", "'epochs' is given twice"
     yield "config-list.json", b"[1, 2]", "is not a JSON object"
-    yield "config-nested.json", b'{"layers": {"a": 1}}', "key 'layers' holds a mapping"
+    yield "config-nested.json", b'{"layers": {"a": 1}}', 'key "layers": expected a list of whole numbers (784,256,10), found a mapping'
     yield "config-deep.yaml", b"a: " + b"[" * 20 + b"]" * 20 + b"\n", "nests deeper"
     yield "config-many-values.yaml", b"layers: [" + b"1, " * 20000 + b"1]\n", "more values"
     yield "config-not-utf8.json", b'{"epochs": "\xff"}', "is not a JSON object"

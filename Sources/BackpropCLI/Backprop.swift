@@ -51,10 +51,12 @@ struct Backprop: ParsableCommand {
                 if let (path, flags) = ConfigFile.configuredFlags(arguments) {
                     if let flag = flags.first(where: { $0.hasPrefix("--") && message.hasPrefix("Unknown option '\($0)'") }) {
                         message = "\(path): '\(flag.dropFirst(2))' is not a setting of this command (\(message))"
-                    } else if let (flag, _) = zip(flags, flags.dropFirst()).first(where: { flag, value in
+                    } else if let (flag, value) = zip(flags, flags.dropFirst()).first(where: { flag, value in
                         message.contains("'\(flag) <") && message.contains("'\(value)'")
                     }) {
-                        message = "\(path): the value of '\(flag.dropFirst(2))' is refused (\(message))"
+                        let key = String(flag.dropFirst(2))
+                        let expected = OptionTable.rows(for: arguments).first { $0.key == key }?.type.map { "expected \($0), " } ?? ""
+                        message = "\(path): key \"\(key)\": \(expected)found \"\(value)\" (\(message))"
                     }
                 }
                 if !message.isEmpty { printError("error: " + message) }

@@ -12,17 +12,18 @@ enum ConfigFile {
         guard let path = given.path else { throw ValidationError("--config needs a file.") }
         var rest = arguments
         rest.removeSubrange(given.arguments)
-        let flags = try self.flags(from: path)
+        let flags = try self.flags(from: path, for: OptionTable.rows(for: rest))
         // After the subcommand name (the first argument that is not a flag).
         let position = rest.firstIndex { !$0.hasPrefix("-") }.map { $0 + 1 } ?? 0
         rest.insert(contentsOf: flags, at: position)
         return rest
     }
 
-    /// The flags a configuration file stands for, in key order.
-    static func flags(from path: String) throws -> [String] {
+    /// The flags a configuration file stands for, in key order, each value
+    /// checked against the type of the option it sets (`rows`, the command's options).
+    static func flags(from path: String, for rows: [OptionRow] = []) throws -> [String] {
         do {
-            return try SettingsFile.flags(from: path)
+            return try SettingsFile.flags(from: path) { key in rows.first { $0.key == key }?.type }
         } catch {
             throw ValidationError(error.description)
         }

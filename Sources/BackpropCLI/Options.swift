@@ -59,10 +59,12 @@ extension Option: ParsedOption {
 /// An Optional, seen through `Any`.
 protocol OptionalValue {
     var wrapped: Any? { get }
+    static var wrappedType: Any.Type { get }
 }
 
 extension Optional: OptionalValue {
     var wrapped: Any? { map { $0 } }
+    static var wrappedType: Any.Type { Wrapped.self }
 }
 
 /// A value made of real numbers (a list of rates).

@@ -397,5 +397,21 @@ struct SettingsTable: ParsableCommand {
         commandName: "settings",
         abstract: "Print the table of train's settings (flag, default, what it may do on --resume, meaning) as Markdown.")
 
-    func run() throws { print(Settings.markdownTable) }
+    @Flag(help: "Print it as JSON instead, one object per setting: key (the flag without dashes, and the key in --config files), value (what a --config file must give it), default, resume, section, summary.")
+    var json = false
+
+    func run() throws {
+        guard json else { return print(Settings.markdownTable) }
+        let types = OptionTable.rows(of: Train.self)
+        let rows: [[String: Any]] = Settings.sections.flatMap { section in
+            section.settings.map { setting in
+                var row: [String: Any] = ["key": setting.key, "resume": setting.rule.rawValue, "section": section.title, "summary": setting.summary]
+                row["value"] = types.first { $0.key == setting.key }?.type?.description
+                row["default"] = setting.defaultValue
+                return row
+            }
+        }
+        let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .withoutEscapingSlashes])
+        print(String(decoding: data, as: UTF8.self))
+    }
 }

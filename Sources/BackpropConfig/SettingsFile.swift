@@ -71,13 +71,14 @@ public enum SettingsFile {
         return "{\n" + members.joined(separator: ",\n") + "\n\(indent)}"
     }
 
-    /// The flags the file at `path` stands for, in key order.
+    /// The flags the file at `path` stands for, in key order, each value
+    /// checked against its key's type (`types`; nil: any value the parser takes).
     /// - Throws: `SettingsFileError` naming the file.
-    public static func flags(from path: String) throws(SettingsFileError) -> [String] {
+    public static func flags(from path: String, types: (String) -> SettingType? = { _ in nil }) throws(SettingsFileError) -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SettingsFileError(path: path, reason: "cannot read the configuration file.")
         }
-        return try flags(parsing: data, path: path)
+        return try flags(parsing: data, path: path, types: types)
     }
 
     /// The flags `data` stands for; YAML when `path` ends in .yaml or .yml,
@@ -85,16 +86,47 @@ public enum SettingsFile {
     /// a list (joined with commas) becomes --key VALUE.
     /// - Throws: `SettingsFileError`: not a mapping of settings, a key given
     ///   twice (JSON and YAML alike), a YAML alias, more values or deeper
-    ///   nesting than settings need, a key that is not a flag name.
-    public static func flags(parsing data: Data, path: String) throws(SettingsFileError) -> [String] {
+    ///   nesting than settings need, a key that is not a flag name, a value
+    ///   that is not of its key's type (`key "epochs": expected a whole number, found a string "ten"`).
+    public static func flags(parsing data: Data, path: String,
+                             types: (String) -> SettingType? = { _ in nil }) throws(SettingsFileError) -> [String] {
+        var flags: [String] = []
+        for (key, value) in try values(parsing: data, path: path) {
+            func refuse(_ reason: String) -> SettingsFileError { SettingsFileError(path: path, reason: "key \"\(key)\": \(reason)") }
+            if key == recordedKey, value == .mapping { continue }
+            let type = types(key)
+            if let type, !type.admits(value) { throw refuse("expected \(type), found \(value.found).") }
+            guard key == key.lowercased(), !key.hasPrefix("-"), !key.isEmpty, key != "config" else {
+                throw refuse("not a flag name (write them as in --help, without the dashes).")
+            }
+            switch value {
+            case .boolean(let on): flags.append(on ? "--\(key)" : "--no-\(key)")
+            case .mapping: throw refuse("expected \(type?.description ?? "a value"), found a mapping (only '\(recordedKey)' may hold one: a run's facts, not settings).")
+            case .null: throw refuse("expected \(type?.description ?? "a value"), found null.")
+            default:
+                guard let text = value.text else { throw refuse("expected \(type?.description ?? "a value"), found \(value.found) of lists.") }
+                flags += ["--\(key)", text]
+            }
+        }
+        return flags
+    }
+
+    /// The file's settings as written, in key order.
+    /// - Throws: `SettingsFileError` for a file that is not a mapping of
+    ///   settings, a key given twice, an alias, or too many or too deep values.
+    public static func values(parsing data: Data, path: String) throws(SettingsFileError) -> [(key: String, value: SettingValue)] {
         func refuse(_ reason: String) -> SettingsFileError { SettingsFileError(path: path, reason: reason) }
         let yaml = path.hasSuffix(".yaml") || path.hasSuffix(".yml")
+        let notSettings = refuse("is not a \(yaml ? "YAML mapping" : "JSON object") of settings (numbers, strings, booleans, lists), "
+                                 + (yaml ? "e.g. 'epochs: 10'." : "e.g. {\"epochs\": 10}."))
         // Read as YAML (JSON is a subset) to refuse what the decoders let
         // through: keys given twice (JSON keeps the last) and aliases that
         // expand without bound (a few hundred bytes to billions of values).
+        var composed: Node?
         if let text = String(validating: [UInt8](data), as: UTF8.self) {
             do {
-                if let root = try Yams.compose(yaml: text) {
+                composed = try Yams.compose(yaml: text)
+                if let root = composed {
                     var budget = valueLimit
                     if let reason = check(root, depth: 0, budget: &budget) { throw refuse(reason) }
                 }
@@ -103,28 +135,20 @@ public enum SettingsFile {
             } catch let error as SettingsFileError {
                 throw error
             } catch {
-                // Not YAML: the decoder below says what is wrong.
+                // Not YAML: JSON's decoder below, or the error, says what is wrong.
             }
         }
-        let decoded = yaml ? try? YAMLDecoder().decode([String: Value].self, from: data)
-                           : try? JSONDecoder().decode([String: Value].self, from: data)
-        guard let settings = decoded else {
-            throw refuse("is not a \(yaml ? "YAML mapping" : "JSON object") of settings (numbers, strings, booleans, lists), "
-                         + (yaml ? "e.g. 'epochs: 10'." : "e.g. {\"epochs\": 10}."))
-        }
-        var flags: [String] = []
-        for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
-            guard key == key.lowercased(), !key.hasPrefix("-"), !key.isEmpty, key != "config" else {
-                throw refuse("key '\(key)' is not a flag name (write them as in --help, without the dashes).")
+        if yaml {
+            guard let mapping = composed?.mapping else { throw notSettings }
+            var settings: [(key: String, value: SettingValue)] = []
+            for (key, value) in mapping {
+                guard case .scalar(let scalar) = key else { throw refuse("a key is not a flag name (write them as in --help, without the dashes).") }
+                settings.append((scalar.string, SettingValue(value)))
             }
-            switch value {
-            case .flag(let on): flags.append(on ? "--\(key)" : "--no-\(key)")
-            case .text(let text): flags += ["--\(key)", text]
-            case .section where key == recordedKey: break
-            case .section: throw refuse("key '\(key)' holds a mapping; only '\(recordedKey)' may (a run's facts, not settings).")
-            }
+            return settings.sorted { $0.key < $1.key }
         }
-        return flags
+        guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: data) else { throw notSettings }
+        return object.map { ($0.key, $0.value.value) }.sorted { $0.key < $1.key }
     }
 
     /// Why `node` is refused, or nil: an alias, or more values or deeper
@@ -151,27 +175,28 @@ public enum SettingsFile {
         return nil
     }
 
-    /// A setting's value: a flag or the text of one.
-    enum Value: Decodable {
-        case flag(Bool)
-        case text(String)
-        /// A mapping: allowed only as `recordedKey`.
-        case section
+    /// A JSON value, read with its kind: JSON's decoder tells a boolean,
+    /// a whole number, a number, a string, a list, an object and null apart.
+    struct JSONValue: Decodable {
+        let value: SettingValue
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
-            if let on = try? container.decode(Bool.self) {
-                self = .flag(on)
-            } else if let list = try? container.decode([Value].self) {
-                self = .text(list.map { if case .text(let t) = $0 { t } else { "" } }.joined(separator: ","))
+            if container.decodeNil() {
+                value = .null
+            } else if let on = try? container.decode(Bool.self) {
+                value = .boolean(on)
             } else if let integer = try? container.decode(Int.self) {
-                self = .text(String(integer))
+                value = .integer(String(integer))
             } else if let number = try? container.decode(Double.self) {
-                self = .text(String(number))
-            } else if (try? container.decode([String: Value].self)) != nil {
-                self = .section
+                value = .real(String(number))
+            } else if let text = try? container.decode(String.self) {
+                value = .string(text)
+            } else if let list = try? container.decode([JSONValue].self) {
+                value = .list(list.map(\.value))
             } else {
-                self = .text(try container.decode(String.self))
+                _ = try container.decode([String: JSONValue].self)
+                value = .mapping
             }
         }
     }

@@ -1,0 +1,151 @@
+import ArgumentParser
+import BackpropConfig
+import BackpropCore
+import Foundation
+
+// Every option of a command, with its flag, the property that holds it and
+// the type of value a settings file must give it, derived from the command's
+// own declarations: swift-argument-parser's description of the command
+// (`_dumpHelp()`: names, kinds, an enumeration's choices) walked in step with
+// the command's stored properties (`Mirror`, declaration order, option groups
+// in place: the order the parser itself reads them in). A new option gets its
+// row, and a settings file's check, with no line written here.
+
+/// One option of a command.
+struct OptionRow {
+    /// The long name without its dashes: the key in a settings file.
+    let key: String
+    /// The property's name ("learningRate").
+    let property: String
+    /// What a settings file must give it; nil for a type that declares none (`SettingValueType`).
+    let type: SettingType?
+}
+
+enum OptionTable {
+    /// The options of `command`, in the order of its help.
+    static func rows(of command: any ParsableCommand.Type) -> [OptionRow] {
+        guard let data = command._dumpHelp().data(using: .utf8),
+              let described = try? JSONDecoder().decode(DumpedTool.self, from: data) else { return [] }
+        var arguments = described.command.arguments ?? []
+        var rows: [OptionRow] = []
+        for (property, argument) in properties(of: command.init()) {
+            // The two walks must agree, kind by kind; where they do not, no row is trusted.
+            guard !arguments.isEmpty, arguments[0].kind == argument.kind else { return [] }
+            let dumped = arguments.removeFirst()
+            guard let key = dumped.long else { continue }
+            // A flag with an inversion is two to the parser (--shuffle, --no-shuffle).
+            if case .flag = argument, arguments.first?.long == "no-" + key { arguments.removeFirst() }
+            // A flag is on or off; an enumeration's choices are the parser's; anything else says its own type.
+            let type: SettingType? = switch argument {
+            case .positional: nil
+            case .flag: .boolean
+            case .option(let valueType):
+                if let choices = dumped.allValues, !choices.isEmpty {
+                    dumped.isRepeating ? .list(of: .choice(choices), "a list of " + SettingType.choice(choices).description) : .choice(choices)
+                } else {
+                    (valueType as? any SettingValueType.Type)?.settingType
+                }
+            }
+            rows.append(OptionRow(key: key, property: property, type: type))
+        }
+        return rows
+    }
+
+    /// The rows of the subcommand that `arguments` (a command line after the program's name) runs.
+    static func rows(for arguments: [String]) -> [OptionRow] {
+        guard let name = arguments.first(where: { !$0.hasPrefix("-") }),
+              let command = Backprop.configuration.subcommands.first(where: { $0._commandName == name }) else { return [] }
+        return rows(of: command)
+    }
+
+    /// What one stored property of a command holds.
+    enum Argument {
+        case positional
+        case flag
+        case option(Any.Type)
+
+        /// The parser's word for it.
+        var kind: String {
+            switch self {
+            case .positional: "positional"
+            case .flag: "flag"
+            case .option: "option"
+            }
+        }
+    }
+
+    /// `arguments`' positional arguments, options and flags in declaration order, its option groups' in place.
+    private static func properties(of arguments: any ParsableArguments) -> [(String, Argument)] {
+        Mirror(reflecting: arguments).children.flatMap { child -> [(String, Argument)] in
+            let name = String((child.label ?? "").dropFirst())
+            switch child.value {
+            case let group as any ArgumentGroup: return properties(of: type(of: group).groupType.init())
+            case let option as any TypedOption: return [(name, .option(option.valueType))]
+            case is any FlagArgument: return [(name, .flag)]
+            case is any PositionalArgument: return [(name, .positional)]
+            default: return []
+            }
+        }
+    }
+
+    /// What `_dumpHelp()` says of a command (swift-argument-parser's ToolInfoV0), as far as needed here.
+    private struct DumpedTool: Decodable {
+        struct Command: Decodable { let arguments: [Argument]? }
+        struct Argument: Decodable {
+            struct Name: Decodable { let kind: String; let name: String }
+            let names: [Name]?
+            let kind: String
+            let allValues: [String]?
+            let isRepeating: Bool
+            var long: String? { names?.first { $0.kind == "long" }?.name }
+        }
+        let command: Command
+    }
+}
+
+/// An option group, seen through `Any`: the type of arguments it holds.
+protocol ArgumentGroup { static var groupType: any ParsableArguments.Type { get } }
+extension OptionGroup: ArgumentGroup { static var groupType: any ParsableArguments.Type { Value.self } }
+
+/// An option, seen through `Any`: the type of its value (an Optional's wrapped type).
+protocol TypedOption { var valueType: Any.Type { get } }
+extension Option: TypedOption {
+    var valueType: Any.Type { (Value.self as? any OptionalValue.Type)?.wrappedType ?? Value.self }
+}
+
+/// A flag, seen through `Any`.
+protocol FlagArgument {}
+extension Flag: FlagArgument {}
+
+/// A positional argument, seen through `Any`.
+protocol PositionalArgument {}
+extension Argument: PositionalArgument {}
+
+/// A type of option value, with what a settings file must give for it.
+protocol SettingValueType { static var settingType: SettingType { get } }
+
+extension Int: SettingValueType { static var settingType: SettingType { .wholeNumber } }
+extension Double: SettingValueType { static var settingType: SettingType { .number } }
+extension UInt64: SettingValueType { static var settingType: SettingType { .wholeNumber } }
+extension String: SettingValueType { static var settingType: SettingType { .string() } }
+extension Array: SettingValueType where Element: SettingValueType {
+    static var settingType: SettingType { .list(of: Element.settingType, "a list of " + Element.settingType.description) }
+}
+extension LayerSizes: SettingValueType {
+    static var settingType: SettingType { .list(of: .wholeNumber, "a list of whole numbers (784,256,10)") }
+}
+extension DropoutRates: SettingValueType {
+    static var settingType: SettingType { .either(.number, .list(of: .number, ""), "a number or a list of numbers") }
+}
+extension WorkerCounts: SettingValueType {
+    static var settingType: SettingType { .either(.wholeNumber, .list(of: .wholeNumber, ""), "a whole number or a list of them") }
+}
+extension ByteSize: SettingValueType {
+    static var settingType: SettingType { .either(.wholeNumber, .string(), "a size (a whole number of bytes, or a string like \"8G\")") }
+}
+extension WallInterval: SettingValueType {
+    static var settingType: SettingType { .either(.number, .string(), "a duration (seconds, or a string like \"10m\")") }
+}
+extension Augmentation: SettingValueType {
+    static var settingType: SettingType { .string("a string (shift=S, flip, both joined by a comma, or none)") }
+}
