@@ -22,7 +22,7 @@ struct Backprop: ParsableCommand {
         do {
             // A BACKPROP_KERNEL that names no path this CPU runs is refused by every command.
             _ = try KernelChoice.auto.resolved()
-            var command = try parseAsRoot(ConfigFile.expand(Array(CommandLine.arguments.dropFirst())))
+            var command = try parseAsRoot(OptionTable.joiningNegativeValues(ConfigFile.expand(Array(CommandLine.arguments.dropFirst()))))
             try command.run()
             // A command whose output could not be written has failed
             // (`backprop inspect FILE > /dev/full`): flush it while the

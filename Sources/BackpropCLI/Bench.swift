@@ -46,11 +46,10 @@ struct Bench: ParsableCommand {
     var json = false
 
     func validate() throws {
-        try refuseNonFiniteReals(in: self)
-        for (flag, value) in [("--steps-per-repetition", stepsPerRepetition), ("--repetitions", repetitions)] where value < 1 {
-            throw ValidationError("\(flag) \(value) is invalid: it must be at least 1.")
-        }
-        if warmup < 0 { throw ValidationError("--warmup \(warmup) is invalid: it must be 0 or more.") }
+        try refuseOutOfDomain(in: self)
+        try requireDomain("--steps-per-repetition", stepsPerRepetition, .atLeast(1))
+        try requireDomain("--repetitions", repetitions, .atLeast(1))
+        try requireDomain("--warmup", warmup, .atLeast(0))
         for workers in workers?.counts ?? [1] {
             try Train.checked { try trainingConfiguration(workers: workers).validate() }
         }

@@ -31,10 +31,10 @@ struct Generate: ParsableCommand {
     var output: String
 
     func validate() throws {
-        guard samples >= 1 && samples <= Int(Int32.max) else { throw ValidationError("--samples \(samples) is invalid: it must be 1 … \(Int32.max).") }
-        guard testSamples >= 1 && testSamples <= 1 << 24 else { throw ValidationError("--test-samples \(testSamples) is invalid: it must be 1 … \(1 << 24).") }
-        guard features >= 1 && features <= 1 << 20 else { throw ValidationError("--features \(features) is invalid: it must be 1 … \(1 << 20).") }
-        guard classes >= 2 && classes <= 256 else { throw ValidationError("--classes \(classes) is invalid: it must be 2 … 256.") }
+        try requireDomain("--samples", samples, .wholeRange(1, Int(Int32.max)))
+        try requireDomain("--test-samples", testSamples, .wholeRange(1, 1 << 24))
+        try requireDomain("--features", features, .wholeRange(1, 1 << 20))
+        try requireDomain("--classes", classes, .wholeRange(2, 256))
     }
 
     func run() throws {

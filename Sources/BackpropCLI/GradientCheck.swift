@@ -13,7 +13,7 @@ struct GradientCheck: ParsableCommand {
     var seed: UInt64 = 0
 
     func validate() throws {
-        try refuseNonFiniteReals(in: self)
+        try refuseOutOfDomain(in: self)
         guard tolerance > 0 else { throw ValidationError("--tolerance: \(tolerance) is not a number > 0.") }
     }
 

@@ -33,7 +33,7 @@ struct ImportData: ParsableCommand {
 
         func validate() throws {
             for (flag, value) in [("--train-limit", trainLimit), ("--test-limit", testLimit)] {
-                if let value, value < 1 { throw ValidationError("\(flag) \(value) is invalid: it must be at least 1.") }
+                if let value { try requireDomain(flag, value, .atLeast(1)) }
             }
         }
     }
@@ -93,10 +93,8 @@ extension ImportData {
         var names: [String]? { classNames.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) } }
 
         func validate() throws {
-            try refuseNonFiniteReals(in: self)
-            guard testFraction > 0, testFraction < 1 else {
-                throw ValidationError("--test-fraction \(testFraction) is invalid: it must lie strictly between 0 and 1.")
-            }
+            try refuseOutOfDomain(in: self)
+            try requireDomain("--test-fraction", testFraction, .openUnit)
             if let names, let problem = ClassNames.problem(names) { throw ValidationError("--class-names \(problem).") }
         }
 

@@ -58,6 +58,30 @@ enum OptionTable {
         return rows(of: command)
     }
 
+    /// `arguments` with each negative number given to an option joined to
+    /// it (`--learning-rate -1` → `--learning-rate=-1`): the parser takes
+    /// "-1" for a flag, and would say the value is missing, where the value's
+    /// own check has something true to say.
+    static func joiningNegativeValues(_ arguments: [String]) -> [String] {
+        let options = Set(rows(for: arguments).filter { $0.type.map { $0.description != SettingType.boolean.description } ?? true }
+            .map { "--" + $0.key })
+        var joined: [String] = []
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            if argument == "--" { return joined + arguments[index...] }
+            if options.contains(argument), index + 1 < arguments.endIndex,
+               arguments[index + 1].wholeMatch(of: /-([0-9.].*|inf|infinity|nan)/.ignoresCase()) != nil {
+                joined.append(argument + "=" + arguments[index + 1])
+                index += 2
+            } else {
+                joined.append(argument)
+                index += 1
+            }
+        }
+        return joined
+    }
+
     /// What one stored property of a command holds.
     enum Argument {
         case positional

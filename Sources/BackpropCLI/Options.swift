@@ -76,16 +76,21 @@ extension DropoutRates: RealValues {
     var reals: [Double] { rates }
 }
 
-/// A real-valued option's values as parsed; empty when it was not given or is not real-valued.
-protocol ParsedReal {
-    var reals: [Double] { get }
+/// A numeric option's values as parsed; empty when it was not given or is not numeric.
+protocol ParsedNumbers {
+    var numbers: [any CustomStringConvertible & Sendable] { get }
 }
 
-extension Option: ParsedReal {
-    var reals: [Double] {
+extension Option: ParsedNumbers {
+    var numbers: [any CustomStringConvertible & Sendable] {
         let value: Any? = (wrappedValue as? any OptionalValue).map(\.wrapped) ?? wrappedValue
-        if let real = value as? Double { return [real] }
-        return (value as? any RealValues)?.reals ?? []
+        switch value {
+        case let real as Double: return [real]
+        case let whole as Int: return [whole]
+        case let whole as UInt64: return [whole]
+        case let list as any RealValues: return list.reals
+        default: return []
+        }
     }
 }
 
@@ -98,24 +103,38 @@ extension OptionGroup: NestedArguments {
     var arguments: any ParsableArguments { wrappedValue }
 }
 
-/// Refuses NaN and ±∞ given to any real-valued option of `command` or of
-/// its option groups, by flag (`--name: nan is not a finite number.`): no
-/// setting takes them, and none may stand in for "not given". Every
-/// command with a real-valued option, and every option group whose own
-/// checks read one (they are validated before the command), calls it first
-/// in its `validate()`, so that no later check can read a NaN as something else. The flag is the
+/// Refuses, by flag, a value outside its setting's domain given to any
+/// numeric option of `command` or of its option groups
+/// (`--momentum: 1.5 is not a number in [0, 1).`), and NaN and ±∞ given to
+/// any real-valued one, whatever its domain (`--name: nan is not a finite
+/// number.`): no setting takes them, and none may stand in for "not given".
+/// The domain is the one Core declares for the setting the flag sets
+/// (`TrainingConfiguration.domain(of:)`). Every command with a numeric
+/// option, and every option group whose own checks read one (they are
+/// validated before the command), calls it first in its `validate()`, so
+/// that no later check reads a value its domain refuses. The flag is the
 /// property's name in kebab case, as every option here is named.
-func refuseNonFiniteReals(in command: any ParsableArguments) throws {
+func refuseOutOfDomain(in command: any ParsableArguments) throws {
     for child in Mirror(reflecting: command).children {
         if let group = child.value as? any NestedArguments {
-            try refuseNonFiniteReals(in: group.arguments)
-        } else if let label = child.label, let value = (child.value as? any ParsedReal)?.reals.first(where: { !$0.isFinite }) {
+            try refuseOutOfDomain(in: group.arguments)
+        } else if let label = child.label, let option = child.value as? any ParsedNumbers {
             let flag = label.dropFirst().reduce(into: "--") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
-            // A declared setting says its domain ("a finite number > 0"); the others, what every one of them needs.
-            let domain = Settings.declared.first { $0.flag == flag }?.declaration?.domain.description ?? "a finite number"
-            throw ValidationError("\(flag): \(value) is not \(domain).")
+            let domain = Settings.all.first { $0.flag == flag }?.names.flatMap(TrainingConfiguration.domain(of:))
+            for value in option.numbers {
+                if let real = value as? Double, !real.isFinite {
+                    throw ValidationError("\(flag): \(real) is not \(domain?.description ?? "a finite number").")
+                }
+                if let domain { try requireDomain(flag, value, domain) }
+            }
         }
     }
+}
+
+/// Refuses `value` of `flag` outside `domain`, worded as every value outside
+/// its domain is (`--keep: 0 is not a whole number ≥ 1.`).
+func requireDomain(_ flag: String, _ value: some CustomStringConvertible & Sendable, _ domain: SettingDomain) throws {
+    guard domain.contains(value) else { throw ValidationError("\(flag): \(value) is not \(domain.description).") }
 }
 
 /// An option group whose flags edit a `TrainingConfiguration`.
@@ -182,7 +201,7 @@ struct OptimizerOptions: ConfigurationOptions {
     var clipNorm: Double?
 
     func validate() throws {
-        try refuseNonFiniteReals(in: self)
+        try refuseOutOfDomain(in: self)
         if momentum != nil, let optimizer, ![.momentum, .nesterov, .rmsprop].contains(optimizer) {
             throw ValidationError("\(Settings.momentum.flag) applies only to --optimizer momentum, nesterov or rmsprop, not \(optimizer.rawValue).")
         }
@@ -245,9 +264,7 @@ struct WorkerOptions: ConfigurationOptions {
     var count: Int { workers ?? Self.defaultCount }
 
     func validate() throws {
-        if let workers, !(1...TrainingConfiguration.workerLimit).contains(workers) {
-            throw ValidationError("\(Settings.workers.flag) \(workers) is invalid: it must be at least 1 and at most \(TrainingConfiguration.workerLimit).")
-        }
+        if let workers { try requireDomain(Settings.workers.flag, workers, TrainingConfiguration.domains[.workers]!) }
     }
 
     func edits(into edits: inout SettingEdits) {

@@ -24,13 +24,13 @@ struct Privacy: ParsableCommand {
     var delta: Double
 
     func validate() throws {
-        try refuseNonFiniteReals(in: self)
+        try refuseOutOfDomain(in: self)
         guard (noise == nil) != (epsilon == nil) else { throw ValidationError("give one of --noise and --epsilon.") }
-        if let noise, !(noise.isFinite && noise >= 0) { throw ValidationError("--noise \(noise) is invalid: it must be a finite number ≥ 0.") }
-        if let epsilon, !(epsilon.isFinite && epsilon > 0) { throw ValidationError("--epsilon \(epsilon) is invalid: it must be a finite number > 0.") }
-        guard sampleRate > 0 && sampleRate <= 1 else { throw ValidationError("--sample-rate \(sampleRate) is invalid: it must lie in (0, 1].") }
-        guard steps >= 1 else { throw ValidationError("--steps \(steps) is invalid: it must be at least 1.") }
-        guard delta > 0 && delta < 1 else { throw ValidationError("--delta \(delta) is invalid: it must lie in (0, 1).") }
+        if let noise { try requireDomain("--noise", noise, .nonNegative) }
+        if let epsilon { try requireDomain("--epsilon", epsilon, .positive) }
+        try requireDomain("--sample-rate", sampleRate, .probability)
+        try requireDomain("--steps", steps, .atLeast(1))
+        try requireDomain("--delta", delta, .openUnit)
     }
 
     func run() throws {

@@ -397,7 +397,7 @@ struct SettingsTable: ParsableCommand {
         commandName: "settings",
         abstract: "Print the table of train's settings (flag, default, what it may do on --resume, meaning) as Markdown.")
 
-    @Flag(help: "Print it as JSON instead, one object per setting: key (the flag without dashes, and the key in --config files), value (what a --config file must give it), default, resume, section, summary.")
+    @Flag(help: "Print it as JSON instead, one object per setting: key (the flag without dashes, and the key in --config files), value (what a --config file must give it), domain (the numbers it takes), default, resume, section, summary.")
     var json = false
 
     func run() throws {
@@ -408,6 +408,7 @@ struct SettingsTable: ParsableCommand {
                 var row: [String: Any] = ["key": setting.key, "resume": setting.rule.rawValue, "section": section.title, "summary": setting.summary]
                 row["value"] = types.first { $0.key == setting.key }?.type?.description
                 row["default"] = setting.defaultValue
+                row["domain"] = setting.names.flatMap(TrainingConfiguration.domain(of:))?.description
                 return row
             }
         }

@@ -76,13 +76,11 @@ struct Train: ParsableCommand {
     var logNoiseScale = false
 
     func validate() throws {
-        try refuseNonFiniteReals(in: self)
+        try refuseOutOfDomain(in: self)
         if quiet && verbose { throw ValidationError("--quiet and --verbose contradict each other; give one.") }
-        if logEvery < 0 { throw ValidationError("--log-every \(logEvery) is invalid: it must be 0 (off) or more.") }
-        if let checkpointEvery, checkpointEvery < 0 {
-            throw ValidationError("--checkpoint-every \(checkpointEvery) is invalid: it must be 0 (off) or more.")
-        }
-        if let keep, keep < 1 { throw ValidationError("--keep \(keep) is invalid: keep at least 1 checkpoint.") }
+        try requireDomain(Settings.logEvery.flag, logEvery, .atLeast(0))
+        if let checkpointEvery { try requireDomain(Settings.checkpointEvery.flag, checkpointEvery, .atLeast(0)) }
+        if let keep { try requireDomain(Settings.keep.flag, keep, .atLeast(1)) }
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
         if format != nil && !printConfig { throw ValidationError("--format only applies with --print-config.") }
         if resume == nil {

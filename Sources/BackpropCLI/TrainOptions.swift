@@ -46,14 +46,12 @@ struct PrivacyOptions: ConfigurationOptions {
     var dpDelta: Double?
 
     func validate() throws {
-        try refuseNonFiniteReals(in: self)
+        try refuseOutOfDomain(in: self)
         if dpClip == nil, let flag = [("--dp-noise", dpNoise), ("--dp-epsilon", dpEpsilon), ("--dp-delta", dpDelta)].first(where: { $0.1 != nil })?.0 {
             throw ValidationError("\(flag) needs --dp-clip (the clipping bound C turns DP-SGD on).")
         }
         if dpNoise != nil && dpEpsilon != nil { throw ValidationError("--dp-noise and --dp-epsilon both set σ; give one.") }
-        if let dpEpsilon, !(dpEpsilon.isFinite && dpEpsilon > 0) {
-            throw ValidationError("--dp-epsilon \(dpEpsilon) is invalid: it must be a finite number > 0.")
-        }
+        if let dpEpsilon { try requireDomain(Settings.dpEpsilon.flag, dpEpsilon, .positive) }
     }
 
     func edits(into edits: inout SettingEdits) {
@@ -112,7 +110,7 @@ struct ScheduleOptions: ConfigurationOptions {
     var steps: Int?
 
     func validate() throws {
-        try refuseNonFiniteReals(in: self)
+        try refuseOutOfDomain(in: self)
         if epochs == 0, let steps {
             throw ValidationError("--steps \(steps) cannot be reached with --epochs 0; drop one of them.")
         }

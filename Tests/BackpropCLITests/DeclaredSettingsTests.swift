@@ -21,7 +21,10 @@ struct DeclaredSettingsTests {
         case .positive: return ("0.25", ["0", "-1", "nan", "inf"])
         case .nonNegative: return ("0.25", ["-1", "nan", "inf"])
         case .fraction: return ("0.25", ["1", "-0.5", "nan"])
+        case .openUnit: return ("0.25", ["0", "1", "nan"])
+        case .probability: return ("0.25", ["0", "1.5", "nan"])
         case .atLeast(let bound): return ("\(bound + 1)", ["\(bound - 1)"])
+        case .wholeRange(let low, let high): return ("\(low)", ["\(low - 1)", "\(high + 1)"])
         }
     }
 

@@ -30,10 +30,10 @@ struct OptionsTests {
     }
 
     @Test("a bad value of a shared flag gets the same one-line refusal from train and bench, before anything runs",
-          arguments: [(["--batch-size", "0"], "--batch-size 0 is invalid"), (["--shard-size=-3"], "--shard-size -3 is invalid"),
+          arguments: [(["--batch-size", "0"], "--batch-size: 0 is not a whole number ≥ 1."), (["--shard-size=-3"], "--shard-size: -3 is not a whole number ≥ 1."),
                       (["--layers", "784,0,10"], "--layers"), (["--rmsprop-alpha", "0.5"], "--rmsprop-alpha applies only to --optimizer rmsprop"),
                       (["--optimizer", "adam", "--momentum", "0.5"], "--momentum applies only to"),
-                      (["--optimizer", "rmsprop", "--rmsprop-alpha", "1"], "--rmsprop-alpha 1.0 is invalid")])
+                      (["--optimizer", "rmsprop", "--rmsprop-alpha", "1"], "--rmsprop-alpha: 1.0 is not a number in [0, 1).")])
     func sharedRefusals(arguments: [String], message: String) throws {
         let train = try run(executable, ["train", "--data", CLITests.sample] + arguments, in: directory)
         let bench = try run(executable, ["bench", "--data", CLITests.sample] + arguments, in: directory)

@@ -36,14 +36,14 @@ struct PrivacyCLITests {
     }
 
     @Test("train refuses bad DP-SGD flags by name, before anything is written", arguments: [
-        (["--dp-clip", "0", "--dp-noise", "1"], "--dp-clip 0.0 is invalid"),
-        (["--dp-clip=-1", "--dp-noise", "1"], "--dp-clip -1.0 is invalid"),
-        (["--dp-clip", "1", "--dp-noise=-1"], "--dp-noise -1.0 is invalid"),
+        (["--dp-clip", "0", "--dp-noise", "1"], "--dp-clip: 0.0 is not a finite number > 0."),
+        (["--dp-clip=-1", "--dp-noise", "1"], "--dp-clip: -1.0 is not a finite number > 0."),
+        (["--dp-clip", "1", "--dp-noise=-1"], "--dp-noise: -1.0 is not a finite number ≥ 0."),
         (["--dp-noise", "1"], "--dp-noise needs --dp-clip"),
         (["--dp-clip", "1"], "--dp-clip needs --dp-noise"),
-        (["--dp-clip", "1", "--dp-epsilon", "0"], "--dp-epsilon 0.0 is invalid"),
+        (["--dp-clip", "1", "--dp-epsilon", "0"], "--dp-epsilon: 0.0 is not a finite number > 0."),
         (["--dp-clip", "1", "--dp-noise", "1", "--dp-epsilon", "2"], "give one"),
-        (["--dp-clip", "1", "--dp-noise", "1", "--dp-delta", "1"], "--dp-delta 1.0 is invalid"),
+        (["--dp-clip", "1", "--dp-noise", "1", "--dp-delta", "1"], "--dp-delta: 1.0 is not a number in (0, 1)."),
         (["--sampling", "sometimes"], "--sampling"),
     ])
     func refusedFlags(arguments: [String], fragment: String) throws {

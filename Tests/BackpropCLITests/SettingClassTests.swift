@@ -17,6 +17,7 @@ struct SettingClassTests {
     struct Row: Decodable {
         let key: String
         let value: String?
+        let domain: String?
         let resume: String
         let section: String
     }
@@ -80,5 +81,42 @@ struct SettingClassTests {
             }
         }
         #expect(refused > 0)
+    }
+}
+
+extension SettingClassTests {
+    /// Values just outside a domain, by how `backprop settings --json` words it.
+    static func outside(_ domain: String) -> [String]? {
+        switch domain {
+        case "a finite number > 0": return ["0", "-1", "inf"]
+        case "a finite number ≥ 0": return ["-1", "-inf"]
+        case "a number in [0, 1)": return ["1", "-0.5"]
+        case "a number in (0, 1)": return ["0", "1"]
+        case "a number in (0, 1]": return ["0", "1.5"]
+        default:
+            if let match = domain.wholeMatch(of: /a whole number ≥ (-?[0-9]+)/) { return ["\(Int(match.1)! - 1)"] }
+            if let match = domain.wholeMatch(of: /a whole number in (-?[0-9]+) … ([0-9]+)/) { return ["\(Int(match.1)! - 1)", "\(Int(match.2)! + 1)"] }
+            return nil
+        }
+    }
+
+    @Test("every numeric setting of train refuses values outside its declared domain, and NaN, by name in one form: `--flag: VALUE is not DOMAIN.`, exit 64, before anything is read")
+    func outOfDomain() throws {
+        var checked = 0
+        for row in try settings() {
+            guard let domain = row.domain else { continue }
+            let values = try #require(Self.outside(domain), "\(row.key): '\(domain)' is a domain this test does not know")
+            for value in values + (row.value == "a number" ? ["nan"] : []) {
+                // A value beside the flag, as users type it, and joined to it.
+                for arguments in [["--\(row.key)", value], ["--\(row.key)=\(value)"]] {
+                    let result = try backprop(["train", "--data", "no-such.h5"] + arguments)
+                    let lines = result.standardError.split(separator: "\n")
+                    #expect(result.status == 64 && lines.count == 1 && lines[0].hasPrefix("error: --\(row.key): ")
+                            && lines[0].hasSuffix(" is not \(domain)."), "\(arguments): \(result.standardError)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 50)
     }
 }

@@ -160,6 +160,7 @@ struct DropoutTests {
             edit(&c)
             do { try c.validate() } catch {
                 if case .invalidSetting(let setting, _, let reason) = error { return (setting, reason) }
+                if case .outOfDomain(let setting, _, let domain) = error { return (setting, domain.description) }
                 Issue.record("\(error)")
             }
             return nil

@@ -132,6 +132,7 @@ struct DeclaredSettingTests {
     static func inside(_ field: any DeclaredSetting) -> Any {
         switch field.domain {
         case .atLeast(let bound): return bound + 1
+        case .wholeRange(let low, _): return low
         default: return 0.25
         }
     }
@@ -151,14 +152,17 @@ struct DeclaredSettingTests {
         #expect(older == TrainingConfiguration())
         try configuration.validate()
         if field.domain != .any {
-            let outside: Any = if case .atLeast(let bound) = field.domain { bound - 1 } else { Double.nan }
+            let outside: Any = switch field.domain {
+            case .atLeast(let bound), .wholeRange(let bound, _): bound - 1
+            default: Double.nan
+            }
             #expect(field.set(outside, in: &configuration))
             do {
                 try configuration.validate()
                 Issue.record("validate() accepted \(name) outside \(field.domain.description)")
             } catch {
-                guard case .invalidSetting(.declared(name), _, let reason) = error else { Issue.record("\(error)"); return }
-                #expect(reason.contains(field.domain.description))
+                guard case .outOfDomain(.declared(name), _, let domain) = error else { Issue.record("\(error)"); return }
+                #expect(domain == field.domain)
             }
         }
     }

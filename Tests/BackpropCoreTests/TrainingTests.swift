@@ -221,7 +221,7 @@ struct TrainingTests {
             var bad = c
             change(&bad)
             #expect { try bad.validate() } throws: { error in
-                guard case .invalidSetting(let found, _, _) = error as? TrainingError else { return false }
+                guard case .outOfDomain(let found, _, _) = error as? TrainingError else { return false }
                 return found == setting
             }
         }

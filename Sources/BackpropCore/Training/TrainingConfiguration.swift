@@ -99,86 +99,101 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// The most worker threads a run may ask for (each has its own scratch).
     public static var workerLimit: Int { 4096 }
 
-    /// Checks ranges a network cannot check itself.
-    /// - Throws: `TrainingError.invalidSetting` naming the setting.
+    /// The domain of each numeric setting that is not declared in `fields`
+    /// (those carry their own): what `validate()` checks first, and what an
+    /// error says a value outside it is not. The command line reads its
+    /// messages for these flags from here too.
+    public static let domains: [TrainingError.Setting: SettingDomain] = [
+        .batchSize: .atLeast(1), .epochs: .atLeast(0), .workers: .wholeRange(1, workerLimit), .shardSize: .atLeast(1),
+        .learningRate: .nonNegative, .momentum: .fraction, .weightDecay: .nonNegative, .rmspropAlpha: .fraction,
+        .learningRateDecay: .nonNegative, .initialAccumulator: .nonNegative, .beta1: .fraction, .beta2: .fraction, .epsilon: .positive,
+        .scheduleStepSize: .atLeast(1), .scheduleGamma: .positive, .warmupSteps: .atLeast(0), .minimumLearningRate: .nonNegative,
+        .plateauFactor: .openUnit, .plateauPatience: .atLeast(1),
+        .labelSmoothing: .fraction, .dropout: .fraction, .inputDropout: .fraction, .validationFraction: .fraction,
+        .blockRows: .wholeRange(0, Int(Int32.max)), .shuffleWindow: .wholeRange(1, Int(Int32.max)),
+        .minDelta: .nonNegative, .patience: .atLeast(1), .clip: .positive, .noise: .nonNegative, .delta: .openUnit,
+    ]
+
+    /// The domain of `setting`: declared with it, or in `domains`.
+    public static func domain(of setting: TrainingError.Setting) -> SettingDomain? {
+        if case .declared(let name) = setting { return field(named: name)?.domain }
+        return domains[setting]
+    }
+
+    /// Checks ranges a network cannot check itself: first every value against
+    /// its setting's domain, then the settings that must go together.
+    /// - Throws: `TrainingError.outOfDomain` or `.invalidSetting`, naming the setting.
     public func validate() throws(TrainingError) {
         try validateDeclared()
-        func require(_ ok: Bool, _ setting: TrainingError.Setting, _ value: some CustomStringConvertible, _ reason: String) throws(TrainingError) {
-            if !ok { throw .invalidSetting(setting, value: value.description, reason: reason) }
+        func inDomain(_ setting: TrainingError.Setting, _ values: [some CustomStringConvertible & Sendable]) throws(TrainingError) {
+            let domain = Self.domains[setting]!
+            if let value = values.first(where: { !domain.contains($0) }) {
+                throw .outOfDomain(setting, value: value.description, domain: domain)
+            }
         }
-        try require(batchSize > 0, .batchSize, batchSize, "it must be at least 1")
-        try require(epochs >= 0, .epochs, epochs, "it must be 0 or more")
-        try require(workers > 0, .workers, workers, "it must be at least 1")
-        try require(workers <= Self.workerLimit, .workers, workers, "it must be at most \(Self.workerLimit)")
-        try require(shardSize > 0, .shardSize, shardSize, "it must be at least 1")
+        try inDomain(.batchSize, [batchSize])
+        try inDomain(.epochs, [epochs])
+        try inDomain(.workers, [workers])
+        try inDomain(.shardSize, [shardSize])
+        try inDomain(.learningRate, [schedule.base])
+        try inDomain(.momentum, [optimizer.momentum])
+        try inDomain(.weightDecay, [optimizer.weightDecay])
+        try inDomain(.rmspropAlpha, [optimizer.smoothing])
+        try inDomain(.learningRateDecay, [optimizer.decay])
+        try inDomain(.initialAccumulator, [optimizer.accumulatorStart])
+        try inDomain(.beta1, [optimizer.beta1])
+        try inDomain(.beta2, [optimizer.beta2])
+        try inDomain(.epsilon, [optimizer.epsilon])
+        try inDomain(.labelSmoothing, [labelSmoothing])
+        try inDomain(.inputDropout, [dropout.input])
+        try inDomain(.dropout, dropout.hidden)
+        try inDomain(.validationFraction, [validationFraction])
+        try inDomain(.blockRows, [blockShuffle.rows])
+        try inDomain(.shuffleWindow, [blockShuffle.window])
+        try inDomain(.minDelta, [minDelta])
+        if let earlyStopping { try inDomain(.patience, [earlyStopping.patience]) }
+        if let privacy {
+            try inDomain(.clip, [privacy.clip])
+            try inDomain(.noise, [privacy.noise])
+            try inDomain(.delta, [privacy.delta])
+        }
         let rate = schedule.base
-        try require(rate.isFinite && rate >= 0, .learningRate, rate, "it must be a finite number ≥ 0")
-        try require(optimizer.momentum.isFinite && optimizer.momentum >= 0 && optimizer.momentum < 1,
-                    .momentum, optimizer.momentum, "it must be in [0, 1)")
         switch schedule.shape {
         case .constant: break
         case .stepDecay(let stepSize, let gamma):
-            try require(stepSize > 0, .scheduleStepSize, stepSize, "it must be at least 1")
-            try require(gamma.isFinite && gamma > 0, .scheduleGamma, gamma, "it must be a finite number > 0")
+            try inDomain(.scheduleStepSize, [stepSize])
+            try inDomain(.scheduleGamma, [gamma])
         case .cosine(let warmup, let total, let minimum):
-            try require(warmup >= 0, .warmupSteps, warmup, "it must be 0 or more")
+            try inDomain(.warmupSteps, [warmup])
+            try inDomain(.minimumLearningRate, [minimum])
             try require(total > warmup, .scheduleLength, total, "it must exceed the warm-up steps (\(warmup))")
-            try require(minimum.isFinite && minimum >= 0, .minimumLearningRate, minimum, "it must be a finite number ≥ 0")
             try require(minimum <= rate, .minimumLearningRate, minimum, "it must not exceed the base learning rate \(rate) (the cosine would anneal upwards)")
         case .plateau(let factor, let patience, let minimum):
-            try require(factor.isFinite && factor > 0 && factor < 1, .plateauFactor, factor, "it must be in (0, 1)")
-            try require(patience >= 1, .plateauPatience, patience, "it must be at least 1 epoch")
-            try require(minimum.isFinite && minimum >= 0, .minimumLearningRate, minimum, "it must be a finite number ≥ 0")
+            try inDomain(.plateauFactor, [factor])
+            try inDomain(.plateauPatience, [patience])
+            try inDomain(.minimumLearningRate, [minimum])
             // A floor above η would train at the floor from the first step (Keras clamps; we refuse).
             try require(minimum <= rate, .minimumLearningRate, minimum, "it must not exceed the base learning rate \(rate) (a floor above it would raise η)")
         }
-        try require(optimizer.weightDecay.isFinite && optimizer.weightDecay >= 0,
-                    .weightDecay, optimizer.weightDecay, "it must be a finite number ≥ 0")
-        try require(optimizer.smoothing.isFinite && optimizer.smoothing >= 0 && optimizer.smoothing < 1,
-                    .rmspropAlpha, optimizer.smoothing, "it must be in [0, 1)")
-        try require(optimizer.decay.isFinite && optimizer.decay >= 0, .learningRateDecay, optimizer.decay, "it must be a finite number ≥ 0")
-        try require(optimizer.accumulatorStart.isFinite && optimizer.accumulatorStart >= 0,
-                    .initialAccumulator, optimizer.accumulatorStart, "it must be a finite number ≥ 0")
-        for (setting, beta) in [(TrainingError.Setting.beta1, optimizer.beta1), (.beta2, optimizer.beta2)] {
-            try require(beta.isFinite && beta >= 0 && beta < 1, setting, beta, "it must be in [0, 1)")
-        }
-        try require(optimizer.epsilon.isFinite && optimizer.epsilon > 0, .epsilon, optimizer.epsilon, "it must be a finite number > 0")
-        try require(labelSmoothing.isFinite && labelSmoothing >= 0 && labelSmoothing < 1, .labelSmoothing, labelSmoothing,
-                    "it must be in [0, 1)")
         try require(labelSmoothing == 0 || loss == .crossEntropy, .labelSmoothing, labelSmoothing,
                     "label smoothing applies to cross-entropy, not \(loss.rawValue)")
-        try require(dropout.input.isFinite && dropout.input >= 0 && dropout.input < 1, .inputDropout, dropout.input,
-                    "it must be in [0, 1)")
         let hiddenLayers = max(sizes.count - 2, 0)
         let rates = dropout.hidden.map { "\($0)" }.joined(separator: ",")
-        for p in dropout.hidden {
-            try require(p.isFinite && p >= 0 && p < 1, .dropout, rates, "each rate must be in [0, 1)")
-        }
         try require(dropout.hidden.count <= 1 || dropout.hidden.count == hiddenLayers, .dropout, rates,
                     "give one rate for all hidden layers, or one per hidden layer (\(hiddenLayers))")
         try require(!dropout.hidden.contains { $0 > 0 } || hiddenLayers > 0, .dropout, rates, "the network has no hidden layer")
         try require(!dropout.hidden.contains { $0 > 0 } || Dropout.allows(hiddenActivation), .dropout, rates,
                     "hidden dropout needs relu, leaky-relu or identity hidden layers (h' is taken through the masked output), not \(hiddenActivation.rawValue)")
         try require(augmentation.shift >= 0 && augmentation.shift <= 1 << 20, .augmentation, augmentation, "the shift must be 0 … 2^20 pixels")
-        try require(validationFraction.isFinite && validationFraction >= 0 && validationFraction < 1, .validationFraction,
-                    validationFraction, "it must be in [0, 1)")
-        try require(blockShuffle.rows >= 0 && blockShuffle.rows <= Int(Int32.max), .blockRows, blockShuffle.rows,
-                    "it must be 0 (a global shuffle) … \(Int32.max) rows")
-        try require(blockShuffle.window >= 1 && blockShuffle.window <= Int(Int32.max), .shuffleWindow, blockShuffle.window,
-                    "it must be 1 … \(Int32.max) blocks")
         try require(!blockShuffle.isActive || shuffle, .blockRows, blockShuffle.rows,
                     "a block shuffle needs the shuffle on (without it the samples are visited in file order)")
         try require(!blockShuffle.isActive || samplingMethod == .shuffle, .blockRows, blockShuffle.rows,
                     "Poisson sampling draws each sample on its own; it has no blocks")
-        try require(minDelta.isFinite && minDelta >= 0, .minDelta, minDelta, "it must be a finite number ≥ 0")
-        if let earlyStopping {
-            try require(earlyStopping.patience >= 1, .patience, earlyStopping.patience, "it must be at least 1 epoch")
-        }
-        if let privacy {
-            try require(privacy.clip.isFinite && privacy.clip > 0, .clip, privacy.clip, "it must be a finite number > 0")
-            try require(privacy.noise.isFinite && privacy.noise >= 0, .noise, privacy.noise, "it must be a finite number ≥ 0")
-            try require(privacy.delta > 0 && privacy.delta < 1, .delta, privacy.delta, "it must lie in (0, 1)")
-        }
+    }
+
+    private func require(_ ok: Bool, _ setting: TrainingError.Setting, _ value: some CustomStringConvertible,
+                         _ reason: String) throws(TrainingError) {
+        if !ok { throw .invalidSetting(setting, value: value.description, reason: reason) }
     }
 
     /// The optimizer steps the run plans in all, on `sampleCount` samples:

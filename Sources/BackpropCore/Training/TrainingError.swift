@@ -19,7 +19,10 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case targetWidthMismatch(dataset: String, targets: Int, networkOutputs: Int)
     /// Real-valued targets with a loss other than sum-of-squares.
     case regressionNeedsSumOfSquares(dataset: String)
-    /// A size, rate or count in the configuration is out of range.
+    /// A size, rate or count in the configuration lies outside its domain
+    /// (`TrainingConfiguration.domains`).
+    case outOfDomain(Setting, value: String, domain: SettingDomain)
+    /// A setting that does not go with the others, or with the data, and why.
     case invalidSetting(Setting, value: String, reason: String)
     /// The loss became NaN or infinite. The trainer knows no files: whoever
     /// writes checkpoints fills in the last one.
@@ -43,7 +46,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// The settings of a `TrainingConfiguration` an error can name. Core names
     /// none of them by a flag: the command line passes its own names to
     /// `description(naming:)`.
-    public enum Setting: Sendable, Equatable {
+    public enum Setting: Sendable, Hashable {
         case layers, loss, learningRate, batchSize, epochs, workers, shardSize
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
         case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
@@ -121,6 +124,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "dataset \(dataset) has \(targets) target values per sample but the network has \(outputs) outputs; make the last layer width \(targets)\(named(.layers))."
         case .regressionNeedsSumOfSquares(let dataset):
             return "dataset \(dataset) has real-valued (regression) targets; train it with the sum-of-squares loss\(named(.loss, "sum-of-squares")) (cross-entropy needs class labels)."
+        case .outOfDomain(let setting, let value, let domain):
+            // "--momentum: 1.5 is not a number in [0, 1)", or in words where no flag names it.
+            return "\(name(setting) ?? setting.words): \(value) is not \(domain.description)."
         case .invalidSetting(let setting, let value, let reason):
             // Named by the caller (a flag, "--batch-size 0 is invalid"), or in words ("batch size = 0 is invalid").
             let named = name(setting).map { "\($0) \(value)" } ?? "\(setting.words) = \(value)"

@@ -35,7 +35,7 @@ extension Dataset {
     /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)`, as `split` does.
     public static func validationRows(labels: [UInt8]?, count: Int, fraction: Double, seed: UInt64) throws(TrainingError) -> [Int] {
         guard fraction.isFinite, fraction > 0, fraction < 1 else {
-            throw .invalidSetting(.validationFraction, value: "\(fraction)", reason: "it must be in (0, 1)")
+            throw .outOfDomain(.validationFraction, value: "\(fraction)", domain: .openUnit)
         }
         let held = Int((fraction * Double(count)).rounded())
         guard held >= 1, held < count else {
