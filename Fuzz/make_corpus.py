@@ -209,10 +209,10 @@ def make_corpus(dataset, checkpoint, out):
             inner[keys[-1]] = value
             f["training"].attrs["configuration"] = np.bytes_(json.dumps(configuration).encode())
         return h5edit(edit)
-    for keys, value, expect in ((["batchSize"], 0, "batch size = 0"), (["workers"], 100000, "workers = 100000"),
-                                (["shardSize"], -1, "shard size = -1"), (["steps"], 0, "steps = 0"),
-                                (["optimizer", "momentum"], 2, "momentum = 2"), (["optimizer", "beta2"], 1, "beta2 = 1"),
-                                (["optimizer", "epsilon"], 0, "epsilon = 0"), (["schedule", "base"], -1, "learning rate"),
+    for keys, value, expect in ((["batchSize"], 0, "batch size: 0 is not"), (["workers"], 100000, "workers: 100000 is not"),
+                                (["shardSize"], -1, "shard size: -1 is not"), (["steps"], 0, "steps: 0 is not"),
+                                (["optimizer", "momentum"], 2, "momentum: 2.0 is not"), (["optimizer", "beta2"], 1, "beta2: 1.0 is not"),
+                                (["optimizer", "epsilon"], 0, "epsilon: 0.0 is not"), (["schedule", "base"], -1, "learning rate"),
                                 (["sizes"], [5, 4, 4], "names the model 5-4-4"),
                                 (["hiddenActivation"], "tanh", "(tanh, softmax; cross-entropy)")):
         case(f"configuration-{'-'.join(keys)}", C, expect, checkpoint, setting(keys, value))

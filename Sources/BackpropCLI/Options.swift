@@ -202,14 +202,14 @@ struct OptimizerOptions: ConfigurationOptions {
 
     func validate() throws {
         try refuseOutOfDomain(in: self)
-        if momentum != nil, let optimizer, ![.momentum, .nesterov, .rmsprop].contains(optimizer) {
-            throw ValidationError("\(Settings.momentum.flag) applies only to --optimizer momentum, nesterov or rmsprop, not \(optimizer.rawValue).")
-        }
-        if let optimizer { try checkOwners(of: optimizer) }
     }
 
-    /// Refuses a flag of one rule given with another.
+    /// Refuses a flag of one rule given with another: `kind`, the rule the
+    /// run trains with (given, or the resumed run's).
     func checkOwners(of kind: OptimizerKind) throws {
+        if momentum != nil, ![.momentum, .nesterov, .rmsprop].contains(kind) {
+            throw ValidationError("\(Settings.momentum.flag) applies only to --optimizer momentum, nesterov or rmsprop, not \(kind.rawValue).")
+        }
         for (setting, given, owner) in [(Settings.rmspropAlpha, rmspropAlpha != nil, OptimizerKind.rmsprop),
                                         (Settings.centered, centered, .rmsprop), (Settings.lrDecay, lrDecay != nil, .adagrad),
                                         (Settings.initialAccumulator, initialAccumulator != nil, .adagrad)]

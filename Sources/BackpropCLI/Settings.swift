@@ -372,6 +372,15 @@ enum Settings {
         return settings
     }
 
+    /// A value config.json records, as a flag writes it ("784,256,128,10", "0.05").
+    static func shown(_ value: Any) -> String {
+        switch value {
+        case let list as [Any]: return list.map(shown).joined(separator: ",")
+        case let on as Bool: return on ? "on" : "off"
+        default: return "\(value)"
+        }
+    }
+
     /// The keys of the settings that never change a result (`Mutability.free`),
     /// which a printed settings file sets apart.
     static var freeKeys: Set<String> { Set(all.filter { $0.rule == .free }.map(\.key)) }

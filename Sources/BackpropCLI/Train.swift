@@ -102,6 +102,7 @@ struct Train: ParsableCommand {
         let kernel = try self.kernel.resolved()
         var resumed: (checkpoint: Checkpoint, path: String)?
         if let resume { resumed = try Train.locate(resume) }
+        if let (checkpoint, path) = resumed { try checkResumeRules(of: checkpoint.configuration, checkpointPath: path) }
 
         let base = resumed?.checkpoint.configuration ?? Train.freshConfiguration()
         let dataPath = dataOptions.data ?? resumed?.checkpoint.dataPath ?? DataOptions.defaultPath
@@ -124,7 +125,7 @@ struct Train: ParsableCommand {
         let (train, validation) = try Train.checked {
             try Train.validationSplit(of: whole, stored: stored, settings: givenSettings.applied(to: base), dataPath: dataPath)
         }
-        var configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count) }
+        var configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count, resumed: resumed?.path) }
         // The cores are shared among this machine's ranks, unless --workers says otherwise.
         if threads.workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
         // The data the run trains and chooses on: a different split is different data.
@@ -317,12 +318,14 @@ struct Train: ParsableCommand {
     /// `base` edited by the given flags and checked. With `sampleCount` (the
     /// data's), the parts that depend on it are resolved too: the schedule's
     /// lengths, δ and σ of DP-SGD. Without it (before the data is read), only
-    /// what the flags alone decide is checked.
-    func resolvedConfiguration(base: TrainingConfiguration, sampleCount: Int?) throws -> TrainingConfiguration {
+    /// what the flags alone decide is checked. `resumed`: the checkpoint
+    /// `base` was read from, which the refusals of a flag the run cannot take name.
+    func resolvedConfiguration(base: TrainingConfiguration, sampleCount: Int?, resumed: String? = nil) throws -> TrainingConfiguration {
         var configuration = givenSettings.applied(to: base)
+        try privacy.checkNeedsClip(base: base, resumed: resumed)
         try optimizer.checkOwners(of: configuration.optimizer.kind)
         guard let sampleCount else {
-            try schedule.checkFlags(of: schedule.lrSchedule ?? ScheduleKind(configuration.schedule.shape))
+            try schedule.checkFlags(of: schedule.lrSchedule ?? ScheduleKind(configuration.schedule.shape), resumed: resumed)
             configuration.privacy = nil  // its NaNs are filled in from the data
             try configuration.validate()
             _ = try configuration.makeNetwork(Float.self)
@@ -332,7 +335,7 @@ struct Train: ParsableCommand {
         _ = try configuration.plannedSteps(sampleCount: sampleCount)
         try privacy.resolve(&configuration, sampleCount: sampleCount)
         if schedule.givesSchedule {
-            configuration.schedule.shape = try schedule.shape(of: configuration, sampleCount: sampleCount)
+            configuration.schedule.shape = try schedule.shape(of: configuration, sampleCount: sampleCount, resumed: resumed)
         } else if case .cosine(let warmup, let total, let minimum) = configuration.schedule.shape,
                   total == (try? base.plannedSteps(sampleCount: sampleCount)) {
             // A run made longer or shorter on resume stretches the cosine it planned, which
@@ -352,32 +355,53 @@ struct Train: ParsableCommand {
         return configuration
     }
 
-    /// Refuses flags that would change a resumed run: fixed ones always,
-    /// overridable ones unless --override was given. Flags that repeat the
-    /// checkpoint's value are fine.
-    private func checkUnchanged(from saved: TrainingConfiguration, to configuration: TrainingConfiguration,
-                                checkpointPath: String) throws {
-        for setting in givenSettings.all {
+    /// Refuses, before the data is read, each flag that the resumed run's
+    /// rules forbid, judged against that run and worded for it: a fixed
+    /// setting never changes, an overridable one only with --override. A
+    /// flag that repeats the run's value changes nothing and is fine.
+    private func checkResumeRules(of saved: TrainingConfiguration, checkpointPath: String) throws {
+        // A setting left to its default has the default's value (--sampling shuffle repeats a run that gave none).
+        func effective(_ configuration: TrainingConfiguration) -> TrainingConfiguration {
+            var configuration = configuration
+            configuration.sampling = configuration.samplingMethod
+            return configuration
+        }
+        let run = RecordedRun(configuration: effective(saved), dataPath: "", policy: CheckpointPolicy())
+        for edit in givenSettings.all {
             var edited = saved
-            setting.apply(&edited)
-            guard edited != saved else { continue }
-            switch setting.setting.rule {
+            edit.apply(&edited)
+            let setting = edit.setting
+            guard effective(edited) != effective(saved) else { continue }
+            // What the run has: its value of the setting, or that it was trained without one.
+            let has = setting.record(run).map { "has \(setting.flag) \(Settings.shown($0))" } ?? "was trained without \(setting.flag)"
+            switch setting.rule {
             case .fixed:
-                throw ValidationError("\(setting.setting.flag) would change the run saved in \(checkpointPath); "
-                                      + "it cannot change on resume (start a new run instead).")
+                throw ValidationError("\(setting.flag): the run saved in \(checkpointPath) \(has), and it cannot change on resume "
+                                      + "(start a new run instead).")
             case .overridable where !override:
-                throw ValidationError("\(setting.setting.flag) differs from the run saved in \(checkpointPath); add --override to change it.")
+                throw ValidationError("\(setting.flag): the run saved in \(checkpointPath) \(has); add --override to change it.")
             case .overridable, .free:
                 break
             }
         }
+    }
+
+    /// Refuses what the flags resolve to against the data that the run's rules
+    /// forbid (checked flag by flag before, by `checkResumeRules`): a schedule
+    /// the --lr-* flags change without --override, and DP-SGD's σ or δ.
+    private func checkUnchanged(from saved: TrainingConfiguration, to configuration: TrainingConfiguration,
+                                checkpointPath: String) throws {
         if configuration.schedule != saved.schedule && !override {
-            throw ValidationError("the --lr-* flags change the schedule saved in \(checkpointPath); add --override to change it.")
+            let flags = schedule.givenScheduleFlags.joined(separator: ", ")
+            throw ValidationError("\(flags): the run saved in \(checkpointPath) has the schedule \(saved.schedule.shape.summary); "
+                                  + "add --override to change it.")
         }
         // σ from --dp-epsilon over the resumed run's steps, or δ's default: DP-SGD's settings define the run.
         if configuration.privacy != saved.privacy {
-            throw ValidationError("the DP-SGD flags would change the noise or δ of the run saved in \(checkpointPath) "
-                                  + "(σ \(saved.privacy?.noise ?? 0), δ \(saved.privacy?.delta ?? 0)); they cannot change on resume.")
+            let flags = privacy.given.map(\.flag).joined(separator: ", ")
+            let has = saved.privacy.map { "has σ \($0.noise) and δ \($0.delta)" } ?? "was trained without DP-SGD"
+            throw ValidationError("\(flags.isEmpty ? "DP-SGD" : flags): the run saved in \(checkpointPath) \(has), which cannot change on resume "
+                                  + "(start a new run instead).")
         }
     }
 

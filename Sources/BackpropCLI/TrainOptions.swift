@@ -47,11 +47,25 @@ struct PrivacyOptions: ConfigurationOptions {
 
     func validate() throws {
         try refuseOutOfDomain(in: self)
-        if dpClip == nil, let flag = [("--dp-noise", dpNoise), ("--dp-epsilon", dpEpsilon), ("--dp-delta", dpDelta)].first(where: { $0.1 != nil })?.0 {
-            throw ValidationError("\(flag) needs --dp-clip (the clipping bound C turns DP-SGD on).")
-        }
         if dpNoise != nil && dpEpsilon != nil { throw ValidationError("--dp-noise and --dp-epsilon both set σ; give one.") }
         if let dpEpsilon { try requireDomain(Settings.dpEpsilon.flag, dpEpsilon, .positive) }
+    }
+
+    /// The DP-SGD flags given, with their values, in the order of the help.
+    var given: [(flag: String, value: Double)] {
+        [(Settings.dpClip, dpClip), (Settings.dpNoise, dpNoise), (Settings.dpEpsilon, dpEpsilon), (Settings.dpDelta, dpDelta)]
+            .compactMap { setting, value in value.map { (setting.flag, $0) } }
+    }
+
+    /// Refuses a flag that sets a part of DP-SGD for a run without it: DP-SGD
+    /// is on when --dp-clip is given, or in `base`, the run resumed from `resumed`.
+    func checkNeedsClip(base: TrainingConfiguration, resumed: String?) throws {
+        guard dpClip == nil, base.privacy == nil, let (flag, value) = given.first else { return }
+        if let resumed {
+            throw ValidationError("\(flag) \(value): the run saved in \(resumed) was trained without DP-SGD (no \(Settings.dpClip.flag)), "
+                                  + "and a resume cannot turn it on (start a new run instead).")
+        }
+        throw ValidationError("\(flag) needs \(Settings.dpClip.flag) (the clipping bound C turns DP-SGD on).")
     }
 
     func edits(into edits: inout SettingEdits) {
@@ -127,8 +141,16 @@ struct ScheduleOptions: ConfigurationOptions {
             || plateauPatience != nil
     }
 
-    /// Refuses --lr-* flags that the schedule `kind` does not take.
-    func checkFlags(of kind: ScheduleKind) throws {
+    /// The --lr-* flags given, in the order of the help.
+    var givenScheduleFlags: [String] {
+        [(Settings.lrSchedule, lrSchedule as Any?), (Settings.lrStepSize, lrStepSize), (Settings.lrGamma, lrGamma), (Settings.warmupSteps, warmupSteps),
+         (Settings.minLr, minLr), (Settings.plateauFactor, plateauFactor), (Settings.plateauPatience, plateauPatience)]
+            .compactMap { setting, value in value.map { _ in setting.flag } }
+    }
+
+    /// Refuses --lr-* flags that the schedule `kind` does not take: the one
+    /// given, or that of the run resumed from `resumed`.
+    func checkFlags(of kind: ScheduleKind, resumed: String? = nil) throws {
         // Each flag and the schedules that take it.
         let flags: [(Setting, Any?, [ScheduleKind])] = [
             (Settings.lrStepSize, lrStepSize, [.step]), (Settings.lrGamma, lrGamma, [.step]),
@@ -136,17 +158,22 @@ struct ScheduleOptions: ConfigurationOptions {
             (Settings.plateauFactor, plateauFactor, [.plateau]), (Settings.plateauPatience, plateauPatience, [.plateau]),
         ]
         for (setting, value, kinds) in flags where value != nil && !kinds.contains(kind) {
-            throw ValidationError("\(setting.flag) needs \(Settings.lrSchedule.flag) \(kinds.map(\.rawValue).joined(separator: " or ")).")
+            let needed = "\(Settings.lrSchedule.flag) \(kinds.map(\.rawValue).joined(separator: " or "))"
+            if let resumed, lrSchedule == nil {
+                throw ValidationError("\(setting.flag) applies to \(needed); the run saved in \(resumed) has a \(kind.rawValue) schedule "
+                                      + "(change it with \(needed) and --override).")
+            }
+            throw ValidationError("\(setting.flag) needs \(needed).")
         }
     }
 
     /// The schedule's shape the --lr-* flags describe, starting from
     /// `configuration`'s, for a run on `sampleCount` samples.
-    func shape(of configuration: TrainingConfiguration, sampleCount: Int) throws -> LearningRateSchedule.Shape {
+    func shape(of configuration: TrainingConfiguration, sampleCount: Int, resumed: String? = nil) throws -> LearningRateSchedule.Shape {
         let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
         let current = configuration.schedule.shape
         let kind = lrSchedule ?? ScheduleKind(current)
-        try checkFlags(of: kind)
+        try checkFlags(of: kind, resumed: resumed)
         switch kind {
         case .constant:
             return .constant
@@ -179,6 +206,22 @@ enum ScheduleKind: String, CaseIterable, ExpressibleByArgument {
         case .stepDecay: self = .step
         case .cosine: self = .cosine
         case .plateau: self = .plateau
+        }
+    }
+}
+
+extension LearningRateSchedule.Shape {
+    /// The shape as its flags would give it ("step (--lr-step-size 4, --lr-gamma 0.1)"), for messages.
+    var summary: String {
+        switch self {
+        case .constant:
+            return ScheduleKind.constant.rawValue
+        case .stepDecay(let stepSize, let gamma):
+            return "step (\(Settings.lrStepSize.flag) \(stepSize), \(Settings.lrGamma.flag) \(gamma))"
+        case .cosine(let warmup, let total, let minimum):
+            return "cosine (\(Settings.warmupSteps.flag) \(warmup), \(Settings.minLr.flag) \(minimum), over \(total) steps)"
+        case .plateau(let factor, let patience, let minimum):
+            return "plateau (\(Settings.plateauFactor.flag) \(factor), \(Settings.plateauPatience.flag) \(patience), \(Settings.minLr.flag) \(minimum))"
         }
     }
 }

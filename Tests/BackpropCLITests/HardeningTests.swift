@@ -151,7 +151,7 @@ struct HardeningTests {
         let dp = ["--dp-clip", "1", "--dp-epsilon", "3", "--seed", "11"]
         let first = try backprop(["train"] + model + dp + ["--epochs", "1", "--run-dir", "r"])
         try #require(first.status == 0, "\(first.standardError)")
-        try expectRefusal(["train", "--resume", "r", "--epochs", "2", "--override"] + dp, mentions: ["DP-SGD flags", "cannot change on resume"])
+        try expectRefusal(["train", "--resume", "r", "--epochs", "2", "--override"] + dp, mentions: ["--dp-epsilon", "has σ", "cannot change on resume"])
         let longer = try backprop(["train", "--resume", "r", "--epochs", "2", "--override"])
         #expect(longer.status == 0 && longer.standardError.contains("plans 8 steps where the run planned 4")
                 && longer.standardError.contains("spends ε"), "\(longer.standardError)")

@@ -18,6 +18,7 @@ struct SettingClassTests {
         let key: String
         let value: String?
         let domain: String?
+        let `default`: String?
         let resume: String
         let section: String
     }
@@ -118,5 +119,92 @@ extension SettingClassTests {
             }
         }
         #expect(checked > 50)
+    }
+}
+
+extension SettingClassTests {
+    /// A run with every optional part of train on (DP-SGD, a step schedule,
+    /// early stopping, a validation split, RMSprop's own flags, …), and one with the defaults.
+    static let runs: [(name: String, flags: [String])] = [
+        ("off", []),
+        ("on", ["--epochs", "2", "--steps", "3", "--optimizer", "rmsprop", "--momentum", "0.5", "--centered", "--weight-decay", "0.001",
+                "--label-smoothing", "0.1", "--dropout", "0.2", "--input-dropout", "0.1", "--augment", "shift=1", "--validation-fraction", "0.2",
+                "--monitor", "validation-loss", "--min-delta", "0.01", "--early-stopping", "3", "--batch-size", "128", "--shard-size", "64",
+                "--seed", "7", "--dp-clip", "1", "--dp-noise", "1", "--dp-delta", "0.001", "--sampling", "shuffle", "--shuffle-blocks", "64",
+                "--shuffle-window", "2", "--lr-schedule", "step", "--lr-step-size", "2", "--lr-gamma", "0.5", "--clip-norm", "5",
+                "--reduction", "sum", "--init", "he", "--activation", "leaky-relu"]),
+    ]
+
+    /// A value config.json records, as text ("true", "0.5", "784,16,10").
+    struct Recorded: Decodable {
+        let text: String
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let on = try? container.decode(Bool.self) { text = "\(on)" }
+            else if let number = try? container.decode(Double.self) { text = "\(number)" }
+            else if let string = try? container.decode(String.self) { text = string }
+            else if let list = try? container.decode([Recorded].self) { text = list.map(\.text).joined(separator: ",") }
+            else { text = "" }
+        }
+    }
+
+    /// Whether `x` lies in the domain `backprop settings --json` words as `domain` (nil: any).
+    static func inside(_ x: Double, _ domain: String?) -> Bool {
+        guard let domain, let outside = outside(domain) else { return true }
+        switch domain {
+        case "a finite number > 0": return x > 0
+        case "a finite number ≥ 0": return x >= 0
+        case "a number in [0, 1)": return x >= 0 && x < 1
+        case "a number in (0, 1)": return x > 0 && x < 1
+        case "a number in (0, 1]": return x > 0 && x <= 1
+        default: return x.rounded() == x && x > Double(outside[0])! && (outside.count < 2 || x < Double(outside[1])!)
+        }
+    }
+
+    /// A value of `row`'s type, inside its domain, that is not `recorded` (the run's, as config.json holds it); nil where there is none.
+    static func changed(_ row: Row, from recorded: Any?) -> [String]? {
+        let was = (recorded as? Recorded)?.text
+        // Where the run records nothing, it has the default: a candidate the default names would repeat it.
+        let defaults = was == nil ? Set((row.default ?? "").split(whereSeparator: { " ,".contains($0) }).map(String.init)) : []
+        func first(_ candidates: [String]) -> [String]? {
+            candidates.first { candidate in
+                guard candidate != was, !defaults.contains(candidate) else { return false }
+                if let x = Double(candidate) { return inside(x, row.domain) && (Double(was ?? "") != x) }
+                return true
+            }.map { ["--\(row.key)", $0] }
+        }
+        switch row.value ?? "" {
+        case "true or false": return (recorded as? Recorded)?.text == "true" ? nil : ["--\(row.key)"]
+        case "a number", "a number or a list of numbers": return first(["0.25", "0.5", "2", "3"])
+        case "a whole number": return first(["3", "5", "2", "7"])
+        case let type where type.hasPrefix("one of "): return first(type.dropFirst("one of ".count).components(separatedBy: ", "))
+        case let type where type.hasPrefix("a list of whole numbers"): return first(["784,8,10", "784,12,10"])
+        case let type where type.hasPrefix("a string ("): return first(["flip", "shift=2"])
+        default: return nil
+        }
+    }
+
+    @Test("every setting's resume rule, on a run that has it on and on one that has it off: a changed fixed setting is refused and an overridable one asks for --override, each naming the flag and the run's checkpoint, before the run starts")
+    func resumeRules() throws {
+        var checked = 0
+        for (name, flags) in Self.runs {
+            let first = try backprop(["train", "--data", CLITests.sample, "--layers", "784,16,10", "--epochs", "1", "--run-dir", name, "--quiet"] + flags)
+            try #require(first.status == 0, "\(name): \(first.standardError)")
+            let config = try JSONDecoder().decode([String: Recorded].self, from: Data(contentsOf: URL(fileURLWithPath: directory + "/\(name)/config.json")))
+            let checkpoints = try FileManager.default.contentsOfDirectory(atPath: directory + "/\(name)").filter { $0.hasPrefix("checkpoint-") }
+            for row in try settings() where row.resume != "free" && row.key != "data" {
+                guard let arguments = Self.changed(row, from: config[row.key]) else { continue }
+                let result = try backprop(["train", "--resume", name] + arguments)
+                let line = result.standardError
+                #expect(result.status == 64 && line.split(separator: "\n").count == 1 && line.contains("--\(row.key)")
+                        && line.contains("\(name)/checkpoint-") && line.contains(row.resume == "fixed" ? "cannot" : "--override"),
+                        "\(name) \(arguments): \(result.status) \(line)")
+                // Nothing was written: the run's checkpoints are as they were.
+                #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/\(name)").filter { $0.hasPrefix("checkpoint-") } == checkpoints)
+                checked += 1
+            }
+        }
+        #expect(checked > 60)
     }
 }
