@@ -266,7 +266,7 @@ struct Bench: ParsableCommand {
                     "forward": 1000 * phases.forward / Double(workers) / measuredSteps,
                     "backward": 1000 * phases.backward / Double(workers) / measuredSteps,
                     "update": 1000 * phases.update / Double(workers) / measuredSteps,
-                ].merging(trainer.dataset.isStreamed ? ["data wait": 1000 * (trainer.dataWaitSeconds - waitBefore) / measuredSteps] : [:]) { a, _ in a })
+                ].merging(trainer.waitsForData ? ["data wait": 1000 * (trainer.dataWaitSeconds - waitBefore) / measuredSteps] : [:]) { a, _ in a })
         }
     }
 

@@ -76,7 +76,7 @@ struct Generate: ParsableCommand {
         let test = Dataset(name: "test", features: testBytes, labels: testLabels, featureCount: features, scale: 1 / 255)
         let start = ContinuousClock.now
         // Each block draws from a stream of its own: any block can be made alone.
-        let source = DatasetFile.RowSource(count: samples, featureCount: features, storage: .bytes(scale: 1 / 255)) { rows, x in
+        let source = DatasetFile.SplitRows(count: samples, featureCount: features, storage: .bytes(scale: 1 / 255)) { rows, x in
             .classes(draw(rows, stream: 1 << 32 + UInt64(rows.lowerBound), into: x))
         }
         try DatasetFile.write(train: source, test: .init(test),

@@ -32,12 +32,12 @@ struct Rechunk: ParsableCommand {
             return (train, test, try DatasetFile.validation(of: file), try DatasetFile.classNames(of: file),
                     try DatasetFile.sourceAttributes(of: file))
         }
-        try DatasetFile.write(train: .init(train), validation: validation.map(DatasetFile.RowSource.init), test: .init(test), attributes: attributes, classNames: classNames,
+        try DatasetFile.write(train: .init(train), validation: validation.map(DatasetFile.SplitRows.init), test: .init(test), attributes: attributes, classNames: classNames,
                               imageShape: train.imageShape, to: output)
         let check = try DatasetFile.load(HDF5File.open(output), streamingTrain: true).train.fingerprint
         guard check == train.fingerprint else {
             throw StorageError.invalidContent(path: output, object: "/train", reason: "was written with fingerprint \(check), not the input's \(train.fingerprint)")
         }
-        print("wrote \(output): \(train.count) train and \(test.count) test samples, chunked by \(DatasetFile.storageChunkRows(rowBytes: DatasetFile.RowSource(train).rowBytes, rows: train.count)) rows; data fingerprint \(train.fingerprint)")
+        print("wrote \(output): \(train.count) train and \(test.count) test samples, chunked by \(DatasetFile.storageChunkRows(rowBytes: DatasetFile.SplitRows(train).rowBytes, rows: train.count)) rows; data fingerprint \(train.fingerprint)")
     }
 }

@@ -87,7 +87,7 @@ final class EpochMeasurements: TrainingObserver {
             epoch.notes.append(String(format: "noise scale %.4g", scale))
         }
         trainer.resetSampleStatistics()
-        if trainer.dataset.isStreamed {
+        if trainer.waitsForData {
             // How long the steps stood still for the reader this epoch.
             let waited = trainer.dataWaitSeconds - dataWaitBefore
             dataWaitBefore = trainer.dataWaitSeconds

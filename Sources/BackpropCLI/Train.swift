@@ -287,16 +287,12 @@ struct Train: ParsableCommand {
     /// out (`Dataset.split`, keyed by the run's seed), or the file's own
     /// /validation, or none.
     /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)` for
-    ///   a fraction that leaves a part empty; `ValidationError` for a
+    ///   a fraction that leaves a part empty, or of rows its source would
+    ///   read at random (`RowSource.checkHoldOut`); `ValidationError` for a
     ///   fraction given with a dataset that carries its own split.
     static func validationSplit(of train: Dataset, stored: Dataset?, settings: TrainingConfiguration,
                                 dataPath: String) throws -> (train: Dataset, validation: Dataset?) {
         guard settings.validationFraction > 0 else { return (train, stored) }
-        if train.isStreamed {
-            throw ValidationError("\(Settings.validationFraction.flag) \(settings.validationFraction): /train of \(dataPath) is streamed, and a held-out "
-                                  + "part would be read at random; store the split in the file (`backprop import … --validation-fraction`) "
-                                  + "and train with \(Settings.validationFraction.flag) 0.")
-        }
         if stored != nil {
             throw ValidationError("\(Settings.validationFraction.flag) \(settings.validationFraction): \(dataPath) carries its own /validation "
                                   + "split; train with it (\(Settings.validationFraction.flag) 0) or with a dataset without one.")

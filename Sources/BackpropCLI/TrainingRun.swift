@@ -162,7 +162,7 @@ final class TrainingRun {
                           + "\(output) holds the weights of epoch \(best.epoch + 1), the best")
         }
         try reportTest(final, bestWritten: bestOnDisk != nil)
-        let waited = trainer.dataset.isStreamed ? String(format: ", %.2f s of them waiting for data", trainer.dataWaitSeconds) : ""
+        let waited = trainer.waitsForData ? String(format: ", %.2f s of them waiting for data", trainer.dataWaitSeconds) : ""
         progress.line(String(format: "trained to step %ld (%.2f s in optimizer steps%@, %.2f s in all); parameters %@; model written to %@",
                      trainer.position.step, loop.stepSeconds, waited, loop.elapsed, final.network.fingerprint, output),
                       minimum: .quiet)

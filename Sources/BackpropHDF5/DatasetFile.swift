@@ -367,7 +367,7 @@ public enum DatasetFile {
             try file.write(values, shape: [data.count, data.featureCount], to: x,
                            chunkRows: storageChunkRows(rowBytes: data.featureCount * MemoryLayout<Float>.size, rows: data.count))
             try BlockFingerprints.of(values, featureCount: data.featureCount, blockRows: rows).write(to: file, split: name)
-        case .streamed: preconditionFailure("\(data.name): a streamed split is written by `write(train: RowSource, …)`")
+        case .streamed: preconditionFailure("\(data.name): a streamed split is written by `write(train: SplitRows, …)`")
         }
         try writeTargets(data.targets, of: name, to: file)
     }
@@ -381,7 +381,7 @@ public enum DatasetFile {
 
     /// A split that arrives a block of rows at a time, never whole:
     /// generated, or read from another file or a `.npy` array.
-    public struct RowSource {
+    public struct SplitRows {
         public let count: Int
         public let featureCount: Int
         public let storage: FeatureStream.Storage
@@ -401,30 +401,19 @@ public enum DatasetFile {
             self.rows = rows
         }
 
-        /// The rows of a split, in memory or streamed from its file.
+        /// The rows of a split, read block by block from its source (`Dataset.source`: memory, or its file).
         /// - Parameter dataset: the split.
         public init(_ dataset: Dataset) {
-            let storage: FeatureStream.Storage
-            switch dataset.features {
-            case .bytes(_, let scale): storage = .bytes(scale: scale)
-            case .floats: storage = .floats
-            case .streamed(let stream): storage = stream.storage
-            }
-            let rowBytes = dataset.featureCount * (storage == .floats ? MemoryLayout<Float>.size : 1)
-            self.init(count: dataset.count, featureCount: dataset.featureCount, storage: storage) { (rows, x) throws(StorageError) in
-                let bytes = (rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)
-                switch dataset.features {
-                case .bytes(let values, _): values.withUnsafeBytes { x.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[bytes])) }
-                case .floats(let values): values.withUnsafeBytes { x.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[bytes])) }
-                case .streamed(let stream):
-                    do { try stream.reader.read(rows: rows, into: x) } catch {
-                        throw (error as? StorageError) ?? .io(path: dataset.name, reason: "\(error)")
-                    }
+            let source = dataset.source
+            self.init(count: dataset.count, featureCount: dataset.featureCount, storage: source.storage(of: dataset)) { (rows, x) throws(StorageError) in
+                let block: Dataset
+                do throws(TrainingError) { block = try source.rows(rows, of: dataset) } catch {
+                    // The storage's own words: the dataset is named once.
+                    guard case .dataUnreadable(_, _, let reason) = error else { throw .io(path: dataset.name, reason: error.description) }
+                    throw .io(path: dataset.name, reason: reason)
                 }
-                switch dataset.targets {
-                case .classes(let labels): return .classes(Array(labels[rows]))
-                case .values(let values, let width): return .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
-                }
+                block.withStoredBytes { x.copyMemory(from: $0) }
+                return block.targets
             }
         }
 
@@ -445,7 +434,7 @@ public enum DatasetFile {
     ///   - path: the file to write.
     /// - Throws: `StorageError` from the sources, the checks or the file system.
     public static func write(
-        train: RowSource, validation: RowSource? = nil, test: RowSource, attributes: [String: String], classNames: [String]? = nil,
+        train: SplitRows, validation: SplitRows? = nil, test: SplitRows, attributes: [String: String], classNames: [String]? = nil,
         imageShape: ImageShape? = nil, to path: String
     ) throws(StorageError) {
         try write(train: train, validation: validation, test: test, attributes: attributes, classNames: classNames,
@@ -455,7 +444,7 @@ public enum DatasetFile {
     /// `write(train:validation:test:attributes:classNames:imageShape:to:)` with
     /// another `chunkLimit` (tests: chunks of many fingerprint blocks in a small file).
     static func write(
-        train: RowSource, validation: RowSource?, test: RowSource, attributes: [String: String], classNames: [String]?,
+        train: SplitRows, validation: SplitRows?, test: SplitRows, attributes: [String: String], classNames: [String]?,
         imageShape: ImageShape?, to path: String, chunkLimit: Int
     ) throws(StorageError) {
         let splits = [("train", train), ("test", test)] + (validation.map { [("validation", $0)] } ?? [])
@@ -480,7 +469,7 @@ public enum DatasetFile {
 
     /// Split `name` from `source`, a chunk of rows at a time: x chunked, with
     /// its fingerprints, and y.
-    private static func writeRows(_ name: String, _ source: RowSource, to file: HDF5File, path: String, chunkLimit: Int) throws(StorageError) {
+    private static func writeRows(_ name: String, _ source: SplitRows, to file: HDF5File, path: String, chunkLimit: Int) throws(StorageError) {
         let object = "/\(name)/x"
         // Fingerprint blocks of `blockRows`, filled one at a time; written a whole chunk at a time (a partial
         // write of a chunk not in libhdf5's cache would read it back first).

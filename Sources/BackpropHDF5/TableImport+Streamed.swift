@@ -1,6 +1,6 @@
 // `import npy` of arrays larger than memory: x.npy is read a block of rows at
 // a time (`NPYRows`) and each split is written as it is read
-// (`DatasetFile.write(train: RowSource, …)`). Memory holds a block, the
+// (`DatasetFile.write(train: SplitRows, …)`). Memory holds a block, the
 // targets, and one byte per row saying which split it goes to.
 import BackpropCore
 import BackpropIO
@@ -9,9 +9,9 @@ import Glibc
 extension TableImport {
     /// The splits of an import, each read from its `.npy` files a block of rows at a time.
     public struct StreamedSplits {
-        public let train: DatasetFile.RowSource
-        public let validation: DatasetFile.RowSource?
-        public let test: DatasetFile.RowSource
+        public let train: DatasetFile.SplitRows
+        public let validation: DatasetFile.SplitRows?
+        public let test: DatasetFile.SplitRows
         /// x [N, H, W] or [N, H, W, C] holds images.
         public let imageShape: ImageShape?
     }
@@ -129,7 +129,7 @@ extension TableImport {
         /// Whether every feature is an integer 0…255.
         func allBytes() throws(StorageError) -> Bool
         /// The rows `included` picks, in order, as a split.
-        func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.RowSource
+        func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.SplitRows
     }
 
     /// The rows of a block: the next `count` that `included` picks after the cursor.
@@ -214,12 +214,12 @@ extension TableImport {
 
         /// The rows `included` picks, in order, as a split read a block at a
         /// time: each run of consecutive rows in one read.
-        func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.RowSource {
+        func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.SplitRows {
             let count = (0..<rows.rows).reduce(0) { included($1) ? $0 + 1 : $0 }
             let rows = self.rows, table = self
             let cursor = Cursor()
             let stored: FeatureStream.Storage = storage == .bytes ? .bytes(scale: 1 / 255) : .floats
-            return DatasetFile.RowSource(count: count, featureCount: rows.rowElements, storage: stored) { (block, x) throws(StorageError) in
+            return DatasetFile.SplitRows(count: count, featureCount: rows.rowElements, storage: stored) { (block, x) throws(StorageError) in
                 let picked = pick(block.count, included, after: cursor, block: block)
                 var out = 0
                 var run = 0
@@ -316,12 +316,12 @@ extension TableImport {
 
         func allBytes() throws(StorageError) -> Bool { featuresAreBytes }
 
-        func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.RowSource {
+        func source(rows included: @escaping (Int) -> Bool, storage: FeatureStorage) -> DatasetFile.SplitRows {
             let count = (0..<self.count).reduce(0) { included($1) ? $0 + 1 : $0 }
             let stored: FeatureStream.Storage = storage == .bytes ? .bytes(scale: 1 / 255) : .floats
             let reader = CSVRowReader(table: self)
             let cursor = Cursor()
-            return DatasetFile.RowSource(count: count, featureCount: featureCount, storage: stored) { (block, x) throws(StorageError) in
+            return DatasetFile.SplitRows(count: count, featureCount: featureCount, storage: stored) { (block, x) throws(StorageError) in
                 let picked = pick(block.count, included, after: cursor, block: block)
                 for (k, row) in picked.enumerated() {
                     let record = try reader.record(row)

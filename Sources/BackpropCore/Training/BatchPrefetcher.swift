@@ -4,18 +4,18 @@ import Foundation
 /// own, into a bounded queue: the step takes each batch as a dataset that
 /// holds exactly its samples (`Dataset.holdsBatch`), in the batch's order.
 ///
-/// The reader walks the same epoch orders as the trainer (`Epochs`, a pure
-/// function of the seed), so a batch is the same samples streamed or in
-/// memory, and the step computes the same bits. It reads whole blocks of
+/// The reader walks a copy of the trainer's `EpochWalker` (the epoch orders
+/// are a pure function of the seed), so a batch is the same samples streamed
+/// or in memory, and the step computes the same bits. It reads whole blocks of
 /// consecutive rows — the order's blocks (`BlockShuffle`), or the file's
 /// chunks in file order — each when a batch first needs it, and drops it
 /// after the last batch of the epoch that does; with a block shuffle it
 /// holds about one window of blocks and `depth` batches. (A global shuffle
-/// would keep every block until the epoch's end: the trainer refuses it.)
+/// would keep every block until the epoch's end: the stream refuses it.)
 ///
 /// Under a job each rank takes only its own rows of every batch (`rows`),
 /// so it reads only the blocks that hold them.
-final class BatchPrefetcher: @unchecked Sendable {
+final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
     // Everything below `condition` is shared between the two threads and
     // touched only while it is locked.
     private let condition = NSCondition()
@@ -26,35 +26,38 @@ final class BatchPrefetcher: @unchecked Sendable {
 
     private let dataset: Dataset
     private let stream: FeatureStream
-    private let epochs: Epochs
     private let endEpoch: Int
     private let depth: Int
     private let localRows: @Sendable (Int) -> Range<Int>
 
     /// Nanoseconds the steps waited for a batch (the consumer's alone).
     private(set) var waitedNanoseconds: UInt64 = 0
+    var waitedSeconds: Double { Double(waitedNanoseconds) / 1e9 }
 
-    /// Starts reading at `start` (its epoch in `order`), through the end of
-    /// epoch `endEpoch` − 1.
+    /// Starts reading at `walker`'s position, through the end of epoch `endEpoch` − 1.
     /// - Parameters:
     ///   - dataset: a dataset whose features are `stream`.
-    ///   - epochs: the orders to walk.
-    ///   - start: the first batch to read.
-    ///   - order: the order of `start.epoch` (a resumed run's, as saved); empty: the epoch's own.
+    ///   - walker: the trainer's walk, which the reader continues on a copy of.
     ///   - endEpoch: the epoch at which to stop reading.
     ///   - depth: batches read ahead at most.
     ///   - rows: this process's rows of a batch of the given size.
-    init(dataset: Dataset, stream: FeatureStream, epochs: Epochs, start: TrainingPosition, order: [Int32], endEpoch: Int,
+    init(dataset: Dataset, stream: FeatureStream, walker: EpochWalker, endEpoch: Int,
          depth: Int = 8, rows: @escaping @Sendable (Int) -> Range<Int>) {
         self.dataset = dataset
         self.stream = stream
-        self.epochs = epochs
         self.endEpoch = endEpoch
         self.depth = max(depth, 1)
         self.localRows = rows
-        let thread = Thread { [self] in self.read(from: start, order: order) }
+        let own = Walk(walker: walker.copy())
+        let thread = Thread { [self] in self.read(own) }
         thread.name = "backprop-reader"
         thread.start()
+    }
+
+    /// A walker handed to the reader's thread, which alone uses it from then on.
+    private final class Walk: @unchecked Sendable {
+        var walker: EpochWalker
+        init(walker: EpochWalker) { self.walker = walker }
     }
 
     deinit { cancel() }
@@ -69,7 +72,7 @@ final class BatchPrefetcher: @unchecked Sendable {
 
     /// The batch at `position`, once read: the local rows of `indices`.
     /// - Throws: the reader's `TrainingError.dataUnreadable`.
-    func next(at position: TrainingPosition, indices: ArraySlice<Int32>) throws(TrainingError) -> Dataset {
+    func batch(at position: TrainingPosition, indices: ArraySlice<Int32>) throws(TrainingError) -> Dataset {
         let start = monotonicNanoseconds()
         condition.lock()
         defer { condition.unlock() }
@@ -94,33 +97,32 @@ final class BatchPrefetcher: @unchecked Sendable {
     /// Blocks of consecutive rows the reader holds, by block number.
     private var blocks: [Int: [UInt8]] = [:]
 
-    private func read(from start: TrainingPosition, order first: [Int32]) {
-        var epoch = start.epoch, batch = start.batch
-        var order = first.isEmpty ? epochs.visitingOrder(epoch: epoch) : EpochOrder(samples: first)
+    private func read(_ walk: Walk) {
+        var walker = walk.walker
+        let epochs = walker.epochs
         let blockRows = epochs.blocks.isActive ? epochs.blocks.rows : stream.readRows
+        // The last position of the current epoch that needs each block: after it, the block goes.
+        var lastUse: [Int] = []
+        var lastUseEpoch = -1
         do {
-            while epoch < endEpoch {
-                // The last position of the epoch that needs each block: after it, the block goes.
-                var lastUse = [Int](repeating: -1, count: Epochs.batches(of: stream.count, in: blockRows))
-                switch order.storage {
-                case .samples(let samples): for (p, i) in samples.enumerated() { lastUse[Int(i) / blockRows] = p }
-                case .blocks(let windows):
-                    for w in 0..<windows.windowCount {
-                        for block in windows.blocks(ofWindow: w) { lastUse[Int(block)] = windows.windowStarts[w + 1] - 1 }
+            while walker.position.epoch < endEpoch {
+                if walker.position.epoch != lastUseEpoch {
+                    lastUse = [Int](repeating: -1, count: Epochs.batches(of: stream.count, in: blockRows))
+                    switch walker.order.storage {
+                    case .samples(let samples): for (p, i) in samples.enumerated() { lastUse[Int(i) / blockRows] = p }
+                    case .blocks(let windows):
+                        for w in 0..<windows.windowCount {
+                            for block in windows.blocks(ofWindow: w) { lastUse[Int(block)] = windows.windowStarts[w + 1] - 1 }
+                        }
                     }
+                    lastUseEpoch = walker.position.epoch
+                    blocks.removeAll()
                 }
-                blocks.removeAll()
-                for b in batch..<epochs.batchesPerEpoch {
-                    let range = epochs.batchRange(b)
-                    let local = localRows(range.count)
-                    let indices = order.indices((range.lowerBound + local.lowerBound)..<(range.lowerBound + local.upperBound))
-                    let data = try assemble(indices, blockRows: blockRows)
-                    blocks = blocks.filter { lastUse[$0.key] >= range.upperBound }
-                    guard hand(TrainingPosition(epoch: epoch, batch: b), data) else { return }
-                }
-                epoch += 1
-                batch = 0
-                if epoch < endEpoch { order = epochs.visitingOrder(epoch: epoch) }
+                let range = epochs.batchRange(walker.position.batch)
+                let data = try assemble(walker.batch(rows: localRows(range.count)), blockRows: blockRows)
+                blocks = blocks.filter { lastUse[$0.key] >= range.upperBound }
+                guard hand(walker.position, data) else { return }
+                walker.advance()
             }
             condition.lock()
             readerDone = true
@@ -159,12 +161,7 @@ final class BatchPrefetcher: @unchecked Sendable {
                 }
             }
         }
-        let features: Dataset.Features
-        switch stream.storage {
-        case .bytes(let scale): features = .bytes(rows, scale: scale)
-        case .floats:
-            features = .floats(rows.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-        }
+        let features = stream.features(of: rows)
         let targets: Dataset.Targets
         switch dataset.targets {
         case .classes(let labels): targets = .classes(indices.map { labels[Int($0)] })

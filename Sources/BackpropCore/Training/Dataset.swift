@@ -47,12 +47,6 @@ public struct Dataset: Sendable, Equatable {
     /// (the keys of dropout and augmentation). Otherwise row i is sample i.
     public var holdsBatch = false
 
-    /// Whether the features are read from storage as the steps need them.
-    public var isStreamed: Bool {
-        if case .streamed = features { return true }
-        return false
-    }
-
     public var count: Int {
         switch targets {
         case .classes(let labels): return labels.count
@@ -116,15 +110,7 @@ public struct Dataset: Sendable, Equatable {
     /// on. (FNV-1a over 8-byte words: fast, not cryptographic.)
     /// A streamed split's is the same as its in-memory one's.
     public var fingerprint: String {
-        var hash = Fingerprint()
-        let storage: String
-        switch features {
-        case .bytes(let bytes, let scale): hash.mix(array: bytes); storage = "scale \(scale)"
-        case .floats(let values): hash.mix(array: values); storage = "float32"
-        case .streamed(let stream):
-            hash = Fingerprint(hash: stream.featureHash)
-            if case .bytes(let scale) = stream.storage { storage = "scale \(scale)" } else { storage = "float32" }
-        }
+        var (hash, storage) = source.featureFingerprint(of: self)
         switch targets {
         case .classes(let labels): hash.mix(array: labels)
         case .values(let values, let width): hash.mix(array: values); hash.mix(UInt64(width))
@@ -134,13 +120,11 @@ public struct Dataset: Sendable, Equatable {
         return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// Checks a streamed split's stored fingerprint against its rows (one
-    /// pass over them), so that `fingerprint` says what the rows are, whether
-    /// they were read whole or streamed; nothing to do in memory.
+    /// Checks a fingerprint the source read from storage against its rows
+    /// (one pass over them), so that `fingerprint` says what the rows are
+    /// wherever they come from (`RowSource.verifyFingerprint`).
     /// - Throws: `TrainingError.dataUnreadable` when they differ or cannot be read.
-    public func verifyFingerprint() throws(TrainingError) {
-        if case .streamed(let stream) = features { try stream.verifyFeatureHash(dataset: name) }
-    }
+    public func verifyFingerprint() throws(TrainingError) { try source.verifyFingerprint(dataset: name) }
 
     /// `count` samples of `featureCount` random bytes with labels from
     /// `classCount` classes, reproducible from `seed`: for tests and for
@@ -286,6 +270,16 @@ public struct Dataset: Sendable, Equatable {
                     for k in 0..<width { t[r * width + k] = T(source[k]) }
                 }
             }
+        }
+    }
+
+    /// The features' bytes as stored (bytes, or float32 in the machine's order), row-major.
+    /// - Precondition: they are in memory (`RowSource.rows` gives any rows so).
+    public func withStoredBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch features {
+        case .bytes(let bytes, _): return try bytes.withUnsafeBytes(body)
+        case .floats(let values): return try values.withUnsafeBytes(body)
+        case .streamed: preconditionFailure("\(name): streamed rows are read through its source")
         }
     }
 

@@ -183,6 +183,7 @@ public final class EpochOrder {
 
     public init(samples: [Int32]) { storage = .samples(samples) }
     public init(blocks: BlockOrder) { storage = .blocks(blocks) }
+    init(storage: Storage) { self.storage = storage }
 
     public var count: Int {
         switch storage {
@@ -216,5 +217,49 @@ public final class EpochOrder {
         case .samples(let samples): return samples
         case .blocks: return Array(indices(0..<count))
         }
+    }
+}
+
+/// The one walk through the epochs' visiting orders, batch by batch: where a
+/// run is and the current epoch's order. The trainer owns it and moves it on
+/// after each step; a reader that runs ahead of the steps (a stream's
+/// `BatchPrefetcher`) walks a copy of it from the trainer's position.
+public struct EpochWalker {
+    public let epochs: Epochs
+    public private(set) var position: TrainingPosition
+    /// The visiting order of `position.epoch`.
+    public private(set) var order: EpochOrder
+
+    /// A walk from `position`, in `order` for its epoch (a resumed run's, as
+    /// saved; empty: the epoch's own, recomputed from the seed).
+    public init(epochs: Epochs, position: TrainingPosition = TrainingPosition(), order: [Int32] = []) {
+        self.epochs = epochs
+        self.position = position
+        self.order = order.isEmpty ? epochs.visitingOrder(epoch: position.epoch) : EpochOrder(samples: order)
+    }
+
+    /// The samples of the current batch, or of its rows `rows` (a rank's part of it).
+    public func batch(rows: Range<Int>? = nil) -> ArraySlice<Int32> {
+        let range = epochs.batchRange(position.batch)
+        guard let rows else { return order.indices(range) }
+        return order.indices((range.lowerBound + rows.lowerBound)..<(range.lowerBound + rows.upperBound))
+    }
+
+    /// Past the current batch: the next one, or the next epoch's first in its order.
+    public mutating func advance() {
+        position.step += 1
+        position.batch += 1
+        if position.batch == epochs.batchesPerEpoch {
+            position.batch = 0
+            position.epoch += 1
+            order = epochs.visitingOrder(epoch: position.epoch)
+        }
+    }
+
+    /// The same place with an order of its own, for another thread (an order caches its current window).
+    public func copy() -> EpochWalker {
+        var walker = self
+        walker.order = EpochOrder(storage: order.storage)
+        return walker
     }
 }

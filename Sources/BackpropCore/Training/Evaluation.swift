@@ -23,10 +23,11 @@ public struct Evaluation: Sendable, Equatable {
 /// Runs `network` over every sample of `dataset` (never changing the model)
 /// and measures the loss and, for class labels, accuracy and the confusion
 /// matrix, for regression targets the RMSE, in shards of
-/// `shardSize` on `workers` workers. A streamed dataset is read in blocks of
-/// whole shards, in file order, one block in memory at a time: the same sums
-/// in the same order, so the same bits as in memory.
-/// - Throws: `TrainingError.dataUnreadable` when a streamed dataset's rows cannot be read.
+/// `shardSize` on `workers` workers. The rows are read from the dataset's
+/// source in blocks of whole shards, in file order, one block in memory at a
+/// time (in memory: one block, the dataset itself): the same sums in the
+/// same order, so the same bits wherever the rows come from.
+/// - Throws: `TrainingError.dataUnreadable` when the rows cannot be read.
 public func evaluate(
     _ network: Network<Float>, on dataset: Dataset, workers: Int, shardSize: Int = 256, kernel: Kernel = .automatic
 ) throws(TrainingError) -> Evaluation {
@@ -35,14 +36,11 @@ public func evaluate(
     // Per shard: Σ_n E^n, then Σ_n Σ_k (y_k − t_k)².
     var shardSums = [Double](repeating: 0, count: 2 * shardCount)
     let evaluator = ShardEvaluator(network: network, shardSize: shardSize, workers: workers, kernel: kernel)
-    if case .streamed(let stream) = dataset.features {
-        let blockRows = max(1, stream.readRows / shardSize) * shardSize
-        for start in stride(from: 0, to: dataset.count, by: blockRows) {
-            let rowsData = try dataset.rows(start..<min(start + blockRows, dataset.count))
-            evaluator.run(rowsData, firstShard: start / shardSize, sums: &shardSums, predictions: &predictions, offset: start)
-        }
-    } else {
-        evaluator.run(dataset, firstShard: 0, sums: &shardSums, predictions: &predictions, offset: 0)
+    let source = dataset.source
+    let blockRows = source.blockRows(count: dataset.count, shardSize: shardSize)
+    for start in stride(from: 0, to: dataset.count, by: blockRows) {
+        let block = try source.rows(start..<min(start + blockRows, dataset.count), of: dataset)
+        evaluator.run(block, firstShard: start / shardSize, sums: &shardSums, predictions: &predictions, offset: start)
     }
     let classes = network.outputCount
     let count = max(dataset.count, 1)
@@ -130,32 +128,5 @@ private struct ShardEvaluator {
                 }
             }
         }
-    }
-}
-
-extension Dataset {
-    /// Rows `rows` as a dataset held in memory: a slice of one in memory, or
-    /// the rows read from a stream's file (one read, in file order).
-    /// - Parameter rows: rows of the dataset.
-    /// - Throws: `TrainingError.dataUnreadable` when a streamed dataset's rows cannot be read.
-    public func rows(_ rows: Range<Int>) throws(TrainingError) -> Dataset {
-        guard case .streamed(let stream) = features else { return subset(rows) }
-        var block = [UInt8](repeating: 0, count: rows.count * stream.bytesPerRow)
-        do {
-            try block.withUnsafeMutableBytes { try stream.reader.read(rows: rows, into: $0) }
-        } catch {
-            throw .dataUnreadable(dataset: name, rows: rows, reason: "\(error)")
-        }
-        let features: Features
-        switch stream.storage {
-        case .bytes(let scale): features = .bytes(block, scale: scale)
-        case .floats: features = .floats(block.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-        }
-        let part: Targets
-        switch targets {
-        case .classes(let labels): part = .classes(Array(labels[rows]))
-        case .values(let values, let width): part = .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
-        }
-        return Dataset(name: name, features: features, targets: part, featureCount: featureCount)
     }
 }

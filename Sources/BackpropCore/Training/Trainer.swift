@@ -29,7 +29,10 @@ public final class Trainer {
     public private(set) var network: Network<Float>
     public var optimizer: any Optimizer<Float>
     public let epochs: Epochs
-    public private(set) var position = TrainingPosition()
+    /// The walk through the epochs' orders: the one the run follows (`EpochWalker`).
+    private var walker: EpochWalker
+    /// Where the run is.
+    public var position: TrainingPosition { walker.position }
     /// The step losses logged (and, filled in by the caller, epoch summaries): `History`.
     public var history = History()
     public let dataset: Dataset
@@ -42,22 +45,20 @@ public final class Trainer {
     public var measuresNoiseScale = false
     /// What the steps measured per sample since the last `resetSampleStatistics()`.
     public private(set) var sampleStatistics = SampleStatistics()
-    /// The visiting order of `position.epoch`.
-    private var epochOrder: EpochOrder
     /// The visiting order of `position.epoch`, sample by sample, as a
     /// checkpoint saves it; empty for a block shuffle, whose order is
     /// recomputed from the seed alone (and would be 4 bytes a sample).
     public var order: [Int32] {
-        if case .samples(let samples) = epochOrder.storage { return samples }
+        if case .samples(let samples) = walker.order.storage { return samples }
         return []
     }
     /// Global gradient-norm clipping (`TrainingConfiguration.clipNorm`); nil: none.
     private let clip: GradientNormClip?
     /// The step's whole gradient, when clipping needs it before the update (empty otherwise).
     private var clippedGradient: [Float] = []
-    /// Reads a streamed dataset's batches ahead of the steps (started by the first step).
-    private var prefetcher: BatchPrefetcher?
-    /// Seconds the steps of prefetchers before the current one waited for data.
+    /// Where the steps' batches come from (the dataset's source's supply, started by the first step).
+    private var supply: (any BatchSupply)?
+    /// Seconds the steps waited for data from supplies before the current one.
     private var earlierDataWait = 0.0
 
     /// Sets up a run: builds and initialises the network from the seed,
@@ -97,17 +98,7 @@ public final class Trainer {
         // given room for twice its expected size (more, and the buffers grow).
         let expected = min(configuration.batchSize, max(dataset.count, 1))
         let batchCapacity = configuration.samplingMethod == .poisson ? min(2 * expected + 64, max(dataset.count, 1)) : expected
-        if dataset.isStreamed {
-            // A stream reads blocks of rows; an order that is not made of them would hold the whole split.
-            guard configuration.samplingMethod == .shuffle else {
-                throw .invalidSetting(.blockRows, value: "\(configuration.blockShuffle.rows)",
-                                      reason: "dataset \(dataset.name) is streamed, and Poisson sampling reads samples one by one from all of it; train it in memory")
-            }
-            guard !configuration.shuffle || configuration.blockShuffle.isActive else {
-                throw .invalidSetting(.blockRows, value: "0",
-                                      reason: "dataset \(dataset.name) is streamed, and a global shuffle reads rows at random from all of it; shuffle blocks of rows instead (e.g. 1024)")
-            }
-        }
+        try dataset.source.check(configuration, dataset: dataset)
         if configuration.augmentation.isActive {
             guard let shape = dataset.imageShape, shape.featureCount == dataset.featureCount else {
                 throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
@@ -132,12 +123,12 @@ public final class Trainer {
             DistributedStep(group: $0, parameterCount: network.parameterCount, shardSize: configuration.shardSize,
                             batchCapacity: batchCapacity)
         }
-        epochOrder = epochs.visitingOrder(epoch: 0)
+        walker = EpochWalker(epochs: epochs)
         clip = configuration.clipNorm.map(GradientNormClip.init(maximumNorm:))
         if clip != nil && distributed == nil { clippedGradient = [Float](repeating: 0, count: network.parameterCount) }
     }
 
-    deinit { prefetcher?.cancel() }
+    deinit { supply?.cancel() }
 
     /// True once the configured epochs or steps are done.
     public var isFinished: Bool {
@@ -180,7 +171,7 @@ public final class Trainer {
     public func step(requests: StepRequests = []) throws(TrainingError) -> StepResult {
         let η = Float(learningRate)
         let batch = self.batch()
-        let data = try dataset.isStreamed ? streamedBatch(batch) : dataset
+        let data = try batchData(batch)
         // Under Poisson sampling the sum is divided by the expected batch size (a
         // constant, as DP-SGD's analysis needs), not by the sample's own.
         let divisor = configuration.samplingMethod == .poisson ? epochs.batchRange(0).count : batch.count
@@ -239,16 +230,15 @@ public final class Trainer {
     /// gaps between taken samples are geometric, so a step costs draws for
     /// its own samples only.
     public func batch() -> ArraySlice<Int32> {
-        guard configuration.samplingMethod == .poisson else { return epochOrder.indices(epochs.batchRange(position.batch)) }
+        guard configuration.samplingMethod == .poisson else { return walker.batch() }
         return ArraySlice(PoissonSample.indices(sampleCount: dataset.count, rate: samplingRate,
                                                 seed: configuration.seed, step: position.step))
     }
 
-    /// The next batch of a streamed dataset, from the prefetcher (started
-    /// here at the current position): this process's rows of it.
-    private func streamedBatch(_ batch: ArraySlice<Int32>) throws(TrainingError) -> Dataset {
-        guard case .streamed(let stream) = dataset.features else { preconditionFailure("\(dataset.name) is not streamed") }
-        if prefetcher == nil {
+    /// The data of the next batch, from the dataset's source (its supply started
+    /// here, at the current position): the dataset itself in memory, or this process's rows of the batch.
+    private func batchData(_ batch: ArraySlice<Int32>) throws(TrainingError) -> Dataset {
+        if supply == nil {
             let rows: @Sendable (Int) -> Range<Int>
             if let distributed {
                 let (rank, plan, shardSize) = (distributed.group.rank, distributed.plan, distributed.shardSize)
@@ -256,15 +246,17 @@ public final class Trainer {
             } else {
                 rows = { 0..<$0 }
             }
-            prefetcher = BatchPrefetcher(dataset: dataset, stream: stream, epochs: epochs, start: position, order: order,
-                                         endEpoch: configuration.epochs, rows: rows)
+            supply = dataset.source.batches(of: dataset, from: walker, endEpoch: configuration.epochs, rows: rows)
         }
-        return try prefetcher!.next(at: position, indices: batch)
+        return try supply!.batch(at: position, indices: batch)
     }
 
-    /// Seconds the steps have waited for a streamed dataset's rows (0 in memory).
+    /// Whether the steps can wait for the dataset's rows (`RowSource.waitsForRows`): then `dataWaitSeconds` says how long they did.
+    public var waitsForData: Bool { dataset.source.waitsForRows }
+
+    /// Seconds the steps have waited for the dataset's rows (0 in memory).
     public var dataWaitSeconds: Double {
-        earlierDataWait + Double(prefetcher?.waitedNanoseconds ?? 0) / 1e9
+        earlierDataWait + (supply?.waitedSeconds ?? 0)
     }
 
     /// This step's per-sample work: DP-SGD's clipping and noise, or only measurements; nil for neither.
@@ -314,15 +306,7 @@ public final class Trainer {
         distributed?.gatherState(&optimizer)
     }
 
-    private func advance() {
-        position.step += 1
-        position.batch += 1
-        if position.batch == epochs.batchesPerEpoch {
-            position.batch = 0
-            position.epoch += 1
-            epochOrder = epochs.visitingOrder(epoch: position.epoch)
-        }
-    }
+    private func advance() { walker.advance() }
 
     /// η for the next step, from the schedule.
     public var learningRate: Double {
@@ -339,13 +323,12 @@ public final class Trainer {
                         order: [Int32], history: History) {
         precondition(position.batch < epochs.batchesPerEpoch, "batch \(position.batch) beyond the epoch")
         precondition(order.isEmpty || order.count == dataset.count, "order of \(order.count) samples for \(dataset.count)")
-        self.position = position
         optimizer.state = optimizerState
-        epochOrder = order.isEmpty ? epochs.visitingOrder(epoch: position.epoch) : EpochOrder(samples: order)
-        // The stream starts again where the run now is.
+        walker = EpochWalker(epochs: epochs, position: position, order: order)
+        // The supply starts again where the run now is.
         earlierDataWait = dataWaitSeconds
-        prefetcher?.cancel()
-        prefetcher = nil
+        supply?.cancel()
+        supply = nil
         self.history = history
     }
 }

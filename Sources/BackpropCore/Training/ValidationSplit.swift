@@ -18,6 +18,7 @@ extension Dataset {
     /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)` when
     ///   either part would be empty, or f is not in (0, 1).
     public func split(validationFraction fraction: Double, seed: UInt64) throws(TrainingError) -> (train: Dataset, validation: Dataset) {
+        try source.checkHoldOut(fraction, of: self)
         let validation = try Self.validationRows(labels: labels, count: count, fraction: fraction, seed: seed)
         var isHeld = [Bool](repeating: false, count: count)
         for n in validation { isHeld[n] = true }
