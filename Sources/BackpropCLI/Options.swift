@@ -165,6 +165,10 @@ struct ModelOptions: ConfigurationOptions {
     var inputDropout: Double?
     @Option(name: Settings.augment.name, help: Settings.augment.help, transform: Augmentation.parsed)
     var augment: Augmentation?
+    @Option(name: Settings[\.ema].name, help: Settings[\.ema].help)
+    var ema: Double?
+    @Option(name: Settings[\.swaStart].name, help: Settings[\.swaStart].help)
+    var swaStart: Int?
 
     func edits(into edits: inout SettingEdits) {
         edits.add(Settings.layers, layers) { $0.sizes = $1.sizes }

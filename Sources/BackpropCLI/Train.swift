@@ -143,7 +143,7 @@ struct Train: ParsableCommand {
                                       + "(its fingerprint is '\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")
             }
             trainer = try Train.checked {
-                try Trainer(configuration: configuration, dataset: train, network: checkpoint.network, kernel: kernel, group: job.group)
+                try Trainer(configuration: configuration, dataset: train, network: checkpoint.trainedNetwork, kernel: kernel, group: job.group)
             }
             // A block shuffle's checkpoint saves no order to check its position against: the data does.
             guard checkpoint.position.batch < trainer.epochs.batchesPerEpoch,
@@ -152,7 +152,7 @@ struct Train: ParsableCommand {
                                       + "but \(dataPath) has \(trainer.epochs.batchesPerEpoch) batches of \(train.count).")
             }
             trainer.restore(position: checkpoint.position, optimizerState: checkpoint.optimizerState,
-                            order: checkpoint.order, history: checkpoint.history)
+                            order: checkpoint.order, history: checkpoint.history, average: checkpoint.average)
         } else {
             // A setting the data cannot take (--augment without an image shape) is a flag's error too.
             trainer = try Train.checked { try Trainer(configuration: configuration, dataset: train, kernel: kernel, group: job.group) }

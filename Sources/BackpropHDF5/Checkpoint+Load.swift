@@ -32,6 +32,7 @@ extension Checkpoint {
                                     dataPath: try S.dataPath.read(from: file),
                                     dataFingerprint: try S.dataFingerprint.read(from: file), task: task)
         checkpoint.classNames = try ClassNames.read(from: file, object: "/data")
+        (checkpoint.average, checkpoint.trainedParameters) = try readAverage(file, of: network, configuration: configuration)
         if let names = checkpoint.classNames, task == .classification, names.count != network.outputCount {
             throw .invalidContent(path: file.path, object: S.classNames.described(),
                                   reason: "names \(names.count) classes, but the model has \(network.outputCount) outputs")
@@ -133,6 +134,28 @@ extension Checkpoint {
                                       + model(network.sizes, network.layers.map(\.activation), network.loss))
         }
         return configuration
+    }
+
+    /// /training's average of the parameters, for a run that keeps one: its
+    /// count and the trained parameters (/model holding the average), both
+    /// present once averaging has begun (SWA before its first epoch: neither).
+    private static func readAverage(_ file: HDF5File, of network: Network<Float>,
+                                    configuration: TrainingConfiguration) throws(StorageError) -> (WeightAverage?, [Float]?) {
+        let hasTrained = try file.exists("/training/parameters")
+        guard let kind: WeightAverage.Kind = configuration.ema.map({ .exponential(decay: Float($0)) })
+                ?? configuration.swaStart.map({ .uniform(startEpoch: $0) }) else {
+            if hasTrained { throw .invalidContent(path: file.path, object: "/training/parameters", reason: "is there, but the configuration averages nothing") }
+            return (nil, nil)
+        }
+        let count = try S.averageCount.readIfPresent(from: file).map(Int.init) ?? 0
+        guard count >= 0 else { throw .invalidContent(path: file.path, object: S.averageCount.described(), reason: "is negative (\(count))") }
+        guard hasTrained == (count > 0 || configuration.ema != nil) else {
+            throw .invalidContent(path: file.path, object: "/training/parameters",
+                                  reason: hasTrained ? "is there before any parameters were averaged" : "is missing: /model holds an average")
+        }
+        guard hasTrained else { return (WeightAverage(kind: kind, parameters: [], count: 0), nil) }
+        let trained = try readParameters(of: network, under: "/training/parameters", from: file)
+        return (WeightAverage(kind: kind, parameters: network.parameters, count: count), trained)
     }
 
     /// /optimizer: its kind (the configuration's), step count and every buffer that kind keeps.

@@ -34,6 +34,20 @@ public struct Checkpoint: Sendable {
     public var task: LearningTask
     /// The classes' names, when the dataset had them (`ClassNames`).
     public var classNames: [String]? = nil
+    /// The run's average of the parameters (`WeightAverage`), when it keeps
+    /// one: then `network` (what evaluate, predict and export read) holds the
+    /// average once it has begun, and the trained parameters are kept beside it.
+    public var average: WeightAverage? = nil
+    /// The parameters the optimizer updates, where `network` holds their average; nil: `network`'s own.
+    public var trainedParameters: [Float]? = nil
+
+    /// The network a resume trains on: the trained parameters, not their average.
+    public var trainedNetwork: Network<Float> {
+        guard let trainedParameters else { return network }
+        var trained = network
+        trained.parameters = trainedParameters
+        return trained
+    }
 
     public init(
         network: Network<Float>, configuration: TrainingConfiguration, optimizerState: OptimizerState<Float>, position: TrainingPosition, order: [Int32] = [],
@@ -57,10 +71,12 @@ public struct Checkpoint: Sendable {
     ///   - dataFingerprint: the training set's `Dataset.fingerprint`, checked on resume.
     ///   - classNames: the classes' names, when the dataset has them.
     public init(of trainer: Trainer, dataPath: String, dataFingerprint: String, classNames: [String]? = nil) {
-        self.init(network: trainer.network, configuration: trainer.configuration, optimizerState: trainer.optimizer.state,
+        self.init(network: trainer.evaluatedNetwork, configuration: trainer.configuration, optimizerState: trainer.optimizer.state,
                   position: trainer.position, order: trainer.order, history: trainer.history,
                   dataPath: dataPath, dataFingerprint: dataFingerprint, task: trainer.dataset.task)
         self.classNames = classNames
+        average = trainer.average
+        if trainer.average?.isActive == true { trainedParameters = trainer.network.parameters }
     }
 
     // MARK: - Saving
@@ -88,6 +104,8 @@ public struct Checkpoint: Sendable {
 
             try file.createGroup("/training")
             try S.configuration.write(try Checkpoint.json(configuration, path), to: file)
+            if let average { try S.averageCount.write(Int64(average.count), to: file) }
+            if let trainedParameters { try writeParameters(trainedParameters, under: "/training/parameters", to: file) }
 
             try file.createGroup("/data")
             try S.dataPath.write(dataPath, to: file)

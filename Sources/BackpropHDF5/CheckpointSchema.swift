@@ -138,6 +138,12 @@ enum CheckpointSchema {
 
     // MARK: /training, /data
     static let configuration = CheckpointAttribute<String>("/training", "configuration", "the full training configuration as JSON")
+    static let averageCount = CheckpointAttribute<Int64>("/training", "average_count",
+                                                         "the parameters averaged into /model so far: steps (--ema) or epoch ends (--swa-start)",
+                                                         .when("with --ema or --swa-start, since 0.11"))
+    static let trainedParameters = CheckpointDataset("/training/parameters/layers/<i>/weight|bias", "float32, as /model",
+                                                     "the parameters the optimizer updates, where /model holds their average",
+                                                     .when("with --ema, or --swa-start once averaging has begun, since 0.11"))
     static let dataPath = CheckpointAttribute<String>("/data", "path", "the dataset file trained on")
     static let dataFingerprint = CheckpointAttribute<String>("/data", "fingerprint",
                                                              "the training data's shape and hash (\"60000x784 scale 0.003921569 fnv1a64 …\"), checked on resume")
@@ -183,7 +189,7 @@ enum CheckpointSchema {
     private static var entries: [SchemaEntry] {
         [format.entry, formatVersion.entry, programVersion.entry, created.entry,
          loss.entry, sizes.entry, parameterFingerprint.entry, activation.entry, weight.entry, bias.entry,
-         configuration.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry,
+         configuration.entry, averageCount.entry, trainedParameters.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry,
          optimizerKind.entry, optimizerStep.entry, learningRate.entry, optimizerBuffer.entry,
          scheduleKind.entry, scheduleStep.entry, reductions.entry, lastReduction.entry,
          seed.entry, initializationStream.entry, shuffleStream.entry,

@@ -132,7 +132,7 @@ extension SettingClassTests {
                 "--monitor", "validation-loss", "--min-delta", "0.01", "--early-stopping", "3", "--batch-size", "128", "--shard-size", "64",
                 "--seed", "7", "--dp-clip", "1", "--dp-noise", "1", "--dp-delta", "0.001", "--sampling", "shuffle", "--shuffle-blocks", "64",
                 "--shuffle-window", "2", "--lr-schedule", "step", "--lr-step-size", "2", "--lr-gamma", "0.5", "--clip-norm", "5",
-                "--reduction", "sum", "--init", "he", "--activation", "leaky-relu"]),
+                "--reduction", "sum", "--init", "he", "--activation", "leaky-relu", "--ema", "0.5"]),
     ]
 
     /// A value config.json records, as text ("true", "0.5", "784,16,10").

@@ -38,25 +38,30 @@ struct ValidationCLITests {
 
     static let model = ["--layers", "784,16,10", "--epochs", "4", "--batch-size", "100", "--validation-fraction", "0.2", "--workers", "2"]
 
-    @Test("the test split cannot influence the run: datasets that differ only in /test give the same parameters, best.h5, stopping epoch and rates")
-    func testChoosesNothing() throws {
-        let a = try sampleWithOtherTest("a.h5", count: 200, seed: 1), b = try sampleWithOtherTest("b.h5", count: 150, seed: 2)
-        for (data, run) in [(a, "a"), (b, "b")] {
+    @Test("the test split cannot influence the run: datasets that differ only in /test give the same parameters, best.h5, stopping epoch and rates, with or without an average of the weights",
+          arguments: [[], ["--ema", "0.9"], ["--swa-start", "2"]])
+    func testChoosesNothing(_ averaging: [String]) throws {
+        let tag = averaging.first.map { String($0.dropFirst(2)) } ?? "plain"
+        let a = try sampleWithOtherTest("a-\(tag).h5", count: 200, seed: 1), b = try sampleWithOtherTest("b-\(tag).h5", count: 150, seed: 2)
+        let (runA, runB) = ("a-\(tag)", "b-\(tag)")
+        for (data, run) in [(a, runA), (b, runB)] {
             // Every choice a run makes: best.h5, a plateau's reductions, early stopping's epoch.
             let choices = ["--report-test", "every-epoch", "--lr-schedule", "plateau", "--plateau-patience", "1", "--early-stopping", "3",
                            "--monitor", "validation-loss", "--learning-rate", "0.2", "--epochs", "30"]
-            let result = try backprop(["train", "--data", data, "--run-dir", run] + Self.model + choices)
+            let result = try backprop(["train", "--data", data, "--run-dir", run] + Self.model + choices + averaging)
             try #require(result.status == 0, "\(result.standardError)")
         }
-        let (modelA, modelB) = (try Checkpoint.load(from: path("a/model.h5")), try Checkpoint.load(from: path("b/model.h5")))
+        let (modelA, modelB) = (try Checkpoint.load(from: path("\(runA)/model.h5")), try Checkpoint.load(from: path("\(runB)/model.h5")))
         #expect(modelA.network.parameters.map(\.bitPattern) == modelB.network.parameters.map(\.bitPattern))
-        let (bestA, bestB) = (try Checkpoint.load(from: path("a/best.h5")), try Checkpoint.load(from: path("b/best.h5")))
+        let (bestA, bestB) = (try Checkpoint.load(from: path("\(runA)/best.h5")), try Checkpoint.load(from: path("\(runB)/best.h5")))
         #expect(bestA.network.parameters.map(\.bitPattern) == bestB.network.parameters.map(\.bitPattern))
         #expect(bestA.position == bestB.position)
-        let (lastA, lastB) = (try Checkpoint.load(from: path("a/last.h5")), try Checkpoint.load(from: path("b/last.h5")))
-        #expect(lastA.position == lastB.position && lastA.position.epoch < 30, "the same early stop")
+        let (lastA, lastB) = (try Checkpoint.load(from: path("\(runA)/last.h5")), try Checkpoint.load(from: path("\(runB)/last.h5")))
+        #expect(lastA.average == lastB.average && (averaging.isEmpty || lastA.average != nil))
+        // The same stop (SWA's running mean keeps improving here: it trains all 30 epochs, in both).
+        #expect(lastA.position == lastB.position && (lastA.position.epoch < 30 || averaging.first == "--swa-start"), "the same early stop")
         #expect(lastA.history.reductions == lastB.history.reductions && lastA.history.reductions > 0)
-        let (metricsA, metricsB) = (try metrics("a"), try metrics("b"))
+        let (metricsA, metricsB) = (try metrics(runA), try metrics(runB))
         for column in ["train_loss", "validation_loss", "validation_accuracy", "learning_rate"] {
             #expect(metricsA[column] == metricsB[column], "\(column)")
         }

@@ -26,9 +26,14 @@ struct ResumeTests {
         let workersAfter: Int
         /// With dropout, input dropout, label smoothing and augmentation.
         var regularized = false
+        /// An EMA of this decay of the parameters.
+        var ema: Double? = nil
+        /// SWA from the end of this epoch on.
+        var swaStart: Int? = nil
         var testDescription: String {
             "\(optimizer.rawValue), \(schedule.name), stop after \(stopAfter), workers \(workersBefore) → \(workersAfter)"
                 + (regularized ? ", dropout, label smoothing and augmentation" : "")
+                + (ema.map { ", EMA \($0)" } ?? "") + (swaStart.map { ", SWA from epoch \($0)" } ?? "")
         }
     }
 
@@ -42,6 +47,9 @@ struct ResumeTests {
         Case(optimizer: .adagrad, schedule: .stepDecay(stepSize: 3, gamma: 0.5), stopAfter: 3, workersBefore: 1, workersAfter: 2),
         Case(optimizer: .adamw, schedule: .constant, stopAfter: 6, workersBefore: 1, workersAfter: 3, regularized: true),
         Case(optimizer: .momentum, schedule: .constant, stopAfter: 4, workersBefore: 2, workersAfter: 1, regularized: true),
+        Case(optimizer: .adam, schedule: .constant, stopAfter: 5, workersBefore: 1, workersAfter: 2, ema: 0.8),
+        Case(optimizer: .momentum, schedule: .constant, stopAfter: 6, workersBefore: 2, workersAfter: 3, swaStart: 2),
+        Case(optimizer: .momentum, schedule: .constant, stopAfter: 9, workersBefore: 3, workersAfter: 1, swaStart: 2),
     ]
 
     func configuration(_ c: Case, workers: Int) -> TrainingConfiguration {
@@ -60,6 +68,7 @@ struct ResumeTests {
             configuration.dropout = Dropout(input: 0.2, hidden: [0.4])
             (configuration.augmentation, configuration.labelSmoothing) = (Augmentation(shift: 1, flip: true), 0.1)
         }
+        (configuration.ema, configuration.swaStart) = (c.ema, c.swaStart)
         return configuration
     }
 
@@ -77,13 +86,18 @@ struct ResumeTests {
 
         let saved = try Checkpoint.load(from: file)
         #expect(saved.configuration == first.configuration && saved.dataFingerprint == dataset.fingerprint)
-        let resumed = try Trainer(configuration: configuration(c, workers: c.workersAfter), dataset: dataset, network: saved.network)
-        resumed.restore(position: saved.position, optimizerState: saved.optimizerState, order: saved.order, history: saved.history)
+        let resumed = try Trainer(configuration: configuration(c, workers: c.workersAfter), dataset: dataset, network: saved.trainedNetwork)
+        resumed.restore(position: saved.position, optimizerState: saved.optimizerState, order: saved.order, history: saved.history,
+                        average: saved.average)
+        // The file's model is what the run evaluates: the average, once there is one.
+        #expect(saved.network.parameters.map(\.bitPattern) == first.evaluatedNetwork.parameters.map(\.bitPattern))
         #expect(resumed.learningRate == first.learningRate)
         for _ in c.stopAfter..<steps { try resumed.step() }
 
         #expect(resumed.network.parameters.map(\.bitPattern) == straight.network.parameters.map(\.bitPattern))
         #expect(resumed.optimizer.state == straight.optimizer.state)
+        #expect(resumed.average == straight.average)
+        #expect(resumed.evaluatedNetwork.parameters.map(\.bitPattern) == straight.evaluatedNetwork.parameters.map(\.bitPattern))
         #expect(resumed.position == straight.position && resumed.order == straight.order)
         // Every step's loss, through the digest; the epoch under way's, as they are.
         #expect(resumed.history.stepLossDigest == straight.history.stepLossDigest)

@@ -45,6 +45,7 @@ struct StorageTests {
         var configuration = TrainingConfiguration()
         configuration.sizes = [6, 5, 3]
         configuration.validationFraction = 0.25
+        configuration.ema = 0.5  // /training's average_count
         let trainer = try Trainer(configuration: configuration, dataset: randomDataset(count: 40, featureCount: 6, classCount: 3, seed: 1))
         try trainer.step()
         var record = EpochRecord(epoch: 0, step: 1, trainLoss: 1, testLoss: .nan, testScore: .nan, learningRate: 0.05,

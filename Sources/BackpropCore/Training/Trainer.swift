@@ -52,6 +52,8 @@ public final class Trainer {
         if case .samples(let samples) = walker.order.storage { return samples }
         return []
     }
+    /// The average of the parameters that is evaluated and saved instead of them (`WeightAverage`); nil: none.
+    public private(set) var average: WeightAverage?
     /// Global gradient-norm clipping (`TrainingConfiguration.clipNorm`); nil: none.
     private let clip: GradientNormClip?
     /// The step's whole gradient, when clipping needs it before the update (empty otherwise).
@@ -124,6 +126,7 @@ public final class Trainer {
                             batchCapacity: batchCapacity)
         }
         walker = EpochWalker(epochs: epochs)
+        average = WeightAverage(configuration, parameters: network.parameters)
         clip = configuration.clipNorm.map(GradientNormClip.init(maximumNorm:))
         if clip != nil && distributed == nil { clippedGradient = [Float](repeating: 0, count: network.parameterCount) }
     }
@@ -222,6 +225,11 @@ public final class Trainer {
         }
         history.log(stepLoss: meanLoss, startsEpoch: position.batch == 0)
         advance()
+        if average != nil {
+            network.parameters.withUnsafeBufferPointer { θ in
+                average!.update(after: position, parameters: θ.baseAddress!, count: θ.count, workers: configuration.workers)
+            }
+        }
         return StepResult(meanLoss: meanLoss, sampleCount: batch.count, agreed: agreed)
     }
 
@@ -308,6 +316,15 @@ public final class Trainer {
 
     private func advance() { walker.advance() }
 
+    /// The network that is evaluated, chosen and saved: the parameters'
+    /// average where there is one (`WeightAverage`), else the parameters.
+    public var evaluatedNetwork: Network<Float> {
+        guard let average, average.isActive else { return network }
+        var averaged = network
+        averaged.parameters = average.parameters
+        return averaged
+    }
+
     /// η for the next step, from the schedule.
     public var learningRate: Double {
         configuration.schedule.rate(at: position.step, reductions: history.reductions)
@@ -319,12 +336,17 @@ public final class Trainer {
     /// checkpoints do not save).
     /// - Precondition: the order is empty or a permutation of the dataset's
     ///   indices, and the position lies inside the epoch (storage validates both).
+    /// - Parameter average: the run's average of the parameters, as saved (nil: none, or the fresh one).
     public func restore(position: TrainingPosition, optimizerState: OptimizerState<Float>,
-                        order: [Int32], history: History) {
+                        order: [Int32], history: History, average: WeightAverage? = nil) {
         precondition(position.batch < epochs.batchesPerEpoch, "batch \(position.batch) beyond the epoch")
         precondition(order.isEmpty || order.count == dataset.count, "order of \(order.count) samples for \(dataset.count)")
         optimizer.state = optimizerState
         walker = EpochWalker(epochs: epochs, position: position, order: order)
+        if let average {
+            precondition(average.parameters.isEmpty || average.parameters.count == network.parameterCount, "an average of \(average.parameters.count) parameters")
+            self.average = average
+        }
         // The supply starts again where the run now is.
         earlierDataWait = dataWaitSeconds
         supply?.cancel()

@@ -81,6 +81,12 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// C of global gradient-norm clipping: each step's gradient g becomes
     /// g · min(1, C/‖g‖) before the update (`GradientNormClip`); nil: none.
     public var clipNorm: Double? = nil
+    /// d of an exponential moving average of the parameters, evaluated and
+    /// saved instead of them (`WeightAverage`); nil: none.
+    public var ema: Double? = nil
+    /// The epoch (from 1) whose end is the first averaged uniformly into the
+    /// parameters that are evaluated and saved (SWA, `WeightAverage`); nil: none.
+    public var swaStart: Int? = nil
 
     /// The settings declared once (`DeclaredSetting`): a new setting is its
     /// property above, a line here, and its option on the command line.
@@ -89,6 +95,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
                         summary: "Stop after this many optimizer steps in all."),
         OptionalSetting("clipNorm", \.clipNorm, words: "gradient-norm clip", domain: .positive, section: "Optimizer",
                         summary: "Clip each step's gradient to this global L2 norm C: g ← g · min(1, C/‖g‖) before the update (Keras' clipnorm)."),
+        OptionalSetting("ema", \.ema, words: "EMA decay", domain: .openUnit, section: "Regularisation",
+                        summary: "Keep an exponential moving average of the parameters, θ̄ ← d·θ̄ + (1 − d)·θ after every step, and evaluate, choose and save it instead of them (timm's ModelEmaV2, Keras' use_ema)."),
+        OptionalSetting("swaStart", \.swaStart, words: "SWA start epoch", domain: .atLeast(1), section: "Regularisation",
+                        summary: "Average the parameters uniformly over the ends of the epochs from this one (counted from 1) on, and evaluate, choose and save the average (torch.optim.swa_utils)."),
     ]
 
     /// How the steps pick their samples.
@@ -184,6 +194,8 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         try require(!dropout.hidden.contains { $0 > 0 } || hiddenLayers > 0, .dropout, rates, "the network has no hidden layer")
         try require(!dropout.hidden.contains { $0 > 0 } || Dropout.allows(hiddenActivation), .dropout, rates,
                     "hidden dropout needs relu, leaky-relu or identity hidden layers (h' is taken through the masked output), not \(hiddenActivation.rawValue)")
+        try require(ema == nil || swaStart == nil, .declared("swaStart"), swaStart ?? 0,
+                    "the EMA (--ema) already averages the parameters; give one of the two")
         try require(augmentation.shift >= 0 && augmentation.shift <= 1 << 20, .augmentation, augmentation, "the shift must be 0 … 2^20 pixels")
         try require(!blockShuffle.isActive || shuffle, .blockRows, blockShuffle.rows,
                     "a block shuffle needs the shuffle on (without it the samples are visited in file order)")

@@ -118,7 +118,7 @@ public final class TrainingLoop {
             }
         }
         if reason == .finished && stoppedEarly { reason = .stoppedEarly }
-        var result = FitResult(reason: reason, best: trainer.history.best, network: trainer.network, isBest: false)
+        var result = FitResult(reason: reason, best: trainer.history.best, network: trainer.evaluatedNetwork, isBest: false)
         if trainer.configuration.earlyStopping != nil, reason != .stopRequested, let bestNetwork {
             (result.network, result.isBest) = (bestNetwork, true)
         }
@@ -144,13 +144,14 @@ public final class TrainingLoop {
             report.record.trainLoss = zip(losses, sizes).map { $0 * $1 }.reduce(0, +) / sizes.reduce(0, +)
             try requireFiniteParameters()
             if let validation {
-                let evaluation = try evaluate(trainer.network, on: validation, workers: configuration.workers, kernel: trainer.kernel)
+                // The monitor judges what is saved: the parameters' average, where there is one.
+                let evaluation = try evaluate(trainer.evaluatedNetwork, on: validation, workers: configuration.workers, kernel: trainer.kernel)
                 (report.record.validationLoss, report.record.validationScore) = (evaluation.meanLoss, evaluation.score)
             }
             for observer in observers { try observer.willEndEpoch(self, &report) }
             report.isBest = trainer.history.log(report.record, task: trainer.dataset.task, monitor: configuration.monitor,
                                                 minDelta: configuration.minDelta)
-            if report.isBest && restoresBestWeights && configuration.earlyStopping != nil { bestNetwork = trainer.network }
+            if report.isBest && restoresBestWeights && configuration.earlyStopping != nil { bestNetwork = trainer.evaluatedNetwork }
             if let stopping = configuration.earlyStopping, stopping.stops(after: epoch, best: trainer.history.best) {
                 (stoppedEarly, report.stopsEarly) = (true, true)
             }
