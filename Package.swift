@@ -71,7 +71,7 @@ let package = Package(
         ),
         .testTarget(name: "BackpropHDF5Tests", dependencies: ["BackpropIO", "BackpropHDF5", "BackpropTensorBoard", "BackpropTestSupport"]),
         // Depends on the executable so that `swift test` builds `backprop` first.
-        .testTarget(name: "BackpropCLITests", dependencies: ["BackpropCLI", "BackpropIO", "BackpropHDF5", "BackpropTestSupport"],
+        .testTarget(name: "BackpropCLITests", dependencies: ["BackpropCLI", "BackpropConfig", "BackpropIO", "BackpropHDF5", "BackpropTestSupport"],
                     exclude: ["check_export.py", "check_onnx.py", "check_tensorboard.py"]),  // run by the tests with python3, from the source tree
     ],
     swiftLanguageModes: [.v6]

@@ -8,6 +8,8 @@ enum ConfigFile {
     /// `arguments` with each `--config FILE` replaced by the file's flags,
     /// moved to just after the subcommand.
     static func expand(_ arguments: [String]) throws -> [String] {
+        // A sweep's --config is a sweep file (`Sweep`), read by the sweep.
+        guard arguments.first(where: { !$0.hasPrefix("-") }) != Sweep.configuration.commandName else { return arguments }
         guard let given = try find(in: arguments) else { return arguments }
         guard let path = given.path else { throw ValidationError("--config needs a file.") }
         var rest = arguments

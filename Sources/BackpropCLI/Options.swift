@@ -372,6 +372,8 @@ enum TestReport: String, ExpressibleByArgument, CaseIterable, Sendable {
     case end
     /// After every epoch as well (shown, logged; still choosing nothing).
     case everyEpoch = "every-epoch"
+    /// Never (a sweep's trials: the test split is read once, for the trial chosen).
+    case none
 }
 
 /// Which split of a dataset file to read (evaluate, predict).

@@ -166,7 +166,7 @@ enum Settings {
                                             defaultValue: fresh.validationFraction.shown, rule: .fixed, names: .validationFraction,
                                             record: { $0.configuration.validationFraction })
     static let reportTest = Setting(key: "report-test",
-                                    summary: "When the test split is read: at the end of the run (end), or after every epoch too (every-epoch); it never chooses anything.",
+                                    summary: "When the test split is read: at the end of the run (end), after every epoch too (every-epoch), or never (none); it never chooses anything.",
                                     defaultValue: TestReport.end.rawValue, rule: .free)
     static let monitor = Setting(key: "monitor",
                                  summary: "What chooses best.h5 and early stopping's epoch: validation-score (accuracy or RMSE) or validation-loss.",

@@ -49,6 +49,23 @@ struct StopSignals {
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
 
+    /// Stops the run as SIGTERM would when the process that started it goes
+    /// away (a sweep killed with SIGKILL leaves no trial training on behind it):
+    /// asked for by `backprop sweep` through the environment variable `parentVariable`.
+    static func watchParent() {
+        guard ProcessInfo.processInfo.environment[parentVariable] != nil else { return }
+        let parent = getppid()
+        let thread = Thread {
+            while getppid() == parent { sleep(1) }
+            stopHandler(SIGTERM)
+        }
+        thread.name = "backprop-parent-watch"
+        thread.start()
+    }
+
+    /// Set by `backprop sweep` for its trials.
+    static let parentVariable = "BACKPROP_STOP_WITH_PARENT"
+
     /// "SIGINT", "SIGTERM", "SIGHUP" or "SIGPIPE".
     static func name(_ signalNumber: Int32) -> String {
         [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP", SIGPIPE: "SIGPIPE"][signalNumber] ?? "signal \(signalNumber)"

@@ -99,6 +99,7 @@ struct Train: ParsableCommand {
     private func run(in job: Job) throws {
         let startUp = ContinuousClock.now
         try Backprop.setUp()
+        StopSignals.watchParent()
         let kernel = try self.kernel.resolved()
         var resumed: (checkpoint: Checkpoint, path: String)?
         if let resume { resumed = try Train.locate(resume) }

@@ -189,6 +189,7 @@ final class TrainingRun {
 
     /// The test split, read once for the final model (the output file): it chose nothing.
     private func reportTest(_ final: Checkpoint, bestWritten: Bool) throws(TrainingError) {
+        guard testReport != .none else { return }
         let evaluation = try evaluate(final.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
         let best = trainer.history.best.map {
             bestWritten ? "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split"

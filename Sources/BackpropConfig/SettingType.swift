@@ -44,7 +44,7 @@ public indirect enum SettingValue: Equatable, Sendable {
     }
 
     /// The text of a scalar, or of a list's scalars joined by commas, as a flag's value; nil for anything else.
-    var text: String? {
+    public var text: String? {
         switch self {
         case .integer(let text), .real(let text), .string(let text): return text
         case .list(let values):

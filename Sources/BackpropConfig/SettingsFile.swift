@@ -153,7 +153,7 @@ public enum SettingsFile {
 
     /// Why `node` is refused, or nil: an alias, or more values or deeper
     /// nesting than settings need (`budget` values in all).
-    private static func check(_ node: Node, depth: Int, budget: inout Int) -> String? {
+    static func check(_ node: Node, depth: Int, budget: inout Int) -> String? {
         budget -= 1
         guard depth < depthLimit, budget >= 0 else {
             return "holds more values, or nests deeper, than a file of settings does (YAML aliases?)."

@@ -1,0 +1,95 @@
+import ArgumentParser
+import BackpropConfig
+import BackpropCore
+import BackpropHDF5
+import BackpropIO
+import Foundation
+
+/// `backprop sweep`: a hyperparameter search (`SweepPlan`) whose trials are
+/// ordinary runs of `backprop train` under the sweep's directory, run
+/// `--parallel` at a time on the cores, chosen on their validation split, with
+/// successive halving when the file asks for it. Every decision is a function
+/// of the trials' results, and each result the same bits on any worker count,
+/// so the table and the trial chosen are the same for any `--parallel`, and a
+/// sweep killed and run again continues to them.
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Search hyperparameters: trials of train (grid or seeded random, with successive halving), chosen on validation; the same table for any --parallel, resumable.",
+        discussion: """
+        A sweep file (YAML or JSON) holds `base` (train's settings, keyed as in --config files), `space` (each \
+        searched setting: a list of choices, or {uniform|log-uniform|int-uniform: [low, high]}), `search` (grid or \
+        random), `trials` (random), `seed`, and `halving` ({epochs: [1, 3, 9], keep: 3}: every trial trains 1 epoch, \
+        the best third go on to 3, the best third of those to 9). It writes sweep.csv, best.yaml (the chosen trial's \
+        settings: `train --config best.yaml` trains it again to the same bits) and trains best.yaml once more in \
+        <run-dir>/best, the only run that reads the test split. Run it again with the same --run-dir to continue.
+        """)
+
+    @Option(name: .customLong("config"), help: "The sweep file (YAML or JSON).")
+    var sweepFile: String
+
+    @Option(name: .customLong("run-dir"), help: "The sweep's directory (default: runs/sweep-<date-time>); again, to continue a sweep.")
+    var runDir: String?
+
+    @Option(help: "Trials trained at once, sharing the cores (default: one a core, each on one worker).")
+    var parallel: Int?
+
+    @Option(help: "The random search's number of trials, instead of the file's.")
+    var trials: Int?
+
+    @Flag(help: "Print only the final lines.")
+    var quiet = false
+
+    func validate() throws {
+        try refuseOutOfDomain(in: self)
+        if let parallel { try requireDomain("--parallel", parallel, .wholeRange(1, 1024)) }
+        if let trials { try requireDomain("--trials", trials, .wholeRange(1, 100_000)) }
+    }
+
+    func run() throws {
+        try Backprop.setUp()
+        var plan = try readPlan()
+        if let trials {
+            guard !plan.isGrid else { throw ValidationError("--trials: a grid's trials are its combinations (\(plan.trialCount)); leave --trials out.") }
+            plan = SweepPlan(copy: plan, trialCount: trials)
+        }
+        let directory = runDir ?? "runs/sweep-" + Train.defaultRunName()
+        let runner = SweepRunner(plan: plan, directory: directory, parallel: parallel ?? WorkerOptions.defaultCount,
+                                 cores: WorkerOptions.defaultCount, quiet: quiet)
+        try runner.claim(sweepFile: sweepFile)
+        try runner.run()
+    }
+
+    /// The plan, each key and value checked against train's settings.
+    private func readPlan() throws -> SweepPlan {
+        let rows = OptionTable.rows(of: Train.self)
+        let searchable = Set(Settings.all.filter { $0.rule != .free && !SweepRunner.owned.contains($0.key) }.map(\.key))
+        do {
+            return try SweepPlan.read(from: sweepFile, searchable: { key in
+                if searchable.contains(key) { return nil }
+                let why = Settings.all.contains { $0.key == key } ? "cannot be searched (the sweep sets it, or it changes no result)"
+                    : "is not a setting of train"
+                return "\(why); the settings a sweep searches: \(searchable.sorted().joined(separator: ", "))."
+            }, valid: { key, value in
+                if SweepRunner.placed.contains(key) { return "the sweep places each trial's files itself; leave it out." }
+                guard let row = rows.first(where: { $0.key == key }) else { return "is not a setting of train." }
+                if let type = row.type, !type.admits(value) { return "expected \(type), found \(value.found)." }
+                if let number = value.number, let domain = Settings.all.first(where: { $0.key == key })?.names.flatMap(TrainingConfiguration.domain(of:)),
+                   !domain.contains(domain.description.hasPrefix("a whole") ? Int(number) as Any : number as Any) || (domain.description.hasPrefix("a whole") && number.rounded() != number) {
+                    return "\(value.yaml) is not \(domain.description)."
+                }
+                return nil
+            })
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+extension SweepPlan {
+    /// `plan` with another number of random trials.
+    init(copy plan: SweepPlan, trialCount: Int) {
+        self.init(base: plan.base, space: plan.space, isGrid: plan.isGrid, trialCount: trialCount, seed: plan.seed,
+                  rungEpochs: plan.rungEpochs, keep: plan.keep)
+    }
+}
