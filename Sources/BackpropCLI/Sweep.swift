@@ -31,7 +31,7 @@ struct Sweep: ParsableCommand {
     @Option(name: .customLong("run-dir"), help: "The sweep's directory (default: runs/sweep-<date-time>); again, to continue a sweep.")
     var runDir: String?
 
-    @Option(help: "Trials trained at once, sharing the cores (default: one a core, each on one worker).")
+    @Option(help: "Trials trained at once, sharing the cores (default: one a core, each on one worker). Under mpirun each rank takes its share of every rung's trials, this many at a time on its share of the machine's cores.")
     var parallel: Int?
 
     @Option(help: "The random search's number of trials, instead of the file's.")
@@ -54,7 +54,7 @@ struct Sweep: ParsableCommand {
             plan = SweepPlan(copy: plan, trialCount: trials)
         }
         let directory = runDir ?? "runs/sweep-" + Train.defaultRunName()
-        let runner = SweepRunner(plan: plan, directory: directory, parallel: parallel ?? WorkerOptions.defaultCount,
+        let runner = SweepRunner(plan: plan, directory: directory, parallel: parallel ?? max(1, WorkerOptions.defaultCount / SweepRunner.localRanks),
                                  cores: WorkerOptions.defaultCount, quiet: quiet)
         try runner.claim(sweepFile: sweepFile)
         try runner.run()

@@ -30,7 +30,8 @@ struct TrialResult: Codable, Sendable {
 ///     <dir>/trials/<trial>.yaml           the trial's settings, a --config file
 ///     <dir>/trials/<trial>/               the trial's run directory (train --resume continues it)
 ///     <dir>/results/<trial>-rung<r>.json  each result, written when the trial's run ends
-///     <dir>/sweep.csv, best.yaml, best/   the table, the chosen settings, the chosen run trained again
+///     <dir>/sweep.csv, sweep.svg          the table, and the metric against each searched setting
+///     <dir>/best.yaml, best/              the chosen settings, and the chosen run trained again
 final class SweepRunner: @unchecked Sendable {
     /// Settings the sweep sets itself and never searches.
     static let owned: Set<String> = ["data", "epochs", "steps"]
@@ -43,18 +44,29 @@ final class SweepRunner: @unchecked Sendable {
     let parallel: Int
     let cores: Int
     let quiet: Bool
+    /// This process's part under `mpirun`: rank r of n takes the r-th, (r + n)-th, … trial of each rung;
+    /// (0, 1) alone. The ranks meet at each rung's results, on the shared file system.
+    let rank: Int, ranks: Int
+    /// The processes of this machine under `mpirun`, which share its cores.
+    static let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
     /// Workers of each trial: the cores shared among the trials that run at once.
     var workers: Int { max(1, cores / parallel) }
     private let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 
     init(plan: SweepPlan, directory: String, parallel: Int, cores: Int, quiet: Bool) {
-        (self.plan, self.directory, self.parallel, self.cores, self.quiet) = (plan, directory, parallel, cores, quiet)
+        let environment = ProcessInfo.processInfo.environment
+        rank = environment["OMPI_COMM_WORLD_RANK"].flatMap(Int.init) ?? 0
+        ranks = max(environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1, 1)
+        (self.plan, self.directory, self.parallel, self.quiet) = (plan, directory, parallel, quiet || rank > 0)
+        self.cores = max(1, cores / Self.localRanks)
     }
 
     /// Takes the directory for this sweep: a new one, or one that holds this very sweep (the same file's plan).
     /// - Throws: `ValidationError` for a directory of another sweep, or of something else.
     func claim(sweepFile: String) throws {
         let (stored, count) = (directory + "/sweep.yaml", directory + "/trial-count")
+        // Rank 0 takes the directory; the others find it taken, by this sweep.
+        if rank > 0 { waitFor([count]) }
         if FileManager.default.fileExists(atPath: stored) {
             // The file as given, and the number of trials it ran (a --trials given then included).
             let again = try? SweepPlan.read(from: stored, searchable: { _ in nil }, valid: { _, _ in nil })
@@ -82,9 +94,10 @@ final class SweepRunner: @unchecked Sendable {
             + (plan.rungEpochs.isEmpty ? "" : "; successive halving over \(plan.rungEpochs.map(String.init).joined(separator: ", ")) epochs, keeping 1/\(plan.keep)"))
         var last: [TrialResult] = []
         for (rung, epochs) in rungs.enumerated() {
-            last = runRung(rung, of: rungs.count, epochs: epochs, trials: alive)
+            last = runRung(rung, of: rungs.count, epochs: epochs, trials: alive.enumerated().filter { $0.offset % ranks == rank }.map(\.element))
+            if ranks > 1 { last = gather(rung, trials: alive) }
             table += last
-            try writeTable(table)
+            if rank == 0 { try writeTable(table) }
             guard rung < rungs.count - 1 else { break }
             let higher = last.first { $0.score != nil }?.higherIsBetter ?? true
             let scores = Dictionary(uniqueKeysWithValues: last.map { ($0.trial, $0.score ?? .nan) })
@@ -94,9 +107,11 @@ final class SweepRunner: @unchecked Sendable {
         guard let first = last.first(where: { $0.score != nil }) else {
             throw ValidationError("every trial of the sweep failed; see sweep.csv's status column in \(directory).")
         }
+        guard rank == 0 else { return }  // rank 0 chooses, writes and trains the choice
         let scores = Dictionary(uniqueKeysWithValues: last.map { ($0.trial, $0.score ?? .nan) })
         let best = SweepPlan.promoted(scores, keep: scores.count, higherIsBetter: first.higherIsBetter)[0]
         let chosen = last.first { $0.trial == best }!
+        try writeTable(table, chosen: best)
         try FileSystem.writeAtomically(Array(trialSettings(best, epochs: rungs.last!.map { $0 }).utf8), to: directory + "/best.yaml")
         print("chosen: trial \(best) (\(describe(best))), \(chosen.metric.replacingOccurrences(of: "_", with: " ")) \(shown(chosen.score!)) "
               + "after \(chosen.epochs) epochs; its settings are \(directory)/best.yaml, trained again in \(directory)/best (the one run that reads the test split):")
@@ -127,6 +142,18 @@ final class SweepRunner: @unchecked Sendable {
             }
         }
         return state.withLock { $0.results.map { $0! } }
+    }
+
+    /// Every rank's results of rung `rung`, once each is written (each rank wrote its own), in trial order.
+    private func gather(_ rung: Int, trials: [Int]) -> [TrialResult] {
+        let markers = trials.map { "\(directory)/results/\(Self.name($0))-rung\(rung).json" }
+        waitFor(markers)
+        return markers.compactMap { FileManager.default.contents(atPath: $0).flatMap { try? JSONDecoder().decode(TrialResult.self, from: $0) } }
+    }
+
+    /// Waits until every file of `paths` exists (another rank writes it).
+    private func waitFor(_ paths: [String]) {
+        while !paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { usleep(100_000) }
     }
 
     /// Trains trial `trial` to `epochs` as rung `rung` (continuing its run), or takes the result it saved.
@@ -191,14 +218,21 @@ final class SweepRunner: @unchecked Sendable {
                     status: "failed: " + why.replacingOccurrences(of: "\n", with: " "))
     }
 
+    /// The environment of a trial: a process of its own, never a rank of the sweep's job, stopped with the sweep.
+    private var childEnvironment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment.filter { key, _ in
+            !["OMPI_", "PMIX_", "OPAL_", "PMI_", "PRTE_"].contains { key.hasPrefix($0) }
+        }
+        environment[StopSignals.parentVariable] = "1"
+        return environment
+    }
+
     /// Runs `backprop ARGUMENTS`, stopped with the sweep; its exit status and standard error.
     private func launch(_ arguments: [String]) -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment[StopSignals.parentVariable] = "1"
-        process.environment = environment
+        process.environment = childEnvironment
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -225,8 +259,9 @@ final class SweepRunner: @unchecked Sendable {
 
     private func shown(_ score: Double) -> String { String(format: "%.4f", score) }
 
-    /// sweep.csv: a row per trial and rung, in rung and trial order.
-    private func writeTable(_ results: [TrialResult]) throws {
+    /// sweep.csv: a row per trial and rung, in rung and trial order; and sweep.svg, the metric against each setting.
+    private func writeTable(_ results: [TrialResult], chosen: Int? = nil) throws {
+        try FileSystem.writeAtomically(Array(SweepPlot.svg(plan, results, chosen: chosen).utf8), to: directory + "/sweep.svg")
         let keys = plan.space.map(\.key)
         let metric = results.first { $0.score != nil }?.metric ?? "validation"
         var lines = [(["trial", "rung", "epochs"] + keys + [metric, "seconds", "parameters", "status"]).joined(separator: ",")]
@@ -252,6 +287,7 @@ final class SweepRunner: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments + ["--workers", "\(cores)", "--no-tensorboard"] + (quiet ? ["--quiet"] : [])
+        process.environment = childEnvironment
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw ExitCode(process.terminationStatus) }

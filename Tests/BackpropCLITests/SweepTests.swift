@@ -61,6 +61,10 @@ struct SweepTests {
         }
         let reference = try table("p1")
         #expect(reference.count == 1 + 6 + 2, "six trials at rung 1, two promoted: \(reference)")
+        // sweep.svg: a panel a searched setting, a dot a trial and rung, the chosen one ringed.
+        let plot = try contents("p1/sweep.svg")
+        #expect(plot.components(separatedBy: "class=\"panel\"").count - 1 == 2)
+        #expect(plot.components(separatedBy: "class=\"trial\"").count - 1 == 2 * 8 && plot.contains("stroke=\"#d62728\""))
         for parallel in [2, 3] {
             #expect(try table("p\(parallel)") == reference, "--parallel \(parallel)")
             #expect(try contents("p\(parallel)/best.yaml").split(separator: "\n").dropFirst() == contents("p1/best.yaml").split(separator: "\n").dropFirst())
@@ -70,6 +74,20 @@ struct SweepTests {
         let testColumn = trialMetrics.split(separator: "\n")[0].split(separator: ",").firstIndex(of: "test_accuracy")
         for row in trialMetrics.split(separator: "\n").dropFirst() {
             #expect(testColumn.map { row.split(separator: ",", omittingEmptySubsequences: false)[$0].isEmpty } ?? true, "\(row)")
+        }
+    }
+
+    @Test("under mpirun the ranks share every rung's trials and give the table and best.yaml of one process, for 2 and 3 ranks")
+    func ranks() throws {
+        let file = try sweepFile()
+        let single = try backprop(["sweep", "--config", file, "--run-dir", "one", "--parallel", "1", "--quiet"])
+        try #require(single.status == 0, "\(single.standardError)")
+        for ranks in [2, 3] {
+            let job = try run(MPITests.mpirun, ["--bind-to", "none", "-np", "\(ranks)", executable, "sweep", "--config", file,
+                                                "--run-dir", "ranks-\(ranks)", "--quiet"], in: directory, environment: MPITests.environment)
+            try #require(job.status == 0, "\(ranks) ranks: \(job.standardError)")
+            #expect(try table("ranks-\(ranks)") == table("one"), "\(ranks) ranks")
+            #expect(try contents("ranks-\(ranks)/best.yaml").split(separator: "\n").dropFirst() == contents("one/best.yaml").split(separator: "\n").dropFirst())
         }
     }
 
