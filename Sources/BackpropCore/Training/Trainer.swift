@@ -336,7 +336,12 @@ public final class Trainer {
     /// checkpoints do not save).
     /// - Precondition: the order is empty or a permutation of the dataset's
     ///   indices, and the position lies inside the epoch (storage validates both).
-    /// - Parameter average: the run's average of the parameters, as saved (nil: none, or the fresh one).
+    /// - Parameters:
+    ///   - position: where the run stopped.
+    ///   - optimizerState: the optimizer's memory then.
+    ///   - order: the visiting order of the position's epoch (empty: the epoch's own).
+    ///   - history: the run's log.
+    ///   - average: the run's average of the parameters, as saved (nil: none, or the fresh one).
     public func restore(position: TrainingPosition, optimizerState: OptimizerState<Float>,
                         order: [Int32], history: History, average: WeightAverage? = nil) {
         precondition(position.batch < epochs.batchesPerEpoch, "batch \(position.batch) beyond the epoch")
