@@ -81,6 +81,9 @@ struct Train: ParsableCommand {
         try requireDomain(Settings.logEvery.flag, logEvery, .atLeast(0))
         if let checkpointEvery { try requireDomain(Settings.checkpointEvery.flag, checkpointEvery, .atLeast(0)) }
         if let keep { try requireDomain(Settings.keep.flag, keep, .atLeast(1)) }
+        if let checkpointInterval, !checkpointInterval.isDuration {
+            throw ValidationError("\(Settings.checkpointInterval.flag): \(checkpointInterval.text) is not a duration > 0 (seconds, or a number with s, m or h).")
+        }
         if override && resume == nil { throw ValidationError("--override only applies with --resume.") }
         if format != nil && !printConfig { throw ValidationError("--format only applies with --print-config.") }
         if resume == nil {
@@ -450,19 +453,25 @@ struct Train: ParsableCommand {
     }
 }
 
-/// A wall-clock interval such as "90s", "10m", "1h" or plain seconds.
+/// A wall-clock interval such as "90s", "10m", "1h" or plain seconds. Any
+/// number parses; `validate` refuses one that is not a positive duration, by flag.
 struct WallInterval: ExpressibleByArgument {
     let seconds: Double
+    /// As given.
+    let text: String
 
     init?(argument: String) {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
-        var text = argument.trimmingCharacters(in: .whitespaces)
+        var number = argument.trimmingCharacters(in: .whitespaces)
         var unit = 1.0
-        if let last = text.last, let factor = units[last] {
+        if let last = number.last, let factor = units[last] {
             unit = factor
-            text.removeLast()
+            number.removeLast()
         }
-        guard let value = Double(text), value.isFinite, value > 0 else { return nil }
-        seconds = value * unit
+        guard let value = Double(number) else { return nil }
+        (seconds, text) = (value * unit, argument)
     }
+
+    /// Whether it is a duration a policy can wait: finite and positive.
+    var isDuration: Bool { seconds.isFinite && seconds > 0 }
 }

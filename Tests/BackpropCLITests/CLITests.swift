@@ -159,6 +159,8 @@ struct CLITests {
         (["--momentum", "1.5"], "--momentum"), (["--shard-size", "0"], "--shard-size"),
         (["--weight-decay", "inf"], "--weight-decay"), (["--keep", "0"], "--keep"),
         (["--checkpoint-interval", "5x"], "--checkpoint-interval"), (["--lr-gamma", "0.5"], "--lr-gamma"),
+        (["--checkpoint-interval", "-5"], "--checkpoint-interval: -5 is not a duration > 0"),
+        (["--checkpoint-interval", "0m"], "--checkpoint-interval: 0m is not a duration > 0"),
         (["--lr-schedule", "step", "--lr-gamma", "0"], "--lr-gamma"), (["--lr-schedule", "cosine", "--min-lr", "nan"], "--min-lr"),
         (["--optimizer", "adam", "--momentum", "0.5"], "--momentum"), (["--epochs", "0", "--steps", "5"], "--steps"),
         (["--override"], "--override"), (["--output-activation", "softmax", "--loss", "sum-of-squares"], "softmax"),
