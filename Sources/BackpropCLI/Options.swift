@@ -120,7 +120,7 @@ func refuseOutOfDomain(in command: any ParsableArguments) throws {
             try refuseOutOfDomain(in: group.arguments)
         } else if let label = child.label, let option = child.value as? any ParsedNumbers {
             let flag = label.dropFirst().reduce(into: "--") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
-            let domain = Settings.all.first { $0.flag == flag }?.names.flatMap(TrainingConfiguration.domain(of:))
+            let domain = Settings.all.first { $0.flag == flag }?.domain
             for value in option.numbers {
                 if let real = value as? Double, !real.isFinite {
                     throw ValidationError("\(flag): \(real) is not \(domain?.description ?? "a finite number").")

@@ -58,6 +58,9 @@ struct Setting: Sendable {
 
     var flag: String { "--" + key }
 
+    /// The numbers it takes, as Core declares them for the setting it sets; nil for none.
+    var domain: SettingDomain? { names.flatMap(TrainingConfiguration.domain(of:)) }
+
     /// The option's help: the summary and the default.
     var help: ArgumentHelp { ArgumentHelp(summary + (defaultValue.map { " (default: \($0))" } ?? "")) }
 
@@ -417,7 +420,7 @@ struct SettingsTable: ParsableCommand {
                 var row: [String: Any] = ["key": setting.key, "resume": setting.rule.rawValue, "section": section.title, "summary": setting.summary]
                 row["value"] = types.first { $0.key == setting.key }?.type?.description
                 row["default"] = setting.defaultValue
-                row["domain"] = setting.names.flatMap(TrainingConfiguration.domain(of:))?.description
+                row["domain"] = setting.domain?.description
                 return row
             }
         }

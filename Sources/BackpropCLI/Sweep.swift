@@ -74,8 +74,8 @@ struct Sweep: ParsableCommand {
                 if SweepRunner.placed.contains(key) { return "the sweep places each trial's files itself; leave it out." }
                 guard let row = rows.first(where: { $0.key == key }) else { return "is not a setting of train." }
                 if let type = row.type, !type.admits(value) { return "expected \(type), found \(value.found)." }
-                if let number = value.number, let domain = Settings.all.first(where: { $0.key == key })?.names.flatMap(TrainingConfiguration.domain(of:)),
-                   !domain.contains(domain.description.hasPrefix("a whole") ? Int(number) as Any : number as Any) || (domain.description.hasPrefix("a whole") && number.rounded() != number) {
+                // The type check above refuses a fraction where a whole number belongs; here, the range.
+                if let number = value.number, let domain = Settings.all.first(where: { $0.key == key })?.domain, !domain.contains(number) {
                     return "\(value.yaml) is not \(domain.description)."
                 }
                 return nil
