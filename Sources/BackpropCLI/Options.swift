@@ -183,6 +183,20 @@ struct ModelOptions: ConfigurationOptions {
     }
 }
 
+// MARK: - Distillation
+
+/// Training on a teacher's probabilities as well as the labels (train).
+struct DistillationOptions: ConfigurationOptions {
+    @Option(name: Settings.teacher.name, help: Settings.teacher.help)
+    var teacher: String?
+    @Option(name: Settings[\.distillAlpha].name, help: Settings[\.distillAlpha].help)
+    var distillAlpha: Double?
+    @Option(name: Settings[\.temperature].name, help: Settings[\.temperature].help)
+    var temperature: Double?
+
+    func edits(into edits: inout SettingEdits) {}
+}
+
 // MARK: - Optimizer
 
 /// The update rule and its hyper-parameters (train, bench).

@@ -35,6 +35,8 @@ struct RecordedRun: Sendable {
     let configuration: TrainingConfiguration
     let dataPath: String
     let policy: CheckpointPolicy
+    /// The teacher file distilled from, if any.
+    var teacherPath: String? = nil
     var free: [String: any Sendable] = [:]
 }
 
@@ -92,6 +94,10 @@ extension Setting {
 enum Settings {
     static let data = Setting(key: "data", summary: "The HDF5 dataset (see `backprop import`); `train --resume` defaults to the run's.",
                               defaultValue: DataOptions.defaultPath, rule: .fixed, record: { $0.dataPath })
+
+    static let teacher = Setting(key: "teacher",
+                                 summary: "Distil from this teacher: the class probabilities over /train that `backprop ensemble` writes, made by models trained on the same rows as this run (never on its validation split); with --distill-alpha. `train --resume` defaults to the run's.",
+                                 rule: .fixed, record: { $0.teacherPath })
 
     static let stream = Setting(key: "stream",
                                 summary: "Read the features from the file a block of rows at a time as they are needed, not whole (train: /train on a reader thread, with --shuffle-blocks or --no-shuffle; evaluate, predict: the split); the same bits as in memory.",
@@ -332,6 +338,7 @@ enum Settings {
         ("Model", [layers, activation, outputActivation, loss, initialization]),
         ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
         ("Regularisation", [labelSmoothing, dropout, inputDropout, augment]),
+        ("Distillation", [teacher]),
         ("Validation", [validationFraction, reportTest, monitor, minDelta, earlyStopping]),
         ("Batches", [batchSize, shardSize]),
         ("Samples", [shuffle, shuffleBlocks, shuffleWindow, seed, reduction, sampling]),

@@ -31,6 +31,7 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Samples") var sampling: SamplingOptions
     @OptionGroup(title: "DP-SGD") var privacy: PrivacyOptions
     @OptionGroup(title: "Validation") var validation: ValidationOptions
+    @OptionGroup(title: "Distillation") var distillation: DistillationOptions
     // How long and how fast: may change on resume with --override.
     @OptionGroup(title: "Length and learning rate") var schedule: ScheduleOptions
     // Neither changes the results: free on resume.
@@ -125,15 +126,21 @@ struct Train: ParsableCommand {
             let (train, test) = try DatasetFile.load(file, streamingTrain: try streams("train"), streamingTest: testStreams)
             return (train, try DatasetFile.validation(of: file, streaming: try streams("validation")), test, try DatasetFile.classNames(of: file))
         }
+        // The teacher's probabilities go with /train's rows, into whichever part the split puts each.
+        let teacherPath = distillation.teacher ?? resumed?.checkpoint.teacherPath
+        let teacher = try Train.teacher(at: teacherPath, for: whole, dataPath: dataPath, settings: givenSettings.applied(to: base))
+        var taught = whole
+        taught.teacher = teacher?.probabilities
         // The validation split comes before anything counts the training samples (the schedule, DP-SGD's q).
         let (train, validation) = try Train.checked {
-            try Train.validationSplit(of: whole, stored: stored, settings: givenSettings.applied(to: base), dataPath: dataPath)
+            try Train.validationSplit(of: taught, stored: stored, settings: givenSettings.applied(to: base), dataPath: dataPath)
         }
         var configuration = try Train.checked { try resolvedConfiguration(base: base, sampleCount: train.count, resumed: resumed?.path) }
         // The cores are shared among this machine's ranks, unless --workers says otherwise.
         if threads.workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
         // The data the run trains and chooses on: a different split is different data.
         let fingerprint = validation.map { "\(train.fingerprint); validation \($0.fingerprint)" } ?? train.fingerprint
+        if let teacher, let teacherPath { try Train.checkTaughtRows(teacher, path: teacherPath, train: train, validation: validation) }
 
         let trainer: Trainer
         if let (checkpoint, path) = resumed {
@@ -185,7 +192,8 @@ struct Train: ParsableCommand {
         try refuseFlagsThatCannotAct(configuration: configuration, hasValidation: validation != nil)
         if printConfig {
             // Everything above checked it as a run would; what it prints, given back as --config, is this run.
-            let settings = Settings.recorded(RecordedRun(configuration: configuration, dataPath: dataPath, policy: policy, free: freeSettings))
+            let settings = Settings.recorded(RecordedRun(configuration: configuration, dataPath: dataPath, policy: policy,
+                                                         teacherPath: teacherPath, free: freeSettings))
             if job.isWriter { print(try SettingsFile.text(settings, json: format == .json, free: Settings.freeKeys), terminator: "") }
             return
         }
@@ -245,6 +253,7 @@ struct Train: ParsableCommand {
                               directory: directory, policy: policy, output: output ?? directory.modelPath, progress: progress,
                               writes: job.isWriter, resumedFrom: resumed?.path)
         run.classNames = classNames
+        run.teacherPath = teacherPath
         run.testReport = self.validation.reportTest
         run.freeSettings = freeSettings
         // A resume into another directory carries the epoch log of the run it branches from.
@@ -305,12 +314,55 @@ struct Train: ParsableCommand {
         return (kept, held)
     }
 
+    // MARK: - Distillation
+
+    /// The teacher at `path` (`TeacherFile`), checked against the run: a
+    /// teacher and a distillation weight come together, and its rows are
+    /// /train's (`whole`) as the file holds them now. nil: no teacher.
+    /// - Throws: `ValidationError` naming the flag, the file and what differs; `StorageError` for a damaged file.
+    static func teacher(at path: String?, for whole: Dataset, dataPath: String, settings: TrainingConfiguration) throws -> TeacherFile? {
+        guard let path else {
+            if let α = settings.distillAlpha {
+                throw ValidationError("\(Settings[\.distillAlpha].flag) \(α): name the teacher to distil from with \(Settings.teacher.flag) FILE "
+                                      + "(`backprop ensemble` makes one).")
+            }
+            return nil
+        }
+        guard settings.distillAlpha != nil else {
+            throw ValidationError("\(Settings.teacher.flag) \(path): give the teacher's weight too (\(Settings[\.distillAlpha].flag) α, e.g. 0.9).")
+        }
+        let teacher = try guardedRead(path) { try TeacherFile.read(path) }
+        let fingerprint = whole.fingerprint
+        guard teacher.dataFingerprint == fingerprint else {
+            throw ValidationError("\(Settings.teacher.flag) \(path) holds a teacher's probabilities for other rows than /train of \(dataPath) "
+                                  + "(its data fingerprint is '\(teacher.dataFingerprint)', the data's '\(fingerprint)'); make it with "
+                                  + "`backprop ensemble --data \(dataPath)`.")
+        }
+        return teacher
+    }
+
+    /// Refuses a teacher whose members trained on other rows than the run's
+    /// training part, or chose on another validation split: then the run's
+    /// validation rows (which choose the run's epoch) might have fed the teacher.
+    /// - Throws: `ValidationError` naming --teacher and both fingerprints.
+    static func checkTaughtRows(_ teacher: TeacherFile, path: String, train: Dataset, validation: Dataset?) throws {
+        var (bareTrain, bareValidation) = (train, validation)
+        bareTrain.teacher = nil
+        bareValidation?.teacher = nil
+        let rows = bareValidation.map { "\(bareTrain.fingerprint); validation \($0.fingerprint)" } ?? bareTrain.fingerprint
+        guard teacher.trainedOn == rows else {
+            throw ValidationError("\(Settings.teacher.flag) \(path): its members trained on other rows than this run ('\(teacher.trainedOn)', "
+                                  + "this run's '\(rows)'), so this run's validation split may have taught them; train the teacher's members "
+                                  + "on this run's data and split (a split stored in the dataset: `backprop import … --validation-fraction`).")
+        }
+    }
+
     // MARK: - Settings
 
     /// The flags given on the command line, as edits of a configuration.
     var givenSettings: SettingEdits {
         var edits = SettingEdits()
-        let groups: [any ConfigurationOptions] = [model, optimizer, batch, sampling, privacy, validation, schedule, threads]
+        let groups: [any ConfigurationOptions] = [model, optimizer, batch, sampling, privacy, validation, distillation, schedule, threads]
         for group in groups { edits.add(group) }
         return edits
     }

@@ -84,6 +84,12 @@ final class TrainingRun {
         set { checkpoints.classNames = newValue }
     }
 
+    /// The teacher file distilled from, kept in the checkpoints and config.json.
+    var teacherPath: String? {
+        get { checkpoints.teacherPath }
+        set { checkpoints.teacherPath = newValue }
+    }
+
     /// Trains to the end (or to a stop signal) and writes the final model.
     /// - Throws: `ExitCode(128 + signal)` after a signal's checkpoint;
     ///   `TrainingError.diverged`; `StorageError` when a checkpoint cannot be written.
@@ -209,7 +215,7 @@ final class TrainingRun {
     /// and, under "recorded", what it was run with (ignored as settings).
     private func configurationJSON() throws -> String {
         var settings = Settings.recorded(RecordedRun(configuration: trainer.configuration, dataPath: dataPath, policy: checkpoints.policy,
-                                                     free: freeSettings))
+                                                     teacherPath: teacherPath, free: freeSettings))
         settings[SettingsFile.recordedKey] = ["program-version": Checkpoint.programVersion, "data-fingerprint": checkpoints.dataFingerprint]
         return try SettingsFile.text(settings, json: true)
     }

@@ -32,6 +32,7 @@ extension Checkpoint {
                                     dataPath: try S.dataPath.read(from: file),
                                     dataFingerprint: try S.dataFingerprint.read(from: file), task: task)
         checkpoint.classNames = try ClassNames.read(from: file, object: "/data")
+        checkpoint.teacherPath = try S.teacherPath.readIfPresent(from: file)
         (checkpoint.average, checkpoint.trainedParameters) = try readAverage(file, of: network, configuration: configuration)
         if let names = checkpoint.classNames, task == .classification, names.count != network.outputCount {
             throw .invalidContent(path: file.path, object: S.classNames.described(),

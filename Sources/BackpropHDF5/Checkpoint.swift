@@ -34,6 +34,8 @@ public struct Checkpoint: Sendable {
     public var task: LearningTask
     /// The classes' names, when the dataset had them (`ClassNames`).
     public var classNames: [String]? = nil
+    /// The teacher file the run distils from (`TeacherFile`), recorded for resume; nil when it distils from none.
+    public var teacherPath: String? = nil
     /// The run's average of the parameters (`WeightAverage`), when it keeps
     /// one: then `network` (what evaluate, predict and export read) holds the
     /// average once it has begun, and the trained parameters are kept beside it.
@@ -112,6 +114,7 @@ public struct Checkpoint: Sendable {
             try S.dataFingerprint.write(dataFingerprint, to: file)
             try S.metric.write(task.metricName, to: file)
             try ClassNames.write(classNames, to: file, object: "/data")
+            if let teacherPath { try S.teacherPath.write(teacherPath, to: file) }
 
             try file.createGroup("/optimizer")
             try S.optimizerKind.write(optimizerKind.rawValue, to: file)

@@ -41,6 +41,8 @@ public final class CheckpointObserver: TrainingObserver {
     public let dataFingerprint: String
     /// The dataset's class names, kept in the checkpoints (when one per output).
     public var classNames: [String]?
+    /// The teacher file the run distils from, recorded in every checkpoint.
+    public var teacherPath: String?
     /// The checkpoint file written last (or resumed from), for messages.
     public private(set) var lastCheckpoint: String?
     private var lastSavedStep: Int?
@@ -69,8 +71,10 @@ public final class CheckpointObserver: TrainingObserver {
 
     /// The trainer's state as a checkpoint of this run.
     public func checkpoint(of trainer: Trainer) -> Checkpoint {
-        Checkpoint(of: trainer, dataPath: dataPath, dataFingerprint: dataFingerprint,
-                   classNames: classNames?.count == trainer.network.outputCount ? classNames : nil)
+        var checkpoint = Checkpoint(of: trainer, dataPath: dataPath, dataFingerprint: dataFingerprint,
+                                    classNames: classNames?.count == trainer.network.outputCount ? classNames : nil)
+        checkpoint.teacherPath = teacherPath
+        return checkpoint
     }
 
     public func didStart(_ loop: TrainingLoop) throws {

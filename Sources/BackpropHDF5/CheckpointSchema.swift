@@ -150,6 +150,8 @@ enum CheckpointSchema {
     static let metric = CheckpointAttribute<String>("/data", "metric", "\"accuracy\" or \"rmse\": what the model is judged by", .since("0.3"))
     static let classNames = CheckpointAttribute<String>("/data", "class_names", "the classes' names, a JSON list",
                                                         .when("when the dataset names its classes"))
+    static let teacherPath = CheckpointAttribute<String>("/data", "teacher", "the teacher's probabilities distilled from (`backprop ensemble`'s file)",
+                                                         .when("with --distill-alpha, since 0.11"))
 
     // MARK: /optimizer, /schedule, /rng
     static let optimizerKind = CheckpointAttribute<String>("/optimizer", "kind", "the configuration's optimizer, repeated for h5py readers")
@@ -189,7 +191,7 @@ enum CheckpointSchema {
     private static var entries: [SchemaEntry] {
         [format.entry, formatVersion.entry, programVersion.entry, created.entry,
          loss.entry, sizes.entry, parameterFingerprint.entry, activation.entry, weight.entry, bias.entry,
-         configuration.entry, averageCount.entry, trainedParameters.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry,
+         configuration.entry, averageCount.entry, trainedParameters.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry, teacherPath.entry,
          optimizerKind.entry, optimizerStep.entry, learningRate.entry, optimizerBuffer.entry,
          scheduleKind.entry, scheduleStep.entry, reductions.entry, lastReduction.entry,
          seed.entry, initializationStream.entry, shuffleStream.entry,

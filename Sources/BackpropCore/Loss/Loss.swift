@@ -76,3 +76,92 @@ extension Loss {
     }
 }
 
+
+// MARK: - Distillation
+
+/// Knowledge distillation (Hinton, Vinyals and Dean 2015, §2): a student
+/// trained on a teacher's class probabilities p as well as on its labels.
+///
+/// At temperature T both distributions are softened: the student's
+/// s = softmax(a/T), the teacher's q_k = p_k^{1/T} / Σ_j p_j^{1/T} (that is
+/// softmax(z/T) of the teacher's logits z, since p ∝ exp z). The error of a
+/// sample is
+///
+///     E^n = α T² KL(q ‖ s) + (1 − α) (−Σ_k t_k ln y_k),   y = softmax(a).
+///
+/// With KL(q ‖ s) = Σ_j q_j ln q_j − Σ_j q_j ln s_j and ln s_j = a_j/T − ln Σ_i exp(a_i/T),
+/// ∂(−Σ_j q_j ln s_j)/∂a_k = (1/T)(s_k Σ_j q_j − q_k) = (s_k − q_k)/T, so the fused output error is
+///
+///     δ_k = α T (s_k − q_k) + (1 − α)(y_k − t_k).
+///
+/// The T² keeps the soft term's gradient on the scale of the hard one's as
+/// T grows (Hinton et al.). α = 1 trains on the teacher alone; at T = 1 the
+/// loss is cross-entropy against the mixed target α q + (1 − α) t.
+public struct Distillation: Sendable, Equatable {
+    /// α, the soft term's weight, in (0, 1].
+    public var weight: Double
+    /// T > 0.
+    public var temperature: Double
+
+    public init(weight: Double, temperature: Double = 1) {
+        self.weight = weight
+        self.temperature = temperature
+    }
+}
+
+extension Loss {
+    /// q_k = p_k^{1/T} / Σ_j p_j^{1/T}: the teacher's probabilities `p` at
+    /// temperature T, in place (computed as exp((ln p_k − max_j ln p_j)/T),
+    /// so that no power underflows before it is normalised; p_k = 0 stays 0).
+    ///
+    /// p: [rows, width], row-major, each row a distribution.
+    static func temper<T: NetworkScalar>(_ p: UnsafeMutablePointer<T>, rows: Int, width: Int, temperature: T) {
+        guard temperature != 1 else { return }
+        for n in 0..<rows {
+            let row = p + n * width
+            var largest: T = 0
+            for k in 0..<width where row[k] > largest { largest = row[k] }
+            guard largest > 0 else { continue }
+            let top = T.log(largest)
+            var sum: T = 0
+            for k in 0..<width {
+                row[k] = row[k] > 0 ? T.exp((T.log(row[k]) - top) / temperature) : 0
+                sum += row[k]
+            }
+            for k in 0..<width { row[k] /= sum }
+        }
+    }
+
+    /// The distillation loss of softmax cross-entropy (`Distillation`):
+    /// leaves y = softmax(a) in `a`, writes δ_k = αT(s_k − q_k) + (1 − α)(y_k − t_k)
+    /// into `delta`, and returns Σ_n E^n over the rows.
+    ///
+    /// a, targets t, teacher q (already at temperature T), delta: [rows, width], row-major.
+    static func distillationErrors<T: NetworkScalar>(
+        _ a: UnsafeMutablePointer<T>, targets t: UnsafePointer<T>, teacher q: UnsafePointer<T>,
+        rows: Int, width: Int, weight α: T, temperature: T, delta: UnsafeMutablePointer<T>
+    ) -> T {
+        let soft = α * temperature * temperature, hard = 1 - α
+        var errorSum: T = 0
+        for n in 0..<rows {
+            let row = a + n * width, target = t + n * width, teacher = q + n * width, d = delta + n * width
+            // ln s_k = a_k/T − lseT and ln y_k = a_k − lse.
+            let lse = logSumExp(row, width: width)
+            var top = row[0], sumT: T = 0
+            for k in 1..<width where row[k] > top { top = row[k] }
+            for k in 0..<width { sumT += T.exp((row[k] - top) / temperature) }
+            let lseT = top / temperature + T.log(sumT)
+            var kl: T = 0, crossEntropy: T = 0
+            for k in 0..<width {
+                let lnS = row[k] / temperature - lseT
+                if teacher[k] > 0 { kl += teacher[k] * (T.log(teacher[k]) - lnS) }
+                crossEntropy += target[k] * (lse - row[k])
+                let s = T.exp(lnS)
+                row[k] = T.exp(row[k] - lse)
+                d[k] = α * temperature * (s - teacher[k]) + hard * (row[k] - target[k])
+            }
+            errorSum += soft * kl + hard * crossEntropy
+        }
+        return errorSum
+    }
+}

@@ -18,6 +18,8 @@ final class StepBuffers<T: NetworkScalar> {
     let delta: [UnsafeMutablePointer<T>]
     /// t [batchCapacity, n_L].
     let targets: UnsafeMutablePointer<T>
+    /// q [batchCapacity, n_L], the teacher's probabilities at temperature T (`Distillation`); nil without one.
+    let teacher: UnsafeMutablePointer<T>?
     /// Σ_{n∈s} E^n of shard s.
     let errorSums: UnsafeMutableBufferPointer<T>
     /// ‖∂E^n/∂w‖ of each sample of the last per-sample step (before clipping).
@@ -34,11 +36,11 @@ final class StepBuffers<T: NetworkScalar> {
     private let scratch: UnsafeMutableBufferPointer<T>
     private static var scratchStride: Int { StepPlan.gradientRows * StepPlan.gradientColumns + StepPlan.gradientRows }
 
-    init(sizes: [Int], batchCapacity: Int, shardSize: Int, workerCount: Int) {
+    init(sizes: [Int], batchCapacity: Int, shardSize: Int, workerCount: Int, distils: Bool = false) {
         self.batchCapacity = batchCapacity
         let L = sizes.count - 1
-        // z_0 … z_L, then δ_1 … δ_L, then the targets.
-        let widths = sizes + sizes.dropFirst() + [sizes[L]]
+        // z_0 … z_L, then δ_1 … δ_L, then the targets (and the teacher's).
+        let widths = sizes + sizes.dropFirst() + [sizes[L]] + (distils ? [sizes[L]] : [])
         storage = .allocate(capacity: batchCapacity * widths.reduce(0, +))
         storage.initialize(repeating: 0)
         var cursor = storage.baseAddress!
@@ -50,6 +52,7 @@ final class StepBuffers<T: NetworkScalar> {
         z = Array(buffers[0...L])
         delta = [buffers[0]] + buffers[(L + 1)...(2 * L)]
         targets = buffers[2 * L + 1]
+        teacher = distils ? buffers[2 * L + 2] : nil
         errorSums = .allocate(capacity: (batchCapacity + shardSize - 1) / shardSize)
         errorSums.initialize(repeating: 0)
         scratch = .allocate(capacity: workerCount * Self.scratchStride)

@@ -5,14 +5,19 @@
 
 extension TrainingStep {
     /// Gathers the rows `r` of the batch: z_0 (augmented, and with input
-    /// dropout z̃_0) and the targets (smoothed, with label smoothing).
+    /// dropout z̃_0), the targets (smoothed, with label smoothing) and, when
+    /// distilling, the teacher's probabilities at temperature T.
     func gather(_ r: Range<Int>, dataset: Dataset, batch: UnsafeMutablePointer<Int32>, key: StepKey) {
         let targets = buffers.targets + r.lowerBound * outputWidth
+        let teacher = buffers.teacher.map { $0 + r.lowerBound * outputWidth }
         let width = layers[0].inputCount
         dataset.gather(UnsafeBufferPointer(start: batch + r.lowerBound, count: r.count), firstRow: r.lowerBound,
                        inputs: buffers.z[0] + r.lowerBound * width, targets: targets, outputCount: outputWidth,
-                       augmentation: augmentation, epoch: key.epoch)
+                       teacher: teacher, augmentation: augmentation, epoch: key.epoch)
         if labelSmoothing > 0 { Loss.smoothTargets(targets, rows: r.count, width: outputWidth, smoothing: labelSmoothing) }
+        if let teacher, let distillation {
+            Loss.temper(teacher, rows: r.count, width: outputWidth, temperature: T(distillation.temperature))
+        }
         if let masks, masks.masks(0) {
             masks.apply(layer: 0, step: key.step, to: buffers.z[0] + r.lowerBound * width, rows: r, columns: 0..<width,
                         stride: width, samples: batch)
@@ -38,6 +43,13 @@ extension TrainingStep {
     /// δ_k = g'(a_k) ∂E^n/∂y_k and Σ_{n∈s} E^n for shard s (rows `r`).
     func outputErrors(shard s: Int, rows r: Range<Int>) {
         let L = layers.count, width = outputWidth
+        if let distillation, let teacher = buffers.teacher {
+            buffers.errorSums[s] = Loss.distillationErrors(
+                buffers.z[L] + r.lowerBound * width, targets: buffers.targets + r.lowerBound * width,
+                teacher: teacher + r.lowerBound * width, rows: r.count, width: width,
+                weight: T(distillation.weight), temperature: T(distillation.temperature), delta: buffers.delta[L] + r.lowerBound * width)
+            return
+        }
         buffers.errorSums[s] = loss.outputErrors(
             buffers.z[L] + r.lowerBound * width, targets: buffers.targets + r.lowerBound * width, rows: r.count,
             width: width, outputActivation: layers[L - 1].activation, delta: buffers.delta[L] + r.lowerBound * width)

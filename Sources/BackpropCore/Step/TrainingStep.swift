@@ -28,6 +28,8 @@ public final class TrainingStep<T: NetworkScalar> {
     public let kernel: Kernel
     /// ε of label smoothing (`Loss.smoothTargets`); 0: the targets as given.
     public let labelSmoothing: T
+    /// Training on a teacher's probabilities as well (`Distillation`); nil: the targets alone.
+    public let distillation: Distillation?
     /// Dropout's masks and the images' augmentation, keyed by a seed.
     public let regularization: KeyedRegularization
     let masks: DropoutMasks<T>?
@@ -56,12 +58,15 @@ public final class TrainingStep<T: NetworkScalar> {
     /// wᵀ is taken from `network`'s parameters now and kept current by the
     /// steps (a caller that changes the parameters otherwise must make a new one).
     public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic,
-                labelSmoothing: T = 0, regularization: KeyedRegularization = KeyedRegularization()) {
+                labelSmoothing: T = 0, distillation: Distillation? = nil, regularization: KeyedRegularization = KeyedRegularization()) {
         precondition(batchSize > 0 && shardSize > 0 && workerCount > 0,
                      "batch \(batchSize), shard \(shardSize), workers \(workerCount) must be positive")
         precondition(labelSmoothing == 0 || (network.loss == .crossEntropy && labelSmoothing > 0 && labelSmoothing < 1),
                      "label smoothing \(labelSmoothing) needs cross-entropy and ε in (0, 1)")
+        precondition(distillation.map { network.loss == .crossEntropy && $0.weight > 0 && $0.weight <= 1 && $0.temperature > 0 } ?? true,
+                     "distillation \(String(describing: distillation)) needs cross-entropy, α in (0, 1] and T > 0")
         self.labelSmoothing = labelSmoothing
+        self.distillation = distillation
         self.regularization = regularization
         masks = DropoutMasks(regularization.dropout, layerCount: network.layers.count, seed: regularization.seed)
         precondition(masks == nil || network.layers.dropLast().allSatisfy { Dropout.allows($0.activation) }
@@ -82,7 +87,7 @@ public final class TrainingStep<T: NetworkScalar> {
         layers = network.layers
         loss = network.loss
         buffers = StepBuffers(sizes: network.sizes, batchCapacity: batchSize, shardSize: self.shardSize,
-                              workerCount: workerCount)
+                              workerCount: workerCount, distils: distillation != nil)
         transposedWeights = TransposedWeights(network)
         timer = StepTimer(workerCount: workerCount)
         counters = PhaseCounters(maximumPhases: StepPlan.maximumPhases(layerCount: network.layers.count),

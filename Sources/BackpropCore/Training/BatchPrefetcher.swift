@@ -171,6 +171,10 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
         var batch = Dataset(name: dataset.name, features: features, targets: targets, featureCount: dataset.featureCount)
         batch.imageShape = dataset.imageShape
         batch.holdsBatch = true
+        batch.teacher = dataset.teacher.map { teacher in
+            let width = dataset.targetWidth(of: teacher)
+            return indices.flatMap { teacher[(Int($0) * width)..<((Int($0) + 1) * width)] }
+        }
         return batch
     }
 

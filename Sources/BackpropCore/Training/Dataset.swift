@@ -46,6 +46,9 @@ public struct Dataset: Sendable, Equatable {
     /// sample of the indices a step is given, which only name the samples
     /// (the keys of dropout and augmentation). Otherwise row i is sample i.
     public var holdsBatch = false
+    /// A teacher's class probabilities p for each sample, [count, outputs]
+    /// row-major, when the run distils from it (`Distillation`); nil otherwise.
+    public var teacher: [Float]? = nil
 
     public var count: Int {
         switch targets {
@@ -115,6 +118,7 @@ public struct Dataset: Sendable, Equatable {
         case .classes(let labels): hash.mix(array: labels)
         case .values(let values, let width): hash.mix(array: values); hash.mix(UInt64(width))
         }
+        if let teacher { hash.mix(array: teacher) }
         let hex = String(hash.hash, radix: 16)
         let image = imageShape.map { " image \($0)" } ?? ""
         return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
@@ -158,6 +162,7 @@ public struct Dataset: Sendable, Equatable {
         }
         var subset = Dataset(name: name, features: x, targets: t, featureCount: featureCount)
         subset.imageShape = imageShape
+        subset.teacher = teacher.map { rows($0, width: $0.count / max(count, 1)) }
         return subset
     }
 
@@ -185,12 +190,16 @@ public struct Dataset: Sendable, Equatable {
             }
             guard network.loss == .sumOfSquares else { throw .regressionNeedsSumOfSquares(dataset: name) }
         }
+        if let teacher, teacher.count != count * network.outputCount {
+            throw .targetWidthMismatch(dataset: "\(name) (its teacher)", targets: teacher.count / max(count, 1), networkOutputs: network.outputCount)
+        }
     }
 
     /// Fills a block: x rows ← the features of samples `indices`, and t rows ←
     /// one-hot(label) over `outputCount` classes or the stored target row.
     ///
-    /// x: [indices.count, featureCount], t: [indices.count, outputCount].
+    /// x: [indices.count, featureCount], t: [indices.count, outputCount]; with
+    /// `teacher`, q ← the teacher's probabilities of the samples, [indices.count, outputCount].
     /// With `augmentation`, each image is translated and mirrored as drawn
     /// for (seed, `epoch`, its index) while it is converted (`Augmentation`).
     /// When the dataset `holdsBatch`, sample indices[r] is its row
@@ -198,7 +207,7 @@ public struct Dataset: Sendable, Equatable {
     func gather<T: NetworkScalar>(
         _ indices: UnsafeBufferPointer<Int32>, firstRow: Int = 0,
         inputs x: UnsafeMutablePointer<T>, targets t: UnsafeMutablePointer<T>, outputCount: Int,
-        augmentation: AugmentationPlan? = nil, epoch: Int = 0
+        teacher q: UnsafeMutablePointer<T>? = nil, augmentation: AugmentationPlan? = nil, epoch: Int = 0
     ) {
         /// Where sample indices[r] is stored.
         let holdsBatch = self.holdsBatch
@@ -268,6 +277,14 @@ public struct Dataset: Sendable, Equatable {
                 for r in 0..<indices.count {
                     let source = values.baseAddress! + row(r) * width
                     for k in 0..<width { t[r * width + k] = T(source[k]) }
+                }
+            }
+        }
+        if let q, let teacher {
+            teacher.withUnsafeBufferPointer { p in
+                for r in 0..<indices.count {
+                    let source = p.baseAddress! + row(r) * outputCount
+                    for k in 0..<outputCount { q[r * outputCount + k] = T(source[k]) }
                 }
             }
         }

@@ -188,6 +188,11 @@ extension Dataset {
         case .classes(let labels): part = .classes(Array(labels[rows]))
         case .values(let values, let width): part = .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
         }
-        return Dataset(name: name, features: features, targets: part, featureCount: featureCount)
+        var held = Dataset(name: name, features: features, targets: part, featureCount: featureCount)
+        held.teacher = teacher.map { Array($0[(rows.lowerBound * targetWidth(of: $0))..<(rows.upperBound * targetWidth(of: $0))]) }
+        return held
     }
+
+    /// The width of a row of `teacher` probabilities.
+    func targetWidth(of teacher: [Float]) -> Int { teacher.count / max(count, 1) }
 }

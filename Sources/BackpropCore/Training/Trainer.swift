@@ -88,6 +88,10 @@ public final class Trainer {
                 kernel: Kernel = .automatic, group: (any ProcessGroup)? = nil) throws(TrainingError) {
         try configuration.validate()
         try dataset.validate(for: network)
+        if let α = configuration.distillAlpha, dataset.teacher == nil {
+            throw .invalidSetting(.declared("distillAlpha"), value: "\(α)",
+                                  reason: "dataset \(dataset.name) comes with no teacher's probabilities to distil from")
+        }
         self.configuration = configuration
         self.network = network
         self.dataset = dataset
@@ -120,7 +124,7 @@ public final class Trainer {
         trainingStep = TrainingStep(network: network, batchSize: batchCapacity,
                                     shardSize: configuration.shardSize, workerCount: configuration.workers,
                                     kernel: kernel, labelSmoothing: Float(configuration.labelSmoothing),
-                                    regularization: regularization)
+                                    distillation: configuration.distillation, regularization: regularization)
         distributed = group.flatMap { $0.count > 1 ? $0 : nil }.map {
             DistributedStep(group: $0, parameterCount: network.parameterCount, shardSize: configuration.shardSize,
                             batchCapacity: batchCapacity)
@@ -279,7 +283,8 @@ public final class Trainer {
     private func growBuffers(to capacity: Int) {
         trainingStep = TrainingStep(network: network, batchSize: capacity, shardSize: configuration.shardSize,
                                     workerCount: configuration.workers, kernel: trainingStep.kernel,
-                                    labelSmoothing: trainingStep.labelSmoothing, regularization: trainingStep.regularization)
+                                    labelSmoothing: trainingStep.labelSmoothing, distillation: trainingStep.distillation,
+                                    regularization: trainingStep.regularization)
         if let group = distributed?.group {
             distributed = DistributedStep(group: group, parameterCount: network.parameterCount,
                                           shardSize: configuration.shardSize, batchCapacity: capacity)

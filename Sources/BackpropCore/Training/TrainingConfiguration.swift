@@ -87,6 +87,16 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// The epoch (from 1) whose end is the first averaged uniformly into the
     /// parameters that are evaluated and saved (SWA, `WeightAverage`); nil: none.
     public var swaStart: Int? = nil
+    /// α of distillation from a teacher's probabilities (`Distillation`,
+    /// the dataset's `teacher`); nil: the labels alone.
+    public var distillAlpha: Double? = nil
+    /// T of distillation; nil: 1.
+    public var temperature: Double? = nil
+
+    /// Distillation as the step computes it; nil without `distillAlpha`.
+    public var distillation: Distillation? {
+        distillAlpha.map { Distillation(weight: $0, temperature: temperature ?? 1) }
+    }
 
     /// The settings declared once (`DeclaredSetting`): a new setting is its
     /// property above, a line here, and its option on the command line.
@@ -99,6 +109,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
                         summary: "Keep an exponential moving average of the parameters, θ̄ ← d·θ̄ + (1 − d)·θ after every step, and evaluate, choose and save it instead of them (timm's ModelEmaV2, Keras' use_ema)."),
         OptionalSetting("swaStart", \.swaStart, words: "SWA start epoch", domain: .atLeast(1), section: "Regularisation",
                         summary: "Average the parameters uniformly over the ends of the epochs from this one (counted from 1) on, and evaluate, choose and save the average (torch.optim.swa_utils)."),
+        OptionalSetting("distillAlpha", \.distillAlpha, words: "distillation weight α", domain: .probability, section: "Distillation",
+                        summary: "Distil: train on a teacher's class probabilities q (--teacher) as well as the labels, E = α·T²·KL(q_T ‖ softmax(a/T)) + (1 − α)·CE(t, y) (Hinton et al. 2015)."),
+        OptionalSetting("temperature", \.temperature, words: "distillation temperature", domain: .positive, section: "Distillation",
+                        summary: "T of distillation: the teacher's and the student's probabilities are both softened to softmax(z/T); 1 when not given."),
     ]
 
     /// How the steps pick their samples.
@@ -196,6 +210,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
                     "hidden dropout needs relu, leaky-relu or identity hidden layers (h' is taken through the masked output), not \(hiddenActivation.rawValue)")
         try require(ema == nil || swaStart == nil, .declared("swaStart"), swaStart ?? 0,
                     "the EMA (--ema) already averages the parameters; give one of the two")
+        try require(temperature == nil || distillAlpha != nil, .declared("temperature"), temperature ?? 1,
+                    "the temperature softens distillation's probabilities; give the distillation weight too (distillAlpha)")
+        try require(distillAlpha == nil || loss == .crossEntropy, .declared("distillAlpha"), distillAlpha ?? 0,
+                    "distillation trains on class probabilities, which need cross-entropy, not \(loss.rawValue)")
         try require(augmentation.shift >= 0 && augmentation.shift <= 1 << 20, .augmentation, augmentation, "the shift must be 0 … 2^20 pixels")
         try require(!blockShuffle.isActive || shuffle, .blockRows, blockShuffle.rows,
                     "a block shuffle needs the shuffle on (without it the samples are visited in file order)")

@@ -1,0 +1,95 @@
+import BackpropCore
+import BackpropIO
+import Foundation
+
+/// A teacher's class probabilities over a dataset's /train, which `train
+/// --teacher` distils from (`Distillation`) and `backprop ensemble` writes:
+/// the layout of `predict`'s HDF5 output (/predictions/outputs float32
+/// [N, K], format "backprop-predictions") with what distillation checks
+/// before it trusts them, as attributes of the root:
+///
+/// - `split`: "train", the split the rows are (aligned with it row by row);
+/// - `data_fingerprint`: that split's `Dataset.fingerprint`;
+/// - `trained_on`: the data fingerprint every member checkpoint records (its
+///   training rows and its validation split), so that a student can require
+///   that its own validation rows fed no member;
+/// - `members`: the member checkpoints, a JSON list, in the order averaged.
+public struct TeacherFile: Sendable, Equatable {
+    /// p, [count, classes] row-major: each row a distribution.
+    public var probabilities: [Float]
+    public var count: Int
+    public var classes: Int
+    public var dataFingerprint: String
+    public var trainedOn: String
+    public var members: [String]
+
+    public init(probabilities: [Float], count: Int, classes: Int, dataFingerprint: String, trainedOn: String, members: [String]) {
+        precondition(probabilities.count == count * classes, "\(probabilities.count) probabilities for \(count) × \(classes)")
+        self.probabilities = probabilities
+        self.count = count
+        self.classes = classes
+        self.dataFingerprint = dataFingerprint
+        self.trainedOn = trainedOn
+        self.members = members
+    }
+
+    /// The most a row's probabilities may sum away from 1 (float32 averages of softmax rows are within 1e-6).
+    public static let sumTolerance: Float = 1e-3
+
+    static let outputs = "/predictions/outputs"
+
+    /// Writes the file atomically (`path` is never half-written).
+    /// - Throws: `StorageError.io`, `.call`.
+    public func write(to path: String) throws(StorageError) {
+        let members = String(decoding: (try? JSONEncoder().encode(self.members)) ?? Data("[]".utf8), as: UTF8.self)
+        try HDF5File.createAtomically(path) { (file) throws(StorageError) in
+            try file.setAttribute("format", "backprop-predictions")
+            try file.setAttribute("split", "train")
+            try file.setAttribute("data_fingerprint", dataFingerprint)
+            try file.setAttribute("trained_on", trainedOn)
+            try file.setAttribute("members", members)
+            try file.write(probabilities, shape: [count, classes], to: Self.outputs,
+                           chunkRows: DatasetFile.storageChunkRows(rowBytes: 4 * classes, rows: count))
+        }
+    }
+
+    /// Reads and checks a teacher file: its format and attributes, then
+    /// /predictions/outputs (rank 2, 1 … 256 classes, every value a
+    /// probability and every row summing to 1 within `sumTolerance`).
+    /// - Throws: `StorageError` naming the file, the object and what is wrong.
+    public static func read(_ path: String) throws(StorageError) -> TeacherFile {
+        let file = try HDF5File.open(path)
+        let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : "HDF5 without a format attribute"
+        guard format == "backprop-predictions" else { throw .wrongFormat(path: path, found: format, expected: "backprop-predictions") }
+        for name in ["split", "data_fingerprint", "trained_on", "members"] where try !file.hasAttribute(name) {
+            throw .invalidContent(path: path, object: "attribute '\(name)' of /", reason: "is missing: a teacher is made by `backprop ensemble` "
+                                  + "(which records what it was computed on), not by `backprop predict`")
+        }
+        let split = try file.stringAttribute("split")
+        guard split == "train" else {
+            throw .invalidContent(path: path, object: "attribute 'split' of /", reason: "is \"\(split)\": a teacher predicts /train, which a student trains on")
+        }
+        let membersText = try file.stringAttribute("members")
+        guard let members = try? JSONDecoder().decode([String].self, from: Data(membersText.utf8)), !members.isEmpty else {
+            throw .invalidContent(path: path, object: "attribute 'members' of /", reason: "is not a JSON list of checkpoint paths")
+        }
+        let (values, shape) = try file.read(outputs, as: Float.self, rank: 2)
+        let (count, classes) = (shape[0], shape[1])
+        guard count >= 1, (1...256).contains(classes) else {
+            throw .invalidContent(path: path, object: outputs, reason: "is \(count) × \(classes); a teacher has at least one row of 1 … 256 classes")
+        }
+        for n in 0..<count {
+            let row = values[(n * classes)..<((n + 1) * classes)]
+            if let k = row.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {
+                throw .invalidContent(path: path, object: outputs, reason: "row \(n) holds \(values[k]) at class \(k - n * classes), which is not a probability")
+            }
+            let sum = row.reduce(0, +)
+            guard abs(sum - 1) <= sumTolerance else {
+                throw .invalidContent(path: path, object: outputs, reason: "row \(n) sums to \(sum), not 1: its values are not a distribution")
+            }
+        }
+        return TeacherFile(probabilities: values, count: count, classes: classes,
+                           dataFingerprint: try file.stringAttribute("data_fingerprint"),
+                           trainedOn: try file.stringAttribute("trained_on"), members: members)
+    }
+}
