@@ -14,6 +14,11 @@ struct ResumeTests {
     let dataset = {
         var dataset = randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 11)
         dataset.imageShape = ImageShape(height: 1, width: 5)
+        // A teacher's probabilities, which the distilled cases train on.
+        dataset.teacher = (0..<30).flatMap { n -> [Float] in
+            let e = (0..<3).map { k in Float(1 + (n * 7 + k * 3) % 5) }
+            return e.map { $0 / e.reduce(0, +) }
+        }
         return dataset
     }()
 
@@ -30,10 +35,13 @@ struct ResumeTests {
         var ema: Double? = nil
         /// SWA from the end of this epoch on.
         var swaStart: Int? = nil
+        /// Distillation from the dataset's teacher, (α, T).
+        var distillation: (Double, Double)? = nil
         var testDescription: String {
             "\(optimizer.rawValue), \(schedule.name), stop after \(stopAfter), workers \(workersBefore) → \(workersAfter)"
                 + (regularized ? ", dropout, label smoothing and augmentation" : "")
                 + (ema.map { ", EMA \($0)" } ?? "") + (swaStart.map { ", SWA from epoch \($0)" } ?? "")
+                + (distillation.map { ", distilled (α \($0.0), T \($0.1))" } ?? "")
         }
     }
 
@@ -50,6 +58,8 @@ struct ResumeTests {
         Case(optimizer: .adam, schedule: .constant, stopAfter: 5, workersBefore: 1, workersAfter: 2, ema: 0.8),
         Case(optimizer: .momentum, schedule: .constant, stopAfter: 6, workersBefore: 2, workersAfter: 3, swaStart: 2),
         Case(optimizer: .momentum, schedule: .constant, stopAfter: 9, workersBefore: 3, workersAfter: 1, swaStart: 2),
+        Case(optimizer: .adamw, schedule: .constant, stopAfter: 6, workersBefore: 1, workersAfter: 3, regularized: true, distillation: (0.8, 3)),
+        Case(optimizer: .momentum, schedule: .constant, stopAfter: 3, workersBefore: 2, workersAfter: 1, ema: 0.9, distillation: (1, 1)),
     ]
 
     func configuration(_ c: Case, workers: Int) -> TrainingConfiguration {
@@ -69,6 +79,7 @@ struct ResumeTests {
             (configuration.augmentation, configuration.labelSmoothing) = (Augmentation(shift: 1, flip: true), 0.1)
         }
         (configuration.ema, configuration.swaStart) = (c.ema, c.swaStart)
+        (configuration.distillAlpha, configuration.temperature) = (c.distillation?.0, c.distillation?.1)
         return configuration
     }
 

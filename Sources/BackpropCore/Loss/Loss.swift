@@ -113,21 +113,22 @@ extension Loss {
     /// q_k = p_k^{1/T} / Σ_j p_j^{1/T}: the teacher's probabilities `p` at
     /// temperature T, in place (computed as exp((ln p_k − max_j ln p_j)/T),
     /// so that no power underflows before it is normalised; p_k = 0 stays 0).
+    /// At T = 1 too each row is divided by its sum: stored rows sum to 1 only
+    /// to float32's rounding, and the fused δ above needs Σ_k q_k = 1 exactly.
     ///
     /// p: [rows, width], row-major, each row a distribution.
     static func temper<T: NetworkScalar>(_ p: UnsafeMutablePointer<T>, rows: Int, width: Int, temperature: T) {
-        guard temperature != 1 else { return }
         for n in 0..<rows {
             let row = p + n * width
             var largest: T = 0
             for k in 0..<width where row[k] > largest { largest = row[k] }
             guard largest > 0 else { continue }
-            let top = T.log(largest)
-            var sum: T = 0
-            for k in 0..<width {
-                row[k] = row[k] > 0 ? T.exp((T.log(row[k]) - top) / temperature) : 0
-                sum += row[k]
+            if temperature != 1 {
+                let top = T.log(largest)
+                for k in 0..<width { row[k] = row[k] > 0 ? T.exp((T.log(row[k]) - top) / temperature) : 0 }
             }
+            var sum: T = 0
+            for k in 0..<width { sum += row[k] }
             for k in 0..<width { row[k] /= sum }
         }
     }

@@ -1,0 +1,193 @@
+import BackpropCore
+import BackpropHDF5
+import BackpropIO
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// `backprop ensemble` and `train --teacher` (issue 36, item 2): the teacher
+/// is /train's rows from members trained on the student's split, a distilled
+/// run keeps the same-bits promise and resumes, and every door of the new
+/// file and flags refuses bad input by name.
+struct DistillationCLITests {
+    let directory = temporaryDirectory("distillation")
+    let executable = backpropExecutable()
+    /// The committed sample, 20 % held out (seed 0): the split every member and student here shares.
+    static let data = ["--data", CLITests.sample, "--validation-fraction", "0.2"]
+    static let student = data + ["--layers", "784,16,10", "--epochs", "3", "--batch-size", "100"]
+
+    func backprop(_ arguments: [String]) throws -> ProcessResult { try run(executable, arguments, in: directory) }
+
+    func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    /// A clean refusal: non-zero exit, one line naming every fragment, and no file created, changed or removed.
+    func expectRefusal(_ arguments: [String], mentions fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let before = snapshot(directory)
+        let result = try backprop(arguments)
+        #expect(result.status != 0 && !result.signalled, "status \(result.status)", sourceLocation: sourceLocation)
+        #expect(result.standardError.split(separator: "\n").count == 1, "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(result.standardError.contains(fragment), "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        }
+        #expect(snapshot(directory) == before, "files changed", sourceLocation: sourceLocation)
+    }
+
+    /// Trains a member into `run` (`flags` on top of the shared split) and returns its model's path.
+    func member(_ run: String, _ flags: [String] = []) throws -> String {
+        let result = try backprop(["train"] + Self.data + ["--layers", "784,24,10", "--epochs", "2", "--run-dir", run, "--quiet"] + flags)
+        try #require(result.status == 0, "\(result.standardError)")
+        return path("\(run)/model.h5")
+    }
+
+    /// A teacher of two members (of two widths) at `teacher.h5`.
+    func teacher() throws -> String {
+        let members = [try member("m1"), try member("m2", ["--layers", "784,32,10", "--learning-rate", "0.1"])]
+        let result = try backprop(["ensemble", "--checkpoints"] + members + ["--output", path("teacher.h5")])
+        try #require(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("validation") && result.standardOutput.contains("test"), "\(result.standardOutput)")
+        return path("teacher.h5")
+    }
+
+    func parameters(_ file: String) throws -> [UInt32] { try Checkpoint.load(from: path(file)).network.parameters.map(\.bitPattern) }
+
+    @Test("the teacher is the members' mean over /train; a distilled run has the same bits on 1 and 2 workers, records its teacher, and resumes without naming it to the same bits")
+    func distil() throws {
+        let teacherPath = try teacher()
+        let teacher = try TeacherFile.read(teacherPath)
+        let (train, _) = try DatasetFile.load(CLITests.sample)
+        #expect(teacher.count == train.count && teacher.classes == 10 && teacher.dataFingerprint == train.fingerprint)
+        // p̄ = (p_1 + p_2)/2, as each member predicts.
+        let members = try ["m1", "m2"].map { try Checkpoint.load(from: path("\($0)/model.h5")).network }
+        let inputs = train.prefix(5).arrays(outputCount: 10, as: Float.self).inputs
+        let (p1, p2) = (members[0].predict(inputs: inputs), members[1].predict(inputs: inputs))
+        #expect(zip(teacher.probabilities.prefix(50), zip(p1, p2)).allSatisfy { $0 == ($1.0 + $1.1) * 0.5 })
+
+        let distil = ["--teacher", teacherPath, "--distill-alpha", "0.8", "--temperature", "3"]
+        for workers in ["1", "2"] {
+            let result = try backprop(["train"] + Self.student + distil + ["--workers", workers, "--run-dir", "s\(workers)"])
+            try #require(result.status == 0, "\(result.standardError)")
+        }
+        #expect(try parameters("s1/model.h5") == parameters("s2/model.h5"))
+        let plain = try backprop(["train"] + Self.student + ["--run-dir", "plain"])
+        try #require(plain.status == 0, "\(plain.standardError)")
+        #expect(try parameters("plain/model.h5") != parameters("s1/model.h5"), "the teacher changes the run")
+        #expect(try Checkpoint.load(from: path("s1/model.h5")).teacherPath == teacherPath)
+        let config = try String(contentsOfFile: path("s1/config.json"), encoding: .utf8)
+        #expect(config.contains("\"teacher\"") && config.contains("\"distill-alpha\"") && config.contains("\"temperature\""), "\(config)")
+
+        // Stopped after 1 epoch, resumed without --teacher: the checkpoint names it.
+        let first = try backprop(["train"] + Self.student + distil + ["--run-dir", "r", "--steps", "8"])
+        try #require(first.status == 0, "\(first.standardError)")
+        let resumed = try backprop(["train", "--resume", "r", "--override", "--steps", "24"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        #expect(try parameters("r/model.h5") == parameters("s1/model.h5"))
+        // config.json runs it again, teacher and all.
+        let again = try backprop(["train", "--config", path("s1/config.json"), "--run-dir", "again"])
+        try #require(again.status == 0, "\(again.standardError)")
+        #expect(try parameters("again/model.h5") == parameters("s1/model.h5"))
+    }
+
+    @Test("the distillation flags go together and stay in their domains, refused by name before anything is written", arguments: [
+        (["--distill-alpha", "0.5"], ["--distill-alpha", "--teacher"]),
+        (["--temperature", "2"], ["--temperature"]),
+        (["--teacher", "TEACHER"], ["--teacher", "--distill-alpha"]),
+        (["--teacher", "TEACHER", "--distill-alpha", "0"], ["--distill-alpha", "(0, 1]"]),
+        (["--teacher", "TEACHER", "--distill-alpha", "1.5"], ["--distill-alpha", "(0, 1]"]),
+        (["--teacher", "TEACHER", "--distill-alpha", "nan"], ["--distill-alpha"]),
+        (["--teacher", "TEACHER", "--distill-alpha", "0.5", "--temperature", "0"], ["--temperature", "> 0"]),
+        (["--teacher", "TEACHER", "--distill-alpha", "0.5", "--temperature", "inf"], ["--temperature", "> 0"]),
+        (["--teacher", "TEACHER", "--distill-alpha", "0.5", "--loss", "sum-of-squares", "--output-activation", "sigmoid"], ["--distill-alpha", "cross-entropy"]),
+    ])
+    func flags(_ flags: [String], _ fragments: [String]) throws {
+        let teacher = flags.contains("TEACHER") ? try self.teacher() : ""
+        try expectRefusal(["train"] + Self.student + flags.map { $0 == "TEACHER" ? teacher : $0 } + ["--run-dir", "refused"], mentions: fragments)
+    }
+
+    /// The ways a teacher file can be wrong, each written over a good teacher's parts.
+    static let damagedTeachers: [(name: String, fragments: [String])] = [
+        ("not-a-distribution", ["/predictions/outputs", "row 3 sums to"]),
+        ("nan", ["/predictions/outputs", "row 0", "not a probability"]),
+        ("negative", ["/predictions/outputs", "row 2", "not a probability"]),
+        ("other-data", ["--teacher", "other rows than /train"]),
+        ("other-split", ["--teacher", "members trained on other rows"]),
+        ("other-classes", ["teacher", "9", "10 outputs"]),
+        ("split-test", ["attribute 'split' of /", "\"test\""]),
+        ("members-not-json", ["attribute 'members' of /"]),
+        ("no-fingerprint", ["attribute 'data_fingerprint' of /", "backprop ensemble"]),
+        ("rank-one", ["/predictions/outputs", "dimension"]),
+        ("predict-output", ["attribute 'split' of /", "backprop ensemble"]),
+        ("not-hdf5", ["not-hdf5.h5", "not an HDF5 file"]),
+        ("missing", ["missing.h5", "no such file"]),
+    ]
+
+    @Test("a damaged or foreign teacher file is refused in one line naming the file, the object and the problem, and nothing is written",
+          arguments: damagedTeachers.map(\.name))
+    func damagedTeacher(_ name: String) throws {
+        let good = try TeacherFile.read(try teacher())
+        let file = path("\(name).h5")
+        func write(_ teacher: TeacherFile) throws { try teacher.write(to: file) }
+        func raw(_ build: (HDF5File) throws(StorageError) -> Void) throws { try HDF5File.createAtomically(file, build) }
+        var bad = good
+        switch name {
+        case "not-a-distribution": bad.probabilities[30..<40] = ArraySlice(repeating: 0.05, count: 10); try write(bad)
+        case "nan": bad.probabilities[3] = .nan; try write(bad)
+        case "negative": bad.probabilities[21] = -0.1; try write(bad)
+        case "other-data": bad.dataFingerprint = "1000x784 other"; try write(bad)
+        case "other-split": bad.trainedOn = "800x784 another split"; try write(bad)
+        case "other-classes":
+            bad = TeacherFile(probabilities: [Float](repeating: 1.0 / 9, count: good.count * 9), count: good.count, classes: 9,
+                              dataFingerprint: good.dataFingerprint, trainedOn: good.trainedOn, members: good.members)
+            try write(bad)
+        case "split-test", "members-not-json", "no-fingerprint":
+            try raw { file throws(StorageError) in
+                try file.setAttribute("format", "backprop-predictions")
+                try file.setAttribute("split", name == "split-test" ? "test" : "train")
+                if name != "no-fingerprint" { try file.setAttribute("data_fingerprint", good.dataFingerprint) }
+                try file.setAttribute("trained_on", good.trainedOn)
+                try file.setAttribute("members", name == "members-not-json" ? "m1.h5, m2.h5" : "[\"m1.h5\"]")
+                try file.write(good.probabilities, shape: [good.count, 10], to: "/predictions/outputs")
+            }
+        case "rank-one":
+            try raw { file throws(StorageError) in
+                for (key, value) in [("format", "backprop-predictions"), ("split", "train"), ("data_fingerprint", good.dataFingerprint),
+                                     ("trained_on", good.trainedOn), ("members", "[\"m1.h5\"]")] {
+                    try file.setAttribute(key, value)
+                }
+                try file.write(good.probabilities, shape: [good.probabilities.count], to: "/predictions/outputs")
+            }
+        case "predict-output":
+            let result = try backprop(["predict", "--checkpoint", path("m1/model.h5"), "--input", CLITests.sample, "--split", "train",
+                                       "--output", file])
+            try #require(result.status == 0, "\(result.standardError)")
+        case "not-hdf5": try Data("epoch,loss\n1,0.5\n".utf8).write(to: URL(fileURLWithPath: file))
+        default: break
+        }
+        let fragments = Self.damagedTeachers.first { $0.name == name }!.fragments
+        try expectRefusal(["train"] + Self.student + ["--teacher", file, "--distill-alpha", "0.5", "--run-dir", "refused"], mentions: fragments)
+    }
+
+    @Test("ensemble refuses members of other splits or losses, a member twice, and an output that is not HDF5 or would overwrite an input", arguments: [
+        "other-split", "sum-of-squares", "twice", "csv-output", "overwrite-data", "other-data",
+    ])
+    func ensembleRefusals(_ name: String) throws {
+        let m1 = try member("m1")
+        var arguments = ["ensemble", "--checkpoints", m1], fragments: [String]
+        switch name {
+        case "other-split":
+            arguments += [try member("m2", ["--validation-fraction", "0.3"]), "--output", path("t.h5")]
+            fragments = ["m2/model.h5", "other rows than", "m1/model.h5"]
+        case "sum-of-squares":
+            arguments += [try member("m2", ["--loss", "sum-of-squares", "--output-activation", "sigmoid"]), "--output", path("t.h5")]
+            fragments = ["m2/model.h5", "softmax classifier"]
+        case "twice": (arguments, fragments) = (arguments + [m1, "--output", path("t.h5")], ["--checkpoints", "twice"])
+        case "csv-output": (arguments, fragments) = (arguments + ["--output", path("t.csv")], ["--output", ".h5"])
+        case "overwrite-data": (arguments, fragments) = (arguments + ["--output", CLITests.sample], ["--output"])
+        default:
+            let other = path("other.h5")
+            let (train, test) = try DatasetFile.load(CLITests.sample)
+            try DatasetFile.write(train: train.prefix(900), test: test, attributes: ["source": "test"], to: other)
+            (arguments, fragments) = (arguments + ["--data", other, "--output", path("t.h5")], ["m1/model.h5", "was not trained on", other])
+        }
+        try expectRefusal(arguments, mentions: fragments)
+    }
+}
