@@ -35,19 +35,43 @@ struct DeclaredSettingsTests {
 
     static let model = ["--data", CLITests.sample, "--layers", "784,16,10", "--batch-size", "100", "--workers", "2"]
 
+    /// What a setting cannot act without (the validation refuses it alone, naming what it needs):
+    /// distillation's settings need a teacher ("TEACHER": one this test makes) and its weight.
+    static let companions: [String: [String]] = [
+        "distillAlpha": ["--teacher", "TEACHER"],
+        "temperature": ["--teacher", "TEACHER", "--distill-alpha", "0.5"],
+    ]
+
+    /// `name`'s companions, with a teacher made in `directory` where they name one.
+    func companions(of name: String) throws -> [String] {
+        let flags = Self.companions[name] ?? []
+        guard flags.contains("TEACHER") else { return flags }
+        let teacher = "\(directory)/teacher.h5"
+        if !FileManager.default.fileExists(atPath: teacher) {
+            let member = try BackpropTestSupport.run(executable, ["train"] + Self.model + ["--epochs", "1", "--run-dir", "member"], in: directory)
+            try #require(member.status == 0, "\(member.standardError)")
+            let made = try BackpropTestSupport.run(executable, ["ensemble", "--checkpoints", "member/model.h5", "--output", teacher], in: directory)
+            try #require(made.status == 0, "\(made.standardError)")
+        }
+        return flags.map { $0 == "TEACHER" ? teacher : $0 }
+    }
+
     @Test("each declared setting: its flag sets it in the checkpoint and config.json, --print-config shows it, and a resume may not change a fixed one",
           arguments: TrainingConfiguration.fields.map { $0.name })
     func flagRecordAndResume(name: String) throws {
         let field = try #require(TrainingConfiguration.field(named: name))
         let (flag, value) = (Self.flag(field), Self.examples(field.domain).inside)
         let run = "run-\(name)"
-        let trained = try BackpropTestSupport.run(executable, ["train"] + Self.model + ["--epochs", "1", "--run-dir", run, flag, value], in: directory)
+        let companions = try companions(of: name)
+        let trained = try BackpropTestSupport.run(executable, ["train"] + Self.model + companions + ["--epochs", "1", "--run-dir", run, flag, value],
+                                                  in: directory)
         try #require(trained.status == 0, "\(trained.standardError)")
         let checkpoint = try Checkpoint.load(from: "\(directory)/\(run)/model.h5")
         #expect(field.value(in: checkpoint.configuration).map { "\($0)" } == "\(Double(value) ?? 0)" || field.value(in: checkpoint.configuration).map { "\($0)" } == value)
         let recorded = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(run)/config.json"))) as? [String: Any]
         #expect((recorded?[String(flag.dropFirst(2))] as? NSNumber)?.doubleValue == Double(value))
-        let printed = try BackpropTestSupport.run(executable, ["train"] + Self.model + [flag, value, "--print-config", "--format", "json"], in: directory)
+        let printed = try BackpropTestSupport.run(executable, ["train"] + Self.model + companions + [flag, value, "--print-config", "--format", "json"],
+                                                  in: directory)
         #expect(printed.standardOutput.contains("\"\(flag.dropFirst(2))\""), "\(printed.standardOutput)")
         if field.rule == .fixed {
             let other = Self.examples(field.domain).inside == "0.25" ? "0.5" : "\(Int(value)! + 1)"

@@ -55,6 +55,7 @@ struct StorageTests {
         trainer.history.log(record, task: .classification)
         var checkpoint = Checkpoint(of: trainer, dataPath: "d.h5", dataFingerprint: "f")
         checkpoint.classNames = ["a", "b", "c"]
+        checkpoint.teacherPath = "teacher.h5"  // /data's teacher, as a distilled run records it
         try checkpoint.save(to: "\(directory)/c.h5")
         // h5dump's attribute names, object by object.
         let dump = try run("/usr/bin/h5dump", ["-A", "\(directory)/c.h5"])
