@@ -147,3 +147,21 @@ public func peakResidentKiB(_ executable: String, _ arguments: [String], in dire
     process.waitUntilExit()
     return (process.terminationStatus, peak)
 }
+
+/// One step of `step` over every sample of `dataset`, in order, at `network`'s
+/// parameters with learning rate 0 (which leaves them as they are): the step's
+/// Σ_n E^n and the gradient the optimizer received.
+public func lossAndGradient(of step: TrainingStep<Float>, at network: Network<Float>, on dataset: Dataset) -> (loss: Float, gradient: [Float]) {
+    step.recordsGradient = true
+    var optimizer = OptimizerSettings(kind: .sgd).makeOptimizer(parameterCount: network.parameterCount, scalar: Float.self)
+    var parameters = network.parameters
+    let indices = (0..<dataset.count).map(Int32.init)
+    let loss = indices.withUnsafeBufferPointer { batch in
+        parameters.withUnsafeMutableBufferPointer { w in
+            optimizer.withStep(learningRate: 0) { rule in
+                step.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
+            }
+        }
+    }
+    return (loss, step.gradient)
+}

@@ -43,16 +43,7 @@ struct DistillationTests {
         let (α, T) = (0.75, 2.0)
         let step = TrainingStep(network: network, batchSize: 1, shardSize: 1, workerCount: 1, kernel: .portable,
                                 distillation: Distillation(weight: α, temperature: T))
-        step.recordsGradient = true
-        var optimizer = OptimizerSettings(kind: .sgd).makeOptimizer(parameterCount: network.parameterCount, scalar: Float.self)
-        var parameters = network.parameters
-        let loss = [Int32(0)].withUnsafeBufferPointer { batch in
-            parameters.withUnsafeMutableBufferPointer { w in
-                optimizer.withStep(learningRate: 0) { rule in
-                    step.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
-                }
-            }
-        }
+        let (loss, gradient) = lossAndGradient(of: step, at: network, on: dataset)
         // q at T = 2: p^{1/2} = (0.8, √0.32, 0.2), normalised.
         let root = [0.8, 0.32.squareRoot(), 0.2]
         let q = root.map { $0 / root.reduce(0, +) }
@@ -60,10 +51,10 @@ struct DistillationTests {
         #expect(isClose(Double(loss), α * T * T * kl + (1 - α) * log(3), .floatAgainstDouble), "\(loss)")
         let t = [1.0, 0, 0]
         let expected = (0..<3).map { α * T * (1.0 / 3 - q[$0]) + (1 - α) * (1.0 / 3 - t[$0]) }
-        let bias = Array(step.gradient[network.layers[0].biasRange]).map(Double.init)
+        let bias = Array(gradient[network.layers[0].biasRange]).map(Double.init)
         #expect(zip(bias, expected).allSatisfy { isClose($0, $1, .floatAgainstDouble) }, "\(bias) vs \(expected)")
         // ∂E/∂w_ji = δ_j z_i.
-        let weights = Array(step.gradient[network.layers[0].weightRange]).map(Double.init)
+        let weights = Array(gradient[network.layers[0].weightRange]).map(Double.init)
         #expect(zip(weights, expected.flatMap { [$0 * 0.5, $0 * -1] }).allSatisfy { isClose($0, $1, .floatAgainstDouble) }, "\(weights)")
     }
 

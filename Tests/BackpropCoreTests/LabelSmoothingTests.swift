@@ -22,22 +22,13 @@ struct LabelSmoothingTests {
         let network: Network<Float> = try c.makeNetwork()
         let dataset = Dataset(name: "one", features: .floats([0.5, -1]), targets: .classes([0]), featureCount: 2)
         let step = TrainingStep(network: network, batchSize: 1, shardSize: 1, workerCount: 1, kernel: .portable, labelSmoothing: 0.3)
-        step.recordsGradient = true
-        var optimizer = OptimizerSettings(kind: .sgd).makeOptimizer(parameterCount: network.parameterCount, scalar: Float.self)
-        var parameters = network.parameters
-        let loss = [Int32(0)].withUnsafeBufferPointer { batch in
-            parameters.withUnsafeMutableBufferPointer { w in
-                optimizer.withStep(learningRate: 0) { rule in
-                    step.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
-                }
-            }
-        }
+        let (loss, gradient) = lossAndGradient(of: step, at: network, on: dataset)
         #expect(isClose(Double(loss), log(3), .floatAgainstDouble))
-        let bias = Array(step.gradient[network.layers[0].biasRange]).map(Double.init)
+        let bias = Array(gradient[network.layers[0].biasRange]).map(Double.init)
         let expected = [1.0 / 3 - (0.7 + 0.1), 1.0 / 3 - 0.1, 1.0 / 3 - 0.1]
         #expect(zip(bias, expected).allSatisfy { isClose($0, $1, .floatAgainstDouble) }, "\(bias)")
         // ∂E/∂w_ji = δ_j z_i.
-        let weights = Array(step.gradient[network.layers[0].weightRange]).map(Double.init)
+        let weights = Array(gradient[network.layers[0].weightRange]).map(Double.init)
         #expect(zip(weights, expected.flatMap { [$0 * 0.5, $0 * -1] }).allSatisfy { isClose($0, $1, .floatAgainstDouble) }, "\(weights)")
     }
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The distilled Fashion-MNIST recipe end to end, and its table: three teacher
+# members (datasets/fashion-mnist-teacher.yaml, seeds 11–13), their ensemble
+# (backprop ensemble, over /train only), then three students
+# (datasets/fashion-mnist-distilled.yaml, seeds 1–3). Each stage that has
+# finished (its model.h5 is there) is skipped, so a stopped script picks up
+# where it was; the runs themselves resume with `backprop train --resume`.
+#
+#   bash Benchmarks/accuracy/distilled.sh [PARALLEL]    # runs at once (default 3, one worker each)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+parallel=${1:-3}
+backprop=.build/release/backprop
+[ -x "$backprop" ] || swift build -c release
+[ -f datasets/fashion-mnist-split.h5 ] || "$backprop" import fashion-mnist --output datasets/fashion-mnist-split.h5 --validation-fraction 0.1
+mkdir -p runs
+workers=$(( $(nproc) / parallel )); [ "$workers" -ge 1 ] || workers=1
+
+# Runs `train --config $1 --seed S --run-dir runs/$2-S` for each seed in $3…, $parallel at a time.
+stage() {
+    local config=$1 name=$2; shift 2
+    for seed in "$@"; do
+        [ -f "runs/$name-$seed/model.h5" ] && continue
+        if [ -d "runs/$name-$seed" ]; then
+            "$backprop" train --resume "runs/$name-$seed" --workers "$workers" --quiet > "runs/$name-$seed.log" 2>&1 &
+        else
+            "$backprop" train --config "$config" --seed "$seed" --workers "$workers" --run-dir "runs/$name-$seed" --quiet > "runs/$name-$seed.log" 2>&1 &
+        fi
+        while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n; done
+    done
+    wait
+}
+
+stage datasets/fashion-mnist-teacher.yaml teacher 11 12 13
+[ -f runs/teacher.h5 ] || "$backprop" ensemble --checkpoints runs/teacher-11/model.h5 runs/teacher-12/model.h5 runs/teacher-13/model.h5 \
+    --output runs/teacher.h5 | tee runs/teacher.log
+stage datasets/fashion-mnist-distilled.yaml distilled 1 2 3
+
+lscpu | grep -E "Model name|^CPU\(s\)" || true
+python3 Benchmarks/accuracy/recipe_table.py runs/teacher-11 runs/teacher-12 runs/teacher-13 runs/distilled-1 runs/distilled-2 runs/distilled-3
+grep "ensemble's accuracy" runs/teacher.log || true

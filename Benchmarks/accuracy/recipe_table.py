@@ -1,0 +1,46 @@
+"""The table of a recipe's runs: for each run directory, the epoch of its best
+validation accuracy (the model.h5 early stopping restores), that accuracy, the
+test accuracy the run printed for its final model (read once, at the end), its
+wall time and its parameters' fingerprint; then the mean ± sd of the test
+accuracies of each group of runs (teacher-*, distilled-*) and the compute.
+
+    python3 Benchmarks/accuracy/recipe_table.py runs/teacher-11 … runs/distilled-3
+"""
+import csv
+import re
+import statistics
+import sys
+
+
+def run(directory):
+    with open(f"{directory}/metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("validation_accuracy")]
+    best = max(rows, key=lambda r: (float(r["validation_accuracy"]), -int(r["epoch"])))
+    log = open(f"{directory}.log").read()
+    test = re.search(r"test accuracy ([0-9.]+)%", log)
+    parameters = re.search(r"parameters ([0-9a-f]{16})", log)
+    return {
+        "run": directory, "epoch": int(best["epoch"]), "validation": 100 * float(best["validation_accuracy"]),
+        "test": float(test.group(1)) if test else float("nan"), "wall": float(rows[-1]["wall_time"]),
+        "parameters": parameters.group(1) if parameters else "?",
+    }
+
+
+def main():
+    runs = [run(d.rstrip("/")) for d in sys.argv[1:]]
+    print("| run | best validation epoch | validation accuracy | test accuracy | wall time | parameters |")
+    print("|---|---:|---:|---:|---:|---|")
+    for r in runs:
+        print(f"| {r['run']} | {r['epoch']} | {r['validation']:.2f} % | {r['test']:.2f} % | {r['wall']:.0f} s | `{r['parameters']}` |")
+    groups = {}
+    for r in runs:
+        groups.setdefault(re.sub(r"-[0-9]+$", "", r["run"]), []).append(r)
+    for name, members in groups.items():
+        tests = [r["test"] for r in members]
+        sd = statistics.stdev(tests) if len(tests) > 1 else 0.0
+        print(f"{name}: test {statistics.mean(tests):.2f} ± {sd:.2f} % over {len(tests)}; "
+              f"{sum(r['wall'] for r in members):.0f} s of runs in all")
+
+
+if __name__ == "__main__":
+    main()
