@@ -1,24 +1,32 @@
 """The table of a recipe's runs: for each run directory, the epoch of its best
-validation accuracy (the model.h5 early stopping restores), that accuracy, the
-test accuracy the run printed for its final model (read once, at the end), its
-wall time and its parameters' fingerprint; then the mean ± sd of the test
-accuracies of each group of runs (teacher-*, distilled-*) and the compute.
+validation accuracy (the weights early stopping restores into model.h5), that
+accuracy, model.h5's test accuracy (`backprop evaluate`: the test split read
+once per model, choosing nothing), its wall time and its parameters'
+fingerprint; then the mean ± sd of the test accuracies of each group of runs
+(teacher-*, distilled-*) and the compute.
 
     python3 Benchmarks/accuracy/recipe_table.py runs/teacher-11 … runs/distilled-3
 """
 import csv
+import json
+import os
 import re
 import statistics
+import subprocess
 import sys
+
+BACKPROP = os.environ.get("BACKPROP", ".build/release/backprop")
 
 
 def run(directory):
     with open(f"{directory}/metrics.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("validation_accuracy")]
     best = max(rows, key=lambda r: (float(r["validation_accuracy"]), -int(r["epoch"])))
-    log = open(f"{directory}.log").read()
-    test = re.search(r"test accuracy ([0-9.]+)%", log)
-    parameters = re.search(r"parameters ([0-9a-f]{16})", log)
+    data = json.load(open(f"{directory}/config.json"))["data"]
+    evaluation = subprocess.run([BACKPROP, "evaluate", "--checkpoint", f"{directory}/model.h5", "--data", data],
+                                capture_output=True, text=True, check=True).stdout
+    test = re.search(r"accuracy ([0-9.]+)%", evaluation)
+    parameters = re.search(r"parameters ([0-9a-f]{16})", open(f"{directory}.log").read())
     return {
         "run": directory, "epoch": int(best["epoch"]), "validation": 100 * float(best["validation_accuracy"]),
         "test": float(test.group(1)) if test else float("nan"), "wall": float(rows[-1]["wall_time"]),
