@@ -65,6 +65,25 @@ struct MPITests {
         }
     }
 
+    @Test("distilled from a teacher: 2 and 3 ranks give one process's bits")
+    func distilled() throws {
+        let member = try run(executable, training("member", optimizer: "momentum"), in: directory)
+        try #require(member.status == 0, "\(member.standardError)")
+        let teacher = try run(executable, ["ensemble", "--checkpoints", "member/model.h5", "--output", "teacher.h5"], in: directory)
+        try #require(teacher.status == 0, "\(teacher.standardError)")
+        let distil = ["--teacher", "teacher.h5", "--distill-alpha", "0.7", "--temperature", "2"]
+        let single = try run(executable, training("single", optimizer: "adam", extra: distil), in: directory)
+        try #require(single.status == 0, "\(single.standardError)")
+        let reference = try outcome("single")
+        for ranks in [2, 3] {
+            let job = try mpirun(ranks, training("\(ranks)-ranks", optimizer: "adam", extra: distil))
+            try #require(job.status == 0, "\(job.standardError)")
+            let result = try outcome("\(ranks)-ranks")
+            #expect(result.parameters.map(\.bitPattern) == reference.parameters.map(\.bitPattern) && result.state == reference.state
+                    && result.losses == reference.losses, "\(ranks) ranks")
+        }
+    }
+
     @Test("2 ranks for 7 steps, then 3 ranks to the end = one process straight through; a checkpoint does not record the rank count")
     func resumeAcrossRankCounts() throws {
         let straight = try run(executable, training("straight", optimizer: "momentum"), in: directory)
