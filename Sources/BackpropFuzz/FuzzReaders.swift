@@ -61,7 +61,7 @@ func describe(_ label: String, _ body: () throws -> String) -> String {
     }
 }
 
-/// Runs both HDF5 readers on `bytes`; returns what each said.
+/// Runs every HDF5 reader (dataset, checkpoint, teacher) on `bytes`; returns what each said.
 func readBoth(_ bytes: [UInt8], name: String) -> [String] {
     [describe("dataset") {
         let (train, test) = try DatasetFile.load(HDF5File.open(image: bytes, name: name))
@@ -69,6 +69,9 @@ func readBoth(_ bytes: [UInt8], name: String) -> [String] {
     }, describe("checkpoint") {
         let checkpoint = try Checkpoint.load(from: HDF5File.open(image: bytes, name: name))
         return "\(checkpoint.network.sizes.map(String.init).joined(separator: "-")) at step \(checkpoint.position.step)"
+    }, describe("teacher") {
+        let teacher = try TeacherFile.read(from: HDF5File.open(image: bytes, name: name))
+        return "\(teacher.count) rows of \(teacher.classes) classes from \(teacher.members.count) members"
     }]
 }
 

@@ -58,7 +58,12 @@ public struct TeacherFile: Sendable, Equatable {
     /// probability and every row summing to 1 within `sumTolerance`).
     /// - Throws: `StorageError` naming the file, the object and what is wrong.
     public static func read(_ path: String) throws(StorageError) -> TeacherFile {
-        let file = try HDF5File.open(path)
+        try read(from: HDF5File.open(path))
+    }
+
+    /// Reads and checks a teacher file already open (a path or a memory image), as `read(_:)` does.
+    public static func read(from file: HDF5File) throws(StorageError) -> TeacherFile {
+        let path = file.path
         let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : "HDF5 without a format attribute"
         guard format == "backprop-predictions" else { throw .wrongFormat(path: path, found: format, expected: "backprop-predictions") }
         for name in ["split", "data_fingerprint", "trained_on", "members"] where try !file.hasAttribute(name) {

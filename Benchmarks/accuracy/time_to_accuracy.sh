@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Time to accuracy on this machine, one run at a time on every core: the
+# default run, the fast recipe (datasets/fashion-mnist-fast.yaml), the teacher
+# recipe (datasets/fashion-mnist-teacher.yaml: the best recipe's model at 80
+# epochs), each with the test split read every epoch (reported, choosing
+# nothing), then PyTorch on the fast recipe (Benchmarks/peers/torch_recipe.py,
+# installed with the peers), and the table of Benchmarks/accuracy/time_to_accuracy.py.
+#
+#   bash Benchmarks/accuracy/time_to_accuracy.sh [--no-teacher] [--no-pytorch]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+backprop=.build/release/backprop
+[ -x "$backprop" ] || swift build -c release
+data=datasets/fashion-mnist-split.h5
+[ -f "$data" ] || "$backprop" import fashion-mnist --output "$data" --validation-fraction 0.1
+out=runs/time-to-accuracy
+mkdir -p "$out"
+lscpu | grep -E "Model name|^CPU\(s\)" || true
+run() {  # name, flags…
+    local name=$1; shift
+    rm -rf "$out/$name"
+    "$backprop" train --data "$data" --report-test every-epoch --run-dir "$out/$name" --quiet "$@"
+}
+run default
+run fast --config datasets/fashion-mnist-fast.yaml
+[[ " $* " == *" --no-teacher "* ]] || run teacher --config datasets/fashion-mnist-teacher.yaml
+files=("$out"/default/metrics.csv "$out"/fast/metrics.csv)
+[ -f "$out/teacher/metrics.csv" ] && files+=("$out/teacher/metrics.csv")
+if [[ " $* " != *" --no-pytorch "* ]]; then
+    venv=Benchmarks/peers/.venv
+    [ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install --quiet numpy h5py torch jax threadpoolctl; }
+    # The fast recipe's settings, as torch_recipe.py names them.
+    "$venv/bin/python" Benchmarks/peers/torch_recipe.py --data "$data" --threads "$(nproc)" --output "$out/pytorch-fast.csv" \
+        FAST_RECIPE_FLAGS
+    files+=("$out/pytorch-fast.csv")
+fi
+python3 Benchmarks/accuracy/time_to_accuracy.py "${files[@]}"
