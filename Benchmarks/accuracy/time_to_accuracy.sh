@@ -31,7 +31,8 @@ if [[ " $* " != *" --no-pytorch "* ]]; then
     [ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install --quiet numpy h5py torch jax threadpoolctl; }
     # The fast recipe's settings, as torch_recipe.py names them.
     "$venv/bin/python" Benchmarks/peers/torch_recipe.py --data "$data" --threads "$(nproc)" --output "$out/pytorch-fast.csv" \
-        FAST_RECIPE_FLAGS
+        --layers 784,512,512,10 --learning-rate 0.002 --weight-decay 0.05 --warmup-steps 200 --batch-size 256 --epochs 60 \
+        --dropout 0.25 --label-smoothing 0.1 --flip
     files+=("$out/pytorch-fast.csv")
 fi
 python3 Benchmarks/accuracy/time_to_accuracy.py "${files[@]}"
