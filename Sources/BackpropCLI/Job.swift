@@ -32,9 +32,12 @@ struct Job {
     /// Runs the command's `body` and ends this rank as the outcome requires.
     /// An outcome every rank reaches together (the end, a stop after the same
     /// step, a divergence at the same step, a disagreement every rank sees)
-    /// leaves MPI cleanly, rank 0 alone reporting it. Anything else may have
-    /// struck this rank alone while the others wait for it in a collective:
-    /// it is reported with the rank's number and ends the whole job at once.
+    /// leaves MPI cleanly, rank 0 alone reporting it and carrying the job's
+    /// exit status: the other ranks leave with 0, since mpirun ends every rank
+    /// still running once one exits non-zero, and would end rank 0 before it
+    /// has printed why. Anything else may have struck this rank alone while
+    /// the others wait for it in a collective: it is reported with the rank's
+    /// number and ends the whole job at once.
     func run(_ body: () throws -> Void) throws {
         guard let mpi else { return try body() }
         do {
@@ -43,8 +46,7 @@ struct Job {
         } catch let error where error is ExitCode || error is TrainingError || error is Disagreement {
             mpi.finalize()
             if isWriter { throw error }
-            let code = Backprop.exitCode(for: error)
-            exit(code.rawValue)
+            exit(0)
         } catch {
             printError("error: rank \(rank) of \(size): " + Backprop.message(for: error))
             mpi.abort(code: 1)

@@ -155,8 +155,18 @@ struct MPITests {
                 && resumed.parameters == reference.parameters)
     }
 
-    @Test("a rank with other settings or other data is refused by rank and name, in one line, before anything is written")
-    func disagreement() throws {
+    /// The rank mpirun names as the first to exit non-zero ("Process name: [[job,1],rank]").
+    static func firstFailingRank(_ standardError: String) -> Int? {
+        guard let line = standardError.split(separator: "\n").first(where: { $0.contains("Process name: [[") }),
+              let rank = line.split(separator: ",").last?.dropLast() else { return nil }
+        return Int(rank)
+    }
+
+    @Test("""
+        a rank with other settings or other data is refused by rank and name, and a divergence every rank reaches is \
+        reported: in one line, by rank 0, the first rank to exit non-zero (mpirun ends the others); a refusal writes nothing
+        """)
+    func sharedOutcomes() throws {
         let other = "\(directory)/other.h5"
         try FileManager.default.copyItem(atPath: CLITests.sample, toPath: other)
         // The same shapes, one pixel changed: another fingerprint.
@@ -164,13 +174,18 @@ struct MPITests {
                                                 + "row = x[0]; row[0] = (int(row[0]) + 1) % 256; x[0] = row"])
         try #require(edit.status == 0, "\(edit.standardError)")
         let base = training("refused", optimizer: "momentum")
-        for (second, fragment) in [(base + ["--learning-rate", "0.1"], "rank 1 of 2 differs from rank 0 in its setting schedule.base: 0.1, rank 0 has 0.05"),
-                                   (base.map { $0 == CLITests.sample ? other : $0 }, "rank 1 of 2 differs from rank 0 in its data fingerprint")] {
-            let result = try run(Self.mpirun, ["--bind-to", "none", "-np", "1", executable] + base + [":", "-np", "1", executable] + second,
+        let diverging = training("diverged", optimizer: "momentum") + ["--learning-rate", "1e30"]
+        for (first, second, fragment) in [
+            (base, base + ["--learning-rate", "0.1"], "rank 1 of 2 differs from rank 0 in its setting schedule.base: 0.1, rank 0 has 0.05"),
+            (base, base.map { $0 == CLITests.sample ? other : $0 }, "rank 1 of 2 differs from rank 0 in its data fingerprint"),
+            (diverging, diverging, "training diverged at step"),
+        ] {
+            let result = try run(Self.mpirun, ["--bind-to", "none", "-np", "1", executable] + first + [":", "-np", "1", executable] + second,
                                  in: directory, environment: Self.environment)
             #expect(result.status != 0)
             let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("error:") }
             #expect(errors.count == 1 && errors[0].contains(fragment), "\(result.standardError)")
+            #expect(Self.firstFailingRank(result.standardError) == 0, "\(result.standardError)")
             #expect(!FileManager.default.fileExists(atPath: "\(directory)/refused/config.json"))
         }
     }
@@ -192,7 +207,7 @@ struct MPITests {
         kill(job.processIdentifier, SIGTERM)
         job.waitUntilExit()
         let log = try String(contentsOfFile: "\(directory)/stopped.log", encoding: .utf8)
-        // Open MPI 4.1's mpirun exits 1 when it is signalled; each rank exited 143 after the checkpoint.
+        // Open MPI 4.1's mpirun exits 1 when it is signalled; rank 0 exited 143 after the checkpoint, the others 0.
         #expect(job.terminationStatus != 0, "\(log)")
         #expect(log.contains("resume with: backprop train --resume stopped"), "\(log)")
         let resumed = try mpirun(2, ["train", "--resume", "stopped", "--quiet"])
