@@ -6,11 +6,12 @@ import BackpropHDF5
 /// validates.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the objects, shapes, types and attributes of a dataset or checkpoint, and whether it validates.",
+        abstract: "Show the objects, shapes, types and attributes of a dataset, checkpoint or teacher, and whether it validates.",
         discussion: "Links are named, never followed; only headers and attributes are read before validation. "
+            + "A predictions file is validated as a teacher (train --teacher). "
             + "The exit status is 0 when the file validates and 1 when it does not.")
 
-    @Argument(help: "A dataset or checkpoint file (HDF5).")
+    @Argument(help: "A dataset, checkpoint or teacher file (HDF5).")
     var file: String
 
     func run() throws {
@@ -18,7 +19,11 @@ struct Inspect: ParsableCommand {
         try probeInChild(file) {
             guard let h5 = try? HDF5File.open(file) else { return }
             _ = try? h5.contents()
-            if (try? h5.stringAttribute("format")) == Checkpoint.format { _ = try? Checkpoint.load(from: h5) } else { _ = try? DatasetFile.load(h5) }
+            switch try? h5.stringAttribute("format") {
+            case Checkpoint.format: _ = try? Checkpoint.load(from: h5)
+            case TeacherFile.format: _ = try? TeacherFile.read(from: h5)
+            default: _ = try? DatasetFile.load(h5)
+            }
         }
         let h5 = try HDF5File.open(file)
         let format = (try? h5.stringAttribute("format")) ?? "(no format attribute)"
@@ -34,6 +39,10 @@ struct Inspect: ParsableCommand {
                       + checkpoint.network.sizes.map(String.init).joined(separator: "-")
                       + " (\(checkpoint.network.parameterCount) parameters), \(checkpoint.optimizerKind.rawValue), "
                       + "epoch \(checkpoint.position.epoch), batch \(checkpoint.position.batch), step \(checkpoint.position.step)")
+            } else if format == TeacherFile.format {
+                let teacher = try TeacherFile.read(from: h5)
+                print("valid: teacher of \(teacher.count) rows of /train × \(teacher.classes) classes, the mean of "
+                      + "\(teacher.members.count) member\(teacher.members.count == 1 ? "" : "s"), trained on \(teacher.trainedOn)")
             } else {
                 let (train, test) = try DatasetFile.load(h5)
                 let validation = try DatasetFile.validation(of: h5)

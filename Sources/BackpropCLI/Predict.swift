@@ -66,15 +66,15 @@ struct Predict: ParsableCommand {
         do {
             if output.hasSuffix(".h5") {
                 let verify = { (file: HDF5File) throws(StorageError) in
-                    guard try file.shape(of: "/predictions/outputs") == [count, k] else {
-                        throw .invalidContent(path: output, object: "/predictions/outputs", reason: "was not written whole")
+                    guard try file.shape(of: TeacherFile.outputs) == [count, k] else {
+                        throw .invalidContent(path: output, object: TeacherFile.outputs, reason: "was not written whole")
                     }
                 }
                 try HDF5File.createOnDisk(output, expectedBytes: count * (4 * k + 4), verify: verify) { (file) throws(StorageError) in
-                    try file.setAttribute("format", "backprop-predictions")
+                    try file.setAttribute("format", TeacherFile.format)
                     try file.setAttribute("checkpoint", checkpoint)
                     try file.setAttribute("input", input)
-                    let writer = try file.createRows("/predictions/outputs", of: Float.self, rows: count, columns: k,
+                    let writer = try file.createRows(TeacherFile.outputs, of: Float.self, rows: count, columns: k,
                                                      chunkRows: DatasetFile.storageChunkRows(rowBytes: 4 * k, rows: count))
                     var classes: [Int32] = []
                     try forEachBlock { (rows, outputs, block) throws(StorageError) in

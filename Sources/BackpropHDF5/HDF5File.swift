@@ -472,7 +472,8 @@ public final class HDF5File {
         // Fuzz/regressions/global-heap-hang.h5). Backprop writes fixed-length
         // strings and reads nothing else.
         guard try check(H5Tis_variable_str(type.id), "H5Tis_variable_str", label) == 0 else {
-            throw .wrongType(path: path, object: label, expected: "a fixed-length string", found: "a variable-length string")
+            throw .wrongType(path: path, object: label, expected: "a fixed-length string (in h5py: numpy.bytes_(text))",
+                             found: "a variable-length string")
         }
         let size = try typeInfo(type, label).size
         guard size < 1 << 20 else {

@@ -36,14 +36,17 @@ public struct TeacherFile: Sendable, Equatable {
     /// The most a row's probabilities may sum away from 1 (float32 averages of softmax rows are within 1e-6).
     public static let sumTolerance: Float = 1e-3
 
-    static let outputs = "/predictions/outputs"
+    /// The root's `format`: predict's and a teacher's alike.
+    public static let format = "backprop-predictions"
+    /// The probabilities (a teacher's) or outputs (predict's), [N, K].
+    public static let outputs = "/predictions/outputs"
 
     /// Writes the file atomically (`path` is never half-written).
     /// - Throws: `StorageError.io`, `.call`.
     public func write(to path: String) throws(StorageError) {
         let members = String(decoding: (try? JSONEncoder().encode(self.members)) ?? Data("[]".utf8), as: UTF8.self)
         try HDF5File.createAtomically(path) { (file) throws(StorageError) in
-            try file.setAttribute("format", "backprop-predictions")
+            try file.setAttribute("format", Self.format)
             try file.setAttribute("split", "train")
             try file.setAttribute("data_fingerprint", dataFingerprint)
             try file.setAttribute("trained_on", trainedOn)
@@ -65,7 +68,7 @@ public struct TeacherFile: Sendable, Equatable {
     public static func read(from file: HDF5File) throws(StorageError) -> TeacherFile {
         let path = file.path
         let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : "HDF5 without a format attribute"
-        guard format == "backprop-predictions" else { throw .wrongFormat(path: path, found: format, expected: "backprop-predictions") }
+        guard format == Self.format else { throw .wrongFormat(path: path, found: format, expected: Self.format) }
         for name in ["split", "data_fingerprint", "trained_on", "members"] where try !file.hasAttribute(name) {
             throw .invalidContent(path: path, object: "attribute '\(name)' of /", reason: "is missing: a teacher is made by `backprop ensemble` "
                                   + "(which records what it was computed on), not by `backprop predict`")

@@ -164,6 +164,15 @@ struct DistillationCLITests {
         }
         let fragments = Self.damagedTeachers.first { $0.name == name }!.fragments
         try expectRefusal(["train"] + Self.student + ["--teacher", file, "--distill-alpha", "0.5", "--run-dir", "refused"], mentions: fragments)
+        // `inspect` judges the file alone: one made for other rows or classes is a whole teacher, the rest are not, in the reader's words.
+        guard !["not-hdf5", "missing"].contains(name) else { return }
+        let inspected = try backprop(["inspect", file])
+        if ["other-data", "other-split", "other-classes"].contains(name) {
+            #expect(inspected.status == 0 && inspected.standardOutput.contains("valid: teacher of 1000 rows of /train"), "\(inspected.standardOutput)")
+        } else {
+            let verdict = inspected.standardOutput.split(separator: "\n").last.map(String.init) ?? ""
+            #expect(inspected.status == 1 && verdict.hasPrefix("invalid: \(file)") && verdict.contains(fragments[0]), "\(inspected.standardOutput)")
+        }
     }
 
     @Test("ensemble refuses members of other splits or losses, a member twice, and an output that is not HDF5 or would overwrite an input", arguments: [
