@@ -5,18 +5,28 @@
 # (datasets/fashion-mnist-distilled.yaml, seeds 1–3). Each stage that has
 # finished (its model.h5 is there) is skipped, so a stopped script picks up
 # where it was; the runs themselves resume with `backprop train --resume`.
+# With --cnn the teacher is the convolutional one of cnn_teacher.sh instead
+# (PyTorch), and the students are runs/cnn-distilled-S.
 #
-#   bash Benchmarks/accuracy/distilled.sh [PARALLEL]    # runs at once (default 3, one worker each)
+#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn]   # runs at once (default 3, one worker each)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-parallel=${1:-3}
+parallel=3
+cnn=false
+for argument in "$@"; do
+    case $argument in
+        --cnn) cnn=true ;;
+        *) parallel=$argument ;;
+    esac
+done
 backprop=.build/release/backprop
 [ -x "$backprop" ] || swift build -c release
 [ -f datasets/fashion-mnist-split.h5 ] || "$backprop" import fashion-mnist --output datasets/fashion-mnist-split.h5 --validation-fraction 0.1
 mkdir -p runs
 workers=$(( $(nproc) / parallel )); [ "$workers" -ge 1 ] || workers=1
 
-# Runs `train --config $1 --seed S --run-dir runs/$2-S` for each seed in $3…, $parallel at a time.
+# Runs `train --config $1 --seed S --run-dir runs/$2-S "${extra[@]}"` for each seed in $3…, $parallel at a time.
+extra=()
 stage() {
     local config=$1 name=$2; shift 2
     for seed in "$@"; do
@@ -24,13 +34,23 @@ stage() {
         if [ -d "runs/$name-$seed" ]; then
             "$backprop" train --resume "runs/$name-$seed" --workers "$workers" --quiet > "runs/$name-$seed.log" 2>&1 &
         else
-            "$backprop" train --config "$config" --seed "$seed" --workers "$workers" --run-dir "runs/$name-$seed" --quiet > "runs/$name-$seed.log" 2>&1 &
+            "$backprop" train --config "$config" "${extra[@]}" --seed "$seed" --workers "$workers" --run-dir "runs/$name-$seed" --quiet > "runs/$name-$seed.log" 2>&1 &
         fi
         while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n; done
     done
     wait
 }
 
+if $cnn; then
+    bash Benchmarks/accuracy/cnn_teacher.sh
+    # The recipe, its teacher the CNN's.
+    extra=(--teacher runs/cnn-teacher.h5)
+    stage datasets/fashion-mnist-distilled.yaml cnn-distilled 1 2 3
+    lscpu | grep -E "Model name|^CPU\(s\)" || true
+    python3 Benchmarks/accuracy/recipe_table.py runs/cnn-distilled-1 runs/cnn-distilled-2 runs/cnn-distilled-3
+    grep "the CNN's accuracy" runs/cnn-teacher.log || true
+    exit 0
+fi
 stage datasets/fashion-mnist-teacher.yaml teacher 11 12 13
 [ -f runs/teacher.h5 ] || "$backprop" ensemble --checkpoints runs/teacher-11/model.h5 runs/teacher-12/model.h5 runs/teacher-13/model.h5 \
     --output runs/teacher.h5 | tee runs/teacher.log

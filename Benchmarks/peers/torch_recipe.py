@@ -3,7 +3,8 @@ model (dense layers, ReLU, dropout after each hidden layer, input dropout),
 AdamW with a linear warm-up then cosine annealing per step (Backprop's
 `--lr-schedule cosine`), mirrored images half the time (`--augment flip`),
 the same batches' size and epochs, on a Backprop dataset that stores its
-validation split (and label smoothing, `--label-smoothing`). Writes a metrics.csv with Backprop's columns (epoch,
+validation split (and label smoothing, `--label-smoothing`; distillation from
+a teacher file, `--teacher --distill-alpha --temperature`). Writes a metrics.csv with Backprop's columns (epoch,
 validation_accuracy, test_accuracy, wall_time, …), which
 Benchmarks/accuracy/time_to_accuracy.py reads. Not the same bits: PyTorch
 draws its own initial weights, order, masks and mirrors.
@@ -28,6 +29,14 @@ def split(f, name):
     return torch.from_numpy(x[()].astype(np.float32) * scale), torch.from_numpy(f[f"/{name}/y"][()].astype(np.int64))
 
 
+def splits(path):
+    """/train, /validation and /test of a Backprop dataset that stores its validation split: features scaled as stored, labels."""
+    with h5py.File(path, "r") as f:
+        if "validation" not in f:
+            raise SystemExit(f"{path}: no /validation; make one with `backprop import … --validation-fraction 0.1`")
+        return split(f, "train"), split(f, "validation"), split(f, "test")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
@@ -41,16 +50,16 @@ def main():
     p.add_argument("--input-dropout", type=float, default=0.0)
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--flip", action="store_true")
+    p.add_argument("--teacher", help="distil from this teacher file's probabilities over /train (backprop ensemble's layout)")
+    p.add_argument("--distill-alpha", type=float, default=0.0)
+    p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=int(os.environ.get("PEER_THREADS", "2")))
     p.add_argument("--output", required=True)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    with h5py.File(a.data, "r") as f:
-        if "validation" not in f:
-            raise SystemExit(f"{a.data}: no /validation; make one with `backprop import … --validation-fraction 0.1`")
-        (xt, yt), (xv, yv), (xs, ys) = split(f, "train"), split(f, "validation"), split(f, "test")
+    (xt, yt), (xv, yv), (xs, ys) = splits(a.data)
     sizes = [int(s) for s in a.layers.split(",")]
     modules = [torch.nn.Dropout(a.input_dropout)] if a.input_dropout > 0 else []
     for l in range(len(sizes) - 1):
@@ -72,6 +81,22 @@ def main():
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
     loss_function = torch.nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)  # (1 − ε) t + ε/K, as Backprop's
+    soft = None
+    if a.teacher:
+        with h5py.File(a.teacher, "r") as f:
+            soft = torch.from_numpy(f["/predictions/outputs"][()])
+        if soft.shape[0] != xt.shape[0]:
+            raise SystemExit(f"{a.teacher}: /predictions/outputs has {soft.shape[0]} rows, /train {xt.shape[0]}")
+        # Backprop's tempered teacher: q_T = p^{1/T} / Σ p^{1/T} = softmax(log p / T).
+        soft = torch.softmax(torch.log(soft.clamp_min(1e-30)) / a.temperature, dim=1)
+
+    def objective(logits, index):  # E = α·T²·KL(q_T ‖ softmax(a/T)) + (1 − α)·CE, as Backprop's Loss.distillationErrors
+        plain = loss_function(logits, yt[index])
+        if soft is None:
+            return plain
+        q = soft[index]
+        kl = (q * (torch.log(q.clamp_min(1e-30)) - torch.log_softmax(logits / a.temperature, dim=1))).sum(1).mean()
+        return a.distill_alpha * a.temperature ** 2 * kl + (1 - a.distill_alpha) * plain
 
     def accuracy(x, y):
         model.eval()
@@ -95,7 +120,7 @@ def main():
                     images = x.view(-1, 28, 28)
                     x = torch.where(mirrored[:, None, None], images.flip(2), images).reshape(x.shape[0], -1)
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_function(model(x), yt[index])
+                loss = objective(model(x), index)
                 loss.backward()
                 optimizer.step()
                 schedule.step()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The convolutional teacher that datasets/fashion-mnist-distilled.yaml and
+# fashion-mnist-fast-distilled.yaml distil from: Benchmarks/peers/cnn_teacher.py
+# (PyTorch, in the peers' venv) trained on /train of the split dataset, its
+# epoch chosen on the stored /validation, written to runs/cnn-teacher.h5 with
+# the fingerprint of the rows it trained on, as Backprop takes them (from a
+# run of zero epochs on the same file). Skipped when the teacher is there.
+#
+#   bash Benchmarks/accuracy/cnn_teacher.sh [SEED]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+backprop=.build/release/backprop
+[ -x "$backprop" ] || swift build -c release
+data=datasets/fashion-mnist-split.h5
+[ -f "$data" ] || "$backprop" import fashion-mnist --output "$data" --validation-fraction 0.1
+[ -f runs/cnn-teacher.h5 ] && exit 0
+venv=Benchmarks/peers/.venv
+[ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install --quiet numpy h5py torch jax threadpoolctl; }
+mkdir -p runs
+rm -rf runs/cnn-teacher-rows
+"$backprop" train --data "$data" --epochs 0 --run-dir runs/cnn-teacher-rows --quiet > /dev/null
+"$venv/bin/python" Benchmarks/peers/cnn_teacher.py --data "$data" --trained-on runs/cnn-teacher-rows/model.h5 \
+    --seed "${1:-0}" --output runs/cnn-teacher.h5 | tee runs/cnn-teacher.log

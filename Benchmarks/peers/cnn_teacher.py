@@ -1,0 +1,118 @@
+"""A convolutional teacher for `backprop train --teacher`: a small CNN trained
+in PyTorch on a Backprop dataset's /train only (its stored /validation
+chooses the epoch; /test is read once at the end, choosing nothing), whose
+class probabilities over /train are written in the teacher layout
+(docs/file-formats.md, "Teacher") that `backprop ensemble` writes.
+
+    Benchmarks/peers/.venv/bin/python Benchmarks/peers/cnn_teacher.py \\
+        --data datasets/fashion-mnist-split.h5 --trained-on RUN/model.h5 --output runs/cnn-teacher.h5
+
+The teacher's file must say which rows taught it, as Backprop fingerprints
+them (`trained_on`), so that a student with another split is refused.
+--trained-on names a Backprop checkpoint of a run on the same file and
+split (`backprop train --data FILE --epochs 0`): its /data fingerprint is
+copied, and this script trains on exactly those rows, /train of a file
+with a stored /validation. Ba & Caruana (2014) and Urban et al. (2017)
+distil convolutional teachers into MLPs in the same way.
+
+Architecture: conv 5×5 (32) → ReLU → max-pool 2 → conv 5×5 (64) → ReLU →
+max-pool 2 → dense 1024 → ReLU → dropout 0.5 → dense K; AdamW, cosine
+annealing per step, mirrored images half the time. Not Backprop's bits:
+PyTorch's own draws, threads and kernels.
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import h5py
+import numpy as np
+import torch
+
+from torch_recipe import splits
+
+
+def model(classes):
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(64 * 7 * 7, 1024), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+        torch.nn.Linear(1024, classes))
+
+
+@torch.no_grad()
+def probabilities(net, x):
+    net.eval()
+    return torch.cat([torch.softmax(net(x[i:i + 1000]), dim=1) for i in range(0, len(x), 1000)])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True)
+    p.add_argument("--trained-on", required=True, help="a Backprop checkpoint of a run on --data and its stored split")
+    p.add_argument("--output", required=True)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=0.001)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    with h5py.File(a.data, "r") as f:
+        if (f.attrs.get("image_height"), f.attrs.get("image_width")) != (28, 28):
+            raise SystemExit(f"{a.data}: not 28×28 images; this CNN is made for them")
+    (xt, yt), (xv, yv), (xs, ys) = ((x.reshape(-1, 1, 28, 28), y) for x, y in splits(a.data))
+    with h5py.File(a.trained_on, "r") as c:
+        trained_on = c["/data"].attrs["fingerprint"]
+        trained_on = trained_on.decode() if isinstance(trained_on, bytes) else str(trained_on)
+    if "; validation " not in trained_on:
+        raise SystemExit(f"{a.trained_on}: its run held out no validation split; train it on {a.data}'s stored /validation")
+    classes = int(yt.max()) + 1
+    net = model(classes)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=a.learning_rate, weight_decay=a.weight_decay)
+    steps = a.epochs * math.ceil(len(xt) / a.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    generator = torch.Generator().manual_seed(a.seed)
+    best, best_state, start = -1.0, None, time.time()
+    for epoch in range(1, a.epochs + 1):
+        net.train()
+        order = torch.randperm(len(xt), generator=generator)
+        for i in range(0, len(xt), a.batch_size):
+            index = order[i:i + a.batch_size]
+            x = xt[index]
+            flip = torch.rand(len(index), generator=generator) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            loss = torch.nn.functional.cross_entropy(net(x), yt[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        accuracy = (probabilities(net, xv).argmax(1) == yv).float().mean().item()
+        print(f"epoch {epoch}: validation {100 * accuracy:.2f} % ({time.time() - start:.0f} s)", flush=True)
+        if accuracy > best:
+            best, best_state = accuracy, {k: v.clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(best_state)
+    train_p = probabilities(net, xt)
+    test = (probabilities(net, xs).argmax(1) == ys).float().mean().item()
+    train = (train_p.argmax(1) == yt).float().mean().item()
+    # Rows must sum to 1 within 1e-3 in float32: renormalise after the cast.
+    outputs = train_p.double()
+    outputs = (outputs / outputs.sum(1, keepdim=True)).float().numpy()
+    temporary = a.output + ".partial"
+    with h5py.File(temporary, "w") as t:
+        # Fixed-length strings, as Backprop writes (and reads) its attributes.
+        for name, value in [("format", "backprop-predictions"), ("split", "train"),
+                            ("data_fingerprint", trained_on.split("; validation ")[0]), ("trained_on", trained_on),
+                            ("members", json.dumps([f"cnn_teacher.py seed {a.seed}, {a.epochs} epochs"]))]:
+            t.attrs[name] = np.bytes_(value.encode())
+        t.create_dataset("predictions/outputs", data=outputs)
+    os.replace(temporary, a.output)
+    print(f"wrote {a.output}: the CNN's accuracy /train {100 * train:.2f} %, validation {100 * best:.2f} %, "
+          f"test {100 * test:.2f} % (reported, choosing nothing); {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
