@@ -9,14 +9,9 @@
 #   bash Benchmarks/accuracy/cnn_teacher.sh [SEED]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-backprop=.build/release/backprop
-[ -x "$backprop" ] || swift build -c release
-data=datasets/fashion-mnist-split.h5
-[ -f "$data" ] || "$backprop" import fashion-mnist --output "$data" --validation-fraction 0.1
+source Benchmarks/accuracy/setup.sh
 [ -f runs/cnn-teacher.h5 ] && exit 0
-venv=Benchmarks/peers/.venv
-[ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install --quiet numpy h5py torch jax threadpoolctl; }
-mkdir -p runs
+peers_venv
 rm -rf runs/cnn-teacher-rows
 "$backprop" train --data "$data" --epochs 0 --run-dir runs/cnn-teacher-rows --quiet > /dev/null
 "$venv/bin/python" Benchmarks/peers/cnn_teacher.py --data "$data" --trained-on runs/cnn-teacher-rows/model.h5 \

@@ -19,10 +19,7 @@ for argument in "$@"; do
         *) parallel=$argument ;;
     esac
 done
-backprop=.build/release/backprop
-[ -x "$backprop" ] || swift build -c release
-[ -f datasets/fashion-mnist-split.h5 ] || "$backprop" import fashion-mnist --output datasets/fashion-mnist-split.h5 --validation-fraction 0.1
-mkdir -p runs
+source Benchmarks/accuracy/setup.sh
 workers=$(( $(nproc) / parallel )); [ "$workers" -ge 1 ] || workers=1
 
 # Runs `train --config $1 --seed S --run-dir runs/$2-S "${extra[@]}"` for each seed in $3…, $parallel at a time.

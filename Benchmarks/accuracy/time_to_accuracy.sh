@@ -12,10 +12,7 @@
 #   bash Benchmarks/accuracy/time_to_accuracy.sh [--no-teacher] [--no-pytorch]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-backprop=.build/release/backprop
-[ -x "$backprop" ] || swift build -c release
-data=datasets/fashion-mnist-split.h5
-[ -f "$data" ] || "$backprop" import fashion-mnist --output "$data" --validation-fraction 0.1
+source Benchmarks/accuracy/setup.sh
 out=runs/time-to-accuracy
 mkdir -p "$out"
 lscpu | grep -E "Model name|^CPU\(s\)" || true
@@ -32,8 +29,7 @@ run fast-distilled --config datasets/fashion-mnist-fast-distilled.yaml
 files=("$out"/default/metrics.csv "$out"/fast/metrics.csv "$out"/fast-distilled/metrics.csv)
 [ -f "$out/teacher/metrics.csv" ] && files+=("$out/teacher/metrics.csv")
 if [[ " $* " != *" --no-pytorch "* ]]; then
-    venv=Benchmarks/peers/.venv
-    [ -x "$venv/bin/python" ] || { python3 -m venv "$venv"; "$venv/bin/pip" install --quiet numpy h5py torch jax threadpoolctl; }
+    peers_venv
     # The fast recipe's settings, as torch_recipe.py names them; then distilled, as the second recipe.
     fast=(--layers 784,512,512,10 --learning-rate 0.002 --weight-decay 0.05 --warmup-steps 200 --batch-size 256 --epochs 60
           --dropout 0.25 --label-smoothing 0.1 --flip)
