@@ -10,16 +10,17 @@ import Testing
 struct WeightAverageTests {
     let dataset = randomDataset(count: 147, featureCount: 70, classCount: 5, seed: 4)
 
-    /// DistributedTests' model (3 batches an epoch: 72, 72, 3), momentum, and an average.
-    func configuration(ema: Double? = nil, swaStart: Int? = nil, workers: Int = 1) -> TrainingConfiguration {
-        var c = DistributedTests().configuration(optimizer: .momentum, workers: workers)
-        (c.ema, c.swaStart) = (ema, swaStart)
+    /// DistributedTests' model (3 batches an epoch: 72, 72, 3), an optimizer (momentum unless given), and an average.
+    func configuration(ema: Double? = nil, swaStart: Int? = nil, workers: Int = 1,
+                       optimizer: OptimizerKind = .momentum, clipNorm: Double? = nil) -> TrainingConfiguration {
+        var c = DistributedTests().configuration(optimizer: optimizer, workers: workers)
+        (c.ema, c.swaStart, c.clipNorm) = (ema, swaStart, clipNorm)
         return c
     }
 
     /// A plain run's parameters after each of `steps` steps (index 0: the initial ones).
-    func plainParameters(steps: Int) throws -> [[Float]] {
-        let trainer = try Trainer(configuration: configuration(), dataset: dataset)
+    func plainParameters(steps: Int, optimizer: OptimizerKind = .momentum, clipNorm: Double? = nil) throws -> [[Float]] {
+        let trainer = try Trainer(configuration: configuration(optimizer: optimizer, clipNorm: clipNorm), dataset: dataset)
         var parameters = [trainer.network.parameters]
         for _ in 0..<steps {
             try trainer.step()
@@ -28,13 +29,16 @@ struct WeightAverageTests {
         return parameters
     }
 
-    @Test("EMA: θ̄_t = d·θ̄_{t−1} + (1 − d)·θ_t from θ̄_0 = θ_0, computed by hand in Float from a plain run, bit for bit; the parameters trained are the plain run's")
-    func exponential() throws {
+    /// The EMA is folded into the optimizer's pass (`UpdateRule.average`): each optimizer's loop, and the
+    /// whole-gradient route a norm clip takes, must fold every parameter once, after its update.
+    @Test("EMA: θ̄_t = d·θ̄_{t−1} + (1 − d)·θ_t from θ̄_0 = θ_0, computed by hand in Float from a plain run, bit for bit; the parameters trained are the plain run's",
+          arguments: [(OptimizerKind.momentum, nil), (.sgd, nil), (.adamw, nil), (.adam, 0.05), (.rmsprop, nil), (.adagrad, nil), (.momentum, 0.05)] as [(OptimizerKind, Double?)])
+    func exponential(optimizer: OptimizerKind, clipNorm: Double?) throws {
         let (steps, d) = (7, Float(0.75))
-        let plain = try plainParameters(steps: steps)
+        let plain = try plainParameters(steps: steps, optimizer: optimizer, clipNorm: clipNorm)
         var expected = plain[0]
         for t in 1...steps { expected = zip(expected, plain[t]).map { a, θ in d * a + (1 - d) * θ } }
-        let trainer = try Trainer(configuration: configuration(ema: 0.75), dataset: dataset)
+        let trainer = try Trainer(configuration: configuration(ema: 0.75, optimizer: optimizer, clipNorm: clipNorm), dataset: dataset)
         for _ in 0..<steps { try trainer.step() }
         #expect(trainer.network.parameters.map(\.bitPattern) == plain[steps].map(\.bitPattern))
         #expect(trainer.evaluatedNetwork.parameters.map(\.bitPattern) == expected.map(\.bitPattern))
