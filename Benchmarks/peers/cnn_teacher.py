@@ -47,6 +47,41 @@ def probabilities(net, x):
     return torch.cat([torch.softmax(net(x[i:i + 1000]), dim=1) for i in range(0, len(x), 1000)])
 
 
+def parse_views(text):
+    """`--augment`'s form ("shift=S,flip", "shift=S", "flip"): (S, flip)."""
+    shift, flip = 0, False
+    for part in text.split(","):
+        if part == "flip":
+            flip = True
+        elif part.startswith("shift=") and part[6:].isdigit() and int(part[6:]) >= 1:
+            shift = int(part[6:])
+        else:
+            raise SystemExit(f"--views {text}: give shift=S, flip, or both joined by a comma")
+    return shift, flip
+
+
+def view(x, dy, dx, mirrored, shift):
+    """Backprop's augmentation (Sources/BackpropCore/Training/Augmentation.swift): out(y, x) = u(y − dy, x − dx),
+    u the image mirrored left–right or not, 0 outside it."""
+    u = x.flip(3) if mirrored else x
+    padded = torch.nn.functional.pad(u, (shift, shift, shift, shift))
+    h, w = x.shape[2], x.shape[3]
+    return padded[:, :, shift - dy:shift - dy + h, shift - dx:shift - dx + w]
+
+
+def view_probabilities(net, x, shift, flip):
+    """[N, V, K]: the teacher on every view a student with `--augment` (shift, flip) can draw, in the teacher
+    layout's order (docs/file-formats.md): dy, then dx, each −S … S, then unmirrored before mirrored."""
+    views = [(dy, dx, m) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1) for m in ([False, True] if flip else [False])]
+    return torch.stack([probabilities(net, view(x, dy, dx, m, shift)) for dy, dx, m in views], dim=1)
+
+
+def normalised(p):
+    """Rows must sum to 1 within 1e-3 in float32: renormalised in double, then cast."""
+    p = p.double()
+    return (p / p.sum(-1, keepdim=True)).float().numpy()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
@@ -58,7 +93,10 @@ def main():
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--views", help="also the probabilities of every image a student with `--augment VIEWS` can draw "
+                   "(e.g. shift=1,flip), so that the teacher labels what the student sees")
     a = p.parse_args()
+    views = parse_views(a.views) if a.views else None
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     with h5py.File(a.data, "r") as f:
@@ -98,9 +136,7 @@ def main():
     train_p = probabilities(net, xt)
     test = (probabilities(net, xs).argmax(1) == ys).float().mean().item()
     train = (train_p.argmax(1) == yt).float().mean().item()
-    # Rows must sum to 1 within 1e-3 in float32: renormalise after the cast.
-    outputs = train_p.double()
-    outputs = (outputs / outputs.sum(1, keepdim=True)).float().numpy()
+    outputs = normalised(train_p)
     temporary = a.output + ".partial"
     with h5py.File(temporary, "w") as t:
         # Fixed-length strings, as Backprop writes (and reads) its attributes.
@@ -109,6 +145,9 @@ def main():
                             ("members", json.dumps([f"cnn_teacher.py seed {a.seed}, {a.epochs} epochs"]))]:
             t.attrs[name] = np.bytes_(value.encode())
         t.create_dataset("predictions/outputs", data=outputs)
+        if views:
+            d = t.create_dataset("predictions/views", data=normalised(view_probabilities(net, xt, *views)))
+            d.attrs["augment"] = np.bytes_(a.views.encode())
     os.replace(temporary, a.output)
     print(f"wrote {a.output}: the CNN's accuracy /train {100 * train:.2f} %, validation {100 * best:.2f} %, "
           f"test {100 * test:.2f} % (reported, choosing nothing); {time.time() - start:.0f} s")

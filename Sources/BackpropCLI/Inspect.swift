@@ -42,7 +42,8 @@ struct Inspect: ParsableCommand {
             } else if format == TeacherFile.format {
                 let teacher = try TeacherFile.read(from: h5)
                 print("valid: teacher of \(teacher.count) rows of /train × \(teacher.classes) classes, the mean of "
-                      + "\(teacher.members.count) member\(teacher.members.count == 1 ? "" : "s"), trained on \(teacher.trainedOn)")
+                      + "\(teacher.members.count) member\(teacher.members.count == 1 ? "" : "s"), trained on \(teacher.trainedOn)"
+                      + (teacher.views.isActive ? "; with the \(teacher.views.viewCount) views of --augment \(teacher.views)" : ""))
             } else {
                 let (train, test) = try DatasetFile.load(h5)
                 let validation = try DatasetFile.validation(of: h5)

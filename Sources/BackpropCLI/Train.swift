@@ -130,7 +130,7 @@ struct Train: ParsableCommand {
         let teacherPath = distillation.teacher ?? resumed?.checkpoint.teacherPath
         let teacher = try Train.teacher(at: teacherPath, for: whole, dataPath: dataPath, settings: givenSettings.applied(to: base))
         var taught = whole
-        taught.teacher = teacher?.probabilities
+        if let teacher { (taught.teacher, taught.teacherViews) = teacher.taught }
         // The validation split comes before anything counts the training samples (the schedule, DP-SGD's q).
         let (train, validation) = try Train.checked {
             try Train.validationSplit(of: taught, stored: stored, settings: givenSettings.applied(to: base), dataPath: dataPath)

@@ -87,6 +87,51 @@ struct DistillationCLITests {
         #expect(try parameters("again/model.h5") == parameters("s1/model.h5"))
     }
 
+    /// `good` with views of --augment flip: the stored probabilities for each unmirrored image, `mirrored` for each mirrored one.
+    func flipViews(_ good: TeacherFile, mirrored: [Float]) -> TeacherFile {
+        let k = good.classes
+        var views: [Float] = []
+        for n in 0..<good.count {
+            views += good.probabilities[(n * k)..<((n + 1) * k)]
+            views += mirrored[(n * k)..<((n + 1) * k)]
+        }
+        return TeacherFile(probabilities: good.probabilities, count: good.count, classes: k, dataFingerprint: good.dataFingerprint,
+                           trainedOn: good.trainedOn, members: good.members, views: Augmentation(flip: true), viewProbabilities: views)
+    }
+
+    @Test("a teacher of views (--augment flip): read back whole, taught by view with the same bits on 1 and 2 workers and across a resume; views equal to the stored probabilities give the plain teacher's bits; an augmentation beyond the views is refused by name")
+    func views() throws {
+        let good = try TeacherFile.read(try teacher())
+        // Another distribution for each mirrored image: the rows in reverse order.
+        let k = good.classes
+        var reversed: [Float] = []
+        for n in (0..<good.count).reversed() { reversed += good.probabilities[(n * k)..<((n + 1) * k)] }
+        try flipViews(good, mirrored: reversed).write(to: path("views.h5"))
+        try flipViews(good, mirrored: good.probabilities).write(to: path("same-views.h5"))
+        #expect(try TeacherFile.read(path("views.h5")) == flipViews(good, mirrored: reversed))
+        let inspected = try backprop(["inspect", path("views.h5")])
+        #expect(inspected.status == 0 && inspected.standardOutput.contains("with the 2 views of --augment flip"), "\(inspected.standardOutput)")
+
+        func student(_ teacher: String, _ run: String, _ flags: [String] = []) throws {
+            let result = try backprop(["train"] + Self.student + ["--teacher", path(teacher), "--distill-alpha", "0.8", "--augment", "flip",
+                                                                  "--run-dir", run] + flags)
+            try #require(result.status == 0, "\(result.standardError)")
+        }
+        try student("views.h5", "v1")
+        try student("views.h5", "v2", ["--workers", "2"])
+        #expect(try parameters("v1/model.h5") == parameters("v2/model.h5"))
+        try student("views.h5", "r", ["--steps", "8"])
+        let resumed = try backprop(["train", "--resume", "r", "--override", "--steps", "24"])
+        try #require(resumed.status == 0, "\(resumed.standardError)")
+        #expect(try parameters("r/model.h5") == parameters("v1/model.h5"))
+        try student("same-views.h5", "same")
+        try student("teacher.h5", "plain")
+        #expect(try parameters("same/model.h5") == parameters("plain/model.h5"), "the mirrored views taught as the stored images")
+        #expect(try parameters("v1/model.h5") != parameters("plain/model.h5"), "the mirrored views taught")
+        try expectRefusal(["train"] + Self.student + ["--teacher", path("views.h5"), "--distill-alpha", "0.8", "--augment", "shift=1,flip",
+                                                      "--run-dir", "refused"], mentions: ["--augment shift=1,flip", "views of flip"])
+    }
+
     @Test("the distillation flags go together and stay in their domains, refused by name before anything is written", arguments: [
         (["--distill-alpha", "0.5"], ["--distill-alpha", "--teacher"]),
         (["--temperature", "2"], ["--temperature"]),
@@ -115,6 +160,10 @@ struct DistillationCLITests {
         ("members-not-json", ["attribute 'members' of /"]),
         ("no-fingerprint", ["attribute 'data_fingerprint' of /", "backprop ensemble"]),
         ("rank-one", ["/predictions/outputs", "dimension"]),
+        ("views-no-augment", ["/predictions/views", "no attribute 'augment'"]),
+        ("views-bad-augment", ["attribute 'augment' of /predictions/views", "\"rotate\""]),
+        ("views-miscounted", ["/predictions/views", "the 18 views of shift=1,flip"]),
+        ("views-not-a-distribution", ["/predictions/views", "row 4, view 1 sums to"]),
         ("predict-output", ["attribute 'split' of /", "backprop ensemble"]),
         ("not-hdf5", ["not-hdf5.h5", "not an HDF5 file"]),
         ("missing", ["missing.h5", "no such file"]),
@@ -154,6 +203,19 @@ struct DistillationCLITests {
                     try file.setAttribute(key, value)
                 }
                 try file.write(good.probabilities, shape: [good.probabilities.count], to: "/predictions/outputs")
+            }
+        case "views-no-augment", "views-bad-augment", "views-miscounted", "views-not-a-distribution":
+            var views = flipViews(good, mirrored: good.probabilities).viewProbabilities!
+            if name == "views-not-a-distribution" { views[(4 * 2 + 1) * 10] += 0.5 }
+            try raw { file throws(StorageError) in
+                for (key, value) in [("format", "backprop-predictions"), ("split", "train"), ("data_fingerprint", good.dataFingerprint),
+                                     ("trained_on", good.trainedOn), ("members", "[\"m1.h5\"]")] {
+                    try file.setAttribute(key, value)
+                }
+                try file.write(good.probabilities, shape: [good.count, 10], to: "/predictions/outputs")
+                try file.write(views, shape: [good.count, 2, 10], to: "/predictions/views")
+                let augment = ["views-bad-augment": "rotate", "views-miscounted": "shift=1,flip"][name] ?? "flip"
+                if name != "views-no-augment" { try file.setAttribute("augment", augment, on: "/predictions/views") }
             }
         case "predict-output":
             let result = try backprop(["predict", "--checkpoint", path("m1/model.h5"), "--input", CLITests.sample, "--split", "train",

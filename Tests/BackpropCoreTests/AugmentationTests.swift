@@ -142,4 +142,83 @@ struct AugmentationTests {
         dataset.imageShape = ImageShape(height: 3, width: 4)
         _ = try Trainer(configuration: c, dataset: dataset)
     }
+
+    /// A teacher of views over `dataset`'s images: for each sample, each view of `views` made by `reference`
+    /// in the documented order (dy, then dx, each −S … S, then unmirrored, mirrored), and a distribution
+    /// of 3 classes unique to it; `byImage` maps every view's image to its distribution.
+    func viewTeacher(_ dataset: Dataset, views: Augmentation) -> (probabilities: [Float], byImage: [[Float]: [Float]]) {
+        let shape = dataset.imageShape!
+        let (stored, _) = dataset.arrays(outputCount: 3, as: Float.self)
+        var probabilities: [Float] = [], byImage: [[Float]: [Float]] = [:]
+        for n in 0..<dataset.count {
+            let image = Array(stored[(n * shape.featureCount)..<((n + 1) * shape.featureCount)])
+            var v = 0
+            for dy in -views.shift...views.shift {
+                for dx in -views.shift...views.shift {
+                    for mirrored in views.flip ? [false, true] : [false] {
+                        let q: [Float] = [Float(n) / 256, Float(v) / 256, 1 - Float(n) / 256 - Float(v) / 256]
+                        probabilities += q
+                        byImage[reference(image, shape, dy: dy, dx: dx, mirrored: mirrored)] = q
+                        v += 1
+                    }
+                }
+            }
+        }
+        return (probabilities, byImage)
+    }
+
+    @Test("a teacher of views teaches each sample the probabilities of the very image the student is shown, for any augmentation within the views, and of the stored image without one")
+    func teacherViews() {
+        var dataset = randomDataset(count: 12, featureCount: 30, classCount: 3, seed: 8)
+        dataset.imageShape = ImageShape(height: 5, width: 6)
+        let views = Augmentation(shift: 2, flip: true)
+        #expect(views.viewCount == 50 && Augmentation(shift: 1).viewCount == 9 && Augmentation(flip: true).viewCount == 2)
+        let (probabilities, byImage) = viewTeacher(dataset, views: views)
+        #expect(byImage.count == 12 * 50, "every view of every sample a different image")
+        (dataset.teacher, dataset.teacherViews) = (probabilities, views)
+        let indices: [Int32] = [3, 0, 11, 7, 7, 2, 9, 5]
+        let students = [Augmentation(shift: 2, flip: true), Augmentation(shift: 1), Augmentation(flip: true), Augmentation(shift: 2)]
+        for student in students.map(Optional.some) + [nil] {
+            let plan = student.map { AugmentationPlan(augmentation: $0, shape: dataset.imageShape!, seed: 5) }
+            var x = [Float](repeating: .nan, count: indices.count * 30), t = [Float](repeating: .nan, count: indices.count * 3)
+            var q = [Float](repeating: .nan, count: indices.count * 3)
+            indices.withUnsafeBufferPointer { indices in
+                q.withUnsafeMutableBufferPointer { q in
+                    dataset.gather(indices, inputs: &x, targets: &t, outputCount: 3, teacher: q.baseAddress!, augmentation: plan, epoch: 4)
+                }
+            }
+            for r in 0..<indices.count {
+                let shown = Array(x[(r * 30)..<(r * 30 + 30)])
+                #expect(byImage[shown] == Array(q[(r * 3)..<(r * 3 + 3)]), "\(student?.description ?? "none"), row \(r)")
+            }
+        }
+        #expect(views.covers(Augmentation(shift: 1, flip: true)) && !Augmentation(shift: 1).covers(Augmentation(flip: true))
+                && !Augmentation(flip: true).covers(Augmentation(shift: 1)) && Augmentation(flip: true).covers(Augmentation()))
+    }
+
+    @Test("a trainer refuses an augmentation beyond its teacher's views, and views of another count; the views follow the rows into a split")
+    func teacherViewRefusals() throws {
+        var dataset = randomDataset(count: 20, featureCount: 12, classCount: 3, seed: 1)
+        dataset.imageShape = ImageShape(height: 3, width: 4)
+        (dataset.teacher, dataset.teacherViews) = (viewTeacher(dataset, views: Augmentation(flip: true)).probabilities, Augmentation(flip: true))
+        var c = TrainingConfiguration()
+        (c.sizes, c.distillAlpha) = ([12, 5, 3], 0.5)
+        for allowed in [Augmentation(), Augmentation(flip: true)] {
+            c.augmentation = allowed
+            _ = try Trainer(configuration: c, dataset: dataset)
+        }
+        c.augmentation = Augmentation(shift: 1, flip: true)
+        #expect(throws: TrainingError.self) { try Trainer(configuration: c, dataset: dataset) }
+        c.augmentation = Augmentation(flip: true)
+        var miscounted = dataset
+        miscounted.teacherViews = Augmentation(shift: 1, flip: true)
+        #expect(throws: TrainingError.self) { try Trainer(configuration: c, dataset: miscounted) }
+        let (train, validation) = try dataset.split(validationFraction: 0.25, seed: 3)
+        #expect(train.teacherViews == dataset.teacherViews && validation.teacherViews == dataset.teacherViews)
+        #expect(train.teacher!.count == train.count * 2 * 3)
+        var plainTeacher = dataset
+        plainTeacher.teacherViews = Augmentation()
+        plainTeacher.teacher = Array(dataset.teacher!.prefix(20 * 3))
+        #expect(plainTeacher.fingerprint != dataset.fingerprint)
+    }
 }

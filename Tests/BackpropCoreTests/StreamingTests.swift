@@ -49,7 +49,7 @@ func streamed(_ dataset: Dataset, readRows: Int = 16, failingFrom: Int? = nil) -
                                readRows: readRows, featureHash: hash.hash)
     var result = Dataset(name: dataset.name, features: .streamed(stream), targets: dataset.targets, featureCount: dataset.featureCount)
     result.imageShape = dataset.imageShape
-    result.teacher = dataset.teacher
+    (result.teacher, result.teacherViews) = (dataset.teacher, dataset.teacherViews)
     return (result, reader)
 }
 
@@ -133,18 +133,20 @@ struct StreamingTests {
         return (trainer.network.parameters.map(\.bitPattern), trainer.optimizer.state, losses)
     }
 
-    @Test("streamed = in memory, bit for bit, for 1, 2 and 5 workers, byte and float features (the floats distilled from a teacher); the stream read each block once an epoch")
+    @Test("streamed = in memory, bit for bit, for 1, 2 and 5 workers, byte and float features (the floats distilled from a teacher, the bytes augmented, and again distilled from a teacher of views); the stream read each block once an epoch")
     func streamedEqualsInMemory() throws {
         var bytes = randomDataset(count: 301, featureCount: 30, classCount: 4, seed: 8)
         bytes.imageShape = ImageShape(height: 5, width: 6, channels: 1)
         var floats = Dataset(name: "floats", features: .floats(bytes.arrays(outputCount: 4, as: Float.self).inputs.map { $0 * 3 - 1 }),
                              targets: bytes.targets, featureCount: 30)
         floats.teacher = DistillationTests.teacher(count: 301, classes: 4, seed: 4)
+        var views = bytes
+        (views.teacher, views.teacherViews) = (DistillationTests.teacher(count: 301 * 18, classes: 4, seed: 5), Augmentation(shift: 1, flip: true))
         let steps = 10  // epochs of 4 batches (80 × 3, then 61), into the third
-        for (name, data) in [("bytes", bytes), ("floats", floats)] {
+        for (name, data) in [("bytes", bytes), ("floats", floats), ("views", views)] {
             var c = configuration(workers: 1)
-            if name == "bytes" { c.augmentation = Augmentation(shift: 1, flip: true) }
-            if name == "floats" { (c.distillAlpha, c.temperature) = (0.6, 2) }
+            if name != "floats" { c.augmentation = Augmentation(shift: 1, flip: true) }
+            if name != "bytes" { (c.distillAlpha, c.temperature) = (0.6, 2) }
             let reference = try train(c, data, steps: steps)
             for workers in [1, 2, 5] {
                 c.workers = workers

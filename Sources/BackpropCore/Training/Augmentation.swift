@@ -69,6 +69,20 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
         }
     }
 
+    /// How many different images the draws can make of one sample: (2S + 1)² translations, × 2 with flips.
+    public var viewCount: Int { (2 * shift + 1) * (2 * shift + 1) * (flip ? 2 : 1) }
+
+    /// The place of a draw among the `viewCount` views, in the order a teacher's
+    /// views are stored (docs/file-formats.md): dy, then dx, each −S … S, then
+    /// unmirrored before mirrored. 0 … viewCount − 1 for a draw this augmentation can make.
+    public func viewIndex(dy: Int, dx: Int, mirrored: Bool) -> Int {
+        let span = 2 * shift + 1
+        return ((dy + shift) * span + (dx + shift)) * (flip ? 2 : 1) + (mirrored ? 1 : 0)
+    }
+
+    /// Whether every draw of `other` is one of this augmentation's views.
+    public func covers(_ other: Augmentation) -> Bool { other.shift <= shift && (!other.flip || flip) }
+
     static var stream: UInt64 { 0x4155_474D }  // "AUGM"
 
     /// What sample `sample` gets in `epoch`: its translation (down, right) and whether it is mirrored.

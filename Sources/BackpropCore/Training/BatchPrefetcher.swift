@@ -175,6 +175,7 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
             let width = dataset.targetWidth(of: teacher)
             return indices.flatMap { teacher[(Int($0) * width)..<((Int($0) + 1) * width)] }
         }
+        batch.teacherViews = dataset.teacherViews
         return batch
     }
 

@@ -46,9 +46,15 @@ public struct Dataset: Sendable, Equatable {
     /// sample of the indices a step is given, which only name the samples
     /// (the keys of dropout and augmentation). Otherwise row i is sample i.
     public var holdsBatch = false
-    /// A teacher's class probabilities p for each sample, [count, outputs]
+    /// A teacher's class probabilities p for each sample, [count, views, outputs]
     /// row-major, when the run distils from it (`Distillation`); nil otherwise.
     public var teacher: [Float]? = nil
+    /// The images the teacher's probabilities are of: with no augmentation
+    /// (one view), the sample as stored; otherwise each of `teacherViews`'
+    /// views (`Augmentation.viewIndex`), so that a sample augmented in
+    /// training is taught the teacher's probabilities of the image the
+    /// student sees (Beyer et al. 2022, "consistent teaching").
+    public var teacherViews = Augmentation()
 
     public var count: Int {
         switch targets {
@@ -118,7 +124,10 @@ public struct Dataset: Sendable, Equatable {
         case .classes(let labels): hash.mix(array: labels)
         case .values(let values, let width): hash.mix(array: values); hash.mix(UInt64(width))
         }
-        if let teacher { hash.mix(array: teacher) }
+        if let teacher {
+            hash.mix(array: teacher)
+            if teacherViews.isActive { hash.mix(array: Array(teacherViews.description.utf8)) }
+        }
         let hex = String(hash.hash, radix: 16)
         let image = imageShape.map { " image \($0)" } ?? ""
         return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
@@ -163,6 +172,7 @@ public struct Dataset: Sendable, Equatable {
         var subset = Dataset(name: name, features: x, targets: t, featureCount: featureCount)
         subset.imageShape = imageShape
         subset.teacher = teacher.map { rows($0, width: $0.count / max(count, 1)) }
+        subset.teacherViews = teacherViews
         return subset
     }
 
@@ -190,8 +200,9 @@ public struct Dataset: Sendable, Equatable {
             }
             guard network.loss == .sumOfSquares else { throw .regressionNeedsSumOfSquares(dataset: name) }
         }
-        if let teacher, teacher.count != count * network.outputCount {
-            throw .targetWidthMismatch(dataset: "\(name) (its teacher)", targets: teacher.count / max(count, 1), networkOutputs: network.outputCount)
+        if let teacher, teacher.count != count * teacherViews.viewCount * network.outputCount {
+            throw .targetWidthMismatch(dataset: "\(name) (its teacher)", targets: teacher.count / max(count * teacherViews.viewCount, 1),
+                                       networkOutputs: network.outputCount)
         }
     }
 
@@ -281,9 +292,18 @@ public struct Dataset: Sendable, Equatable {
             }
         }
         if let q, let teacher {
+            // The teacher's probabilities of the view this step shows the student (the stored image without views).
+            let views = teacherViews
             teacher.withUnsafeBufferPointer { p in
-                for r in 0..<indices.count {
-                    let source = p.baseAddress! + row(r) * outputCount
+                for (r, index) in indices.enumerated() {
+                    var view = 0
+                    if views.isActive, let augmentation {
+                        let d = augmentation.augmentation.draw(seed: augmentation.seed, epoch: epoch, sample: Int(index))
+                        view = views.viewIndex(dy: d.dy, dx: d.dx, mirrored: d.mirrored)
+                    } else if views.isActive {
+                        view = views.viewIndex(dy: 0, dx: 0, mirrored: false)
+                    }
+                    let source = p.baseAddress! + (row(r) * views.viewCount + view) * outputCount
                     for k in 0..<outputCount { q[r * outputCount + k] = T(source[k]) }
                 }
             }

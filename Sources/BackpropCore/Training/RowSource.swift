@@ -190,6 +190,7 @@ extension Dataset {
         }
         var held = Dataset(name: name, features: features, targets: part, featureCount: featureCount)
         held.teacher = teacher.map { Array($0[(rows.lowerBound * targetWidth(of: $0))..<(rows.upperBound * targetWidth(of: $0))]) }
+        held.teacherViews = teacherViews
         return held
     }
 

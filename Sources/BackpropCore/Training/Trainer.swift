@@ -92,6 +92,12 @@ public final class Trainer {
             throw .invalidSetting(.declared("distillAlpha"), value: "\(α)",
                                   reason: "dataset \(dataset.name) comes with no teacher's probabilities to distil from")
         }
+        // A teacher of views labels the images the student sees: each must be one of them.
+        if dataset.teacher != nil, dataset.teacherViews.isActive, !dataset.teacherViews.covers(configuration.augmentation) {
+            throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
+                                  reason: "the teacher of dataset \(dataset.name) has probabilities of the views of \(dataset.teacherViews) only; "
+                                    + "augment within them")
+        }
         self.configuration = configuration
         self.network = network
         self.dataset = dataset
