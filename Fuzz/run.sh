@@ -30,6 +30,11 @@ rm -rf "$work/run" "$work/run-regression"  # a run directory holds one run
 rm -rf "$work/seeds"
 "$python" Fuzz/make_corpus.py corpus --dataset "$work/dataset.h5" --checkpoint "$work/checkpoint.h5" --out "$work/seeds" > /dev/null
 cp "$work/dataset.h5" "$work/checkpoint.h5" "$work/seeds/"
+# A teacher (backprop ensemble's), and the same with the views of --augment flip.
+.build/debug/backprop ensemble --checkpoints "$work/checkpoint.h5" --data "$work/dataset.h5" --output "$work/seeds/teacher.h5" > /dev/null
+"$python" -c "import h5py, numpy as np, shutil, sys; shutil.copy(sys.argv[1], sys.argv[2]); f = h5py.File(sys.argv[2], 'r+'); \
+p = f['predictions/outputs'][...]; v = f.create_dataset('predictions/views', data=np.stack([p, p[::-1]], axis=1)); \
+v.attrs['augment'] = np.bytes_(b'flip')" "$work/seeds/teacher.h5" "$work/seeds/teacher-views.h5"
 # A regression dataset (float32 features and targets) and a checkpoint trained on it.
 head -n 101 datasets/friedman1.csv > "$work/friedman1-100.csv"
 .build/debug/backprop import csv "$work/friedman1-100.csv" --task regression --output "$work/seeds/regression.h5" > /dev/null
