@@ -29,8 +29,7 @@ struct WeightAverageTests {
         return parameters
     }
 
-    /// The EMA is folded into the optimizer's pass (`UpdateRule.average`): each optimizer's loop, and the
-    /// whole-gradient route a norm clip takes, must fold every parameter once, after its update.
+    /// Every optimizer, and the whole-gradient route a norm clip takes: the average sees each step's parameters once, after the update.
     @Test("EMA: θ̄_t = d·θ̄_{t−1} + (1 − d)·θ_t from θ̄_0 = θ_0, computed by hand in Float from a plain run, bit for bit; the parameters trained are the plain run's",
           arguments: [(OptimizerKind.momentum, nil), (.sgd, nil), (.adamw, nil), (.adam, 0.05), (.rmsprop, nil), (.adagrad, nil), (.momentum, 0.05)] as [(OptimizerKind, Double?)])
     func exponential(optimizer: OptimizerKind, clipNorm: Double?) throws {

@@ -51,11 +51,6 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     var second: UnsafeMutablePointer<Scalar>?
     /// RMSprop's average gradient (centred only).
     var third: UnsafeMutablePointer<Scalar>?
-    /// θ̄ of an exponential moving average of the parameters, folded in
-    /// where each w_i has just been updated (`WeightAverage`); nil for none.
-    var average: UnsafeMutablePointer<Scalar>?
-    /// The average's decay d.
-    var averageDecay: Scalar = 0
 
     /// A rule that changes no parameter and copies the gradient to
     /// `gradient` (at the parameters' indices): a step whose update needs
@@ -77,21 +72,10 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     static func normalOrZero(_ x: Scalar) -> Scalar { abs(x) < Scalar.leastNormalMagnitude ? 0 : x }
 
     /// w_i ← rule(w_i, g_i, state_i) for i in `range` (see SGD and Adam for
-    /// the equations), then, with an `average`, θ̄_i ← d·θ̄_i + (1 − d)·w_i
-    /// while the block is in cache. `gradient` points at g_{range.lowerBound}:
-    /// the reduction hands over one block of the gradient at a time.
+    /// the equations). `gradient` points at g_{range.lowerBound}: the
+    /// reduction hands over one block of the gradient at a time.
     @_specialize(where Scalar == Float)
     public func apply(_ w: UnsafeMutablePointer<Scalar>, along gradient: UnsafePointer<Scalar>, range: Range<Int>) {
-        update(w, along: gradient, range: range)
-        if let a = average {
-            // WeightAverage's equation, in its order: two products and a sum, no fused multiply-add.
-            let (d, e) = (averageDecay, 1 - averageDecay)
-            for i in range { a[i] = d * a[i] + e * w[i] }
-        }
-    }
-
-    @inline(__always)
-    private func update(_ w: UnsafeMutablePointer<Scalar>, along gradient: UnsafePointer<Scalar>, range: Range<Int>) {
         let g = gradient - range.lowerBound
         switch kind {
         case .copy:

@@ -11,10 +11,6 @@
 /// Element-wise in Float, each element's operations in a fixed order (two
 /// products and a sum, no fused multiply-add), so the same bits for any
 /// worker count, kernel path or rank count, as the parameters themselves.
-/// In one process the EMA is folded into the optimizer's own pass
-/// (`folding(into:_:)`: θ̄_i updated right after w_i, while it is in cache);
-/// across ranks, where each rank updates only its slice of w, it is a pass
-/// of its own after the all-gather (`update(after:…)`). The same bits either way.
 /// The batch-norm statistics SWA recomputes in torch have no counterpart here.
 public struct WeightAverage: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
@@ -50,24 +46,6 @@ public struct WeightAverage: Sendable, Equatable {
 
     /// Whether there is an average to evaluate (SWA: once its first epoch has ended).
     public var isActive: Bool { !parameters.isEmpty }
-
-    /// `body` with `rule` that also folds each updated w_i into an EMA (`UpdateRule.average`);
-    /// for SWA, `rule` as it is. A step that applied the rule then counts itself with `countFoldedStep()`.
-    mutating func folding<R>(into rule: UpdateRule<Float>, _ body: (UpdateRule<Float>) throws -> R) rethrows -> R {
-        guard case .exponential(let d) = kind else { return try body(rule) }
-        return try parameters.withUnsafeMutableBufferPointer { a in
-            var rule = rule
-            rule.average = a.baseAddress
-            rule.averageDecay = d
-            return try body(rule)
-        }
-    }
-
-    /// Counts a step whose rule folded the parameters in (`folding(into:_:)`); SWA's epoch ends still average here.
-    mutating func countFoldedStep(after position: TrainingPosition, parameters θ: UnsafePointer<Float>, count: Int, workers: Int) {
-        guard case .exponential = kind else { return update(after: position, parameters: θ, count: count, workers: workers) }
-        self.count += 1
-    }
 
     /// After a step to `position`, the `parameters` θ (of `count` values) folded in as the kind says, on `workers` workers.
     mutating func update(after position: TrainingPosition, parameters θ: UnsafePointer<Float>, count: Int, workers: Int) {

@@ -194,8 +194,6 @@ public final class Trainer {
         if batch.count > trainingStep.batchCapacity { growBuffers(to: batch.count) }
         var agreed = requests
         let errorSum: Float
-        // Whether the optimizer's pass folded the parameters into an EMA (one process, a step taken).
-        var folded = false
         if batch.isEmpty && perSample == nil && distributed == nil {
             errorSum = 0  // an empty Poisson sample without noise: nothing to do
         } else if let distributed {
@@ -205,8 +203,7 @@ public final class Trainer {
         } else {
             errorSum = batch.withUnsafeBufferPointer { indices in
                 network.parameters.withUnsafeMutableBufferPointer { w in
-                    optimizer.withStep(learningRate: η) { rule in foldingAverage(into: rule) { rule in
-                        folded = true
+                    optimizer.withStep(learningRate: η) { rule in
                         guard let clip else {
                             return trainingStep.step(dataset: data, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
                                                      perSample: perSample, at: key)
@@ -221,7 +218,7 @@ public final class Trainer {
                             trainingStep.refreshTransposedWeights(from: w.baseAddress!)
                             return sum
                         }
-                    } }
+                    }
                 }
             }
             if measuresSampleNorms || measuresNoiseScale {
@@ -240,20 +237,10 @@ public final class Trainer {
         advance()
         if average != nil {
             network.parameters.withUnsafeBufferPointer { θ in
-                if folded {
-                    average!.countFoldedStep(after: position, parameters: θ.baseAddress!, count: θ.count, workers: configuration.workers)
-                } else {
-                    average!.update(after: position, parameters: θ.baseAddress!, count: θ.count, workers: configuration.workers)
-                }
+                average!.update(after: position, parameters: θ.baseAddress!, count: θ.count, workers: configuration.workers)
             }
         }
         return StepResult(meanLoss: meanLoss, sampleCount: batch.count, agreed: agreed)
-    }
-
-    /// `body` with `rule`, which with an EMA also folds the parameters into it (`WeightAverage.folding`).
-    private func foldingAverage<R>(into rule: UpdateRule<Float>, _ body: (UpdateRule<Float>) throws -> R) rethrows -> R {
-        guard average != nil else { return try body(rule) }
-        return try average!.folding(into: rule, body)
     }
 
     /// The samples of the next step: the next batch of the epoch's shuffle,
