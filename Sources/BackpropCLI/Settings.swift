@@ -96,7 +96,7 @@ enum Settings {
                               defaultValue: DataOptions.defaultPath, rule: .fixed, record: { $0.dataPath })
 
     static let teacher = Setting(key: "teacher",
-                                 summary: "Distil from this teacher: the class probabilities over /train that `backprop ensemble` writes, made by models trained on the same rows as this run (never on its validation split); with --distill-alpha. `train --resume` defaults to the run's.",
+                                 summary: "Distil from this teacher: the class probabilities over /train that `backprop ensemble` writes, made by models trained on the same rows as this run (never on its validation split); with --distill-alpha. A teacher with views (/predictions/views) teaches each augmented sample the image it is shown. `train --resume` defaults to the run's.",
                                  rule: .fixed, record: { $0.teacherPath })
 
     static let stream = Setting(key: "stream",
