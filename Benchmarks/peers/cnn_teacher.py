@@ -60,6 +60,10 @@ def parse_views(text):
     return shift, flip
 
 
+def views_count(shift, flip):
+    return (2 * shift + 1) ** 2 * (2 if flip else 1)
+
+
 def view(x, dy, dx, mirrored, shift):
     """Backprop's augmentation (Sources/BackpropCore/Training/Augmentation.swift): out(y, x) = u(y − dy, x − dx),
     u the image mirrored left–right or not, 0 outside it."""
@@ -93,10 +97,13 @@ def main():
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--views", help="also the probabilities of every image a student with `--augment VIEWS` can draw "
-                   "(e.g. shift=1,flip), so that the teacher labels what the student sees")
+    p.add_argument("--views", help="also write --views-output: the same teacher with the probabilities of every image a "
+                   "student with `--augment VIEWS` can draw (e.g. shift=1,flip), so that it labels what the student sees")
+    p.add_argument("--views-output")
     a = p.parse_args()
     views = parse_views(a.views) if a.views else None
+    if bool(views) != bool(a.views_output):
+        raise SystemExit("--views and --views-output go together")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     with h5py.File(a.data, "r") as f:
@@ -137,20 +144,28 @@ def main():
     test = (probabilities(net, xs).argmax(1) == ys).float().mean().item()
     train = (train_p.argmax(1) == yt).float().mean().item()
     outputs = normalised(train_p)
-    temporary = a.output + ".partial"
-    with h5py.File(temporary, "w") as t:
-        # Fixed-length strings, as Backprop writes (and reads) its attributes.
-        for name, value in [("format", "backprop-predictions"), ("split", "train"),
-                            ("data_fingerprint", trained_on.split("; validation ")[0]), ("trained_on", trained_on),
-                            ("members", json.dumps([f"cnn_teacher.py seed {a.seed}, {a.epochs} epochs"]))]:
-            t.attrs[name] = np.bytes_(value.encode())
-        t.create_dataset("predictions/outputs", data=outputs)
-        if views:
-            d = t.create_dataset("predictions/views", data=normalised(view_probabilities(net, xt, *views)))
-            d.attrs["augment"] = np.bytes_(a.views.encode())
-    os.replace(temporary, a.output)
+
+    def write(path, view_outputs=None):
+        temporary = path + ".partial"
+        with h5py.File(temporary, "w") as t:
+            # Fixed-length strings, as Backprop writes (and reads) its attributes.
+            for name, value in [("format", "backprop-predictions"), ("split", "train"),
+                                ("data_fingerprint", trained_on.split("; validation ")[0]), ("trained_on", trained_on),
+                                ("members", json.dumps([f"cnn_teacher.py seed {a.seed}, {a.epochs} epochs"]))]:
+                t.attrs[name] = np.bytes_(value.encode())
+            t.create_dataset("predictions/outputs", data=outputs)
+            if view_outputs is not None:
+                d = t.create_dataset("predictions/views", data=view_outputs)
+                d.attrs["augment"] = np.bytes_(a.views.encode())
+        os.replace(temporary, path)
+
+    write(a.output)
     print(f"wrote {a.output}: the CNN's accuracy /train {100 * train:.2f} %, validation {100 * best:.2f} %, "
-          f"test {100 * test:.2f} % (reported, choosing nothing); {time.time() - start:.0f} s")
+          f"test {100 * test:.2f} % (reported, choosing nothing); {time.time() - start:.0f} s", flush=True)
+    if views:
+        write(a.views_output, normalised(view_probabilities(net, xt, *views)))
+        print(f"wrote {a.views_output}: the same teacher with the {views_count(*views)} views of --augment {a.views}; "
+              f"{time.time() - start:.0f} s")
 
 
 if __name__ == "__main__":
