@@ -6,16 +6,20 @@
 # finished (its model.h5 is there) is skipped, so a stopped script picks up
 # where it was; the runs themselves resume with `backprop train --resume`.
 # With --cnn the teacher is the convolutional one of cnn_teacher.sh instead
-# (PyTorch), and the students are runs/cnn-distilled-S.
+# (PyTorch), and the students are runs/cnn-distilled-S. With --best, the
+# best distilled recipe (datasets/fashion-mnist-best-distilled.yaml: the CNN
+# teacher with its views), its students runs/best-distilled-S.
 #
-#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn]   # runs at once (default 3, one worker each)
+#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn | --best]   # runs at once (default 3, one worker each)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 parallel=3
 cnn=false
+best=false
 for argument in "$@"; do
     case $argument in
         --cnn) cnn=true ;;
+        --best) best=true ;;
         *) parallel=$argument ;;
     esac
 done
@@ -38,6 +42,14 @@ stage() {
     wait
 }
 
+if $best; then
+    bash Benchmarks/accuracy/cnn_teacher.sh
+    stage datasets/fashion-mnist-best-distilled.yaml best-distilled 1 2 3
+    lscpu | grep -E "Model name|^CPU\(s\)" || true
+    python3 Benchmarks/accuracy/recipe_table.py runs/best-distilled-1 runs/best-distilled-2 runs/best-distilled-3
+    grep "the CNN's accuracy" runs/cnn-teacher.log || true
+    exit 0
+fi
 if $cnn; then
     bash Benchmarks/accuracy/cnn_teacher.sh
     # The recipe, its teacher the CNN's.
