@@ -296,13 +296,9 @@ public struct Dataset: Sendable, Equatable {
             let views = teacherViews
             teacher.withUnsafeBufferPointer { p in
                 for (r, index) in indices.enumerated() {
-                    var view = 0
-                    if views.isActive, let augmentation {
-                        let d = augmentation.augmentation.draw(seed: augmentation.seed, epoch: epoch, sample: Int(index))
-                        view = views.viewIndex(dy: d.dy, dx: d.dx, mirrored: d.mirrored)
-                    } else if views.isActive {
-                        view = views.viewIndex(dy: 0, dx: 0, mirrored: false)
-                    }
+                    // `draw` is nil for the image as stored, which is the view (0, 0, unmirrored).
+                    let d = views.isActive ? draw(index) ?? (dy: 0, dx: 0, mirrored: false) : nil
+                    let view = d.map { views.viewIndex(dy: $0.dy, dx: $0.dx, mirrored: $0.mirrored) } ?? 0
                     let source = p.baseAddress! + (row(r) * views.viewCount + view) * outputCount
                     for k in 0..<outputCount { q[r * outputCount + k] = T(source[k]) }
                 }
