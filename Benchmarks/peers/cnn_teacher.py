@@ -16,8 +16,9 @@ with a stored /validation. Ba & Caruana (2014) and Urban et al. (2017)
 distil convolutional teachers into MLPs in the same way.
 
 Architecture: conv 5×5 (32) → ReLU → max-pool 2 → conv 5×5 (64) → ReLU →
-max-pool 2 → dense 1024 → ReLU → dropout 0.5 → dense K; AdamW, cosine
-annealing per step, mirrored images half the time. Not Backprop's bits:
+max-pool 2 → dense 1024 → ReLU → dropout 0.5 → dense K (--channels,
+--kernel and --hidden make it smaller); AdamW, cosine annealing per step,
+mirrored images half the time. Not Backprop's bits:
 PyTorch's own draws, threads and kernels.
 """
 import argparse
@@ -33,12 +34,13 @@ import torch
 from torch_recipe import splits
 
 
-def model(classes):
+def model(classes, channels=(32, 64), kernel=5, hidden=1024):
+    first, second = channels
     return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(64 * 7 * 7, 1024), torch.nn.ReLU(), torch.nn.Dropout(0.5),
-        torch.nn.Linear(1024, classes))
+        torch.nn.Conv2d(1, first, kernel, padding=kernel // 2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(first, second, kernel, padding=kernel // 2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(second * 7 * 7, hidden), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+        torch.nn.Linear(hidden, classes))
 
 
 @torch.no_grad()
@@ -92,6 +94,9 @@ def main():
     p.add_argument("--trained-on", required=True, help="a Backprop checkpoint of a run on --data and its stored split")
     p.add_argument("--output", required=True)
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--channels", default="32,64", help="the two convolutions' channels")
+    p.add_argument("--kernel", type=int, choices=[3, 5], default=5)
+    p.add_argument("--hidden", type=int, default=1024, help="the dense layer's width")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--learning-rate", type=float, default=0.001)
     p.add_argument("--weight-decay", type=float, default=0.05)
@@ -116,7 +121,12 @@ def main():
     if "; validation " not in trained_on:
         raise SystemExit(f"{a.trained_on}: its run held out no validation split; train it on {a.data}'s stored /validation")
     classes = int(yt.max()) + 1
-    net = model(classes)
+    try:
+        channels = tuple(int(c) for c in a.channels.split(","))
+        assert len(channels) == 2 and min(channels) >= 1
+    except (ValueError, AssertionError):
+        raise SystemExit(f"--channels {a.channels}: give two positive counts, e.g. 32,64")
+    net = model(classes, channels, a.kernel, a.hidden)
     optimizer = torch.optim.AdamW(net.parameters(), lr=a.learning_rate, weight_decay=a.weight_decay)
     steps = a.epochs * math.ceil(len(xt) / a.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
@@ -151,7 +161,8 @@ def main():
             # Fixed-length strings, as Backprop writes (and reads) its attributes.
             for name, value in [("format", "backprop-predictions"), ("split", "train"),
                                 ("data_fingerprint", trained_on.split("; validation ")[0]), ("trained_on", trained_on),
-                                ("members", json.dumps([f"cnn_teacher.py seed {a.seed}, {a.epochs} epochs"]))]:
+                                ("members", json.dumps([f"cnn_teacher.py seed {a.seed}, {a.epochs} epochs, channels {a.channels}, "
+                                                        f"kernel {a.kernel}, hidden {a.hidden}"]))]:
                 t.attrs[name] = np.bytes_(value.encode())
             t.create_dataset("predictions/outputs", data=outputs)
             if view_outputs is not None:
