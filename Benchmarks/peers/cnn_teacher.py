@@ -18,7 +18,7 @@ distil convolutional teachers into MLPs in the same way.
 Architecture: conv 5×5 (32) → ReLU → max-pool 2 → conv 5×5 (64) → ReLU →
 max-pool 2 → dense 1024 → ReLU → dropout 0.5 → dense K (--channels,
 --kernel and --hidden make it smaller); AdamW, cosine annealing per step,
-mirrored images half the time. Not Backprop's bits:
+mirrored images half the time (and shifted by up to --shift pixels). Not Backprop's bits:
 PyTorch's own draws, threads and kernels.
 """
 import argparse
@@ -97,6 +97,8 @@ def main():
     p.add_argument("--channels", default="32,64", help="the two convolutions' channels")
     p.add_argument("--kernel", type=int, choices=[3, 5], default=5)
     p.add_argument("--hidden", type=int, default=1024, help="the dense layer's width")
+    p.add_argument("--shift", type=int, default=0, help="also shift each training image by up to this many pixels "
+                   "each way (zeros shifted in), drawn per image")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--learning-rate", type=float, default=0.001)
     p.add_argument("--weight-decay", type=float, default=0.05)
@@ -106,6 +108,8 @@ def main():
                    "student with `--augment VIEWS` can draw (e.g. shift=1,flip), so that it labels what the student sees")
     p.add_argument("--views-output")
     a = p.parse_args()
+    if a.shift < 0 or a.epochs < 1 or a.hidden < 1:
+        raise SystemExit("--shift must be at least 0, --epochs and --hidden at least 1")
     views = parse_views(a.views) if a.views else None
     if bool(views) != bool(a.views_output):
         raise SystemExit("--views and --views-output go together")
@@ -140,6 +144,10 @@ def main():
             x = xt[index]
             flip = torch.rand(len(index), generator=generator) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            if a.shift:
+                offsets = torch.randint(-a.shift, a.shift + 1, (len(index), 2), generator=generator)
+                x = torch.stack([view(x[j:j + 1], int(dy), int(dx), False, a.shift)[0]
+                                 for j, (dy, dx) in enumerate(offsets)])
             loss = torch.nn.functional.cross_entropy(net(x), yt[index])
             optimizer.zero_grad()
             loss.backward()
@@ -162,7 +170,7 @@ def main():
             for name, value in [("format", "backprop-predictions"), ("split", "train"),
                                 ("data_fingerprint", trained_on.split("; validation ")[0]), ("trained_on", trained_on),
                                 ("members", json.dumps([f"cnn_teacher.py seed {a.seed}, {a.epochs} epochs, channels {a.channels}, "
-                                                        f"kernel {a.kernel}, hidden {a.hidden}"]))]:
+                                                        f"kernel {a.kernel}, hidden {a.hidden}, shift {a.shift}"]))]:
                 t.attrs[name] = np.bytes_(value.encode())
             t.create_dataset("predictions/outputs", data=outputs)
             if view_outputs is not None:
