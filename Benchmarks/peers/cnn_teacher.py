@@ -110,6 +110,10 @@ def main():
     a = p.parse_args()
     if a.shift < 0 or a.epochs < 1 or a.hidden < 1:
         raise SystemExit("--shift must be at least 0, --epochs and --hidden at least 1")
+    parts = a.channels.split(",")
+    if len(parts) != 2 or not all(c.isdigit() and int(c) >= 1 for c in parts):
+        raise SystemExit(f"--channels {a.channels}: give two positive counts, e.g. 32,64")
+    channels = tuple(int(c) for c in parts)
     views = parse_views(a.views) if a.views else None
     if bool(views) != bool(a.views_output):
         raise SystemExit("--views and --views-output go together")
@@ -125,11 +129,6 @@ def main():
     if "; validation " not in trained_on:
         raise SystemExit(f"{a.trained_on}: its run held out no validation split; train it on {a.data}'s stored /validation")
     classes = int(yt.max()) + 1
-    try:
-        channels = tuple(int(c) for c in a.channels.split(","))
-        assert len(channels) == 2 and min(channels) >= 1
-    except (ValueError, AssertionError):
-        raise SystemExit(f"--channels {a.channels}: give two positive counts, e.g. 32,64")
     net = model(classes, channels, a.kernel, a.hidden)
     optimizer = torch.optim.AdamW(net.parameters(), lr=a.learning_rate, weight_decay=a.weight_decay)
     steps = a.epochs * math.ceil(len(xt) / a.batch_size)
