@@ -6,16 +6,21 @@
 # the fingerprint of the rows it trained on, as Backprop takes them (from a
 # run of zero epochs on the same file), and the same teacher with the
 # probabilities of every view of --augment shift=1,flip to
-# runs/cnn-teacher-views.h5 (for datasets/fashion-mnist-best-distilled.yaml).
-# Skipped when both are there.
+# runs/cnn-teacher-views.h5. With --ensemble, three such CNNs (seeds 0–2)
+# and the mean of their probabilities instead, with the views of --augment
+# flip (for datasets/fashion-mnist-best-distilled.yaml): runs/cnn-ensemble.h5
+# and runs/cnn-ensemble-views.h5. Skipped when both files are there.
 #
-#   bash Benchmarks/accuracy/cnn_teacher.sh [SEED]
+#   bash Benchmarks/accuracy/cnn_teacher.sh [--ensemble]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Benchmarks/accuracy/setup.sh
-[ -f runs/cnn-teacher.h5 ] && [ -f runs/cnn-teacher-views.h5 ] && exit 0
+name=cnn-teacher; flags=(--views shift=1,flip)
+if [ "${1:-}" = --ensemble ]; then name=cnn-ensemble; flags=(--members 3 --views flip)
+elif [ -n "${1:-}" ]; then echo "cnn_teacher.sh: unknown argument $1 (give --ensemble or nothing)" >&2; exit 2; fi
+[ -f "runs/$name.h5" ] && [ -f "runs/$name-views.h5" ] && exit 0
 peers_venv
 rm -rf runs/cnn-teacher-rows
 "$backprop" train --data "$data" --epochs 0 --run-dir runs/cnn-teacher-rows --quiet > /dev/null
 "$venv/bin/python" Benchmarks/peers/cnn_teacher.py --data "$data" --trained-on runs/cnn-teacher-rows/model.h5 \
-    --seed "${1:-0}" --output runs/cnn-teacher.h5 --views shift=1,flip --views-output runs/cnn-teacher-views.h5 | tee runs/cnn-teacher.log
+    --seed 0 "${flags[@]}" --output "runs/$name.h5" --views-output "runs/$name-views.h5" | tee "runs/$name.log"

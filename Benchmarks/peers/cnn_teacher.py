@@ -88,53 +88,16 @@ def normalised(p):
     return (p / p.sum(-1, keepdim=True)).float().numpy()
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True)
-    p.add_argument("--trained-on", required=True, help="a Backprop checkpoint of a run on --data and its stored split")
-    p.add_argument("--output", required=True)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--channels", default="32,64", help="the two convolutions' channels")
-    p.add_argument("--kernel", type=int, choices=[3, 5], default=5)
-    p.add_argument("--hidden", type=int, default=1024, help="the dense layer's width")
-    p.add_argument("--shift", type=int, default=0, help="also shift each training image by up to this many pixels "
-                   "each way (zeros shifted in), drawn per image")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--learning-rate", type=float, default=0.001)
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--views", help="also write --views-output: the same teacher with the probabilities of every image a "
-                   "student with `--augment VIEWS` can draw (e.g. shift=1,flip), so that it labels what the student sees")
-    p.add_argument("--views-output")
-    a = p.parse_args()
-    if a.shift < 0 or a.epochs < 1 or a.hidden < 1:
-        raise SystemExit("--shift must be at least 0, --epochs and --hidden at least 1")
-    parts = a.channels.split(",")
-    if len(parts) != 2 or not all(c.isdigit() and int(c) >= 1 for c in parts):
-        raise SystemExit(f"--channels {a.channels}: give two positive counts, e.g. 32,64")
-    channels = tuple(int(c) for c in parts)
-    views = parse_views(a.views) if a.views else None
-    if bool(views) != bool(a.views_output):
-        raise SystemExit("--views and --views-output go together")
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    with h5py.File(a.data, "r") as f:
-        if (f.attrs.get("image_height"), f.attrs.get("image_width")) != (28, 28):
-            raise SystemExit(f"{a.data}: not 28×28 images; this CNN is made for them")
-    (xt, yt), (xv, yv), (xs, ys) = ((x.reshape(-1, 1, 28, 28), y) for x, y in splits(a.data))
-    with h5py.File(a.trained_on, "r") as c:
-        trained_on = c["/data"].attrs["fingerprint"]
-        trained_on = trained_on.decode() if isinstance(trained_on, bytes) else str(trained_on)
-    if "; validation " not in trained_on:
-        raise SystemExit(f"{a.trained_on}: its run held out no validation split; train it on {a.data}'s stored /validation")
-    classes = int(yt.max()) + 1
+def train_member(a, seed, classes, channels, train, validation, start):
+    """One CNN of seed `seed`, trained on /train, with the weights of its best epoch on /validation."""
+    (xt, yt), (xv, yv) = train, validation
+    torch.manual_seed(seed)
     net = model(classes, channels, a.kernel, a.hidden)
     optimizer = torch.optim.AdamW(net.parameters(), lr=a.learning_rate, weight_decay=a.weight_decay)
     steps = a.epochs * math.ceil(len(xt) / a.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    generator = torch.Generator().manual_seed(a.seed)
-    best, best_state, start = -1.0, None, time.time()
+    generator = torch.Generator().manual_seed(seed)
+    best, best_state = -1.0, None
     for epoch in range(1, a.epochs + 1):
         net.train()
         order = torch.randperm(len(xt), generator=generator)
@@ -153,14 +116,66 @@ def main():
             optimizer.step()
             schedule.step()
         accuracy = (probabilities(net, xv).argmax(1) == yv).float().mean().item()
-        print(f"epoch {epoch}: validation {100 * accuracy:.2f} % ({time.time() - start:.0f} s)", flush=True)
+        print(f"seed {seed}, epoch {epoch}: validation {100 * accuracy:.2f} % ({time.time() - start:.0f} s)", flush=True)
         if accuracy > best:
             best, best_state = accuracy, {k: v.clone() for k, v in net.state_dict().items()}
     net.load_state_dict(best_state)
-    train_p = probabilities(net, xt)
-    test = (probabilities(net, xs).argmax(1) == ys).float().mean().item()
+    print(f"seed {seed}: validation {100 * best:.2f} % (its best epoch's weights kept)", flush=True)
+    return net
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True)
+    p.add_argument("--trained-on", required=True, help="a Backprop checkpoint of a run on --data and its stored split")
+    p.add_argument("--output", required=True)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--channels", default="32,64", help="the two convolutions' channels")
+    p.add_argument("--kernel", type=int, choices=[3, 5], default=5)
+    p.add_argument("--hidden", type=int, default=1024, help="the dense layer's width")
+    p.add_argument("--shift", type=int, default=0, help="also shift each training image by up to this many pixels "
+                   "each way (zeros shifted in), drawn per image")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=0.001)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--members", type=int, default=1, help="train this many CNNs (seeds SEED, SEED+1, …) and write the "
+                   "mean of their probabilities: an ensemble teacher")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--views", help="also write --views-output: the same teacher with the probabilities of every image a "
+                   "student with `--augment VIEWS` can draw (e.g. shift=1,flip), so that it labels what the student sees")
+    p.add_argument("--views-output")
+    a = p.parse_args()
+    if a.shift < 0 or a.epochs < 1 or a.hidden < 1 or a.members < 1:
+        raise SystemExit("--shift must be at least 0, --epochs, --hidden and --members at least 1")
+    parts = a.channels.split(",")
+    if len(parts) != 2 or not all(c.isdigit() and int(c) >= 1 for c in parts):
+        raise SystemExit(f"--channels {a.channels}: give two positive counts, e.g. 32,64")
+    channels = tuple(int(c) for c in parts)
+    views = parse_views(a.views) if a.views else None
+    if bool(views) != bool(a.views_output):
+        raise SystemExit("--views and --views-output go together")
+    torch.set_num_threads(a.threads)
+    with h5py.File(a.data, "r") as f:
+        if (f.attrs.get("image_height"), f.attrs.get("image_width")) != (28, 28):
+            raise SystemExit(f"{a.data}: not 28×28 images; this CNN is made for them")
+    (xt, yt), (xv, yv), (xs, ys) = ((x.reshape(-1, 1, 28, 28), y) for x, y in splits(a.data))
+    with h5py.File(a.trained_on, "r") as c:
+        trained_on = c["/data"].attrs["fingerprint"]
+        trained_on = trained_on.decode() if isinstance(trained_on, bytes) else str(trained_on)
+    if "; validation " not in trained_on:
+        raise SystemExit(f"{a.trained_on}: its run held out no validation split; train it on {a.data}'s stored /validation")
+    classes = int(yt.max()) + 1
+    start = time.time()
+    members = [train_member(a, a.seed + m, classes, channels, (xt, yt), (xv, yv), start) for m in range(a.members)]
+    # The ensemble's probability is the members' mean, as `backprop ensemble` averages its checkpoints'.
+    mean = lambda ps: sum(ps[1:], ps[0]) / len(ps)
+    train_p = mean([probabilities(net, xt) for net in members])
+    validation = (mean([probabilities(net, xv) for net in members]).argmax(1) == yv).float().mean().item()
+    test = (mean([probabilities(net, xs) for net in members]).argmax(1) == ys).float().mean().item()
     train = (train_p.argmax(1) == yt).float().mean().item()
     outputs = normalised(train_p)
+    who = "the CNN's" if a.members == 1 else f"the {a.members} CNNs' ensemble's"
 
     def write(path, view_outputs=None):
         temporary = path + ".partial"
@@ -168,8 +183,9 @@ def main():
             # Fixed-length strings, as Backprop writes (and reads) its attributes.
             for name, value in [("format", "backprop-predictions"), ("split", "train"),
                                 ("data_fingerprint", trained_on.split("; validation ")[0]), ("trained_on", trained_on),
-                                ("members", json.dumps([f"cnn_teacher.py seed {a.seed}, {a.epochs} epochs, channels {a.channels}, "
-                                                        f"kernel {a.kernel}, hidden {a.hidden}, shift {a.shift}"]))]:
+                                ("members", json.dumps([f"cnn_teacher.py seed {a.seed + m}, {a.epochs} epochs, channels {a.channels}, "
+                                                        f"kernel {a.kernel}, hidden {a.hidden}, shift {a.shift}"
+                                                        for m in range(a.members)]))]:
                 t.attrs[name] = np.bytes_(value.encode())
             t.create_dataset("predictions/outputs", data=outputs)
             if view_outputs is not None:
@@ -178,10 +194,10 @@ def main():
         os.replace(temporary, path)
 
     write(a.output)
-    print(f"wrote {a.output}: the CNN's accuracy /train {100 * train:.2f} %, validation {100 * best:.2f} %, "
+    print(f"wrote {a.output}: {who} accuracy /train {100 * train:.2f} %, validation {100 * validation:.2f} %, "
           f"test {100 * test:.2f} % (reported, choosing nothing); {time.time() - start:.0f} s", flush=True)
     if views:
-        write(a.views_output, normalised(view_probabilities(net, xt, *views)))
+        write(a.views_output, normalised(mean([view_probabilities(net, xt, *views) for net in members])))
         print(f"wrote {a.views_output}: the same teacher with the {views_count(*views)} views of --augment {a.views}; "
               f"{time.time() - start:.0f} s")
 
