@@ -8,19 +8,25 @@
 # With --cnn the teacher is the convolutional one of cnn_teacher.sh instead
 # (PyTorch), and the students are runs/cnn-distilled-S. With --best, the
 # best distilled recipe (datasets/fashion-mnist-best-distilled.yaml: the CNN
-# teacher with its views), its students runs/best-distilled-S.
+# teacher with its views), its students runs/best-distilled-S. With
+# --ensemble, the same recipe taught by an ensemble of three CNNs
+# (cnn_teacher.sh --ensemble), its students runs/ens-distilled-S.
 #
-#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn | --best]   # runs at once (default 3, one worker each)
+#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn | --best | --ensemble]   # runs at once (default 3, one worker each)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 parallel=3
 cnn=false
 best=false
+ensemble=false
 for argument in "$@"; do
     case $argument in
         --cnn) cnn=true ;;
         --best) best=true ;;
-        *) parallel=$argument ;;
+        --ensemble) ensemble=true ;;
+        *) [[ $argument =~ ^[1-9][0-9]*$ ]] || {
+               echo "distilled.sh: unknown argument $argument (give PARALLEL, --cnn, --best or --ensemble)" >&2; exit 2; }
+           parallel=$argument ;;
     esac
 done
 source Benchmarks/accuracy/setup.sh
@@ -42,24 +48,27 @@ stage() {
     wait
 }
 
-if $best; then
-    bash Benchmarks/accuracy/cnn_teacher.sh
-    stage datasets/fashion-mnist-best-distilled.yaml best-distilled 1 2 3
+# The CNN-taught recipes: the teacher of `cnn_teacher.sh $1` (its log $2),
+# then the students $4-1…3 of recipe $3, taught by extra=(…) if given.
+cnn_recipe() {
+    local teacher=$1 log=$2 config=$3 name=$4
+    bash Benchmarks/accuracy/cnn_teacher.sh ${teacher:+"$teacher"}
+    stage "$config" "$name" 1 2 3
     lscpu | grep -E "Model name|^CPU\(s\)" || true
-    python3 Benchmarks/accuracy/recipe_table.py runs/best-distilled-1 runs/best-distilled-2 runs/best-distilled-3
-    grep "the CNN's accuracy" runs/cnn-teacher.log || true
-    exit 0
-fi
-if $cnn; then
-    bash Benchmarks/accuracy/cnn_teacher.sh
-    # The recipe, its teacher the CNN's.
+    python3 Benchmarks/accuracy/recipe_table.py "runs/$name-1" "runs/$name-2" "runs/$name-3"
+    grep "accuracy /train" "$log" || true
+}
+if $ensemble; then
+    extra=(--teacher runs/cnn-ensemble-views.h5)
+    cnn_recipe --ensemble runs/cnn-ensemble.log datasets/fashion-mnist-best-distilled.yaml ens-distilled
+elif $best; then
+    cnn_recipe "" runs/cnn-teacher.log datasets/fashion-mnist-best-distilled.yaml best-distilled
+elif $cnn; then
     extra=(--teacher runs/cnn-teacher.h5)
-    stage datasets/fashion-mnist-distilled.yaml cnn-distilled 1 2 3
-    lscpu | grep -E "Model name|^CPU\(s\)" || true
-    python3 Benchmarks/accuracy/recipe_table.py runs/cnn-distilled-1 runs/cnn-distilled-2 runs/cnn-distilled-3
-    grep "the CNN's accuracy" runs/cnn-teacher.log || true
-    exit 0
+    cnn_recipe "" runs/cnn-teacher.log datasets/fashion-mnist-distilled.yaml cnn-distilled
 fi
+if $ensemble || $best || $cnn; then exit 0; fi
+
 stage datasets/fashion-mnist-teacher.yaml teacher 11 12 13
 [ -f runs/teacher.h5 ] || "$backprop" ensemble --checkpoints runs/teacher-11/model.h5 runs/teacher-12/model.h5 runs/teacher-13/model.h5 \
     --output runs/teacher.h5 | tee runs/teacher.log
