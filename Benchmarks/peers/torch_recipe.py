@@ -124,7 +124,7 @@ def main():
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-                total_loss += float(loss) * x.shape[0]
+                total_loss += loss.item() * x.shape[0]
                 step += 1
             validation, test = accuracy(xv, yv), accuracy(xs, ys)
             out.write(f"{epoch},{step},{total_loss / n},{validation},{test},{time.perf_counter() - start}\n")
