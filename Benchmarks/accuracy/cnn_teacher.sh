@@ -14,10 +14,12 @@
 #   bash Benchmarks/accuracy/cnn_teacher.sh [--ensemble]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+case "$*" in
+    "") name=cnn-teacher; flags=(--views shift=1,flip) ;;
+    --ensemble) name=cnn-ensemble; flags=(--members 3 --views flip) ;;
+    *) echo "cnn_teacher.sh: unknown arguments '$*' (give --ensemble or nothing)" >&2; exit 2 ;;
+esac
 source Benchmarks/accuracy/setup.sh
-name=cnn-teacher; flags=(--views shift=1,flip)
-if [ "${1:-}" = --ensemble ]; then name=cnn-ensemble; flags=(--members 3 --views flip)
-elif [ -n "${1:-}" ]; then echo "cnn_teacher.sh: unknown argument $1 (give --ensemble or nothing)" >&2; exit 2; fi
 [ -f "runs/$name.h5" ] && [ -f "runs/$name-views.h5" ] && exit 0
 peers_venv
 rm -rf runs/cnn-teacher-rows
