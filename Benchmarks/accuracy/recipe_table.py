@@ -2,8 +2,9 @@
 validation accuracy (the weights early stopping restores into model.h5), that
 accuracy, model.h5's test accuracy (`backprop evaluate`: the test split read
 once per model, choosing nothing), its wall time and its parameters'
-fingerprint; then the mean ± sd of the test accuracies of each group of runs
-(teacher-*, distilled-*) and the compute.
+fingerprint; then, for each group of runs (teacher-*, distilled-*), the mean
+validation accuracy (what a choice between groups goes by), the mean ± sd of
+the test accuracies, and the compute.
 
     python3 Benchmarks/accuracy/recipe_table.py runs/teacher-11 … runs/distilled-3
 """
@@ -45,9 +46,9 @@ def main():
         groups.setdefault(re.sub(r"-[0-9]+$", "", r["run"]), []).append(r)
     for name, members in groups.items():
         tests = [r["test"] for r in members]
-        sd = statistics.stdev(tests) if len(tests) > 1 else 0.0
-        print(f"{name}: test {statistics.mean(tests):.2f} ± {sd:.2f} % over {len(tests)}; "
-              f"{sum(r['wall'] for r in members):.0f} s of runs in all")
+        spread = f" ± {statistics.stdev(tests):.2f}" if len(tests) > 1 else ""
+        print(f"{name}: validation {statistics.mean(r['validation'] for r in members):.2f} % (what chooses), "
+              f"test {statistics.mean(tests):.2f}{spread} % over {len(tests)}; {sum(r['wall'] for r in members):.0f} s of runs in all")
 
 
 if __name__ == "__main__":
