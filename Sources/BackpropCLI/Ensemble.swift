@@ -67,14 +67,17 @@ struct Ensemble: ParsableCommand {
             try Train.validationSplit(of: train, stored: validation, settings: first.configuration, dataPath: dataPath)
         }
         let trainedOn = held.map { "\(kept.fingerprint); validation \($0.fingerprint)" } ?? kept.fingerprint
-        guard trainedOn == first.dataFingerprint else {
+        // Or the file refits the members' rows (their training rows, then their validation rows) for a student without a validation split.
+        let refit = held == nil && kept.isRefit(of: first.dataFingerprint)
+        guard trainedOn == first.dataFingerprint || refit else {
             throw ValidationError("--checkpoints \(firstPath) was not trained on \(dataPath) (its data fingerprint is '\(first.dataFingerprint)', "
-                                  + "the file's rows as it split them '\(trainedOn)'); give the members' dataset with --data.")
+                                  + "the file's rows as it split them '\(trainedOn)'); give the members' dataset with --data, or a refit of it "
+                                  + "(their training rows, then their validation rows).")
         }
         let networks = members.map(\.1.network)
         let probabilities = try Self.averagedProbabilities(of: networks, on: train)
         let teacher = TeacherFile(probabilities: probabilities, count: train.count, classes: first.network.outputCount,
-                                  dataFingerprint: train.fingerprint, trainedOn: trainedOn, members: checkpoints)
+                                  dataFingerprint: train.fingerprint, trainedOn: first.dataFingerprint, members: checkpoints)
         try teacher.write(to: output)
 
         func accuracy(_ p: [Float], _ dataset: Dataset) -> String {
@@ -87,6 +90,7 @@ struct Ensemble: ParsableCommand {
             return String(format: "%.2f %%", 100 * Double(correct) / Double(max(labels.count, 1)))
         }
         var line = "wrote the teacher of \(members.count) model\(members.count == 1 ? "" : "s") over \(train.count) rows of /train to \(output)"
+        if refit { line += " (a refit: the members' training rows, then their validation rows)" }
         line += "; the ensemble's accuracy: /train \(accuracy(probabilities, train))"
         if let held { line += ", validation \(accuracy(try Self.averagedProbabilities(of: networks, on: held), held))" }
         line += ", test \(accuracy(try Self.averagedProbabilities(of: networks, on: test), test)) (reported, choosing nothing)"

@@ -344,17 +344,23 @@ struct Train: ParsableCommand {
     /// Refuses a teacher whose members trained on other rows than the run's
     /// training part, or chose on another validation split: then the run's
     /// validation rows (which choose the run's epoch) might have fed the teacher.
+    /// A run without a validation split may refit the members' rows: their
+    /// training rows followed by their validation rows (`Dataset.isRefit`).
     /// - Throws: `ValidationError` naming --teacher and both fingerprints.
     static func checkTaughtRows(_ teacher: TeacherFile, path: String, train: Dataset, validation: Dataset?) throws {
         var (bareTrain, bareValidation) = (train, validation)
         bareTrain.teacher = nil
         bareValidation?.teacher = nil
         let rows = bareValidation.map { "\(bareTrain.fingerprint); validation \($0.fingerprint)" } ?? bareTrain.fingerprint
-        guard teacher.trainedOn == rows else {
-            throw ValidationError("\(Settings.teacher.flag) \(path): its members trained on other rows than this run ('\(teacher.trainedOn)', "
-                                  + "this run's '\(rows)'), so this run's validation split may have taught them; train the teacher's members "
-                                  + "on this run's data and split (a split stored in the dataset: `backprop import … --validation-fraction`).")
+        guard teacher.trainedOn != rows, !(bareValidation == nil && bareTrain.isRefit(of: teacher.trainedOn)) else { return }
+        if bareValidation == nil, case .streamed = train.features, teacher.trainedOn.contains("; validation ") {
+            throw ValidationError("\(Settings.teacher.flag) \(path): its members chose on a validation split, and a refit on their rows is checked "
+                                  + "with /train in memory; raise \(Settings.dataMemory.flag) (this run streams it).")
         }
+        throw ValidationError("\(Settings.teacher.flag) \(path): its members trained on other rows than this run ('\(teacher.trainedOn)', "
+                              + "this run's '\(rows)'), so this run's validation split may have taught them; train the teacher's members "
+                              + "on this run's data and split (a split stored in the dataset: `backprop import … --validation-fraction`), "
+                              + "or refit on their training rows followed by their validation rows, without a validation split.")
     }
 
     // MARK: - Settings

@@ -237,6 +237,47 @@ struct DistillationCLITests {
         }
     }
 
+    @Test("a refit: members trained on a stored split teach their training rows followed by their validation rows, and a student with no validation split distils from them with the same bits on 1 and 2 workers; the rows in another order, or a validation split, are refused by name")
+    func refit() throws {
+        // The committed sample's /train is the refit of rows 0..<800 with rows 800..<1000 as their validation split.
+        let (train, test) = try DatasetFile.load(CLITests.sample)
+        try DatasetFile.write(train: train.subset(0..<800), validation: train.subset(800..<1000), test: test, attributes: [:], to: path("split.h5"))
+        try DatasetFile.write(train: train.subset(Array(800..<1000) + Array(0..<800)), test: test, attributes: [:], to: path("swapped.h5"))
+        var members: [String] = []
+        for (run, width) in [("r1", "24"), ("r2", "32")] {
+            let result = try backprop(["train", "--data", path("split.h5"), "--layers", "784,\(width),10", "--epochs", "2", "--run-dir", run, "--quiet"])
+            try #require(result.status == 0, "\(result.standardError)")
+            members.append(path("\(run)/model.h5"))
+        }
+        let recorded = try Checkpoint.load(from: members[0]).dataFingerprint
+        #expect(recorded.contains("800x784") && recorded.contains("; validation 200x784"), "\(recorded)")
+        let made = try backprop(["ensemble", "--checkpoints"] + members + ["--data", CLITests.sample, "--output", path("refit-teacher.h5")])
+        try #require(made.status == 0, "\(made.standardError)")
+        #expect(made.standardOutput.contains("a refit"), "\(made.standardOutput)")
+        let teacher = try TeacherFile.read(path("refit-teacher.h5"))
+        #expect(teacher.count == 1000 && teacher.dataFingerprint == train.fingerprint && teacher.trainedOn == recorded)
+
+        let student = ["train", "--data", CLITests.sample, "--layers", "784,16,10", "--epochs", "3", "--batch-size", "100",
+                       "--teacher", path("refit-teacher.h5"), "--distill-alpha", "0.8"]
+        for workers in ["1", "2"] {
+            let result = try backprop(student + ["--workers", workers, "--run-dir", "s\(workers)"])
+            try #require(result.status == 0, "\(result.standardError)")
+        }
+        #expect(try parameters("s1/model.h5") == parameters("s2/model.h5"))
+
+        // Refused: a validation split of the refit's rows (they taught the members), and rows in another order, by ensemble and by train.
+        try expectRefusal(student + ["--validation-fraction", "0.2", "--run-dir", "refused"], mentions: ["--teacher", "members trained on other rows", "refit"])
+        try expectRefusal(["ensemble", "--checkpoints"] + members + ["--data", path("swapped.h5"), "--output", path("refused.h5")],
+                          mentions: ["--checkpoints", "was not trained on", "swapped.h5", "refit"])
+        let (swapped, _) = try DatasetFile.load(path("swapped.h5"))
+        let order = Array(800..<1000) + Array(0..<800)
+        let reordered = TeacherFile(probabilities: order.flatMap { teacher.probabilities[($0 * 10)..<($0 * 10 + 10)] }, count: 1000, classes: 10,
+                                    dataFingerprint: swapped.fingerprint, trainedOn: recorded, members: teacher.members)
+        try reordered.write(to: path("swapped-teacher.h5"))
+        try expectRefusal(["train", "--data", path("swapped.h5"), "--layers", "784,16,10", "--epochs", "1", "--teacher", path("swapped-teacher.h5"),
+                           "--distill-alpha", "0.8", "--run-dir", "refused"], mentions: ["--teacher", "members trained on other rows", "refit"])
+    }
+
     @Test("ensemble refuses members of other splits or losses, a member twice, and an output that is not HDF5 or would overwrite an input", arguments: [
         "other-split", "sum-of-squares", "twice", "csv-output", "overwrite-data", "other-data",
     ])

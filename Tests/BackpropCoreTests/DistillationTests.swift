@@ -118,4 +118,28 @@ struct DistillationTests {
         #expect(train.teacher == rows(kept) && validation.teacher == rows(held))
         #expect(try Self.dataset.rows(10..<20).teacher == rows(Array(10..<20)))
     }
+
+    @Test("a refit is exactly the members' training rows followed by their validation rows, whatever teacher rides along; every other arrangement or a malformed record is not")
+    func refit() {
+        let data = Dataset.random(count: 50, featureCount: 6, classCount: 3, seed: 4)
+        let record = { (train: Dataset, validation: Dataset) in "\(train.fingerprint); validation \(validation.fingerprint)" }
+        let (kept, held) = (data.subset(0..<40), data.subset(40..<50))
+        var taught = data
+        taught.teacher = Self.teacher(count: 50, classes: 3, seed: 5)
+        #expect(data.isRefit(of: record(kept, held)) && taught.isRefit(of: record(kept, held)))
+        // The same rows in the same order, cut elsewhere: still every row of a run that trained and chose on them.
+        #expect(data.isRefit(of: record(data.subset(0..<39), data.subset(39..<50))))
+        let notRefits: [(String, String)] = [
+            ("validation first", record(held, kept)),
+            ("the first row left out", record(data.subset(1..<40), held)),
+            ("a row short", record(kept, data.subset(40..<49))),
+            ("shuffled", record(data.subset((0..<40).reversed()), held)),
+            ("no validation split", kept.fingerprint),
+            ("the whole as training rows", record(data, held)),
+            ("no row count", "x6 bytes; validation " + held.fingerprint),
+            ("zero rows", "0x6; validation " + held.fingerprint),
+            ("empty", ""),
+        ]
+        for (name, trainedOn) in notRefits { #expect(!data.isRefit(of: trainedOn), "\(name)") }
+    }
 }

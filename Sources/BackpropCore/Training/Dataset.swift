@@ -133,6 +133,22 @@ public struct Dataset: Sendable, Equatable {
         return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
+    /// Whether these rows refit a run that recorded `trainedOn` ("T; validation
+    /// V", the data it trained on and chose on): T's rows followed by V's, so
+    /// that every row which trained that run or chose its epoch trains this
+    /// one, and none is left to judge it. Compares the fingerprints of the two
+    /// parts (the features in memory; false for streamed rows, which it does
+    /// not read) and ignores a teacher's probabilities.
+    public func isRefit(of trainedOn: String) -> Bool {
+        let parts = trainedOn.components(separatedBy: "; validation ")
+        // A fingerprint begins with its row count ("54000x784 …").
+        guard parts.count == 2, let kept = Int(parts[0].prefix { $0.isASCII && $0.isNumber }), (1..<count).contains(kept) else { return false }
+        if case .streamed = features { return false }
+        var bare = self
+        bare.teacher = nil
+        return bare.prefix(kept).fingerprint == parts[0] && bare.subset(kept..<count).fingerprint == parts[1]
+    }
+
     /// Checks a fingerprint the source read from storage against its rows
     /// (one pass over them), so that `fingerprint` says what the rows are
     /// wherever they come from (`RowSource.verifyFingerprint`).
