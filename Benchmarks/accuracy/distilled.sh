@@ -10,22 +10,27 @@
 # best distilled recipe (datasets/fashion-mnist-best-distilled.yaml: the CNN
 # teacher with its views), its students runs/best-distilled-S. With
 # --ensemble, the same recipe taught by an ensemble of three CNNs
-# (cnn_teacher.sh --ensemble), its students runs/ens-distilled-S.
+# (cnn_teacher.sh --ensemble), its students runs/ens-distilled-S. With
+# --refit, the best distilled recipe refit on all 60,000 training rows
+# (datasets/fashion-mnist-best-refit.yaml, cnn_teacher.sh --refit), its
+# students runs/best-refit-S.
 #
-#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn | --best | --ensemble]   # runs at once (default 3, one worker each)
+#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn | --best | --ensemble | --refit]   # runs at once (default 3, one worker each)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 parallel=3
 cnn=false
 best=false
 ensemble=false
+refit=false
 for argument in "$@"; do
     case $argument in
         --cnn) cnn=true ;;
         --best) best=true ;;
         --ensemble) ensemble=true ;;
+        --refit) refit=true ;;
         *) [[ $argument =~ ^[1-9][0-9]*$ ]] || {
-               echo "distilled.sh: unknown argument $argument (give PARALLEL, --cnn, --best or --ensemble)" >&2; exit 2; }
+               echo "distilled.sh: unknown argument $argument (give PARALLEL, --cnn, --best, --ensemble or --refit)" >&2; exit 2; }
            parallel=$argument ;;
     esac
 done
@@ -58,7 +63,9 @@ cnn_recipe() {
     python3 Benchmarks/accuracy/recipe_table.py "runs/$name-1" "runs/$name-2" "runs/$name-3"
     grep "accuracy /train" "$log" || true
 }
-if $ensemble; then
+if $refit; then
+    cnn_recipe --refit runs/cnn-refit.log datasets/fashion-mnist-best-refit.yaml best-refit
+elif $ensemble; then
     extra=(--teacher runs/cnn-ensemble-views.h5)
     cnn_recipe --ensemble runs/cnn-ensemble.log datasets/fashion-mnist-best-distilled.yaml ens-distilled
 elif $best; then
@@ -67,7 +74,7 @@ elif $cnn; then
     extra=(--teacher runs/cnn-teacher.h5)
     cnn_recipe "" runs/cnn-teacher.log datasets/fashion-mnist-distilled.yaml cnn-distilled
 fi
-if $ensemble || $best || $cnn; then exit 0; fi
+if $refit || $ensemble || $best || $cnn; then exit 0; fi
 
 stage datasets/fashion-mnist-teacher.yaml teacher 11 12 13
 [ -f runs/teacher.h5 ] || "$backprop" ensemble --checkpoints runs/teacher-11/model.h5 runs/teacher-12/model.h5 runs/teacher-13/model.h5 \

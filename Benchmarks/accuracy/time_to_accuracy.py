@@ -8,8 +8,10 @@ torch_recipe.py's, which has the same columns). At epoch e the chosen model
 is the epoch e* ≤ e of the best validation accuracy (the first of ties, as
 best.h5 keeps it); the threshold is reached at the first e whose chosen
 model's test accuracy is at least it, and the time is wall_time at e (the
-seconds the run had spent by then, evaluations included). The test column
-only measures: it chooses nothing. Prints one Markdown row per file.
+seconds the run had spent by then, evaluations included). A refit (no
+validation split: nothing is left to choose on) is judged by each epoch's own
+weights, and its last epoch is the model it gives. The test column only
+measures: it chooses nothing. Prints one Markdown row per file.
 """
 import argparse
 import csv
@@ -17,13 +19,16 @@ import csv
 
 def reached(path, thresholds):
     with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("test_accuracy") and r.get("validation_accuracy")]
+        rows = [r for r in csv.DictReader(f) if r.get("test_accuracy")]
+    refit = not any(r.get("validation_accuracy") for r in rows)
+    if not refit:
+        rows = [r for r in rows if r.get("validation_accuracy")]
     if not rows:
-        raise SystemExit(f"{path}: no epoch with both validation_accuracy and test_accuracy (train with --report-test every-epoch)")
+        raise SystemExit(f"{path}: no epoch with a test_accuracy (train with --report-test every-epoch)")
     best = None
     times = {t: None for t in thresholds}
     for row in rows:
-        if best is None or float(row["validation_accuracy"]) > float(best["validation_accuracy"]):
+        if refit or best is None or float(row["validation_accuracy"]) > float(best["validation_accuracy"]):
             best = row
         for t in thresholds:
             if times[t] is None and float(best["test_accuracy"]) >= t:
@@ -45,7 +50,8 @@ def main():
         cells = [path]
         for t in thresholds:
             cells.append("—" if times[t] is None else f"{times[t][0]:.0f} s (epoch {times[t][1]})")
-        cells.append(f"{best['epoch']}: {100 * float(best['validation_accuracy']):.2f} %, {100 * float(best['test_accuracy']):.2f} %")
+        validation = f"{100 * float(best['validation_accuracy']):.2f} %" if best.get("validation_accuracy") else "— (a refit, its last epoch)"
+        cells.append(f"{best['epoch']}: {validation}, {100 * float(best['test_accuracy']):.2f} %")
         cells.append(f"{float(last['wall_time']):.0f} s")
         print("| " + " | ".join(cells) + " |")
 

@@ -5,7 +5,9 @@
 # teacher is made first, by cnn_teacher.sh, and timed apart), the best
 # distilled recipe (fashion-mnist-best-distilled.yaml, the same teacher with its views), the teacher
 # recipe (datasets/fashion-mnist-teacher.yaml: the best recipe's model at 80
-# epochs), each with the test split read every epoch (reported, choosing
+# epochs), the fast and the best distilled recipes refit on all 60,000
+# training rows (fashion-mnist-fast-refit.yaml, fashion-mnist-best-refit.yaml,
+# with cnn_teacher.sh --refit's teacher), each with the test split read every epoch (reported, choosing
 # nothing), then PyTorch on the fast recipe and on the distilled one
 # (Benchmarks/peers/torch_recipe.py, installed with the peers), and the table
 # of Benchmarks/accuracy/time_to_accuracy.py.
@@ -21,17 +23,20 @@ lscpu | grep -E "Model name|^CPU\(s\)" || true
 run() {  # name, flags…
     local name=$1; shift
     rm -rf "$out/$name"
-    "$backprop" train --data "$data" --report-test every-epoch --run-dir "$out/$name" --quiet "$@"
+    "$backprop" train --report-test every-epoch --run-dir "$out/$name" --quiet "$@"
 }
-run default
+refit_data
+run default --data "$data"
 run fast --config datasets/fashion-mnist-fast.yaml
-files=("$out"/default/metrics.csv "$out"/fast/metrics.csv)
+run fast-refit --config datasets/fashion-mnist-fast-refit.yaml
+files=("$out"/default/metrics.csv "$out"/fast/metrics.csv "$out"/fast-refit/metrics.csv)
 # The CNN teacher is PyTorch's: without PyTorch, the distilled row needs a teacher made before.
-if [[ " $* " != *" --no-pytorch "* ]] || [ -f runs/cnn-teacher.h5 ]; then
-    bash Benchmarks/accuracy/cnn_teacher.sh
+if [[ " $* " != *" --no-pytorch "* ]] || { [ -f runs/cnn-teacher-views.h5 ] && [ -f runs/cnn-refit-views.h5 ]; }; then
+    bash Benchmarks/accuracy/cnn_teacher.sh --refit
     run fast-distilled --config datasets/fashion-mnist-fast-distilled.yaml
     run best-distilled --config datasets/fashion-mnist-best-distilled.yaml
-    files+=("$out"/fast-distilled/metrics.csv "$out"/best-distilled/metrics.csv)
+    run best-refit --config datasets/fashion-mnist-best-refit.yaml
+    files+=("$out"/fast-distilled/metrics.csv "$out"/best-distilled/metrics.csv "$out"/best-refit/metrics.csv)
 fi
 [[ " $* " == *" --no-teacher "* ]] || run teacher --config datasets/fashion-mnist-teacher.yaml
 [ -f "$out/teacher/metrics.csv" ] && files+=("$out/teacher/metrics.csv")

@@ -15,6 +15,12 @@ copied, and this script trains on exactly those rows, /train of a file
 with a stored /validation. Ba & Caruana (2014) and Urban et al. (2017)
 distil convolutional teachers into MLPs in the same way.
 
+--save keeps the trained members' weights; --load FILE --rows CKPT trains
+nothing and labels /train of --data with them instead: a refit of the
+members' rows (their /train, then their /validation, which
+Benchmarks/accuracy/refit_data.py writes), CKPT a zero-epoch run on it whose
+fingerprint the file records, --trained-on still the run on the members' split.
+
 Architecture: conv 5×5 (32) → ReLU → max-pool 2 → conv 5×5 (64) → ReLU →
 max-pool 2 → dense 1024 → ReLU → dropout 0.5 → dense K (--channels,
 --kernel and --hidden make it smaller); AdamW, cosine annealing per step,
@@ -31,7 +37,7 @@ import h5py
 import numpy as np
 import torch
 
-from torch_recipe import splits
+from torch_recipe import split, splits
 
 
 def model(classes, channels=(32, 64), kernel=5, hidden=1024):
@@ -127,7 +133,8 @@ def train_member(a, seed, classes, channels, train, validation, start):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
-    p.add_argument("--trained-on", required=True, help="a Backprop checkpoint of a run on --data and its stored split")
+    p.add_argument("--trained-on", required=True, help="a Backprop checkpoint of a run on the teacher's training data and "
+                   "its stored split (with --load: on the data the saved members trained on)")
     p.add_argument("--output", required=True)
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--channels", default="32,64", help="the two convolutions' channels")
@@ -145,6 +152,11 @@ def main():
     p.add_argument("--views", help="also write --views-output: the same teacher with the probabilities of every image a "
                    "student with `--augment VIEWS` can draw (e.g. shift=1,flip), so that it labels what the student sees")
     p.add_argument("--views-output")
+    p.add_argument("--save", help="also save the trained members' weights here (torch.save), for --load")
+    p.add_argument("--load", help="train nothing: the members --save saved, which label /train of --data (e.g. a refit "
+                   "of their rows: their /train, then their /validation)")
+    p.add_argument("--rows", help="with --load: a Backprop checkpoint of a run on --data (`train --epochs 0`), whose "
+                   "fingerprint of /train the teacher file records")
     a = p.parse_args()
     if a.shift < 0 or a.epochs < 1 or a.hidden < 1 or a.members < 1:
         raise SystemExit("--shift must be at least 0, --epochs, --hidden and --members at least 1")
@@ -155,37 +167,60 @@ def main():
     views = parse_views(a.views) if a.views else None
     if bool(views) != bool(a.views_output):
         raise SystemExit("--views and --views-output go together")
+    if bool(a.load) != bool(a.rows) or (a.load and a.save):
+        raise SystemExit("--load and --rows go together, and without --save")
     torch.set_num_threads(a.threads)
     with h5py.File(a.data, "r") as f:
         if (f.attrs.get("image_height"), f.attrs.get("image_width")) != (28, 28):
             raise SystemExit(f"{a.data}: not 28×28 images; this CNN is made for them")
-    (xt, yt), (xv, yv), (xs, ys) = ((x.reshape(-1, 1, 28, 28), y) for x, y in splits(a.data))
-    with h5py.File(a.trained_on, "r") as c:
-        trained_on = c["/data"].attrs["fingerprint"]
-        trained_on = trained_on.decode() if isinstance(trained_on, bytes) else str(trained_on)
+
+    def fingerprint(checkpoint):
+        with h5py.File(checkpoint, "r") as c:
+            value = c["/data"].attrs["fingerprint"]
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    trained_on = fingerprint(a.trained_on)
     if "; validation " not in trained_on:
         raise SystemExit(f"{a.trained_on}: its run held out no validation split; train it on {a.data}'s stored /validation")
-    classes = int(yt.max()) + 1
     start = time.time()
-    members = [train_member(a, a.seed + m, classes, channels, (xt, yt), (xv, yv), start) for m in range(a.members)]
+    if a.load:
+        saved = torch.load(a.load)
+        members = []
+        for state in saved["members"]:
+            net = model(saved["classes"], saved["channels"], saved["kernel"], saved["hidden"])
+            net.load_state_dict(state)
+            members.append(net)
+        names, rows = saved["names"], fingerprint(a.rows)
+        with h5py.File(a.data, "r") as f:
+            (xt, yt), (xs, ys) = ((x.reshape(-1, 1, 28, 28), y) for x, y in (split(f, "train"), split(f, "test")))
+        validation = None
+    else:
+        (xt, yt), (xv, yv), (xs, ys) = ((x.reshape(-1, 1, 28, 28), y) for x, y in splits(a.data))
+        classes = int(yt.max()) + 1
+        members = [train_member(a, a.seed + m, classes, channels, (xt, yt), (xv, yv), start) for m in range(a.members)]
+        names = [f"cnn_teacher.py seed {a.seed + m}, {a.epochs} epochs, channels {a.channels}, kernel {a.kernel}, "
+                 f"hidden {a.hidden}, shift {a.shift}" for m in range(a.members)]
+        rows = trained_on.split("; validation ")[0]
+        if a.save:
+            torch.save({"members": [net.state_dict() for net in members], "names": names, "classes": classes,
+                        "channels": channels, "kernel": a.kernel, "hidden": a.hidden}, a.save)
     # The ensemble's probability is the members' mean, as `backprop ensemble` averages its checkpoints'.
     mean = lambda ps: sum(ps[1:], ps[0]) / len(ps)
+    accuracy = lambda x, y: (mean([probabilities(net, x) for net in members]).argmax(1) == y).float().mean().item()
     train_p = mean([probabilities(net, xt) for net in members])
-    validation = (mean([probabilities(net, xv) for net in members]).argmax(1) == yv).float().mean().item()
-    test = (mean([probabilities(net, xs) for net in members]).argmax(1) == ys).float().mean().item()
     train = (train_p.argmax(1) == yt).float().mean().item()
+    if not a.load:
+        validation = accuracy(xv, yv)
+    test = accuracy(xs, ys)
     outputs = normalised(train_p)
-    who = "the CNN's" if a.members == 1 else f"the {a.members} CNNs' ensemble's"
+    who = "the CNN's" if len(members) == 1 else f"the {len(members)} CNNs' ensemble's"
 
     def write(path, view_outputs=None):
         temporary = path + ".partial"
         with h5py.File(temporary, "w") as t:
             # Fixed-length strings, as Backprop writes (and reads) its attributes.
-            for name, value in [("format", "backprop-predictions"), ("split", "train"),
-                                ("data_fingerprint", trained_on.split("; validation ")[0]), ("trained_on", trained_on),
-                                ("members", json.dumps([f"cnn_teacher.py seed {a.seed + m}, {a.epochs} epochs, channels {a.channels}, "
-                                                        f"kernel {a.kernel}, hidden {a.hidden}, shift {a.shift}"
-                                                        for m in range(a.members)]))]:
+            for name, value in [("format", "backprop-predictions"), ("split", "train"), ("data_fingerprint", rows),
+                                ("trained_on", trained_on), ("members", json.dumps(names))]:
                 t.attrs[name] = np.bytes_(value.encode())
             t.create_dataset("predictions/outputs", data=outputs)
             if view_outputs is not None:
@@ -194,7 +229,8 @@ def main():
         os.replace(temporary, path)
 
     write(a.output)
-    print(f"wrote {a.output}: {who} accuracy /train {100 * train:.2f} %, validation {100 * validation:.2f} %, "
+    seen = "" if validation is None else f"validation {100 * validation:.2f} %, "
+    print(f"wrote {a.output}: {who} accuracy /train {100 * train:.2f} %, {seen}"
           f"test {100 * test:.2f} % (reported, choosing nothing); {time.time() - start:.0f} s", flush=True)
     if views:
         write(a.views_output, normalised(mean([view_probabilities(net, xt, *views) for net in members])))
