@@ -249,6 +249,12 @@ struct DistillationCLITests {
             try #require(result.status == 0, "\(result.standardError)")
             members.append(path("\(run)/model.h5"))
         }
+        // Benchmarks/accuracy/refit_data.py makes the refit of a stored split: here, the sample's /train again.
+        let script = URL(fileURLWithPath: CLITests.sample).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Benchmarks/accuracy/refit_data.py").path
+        let refitted = try run("/usr/bin/python3", [script, path("split.h5"), path("refit.h5")], in: directory)
+        try #require(refitted.status == 0, "\(refitted.standardError)")
+        #expect(try DatasetFile.load(path("refit.h5")).train.fingerprint == train.fingerprint)
         let recorded = try Checkpoint.load(from: members[0]).dataFingerprint
         #expect(recorded.contains("800x784") && recorded.contains("; validation 200x784"), "\(recorded)")
         let made = try backprop(["ensemble", "--checkpoints"] + members + ["--data", CLITests.sample, "--output", path("refit-teacher.h5")])
