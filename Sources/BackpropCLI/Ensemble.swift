@@ -66,7 +66,7 @@ struct Ensemble: ParsableCommand {
         let (kept, held) = try Train.checked {
             try Train.validationSplit(of: train, stored: validation, settings: first.configuration, dataPath: dataPath)
         }
-        let trainedOn = held.map { "\(kept.fingerprint); validation \($0.fingerprint)" } ?? kept.fingerprint
+        let trainedOn = Dataset.record(training: kept, validation: held)
         // Or the file refits the members' rows (their training rows, then their validation rows) for a student without a validation split.
         let refit = held == nil && kept.isRefit(of: first.dataFingerprint)
         guard trainedOn == first.dataFingerprint || refit else {

@@ -139,7 +139,7 @@ struct Train: ParsableCommand {
         // The cores are shared among this machine's ranks, unless --workers says otherwise.
         if threads.workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
         // The data the run trains and chooses on: a different split is different data.
-        let fingerprint = validation.map { "\(train.fingerprint); validation \($0.fingerprint)" } ?? train.fingerprint
+        let fingerprint = Dataset.record(training: train, validation: validation)
         if let teacher, let teacherPath { try Train.checkTaughtRows(teacher, path: teacherPath, train: train, validation: validation) }
 
         let trainer: Trainer
@@ -351,9 +351,9 @@ struct Train: ParsableCommand {
         var (bareTrain, bareValidation) = (train, validation)
         bareTrain.teacher = nil
         bareValidation?.teacher = nil
-        let rows = bareValidation.map { "\(bareTrain.fingerprint); validation \($0.fingerprint)" } ?? bareTrain.fingerprint
+        let rows = Dataset.record(training: bareTrain, validation: bareValidation)
         guard teacher.trainedOn != rows, !(bareValidation == nil && bareTrain.isRefit(of: teacher.trainedOn)) else { return }
-        if bareValidation == nil, case .streamed = train.features, teacher.trainedOn.contains("; validation ") {
+        if bareValidation == nil, case .streamed = train.features, teacher.trainedOn.contains(Dataset.validationSeparator) {
             throw ValidationError("\(Settings.teacher.flag) \(path): its members chose on a validation split, and a refit on their rows is checked "
                                   + "with /train in memory; raise \(Settings.dataMemory.flag) (this run streams it).")
         }

@@ -122,7 +122,7 @@ struct DistillationTests {
     @Test("a refit is exactly the members' training rows followed by their validation rows, whatever teacher rides along; every other arrangement or a malformed record is not")
     func refit() {
         let data = Dataset.random(count: 50, featureCount: 6, classCount: 3, seed: 4)
-        let record = { (train: Dataset, validation: Dataset) in "\(train.fingerprint); validation \(validation.fingerprint)" }
+        let record = { (train: Dataset, validation: Dataset) in Dataset.record(training: train, validation: validation) }
         let (kept, held) = (data.subset(0..<40), data.subset(40..<50))
         var taught = data
         taught.teacher = Self.teacher(count: 50, classes: 3, seed: 5)

@@ -133,14 +133,24 @@ public struct Dataset: Sendable, Equatable {
         return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// Whether these rows refit a run that recorded `trainedOn` ("T; validation
-    /// V", the data it trained on and chose on): T's rows followed by V's, so
-    /// that every row which trained that run or chose its epoch trains this
-    /// one, and none is left to judge it. Compares the fingerprints of the two
-    /// parts (the features in memory; false for streamed rows, which it does
-    /// not read) and ignores a teacher's probabilities.
+    /// What a run records of the data it trained on and chose on (a checkpoint's
+    /// data fingerprint, a teacher's `trained_on`): "T; validation V", the two
+    /// splits' fingerprints, or T alone without a validation split.
+    public static func record(training: Dataset, validation: Dataset?) -> String {
+        validation.map { training.fingerprint + validationSeparator + $0.fingerprint } ?? training.fingerprint
+    }
+
+    /// What separates T from V in a `record`.
+    public static let validationSeparator = "; validation "
+
+    /// Whether these rows refit a run that recorded `trainedOn` (a `record`,
+    /// "T; validation V"): T's rows followed by V's, so that every row which
+    /// trained that run or chose its epoch trains this one, and none is left
+    /// to judge it. Compares the fingerprints of the two parts (the features
+    /// in memory; false for streamed rows, which it does not read) and
+    /// ignores a teacher's probabilities.
     public func isRefit(of trainedOn: String) -> Bool {
-        let parts = trainedOn.components(separatedBy: "; validation ")
+        let parts = trainedOn.components(separatedBy: Self.validationSeparator)
         // A fingerprint begins with its row count ("54000x784 …").
         guard parts.count == 2, let kept = Int(parts[0].prefix { $0.isASCII && $0.isNumber }), (1..<count).contains(kept) else { return false }
         if case .streamed = features { return false }
