@@ -26,6 +26,9 @@ def main():
             if name not in f:
                 raise SystemExit(f"{source}: no {name}; a refit needs a dataset with a stored validation split "
                                  "(`backprop import … --validation-fraction`)")
+        train, validation = f["/train/x"], f["/validation/x"]
+        if (train.dtype, train.shape[1:], train.attrs.get("scale")) != (validation.dtype, validation.shape[1:], validation.attrs.get("scale")):
+            raise SystemExit(f"{source}: /train/x and /validation/x differ in type, row shape or scale; they cannot be one /train")
         temporary = output + ".partial"
         with h5py.File(temporary, "w") as o:
             for key, value in f.attrs.items():
@@ -33,7 +36,9 @@ def main():
             parts = {"train": ("train", "validation"), "test": ("test",)}
             for split, sources in parts.items():
                 x = o.create_dataset(f"{split}/x", data=np.concatenate([f[f"/{s}/x"][()] for s in sources]))
-                x.attrs["scale"] = f[f"/{sources[0]}/x"].attrs["scale"]
+                # The scale, not the stored fingerprints (Backprop fingerprints a file without them in one pass).
+                if "scale" in f[f"/{sources[0]}/x"].attrs:
+                    x.attrs["scale"] = f[f"/{sources[0]}/x"].attrs["scale"]
                 o.create_dataset(f"{split}/y", data=np.concatenate([f[f"/{s}/y"][()] for s in sources]))
         os.replace(temporary, output)
     print(f"wrote {output}: /train of {source} then its /validation as /train, its /test")

@@ -184,7 +184,11 @@ def main():
         raise SystemExit(f"{a.trained_on}: its run held out no validation split; train it on {a.data}'s stored /validation")
     start = time.time()
     if a.load:
-        saved = torch.load(a.load)
+        try:
+            saved = torch.load(a.load)
+            saved["members"], saved["names"], saved["classes"], saved["channels"], saved["kernel"], saved["hidden"]
+        except Exception as error:
+            raise SystemExit(f"{a.load}: not the members' weights that --save writes ({error})")
         members = []
         for state in saved["members"]:
             net = model(saved["classes"], saved["channels"], saved["kernel"], saved["hidden"])
