@@ -13,9 +13,11 @@
 # (cnn_teacher.sh --ensemble), its students runs/ens-distilled-S. With
 # --refit, the best distilled recipe refit on all 60,000 training rows
 # (datasets/fashion-mnist-best-refit.yaml, cnn_teacher.sh --refit), its
-# students runs/best-refit-S.
+# students runs/best-refit-S. --seeds S,S,… runs the students of those seeds
+# instead of 1, 2, 3 (the table's mean is then theirs: choose the seeds
+# before any runs, e.g. --refit --seeds 0,1,2,3,4,5,6 for the recipe's mean).
 #
-#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn | --best | --ensemble | --refit]   # runs at once (default 3, one worker each)
+#   bash Benchmarks/accuracy/distilled.sh [PARALLEL] [--cnn | --best | --ensemble | --refit] [--seeds S,S,…]   # PARALLEL runs at once (default 3, one worker each)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 parallel=3
@@ -23,17 +25,28 @@ cnn=false
 best=false
 ensemble=false
 refit=false
+seeds=(1 2 3)
+next_is_seeds=false
 for argument in "$@"; do
+    if $next_is_seeds; then
+        [[ $argument =~ ^[0-9]+(,[0-9]+)*$ ]] || {
+            echo "distilled.sh: --seeds $argument: give seeds as whole numbers joined by commas, e.g. 1,2,3" >&2; exit 2; }
+        IFS=, read -r -a seeds <<< "$argument"
+        next_is_seeds=false
+        continue
+    fi
     case $argument in
+        --seeds) next_is_seeds=true ;;
         --cnn) cnn=true ;;
         --best) best=true ;;
         --ensemble) ensemble=true ;;
         --refit) refit=true ;;
         *) [[ $argument =~ ^[1-9][0-9]*$ ]] || {
-               echo "distilled.sh: unknown argument $argument (give PARALLEL, --cnn, --best, --ensemble or --refit)" >&2; exit 2; }
+               echo "distilled.sh: unknown argument $argument (give PARALLEL, --cnn, --best, --ensemble, --refit or --seeds S,S,…)" >&2; exit 2; }
            parallel=$argument ;;
     esac
 done
+$next_is_seeds && { echo "distilled.sh: --seeds needs a list of seeds, e.g. --seeds 1,2,3" >&2; exit 2; }
 source Benchmarks/accuracy/setup.sh
 workers=$(( $(nproc) / parallel )); [ "$workers" -ge 1 ] || workers=1
 
@@ -58,9 +71,9 @@ stage() {
 cnn_recipe() {
     local teacher=$1 log=$2 config=$3 name=$4
     bash Benchmarks/accuracy/cnn_teacher.sh ${teacher:+"$teacher"}
-    stage "$config" "$name" 1 2 3
+    stage "$config" "$name" "${seeds[@]}"
     lscpu | grep -E "Model name|^CPU\(s\)" || true
-    python3 Benchmarks/accuracy/recipe_table.py "runs/$name-1" "runs/$name-2" "runs/$name-3"
+    python3 Benchmarks/accuracy/recipe_table.py "${seeds[@]/#/runs/$name-}"
     grep "accuracy /train" "$log" || true
 }
 if $refit; then
@@ -79,8 +92,8 @@ if $refit || $ensemble || $best || $cnn; then exit 0; fi
 stage datasets/fashion-mnist-teacher.yaml teacher 11 12 13
 [ -f runs/teacher.h5 ] || "$backprop" ensemble --checkpoints runs/teacher-11/model.h5 runs/teacher-12/model.h5 runs/teacher-13/model.h5 \
     --output runs/teacher.h5 | tee runs/teacher.log
-stage datasets/fashion-mnist-distilled.yaml distilled 1 2 3
+stage datasets/fashion-mnist-distilled.yaml distilled "${seeds[@]}"
 
 lscpu | grep -E "Model name|^CPU\(s\)" || true
-python3 Benchmarks/accuracy/recipe_table.py runs/teacher-11 runs/teacher-12 runs/teacher-13 runs/distilled-1 runs/distilled-2 runs/distilled-3
+python3 Benchmarks/accuracy/recipe_table.py runs/teacher-11 runs/teacher-12 runs/teacher-13 "${seeds[@]/#/runs/distilled-}"
 grep "ensemble's accuracy" runs/teacher.log || true
