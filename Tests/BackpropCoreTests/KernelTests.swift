@@ -187,7 +187,7 @@ struct KernelTests {
             w2.withUnsafeMutableBufferPointer { w in
                 g.withUnsafeBufferPointer { g in
                     chunked.withStep(learningRate: 0.01) { rule in
-                        for range in [512..<1003, 0..<7, 7..<512] { rule.apply(w.baseAddress!, along: g.baseAddress! + range.lowerBound, range: range) }
+                        for range in [512..<1003, 0..<7, 7..<512] { rule.apply(w.baseAddress!, along: g.baseAddress! + range.lowerBound, scaledBy: 1, range: range) }
                     }
                 }
             }

@@ -59,38 +59,3 @@ public struct Adam<Scalar: NetworkScalar>: Optimizer {
         }
     }
 }
-
-extension UpdateRule {
-    /// The Adam rule of `UpdateRule.apply` for Float, eight parameters at a
-    /// time: the same operations in the same order, each rounded once, so
-    /// the same bits as the scalar loop. Returns where the scalar loop goes on
-    /// (the last range.count mod 8 parameters).
-    @inline(__always)
-    func adamFloats(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
-                    _ v: UnsafeMutablePointer<Float>, range: Range<Int>, decoupled: Bool) -> Int {
-        typealias Lanes = SIMD8<Float>
-        let (η, λ, β1, β2, ε) = (Float(self.η), Float(self.λ), Float(self.β1), Float(self.β2), Float(self.ε))
-        let (c1, c2) = (Float(correction1), Float(correction2))
-        let (ηλ, oneMinusβ1, oneMinusβ2) = (η * λ, 1 - β1, 1 - β2)
-        let tiny = Lanes(repeating: Float.leastNormalMagnitude)
-        func load(_ p: UnsafePointer<Float>, _ i: Int) -> Lanes { UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self) }
-        func store(_ x: Lanes, _ p: UnsafeMutablePointer<Float>, _ i: Int) { UnsafeMutableRawPointer(p + i).storeBytes(of: x, as: Lanes.self) }
-        /// `normalOrZero`, lane by lane.
-        func normalOrZero(_ x: Lanes) -> Lanes { x.replacing(with: 0, where: (x .< tiny) .& (x .> -tiny)) }
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            var wi = load(w, i)
-            // η * λ * w is (η · λ) · w, as the scalar loop evaluates it.
-            if decoupled { wi -= ηλ * wi }
-            let gi = decoupled ? load(g, i) : load(g, i) + λ * wi
-            let mi = normalOrZero(β1 * load(m, i) + oneMinusβ1 * gi)
-            let vi = normalOrZero(β2 * load(v, i) + oneMinusβ2 * gi * gi)
-            store(mi, m, i)
-            store(vi, v, i)
-            wi -= η * (mi / c1) / ((vi / c2).squareRoot() + ε)
-            store(wi, w, i)
-            i += 8
-        }
-        return i
-    }
-}

@@ -53,23 +53,21 @@ public struct GradientNormClip: Sendable, Equatable {
         return norm > maximumNorm ? Float(maximumNorm / norm) : 1
     }
 
-    /// g_i ← g_i · min(1, C/‖g‖) for all of g (one process).
-    /// - Returns: the factor.
+    /// `rule` over all `count` parameters at `w` along g · min(1, C/‖g‖)
+    /// (one process), a chunk a task on `workers` workers: the chunks' Σ g_i²
+    /// first, then the rule, which scales each g_i as it reads it (the
+    /// rule is element-wise: the same bits as one pass).
+    /// - Returns: the factor min(1, C/‖g‖).
     @discardableResult
-    func clip(_ g: UnsafeMutablePointer<Float>, count: Int, workers: Int) -> Float {
+    func apply(_ rule: UpdateRule<Float>, to w: UnsafeMutablePointer<Float>, along g: UnsafePointer<Float>,
+               count: Int, workers: Int) -> Float {
         let factor = factor(chunkSquares: Self.chunkSquares(g, range: 0..<count, workers: workers))
-        if factor < 1 { for i in 0..<count { g[i] *= factor } }
-        return factor
-    }
-
-    /// `rule` over all `count` parameters at `w` along `g`, a chunk a task on
-    /// `workers` workers (the rule is element-wise: the same bits as one pass).
-    static func apply(_ rule: UpdateRule<Float>, to w: UnsafeMutablePointer<Float>, along g: UnsafePointer<Float>,
-                      count: Int, workers: Int) {
         let (parameters, gradient) = (SharedPointer(base: w), SharedPointer(base: UnsafeMutablePointer(mutating: g)))
-        forEachShard((count + chunkSize - 1) / chunkSize, workers: workers) { _, c in
-            let first = c * chunkSize
-            rule.apply(parameters.base, along: gradient.base + first, range: first..<min(first + chunkSize, count))
+        forEachShard((count + Self.chunkSize - 1) / Self.chunkSize, workers: workers) { _, c in
+            let first = c * Self.chunkSize
+            rule.apply(parameters.base, along: gradient.base + first, scaledBy: factor,
+                       range: first..<min(first + Self.chunkSize, count))
         }
+        return factor
     }
 }

@@ -96,22 +96,25 @@ extension TrainingStep {
             addPerSampleWork(perSample, layer: l, outputs: j, inputs: i, g: g, gb: withBiases ? gb : nil, task: task)
         }
         let productEnd = monotonicNanoseconds()
-        if scale != 1 {
-            for e in 0..<(j.count * i.count) { g[e] *= scale }
-            if withBiases { for e in 0..<j.count { gb[e] *= scale } }
-        }
+        // The rule scales each g_i as it reads it: no pass of its own over g.
         for (row, jj) in j.enumerated() {
             let first = layer.weightOffset + jj * layer.inputCount + i.lowerBound
-            if let recorded { (recorded.baseAddress! + first).update(from: g + row * i.count, count: i.count) }
-            rule.apply(w, along: g + row * i.count, range: first..<(first + i.count))
+            record(g + row * i.count, scaledBy: scale, at: first..<(first + i.count))
+            rule.apply(w, along: g + row * i.count, scaledBy: scale, range: first..<(first + i.count))
         }
         if withBiases {
             let first = layer.biasOffset + j.lowerBound
-            if let recorded { (recorded.baseAddress! + first).update(from: gb, count: j.count) }
-            rule.apply(w, along: gb, range: first..<(first + j.count))
+            record(gb, scaledBy: scale, at: first..<(first + j.count))
+            rule.apply(w, along: gb, scaledBy: scale, range: first..<(first + j.count))
         }
         transposedWeights.refresh(l, layer, from: w, outputs: j, inputs: i)
         return productEnd
+    }
+
+    /// recorded[range] ← g · s, as the rule reads g, when `recordsGradient` is set.
+    private func record(_ g: UnsafePointer<T>, scaledBy s: T, at range: Range<Int>) {
+        guard let recorded else { return }
+        for (e, i) in range.enumerated() { recorded[i] = g[e] * s }
     }
 
     /// Each shard's own chain Σ_{n∈s} δ_j z_i for layer l's w rows `j` and

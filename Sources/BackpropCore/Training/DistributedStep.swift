@@ -236,6 +236,8 @@ final class DistributedStep {
                 if scale != 1 { for e in 0..<width { sum[e] *= scale } }
             }
         }
+        // min(1, C/‖g‖) with a clip, which the rule applies as it reads g.
+        var factor: Float = 1
         if let clip {
             // Every chunk's Σ g_i², in rank order and so in chunk order: the same factor on every rank.
             let squares = mine.isEmpty ? [] : slice.withUnsafeBufferPointer {
@@ -248,12 +250,13 @@ final class DistributedStep {
                     Double(bitPattern: bytes[start..<(start + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) })
                 }
             }
-            let factor = clip.factor(chunkSquares: chunkSquares)
-            if factor < 1 { for e in 0..<width { slice[e] *= factor } }
+            factor = clip.factor(chunkSquares: chunkSquares)
         }
         parameters.withUnsafeMutableBufferPointer { w in
             slice.withUnsafeBufferPointer { g in
-                optimizer.withStep(learningRate: η) { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, range: mine) }
+                optimizer.withStep(learningRate: η) { rule in
+                    rule.apply(w.baseAddress!, along: g.baseAddress!, scaledBy: factor, range: mine)
+                }
             }
         }
 

@@ -58,6 +58,8 @@ public final class Trainer {
     private let clip: GradientNormClip?
     /// The step's whole gradient, when clipping needs it before the update (empty otherwise).
     private var clippedGradient: [Float] = []
+    /// min(1, C/‖g‖) of the last clipped step, which the rule applied to `clippedGradient`.
+    private var clipFactor: Float = 1
     /// Where the steps' batches come from (the dataset's source's supply, started by the first step).
     private var supply: (any BatchSupply)?
     /// Seconds the steps waited for data from supplies before the current one.
@@ -169,7 +171,7 @@ public final class Trainer {
     /// - Precondition: `recordsGradient` was set before that step.
     public var lastGradient: [Float] {
         let recorded = trainingStep.gradient
-        return clippedGradient.isEmpty ? recorded : clippedGradient
+        return clippedGradient.isEmpty ? recorded : clippedGradient.map { $0 * clipFactor }
     }
 
     /// One optimizer step on the next batch: the forward pass, then the
@@ -213,8 +215,8 @@ public final class Trainer {
                             let sum = trainingStep.step(dataset: data, indices: indices, scale: scale, rule: .copying(into: g.baseAddress!),
                                                         parameters: w.baseAddress!, perSample: perSample, at: key)
                             guard sum.isFinite else { return sum }
-                            clip.clip(g.baseAddress!, count: g.count, workers: configuration.workers)
-                            GradientNormClip.apply(rule, to: w.baseAddress!, along: g.baseAddress!, count: g.count, workers: configuration.workers)
+                            clipFactor = clip.apply(rule, to: w.baseAddress!, along: g.baseAddress!, count: g.count,
+                                                    workers: configuration.workers)
                             trainingStep.refreshTransposedWeights(from: w.baseAddress!)
                             return sum
                         }
