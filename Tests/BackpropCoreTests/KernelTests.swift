@@ -269,7 +269,7 @@ struct KernelTests {
         }
         let log = PhaseLog(tasks: total)
         let job = RowPhases(log: log, rows: rows, columns: columns)
-        runPhases(columns.count, workers: workers, counters: counters, job)
+        runPhases(columns.count, team: Team(workers: workers), counters: counters, job)
         #expect(log.clock.pointee == 2 * total, "a task ran twice or not at all")
         let first = job.firstTask
         for p in 1..<columns.count {
@@ -293,7 +293,7 @@ struct KernelTests {
             counters.phaseEnds[p] = total
         }
         let log = PhaseLog(tasks: total)
-        runPhases(sizes.count, workers: workers, counters: counters, LoggedPhases(log: log, firstTask: firstTask))
+        runPhases(sizes.count, team: Team(workers: workers), counters: counters, LoggedPhases(log: log, firstTask: firstTask))
         #expect(log.started.allSatisfy { $0 >= 0 } && log.ended.allSatisfy { $0 >= 0 })
         #expect(log.clock.pointee == 2 * total, "a task ran twice")
         for p in 1..<sizes.count {

@@ -37,6 +37,8 @@ public final class GemmCeiling {
     /// z and δ of every layer for the whole batch, w, and one gradient per worker.
     private let buffers: UnsafeMutableBufferPointer<Float>
     private let counters: PhaseCounters
+    /// The workers of every measured step, as a training step keeps them.
+    private let team: Team
     let transposedWeights: TransposedWeights<Float>
 
     public init(network: Network<Float>, batchSize: Int, shardSize: Int, workerCount: Int, engine: Engine) {
@@ -50,6 +52,7 @@ public final class GemmCeiling {
         // Plausible values (the products do not depend on them; zeros would do).
         buffers.initialize(repeating: 0.5)
         counters = PhaseCounters(maximumPhases: 3 * network.layers.count)
+        team = Team(workers: self.workerCount)
         transposedWeights = TransposedWeights(network)
     }
 
@@ -63,7 +66,7 @@ public final class GemmCeiling {
             counters.phaseEnds[p] = (p == 0 ? 0 : counters.phaseEnds[p - 1]) + grid.grid.count
         }
         let start = monotonicNanoseconds()
-        for _ in 0..<steps { runPhases(phaseCount, workers: workerCount, counters: counters, job) }
+        for _ in 0..<steps { runPhases(phaseCount, team: team, counters: counters, job) }
         let elapsed = seconds(from: start, to: monotonicNanoseconds())
         return Double(steps * batchSize) / elapsed
     }

@@ -3,10 +3,10 @@
 /// update, on any number of workers, with bits that depend on neither the
 /// worker count nor the kernel path.
 ///
-/// A step is one parallel region running the phases of a `StepPlan`
-/// (gather, forward layer by layer, loss, then δ layer by layer down while
-/// the layer above takes its gradient and update); workers claim its tasks
-/// in order. The tasks are fixed by the shapes alone. Each output element
+/// A step runs the phases of a `StepPlan` (gather, forward layer by layer,
+/// loss, then δ layer by layer down while the layer above takes its
+/// gradient and update) on the step's `Team`, whose workers stay awake from
+/// one step to the next and claim its tasks in order. The tasks are fixed by the shapes alone. Each output element
 /// of a product is one fma chain (`MatrixProduct`), so the blocks can be
 /// cut anywhere; the weight gradient's chains run over each shard of
 /// `shardSize` rows and the shards' chains are added in shard order, so
@@ -43,6 +43,8 @@ public final class TrainingStep<T: NetworkScalar> {
     let transposedWeights: TransposedWeights<T>
     let timer: StepTimer
     private let counters: PhaseCounters
+    /// The workers, awake from one step to the next.
+    private let team: Team
     /// The last step's gradient, when `recordsGradient` is set.
     private(set) var recorded: UnsafeMutableBufferPointer<T>?
     /// Samples in the batch of the last step.
@@ -57,8 +59,16 @@ public final class TrainingStep<T: NetworkScalar> {
     /// Allocates every buffer the batches of up to `batchSize` samples need;
     /// wᵀ is taken from `network`'s parameters now and kept current by the
     /// steps (a caller that changes the parameters otherwise must make a new one).
-    public init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic,
+    public convenience init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic,
                 labelSmoothing: T = 0, distillation: Distillation? = nil, regularization: KeyedRegularization = KeyedRegularization()) {
+        self.init(network: network, batchSize: batchSize, shardSize: shardSize, workerCount: workerCount, kernel: kernel,
+                  labelSmoothing: labelSmoothing, distillation: distillation, regularization: regularization, regionThreads: nil)
+    }
+
+    /// The step of the public initializer, whose team's region starts only
+    /// `regionThreads` of workers 1..<W when given (`Team`; tests).
+    init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel,
+         labelSmoothing: T, distillation: Distillation?, regularization: KeyedRegularization, regionThreads: Int?) {
         precondition(batchSize > 0 && shardSize > 0 && workerCount > 0,
                      "batch \(batchSize), shard \(shardSize), workers \(workerCount) must be positive")
         precondition(labelSmoothing == 0 || (network.loss == .crossEntropy && labelSmoothing > 0 && labelSmoothing < 1),
@@ -90,6 +100,7 @@ public final class TrainingStep<T: NetworkScalar> {
                               workerCount: workerCount, distils: distillation != nil)
         transposedWeights = TransposedWeights(network)
         timer = StepTimer(workerCount: workerCount)
+        team = Team(workers: workerCount, regionThreads: regionThreads)
         counters = PhaseCounters(maximumPhases: StepPlan.maximumPhases(layerCount: network.layers.count),
                                  maximumRowBlocks: (batchSize + StepPlan.blockRows - 1) / StepPlan.blockRows)
     }
@@ -214,7 +225,7 @@ public final class TrainingStep<T: NetworkScalar> {
         }
         let job = StepJob(step: self, plan: current, dataset: dataset, batch: SharedPointer(base: batch),
                           w: SharedPointer(base: w), destination: destination, perSample: perSample, key: key)
-        runPhases(current.phases.count, workers: workerCount, counters: counters, job)
+        runPhases(current.phases.count, team: team, counters: counters, job)
     }
 }
 

@@ -99,9 +99,9 @@ extension PhasedJob {
     func marks(phase: Int, task: Int) -> Int? { nil }
 }
 
-/// The counters of one `runPhases` region: the next task to claim, the
-/// tasks done in each phase, and in each of its row blocks, each on its own
-/// cache line. Reset by `runPhases`; owned by one caller at a time.
+/// The counters of one `runPhases` call: the tasks done in each phase, and
+/// in each of its row blocks, each on its own cache line. Reset by
+/// `runPhases`; owned by one caller at a time.
 final class PhaseCounters: @unchecked Sendable {
     /// Longs per counter: a cache line, and then some (adjacent-line prefetch).
     private static let spacing = 16
@@ -114,7 +114,7 @@ final class PhaseCounters: @unchecked Sendable {
     init(maximumPhases: Int, maximumRowBlocks: Int = 0) {
         self.maximumPhases = maximumPhases
         self.maximumRowBlocks = maximumRowBlocks
-        let count = (1 + maximumPhases * (1 + maximumRowBlocks)) * Self.spacing
+        let count = maximumPhases * (1 + maximumRowBlocks) * Self.spacing
         storage = .allocate(capacity: count)
         storage.initialize(repeating: 0, count: count)
         phaseEnds = .allocate(capacity: maximumPhases)
@@ -126,8 +126,7 @@ final class PhaseCounters: @unchecked Sendable {
         phaseEnds.deallocate()
     }
 
-    var next: UnsafeMutablePointer<Int> { storage }
-    func done(_ phase: Int) -> UnsafeMutablePointer<Int> { storage + (1 + phase * (1 + maximumRowBlocks)) * Self.spacing }
+    func done(_ phase: Int) -> UnsafeMutablePointer<Int> { storage + phase * (1 + maximumRowBlocks) * Self.spacing }
     func done(_ phase: Int, rowBlock: Int) -> UnsafeMutablePointer<Int> {
         precondition(rowBlock < maximumRowBlocks, "row block \(rowBlock) beyond \(maximumRowBlocks)")
         return done(phase) + (1 + rowBlock) * Self.spacing
@@ -138,7 +137,6 @@ final class PhaseCounters: @unchecked Sendable {
 
     /// Zeroes every counter of the first `phaseCount` phases.
     func reset(phases phaseCount: Int) {
-        backprop_atomic_store(next, 0)
         for p in 0..<phaseCount {
             backprop_atomic_store(done(p), 0)
             for b in 0..<maximumRowBlocks { backprop_atomic_store(done(p, rowBlock: b), 0) }
@@ -147,45 +145,40 @@ final class PhaseCounters: @unchecked Sendable {
 }
 
 /// Runs every task of `phaseCount` phases (sizes in `counters.phaseEnds`) on
-/// `workers` concurrent workers, in one region. Workers claim tasks in
-/// order from one counter and, before running a task, wait until what it
-/// needs of the previous phase is done (`PhasedJob.needs`). A worker waits
-/// only on tasks already claimed, by workers that are running them, so the
-/// region finishes even if the workers run one after another; which worker
-/// runs which task varies, and must not matter.
-func runPhases<Job: PhasedJob>(_ phaseCount: Int, workers: Int, counters: PhaseCounters, _ job: Job) {
+/// the workers of `team`. Workers claim tasks in order (`Team.run`) and,
+/// before running a task, wait until what it needs of the previous phase
+/// is done (`PhasedJob.needs`). A worker waits only on tasks already
+/// claimed, by workers that are running them, so the phases finish even if
+/// the workers run one after another; which worker runs which task varies,
+/// and must not matter.
+func runPhases<Job: PhasedJob>(_ phaseCount: Int, team: Team, counters: PhaseCounters, _ job: Job) {
     precondition(phaseCount <= counters.maximumPhases, "\(phaseCount) phases for \(counters.maximumPhases) counters")
     let total = phaseCount == 0 ? 0 : counters.phaseEnds[phaseCount - 1]
     counters.reset(phases: phaseCount)
-    onWorkers(max(1, min(workers, total)), PhaseRunner(job: job, total: total, counters: counters))
+    team.run(tasks: total, PhasedTasks(job: job, counters: counters))
 }
 
-private struct PhaseRunner<Job: PhasedJob>: WorkerJob {
+/// Task t of the phases: the phase it lies in, its wait for what it needs, then its run and its counts.
+private struct PhasedTasks<Job: PhasedJob>: TeamJob {
     let job: Job
-    let total: Int
     let counters: PhaseCounters
 
-    func run(worker: Int) {
+    func run(worker: Int, task t: Int) {
         var phase = 0
-        while true {
-            let t = backprop_atomic_fetch_add(counters.next, 1)
-            if t >= total { return }
-            // Claims only move forward: the phase never decreases.
-            while t >= counters.phaseEnds[phase] { phase += 1 }
-            let task = t - (phase == 0 ? 0 : counters.phaseEnds[phase - 1])
-            if phase > 0 {
-                if let (blocks, perBlock) = job.needs(phase: phase, task: task) {
-                    for b in blocks { backprop_wait_at_least(counters.done(phase - 1, rowBlock: b), perBlock) }
-                } else {
-                    backprop_wait_at_least(counters.done(phase - 1), counters.tasks(in: phase - 1))
-                }
+        while t >= counters.phaseEnds[phase] { phase += 1 }
+        let task = t - (phase == 0 ? 0 : counters.phaseEnds[phase - 1])
+        if phase > 0 {
+            if let (blocks, perBlock) = job.needs(phase: phase, task: task) {
+                for b in blocks { backprop_wait_at_least(counters.done(phase - 1, rowBlock: b), perBlock) }
+            } else {
+                backprop_wait_at_least(counters.done(phase - 1), counters.tasks(in: phase - 1))
             }
-            job.run(worker: worker, phase: phase, task: task)
-            if let b = job.marks(phase: phase, task: task) {
-                _ = backprop_atomic_fetch_add(counters.done(phase, rowBlock: b), 1)
-            }
-            _ = backprop_atomic_fetch_add(counters.done(phase), 1)
         }
+        job.run(worker: worker, phase: phase, task: task)
+        if let b = job.marks(phase: phase, task: task) {
+            _ = backprop_atomic_fetch_add(counters.done(phase, rowBlock: b), 1)
+        }
+        _ = backprop_atomic_fetch_add(counters.done(phase), 1)
     }
 }
 

@@ -73,4 +73,19 @@ void backprop_atomic_store(long *p, long v);
 /// Waits, spinning then yielding, until *p >= value (acquire).
 void backprop_wait_at_least(const long *p, long value);
 
+/// Compares *p with `expected` and, if equal, stores `desired` (sequentially
+/// consistent); returns 1 if it stored.
+int backprop_atomic_compare_exchange(long *p, long expected, long desired);
+
+// MARK: - A team's parking (Team.swift): workers that wait for the next
+// step spin, then yield, then sleep in the kernel until it is published.
+
+/// Waits until *generation != seen (acquire) and returns it: about `spin_ns`
+/// nanoseconds of pause and yield loops, then asleep (futex on its low 32
+/// bits, counted in *sleepers while there) until `backprop_publish` wakes it.
+long backprop_await_change(const long *generation, long seen, long *sleepers, long spin_ns);
+/// *generation += 1 (sequentially consistent), then wakes every sleeper, if
+/// *sleepers says there may be one; returns the new value.
+long backprop_publish(long *generation, const long *sleepers);
+
 #endif
