@@ -119,6 +119,16 @@ struct Bench: ParsableCommand {
             report.results.append(subject.row(steps: stepsPerRepetition, baseline: baseline))
             if !json { print(report.results.last!.phaseLine) }
         }
+        // The cost of starting and synchronising the workers alone, per worker count.
+        report.synchronization = counts.map { SynchronizationCost.measure(workers: $0) }
+        if !json {
+            for cost in report.synchronization {
+                print(String(format: "%2ld worker%@: beyond its tasks of %.0f µs, a step on the team takes %.1f µs, a phase boundary %.1f µs "
+                             + "(a concurrentPerform region, as a step once began: %.1f µs)", SynchronizationCost.taskMicroseconds,
+                             cost.workers, cost.workers == 1 ? " " : "s", cost.teamStepMicroseconds,
+                             cost.phaseBoundaryMicroseconds, cost.regionMicroseconds))
+            }
+        }
         if products {
             report.products = timeProducts()
             if !json { print(report.productTable) }

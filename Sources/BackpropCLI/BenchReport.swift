@@ -1,4 +1,5 @@
 import Foundation
+import BackpropCore
 
 // What `backprop bench` reports: one row per worker count, the products
 // alone, DP-SGD steps, and their text tables (the measurement itself is in
@@ -27,7 +28,7 @@ struct BenchRow: Codable {
     var stepMilliseconds: Double
     /// Per step, worker time divided by the workers: conversion (gather),
     /// forward (and loss), backward (δ and the gradient products), update
-    /// (scaling, the optimizer, wᵀ).
+    /// (the optimizer's rule with the gradient's scale folded in, wᵀ).
     var phaseMilliseconds: [String: Double]
 
     var phaseLine: String {
@@ -67,6 +68,8 @@ struct BenchReport: Codable {
     var peakResidentMiB: Double
     /// DP-SGD steps beside the plain ones (`--dp`).
     var privateSteps: [PrivateRow] = []
+    /// The cost of starting and synchronising the workers, per worker count.
+    var synchronization: [SynchronizationCost] = []
 
     var table: String {
         func pad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }

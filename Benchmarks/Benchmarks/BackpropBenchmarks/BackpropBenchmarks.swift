@@ -74,7 +74,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("optimizer update, momentum, 235,146 parameters", configuration: timing) { benchmark in
-        var optimizer = OptimizerSettings(kind: .momentum, learningRate: 0.05, momentum: 0.9)
+        var optimizer = OptimizerSettings(kind: .momentum, momentum: 0.9)
             .makeOptimizer(parameterCount: 235_146, scalar: Float.self)
         var parameters = [Float](repeating: 0.5, count: 235_146)
         let gradient = [Float](repeating: 0.001, count: 235_146)

@@ -57,6 +57,11 @@ final class Team: @unchecked Sendable {
     /// returns when every one has finished. Owned by one caller at a time.
     func run<Job: TeamJob>(tasks: Int, _ job: Job) {
         if tasks == 0 { return }
+        if helperCount == 0 {
+            // No one to share with: the tasks in order, on the caller.
+            for task in 0..<tasks { job.run(worker: 0, task: task) }
+            return
+        }
         precondition(tasks <= Words.maximumTasks, "\(tasks) tasks in one step; a team runs at most \(Words.maximumTasks)")
         if helperCount > 0 && !regionStarted { startRegion() }
         withUnsafePointer(to: job) { job in
@@ -69,11 +74,7 @@ final class Team: @unchecked Sendable {
                 backprop_atomic_store(words.job, Int(bitPattern: UnsafeRawPointer(runner)))
                 backprop_atomic_store(words.finished, 0)
                 backprop_atomic_store(words.next, Words.claim(generation: generation, total: tasks, task: 0))
-                if helperCount > 0 {
-                    _ = backprop_publish(words.generation, words.sleepers)
-                } else {
-                    backprop_atomic_store(words.generation, generation)
-                }
+                _ = backprop_publish(words.generation, words.sleepers)
                 TeamView(words: words).work(worker: 0, generation: generation)
                 // Every task finished: no worker touches this step's
                 // counters or its job after this.
@@ -116,11 +117,22 @@ private struct TeamView {
     let words: Team.Words
 
     /// Claims step `generation`'s tasks until there are none; runs each.
+    /// The job is read only once a task of it is claimed (it lives until
+    /// that task finishes), then once for all of this worker's tasks.
     func work(worker: Int, generation: Int) {
-        while let task = claim(generation: generation) {
-            let runner = UnsafeRawPointer(bitPattern: backprop_atomic_load(words.job))!
-            runner.assumingMemoryBound(to: (any TaskRunner).self).pointee.run(worker: worker, task: task)
+        guard let first = claim(generation: generation) else { return }
+        let runner = UnsafeRawPointer(bitPattern: backprop_atomic_load(words.job))!
+        runner.assumingMemoryBound(to: (any TaskRunner).self).pointee.run(worker: worker, first: first, generation: generation, team: self)
+    }
+
+    /// Runs `task`, counts it finished, and claims the next, until none is left.
+    @inline(__always)
+    func runAll<Job: TeamJob>(_ job: Job, worker: Int, first: Int, generation: Int) {
+        var task: Int? = first
+        while let t = task {
+            job.run(worker: worker, task: t)
             _ = backprop_atomic_fetch_add(words.finished, 1)
+            task = claim(generation: generation)
         }
     }
 
@@ -182,12 +194,14 @@ protocol TeamJob: Sendable {
 
 /// A job type the team's workers can call without knowing it.
 private protocol TaskRunner {
-    func run(worker: Int, task: Int)
+    func run(worker: Int, first: Int, generation: Int, team: TeamView)
 }
 
 /// Points at a job on the stack of `Team.run`, which returns only after
 /// every task has finished.
 private struct TaskPointer<Job: TeamJob>: TaskRunner {
     let job: UnsafePointer<Job>
-    func run(worker: Int, task: Int) { job.pointee.run(worker: worker, task: task) }
+    func run(worker: Int, first: Int, generation: Int, team: TeamView) {
+        team.runAll(job.pointee, worker: worker, first: first, generation: generation)
+    }
 }
