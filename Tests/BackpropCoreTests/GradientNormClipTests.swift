@@ -1,4 +1,4 @@
-import BackpropCore
+@testable import BackpropCore
 import BackpropTestSupport
 import Foundation
 import Testing
@@ -90,5 +90,24 @@ struct GradientNormClipTests {
         } catch {
             guard case .outOfDomain(.declared("clipNorm"), _, _) = error else { Issue.record("\(error)"); return }
         }
+    }
+}
+
+/// The chunks' Σ g_i², eight chains side by side.
+struct ChunkSquareTests {
+    @Test("each chunk's Σ g_i², eight chunks a group side by side, has the bits of a loop over the chunk, for whole and partial groups and a short last chunk",
+          arguments: [1, 4096, 4097, 8 * 4096, 8 * 4096 + 5, 11 * 4096 + 777, 17 * 4096])
+    func groupsEqualLoops(count: Int) {
+        var generator = SeededGenerator(seed: UInt64(count))
+        let offset = 2 * GradientNormClip.chunkSize
+        let g = (0..<(offset + count)).map { _ in Float(generator.nextNormal()) * 3 }
+        let range = offset..<(offset + count)
+        let got = g.withUnsafeBufferPointer { GradientNormClip.chunkSquares($0.baseAddress!, range: range, workers: 3) }
+        let expected = stride(from: range.lowerBound, to: range.upperBound, by: GradientNormClip.chunkSize).map { first in
+            var sum = 0.0
+            for i in first..<min(first + GradientNormClip.chunkSize, range.upperBound) { sum += Double(g[i]) * Double(g[i]) }
+            return sum
+        }
+        #expect(got.map(\.bitPattern) == expected.map(\.bitPattern))
     }
 }

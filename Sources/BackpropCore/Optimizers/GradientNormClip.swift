@@ -27,7 +27,8 @@ public struct GradientNormClip: Sendable, Equatable {
         self.maximumNorm = maximumNorm
     }
 
-    /// s_c = Σ_{i∈c} g_i² of each chunk of `range`, in chunk order.
+    /// s_c = Σ_{i∈c} g_i² of each chunk of `range`, in chunk order, a group
+    /// of chunks a task on `workers` workers (`DistributedStep`'s slice).
     /// - Precondition: `range` starts on a chunk boundary.
     static func chunkSquares(_ g: UnsafePointer<Float>, range: Range<Int>, workers: Int) -> [Double] {
         precondition(range.lowerBound % chunkSize == 0, "\(range) does not start on a chunk of \(chunkSize)")
@@ -36,38 +37,125 @@ public struct GradientNormClip: Sendable, Equatable {
         let gradient = SharedPointer(base: UnsafeMutablePointer(mutating: g))
         squares.withUnsafeMutableBufferPointer { s in
             let sums = SharedPointer(base: s.baseAddress!)
-            // Each chunk writes only its own slot.
-            forEachShard(chunks, workers: workers) { _, c in
-                let first = range.lowerBound + c * chunkSize, last = min(first + chunkSize, range.upperBound)
-                var sum = 0.0
-                for i in first..<last { sum += Double(gradient.base[i]) * Double(gradient.base[i]) }
-                sums.base[c] = sum
+            // Each group writes only its own chunks' slots.
+            forEachShard((chunks + groupSize - 1) / groupSize, workers: workers) { _, group in
+                sumSquares(gradient.base, range: range, group: group, into: sums.base)
             }
         }
         return squares
     }
 
+    /// Chunks whose sums run side by side, one a lane.
+    static let groupSize = 8
+
+    /// s_c of the chunks of group `group` of `range` (chunks 8·group …), into
+    /// `sums`[c]. Each s_c is its own chain in index order, one lane each:
+    /// the same bits as a loop over the chunk, eight chains in flight at once
+    /// (one chain alone waits on each add's latency).
+    static func sumSquares(_ g: UnsafePointer<Float>, range: Range<Int>, group: Int, into sums: UnsafeMutablePointer<Double>) {
+        typealias Lanes = SIMD8<Double>
+        let chunks = (range.count + chunkSize - 1) / chunkSize
+        let first = group * groupSize, last = min(first + groupSize, chunks)
+        func length(_ c: Int) -> Int { min(chunkSize, range.count - c * chunkSize) }
+        // The lanes' common length: every chunk of the group is whole but perhaps the range's last.
+        let common = (first..<last).map(length).min() ?? 0
+        let base = g + range.lowerBound + first * chunkSize
+        var sum = Lanes.zero
+        if last - first == groupSize {
+            for i in 0..<common {
+                var x = Lanes.zero
+                for lane in 0..<groupSize { x[lane] = Double(base[lane * chunkSize + i]) }
+                sum += x * x
+            }
+        } else {
+            for lane in 0..<(last - first) {
+                for i in 0..<common { sum[lane] += Double(base[lane * chunkSize + i]) * Double(base[lane * chunkSize + i]) }
+            }
+        }
+        for c in first..<last {
+            var s = sum[c - first]
+            let chunk = base + (c - first) * chunkSize
+            for i in common..<length(c) { s += Double(chunk[i]) * Double(chunk[i]) }
+            sums[c] = s
+        }
+    }
+
     /// min(1, C/‖g‖) from every chunk's s_c, in chunk order; 1 for g = 0.
-    func factor(chunkSquares: [Double]) -> Float {
+    func factor(chunkSquares: UnsafeBufferPointer<Double>) -> Float {
         let norm = chunkSquares.reduce(0, +).squareRoot()
         return norm > maximumNorm ? Float(maximumNorm / norm) : 1
     }
 
-    /// `rule` over all `count` parameters at `w` along g · min(1, C/‖g‖)
-    /// (one process), a chunk a task on `workers` workers: the chunks' Σ g_i²
-    /// first, then the rule, which scales each g_i as it reads it (the
-    /// rule is element-wise: the same bits as one pass).
+    /// min(1, C/‖g‖) from every chunk's s_c, in chunk order; 1 for g = 0.
+    func factor(chunkSquares: [Double]) -> Float {
+        chunkSquares.withUnsafeBufferPointer { factor(chunkSquares: $0) }
+    }
+}
+
+extension TrainingStep where T == Float {
+    /// The update of a clipped step (one process), as one run of the step's
+    /// team: every chunk's s_c (groups of chunks), then `rule` over each
+    /// chunk of w along g · min(1, C/‖g‖) (each task takes the factor from
+    /// all the s_c, in chunk order: the same value on every task), then wᵀ
+    /// refreshed in blocks of rows. The rule is element-wise, so the same
+    /// bits as one pass.
     /// - Returns: the factor min(1, C/‖g‖).
-    @discardableResult
-    func apply(_ rule: UpdateRule<Float>, to w: UnsafeMutablePointer<Float>, along g: UnsafePointer<Float>,
-               count: Int, workers: Int) -> Float {
-        let factor = factor(chunkSquares: Self.chunkSquares(g, range: 0..<count, workers: workers))
-        let (parameters, gradient) = (SharedPointer(base: w), SharedPointer(base: UnsafeMutablePointer(mutating: g)))
-        forEachShard((count + Self.chunkSize - 1) / Self.chunkSize, workers: workers) { _, c in
-            let first = c * Self.chunkSize
-            rule.apply(parameters.base, along: gradient.base + first, scaledBy: factor,
-                       range: first..<min(first + Self.chunkSize, count))
+    func applyClipped(_ rule: UpdateRule<Float>, clip: GradientNormClip, to w: UnsafeMutablePointer<Float>,
+                      along g: UnsafePointer<Float>) -> Float {
+        let count = parameterCount, chunks = (count + GradientNormClip.chunkSize - 1) / GradientNormClip.chunkSize
+        let squares = UnsafeMutableBufferPointer<Double>.allocate(capacity: chunks)
+        defer { squares.deallocate() }
+        squares.initialize(repeating: 0)
+        let job = ClippedUpdate(step: self, rule: rule, clip: clip, w: SharedPointer(base: w),
+                                g: SharedPointer(base: UnsafeMutablePointer(mutating: g)),
+                                squares: SharedPointer(base: squares.baseAddress!), chunks: chunks)
+        for (p, tasks) in job.taskCounts.enumerated() { tailCounters.phaseEnds[p] = (p == 0 ? 0 : tailCounters.phaseEnds[p - 1]) + tasks }
+        runPhases(3, team: team, counters: tailCounters, job)
+        return clip.factor(chunkSquares: UnsafeBufferPointer(squares))
+    }
+}
+
+/// A clipped step's update as phases of the step's team: the chunks' Σ g_i²,
+/// the rule over each chunk, wᵀ.
+private struct ClippedUpdate: PhasedJob, @unchecked Sendable {
+    // Sendable: each task writes only its own chunks' s_c, its own chunk of w
+    // and the optimizer's state, or its own rows of wᵀ; a phase reads what
+    // the phases before it wrote.
+    let step: TrainingStep<Float>
+    let rule: UpdateRule<Float>
+    let clip: GradientNormClip
+    let w: SharedPointer<Float>, g: SharedPointer<Float>, squares: SharedPointer<Double>
+    let chunks: Int
+    /// wᵀ's tasks: each layer's rows (outputs) in blocks of `refreshRows`.
+    let refreshBlocks: [(layer: Int, outputs: Range<Int>)]
+
+    static let refreshRows = 32
+
+    init(step: TrainingStep<Float>, rule: UpdateRule<Float>, clip: GradientNormClip, w: SharedPointer<Float>,
+         g: SharedPointer<Float>, squares: SharedPointer<Double>, chunks: Int) {
+        (self.step, self.rule, self.clip, self.w, self.g, self.squares, self.chunks) = (step, rule, clip, w, g, squares, chunks)
+        refreshBlocks = step.layers.enumerated().flatMap { l, layer in
+            stride(from: 0, to: layer.outputCount, by: Self.refreshRows).map { (l, $0..<min($0 + Self.refreshRows, layer.outputCount)) }
         }
-        return factor
+    }
+
+    var taskCounts: [Int] {
+        [(chunks + GradientNormClip.groupSize - 1) / GradientNormClip.groupSize, chunks, refreshBlocks.count]
+    }
+
+    func run(worker: Int, phase: Int, task: Int) {
+        switch phase {
+        case 0:
+            GradientNormClip.sumSquares(g.base, range: 0..<step.parameterCount, group: task, into: squares.base)
+        case 1:
+            let factor = clip.factor(chunkSquares: UnsafeBufferPointer(start: squares.base, count: chunks))
+            let first = task * GradientNormClip.chunkSize
+            rule.apply(w.base, along: g.base + first, scaledBy: factor,
+                       range: first..<min(first + GradientNormClip.chunkSize, step.parameterCount))
+        default:
+            let (l, outputs) = refreshBlocks[task]
+            let layer = step.layers[l]
+            step.transposedWeights.refresh(l, layer, from: w.base, outputs: outputs, inputs: 0..<layer.inputCount)
+        }
     }
 }

@@ -47,16 +47,25 @@ public struct WeightAverage: Sendable, Equatable {
     /// Whether there is an average to evaluate (SWA: once its first epoch has ended).
     public var isActive: Bool { !parameters.isEmpty }
 
-    /// After a step to `position`, the `parameters` θ (of `count` values) folded in as the kind says, on `workers` workers.
-    mutating func update(after position: TrainingPosition, parameters θ: UnsafePointer<Float>, count: Int, workers: Int) {
+    /// After a step to `position`, the `parameters` θ (of `count` values) folded in as the kind says, on the workers of `team`.
+    mutating func update(after position: TrainingPosition, parameters θ: UnsafePointer<Float>, count: Int, on team: Team) {
         let source = SharedPointer(base: UnsafeMutablePointer(mutating: θ))
         switch kind {
         case .exponential(let d):
             self.count += 1
             let e = 1 - d
-            Self.forEachChunk(of: &parameters, workers: workers) { a, range in
+            // θ̄ ← d·θ̄ + (1 − d)·θ, eight lanes at a time, then the rest: the same operations either way.
+            Self.forEachChunk(of: &parameters, on: team) { a, range in
                 let θ = source.base
-                for i in range { a[i] = d * a[i] + e * θ[i] }
+                var i = range.lowerBound
+                while i + 8 <= range.upperBound {
+                    store8(d * load8(a + i) + e * load8(θ + i), a + i)
+                    i += 8
+                }
+                while i < range.upperBound {
+                    a[i] = d * a[i] + e * θ[i]
+                    i += 1
+                }
             }
         case .uniform(let start):
             // An epoch has just ended when the position is at a batch 0; epochs finished = position.epoch.
@@ -67,21 +76,21 @@ public struct WeightAverage: Sendable, Equatable {
                 return
             }
             let n = Float(self.count)
-            Self.forEachChunk(of: &parameters, workers: workers) { a, range in
+            Self.forEachChunk(of: &parameters, on: team) { a, range in
                 let θ = source.base
                 for i in range { a[i] = a[i] + (θ[i] - a[i]) / n }
             }
         }
     }
 
-    /// `body(θ̄, range)` over every index, a chunk of 16,384 a task on `workers` workers.
-    private static func forEachChunk(of values: inout [Float], workers: Int,
+    /// `body(θ̄, range)` over every index, a chunk of 16,384 a task, on the workers of `team`.
+    private static func forEachChunk(of values: inout [Float], on team: Team,
                                      _ body: @escaping @Sendable (UnsafeMutablePointer<Float>, Range<Int>) -> Void) {
         let chunk = 16_384
         let count = values.count
         values.withUnsafeMutableBufferPointer { buffer in
             let average = SharedPointer(base: buffer.baseAddress!)
-            forEachShard((count + chunk - 1) / chunk, workers: workers) { _, c in
+            team.forEach((count + chunk - 1) / chunk) { c in
                 body(average.base, (c * chunk)..<min((c + 1) * chunk, count))
             }
         }

@@ -44,7 +44,9 @@ public final class TrainingStep<T: NetworkScalar> {
     let timer: StepTimer
     private let counters: PhaseCounters
     /// The workers, awake from one step to the next.
-    private let team: Team
+    let team: Team
+    /// The counters of a clipped step's update (`applyClipped`).
+    let tailCounters = PhaseCounters(maximumPhases: 3)
     /// The last step's gradient, when `recordsGradient` is set.
     private(set) var recorded: UnsafeMutableBufferPointer<T>?
     /// Samples in the batch of the last step.

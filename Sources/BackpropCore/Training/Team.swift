@@ -83,6 +83,16 @@ final class Team: @unchecked Sendable {
         }
     }
 
+    /// `body(t)` for t in 0..<`tasks`, each once, on the team's workers.
+    func forEach(_ tasks: Int, _ body: @Sendable (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in run(tasks: tasks, ClosureTasks(body: body)) }
+    }
+
+    private struct ClosureTasks: TeamJob {
+        let body: @Sendable (Int) -> Void
+        func run(worker: Int, task: Int) { body(task) }
+    }
+
     /// Starts the region of workers 1..<W on a thread of its own, which
     /// waits in it until the team ends.
     private func startRegion() {
@@ -123,16 +133,21 @@ private struct TeamView {
         guard let first = claim(generation: generation) else { return }
         let runner = UnsafeRawPointer(bitPattern: backprop_atomic_load(words.job))!
         runner.assumingMemoryBound(to: (any TaskRunner).self).pointee.run(worker: worker, first: first, generation: generation, team: self)
+        // The last task counts only now that this worker holds no copy of
+        // the job: `run` may return, and the job's closures end, once it does.
+        _ = backprop_atomic_fetch_add(words.finished, 1)
     }
 
-    /// Runs `task`, counts it finished, and claims the next, until none is left.
+    /// Runs `first`, then claims and runs the next until none is left;
+    /// counts every task finished but the last (`work` counts it).
     @inline(__always)
     func runAll<Job: TeamJob>(_ job: Job, worker: Int, first: Int, generation: Int) {
-        var task: Int? = first
-        while let t = task {
-            job.run(worker: worker, task: t)
+        var task = first
+        while true {
+            job.run(worker: worker, task: task)
+            guard let next = claim(generation: generation) else { return }
             _ = backprop_atomic_fetch_add(words.finished, 1)
-            task = claim(generation: generation)
+            task = next
         }
     }
 

@@ -215,9 +215,7 @@ public final class Trainer {
                             let sum = trainingStep.step(dataset: data, indices: indices, scale: scale, rule: .copying(into: g.baseAddress!),
                                                         parameters: w.baseAddress!, perSample: perSample, at: key)
                             guard sum.isFinite else { return sum }
-                            clipFactor = clip.apply(rule, to: w.baseAddress!, along: g.baseAddress!, count: g.count,
-                                                    workers: configuration.workers)
-                            trainingStep.refreshTransposedWeights(from: w.baseAddress!)
+                            clipFactor = trainingStep.applyClipped(rule, clip: clip, to: w.baseAddress!, along: g.baseAddress!)
                             return sum
                         }
                     }
@@ -239,7 +237,7 @@ public final class Trainer {
         advance()
         if average != nil {
             network.parameters.withUnsafeBufferPointer { θ in
-                average!.update(after: position, parameters: θ.baseAddress!, count: θ.count, workers: configuration.workers)
+                average!.update(after: position, parameters: θ.baseAddress!, count: θ.count, on: trainingStep.team)
             }
         }
         return StepResult(meanLoss: meanLoss, sampleCount: batch.count, agreed: agreed)
