@@ -271,6 +271,7 @@ struct Bench: ParsableCommand {
                 fractionOfCeiling: median(zip(rates, ceilings).map { $0 / $1 }), speedUp: median(speedUps),
                 repetitions: rates, ceilings: ceilings,
                 stepMilliseconds: 1000 * wall / measuredSteps,
+                idleMicroseconds: phases.workerBusy.map { 1e6 * max(0, wall - $0) / measuredSteps },
                 phaseMilliseconds: [
                     "conversion": 1000 * phases.conversion / Double(workers) / measuredSteps,
                     "forward": 1000 * phases.forward / Double(workers) / measuredSteps,

@@ -26,6 +26,10 @@ struct BenchRow: Codable {
     var repetitions: [Double]
     var ceilings: [Double]
     var stepMilliseconds: Double
+    /// Per step, each worker's µs outside its tasks' work (worker 0 first):
+    /// waiting at phase boundaries and for the next step, claiming, not
+    /// scheduled. Worker 0 includes what the trainer does between steps.
+    var idleMicroseconds: [Double]
     /// Per step, worker time divided by the workers: conversion (gather),
     /// forward (and loss), backward (δ and the gradient products), update
     /// (the optimizer's rule with the gradient's scale folded in, wᵀ).
@@ -40,6 +44,7 @@ struct BenchRow: Codable {
         let waited = phaseMilliseconds["data wait"].map { String(format: "; of the step, %.3f waiting for data", $0) } ?? ""
         return String(format: "%2d worker%@: step %.3f ms = ", workers, workers == 1 ? " " : "s", stepMilliseconds)
             + parts.joined(separator: ", ") + String(format: ", other %.3f (ms per step)", stepMilliseconds - accounted) + waited
+            + "; idle µs per worker " + idleMicroseconds.map { String(format: "%.0f", $0) }.joined(separator: ", ")
     }
 }
 

@@ -87,10 +87,13 @@ final class StepTimer {
 
     private let workerCount: Int
     private let nanoseconds: UnsafeMutableBufferPointer<UInt64>
+    /// Slots between two workers' first: a cache line and the next (adjacent-line
+    /// prefetch), so that workers timing their tasks share no line.
+    private static let spacing = 16
 
     init(workerCount: Int) {
         self.workerCount = workerCount
-        nanoseconds = .allocate(capacity: Slot.allCases.count * workerCount)
+        nanoseconds = .allocate(capacity: Self.spacing * workerCount)
         nanoseconds.initialize(repeating: 0)
     }
 
@@ -99,21 +102,21 @@ final class StepTimer {
     /// Adds time to worker w's slot; each worker writes only its own slots.
     @inline(__always)
     func add(worker w: Int, _ slot: Slot, _ elapsed: UInt64) {
-        nanoseconds[Slot.allCases.count * w + slot.rawValue] &+= elapsed
+        nanoseconds[Self.spacing * w + slot.rawValue] &+= elapsed
     }
 
     func reset() { nanoseconds.update(repeating: 0) }
 
     /// The worker-seconds of every slot.
     var times: PhaseTimes {
-        func total(_ slot: Slot) -> Double {
-            (0..<workerCount).reduce(0.0) { $0 + Double(nanoseconds[Slot.allCases.count * $1 + slot.rawValue]) * 1e-9 }
-        }
+        func seconds(_ w: Int, _ slot: Slot) -> Double { Double(nanoseconds[Self.spacing * w + slot.rawValue]) * 1e-9 }
+        func total(_ slot: Slot) -> Double { (0..<workerCount).reduce(0.0) { $0 + seconds($1, slot) } }
         var times = PhaseTimes()
         times.conversion = total(.conversion)
         times.forward = total(.forward)
         times.backward = total(.backward)
         times.update = total(.update)
+        times.workerBusy = (0..<workerCount).map { w in Slot.allCases.reduce(0.0) { $0 + seconds(w, $1) } }
         return times
     }
 }

@@ -9,9 +9,13 @@ public struct PhaseTimes: Sendable, Equatable, Codable {
     public var forward = 0.0
     /// Backward pass: hidden errors δ_j and the weight and bias gradients.
     public var backward = 0.0
-    /// Scaling each gradient block, the optimizer's update of its parameters,
-    /// and the transposition of the updated weights for the next forward pass.
+    /// The optimizer's update of each gradient block's parameters (the
+    /// gradient's scale folded in), and the transposition of the updated
+    /// weights for the next forward pass.
     public var update = 0.0
+    /// Each worker's seconds in all of the above (worker 0 first): the rest
+    /// of the steps' time it spent waiting, claiming, or not scheduled.
+    public var workerBusy: [Double] = []
 
     public init() {}
 }
