@@ -19,9 +19,10 @@ struct UpdateRuleTests {
     static let special: [Float] = [0, -0, .leastNonzeroMagnitude, -.leastNormalMagnitude.nextDown, .leastNormalMagnitude,
                                    -.greatestFiniteMagnitude, .infinity, -.infinity, .nan, 1e-20, 3e19]
 
-    @Test("every rule over 8 lanes gives the bits of the scalar loop, scale and special values included, step after step",
-          arguments: rules)
-    func lanesEqualScalarLoop(settings: OptimizerSettings) {
+    @Test("every rule on every vector path this CPU runs gives the bits of the scalar loop, scale and special values included, step after step",
+          arguments: rules, Kernel.allCases)
+    func lanesEqualScalarLoop(settings: OptimizerSettings, kernel: Kernel) {
+        guard kernel.isAvailable else { return }  // the CPU cannot run this path's lanes
         let n = 203
         var generator = SeededGenerator(seed: 12)
         func values(_ special: Bool) -> [Float] {
@@ -44,7 +45,9 @@ struct UpdateRuleTests {
             let g = values(t % 2 == 0)
             w1.withUnsafeMutableBufferPointer { w in
                 g.withUnsafeBufferPointer { g in
-                    lanes.withStep(learningRate: 0.01) { rule in rule.apply(w.baseAddress!, along: g.baseAddress!, scaledBy: scale, range: 0..<n) }
+                    lanes.withStep(learningRate: 0.01) { rule in
+                        rule.on(kernel).apply(w.baseAddress!, along: g.baseAddress!, scaledBy: scale, range: 0..<n)
+                    }
                 }
             }
             // Pieces of 1 to 7 parameters: the scalar loop alone.
@@ -62,9 +65,9 @@ struct UpdateRuleTests {
             }
             /// The first parameter whose bits differ, if any.
             func firstDifference(_ a: [Float], _ b: [Float]) -> Int? { a.indices.first { a[$0].bitPattern != b[$0].bitPattern } }
-            #expect(firstDifference(w1, w2) == nil, "\(settings.kind) w, step \(t + 1)")
+            #expect(firstDifference(w1, w2) == nil, "\(settings.kind) on \(kernel): w, step \(t + 1)")
             for (name, buffer) in lanes.state.buffers {
-                #expect(firstDifference(buffer, scalar.state.buffers[name]!) == nil, "\(settings.kind) \(name), step \(t + 1)")
+                #expect(firstDifference(buffer, scalar.state.buffers[name]!) == nil, "\(settings.kind) on \(kernel): \(name), step \(t + 1)")
             }
         }
         #expect(w1.map(\.bitPattern) != start.map(\.bitPattern))

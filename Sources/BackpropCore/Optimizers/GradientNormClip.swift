@@ -106,7 +106,7 @@ extension TrainingStep where T == Float {
         let squares = UnsafeMutableBufferPointer<Double>.allocate(capacity: chunks)
         defer { squares.deallocate() }
         squares.initialize(repeating: 0)
-        let job = ClippedUpdate(step: self, rule: rule, clip: clip, w: SharedPointer(base: w),
+        let job = ClippedUpdate(step: self, rule: rule.on(kernel), clip: clip, w: SharedPointer(base: w),
                                 g: SharedPointer(base: UnsafeMutablePointer(mutating: g)),
                                 squares: SharedPointer(base: squares.baseAddress!), chunks: chunks)
         for (p, tasks) in job.taskCounts.enumerated() { tailCounters.phaseEnds[p] = (p == 0 ? 0 : tailCounters.phaseEnds[p - 1]) + tasks }

@@ -1,4 +1,7 @@
-// Every update rule in Float, eight parameters at a time.
+import CGemm
+
+// Every update rule in Float, eight parameters at a time (Adam and AdamW on
+// the rule's kernel path: AVX-512F or AVX lanes in adam.c, these otherwise).
 //
 // Each is the scalar loop of `UpdateRule.apply` with the lanes side by side:
 // the same operations in the same order, each rounded once (Swift never
@@ -53,7 +56,16 @@ extension UpdateRule {
             // η * λ * w is (η · λ) · w, as the scalar loop evaluates it.
             let (ηλ, oneMinusβ1, oneMinusβ2) = (η * λ, 1 - β1, 1 - β2)
             let decoupled = kind == .adamW
-            for i in stride(from: range.lowerBound, to: end, by: 8) {
+            var start = range.lowerBound
+            #if arch(x86_64)
+            if kernel != .portable {
+                var r = backprop_adam_rule(eta: η, lambda: λ, beta1: β1, beta2: β2, epsilon: ε, correction1: c1, correction2: c2,
+                                           scale: s, decoupled: decoupled ? 1 : 0)
+                let (wp, gp, mp, vp, n) = (w + start, g + start, m + start, v + start, end - start)
+                start += kernel == .avx512 ? backprop_adam_avx512(&r, wp, gp, mp, vp, n) : backprop_adam_avx2(&r, wp, gp, mp, vp, n)
+            }
+            #endif
+            for i in stride(from: start, to: end, by: 8) {
                 var wi = load8(w + i)
                 if decoupled { wi -= ηλ * wi }
                 let gi = decoupled ? load8(g + i) * s : load8(g + i) * s + λ * wi

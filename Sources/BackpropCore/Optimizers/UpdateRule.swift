@@ -25,6 +25,10 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     var second: UnsafeMutablePointer<Scalar>?
     /// RMSprop's average gradient (centred only).
     var third: UnsafeMutablePointer<Scalar>?
+    /// The vector path of the rules that have one of their own (Adam's):
+    /// the step's kernel, so that a run on any path takes every path's
+    /// code and gets the same bits.
+    var kernel = Kernel.automatic
 
     /// A rule that changes no parameter and copies the scaled gradient
     /// g_i · s to `gradient` (at the parameters' indices): a step whose
@@ -32,6 +36,13 @@ public struct UpdateRule<Scalar: NetworkScalar>: @unchecked Sendable {
     static func copying(into gradient: UnsafeMutablePointer<Scalar>) -> UpdateRule {
         var rule = UpdateRule(kind: .copy)
         rule.first = gradient
+        return rule
+    }
+
+    /// This rule on `kernel`'s vector path.
+    func on(_ kernel: Kernel) -> UpdateRule {
+        var rule = self
+        rule.kernel = kernel
         return rule
     }
 

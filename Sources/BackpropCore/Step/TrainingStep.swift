@@ -159,7 +159,7 @@ public final class TrainingStep<T: NetworkScalar> {
                      "batch of \(indices.count) for capacity \(batchCapacity)")
         let batch = UnsafeMutablePointer(mutating: indices.baseAddress ?? UnsafePointer(buffers.noIndices))
         run(rows: indices.count, dataset: dataset, batch: batch, w: w,
-            destination: .optimizer(rule: rule, scale: scale), perSample: perSample, key: key)
+            destination: .optimizer(rule: rule.on(kernel), scale: scale), perSample: perSample, key: key)
         return errorSum
     }
 

@@ -255,7 +255,7 @@ final class DistributedStep {
         parameters.withUnsafeMutableBufferPointer { w in
             slice.withUnsafeBufferPointer { g in
                 optimizer.withStep(learningRate: η) { rule in
-                    rule.apply(w.baseAddress!, along: g.baseAddress!, scaledBy: factor, range: mine)
+                    rule.on(engine.kernel).apply(w.baseAddress!, along: g.baseAddress!, scaledBy: factor, range: mine)
                 }
             }
         }

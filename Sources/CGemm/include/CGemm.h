@@ -73,6 +73,20 @@ void backprop_atomic_store(long *p, long v);
 /// Waits, spinning then yielding, until *p >= value (acquire).
 void backprop_wait_at_least(const long *p, long value);
 
+// MARK: - Adam's update (adam.c)
+
+/// One step of Adam or AdamW: η, λ, β₁, β₂, ε, the bias corrections
+/// 1 − β₁ᵗ and 1 − β₂ᵗ, the gradient's scale s, and whether the decay is decoupled (AdamW).
+typedef struct {
+    float eta, lambda, beta1, beta2, epsilon, correction1, correction2, scale;
+    int decoupled;
+} backprop_adam_rule;
+
+/// The rule over w[0..<k], m and v alike, along g · s, for the largest k ≤ n
+/// that the path's lanes divide (16 on AVX-512F, 8 on AVX); returns k.
+long backprop_adam_avx512(const backprop_adam_rule *r, float *w, const float *g, float *m, float *v, long n);
+long backprop_adam_avx2(const backprop_adam_rule *r, float *w, const float *g, float *m, float *v, long n);
+
 /// Compares *p with `expected` and, if equal, stores `desired` (sequentially
 /// consistent); returns 1 if it stored.
 int backprop_atomic_compare_exchange(long *p, long expected, long desired);
