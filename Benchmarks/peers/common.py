@@ -25,6 +25,8 @@ def arguments(description):
     parser.add_argument("--steps-per-repetition", type=int, default=40, help="timed steps in each repetition")
     parser.add_argument("--repetitions", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps before the repetitions")
+    parser.add_argument("--epoch", action="store_true", help="also time one whole epoch, everything in")
+    parser.add_argument("--compile", action="store_true", help="PyTorch: torch.compile the model (ignored by the others)")
     return parser.parse_args()
 
 
@@ -69,19 +71,34 @@ def batches(order):
         start += BATCH
 
 
-def measure(name, args, order, step, threads):
-    """Runs `step(indices)` for warm-up, then repetitions × steps, and prints
-    one JSON line: samples/s per repetition and their median, peak RSS, the
-    trainer's thread count and the BLAS kernels loaded (threadpoolctl)."""
+def measure(name, args, order, step, threads, sync=lambda: None):
+    """Runs `step(indices)` for warm-up, then repetitions × steps, then one
+    whole epoch (every batch of the order, everything in: the loop and the
+    batch gather), and prints one JSON line: samples/s per repetition and
+    their median, the epoch's samples/s, peak RSS, the trainer's thread count
+    and the BLAS kernels loaded (threadpoolctl). `sync()` waits for the work
+    queued so far: a trainer that dispatches asynchronously (JAX) is
+    synchronised once at the end of each timed window, as its users write it,
+    not after every step."""
+    batches_per_epoch = len(order) // BATCH
     order = batches(order)
     for _ in range(args.warmup):
         step(next(order))
+    sync()
     rates = []
     for _ in range(args.repetitions):
         start = time.perf_counter()
         for _ in range(args.steps_per_repetition):
             step(next(order))
+        sync()
         rates.append(args.steps_per_repetition * BATCH / (time.perf_counter() - start))
+    epoch_rate = None
+    if args.epoch:
+        start = time.perf_counter()
+        for _ in range(batches_per_epoch):
+            step(next(order))
+        sync()
+        epoch_rate = batches_per_epoch * BATCH / (time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peer": name, "median": statistics.median(rates), "rates": rates, "peak_rss_mib": peak,
-                      "threads": threads, "blas": blas_pools()}))
+    print(json.dumps({"peer": name, "median": statistics.median(rates), "rates": rates, "epoch": epoch_rate,
+                      "peak_rss_mib": peak, "threads": threads, "blas": blas_pools()}))

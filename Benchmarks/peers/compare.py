@@ -52,6 +52,24 @@ def run_json(command, required, environment=None):
     return report
 
 
+def train_epoch(args):
+    """Samples/s of one epoch of `backprop train` (its epoch line: the
+    steps with the loop and the batch gather), from the same starting point
+    as the peers (the default seed that wrote --init)."""
+    import re
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch:
+        result = subprocess.run([args.backprop, "train", "--data", args.data, "--epochs", "1", "--workers", str(args.threads),
+                                 "--run-dir", scratch + "/run"], capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        sys.exit(f"error: backprop train exited with status {result.returncode}: {last}")
+    match = re.search(r"epoch 1/1 .*?([0-9,]+) samples/s", result.stdout + result.stderr)
+    if not match:
+        sys.exit("error: backprop train printed no epoch line with samples/s")
+    return float(match.group(1).replace(",", ""))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backprop", required=True)
@@ -66,12 +84,17 @@ def main():
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--steps-per-repetition", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--epoch", action="store_true",
+                        help="also time one whole epoch of each, everything in (Backprop: `train --epochs 1`'s epoch line)")
     args = parser.parse_args()
     timing = ["--repetitions", str(args.repetitions), "--steps-per-repetition", str(args.steps_per_repetition),
               "--warmup", str(args.warmup)]
     environment = dict(os.environ, PEER_THREADS=str(args.threads))
 
-    peers = {"numpy": "numpy_mlp.py", "pytorch": "torch_mlp.py", "jax": "jax_mlp.py"}
+    peers = {"numpy": ["numpy_mlp.py"], "pytorch": ["torch_mlp.py"], "pytorch-compile": ["torch_mlp.py", "--compile"],
+             "jax": ["jax_mlp.py"]}
+    epoch_flag = ["--epoch"] if args.epoch else []
+    epochs = {}
     names = ["backprop"] + [p for p in args.peers.split(",") if p]
     rates = {name: [] for name in names}
     memory = {name: 0.0 for name in names}
@@ -88,9 +111,14 @@ def main():
                 ceilings.append(report["results"][0]["ceiling"])
                 fractions.append(report["results"][0]["fractionOfCeiling"])
                 memory[name] = max(memory[name], report["peakResidentMiB"])
+                if args.epoch:
+                    epochs.setdefault(name, []).append(train_epoch(args))
             else:
-                result = run_json([args.python, str(HERE / peers[name]), "--data", args.data, "--init", args.init] + timing,
+                result = run_json([args.python, str(HERE / peers[name][0]), "--data", args.data, "--init", args.init]
+                                  + peers[name][1:] + timing + epoch_flag,
                                   ["median", "peak_rss_mib", "threads", "blas"], environment)
+                if result.get("epoch"):
+                    epochs.setdefault(name, []).append(result["epoch"])
                 runtime[name] = (result["threads"], result["blas"])
                 rates[name].append(result["median"])
                 memory[name] = max(memory[name], result["peak_rss_mib"])
@@ -117,6 +145,15 @@ def main():
     if best_peer:
         print(f"Backprop ÷ best peer ({best_peer}): {medians['backprop'] / medians[best_peer]:.2f}× "
               f"(median of per-round ratios {per_round(best_peer):.2f}×)")
+    if epochs:
+        # A whole epoch, everything in: each trainer's loop and batch gather, one sync at its end.
+        epoch_medians = {name: statistics.median(values) for name, values in epochs.items()}
+        print("one whole epoch, everything in (median samples/s): " + ", ".join(
+            f"{name} {value:,.0f}" for name, value in epoch_medians.items()))
+        peers_timed = [n for n in epoch_medians if n != "backprop"]
+        if "backprop" in epoch_medians and peers_timed:
+            best = max(peers_timed, key=lambda n: epoch_medians[n])
+            print(f"Backprop ÷ best peer over a whole epoch ({best}): {epoch_medians['backprop'] / epoch_medians[best]:.2f}×")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 # interleaved over several rounds on this machine. The first run installs the
 # peers from PyPI into Benchmarks/peers/.venv.
 #
-#   bash Benchmarks/peers/run.sh [ROUNDS] [PEERS]     # e.g. 5 numpy,pytorch,jax
+#   bash Benchmarks/peers/run.sh [ROUNDS] [PEERS]     # e.g. 5 numpy,pytorch,pytorch-compile,jax
 #   bash Benchmarks/peers/run.sh --smoke              # one short round, Backprop and NumPy (CI)
 #
 # The smoke check runs compare.py with the flags it always passes, on the
@@ -20,7 +20,7 @@ if [ "${1:-}" = "--smoke" ]; then
     timing=(--rounds 1 --peers numpy --repetitions 1 --steps-per-repetition 2 --warmup 1)
 else
     rounds=${1:-5}
-    peers=${2:-numpy,pytorch,jax}
+    peers=${2:-numpy,pytorch,pytorch-compile,jax}
     venv=Benchmarks/peers/.venv
     if [ ! -x "$venv/bin/python" ]; then
         python3 -m venv "$venv"
@@ -31,7 +31,7 @@ else
     python=$venv/bin/python
     data=datasets/fashion-mnist.h5
     [ -f "$data" ] || "$backprop" import fashion-mnist
-    timing=(--rounds "$rounds" --peers "$peers")
+    timing=(--rounds "$rounds" --peers "$peers" --epoch)
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

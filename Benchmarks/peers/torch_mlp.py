@@ -1,6 +1,7 @@
-"""The reference workload in PyTorch eager mode: nn.Linear layers with the
-starting weights Backprop wrote, autograd, torch.optim.SGD(momentum=0.9),
-PEER_THREADS intra-op threads (default 2)."""
+"""The reference workload in PyTorch: nn.Linear layers with the starting
+weights Backprop wrote, autograd, torch.optim.SGD(momentum=0.9),
+PEER_THREADS intra-op threads (default 2); eager, or with --compile the
+model through torch.compile (Inductor's C++ code for the CPU)."""
 import os
 
 import numpy as np
@@ -25,7 +26,10 @@ def main():
         if l < len(layers) - 1:
             modules.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*modules)
-    optimizer = torch.optim.SGD(model.parameters(), lr=common.LEARNING_RATE, momentum=common.MOMENTUM)
+    optimizer_parameters = model.parameters()
+    if args.compile:
+        model = torch.compile(model)
+    optimizer = torch.optim.SGD(optimizer_parameters, lr=common.LEARNING_RATE, momentum=common.MOMENTUM)
     loss_function = torch.nn.CrossEntropyLoss()  # mean over the batch
 
     def step(indices):
@@ -36,7 +40,7 @@ def main():
         loss.backward()
         optimizer.step()
 
-    common.measure("pytorch", args, order, step, threads=torch.get_num_threads())
+    common.measure("pytorch-compile" if args.compile else "pytorch", args, order, step, threads=torch.get_num_threads())
 
 
 if __name__ == "__main__":
