@@ -63,7 +63,7 @@ final class Team: @unchecked Sendable {
             return
         }
         precondition(tasks <= Words.maximumTasks, "\(tasks) tasks in one step; a team runs at most \(Words.maximumTasks)")
-        if helperCount > 0 && !regionStarted { startRegion() }
+        if !regionStarted { startRegion() }
         withUnsafePointer(to: job) { job in
             // One word, so the existential holds it inline: no box.
             var runner: any TaskRunner = TaskPointer(job: job)
