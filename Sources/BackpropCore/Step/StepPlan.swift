@@ -49,16 +49,47 @@ struct StepPlan {
         let grid: BlockGrid
     }
 
-    /// One phase: one part, or two that run side by side (`first`'s tasks numbered first).
+    /// One phase: one part, or two that run side by side. Its tasks are
+    /// claimed in `claims` order when it has one (a phase that waits for all
+    /// of the phase before: the longest tasks first, so that the phase ends
+    /// on short ones and no worker waits long for the last), else `first`'s
+    /// tasks first, each part's in grid order (row blocks in order, for the
+    /// phases that start on rows as they come).
     struct Phase {
         let first: Part
         let second: Part?
+        /// Claim t → (the task is `first`'s, its index in the part's grid).
+        let claims: [(inFirst: Bool, task: Int)]?
+
+        init(first: Part, second: Part?) {
+            self.first = first
+            self.second = second
+            let parts = [first] + (second.map { [$0] } ?? [])
+            guard parts.allSatisfy({ !$0.work.isRowBlocked && $0.work != .loss }) else {
+                claims = nil
+                return
+            }
+            // Longest first: a gradient task's products are rows × columns of w over the whole batch.
+            let tasks = parts.enumerated().flatMap { p, part in
+                (0..<part.grid.count).map { t in
+                    let block = part.grid.block(t)
+                    return (inFirst: p == 0, task: t, size: block.rows.count * block.columns.count)
+                }
+            }
+            claims = tasks.enumerated().sorted { a, b in
+                a.element.size != b.element.size ? a.element.size > b.element.size : a.offset < b.offset
+            }.map { (inFirst: $0.element.inFirst, task: $0.element.task) }
+        }
 
         var taskCount: Int { first.grid.count + (second?.grid.count ?? 0) }
 
-        /// The part task `t` belongs to, and its index there.
+        /// The part of the task claimed `t`-th, and the task's index in that part's grid.
         func locate(_ t: Int) -> (part: Part, task: Int) {
-            t < first.grid.count ? (first, t) : (second!, t - first.grid.count)
+            if let claims {
+                let claim = claims[t]
+                return (claim.inFirst ? first : second!, claim.task)
+            }
+            return t < first.grid.count ? (first, t) : (second!, t - first.grid.count)
         }
 
         /// The part whose tasks are row blocks, if any.
