@@ -57,8 +57,8 @@ public struct GradientNormClip: Sendable, Equatable {
         let chunks = (range.count + chunkSize - 1) / chunkSize
         let first = group * groupSize, last = min(first + groupSize, chunks)
         func length(_ c: Int) -> Int { min(chunkSize, range.count - c * chunkSize) }
-        // The lanes' common length: every chunk of the group is whole but perhaps the range's last.
-        let common = (first..<last).map(length).min() ?? 0
+        // The lanes' common length: only the range's last chunk may be short.
+        let common = first < last ? length(last - 1) : 0
         let base = g + range.lowerBound + first * chunkSize
         var sum = Lanes.zero
         if last - first == groupSize {
