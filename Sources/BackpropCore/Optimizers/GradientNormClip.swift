@@ -94,11 +94,12 @@ public struct GradientNormClip: Sendable, Equatable {
 
 extension TrainingStep where T == Float {
     /// The update of a clipped step (one process), as one run of the step's
-    /// team: every chunk's s_c (groups of chunks), then `rule` over each
-    /// chunk of w along g · min(1, C/‖g‖) (each task takes the factor from
-    /// all the s_c, in chunk order: the same value on every task), then wᵀ
-    /// refreshed in blocks of rows. The rule is element-wise, so the same
-    /// bits as one pass.
+    /// team: every chunk's s_c (groups of chunks), then `rule` along
+    /// g · min(1, C/‖g‖) over the step's own gradient blocks, each refreshing
+    /// its block of wᵀ while it is in cache (`apply(_:layer:…)`, the step's
+    /// update tail). Each task takes the factor from all the s_c, in chunk
+    /// order: the same value on every task. The rule is element-wise, so the
+    /// same bits as one pass.
     /// - Returns: the factor min(1, C/‖g‖).
     func applyClipped(_ rule: UpdateRule<Float>, clip: GradientNormClip, to w: UnsafeMutablePointer<Float>,
                       along g: UnsafePointer<Float>) -> Float {
@@ -109,53 +110,52 @@ extension TrainingStep where T == Float {
         let job = ClippedUpdate(step: self, rule: rule.on(kernel), clip: clip, w: SharedPointer(base: w),
                                 g: SharedPointer(base: UnsafeMutablePointer(mutating: g)),
                                 squares: SharedPointer(base: squares.baseAddress!), chunks: chunks)
-        for (p, tasks) in job.taskCounts.enumerated() { tailCounters.phaseEnds[p] = (p == 0 ? 0 : tailCounters.phaseEnds[p - 1]) + tasks }
-        runPhases(3, team: team, counters: tailCounters, job)
+        tailCounters.phaseEnds[0] = job.groups
+        tailCounters.phaseEnds[1] = job.groups + job.blocks.count
+        runPhases(2, team: team, counters: tailCounters, job)
         return clip.factor(chunkSquares: UnsafeBufferPointer(squares))
     }
 }
 
 /// A clipped step's update as phases of the step's team: the chunks' Σ g_i²,
-/// the rule over each chunk, wᵀ.
+/// then the update tail over each gradient block.
 private struct ClippedUpdate: PhasedJob, @unchecked Sendable {
-    // Sendable: each task writes only its own chunks' s_c, its own chunk of w
-    // and the optimizer's state, or its own rows of wᵀ; a phase reads what
-    // the phases before it wrote.
+    // Sendable: each task writes only its own chunks' s_c, or its own block
+    // of w, of the optimizer's state and of wᵀ; the second phase reads what
+    // the first wrote.
     let step: TrainingStep<Float>
     let rule: UpdateRule<Float>
     let clip: GradientNormClip
     let w: SharedPointer<Float>, g: SharedPointer<Float>, squares: SharedPointer<Double>
     let chunks: Int
-    /// wᵀ's tasks: each layer's rows (outputs) in blocks of `refreshRows`.
-    let refreshBlocks: [(layer: Int, outputs: Range<Int>)]
-
-    static let refreshRows = 32
+    /// The step's gradient blocks of every layer (`StepPlan.gradientGrid`).
+    let blocks: [(layer: Int, outputs: Range<Int>, inputs: Range<Int>)]
 
     init(step: TrainingStep<Float>, rule: UpdateRule<Float>, clip: GradientNormClip, w: SharedPointer<Float>,
          g: SharedPointer<Float>, squares: SharedPointer<Double>, chunks: Int) {
         (self.step, self.rule, self.clip, self.w, self.g, self.squares, self.chunks) = (step, rule, clip, w, g, squares, chunks)
-        refreshBlocks = step.layers.enumerated().flatMap { l, layer in
-            stride(from: 0, to: layer.outputCount, by: Self.refreshRows).map { (l, $0..<min($0 + Self.refreshRows, layer.outputCount)) }
+        blocks = step.layers.enumerated().flatMap { l, layer in
+            let grid = StepPlan.gradientGrid(outputs: layer.outputCount, inputs: layer.inputCount)
+            return (0..<grid.count).map { t in
+                let block = grid.block(t)
+                return (l, block.rows, block.columns)
+            }
         }
     }
 
-    var taskCounts: [Int] {
-        [(chunks + GradientNormClip.groupSize - 1) / GradientNormClip.groupSize, chunks, refreshBlocks.count]
-    }
+    /// Tasks of the first phase: groups of chunks.
+    var groups: Int { (chunks + GradientNormClip.groupSize - 1) / GradientNormClip.groupSize }
 
     func run(worker: Int, phase: Int, task: Int) {
-        switch phase {
-        case 0:
+        if phase == 0 {
             GradientNormClip.sumSquares(g.base, range: 0..<step.parameterCount, group: task, into: squares.base)
-        case 1:
-            let factor = clip.factor(chunkSquares: UnsafeBufferPointer(start: squares.base, count: chunks))
-            let first = task * GradientNormClip.chunkSize
-            rule.apply(w.base, along: g.base + first, scaledBy: factor,
-                       range: first..<min(first + GradientNormClip.chunkSize, step.parameterCount))
-        default:
-            let (l, outputs) = refreshBlocks[task]
-            let layer = step.layers[l]
-            step.transposedWeights.refresh(l, layer, from: w.base, outputs: outputs, inputs: 0..<layer.inputCount)
+            return
         }
+        let factor = clip.factor(chunkSquares: UnsafeBufferPointer(start: squares.base, count: chunks))
+        let (l, j, i) = blocks[task]
+        let layer = step.layers[l]
+        step.apply(rule, layer: l, outputs: j, inputs: i,
+                   along: g.base + layer.weightOffset + j.lowerBound * layer.inputCount + i.lowerBound, ldg: layer.inputCount,
+                   biases: i.lowerBound == 0 ? g.base + layer.biasOffset + j.lowerBound : nil, scaledBy: factor, to: w.base)
     }
 }

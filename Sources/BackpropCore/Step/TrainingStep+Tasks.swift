@@ -96,19 +96,36 @@ extension TrainingStep {
             addPerSampleWork(perSample, layer: l, outputs: j, inputs: i, g: g, gb: withBiases ? gb : nil, task: task)
         }
         let productEnd = monotonicNanoseconds()
-        // The rule scales each g_i as it reads it: no pass of its own over g.
+        if recorded != nil {
+            for (row, jj) in j.enumerated() {
+                let first = layer.weightOffset + jj * layer.inputCount + i.lowerBound
+                record(g + row * i.count, scaledBy: scale, at: first..<(first + i.count))
+            }
+            if withBiases { record(gb, scaledBy: scale, at: (layer.biasOffset + j.lowerBound)..<(layer.biasOffset + j.upperBound)) }
+        }
+        apply(rule, layer: l, outputs: j, inputs: i, along: g, ldg: i.count, biases: withBiases ? gb : nil, scaledBy: scale, to: w)
+        return productEnd
+    }
+
+    /// The update of one block of layer l, the tail of every route to the
+    /// parameters in one process: `rule` over w's rows `j`, columns `i` (g's
+    /// row r at `g` + r·ldg) and, given `biases`, over b_j, along g · s; then
+    /// wᵀ refreshed for the block while it is in cache. The rule scales each
+    /// g_i as it reads it: no pass of its own over g.
+    @_specialize(where T == Float)
+    func apply(_ rule: UpdateRule<T>, layer l: Int, outputs j: Range<Int>, inputs i: Range<Int>,
+               along g: UnsafePointer<T>, ldg: Int, biases: UnsafePointer<T>?, scaledBy s: T, to w: UnsafeMutablePointer<T>) {
+        let layer = layers[l]
         for (row, jj) in j.enumerated() {
             let first = layer.weightOffset + jj * layer.inputCount + i.lowerBound
-            record(g + row * i.count, scaledBy: scale, at: first..<(first + i.count))
-            rule.apply(w, along: g + row * i.count, scaledBy: scale, range: first..<(first + i.count))
+            rule.apply(w, along: g + row * ldg, scaledBy: s, range: first..<(first + i.count))
         }
-        if withBiases {
+        if let biases {
             let first = layer.biasOffset + j.lowerBound
-            record(gb, scaledBy: scale, at: first..<(first + j.count))
-            rule.apply(w, along: gb, scaledBy: scale, range: first..<(first + j.count))
+            rule.apply(w, along: biases, scaledBy: s, range: first..<(first + j.count))
         }
-        transposedWeights.refresh(l, layer, from: w, outputs: j, inputs: i)
-        return productEnd
+        // The copying rule changes no w: wᵀ is current (the clip's tail refreshes it after its update).
+        if rule.kind != .copy { transposedWeights.refresh(l, layer, from: w, outputs: j, inputs: i) }
     }
 
     /// recorded[range] ← g · s, as the rule reads g, when `recordsGradient` is set.

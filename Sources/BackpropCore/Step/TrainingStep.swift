@@ -46,7 +46,7 @@ public final class TrainingStep<T: NetworkScalar> {
     /// The workers, awake from one step to the next.
     let team: Team
     /// The counters of a clipped step's update (`applyClipped`).
-    let tailCounters = PhaseCounters(maximumPhases: 3)
+    let tailCounters = PhaseCounters(maximumPhases: 2)
     /// The last step's gradient, when `recordsGradient` is set.
     private(set) var recorded: UnsafeMutableBufferPointer<T>?
     /// Samples in the batch of the last step.
