@@ -72,7 +72,7 @@ extension TrainingStep {
     /// ∂E/∂w_ji = Σ_s Σ_{n∈s} δ_j z_i (and ∂E/∂b_j = Σ_n δ_j) for layer l's w
     /// rows `j` and columns `i` (the biases with the first columns) over the
     /// whole batch, shard chains added in shard order; with `perSample`, its
-    /// norm and noise; then scaled, handed to `rule`, and wᵀ refreshed.
+    /// norm and noise; then handed with `scale` to the update tail (`apply`).
     /// Returns the nanosecond at which the product (and noise) ended.
     func update(_ l: Int, outputs j: Range<Int>, inputs i: Range<Int>, worker: Int,
                 scale: T, rule: UpdateRule<T>, w: UnsafeMutablePointer<T>,
