@@ -102,7 +102,7 @@ struct ChunkSquareTests {
         let offset = 2 * GradientNormClip.chunkSize
         let g = (0..<(offset + count)).map { _ in Float(generator.nextNormal()) * 3 }
         let range = offset..<(offset + count)
-        let got = g.withUnsafeBufferPointer { GradientNormClip.chunkSquares($0.baseAddress!, range: range, workers: 3) }
+        let got = g.withUnsafeBufferPointer { GradientNormClip.chunkSquares($0.baseAddress!, range: range, on: Team(workers: 3)) }
         let expected = stride(from: range.lowerBound, to: range.upperBound, by: GradientNormClip.chunkSize).map { first in
             var sum = 0.0
             for i in first..<min(first + GradientNormClip.chunkSize, range.upperBound) { sum += Double(g[i]) * Double(g[i]) }

@@ -28,9 +28,9 @@ public struct GradientNormClip: Sendable, Equatable {
     }
 
     /// s_c = Σ_{i∈c} g_i² of each chunk of `range`, in chunk order, a group
-    /// of chunks a task on `workers` workers (`DistributedStep`'s slice).
+    /// of chunks a task on the workers of `team` (`DistributedStep`'s slice).
     /// - Precondition: `range` starts on a chunk boundary.
-    static func chunkSquares(_ g: UnsafePointer<Float>, range: Range<Int>, workers: Int) -> [Double] {
+    static func chunkSquares(_ g: UnsafePointer<Float>, range: Range<Int>, on team: Team) -> [Double] {
         precondition(range.lowerBound % chunkSize == 0, "\(range) does not start on a chunk of \(chunkSize)")
         let chunks = (range.count + chunkSize - 1) / chunkSize
         var squares = [Double](repeating: 0, count: chunks)
@@ -38,7 +38,7 @@ public struct GradientNormClip: Sendable, Equatable {
         squares.withUnsafeMutableBufferPointer { s in
             let sums = SharedPointer(base: s.baseAddress!)
             // Each group writes only its own chunks' slots.
-            forEachShard((chunks + groupSize - 1) / groupSize, workers: workers) { _, group in
+            team.forEach((chunks + groupSize - 1) / groupSize) { group in
                 sumSquares(gradient.base, range: range, group: group, into: sums.base)
             }
         }

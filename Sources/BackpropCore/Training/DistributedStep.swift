@@ -241,7 +241,7 @@ final class DistributedStep {
         if let clip {
             // Every chunk's Σ g_i², in rank order and so in chunk order: the same factor on every rank.
             let squares = mine.isEmpty ? [] : slice.withUnsafeBufferPointer {
-                GradientNormClip.chunkSquares($0.baseAddress! - mine.lowerBound, range: mine, workers: engine.workerCount)
+                GradientNormClip.chunkSquares($0.baseAddress! - mine.lowerBound, range: mine, on: engine.team)
             }
             let all = timed { group.allGather(bytes: squares.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }) }
             bytes += 8 * squares.count * (N - 1)
