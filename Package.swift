@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .library(name: "BackpropCore", targets: ["BackpropCore"]),
         .library(name: "BackpropHDF5", targets: ["BackpropHDF5"]),
+        // The bench's yardstick (Benchmarks/ uses it): OpenBLAS's sgemm beside the own kernel.
+        .library(name: "BackpropOpenBLAS", targets: ["BackpropOpenBLAS"]),
         .executable(name: "backprop", targets: ["BackpropCLI"]),
         .executable(name: "backprop-fuzz", targets: ["BackpropFuzz"]),
     ],
@@ -35,8 +37,10 @@ let package = Package(
         // atomic primitives Swift cannot reach.
         .target(name: "CGemm"),
 
-        // MARK: - Swift modules: CLI -> HDF5 -> Core, IO; CLI -> TensorBoard -> IO; CLI -> Config (settings files), MPI (other processes)
-        .target(name: "BackpropCore", dependencies: ["CBLAS", "CGemm", "CPrefetch"]),
+        // MARK: - Swift modules: CLI -> HDF5 -> Core, IO; CLI -> OpenBLAS (the bench's yardstick) -> Core; CLI -> TensorBoard -> IO; CLI -> Config (settings files), MPI (other processes)
+        .target(name: "BackpropCore", dependencies: ["CGemm", "CPrefetch"]),
+        // OpenBLAS, the bench's yardstick: no library user links it.
+        .target(name: "BackpropOpenBLAS", dependencies: ["BackpropCore", "CBLAS"]),
         // Files without libhdf5: checked system calls, atomic and no-follow writes, StorageError.
         .target(name: "BackpropIO"),
         .target(name: "BackpropHDF5", dependencies: ["BackpropCore", "BackpropIO", "CHDF5Shim", "CZlib"]),
@@ -53,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "BackpropCLI",
             dependencies: [
-                "BackpropCore", "BackpropIO", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "BackpropONNX", "BackpropTensorBoard", "CGemm",
+                "BackpropCore", "BackpropIO", "BackpropHDF5", "BackpropConfig", "BackpropMPI", "BackpropONNX", "BackpropTensorBoard", "BackpropOpenBLAS", "CGemm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

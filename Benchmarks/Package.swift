@@ -19,6 +19,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "BackpropCore", package: "Backprop"),
                 .product(name: "BackpropHDF5", package: "Backprop"),
+                .product(name: "BackpropOpenBLAS", package: "Backprop"),
             ],
             path: "Benchmarks/BackpropBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

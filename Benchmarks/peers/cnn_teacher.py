@@ -73,7 +73,7 @@ def views_count(shift, flip):
 
 
 def view(x, dy, dx, mirrored, shift):
-    """Backprop's augmentation (Sources/BackpropCore/Training/Augmentation.swift): out(y, x) = u(y − dy, x − dx),
+    """Backprop's augmentation (Sources/BackpropCore/Data/Augmentation.swift): out(y, x) = u(y − dy, x − dx),
     u the image mirrored left–right or not, 0 outside it."""
     u = x.flip(3) if mirrored else x
     padded = torch.nn.functional.pad(u, (shift, shift, shift, shift))

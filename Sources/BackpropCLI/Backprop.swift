@@ -2,6 +2,7 @@ import ArgumentParser
 import BackpropCore
 import BackpropHDF5
 import BackpropIO
+import BackpropOpenBLAS
 import Foundation
 
 /// The `backprop` command: trains multi-layer perceptrons by backpropagation.

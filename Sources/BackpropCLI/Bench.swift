@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackpropCore
 import BackpropHDF5
+import BackpropOpenBLAS
 import Foundation
 
 /// `backprop bench`: the throughput of the training step, where its time

@@ -1,4 +1,5 @@
 import BackpropCore
+import BackpropOpenBLAS
 import Foundation
 import Logging
 

@@ -7,6 +7,7 @@
 // the first step ≤ 0.3 s. Thresholds: Benchmarks/Thresholds/.
 import BackpropCore
 import BackpropHDF5
+import BackpropOpenBLAS
 import Benchmark
 import Foundation
 

@@ -64,3 +64,34 @@ func logSumExp<T: NetworkScalar>(_ a: UnsafePointer<T>, width: Int) -> T {
     for k in 0..<width { sum += T.exp(a[k] - m) }
     return m + T.log(sum)
 }
+
+/// δ_ni ← h'(a_ni) δ_ni for a block `width` columns wide whose rows (of δ and
+/// of z) lie `stride` apart, with h' written through z = h(a).
+func applyDerivative<T: NetworkScalar>(_ h: Activation, to delta: UnsafeMutablePointer<T>, z: UnsafePointer<T>,
+                                       rows: Int, width: Int, stride: Int) {
+    switch h {
+    case .identity, .softmax:
+        return
+    case .relu:
+        for n in 0..<rows {
+            let (d, zn) = (delta + n * stride, z + n * stride)
+            var i = 0
+            if let d = floatPointer(d), let zn = floatPointer(zn) {
+                // δ_i ← 0 where z_i ≤ 0 (h'(a) = 1 for a > 0).
+                while i + 8 <= width {
+                    store8(load8(d + i).replacing(with: 0, where: .!(load8(zn + i) .> 0)), d + i)
+                    i += 8
+                }
+            }
+            while i < width {
+                if !(zn[i] > 0) { d[i] = 0 }
+                i += 1
+            }
+        }
+    default:
+        for n in 0..<rows {
+            let (d, zn) = (delta + n * stride, z + n * stride)
+            for i in 0..<width { d[i] *= h.derivative(output: zn[i]) }
+        }
+    }
+}

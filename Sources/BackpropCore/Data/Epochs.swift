@@ -263,3 +263,16 @@ public struct EpochWalker {
         return walker
     }
 }
+
+/// Where a run is: the epoch, the next batch within it, and the optimizer
+/// steps taken in all.
+public struct TrainingPosition: Sendable, Equatable, Codable {
+    public var epoch = 0
+    public var batch = 0
+    public var step = 0
+    public init(epoch: Int = 0, batch: Int = 0, step: Int = 0) {
+        self.epoch = epoch
+        self.batch = batch
+        self.step = step
+    }
+}

@@ -6,16 +6,6 @@ public enum Reduction: String, CaseIterable, Sendable, Codable {
     case sum
 }
 
-/// How a step picks its samples.
-public enum Sampling: String, CaseIterable, Sendable, Codable {
-    /// Consecutive batches of a seeded shuffle, every sample once an epoch.
-    case shuffle
-    /// Each sample independently with probability q = batch size / N (the
-    /// sampling DP-SGD's privacy analysis assumes): batches vary in size and
-    /// may be empty; the gradient is divided by the expected batch size.
-    case poisson
-}
-
 /// DP-SGD (Abadi et al. 2016): each ∂E^n/∂w clipped to norm ≤ C, then
 /// N(0, σ²C²) added to each element of their sum, per step.
 public struct DifferentialPrivacy: Sendable, Equatable, Codable {

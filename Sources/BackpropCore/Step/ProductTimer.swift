@@ -1,5 +1,5 @@
 /// Times the training products of a network alone, one thread, on each
-/// kernel path and on OpenBLAS, so that `backprop bench` and Benchmarks/
+/// kernel path and on a foreign sgemm (OpenBLAS), so that `backprop bench` and Benchmarks/
 /// can put them side by side.
 ///
 /// Per layer, at `rows` samples (a shard): a = z·wᵀ [rows, in]·[in, out],
@@ -55,11 +55,11 @@ public struct ProductTimer {
                         m: product.m, n: product.n, k: product.k, segment: max(product.k, 1),
                         a: a.baseAddress!, aRowStride: product.transposedA ? 1 : product.k,
                         aColumnStride: product.transposedA ? product.m : 1,
-                        b: b.baseAddress!, ldb: engine == .openBLAS && product.forward ? product.k : product.n,
+                        b: b.baseAddress!, ldb: engine.isForeign && product.forward ? product.k : product.n,
                         c: c.baseAddress!, ldc: product.n, accumulate: product.accumulate)
                     switch engine {
                     case .own(let kernel): p.run(on: kernel)
-                    case .openBLAS: BLAS.run(transposedB: product.forward, p)
+                    case .foreign(let gemm): gemm.run(transposedB: product.forward, p)
                     }
                 }
             }

@@ -1,18 +1,5 @@
 import Foundation
 
-/// Where a run is: the epoch, the next batch within it, and the optimizer
-/// steps taken in all.
-public struct TrainingPosition: Sendable, Equatable, Codable {
-    public var epoch = 0
-    public var batch = 0
-    public var step = 0
-    public init(epoch: Int = 0, batch: Int = 0, step: Int = 0) {
-        self.epoch = epoch
-        self.batch = batch
-        self.step = step
-    }
-}
-
 /// What one optimizer step did.
 public struct StepResult: Sendable {
     /// (1/B) Σ_n E^n over the batch.
@@ -112,7 +99,8 @@ public final class Trainer {
         // given room for twice its expected size (more, and the buffers grow).
         let expected = min(configuration.batchSize, max(dataset.count, 1))
         let batchCapacity = configuration.samplingMethod == .poisson ? min(2 * expected + 64, max(dataset.count, 1)) : expected
-        try dataset.source.check(configuration, dataset: dataset)
+        try dataset.source.check(sampling: configuration.samplingMethod, shuffle: configuration.shuffle,
+                                 blocks: configuration.blockShuffle, dataset: dataset)
         if configuration.augmentation.isActive {
             guard let shape = dataset.imageShape, shape.featureCount == dataset.featureCount else {
                 throw .invalidSetting(.augmentation, value: configuration.augmentation.description,

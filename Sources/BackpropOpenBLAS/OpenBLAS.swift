@@ -1,8 +1,8 @@
-// OpenBLAS, the yardstick: `backprop bench` and Benchmarks/ time the training
-// products on it beside Backprop's own kernel, so the speed claim stays
-// honest. Training never calls it (its bits depend on the CPU's kernel and on
-// how a product is split; see Gemm.swift). This file is the only one that
-// imports CBLAS.
+// OpenBLAS, the bench's yardstick: `backprop bench` and Benchmarks/ time the
+// training products on it beside Backprop's own kernel (`ForeignGemm`).
+// Training never calls it, and BackpropCore does not link it; this module is
+// the only one that imports CBLAS.
+import BackpropCore
 import CBLAS
 
 /// The BLAS library used as the yardstick, and its threading.
@@ -32,16 +32,18 @@ public enum BLAS {
             .contains(coreName.lowercased())
     }
 
-    /// The product `p` describes, on sgemm (β = 0 or 1, no segments): A read
-    /// as stored when its column stride is 1, transposed when its row stride
-    /// is 1; B as `MatrixProduct` reads it, or, with `transposedB`,
-    /// B(k, j) = b[j·ldb + k] (w itself for a = z·wᵀ, where our kernel reads wᵀ).
-    static func run(transposedB: Bool, _ p: MatrixProduct<Float>) {
-        precondition(p.segment >= p.k, "sgemm has no segments")
-        let transposeA = p.aColumnStride == 1 ? CblasNoTrans : CblasTrans
-        let lda = p.aColumnStride == 1 ? p.aRowStride : p.aColumnStride
-        cblas_sgemm(CblasRowMajor, transposeA, transposedB ? CblasTrans : CblasNoTrans,
-                    Int32(p.m), Int32(p.n), Int32(p.k), 1,
-                    p.a, Int32(lda), p.b, Int32(p.ldb), p.accumulate ? 1 : 0, p.c, Int32(p.ldc))
+    /// OpenBLAS's cblas_sgemm, as the products' yardstick.
+    public static let gemm = ForeignGemm(name: "openblas") { call in
+        cblas_sgemm(CblasRowMajor, call.transposeA ? CblasTrans : CblasNoTrans, call.transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(call.m), Int32(call.n), Int32(call.k), 1,
+                    call.a, Int32(call.lda), call.b, Int32(call.ldb), call.beta, call.c, Int32(call.ldc))
     }
+}
+
+extension GemmCeiling.Engine {
+    /// The products on OpenBLAS.
+    public static var openBLAS: Self { .foreign(BLAS.gemm) }
+
+    /// The engines products are timed on: every own path this CPU runs but the portable one, then OpenBLAS.
+    public static var timed: [Self] { timed(beside: BLAS.gemm) }
 }

@@ -27,3 +27,13 @@ enum PoissonSample {
         return taken
     }
 }
+
+/// How a step picks its samples.
+public enum Sampling: String, CaseIterable, Sendable, Codable {
+    /// Consecutive batches of a seeded shuffle, every sample once an epoch.
+    case shuffle
+    /// Each sample independently with probability q = batch size / N (the
+    /// sampling DP-SGD's privacy analysis assumes): batches vary in size and
+    /// may be empty; the gradient is divided by the expected batch size.
+    case poisson
+}

@@ -17,9 +17,9 @@ public protocol RowSource: Sendable {
     /// in blocks of whole shards of `shardSize` (evaluation, prediction).
     func blockRows(count: Int, shardSize: Int) -> Int
 
-    /// Refuses a run whose visiting order this source cannot serve without
-    /// holding every row, naming `dataset`.
-    func check(_ configuration: TrainingConfiguration, dataset: Dataset) throws(TrainingError)
+    /// Refuses a run whose visiting order (`sampling`, and with `shuffle` on, `blocks`)
+    /// this source cannot serve without holding every row, naming `dataset`.
+    func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle, dataset: Dataset) throws(TrainingError)
 
     /// Refuses to hold out a share `fraction` of `dataset` as a validation
     /// split where that would read its rows at random.
@@ -68,7 +68,7 @@ public struct MemoryRows: RowSource {
     /// All of them at once: nothing is read.
     public func blockRows(count: Int, shardSize: Int) -> Int { max(count, 1) }
 
-    public func check(_ configuration: TrainingConfiguration, dataset: Dataset) throws(TrainingError) {}
+    public func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle, dataset: Dataset) throws(TrainingError) {}
 
     public func checkHoldOut(_ fraction: Double, of dataset: Dataset) throws(TrainingError) {}
 
@@ -126,12 +126,12 @@ extension FeatureStream: RowSource {
     public func blockRows(count: Int, shardSize: Int) -> Int { max(1, readRows / shardSize) * shardSize }
 
     /// A stream reads blocks of rows; an order that is not made of them would hold the whole split.
-    public func check(_ configuration: TrainingConfiguration, dataset: Dataset) throws(TrainingError) {
-        guard configuration.samplingMethod == .shuffle else {
-            throw .invalidSetting(.blockRows, value: "\(configuration.blockShuffle.rows)",
+    public func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle, dataset: Dataset) throws(TrainingError) {
+        guard sampling == .shuffle else {
+            throw .invalidSetting(.blockRows, value: "\(blocks.rows)",
                                   reason: "dataset \(dataset.name) is streamed, and Poisson sampling reads samples one by one from all of it; train it in memory")
         }
-        guard !configuration.shuffle || configuration.blockShuffle.isActive else {
+        guard !shuffle || blocks.isActive else {
             throw .invalidSetting(.blockRows, value: "0",
                                   reason: "dataset \(dataset.name) is streamed, and a global shuffle reads rows at random from all of it; shuffle blocks of rows instead (e.g. 1024)")
         }

@@ -221,3 +221,18 @@ public struct History: Sendable, Equatable {
         }
     }
 }
+
+extension Monitor {
+    /// The monitored value of an epoch's row (NaN without a validation split).
+    public func value(of record: EpochRecord) -> Double {
+        self == .validationScore ? record.validationScore : record.validationLoss
+    }
+}
+
+extension EarlyStopping {
+    /// Whether a run whose best epoch is `best` stops after logging `epoch`.
+    public func stops(after epoch: Int, best: History.Best?) -> Bool {
+        guard let best else { return false }
+        return epoch - best.epoch >= patience
+    }
+}

@@ -5,28 +5,37 @@
 /// shard; for 784-256-128-10 these are the 8 training products. `backprop
 /// bench` reports the step's throughput as a fraction of this one.
 ///
-/// It runs on one of Backprop's kernel paths, or on OpenBLAS (the
-/// yardstick: the same products, per shard for δᵀ·Z, β = 1 as training
-/// did before the own kernel).
+/// It runs on one of Backprop's kernel paths, or on a foreign sgemm such as
+/// OpenBLAS (the yardstick: the same products, per shard for δᵀ·Z, β = 1 as
+/// training did before the own kernel).
 public final class GemmCeiling {
     /// Which implementation the products run on.
     public enum Engine: Sendable, Equatable {
         case own(Kernel)
-        case openBLAS
+        /// The yardstick: another library's sgemm.
+        case foreign(ForeignGemm)
 
         /// The engines products are timed on: every path this CPU runs but the
-        /// portable one (a libm call per lane on x86-64), then OpenBLAS.
-        public static var timed: [Engine] {
-            Kernel.allCases.filter { $0.isAvailable && $0 != .portable }.map { .own($0) } + [.openBLAS]
+        /// portable one (a libm call per lane on x86-64), then `yardstick`.
+        public static func timed(beside yardstick: ForeignGemm) -> [Engine] {
+            Kernel.allCases.filter { $0.isAvailable && $0 != .portable }.map { .own($0) } + [.foreign(yardstick)]
         }
 
-        /// "avx512", "avx2", "portable" or "openblas".
+        /// "avx512", "avx2", "portable", or the foreign sgemm's name ("openblas").
         public var name: String {
             switch self {
             case .own(let kernel): return kernel.rawValue
-            case .openBLAS: return "openblas"
+            case .foreign(let gemm): return gemm.name
             }
         }
+
+        /// Whether it is a foreign sgemm.
+        public var isForeign: Bool {
+            if case .foreign = self { return true } else { return false }
+        }
+
+        /// The same engine: the same path, or a foreign sgemm of the same name.
+        public static func == (lhs: Engine, rhs: Engine) -> Bool { lhs.name == rhs.name }
     }
 
     let network: Network<Float>
@@ -104,7 +113,7 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
                                     blockRows: Step.blockRows, blockColumns: Step.blockColumns))
         }
         for l in layers.indices.reversed() {
-            if ceiling.engine == .openBLAS {
+            if case .foreign = ceiling.engine {
                 // Per shard, as training did with OpenBLAS: one product per shard.
                 phases.append((.gradient(l), BlockGrid(rows: rows, columns: 1, blockRows: ceiling.shardSize, blockColumns: 1)))
             } else {
@@ -131,9 +140,9 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
             layers[l].preActivationProduct(z(l) + rows.lowerBound * layers[l].inputCount, rows: rows.count,
                                            columns: columns, transposedWeights: ceiling.transposedWeights.panels(l, layers[l]),
                                            into: z(l + 1) + rows.lowerBound * layers[l].outputCount, kernel: kernel)
-        case (.forward(let l), .openBLAS):
+        case (.forward(let l), .foreign(let gemm)):
             let layer = layers[l]
-            BLAS.run(transposedB: true, MatrixProduct(
+            gemm.run(transposedB: true, MatrixProduct(
                 m: rows.count, n: columns.count, k: layer.inputCount, segment: layer.inputCount,
                 a: z(l) + rows.lowerBound * layer.inputCount, aRowStride: layer.inputCount, aColumnStride: 1,
                 b: w + layer.weightOffset + columns.lowerBound * layer.inputCount, ldb: layer.inputCount,
@@ -143,9 +152,9 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
             layers[l].backpropagatedProduct(delta: delta(l + 1) + rows.lowerBound * layers[l].outputCount,
                                             rows: rows.count, columns: columns, parameters: w,
                                             into: delta(l) + rows.lowerBound * layers[l].inputCount, kernel: kernel)
-        case (.propagate(let l), .openBLAS):
+        case (.propagate(let l), .foreign(let gemm)):
             let layer = layers[l]
-            BLAS.run(transposedB: false, MatrixProduct(
+            gemm.run(transposedB: false, MatrixProduct(
                 m: rows.count, n: columns.count, k: layer.outputCount, segment: layer.outputCount,
                 a: delta(l + 1) + rows.lowerBound * layer.outputCount, aRowStride: layer.outputCount, aColumnStride: 1,
                 b: w + layer.weightOffset + columns.lowerBound, ldb: layer.inputCount,
@@ -158,10 +167,10 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
                                             into: g + layers[l].weightOffset + rows.lowerBound * layers[l].inputCount
                                                 + columns.lowerBound,
                                             ldg: layers[l].inputCount, kernel: kernel)
-        case (.gradient(let l), .openBLAS):
+        case (.gradient(let l), .foreign(let gemm)):
             // Shard `task` (rows): its δᵀ·Z added into the gradient of its worker.
             let layer = layers[l]
-            BLAS.run(transposedB: false, MatrixProduct(
+            gemm.run(transposedB: false, MatrixProduct(
                 m: layer.outputCount, n: layer.inputCount, k: rows.count, segment: rows.count,
                 a: delta(l + 1) + rows.lowerBound * layer.outputCount, aRowStride: 1, aColumnStride: layer.outputCount,
                 b: z(l) + rows.lowerBound * layer.inputCount, ldb: layer.inputCount,

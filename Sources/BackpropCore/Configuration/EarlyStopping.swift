@@ -6,11 +6,6 @@ public enum Monitor: String, CaseIterable, Sendable, Codable {
     /// The mean loss (lower is better).
     case validationLoss = "validation-loss"
 
-    /// The monitored value of an epoch's row (NaN without a validation split).
-    public func value(of record: EpochRecord) -> Double {
-        self == .validationScore ? record.validationScore : record.validationLoss
-    }
-
     /// Whether `value` improves on `best` by more than `minDelta` under `task`
     /// (Keras' EarlyStopping: `value < best − min_delta` for a loss).
     public func improves(_ value: Double, on best: Double, minDelta: Double, task: LearningTask) -> Bool {
@@ -28,11 +23,5 @@ public struct EarlyStopping: Sendable, Equatable, Codable {
 
     public init(patience: Int) {
         self.patience = patience
-    }
-
-    /// Whether a run whose best epoch is `best` stops after logging `epoch`.
-    public func stops(after epoch: Int, best: History.Best?) -> Bool {
-        guard let best else { return false }
-        return epoch - best.epoch >= patience
     }
 }
