@@ -290,7 +290,7 @@ public enum DatasetFile {
         return 1 << (Int.bitWidth - 1 - fit.leadingZeroBitCount)
     }
 
-    /// The target size of a feature chunk (measured in docs/performance.md).
+    /// The target size of a feature chunk (measured in docs/performance-log.md, 2026-12-03).
     public static let chunkBytes = 1 << 20
 
     /// The most chunks a feature dataset is split into.
