@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .library(name: "BackpropCore", targets: ["BackpropCore"]),
         .library(name: "BackpropHDF5", targets: ["BackpropHDF5"]),
+        // StorageError, which BackpropHDF5's readers and writers throw, and the checked file operations.
+        .library(name: "BackpropIO", targets: ["BackpropIO"]),
         // The bench's yardstick (Benchmarks/ uses it): OpenBLAS's sgemm beside the own kernel.
         .library(name: "BackpropOpenBLAS", targets: ["BackpropOpenBLAS"]),
         .executable(name: "backprop", targets: ["BackpropCLI"]),

@@ -482,8 +482,14 @@ struct Train: ParsableCommand {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw StorageError.io(path: path, reason: "no such run directory or checkpoint file to resume from")
         }
-        if !isDirectory.boolValue { return (try guardedRead(path) { try Checkpoint.load(from: path) }, path) }
-        return try RunDirectory(path).newestValidCheckpoint { log.warning("\($0)") }
+        let found: (checkpoint: Checkpoint, path: String) = isDirectory.boolValue
+            ? try RunDirectory(path).newestValidCheckpoint { log.warning("\($0)") }
+            : (try guardedRead(path) { try Checkpoint.load(from: path) }, path)
+        if found.checkpoint.isModelOnly {
+            throw ValidationError("\(Settings.resume.flag) \(found.path): it holds a model without its run (no data fingerprint, no "
+                                  + "optimizer state to go on from), so it cannot be resumed; evaluate, predict or export it, or train a new run.")
+        }
+        return found
     }
 
     /// Whether `path` is a directory.

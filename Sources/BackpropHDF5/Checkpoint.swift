@@ -66,6 +66,31 @@ public struct Checkpoint: Sendable {
         self.task = task
     }
 
+    /// A model alone, with no run to resume (Keras' `model.save`): what
+    /// `evaluate`, `predict` and `export` read. It names no data, its
+    /// optimizer state is a fresh optimizer's and its position the start
+    /// (`isModelOnly`); `train --resume` refuses it.
+    /// - Parameters:
+    ///   - network: the model.
+    ///   - configuration: how it was trained (its loss, activations and optimizer are recorded).
+    ///   - task: what it was trained for: classes or real values.
+    ///   - classNames: the classes' names, if any.
+    public init(model network: Network<Float>, configuration: TrainingConfiguration, task: LearningTask = .classification,
+                classNames: [String]? = nil) {
+        var state = OptimizerState<Float>()
+        let settings = configuration.optimizer
+        for name in settings.kind.bufferNames(settings) {
+            // Adagrad's accumulator starts at its initial value; every other buffer at 0.
+            let start = name == "sum" ? Float(settings.accumulatorStart) : 0
+            state.buffers[name] = [Float](repeating: start, count: network.parameterCount)
+        }
+        self.init(network: network, configuration: configuration, optimizerState: state, position: TrainingPosition(), task: task)
+        self.classNames = classNames
+    }
+
+    /// Whether it is a model alone (`init(model:configuration:task:classNames:)`), with no run to resume.
+    public var isModelOnly: Bool { dataFingerprint.isEmpty }
+
     /// The checkpoint of a trainer's complete state.
     /// - Parameters:
     ///   - trainer: the run to save.

@@ -178,3 +178,34 @@ extension CLITests {
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/raw.onnx"))
     }
 }
+
+/// A model saved alone from the library (`Checkpoint(model:…)`): the commands that read models read it, resume refuses it.
+extension CLITests {
+    @Test("a model saved alone evaluates, predicts and exports as its run's model.h5 does; train --resume refuses it by name")
+    func modelOnlyCheckpoint() throws {
+        let trained = try backprop("train", "--data", Self.sample, "--layers", "784,16,10", "--epochs", "1", "--run-dir", "run")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        let run = try Checkpoint.load(from: "\(directory)/run/model.h5")
+        try Checkpoint(model: run.network, configuration: run.configuration, task: run.task, classNames: run.classNames)
+            .save(to: "\(directory)/alone.h5")
+
+        let fromRun = try backprop("evaluate", "--checkpoint", "run/model.h5", "--data", Self.sample)
+        let alone = try backprop("evaluate", "--checkpoint", "alone.h5", "--data", Self.sample)
+        #expect(alone.status == 0 && fromRun.status == 0, "\(alone.standardError)")
+        let scoreLines = { (text: String) in text.split(separator: "\n").filter { $0.contains("accuracy") } }
+        #expect(!scoreLines(alone.standardOutput).isEmpty && scoreLines(alone.standardOutput) == scoreLines(fromRun.standardOutput))
+        for (checkpoint, output) in [("run/model.h5", "run.csv"), ("alone.h5", "alone.csv")] {
+            let predicted = try backprop("predict", "--checkpoint", checkpoint, "--input", Self.sample, "--output", output)
+            #expect(predicted.status == 0, "\(predicted.standardError)")
+        }
+        #expect(try String(contentsOfFile: "\(directory)/alone.csv", encoding: .utf8) == String(contentsOfFile: "\(directory)/run.csv", encoding: .utf8))
+        let exported = try backprop("export", "--format", "npz", "alone.h5", "--output", "alone")
+        #expect(exported.status == 0, "\(exported.standardError)")
+
+        let resumed = try backprop("train", "--resume", "alone.h5", "--run-dir", "branch")
+        #expect(resumed.status != 0 && !resumed.signalled)
+        #expect(resumed.standardError.contains("--resume") && resumed.standardError.contains("alone.h5")
+                && resumed.standardError.contains("holds a model without its run"), "\(resumed.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/branch"))
+    }
+}

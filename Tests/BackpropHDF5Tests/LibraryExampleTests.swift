@@ -35,12 +35,19 @@ struct LibraryExampleTests {
         }
         let result = try evaluate(trainer.network, on: test, workers: configuration.workers)
         print("\(result.task.scoreName): \(result.task.format(result.score))")
-        try Checkpoint(of: trainer, dataPath: path, dataFingerprint: train.fingerprint).save(to: "\(directory)/model.h5")
+        try Checkpoint(model: trainer.evaluatedNetwork, configuration: configuration, task: train.task).save(to: "\(directory)/model.h5")
+        try Checkpoint(of: trainer, dataPath: path, dataFingerprint: train.fingerprint).save(to: "\(directory)/last.h5")
 
         #expect(trainer.position.step == 2 && result.task == .classification && result.sampleCount == 128)
-        let loaded = try Checkpoint.load(from: "\(directory)/model.h5")
+        let loaded = try Checkpoint.load(from: "\(directory)/last.h5")
         #expect(loaded.network.parameters.map(\.bitPattern) == trainer.network.parameters.map(\.bitPattern))
-        #expect(loaded.dataFingerprint == train.fingerprint && loaded.position.step == 2)
+        #expect(loaded.dataFingerprint == train.fingerprint && loaded.position.step == 2 && !loaded.isModelOnly)
+        // The model alone: the same parameters and model, no run.
+        let model = try Checkpoint.load(from: "\(directory)/model.h5")
+        #expect(model.network.parameters.map(\.bitPattern) == trainer.network.parameters.map(\.bitPattern))
+        #expect(model.network.sizes == trainer.network.sizes && model.configuration == configuration && model.task == .classification)
+        #expect(model.isModelOnly && model.position == TrainingPosition() && model.order.isEmpty)
+        #expect(try evaluate(model.network, on: test, workers: 1).score == result.score)
     }
 
     /// The article's observer.
@@ -72,6 +79,7 @@ struct LibraryExampleTests {
         let score = try evaluate(fit.network, on: test, workers: configuration.workers)
 
         #expect(fit.reason == .stoppedEarly && fit.isBest && printer.lines == fit.best!.epoch + 6)
+        #expect(fit.history == loop.trainer.history && fit.history.epochs.count == printer.lines)
         #expect(loop.trainer.history.reductions > 0 && score.sampleCount == 128)
         #expect(try evaluate(fit.network, on: validation, workers: 1).meanLoss == fit.best!.score)
     }

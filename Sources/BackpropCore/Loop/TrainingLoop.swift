@@ -4,7 +4,7 @@
 /// (`TrainingObserver`). Keras' `Model.fit`, Lightning's fit loop.
 ///
 /// ```swift
-/// let loop = TrainingLoop(trainer: trainer, validation: validation)
+/// let loop = try TrainingLoop(trainer: trainer, validation: validation)
 /// let result = try loop.fit(observers: [progress])
 /// ```
 ///
@@ -118,7 +118,8 @@ public final class TrainingLoop {
             }
         }
         if reason == .finished && stoppedEarly { reason = .stoppedEarly }
-        var result = FitResult(reason: reason, best: trainer.history.best, network: trainer.evaluatedNetwork, isBest: false)
+        var result = FitResult(reason: reason, best: trainer.history.best, network: trainer.evaluatedNetwork, isBest: false,
+                               history: trainer.history)
         if trainer.configuration.earlyStopping != nil, reason != .stopRequested, let bestNetwork {
             (result.network, result.isBest) = (bestNetwork, true)
         }

@@ -105,4 +105,7 @@ public struct FitResult: Sendable {
     public var network: Network<Float>
     /// Whether `network` is the best epoch's.
     public var isBest: Bool
+    /// Every epoch's row (losses, scores, learning rate, time), the run's
+    /// earlier processes included: Keras' `History`, what metrics.csv holds.
+    public var history: History
 }
