@@ -52,10 +52,10 @@ struct Bench: ParsableCommand {
         try requireDomain("--repetitions", repetitions, .atLeast(1))
         try requireDomain("--warmup", warmup, .atLeast(0))
         for workers in workers?.counts ?? [1] {
-            try Train.checked { try trainingConfiguration(workers: workers).validate() }
+            try Settings.namingFlags { try trainingConfiguration(workers: workers).validate() }
         }
         try optimizerOptions.checkOwners(of: baseConfiguration.optimizer.kind)
-        _ = try Train.checked { try baseConfiguration.makeNetwork(Float.self) }
+        _ = try Settings.namingFlags { try baseConfiguration.makeNetwork(Float.self) }
     }
 
     /// 60,000 random samples for `layers`; their features are a square

@@ -63,8 +63,8 @@ struct Ensemble: ParsableCommand {
             return (try read("train"), stored, try read("test"))
         }
         // The members' rows, as their runs took them from /train: the split the student must train with too.
-        let (kept, held) = try Train.checked {
-            try Train.validationSplit(of: train, stored: validation, settings: first.configuration, dataPath: dataPath)
+        let (kept, held) = try Settings.namingFlags {
+            try train.validationParts(fraction: first.configuration.validationFraction, seed: first.configuration.seed, stored: validation)
         }
         let trainedOn = Dataset.record(training: kept, validation: held)
         // Or the file refits the members' rows (their training rows, then their validation rows) for a student without a validation split.
@@ -108,7 +108,7 @@ struct Ensemble: ParsableCommand {
         let scale = 1 / Float(members.count)
         for start in stride(from: 0, to: dataset.count, by: blockRows) {
             let rows = start..<min(start + blockRows, dataset.count)
-            let inputs = try Train.checked { try dataset.rows(rows) }.arrays(outputCount: k, as: Float.self).inputs
+            let inputs = try Settings.namingFlags { try dataset.rows(rows) }.arrays(outputCount: k, as: Float.self).inputs
             var sum = [Float](repeating: 0, count: rows.count * k)
             for network in members {
                 let p = network.predict(inputs: inputs)

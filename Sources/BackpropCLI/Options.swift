@@ -419,7 +419,7 @@ struct SplitOptions: ParsableArguments {
             throw ValidationError("--split validation: \(path) has no /validation, and \(checkpoint) was trained without "
                                   + "\(Settings.validationFraction.flag).")
         }
-        return try Train.checked {
+        return try Settings.namingFlags {
             try DatasetFile.split("train", of: file).split(validationFraction: configuration.validationFraction, seed: configuration.seed).validation
         }
     }

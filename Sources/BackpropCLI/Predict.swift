@@ -51,7 +51,7 @@ struct Predict: ParsableCommand {
             for start in stride(from: 0, to: count, by: blockRows) {
                 let rows = start..<min(start + blockRows, count)
                 let block: Dataset
-                do { block = try Train.checked { try data.rows(rows) } } catch {
+                do { block = try Settings.namingFlags { try data.rows(rows) } } catch {
                     failure = error
                     throw .io(path: output, reason: "not written")
                 }

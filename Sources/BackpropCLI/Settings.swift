@@ -231,7 +231,7 @@ enum Settings {
                                       defaultValue: fresh.schedule.base.shown, rule: .overridable, names: .learningRate,
                                       record: { $0.configuration.schedule.base })
     static let lrSchedule = Setting(key: "lr-schedule", summary: "Learning-rate schedule: constant, step, cosine, or plateau (lower η when the validation --monitor stops improving).",
-                                    defaultValue: ScheduleKind(fresh.schedule.shape).rawValue, rule: .overridable,
+                                    defaultValue: ScheduleKind(fresh.schedule.shape).rawValue, rule: .overridable, names: .scheduleShape,
                                     record: { ScheduleKind($0.configuration.schedule.shape).rawValue })
     static let lrStepSize = Setting(key: "lr-step-size", summary: "step: multiply η by --lr-gamma every this many steps.",
                                     defaultValue: "one epoch", rule: .overridable, names: .scheduleStepSize, record: {
@@ -360,6 +360,16 @@ enum Settings {
         case .scheduleLength: return "the cosine schedule's length in steps (--epochs × batches per epoch, or --steps)"
         // Adam's β and ε have no flags (PyTorch's defaults): a checkpoint alone can hold others.
         default: return setting.words
+        }
+    }
+
+    /// Runs `body`, turning Core's errors into `ValidationError`s that name the flags (`flag(_:)`).
+    @discardableResult
+    static func namingFlags<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as TrainingError {
+            throw ValidationError(error.description(naming: flag))
         }
     }
 

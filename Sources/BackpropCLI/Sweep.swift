@@ -53,7 +53,7 @@ struct Sweep: ParsableCommand {
             guard !plan.isGrid else { throw ValidationError("--trials: a grid's trials are its combinations (\(plan.trialCount)); leave --trials out.") }
             plan = SweepPlan(copy: plan, trialCount: trials)
         }
-        let directory = runDir ?? "runs/sweep-" + Train.defaultRunName()
+        let directory = runDir ?? "runs/sweep-" + RunFiles.defaultName()
         let runner = SweepRunner(plan: plan, directory: directory, parallel: parallel ?? max(1, WorkerOptions.defaultCount / SweepRunner.localRanks),
                                  cores: WorkerOptions.defaultCount, quiet: quiet)
         try runner.claim(sweepFile: sweepFile)

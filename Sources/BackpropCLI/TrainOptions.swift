@@ -225,3 +225,26 @@ extension LearningRateSchedule.Shape {
         }
     }
 }
+
+/// A wall-clock interval such as "90s", "10m", "1h" or plain seconds. Any
+/// number parses; `validate` refuses one that is not a positive duration, by flag.
+struct WallInterval: ExpressibleByArgument {
+    let seconds: Double
+    /// As given.
+    let text: String
+
+    init?(argument: String) {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+        var number = argument.trimmingCharacters(in: .whitespaces)
+        var unit = 1.0
+        if let last = number.last, let factor = units[last] {
+            unit = factor
+            number.removeLast()
+        }
+        guard let value = Double(number) else { return nil }
+        (seconds, text) = (value * unit, argument)
+    }
+
+    /// Whether it is a duration a policy can wait: finite and positive.
+    var isDuration: Bool { seconds.isFinite && seconds > 0 }
+}

@@ -234,9 +234,9 @@ struct ValidationCLITests {
         #expect(wrong.status != 0 && wrong.standardError.contains("--plateau-factor needs --lr-schedule plateau"), "\(wrong.standardError)")
     }
 
-    @Test("--early-stopping needs a validation split and epoch checkpoints; its numbers are refused by name", arguments: [
-        (["--early-stopping", "2"], "validation split"),
-        (["--early-stopping", "2", "--validation-fraction", "0.2", "--no-checkpoint-every-epoch"], "--checkpoint-every-epoch"),
+    @Test("--early-stopping needs a validation split; its numbers are refused by name", arguments: [
+        (["--early-stopping", "2"], "validation split"), (["--early-stopping", "2"], "--early-stopping 2 is invalid"),
+        (["--lr-schedule", "plateau"], "--lr-schedule plateau is invalid: a plateau schedule watches a validation split"),
         (["--early-stopping", "0", "--validation-fraction", "0.2"], "--early-stopping"),
         (["--min-delta", "-1"], "--min-delta"), (["--min-delta", "nan"], "--min-delta"), (["--monitor", "test-loss"], "--monitor"),
     ])
@@ -244,6 +244,17 @@ struct ValidationCLITests {
         let result = try backprop(["train", "--data", CLITests.sample, "--run-dir", "x", "--layers", "784,16,10"] + flags)
         #expect(result.status != 0 && !result.signalled && result.standardError.contains(fragment), "\(result.standardError)")
         #expect(!FileManager.default.fileExists(atPath: path("x/model.h5")))
+    }
+
+    @Test("--early-stopping with --no-checkpoint-every-epoch stops early and restores the best epoch from best.h5, which is written whatever the policy")
+    func stoppingWithoutEpochCheckpoints() throws {
+        let result = try backprop(["train", "--data", CLITests.sample, "--run-dir", "x", "--layers", "784,16,10", "--epochs", "30",
+                                   "--learning-rate", "0.5", "--early-stopping", "1", "--validation-fraction", "0.2", "--no-checkpoint-every-epoch"])
+        try #require(result.status == 0, "\(result.standardError)")
+        let (model, best) = (try Checkpoint.load(from: path("x/model.h5")), try Checkpoint.load(from: path("x/best.h5")))
+        #expect(model.history.epochs.count < 30, "early stopping never stopped the run")
+        #expect(model.network.parameters.map(\.bitPattern) == best.network.parameters.map(\.bitPattern))
+        #expect(model.history.best != nil)
     }
 
     @Test("--validation-fraction refused by name at 0 < f·N < 1, 1, NaN, ∞ and −1", arguments: ["0.0001", "1", "nan", "inf", "-1", "0.9999"])

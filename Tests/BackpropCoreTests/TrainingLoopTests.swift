@@ -121,7 +121,7 @@ struct TrainingLoopTests {
             _ = try TrainingLoop(trainer: try Trainer(configuration: c, dataset: dataset), validation: nil)
             Issue.record("accepted a plateau schedule without a validation split")
         } catch {
-            guard case .invalidSetting(.plateauPatience, _, _) = error else { Issue.record("\(error)"); return }
+            guard case .invalidSetting(.scheduleShape, _, _) = error else { Issue.record("\(error)"); return }
         }
     }
 }

@@ -78,6 +78,23 @@ struct ValidationSplitTests {
         #expect(validation.count == 12 && train.count == 28)
     }
 
+    @Test("a run's parts: the fraction held out, else the stored split (or none); a fraction beside a stored split is refused by name")
+    func validationParts() throws {
+        let stored = try Self.data.split(validationFraction: 0.5, seed: 1).validation
+        let held = try Self.data.validationParts(fraction: 0.2, seed: 7, stored: nil)
+        let split = try Self.data.split(validationFraction: 0.2, seed: 7)
+        #expect(held.train.labels == split.train.labels && held.validation?.labels == split.validation.labels)
+        let kept = try Self.data.validationParts(fraction: 0, seed: 7, stored: stored)
+        #expect(kept.train.count == 1_000 && kept.validation?.labels == stored.labels)
+        #expect(try Self.data.validationParts(fraction: 0, seed: 7, stored: nil).validation == nil)
+        #expect {
+            try Self.data.validationParts(fraction: 0.2, seed: 7, stored: stored)
+        } throws: { error in
+            guard case .invalidSetting(.validationFraction, "0.2", let reason) = error as? TrainingError else { return false }
+            return reason.contains("its own validation split")
+        }
+    }
+
     @Test("a fraction outside (0, 1), or one that leaves a part empty, is refused by name", arguments: [0, -1, 1, 1.5, .nan, .infinity, 0.0001, 0.9999])
     func refused(fraction: Double) {
         #expect(throws: TrainingError.self) { _ = try Self.data.split(validationFraction: fraction, seed: 0) }

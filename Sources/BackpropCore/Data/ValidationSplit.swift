@@ -25,6 +25,25 @@ extension Dataset {
         return (subset((0..<count).filter { !isHeld[$0] }), subset(validation))
     }
 
+    /// A run's training and validation parts from these rows and `stored`,
+    /// the dataset's own validation split (nil: none): with a `fraction`
+    /// > 0, that share held out (`split(validationFraction:seed:)`); else
+    /// these rows and the stored split.
+    /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)` for a
+    ///   fraction given with a stored split (which would then choose
+    ///   nothing), and `split`'s errors.
+    public func validationParts(fraction: Double, seed: UInt64, stored: Dataset?) throws(TrainingError)
+        -> (train: Dataset, validation: Dataset?) {
+        guard fraction > 0 else { return (self, stored) }
+        if let stored {
+            throw .invalidSetting(.validationFraction, value: "\(fraction)",
+                                  reason: "the data carries its own validation split (\(stored.name)); train with it (a fraction of 0) "
+                                    + "or with a dataset without one")
+        }
+        let (kept, held) = try split(validationFraction: fraction, seed: seed)
+        return (kept, held)
+    }
+
     /// The samples `split(validationFraction:seed:)` holds out, ascending: a
     /// function of the labels alone, so that an importer that never holds the
     /// features whole holds out the same ones.

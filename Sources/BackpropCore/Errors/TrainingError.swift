@@ -49,7 +49,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     public enum Setting: Sendable, Hashable {
         case layers, loss, learningRate, batchSize, epochs, workers, shardSize
         case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
-        case scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
+        case scheduleShape, scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
         case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience, plateauFactor, plateauPatience
         case dropout, inputDropout, augmentation, blockRows, shuffleWindow
         /// A setting declared in `TrainingConfiguration.fields`, by its name.
@@ -73,6 +73,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             case .beta1: return "beta1"
             case .beta2: return "beta2"
             case .epsilon: return "epsilon"
+            case .scheduleShape: return "learning-rate schedule"
             case .scheduleStepSize: return "schedule step size"
             case .scheduleGamma: return "schedule gamma"
             case .warmupSteps: return "warm-up steps"

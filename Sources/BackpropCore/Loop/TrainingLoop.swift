@@ -35,16 +35,10 @@ public final class TrainingLoop {
     /// - Parameters:
     ///   - trainer: the run, fresh or restored from a checkpoint.
     ///   - validation: the split that chooses; needed by early stopping and the plateau schedule.
-    /// - Throws: `TrainingError.invalidSetting(.patience or .plateauPatience, …)`
+    /// - Throws: `TrainingError.invalidSetting(.patience or .scheduleShape, …)`
     ///   when early stopping or a plateau schedule has no validation split to watch.
     public init(trainer: Trainer, validation: Dataset?) throws(TrainingError) {
-        let configuration = trainer.configuration
-        if validation == nil, let stopping = configuration.earlyStopping {
-            throw .invalidSetting(.patience, value: "\(stopping.patience)", reason: "early stopping watches a validation split, and none was given")
-        }
-        if validation == nil, case .plateau(_, let patience, _) = configuration.schedule.shape {
-            throw .invalidSetting(.plateauPatience, value: "\(patience)", reason: "a plateau schedule watches a validation split, and none was given")
-        }
+        try Self.check(trainer.configuration, hasValidation: validation != nil)
         self.trainer = trainer
         self.validation = validation
         earlierSeconds = trainer.history.wallTime
@@ -53,6 +47,20 @@ public final class TrainingLoop {
         if let stopping = trainer.configuration.earlyStopping, trainer.position.batch == 0,
            let last = trainer.history.epochs.last, stopping.stops(after: last.epoch, best: trainer.history.best) {
             stoppedEarly = true
+        }
+    }
+
+    /// Refuses a configuration that watches a validation split (early
+    /// stopping, a plateau schedule) for a run without one: the loop's rule,
+    /// which a caller may check before it reads or writes anything.
+    /// - Throws: `TrainingError.invalidSetting(.patience or .scheduleShape, …)`.
+    public static func check(_ configuration: TrainingConfiguration, hasValidation: Bool) throws(TrainingError) {
+        guard !hasValidation else { return }
+        if let stopping = configuration.earlyStopping {
+            throw .invalidSetting(.patience, value: "\(stopping.patience)", reason: "early stopping watches a validation split, and none was given")
+        }
+        if case .plateau = configuration.schedule.shape {
+            throw .invalidSetting(.scheduleShape, value: "plateau", reason: "a plateau schedule watches a validation split, and none was given")
         }
     }
 
