@@ -12,7 +12,7 @@ struct Backprop: ParsableCommand {
         commandName: "backprop",
         abstract: "Train multi-layer perceptrons by backpropagation, data-parallel on all cores.",
         version: Checkpoint.programVersion,
-        subcommands: [Train.self, Evaluate.self, Predict.self, ExportModel.self, ImportData.self, Inspect.self, GradientCheck.self, Bench.self, Privacy.self, Generate.self, Rechunk.self, Sweep.self, Ensemble.self,
+        subcommands: [Train.self, Evaluate.self, Predict.self, ExportModel.self, ImportData.self, Inspect.self, GradientCheck.self, Bench.self, Privacy.self, Generate.self, Rechunk.self, Sweep.self, Ensemble.self, Teach.self,
                       SettingsTable.self]
     )
 

@@ -3,23 +3,15 @@ import BackpropIO
 import Foundation
 
 /// A teacher's class probabilities over a dataset's /train, which `train
-/// --teacher` distils from (`Distillation`) and `backprop ensemble` writes:
-/// the layout of `predict`'s HDF5 output (/predictions/outputs float32
-/// [N, K], format "backprop-predictions") with what distillation checks
-/// before it trusts them, as attributes of the root:
-///
-/// - `split`: "train", the split the rows are (aligned with it row by row);
-/// - `data_fingerprint`: that split's `Dataset.fingerprint`;
-/// - `trained_on`: the data fingerprint every member checkpoint records (its
-///   training rows and its validation split), so that a student can require
-///   that its own validation rows fed no member;
-/// - `members`: the member checkpoints, a JSON list, in the order averaged.
-///
-/// Optionally /predictions/views float32 [N, V, K], with an attribute
-/// `augment` in `--augment`'s form ("shift=1,flip"): the teacher's
-/// probabilities of each of the V images that augmentation can make of a
-/// row, in `Augmentation.viewIndex`'s order, so that a student augmenting
-/// within them is taught about the image it sees (`Dataset.teacherViews`).
+/// --teacher` distils from (`Distillation`), and `backprop ensemble` (from
+/// member checkpoints) or `backprop teach` (from another trainer's NumPy
+/// arrays) writes: the layout of `predict`'s HDF5 output
+/// (/predictions/outputs, format "backprop-predictions") with what
+/// distillation checks before it trusts them, declared in `TeacherSchema`.
+/// Optional views hold the teacher's probabilities of each of the V images
+/// that augmentation can make of a row, in `Augmentation.viewIndex`'s order,
+/// so that a student augmenting within them is taught about the image it
+/// sees (`Dataset.teacherViews`).
 public struct TeacherFile: Sendable, Equatable {
     /// p, [count, classes] row-major: each row a distribution.
     public var probabilities: [Float]
@@ -57,26 +49,30 @@ public struct TeacherFile: Sendable, Equatable {
     /// The root's `format`: predict's and a teacher's alike.
     public static let format = "backprop-predictions"
     /// The probabilities (a teacher's) or outputs (predict's), [N, K].
-    public static let outputs = "/predictions/outputs"
+    public static var outputs: String { TeacherSchema.outputs.path }
     /// The probabilities of every view, [N, V, K] (optional).
-    public static let viewsPath = "/predictions/views"
+    public static var viewsPath: String { TeacherSchema.views.path }
 
-    /// Writes the file atomically (`path` is never half-written).
+    /// The table of every object of a teacher file (docs/file-formats.md), from the declarations `write` and `read` use.
+    public static var schemaTable: String { markdownTable(TeacherSchema.entries) }
+
+    /// Writes the file atomically (`path` is never half-written), through `TeacherSchema`.
     /// - Throws: `StorageError.io`, `.call`.
     public func write(to path: String) throws(StorageError) {
+        typealias S = TeacherSchema
         let members = String(decoding: (try? JSONEncoder().encode(self.members)) ?? Data("[]".utf8), as: UTF8.self)
         try HDF5File.createAtomically(path) { (file) throws(StorageError) in
-            try file.setAttribute("format", Self.format)
-            try file.setAttribute("split", "train")
-            try file.setAttribute("data_fingerprint", dataFingerprint)
-            try file.setAttribute("trained_on", trainedOn)
-            try file.setAttribute("members", members)
-            try file.write(probabilities, shape: [count, classes], to: Self.outputs,
+            try S.format.write(Self.format, to: file)
+            try S.split.write("train", to: file)
+            try S.dataFingerprint.write(dataFingerprint, to: file)
+            try S.trainedOn.write(trainedOn, to: file)
+            try S.members.write(members, to: file)
+            try file.write(probabilities, shape: [count, classes], to: S.outputs.path,
                            chunkRows: DatasetFile.storageChunkRows(rowBytes: 4 * classes, rows: count))
             if let viewProbabilities {
-                try file.write(viewProbabilities, shape: [count, views.viewCount, classes], to: Self.viewsPath,
+                try file.write(viewProbabilities, shape: [count, views.viewCount, classes], to: S.views.path,
                                chunkRows: DatasetFile.storageChunkRows(rowBytes: 4 * views.viewCount * classes, rows: count))
-                try file.setAttribute("augment", views.description, on: Self.viewsPath)
+                try S.augment.write(views.description, to: file)
             }
         }
     }
@@ -91,49 +87,63 @@ public struct TeacherFile: Sendable, Equatable {
 
     /// Reads and checks a teacher file already open (a path or a memory image), as `read(_:)` does.
     public static func read(from file: HDF5File) throws(StorageError) -> TeacherFile {
+        typealias S = TeacherSchema
         let path = file.path
-        let format = try file.hasAttribute("format") ? try file.stringAttribute("format") : "HDF5 without a format attribute"
+        let format = try file.hasAttribute(S.format.name) ? try S.format.read(from: file) : "HDF5 without a format attribute"
         guard format == Self.format else { throw .wrongFormat(path: path, found: format, expected: Self.format) }
-        for name in ["split", "data_fingerprint", "trained_on", "members"] where try !file.hasAttribute(name) {
-            throw .invalidContent(path: path, object: "attribute '\(name)' of /", reason: "is missing: a teacher is made by `backprop ensemble` "
-                                  + "(which records what it was computed on), not by `backprop predict`")
+        for attribute in [S.split, S.dataFingerprint, S.trainedOn, S.members] where try !file.hasAttribute(attribute.name) {
+            throw .invalidContent(path: path, object: attribute.described(), reason: "is missing: a teacher is made by `backprop ensemble` "
+                                  + "or `backprop teach` (which record what it was computed on), not by `backprop predict`")
         }
-        let split = try file.stringAttribute("split")
+        let split = try S.split.read(from: file)
         guard split == "train" else {
-            throw .invalidContent(path: path, object: "attribute 'split' of /", reason: "is \"\(split)\": a teacher predicts /train, which a student trains on")
+            throw .invalidContent(path: path, object: S.split.described(), reason: "is \"\(split)\": a teacher predicts /train, which a student trains on")
         }
-        let membersText = try file.stringAttribute("members")
+        let membersText = try S.members.read(from: file)
         guard let members = try? JSONDecoder().decode([String].self, from: Data(membersText.utf8)), !members.isEmpty else {
-            throw .invalidContent(path: path, object: "attribute 'members' of /", reason: "is not a JSON list of checkpoint paths")
+            throw .invalidContent(path: path, object: S.members.described(), reason: "is not a JSON list of what made the probabilities")
         }
-        let (values, shape) = try file.read(outputs, as: Float.self, rank: 2)
+        let (values, shape) = try file.read(S.outputs.path, as: Float.self, rank: 2)
         let (count, classes) = (shape[0], shape[1])
         guard count >= 1, (1...256).contains(classes) else {
-            throw .invalidContent(path: path, object: outputs, reason: "is \(count) × \(classes); a teacher has at least one row of 1 … 256 classes")
+            throw .invalidContent(path: path, object: S.outputs.path, reason: "is \(count) × \(classes); a teacher has at least one row of 1 … 256 classes")
         }
-        try checkDistributions(values, classes: classes, path: path, object: outputs) { "row \($0)" }
+        try checkDistributions(values, classes: classes, path: path, object: S.outputs.path) { "row \($0)" }
         var (views, viewProbabilities) = (Augmentation(), [Float]?.none)
-        if try file.exists(viewsPath) {
-            guard try file.hasAttribute("augment", of: viewsPath) else {
-                throw .invalidContent(path: path, object: viewsPath, reason: "has no attribute 'augment' saying which augmentation's views it holds (e.g. \"shift=1,flip\")")
+        if try file.exists(S.views.path) {
+            guard let text = try S.augment.readIfPresent(from: file) else {
+                throw .invalidContent(path: path, object: S.views.path, reason: "has no attribute 'augment' saying which augmentation's views it holds (e.g. \"shift=1,flip\")")
             }
-            let text = try file.stringAttribute("augment", of: viewsPath)
             guard let augment = Augmentation(parsing: text), augment.isActive, augment.shift <= 64 else {
-                throw .invalidContent(path: path, object: "attribute 'augment' of \(viewsPath)",
+                throw .invalidContent(path: path, object: S.augment.described(),
                                       reason: "is \"\(text)\", not an augmentation of shift=S (1 … 64), flip, or both, as --augment takes")
             }
-            let (all, shape) = try file.read(viewsPath, as: Float.self, rank: 3)
+            let (all, shape) = try file.read(S.views.path, as: Float.self, rank: 3)
             guard shape == [count, augment.viewCount, classes] else {
-                throw .invalidContent(path: path, object: viewsPath, reason: "is \(shape.map(String.init).joined(separator: " × ")); the \(augment.viewCount) views "
+                throw .invalidContent(path: path, object: S.views.path, reason: "is \(shape.map(String.init).joined(separator: " × ")); the \(augment.viewCount) views "
                                       + "of \(augment) of \(count) rows of \(classes) classes are \(count) × \(augment.viewCount) × \(classes)")
             }
-            try checkDistributions(all, classes: classes, path: path, object: viewsPath) { "row \($0 / augment.viewCount), view \($0 % augment.viewCount)" }
+            try checkDistributions(all, classes: classes, path: path, object: S.views.path) { "row \($0 / augment.viewCount), view \($0 % augment.viewCount)" }
             (views, viewProbabilities) = (augment, all)
         }
-        return TeacherFile(probabilities: values, count: count, classes: classes,
-                           dataFingerprint: try file.stringAttribute("data_fingerprint"),
-                           trainedOn: try file.stringAttribute("trained_on"), members: members,
-                           views: views, viewProbabilities: viewProbabilities)
+        return TeacherFile(probabilities: values, count: count, classes: classes, dataFingerprint: try S.dataFingerprint.read(from: file),
+                           trainedOn: try S.trainedOn.read(from: file), members: members, views: views, viewProbabilities: viewProbabilities)
+    }
+
+    /// Checks what `read` checks of a file's values before the file is
+    /// written: every row of the probabilities, and of the views', a distribution.
+    /// - Parameters:
+    ///   - probabilitiesFrom: where the probabilities came from, for messages.
+    ///   - viewsFrom: where the views' came from.
+    /// - Throws: `StorageError.invalidContent` naming the source, the row and the value.
+    public func check(probabilitiesFrom source: String, viewsFrom viewsSource: String?) throws(StorageError) {
+        try Self.checkDistributions(probabilities, classes: classes, path: source, object: "probabilities") { "row \($0)" }
+        if let viewProbabilities {
+            let viewCount = views.viewCount
+            try Self.checkDistributions(viewProbabilities, classes: classes, path: viewsSource ?? source, object: "views") {
+                "row \($0 / viewCount), view \($0 % viewCount)"
+            }
+        }
     }
 
     /// Every run of `classes` values a distribution: each a probability, summing to 1 within `sumTolerance`.
@@ -150,5 +160,29 @@ public struct TeacherFile: Sendable, Equatable {
                 throw .invalidContent(path: path, object: object, reason: "\(name(n)) sums to \(sum), not 1: its values are not a distribution")
             }
         }
+    }
+}
+
+/// The layout of a teacher file, declared once (FileSchema.swift):
+/// `TeacherFile.write` writes through it, `TeacherFile.read` reads through
+/// it, and docs/file-formats.md's table is `TeacherFile.schemaTable`.
+enum TeacherSchema {
+    static let format = FileAttribute<String>("/", "format", "\"backprop-predictions\" (predict's format, with the attributes below)")
+    static let split = FileAttribute<String>("/", "split", "\"train\": the rows are /train's, aligned row by row")
+    static let dataFingerprint = FileAttribute<String>("/", "data_fingerprint", "that /train's `Dataset.fingerprint`, checked by `train --teacher`")
+    static let trainedOn = FileAttribute<String>("/", "trained_on",
+                                                 "the data fingerprint the members' checkpoints record (their training rows and validation split): "
+                                                   + "a student's validation rows must have fed none of them")
+    static let members = FileAttribute<String>("/", "members", "a JSON list of what made the probabilities: the member checkpoints in the order "
+                                                 + "averaged (`ensemble`), or the NumPy files handed over (`teach`)")
+    static let outputs = FileDataset("/predictions/outputs", "float32 [N, K]", "p: each row the teacher's class probabilities, summing to 1")
+    static let views = FileDataset("/predictions/views", "float32 [N, V, K]",
+                                   "the probabilities of the V views of each row, in `backprop teach --view-order`'s order", .when("with views"))
+    static let augment = FileAttribute<String>("/predictions/views", "augment",
+                                               "the augmentation whose views they are, as --augment takes it (\"shift=1,flip\")", .when("with views"))
+
+    /// Every object, in the order of the file.
+    static var entries: [SchemaEntry] {
+        [format.entry, split.entry, dataFingerprint.entry, trainedOn.entry, members.entry, outputs.entry, views.entry, augment.entry]
     }
 }

@@ -27,15 +27,43 @@ struct StorageTests {
         return file
     }
 
-    @Test("docs/file-formats.md holds the checkpoint table generated from the schema that save and load use")
-    func documentedSchema() throws {
+    @Test("docs/file-formats.md holds the checkpoint's and the teacher's tables generated from the schemas that their writers and readers use",
+          arguments: ["checkpoint", "teacher"])
+    func documentedSchema(_ format: String) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try String(contentsOf: root.appendingPathComponent("docs/file-formats.md"), encoding: .utf8)
-        let table = Checkpoint.schemaTable
+        let table = format == "checkpoint" ? Checkpoint.schemaTable : TeacherFile.schemaTable
         if !document.contains(table) {
-            try table.write(toFile: NSTemporaryDirectory() + "/checkpoint-schema.md", atomically: true, encoding: .utf8)
-            Issue.record("docs/file-formats.md is stale: its checkpoint table is in \(NSTemporaryDirectory())/checkpoint-schema.md")
+            try table.write(toFile: NSTemporaryDirectory() + "/\(format)-schema.md", atomically: true, encoding: .utf8)
+            Issue.record("docs/file-formats.md is stale: its \(format) table is in \(NSTemporaryDirectory())/\(format)-schema.md")
         }
+    }
+
+    @Test("every attribute and dataset a teacher file holds (with views) is declared in its schema, and every declared one is there")
+    func teacherSchemaCoversTheFile() throws {
+        let directory = temporaryDirectory("teacher-schema")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let views = Augmentation(shift: 1, flip: false)
+        let teacher = TeacherFile(probabilities: [0.25, 0.75, 1, 0], count: 2, classes: 2, dataFingerprint: "d", trainedOn: "t", members: ["m"],
+                                  views: views, viewProbabilities: [Float](repeating: 0.5, count: 2 * views.viewCount * 2))
+        try teacher.write(to: "\(directory)/t.h5")
+        #expect(try TeacherFile.read("\(directory)/t.h5") == teacher)
+        let dump = try run("/usr/bin/h5dump", ["-A", "\(directory)/t.h5"])
+        try #require(dump.status == 0, "h5dump is needed: \(dump.standardError)")
+        let attributes = Set(dump.standardOutput.split(separator: "\n").compactMap { line -> String? in
+            guard let match = line.firstMatch(of: /ATTRIBUTE "([^"]+)"/) else { return nil }
+            return String(match.1)
+        })
+        let declared = Set(TeacherFile.schemaTable.split(separator: "\n").compactMap { line -> String? in
+            guard let match = line.firstMatch(of: /\| `[^`]+` \| `([^`]+)`/) else { return nil }
+            return String(match.1)
+        })
+        #expect(attributes == declared, "in the file: \(attributes.sorted()); declared: \(declared.sorted())")
+        let datasets = Set(dump.standardOutput.split(separator: "\n").compactMap { line -> String? in
+            guard let match = line.firstMatch(of: /DATASET "([^"]+)"/) else { return nil }
+            return String(match.1)
+        })
+        #expect(datasets == ["outputs", "views"], "\(datasets)")
     }
 
     @Test("every attribute a saved checkpoint holds is declared in the schema, and every declared one that a full run has is there")
