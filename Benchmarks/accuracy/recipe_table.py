@@ -1,8 +1,8 @@
 """The table of a recipe's runs: for each run directory, the epoch of its best
 validation accuracy (the weights early stopping restores into model.h5), that
-accuracy, model.h5's test accuracy (`backprop evaluate`: the test split read
-once per model, choosing nothing), its wall time and its parameters'
-fingerprint; then, for each group of runs (teacher-*, distilled-*), the mean
+accuracy, model.h5's test accuracy (`backprop evaluate --json`: the test
+split read once per model, choosing nothing), its wall time and its
+parameters' fingerprint; then, for each group of runs (teacher-*, distilled-*), the mean
 validation accuracy (what a choice between groups goes by), the mean ± sd of
 the test accuracies, and the compute. A run without a validation split (a
 refit) shows its last epoch, whose weights model.h5 holds, and no validation.
@@ -26,14 +26,13 @@ def run(directory):
     validated = [r for r in rows if r.get("validation_accuracy")]
     best = max(validated, key=lambda r: (float(r["validation_accuracy"]), -int(r["epoch"]))) if validated else rows[-1]
     data = json.load(open(f"{directory}/config.json"))["data"]
-    evaluation = subprocess.run([BACKPROP, "evaluate", "--checkpoint", f"{directory}/model.h5", "--data", data],
-                                capture_output=True, text=True, check=True).stdout
-    test = re.search(r"accuracy ([0-9.]+)%", evaluation)
-    parameters = re.search(r"parameters ([0-9a-f]{16})", open(f"{directory}.log").read())
+    evaluation = json.loads(subprocess.run([BACKPROP, "evaluate", "--checkpoint", f"{directory}/model.h5", "--data", data, "--json"],
+                                           capture_output=True, text=True, check=True).stdout)
+    test = evaluation.get("accuracy")
     return {
         "run": directory, "epoch": int(best["epoch"]), "validation": 100 * float(best["validation_accuracy"]) if validated else None,
-        "test": float(test.group(1)) if test else float("nan"), "wall": float(rows[-1]["wall_time"]),
-        "parameters": parameters.group(1) if parameters else "?",
+        "test": 100 * test if test is not None else float("nan"), "wall": float(rows[-1]["wall_time"]),
+        "parameters": evaluation["parameters"],
     }
 
 

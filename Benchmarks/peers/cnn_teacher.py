@@ -1,25 +1,25 @@
 """A convolutional teacher for `backprop train --teacher`: a small CNN trained
 in PyTorch on a Backprop dataset's /train only (its stored /validation
 chooses the epoch; /test is read once at the end, choosing nothing), whose
-class probabilities over /train are written in the teacher layout
-(docs/file-formats.md, "Teacher") that `backprop ensemble` writes.
+class probabilities over /train are saved as NumPy arrays and handed to
+`backprop teach`, which writes the teacher file (docs/file-formats.md,
+"Teacher"): its fingerprints, and the order of its views, are Backprop's own,
+never computed here.
 
     Benchmarks/peers/.venv/bin/python Benchmarks/peers/cnn_teacher.py \\
         --data datasets/fashion-mnist-split.h5 --trained-on RUN/model.h5 --output runs/cnn-teacher.h5
 
-The teacher's file must say which rows taught it, as Backprop fingerprints
-them (`trained_on`), so that a student with another split is refused.
---trained-on names a Backprop checkpoint of a run on the same file and
-split (`backprop train --data FILE --epochs 0`): its /data fingerprint is
-copied, and this script trains on exactly those rows, /train of a file
-with a stored /validation. Ba & Caruana (2014) and Urban et al. (2017)
-distil convolutional teachers into MLPs in the same way.
+--trained-on names a Backprop checkpoint of a run on the same file and split
+(`backprop train --data FILE --epochs 0`): `backprop teach` records its rows,
+so that a student with another split is refused; this script trains on
+exactly those rows, /train of a file with a stored /validation. Ba & Caruana
+(2014) and Urban et al. (2017) distil convolutional teachers into MLPs in the
+same way.
 
---save keeps the trained members' weights; --load FILE --rows CKPT trains
-nothing and labels /train of --data with them instead: a refit of the
-members' rows (their /train, then their /validation, which
-Benchmarks/accuracy/refit_data.py writes), CKPT a zero-epoch run on it whose
-fingerprint the file records, --trained-on still the run on the members' split.
+--save keeps the trained members' weights; --load FILE trains nothing and
+labels /train of --data with them instead: a refit of the members' rows
+(their /train, then their /validation, which `backprop rechunk --refit`
+writes), --trained-on still the run on the members' split.
 
 Architecture: conv 5×5 (32) → ReLU → max-pool 2 → conv 5×5 (64) → ReLU →
 max-pool 2 → dense 1024 → ReLU → dropout 0.5 → dense K (--channels,
@@ -28,9 +28,10 @@ mirrored images half the time (and shifted by up to --shift pixels). Not Backpro
 PyTorch's own draws, threads and kernels.
 """
 import argparse
-import json
 import math
 import os
+import subprocess
+import tempfile
 import time
 
 import h5py
@@ -55,21 +56,14 @@ def probabilities(net, x):
     return torch.cat([torch.softmax(net(x[i:i + 1000]), dim=1) for i in range(0, len(x), 1000)])
 
 
-def parse_views(text):
-    """`--augment`'s form ("shift=S,flip", "shift=S", "flip"): (S, flip)."""
-    shift, flip = 0, False
-    for part in text.split(","):
-        if part == "flip":
-            flip = True
-        elif part.startswith("shift=") and part[6:].isdigit() and int(part[6:]) >= 1:
-            shift = int(part[6:])
-        else:
-            raise SystemExit(f"--views {text}: give shift=S, flip, or both joined by a comma")
-    return shift, flip
-
-
-def views_count(shift, flip):
-    return (2 * shift + 1) ** 2 * (2 if flip else 1)
+def view_order(backprop, augment):
+    """The views of `--augment AUGMENT` in a teacher's order, as Backprop states it
+    (`backprop teach --view-order`): a list of (dy, dx, mirrored)."""
+    result = subprocess.run([backprop, "teach", "--view-order", augment], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"--views {augment}: {result.stderr.strip()}")
+    rows = [line.split(",") for line in result.stdout.splitlines()[1:]]
+    return [(int(dy), int(dx), mirrored == "1") for _, dy, dx, mirrored in rows]
 
 
 def view(x, dy, dx, mirrored, shift):
@@ -81,10 +75,9 @@ def view(x, dy, dx, mirrored, shift):
     return padded[:, :, shift - dy:shift - dy + h, shift - dx:shift - dx + w]
 
 
-def view_probabilities(net, x, shift, flip):
-    """[N, V, K]: the teacher on every view a student with `--augment` (shift, flip) can draw, in the teacher
-    layout's order (docs/file-formats.md): dy, then dx, each −S … S, then unmirrored before mirrored."""
-    views = [(dy, dx, m) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1) for m in ([False, True] if flip else [False])]
+def view_probabilities(net, x, views):
+    """[N, V, K]: the teacher on every view in `views` (Backprop's order, `view_order`)."""
+    shift = max(max(abs(dy), abs(dx)) for dy, dx, _ in views)
     return torch.stack([probabilities(net, view(x, dy, dx, m, shift)) for dy, dx, m in views], dim=1)
 
 
@@ -132,6 +125,7 @@ def train_member(a, seed, classes, channels, train, validation, start):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backprop", default=".build/release/backprop", help="the backprop binary that writes the teacher file")
     p.add_argument("--data", required=True)
     p.add_argument("--trained-on", required=True, help="a Backprop checkpoint of a run on the teacher's training data and "
                    "its stored split (with --load: on the data the saved members trained on)")
@@ -155,8 +149,6 @@ def main():
     p.add_argument("--save", help="also save the trained members' weights here (torch.save), for --load")
     p.add_argument("--load", help="train nothing: the members --save saved, which label /train of --data (e.g. a refit "
                    "of their rows: their /train, then their /validation)")
-    p.add_argument("--rows", help="with --load: a Backprop checkpoint of a run on --data (`train --epochs 0`), whose "
-                   "fingerprint of /train the teacher file records")
     a = p.parse_args()
     if a.shift < 0 or a.epochs < 1 or a.hidden < 1 or a.members < 1:
         raise SystemExit("--shift must be at least 0, --epochs, --hidden and --members at least 1")
@@ -164,24 +156,17 @@ def main():
     if len(parts) != 2 or not all(c.isdigit() and int(c) >= 1 for c in parts):
         raise SystemExit(f"--channels {a.channels}: give two positive counts, e.g. 32,64")
     channels = tuple(int(c) for c in parts)
-    views = parse_views(a.views) if a.views else None
+    views = view_order(a.backprop, a.views) if a.views else None
     if bool(views) != bool(a.views_output):
         raise SystemExit("--views and --views-output go together")
-    if bool(a.load) != bool(a.rows) or (a.load and a.save):
-        raise SystemExit("--load and --rows go together, and without --save")
+    if a.load and a.save:
+        raise SystemExit("--load trains nothing: give it without --save")
     torch.set_num_threads(a.threads)
     with h5py.File(a.data, "r") as f:
         if (f.attrs.get("image_height"), f.attrs.get("image_width")) != (28, 28):
             raise SystemExit(f"{a.data}: not 28×28 images; this CNN is made for them")
-
-    def fingerprint(checkpoint):
-        with h5py.File(checkpoint, "r") as c:
-            value = c["/data"].attrs["fingerprint"]
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    trained_on = fingerprint(a.trained_on)
-    if "; validation " not in trained_on:
-        raise SystemExit(f"{a.trained_on}: its run held out no validation split; train it on {a.data}'s stored /validation")
+        if not a.load and "validation" not in f:
+            raise SystemExit(f"{a.data}: no stored /validation to choose the epoch on (`backprop import … --validation-fraction`)")
     start = time.time()
     if a.load:
         try:
@@ -194,7 +179,7 @@ def main():
             net = model(saved["classes"], saved["channels"], saved["kernel"], saved["hidden"])
             net.load_state_dict(state)
             members.append(net)
-        names, rows = saved["names"], fingerprint(a.rows)
+        names = saved["names"]
         with h5py.File(a.data, "r") as f:
             (xt, yt), (xs, ys) = ((x.reshape(-1, 1, 28, 28), y) for x, y in (split(f, "train"), split(f, "test")))
         validation = None
@@ -204,7 +189,6 @@ def main():
         members = [train_member(a, a.seed + m, classes, channels, (xt, yt), (xv, yv), start) for m in range(a.members)]
         names = [f"cnn_teacher.py seed {a.seed + m}, {a.epochs} epochs, channels {a.channels}, kernel {a.kernel}, "
                  f"hidden {a.hidden}, shift {a.shift}" for m in range(a.members)]
-        rows = trained_on.split("; validation ")[0]
         if a.save:
             torch.save({"members": [net.state_dict() for net in members], "names": names, "classes": classes,
                         "channels": channels, "kernel": a.kernel, "hidden": a.hidden}, a.save)
@@ -220,27 +204,28 @@ def main():
     who = "the CNN's" if len(members) == 1 else f"the {len(members)} CNNs' ensemble's"
 
     def write(path, view_outputs=None):
-        temporary = path + ".partial"
-        with h5py.File(temporary, "w") as t:
-            # Fixed-length strings, as Backprop writes (and reads) its attributes.
-            for name, value in [("format", "backprop-predictions"), ("split", "train"), ("data_fingerprint", rows),
-                                ("trained_on", trained_on), ("members", json.dumps(names))]:
-                t.attrs[name] = np.bytes_(value.encode())
-            t.create_dataset("predictions/outputs", data=outputs)
+        """Hands the arrays to `backprop teach`, which writes the teacher file atomically."""
+        with tempfile.TemporaryDirectory() as work:
+            np.save(os.path.join(work, "probabilities.npy"), outputs)
+            command = [a.backprop, "teach", "--data", a.data, "--trained-on", a.trained_on, "--output", path,
+                       "--probabilities", os.path.join(work, "probabilities.npy")]
             if view_outputs is not None:
-                d = t.create_dataset("predictions/views", data=view_outputs)
-                d.attrs["augment"] = np.bytes_(a.views.encode())
-        os.replace(temporary, path)
+                np.save(os.path.join(work, "views.npy"), view_outputs)
+                command += ["--views", os.path.join(work, "views.npy"), "--augment", a.views]
+            for name in names:
+                command += ["--member", name]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise SystemExit(f"backprop teach: {result.stderr.strip()}")
 
     write(a.output)
     seen = "" if validation is None else f"validation {100 * validation:.2f} %, "
     print(f"wrote {a.output}: {who} accuracy /train {100 * train:.2f} %, {seen}"
           f"test {100 * test:.2f} % (reported, choosing nothing); {time.time() - start:.0f} s", flush=True)
     if views:
-        write(a.views_output, normalised(mean([view_probabilities(net, xt, *views) for net in members])))
-        print(f"wrote {a.views_output}: the same teacher with the {views_count(*views)} views of --augment {a.views}; "
+        write(a.views_output, normalised(mean([view_probabilities(net, xt, views) for net in members])))
+        print(f"wrote {a.views_output}: the same teacher with the {len(views)} views of --augment {a.views}; "
               f"{time.time() - start:.0f} s")
-
 
 if __name__ == "__main__":
     main()

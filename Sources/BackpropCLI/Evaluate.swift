@@ -14,6 +14,8 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var split: SplitOptions
     @OptionGroup(title: "Streaming") var streaming: StreamOptions
     @OptionGroup var threads: WorkerOptions
+    @Flag(help: "Print one JSON object instead (checkpoint, parameters, data, split, samples, task, loss, score, and for classes accuracy, class_names, per_class_accuracy, confusion), for scripts.")
+    var json = false
 
     func run() throws {
         try Backprop.setUp()
@@ -31,6 +33,7 @@ struct Evaluate: ParsableCommand {
         }
         try dataset.validate(for: model.network)
         let result = try evaluate(model.network, on: dataset, workers: threads.count)
+        if json { return try printJSON(result, model: model, dataset: dataset, classNames: names) }
         print("\(checkpoint) on \(dataset.name): \(result.sampleCount) samples")
         switch result.task {
         case .regression:
@@ -39,6 +42,25 @@ struct Evaluate: ParsableCommand {
             print(String(format: "loss %.4f  accuracy %@", result.meanLoss, result.task.format(result.score)))
             printClasses(of: result, label: label)
         }
+    }
+
+    /// The evaluation as one JSON object, keys sorted: what scripts read instead of the lines above.
+    private func printJSON(_ result: Evaluation, model: Checkpoint, dataset: Dataset, classNames: [String]?) throws {
+        // JSON has no NaN or infinity: a value that is not finite (a diverged model's loss) is null.
+        func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
+        var object: [String: Any] = [
+            "checkpoint": checkpoint, "parameters": model.network.fingerprint, "data": data.path, "split": split.name,
+            "samples": result.sampleCount, "task": result.task.rawValue, "loss": number(result.meanLoss),
+            "score": ["name": result.task.metricName, "value": number(result.score)],
+        ]
+        if result.task == .classification {
+            object["accuracy"] = number(result.score)
+            object["per_class_accuracy"] = result.perClassAccuracy.map(number)
+            object["confusion"] = result.confusion
+            if let classNames { object["class_names"] = Array(classNames.prefix(model.network.outputCount)) }
+        }
+        let text = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        print(String(decoding: text, as: UTF8.self))
     }
 
     /// Per-class accuracy and the confusion matrix, each class labelled by `label`.

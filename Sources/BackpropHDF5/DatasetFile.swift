@@ -417,6 +417,38 @@ public enum DatasetFile {
             }
         }
 
+        /// These rows, then `next`'s, as one split (a refit: /train, then
+        /// /validation), read block by block; nil when the two differ in
+        /// their features' width or storage, or in the kind of their targets.
+        public func followed(by next: SplitRows) -> SplitRows? {
+            guard featureCount == next.featureCount, storage == next.storage else { return nil }
+            let (first, firstCount, rowBytes) = (self.rows, count, self.rowBytes)
+            return SplitRows(count: count + next.count, featureCount: featureCount, storage: storage) { (rows, x) throws(StorageError) in
+                let head = rows.clamped(to: 0..<firstCount), tail = rows.clamped(to: firstCount..<Int.max)
+                var targets: [Dataset.Targets] = []
+                if !head.isEmpty {
+                    targets.append(try first(head, UnsafeMutableRawBufferPointer(rebasing: x[0..<(head.count * rowBytes)])))
+                }
+                if !tail.isEmpty {
+                    let shifted = (tail.lowerBound - firstCount)..<(tail.upperBound - firstCount)
+                    let start = head.count * rowBytes
+                    targets.append(try next.rows(shifted, UnsafeMutableRawBufferPointer(rebasing: x[start..<(start + tail.count * rowBytes)])))
+                }
+                return try Self.joined(targets, rows: rows)
+            }
+        }
+
+        /// The targets of consecutive blocks as one.
+        private static func joined(_ parts: [Dataset.Targets], rows: Range<Int>) throws(StorageError) -> Dataset.Targets {
+            guard parts.count == 2 else { return parts[0] }
+            switch (parts[0], parts[1]) {
+            case (.classes(let a), .classes(let b)): return .classes(a + b)
+            case (.values(let a, let width), .values(let b, let other)) where width == other: return .values(a + b, width: width)
+            default: throw .invalidContent(path: "rows \(rows.lowerBound) … \(rows.upperBound - 1)", object: "targets",
+                                           reason: "the two parts hold targets of different kinds, which one split cannot")
+            }
+        }
+
         public var rowBytes: Int { featureCount * (storage == .floats ? MemoryLayout<Float>.size : 1) }
     }
 

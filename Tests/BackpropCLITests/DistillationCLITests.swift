@@ -249,12 +249,13 @@ struct DistillationCLITests {
             try #require(result.status == 0, "\(result.standardError)")
             members.append(path("\(run)/model.h5"))
         }
-        // Benchmarks/accuracy/refit_data.py makes the refit of a stored split: here, the sample's /train again.
-        let script = URL(fileURLWithPath: CLITests.sample).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Benchmarks/accuracy/refit_data.py").path
-        let refitted = try run("/usr/bin/python3", [script, path("split.h5"), path("refit.h5")], in: directory)
+        // `rechunk --refit` makes the refit of a stored split: here, the sample's /train again; a file without /validation is refused.
+        let refitted = try backprop(["rechunk", "--refit", path("split.h5"), "--output", path("refit.h5")])
         try #require(refitted.status == 0, "\(refitted.standardError)")
-        #expect(try DatasetFile.load(path("refit.h5")).train.fingerprint == train.fingerprint)
+        let refit = try DatasetFile.load(path("refit.h5"))
+        #expect(refit.train.fingerprint == train.fingerprint && refit.test.fingerprint == test.fingerprint)
+        #expect(try DatasetFile.validation(of: HDF5File.open(path("refit.h5"))) == nil)
+        try expectRefusal(["rechunk", "--refit", path("refit.h5"), "--output", path("refit2.h5")], mentions: ["--refit", "refit.h5", "no /validation"])
         let recorded = try Checkpoint.load(from: members[0]).dataFingerprint
         #expect(recorded.contains("800x784") && recorded.contains("; validation 200x784"), "\(recorded)")
         let made = try backprop(["ensemble", "--checkpoints"] + members + ["--data", CLITests.sample, "--output", path("refit-teacher.h5")])

@@ -209,3 +209,26 @@ extension CLITests {
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/branch"))
     }
 }
+
+/// `evaluate --json`: what scripts read instead of the human lines.
+extension CLITests {
+    @Test("evaluate --json gives the numbers evaluate prints and the library computes, with the model's parameter fingerprint")
+    func evaluateJSON() throws {
+        let trained = try backprop("train", "--data", Self.sample, "--layers", "784,16,10", "--epochs", "1", "--run-dir", "run")
+        try #require(trained.status == 0, "\(trained.standardError)")
+        let text = try backprop("evaluate", "--checkpoint", "run/model.h5", "--data", Self.sample)
+        let json = try backprop("evaluate", "--checkpoint", "run/model.h5", "--data", Self.sample, "--json")
+        try #require(json.status == 0 && text.status == 0, "\(json.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        let model = try Checkpoint.load(from: "\(directory)/run/model.h5")
+        let expected = try evaluate(model.network, on: DatasetFile.load(Self.sample).test, workers: 1)
+        #expect(object["accuracy"] as? Double == expected.score && object["loss"] as? Double == expected.meanLoss)
+        #expect(object["samples"] as? Int == expected.sampleCount && object["task"] as? String == "classification" && object["split"] as? String == "test")
+        #expect(object["parameters"] as? String == model.network.fingerprint && object["confusion"] as? [[Int]] == expected.confusion)
+        #expect((object["per_class_accuracy"] as? [Double])?.count == 10)
+        let names = try DatasetFile.classNames(of: HDF5File.open(Self.sample))
+        #expect(object["class_names"] as? [String] == names, "the data's class names, where it has them")
+        #expect(text.standardOutput.contains(String(format: "accuracy %@", expected.task.format(expected.score))), "\(text.standardOutput)")
+        #expect(json.standardOutput.split(separator: "\n").count == 1)
+    }
+}

@@ -46,6 +46,10 @@ extension DistillationCLITests {
         let student = try backprop(["train"] + Self.student + ["--teacher", "t.h5", "--distill-alpha", "0.5", "--augment", "shift=1,flip",
                                                                 "--run-dir", "student", "--quiet"])
         #expect(student.status == 0, "\(student.standardError)")
+        let named = try backprop(["teach", "--data", CLITests.sample, "--trained-on", run, "--probabilities", "p.npy", "--output", "n.h5",
+                                  "--member", "a CNN, seed 0", "--member", "a CNN, seed 1"])
+        try #require(named.status == 0, "\(named.standardError)")
+        #expect(try TeacherFile.read(path("n.h5")).members == ["a CNN, seed 0", "a CNN, seed 1"])
 
         let order = try backprop(["teach", "--view-order", "shift=2,flip"])
         let lines = order.standardOutput.split(separator: "\n")
