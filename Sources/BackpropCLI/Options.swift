@@ -134,7 +134,7 @@ func refuseOutOfDomain(in command: any ParsableArguments) throws {
 /// Refuses `value` of `flag` outside `domain`, worded as every value outside
 /// its domain is (`--keep: 0 is not a whole number ≥ 1.`).
 func requireDomain(_ flag: String, _ value: some CustomStringConvertible & Sendable, _ domain: SettingDomain) throws {
-    guard domain.contains(value) else { throw ValidationError("\(flag): \(value) is not \(domain.description).") }
+    guard domain.contains(value) else { throw ValidationError("\(flag): \(value) is not \(domain.description)\(domain.float32Note("\(value)")).") }
 }
 
 /// An option group whose flags edit a `TrainingConfiguration`.

@@ -20,7 +20,8 @@ struct RunSetup {
     let teacherPath: String?
     let train: Dataset
     let validation: Dataset?
-    let test: Dataset
+    /// nil when the run reports no test score (`--report-test none`): then nothing of /test is read.
+    let test: Dataset?
     let classNames: [String]?
     /// What the run trains and chooses on (`Dataset.record`): a different split is different data.
     let fingerprint: String
@@ -41,7 +42,8 @@ struct RunSetup {
         }
         // The data, and the teacher's probabilities beside /train's rows (into whichever part the split puts each).
         let given = command.givenSettings.applied(to: base)
-        let (whole, stored, test, classNames) = try Self.read(dataPath, streaming: command.streaming)
+        let (whole, stored, test, classNames) = try Self.read(dataPath, streaming: command.streaming,
+                                                           readsTest: command.validation.reportTest != .none)
         teacherPath = command.distillation.teacher ?? resumed?.checkpoint.teacherPath
         let teacher = try Self.teacher(at: teacherPath, for: whole, dataPath: dataPath, settings: given)
         var taught = whole
@@ -62,7 +64,7 @@ struct RunSetup {
 
         trainer = try Self.trainer(configuration, train: train, validation: validation, resumed: resumed, kernel: kernel, job: job,
                                    command: command, fingerprint: fingerprint, dataPath: dataPath)
-        try test.validate(for: trainer.network)
+        try test?.validate(for: trainer.network)
         try validation?.validate(for: trainer.network)
         try Settings.namingFlags { try TrainingLoop.check(configuration, hasValidation: validation != nil) }
         try command.refuseFlagsThatCannotAct(configuration: configuration, hasValidation: validation != nil)
@@ -73,19 +75,24 @@ struct RunSetup {
                                   interval: command.checkpointInterval?.seconds ?? recorded.interval, keep: command.keep ?? recorded.keep)
     }
 
-    /// /train, the stored /validation (if any), /test and the class names of
-    /// `path`; each split stays in the file when it is larger than the budget (or --stream).
-    private static func read(_ path: String, streaming: StreamOptions) throws
-        -> (train: Dataset, validation: Dataset?, test: Dataset, classNames: [String]?) {
+    /// /train, the stored /validation (if any), /test (unless not `readsTest`)
+    /// and the class names of `path`; each split stays in the file when it is
+    /// larger than the budget (or --stream).
+    private static func read(_ path: String, streaming: StreamOptions, readsTest: Bool) throws
+        -> (train: Dataset, validation: Dataset?, test: Dataset?, classNames: [String]?) {
         try guardedRead(path) {
             let file = try HDF5File.open(path)
             func streams(_ split: String) throws -> Bool {
                 try file.exists("/\(split)/x") && streaming.streams(featureBytes: try DatasetFile.featureBytes(of: split, in: file))
             }
+            let validation = try DatasetFile.validation(of: file, streaming: try streams("validation"))
+            guard readsTest else {
+                return (try DatasetFile.training(of: file, streaming: try streams("train")), validation, nil, try DatasetFile.classNames(of: file))
+            }
             // /test is read once, at the end (unless --report-test every-epoch): it stays in the file whenever that costs no pass at start.
             let testStreams = try streams("test") || (try DatasetFile.storesFingerprints(of: "test", in: file) && file.exists("/test/x"))
             let (train, test) = try DatasetFile.load(file, streamingTrain: try streams("train"), streamingTest: testStreams)
-            return (train, try DatasetFile.validation(of: file, streaming: try streams("validation")), test, try DatasetFile.classNames(of: file))
+            return (train, validation, test, try DatasetFile.classNames(of: file))
         }
     }
 

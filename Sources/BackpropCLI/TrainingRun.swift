@@ -37,7 +37,8 @@ final class TrainingRun {
     let loop: TrainingLoop
     var trainer: Trainer { loop.trainer }
     /// Read for the final model, and each epoch only when `testReport` says so: it never chooses.
-    let test: Dataset
+    /// nil when `testReport` is none: then the run read nothing of it.
+    let test: Dataset?
     var testReport = TestReport.end
     let dataPath: String
     let directory: RunDirectory
@@ -60,7 +61,7 @@ final class TrainingRun {
     /// The free settings given (`Train.freeSettings`), recorded in config.json.
     var freeSettings: [String: any Sendable] = [:]
 
-    init(trainer: Trainer, validation: Dataset?, test: Dataset, dataPath: String, fingerprint: String,
+    init(trainer: Trainer, validation: Dataset?, test: Dataset?, dataPath: String, fingerprint: String,
          directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true,
          resumedFrom checkpoint: String? = nil) throws {
         loop = try TrainingLoop(trainer: trainer, validation: validation)
@@ -195,7 +196,7 @@ final class TrainingRun {
 
     /// The test split, read once for the final model (the output file): it chose nothing.
     private func reportTest(_ final: Checkpoint, bestWritten: Bool) throws(TrainingError) {
-        guard testReport != .none else { return }
+        guard testReport != .none, let test else { return }
         let evaluation = try evaluate(final.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
         let best = trainer.history.best.map {
             bestWritten ? "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split"

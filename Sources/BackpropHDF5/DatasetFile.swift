@@ -30,15 +30,20 @@ public enum DatasetFile {
     /// image); with `streamingTrain` or `streamingTest`, that split's features
     /// stay in the file (`streamedSplit`).
     public static func load(_ file: HDF5File, streamingTrain: Bool = false, streamingTest: Bool = false) throws(StorageError) -> (train: Dataset, test: Dataset) {
-        let path = file.path
-        if try file.hasAttribute("format") {
-            let format = try file.stringAttribute("format")
-            guard format == DatasetFile.format else { throw .wrongFormat(path: path, found: format, expected: DatasetFile.format) }
-        }
-        let train = streamingTrain ? try streamedSplit("train", of: file) : try split("train", of: file)
+        let train = try training(of: file, streaming: streamingTrain)
         let test = streamingTest ? try streamedSplit("test", of: file) : try split("test", of: file)
         try check(test, "test", like: (train.featureCount, train.targets), in: file)
         return (train, test)
+    }
+
+    /// /train alone, of a file whose format is checked; nothing of /test is
+    /// read (a run that reports no test score reads none of it).
+    public static func training(of file: HDF5File, streaming: Bool = false) throws(StorageError) -> Dataset {
+        if try file.hasAttribute("format") {
+            let format = try file.stringAttribute("format")
+            guard format == DatasetFile.format else { throw .wrongFormat(path: file.path, found: format, expected: DatasetFile.format) }
+        }
+        return streaming ? try streamedSplit("train", of: file) : try split("train", of: file)
     }
 
     /// The file's own validation split (/validation), checked like /test; nil

@@ -342,6 +342,7 @@ public final class HDF5File {
             }
             count = product
         }
+        try checkStored(dataset, object, bytes: count * MemoryLayout<T>.stride)
         var values = [T](repeating: T.zero, count: count)
         if count > 0 {
             let status = values.withUnsafeMutableBytes {
@@ -350,6 +351,24 @@ public final class HDF5File {
             try check(status, "H5Dread", object)
         }
         return (values, shape)
+    }
+
+    /// The most a dataset may declare beyond what the file stores for it:
+    /// its values may be compressed, but not by more than this (IDX's
+    /// `inflationLimit`, the same rule), and a small one may be unallocated.
+    static let inflationLimit = 200
+    static let unallocatedAllowance = 1 << 20
+
+    /// Refuses a dataset that declares more values than the file holds for
+    /// it (a few KB declaring gigabytes of fill values), before anything is
+    /// allocated for them.
+    private func checkStored(_ dataset: Handle, _ object: String, bytes declared: Int) throws(StorageError) {
+        let stored = Int(clamping: H5Dget_storage_size(dataset.id))
+        let (room, overflow) = stored.multipliedReportingOverflow(by: Self.inflationLimit)
+        guard overflow || declared <= room + Self.unallocatedAllowance else {
+            throw .invalidContent(path: path, object: object, reason: "declares \(declared) bytes of values but the file stores \(stored) for it "
+                                  + "(more than \(Self.inflationLimit) times as many, or none written)")
+        }
     }
 
     /// Writes `values` as a new dataset `object` of `shape` ([] for a scalar),

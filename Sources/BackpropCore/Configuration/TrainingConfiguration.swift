@@ -216,6 +216,23 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         if !ok { throw .invalidSetting(setting, value: value.description, reason: reason) }
     }
 
+    /// Refuses a setting that cannot act in a run of `sampleCount` samples
+    /// (as a plateau factor without a plateau schedule cannot): an SWA start
+    /// after the run's last epoch ends, whose average would never begin. (A
+    /// step schedule's step as long as a short run is not refused: its
+    /// default is one epoch, which a one-epoch run or a sweep's first rung has.)
+    /// - Throws: `TrainingError.invalidSetting` naming the setting.
+    public func checkActs(sampleCount: Int) throws(TrainingError) {
+        let planned = try plannedSteps(sampleCount: sampleCount)
+        let batches = Epochs.batches(of: sampleCount, in: max(batchSize, 1))
+        // The epochs whose ends the run reaches: all of them, or those its steps complete.
+        let ends = steps == nil ? epochs : planned / max(batches, 1)
+        if let swaStart, swaStart > ends {
+            throw .invalidSetting(.declared("swaStart"), value: "\(swaStart)",
+                                  reason: "the run ends \(ends) epoch\(ends == 1 ? "" : "s") in, so the average would never begin")
+        }
+    }
+
     /// The optimizer steps the run plans in all, on `sampleCount` samples:
     /// `steps`, or `epochs` × batches per epoch.
     /// - Throws: `TrainingError.invalidSetting(.epochs, …)` when that product

@@ -127,7 +127,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "dataset \(dataset) has real-valued (regression) targets; train it with the sum-of-squares loss\(named(.loss, "sum-of-squares")) (cross-entropy needs class labels)."
         case .outOfDomain(let setting, let value, let domain):
             // "--momentum: 1.5 is not a number in [0, 1)", or in words where no flag names it.
-            return "\(name(setting) ?? setting.words): \(value) is not \(domain.description)."
+            return "\(name(setting) ?? setting.words): \(value) is not \(domain.description)\(domain.float32Note(value))."
         case .invalidSetting(let setting, let value, let reason):
             // Named by the caller (a flag, "--batch-size 0 is invalid"), or in words ("batch size = 0 is invalid").
             let named = name(setting).map { "\($0) \(value)" } ?? "\(setting.words) = \(value)"

@@ -76,6 +76,7 @@ public final class Trainer {
     public init(configuration: TrainingConfiguration, dataset: Dataset, network: Network<Float>,
                 kernel: Kernel = .automatic, group: (any ProcessGroup)? = nil) throws(TrainingError) {
         try configuration.validate()
+        try configuration.checkActs(sampleCount: dataset.count)
         try dataset.validate(for: network)
         if let α = configuration.distillAlpha, dataset.teacher == nil {
             throw .invalidSetting(.declared("distillAlpha"), value: "\(α)",
