@@ -61,12 +61,31 @@ final class SweepRunner: @unchecked Sendable {
         self.cores = max(1, cores / Self.localRanks)
     }
 
-    /// Takes the directory for this sweep: a new one, or one that holds this very sweep (the same file's plan).
-    /// - Throws: `ValidationError` for a directory of another sweep, or of something else.
+    /// The sweep's hold on its directory (rank 0's), for the sweep's life.
+    private var lock: RunLock?
+
+    /// Takes the directory for this sweep: a new one, or one that holds this
+    /// very sweep (the same file's plan). A sweep directory is a run
+    /// directory: one sweep at a time holds its lock, and it and the
+    /// directories the sweep writes (trials/, results/, best/) are opened
+    /// without following a link.
+    /// - Throws: `ValidationError` for a directory of another sweep, or of
+    ///   something else; `StorageError` for one in use or reached through a link.
     func claim(sweepFile: String) throws {
         let (stored, count) = (directory + "/sweep.yaml", directory + "/trial-count")
         // Rank 0 takes the directory; the others find it taken, by this sweep.
-        if rank > 0 { waitFor([count]) }
+        var lock: RunLock?
+        if rank > 0 {
+            waitFor([count])
+        } else {
+            _ = try FileSystem.openDirectory(directory)
+            // Nothing, not even the lock, is written into a directory that holds something else.
+            let entries = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0 != RunDirectory.lockName }
+            if !entries.isEmpty && !FileManager.default.fileExists(atPath: stored) {
+                throw ValidationError("--run-dir \(directory) is not empty and holds no sweep; give a new --run-dir.")
+            }
+            lock = try RunLock(directory: directory, holder: "backprop sweep")
+        }
         if FileManager.default.fileExists(atPath: stored) {
             // The file as given, and the number of trials it ran (a --trials given then included).
             let again = try? SweepPlan.read(from: stored, searchable: { _ in nil }, valid: { _, _ in nil })
@@ -74,16 +93,17 @@ final class SweepRunner: @unchecked Sendable {
             guard let again, let trials, SweepPlan(copy: again, trialCount: trials) == plan else {
                 throw ValidationError("--run-dir \(directory) holds another sweep (its sweep.yaml differs from \(sweepFile)); give a new --run-dir.")
             }
+            for part in ["trials", "results"] { _ = try FileSystem.openDirectory("\(directory)/\(part)") }
+            lock?.recordHolder()
+            self.lock = lock
             return
         }
-        if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory), !entries.isEmpty {
-            throw ValidationError("--run-dir \(directory) is not empty and holds no sweep; give a new --run-dir.")
-        }
-        try FileSystem.createDirectory(directory + "/trials")
-        try FileSystem.createDirectory(directory + "/results")
+        for part in ["trials", "results"] { _ = try FileSystem.openDirectory("\(directory)/\(part)") }
         guard let text = FileManager.default.contents(atPath: sweepFile) else { throw ValidationError("\(sweepFile): cannot read the sweep file.") }
         try FileSystem.writeAtomically([UInt8](text), to: stored)
         try FileSystem.writeAtomically(Array("\(plan.trialCount)".utf8), to: count)
+        lock?.recordHolder()
+        self.lock = lock
     }
 
     func run() throws {
@@ -96,6 +116,10 @@ final class SweepRunner: @unchecked Sendable {
         for (rung, epochs) in rungs.enumerated() {
             last = runRung(rung, of: rungs.count, epochs: epochs, trials: alive.enumerated().filter { $0.offset % ranks == rank }.map(\.element))
             if ranks > 1 { last = gather(rung, trials: alive) }
+            if let stopped = last.first(where: { $0.status.hasPrefix(Self.unfinished) }) {
+                throw ValidationError("trial \(stopped.trial) did not finish (\(stopped.status.dropFirst(Self.unfinished.count))), which its settings did not cause; "
+                                      + "run the same sweep again to continue from the results saved in \(directory)/results.")
+            }
             table += last
             if rank == 0 { try writeTable(table) }
             guard rung < rungs.count - 1 else { break }
@@ -170,11 +194,20 @@ final class SweepRunner: @unchecked Sendable {
         if !RunDirectory(runDirectory).checkpoints().isEmpty {
             arguments = ["train", "--resume", runDirectory] + (epochs.map { ["--epochs", "\($0)", "--override"] } ?? [])
         } else {
-            try? FileManager.default.removeItem(atPath: runDirectory)
+            // What a killed trial of this sweep left (no checkpoint yet) goes, once no other process holds it, never through a link.
+            if (try? FileManager.default.attributesOfItem(atPath: runDirectory)) != nil {
+                do {
+                    _ = try FileSystem.openDirectory(runDirectory)
+                    let held = try RunLock(directory: runDirectory)
+                    try withExtendedLifetime(held) { try FileManager.default.removeItem(atPath: runDirectory) }
+                } catch {
+                    return unfinished(trial, rung: rung, epochs: epochs ?? 0, seconds: 0, "\(error)")
+                }
+            }
             do {
                 try FileSystem.writeAtomically(Array(trialSettings(trial, epochs: nil).utf8), to: settings)
             } catch {
-                return failed(trial, rung: rung, epochs: epochs ?? 0, seconds: 0, "\(error)")
+                return unfinished(trial, rung: rung, epochs: epochs ?? 0, seconds: 0, "\(error)")
             }
             arguments = ["train", "--config", settings, "--run-dir", runDirectory] + length
         }
@@ -184,13 +217,19 @@ final class SweepRunner: @unchecked Sendable {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let result: TrialResult
         if status != 0 {
-            let line = errorText.split(separator: "\n").last.map(String.init) ?? "exit \(status)"
-            result = failed(trial, rung: rung, epochs: epochs ?? 0, seconds: seconds, line.replacingOccurrences(of: "error: ", with: ""))
+            let line = (errorText.split(separator: "\n").last.map(String.init) ?? "exit \(status)").replacingOccurrences(of: "error: ", with: "")
+            result = failed(trial, rung: rung, epochs: epochs ?? 0, seconds: seconds, line)
+            // Only what the settings cause is the trial's result: a refusal (exit 64) or a run that
+            // diverged. Anything else (a full disk, a lock, a signal) is not saved, and the next run retries it.
+            guard status == 64 || line.hasPrefix("training diverged") else {
+                return unfinished(trial, rung: rung, epochs: epochs ?? 0, seconds: seconds, line)
+            }
         } else {
             do {
                 result = try measured(trial, rung: rung, model: runDirectory + "/model.h5", seconds: seconds)
             } catch {
-                result = failed(trial, rung: rung, epochs: epochs ?? 0, seconds: seconds, "\(error)")
+                // The run ended well and its model cannot be read: the storage's trouble, not the settings'.
+                return unfinished(trial, rung: rung, epochs: epochs ?? 0, seconds: seconds, "\(error)")
             }
         }
         if let data = try? JSONEncoder().encode(result) { try? FileSystem.writeAtomically([UInt8](data), to: marker) }
@@ -211,6 +250,12 @@ final class SweepRunner: @unchecked Sendable {
         return TrialResult(trial: trial, rung: rung, epochs: checkpoint.position.epoch, score: value, metric: metric,
                            higherIsBetter: !(monitor == .validationLoss || checkpoint.task == .regression), seconds: seconds,
                            parameters: checkpoint.network.fingerprint, status: "ok")
+    }
+
+    /// A trial stopped by something its settings did not cause: reported, never saved, retried by the next run.
+    private func unfinished(_ trial: Int, rung: Int, epochs: Int, seconds: Double, _ why: String) -> TrialResult {
+        TrialResult(trial: trial, rung: rung, epochs: epochs, score: nil, metric: "", higherIsBetter: true, seconds: seconds, parameters: "",
+                    status: Self.unfinished + why.replacingOccurrences(of: "\n", with: " "))
     }
 
     private func failed(_ trial: Int, rung: Int, epochs: Int, seconds: Double, _ why: String) -> TrialResult {
@@ -280,6 +325,7 @@ final class SweepRunner: @unchecked Sendable {
     /// Trains best.yaml once more in <dir>/best, on every core: the run that reads the test split, once.
     private func trainBest() throws {
         let best = directory + "/best"
+        _ = try FileSystem.openDirectory(best)
         let arguments = RunDirectory(best).checkpoints().isEmpty
             ? ["train", "--config", directory + "/best.yaml", "--run-dir", best]
             : ["train", "--resume", best]
@@ -297,6 +343,9 @@ final class SweepRunner: @unchecked Sendable {
         if !quiet { print(line) }
         fflush(nil)
     }
+
+    /// The status of a trial that failed for a reason its settings did not cause: never saved as its result.
+    static let unfinished = "not finished: "
 
     /// "007" for trial 7 (three digits at least, so that names sort as numbers).
     static func name(_ trial: Int) -> String {

@@ -295,10 +295,11 @@ public final class RunLock: Sendable {
     /// The lock file, open while the lock is held.
     private let file: FileDescriptor
 
-    /// Takes the lock of `directory`.
+    /// Takes the lock of `directory` (a run's, or a sweep's: `holder` names
+    /// the kind of process that holds it, in the message of one refused).
     /// - Throws: `StorageError.io` naming the directory and the holder's pid
     ///   when another process holds it.
-    init(directory: String) throws(StorageError) {
+    public init(directory: String, holder: String = "backprop train") throws(StorageError) {
         let file = "\(directory)/\(RunDirectory.lockName)"
         let lockFile: FileDescriptor
         // Never through a link: a .lock planted as a symbolic link (ELOOP) or
@@ -321,9 +322,10 @@ public final class RunLock: Sendable {
         } catch where error.code == EWOULDBLOCK {
             var bytes = [UInt8](repeating: 0, count: 32)
             let count = (try? systemCall("pread") { pread(lockFile.raw, &bytes, bytes.count, 0) }) ?? 0
-            let holder = count > 0 ? String(decoding: bytes[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
-            throw .io(path: directory, reason: "is in use by another backprop train (pid \(holder)); "
-                      + "wait for it or stop it (SIGINT writes a checkpoint), then resume")
+            let pid = count > 0 ? String(decoding: bytes[..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            let then = holder == "backprop train" ? "wait for it or stop it (SIGINT writes a checkpoint), then resume"
+                : "wait for it or stop it, then run it again"
+            throw .io(path: directory, reason: "is in use by another \(holder) (pid \(pid)); " + then)
         } catch {
             throw .io(path: file, reason: "cannot lock the run's lock file (\(error))")
         }
@@ -333,7 +335,7 @@ public final class RunLock: Sendable {
     /// Writes this process's id into the lock file, for the message of a
     /// process that is refused (after the checks that may refuse this one,
     /// so that a refused run leaves the directory as it was).
-    func recordHolder() {
+    public func recordHolder() {
         let pid = Array("\(getpid())\n".utf8)
         // Best effort: the pid only makes another process's refusal clearer.
         _ = try? systemCall("ftruncate") { ftruncate(file.raw, 0) }

@@ -1,0 +1,83 @@
+import BackpropHDF5
+import BackpropTestSupport
+import Foundation
+import Testing
+
+/// Issue 54, classes 1 and 2: a sweep directory is as safe as a run
+/// directory, and a failure the settings did not cause is not a result.
+extension SweepTests {
+    /// The state a sweep leaves once it has claimed `run` for `file`: what an interrupted sweep leaves.
+    func claimed(_ run: String, _ file: String) throws {
+        let path = "\(directory)/\(run)"
+        for part in ["trials", "results"] { try FileManager.default.createDirectory(atPath: "\(path)/\(part)", withIntermediateDirectories: true) }
+        try FileManager.default.copyItem(atPath: "\(directory)/\(file)", toPath: "\(path)/sweep.yaml")
+        try "6".write(toFile: "\(path)/trial-count", atomically: true, encoding: .utf8)
+    }
+
+    /// Every file below `path` (links not followed), with its size: what must not change.
+    func tree(_ path: String) -> [String] {
+        let items = (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? []
+        return items.sorted().map { "\($0) \((try? FileManager.default.attributesOfItem(atPath: "\(path)/\($0)")[.size] as? Int) ?? -1)" }
+    }
+
+    @Test("a sweep takes its directory's lock: a second sweep (or a train) on it is refused by name and changes nothing, and the first's table is an undisturbed sweep's")
+    func sweepLock() throws {
+        let file = try sweepFile()
+        let straight = try backprop(["sweep", "--config", file, "--run-dir", "straight", "--quiet"])
+        try #require(straight.status == 0, "\(straight.standardError)")
+        try claimed("held", file)
+        var lock: RunLock? = try RunLock(directory: "\(directory)/held", holder: "test")
+        let before = tree("\(directory)/held")
+        let second = try backprop(["sweep", "--config", file, "--run-dir", "held"])
+        #expect(second.status != 0 && second.standardError.contains("held") && second.standardError.contains("in use by another backprop sweep"),
+                "\(second.standardError)")
+        #expect(tree("\(directory)/held") == before)
+        #expect(lock != nil)
+        lock = nil  // released: the next run may take it
+        let after = try backprop(["sweep", "--config", file, "--run-dir", "held", "--quiet"])
+        try #require(after.status == 0, "\(after.standardError)")
+        #expect(try table("held") == table("straight"))
+    }
+
+    @Test("a planted link in a sweep's directory (trials/, results/, a trial's run directory, best/) is refused by name and its target left untouched",
+          arguments: ["trials", "results", "trials/003", "best"])
+    func plantedLink(_ link: String) throws {
+        let file = try sweepFile()
+        try FileManager.default.createDirectory(atPath: "\(directory)/victim/003", withIntermediateDirectories: true)
+        try "keep".write(toFile: "\(directory)/victim/003/precious", atomically: true, encoding: .utf8)
+        if link == "best" {
+            let finished = try backprop(["sweep", "--config", file, "--run-dir", "s", "--quiet"])
+            try #require(finished.status == 0, "\(finished.standardError)")
+            try FileManager.default.removeItem(atPath: "\(directory)/s/best")
+        } else {
+            try claimed("s", file)
+            try? FileManager.default.removeItem(atPath: "\(directory)/s/\(link)")
+        }
+        try FileManager.default.createSymbolicLink(atPath: "\(directory)/s/\(link)", withDestinationPath: "\(directory)/victim")
+        let victim = tree("\(directory)/victim")
+        let result = try backprop(["sweep", "--config", file, "--run-dir", "s", "--quiet"])
+        #expect(result.status != 0 && result.standardError.contains("symbolic link") && result.standardError.contains(link == "trials/003" ? "003" : link),
+                "\(result.standardError)")
+        #expect(tree("\(directory)/victim") == victim && FileManager.default.fileExists(atPath: "\(directory)/victim/003/precious"))
+    }
+
+    @Test("a trial stopped by something its settings did not cause (its run directory in use) is not saved as its result: the sweep stops, says to run it again, and the next run gives an undisturbed sweep's table")
+    func transientFailure() throws {
+        let file = try sweepFile()
+        let straight = try backprop(["sweep", "--config", file, "--run-dir", "straight", "--quiet"])
+        try #require(straight.status == 0, "\(straight.standardError)")
+        try claimed("busy", file)
+        try FileManager.default.createDirectory(atPath: "\(directory)/busy/trials/002", withIntermediateDirectories: true)
+        var lock: RunLock? = try RunLock(directory: "\(directory)/busy/trials/002")
+        let stopped = try backprop(["sweep", "--config", file, "--run-dir", "busy", "--quiet"])
+        #expect(stopped.status != 0 && stopped.standardError.contains("trial 2 did not finish") && stopped.standardError.contains("run the same sweep again"),
+                "\(stopped.standardError)")
+        let results = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/busy/results")
+        #expect(!results.contains("002-rung0.json") && results.contains("001-rung0.json"), "\(results)")
+        #expect(lock != nil)
+        lock = nil  // released: the next run may take it
+        let again = try backprop(["sweep", "--config", file, "--run-dir", "busy", "--quiet"])
+        try #require(again.status == 0, "\(again.standardError)")
+        #expect(try table("busy") == table("straight"))
+    }
+}
