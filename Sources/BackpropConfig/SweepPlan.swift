@@ -235,9 +235,20 @@ public struct SweepPlan: Sendable, Equatable {
             case .uniform(let low, let high): return (entry.key, .real("\(low + u * (high - low))"))
             case .logUniform(let low, let high): return (entry.key, .real("\(exp(log(low) + u * (log(high) - log(low))))"))
             case .wholeUniform(let low, let high):
-                return (entry.key, .integer("\(low + min(Int(u * Double(high - low + 1)), high - low))"))
+                return (entry.key, .integer("\(Self.whole(u, from: low, to: high))"))
             }
         }
+    }
+
+    /// The whole number in low … high that `u` in [0, 1) picks, each with
+    /// probability 1/(high − low + 1): low + ⌊u·(high − low + 1)⌋, in
+    /// arithmetic that cannot overflow whatever the bounds (the count of
+    /// values is computed in UInt64, the product in Double, clamped).
+    public static func whole(_ u: Double, from low: Int, to high: Int) -> Int {
+        let width = UInt64(bitPattern: Int64(high &- low))  // high − low ≥ 0, as an unsigned count
+        let scaled = u * (Double(width) + 1)
+        let offset = min(scaled < 0x1p64 ? UInt64(scaled) : UInt64.max, width)
+        return low &+ Int(bitPattern: UInt(offset))
     }
 
     /// A number in [0, 1) from (seed, trial, place): SplitMix64's finaliser over the three, 53 bits.

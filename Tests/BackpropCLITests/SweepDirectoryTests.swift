@@ -1,3 +1,4 @@
+import BackpropConfig
 import BackpropHDF5
 import BackpropTestSupport
 import Foundation
@@ -79,5 +80,35 @@ extension SweepTests {
         let again = try backprop(["sweep", "--config", file, "--run-dir", "busy", "--quiet"])
         try #require(again.status == 0, "\(again.standardError)")
         #expect(try table("busy") == table("straight"))
+    }
+}
+
+/// Issue 54, class 4: no number of a sweep file traps or wraps.
+extension SweepTests {
+    @Test("int-uniform draws low + ⌊u·(high − low + 1)⌋ without overflow for any bounds, as before where that did not overflow; a sweep over every seed runs")
+    func wholeUniformBounds() throws {
+        let us = [0, 1e-12, 0.25, 0.5, 0.999999, Double(1).nextDown]
+        for (low, high) in [(0, 9), (-5, 5), (16, 64), (0, Int.max), (Int.min, Int.max), (Int.max - 1, Int.max), (Int.min, Int.min + 1)] {
+            for u in us {
+                let x = SweepPlan.whole(u, from: low, to: high)
+                #expect(x >= low && x <= high, "\(u) in \(low) … \(high): \(x)")
+                let (span, overflow) = high.subtractingReportingOverflow(low)
+                if !overflow && span < 1 << 40 { #expect(x == low + min(Int(u * Double(span + 1)), span)) }
+            }
+            #expect(SweepPlan.whole(0, from: low, to: high) == low)
+            // u just below 1 picks the top of the range (within float64's resolution of it).
+            let top = SweepPlan.whole(Double(1).nextDown, from: low, to: high)
+            #expect(Double(high) - Double(top) <= (Double(high) - Double(low)) * 1e-6 + 1, "\(top) for \(low) … \(high)")
+        }
+        let text = """
+        base: {data: \(CLITests.sample), layers: [784, 8, 10], validation-fraction: 0.2, epochs: 1, batch-size: 500}
+        search: random
+        trials: 2
+        space:
+          seed: {int-uniform: [0, 9223372036854775807]}
+        """
+        try text.write(toFile: "\(directory)/seeds.yaml", atomically: true, encoding: .utf8)
+        let result = try backprop(["sweep", "--config", "seeds.yaml", "--run-dir", "seeds", "--quiet"])
+        #expect(result.status == 0 && !result.standardError.contains("Fatal"), "\(result.standardError)")
     }
 }
