@@ -133,8 +133,8 @@ public struct TeacherFile: Sendable, Equatable {
     /// Checks what `read` checks of a file's values before the file is
     /// written: every row of the probabilities, and of the views', a distribution.
     /// - Parameters:
-    ///   - probabilitiesFrom: where the probabilities came from, for messages.
-    ///   - viewsFrom: where the views' came from.
+    ///   - source: where the probabilities came from, for messages.
+    ///   - viewsSource: where the views' came from (nil: `source`).
     /// - Throws: `StorageError.invalidContent` naming the source, the row and the value.
     public func check(probabilitiesFrom source: String, viewsFrom viewsSource: String?) throws(StorageError) {
         try Self.checkDistributions(probabilities, classes: classes, path: source, object: "probabilities") { "row \($0)" }
