@@ -29,8 +29,12 @@ struct RunSetup {
     let trainer: Trainer
     let policy: CheckpointPolicy
 
-    /// The run that `command`'s flags ask for, as one rank of `job`.
-    init(_ command: Train, job: Job) throws {
+    /// What a dataset file holds for a run: /train, its stored /validation, /test (nil: not read) and the class names.
+    typealias Contents = (train: Dataset, validation: Dataset?, test: Dataset?, classNames: [String]?)
+
+    /// The run that `command`'s flags ask for, as one rank of `job`; `contents`,
+    /// when given, is what its dataset file holds (read once for many setups: a sweep's check).
+    init(_ command: Train, job: Job, contents: Contents? = nil) throws {
         kernel = try command.kernel.resolved()
         resumed = try command.resume.map(RunFiles.locate)
         if let (checkpoint, path) = resumed { try command.checkResumeRules(of: checkpoint.configuration, checkpointPath: path) }
@@ -42,8 +46,8 @@ struct RunSetup {
         }
         // The data, and the teacher's probabilities beside /train's rows (into whichever part the split puts each).
         let given = command.givenSettings.applied(to: base)
-        let (whole, stored, test, classNames) = try Self.read(dataPath, streaming: command.streaming,
-                                                           readsTest: command.validation.reportTest != .none)
+        let (whole, stored, test, classNames) = try contents
+            ?? Self.read(dataPath, streaming: command.streaming, readsTest: command.validation.reportTest != .none)
         teacherPath = command.distillation.teacher ?? resumed?.checkpoint.teacherPath
         let teacher = try Self.teacher(at: teacherPath, for: whole, dataPath: dataPath, settings: given)
         var taught = whole
@@ -78,8 +82,7 @@ struct RunSetup {
     /// /train, the stored /validation (if any), /test (unless not `readsTest`)
     /// and the class names of `path`; each split stays in the file when it is
     /// larger than the budget (or --stream).
-    private static func read(_ path: String, streaming: StreamOptions, readsTest: Bool) throws
-        -> (train: Dataset, validation: Dataset?, test: Dataset?, classNames: [String]?) {
+    static func read(_ path: String, streaming: StreamOptions, readsTest: Bool) throws -> Contents {
         try guardedRead(path) {
             let file = try HDF5File.open(path)
             func streams(_ split: String) throws -> Bool {

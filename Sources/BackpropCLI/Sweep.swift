@@ -56,17 +56,70 @@ struct Sweep: ParsableCommand {
         let directory = runDir ?? "runs/sweep-" + RunFiles.defaultName()
         let runner = SweepRunner(plan: plan, directory: directory, parallel: parallel ?? max(1, WorkerOptions.defaultCount / SweepRunner.localRanks),
                                  cores: WorkerOptions.defaultCount, quiet: quiet)
+        try checkTrials(plan, runner: runner)
         try runner.claim(sweepFile: sweepFile)
         try runner.run()
+    }
+
+    /// Every trial's settings, at every rung, through train's own check before
+    /// the sweep claims its directory: the flags parsed and validated, the
+    /// data read and the run set up as `train` would (`RunSetup`, which writes
+    /// nothing). A trial `train` would refuse is refused here, by trial and key,
+    /// instead of failing in every trial.
+    private func checkTrials(_ plan: SweepPlan, runner: SweepRunner) throws {
+        if !plan.rungEpochs.isEmpty, plan.base.contains(where: { $0.key == "steps" }) {
+            throw ValidationError("\(sweepFile): key \"steps\": successive halving sets each rung's epochs; leave steps out.")
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-sweep-check-\(getpid())").path
+        try FileSystem.createDirectory(work)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let rungs: [Int?] = plan.rungEpochs.isEmpty ? [nil] : plan.rungEpochs.map { $0 }
+        var checked = Set<String>()
+        // The data is the base's for every trial (a sweep does not search it): read once.
+        var contents: RunSetup.Contents?
+        for trial in 0..<plan.trialCount {
+            for epochs in rungs {
+                // A trial's file but its first line (the trial's number): identical settings are checked once.
+                let text = runner.trialSettings(trial, epochs: epochs)
+                guard checked.insert(String(text.drop { $0 != "\n" })).inserted else { continue }
+                let file = work + "/trial.yaml"
+                do {
+                    try FileSystem.writeAtomically(Array(text.utf8), to: file)
+                    let arguments = try ConfigFile.expand(["train", "--config", file, "--report-test", "none", "--run-dir", work + "/run"])
+                    let command = try Train.parse(Array(arguments.dropFirst()))
+                    if contents == nil {
+                        contents = try RunSetup.read(command.dataOptions.path, streaming: command.streaming, readsTest: false)
+                    }
+                    let setup = try RunSetup(command, job: Job(mpi: nil), contents: contents)
+                    // A trial is ranked on an epoch's validation score: a run must end one.
+                    let batches = setup.trainer.epochs.batchesPerEpoch
+                    if let steps = setup.configuration.steps, steps < batches {
+                        throw ValidationError("key \"steps\": \(steps) steps end before the first epoch does (\(batches) batches), so no validation "
+                                              + "score would rank the trial; give at least \(batches), or epochs")
+                    }
+                } catch {
+                    let rung = epochs.map { " at its rung of \($0) epochs" } ?? ""
+                    let settings = plan.settings(ofTrial: trial).map { "\($0.key)=\($0.value.text ?? $0.value.yaml)" }.joined(separator: " ")
+                    let message = Train.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+                    throw ValidationError("\(sweepFile): trial \(trial) (\(settings))\(rung) is one train refuses: "
+                                          + message.replacingOccurrences(of: work + "/trial.yaml", with: "its settings"))
+                }
+            }
+        }
     }
 
     /// The plan, each key and value checked against train's settings.
     private func readPlan() throws -> SweepPlan {
         let rows = OptionTable.rows(of: Train.self)
-        let searchable = Set(Settings.all.filter { $0.rule != .free && !SweepRunner.owned.contains($0.key) }.map(\.key))
+        let searchable = Set(Settings.all.filter { $0.rule != .free && !SweepRunner.owned.contains($0.key) && !SweepRunner.measures.contains($0.key) }
+            .map(\.key))
         do {
             return try SweepPlan.read(from: sweepFile, searchable: { key in
                 if searchable.contains(key) { return nil }
+                if SweepRunner.measures.contains(key) {
+                    return "changes what a trial's score measures (a loss, an accuracy), so the trials could not be ranked on one scale; "
+                        + "set it in the base."
+                }
                 let why = Settings.all.contains { $0.key == key } ? "cannot be searched (the sweep sets it, or it changes no result)"
                     : "is not a setting of train"
                 return "\(why); the settings a sweep searches: \(searchable.sorted().joined(separator: ", "))."

@@ -35,6 +35,8 @@ struct TrialResult: Codable, Sendable {
 final class SweepRunner: @unchecked Sendable {
     /// Settings the sweep sets itself and never searches.
     static let owned: Set<String> = ["data", "epochs", "steps"]
+    /// Settings that change what a trial's score is (its monitor, its loss): the same for every trial, in the base.
+    static let measures: Set<String> = ["monitor", "loss"]
     /// Settings the sweep places itself: not in a sweep file at all.
     static let placed: Set<String> = ["run-dir", "output", "resume", "config", "print-config", "format", "report-test", "override",
                                       "quiet", "verbose", "workers"]

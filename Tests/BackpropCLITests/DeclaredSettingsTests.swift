@@ -37,9 +37,11 @@ struct DeclaredSettingsTests {
 
     /// What a setting cannot act without (the validation refuses it alone, naming what it needs):
     /// distillation's settings need a teacher ("TEACHER": one this test makes) and its weight.
+    /// An SWA start must come within the run's epochs (a flag that cannot act is refused).
     static let companions: [String: [String]] = [
         "distillAlpha": ["--teacher", "TEACHER"],
         "temperature": ["--teacher", "TEACHER", "--distill-alpha", "0.5"],
+        "swaStart": ["--epochs", "2"],
     ]
 
     /// `name`'s companions, with a teacher made in `directory` where they name one.
@@ -63,7 +65,7 @@ struct DeclaredSettingsTests {
         let (flag, value) = (Self.flag(field), Self.examples(field.domain).inside)
         let run = "run-\(name)"
         let companions = try companions(of: name)
-        let trained = try BackpropTestSupport.run(executable, ["train"] + Self.model + companions + ["--epochs", "1", "--run-dir", run, flag, value],
+        let trained = try BackpropTestSupport.run(executable, ["train"] + Self.model + ["--epochs", "1", "--run-dir", run] + companions + [flag, value],
                                                   in: directory)
         try #require(trained.status == 0, "\(trained.standardError)")
         let checkpoint = try Checkpoint.load(from: "\(directory)/\(run)/model.h5")

@@ -15,6 +15,14 @@ extension SweepTests {
         try "6".write(toFile: "\(path)/trial-count", atomically: true, encoding: .utf8)
     }
 
+    /// The sweep file, run undisturbed into straight/: the table a disturbed sweep must end with.
+    func straightSweep() throws -> String {
+        let file = try sweepFile()
+        let straight = try backprop(["sweep", "--config", file, "--run-dir", "straight", "--quiet"])
+        try #require(straight.status == 0, "\(straight.standardError)")
+        return file
+    }
+
     /// Every file below `path` (links not followed), with its size: what must not change.
     func tree(_ path: String) -> [String] {
         let items = (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? []
@@ -23,9 +31,7 @@ extension SweepTests {
 
     @Test("a sweep takes its directory's lock: a second sweep (or a train) on it is refused by name and changes nothing, and the first's table is an undisturbed sweep's")
     func sweepLock() throws {
-        let file = try sweepFile()
-        let straight = try backprop(["sweep", "--config", file, "--run-dir", "straight", "--quiet"])
-        try #require(straight.status == 0, "\(straight.standardError)")
+        let file = try straightSweep()
         try claimed("held", file)
         var lock: RunLock? = try RunLock(directory: "\(directory)/held", holder: "test")
         let before = tree("\(directory)/held")
@@ -64,9 +70,7 @@ extension SweepTests {
 
     @Test("a trial stopped by something its settings did not cause (its run directory in use) is not saved as its result: the sweep stops, says to run it again, and the next run gives an undisturbed sweep's table")
     func transientFailure() throws {
-        let file = try sweepFile()
-        let straight = try backprop(["sweep", "--config", file, "--run-dir", "straight", "--quiet"])
-        try #require(straight.status == 0, "\(straight.standardError)")
+        let file = try straightSweep()
         try claimed("busy", file)
         try FileManager.default.createDirectory(atPath: "\(directory)/busy/trials/002", withIntermediateDirectories: true)
         var lock: RunLock? = try RunLock(directory: "\(directory)/busy/trials/002")

@@ -172,6 +172,14 @@ struct SweepTests {
         ("space:\n  learning-rate: [0.1]\nsearch: random", "a random search needs the number of trials"),
         ("space:\n  learning-rate: {log-uniform: [0.01, 0.1]}\nsearch: grid", "a grid searches choices only"),
         ("space:\n  activation: [relu, sigmoid, swish]\nsearch: grid", "expected one of relu"),
+        // Issue 54, class 3: every trial through train's own check, before anything is written.
+        ("space:\n  batch-size: {uniform: [16, 64]}\nsearch: random\ntrials: 3", "expected a whole number"),
+        ("space:\n  dropout: [0, \"a\"]\nsearch: grid", "trial 1 (dropout=a)"),
+        ("space:\n  seed: [-1, 2]\nsearch: grid", "trial 0 (seed=-1)"),
+        ("space:\n  dp-epsilon: [-1, 0]\nsearch: grid", "--dp-epsilon"),
+        ("space:\n  activation: [softmax]\nsearch: grid", "softmax cannot be a hidden activation"),
+        ("space:\n  monitor: [validation-loss, validation-score]\nsearch: grid", "could not be ranked on one scale"),
+        ("space:\n  loss: [cross-entropy, sum-of-squares]\nsearch: grid", "could not be ranked on one scale"),
     ])
     func refusals(_ text: String, _ fragment: String) throws {
         try "base:\n  data: \(CLITests.sample)\n  validation-fraction: 0.2\n\(text)\n".write(toFile: "\(directory)/bad.yaml", atomically: true, encoding: .utf8)
@@ -180,6 +188,24 @@ struct SweepTests {
         #expect(result.status == 64 && lines.count == 1 && lines[0].contains("bad.yaml") && lines[0].contains(fragment),
                 "\(result.status) \(result.standardError)")
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/bad"))
+    }
+
+    @Test("a base of steps: steps under halving are refused (halving sets the epochs), and steps that end before the first epoch (no validation score to rank) by name; enough steps run")
+    func baseSteps() throws {
+        func write(_ extra: String, halving: Bool) throws {
+            let text = "base:\n  data: \(CLITests.sample)\n  layers: [784, 8, 10]\n  validation-fraction: 0.2\n  batch-size: 100\n\(extra)\n"
+                + "space:\n  learning-rate: [0.1, 0.2]\n" + (halving ? "trials: 2\nsearch: random\nhalving:\n  epochs: [1, 2]\n  keep: 2\n" : "search: grid\n")
+            try text.write(toFile: "\(directory)/steps.yaml", atomically: true, encoding: .utf8)
+        }
+        for (extra, halving, fragment) in [("  steps: 5", true, "leave steps out"), ("  steps: 5", false, "5 steps end before the first epoch")] {
+            try write(extra, halving: halving)
+            let result = try backprop(["sweep", "--config", "steps.yaml", "--run-dir", "steps"])
+            #expect(result.status == 64 && result.standardError.contains("steps.yaml") && result.standardError.contains(fragment), "\(result.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: "\(directory)/steps"))
+        }
+        try write("  steps: 8", halving: false)
+        let enough = try backprop(["sweep", "--config", "steps.yaml", "--run-dir", "steps", "--quiet"])
+        #expect(enough.status == 0, "\(enough.standardError)")
     }
 
     @Test("a sweep directory of another sweep, or of something else, is refused and left as it was")

@@ -223,11 +223,11 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// default is one epoch, which a one-epoch run or a sweep's first rung has.)
     /// - Throws: `TrainingError.invalidSetting` naming the setting.
     public func checkActs(sampleCount: Int) throws(TrainingError) {
-        let planned = try plannedSteps(sampleCount: sampleCount)
+        guard let swaStart else { return }
         let batches = Epochs.batches(of: sampleCount, in: max(batchSize, 1))
         // The epochs whose ends the run reaches: all of them, or those its steps complete.
-        let ends = steps == nil ? epochs : planned / max(batches, 1)
-        if let swaStart, swaStart > ends {
+        let ends = steps.map { $0 / max(batches, 1) } ?? epochs
+        if swaStart > ends {
             throw .invalidSetting(.declared("swaStart"), value: "\(swaStart)",
                                   reason: "the run ends \(ends) epoch\(ends == 1 ? "" : "s") in, so the average would never begin")
         }
