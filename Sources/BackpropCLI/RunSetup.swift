@@ -149,6 +149,7 @@ struct RunSetup {
             throw ValidationError("\(Settings.teacher.flag) \(path): give the teacher's weight too (\(Settings[\.distillAlpha].flag) α, e.g. 0.9).")
         }
         let teacher = try guardedRead(path) { try TeacherFile.read(path) }
+        try checkClasses(of: teacher, flag: Settings.teacher.flag, path: path, for: whole, dataPath: dataPath)
         let fingerprint = whole.fingerprint
         guard teacher.dataFingerprint == fingerprint else {
             throw ValidationError("\(Settings.teacher.flag) \(path) holds a teacher's probabilities for other rows than /train of \(dataPath) "
@@ -156,6 +157,16 @@ struct RunSetup {
                                   + "`backprop ensemble --data \(dataPath)`.")
         }
         return teacher
+    }
+
+    /// Refuses a teacher of fewer classes than `data`'s labels name, as a
+    /// teacher of other classes: it cannot be fitted by a width of the last
+    /// layer (its width would refuse the labels, and the labels' width it).
+    /// - Throws: `ValidationError` naming `flag`, the file and both counts.
+    static func checkClasses(of teacher: TeacherFile, flag: String, path: String, for data: Dataset, dataPath: String) throws {
+        guard let labels = data.labels, let top = labels.max(), teacher.classes <= Int(top) else { return }
+        throw ValidationError("\(flag) \(path) holds the probabilities of \(teacher.classes) classes, but /train of \(dataPath) has labels up to "
+                              + "\(top) (\(Int(top) + 1) classes): a teacher of other classes; make it for these (models with \(Int(top) + 1) outputs).")
     }
 
     /// Refuses a teacher whose members trained on other rows than the run's

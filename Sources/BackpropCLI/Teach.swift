@@ -83,6 +83,7 @@ struct Teach: ParsableCommand {
                                   members: members.isEmpty ? [probabilitiesPath] + (views.map { [$0] } ?? []) : members,
                                   views: viewProbabilities == nil ? Augmentation() : augment!, viewProbabilities: viewProbabilities)
         try teacher.check(probabilitiesFrom: probabilitiesPath, viewsFrom: views)
+        try RunSetup.checkClasses(of: teacher, flag: "--probabilities", path: probabilitiesPath, for: train, dataPath: data)
         try teacher.write(to: output)
         print("wrote \(output): the probabilities of \(classes) classes for the \(train.count) rows of /train of \(data)"
               + (viewProbabilities == nil ? "" : " and their \(augment!.viewCount) views (\(augment!))")

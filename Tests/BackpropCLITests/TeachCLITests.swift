@@ -61,7 +61,7 @@ extension DistillationCLITests {
     }
 
     @Test("teach refuses arrays of the wrong shape, rows that are not distributions, views without their augmentation, a model without its run, and a bad output, by name, writing nothing",
-          arguments: ["short", "not-distribution", "views-without-augment", "augment-without-views", "views-shape", "views-not-distribution",
+          arguments: ["short", "fewer-classes", "not-distribution", "views-without-augment", "augment-without-views", "views-shape", "views-not-distribution",
                       "model-only", "missing-data", "not-h5", "overwrites"])
     func teachRefusals(_ name: String) throws {
         let run = try member("split", ["--epochs", "0"])
@@ -75,6 +75,16 @@ extension DistillationCLITests {
             try writeNPY(Array(good.prefix(10 * (rows - 1))), shape: [rows - 1, 10], to: "short.npy")
             try expectRefusal(["teach", "--data", CLITests.sample, "--trained-on", run, "--probabilities", "short.npy", "--output", "t.h5"],
                               mentions: ["--probabilities", "short.npy", "\(rows - 1) × 10", "\(rows) rows"])
+        case "fewer-classes":
+            // A teacher of 9 classes for labels 0 … 9 is refused as such, by teach and by train (no advice to follow in a loop).
+            try writeNPY(Self.distributions(rows, 9, seed: 4), shape: [rows, 9], to: "nine.npy")
+            try expectRefusal(["teach", "--data", CLITests.sample, "--trained-on", run, "--probabilities", "nine.npy", "--output", "t.h5"],
+                              mentions: ["--probabilities", "nine.npy", "9 classes", "10 classes"])
+            let data = try DatasetFile.load(CLITests.sample).train
+            try TeacherFile(probabilities: Self.distributions(rows, 9, seed: 4), count: rows, classes: 9, dataFingerprint: data.fingerprint,
+                            trainedOn: try Checkpoint.load(from: run).dataFingerprint, members: ["nine"]).write(to: path("nine.h5"))
+            try expectRefusal(["train"] + Self.student + ["--teacher", "nine.h5", "--distill-alpha", "0.5", "--run-dir", "s"],
+                              mentions: ["--teacher", "nine.h5", "9 classes", "10 classes"])
         case "not-distribution":
             try writeNPY(good.map { $0 * 2 }, shape: [rows, 10], to: "double.npy")
             try expectRefusal(["teach", "--data", CLITests.sample, "--trained-on", run, "--probabilities", "double.npy", "--output", "t.h5"],
