@@ -33,7 +33,7 @@ extension Checkpoint {
                                     dataFingerprint: try S.dataFingerprint.read(from: file), task: task)
         checkpoint.classNames = try ClassNames.read(from: file, object: "/data")
         checkpoint.teacherPath = try S.teacherPath.readIfPresent(from: file)
-        (checkpoint.average, checkpoint.trainedParameters) = try readAverage(file, of: network, configuration: configuration)
+        (checkpoint.average, checkpoint.trainedParameters) = try readAverage(file, of: network, configuration: configuration, at: position)
         if let names = checkpoint.classNames, task == .classification, names.count != network.outputCount {
             throw .invalidContent(path: file.path, object: S.classNames.described(),
                                   reason: "names \(names.count) classes, but the model has \(network.outputCount) outputs")
@@ -140,8 +140,11 @@ extension Checkpoint {
     /// /training's average of the parameters, for a run that keeps one: its
     /// count and the trained parameters (/model holding the average), both
     /// present once averaging has begun (SWA before its first epoch: neither).
-    private static func readAverage(_ file: HDF5File, of network: Network<Float>,
-                                    configuration: TrainingConfiguration) throws(StorageError) -> (WeightAverage?, [Float]?) {
+    /// Its count must be the one the run's `position` gives: an EMA averages
+    /// once a step (θ̄_0 = θ_0 counted), SWA once an epoch's end from its start
+    /// epoch on, so a count that is not is refused rather than resumed wrong.
+    private static func readAverage(_ file: HDF5File, of network: Network<Float>, configuration: TrainingConfiguration,
+                                    at position: TrainingPosition) throws(StorageError) -> (WeightAverage?, [Float]?) {
         let hasTrained = try file.exists("/training/parameters")
         guard let kind: WeightAverage.Kind = configuration.ema.map({ .exponential(decay: Float($0)) })
                 ?? configuration.swaStart.map({ .uniform(startEpoch: $0) }) else {
@@ -150,6 +153,12 @@ extension Checkpoint {
         }
         let count = try S.averageCount.readIfPresent(from: file).map(Int.init) ?? 0
         guard count >= 0 else { throw .invalidContent(path: file.path, object: S.averageCount.described(), reason: "is negative (\(count))") }
+        let expected = configuration.swaStart.map { max(0, position.epoch - $0 + 1) } ?? position.step
+        guard count == expected else {
+            let rule = configuration.swaStart != nil ? "one an epoch's end from epoch \(configuration.swaStart!) on" : "one a step"
+            throw .invalidContent(path: file.path, object: S.averageCount.described(),
+                                  reason: "is \(count), but the run at epoch \(position.epoch), step \(position.step) has averaged \(expected) (\(rule))")
+        }
         guard hasTrained == (count > 0 || configuration.ema != nil) else {
             throw .invalidContent(path: file.path, object: "/training/parameters",
                                   reason: hasTrained ? "is there before any parameters were averaged" : "is missing: /model holds an average")

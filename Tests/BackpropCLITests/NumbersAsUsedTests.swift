@@ -111,3 +111,26 @@ extension HardeningTests {
         }
     }
 }
+
+/// Issue 54, class 5: the averaging state is validated with the rest of a checkpoint.
+extension HardeningTests {
+    @Test("an average's count that its run's position does not give (EMA: one a step; SWA: one an epoch's end from its start) is refused by inspect, evaluate and train --resume, by name",
+          arguments: [("--ema", "0.9", 7), ("--swa-start", "2", 1)])
+    func averageCount(_ flag: String, _ value: String, _ wrong: Int) throws {
+        let trained = try backprop(["train"] + model + ["--epochs", "3", flag, value, "--run-dir", "run", "--quiet"])
+        try #require(trained.status == 0, "\(trained.standardError)")
+        #expect(try Checkpoint.load(from: path("run/last.h5")).average?.count == (flag == "--ema" ? 12 : 2))
+        let edit = try run("/usr/bin/python3", ["-c", "import h5py, numpy as np; f = h5py.File('run/last.h5', 'a'); "
+                                                + "f['/training'].attrs['average_count'] = np.int64(\(wrong)); f.close()"], in: directory)
+        try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
+        let inspected = try backprop(["inspect", "run/last.h5"])
+        #expect(inspected.status != 0 && inspected.standardOutput.contains("average_count"), "\(inspected.standardOutput)")
+        for command in [["evaluate", "--checkpoint", "run/last.h5", "--data", CLITests.sample],
+                        ["train", "--resume", "run/last.h5", "--epochs", "4", "--override", "--run-dir", "branch"]] {
+            let result = try backprop(command)
+            #expect(result.status != 0 && result.standardError.contains("average_count") && result.standardError.contains("has averaged"),
+                    "\(result.standardError)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path("branch")))
+    }
+}
