@@ -70,8 +70,12 @@ struct Sweep: ParsableCommand {
         if !plan.rungEpochs.isEmpty, plan.base.contains(where: { $0.key == "steps" }) {
             throw ValidationError("\(sweepFile): key \"steps\": successive halving sets each rung's epochs; leave steps out.")
         }
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("backprop-sweep-check-\(getpid())").path
-        try FileSystem.createDirectory(work)
+        // A new private directory (mkdtemp: mode 0700, never one planted under the name).
+        var template = Array((FileManager.default.temporaryDirectory.path + "/backprop-sweep-check-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw ValidationError("cannot create a temporary directory to check the trials in (\(String(cString: strerror(errno)))).")
+        }
+        let work = String(cString: made)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let rungs: [Int?] = plan.rungEpochs.isEmpty ? [nil] : plan.rungEpochs.map { $0 }
         var checked = Set<String>()
