@@ -256,13 +256,18 @@ final class SweepRunner: @unchecked Sendable {
 
     /// A trial stopped by something its settings did not cause: reported, never saved, retried by the next run.
     private func unfinished(_ trial: Int, rung: Int, epochs: Int, seconds: Double, _ why: String) -> TrialResult {
-        TrialResult(trial: trial, rung: rung, epochs: epochs, score: nil, metric: "", higherIsBetter: true, seconds: seconds, parameters: "",
-                    status: Self.unfinished + why.replacingOccurrences(of: "\n", with: " "))
+        unscored(trial, rung: rung, epochs: epochs, seconds: seconds, status: Self.unfinished + why)
     }
 
+    /// A trial its settings made fail: its result.
     private func failed(_ trial: Int, rung: Int, epochs: Int, seconds: Double, _ why: String) -> TrialResult {
+        unscored(trial, rung: rung, epochs: epochs, seconds: seconds, status: "failed: " + why)
+    }
+
+    /// A trial without a score, its status on one line.
+    private func unscored(_ trial: Int, rung: Int, epochs: Int, seconds: Double, status: String) -> TrialResult {
         TrialResult(trial: trial, rung: rung, epochs: epochs, score: nil, metric: "", higherIsBetter: true, seconds: seconds, parameters: "",
-                    status: "failed: " + why.replacingOccurrences(of: "\n", with: " "))
+                    status: status.replacingOccurrences(of: "\n", with: " "))
     }
 
     /// The environment of a trial: a process of its own, never a rank of the sweep's job, stopped with the sweep.

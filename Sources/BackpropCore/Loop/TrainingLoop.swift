@@ -64,11 +64,9 @@ public final class TrainingLoop {
         }
     }
 
-    /// Whether `configuration` needs a validation split: early stopping or a plateau schedule.
+    /// Whether `configuration` needs a validation split: what `check` refuses without one.
     public static func needsValidation(_ configuration: TrainingConfiguration) -> Bool {
-        if configuration.earlyStopping != nil { return true }
-        if case .plateau = configuration.schedule.shape { return true }
-        return false
+        (try? check(configuration, hasValidation: false)) == nil
     }
 
     /// Whether the validation split steers the run — the best epoch (whose
