@@ -104,15 +104,15 @@ struct LayerSizes: ExpressibleByArgument, Sendable {
     var defaultValueDescription: String { sizes.map(String.init).joined(separator: ",") }
 }
 
-/// `--dropout`'s rates: "p" for every hidden layer or "p1,p2,…" one per hidden layer.
-struct DropoutRates: ExpressibleByArgument, Sendable {
-    let rates: [Double]
+/// A list of numbers, "x" or "x1,x2,…" (`--dropout`'s rates, `--class-weights`).
+struct NumberList: ExpressibleByArgument, Sendable {
+    let values: [Double]
 
     init?(argument: String) {
         let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
         let rates = parts.compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard rates.count == parts.count, !rates.isEmpty else { return nil }
-        self.rates = rates
+        values = rates
     }
 }
 

@@ -37,7 +37,7 @@ struct Bench: ParsableCommand {
     var warmup = 10
     @OptionGroup var kernel: KernelOptions
     @OptionGroup(title: "Streaming (with --data)") var streaming: StreamOptions
-    @Option(name: Settings.shuffleBlocks.name, help: "With a streamed --data: the rows of each shuffled block (default: 1024).")
+    @Option(name: Settings["shuffleBlocks"].name, help: "With a streamed --data: the rows of each shuffled block (default: 1024).")
     var shuffleBlocks: Int?
     @Flag(inversion: .prefixedNo, help: "Also time each training product alone, one thread, on every kernel path and OpenBLAS.")
     var products = true
@@ -54,7 +54,7 @@ struct Bench: ParsableCommand {
         for workers in workers?.counts ?? [1] {
             try Settings.namingFlags { try trainingConfiguration(workers: workers).validate() }
         }
-        try optimizerOptions.checkOwners(of: baseConfiguration.optimizer.kind)
+        try optimizerOptions.checkOwners(of: baseConfiguration)
         _ = try Settings.namingFlags { try baseConfiguration.makeNetwork(Float.self) }
     }
 

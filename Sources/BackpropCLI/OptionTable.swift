@@ -5,10 +5,11 @@ import Foundation
 
 // Every option of a command, with its flag, the property that holds it and
 // the type of value a settings file must give it, derived from the command's
-// own declarations: swift-argument-parser's description of the command
-// (`_dumpHelp()`: names, kinds, an enumeration's choices) walked in step with
-// the command's stored properties (`Mirror`, declaration order, option groups
-// in place: the order the parser itself reads them in). A new option gets its
+// own declarations: its stored properties (`Mirror`, in declaration order,
+// option groups in place: the order the parser reads them in). The flag of a
+// property is the declared setting's of its name (`Settings.declared`), else
+// its name in kebab case, as every option here is named; the type is its
+// value's (an enumeration's choices from its cases). A new option gets its
 // row, and a settings file's check, with no line written here.
 
 /// One option of a command.
@@ -24,31 +25,27 @@ struct OptionRow {
 enum OptionTable {
     /// The options of `command`, in the order of its help.
     static func rows(of command: any ParsableCommand.Type) -> [OptionRow] {
-        guard let data = command._dumpHelp().data(using: .utf8),
-              let described = try? JSONDecoder().decode(DumpedTool.self, from: data) else { return [] }
-        var arguments = described.command.arguments ?? []
-        var rows: [OptionRow] = []
-        for (property, argument) in properties(of: command.init()) {
-            // The two walks must agree, kind by kind; where they do not, no row is trusted.
-            guard !arguments.isEmpty, arguments[0].kind == argument.kind else { return [] }
-            let dumped = arguments.removeFirst()
-            guard let key = dumped.long else { continue }
-            // A flag with an inversion is two to the parser (--shuffle, --no-shuffle).
-            if case .flag = argument, arguments.first?.long == "no-" + key { arguments.removeFirst() }
-            // A flag is on or off; an enumeration's choices are the parser's; anything else says its own type.
-            let type: SettingType? = switch argument {
-            case .positional: nil
-            case .flag: .boolean
-            case .option(let valueType):
-                if let choices = dumped.allValues, !choices.isEmpty {
-                    dumped.isRepeating ? .list(of: .choice(choices), "a list of " + SettingType.choice(choices).description) : .choice(choices)
-                } else {
-                    (valueType as? any SettingValueType.Type)?.settingType
-                }
+        properties(of: command.init()).compactMap { property, argument in
+            let key = Settings.declared.first { $0.declaration?.name == property }?.key ?? Settings.kebab(property)
+            switch argument {
+            case .positional: return nil
+            case .flag: return OptionRow(key: key, property: property, type: .boolean)
+            case .option(let valueType): return OptionRow(key: key, property: property, type: settingType(of: valueType))
             }
-            rows.append(OptionRow(key: key, property: property, type: type))
         }
-        return rows
+    }
+
+    /// What a settings file must give an option of `type`: an enumeration's
+    /// choices, a list of them for a repeated one, else the type's own (`SettingValueType`).
+    static func settingType(of type: Any.Type) -> SettingType? {
+        func choices(_ type: Any.Type) -> [String]? {
+            (type as? any ExpressibleByArgument.Type).map { $0.allValueStrings }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        if let choices = choices(type) { return .choice(choices) }
+        if let element = (type as? any RepeatedValue.Type)?.elementType, let choices = choices(element) {
+            return .list(of: .choice(choices), "a list of " + SettingType.choice(choices).description)
+        }
+        return (type as? any SettingValueType.Type)?.settingType
     }
 
     /// The rows of the subcommand that `arguments` (a command line after the program's name) runs.
@@ -111,21 +108,11 @@ enum OptionTable {
             }
         }
     }
-
-    /// What `_dumpHelp()` says of a command (swift-argument-parser's ToolInfoV0), as far as needed here.
-    private struct DumpedTool: Decodable {
-        struct Command: Decodable { let arguments: [Argument]? }
-        struct Argument: Decodable {
-            struct Name: Decodable { let kind: String; let name: String }
-            let names: [Name]?
-            let kind: String
-            let allValues: [String]?
-            let isRepeating: Bool
-            var long: String? { names?.first { $0.kind == "long" }?.name }
-        }
-        let command: Command
-    }
 }
+
+/// An array, seen through `Any`: the type of its elements.
+protocol RepeatedValue { static var elementType: Any.Type { get } }
+extension Array: RepeatedValue { static var elementType: Any.Type { Element.self } }
 
 /// An option group, seen through `Any`: the type of arguments it holds.
 protocol ArgumentGroup { static var groupType: any ParsableArguments.Type { get } }
@@ -158,7 +145,7 @@ extension Array: SettingValueType where Element: SettingValueType {
 extension LayerSizes: SettingValueType {
     static var settingType: SettingType { .list(of: .wholeNumber, "a list of whole numbers (784,256,10)") }
 }
-extension DropoutRates: SettingValueType {
+extension NumberList: SettingValueType {
     static var settingType: SettingType { .either(.number, .list(of: .number, ""), "a number or a list of numbers") }
 }
 extension WorkerCounts: SettingValueType {

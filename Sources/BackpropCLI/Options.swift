@@ -14,29 +14,28 @@ struct SettingEdit {
     let apply: (inout TrainingConfiguration) -> Void
 }
 
-/// The given flags of some option groups, as edits of a configuration, in order.
+/// The given flags of some option groups, as edits of a configuration, in
+/// the order of `TrainingConfiguration.settings` (the optimizer's rule before its parameters).
 struct SettingEdits {
     private(set) var all: [SettingEdit] = []
 
-    /// Records `setting`'s edit if its flag was given (`value` is not nil).
-    mutating func add<Value>(_ setting: Setting, _ value: Value?, _ apply: @escaping (inout TrainingConfiguration, Value) -> Void) {
-        if let value { all.append(SettingEdit(setting: setting) { apply(&$0, value) }) }
-    }
-
-    /// `group`'s edits: those it writes out (`ConfigurationOptions.edits`),
-    /// then one for each given option of a declared setting, found by its
-    /// property's name (the declaration's), its value set as declared.
-    mutating func add(_ group: any ConfigurationOptions) {
-        group.edits(into: &self)
+    /// One edit for each given option or flag of `group` whose property bears
+    /// the name of a setting Core declares with a writable path, its value
+    /// set as declared (a parsed value that stands for another, as
+    /// `LayerSizes` does for [Int], gives its `settingValue`).
+    mutating func add(_ group: any ParsableArguments) {
         for child in Mirror(reflecting: group).children {
             guard let label = child.label, label.hasPrefix("_"), let option = child.value as? any ParsedOption,
-                  let value = option.given,
+                  let given = option.given,
                   let setting = Settings.declared.first(where: { $0.declaration?.name == String(label.dropFirst()) }),
-                  let declaration = setting.declaration else { continue }
+                  let declaration = setting.declaration, declaration.isWritable else { continue }
+            let value = (given as? any SettingArgument)?.settingValue ?? given
             var probe = fresh
             precondition(declaration.set(value, in: &probe), "\(setting.flag) parses \(type(of: value)), not its declared type")
-            all.append(SettingEdit(setting: setting) { _ = declaration.set(value, in: &$0) })
+            all.append(SettingEdit(setting: setting) { declaration.set(value, in: &$0) })
         }
+        let order = Dictionary(uniqueKeysWithValues: Settings.declared.enumerated().map { ($1.key, $0) })
+        all.sort { order[$0.setting.key, default: 0] < order[$1.setting.key, default: 0] }
     }
 
     /// `configuration` with every edit applied.
@@ -47,13 +46,29 @@ struct SettingEdits {
     }
 }
 
-/// An option's value as parsed, whatever its type; nil when it was not given.
+/// A parsed option value that stands for a setting's value of another type.
+protocol SettingArgument {
+    var settingValue: Any { get }
+}
+
+extension LayerSizes: SettingArgument { var settingValue: Any { sizes } }
+extension NumberList: SettingArgument { var settingValue: Any { values } }
+
+/// An option's or flag's value as parsed, whatever its type; nil when it was not given
+/// (a flag without an inversion: when it is off).
 protocol ParsedOption {
     var given: Any? { get }
 }
 
 extension Option: ParsedOption {
     var given: Any? { (wrappedValue as? any OptionalValue)?.wrapped }
+}
+
+extension Flag: ParsedOption {
+    var given: Any? {
+        if let optional = wrappedValue as? any OptionalValue { return optional.wrapped }
+        return (wrappedValue as? Bool) == true ? true : nil
+    }
 }
 
 /// An Optional, seen through `Any`.
@@ -72,8 +87,8 @@ protocol RealValues {
     var reals: [Double] { get }
 }
 
-extension DropoutRates: RealValues {
-    var reals: [Double] { rates }
+extension NumberList: RealValues {
+    var reals: [Double] { values }
 }
 
 /// A numeric option's values as parsed; empty when it was not given or is not numeric.
@@ -109,18 +124,19 @@ extension OptionGroup: NestedArguments {
 /// any real-valued one, whatever its domain (`--name: nan is not a finite
 /// number.`): no setting takes them, and none may stand in for "not given".
 /// The domain is the one Core declares for the setting the flag sets
-/// (`TrainingConfiguration.domain(of:)`). Every command with a numeric
+/// (`Declared.domain`). Every command with a numeric
 /// option, and every option group whose own checks read one (they are
 /// validated before the command), calls it first in its `validate()`, so
 /// that no later check reads a value its domain refuses. The flag is the
-/// property's name in kebab case, as every option here is named.
+/// declared setting's of the property's name, else that name in kebab case.
 func refuseOutOfDomain(in command: any ParsableArguments) throws {
     for child in Mirror(reflecting: command).children {
         if let group = child.value as? any NestedArguments {
             try refuseOutOfDomain(in: group.arguments)
         } else if let label = child.label, let option = child.value as? any ParsedNumbers {
-            let flag = label.dropFirst().reduce(into: "--") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
-            let domain = Settings.all.first { $0.flag == flag }?.domain
+            let declared = Settings.declared.first { $0.declaration?.name == String(label.dropFirst()) }
+            let flag = declared?.flag ?? "--" + Settings.kebab(String(label.dropFirst()))
+            let domain = declared?.domain
             for value in option.numbers {
                 if let real = value as? Double, !real.isFinite {
                     throw ValidationError("\(flag): \(real) is not \(domain?.description ?? "a finite number").")
@@ -137,50 +153,39 @@ func requireDomain(_ flag: String, _ value: some CustomStringConvertible & Senda
     guard domain.contains(value) else { throw ValidationError("\(flag): \(value) is not \(domain.description)\(domain.float32Note("\(value)")).") }
 }
 
-/// An option group whose flags edit a `TrainingConfiguration`.
-protocol ConfigurationOptions: ParsableArguments {
-    /// Appends the edits of the flags that were given.
-    func edits(into edits: inout SettingEdits)
-}
+/// An option group whose flags edit a `TrainingConfiguration`: each option
+/// named as the setting it sets (`SettingEdits`).
+protocol ConfigurationOptions: ParsableArguments {}
 
 // MARK: - Model
 
 /// The network: its layers, activations, loss and initialisation (train, bench).
 struct ModelOptions: ConfigurationOptions {
-    @Option(name: Settings.layers.name, help: Settings.layers.help)
+    @Option(name: Settings["layers"].name, help: Settings["layers"].help)
     var layers: LayerSizes?
-    @Option(name: Settings.activation.name, help: Settings.activation.help)
+    @Option(name: Settings["activation"].name, help: Settings["activation"].help)
     var activation: Activation?
-    @Option(name: Settings.outputActivation.name, help: Settings.outputActivation.help)
+    @Option(name: Settings["outputActivation"].name, help: Settings["outputActivation"].help)
     var outputActivation: Activation?
-    @Option(name: Settings.loss.name, help: Settings.loss.help)
+    @Option(name: Settings["loss"].name, help: Settings["loss"].help)
     var loss: Loss?
-    @Option(name: Settings.initialization.name, help: Settings.initialization.help)
+    @Option(name: Settings["initialization"].name, help: Settings["initialization"].help)
     var initialization: Initialization?
-    @Option(name: Settings.labelSmoothing.name, help: Settings.labelSmoothing.help)
+    @Option(name: Settings["labelSmoothing"].name, help: Settings["labelSmoothing"].help)
     var labelSmoothing: Double?
-    @Option(name: Settings.dropout.name, help: Settings.dropout.help)
-    var dropout: DropoutRates?
-    @Option(name: Settings.inputDropout.name, help: Settings.inputDropout.help)
+    @Option(name: Settings["dropout"].name, help: Settings["dropout"].help)
+    var dropout: NumberList?
+    @Option(name: Settings["classWeights"].name, help: Settings["classWeights"].help)
+    var classWeights: NumberList?
+    @Option(name: Settings["inputDropout"].name, help: Settings["inputDropout"].help)
     var inputDropout: Double?
-    @Option(name: Settings.augment.name, help: Settings.augment.help, transform: Augmentation.parsed)
+    @Option(name: Settings["augment"].name, help: Settings["augment"].help, transform: Augmentation.parsed)
     var augment: Augmentation?
-    @Option(name: Settings[\.ema].name, help: Settings[\.ema].help)
+    @Option(name: Settings["ema"].name, help: Settings["ema"].help)
     var ema: Double?
-    @Option(name: Settings[\.swaStart].name, help: Settings[\.swaStart].help)
+    @Option(name: Settings["swaStart"].name, help: Settings["swaStart"].help)
     var swaStart: Int?
 
-    func edits(into edits: inout SettingEdits) {
-        edits.add(Settings.layers, layers) { $0.sizes = $1.sizes }
-        edits.add(Settings.activation, activation) { $0.hiddenActivation = $1 }
-        edits.add(Settings.outputActivation, outputActivation) { $0.outputActivation = $1 }
-        edits.add(Settings.loss, loss) { $0.loss = $1 }
-        edits.add(Settings.initialization, initialization) { $0.initialization = $1 }
-        edits.add(Settings.labelSmoothing, labelSmoothing) { $0.labelSmoothing = $1 }
-        edits.add(Settings.dropout, dropout) { $0.dropout.hidden = $1.rates }
-        edits.add(Settings.inputDropout, inputDropout) { $0.dropout.input = $1 }
-        edits.add(Settings.augment, augment) { $0.augmentation = $1 }
-    }
 }
 
 // MARK: - Distillation
@@ -189,67 +194,56 @@ struct ModelOptions: ConfigurationOptions {
 struct DistillationOptions: ConfigurationOptions {
     @Option(name: Settings.teacher.name, help: Settings.teacher.help)
     var teacher: String?
-    @Option(name: Settings[\.distillAlpha].name, help: Settings[\.distillAlpha].help)
+    @Option(name: Settings["distillAlpha"].name, help: Settings["distillAlpha"].help)
     var distillAlpha: Double?
-    @Option(name: Settings[\.temperature].name, help: Settings[\.temperature].help)
+    @Option(name: Settings["temperature"].name, help: Settings["temperature"].help)
     var temperature: Double?
-
-    func edits(into edits: inout SettingEdits) {}
 }
 
 // MARK: - Optimizer
 
 /// The update rule and its hyper-parameters (train, bench).
 struct OptimizerOptions: ConfigurationOptions {
-    @Option(name: Settings.optimizer.name, help: Settings.optimizer.help)
+    @Option(name: Settings["optimizer"].name, help: Settings["optimizer"].help)
     var optimizer: OptimizerKind?
-    @Option(name: Settings.momentum.name, help: Settings.momentum.help)
+    @Option(name: Settings["momentum"].name, help: Settings["momentum"].help)
     var momentum: Double?
-    @Option(name: Settings.weightDecay.name, help: Settings.weightDecay.help)
+    @Option(name: Settings["weightDecay"].name, help: Settings["weightDecay"].help)
     var weightDecay: Double?
-    @Option(name: Settings.rmspropAlpha.name, help: Settings.rmspropAlpha.help)
+    @Option(name: Settings["rmspropAlpha"].name, help: Settings["rmspropAlpha"].help)
     var rmspropAlpha: Double?
-    @Flag(name: Settings.centered.name, help: Settings.centered.help)
+    @Flag(name: Settings["centered"].name, help: Settings["centered"].help)
     var centered = false
-    @Option(name: Settings.lrDecay.name, help: Settings.lrDecay.help)
+    @Option(name: Settings["lrDecay"].name, help: Settings["lrDecay"].help)
     var lrDecay: Double?
-    @Option(name: Settings.initialAccumulator.name, help: Settings.initialAccumulator.help)
+    @Option(name: Settings["initialAccumulator"].name, help: Settings["initialAccumulator"].help)
     var initialAccumulator: Double?
-    @Option(name: Settings[\.clipNorm].name, help: Settings[\.clipNorm].help)
+    @Option(name: Settings["beta1"].name, help: Settings["beta1"].help)
+    var beta1: Double?
+    @Option(name: Settings["beta2"].name, help: Settings["beta2"].help)
+    var beta2: Double?
+    @Option(name: Settings["epsilon"].name, help: Settings["epsilon"].help)
+    var epsilon: Double?
+    @Option(name: Settings["clipNorm"].name, help: Settings["clipNorm"].help)
     var clipNorm: Double?
 
     func validate() throws {
         try refuseOutOfDomain(in: self)
     }
 
-    /// Refuses a flag of one rule given with another: `kind`, the rule the
-    /// run trains with (given, or the resumed run's).
-    func checkOwners(of kind: OptimizerKind) throws {
-        if momentum != nil, ![.momentum, .nesterov, .rmsprop].contains(kind) {
-            throw ValidationError("\(Settings.momentum.flag) applies only to --optimizer momentum, nesterov or rmsprop, not \(kind.rawValue).")
+    /// Refuses a flag of one rule given with another (`--momentum` with adam):
+    /// `configuration`, the run's (given, or the resumed run's). The rules each
+    /// flag applies to are its declaration's requirement.
+    func checkOwners(of configuration: TrainingConfiguration) throws {
+        var given = SettingEdits()
+        given.add(self)
+        for edit in given.all {
+            guard let requirement = edit.setting.declaration?.requirement, requirement.setting == "optimizer",
+                  !requirement.holds(in: configuration) else { continue }
+            let kinds = requirement.values.count == 1 ? requirement.values[0]
+                : requirement.values.dropLast().joined(separator: ", ") + " or " + requirement.values.last!
+            throw ValidationError("\(edit.setting.flag) applies only to \(Settings["optimizer"].flag) \(kinds), not \(configuration.optimizer.kind.rawValue).")
         }
-        for (setting, given, owner) in [(Settings.rmspropAlpha, rmspropAlpha != nil, OptimizerKind.rmsprop),
-                                        (Settings.centered, centered, .rmsprop), (Settings.lrDecay, lrDecay != nil, .adagrad),
-                                        (Settings.initialAccumulator, initialAccumulator != nil, .adagrad)]
-        where given && kind != owner {
-            throw ValidationError("\(setting.flag) applies only to --optimizer \(owner.rawValue), not \(kind.rawValue).")
-        }
-    }
-
-    func edits(into edits: inout SettingEdits) {
-        // Another rule starts from PyTorch's defaults for it (the learning rate and weight decay carried over).
-        edits.add(Settings.optimizer, optimizer) { c, kind in
-            guard c.optimizer.kind != kind else { return }
-            var settings = OptimizerSettings.defaults(for: kind)
-            settings.weightDecay = c.optimizer.weightDecay
-            c.optimizer = settings
-        }
-        edits.add(Settings.momentum, momentum) { $0.optimizer.momentum = $1 }
-        edits.add(Settings.weightDecay, weightDecay) { $0.optimizer.weightDecay = $1 }
-        edits.add(Settings.rmspropAlpha, rmspropAlpha) { $0.optimizer.alpha = $1 }
-        edits.add(Settings.centered, centered ? true : nil) { $0.optimizer.centered = $1 }
-        edits.add(Settings.lrDecay, lrDecay) { $0.optimizer.learningRateDecay = $1 }
-        edits.add(Settings.initialAccumulator, initialAccumulator) { $0.optimizer.initialAccumulator = $1 }
     }
 }
 
@@ -257,22 +251,18 @@ struct OptimizerOptions: ConfigurationOptions {
 
 /// How a step's samples are split: the batch and its shards (train, bench).
 struct BatchOptions: ConfigurationOptions {
-    @Option(name: Settings.batchSize.name, help: Settings.batchSize.help)
+    @Option(name: Settings["batchSize"].name, help: Settings["batchSize"].help)
     var batchSize: Int?
-    @Option(name: Settings.shardSize.name, help: Settings.shardSize.help)
+    @Option(name: Settings["shardSize"].name, help: Settings["shardSize"].help)
     var shardSize: Int?
 
-    func edits(into edits: inout SettingEdits) {
-        edits.add(Settings.batchSize, batchSize) { $0.batchSize = $1 }
-        edits.add(Settings.shardSize, shardSize) { $0.shardSize = $1 }
-    }
 }
 
 // MARK: - Threads
 
 /// Worker threads (train, evaluate): they never change a result.
 struct WorkerOptions: ConfigurationOptions {
-    @Option(name: Settings.workers.name, help: Settings.workers.help)
+    @Option(name: Settings["workers"].name, help: Settings["workers"].help)
     var workers: Int?
 
     /// The workers of a process when --workers is not given: one per active core.
@@ -282,12 +272,9 @@ struct WorkerOptions: ConfigurationOptions {
     var count: Int { workers ?? Self.defaultCount }
 
     func validate() throws {
-        if let workers { try requireDomain(Settings.workers.flag, workers, TrainingConfiguration.domains[.workers]!) }
+        if let workers { try requireDomain(Settings["workers"].flag, workers, Settings["workers"].domain ?? .any) }
     }
 
-    func edits(into edits: inout SettingEdits) {
-        edits.add(Settings.workers, workers) { $0.workers = $1 }
-    }
 }
 
 /// The matrix kernel's path (train, bench): every path gives the same bits.
@@ -361,23 +348,17 @@ struct ByteSize {
 
 /// The validation split, and when the test split is read.
 struct ValidationOptions: ConfigurationOptions {
-    @Option(name: Settings.validationFraction.name, help: Settings.validationFraction.help)
+    @Option(name: Settings["validationFraction"].name, help: Settings["validationFraction"].help)
     var validationFraction: Double?
     @Option(name: Settings.reportTest.name, help: Settings.reportTest.help)
     var reportTest: TestReport = .end
-    @Option(name: Settings.monitor.name, help: Settings.monitor.help)
+    @Option(name: Settings["monitor"].name, help: Settings["monitor"].help)
     var monitor: Monitor?
-    @Option(name: Settings.minDelta.name, help: Settings.minDelta.help)
+    @Option(name: Settings["minDelta"].name, help: Settings["minDelta"].help)
     var minDelta: Double?
-    @Option(name: Settings.earlyStopping.name, help: Settings.earlyStopping.help)
+    @Option(name: Settings["earlyStopping"].name, help: Settings["earlyStopping"].help)
     var earlyStopping: Int?
 
-    func edits(into edits: inout SettingEdits) {
-        edits.add(Settings.validationFraction, validationFraction) { $0.validationFraction = $1 }
-        edits.add(Settings.monitor, monitor) { $0.monitor = $1 }
-        edits.add(Settings.minDelta, minDelta) { $0.minDelta = $1 }
-        edits.add(Settings.earlyStopping, earlyStopping) { $0.earlyStopping = EarlyStopping(patience: $1) }
-    }
 }
 
 /// When a run reads its test split.
@@ -417,7 +398,7 @@ struct SplitOptions: ParsableArguments {
         }
         guard configuration.validationFraction > 0 else {
             throw ValidationError("--split validation: \(path) has no /validation, and \(checkpoint) was trained without "
-                                  + "\(Settings.validationFraction.flag).")
+                                  + "\(Settings["validationFraction"].flag).")
         }
         return try Settings.namingFlags {
             try DatasetFile.split("train", of: file).split(validationFraction: configuration.validationFraction, seed: configuration.seed).validation

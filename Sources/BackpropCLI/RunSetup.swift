@@ -140,13 +140,13 @@ struct RunSetup {
     static func teacher(at path: String?, for whole: Dataset, dataPath: String, settings: TrainingConfiguration) throws -> TeacherFile? {
         guard let path else {
             if let α = settings.distillAlpha {
-                throw ValidationError("\(Settings[\.distillAlpha].flag) \(α): name the teacher to distil from with \(Settings.teacher.flag) FILE "
+                throw ValidationError("\(Settings["distillAlpha"].flag) \(α): name the teacher to distil from with \(Settings.teacher.flag) FILE "
                                       + "(`backprop ensemble` makes one).")
             }
             return nil
         }
         guard settings.distillAlpha != nil else {
-            throw ValidationError("\(Settings.teacher.flag) \(path): give the teacher's weight too (\(Settings[\.distillAlpha].flag) α, e.g. 0.9).")
+            throw ValidationError("\(Settings.teacher.flag) \(path): give the teacher's weight too (\(Settings["distillAlpha"].flag) α, e.g. 0.9).")
         }
         let teacher = try guardedRead(path) { try TeacherFile.read(path) }
         try checkClasses(of: teacher, flag: Settings.teacher.flag, path: path, for: whole, dataPath: dataPath)

@@ -4,29 +4,20 @@ import BackpropHDF5
 import BackpropIO
 import Foundation
 
-// Every setting of `backprop train`, described once: its flag (which is also
-// its key in a --config file and in a run's config.json), its help and the
-// default the help shows (read from `TrainingConfiguration()`), what it may
-// do on --resume, the Core setting whose errors name it, and what config.json
-// records for it. The option groups declare each flag with
-// `name: .customLong(setting.key), help: setting.help`; the flag names in
-// errors, config.json and `backprop settings` (the table in docs/options.md)
-// are read from here. Adding a setting: a descriptor here, its field in
-// `TrainingConfiguration` (with its range in `validate()`), and the option
-// and edit in its group.
+// Every setting of `backprop train`, described once. Those of a run's
+// configuration are Core's declarations (`TrainingConfiguration.settings`):
+// each gets its flag (its name in kebab case, or the declared one), help,
+// default, domain, resume rule and record here, and its edit of a
+// configuration from the option whose property bears its name
+// (`SettingEdits`). The settings of the command line alone (the data, the
+// run directory, logging) are declared below. The flag names in errors,
+// config.json, --print-config and `backprop settings` (docs/options.md) are
+// read from here. Adding a setting: its property and declaration in
+// TrainingConfiguration.swift, and its option (a property of that name) in
+// its group; its logic aside.
 
 /// A fresh run's settings: the one source of every default the help shows.
 let fresh = TrainingConfiguration()
-
-/// What a flag may do to a resumed run.
-enum Mutability: String {
-    /// It defines the run (model, data, optimizer): never changes on resume.
-    case fixed
-    /// It says how long and how fast: changes on resume only with --override.
-    case overridable = "with --override"
-    /// It does not change the results (threads, logging, outputs): free on resume.
-    case free
-}
 
 /// What config.json records of a run: its settings, its checkpoint policy,
 /// and the free settings it was given (streaming, logging, the kernel: they
@@ -48,45 +39,47 @@ struct Setting: Sendable {
     let summary: String
     /// The default the help shows, if any.
     var defaultValue: String? = nil
-    let rule: Mutability
-    /// The Core setting whose errors this flag sets right.
-    var names: TrainingError.Setting? = nil
+    let rule: ResumeRule
     /// What config.json records of a run for it (nil: nothing).
     var record: @Sendable (RecordedRun) -> (any Sendable)? = { _ in nil }
-    /// Core's declaration, for a setting declared there (`TrainingConfiguration.fields`).
-    var declaration: (any DeclaredSetting)? = nil
+    /// Core's declaration, for a setting of a run's configuration.
+    var declaration: Declared<TrainingConfiguration>? = nil
     /// The settings table's section of a declared setting (the others are placed by `Settings.sections`).
     var section: String? { declaration?.section }
 
     var flag: String { "--" + key }
 
-    /// The numbers it takes, as Core declares them for the setting it sets; nil for none.
-    var domain: SettingDomain? { names.flatMap(TrainingConfiguration.domain(of:)) }
+    /// The numbers it takes, as Core declares them; nil for none (or any).
+    var domain: SettingDomain? { declaration.flatMap { $0.domain == .any ? nil : $0.domain } }
 
     /// The option's help: the summary and the default.
     var help: ArgumentHelp { ArgumentHelp(summary + (defaultValue.map { " (default: \($0))" } ?? "")) }
 
     /// `--flag` as an option name for swift-argument-parser.
     var name: NameSpecification { .customLong(key) }
+
+    /// The words a rule's name gets in the table and in errors.
+    static func words(_ rule: ResumeRule) -> String {
+        switch rule {
+        case .fixed: "fixed"
+        case .overridable: "with --override"
+        case .free: "free"
+        }
+    }
 }
 
 extension Setting {
-    /// The descriptor of a setting Core declares: its flag is its name in kebab case
-    /// ("clipNorm", --clip-norm); its default, Core error name and config.json record follow from the declaration.
-    init(declared field: any DeclaredSetting) {
-        key = field.name.reduce(into: "") { key, character in
-            if character.isUppercase { key += "-" + character.lowercased() } else { key.append(character) }
-        }
-        summary = field.summary
-        defaultValue = field.value(in: fresh).map { "\($0)" }
-        switch field.rule {
-        case .fixed: rule = .fixed
-        case .overridable: rule = .overridable
-        case .free: rule = .free
-        }
-        names = .declared(field.name)
-        record = { field.value(in: $0.configuration) }
-        declaration = field
+    /// The descriptor of a setting Core declares: its flag is the declared one, or its name in kebab case
+    /// ("clipNorm", --clip-norm); its default and config.json record follow from the declaration.
+    init(declared: Declared<TrainingConfiguration>) {
+        let key = declared.flag ?? Settings.kebab(declared.name)
+        self.key = key
+        summary = declared.summary
+        defaultValue = declared.valueType == Bool.self && declared.shownDefault == nil
+            ? (fresh.value(of: declared) as? Bool).map { $0 ? "--" + key : "--no-" + key } : declared.defaultShown
+        rule = declared.rule
+        record = { run in declared.recorded(in: run.configuration).map(Settings.jsonValue) }
+        declaration = declared
     }
 }
 
@@ -106,170 +99,15 @@ enum Settings {
                                     summary: "Stream a split whose features take more than this: a whole number of bytes, or a number with K, M, G or T (powers of 1024), e.g. 512M, 8G, 1.5G.",
                                     defaultValue: "half of physical memory", rule: .free)
 
-    // MARK: Model
-    static let layers = Setting(key: "layers", summary: "Layer widths from input to output.",
-                                defaultValue: fresh.sizes.map(String.init).joined(separator: ","), rule: .fixed, names: .layers,
-                                record: { $0.configuration.sizes })
-    static let activation = Setting(key: "activation", summary: "Hidden activation: relu, leaky-relu (slope 0.01), tanh, sigmoid, identity.",
-                                    defaultValue: fresh.hiddenActivation.rawValue, rule: .fixed,
-                                    record: { $0.configuration.hiddenActivation.rawValue })
-    static let outputActivation = Setting(key: "output-activation", summary: "Output activation.",
-                                          defaultValue: "softmax for cross-entropy, identity for sum-of-squares", rule: .fixed,
-                                          record: { $0.configuration.outputActivation?.rawValue })
-    static let loss = Setting(key: "loss", summary: "Loss: cross-entropy, or sum-of-squares (E^n = ½ Σ_k (y_k − t_k)², needed by regression targets).",
-                              defaultValue: fresh.loss.rawValue, rule: .fixed, names: .loss, record: { $0.configuration.loss.rawValue })
-    static let initialization = Setting(key: "init", summary: "Initialisation.", defaultValue: fresh.initialization.rawValue,
-                                        rule: .fixed, record: { $0.configuration.initialization.rawValue })
-
-    // MARK: Optimizer
-    private static let rmsprop = OptimizerSettings.defaults(for: .rmsprop)
-    private static let adagrad = OptimizerSettings.defaults(for: .adagrad)
-    static let optimizer = Setting(key: "optimizer", summary: "Optimizer: torch.optim's rules and defaults.",
-                                   defaultValue: fresh.optimizer.kind.rawValue, rule: .fixed,
-                                   record: { $0.configuration.optimizer.kind.rawValue })
-    static let momentum = Setting(key: "momentum",
-                                  summary: "Momentum μ (momentum, nesterov; rmsprop, where it defaults to \(rmsprop.momentum.shown)).",
-                                  defaultValue: fresh.optimizer.momentum.shown, rule: .fixed, names: .momentum, record: {
-        [.momentum, .nesterov, .rmsprop].contains($0.configuration.optimizer.kind) ? $0.configuration.optimizer.momentum : nil
-    })
-    static let weightDecay = Setting(key: "weight-decay",
-                                     summary: "Weight decay λ (L2 for sgd/momentum/nesterov/adam/rmsprop/adagrad, decoupled for adamw).",
-                                     defaultValue: fresh.optimizer.weightDecay.shown, rule: .fixed, names: .weightDecay,
-                                     record: { $0.configuration.optimizer.weightDecay })
-    static let rmspropAlpha = Setting(key: "rmsprop-alpha", summary: "RMSprop: α, the smoothing constant of the squared gradients.",
-                                      defaultValue: rmsprop.smoothing.shown, rule: .fixed, names: .rmspropAlpha,
-                                      record: { $0.configuration.optimizer.kind == .rmsprop ? $0.configuration.optimizer.alpha : nil })
-    static let centered = Setting(key: "centered", summary: "RMSprop: centre the second moment by the mean gradient.", rule: .fixed,
-                                  record: { $0.configuration.optimizer.kind == .rmsprop && $0.configuration.optimizer.isCentered ? true : nil })
-    static let lrDecay = Setting(key: "lr-decay", summary: "Adagrad: the learning-rate decay, η_t = η/(1 + (t − 1)·decay).",
-                                 defaultValue: adagrad.decay.shown, rule: .fixed, names: .learningRateDecay, record: {
-        $0.configuration.optimizer.kind == .adagrad ? $0.configuration.optimizer.learningRateDecay : nil
-    })
-    static let initialAccumulator = Setting(key: "initial-accumulator", summary: "Adagrad: the accumulator's starting value.",
-                                            defaultValue: adagrad.accumulatorStart.shown, rule: .fixed, names: .initialAccumulator, record: {
-        $0.configuration.optimizer.kind == .adagrad ? $0.configuration.optimizer.initialAccumulator : nil
-    })
-
-    // MARK: Regularisation
-    static let labelSmoothing = Setting(key: "label-smoothing",
-                                        summary: "Cross-entropy: train on the targets (1 − ε) t + ε/K instead of one-hot t (test losses stay plain).",
-                                        defaultValue: fresh.labelSmoothing.shown, rule: .fixed, names: .labelSmoothing,
-                                        record: { $0.configuration.labelSmoothing })
-    static let dropout = Setting(key: "dropout",
-                                 summary: "Inverted dropout on the hidden layers' outputs in training: one rate p for all, or p1,p2,… one per hidden layer (relu, leaky-relu or identity).",
-                                 defaultValue: "0", rule: .fixed, names: .dropout, record: {
-        let rates = $0.configuration.dropout.hidden
-        return rates.isEmpty ? nil : rates.count == 1 ? rates[0] as any Sendable : rates
-    })
-    static let inputDropout = Setting(key: "input-dropout", summary: "Inverted dropout on the input features in training.",
-                                      defaultValue: fresh.dropout.input.shown, rule: .fixed, names: .inputDropout,
-                                      record: { $0.configuration.dropout.input })
-    static let augment = Setting(key: "augment",
-                                 summary: "Image augmentation in training, drawn per (seed, epoch, sample): shift=S translates by up to ±S pixels (zero fill), flip mirrors left-right half the time; needs a dataset with an image shape.",
-                                 defaultValue: fresh.augmentation.description, rule: .fixed, names: .augmentation,
-                                 record: { $0.configuration.augmentation.description })
-
     // MARK: Validation
-    static let validationFraction = Setting(key: "validation-fraction",
-                                            summary: "Hold out this share of /train (stratified by class, keyed by --seed) as the validation split, which chooses best.h5; 0: the dataset's own /validation, if it has one.",
-                                            defaultValue: fresh.validationFraction.shown, rule: .fixed, names: .validationFraction,
-                                            record: { $0.configuration.validationFraction })
     static let reportTest = Setting(key: "report-test",
                                     summary: "When the test split is read: at the end of the run (end), after every epoch too (every-epoch), or never (none); it never chooses anything.",
                                     defaultValue: TestReport.end.rawValue, rule: .free)
-    static let monitor = Setting(key: "monitor",
-                                 summary: "What chooses best.h5 and early stopping's epoch: validation-score (accuracy or RMSE) or validation-loss.",
-                                 defaultValue: fresh.monitor.rawValue, rule: .fixed, record: { $0.configuration.monitor.rawValue })
-    static let minDelta = Setting(key: "min-delta", summary: "The least change of the monitor that counts as an improvement.",
-                                  defaultValue: fresh.minDelta.shown, rule: .fixed, names: .minDelta,
-                                  record: { $0.configuration.minDelta })
-    static let earlyStopping = Setting(key: "early-stopping",
-                                       summary: "Stop after N epochs without an improvement of the monitor; model.h5 then holds the best epoch's weights (needs a validation split).",
-                                       rule: .overridable, names: .patience, record: { $0.configuration.earlyStopping?.patience })
-
-    // MARK: Batches
-    static let batchSize = Setting(key: "batch-size", summary: "Samples per mini-batch.", defaultValue: "\(fresh.batchSize)",
-                                   rule: .fixed, names: .batchSize, record: { $0.configuration.batchSize })
-    static let shardSize = Setting(key: "shard-size",
-                                   summary: "Samples per shard; fixes the summation order, so results do not depend on --workers.",
-                                   defaultValue: "\(fresh.shardSize)", rule: .fixed, names: .shardSize, record: { $0.configuration.shardSize })
-
-    // MARK: Samples
-    static let shuffle = Setting(key: "shuffle", summary: "Visit the samples in a seeded shuffle each epoch (--no-shuffle: in file order).",
-                                 defaultValue: fresh.shuffle ? "--shuffle" : "--no-shuffle", rule: .fixed,
-                                 record: { $0.configuration.shuffle })
-    static let shuffleBlocks = Setting(key: "shuffle-blocks",
-                                       summary: "Shuffle blocks of this many consecutive rows, then the samples within each --shuffle-window of blocks: an order that streams from disk (0: a global shuffle).",
-                                       defaultValue: "\(fresh.blockShuffle.rows)", rule: .fixed, names: .blockRows,
-                                       record: { $0.configuration.blockShuffle.isActive ? $0.configuration.blockShuffle.rows : nil })
-    static let shuffleWindow = Setting(key: "shuffle-window",
-                                       summary: "With --shuffle-blocks: the blocks whose samples are shuffled together (what a streamed epoch holds at once).",
-                                       defaultValue: "\(fresh.blockShuffle.window)", rule: .fixed, names: .shuffleWindow,
-                                       record: { $0.configuration.blockShuffle.isActive ? $0.configuration.blockShuffle.window : nil })
-    static let seed = Setting(key: "seed", summary: "Seed for initialisation, shuffling and DP-SGD's noise.", defaultValue: "\(fresh.seed)",
-                              rule: .fixed, record: { $0.configuration.seed })
-    static let reduction = Setting(key: "reduction", summary: "mean: step along the batch-mean gradient; sum: along the summed gradient.",
-                                   defaultValue: fresh.reduction.rawValue, rule: .fixed, record: { $0.configuration.reduction.rawValue })
-    static let sampling = Setting(key: "sampling",
-                                  summary: "How steps pick samples: shuffle (batches of an epoch's shuffle) or poisson (each sample with probability batch/N).",
-                                  defaultValue: "poisson with DP-SGD, else \(fresh.samplingMethod.rawValue)", rule: .fixed,
-                                  record: { $0.configuration.sampling?.rawValue })
 
     // MARK: DP-SGD
-    static let dpClip = Setting(key: "dp-clip", summary: "DP-SGD: clip each per-sample gradient to this L2 norm C (turns DP-SGD on).",
-                                rule: .fixed, names: .clip, record: { $0.configuration.privacy?.clip })
-    static let dpNoise = Setting(key: "dp-noise", summary: "DP-SGD: the noise multiplier σ (noise N(0, σ²C²) on each summed gradient element).",
-                                 rule: .fixed, names: .noise, record: { $0.configuration.privacy?.noise })
     static let dpEpsilon = Setting(key: "dp-epsilon", summary: "DP-SGD: pick σ so that the planned steps spend this ε (instead of --dp-noise).",
                                    rule: .fixed)
-    static let dpDelta = Setting(key: "dp-delta", summary: "DP-SGD: the δ of the (ε, δ) reported.",
-                                 defaultValue: "1/N rounded down to a power of ten", rule: .fixed, names: .delta,
-                                 record: { $0.configuration.privacy?.delta })
 
-    // MARK: Length and learning rate
-    static let learningRate = Setting(key: "learning-rate", summary: "Learning rate η (the schedule's base rate).",
-                                      defaultValue: fresh.schedule.base.shown, rule: .overridable, names: .learningRate,
-                                      record: { $0.configuration.schedule.base })
-    static let lrSchedule = Setting(key: "lr-schedule", summary: "Learning-rate schedule: constant, step, cosine, or plateau (lower η when the validation --monitor stops improving).",
-                                    defaultValue: ScheduleKind(fresh.schedule.shape).rawValue, rule: .overridable, names: .scheduleShape,
-                                    record: { ScheduleKind($0.configuration.schedule.shape).rawValue })
-    static let lrStepSize = Setting(key: "lr-step-size", summary: "step: multiply η by --lr-gamma every this many steps.",
-                                    defaultValue: "one epoch", rule: .overridable, names: .scheduleStepSize, record: {
-        if case .stepDecay(let size, _) = $0.configuration.schedule.shape { return size } else { return nil }
-    })
-    static let lrGamma = Setting(key: "lr-gamma", summary: "step: the decay factor γ.", defaultValue: LearningRateSchedule.defaultGamma.shown,
-                                 rule: .overridable, names: .scheduleGamma, record: {
-        if case .stepDecay(_, let gamma) = $0.configuration.schedule.shape { return gamma } else { return nil }
-    })
-    static let warmupSteps = Setting(key: "warmup-steps", summary: "cosine: steps of linear warm-up from 0 to η.",
-                                     defaultValue: "\(LearningRateSchedule.defaultWarmupSteps)",
-                                     rule: .overridable, names: .warmupSteps, record: {
-        if case .cosine(let warmup, _, _) = $0.configuration.schedule.shape { return warmup } else { return nil }
-    })
-    static let minLr = Setting(key: "min-lr", summary: "cosine: the rate η_min reached at the last step; plateau: the floor of the reductions.",
-                               defaultValue: LearningRateSchedule.defaultMinimum.shown,
-                               rule: .overridable, names: .minimumLearningRate, record: {
-        switch $0.configuration.schedule.shape {
-        case .cosine(_, _, let minimum), .plateau(_, _, let minimum): return minimum
-        default: return nil
-        }
-    })
-    static let plateauFactor = Setting(key: "plateau-factor", summary: "plateau: multiply η by this factor at each reduction.",
-                                       defaultValue: LearningRateSchedule.defaultPlateauFactor.shown, rule: .overridable,
-                                       names: .plateauFactor, record: {
-        if case .plateau(let factor, _, _) = $0.configuration.schedule.shape { return factor } else { return nil }
-    })
-    static let plateauPatience = Setting(key: "plateau-patience", summary: "plateau: epochs without a better --monitor before η is reduced.",
-                                         defaultValue: "\(LearningRateSchedule.defaultPlateauPatience)", rule: .overridable,
-                                         names: .plateauPatience, record: {
-        if case .plateau(_, let patience, _) = $0.configuration.schedule.shape { return patience } else { return nil }
-    })
-    static let epochs = Setting(key: "epochs", summary: "Epochs to train in all (0 writes the freshly initialised model).",
-                                defaultValue: "\(fresh.epochs)", rule: .overridable, names: .epochs, record: { $0.configuration.epochs })
-
-    // MARK: Threads and kernel
-    static let workers = Setting(key: "workers", summary: "Worker threads; they never change a result.", defaultValue: "the active cores",
-                                 rule: .free, names: .workers, record: { $0.configuration.workers })
     static let kernel = Setting(key: "kernel", summary: "Matrix kernel path; all give the same bits (auto: BACKPROP_KERNEL, else the fastest this CPU runs).",
                                 defaultValue: KernelChoice.auto.rawValue, rule: .free)
 
@@ -316,36 +154,51 @@ enum Settings {
                                        rule: .free)
 
     /// Every setting of `backprop train` by section, in the order of its help:
-    /// each section's own, then those Core declares for it (`TrainingConfiguration.fields`).
+    /// each section's own, then those Core declares for it (`TrainingConfiguration.settings`).
     static let sections: [(title: String, settings: [Setting])] = written.map { section in
         (section.title, section.settings + declared.filter { $0.section == section.title })
     }
 
     /// The descriptors of the settings Core declares, in its order.
-    static let declared = TrainingConfiguration.fields.map(Setting.init(declared:))
+    static let declared = TrainingConfiguration.settings.map(Setting.init(declared:))
 
-    /// The descriptor of the declared setting stored at `keyPath`, for its option's name and help.
-    static subscript(_ keyPath: PartialKeyPath<TrainingConfiguration>) -> Setting {
-        guard let setting = declared.first(where: { $0.declaration?.keyPath == keyPath }) else {
-            preconditionFailure("\(keyPath) is not in TrainingConfiguration.fields")
+    /// The descriptor of the setting Core declares by `name` ("momentum"), for its option's name and help.
+    static subscript(_ name: String) -> Setting {
+        guard let setting = declared.first(where: { $0.declaration?.name == name }) else {
+            preconditionFailure("\(name) is not in TrainingConfiguration.settings")
         }
         return setting
     }
 
-    /// The settings written out here, by section.
+    /// `name` in kebab case: "weightDecay", "weight-decay".
+    static func kebab(_ name: String) -> String {
+        name.reduce(into: "") { key, character in
+            if character.isUppercase { key += "-" + character.lowercased() } else { key.append(character) }
+        }
+    }
+
+    /// A declared value as config.json holds it: an enumeration by its name, a list as a list.
+    static func jsonValue(_ value: any Sendable) -> any Sendable {
+        switch value {
+        case let named as any RawRepresentable<String>: return named.rawValue
+        case let list as [any Sendable]: return list.map(jsonValue)
+        default: return value
+        }
+    }
+
+    /// The settings written out here, by section (each followed by Core's).
     private static let written: [(title: String, settings: [Setting])] = [
         ("Data", [data, stream, dataMemory]),
-        ("Model", [layers, activation, outputActivation, loss, initialization]),
-        ("Optimizer", [optimizer, momentum, weightDecay, rmspropAlpha, centered, lrDecay, initialAccumulator]),
-        ("Regularisation", [labelSmoothing, dropout, inputDropout, augment]),
+        ("Model", []),
+        ("Optimizer", []),
+        ("Regularisation", []),
         ("Distillation", [teacher]),
-        ("Validation", [validationFraction, reportTest, monitor, minDelta, earlyStopping]),
-        ("Batches", [batchSize, shardSize]),
-        ("Samples", [shuffle, shuffleBlocks, shuffleWindow, seed, reduction, sampling]),
-        ("DP-SGD", [dpClip, dpNoise, dpEpsilon, dpDelta]),
-        ("Length and learning rate", [learningRate, lrSchedule, lrStepSize, lrGamma, warmupSteps, minLr, plateauFactor, plateauPatience,
-                                      epochs]),
-        ("Threads and kernel", [workers, kernel]),
+        ("Validation", [reportTest]),
+        ("Batches", []),
+        ("Samples", []),
+        ("DP-SGD", [dpEpsilon]),
+        ("Length and learning rate", []),
+        ("Threads and kernel", [kernel]),
         ("Run directory and checkpoints", [runDir, output, checkpointEvery, checkpointEveryEpoch, checkpointInterval, keep]),
         ("Starting and resuming", [config, resume, override, printConfig, configFormat]),
         ("Output", [verbose, quiet, logEvery, tensorboard, logGradNorms, logNoiseScale]),
@@ -353,14 +206,9 @@ enum Settings {
 
     static var all: [Setting] { sections.flatMap(\.settings) }
 
-    /// The flag that sets Core's `setting`, or what to call it where no flag does.
+    /// The flag that sets Core's `setting`, or its words where no flag does.
     static func flag(_ setting: TrainingError.Setting) -> String {
-        if let named = all.first(where: { $0.names == setting }) { return named.flag }
-        switch setting {
-        case .scheduleLength: return "the cosine schedule's length in steps (--epochs × batches per epoch, or --steps)"
-        // Adam's β and ε have no flags (PyTorch's defaults): a checkpoint alone can hold others.
-        default: return setting.words
-        }
+        declared.first { $0.declaration?.name == setting.name }?.flag ?? setting.words
     }
 
     /// Runs `body`, turning Core's errors into `ValidationError`s that name the flags (`flag(_:)`).
@@ -401,7 +249,7 @@ enum Settings {
         }
     }
 
-    /// The keys of the settings that never change a result (`Mutability.free`),
+    /// The keys of the settings that never change a result (`ResumeRule.free`),
     /// which a printed settings file sets apart.
     static var freeKeys: Set<String> { Set(all.filter { $0.rule == .free }.map(\.key)) }
 
@@ -413,7 +261,7 @@ enum Settings {
             for s in section.settings {
                 let cell = { (text: String) in text.replacingOccurrences(of: "|", with: "\\|") }
                 let shown = s.defaultValue.map { cell("`" + $0 + "`") } ?? ""
-                lines.append("| `\(s.flag)` | \(shown) | \(s.rule.rawValue) | \(cell(s.summary)) |")
+                lines.append("| `\(s.flag)` | \(shown) | \(Setting.words(s.rule)) | \(cell(s.summary)) |")
             }
         }
         return lines.joined(separator: "\n")
@@ -434,7 +282,7 @@ struct SettingsTable: ParsableCommand {
         let types = OptionTable.rows(of: Train.self)
         let rows: [[String: Any]] = Settings.sections.flatMap { section in
             section.settings.map { setting in
-                var row: [String: Any] = ["key": setting.key, "resume": setting.rule.rawValue, "section": section.title, "summary": setting.summary]
+                var row: [String: Any] = ["key": setting.key, "resume": Setting.words(setting.rule), "section": section.title, "summary": setting.summary]
                 row["value"] = types.first { $0.key == setting.key }?.type?.description
                 row["default"] = setting.defaultValue
                 row["domain"] = setting.domain?.description

@@ -31,8 +31,8 @@ struct Teach: ParsableCommand {
     var trainedOn: String?
     @Option(help: "Where to write the teacher (FILE.h5).")
     var output: String?
-    @Option(name: .customLong("member"), help: "What made the probabilities, recorded in the file's members (repeat for several; default: the .npy files).")
-    var members: [String] = []
+    @Option(help: "What made the probabilities, recorded in the file's members (repeat for several; default: the .npy files).")
+    var member: [String] = []
     @Option(help: "Print the order of the views of this augmentation (index,dy,dx,mirrored as CSV: the stored image mirrored left–right when mirrored, then moved dy rows down and dx columns right, zero-filled) and exit.",
             transform: Augmentation.parsed)
     var viewOrder: Augmentation?
@@ -80,7 +80,7 @@ struct Teach: ParsableCommand {
         }
         let teacher = TeacherFile(probabilities: p.values, count: train.count, classes: classes, dataFingerprint: train.fingerprint,
                                   trainedOn: trainedOn.dataFingerprint,
-                                  members: members.isEmpty ? [probabilitiesPath] + (views.map { [$0] } ?? []) : members,
+                                  members: member.isEmpty ? [probabilitiesPath] + (views.map { [$0] } ?? []) : member,
                                   views: viewProbabilities == nil ? Augmentation() : augment!, viewProbabilities: viewProbabilities)
         try teacher.check(probabilitiesFrom: probabilitiesPath, viewsFrom: views)
         try RunSetup.checkClasses(of: teacher, flag: "--probabilities", path: probabilitiesPath, for: train, dataPath: data)

@@ -24,9 +24,9 @@ extension Train {
     func resolvedConfiguration(base: TrainingConfiguration, sampleCount: Int?, resumed: String? = nil) throws -> TrainingConfiguration {
         var configuration = givenSettings.applied(to: base)
         try privacy.checkNeedsClip(base: base, resumed: resumed)
-        try optimizer.checkOwners(of: configuration.optimizer.kind)
+        try optimizer.checkOwners(of: configuration)
         guard let sampleCount else {
-            try schedule.checkFlags(of: schedule.lrSchedule ?? ScheduleKind(configuration.schedule.shape), resumed: resumed)
+            try schedule.checkFlags(of: schedule.lrSchedule ?? configuration.scheduleKind, resumed: resumed)
             configuration.privacy = nil  // its NaNs are filled in from the data
             try configuration.validate()
             _ = try configuration.makeNetwork(Float.self)
@@ -126,13 +126,13 @@ extension Train {
     /// --min-delta choose among epochs by the validation split; --shuffle-window
     /// sizes the windows of a block shuffle.
     func refuseFlagsThatCannotAct(configuration: TrainingConfiguration, hasValidation: Bool) throws {
-        let validationSplit = "a validation split (\(Settings.validationFraction.flag) f, or a dataset with its own /validation)"
+        let validationSplit = "a validation split (\(Settings["validationFraction"].flag) f, or a dataset with its own /validation)"
         // Given with a value other than the default (which a run's config.json records whatever the run).
         let needs: [(setting: Setting, given: Bool, needs: String, present: Bool)] = [
-            (Settings.monitor, validation.monitor.map { $0 != fresh.monitor } ?? false, validationSplit, hasValidation),
-            (Settings.minDelta, validation.minDelta.map { $0 != fresh.minDelta } ?? false, validationSplit, hasValidation),
-            (Settings.shuffleWindow, sampling.shuffleWindow.map { $0 != fresh.blockShuffle.window } ?? false,
-             "\(Settings.shuffleBlocks.flag) N (a block shuffle)", configuration.blockShuffle.isActive),
+            (Settings["monitor"], validation.monitor.map { $0 != fresh.monitor } ?? false, validationSplit, hasValidation),
+            (Settings["minDelta"], validation.minDelta.map { $0 != fresh.minDelta } ?? false, validationSplit, hasValidation),
+            (Settings["shuffleWindow"], sampling.shuffleWindow.map { $0 != fresh.blockShuffle.window } ?? false,
+             "\(Settings["shuffleBlocks"].flag) N (a block shuffle)", configuration.blockShuffle.isActive),
         ]
         for flag in needs where flag.given && !flag.present {
             throw ValidationError("\(flag.setting.flag) cannot act here: it needs \(flag.needs).")

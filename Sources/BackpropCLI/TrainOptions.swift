@@ -9,40 +9,32 @@ import Foundation
 
 /// Which samples each step sees, and how their gradients are combined.
 struct SamplingOptions: ConfigurationOptions {
-    @Flag(name: Settings.shuffle.name, inversion: .prefixedNo, help: Settings.shuffle.help)
+    @Flag(name: Settings["shuffle"].name, inversion: .prefixedNo, help: Settings["shuffle"].help)
     var shuffle: Bool?
-    @Option(name: Settings.shuffleBlocks.name, help: Settings.shuffleBlocks.help)
+    @Option(name: Settings["shuffleBlocks"].name, help: Settings["shuffleBlocks"].help)
     var shuffleBlocks: Int?
-    @Option(name: Settings.shuffleWindow.name, help: Settings.shuffleWindow.help)
+    @Option(name: Settings["shuffleWindow"].name, help: Settings["shuffleWindow"].help)
     var shuffleWindow: Int?
-    @Option(name: Settings.seed.name, help: Settings.seed.help)
+    @Option(name: Settings["seed"].name, help: Settings["seed"].help)
     var seed: UInt64?
-    @Option(name: Settings.reduction.name, help: Settings.reduction.help)
+    @Option(name: Settings["reduction"].name, help: Settings["reduction"].help)
     var reduction: Reduction?
-    @Option(name: Settings.sampling.name, help: Settings.sampling.help)
+    @Option(name: Settings["sampling"].name, help: Settings["sampling"].help)
     var sampling: Sampling?
 
-    func edits(into edits: inout SettingEdits) {
-        edits.add(Settings.shuffle, shuffle) { $0.shuffle = $1 }
-        edits.add(Settings.shuffleBlocks, shuffleBlocks) { $0.blockShuffle.rows = $1 }
-        edits.add(Settings.shuffleWindow, shuffleWindow) { $0.blockShuffle.window = $1 }
-        edits.add(Settings.seed, seed) { $0.seed = $1 }
-        edits.add(Settings.reduction, reduction) { $0.reduction = $1 }
-        edits.add(Settings.sampling, sampling) { $0.sampling = $1 }
-    }
 }
 
 // MARK: - DP-SGD
 
 /// DP-SGD: per-sample clipping, noise, and the (ε, δ) reported.
 struct PrivacyOptions: ConfigurationOptions {
-    @Option(name: Settings.dpClip.name, help: Settings.dpClip.help)
+    @Option(name: Settings["dpClip"].name, help: Settings["dpClip"].help)
     var dpClip: Double?
-    @Option(name: Settings.dpNoise.name, help: Settings.dpNoise.help)
+    @Option(name: Settings["dpNoise"].name, help: Settings["dpNoise"].help)
     var dpNoise: Double?
     @Option(name: Settings.dpEpsilon.name, help: Settings.dpEpsilon.help)
     var dpEpsilon: Double?
-    @Option(name: Settings.dpDelta.name, help: Settings.dpDelta.help)
+    @Option(name: Settings["dpDelta"].name, help: Settings["dpDelta"].help)
     var dpDelta: Double?
 
     func validate() throws {
@@ -53,7 +45,7 @@ struct PrivacyOptions: ConfigurationOptions {
 
     /// The DP-SGD flags given, with their values, in the order of the help.
     var given: [(flag: String, value: Double)] {
-        [(Settings.dpClip, dpClip), (Settings.dpNoise, dpNoise), (Settings.dpEpsilon, dpEpsilon), (Settings.dpDelta, dpDelta)]
+        [(Settings["dpClip"], dpClip), (Settings["dpNoise"], dpNoise), (Settings.dpEpsilon, dpEpsilon), (Settings["dpDelta"], dpDelta)]
             .compactMap { setting, value in value.map { (setting.flag, $0) } }
     }
 
@@ -62,20 +54,12 @@ struct PrivacyOptions: ConfigurationOptions {
     func checkNeedsClip(base: TrainingConfiguration, resumed: String?) throws {
         guard dpClip == nil, base.privacy == nil, let (flag, value) = given.first else { return }
         if let resumed {
-            throw ValidationError("\(flag) \(value): the run saved in \(resumed) was trained without DP-SGD (no \(Settings.dpClip.flag)), "
+            throw ValidationError("\(flag) \(value): the run saved in \(resumed) was trained without DP-SGD (no \(Settings["dpClip"].flag)), "
                                   + "and a resume cannot turn it on (start a new run instead).")
         }
-        throw ValidationError("\(flag) needs \(Settings.dpClip.flag) (the clipping bound C turns DP-SGD on).")
+        throw ValidationError("\(flag) needs \(Settings["dpClip"].flag) (the clipping bound C turns DP-SGD on).")
     }
 
-    func edits(into edits: inout SettingEdits) {
-        // NaN marks what `resolve` fills in (σ from --dp-epsilon, the default δ).
-        edits.add(Settings.dpClip, dpClip) { c, clip in
-            c.privacy = DifferentialPrivacy(clip: clip, noise: c.privacy?.noise ?? .nan, delta: c.privacy?.delta ?? .nan)
-        }
-        edits.add(Settings.dpNoise, dpNoise) { $0.privacy?.noise = $1 }
-        edits.add(Settings.dpDelta, dpDelta) { $0.privacy?.delta = $1 }
-    }
 
     /// `configuration`'s privacy with δ and σ filled in for a run on
     /// `sampleCount` samples: δ is 1/N rounded down to a power of ten; σ as
@@ -102,25 +86,25 @@ struct PrivacyOptions: ConfigurationOptions {
 /// How long and how fast: the epochs or steps and the learning-rate schedule.
 /// These may change on resume with --override.
 struct ScheduleOptions: ConfigurationOptions {
-    @Option(name: Settings.learningRate.name, help: Settings.learningRate.help)
+    @Option(name: Settings["learningRate"].name, help: Settings["learningRate"].help)
     var learningRate: Double?
-    @Option(name: Settings.lrSchedule.name, help: Settings.lrSchedule.help)
-    var lrSchedule: ScheduleKind?
-    @Option(name: Settings.lrStepSize.name, help: Settings.lrStepSize.help)
+    @Option(name: Settings["lrSchedule"].name, help: Settings["lrSchedule"].help)
+    var lrSchedule: LearningRateSchedule.Kind?
+    @Option(name: Settings["lrStepSize"].name, help: Settings["lrStepSize"].help)
     var lrStepSize: Int?
-    @Option(name: Settings.lrGamma.name, help: Settings.lrGamma.help)
+    @Option(name: Settings["lrGamma"].name, help: Settings["lrGamma"].help)
     var lrGamma: Double?
-    @Option(name: Settings.warmupSteps.name, help: Settings.warmupSteps.help)
+    @Option(name: Settings["warmupSteps"].name, help: Settings["warmupSteps"].help)
     var warmupSteps: Int?
-    @Option(name: Settings.minLr.name, help: Settings.minLr.help)
+    @Option(name: Settings["minLr"].name, help: Settings["minLr"].help)
     var minLr: Double?
-    @Option(name: Settings.plateauFactor.name, help: Settings.plateauFactor.help)
+    @Option(name: Settings["plateauFactor"].name, help: Settings["plateauFactor"].help)
     var plateauFactor: Double?
-    @Option(name: Settings.plateauPatience.name, help: Settings.plateauPatience.help)
+    @Option(name: Settings["plateauPatience"].name, help: Settings["plateauPatience"].help)
     var plateauPatience: Int?
-    @Option(name: Settings.epochs.name, help: Settings.epochs.help)
+    @Option(name: Settings["epochs"].name, help: Settings["epochs"].help)
     var epochs: Int?
-    @Option(name: Settings[\.steps].name, help: Settings[\.steps].help)
+    @Option(name: Settings["steps"].name, help: Settings["steps"].help)
     var steps: Int?
 
     func validate() throws {
@@ -130,35 +114,36 @@ struct ScheduleOptions: ConfigurationOptions {
         }
     }
 
-    func edits(into edits: inout SettingEdits) {
-        edits.add(Settings.learningRate, learningRate) { $0.schedule.base = $1 }
-        edits.add(Settings.epochs, epochs) { $0.epochs = $1 }
+
+    /// The --lr-* flags given (those of the schedule's settings, which its resolution against the data sets), in the order of the help.
+    var givenSchedule: [(setting: Setting, value: Any)] {
+        let values: [String: Any?] = ["lrSchedule": lrSchedule, "lrStepSize": lrStepSize, "lrGamma": lrGamma, "warmupSteps": warmupSteps,
+                                      "minLr": minLr, "plateauFactor": plateauFactor, "plateauPatience": plateauPatience]
+        return Settings.declared.compactMap { setting in
+            guard let name = setting.declaration?.name, let value = values[name] ?? nil else { return nil }
+            return (setting, value)
+        }
     }
 
     /// Whether any --lr-* flag was given.
-    var givesSchedule: Bool {
-        lrSchedule != nil || lrStepSize != nil || lrGamma != nil || warmupSteps != nil || minLr != nil || plateauFactor != nil
-            || plateauPatience != nil
-    }
+    var givesSchedule: Bool { !givenSchedule.isEmpty }
 
     /// The --lr-* flags given, in the order of the help.
-    var givenScheduleFlags: [String] {
-        [(Settings.lrSchedule, lrSchedule as Any?), (Settings.lrStepSize, lrStepSize), (Settings.lrGamma, lrGamma), (Settings.warmupSteps, warmupSteps),
-         (Settings.minLr, minLr), (Settings.plateauFactor, plateauFactor), (Settings.plateauPatience, plateauPatience)]
-            .compactMap { setting, value in value.map { _ in setting.flag } }
-    }
+    var givenScheduleFlags: [String] { givenSchedule.map(\.setting.flag) }
 
-    /// Refuses --lr-* flags that the schedule `kind` does not take: the one
-    /// given, or that of the run resumed from `resumed`.
-    func checkFlags(of kind: ScheduleKind, resumed: String? = nil) throws {
-        // Each flag and the schedules that take it.
-        let flags: [(Setting, Any?, [ScheduleKind])] = [
-            (Settings.lrStepSize, lrStepSize, [.step]), (Settings.lrGamma, lrGamma, [.step]),
-            (Settings.warmupSteps, warmupSteps, [.cosine]), (Settings.minLr, minLr, [.cosine, .plateau]),
-            (Settings.plateauFactor, plateauFactor, [.plateau]), (Settings.plateauPatience, plateauPatience, [.plateau]),
-        ]
-        for (setting, value, kinds) in flags where value != nil && !kinds.contains(kind) {
-            let needed = "\(Settings.lrSchedule.flag) \(kinds.map(\.rawValue).joined(separator: " or "))"
+    /// Refuses --lr-* flags that the schedule `kind` does not take (their
+    /// declarations' requirement): the one given, or that of the run resumed from `resumed`.
+    func checkFlags(of kind: LearningRateSchedule.Kind, resumed: String? = nil) throws {
+        var probe = fresh
+        probe.schedule.shape = switch kind {
+        case .constant: .constant
+        case .step: .stepDecay(stepSize: 1, gamma: 1)
+        case .cosine: .cosine(warmupSteps: 0, totalSteps: 1, minimum: 0)
+        case .plateau: .plateau(factor: 0.5, patience: 1, minimum: 0)
+        }
+        for (setting, _) in givenSchedule {
+            guard let requirement = setting.declaration?.requirement, !requirement.holds(in: probe) else { continue }
+            let needed = "\(Settings["lrSchedule"].flag) \(requirement.values.joined(separator: " or "))"
             if let resumed, lrSchedule == nil {
                 throw ValidationError("\(setting.flag) applies to \(needed); the run saved in \(resumed) has a \(kind.rawValue) schedule "
                                       + "(change it with \(needed) and --override).")
@@ -172,7 +157,7 @@ struct ScheduleOptions: ConfigurationOptions {
     func shape(of configuration: TrainingConfiguration, sampleCount: Int, resumed: String? = nil) throws -> LearningRateSchedule.Shape {
         let batchesPerEpoch = Epochs.batches(of: sampleCount, in: max(configuration.batchSize, 1))
         let current = configuration.schedule.shape
-        let kind = lrSchedule ?? ScheduleKind(current)
+        let kind = lrSchedule ?? LearningRateSchedule.Kind(current)
         try checkFlags(of: kind, resumed: resumed)
         switch kind {
         case .constant:
@@ -196,32 +181,20 @@ struct ScheduleOptions: ConfigurationOptions {
     }
 }
 
-/// The learning-rate schedules by name, for --lr-schedule.
-enum ScheduleKind: String, CaseIterable, ExpressibleByArgument {
-    case constant, step, cosine, plateau
-
-    init(_ shape: LearningRateSchedule.Shape) {
-        switch shape {
-        case .constant: self = .constant
-        case .stepDecay: self = .step
-        case .cosine: self = .cosine
-        case .plateau: self = .plateau
-        }
-    }
-}
+extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 
 extension LearningRateSchedule.Shape {
     /// The shape as its flags would give it ("step (--lr-step-size 4, --lr-gamma 0.1)"), for messages.
     var summary: String {
         switch self {
         case .constant:
-            return ScheduleKind.constant.rawValue
+            return LearningRateSchedule.Kind.constant.rawValue
         case .stepDecay(let stepSize, let gamma):
-            return "step (\(Settings.lrStepSize.flag) \(stepSize), \(Settings.lrGamma.flag) \(gamma))"
+            return "step (\(Settings["lrStepSize"].flag) \(stepSize), \(Settings["lrGamma"].flag) \(gamma))"
         case .cosine(let warmup, let total, let minimum):
-            return "cosine (\(Settings.warmupSteps.flag) \(warmup), \(Settings.minLr.flag) \(minimum), over \(total) steps)"
+            return "cosine (\(Settings["warmupSteps"].flag) \(warmup), \(Settings["minLr"].flag) \(minimum), over \(total) steps)"
         case .plateau(let factor, let patience, let minimum):
-            return "plateau (\(Settings.plateauFactor.flag) \(factor), \(Settings.plateauPatience.flag) \(patience), \(Settings.minLr.flag) \(minimum))"
+            return "plateau (\(Settings["plateauFactor"].flag) \(factor), \(Settings["plateauPatience"].flag) \(patience), \(Settings["minLr"].flag) \(minimum))"
         }
     }
 }

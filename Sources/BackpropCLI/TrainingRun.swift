@@ -125,7 +125,7 @@ final class TrainingRun {
         }
         if loop.stoppedEarly, let stopping = configuration.earlyStopping, let last = trainer.history.epochs.last {
             progress.line("the run had stopped early after epoch \(last.epoch + 1) (no better \(configuration.monitor.rawValue) "
-                          + "for \(stopping.patience) epochs); give a larger \(Settings.earlyStopping.flag) with --override to train on")
+                          + "for \(stopping.patience) epochs); give a larger \(Settings["earlyStopping"].flag) with --override to train on")
         }
         let result: FitResult
         do {

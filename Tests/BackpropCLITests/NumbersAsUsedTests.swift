@@ -26,8 +26,8 @@ extension HardeningTests {
         try expectRefusal(["train"] + model + ["--config", "ema.yaml", "--epochs", "1", "--run-dir", "run"], mentions: ["--ema", "in float32"])
         var configuration = TrainingConfiguration()
         configuration.ema = 0.99999999
-        #expect(throws: TrainingError.outOfDomain(.declared("ema"), value: "0.99999999", domain: .openUnit)) { try configuration.validate() }
-        #expect(TrainingError.outOfDomain(.declared("ema"), value: "0.99999999", domain: .openUnit).description.contains("it is 1.0"))
+        #expect(throws: TrainingError.outOfDomain("ema", value: "0.99999999", domain: .openUnit)) { try configuration.validate() }
+        #expect(TrainingError.outOfDomain("ema", value: "0.99999999", domain: .openUnit).description.contains("it is 1.0"))
         // The largest float32 below 1, and the smallest above 0, are inside.
         let below = Double(Float(1).nextDown), above = Double(Float.leastNonzeroMagnitude)
         #expect(SettingDomain.openUnit.contains(below) && SettingDomain.positive.contains(above) && !SettingDomain.positive.contains(above / 4))

@@ -37,7 +37,7 @@ struct SettingsTests {
             let text = line.trimmingCharacters(in: .whitespaces)
             guard text.hasPrefix("--") else { return nil }
             let flag = String(text.prefix { $0 != " " && $0 != "/" && $0 != "=" })
-            return flag.dropFirst(2).allSatisfy({ $0.isLowercase || $0 == "-" }) ? flag : nil
+            return flag.dropFirst(2).allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" }) ? flag : nil
         }).subtracting(["--help", "--version"])
         let described = try tableFlags()
         #expect(Set(described) == declared, "only described: \(Set(described).subtracting(declared)); only declared: \(declared.subtracting(described))")

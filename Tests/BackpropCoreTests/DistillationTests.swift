@@ -96,9 +96,9 @@ struct DistillationTests {
         c.distillAlpha = 0.5
         try c.validate()
         c.distillAlpha = 0
-        #expect(throws: TrainingError.outOfDomain(.declared("distillAlpha"), value: "0.0", domain: .probability)) { try c.validate() }
+        #expect(throws: TrainingError.outOfDomain("distillAlpha", value: "0.0", domain: .probability)) { try c.validate() }
         (c.distillAlpha, c.temperature) = (0.5, 0)
-        #expect(throws: TrainingError.outOfDomain(.declared("temperature"), value: "0.0", domain: .positive)) { try c.validate() }
+        #expect(throws: TrainingError.outOfDomain("temperature", value: "0.0", domain: .positive)) { try c.validate() }
         (c.temperature, c.loss) = (2, .sumOfSquares)
         #expect(throws: TrainingError.self) { try c.validate() }
         c.loss = .crossEntropy

@@ -166,15 +166,15 @@ struct DropoutTests {
             return nil
         }
         for p in [1, -0.1, .nan, .infinity, 1.5] {
-            #expect(refusal { $0.dropout.hidden = [p] }?.setting == .dropout, "\(p)")
-            #expect(refusal { $0.dropout.hidden = [0.1, p] }?.setting == .dropout, "\(p)")
-            #expect(refusal { $0.dropout.input = p }?.setting == .inputDropout, "\(p)")
+            #expect(refusal { $0.dropout.hidden = [p] }?.setting == "dropout", "\(p)")
+            #expect(refusal { $0.dropout.hidden = [0.1, p] }?.setting == "dropout", "\(p)")
+            #expect(refusal { $0.dropout.input = p }?.setting == "inputDropout", "\(p)")
         }
         #expect(refusal { $0.dropout.hidden = [0.1, 0.2, 0.3] }?.reason.contains("one per hidden layer (2)") == true)
         #expect(refusal { $0.dropout.hidden = [0.1, 0.2] } == nil && refusal { $0.dropout.hidden = [0.5] } == nil)
         #expect(refusal { ($0.dropout.hidden, $0.hiddenActivation) = ([0.5], .tanh) }?.reason.contains("tanh") == true)
         #expect(refusal { ($0.dropout.input, $0.hiddenActivation) = (0.5, .tanh) } == nil)
         #expect(refusal { ($0.sizes, $0.dropout.hidden) = ([4, 3], [0.5]) }?.reason.contains("no hidden layer") == true)
-        #expect(refusal { $0.augmentation = Augmentation(shift: -1) }?.setting == .augmentation)
+        #expect(refusal { $0.augmentation = Augmentation(shift: -1) }?.setting == "augment")
     }
 }

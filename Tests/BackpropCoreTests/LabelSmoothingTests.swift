@@ -47,7 +47,7 @@ struct LabelSmoothingTests {
         #expect(try run(workers: 1, ε: 0) != one)
         var c = TrainingConfiguration()
         c.labelSmoothing = 1
-        #expect(throws: TrainingError.outOfDomain(.labelSmoothing, value: "1.0", domain: .fraction)) { try c.validate() }
+        #expect(throws: TrainingError.outOfDomain("labelSmoothing", value: "1.0", domain: .fraction)) { try c.validate() }
         c.labelSmoothing = 0.1
         c.loss = .sumOfSquares
         #expect(throws: TrainingError.self) { try c.validate() }

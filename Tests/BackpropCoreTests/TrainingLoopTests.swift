@@ -121,35 +121,43 @@ struct TrainingLoopTests {
             _ = try TrainingLoop(trainer: try Trainer(configuration: c, dataset: dataset), validation: nil)
             Issue.record("accepted a plateau schedule without a validation split")
         } catch {
-            guard case .invalidSetting(.scheduleShape, _, _) = error else { Issue.record("\(error)"); return }
+            guard case .invalidSetting("lrSchedule", _, _) = error else { Issue.record("\(error)"); return }
         }
     }
 }
 
-/// The settings declared in `TrainingConfiguration.fields`, as Core keeps them.
+/// The settings declared in `TrainingConfiguration.settings`, as Core keeps and checks them.
 struct DeclaredSettingTests {
-    /// A value of the declared setting's type inside its domain.
-    static func inside(_ field: any DeclaredSetting) -> Any {
-        switch field.domain {
-        case .atLeast(let bound): return bound + 1
-        case .wholeRange(let low, _): return low
-        default: return 0.25
+    /// A value of `setting`'s type inside its domain, and one outside it (nil where its domain is `.any`).
+    static func examples(_ setting: Declared<TrainingConfiguration>) -> (inside: Any, outside: Any?)? {
+        let whole: (Int, Int?) = switch setting.domain {
+        case .atLeast(let bound): (bound + 1, bound - 1)
+        case .wholeRange(let low, _): (low, low - 1)
+        default: (1, nil)
+        }
+        switch setting.valueType {
+        case is Int.Type: return (whole.0, whole.1)
+        case is Double.Type: return (0.25, setting.domain == .any ? nil : Double.nan)
+        case is [Double].Type: return ([0.25, 0.5] + Array(repeating: 0.25, count: 8), setting.domain == .any ? nil : [Double.nan])
+        default: return nil
         }
     }
 
-    /// What a setting cannot be valid without: the temperature softens distillation, so it needs α.
+    /// What a setting cannot be valid without: the temperature softens distillation, so it needs α; DP-SGD's σ and δ need its C.
     static let companions: [String: @Sendable (inout TrainingConfiguration) -> Void] = [
         "temperature": { $0.distillAlpha = 0.5 },
+        "dpNoise": { $0.privacy = DifferentialPrivacy(clip: 1, noise: 1, delta: 1e-5) },
+        "dpDelta": { $0.privacy = DifferentialPrivacy(clip: 1, noise: 1, delta: 1e-5) },
     ]
 
-    @Test("each declared setting survives a checkpoint's JSON, reads as its default from a checkpoint that predates it, and is checked by validate()",
-          arguments: TrainingConfiguration.fields.map { $0.name })
-    func storedAndChecked(name: String) throws {
-        let field = try #require(TrainingConfiguration.field(named: name))
+    @Test("each setting stored by its name survives a checkpoint's JSON and reads as its default from a checkpoint that predates it",
+          arguments: TrainingConfiguration.settings.filter { $0.storedKey != nil }.map(\.name))
+    func stored(name: String) throws {
+        let setting = try #require(TrainingConfiguration.setting(named: name))
         var base = TrainingConfiguration()
         Self.companions[name]?(&base)
         var configuration = base
-        #expect(field.set(Self.inside(field), in: &configuration))
+        #expect(setting.set(try #require(Self.examples(setting)).inside, in: &configuration))
         let json = try JSONEncoder().encode(configuration)
         #expect(try JSONDecoder().decode(TrainingConfiguration.self, from: json) == configuration)
         // A checkpoint written before the setting existed: its key is missing.
@@ -157,20 +165,31 @@ struct DeclaredSettingTests {
         #expect(object.removeValue(forKey: name) != nil, "stored under its name")
         let older = try JSONDecoder().decode(TrainingConfiguration.self, from: try JSONSerialization.data(withJSONObject: object))
         #expect(older == base)
-        try configuration.validate()
-        if field.domain != .any {
-            let outside: Any = switch field.domain {
-            case .atLeast(let bound), .wholeRange(let bound, _): bound - 1
-            default: Double.nan
-            }
-            #expect(field.set(outside, in: &configuration))
-            do {
-                try configuration.validate()
-                Issue.record("validate() accepted \(name) outside \(field.domain.description)")
-            } catch {
-                guard case .outOfDomain(.declared(name), _, let domain) = error else { Issue.record("\(error)"); return }
-                #expect(domain == field.domain)
-            }
+    }
+
+    @Test("each numeric setting with a domain is refused outside it by validate(), by its name, with its domain",
+          arguments: TrainingConfiguration.settings.filter { $0.isWritable && $0.domain != .any }.map(\.name))
+    func checked(name: String) throws {
+        let setting = try #require(TrainingConfiguration.setting(named: name))
+        let (_, outside) = try #require(Self.examples(setting), "\(name): a numeric type")
+        var configuration = TrainingConfiguration()
+        Self.companions[name]?(&configuration)
+        #expect(setting.set(try #require(outside), in: &configuration))
+        do {
+            try configuration.validate()
+            Issue.record("validate() accepted \(name) outside \(setting.domain.description)")
+        } catch {
+            guard case .outOfDomain(let found, _, let domain) = error else { Issue.record("\(error)"); return }
+            #expect(found.name == name && domain == setting.domain)
+        }
+    }
+
+    @Test("every setting's name is unique, and every setting a requirement names is declared")
+    func names() {
+        let names = TrainingConfiguration.settings.map(\.name)
+        #expect(Set(names).count == names.count)
+        for setting in TrainingConfiguration.settings {
+            if let requirement = setting.requirement { #expect(names.contains(requirement.setting), "\(setting.name)") }
         }
     }
 }

@@ -216,8 +216,8 @@ struct TrainingTests {
             try Trainer(configuration: c, dataset: dataset)
         }
         c.sizes = [4, 5]
-        for (setting, change) in [(TrainingError.Setting.learningRate, { (c: inout TrainingConfiguration) in c.schedule.base = .nan }),
-                                  (.batchSize, { $0.batchSize = 0 }), (.workers, { $0.workers = -1 })] {
+        for (setting, change) in [(TrainingError.Setting("learningRate"), { (c: inout TrainingConfiguration) in c.schedule.base = .nan }),
+                                  ("batchSize", { $0.batchSize = 0 }), ("workers", { $0.workers = -1 })] {
             var bad = c
             change(&bad)
             #expect { try bad.validate() } throws: { error in

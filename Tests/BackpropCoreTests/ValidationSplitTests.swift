@@ -90,7 +90,7 @@ struct ValidationSplitTests {
         #expect {
             try Self.data.validationParts(fraction: 0.2, seed: 7, stored: stored)
         } throws: { error in
-            guard case .invalidSetting(.validationFraction, "0.2", let reason) = error as? TrainingError else { return false }
+            guard case .invalidSetting("validationFraction", "0.2", let reason) = error as? TrainingError else { return false }
             return reason.contains("its own validation split")
         }
     }

@@ -82,262 +82,133 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var distillAlpha: Double? = nil
     /// T of distillation; nil: 1.
     public var temperature: Double? = nil
+    /// w_c of weighted cross-entropy, one per class (`Loss.classWeighted`); nil: every class weighs 1.
+    public var classWeights: [Double]? = nil
 
-    /// Distillation as the step computes it; nil without `distillAlpha`.
-    public var distillation: Distillation? {
-        distillAlpha.map { Distillation(weight: $0, temperature: temperature ?? 1) }
-    }
-
-    /// The settings declared once (`DeclaredSetting`): a new setting is its
-    /// property above, a line here, and its option on the command line.
-    public static let fields: [any DeclaredSetting] = [
-        OptionalSetting("steps", \.steps, words: "steps", domain: .atLeast(1), rule: .overridable, section: "Length and learning rate",
-                        summary: "Stop after this many optimizer steps in all."),
-        OptionalSetting("clipNorm", \.clipNorm, words: "gradient-norm clip", domain: .positive, section: "Optimizer",
-                        summary: "Clip each step's gradient to this global L2 norm C: g ← g · min(1, C/‖g‖) before the update (Keras' clipnorm)."),
-        OptionalSetting("ema", \.ema, words: "EMA decay", domain: .openUnit, section: "Regularisation",
-                        summary: "Keep an exponential moving average of the parameters, θ̄ ← d·θ̄ + (1 − d)·θ after every step, and evaluate, choose and save it instead of them (timm's ModelEmaV2, Keras' use_ema)."),
-        OptionalSetting("swaStart", \.swaStart, words: "SWA start epoch", domain: .atLeast(1), section: "Regularisation",
-                        summary: "Average the parameters uniformly over the ends of the epochs from this one (counted from 1) on, and evaluate, choose and save the average (torch.optim.swa_utils)."),
-        OptionalSetting("distillAlpha", \.distillAlpha, words: "distillation weight α", domain: .probability, section: "Distillation",
-                        summary: "Distil: train on a teacher's class probabilities q (--teacher) as well as the labels, E = α·T²·KL(q_T ‖ softmax(a/T)) + (1 − α)·CE(t, y) (Hinton et al. 2015)."),
-        OptionalSetting("temperature", \.temperature, words: "distillation temperature", domain: .positive, section: "Distillation",
-                        summary: "T of distillation: the teacher's and the student's probabilities are both softened to softmax(z/T); 1 when not given."),
-    ]
-
-    /// How the steps pick their samples.
-    public var samplingMethod: Sampling { sampling ?? .shuffle }
 
     public init() {}
 
-    /// The most worker threads a run may ask for (each has its own scratch).
-    public static var workerLimit: Int { 4096 }
-
-    /// The domain of each numeric setting that is not declared in `fields`
-    /// (those carry their own): what `validate()` checks first, and what an
-    /// error says a value outside it is not. The command line reads its
-    /// messages for these flags from here too.
-    public static let domains: [TrainingError.Setting: SettingDomain] = [
-        .batchSize: .atLeast(1), .epochs: .atLeast(0), .workers: .wholeRange(1, workerLimit), .shardSize: .atLeast(1),
-        .learningRate: .nonNegative, .momentum: .fraction, .weightDecay: .nonNegative, .rmspropAlpha: .fraction,
-        .learningRateDecay: .nonNegative, .initialAccumulator: .nonNegative, .beta1: .fraction, .beta2: .fraction, .epsilon: .positive,
-        .scheduleStepSize: .atLeast(1), .scheduleGamma: .positive, .warmupSteps: .atLeast(0), .minimumLearningRate: .nonNegative,
-        .plateauFactor: .openUnit, .plateauPatience: .atLeast(1),
-        .labelSmoothing: .fraction, .dropout: .fraction, .inputDropout: .fraction, .validationFraction: .fraction,
-        .blockRows: .wholeRange(0, Int(Int32.max)), .shuffleWindow: .wholeRange(1, Int(Int32.max)),
-        .minDelta: .nonNegative, .patience: .atLeast(1), .clip: .positive, .noise: .nonNegative, .delta: .openUnit,
+    /// Every setting of a run, declared once, in the order of the help (see `Declared`).
+    public static let settings: [Declared<TrainingConfiguration>] = [
+        // Model
+        Declared("layers", \.sizes, words: "layer sizes", recorded: { $0 }, section: "Model",
+                 summary: "Layer widths from input to output."),
+        Declared("activation", \.hiddenActivation, words: "hidden activation", section: "Model",
+                 summary: "Hidden activation: relu, leaky-relu (slope 0.01), tanh, sigmoid, identity."),
+        Declared("outputActivation", \.outputActivation, words: "output activation",
+                 shownDefault: "softmax for cross-entropy, identity for sum-of-squares", section: "Model", summary: "Output activation."),
+        Declared("loss", \.loss, words: "loss", section: "Model",
+                 summary: "Loss: cross-entropy, or sum-of-squares (E^n = ½ Σ_k (y_k − t_k)², needed by regression targets)."),
+        Declared("initialization", \.initialization, flag: "init", words: "initialisation", section: "Model", summary: "Initialisation."),
+        // Optimizer
+        Declared("optimizer", \.optimizerKind, words: "optimizer", section: "Optimizer", summary: "Optimizer: torch.optim's rules and defaults."),
+        Declared("momentum", \.optimizer.momentum, words: "momentum", domain: .fraction, requirement: .optimizer(.momentum, .nesterov, .rmsprop),
+                 section: "Optimizer",
+                 summary: "Momentum μ (momentum, nesterov; rmsprop, where it defaults to \(text(of: OptimizerSettings.defaults(for: .rmsprop).momentum)))."),
+        Declared("weightDecay", \.optimizer.weightDecay, words: "weight decay", domain: .nonNegative, section: "Optimizer",
+                 summary: "Weight decay λ (L2 for sgd/momentum/nesterov/adam/rmsprop/adagrad, decoupled for adamw)."),
+        Declared("rmspropAlpha", \.optimizer.alpha, words: "RMSprop alpha", domain: .fraction, requirement: .optimizer(.rmsprop),
+                 shownDefault: text(of: OptimizerSettings.defaults(for: .rmsprop).smoothing), section: "Optimizer",
+                 summary: "RMSprop: α, the smoothing constant of the squared gradients."),
+        Declared("centered", \.optimizer.centered, words: "centred RMSprop", requirement: .optimizer(.rmsprop),
+                 recorded: { $0 == true ? true : nil }, section: "Optimizer",
+                 summary: "RMSprop: centre the second moment by the mean gradient."),
+        Declared("lrDecay", \.optimizer.learningRateDecay, words: "learning-rate decay", domain: .nonNegative, requirement: .optimizer(.adagrad),
+                 shownDefault: text(of: OptimizerSettings.defaults(for: .adagrad).decay), section: "Optimizer",
+                 summary: "Adagrad: the learning-rate decay, η_t = η/(1 + (t − 1)·decay)."),
+        Declared("initialAccumulator", \.optimizer.initialAccumulator, words: "initial accumulator", domain: .nonNegative,
+                 requirement: .optimizer(.adagrad), shownDefault: text(of: OptimizerSettings.defaults(for: .adagrad).accumulatorStart),
+                 section: "Optimizer", summary: "Adagrad: the accumulator's starting value."),
+        Declared("beta1", \.optimizer.beta1, words: "beta1", domain: .fraction, requirement: .optimizer(.adam, .adamw), section: "Optimizer",
+                 summary: "Adam, AdamW: β1, the decay of the mean gradient m (PyTorch's betas[0])."),
+        Declared("beta2", \.optimizer.beta2, words: "beta2", domain: .fraction, requirement: .optimizer(.adam, .adamw), section: "Optimizer",
+                 summary: "Adam, AdamW: β2, the decay of the mean squared gradient v (PyTorch's betas[1])."),
+        Declared("epsilon", \.optimizer.epsilon, words: "epsilon", domain: .positive, requirement: .optimizer(.adam, .adamw, .rmsprop, .adagrad),
+                 section: "Optimizer", summary: "Adam, AdamW, RMSprop, Adagrad: ε added to the root of the second moment (1e-10 for adagrad)."),
+        Declared("clipNorm", \.clipNorm, words: "gradient-norm clip", domain: .positive, stored: true, section: "Optimizer",
+                 summary: "Clip each step's gradient to this global L2 norm C: g ← g · min(1, C/‖g‖) before the update (Keras' clipnorm)."),
+        // Regularisation
+        Declared("labelSmoothing", \.labelSmoothing, words: "label smoothing", domain: .fraction, section: "Regularisation",
+                 summary: "Cross-entropy: train on the targets (1 − ε) t + ε/K instead of one-hot t (test losses stay plain)."),
+        Declared("classWeights", \.classWeights, words: "class weights", domain: .nonNegative, stored: true, section: "Regularisation",
+                 summary: "Cross-entropy: weigh each sample's loss by its class's weight w0,w1,… (one per class), E^n = w_c(n)·CE (Keras' class_weight; PyTorch's CrossEntropyLoss(weight=) summed: a mean over the batch, not over the weights)."),
+        Declared("dropout", \.dropout.hidden, words: "dropout", domain: .fraction, shownDefault: "0",
+                 recorded: { $0.isEmpty ? nil : $0.count == 1 ? $0[0] as any Sendable : $0 }, section: "Regularisation",
+                 summary: "Inverted dropout on the hidden layers' outputs in training: one rate p for all, or p1,p2,… one per hidden layer (relu, leaky-relu or identity)."),
+        Declared("inputDropout", \.dropout.input, words: "input dropout", domain: .fraction, section: "Regularisation",
+                 summary: "Inverted dropout on the input features in training."),
+        Declared("augment", \.augmentation, words: "augmentation", recorded: { $0.description }, section: "Regularisation",
+                 summary: "Image augmentation in training, drawn per (seed, epoch, sample): shift=S translates by up to ±S pixels (zero fill), flip mirrors left-right half the time; needs a dataset with an image shape."),
+        Declared("ema", \.ema, words: "EMA decay", domain: .openUnit, stored: true, section: "Regularisation",
+                 summary: "Keep an exponential moving average of the parameters, θ̄ ← d·θ̄ + (1 − d)·θ after every step, and evaluate, choose and save it instead of them (timm's ModelEmaV2, Keras' use_ema)."),
+        Declared("swaStart", \.swaStart, words: "SWA start epoch", domain: .atLeast(1), stored: true, section: "Regularisation",
+                 summary: "Average the parameters uniformly over the ends of the epochs from this one (counted from 1) on, and evaluate, choose and save the average (torch.optim.swa_utils)."),
+        // Distillation
+        Declared("distillAlpha", \.distillAlpha, words: "distillation weight α", domain: .probability, stored: true, section: "Distillation",
+                 summary: "Distil: train on a teacher's class probabilities q (--teacher) as well as the labels, E = α·T²·KL(q_T ‖ softmax(a/T)) + (1 − α)·CE(t, y) (Hinton et al. 2015)."),
+        Declared("temperature", \.temperature, words: "distillation temperature", domain: .positive, stored: true, section: "Distillation",
+                 summary: "T of distillation: the teacher's and the student's probabilities are both softened to softmax(z/T); 1 when not given."),
+        // Validation
+        Declared("validationFraction", \.validationFraction, words: "validation fraction", domain: .fraction, section: "Validation",
+                 summary: "Hold out this share of /train (stratified by class, keyed by --seed) as the validation split, which chooses best.h5; 0: the dataset's own /validation, if it has one."),
+        Declared("monitor", \.monitor, words: "monitor", section: "Validation",
+                 summary: "What chooses best.h5 and early stopping's epoch: validation-score (accuracy or RMSE) or validation-loss."),
+        Declared("minDelta", \.minDelta, words: "least improvement", domain: .nonNegative, section: "Validation",
+                 summary: "The least change of the monitor that counts as an improvement."),
+        Declared("earlyStopping", \.patience, words: "early-stopping patience", domain: .atLeast(1), rule: .overridable, section: "Validation",
+                 summary: "Stop after N epochs without an improvement of the monitor; model.h5 then holds the best epoch's weights (needs a validation split)."),
+        // Batches
+        Declared("batchSize", \.batchSize, words: "batch size", domain: .atLeast(1), section: "Batches", summary: "Samples per mini-batch."),
+        Declared("shardSize", \.shardSize, words: "shard size", domain: .atLeast(1), section: "Batches",
+                 summary: "Samples per shard; fixes the summation order, so results do not depend on --workers."),
+        // Samples
+        Declared("shuffle", \.shuffle, words: "shuffle", section: "Samples",
+                 summary: "Visit the samples in a seeded shuffle each epoch (--no-shuffle: in file order)."),
+        Declared("shuffleBlocks", \.blockShuffle.rows, words: "shuffle block rows", domain: .wholeRange(0, Int(Int32.max)),
+                 requirement: .blockShuffle, section: "Samples",
+                 summary: "Shuffle blocks of this many consecutive rows, then the samples within each --shuffle-window of blocks: an order that streams from disk (0: a global shuffle)."),
+        Declared("shuffleWindow", \.blockShuffle.window, words: "shuffle window", domain: .wholeRange(1, Int(Int32.max)),
+                 requirement: .blockShuffle, section: "Samples",
+                 summary: "With --shuffle-blocks: the blocks whose samples are shuffled together (what a streamed epoch holds at once)."),
+        Declared("seed", \.seed, words: "seed", section: "Samples", summary: "Seed for initialisation, shuffling and DP-SGD's noise."),
+        Declared("reduction", \.reduction, words: "reduction", section: "Samples",
+                 summary: "mean: step along the batch-mean gradient; sum: along the summed gradient."),
+        Declared("sampling", \.sampling, words: "sampling", shownDefault: "poisson with DP-SGD, else shuffle", section: "Samples",
+                 summary: "How steps pick samples: shuffle (batches of an epoch's shuffle) or poisson (each sample with probability batch/N)."),
+        // DP-SGD
+        Declared("dpClip", \.dpClip, words: "clipping bound", domain: .positive, section: "DP-SGD",
+                 summary: "DP-SGD: clip each per-sample gradient to this L2 norm C (turns DP-SGD on)."),
+        Declared("dpNoise", \.dpNoise, words: "noise multiplier", domain: .nonNegative, section: "DP-SGD",
+                 summary: "DP-SGD: the noise multiplier σ (noise N(0, σ²C²) on each summed gradient element)."),
+        Declared("dpDelta", \.dpDelta, words: "privacy delta", domain: .openUnit, shownDefault: "1/N rounded down to a power of ten",
+                 section: "DP-SGD", summary: "DP-SGD: the δ of the (ε, δ) reported."),
+        // Length and learning rate
+        Declared("learningRate", \.schedule.base, words: "learning rate", domain: .nonNegative, rule: .overridable, section: "Length and learning rate",
+                 summary: "Learning rate η (the schedule's base rate)."),
+        Declared("lrSchedule", \.scheduleKind, words: "learning-rate schedule", rule: .overridable, section: "Length and learning rate",
+                 summary: "Learning-rate schedule: constant, step, cosine, or plateau (lower η when the validation --monitor stops improving)."),
+        Declared("lrStepSize", \.lrStepSize, words: "schedule step size", domain: .atLeast(1), rule: .overridable, requirement: .schedule(.step),
+                 shownDefault: "one epoch", section: "Length and learning rate", summary: "step: multiply η by --lr-gamma every this many steps."),
+        Declared("lrGamma", \.lrGamma, words: "schedule gamma", domain: .positive, rule: .overridable, requirement: .schedule(.step),
+                 shownDefault: text(of: LearningRateSchedule.defaultGamma), section: "Length and learning rate", summary: "step: the decay factor γ."),
+        Declared("warmupSteps", \.warmupSteps, words: "warm-up steps", domain: .atLeast(0), rule: .overridable, requirement: .schedule(.cosine),
+                 shownDefault: "\(LearningRateSchedule.defaultWarmupSteps)", section: "Length and learning rate",
+                 summary: "cosine: steps of linear warm-up from 0 to η."),
+        Declared("minLr", \.minLr, words: "minimum learning rate", domain: .nonNegative, rule: .overridable,
+                 requirement: .schedule(.cosine, .plateau), shownDefault: text(of: LearningRateSchedule.defaultMinimum),
+                 section: "Length and learning rate", summary: "cosine: the rate η_min reached at the last step; plateau: the floor of the reductions."),
+        Declared("plateauFactor", \.plateauFactor, words: "plateau factor", domain: .openUnit, rule: .overridable, requirement: .schedule(.plateau),
+                 shownDefault: text(of: LearningRateSchedule.defaultPlateauFactor), section: "Length and learning rate",
+                 summary: "plateau: multiply η by this factor at each reduction."),
+        Declared("plateauPatience", \.plateauPatience, words: "plateau patience", domain: .atLeast(1), rule: .overridable,
+                 requirement: .schedule(.plateau), shownDefault: "\(LearningRateSchedule.defaultPlateauPatience)",
+                 section: "Length and learning rate", summary: "plateau: epochs without a better --monitor before η is reduced."),
+        Declared("epochs", \.epochs, words: "epochs", domain: .atLeast(0), rule: .overridable, section: "Length and learning rate",
+                 summary: "Epochs to train in all (0 writes the freshly initialised model)."),
+        Declared("steps", \.steps, words: "steps", domain: .atLeast(1), rule: .overridable, stored: true, section: "Length and learning rate",
+                 summary: "Stop after this many optimizer steps in all."),
+        // Threads
+        Declared("workers", \.workers, words: "workers", domain: .wholeRange(1, workerLimit), rule: .free, shownDefault: "the active cores",
+                 section: "Threads and kernel", summary: "Worker threads; they never change a result."),
     ]
-
-    /// The domain of `setting`: declared with it, or in `domains`.
-    public static func domain(of setting: TrainingError.Setting) -> SettingDomain? {
-        if case .declared(let name) = setting { return field(named: name)?.domain }
-        return domains[setting]
-    }
-
-    /// Checks ranges a network cannot check itself: first every value against
-    /// its setting's domain, then the settings that must go together.
-    /// - Throws: `TrainingError.outOfDomain` or `.invalidSetting`, naming the setting.
-    public func validate() throws(TrainingError) {
-        try validateDeclared()
-        func inDomain(_ setting: TrainingError.Setting, _ values: [some CustomStringConvertible & Sendable]) throws(TrainingError) {
-            let domain = Self.domains[setting]!
-            if let value = values.first(where: { !domain.contains($0) }) {
-                throw .outOfDomain(setting, value: value.description, domain: domain)
-            }
-        }
-        try inDomain(.batchSize, [batchSize])
-        try inDomain(.epochs, [epochs])
-        try inDomain(.workers, [workers])
-        try inDomain(.shardSize, [shardSize])
-        try inDomain(.learningRate, [schedule.base])
-        try inDomain(.momentum, [optimizer.momentum])
-        try inDomain(.weightDecay, [optimizer.weightDecay])
-        try inDomain(.rmspropAlpha, [optimizer.smoothing])
-        try inDomain(.learningRateDecay, [optimizer.decay])
-        try inDomain(.initialAccumulator, [optimizer.accumulatorStart])
-        try inDomain(.beta1, [optimizer.beta1])
-        try inDomain(.beta2, [optimizer.beta2])
-        try inDomain(.epsilon, [optimizer.epsilon])
-        try inDomain(.labelSmoothing, [labelSmoothing])
-        try inDomain(.inputDropout, [dropout.input])
-        try inDomain(.dropout, dropout.hidden)
-        try inDomain(.validationFraction, [validationFraction])
-        try inDomain(.blockRows, [blockShuffle.rows])
-        try inDomain(.shuffleWindow, [blockShuffle.window])
-        try inDomain(.minDelta, [minDelta])
-        if let earlyStopping { try inDomain(.patience, [earlyStopping.patience]) }
-        if let privacy {
-            try inDomain(.clip, [privacy.clip])
-            try inDomain(.noise, [privacy.noise])
-            try inDomain(.delta, [privacy.delta])
-        }
-        let rate = schedule.base
-        switch schedule.shape {
-        case .constant: break
-        case .stepDecay(let stepSize, let gamma):
-            try inDomain(.scheduleStepSize, [stepSize])
-            try inDomain(.scheduleGamma, [gamma])
-        case .cosine(let warmup, let total, let minimum):
-            try inDomain(.warmupSteps, [warmup])
-            try inDomain(.minimumLearningRate, [minimum])
-            try require(total > warmup, .scheduleLength, total, "it must exceed the warm-up steps (\(warmup))")
-            try require(minimum <= rate, .minimumLearningRate, minimum, "it must not exceed the base learning rate \(rate) (the cosine would anneal upwards)")
-        case .plateau(let factor, let patience, let minimum):
-            try inDomain(.plateauFactor, [factor])
-            try inDomain(.plateauPatience, [patience])
-            try inDomain(.minimumLearningRate, [minimum])
-            // A floor above η would train at the floor from the first step (Keras clamps; we refuse).
-            try require(minimum <= rate, .minimumLearningRate, minimum, "it must not exceed the base learning rate \(rate) (a floor above it would raise η)")
-        }
-        try require(labelSmoothing == 0 || loss == .crossEntropy, .labelSmoothing, labelSmoothing,
-                    "label smoothing applies to cross-entropy, not \(loss.rawValue)")
-        let hiddenLayers = max(sizes.count - 2, 0)
-        let rates = dropout.hidden.map { "\($0)" }.joined(separator: ",")
-        try require(dropout.hidden.count <= 1 || dropout.hidden.count == hiddenLayers, .dropout, rates,
-                    "give one rate for all hidden layers, or one per hidden layer (\(hiddenLayers))")
-        try require(!dropout.hidden.contains { $0 > 0 } || hiddenLayers > 0, .dropout, rates, "the network has no hidden layer")
-        try require(!dropout.hidden.contains { $0 > 0 } || Dropout.allows(hiddenActivation), .dropout, rates,
-                    "hidden dropout needs relu, leaky-relu or identity hidden layers (h' is taken through the masked output), not \(hiddenActivation.rawValue)")
-        try require(ema == nil || swaStart == nil, .declared("swaStart"), swaStart ?? 0,
-                    "the EMA (--ema) already averages the parameters; give one of the two")
-        try require(temperature == nil || distillAlpha != nil, .declared("temperature"), temperature ?? 1,
-                    "the temperature softens distillation's probabilities; give the distillation weight too (distillAlpha)")
-        try require(distillAlpha == nil || loss == .crossEntropy, .declared("distillAlpha"), distillAlpha ?? 0,
-                    "distillation trains on class probabilities, which need cross-entropy, not \(loss.rawValue)")
-        try require(augmentation.shift >= 0 && augmentation.shift <= 1 << 20, .augmentation, augmentation, "the shift must be 0 … 2^20 pixels")
-        try require(!blockShuffle.isActive || shuffle, .blockRows, blockShuffle.rows,
-                    "a block shuffle needs the shuffle on (without it the samples are visited in file order)")
-        try require(!blockShuffle.isActive || samplingMethod == .shuffle, .blockRows, blockShuffle.rows,
-                    "Poisson sampling draws each sample on its own; it has no blocks")
-    }
-
-    private func require(_ ok: Bool, _ setting: TrainingError.Setting, _ value: some CustomStringConvertible,
-                         _ reason: String) throws(TrainingError) {
-        if !ok { throw .invalidSetting(setting, value: value.description, reason: reason) }
-    }
-
-    /// Refuses a setting that cannot act in a run of `sampleCount` samples
-    /// (as a plateau factor without a plateau schedule cannot): an SWA start
-    /// after the run's last epoch ends, whose average would never begin. (A
-    /// step schedule's step as long as a short run is not refused: its
-    /// default is one epoch, which a one-epoch run or a sweep's first rung has.)
-    /// - Throws: `TrainingError.invalidSetting` naming the setting.
-    public func checkActs(sampleCount: Int) throws(TrainingError) {
-        guard let swaStart else { return }
-        let batches = Epochs.batches(of: sampleCount, in: max(batchSize, 1))
-        // The epochs whose ends the run reaches: all of them, or those its steps complete.
-        let ends = steps.map { $0 / max(batches, 1) } ?? epochs
-        if swaStart > ends {
-            throw .invalidSetting(.declared("swaStart"), value: "\(swaStart)",
-                                  reason: "the run ends \(ends) epoch\(ends == 1 ? "" : "s") in, so the average would never begin")
-        }
-    }
-
-    /// The optimizer steps the run plans in all, on `sampleCount` samples:
-    /// `steps`, or `epochs` × batches per epoch.
-    /// - Throws: `TrainingError.invalidSetting(.epochs, …)` when that product
-    ///   is more steps than a run can count.
-    public func plannedSteps(sampleCount: Int) throws(TrainingError) -> Int {
-        if let steps { return steps }
-        let batches = Epochs.batches(of: sampleCount, in: max(batchSize, 1))
-        let (planned, overflow) = epochs.multipliedReportingOverflow(by: batches)
-        guard !overflow else {
-            throw .invalidSetting(.epochs, value: "\(epochs)",
-                                  reason: "at \(batches) batches an epoch that is more steps than a run can count (at most \(Int.max))")
-        }
-        return planned
-    }
-
-    /// A network of this configuration's shape with zero parameters.
-    /// - Throws: the network's `TrainingError`s.
-    public func makeNetwork<T: NetworkScalar>(_: T.Type = Float.self) throws(TrainingError) -> Network<T> {
-        try Network<T>(sizes: sizes, hiddenActivation: hiddenActivation,
-                       outputActivation: outputActivation, loss: loss)
-    }
-}
-
-// MARK: - Stored form
-
-/// The configuration as checkpoints hold it (JSON in /training): the
-/// properties by name. Checkpoints before 0.7 stored the base rate as the
-/// optimizer's `learningRate` and the schedule's shape alone; they still read.
-extension TrainingConfiguration {
-    private enum CodingKeys: String, CodingKey {
-        case sizes, hiddenActivation, outputActivation, loss, initialization, optimizer, schedule
-        case batchSize, epochs, shuffle, workers, seed, reduction, shardSize, sampling, privacy, labelSmoothing, validationFraction
-        case monitor, minDelta, earlyStopping, dropout, augmentation, blockShuffle
-    }
-
-    private enum LegacyOptimizerKeys: String, CodingKey { case learningRate }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        sizes = try c.decode([Int].self, forKey: .sizes)
-        hiddenActivation = try c.decode(Activation.self, forKey: .hiddenActivation)
-        outputActivation = try c.decodeIfPresent(Activation.self, forKey: .outputActivation)
-        loss = try c.decode(Loss.self, forKey: .loss)
-        initialization = try c.decode(Initialization.self, forKey: .initialization)
-        optimizer = try c.decode(OptimizerSettings.self, forKey: .optimizer)
-        if let schedule = try? c.decode(LearningRateSchedule.self, forKey: .schedule) {
-            self.schedule = schedule
-        } else {
-            let legacy = try c.nestedContainer(keyedBy: LegacyOptimizerKeys.self, forKey: .optimizer)
-            schedule = LearningRateSchedule(base: try legacy.decode(Double.self, forKey: .learningRate),
-                                            try c.decode(LearningRateSchedule.Shape.self, forKey: .schedule))
-        }
-        batchSize = try c.decode(Int.self, forKey: .batchSize)
-        epochs = try c.decode(Int.self, forKey: .epochs)
-        shuffle = try c.decode(Bool.self, forKey: .shuffle)
-        workers = try c.decode(Int.self, forKey: .workers)
-        seed = try c.decode(UInt64.self, forKey: .seed)
-        reduction = try c.decode(Reduction.self, forKey: .reduction)
-        shardSize = try c.decode(Int.self, forKey: .shardSize)
-        sampling = try c.decodeIfPresent(Sampling.self, forKey: .sampling)
-        privacy = try c.decodeIfPresent(DifferentialPrivacy.self, forKey: .privacy)
-        // Checkpoints before 0.7 have none.
-        labelSmoothing = try c.decodeIfPresent(Double.self, forKey: .labelSmoothing) ?? 0
-        // Checkpoints before 0.8 have none.
-        validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction) ?? 0
-        monitor = try c.decodeIfPresent(Monitor.self, forKey: .monitor) ?? .validationScore
-        minDelta = try c.decodeIfPresent(Double.self, forKey: .minDelta) ?? 0
-        earlyStopping = try c.decodeIfPresent(EarlyStopping.self, forKey: .earlyStopping)
-        // Checkpoints before 0.9 have neither.
-        dropout = try c.decodeIfPresent(Dropout.self, forKey: .dropout) ?? Dropout()
-        augmentation = try c.decodeIfPresent(Augmentation.self, forKey: .augmentation) ?? Augmentation()
-        // Checkpoints before 0.10 have none.
-        blockShuffle = try c.decodeIfPresent(BlockShuffle.self, forKey: .blockShuffle) ?? BlockShuffle()
-        // The declared settings: each by its name, its default where a checkpoint predates it.
-        let declared = try decoder.container(keyedBy: SettingKey.self)
-        for field in Self.fields { try field.decode(from: declared, into: &self) }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(sizes, forKey: .sizes)
-        try c.encode(hiddenActivation, forKey: .hiddenActivation)
-        try c.encodeIfPresent(outputActivation, forKey: .outputActivation)
-        try c.encode(loss, forKey: .loss)
-        try c.encode(initialization, forKey: .initialization)
-        try c.encode(optimizer, forKey: .optimizer)
-        try c.encode(schedule, forKey: .schedule)
-        try c.encode(batchSize, forKey: .batchSize)
-        try c.encode(epochs, forKey: .epochs)
-        try c.encode(shuffle, forKey: .shuffle)
-        try c.encode(workers, forKey: .workers)
-        try c.encode(seed, forKey: .seed)
-        try c.encode(reduction, forKey: .reduction)
-        try c.encode(shardSize, forKey: .shardSize)
-        try c.encodeIfPresent(sampling, forKey: .sampling)
-        try c.encodeIfPresent(privacy, forKey: .privacy)
-        try c.encode(labelSmoothing, forKey: .labelSmoothing)
-        try c.encode(validationFraction, forKey: .validationFraction)
-        try c.encode(monitor, forKey: .monitor)
-        try c.encode(minDelta, forKey: .minDelta)
-        try c.encodeIfPresent(earlyStopping, forKey: .earlyStopping)
-        try c.encode(dropout, forKey: .dropout)
-        try c.encode(augmentation, forKey: .augmentation)
-        try c.encode(blockShuffle, forKey: .blockShuffle)
-        var declared = encoder.container(keyedBy: SettingKey.self)
-        for field in Self.fields { try field.encode(self, to: &declared) }
-    }
 }

@@ -128,17 +128,17 @@ extension FeatureStream: RowSource {
     /// A stream reads blocks of rows; an order that is not made of them would hold the whole split.
     public func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle, dataset: Dataset) throws(TrainingError) {
         guard sampling == .shuffle else {
-            throw .invalidSetting(.blockRows, value: "\(blocks.rows)",
+            throw .invalidSetting("shuffleBlocks", value: "\(blocks.rows)",
                                   reason: "dataset \(dataset.name) is streamed, and Poisson sampling reads samples one by one from all of it; train it in memory")
         }
         guard !shuffle || blocks.isActive else {
-            throw .invalidSetting(.blockRows, value: "0",
+            throw .invalidSetting("shuffleBlocks", value: "0",
                                   reason: "dataset \(dataset.name) is streamed, and a global shuffle reads rows at random from all of it; shuffle blocks of rows instead (e.g. 1024)")
         }
     }
 
     public func checkHoldOut(_ fraction: Double, of dataset: Dataset) throws(TrainingError) {
-        throw .invalidSetting(.validationFraction, value: "\(fraction)",
+        throw .invalidSetting("validationFraction", value: "\(fraction)",
                               reason: "\(dataset.name) is streamed, and a held-out part would be read at random; store the split in the file "
                                 + "(`backprop import … --validation-fraction`) and hold out none here (0)")
     }

@@ -15,7 +15,7 @@ extension Dataset {
     /// holds round(f·N) samples and each class is within one sample of its
     /// exact share. A pure function of (seed, f, the labels): the same on any
     /// machine and for any worker or rank count.
-    /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)` when
+    /// - Throws: `TrainingError.invalidSetting("validationFraction", …)` when
     ///   either part would be empty, or f is not in (0, 1).
     public func split(validationFraction fraction: Double, seed: UInt64) throws(TrainingError) -> (train: Dataset, validation: Dataset) {
         try source.checkHoldOut(fraction, of: self)
@@ -29,14 +29,14 @@ extension Dataset {
     /// the dataset's own validation split (nil: none): with a `fraction`
     /// > 0, that share held out (`split(validationFraction:seed:)`); else
     /// these rows and the stored split.
-    /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)` for a
+    /// - Throws: `TrainingError.invalidSetting("validationFraction", …)` for a
     ///   fraction given with a stored split (which would then choose
     ///   nothing), and `split`'s errors.
     public func validationParts(fraction: Double, seed: UInt64, stored: Dataset?) throws(TrainingError)
         -> (train: Dataset, validation: Dataset?) {
         guard fraction > 0 else { return (self, stored) }
         if let stored {
-            throw .invalidSetting(.validationFraction, value: "\(fraction)",
+            throw .invalidSetting("validationFraction", value: "\(fraction)",
                                   reason: "the data carries its own validation split (\(stored.name)); train with it (a fraction of 0) "
                                     + "or with a dataset without one")
         }
@@ -52,14 +52,14 @@ extension Dataset {
     ///   - count: the samples, N.
     ///   - fraction: f, in (0, 1).
     ///   - seed: keys the samples.
-    /// - Throws: `TrainingError.invalidSetting(.validationFraction, …)`, as `split` does.
+    /// - Throws: `TrainingError.invalidSetting("validationFraction", …)`, as `split` does.
     public static func validationRows(labels: [UInt8]?, count: Int, fraction: Double, seed: UInt64) throws(TrainingError) -> [Int] {
         guard fraction.isFinite, fraction > 0, fraction < 1 else {
-            throw .outOfDomain(.validationFraction, value: "\(fraction)", domain: .openUnit)
+            throw .outOfDomain("validationFraction", value: "\(fraction)", domain: .openUnit)
         }
         let held = Int((fraction * Double(count)).rounded())
         guard held >= 1, held < count else {
-            throw .invalidSetting(.validationFraction, value: "\(fraction)",
+            throw .invalidSetting("validationFraction", value: "\(fraction)",
                                   reason: "it holds out \(held) of the \(count) training samples; both parts must keep at least one")
         }
         let strata: [[Int]]

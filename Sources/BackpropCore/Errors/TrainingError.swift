@@ -20,7 +20,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// Real-valued targets with a loss other than sum-of-squares.
     case regressionNeedsSumOfSquares(dataset: String)
     /// A size, rate or count in the configuration lies outside its domain
-    /// (`TrainingConfiguration.domains`).
+    /// (`Declared.domain`).
     case outOfDomain(Setting, value: String, domain: SettingDomain)
     /// A setting that does not go with the others, or with the data, and why.
     case invalidSetting(Setting, value: String, reason: String)
@@ -43,59 +43,23 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The settings of a `TrainingConfiguration` an error can name. Core names
-    /// none of them by a flag: the command line passes its own names to
-    /// `description(naming:)`.
-    public enum Setting: Sendable, Hashable {
-        case layers, loss, learningRate, batchSize, epochs, workers, shardSize
-        case momentum, weightDecay, rmspropAlpha, learningRateDecay, initialAccumulator, beta1, beta2, epsilon
-        case scheduleShape, scheduleStepSize, scheduleGamma, warmupSteps, scheduleLength, minimumLearningRate
-        case clip, noise, delta, labelSmoothing, validationFraction, minDelta, patience, plateauFactor, plateauPatience
-        case dropout, inputDropout, augmentation, blockRows, shuffleWindow
-        /// A setting declared in `TrainingConfiguration.fields`, by its name.
-        case declared(String)
+    /// A setting an error names: a declared one by its name
+    /// (`TrainingConfiguration.settings`), or a quantity derived from them, in
+    /// words. Core names none by a flag: the command line passes its own names
+    /// to `description(naming:)`.
+    public struct Setting: Sendable, Hashable, ExpressibleByStringLiteral {
+        /// The declared setting's name ("batchSize").
+        public let name: String
+        private let derived: String?
+
+        /// The declared setting `name`.
+        public init(_ name: String) { (self.name, derived) = (name, nil) }
+        public init(stringLiteral name: String) { self.init(name) }
+        /// A quantity derived from declared settings, which no flag sets, in `words`.
+        public init(_ name: String, words: String) { (self.name, derived) = (name, words) }
 
         /// The setting in words, for messages that name no flag.
-        public var words: String {
-            switch self {
-            case .layers: return "layer sizes"
-            case .loss: return "loss"
-            case .learningRate: return "learning rate"
-            case .batchSize: return "batch size"
-            case .epochs: return "epochs"
-            case .workers: return "workers"
-            case .shardSize: return "shard size"
-            case .momentum: return "momentum"
-            case .weightDecay: return "weight decay"
-            case .rmspropAlpha: return "RMSprop alpha"
-            case .learningRateDecay: return "learning-rate decay"
-            case .initialAccumulator: return "initial accumulator"
-            case .beta1: return "beta1"
-            case .beta2: return "beta2"
-            case .epsilon: return "epsilon"
-            case .scheduleShape: return "learning-rate schedule"
-            case .scheduleStepSize: return "schedule step size"
-            case .scheduleGamma: return "schedule gamma"
-            case .warmupSteps: return "warm-up steps"
-            case .scheduleLength: return "the cosine schedule's length in steps (epochs × batches per epoch, or the steps)"
-            case .minimumLearningRate: return "minimum learning rate"
-            case .clip: return "clipping bound"
-            case .noise: return "noise multiplier"
-            case .delta: return "privacy delta"
-            case .labelSmoothing: return "label smoothing"
-            case .validationFraction: return "validation fraction"
-            case .minDelta: return "least improvement"
-            case .patience: return "early-stopping patience"
-            case .plateauFactor: return "plateau factor"
-            case .plateauPatience: return "plateau patience"
-            case .dropout: return "dropout"
-            case .inputDropout: return "input dropout"
-            case .augmentation: return "augmentation"
-            case .blockRows: return "shuffle block rows"
-            case .shuffleWindow: return "shuffle window"
-            case .declared(let name): return TrainingConfiguration.field(named: name)?.words ?? name
-            }
-        }
+        public var words: String { derived ?? TrainingConfiguration.setting(named: name)?.words ?? name }
     }
 
     /// The message in words, naming no flag.
@@ -109,7 +73,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .invalidLayers(let sizes):
             let list = sizes.map(String.init).joined(separator: ",")
-            return "layer list '\(list)' is invalid: give at least an input and an output width, each at least 1\(named(.layers, "784,256,128,10"))."
+            return "layer list '\(list)' is invalid: give at least an input and an output width, each at least 1\(named("layers", "784,256,128,10"))."
         case .tooManyParameters(let sizes, let limit):
             let list = sizes.map(String.init).joined(separator: ",")
             return "layer list '\(list)' has more than \(limit) parameters, the most a model may have (a checkpoint holds no more); make the layers narrower."
@@ -118,13 +82,13 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .softmaxHiddenActivation:
             return "softmax cannot be a hidden activation; use relu, leaky-relu, tanh, sigmoid or identity."
         case .inputWidthMismatch(let dataset, let features, let inputs):
-            return "dataset \(dataset) has \(features) features per sample but the network's first layer takes \(inputs); make the first layer width \(features)\(named(.layers))."
+            return "dataset \(dataset) has \(features) features per sample but the network's first layer takes \(inputs); make the first layer width \(features)\(named("layers"))."
         case .labelOutOfRange(let dataset, let index, let label, let outputs):
-            return "dataset \(dataset) has label \(label) at sample \(index), but the network has only \(outputs) outputs; make the last layer width at least \(label + 1)\(named(.layers))."
+            return "dataset \(dataset) has label \(label) at sample \(index), but the network has only \(outputs) outputs; make the last layer width at least \(label + 1)\(named("layers"))."
         case .targetWidthMismatch(let dataset, let targets, let outputs):
-            return "dataset \(dataset) has \(targets) target values per sample but the network has \(outputs) outputs; make the last layer width \(targets)\(named(.layers))."
+            return "dataset \(dataset) has \(targets) target values per sample but the network has \(outputs) outputs; make the last layer width \(targets)\(named("layers"))."
         case .regressionNeedsSumOfSquares(let dataset):
-            return "dataset \(dataset) has real-valued (regression) targets; train it with the sum-of-squares loss\(named(.loss, "sum-of-squares")) (cross-entropy needs class labels)."
+            return "dataset \(dataset) has real-valued (regression) targets; train it with the sum-of-squares loss\(named("loss", "sum-of-squares")) (cross-entropy needs class labels)."
         case .outOfDomain(let setting, let value, let domain):
             // "--momentum: 1.5 is not a number in [0, 1)", or in words where no flag names it.
             return "\(name(setting) ?? setting.words): \(value) is not \(domain.description)\(domain.float32Note(value))."
@@ -134,11 +98,11 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "\(named) is invalid: \(reason)."
         case .diverged(let step, let loss, let checkpoint):
             let last = checkpoint.map { " The last checkpoint written is \($0)." } ?? " No checkpoint was written before it."
-            return "training diverged at step \(step): the loss is \(loss).\(last) Try a smaller learning rate\(named(.learningRate))."
+            return "training diverged at step \(step): the loss is \(loss).\(last) Try a smaller learning rate\(named("learningRate"))."
         case .nonFiniteParameters(let step, let checkpoint):
             let last = checkpoint.map { " The last checkpoint written is \($0)." } ?? " No checkpoint was written before it."
             return "training diverged by step \(step): a parameter is no longer finite (a gradient overflowed; are the inputs "
-                + "of a sensible size?).\(last) Try a smaller learning rate\(named(.learningRate))."
+                + "of a sensible size?).\(last) Try a smaller learning rate\(named("learningRate"))."
         case .dataUnreadable(let dataset, let rows, let reason):
             return "dataset \(dataset): rows \(rows.lowerBound) … \(rows.upperBound - 1) could not be read while streaming: \(reason)"
         }

@@ -59,6 +59,42 @@ public enum Loss: String, CaseIterable, Sendable, Codable {
     }
 }
 
+// MARK: - Class weights
+
+extension Loss {
+    /// Class-weighted cross-entropy (Keras' `class_weight`; PyTorch's
+    /// `CrossEntropyLoss(weight=)` summed): E^n = −Σ_k w_k t_k ln y_k with
+    /// y = softmax(a), which for a one-hot t of class c is w_c · CE. With
+    /// ∂ln y_j/∂a_k = [j = k] − y_k, ∂E^n/∂a_k = Σ_j w_j t_j (y_k − [j = k]), so
+    ///
+    ///     δ_k = y_k Σ_j w_j t_j − w_k t_k,
+    ///
+    /// which is w_c (y_k − t_k) for a one-hot target and y_k − t_k when every w is 1.
+    /// Leaves y in `a`, writes δ into `delta`, and returns Σ_n E^n over the rows.
+    ///
+    /// a, targets t, delta: [rows, width], row-major; w: [width].
+    static func classWeightedErrors<T: NetworkScalar>(
+        _ a: UnsafeMutablePointer<T>, targets t: UnsafePointer<T>, weights w: [T],
+        rows: Int, width: Int, delta: UnsafeMutablePointer<T>
+    ) -> T {
+        var errorSum: T = 0
+        for n in 0..<rows {
+            let row = a + n * width, target = t + n * width, d = delta + n * width
+            let lse = logSumExp(row, width: width)
+            var weight: T = 0  // Σ_j w_j t_j
+            for k in 0..<width {
+                weight += w[k] * target[k]
+                errorSum += w[k] * target[k] * (lse - row[k])
+            }
+            for k in 0..<width {
+                row[k] = T.exp(row[k] - lse)
+                d[k] = row[k] * weight - w[k] * target[k]
+            }
+        }
+        return errorSum
+    }
+}
+
 // MARK: - Label smoothing
 
 extension Loss {

@@ -79,12 +79,12 @@ public final class Trainer {
         try configuration.checkActs(sampleCount: dataset.count)
         try dataset.validate(for: network)
         if let α = configuration.distillAlpha, dataset.teacher == nil {
-            throw .invalidSetting(.declared("distillAlpha"), value: "\(α)",
+            throw .invalidSetting("distillAlpha", value: "\(α)",
                                   reason: "dataset \(dataset.name) comes with no teacher's probabilities to distil from")
         }
         // A teacher of views labels the images the student sees: each must be one of them.
         if dataset.teacher != nil, dataset.teacherViews.isActive, !dataset.teacherViews.covers(configuration.augmentation) {
-            throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
+            throw .invalidSetting("augment", value: configuration.augmentation.description,
                                   reason: "the teacher of dataset \(dataset.name) has probabilities of the views of \(dataset.teacherViews) only; "
                                     + "augment within them")
         }
@@ -104,14 +104,14 @@ public final class Trainer {
                                  blocks: configuration.blockShuffle, dataset: dataset)
         if configuration.augmentation.isActive {
             guard let shape = dataset.imageShape, shape.featureCount == dataset.featureCount else {
-                throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
+                throw .invalidSetting("augment", value: configuration.augmentation.description,
                                       reason: dataset.imageShape.map { "dataset \(dataset.name) records images of \($0), not of its \(dataset.featureCount) features" }
                                         ?? "dataset \(dataset.name) records no image shape, which augmentation needs")
             }
             // A shift as long as the image in both directions moves every pixel out (a blank image) on the longest draws.
             let side = max(shape.height, shape.width)
             guard configuration.augmentation.shift < side else {
-                throw .invalidSetting(.augmentation, value: configuration.augmentation.description,
+                throw .invalidSetting("augment", value: configuration.augmentation.description,
                                       reason: "a shift of \(configuration.augmentation.shift) pixels moves all of an image of \(shape) out of view; "
                                         + "it must be less than \(side), its longer side")
             }
@@ -121,7 +121,8 @@ public final class Trainer {
         trainingStep = TrainingStep(network: network, batchSize: batchCapacity,
                                     shardSize: configuration.shardSize, workerCount: configuration.workers,
                                     kernel: kernel, labelSmoothing: Float(configuration.labelSmoothing),
-                                    distillation: configuration.distillation, regularization: regularization)
+                                    distillation: configuration.distillation, classWeights: configuration.classWeights?.map(Float.init),
+                                    regularization: regularization)
         distributed = group.flatMap { $0.count > 1 ? $0 : nil }.map {
             DistributedStep(group: $0, parameterCount: network.parameterCount, shardSize: configuration.shardSize,
                             batchCapacity: batchCapacity)
@@ -279,7 +280,7 @@ public final class Trainer {
         trainingStep = TrainingStep(network: network, batchSize: capacity, shardSize: configuration.shardSize,
                                     workerCount: configuration.workers, kernel: trainingStep.kernel,
                                     labelSmoothing: trainingStep.labelSmoothing, distillation: trainingStep.distillation,
-                                    regularization: trainingStep.regularization)
+                                    classWeights: trainingStep.classWeights, regularization: trainingStep.regularization)
         if let group = distributed?.group {
             distributed = DistributedStep(group: group, parameterCount: network.parameterCount,
                                           shardSize: configuration.shardSize, batchCapacity: capacity)

@@ -35,7 +35,7 @@ public final class TrainingLoop {
     /// - Parameters:
     ///   - trainer: the run, fresh or restored from a checkpoint.
     ///   - validation: the split that chooses; needed by early stopping and the plateau schedule.
-    /// - Throws: `TrainingError.invalidSetting(.patience or .scheduleShape, …)`
+    /// - Throws: `TrainingError.invalidSetting("earlyStopping" or "lrSchedule", …)`
     ///   when early stopping or a plateau schedule has no validation split to watch.
     public init(trainer: Trainer, validation: Dataset?) throws(TrainingError) {
         try Self.check(trainer.configuration, hasValidation: validation != nil)
@@ -53,14 +53,14 @@ public final class TrainingLoop {
     /// Refuses a configuration that watches a validation split (early
     /// stopping, a plateau schedule) for a run without one: the loop's rule,
     /// which a caller may check before it reads or writes anything.
-    /// - Throws: `TrainingError.invalidSetting(.patience or .scheduleShape, …)`.
+    /// - Throws: `TrainingError.invalidSetting("earlyStopping" or "lrSchedule", …)`.
     public static func check(_ configuration: TrainingConfiguration, hasValidation: Bool) throws(TrainingError) {
         guard !hasValidation else { return }
         if let stopping = configuration.earlyStopping {
-            throw .invalidSetting(.patience, value: "\(stopping.patience)", reason: "early stopping watches a validation split, and none was given")
+            throw .invalidSetting("earlyStopping", value: "\(stopping.patience)", reason: "early stopping watches a validation split, and none was given")
         }
         if case .plateau = configuration.schedule.shape {
-            throw .invalidSetting(.scheduleShape, value: "plateau", reason: "a plateau schedule watches a validation split, and none was given")
+            throw .invalidSetting("lrSchedule", value: "plateau", reason: "a plateau schedule watches a validation split, and none was given")
         }
     }
 

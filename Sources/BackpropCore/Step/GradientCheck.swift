@@ -37,16 +37,18 @@ public func checkGradients(
 ///   - dataset: the batch: every sample of it, in order.
 ///   - labelSmoothing: ε of the smoothed targets (cross-entropy), or 0.
 ///   - distillation: the teacher's weight and temperature (the dataset's `teacher`), or nil.
+///   - classWeights: w_k of class-weighted cross-entropy, or nil.
 ///   - regularization: dropout and augmentation, keyed by its seed.
 ///   - key: the step and epoch the masks and draws are keyed by.
 ///   - h: the step of the differences.
 /// - Returns: one result per weight and bias tensor, layer by layer.
 public func checkStepGradients(
     of network: Network<Double>, dataset: Dataset, labelSmoothing: Double = 0, distillation: Distillation? = nil,
-    regularization: KeyedRegularization = KeyedRegularization(), key: StepKey = StepKey(step: 1), step h: Double = 1e-5
+    classWeights: [Double]? = nil, regularization: KeyedRegularization = KeyedRegularization(), key: StepKey = StepKey(step: 1), step h: Double = 1e-5
 ) -> [GradientCheckResult] {
     let engine = TrainingStep(network: network, batchSize: dataset.count, shardSize: 2, workerCount: 1, kernel: .portable,
-                              labelSmoothing: labelSmoothing, distillation: distillation, regularization: regularization)
+                              labelSmoothing: labelSmoothing, distillation: distillation, classWeights: classWeights,
+                              regularization: regularization)
     let indices = (0..<dataset.count).map(Int32.init)
     var optimizer = OptimizerSettings(kind: .sgd).makeOptimizer(parameterCount: network.parameterCount, scalar: Double.self)
     /// E of one step at parameters `w`, which a learning rate of 0 leaves as they are.

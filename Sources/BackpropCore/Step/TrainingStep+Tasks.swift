@@ -50,6 +50,12 @@ extension TrainingStep {
                 weight: T(distillation.weight), temperature: T(distillation.temperature), delta: buffers.delta[L] + r.lowerBound * width)
             return
         }
+        if let classWeights {
+            buffers.errorSums[s] = Loss.classWeightedErrors(
+                buffers.z[L] + r.lowerBound * width, targets: buffers.targets + r.lowerBound * width, weights: classWeights,
+                rows: r.count, width: width, delta: buffers.delta[L] + r.lowerBound * width)
+            return
+        }
         buffers.errorSums[s] = loss.outputErrors(
             buffers.z[L] + r.lowerBound * width, targets: buffers.targets + r.lowerBound * width, rows: r.count,
             width: width, outputActivation: layers[L - 1].activation, delta: buffers.delta[L] + r.lowerBound * width)

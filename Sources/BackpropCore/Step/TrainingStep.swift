@@ -30,6 +30,8 @@ public final class TrainingStep<T: NetworkScalar> {
     public let labelSmoothing: T
     /// Training on a teacher's probabilities as well (`Distillation`); nil: the targets alone.
     public let distillation: Distillation?
+    /// w_k of class-weighted cross-entropy (`Loss.classWeightedErrors`); nil: every class weighs 1.
+    public let classWeights: [T]?
     /// Dropout's masks and the images' augmentation, keyed by a seed.
     public let regularization: KeyedRegularization
     let masks: DropoutMasks<T>?
@@ -62,23 +64,28 @@ public final class TrainingStep<T: NetworkScalar> {
     /// wᵀ is taken from `network`'s parameters now and kept current by the
     /// steps (a caller that changes the parameters otherwise must make a new one).
     public convenience init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic,
-                labelSmoothing: T = 0, distillation: Distillation? = nil, regularization: KeyedRegularization = KeyedRegularization()) {
+                labelSmoothing: T = 0, distillation: Distillation? = nil, classWeights: [T]? = nil,
+                regularization: KeyedRegularization = KeyedRegularization()) {
         self.init(network: network, batchSize: batchSize, shardSize: shardSize, workerCount: workerCount, kernel: kernel,
-                  labelSmoothing: labelSmoothing, distillation: distillation, regularization: regularization, regionThreads: nil)
+                  labelSmoothing: labelSmoothing, distillation: distillation, classWeights: classWeights, regularization: regularization,
+                  regionThreads: nil)
     }
 
     /// The step of the public initializer, whose team's region starts only
     /// `regionThreads` of workers 1..<W when given (`Team`; tests).
     init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel,
-         labelSmoothing: T, distillation: Distillation?, regularization: KeyedRegularization, regionThreads: Int?) {
+         labelSmoothing: T, distillation: Distillation?, classWeights: [T]? = nil, regularization: KeyedRegularization, regionThreads: Int?) {
         precondition(batchSize > 0 && shardSize > 0 && workerCount > 0,
                      "batch \(batchSize), shard \(shardSize), workers \(workerCount) must be positive")
         precondition(labelSmoothing == 0 || (network.loss == .crossEntropy && labelSmoothing > 0 && labelSmoothing < 1),
                      "label smoothing \(labelSmoothing) needs cross-entropy and ε in (0, 1)")
         precondition(distillation.map { network.loss == .crossEntropy && $0.weight > 0 && $0.weight <= 1 && $0.temperature > 0 } ?? true,
                      "distillation \(String(describing: distillation)) needs cross-entropy, α in (0, 1] and T > 0")
+        precondition(classWeights.map { network.loss == .crossEntropy && $0.count == network.outputCount && distillation == nil } ?? true,
+                     "class weights need cross-entropy, one weight per output and no distillation")
         self.labelSmoothing = labelSmoothing
         self.distillation = distillation
+        self.classWeights = classWeights
         self.regularization = regularization
         masks = DropoutMasks(regularization.dropout, layerCount: network.layers.count, seed: regularization.seed)
         precondition(masks == nil || network.layers.dropLast().allSatisfy { Dropout.allows($0.activation) }
