@@ -15,12 +15,20 @@ struct Bench: ParsableCommand {
         alone (the ceiling), for every worker count in turn, so that all see the same machine \
         state; the fraction of the ceiling and the speed-up are medians of per-repetition \
         ratios. The default \
-        is the reference workload: \(fresh.summary), fp32, on synthetic data of Fashion-MNIST's \
-        shape (--data for a real dataset). The learning rate is constant at \(Bench.learningRate.shown)         (throughput does not depend on it; a small one keeps a run on random labels finite).
+        is the reference workload at a constant learning rate: \(Bench.workload.summary), fp32, on synthetic \
+        data of Fashion-MNIST's shape (--data for a real dataset). Throughput does not depend on the \
+        learning rate; a small one keeps a run on random labels finite.
         """)
 
     /// η of every measured step.
     static let learningRate = 0.01
+
+    /// The reference workload as bench runs it: a fresh run's settings, at `learningRate`.
+    static var workload: TrainingConfiguration {
+        var configuration = fresh
+        configuration.schedule = LearningRateSchedule(base: learningRate)
+        return configuration
+    }
 
     @OptionGroup(title: "Model") var model: ModelOptions
     @OptionGroup(title: "Optimizer") var optimizerOptions: OptimizerOptions

@@ -26,7 +26,7 @@ enum OptionTable {
     /// The options of `command`, in the order of its help.
     static func rows(of command: any ParsableCommand.Type) -> [OptionRow] {
         properties(of: command.init()).compactMap { property, argument in
-            let key = Settings.declared.first { $0.declaration?.name == property }?.key ?? Settings.kebab(property)
+            let key = String(Settings.flag(ofProperty: property).dropFirst(2))
             switch argument {
             case .positional: return nil
             case .flag: return OptionRow(key: key, property: property, type: .boolean)

@@ -134,9 +134,8 @@ func refuseOutOfDomain(in command: any ParsableArguments) throws {
         if let group = child.value as? any NestedArguments {
             try refuseOutOfDomain(in: group.arguments)
         } else if let label = child.label, let option = child.value as? any ParsedNumbers {
-            let declared = Settings.declared.first { $0.declaration?.name == String(label.dropFirst()) }
-            let flag = declared?.flag ?? "--" + Settings.kebab(String(label.dropFirst()))
-            let domain = declared?.domain
+            let flag = Settings.flag(ofProperty: String(label.dropFirst()))
+            let domain = Settings.all.first { $0.flag == flag }?.domain
             for value in option.numbers {
                 if let real = value as? Double, !real.isFinite {
                     throw ValidationError("\(flag): \(real) is not \(domain?.description ?? "a finite number").")
@@ -272,7 +271,7 @@ struct WorkerOptions: ConfigurationOptions {
     var count: Int { workers ?? Self.defaultCount }
 
     func validate() throws {
-        if let workers { try requireDomain(Settings["workers"].flag, workers, Settings["workers"].domain ?? .any) }
+        try refuseOutOfDomain(in: self)
     }
 
 }
@@ -280,12 +279,12 @@ struct WorkerOptions: ConfigurationOptions {
 /// The matrix kernel's path (train, bench): every path gives the same bits.
 struct KernelOptions: ParsableArguments {
     @Option(name: Settings.kernel.name, help: Settings.kernel.help)
-    var kernel: KernelChoice = .auto
+    var kernel: KernelChoice?
 
     func validate() throws { _ = try resolved() }
 
     /// The path to run (`KernelChoice.resolved`).
-    func resolved() throws -> Kernel { try kernel.resolved() }
+    func resolved() throws -> Kernel { try (kernel ?? .auto).resolved() }
 }
 
 // MARK: - Data
@@ -351,7 +350,10 @@ struct ValidationOptions: ConfigurationOptions {
     @Option(name: Settings["validationFraction"].name, help: Settings["validationFraction"].help)
     var validationFraction: Double?
     @Option(name: Settings.reportTest.name, help: Settings.reportTest.help)
-    var reportTest: TestReport = .end
+    var reportTest: TestReport?
+
+    /// When the test split is read: as given, else at the end.
+    var testReport: TestReport { reportTest ?? .end }
     @Option(name: Settings["monitor"].name, help: Settings["monitor"].help)
     var monitor: Monitor?
     @Option(name: Settings["minDelta"].name, help: Settings["minDelta"].help)

@@ -47,7 +47,7 @@ struct RunSetup {
         // The data, and the teacher's probabilities beside /train's rows (into whichever part the split puts each).
         let given = command.givenSettings.applied(to: base)
         let (whole, stored, test, classNames) = try contents
-            ?? Self.read(dataPath, streaming: command.streaming, readsTest: command.validation.reportTest != .none)
+            ?? Self.read(dataPath, streaming: command.streaming, readsTest: command.validation.testReport != .none)
         teacherPath = command.distillation.teacher ?? resumed?.checkpoint.teacherPath
         let teacher = try Self.teacher(at: teacherPath, for: whole, dataPath: dataPath, settings: given)
         var taught = whole

@@ -44,13 +44,15 @@ struct Setting: Sendable {
     var record: @Sendable (RecordedRun) -> (any Sendable)? = { _ in nil }
     /// Core's declaration, for a setting of a run's configuration.
     var declaration: Declared<TrainingConfiguration>? = nil
+    /// The numbers a setting of the command line alone takes (Core's declare their own).
+    var numbers: SettingDomain? = nil
     /// The settings table's section of a declared setting (the others are placed by `Settings.sections`).
     var section: String? { declaration?.section }
 
     var flag: String { "--" + key }
 
-    /// The numbers it takes, as Core declares them; nil for none (or any).
-    var domain: SettingDomain? { declaration.flatMap { $0.domain == .any ? nil : $0.domain } }
+    /// The numbers it takes (as Core declares them, for a setting of a run's configuration); nil for none (or any).
+    var domain: SettingDomain? { declaration.map { $0.domain == .any ? nil : $0.domain } ?? numbers }
 
     /// The option's help: the summary and the default.
     var help: ArgumentHelp { ArgumentHelp(summary + (defaultValue.map { " (default: \($0))" } ?? "")) }
@@ -106,7 +108,7 @@ enum Settings {
 
     // MARK: DP-SGD
     static let dpEpsilon = Setting(key: "dp-epsilon", summary: "DP-SGD: pick σ so that the planned steps spend this ε (instead of --dp-noise).",
-                                   rule: .fixed)
+                                   rule: .fixed, numbers: .positive)
 
     static let kernel = Setting(key: "kernel", summary: "Matrix kernel path; all give the same bits (auto: BACKPROP_KERNEL, else the fastest this CPU runs).",
                                 defaultValue: KernelChoice.auto.rawValue, rule: .free)
@@ -116,7 +118,8 @@ enum Settings {
                                 rule: .free)
     static let output = Setting(key: "output", summary: "Where to write the final model.", defaultValue: "<run-dir>/model.h5", rule: .free)
     static let checkpointEvery = Setting(key: "checkpoint-every", summary: "Also write a checkpoint every N optimizer steps (0: off).",
-                                         defaultValue: "\(CheckpointPolicy().everySteps)", rule: .free, record: { $0.policy.everySteps })
+                                         defaultValue: "\(CheckpointPolicy().everySteps)", rule: .free, record: { $0.policy.everySteps },
+                                         numbers: .atLeast(0))
     static let checkpointEveryEpoch = Setting(key: "checkpoint-every-epoch", summary: "Write a checkpoint after every epoch (--no-checkpoint-every-epoch: not).",
                                               defaultValue: CheckpointPolicy().everyEpoch ? "--checkpoint-every-epoch" : "--no-checkpoint-every-epoch", rule: .free, record: { $0.policy.everyEpoch })
     static let checkpointInterval = Setting(key: "checkpoint-interval",
@@ -124,7 +127,7 @@ enum Settings {
                                             rule: .free, record: { $0.policy.interval })
     static let keep = Setting(key: "keep", summary: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).",
                               defaultValue: "\(CheckpointPolicy().keep)",
-                              rule: .free, record: { $0.policy.keep })
+                              rule: .free, record: { $0.policy.keep }, numbers: .atLeast(1))
 
     // MARK: Starting and resuming
     static let config = Setting(key: "config",
@@ -139,7 +142,7 @@ enum Settings {
     static let verbose = Setting(key: "verbose", summary: "Print the kernel path and the start-up time.", rule: .free)
     static let quiet = Setting(key: "quiet", summary: "Print only the final line (and errors).", rule: .free)
     static let logEvery = Setting(key: "log-every", summary: "Also log every N steps: a line when output is not a terminal, and the step's loss in the TensorBoard events (0: per epoch only).",
-                                  defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free)
+                                  defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free, numbers: .atLeast(0))
     static let logGradNorms = Setting(key: "log-grad-norms",
                                       summary: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).", rule: .free)
     static let printConfig = Setting(key: "print-config",
@@ -168,6 +171,11 @@ enum Settings {
             preconditionFailure("\(name) is not in TrainingConfiguration.settings")
         }
         return setting
+    }
+
+    /// The flag of an option whose property is `property`: the declared setting's of that name, else the name in kebab case.
+    static func flag(ofProperty property: String) -> String {
+        declared.first { $0.declaration?.name == property }?.flag ?? "--" + kebab(property)
     }
 
     /// `name` in kebab case: "weightDecay", "weight-decay".

@@ -68,9 +68,9 @@ struct Train: ParsableCommand {
     @Flag(name: Settings.quiet.name, help: Settings.quiet.help)
     var quiet = false
     @Option(name: Settings.logEvery.name, help: Settings.logEvery.help)
-    var logEvery = ProgressReporter.defaultLogEvery
+    var logEvery: Int?
     @Flag(name: Settings.tensorboard.name, inversion: .prefixedNo, help: Settings.tensorboard.help)
-    var tensorboard = true
+    var tensorboard: Bool?
     @Flag(name: Settings.logGradNorms.name, help: Settings.logGradNorms.help)
     var logGradNorms = false
     @Flag(name: Settings.logNoiseScale.name, help: Settings.logNoiseScale.help)
@@ -79,9 +79,6 @@ struct Train: ParsableCommand {
     func validate() throws {
         try refuseOutOfDomain(in: self)
         if quiet && verbose { throw ValidationError("--quiet and --verbose contradict each other; give one.") }
-        try requireDomain(Settings.logEvery.flag, logEvery, .atLeast(0))
-        if let checkpointEvery { try requireDomain(Settings.checkpointEvery.flag, checkpointEvery, .atLeast(0)) }
-        if let keep { try requireDomain(Settings.keep.flag, keep, .atLeast(1)) }
         if let checkpointInterval, !checkpointInterval.isDuration {
             throw ValidationError("\(Settings.checkpointInterval.flag): \(checkpointInterval.text) is not a duration > 0 (seconds, or a number with s, m or h).")
         }
@@ -182,18 +179,18 @@ struct Train: ParsableCommand {
     private func trainingRun(_ setup: RunSetup, in directory: RunDirectory, continuing: Bool, job: Job) throws -> TrainingRun {
         let verbosity: Verbosity = !job.isWriter ? .silent : quiet ? .quiet : verbose ? .verbose : .normal
         // mpirun gives ranks a pseudo-terminal even when its own output is a pipe: plain lines in a job.
-        let progress = ProgressReporter(verbosity: verbosity, logEvery: logEvery, isTerminal: job.mpi == nil && isatty(STDOUT_FILENO) == 1)
+        let progress = ProgressReporter(verbosity: verbosity, logEvery: logEvery ?? ProgressReporter.defaultLogEvery, isTerminal: job.mpi == nil && isatty(STDOUT_FILENO) == 1)
         let run = try TrainingRun(trainer: setup.trainer, validation: setup.validation, test: setup.test, dataPath: setup.dataPath,
                                   fingerprint: setup.fingerprint, directory: directory, policy: setup.policy,
                                   output: output ?? directory.modelPath, progress: progress, writes: job.isWriter,
                                   resumedFrom: setup.resumed?.path)
         run.classNames = setup.classNames
         run.teacherPath = setup.teacherPath
-        run.testReport = validation.reportTest
+        run.testReport = validation.testReport
         run.freeSettings = freeSettings
         // A resume into another directory carries the epoch log of the run it branches from.
         if let (_, path) = setup.resumed, !continuing { run.earlierMetrics = RunDirectory(RunFiles.runDirectory(of: path)).metricsPath }
-        (run.writesEvents, run.logEvery) = (tensorboard, logEvery)
+        (run.writesEvents, run.logEvery) = (tensorboard ?? true, logEvery ?? ProgressReporter.defaultLogEvery)
         return run
     }
 }

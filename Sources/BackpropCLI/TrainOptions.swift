@@ -40,7 +40,6 @@ struct PrivacyOptions: ConfigurationOptions {
     func validate() throws {
         try refuseOutOfDomain(in: self)
         if dpNoise != nil && dpEpsilon != nil { throw ValidationError("--dp-noise and --dp-epsilon both set σ; give one.") }
-        if let dpEpsilon { try requireDomain(Settings.dpEpsilon.flag, dpEpsilon, .positive) }
     }
 
     /// The DP-SGD flags given, with their values, in the order of the help.

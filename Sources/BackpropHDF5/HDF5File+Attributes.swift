@@ -76,7 +76,7 @@ extension HDF5File {
         return value
     }
 
-    /// Reads a scalar string attribute, fixed- or variable-length.
+    /// Reads a scalar fixed-length string attribute; a variable-length one is refused unread (below).
     public func stringAttribute(_ name: String, of object: String = "/") throws(StorageError) -> String {
         let attribute = try openAttribute(name, of: object)
         let label = "attribute '\(name)' of \(object)"

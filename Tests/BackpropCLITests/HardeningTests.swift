@@ -249,3 +249,44 @@ struct HardeningTests {
         #expect(RunDirectory.metricsRow(record, task: .classification, extras: ["epsilon"]) == "1,4,nan,,,2.0,inf,-inf,1.0,1.0,inf")
     }
 }
+
+/// Issue 54, class 10 (the other way): a dataset written with h5py as docs/file-formats.md lays it out.
+struct H5pyDatasetTests {
+    let directory = temporaryDirectory("h5py-dataset")
+    let executable = backpropExecutable()
+
+    /// Writes a 40-sample dataset with h5py, its string attributes as `strings` makes them.
+    func write(_ name: String, strings: String) throws -> String {
+        let script = """
+        import sys, h5py, numpy as np
+        S = \(strings)
+        rng = np.random.default_rng(0)
+        with h5py.File(sys.argv[1], "w") as f:
+            f.attrs["format"] = S("backprop-dataset"); f.attrs["name"] = S("h5py"); f.attrs["source"] = S("a test")
+            for split, n in (("train", 40), ("test", 20)):
+                x = f.create_dataset(split + "/x", data=rng.integers(0, 256, (n, 12), dtype=np.uint8))
+                x.attrs["scale"] = np.float32(1 / 255)
+                f.create_dataset(split + "/y", data=(np.arange(n) % 3).astype(np.uint8))
+        """
+        let made = try run("/usr/bin/python3", ["-c", script, name], in: directory)
+        try #require(made.status == 0, "\(made.standardError)")
+        return name
+    }
+
+    @Test("fixed-length strings (np.bytes_) train; h5py's default variable-length strings are refused unread, by name, with the fix, in one line")
+    func strings() throws {
+        let fixed = try write("fixed.h5", strings: "np.bytes_")
+        let trained = try run(executable, ["train", "--data", fixed, "--layers", "12,3", "--epochs", "1", "--run-dir", "r"], in: directory)
+        #expect(trained.status == 0, "\(trained.standardError)")
+        let variable = try write("variable.h5", strings: "str")
+        let refused = try run(executable, ["train", "--data", variable, "--layers", "12,3", "--epochs", "1", "--run-dir", "refused"], in: directory)
+        #expect(refused.status != 0 && refused.standardError.split(separator: "\n").count == 1
+                && refused.standardError.contains("variable.h5") && refused.standardError.contains("variable-length string")
+                && refused.standardError.contains("numpy.bytes_"), "\(refused.standardError)")
+        // inspect lists the file, shows no such string, and calls it invalid for the same reason.
+        let inspected = try run(executable, ["inspect", variable], in: directory)
+        #expect(inspected.status != 0 && inspected.standardOutput.contains("invalid: variable.h5: attribute 'format' of / holds a variable-length string"),
+                "\(inspected.standardOutput)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/refused"))
+    }
+}

@@ -3,8 +3,8 @@ import BackpropTestSupport
 import Foundation
 import Testing
 
-/// The settings' descriptors (Sources/BackpropCLI/Settings.swift) are the one
-/// table of train's flags: what `--help` declares, what docs/options.md shows,
+/// The settings' declarations (TrainingConfiguration.settings, and the command
+/// line's own in Sources/BackpropCLI/Settings.swift) are the one table of train's flags: what `--help` declares, what docs/options.md shows,
 /// and what a run's config.json records.
 struct SettingsTests {
     let directory = temporaryDirectory("settings")
@@ -16,6 +16,18 @@ struct SettingsTests {
         let table = try run(executable, ["settings"], in: directory).standardOutput
         return table.split(separator: "\n").compactMap { line in
             line.hasPrefix("| `--") ? String(line.dropFirst(3).prefix { $0 != "`" }) : nil
+        }
+    }
+
+    @Test("no command's help shows an option's default twice (ours in the help text, and the parser's for a property with a value)")
+    func defaultsOnce() throws {
+        let commands = ["train", "evaluate", "predict", "export", "inspect", "bench", "sweep", "ensemble", "teach", "rechunk", "generate",
+                        "privacy", "curves", "settings", "gradient-check", "job", "import fashion-mnist", "import csv", "import npy", "import idx"]
+        for command in commands {
+            let help = try run(executable, command.split(separator: " ").map(String.init) + ["--help"], in: directory)
+            #expect(help.status == 0, "\(command): \(help.standardError)")
+            let text = help.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.firstMatch(of: /\(default: [^)]*\) \(default:/) == nil, "\(command) --help: \(text)")
         }
     }
 
