@@ -99,6 +99,30 @@ struct RunSetup {
         }
     }
 
+    /// The refusal of a resume whose inputs are not the run's, naming the one
+    /// that changed: the teacher, when its own fingerprint (recorded since 0.11)
+    /// differs from the run's; else the dataset (or either, for a checkpoint
+    /// that predates the teacher's fingerprint).
+    private static func changedInput(of checkpoint: Checkpoint, at path: String, fingerprint: String, train: Dataset, dataPath: String,
+                                     command: Train) -> ValidationError {
+        let data = "\(command.dataOptions.data == nil ? "dataset" : "--data") \(dataPath)"
+        if let teacherPath = checkpoint.teacherPath ?? command.distillation.teacher {
+            let teacher = "\(command.distillation.teacher == nil ? "teacher" : "--teacher") \(teacherPath)"
+            switch (checkpoint.teacherFingerprint, train.teacherFingerprint) {
+            case (let recorded?, let found?) where recorded != found:
+                return ValidationError("\(teacher) is not the teacher checkpoint \(path) distilled from (its fingerprint is '\(found)', "
+                                       + "the checkpoint's '\(recorded)').")
+            case (nil, _):
+                return ValidationError("\(data) or \(teacher) is not what checkpoint \(path) was trained on (their fingerprint is "
+                                       + "'\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")
+            default:
+                break
+            }
+        }
+        return ValidationError("\(data) is not the data checkpoint \(path) was trained on (its fingerprint is '\(fingerprint)', "
+                               + "the checkpoint's '\(checkpoint.dataFingerprint)').")
+    }
+
     /// A fresh trainer, or the resumed run's, restored where it stopped once
     /// its data is found to be the data it trained on.
     private static func trainer(_ configuration: TrainingConfiguration, train: Dataset, validation: Dataset?,
@@ -114,8 +138,7 @@ struct RunSetup {
         try train.verifyFingerprint()
         try validation?.verifyFingerprint()
         guard checkpoint.dataFingerprint == fingerprint else {
-            throw ValidationError("\(command.dataOptions.data == nil ? "dataset" : "--data") \(dataPath) is not the data checkpoint \(path) "
-                                  + "was trained on (its fingerprint is '\(fingerprint)', the checkpoint's '\(checkpoint.dataFingerprint)').")
+            throw changedInput(of: checkpoint, at: path, fingerprint: fingerprint, train: train, dataPath: dataPath, command: command)
         }
         let trainer = try Settings.namingFlags {
             try Trainer(configuration: configuration, dataset: train, network: checkpoint.trainedNetwork, kernel: kernel, group: job.group)

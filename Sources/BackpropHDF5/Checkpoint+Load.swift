@@ -33,6 +33,7 @@ extension Checkpoint {
                                     dataFingerprint: try S.dataFingerprint.read(from: file), task: task)
         checkpoint.classNames = try ClassNames.read(from: file, object: "/data")
         checkpoint.teacherPath = try S.teacherPath.readIfPresent(from: file)
+        checkpoint.teacherFingerprint = try S.teacherFingerprint.readIfPresent(from: file)
         (checkpoint.average, checkpoint.trainedParameters) = try readAverage(file, of: network, configuration: configuration, at: position)
         if let names = checkpoint.classNames, task == .classification, names.count != network.outputCount {
             throw .invalidContent(path: file.path, object: S.classNames.described(),

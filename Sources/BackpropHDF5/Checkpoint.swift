@@ -36,6 +36,8 @@ public struct Checkpoint: Sendable {
     public var classNames: [String]? = nil
     /// The teacher file the run distils from (`TeacherFile`), recorded for resume; nil when it distils from none.
     public var teacherPath: String? = nil
+    /// The teacher's own fingerprint (`Dataset.teacherFingerprint`); nil without one, or in a checkpoint that predates it.
+    public var teacherFingerprint: String? = nil
     /// The run's average of the parameters (`WeightAverage`), when it keeps
     /// one: then `network` (what evaluate, predict and export read) holds the
     /// average once it has begun, and the trained parameters are kept beside it.
@@ -102,6 +104,7 @@ public struct Checkpoint: Sendable {
                   position: trainer.position, order: trainer.order, history: trainer.history,
                   dataPath: dataPath, dataFingerprint: dataFingerprint, task: trainer.dataset.task)
         self.classNames = classNames
+        teacherFingerprint = trainer.dataset.teacherFingerprint
         average = trainer.average
         if trainer.average?.isActive == true { trainedParameters = trainer.network.parameters }
     }
@@ -140,6 +143,7 @@ public struct Checkpoint: Sendable {
             try S.metric.write(task.metricName, to: file)
             try ClassNames.write(classNames, to: file, object: "/data")
             if let teacherPath { try S.teacherPath.write(teacherPath, to: file) }
+            if let teacherFingerprint { try S.teacherFingerprint.write(teacherFingerprint, to: file) }
 
             try file.createGroup("/optimizer")
             try S.optimizerKind.write(optimizerKind.rawValue, to: file)

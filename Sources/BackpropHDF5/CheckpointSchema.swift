@@ -40,6 +40,9 @@ enum CheckpointSchema {
                                                         .when("when the dataset names its classes"))
     static let teacherPath = FileAttribute<String>("/data", "teacher", "the teacher's probabilities distilled from (`backprop ensemble`'s file)",
                                                          .when("with --distill-alpha, since 0.11"))
+    static let teacherFingerprint = FileAttribute<String>("/data", "teacher_fingerprint",
+                                                          "the teacher's column alone (`Dataset.teacherFingerprint`): on resume, what tells a changed teacher from changed data",
+                                                          .when("with --distill-alpha, since 0.11"))
 
     // MARK: /optimizer, /schedule, /rng
     static let optimizerKind = FileAttribute<String>("/optimizer", "kind", "the configuration's optimizer, repeated for h5py readers")
@@ -79,7 +82,7 @@ enum CheckpointSchema {
     private static var entries: [SchemaEntry] {
         [format.entry, formatVersion.entry, programVersion.entry, created.entry,
          loss.entry, sizes.entry, parameterFingerprint.entry, activation.entry, weight.entry, bias.entry,
-         configuration.entry, averageCount.entry, trainedParameters.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry, teacherPath.entry,
+         configuration.entry, averageCount.entry, trainedParameters.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry, teacherPath.entry, teacherFingerprint.entry,
          optimizerKind.entry, optimizerStep.entry, learningRate.entry, optimizerBuffer.entry,
          scheduleKind.entry, scheduleStep.entry, reductions.entry, lastReduction.entry,
          seed.entry, initializationStream.entry, shuffleStream.entry,

@@ -71,7 +71,7 @@ struct DeclaredSettingsTests {
         return flags.map { $0 == "TEACHER" ? teacher : $0 }
     }
 
-    @Test("each numeric setting: its flag sets it in the checkpoint and config.json, --print-config shows it, and a resume holds it to its rule",
+    @Test("each numeric setting: its flag sets it in the checkpoint and config.json (which --config accepts back), --print-config shows it, and a resume holds it to its rule",
           arguments: numeric)
     func flagRecordAndResume(name: String) throws {
         let setting = try #require(TrainingConfiguration.setting(named: name))
@@ -91,6 +91,10 @@ struct DeclaredSettingsTests {
         let printed = try BackpropTestSupport.run(executable, ["train"] + Self.model + companions + [flag, value, "--print-config", "--format", "json"],
                                                   in: directory)
         #expect(printed.standardOutput.contains("\"\(flag.dropFirst(2))\""), "\(printed.standardOutput)")
+        // A run's config.json is always accepted back by --config, as the same settings.
+        let again = try BackpropTestSupport.run(executable, ["train", "--config", "\(run)/config.json", "--print-config", "--format", "json"],
+                                                in: directory)
+        #expect(again.status == 0 && again.standardOutput.contains("\"\(flag.dropFirst(2))\" : \(value)"), "\(name): \(again.standardError)")
         guard setting.rule != .free else { return }
         let resumed = try BackpropTestSupport.run(executable, ["train", "--resume", run, flag, other], in: directory)
         #expect(resumed.status != 0 && resumed.standardError.contains(flag), "\(name): \(resumed.standardError)")

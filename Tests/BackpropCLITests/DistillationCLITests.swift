@@ -310,3 +310,40 @@ struct DistillationCLITests {
         try expectRefusal(arguments, mentions: fragments)
     }
 }
+
+/// Issue 54, class 6: a resume whose inputs changed names the one that changed.
+struct ChangedInputTests {
+    let directory = temporaryDirectory("changed-input")
+    let executable = backpropExecutable()
+
+    func backprop(_ arguments: [String]) throws -> ProcessResult { try run(executable, arguments, in: directory) }
+
+    @Test("another teacher is named as the teacher, other data as the dataset; each in one line, with both fingerprints")
+    func namesTheInput() throws {
+        try FileManager.default.copyItem(atPath: CLITests.sample, toPath: "\(directory)/data.h5")
+        let model = ["--data", "data.h5", "--layers", "784,16,10", "--batch-size", "100", "--quiet"]
+        for (run, seed) in [("m1", "1"), ("m2", "2")] {
+            let member = try backprop(["train"] + model + ["--epochs", "2", "--seed", seed, "--run-dir", run])
+            try #require(member.status == 0, "\(member.standardError)")
+        }
+        #expect(try backprop(["ensemble", "--checkpoints", "m1/model.h5", "--output", "teacher.h5"]).status == 0)
+        let student = try backprop(["train"] + model + ["--epochs", "2", "--teacher", "teacher.h5", "--distill-alpha", "0.5", "--run-dir", "s"])
+        try #require(student.status == 0, "\(student.standardError)")
+        let checkpoint = try Checkpoint.load(from: "\(directory)/s/model.h5")
+        #expect(checkpoint.teacherFingerprint?.hasPrefix("teacher 1000x1x10 fnv1a64 ") == true, "\(String(describing: checkpoint.teacherFingerprint))")
+        // The teacher file replaced by another's probabilities.
+        #expect(try backprop(["ensemble", "--checkpoints", "m2/model.h5", "--output", "teacher2.h5"]).status == 0)
+        try FileManager.default.removeItem(atPath: "\(directory)/teacher.h5")
+        try FileManager.default.moveItem(atPath: "\(directory)/teacher2.h5", toPath: "\(directory)/teacher.h5")
+        let teacherChanged = try backprop(["train", "--resume", "s/checkpoint-00000010.h5", "--run-dir", "t"])
+        #expect(teacherChanged.status != 0 && teacherChanged.standardError.split(separator: "\n").count == 1
+                && teacherChanged.standardError.contains("teacher teacher.h5 is not the teacher") && !teacherChanged.standardError.contains("dataset"),
+                "\(teacherChanged.standardError)")
+        // The data changed (one byte of /train/x) under a run without a teacher.
+        let edit = try run("/usr/bin/python3", ["-c", "import h5py; f = h5py.File('data.h5', 'r+'); x = f['train/x']; x[0, 0] = (int(x[0, 0]) + 1) % 256"],
+                           in: directory)
+        try #require(edit.status == 0, "\(edit.standardError)")
+        let dataChanged = try backprop(["train", "--resume", "m1/checkpoint-00000010.h5", "--run-dir", "u"])
+        #expect(dataChanged.status != 0 && dataChanged.standardError.contains("dataset data.h5 is not the data"), "\(dataChanged.standardError)")
+    }
+}

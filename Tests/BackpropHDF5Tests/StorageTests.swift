@@ -83,7 +83,8 @@ struct StorageTests {
         trainer.history.log(record, task: .classification)
         var checkpoint = Checkpoint(of: trainer, dataPath: "d.h5", dataFingerprint: "f")
         checkpoint.classNames = ["a", "b", "c"]
-        checkpoint.teacherPath = "teacher.h5"  // /data's teacher, as a distilled run records it
+        checkpoint.teacherPath = "teacher.h5"  // /data's teacher and its fingerprint, as a distilled run records them
+        checkpoint.teacherFingerprint = "teacher 3x1x3 fnv1a64 0123456789abcdef"
         try checkpoint.save(to: "\(directory)/c.h5")
         // h5dump's attribute names, object by object.
         let dump = try run("/usr/bin/h5dump", ["-A", "\(directory)/c.h5"])

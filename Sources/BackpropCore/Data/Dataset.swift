@@ -133,6 +133,19 @@ public struct Dataset: Sendable, Equatable {
         return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
+    /// The teacher's column alone, fingerprinted as `fingerprint` hashes it
+    /// there ("teacher 1000x1x10 fnv1a64 …"): what tells a changed teacher from
+    /// changed data on resume; nil without a teacher.
+    public var teacherFingerprint: String? {
+        guard let teacher else { return nil }
+        var hash = Fingerprint()
+        hash.mix(array: teacher)
+        if teacherViews.isActive { hash.mix(array: Array(teacherViews.description.utf8)) }
+        let hex = String(hash.hash, radix: 16)
+        let width = teacher.count / max(count * teacherViews.viewCount, 1)
+        return "teacher \(count)x\(teacherViews.viewCount)x\(width) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
     /// What a run records of the data it trained on and chose on (a checkpoint's
     /// data fingerprint, a teacher's `trained_on`): "T; validation V", the two
     /// splits' fingerprints, or T alone without a validation split.
