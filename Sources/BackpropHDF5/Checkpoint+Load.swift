@@ -166,6 +166,15 @@ extension Checkpoint {
         }
         guard hasTrained else { return (WeightAverage(kind: kind, parameters: [], count: 0), nil) }
         let trained = try readParameters(of: network, under: "/training/parameters", from: file)
+        // Checkpoints of 0.10 have no fingerprint of them.
+        if let saved = try S.trainedFingerprint.readIfPresent(from: file) {
+            var read = network
+            read.parameters = trained
+            guard saved == read.fingerprint else {
+                throw .invalidContent(path: file.path, object: "/training/parameters/layers",
+                                      reason: "hold parameters whose fingerprint is \(read.fingerprint), not the \(saved) saved with them (the file was altered)")
+            }
+        }
         return (WeightAverage(kind: kind, parameters: network.parameters, count: count), trained)
     }
 

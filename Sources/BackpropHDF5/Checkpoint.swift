@@ -135,7 +135,12 @@ public struct Checkpoint: Sendable {
             try file.createGroup("/training")
             try S.configuration.write(try Checkpoint.json(configuration, path), to: file)
             if let average { try S.averageCount.write(Int64(average.count), to: file) }
-            if let trainedParameters { try writeParameters(trainedParameters, under: "/training/parameters", to: file) }
+            if let trainedParameters {
+                try writeParameters(trainedParameters, under: "/training/parameters", to: file)
+                var trained = network
+                trained.parameters = trainedParameters
+                try S.trainedFingerprint.write(trained.fingerprint, to: file)
+            }
 
             try file.createGroup("/data")
             try S.dataPath.write(dataPath, to: file)

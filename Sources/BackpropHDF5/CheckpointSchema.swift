@@ -31,6 +31,9 @@ enum CheckpointSchema {
     static let trainedParameters = FileDataset("/training/parameters/layers/<i>/weight|bias", "float32, as /model",
                                                      "the parameters the optimizer updates, where /model holds their average",
                                                      .when("with --ema, or --swa-start once averaging has begun, since 0.11"))
+    static let trainedFingerprint = FileAttribute<String>("/training/parameters", "parameter_fingerprint",
+                                                          "16 hex digits over every trained parameter's bits, checked on read, as /model's",
+                                                          .when("with /training/parameters, since 0.11"))
     static let dataPath = FileAttribute<String>("/data", "path", "the dataset file trained on")
     static let dataFingerprint = FileAttribute<String>("/data", "fingerprint",
                                                              "the training data's shape and hash (\"60000x784 scale 0.003921569 fnv1a64 …\"), checked on resume; "
@@ -82,7 +85,7 @@ enum CheckpointSchema {
     private static var entries: [SchemaEntry] {
         [format.entry, formatVersion.entry, programVersion.entry, created.entry,
          loss.entry, sizes.entry, parameterFingerprint.entry, activation.entry, weight.entry, bias.entry,
-         configuration.entry, averageCount.entry, trainedParameters.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry, teacherPath.entry, teacherFingerprint.entry,
+         configuration.entry, averageCount.entry, trainedParameters.entry, trainedFingerprint.entry, dataPath.entry, dataFingerprint.entry, metric.entry, classNames.entry, teacherPath.entry, teacherFingerprint.entry,
          optimizerKind.entry, optimizerStep.entry, learningRate.entry, optimizerBuffer.entry,
          scheduleKind.entry, scheduleStep.entry, reductions.entry, lastReduction.entry,
          seed.entry, initializationStream.entry, shuffleStream.entry,

@@ -134,3 +134,27 @@ extension HardeningTests {
         #expect(!FileManager.default.fileExists(atPath: path("branch")))
     }
 }
+
+/// Issue 54, class 5: the averaged run's trained parameters are fingerprinted like /model's.
+extension HardeningTests {
+    @Test("an altered bit of /training/parameters (the parameters the optimizer updates, beside their average) is refused by inspect, evaluate and train --resume, by name",
+          arguments: ["--ema", "--swa-start"])
+    func trainedParameters(_ flag: String) throws {
+        let trained = try backprop(["train"] + model + ["--epochs", "3", flag, flag == "--ema" ? "0.9" : "2", "--run-dir", "run", "--quiet"])
+        try #require(trained.status == 0, "\(trained.standardError)")
+        try #require(try Checkpoint.load(from: path("run/last.h5")).trainedParameters != nil)
+        let edit = try run("/usr/bin/python3", ["-c", "import h5py, numpy as np; f = h5py.File('run/last.h5', 'a'); "
+                                                + "w = f['/training/parameters/layers/0/weight']; w[0, 0] = np.nextafter(w[0, 0], np.float32(1)); f.close()"],
+                           in: directory)
+        try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
+        let inspected = try backprop(["inspect", "run/last.h5"])
+        #expect(inspected.status != 0 && inspected.standardOutput.contains("/training/parameters"), "\(inspected.standardOutput)")
+        for command in [["evaluate", "--checkpoint", "run/last.h5", "--data", CLITests.sample],
+                        ["train", "--resume", "run/last.h5", "--epochs", "4", "--override", "--run-dir", "branch"]] {
+            let result = try backprop(command)
+            #expect(result.status != 0 && result.standardError.contains("/training/parameters") && result.standardError.contains("altered"),
+                    "\(result.standardError)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path("branch")))
+    }
+}
