@@ -123,15 +123,22 @@ extension HardeningTests {
         let edit = try run("/usr/bin/python3", ["-c", "import h5py, numpy as np; f = h5py.File('run/last.h5', 'a'); "
                                                 + "f['/training'].attrs['average_count'] = np.int64(\(wrong)); f.close()"], in: directory)
         try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
-        let inspected = try backprop(["inspect", "run/last.h5"])
-        #expect(inspected.status != 0 && inspected.standardOutput.contains("average_count"), "\(inspected.standardOutput)")
-        for command in [["evaluate", "--checkpoint", "run/last.h5", "--data", CLITests.sample],
-                        ["train", "--resume", "run/last.h5", "--epochs", "4", "--override", "--run-dir", "branch"]] {
+        try expectRefusedByEveryReader("run/last.h5", object: "average_count", reason: "has averaged")
+    }
+
+    /// `checkpoint` refused by each command that reads it whole, naming `object` and `reason`:
+    /// inspect calls it invalid, evaluate and train --resume refuse it, and the resume writes nothing.
+    func expectRefusedByEveryReader(_ checkpoint: String, object: String, reason: String,
+                                    sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let inspected = try backprop(["inspect", checkpoint])
+        #expect(inspected.status != 0 && inspected.standardOutput.contains(object), "\(inspected.standardOutput)", sourceLocation: sourceLocation)
+        for command in [["evaluate", "--checkpoint", checkpoint, "--data", CLITests.sample],
+                        ["train", "--resume", checkpoint, "--epochs", "4", "--override", "--run-dir", "branch"]] {
             let result = try backprop(command)
-            #expect(result.status != 0 && result.standardError.contains("average_count") && result.standardError.contains("has averaged"),
-                    "\(result.standardError)")
+            #expect(result.status != 0 && result.standardError.contains(object) && result.standardError.contains(reason),
+                    "\(result.standardError)", sourceLocation: sourceLocation)
         }
-        #expect(!FileManager.default.fileExists(atPath: path("branch")))
+        #expect(!FileManager.default.fileExists(atPath: path("branch")), sourceLocation: sourceLocation)
     }
 }
 
@@ -147,14 +154,6 @@ extension HardeningTests {
                                                 + "w = f['/training/parameters/layers/0/weight']; w[0, 0] = np.nextafter(w[0, 0], np.float32(1)); f.close()"],
                            in: directory)
         try #require(edit.status == 0, "h5py is needed: \(edit.standardError)")
-        let inspected = try backprop(["inspect", "run/last.h5"])
-        #expect(inspected.status != 0 && inspected.standardOutput.contains("/training/parameters"), "\(inspected.standardOutput)")
-        for command in [["evaluate", "--checkpoint", "run/last.h5", "--data", CLITests.sample],
-                        ["train", "--resume", "run/last.h5", "--epochs", "4", "--override", "--run-dir", "branch"]] {
-            let result = try backprop(command)
-            #expect(result.status != 0 && result.standardError.contains("/training/parameters") && result.standardError.contains("altered"),
-                    "\(result.standardError)")
-        }
-        #expect(!FileManager.default.fileExists(atPath: path("branch")))
+        try expectRefusedByEveryReader("run/last.h5", object: "/training/parameters", reason: "altered")
     }
 }

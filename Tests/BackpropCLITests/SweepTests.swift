@@ -176,7 +176,7 @@ struct SweepTests {
         ("space:\n  batch-size: {uniform: [16, 64]}\nsearch: random\ntrials: 3", "expected a whole number"),
         ("space:\n  dropout: [0, \"a\"]\nsearch: grid", "trial 1 (dropout=a)"),
         ("space:\n  seed: [-1, 2]\nsearch: grid", "trial 0 (seed=-1)"),
-        ("space:\n  dp-epsilon: [-1, 0]\nsearch: grid", "--dp-epsilon"),
+        ("space:\n  dp-epsilon: [-1, 0]\nsearch: grid", "key \"dp-epsilon\": -1 is not a finite number > 0"),
         ("space:\n  activation: [softmax]\nsearch: grid", "softmax cannot be a hidden activation"),
         ("space:\n  monitor: [validation-loss, validation-score]\nsearch: grid", "could not be ranked on one scale"),
         ("space:\n  loss: [cross-entropy, sum-of-squares]\nsearch: grid", "could not be ranked on one scale"),
