@@ -19,12 +19,21 @@ struct SettingsTests {
         }
     }
 
+    /// The subcommands `backprop COMMAND… --help` lists.
+    func subcommands(_ command: [String]) throws -> [String] {
+        let help = try run(executable, command + ["--help"], in: directory).standardOutput
+        guard let section = help.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { return [] }
+        return section.split(separator: "\n").compactMap { line in
+            line.hasPrefix("  ") && !line.hasPrefix("   ") ? line.split(separator: " ").first.map(String.init) : nil
+        }
+    }
+
     @Test("no command's help shows an option's default twice (ours in the help text, and the parser's for a property with a value)")
     func defaultsOnce() throws {
-        let commands = ["train", "evaluate", "predict", "export", "inspect", "bench", "sweep", "ensemble", "teach", "rechunk", "generate",
-                        "privacy", "curves", "settings", "gradient-check", "job", "import fashion-mnist", "import csv", "import npy", "import idx"]
+        let commands = try subcommands([]).flatMap { name in [[name]] + (try subcommands([name])).map { [name, $0] } }
+        #expect(commands.count > 15, "\(commands)")
         for command in commands {
-            let help = try run(executable, command.split(separator: " ").map(String.init) + ["--help"], in: directory)
+            let help = try run(executable, command + ["--help"], in: directory)
             #expect(help.status == 0, "\(command): \(help.standardError)")
             let text = help.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             #expect(text.firstMatch(of: /\(default: [^)]*\) \(default:/) == nil, "\(command) --help: \(text)")
