@@ -26,10 +26,15 @@ public enum Export {
         }
     }
 
-    /// The matching Keras model JSON (`Sequential` of `Dense` layers; a
-    /// leaky ReLU becomes a linear Dense and a `LeakyReLU(0.01)` layer).
+    /// The matching Keras 3 model JSON (`Sequential` of `Dense` layers; a
+    /// leaky ReLU becomes a linear Dense and a `LeakyReLU(0.01)` layer), as
+    /// `keras.models.model_from_json` reads it: each object with the module
+    /// its class is found in and no registered name (Keras 3 needs both).
     public static func kerasModelJSON(_ network: Network<Float>) -> String {
-        var layers: [String] = [#"{"class_name": "InputLayer", "config": {"batch_shape": [null, \#(network.inputCount)], "dtype": "float32", "name": "input_layer"}}"#]
+        func object(_ module: String, _ className: String, _ config: String) -> String {
+            #"{"module": "\#(module)", "class_name": "\#(className)", "config": {\#(config)}, "registered_name": null}"#
+        }
+        var layers = [object("keras.layers", "InputLayer", #""batch_shape": [null, \#(network.inputCount)], "dtype": "float32", "name": "input_layer""#)]
         for (l, layer) in network.layers.enumerated() {
             let name = l == 0 ? "dense" : "dense_\(l)"
             let activation: String
@@ -40,13 +45,14 @@ public enum Export {
             case .sigmoid: activation = "sigmoid"
             case .softmax: activation = "softmax"
             }
-            layers.append(#"{"class_name": "Dense", "config": {"name": "\#(name)", "units": \#(layer.outputCount), "activation": "\#(activation)", "use_bias": true, "dtype": "float32"}}"#)
+            layers.append(object("keras.layers", "Dense",
+                                 #""name": "\#(name)", "units": \#(layer.outputCount), "activation": "\#(activation)", "use_bias": true, "dtype": "float32""#))
             if layer.activation == .leakyRelu {
-                layers.append(#"{"class_name": "LeakyReLU", "config": {"name": "leaky_re_lu_\#(l)", "negative_slope": 0.01}}"#)
+                layers.append(object("keras.layers", "LeakyReLU", #""name": "leaky_re_lu_\#(l)", "negative_slope": 0.01"#))
             }
         }
-        return #"{"class_name": "Sequential", "config": {"name": "sequential", "layers": [\#n  "# + layers.joined(separator: ",\n  ")
-            + "\n]}, \"backprop\": {\"loss\": \"\(network.loss.rawValue)\", \"sizes\": \(network.sizes)}}\n"
+        let sequential = object("keras", "Sequential", #""name": "sequential", "layers": [\#n  "# + layers.joined(separator: ",\n  ") + "\n]")
+        return String(sequential.dropLast()) + #", "backprop": {"loss": "\#(network.loss.rawValue)", "sizes": \#(network.sizes)}}"# + "\n"
     }
 
     // MARK: - NumPy
