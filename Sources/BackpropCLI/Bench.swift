@@ -56,9 +56,6 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         try refuseOutOfDomain(in: self)
-        try requireDomain("--steps-per-repetition", stepsPerRepetition, .atLeast(1))
-        try requireDomain("--repetitions", repetitions, .atLeast(1))
-        try requireDomain("--warmup", warmup, .atLeast(0))
         for workers in workers?.counts ?? [1] {
             try Settings.namingFlags { try trainingConfiguration(workers: workers).validate() }
         }
@@ -321,4 +318,8 @@ func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     let middle = sorted.count / 2
     return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+extension Bench: OptionDomains {
+    static let domains: [String: SettingDomain] = ["stepsPerRepetition": .atLeast(1), "repetitions": .atLeast(1), "warmup": .atLeast(0)]
 }

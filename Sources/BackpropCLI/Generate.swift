@@ -31,10 +31,7 @@ struct Generate: ParsableCommand {
     var output: String
 
     func validate() throws {
-        try requireDomain("--samples", samples, .wholeRange(1, Int(Int32.max)))
-        try requireDomain("--test-samples", testSamples, .wholeRange(1, 1 << 24))
-        try requireDomain("--features", features, .wholeRange(1, 1 << 20))
-        try requireDomain("--classes", classes, .wholeRange(2, 256))
+        try refuseOutOfDomain(in: self)
     }
 
     func run() throws {
@@ -86,4 +83,9 @@ struct Generate: ParsableCommand {
         print(String(format: "wrote %@: %ld train and %ld test samples of %ld features, %ld classes (%.1f s)",
                      output, samples, testSamples, features, classes, seconds))
     }
+}
+
+extension Generate: OptionDomains {
+    static let domains: [String: SettingDomain] = ["samples": .wholeRange(1, Int(Int32.max)), "testSamples": .wholeRange(1, 1 << 24),
+                                                   "features": .wholeRange(1, 1 << 20), "classes": .wholeRange(2, 256)]
 }

@@ -32,9 +32,7 @@ struct ImportData: ParsableCommand {
         @OptionGroup var holdOut: ValidationHoldOut
 
         func validate() throws {
-            for (flag, value) in [("--train-limit", trainLimit), ("--test-limit", testLimit)] {
-                if let value { try requireDomain(flag, value, .atLeast(1)) }
-            }
+            try refuseOutOfDomain(in: self)
         }
     }
 
@@ -94,7 +92,6 @@ extension ImportData {
 
         func validate() throws {
             try refuseOutOfDomain(in: self)
-            try requireDomain("--test-fraction", testFraction, .openUnit)
             if let names, let problem = ClassNames.problem(names) { throw ValidationError("--class-names \(problem).") }
         }
 
@@ -277,4 +274,12 @@ struct ValidationHoldOut: ParsableArguments {
 
     /// ", 6000 validation" or nothing.
     static func shown(_ validation: Dataset?) -> String { validation.map { ", \($0.count) validation" } ?? "" }
+}
+
+extension ImportData.Options: OptionDomains {
+    static let domains: [String: SettingDomain] = ["trainLimit": .atLeast(1), "testLimit": .atLeast(1)]
+}
+
+extension ImportData.Split: OptionDomains {
+    static let domains: [String: SettingDomain] = ["testFraction": .openUnit]
 }

@@ -118,6 +118,14 @@ extension OptionGroup: NestedArguments {
     var arguments: any ParsableArguments { wrappedValue }
 }
 
+/// The numbers a command's (or option group's) own options take, by property
+/// name: the domains of the options that are not settings of a run (those
+/// are declared with their settings, `Settings`), declared once beside the
+/// options and checked by `refuseOutOfDomain`.
+protocol OptionDomains {
+    static var domains: [String: SettingDomain] { get }
+}
+
 /// Refuses, by flag, a value outside its setting's domain given to any
 /// numeric option of `command` or of its option groups
 /// (`--momentum: 1.5 is not a number in [0, 1).`), and NaN and ±∞ given to
@@ -134,8 +142,9 @@ func refuseOutOfDomain(in command: any ParsableArguments) throws {
         if let group = child.value as? any NestedArguments {
             try refuseOutOfDomain(in: group.arguments)
         } else if let label = child.label, let option = child.value as? any ParsedNumbers {
-            let flag = Settings.flag(ofProperty: String(label.dropFirst()))
-            let domain = Settings.all.first { $0.flag == flag }?.domain
+            let property = String(label.dropFirst())
+            let flag = Settings.flag(ofProperty: property)
+            let domain = (type(of: command) as? any OptionDomains.Type)?.domains[property] ?? Settings.all.first { $0.flag == flag }?.domain
             for value in option.numbers {
                 if let real = value as? Double, !real.isFinite {
                     throw ValidationError("\(flag): \(real) is not \(domain?.description ?? "a finite number").")

@@ -26,11 +26,6 @@ struct Privacy: ParsableCommand {
     func validate() throws {
         try refuseOutOfDomain(in: self)
         guard (noise == nil) != (epsilon == nil) else { throw ValidationError("give one of --noise and --epsilon.") }
-        if let noise { try requireDomain("--noise", noise, .nonNegative) }
-        if let epsilon { try requireDomain("--epsilon", epsilon, .positive) }
-        try requireDomain("--sample-rate", sampleRate, .probability)
-        try requireDomain("--steps", steps, .atLeast(1))
-        try requireDomain("--delta", delta, .openUnit)
     }
 
     func run() throws {
@@ -55,4 +50,9 @@ struct Privacy: ParsableCommand {
             printError("warning: the best order α = \(order) lies at the edge of the orders tried (1.1…63); ε may be loose.")
         }
     }
+}
+
+extension Privacy: OptionDomains {
+    static let domains: [String: SettingDomain] = ["noise": .nonNegative, "epsilon": .positive, "sampleRate": .probability,
+                                                   "steps": .atLeast(1), "delta": .openUnit]
 }

@@ -42,8 +42,6 @@ struct Sweep: ParsableCommand {
 
     func validate() throws {
         try refuseOutOfDomain(in: self)
-        if let parallel { try requireDomain("--parallel", parallel, .wholeRange(1, 1024)) }
-        if let trials { try requireDomain("--trials", trials, .wholeRange(1, 100_000)) }
     }
 
     func run() throws {
@@ -149,4 +147,8 @@ extension SweepPlan {
         self.init(base: plan.base, space: plan.space, isGrid: plan.isGrid, trialCount: trialCount, seed: plan.seed,
                   rungEpochs: plan.rungEpochs, keep: plan.keep)
     }
+}
+
+extension Sweep: OptionDomains {
+    static let domains: [String: SettingDomain] = ["parallel": .wholeRange(1, 1024), "trials": .wholeRange(1, 100_000)]
 }
