@@ -46,6 +46,8 @@ struct Setting: Sendable {
     var declaration: Declared<TrainingConfiguration>? = nil
     /// The numbers a setting of the command line alone takes (Core's declare their own).
     var numbers: SettingDomain? = nil
+    /// A free setting of the command line alone as `train` was given it, for config.json (nil: not recorded, or off).
+    var given: (@Sendable (Train) -> (any Sendable)?)? = nil
     /// The settings table's section of a declared setting (the others are placed by `Settings.sections`).
     var section: String? { declaration?.section }
 
@@ -94,24 +96,28 @@ enum Settings {
                                  summary: "Distil from this teacher: the class probabilities over /train that `backprop ensemble` writes, made by models trained on the same rows as this run (never on its validation split); with --distill-alpha. A teacher with views (/predictions/views) teaches each augmented sample the image it is shown. `train --resume` defaults to the run's.",
                                  rule: .fixed, record: { $0.teacherPath })
 
-    static let stream = Setting(key: "stream",
+    static let stream: Setting = Setting(key: "stream",
                                 summary: "Read the features from the file a block of rows at a time as they are needed, not whole (train: /train on a reader thread, with --shuffle-blocks or --no-shuffle; evaluate, predict: the split); the same bits as in memory.",
-                                rule: .free)
-    static let dataMemory = Setting(key: "data-memory",
+                                rule: .free,
+                                given: { $0.streaming.stream ? true : nil })
+    static let dataMemory: Setting = Setting(key: "data-memory",
                                     summary: "Stream a split whose features take more than this: a whole number of bytes, or a number with K, M, G or T (powers of 1024), e.g. 512M, 8G, 1.5G.",
-                                    defaultValue: "half of physical memory", rule: .free)
+                                    defaultValue: "half of physical memory", rule: .free,
+                                    given: { $0.streaming.dataMemory?.bytes })
 
     // MARK: Validation
-    static let reportTest = Setting(key: "report-test",
+    static let reportTest: Setting = Setting(key: "report-test",
                                     summary: "When the test split is read: at the end of the run (end), after every epoch too (every-epoch), or never (none); it never chooses anything.",
-                                    defaultValue: TestReport.end.rawValue, rule: .free)
+                                    defaultValue: TestReport.end.rawValue, rule: .free,
+                                    given: { $0.validation.testReport.rawValue })
 
     // MARK: DP-SGD
     static let dpEpsilon = Setting(key: "dp-epsilon", summary: "DP-SGD: pick σ so that the planned steps spend this ε (instead of --dp-noise).",
                                    rule: .fixed, numbers: .positive)
 
-    static let kernel = Setting(key: "kernel", summary: "Matrix kernel path; all give the same bits (auto: BACKPROP_KERNEL, else the fastest this CPU runs).",
-                                defaultValue: KernelChoice.auto.rawValue, rule: .free)
+    static let kernel: Setting = Setting(key: "kernel", summary: "Matrix kernel path; all give the same bits (auto: BACKPROP_KERNEL, else the fastest this CPU runs).",
+                                defaultValue: KernelChoice.auto.rawValue, rule: .free,
+                                given: { ($0.kernel.kernel ?? .auto).rawValue })
 
     // MARK: Run directory and checkpoints
     static let runDir = Setting(key: "run-dir", summary: "The run directory for checkpoints.", defaultValue: "runs/<date-time>, or the resumed run's",
@@ -139,22 +145,28 @@ enum Settings {
                                   rule: .free)
 
     // MARK: Output
-    static let verbose = Setting(key: "verbose", summary: "Print the kernel path and the start-up time.", rule: .free)
-    static let quiet = Setting(key: "quiet", summary: "Print only the final line (and errors).", rule: .free)
-    static let logEvery = Setting(key: "log-every", summary: "Also log every N steps: a line when output is not a terminal, and the step's loss in the TensorBoard events (0: per epoch only).",
-                                  defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free, numbers: .atLeast(0))
-    static let logGradNorms = Setting(key: "log-grad-norms",
-                                      summary: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).", rule: .free)
+    static let verbose: Setting = Setting(key: "verbose", summary: "Print the kernel path and the start-up time.", rule: .free,
+                                 given: { $0.verbose ? true : nil })
+    static let quiet: Setting = Setting(key: "quiet", summary: "Print only the final line (and errors).", rule: .free,
+                               given: { $0.quiet ? true : nil })
+    static let logEvery: Setting = Setting(key: "log-every", summary: "Also log every N steps: a line when output is not a terminal, and the step's loss in the TensorBoard events (0: per epoch only).",
+                                  defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free, numbers: .atLeast(0),
+                                  given: { $0.logEvery ?? ProgressReporter.defaultLogEvery })
+    static let logGradNorms: Setting = Setting(key: "log-grad-norms",
+                                      summary: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).", rule: .free,
+                                      given: { $0.logGradNorms ? true : nil })
     static let printConfig = Setting(key: "print-config",
                                      summary: "Print the fully resolved settings, keyed by flag (a valid --config), and exit without training.",
                                      rule: .free)
     static let configFormat = Setting(key: "format", summary: "--print-config's format: yaml or json.", defaultValue: "yaml", rule: .free)
-    static let tensorboard = Setting(key: "tensorboard",
+    static let tensorboard: Setting = Setting(key: "tensorboard",
                                      summary: "Write TensorBoard event files to <run-dir>/tensorboard: each epoch's metrics, and step losses every --log-every steps.",
-                                     defaultValue: "--tensorboard", rule: .free)
-    static let logNoiseScale = Setting(key: "log-noise-scale",
+                                     defaultValue: "--tensorboard", rule: .free,
+                                     given: { $0.tensorboard ?? true })
+    static let logNoiseScale: Setting = Setting(key: "log-noise-scale",
                                        summary: "Log the gradient noise scale B_simple each epoch (the batch size beyond which larger batches stop paying).",
-                                       rule: .free)
+                                       rule: .free,
+                                       given: { $0.logNoiseScale ? true : nil })
 
     /// Every setting of `backprop train` by section, in the order of its help:
     /// each section's own, then those Core declares for it (`TrainingConfiguration.settings`).

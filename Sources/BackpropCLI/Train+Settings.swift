@@ -111,16 +111,7 @@ extension Train {
     /// --print-config; a flag that is off is left out (a settings file's
     /// `false` would be --no-FLAG, which only inverted flags have).
     var freeSettings: [String: any Sendable] {
-        var free: [String: any Sendable] = [Settings.tensorboard.key: tensorboard ?? true,
-                                            Settings.logEvery.key: logEvery ?? ProgressReporter.defaultLogEvery,
-                                            Settings.reportTest.key: validation.testReport.rawValue,
-                                            Settings.kernel.key: (kernel.kernel ?? .auto).rawValue]
-        if let memory = streaming.dataMemory { free[Settings.dataMemory.key] = memory.bytes }
-        for (setting, on) in [(Settings.stream, streaming.stream), (Settings.logGradNorms, logGradNorms),
-                              (Settings.logNoiseScale, logNoiseScale), (Settings.verbose, verbose), (Settings.quiet, quiet)] where on {
-            free[setting.key] = true
-        }
-        return free
+        Dictionary(uniqueKeysWithValues: Settings.all.compactMap { setting in setting.given?(self).map { (setting.key, $0) } })
     }
 
     /// Refuses a flag given where it cannot change anything, naming the flag it needs
