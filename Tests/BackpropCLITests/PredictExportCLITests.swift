@@ -56,21 +56,25 @@ extension CLITests {
         #expect(check.standardOutput.contains("keras: classes agree on 100.0000%"))
     }
 
-    @Test("an exported Keras model loads in Keras 3 as the README shows (model_from_json, load_weights) and predicts backprop predict's outputs",
+    @Test("an export loads in the framework it is for, as the README shows (Keras 3: model_from_json, load_weights; PyTorch: load_state_dict), and predicts backprop predict's outputs",
           arguments: ["relu", "leaky-relu", "sigmoid"])
-    func kerasConsumer(activation: String) throws {
-        let python = Self.root.appendingPathComponent(".venv-keras/bin/python3").path
+    func frameworkConsumers(activation: String) throws {
+        let python = Self.root.appendingPathComponent(".venv-frameworks/bin/python3").path
         try #require(FileManager.default.isExecutableFile(atPath: python),
-                     "no Keras 3 at \(python): run .ci/run's setup (.venv-keras from Tests/requirements-keras.txt)")
+                     "no Keras 3 and PyTorch at \(python): run .ci/run's setup (.venv-frameworks from Tests/requirements-frameworks.txt)")
         let trained = try backprop("train", "--data", Self.sample, "--layers", "784,24,12,10", "--activation", activation,
                                    "--epochs", "1", "--run-dir", "run-\(activation)")
         try #require(trained.status == 0, "\(trained.standardError)")
-        #expect(try backprop("export", "--format", "keras", "run-\(activation)/model.h5", "--output", "k-\(activation)").status == 0)
+        for format in ["keras", "npz"] {
+            #expect(try backprop("export", "--format", format, "run-\(activation)/model.h5", "--output", "k-\(activation)").status == 0)
+        }
         let predicted = try backprop("predict", "--checkpoint", "run-\(activation)/model.h5", "--input", Self.sample, "--output", "p-\(activation).h5")
         try #require(predicted.status == 0, "\(predicted.standardError)")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("check_keras.py").path
-        let check = try run(python, [script, "k-\(activation)", Self.sample, "p-\(activation).h5"], in: directory)
-        #expect(check.status == 0 && check.standardOutput.contains("keras 3."), "\(check.standardOutput) \(check.standardError)")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("check_frameworks.py").path
+        for (format, name) in [("keras", "keras 3."), ("npz", "torch 2.")] {
+            let check = try run(python, [script, format, "k-\(activation)", Self.sample, "p-\(activation).h5", activation], in: directory)
+            #expect(check.status == 0 && check.standardOutput.contains(name), "\(format): \(check.standardOutput) \(check.standardError)")
+        }
     }
 
     /// The repository's root, found from this file's path.
