@@ -20,17 +20,20 @@ struct OptionRow {
     let property: String
     /// What a settings file must give it; nil for a type that declares none (`SettingValueType`).
     let type: SettingType?
+    /// The numbers it takes: its setting's (`Declared.domain`), or its command's or group's own (`OptionDomains`); nil for any.
+    let domain: SettingDomain?
 }
 
 enum OptionTable {
     /// The options of `command`, in the order of its help.
     static func rows(of command: any ParsableCommand.Type) -> [OptionRow] {
-        properties(of: command.init()).compactMap { property, argument in
+        properties(of: command.init()).compactMap { property, argument, own in
             let key = String(Settings.flag(ofProperty: property).dropFirst(2))
+            let domain = own ?? Settings.declared.first { $0.key == key }?.domain
             switch argument {
             case .positional: return nil
-            case .flag: return OptionRow(key: key, property: property, type: .boolean)
-            case .option(let valueType): return OptionRow(key: key, property: property, type: settingType(of: valueType))
+            case .flag: return OptionRow(key: key, property: property, type: .boolean, domain: nil)
+            case .option(let valueType): return OptionRow(key: key, property: property, type: settingType(of: valueType), domain: domain)
             }
         }
     }
@@ -95,15 +98,17 @@ enum OptionTable {
         }
     }
 
-    /// `arguments`' positional arguments, options and flags in declaration order, its option groups' in place.
-    private static func properties(of arguments: any ParsableArguments) -> [(String, Argument)] {
-        Mirror(reflecting: arguments).children.flatMap { child -> [(String, Argument)] in
+    /// `arguments`' positional arguments, options and flags in declaration order, its option groups' in place,
+    /// each with the domain its command or group declares for it (`OptionDomains`).
+    private static func properties(of arguments: any ParsableArguments) -> [(String, Argument, SettingDomain?)] {
+        let domains = (type(of: arguments) as? any OptionDomains.Type)?.domains ?? [:]
+        return Mirror(reflecting: arguments).children.flatMap { child -> [(String, Argument, SettingDomain?)] in
             let name = String((child.label ?? "").dropFirst())
             switch child.value {
             case let group as any ArgumentGroup: return properties(of: type(of: group).groupType.init())
-            case let option as any TypedOption: return [(name, .option(option.valueType))]
-            case is any FlagArgument: return [(name, .flag)]
-            case is any PositionalArgument: return [(name, .positional)]
+            case let option as any TypedOption: return [(name, .option(option.valueType), domains[name])]
+            case is any FlagArgument: return [(name, .flag, nil)]
+            case is any PositionalArgument: return [(name, .positional, nil)]
             default: return []
             }
         }

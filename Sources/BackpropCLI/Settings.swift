@@ -44,8 +44,6 @@ struct Setting: Sendable {
     var record: @Sendable (RecordedRun) -> (any Sendable)? = { _ in nil }
     /// Core's declaration, for a setting of a run's configuration.
     var declaration: Declared<TrainingConfiguration>? = nil
-    /// The numbers a setting of the command line alone takes (Core's declare their own).
-    var numbers: SettingDomain? = nil
     /// A free setting of the command line alone as `train` was given it, for config.json (nil: not recorded, or off).
     var given: (@Sendable (Train) -> (any Sendable)?)? = nil
     /// The settings table's section of a declared setting (the others are placed by `Settings.sections`).
@@ -53,8 +51,9 @@ struct Setting: Sendable {
 
     var flag: String { "--" + key }
 
-    /// The numbers it takes (as Core declares them, for a setting of a run's configuration); nil for none (or any).
-    var domain: SettingDomain? { declaration.map { $0.domain == .any ? nil : $0.domain } ?? numbers }
+    /// The numbers a setting of a run's configuration takes, as Core declares them; nil for none (or any).
+    /// (The command line's own options declare theirs beside them: `OptionDomains`.)
+    var domain: SettingDomain? { declaration.flatMap { $0.domain == .any ? nil : $0.domain } }
 
     /// The option's help: the summary and the default.
     var help: ArgumentHelp { ArgumentHelp(summary + (defaultValue.map { " (default: \($0))" } ?? "")) }
@@ -113,7 +112,7 @@ enum Settings {
 
     // MARK: DP-SGD
     static let dpEpsilon = Setting(key: "dp-epsilon", summary: "DP-SGD: pick σ so that the planned steps spend this ε (instead of --dp-noise).",
-                                   rule: .fixed, numbers: .positive)
+                                   rule: .fixed)
 
     static let kernel: Setting = Setting(key: "kernel", summary: "Matrix kernel path; all give the same bits (auto: BACKPROP_KERNEL, else the fastest this CPU runs).",
                                 defaultValue: KernelChoice.auto.rawValue, rule: .free,
@@ -124,8 +123,7 @@ enum Settings {
                                 rule: .free)
     static let output = Setting(key: "output", summary: "Where to write the final model.", defaultValue: "<run-dir>/model.h5", rule: .free)
     static let checkpointEvery = Setting(key: "checkpoint-every", summary: "Also write a checkpoint every N optimizer steps (0: off).",
-                                         defaultValue: "\(CheckpointPolicy().everySteps)", rule: .free, record: { $0.policy.everySteps },
-                                         numbers: .atLeast(0))
+                                         defaultValue: "\(CheckpointPolicy().everySteps)", rule: .free, record: { $0.policy.everySteps })
     static let checkpointEveryEpoch = Setting(key: "checkpoint-every-epoch", summary: "Write a checkpoint after every epoch (--no-checkpoint-every-epoch: not).",
                                               defaultValue: CheckpointPolicy().everyEpoch ? "--checkpoint-every-epoch" : "--no-checkpoint-every-epoch", rule: .free, record: { $0.policy.everyEpoch })
     static let checkpointInterval = Setting(key: "checkpoint-interval",
@@ -133,7 +131,7 @@ enum Settings {
                                             rule: .free, record: { $0.policy.interval })
     static let keep = Setting(key: "keep", summary: "Step checkpoints to keep (best.h5 and last.h5 are kept besides).",
                               defaultValue: "\(CheckpointPolicy().keep)",
-                              rule: .free, record: { $0.policy.keep }, numbers: .atLeast(1))
+                              rule: .free, record: { $0.policy.keep })
 
     // MARK: Starting and resuming
     static let config = Setting(key: "config",
@@ -150,7 +148,7 @@ enum Settings {
     static let quiet: Setting = Setting(key: "quiet", summary: "Print only the final line (and errors).", rule: .free,
                                given: { $0.quiet ? true : nil })
     static let logEvery: Setting = Setting(key: "log-every", summary: "Also log every N steps: a line when output is not a terminal, and the step's loss in the TensorBoard events (0: per epoch only).",
-                                  defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free, numbers: .atLeast(0),
+                                  defaultValue: "\(ProgressReporter.defaultLogEvery)", rule: .free,
                                   given: { $0.logEvery ?? ProgressReporter.defaultLogEvery })
     static let logGradNorms: Setting = Setting(key: "log-grad-norms",
                                       summary: "Log the quantiles of the per-sample gradient norms each epoch (to choose --dp-clip).", rule: .free,
@@ -305,7 +303,7 @@ struct SettingsTable: ParsableCommand {
                 var row: [String: Any] = ["key": setting.key, "resume": Setting.words(setting.rule), "section": section.title, "summary": setting.summary]
                 row["value"] = types.first { $0.key == setting.key }?.type?.description
                 row["default"] = setting.defaultValue
-                row["domain"] = setting.domain?.description
+                row["domain"] = types.first { $0.key == setting.key }?.domain?.description
                 return row
             }
         }

@@ -130,7 +130,7 @@ struct Sweep: ParsableCommand {
                 guard let row = rows.first(where: { $0.key == key }) else { return "is not a setting of train." }
                 if let type = row.type, !type.admits(value) { return "expected \(type), found \(value.found)." }
                 // The type check above refuses a fraction where a whole number belongs; here, the range.
-                if let number = value.number, let domain = Settings.all.first(where: { $0.key == key })?.domain, !domain.contains(number) {
+                if let number = value.number, let domain = row.domain, !domain.contains(number) {
                     return "\(value.yaml) is not \(domain.description)\(domain.float32Note("\(number)"))."
                 }
                 return nil

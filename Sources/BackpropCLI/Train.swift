@@ -194,3 +194,7 @@ struct Train: ParsableCommand {
         return run
     }
 }
+
+extension Train: OptionDomains {
+    static let domains: [String: SettingDomain] = ["checkpointEvery": .atLeast(0), "keep": .atLeast(1), "logEvery": .atLeast(0)]
+}

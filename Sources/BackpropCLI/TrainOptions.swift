@@ -80,6 +80,10 @@ struct PrivacyOptions: ConfigurationOptions {
     }
 }
 
+extension PrivacyOptions: OptionDomains {
+    static let domains: [String: SettingDomain] = ["dpEpsilon": .positive]
+}
+
 // MARK: - Length and learning rate
 
 /// How long and how fast: the epochs or steps and the learning-rate schedule.
