@@ -84,10 +84,10 @@ struct Bench: ParsableCommand {
         let kernel = try self.kernel.resolved()
         let (layers, batchSize, shardSize, optimizer) = (baseConfiguration.sizes, baseConfiguration.batchSize,
                                                          baseConfiguration.shardSize, baseConfiguration.optimizer.kind)
-        let dataset = try data.map { path in
-            try guardedRead(path) {
+        let dataset: any RowSource = try data.map { path in
+            try guardedRead(path) { () throws -> any RowSource in
                 let file = try HDF5File.open(path)
-                return try DatasetFile.load(file, streamingTrain: streaming.streams(featureBytes: try DatasetFile.featureBytes(of: "train", in: file))).train
+                return try DatasetFile.training(of: file, streaming: streaming.streams(featureBytes: try DatasetFile.featureBytes(of: "train", in: file)))
             }
         }
             ?? Bench.syntheticData(layers: layers)
@@ -205,7 +205,7 @@ struct Bench: ParsableCommand {
         let trainer: Trainer
         var rates: [Double] = []
 
-        init(workers: Int, kernel: Kernel, bench: Bench, dataset: Dataset) throws {
+        init(workers: Int, kernel: Kernel, bench: Bench, dataset: any RowSource) throws {
             self.workers = workers
             var configuration = bench.trainingConfiguration(workers: workers)
             configuration.privacy = DifferentialPrivacy(clip: 1, noise: 1, delta: 1e-5)
@@ -235,7 +235,7 @@ struct Bench: ParsableCommand {
         /// The trainer's time waited for a stream before the timed steps.
         var waitBefore = 0.0
 
-        init(workers: Int, kernel: Kernel, bench: Bench, dataset: Dataset) throws {
+        init(workers: Int, kernel: Kernel, bench: Bench, dataset: any RowSource) throws {
             self.workers = workers
             let configuration = bench.trainingConfiguration(workers: workers)
             trainer = try Trainer(configuration: configuration, dataset: dataset, kernel: kernel)

@@ -55,7 +55,7 @@ struct Ensemble: ParsableCommand {
         try refuseOverwritingInputs(output, flag: "--output", inputs: [dataPath] + checkpoints)
         let (train, validation, test) = try guardedRead(dataPath) {
             let file = try HDF5File.open(dataPath)
-            func read(_ split: String) throws -> Dataset {
+            func read(_ split: String) throws -> any RowSource {
                 streaming.streams(featureBytes: try DatasetFile.featureBytes(of: split, in: file))
                     ? try DatasetFile.streamedSplit(split, of: file) : try DatasetFile.split(split, of: file)
             }
@@ -66,9 +66,9 @@ struct Ensemble: ParsableCommand {
         let (kept, held) = try Settings.namingFlags {
             try train.validationParts(fraction: first.configuration.validationFraction, seed: first.configuration.seed, stored: validation)
         }
-        let trainedOn = Dataset.record(training: kept, validation: held)
+        let trainedOn = DataRecord.of(training: kept, validation: held)
         // Or the file refits the members' rows (their training rows, then their validation rows) for a student without a validation split.
-        let refit = held == nil && kept.isRefit(of: first.dataFingerprint)
+        let refit = held == nil && (kept as? Dataset)?.isRefit(of: first.dataFingerprint) == true
         guard trainedOn == first.dataFingerprint || refit else {
             throw ValidationError("--checkpoints \(firstPath) was not trained on \(dataPath) (its data fingerprint is '\(first.dataFingerprint)', "
                                   + "the file's rows as it split them '\(trainedOn)'); give the members' dataset with --data, or a refit of it "
@@ -80,7 +80,7 @@ struct Ensemble: ParsableCommand {
                                   dataFingerprint: train.fingerprint, trainedOn: first.dataFingerprint, members: checkpoints)
         try teacher.write(to: output)
 
-        func accuracy(_ p: [Float], _ dataset: Dataset) -> String {
+        func accuracy(_ p: [Float], _ dataset: any RowSource) -> String {
             let k = first.network.outputCount
             let labels = dataset.labels ?? []
             let correct = labels.indices.filter { n in
@@ -101,7 +101,7 @@ struct Ensemble: ParsableCommand {
     /// members' probabilities summed in their order (the same bits for any
     /// machine's block size: each row's sum is its own).
     /// - Throws: `TrainingError.dataUnreadable` when rows cannot be read.
-    static func averagedProbabilities(of members: [Network<Float>], on dataset: Dataset) throws -> [Float] {
+    static func averagedProbabilities(of members: [Network<Float>], on dataset: any RowSource) throws -> [Float] {
         let k = members[0].outputCount
         var average = [Float](repeating: 0, count: dataset.count * k)
         let blockRows = max(1, (8 << 20) / max(1, 4 * max(k, dataset.featureCount)))

@@ -45,7 +45,7 @@ struct Evaluate: ParsableCommand {
     }
 
     /// The evaluation as one JSON object, keys sorted: what scripts read instead of the lines above.
-    private func printJSON(_ result: Evaluation, model: Checkpoint, dataset: Dataset, classNames: [String]?) throws {
+    private func printJSON(_ result: Evaluation, model: Checkpoint, dataset: any RowSource, classNames: [String]?) throws {
         // JSON has no NaN or infinity: a value that is not finite (a diverged model's loss) is null.
         func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
         var object: [String: Any] = [

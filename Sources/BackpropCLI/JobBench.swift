@@ -42,7 +42,7 @@ struct JobBench {
         return usable > 0 ? usable : ProcessInfo.processInfo.activeProcessorCount
     }
 
-    func run(dataset: Dataset, kernel: Kernel) throws {
+    func run(dataset: any RowSource, kernel: Kernel) throws {
         guard let mpi = job.mpi else { return }
         let perRank = bench.workers?.counts.first ?? job.defaultWorkers
         func trainer(workers: Int, group: (any ProcessGroup)?) throws -> Trainer {

@@ -395,8 +395,8 @@ struct SplitOptions: ParsableArguments {
     /// of /train (`Dataset.split`, with the run's fraction and seed).
     /// With `streaming`, a stored split larger than its budget is streamed (`DatasetFile.streamedSplit`).
     func read(_ file: HDF5File, path: String, trainedAs configuration: TrainingConfiguration, checkpoint: String,
-              streaming: StreamOptions? = nil) throws -> Dataset {
-        func stored(_ name: String) throws -> Dataset {
+              streaming: StreamOptions? = nil) throws -> any RowSource {
+        func stored(_ name: String) throws -> any RowSource {
             if let streaming, streaming.streams(featureBytes: try DatasetFile.featureBytes(of: name, in: file)) {
                 return try DatasetFile.streamedSplit(name, of: file)
             }

@@ -110,7 +110,7 @@ struct Predict: ParsableCommand {
     }
 
     /// The samples to predict: a split of a dataset (streamed past --data-memory, or with --stream), or an IDX file's images.
-    private func readInputs(trainedAs configuration: TrainingConfiguration) throws -> Dataset {
+    private func readInputs(trainedAs configuration: TrainingConfiguration) throws -> any RowSource {
         if input.hasSuffix(".h5") || input.hasSuffix(".hdf5") {
             return try guardedRead(input) {
                 try split.read(HDF5File.open(input), path: input, trainedAs: configuration, checkpoint: checkpoint, streaming: streaming)

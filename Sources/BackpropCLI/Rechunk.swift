@@ -34,14 +34,14 @@ struct Rechunk: ParsableCommand {
         try refuseOverwritingInputs(output, flag: "--output", inputs: [input])
         let (train, test, validation, classNames, attributes) = try guardedRead(input) {
             let file = try HDF5File.open(input)
-            let (train, test) = try DatasetFile.load(file, streamingTrain: true)
+            let (train, test) = try DatasetFile.splits(of: file, streamingTrain: true)
             return (train, test, try DatasetFile.validation(of: file), try DatasetFile.classNames(of: file),
                     try DatasetFile.sourceAttributes(of: file))
         }
         if refit { return try writeRefit(train: train, validation: validation, test: test, classNames: classNames, attributes: attributes) }
         try DatasetFile.write(train: .init(train), validation: validation.map(DatasetFile.SplitRows.init), test: .init(test), attributes: attributes, classNames: classNames,
                               imageShape: train.imageShape, to: output)
-        let check = try DatasetFile.load(HDF5File.open(output), streamingTrain: true).train.fingerprint
+        let check = try DatasetFile.training(of: HDF5File.open(output), streaming: true).fingerprint
         guard check == train.fingerprint else {
             throw StorageError.invalidContent(path: output, object: "/train", reason: "was written with fingerprint \(check), not the input's \(train.fingerprint)")
         }
@@ -50,7 +50,7 @@ struct Rechunk: ParsableCommand {
 
     /// Writes the refit of `train` and its stored `validation`, and checks that
     /// the written /train is those rows in that order (`Dataset.isRefit`).
-    private func writeRefit(train: Dataset, validation: Dataset?, test: Dataset, classNames: [String]?, attributes: [String: String]) throws {
+    private func writeRefit(train: any RowSource, validation: Dataset?, test: any RowSource, classNames: [String]?, attributes: [String: String]) throws {
         guard let validation else {
             throw ValidationError("--refit: \(input) has no /validation; a refit needs a dataset with a stored validation split "
                                   + "(`backprop import … --validation-fraction`).")
@@ -64,7 +64,7 @@ struct Rechunk: ParsableCommand {
                               to: output)
         // Read back whole: `isRefit` compares the fingerprints of the two parts of rows in memory.
         let written = try DatasetFile.load(output).train
-        guard written.isRefit(of: Dataset.record(training: train, validation: validation)) else {
+        guard written.isRefit(of: DataRecord.of(training: train, validation: validation)) else {
             throw StorageError.invalidContent(path: output, object: "/train", reason: "is not /train then /validation of \(input) (fingerprint \(written.fingerprint))")
         }
         print("wrote \(output): the refit of \(input), its \(train.count) train then \(validation.count) validation rows as one /train of "

@@ -56,11 +56,11 @@ final class ProgressObserver: TrainingObserver {
 /// time a streamed run waited for data.
 final class EpochMeasurements: TrainingObserver {
     /// Read each epoch when given (`--report-test every-epoch`).
-    let test: Dataset?
+    let test: (any RowSource)?
     /// The trainer's `dataWaitSeconds` at the end of the last epoch.
     private var dataWaitBefore = 0.0
 
-    init(test: Dataset?) {
+    init(test: (any RowSource)?) {
         self.test = test
     }
 

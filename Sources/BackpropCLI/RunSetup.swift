@@ -7,7 +7,7 @@ import Foundation
 /// Everything a run of `backprop train` starts from, set up in one order:
 /// fresh or resumed → the data (with the teacher's probabilities) → the
 /// validation split → the configuration → the trainer → the checkpoint
-/// policy. Each step's rules are Core's (`Dataset.validationParts`,
+/// policy. Each step's rules are Core's (`RowSource.validationParts`,
 /// `Trainer`, `TrainingLoop.check`, …) or, where they are about flags (what
 /// a resume may change, a flag that cannot act), the command's; every error
 /// names the flag that sets it right. Nothing is written here.
@@ -18,19 +18,19 @@ struct RunSetup {
     let dataPath: String
     /// The teacher file distilled from, if any.
     let teacherPath: String?
-    let train: Dataset
-    let validation: Dataset?
+    let train: any RowSource
+    let validation: (any RowSource)?
     /// nil when the run reports no test score (`--report-test none`): then nothing of /test is read.
-    let test: Dataset?
+    let test: (any RowSource)?
     let classNames: [String]?
-    /// What the run trains and chooses on (`Dataset.record`): a different split is different data.
+    /// What the run trains and chooses on, the teacher's columns included (`DataRecord`): a different split is different data.
     let fingerprint: String
     let configuration: TrainingConfiguration
     let trainer: Trainer
     let policy: CheckpointPolicy
 
     /// What a dataset file holds for a run: /train, its stored /validation, /test (nil: not read) and the class names.
-    typealias Contents = (train: Dataset, validation: Dataset?, test: Dataset?, classNames: [String]?)
+    typealias Contents = (train: any RowSource, validation: (any RowSource)?, test: (any RowSource)?, classNames: [String]?)
 
     /// The run that `command`'s flags ask for, as one rank of `job`; `contents`,
     /// when given, is what its dataset file holds (read once for many setups: a sweep's check).
@@ -51,7 +51,7 @@ struct RunSetup {
         teacherPath = command.distillation.teacher ?? resumed?.checkpoint.teacherPath
         let teacher = try Self.teacher(at: teacherPath, for: whole, dataPath: dataPath, settings: given)
         var taught = whole
-        if let teacher { (taught.teacher, taught.teacherViews) = teacher.taught }
+        if let teacher { taught.teacher = teacher.taught }
         // The validation split comes before anything counts the training samples (the schedule, DP-SGD's q).
         let (train, validation) = try Settings.namingFlags {
             try taught.validationParts(fraction: given.validationFraction, seed: given.seed, stored: stored)
@@ -62,7 +62,7 @@ struct RunSetup {
         }
         // The cores are shared among this machine's ranks, unless --workers says otherwise.
         if command.threads.workers == nil && job.mpi != nil { configuration.workers = job.defaultWorkers }
-        fingerprint = Dataset.record(training: train, validation: validation)
+        fingerprint = DataRecord.of(training: train, validation: validation, teacher: true)
         if let teacher, let teacherPath { try Self.checkTaughtRows(teacher, path: teacherPath, train: train, validation: validation) }
         (self.train, self.validation, self.test, self.classNames, self.configuration) = (train, validation, test, classNames, configuration)
 
@@ -94,7 +94,7 @@ struct RunSetup {
             }
             // /test is read once, at the end (unless --report-test every-epoch): it stays in the file whenever that costs no pass at start.
             let testStreams = try streams("test") || (try DatasetFile.storesFingerprints(of: "test", in: file) && file.exists("/test/x"))
-            let (train, test) = try DatasetFile.load(file, streamingTrain: try streams("train"), streamingTest: testStreams)
+            let (train, test) = try DatasetFile.splits(of: file, streamingTrain: try streams("train"), streamingTest: testStreams)
             return (train, validation, test, try DatasetFile.classNames(of: file))
         }
     }
@@ -103,7 +103,7 @@ struct RunSetup {
     /// that changed: the teacher, when its own fingerprint (recorded since 0.11)
     /// differs from the run's; else the dataset (or either, for a checkpoint
     /// that predates the teacher's fingerprint).
-    private static func changedInput(of checkpoint: Checkpoint, at path: String, fingerprint: String, train: Dataset, dataPath: String,
+    private static func changedInput(of checkpoint: Checkpoint, at path: String, fingerprint: String, train: any RowSource, dataPath: String,
                                      command: Train) -> ValidationError {
         let data = "\(command.dataOptions.data == nil ? "dataset" : "--data") \(dataPath)"
         if let teacherPath = checkpoint.teacherPath ?? command.distillation.teacher {
@@ -125,7 +125,7 @@ struct RunSetup {
 
     /// A fresh trainer, or the resumed run's, restored where it stopped once
     /// its data is found to be the data it trained on.
-    private static func trainer(_ configuration: TrainingConfiguration, train: Dataset, validation: Dataset?,
+    private static func trainer(_ configuration: TrainingConfiguration, train: any RowSource, validation: (any RowSource)?,
                                 resumed: (checkpoint: Checkpoint, path: String)?, kernel: Kernel, job: Job, command: Train,
                                 fingerprint: String, dataPath: String) throws -> Trainer {
         guard let (checkpoint, path) = resumed else {
@@ -160,7 +160,7 @@ struct RunSetup {
     /// teacher and a distillation weight come together, and its rows are
     /// /train's (`whole`) as the file holds them now. nil: no teacher.
     /// - Throws: `ValidationError` naming the flag, the file and what differs; `StorageError` for a damaged file.
-    static func teacher(at path: String?, for whole: Dataset, dataPath: String, settings: TrainingConfiguration) throws -> TeacherFile? {
+    static func teacher(at path: String?, for whole: any RowSource, dataPath: String, settings: TrainingConfiguration) throws -> TeacherFile? {
         guard let path else {
             if let α = settings.distillAlpha {
                 throw ValidationError("\(Settings["distillAlpha"].flag) \(α): name the teacher to distil from with \(Settings.teacher.flag) FILE "
@@ -186,7 +186,7 @@ struct RunSetup {
     /// teacher of other classes: it cannot be fitted by a width of the last
     /// layer (its width would refuse the labels, and the labels' width it).
     /// - Throws: `ValidationError` naming `flag`, the file and both counts.
-    static func checkClasses(of teacher: TeacherFile, flag: String, path: String, for data: Dataset, dataPath: String) throws {
+    static func checkClasses(of teacher: TeacherFile, flag: String, path: String, for data: any RowSource, dataPath: String) throws {
         guard let labels = data.labels, let top = labels.max(), teacher.classes <= Int(top) else { return }
         throw ValidationError("\(flag) \(path) holds the probabilities of \(teacher.classes) classes, but /train of \(dataPath) has labels up to "
                               + "\(top) (\(Int(top) + 1) classes): a teacher of other classes; make it for these (models with \(Int(top) + 1) outputs).")
@@ -198,13 +198,10 @@ struct RunSetup {
     /// A run without a validation split may refit the members' rows: their
     /// training rows followed by their validation rows (`Dataset.isRefit`).
     /// - Throws: `ValidationError` naming --teacher and both fingerprints.
-    static func checkTaughtRows(_ teacher: TeacherFile, path: String, train: Dataset, validation: Dataset?) throws {
-        var (bareTrain, bareValidation) = (train, validation)
-        bareTrain.teacher = nil
-        bareValidation?.teacher = nil
-        let rows = Dataset.record(training: bareTrain, validation: bareValidation)
-        guard teacher.trainedOn != rows, !(bareValidation == nil && bareTrain.isRefit(of: teacher.trainedOn)) else { return }
-        if bareValidation == nil, case .streamed = train.features, teacher.trainedOn.contains(Dataset.validationSeparator) {
+    static func checkTaughtRows(_ teacher: TeacherFile, path: String, train: any RowSource, validation: (any RowSource)?) throws {
+        let rows = DataRecord.of(training: train, validation: validation)
+        guard teacher.trainedOn != rows, !(validation == nil && (train as? Dataset)?.isRefit(of: teacher.trainedOn) == true) else { return }
+        if validation == nil, train is StreamedDataset, teacher.trainedOn.contains(DataRecord.separator) {
             throw ValidationError("\(Settings.teacher.flag) \(path): its members chose on a validation split, and a refit on their rows is checked "
                                   + "with /train in memory; raise \(Settings.dataMemory.flag) (this run streams it).")
         }

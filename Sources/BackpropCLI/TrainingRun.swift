@@ -38,7 +38,7 @@ final class TrainingRun {
     var trainer: Trainer { loop.trainer }
     /// Read for the final model, and each epoch only when `testReport` says so: it never chooses.
     /// nil when `testReport` is none: then the run read nothing of it.
-    let test: Dataset?
+    let test: (any RowSource)?
     var testReport = TestReport.end
     let dataPath: String
     let directory: RunDirectory
@@ -61,7 +61,7 @@ final class TrainingRun {
     /// The free settings given (`Train.freeSettings`), recorded in config.json.
     var freeSettings: [String: any Sendable] = [:]
 
-    init(trainer: Trainer, validation: Dataset?, test: Dataset?, dataPath: String, fingerprint: String,
+    init(trainer: Trainer, validation: (any RowSource)?, test: (any RowSource)?, dataPath: String, fingerprint: String,
          directory: RunDirectory, policy: CheckpointPolicy, output: String, progress: ProgressReporter, writes: Bool = true,
          resumedFrom checkpoint: String? = nil) throws {
         loop = try TrainingLoop(trainer: trainer, validation: validation)

@@ -26,13 +26,12 @@ extension DatasetFile {
             self.rows = rows
         }
 
-        /// The rows of a split, read block by block from its source (`Dataset.source`: memory, or its file).
+        /// The rows of a split, read block by block (from memory, or from its file).
         /// - Parameter dataset: the split.
-        public init(_ dataset: Dataset) {
-            let source = dataset.source
-            self.init(count: dataset.count, featureCount: dataset.featureCount, storage: source.storage(of: dataset)) { (rows, x) throws(StorageError) in
+        public init(_ dataset: any RowSource) {
+            self.init(count: dataset.count, featureCount: dataset.featureCount, storage: dataset.storage) { (rows, x) throws(StorageError) in
                 let block: Dataset
-                do throws(TrainingError) { block = try source.rows(rows, of: dataset) } catch {
+                do throws(TrainingError) { block = try dataset.rows(rows) } catch {
                     // The storage's own words: the dataset is named once.
                     guard case .dataUnreadable(_, _, let reason) = error else { throw .io(path: dataset.name, reason: error.description) }
                     throw .io(path: dataset.name, reason: reason)

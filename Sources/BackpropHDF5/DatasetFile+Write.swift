@@ -92,7 +92,6 @@ extension DatasetFile {
             try file.write(values, shape: [data.count, data.featureCount], to: x,
                            chunkRows: storageChunkRows(rowBytes: data.featureCount * MemoryLayout<Float>.size, rows: data.count))
             try BlockFingerprints.of(values, featureCount: data.featureCount, blockRows: rows).write(to: file, split: name)
-        case .streamed: preconditionFailure("\(data.name): a streamed split is written by `write(train: SplitRows, …)`")
         }
         try writeTargets(data.targets, of: name, to: file)
     }
@@ -136,7 +135,7 @@ extension DatasetFile {
             precondition(split.count > 0 && split.featureCount > 0, "/\(name) of \(split.count) × \(split.featureCount)")
         }
         let verify = { (file: HDF5File) throws(StorageError) in
-            _ = try load(file, streamingTrain: true, streamingTest: true)
+            _ = try DatasetFile.splits(of: file, streamingTrain: true, streamingTest: true)
             _ = try self.validation(of: file, streaming: true)
             _ = try self.classNames(of: file)
         }

@@ -20,37 +20,55 @@ public enum DatasetFile {
     public static let format = "backprop-dataset"
     public static let splits = ["train", "test"]
 
-    /// Reads and validates both splits.
+    /// Reads and validates both splits, into memory.
     /// - Throws: `StorageError` naming the file and the object at fault.
     public static func load(_ path: String) throws(StorageError) -> (train: Dataset, test: Dataset) {
         try load(HDF5File.open(path))
     }
 
-    /// Reads and validates both splits of an open file (a path or a memory
-    /// image); with `streamingTrain` or `streamingTest`, that split's features
-    /// stay in the file (`streamedSplit`).
-    public static func load(_ file: HDF5File, streamingTrain: Bool = false, streamingTest: Bool = false) throws(StorageError) -> (train: Dataset, test: Dataset) {
+    /// Reads and validates both splits of an open file (a path or a memory image), into memory.
+    public static func load(_ file: HDF5File) throws(StorageError) -> (train: Dataset, test: Dataset) {
+        try checkFormat(of: file)
+        let train = try split("train", of: file), test = try split("test", of: file)
+        try check(test, "test", like: (train.featureCount, train.targets), in: file)
+        return (train, test)
+    }
+
+    /// Both splits of an open file, validated; with `streamingTrain` or
+    /// `streamingTest`, that split's features stay in the file (`streamedSplit`).
+    public static func splits(of file: HDF5File, streamingTrain: Bool, streamingTest: Bool = false) throws(StorageError)
+        -> (train: any RowSource, test: any RowSource) {
         let train = try training(of: file, streaming: streamingTrain)
-        let test = streamingTest ? try streamedSplit("test", of: file) : try split("test", of: file)
+        let test: any RowSource = streamingTest ? try streamedSplit("test", of: file) : try split("test", of: file)
         try check(test, "test", like: (train.featureCount, train.targets), in: file)
         return (train, test)
     }
 
     /// /train alone, of a file whose format is checked; nothing of /test is
-    /// read (a run that reports no test score reads none of it).
-    public static func training(of file: HDF5File, streaming: Bool = false) throws(StorageError) -> Dataset {
-        if try file.hasAttribute("format") {
-            let format = try file.stringAttribute("format")
-            guard format == DatasetFile.format else { throw .wrongFormat(path: file.path, found: format, expected: DatasetFile.format) }
-        }
+    /// read (a run that reports no test score reads none of it). With
+    /// `streaming`, its features stay in the file.
+    public static func training(of file: HDF5File, streaming: Bool) throws(StorageError) -> any RowSource {
+        try checkFormat(of: file)
         return streaming ? try streamedSplit("train", of: file) : try split("train", of: file)
+    }
+
+    /// Refuses a file whose `format` attribute names another format.
+    private static func checkFormat(of file: HDF5File) throws(StorageError) {
+        guard try file.hasAttribute("format") else { return }
+        let format = try file.stringAttribute("format")
+        guard format == DatasetFile.format else { throw .wrongFormat(path: file.path, found: format, expected: DatasetFile.format) }
+    }
+
+    /// The file's own validation split (/validation) in memory, checked like /test; nil when it has none.
+    public static func validation(of file: HDF5File) throws(StorageError) -> Dataset? {
+        try validation(of: file, streaming: false).map { $0 as! Dataset }
     }
 
     /// The file's own validation split (/validation), checked like /test; nil
     /// when it has none. With `streaming`, its features stay in the file.
-    public static func validation(of file: HDF5File, streaming: Bool = false) throws(StorageError) -> Dataset? {
+    public static func validation(of file: HDF5File, streaming: Bool) throws(StorageError) -> (any RowSource)? {
         guard try file.exists("/validation") else { return nil }
-        let validation = streaming ? try streamedSplit("validation", of: file) : try split("validation", of: file)
+        let validation: any RowSource = streaming ? try streamedSplit("validation", of: file) : try split("validation", of: file)
         // /train's header and targets, not its features (which may be larger than memory).
         let xShape = try file.shape(of: "/train/x")
         try check(validation, "validation", like: (xShape.count == 2 ? xShape[1] : 0, try targets("/train/y", of: file).0), in: file)
@@ -58,7 +76,7 @@ public enum DatasetFile {
     }
 
     /// A split other than /train must fit the model /train trains: as many features, targets of its kind.
-    private static func check(_ data: Dataset, _ name: String, like train: (featureCount: Int, targets: Dataset.Targets),
+    private static func check(_ data: some RowSource, _ name: String, like train: (featureCount: Int, targets: Dataset.Targets),
                               in file: HDF5File) throws(StorageError) {
         guard train.featureCount == data.featureCount else {
             throw .wrongShape(path: file.path, object: "/\(name)/x", expected: "[M, \(train.featureCount)] like /train/x",
@@ -134,7 +152,7 @@ public enum DatasetFile {
     /// feature row is read once, in blocks, for the fingerprint (and float
     /// features checked finite), so that the split is the one `split` reads.
     /// - Throws: `StorageError` naming the file, the object and the rows at fault.
-    public static func streamedSplit(_ name: String, of file: HDF5File) throws(StorageError) -> Dataset {
+    public static func streamedSplit(_ name: String, of file: HDF5File) throws(StorageError) -> StreamedDataset {
         let xName = "/\(name)/x", yName = "/\(name)/y"
         let shape = try file.shape(of: xName)
         guard shape.count == 2 else { throw .wrongRank(path: file.path, object: xName, expected: 2, found: shape.count) }
@@ -161,7 +179,7 @@ public enum DatasetFile {
             // Fingerprinted at import: nothing to read now; each block is checked as it is read.
             let stream = FeatureStream(storage: storage, count: shape[0], featureCount: shape[1], reader: reader,
                                        readRows: blockRows, featureHash: stored.whole, featureHashIsStored: true)
-            var dataset = Dataset(name: "\(file.path):/\(name)", features: .streamed(stream), targets: y, featureCount: shape[1])
+            var dataset = StreamedDataset(name: "\(file.path):/\(name)", stream: stream, targets: y)
             dataset.imageShape = try imageShape(of: file, featureCount: shape[1])
             return dataset
         }
@@ -178,7 +196,7 @@ public enum DatasetFile {
         hash.finishArray()
         let stream = FeatureStream(storage: storage, count: shape[0], featureCount: shape[1], reader: reader,
                                    readRows: blockRows, featureHash: hash.hash)
-        var dataset = Dataset(name: "\(file.path):/\(name)", features: .streamed(stream), targets: y, featureCount: shape[1])
+        var dataset = StreamedDataset(name: "\(file.path):/\(name)", stream: stream, targets: y)
         dataset.imageShape = try imageShape(of: file, featureCount: shape[1])
         return dataset
     }

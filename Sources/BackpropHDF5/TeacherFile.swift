@@ -11,7 +11,7 @@ import Foundation
 /// Optional views hold the teacher's probabilities of each of the V images
 /// that augmentation can make of a row, in `Augmentation.viewIndex`'s order,
 /// so that a student augmenting within them is taught about the image it
-/// sees (`Dataset.teacherViews`).
+/// sees (`TeacherColumn.views`).
 public struct TeacherFile: Sendable, Equatable {
     /// p, [count, classes] row-major: each row a distribution.
     public var probabilities: [Float]
@@ -41,7 +41,7 @@ public struct TeacherFile: Sendable, Equatable {
     }
 
     /// What a student is taught: every view's probabilities where there are views, else the stored images'.
-    public var taught: (probabilities: [Float], views: Augmentation) { (viewProbabilities ?? probabilities, views) }
+    public var taught: TeacherColumn { TeacherColumn(viewProbabilities ?? probabilities, views: views) }
 
     /// The most a row's probabilities may sum away from 1 (float32 averages of softmax rows are within 1e-6).
     public static let sumTolerance: Float = 1e-3

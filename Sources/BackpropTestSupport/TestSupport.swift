@@ -159,7 +159,7 @@ public func lossAndGradient(of step: TrainingStep<Float>, at network: Network<Fl
     let loss = indices.withUnsafeBufferPointer { batch in
         parameters.withUnsafeMutableBufferPointer { w in
             optimizer.withStep(learningRate: 0) { rule in
-                step.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
+                step.step(data: Batch(dataset), indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
             }
         }
     }

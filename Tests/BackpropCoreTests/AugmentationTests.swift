@@ -175,7 +175,7 @@ struct AugmentationTests {
         #expect(views.viewCount == 50 && Augmentation(shift: 1).viewCount == 9 && Augmentation(flip: true).viewCount == 2)
         let (probabilities, byImage) = viewTeacher(dataset, views: views)
         #expect(byImage.count == 12 * 50, "every view of every sample a different image")
-        (dataset.teacher, dataset.teacherViews) = (probabilities, views)
+        dataset.teacher = TeacherColumn(probabilities, views: views)
         let indices: [Int32] = [3, 0, 11, 7, 7, 2, 9, 5]
         let students = [Augmentation(shift: 2, flip: true), Augmentation(shift: 1), Augmentation(flip: true), Augmentation(shift: 2)]
         for student in students.map(Optional.some) + [nil] {
@@ -200,7 +200,7 @@ struct AugmentationTests {
     func teacherViewRefusals() throws {
         var dataset = randomDataset(count: 20, featureCount: 12, classCount: 3, seed: 1)
         dataset.imageShape = ImageShape(height: 3, width: 4)
-        (dataset.teacher, dataset.teacherViews) = (viewTeacher(dataset, views: Augmentation(flip: true)).probabilities, Augmentation(flip: true))
+        dataset.teacher = TeacherColumn(viewTeacher(dataset, views: Augmentation(flip: true)).probabilities, views: Augmentation(flip: true))
         var c = TrainingConfiguration()
         (c.sizes, c.distillAlpha) = ([12, 5, 3], 0.5)
         for allowed in [Augmentation(), Augmentation(flip: true)] {
@@ -211,14 +211,13 @@ struct AugmentationTests {
         #expect(throws: TrainingError.self) { try Trainer(configuration: c, dataset: dataset) }
         c.augmentation = Augmentation(flip: true)
         var miscounted = dataset
-        miscounted.teacherViews = Augmentation(shift: 1, flip: true)
+        miscounted.teacher = TeacherColumn(dataset.teacher!.probabilities, views: Augmentation(shift: 1, flip: true))
         #expect(throws: TrainingError.self) { try Trainer(configuration: c, dataset: miscounted) }
         let (train, validation) = try dataset.split(validationFraction: 0.25, seed: 3)
-        #expect(train.teacherViews == dataset.teacherViews && validation.teacherViews == dataset.teacherViews)
-        #expect(train.teacher!.count == train.count * 2 * 3)
+        #expect(train.teacher?.views == dataset.teacher?.views && validation.teacher?.views == dataset.teacher?.views)
+        #expect(train.teacher!.probabilities.count == train.count * 2 * 3)
         var plainTeacher = dataset
-        plainTeacher.teacherViews = Augmentation()
-        plainTeacher.teacher = Array(dataset.teacher!.prefix(20 * 3))
-        #expect(plainTeacher.fingerprint != dataset.fingerprint)
+        plainTeacher.teacher = TeacherColumn(Array(dataset.teacher!.probabilities.prefix(20 * 3)))
+        #expect(plainTeacher.taughtFingerprint != dataset.taughtFingerprint && plainTeacher.teacherFingerprint != dataset.teacherFingerprint)
     }
 }

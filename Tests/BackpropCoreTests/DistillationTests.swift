@@ -23,9 +23,10 @@ struct DistillationTests {
     func centralDifferences(α: Double, T: Double) throws {
         let problem = try gradientCheckProblem(sizes: [5, 7, 4], activation: .tanh, loss: .crossEntropy, rows: 6, seed: 3)
         var dataset = gradientCheckDataset(inputs: problem.inputs, targets: problem.targets, inputCount: 5, loss: .crossEntropy)
-        dataset.teacher = Self.teacher(count: 6, classes: 4, seed: 8)
+        var teacher = Self.teacher(count: 6, classes: 4, seed: 8)
         // A class the teacher rules out: q_k = 0 (its KL term is 0, its gradient s_k).
-        dataset.teacher![0..<4] = [0.6, 0, 0.3, 0.1]
+        teacher[0..<4] = [0.6, 0, 0.3, 0.1]
+        dataset.teacher = TeacherColumn(teacher)
         let results = checkStepGradients(of: problem.network, dataset: dataset, distillation: Distillation(weight: α, temperature: T))
         for result in results {
             #expect(result.worstRelativeError < Tolerance.finiteDifference.value,
@@ -39,7 +40,7 @@ struct DistillationTests {
         c.sizes = [2, 3]
         let network: Network<Float> = try c.makeNetwork()
         var dataset = Dataset(name: "one", features: .floats([0.5, -1]), targets: .classes([0]), featureCount: 2)
-        dataset.teacher = [0.64, 0.32, 0.04]
+        dataset.teacher = TeacherColumn([0.64, 0.32, 0.04])
         let (α, T) = (0.75, 2.0)
         let step = TrainingStep(network: network, batchSize: 1, shardSize: 1, workerCount: 1, kernel: .portable,
                                 distillation: Distillation(weight: α, temperature: T))
@@ -72,7 +73,7 @@ struct DistillationTests {
 
     static let dataset = {
         var dataset = randomDataset(count: 120, featureCount: 12, classCount: 4, seed: 9)
-        dataset.teacher = teacher(count: 120, classes: 4, seed: 10)
+        dataset.teacher = TeacherColumn(teacher(count: 120, classes: 4, seed: 10))
         return dataset
     }()
 
@@ -83,9 +84,11 @@ struct DistillationTests {
         #expect(try run(Self.dataset, workers: 1) { $0.distillAlpha = 0.5 } != one)
         #expect(try run(Self.dataset, workers: 1) { $0.temperature = 1 } != one)
         var other = Self.dataset
-        other.teacher = Self.teacher(count: 120, classes: 4, seed: 11)
+        other.teacher = TeacherColumn(Self.teacher(count: 120, classes: 4, seed: 11))
         #expect(try run(other, workers: 1) != one)
-        #expect(other.fingerprint != Self.dataset.fingerprint, "the teacher is part of the data's fingerprint")
+        #expect(other.taughtFingerprint != Self.dataset.taughtFingerprint, "the teacher is part of what a distilled run records")
+        #expect(other.fingerprint == Self.dataset.fingerprint && other.teacherFingerprint != Self.dataset.teacherFingerprint,
+                "the rows' fingerprint is the rows'; the teacher's column has its own")
     }
 
     @Test("the settings go together: T needs α, α needs cross-entropy and a teacher, whose rows are as wide as the output")
@@ -105,7 +108,7 @@ struct DistillationTests {
         c.sizes = [12, 9, 4]
         #expect(throws: TrainingError.self) { try Trainer(configuration: c, dataset: randomDataset(count: 20, featureCount: 12, classCount: 4, seed: 1)) }
         var narrow = randomDataset(count: 20, featureCount: 12, classCount: 4, seed: 1)
-        narrow.teacher = Self.teacher(count: 20, classes: 3, seed: 2)
+        narrow.teacher = TeacherColumn(Self.teacher(count: 20, classes: 3, seed: 2))
         #expect(throws: TrainingError.self) { try Trainer(configuration: c, dataset: narrow) }
     }
 
@@ -114,18 +117,18 @@ struct DistillationTests {
         let (train, validation) = try Self.dataset.split(validationFraction: 0.25, seed: 3)
         let held = try Dataset.validationRows(labels: Self.dataset.labels, count: 120, fraction: 0.25, seed: 3)
         let kept = (0..<120).filter { !held.contains($0) }
-        let rows = { (indices: [Int]) in indices.flatMap { Self.dataset.teacher![($0 * 4)..<($0 * 4 + 4)] } }
-        #expect(train.teacher == rows(kept) && validation.teacher == rows(held))
-        #expect(try Self.dataset.rows(10..<20).teacher == rows(Array(10..<20)))
+        let rows = { (indices: [Int]) in indices.flatMap { Self.dataset.teacher!.probabilities[($0 * 4)..<($0 * 4 + 4)] } }
+        #expect(train.teacher?.probabilities == rows(kept) && validation.teacher?.probabilities == rows(held))
+        #expect(try Self.dataset.rows(10..<20).teacher?.probabilities == rows(Array(10..<20)))
     }
 
     @Test("a refit is exactly the members' training rows followed by their validation rows, whatever teacher rides along; every other arrangement or a malformed record is not")
     func refit() {
         let data = Dataset.random(count: 50, featureCount: 6, classCount: 3, seed: 4)
-        let record = { (train: Dataset, validation: Dataset) in Dataset.record(training: train, validation: validation) }
+        let record = { (train: Dataset, validation: Dataset) in DataRecord.of(training: train, validation: validation) }
         let (kept, held) = (data.subset(0..<40), data.subset(40..<50))
         var taught = data
-        taught.teacher = Self.teacher(count: 50, classes: 3, seed: 5)
+        taught.teacher = TeacherColumn(Self.teacher(count: 50, classes: 3, seed: 5))
         #expect(data.isRefit(of: record(kept, held)) && taught.isRefit(of: record(kept, held)))
         // The same rows in the same order, cut elsewhere: still every row of a run that trained and chose on them.
         #expect(data.isRefit(of: record(data.subset(0..<39), data.subset(39..<50))))

@@ -84,7 +84,7 @@ struct DropoutTests {
         let indices: [Int32] = Array(0..<6)
         let masked = indices.withUnsafeBufferPointer { batch in
             w.withUnsafeMutableBufferPointer { w in
-                optimizer.withStep(learningRate: 0) { engine.step(dataset: dataset, indices: batch, scale: 1, rule: $0, parameters: w.baseAddress!,
+                optimizer.withStep(learningRate: 0) { engine.step(data: Batch(dataset), indices: batch, scale: 1, rule: $0, parameters: w.baseAddress!,
                                                                   at: StepKey(step: 1)) }
             }
         }
@@ -106,7 +106,7 @@ struct DropoutTests {
             var parameters = network.parameters
             _ = [Int32(0)].withUnsafeBufferPointer { batch in
                 parameters.withUnsafeMutableBufferPointer { w in
-                    optimizer.withStep(learningRate: 0) { step.step(dataset: dataset, indices: batch, scale: 1, rule: $0, parameters: w.baseAddress!,
+                    optimizer.withStep(learningRate: 0) { step.step(data: Batch(dataset), indices: batch, scale: 1, rule: $0, parameters: w.baseAddress!,
                                                                     at: StepKey(step: 3)) }
                 }
             }

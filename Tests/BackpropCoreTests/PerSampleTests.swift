@@ -18,7 +18,7 @@ struct PerSampleTests {
         _ = indices.withUnsafeBufferPointer { i in
             parameters.withUnsafeMutableBufferPointer { w in
                 optimizer.withStep(learningRate: 0) { rule in
-                    engine.step(dataset: dataset, indices: i, scale: 1, rule: rule, parameters: w.baseAddress!, perSample: options)
+                    engine.step(data: Batch(dataset), indices: i, scale: 1, rule: rule, parameters: w.baseAddress!, perSample: options)
                 }
             }
         }

@@ -33,12 +33,11 @@ final class ArrayRowReader: RowReader, @unchecked Sendable {
 }
 
 /// `dataset` with its features behind a stream (`ArrayRowReader`).
-func streamed(_ dataset: Dataset, readRows: Int = 16, failingFrom: Int? = nil) -> (Dataset, ArrayRowReader) {
+func streamed(_ dataset: Dataset, readRows: Int = 16, failingFrom: Int? = nil) -> (StreamedDataset, ArrayRowReader) {
     let bytes: [UInt8], storage: FeatureStream.Storage
     switch dataset.features {
     case .bytes(let values, let scale): (bytes, storage) = (values, .bytes(scale: scale))
     case .floats(let values): (bytes, storage) = (values.withUnsafeBytes { Array($0) }, .floats)
-    case .streamed: preconditionFailure("already streamed")
     }
     let rowBytes = bytes.count / dataset.count
     let reader = ArrayRowReader(bytes: bytes, rowBytes: rowBytes, failingFrom: failingFrom)
@@ -47,9 +46,9 @@ func streamed(_ dataset: Dataset, readRows: Int = 16, failingFrom: Int? = nil) -
     hash.finishArray()
     let stream = FeatureStream(storage: storage, count: dataset.count, featureCount: dataset.featureCount, reader: reader,
                                readRows: readRows, featureHash: hash.hash)
-    var result = Dataset(name: dataset.name, features: .streamed(stream), targets: dataset.targets, featureCount: dataset.featureCount)
+    var result = StreamedDataset(name: dataset.name, stream: stream, targets: dataset.targets)
     result.imageShape = dataset.imageShape
-    (result.teacher, result.teacherViews) = (dataset.teacher, dataset.teacherViews)
+    result.teacher = dataset.teacher
     return (result, reader)
 }
 
@@ -126,7 +125,7 @@ struct StreamingTests {
     }
 
     /// Parameters (bits), optimizer state and every loss after `steps` steps.
-    func train(_ c: TrainingConfiguration, _ data: Dataset, steps: Int) throws -> ([UInt32], OptimizerState<Float>, [Double]) {
+    func train(_ c: TrainingConfiguration, _ data: any RowSource, steps: Int) throws -> ([UInt32], OptimizerState<Float>, [Double]) {
         let trainer = try Trainer(configuration: c, dataset: data)
         var losses: [Double] = []
         for _ in 0..<steps { losses.append(try trainer.step().meanLoss) }
@@ -139,9 +138,9 @@ struct StreamingTests {
         bytes.imageShape = ImageShape(height: 5, width: 6, channels: 1)
         var floats = Dataset(name: "floats", features: .floats(bytes.arrays(outputCount: 4, as: Float.self).inputs.map { $0 * 3 - 1 }),
                              targets: bytes.targets, featureCount: 30)
-        floats.teacher = DistillationTests.teacher(count: 301, classes: 4, seed: 4)
+        floats.teacher = TeacherColumn(DistillationTests.teacher(count: 301, classes: 4, seed: 4))
         var views = bytes
-        (views.teacher, views.teacherViews) = (DistillationTests.teacher(count: 301 * 18, classes: 4, seed: 5), Augmentation(shift: 1, flip: true))
+        views.teacher = TeacherColumn(DistillationTests.teacher(count: 301 * 18, classes: 4, seed: 5), views: Augmentation(shift: 1, flip: true))
         let steps = 10  // epochs of 4 batches (80 × 3, then 61), into the third
         for (name, data) in [("bytes", bytes), ("floats", floats), ("views", views)] {
             var c = configuration(workers: 1)

@@ -79,7 +79,7 @@ struct TeamTests {
                 for _ in 0..<5 {
                     parameters.withUnsafeMutableBufferPointer { w in
                         optimizer.withStep(learningRate: 0.05) { rule in
-                            losses.append(step.step(dataset: dataset, indices: batch, scale: 1 / 96, rule: rule,
+                            losses.append(step.step(data: Batch(dataset), indices: batch, scale: 1 / 96, rule: rule,
                                                     parameters: w.baseAddress!).bitPattern)
                         }
                     }

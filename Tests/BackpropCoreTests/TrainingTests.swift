@@ -102,7 +102,7 @@ struct TrainingTests {
                 for _ in 0..<before {
                     parameters.withUnsafeMutableBufferPointer { w in
                         optimizer.withStep(learningRate: 0.1) { rule in
-                            #expect(!gradients.step(dataset: dataset, indices: batch, scale: 1, rule: rule,
+                            #expect(!gradients.step(data: Batch(dataset), indices: batch, scale: 1, rule: rule,
                                                     parameters: w.baseAddress!).isFinite)
                         }
                     }
@@ -114,7 +114,7 @@ struct TrainingTests {
             let loss = indices.withUnsafeBufferPointer { batch in
                 parameters.withUnsafeMutableBufferPointer { w in
                     optimizer.withStep(learningRate: 0.1) { rule in
-                        gradients.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
+                        gradients.step(data: Batch(dataset), indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!)
                     }
                 }
             }

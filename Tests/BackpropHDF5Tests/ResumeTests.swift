@@ -15,10 +15,10 @@ struct ResumeTests {
         var dataset = randomDataset(count: 30, featureCount: 5, classCount: 3, seed: 11)
         dataset.imageShape = ImageShape(height: 1, width: 5)
         // A teacher's probabilities, which the distilled cases train on.
-        dataset.teacher = (0..<30).flatMap { n -> [Float] in
+        dataset.teacher = TeacherColumn((0..<30).flatMap { n -> [Float] in
             let e = (0..<3).map { k in Float(1 + (n * 7 + k * 3) % 5) }
             return e.map { $0 / e.reduce(0, +) }
-        }
+        })
         return dataset
     }()
 

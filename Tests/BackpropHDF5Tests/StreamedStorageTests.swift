@@ -27,7 +27,7 @@ struct StreamedStorageTests {
     /// Rows `rows` of split /train as the stream reads them.
     func streamedRows(_ file: String, _ rows: Range<Int>) throws -> [UInt8] {
         let dataset = try DatasetFile.streamedSplit("train", of: HDF5File.open(file))
-        guard case .streamed(let stream) = dataset.features else { throw StorageError.io(path: file, reason: "not streamed") }
+        let stream = dataset.stream
         var bytes = [UInt8](repeating: 0, count: rows.count * stream.bytesPerRow)
         try bytes.withUnsafeMutableBytes { try stream.reader.read(rows: rows, into: $0) }
         return bytes
@@ -44,12 +44,11 @@ struct StreamedStorageTests {
             #expect(DatasetFile.chunkRows(rowBytes: 700) == 1024 && DatasetFile.chunkRows(rowBytes: 2800) == 256)
             let streamed = try DatasetFile.streamedSplit("train", of: h5)
             let inMemory = try DatasetFile.split("train", of: h5)
-            #expect(streamed.source.waitsForRows && streamed.fingerprint == train.fingerprint && streamed.fingerprint == inMemory.fingerprint)
+            #expect(streamed.waitsForRows && streamed.fingerprint == train.fingerprint && streamed.fingerprint == inMemory.fingerprint)
             let all: [UInt8]
             switch train.features {
             case .bytes(let bytes, _): all = bytes
             case .floats(let values): all = values.withUnsafeBytes { Array($0) }
-            case .streamed: all = []
             }
             for rows in [0..<1, 0..<3000, 1000..<1100, 1023..<1025, 2047..<2999, 2999..<3000, 255..<257] {
                 #expect(try streamedRows(file, rows) == Array(all[(rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)]), "\(floats) \(rows)")

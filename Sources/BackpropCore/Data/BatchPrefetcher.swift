@@ -1,8 +1,8 @@
 import Foundation
 
 /// Reads a streamed split's batches ahead of the steps, on a thread of its
-/// own, into a bounded queue: the step takes each batch as a dataset that
-/// holds exactly its samples (`Dataset.holdsBatch`), in the batch's order.
+/// own, into a bounded queue: the step takes each batch as rows that hold
+/// exactly its samples, in the batch's order (`Batch.Layout.batchOrder`).
 ///
 /// The reader walks a copy of the trainer's `EpochWalker` (the epoch orders
 /// are a pure function of the seed), so a batch is the same samples streamed
@@ -19,13 +19,13 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
     // Everything below `condition` is shared between the two threads and
     // touched only while it is locked.
     private let condition = NSCondition()
-    private var ready: [(position: TrainingPosition, data: Dataset)] = []
+    private var ready: [(position: TrainingPosition, data: Batch)] = []
     private var failure: TrainingError?
     private var cancelled = false
     private var readerDone = false
 
-    private let dataset: Dataset
-    private let stream: FeatureStream
+    private let dataset: StreamedDataset
+    private var stream: FeatureStream { dataset.stream }
     private let endEpoch: Int
     private let depth: Int
     private let localRows: @Sendable (Int) -> Range<Int>
@@ -36,15 +36,14 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
 
     /// Starts reading at `walker`'s position, through the end of epoch `endEpoch` − 1.
     /// - Parameters:
-    ///   - dataset: a dataset whose features are `stream`.
+    ///   - dataset: the streamed split.
     ///   - walker: the trainer's walk, which the reader continues on a copy of.
     ///   - endEpoch: the epoch at which to stop reading.
     ///   - depth: batches read ahead at most.
     ///   - rows: this process's rows of a batch of the given size.
-    init(dataset: Dataset, stream: FeatureStream, walker: EpochWalker, endEpoch: Int,
+    init(dataset: StreamedDataset, walker: EpochWalker, endEpoch: Int,
          depth: Int = 8, rows: @escaping @Sendable (Int) -> Range<Int>) {
         self.dataset = dataset
-        self.stream = stream
         self.endEpoch = endEpoch
         self.depth = max(depth, 1)
         self.localRows = rows
@@ -72,7 +71,7 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
 
     /// The batch at `position`, once read: the local rows of `indices`.
     /// - Throws: the reader's `TrainingError.dataUnreadable`.
-    func batch(at position: TrainingPosition, indices: ArraySlice<Int32>) throws(TrainingError) -> Dataset {
+    func batch(at position: TrainingPosition, indices: ArraySlice<Int32>) throws(TrainingError) -> Batch {
         let start = monotonicNanoseconds()
         condition.lock()
         defer { condition.unlock() }
@@ -88,7 +87,7 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
         if ready.count <= depth / 2 { condition.broadcast() }
         precondition(read.epoch == position.epoch && read.batch == position.batch,
                      "read epoch \(read.epoch) batch \(read.batch) for epoch \(position.epoch) batch \(position.batch)")
-        precondition(data.count == localRows(indices.count).count, "a batch of \(data.count) rows for \(indices.count)")
+        precondition(data.data.count == localRows(indices.count).count, "a batch of \(data.data.count) rows for \(indices.count)")
         return data
     }
 
@@ -137,7 +136,7 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
     }
 
     /// Waits for room, then queues a batch; false once cancelled.
-    private func hand(_ position: TrainingPosition, _ data: Dataset) -> Bool {
+    private func hand(_ position: TrainingPosition, _ data: Batch) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         while ready.count >= depth && !cancelled { condition.wait() }
@@ -147,8 +146,8 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
         return true
     }
 
-    /// A dataset of the samples `indices`, in that order, their blocks read as needed.
-    private func assemble(_ indices: ArraySlice<Int32>, blockRows: Int) throws(TrainingError) -> Dataset {
+    /// The rows of the samples `indices`, in that order, their blocks read as needed.
+    private func assemble(_ indices: ArraySlice<Int32>, blockRows: Int) throws(TrainingError) -> Batch {
         let rowBytes = stream.bytesPerRow
         var rows = [UInt8](repeating: 0, count: indices.count * rowBytes)
         for (r, index) in indices.enumerated() {
@@ -170,13 +169,8 @@ final class BatchPrefetcher: BatchSupply, @unchecked Sendable {
         }
         var batch = Dataset(name: dataset.name, features: features, targets: targets, featureCount: dataset.featureCount)
         batch.imageShape = dataset.imageShape
-        batch.holdsBatch = true
-        batch.teacher = dataset.teacher.map { teacher in
-            let width = dataset.targetWidth(of: teacher)
-            return indices.flatMap { teacher[(Int($0) * width)..<((Int($0) + 1) * width)] }
-        }
-        batch.teacherViews = dataset.teacherViews
-        return batch
+        batch.teacher = dataset.teacher?.rows(at: indices, of: dataset.count)
+        return Batch(batch, layout: .batchOrder)
     }
 
     private func readBlock(_ block: Int, rows blockRows: Int) throws(TrainingError) -> [UInt8] {

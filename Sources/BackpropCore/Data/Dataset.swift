@@ -1,21 +1,19 @@
 import Glibc
 
-/// Samples kept in memory as the file stores them, converted to the network's
-/// scalar type one shard at a time.
+/// Samples held in memory as the file stores them, converted to the
+/// network's scalar type one shard at a time (a split too large to hold is a
+/// `StreamedDataset`).
 ///
 /// Features are bytes with a scale (images: 4× smaller than Float) or Float
 /// values (measurements); targets are class labels (classification, t =
 /// one-hot) or rows of real values (regression, t as stored).
-public struct Dataset: Sendable, Equatable {
+public struct Dataset: RowSource, Equatable {
     /// How the inputs x are stored.
     public enum Features: Sendable, Equatable {
         /// x = scale · byte, [count, featureCount] row-major.
         case bytes([UInt8], scale: Float)
         /// x as stored, [count, featureCount] row-major.
         case floats([Float])
-        /// Rows read from storage ahead of the steps (`BatchPrefetcher`):
-        /// never gathered here, but batch by batch into datasets that hold one batch.
-        case streamed(FeatureStream)
     }
 
     /// How the targets t are stored.
@@ -41,27 +39,8 @@ public struct Dataset: Sendable, Equatable {
     public let featureCount: Int
     /// The features as an image (what `--augment` needs), when the file says so.
     public var imageShape: ImageShape? = nil
-    /// Whether this dataset holds the samples of one batch in the batch's
-    /// order (what `BatchPrefetcher` hands a step): row r is then the r-th
-    /// sample of the indices a step is given, which only name the samples
-    /// (the keys of dropout and augmentation). Otherwise row i is sample i.
-    public var holdsBatch = false
-    /// A teacher's class probabilities p for each sample, [count, views, outputs]
-    /// row-major, when the run distils from it (`Distillation`); nil otherwise.
-    public var teacher: [Float]? = nil
-    /// The images the teacher's probabilities are of: with no augmentation
-    /// (one view), the sample as stored; otherwise each of `teacherViews`'
-    /// views (`Augmentation.viewIndex`), so that a sample augmented in
-    /// training is taught the teacher's probabilities of the image the
-    /// student sees (Beyer et al. 2022, "consistent teaching").
-    public var teacherViews = Augmentation()
-
-    public var count: Int {
-        switch targets {
-        case .classes(let labels): return labels.count
-        case .values(let values, let width): return values.count / width
-        }
-    }
+    /// A teacher's class probabilities beside the rows, when the run distils from it (`Distillation`); nil otherwise.
+    public var teacher: TeacherColumn? = nil
 
     /// - Precondition: the arrays hold `count × featureCount` features and
     ///   `count` labels or `count × width` target values (storage validates
@@ -75,7 +54,6 @@ public struct Dataset: Sendable, Equatable {
         switch features {
         case .bytes(let bytes, _): featureValues = bytes.count
         case .floats(let values): featureValues = values.count
-        case .streamed(let stream): featureValues = stream.count * stream.featureCount
         }
         if case .values(let values, let width) = targets {
             precondition(width > 0 && values.count % width == 0, "\(name): \(values.count) target values in rows of \(width)")
@@ -89,94 +67,17 @@ public struct Dataset: Sendable, Equatable {
         self.init(name: name, features: .bytes(features, scale: scale), targets: .classes(labels), featureCount: featureCount)
     }
 
-    /// The class labels, or nil for regression targets.
-    public var labels: [UInt8]? {
-        if case .classes(let labels) = targets { return labels }
-        return nil
-    }
-
-    /// What the targets ask of a model: classes or real values.
-    public var task: LearningTask { labels == nil ? .regression : .classification }
-
-    /// Whether `other`'s targets are of the same kind as this dataset's: the
-    /// same task, and for regression rows of the same width (class labels
-    /// may use fewer classes), so that one model fits both splits.
-    public func hasTargets(like other: Dataset) -> Bool {
-        task == other.task && (task == .classification || targetWidth == other.targetWidth)
-    }
-
-    /// The number of outputs the targets need: the largest label plus one, or
-    /// the width of a target row.
-    public var targetWidth: Int {
-        switch targets {
-        case .classes(let labels): return Int(labels.max() ?? 0) + 1
-        case .values(_, let width): return width
-        }
-    }
-
-    /// An identity of the contents: shape, storage and a 64-bit hash of every
-    /// feature and target, so a checkpoint can tell which data it was trained
-    /// on. (FNV-1a over 8-byte words: fast, not cryptographic.)
-    /// A streamed split's is the same as its in-memory one's.
-    public var fingerprint: String {
-        var (hash, storage) = source.featureFingerprint(of: self)
-        switch targets {
-        case .classes(let labels): hash.mix(array: labels)
-        case .values(let values, let width): hash.mix(array: values); hash.mix(UInt64(width))
-        }
-        if let teacher {
-            hash.mix(array: teacher)
-            if teacherViews.isActive { hash.mix(array: Array(teacherViews.description.utf8)) }
-        }
-        let hex = String(hash.hash, radix: 16)
-        let image = imageShape.map { " image \($0)" } ?? ""
-        return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
-    }
-
-    /// The teacher's column alone, fingerprinted as `fingerprint` hashes it
-    /// there ("teacher 1000x1x10 fnv1a64 …"): what tells a changed teacher from
-    /// changed data on resume; nil without a teacher.
-    public var teacherFingerprint: String? {
-        guard let teacher else { return nil }
-        var hash = Fingerprint()
-        hash.mix(array: teacher)
-        if teacherViews.isActive { hash.mix(array: Array(teacherViews.description.utf8)) }
-        let hex = String(hash.hash, radix: 16)
-        let width = teacher.count / max(count * teacherViews.viewCount, 1)
-        return "teacher \(count)x\(teacherViews.viewCount)x\(width) fnv1a64 " + String(repeating: "0", count: 16 - hex.count) + hex
-    }
-
-    /// What a run records of the data it trained on and chose on (a checkpoint's
-    /// data fingerprint, a teacher's `trained_on`): "T; validation V", the two
-    /// splits' fingerprints, or T alone without a validation split.
-    public static func record(training: Dataset, validation: Dataset?) -> String {
-        validation.map { training.fingerprint + validationSeparator + $0.fingerprint } ?? training.fingerprint
-    }
-
-    /// What separates T from V in a `record`.
-    public static let validationSeparator = "; validation "
-
-    /// Whether these rows refit a run that recorded `trainedOn` (a `record`,
-    /// "T; validation V"): T's rows followed by V's, so that every row which
-    /// trained that run or chose its epoch trains this one, and none is left
-    /// to judge it. Compares the fingerprints of the two parts (the features
-    /// in memory; false for streamed rows, which it does not read) and
-    /// ignores a teacher's probabilities.
+    /// Whether these rows refit a run that recorded `trainedOn` (a
+    /// `DataRecord`, "T; validation V"): T's rows followed by V's, so that
+    /// every row which trained that run or chose its epoch trains this one,
+    /// and none is left to judge it. Compares the rows' fingerprints of the
+    /// two parts (a teacher's column is not part of them).
     public func isRefit(of trainedOn: String) -> Bool {
-        let parts = trainedOn.components(separatedBy: Self.validationSeparator)
+        let parts = trainedOn.components(separatedBy: DataRecord.separator)
         // A fingerprint begins with its row count ("54000x784 …").
         guard parts.count == 2, let kept = Int(parts[0].prefix { $0.isASCII && $0.isNumber }), (1..<count).contains(kept) else { return false }
-        if case .streamed = features { return false }
-        var bare = self
-        bare.teacher = nil
-        return bare.prefix(kept).fingerprint == parts[0] && bare.subset(kept..<count).fingerprint == parts[1]
+        return prefix(kept).fingerprint == parts[0] && subset(kept..<count).fingerprint == parts[1]
     }
-
-    /// Checks a fingerprint the source read from storage against its rows
-    /// (one pass over them), so that `fingerprint` says what the rows are
-    /// wherever they come from (`RowSource.verifyFingerprint`).
-    /// - Throws: `TrainingError.dataUnreadable` when they differ or cannot be read.
-    public func verifyFingerprint() throws(TrainingError) { try source.verifyFingerprint(dataset: name) }
 
     /// `count` samples of `featureCount` random bytes with labels from
     /// `classCount` classes, reproducible from `seed`: for tests and for
@@ -188,8 +89,7 @@ public struct Dataset: Sendable, Equatable {
         return Dataset(name: "random-\(seed)", features: features, labels: labels, featureCount: featureCount, scale: 1 / 255)
     }
 
-    /// The samples at `indices`, in that order, as a new dataset.
-    /// - Precondition: the features are in memory.
+    /// The samples at `indices`, in that order, as a new dataset (with their teacher's rows).
     public func subset<S: Sequence<Int>>(_ indices: S) -> Dataset {
         let indices = Array(indices)
         func rows<Element>(_ values: [Element], width: Int) -> [Element] {
@@ -202,7 +102,6 @@ public struct Dataset: Sendable, Equatable {
         switch features {
         case .bytes(let bytes, let scale): x = .bytes(rows(bytes, width: featureCount), scale: scale)
         case .floats(let values): x = .floats(rows(values, width: featureCount))
-        case .streamed: preconditionFailure("\(name): a streamed dataset has no subsets in memory")
         }
         switch targets {
         case .classes(let labels): t = .classes(rows(labels, width: 1))
@@ -210,40 +109,12 @@ public struct Dataset: Sendable, Equatable {
         }
         var subset = Dataset(name: name, features: x, targets: t, featureCount: featureCount)
         subset.imageShape = imageShape
-        subset.teacher = teacher.map { rows($0, width: $0.count / max(count, 1)) }
-        subset.teacherViews = teacherViews
+        subset.teacher = teacher?.rows(at: indices, of: count)
         return subset
     }
 
     /// The first `sampleCount` samples, as a smaller dataset.
     public func prefix(_ sampleCount: Int) -> Dataset { subset(0..<min(sampleCount, count)) }
-
-    /// Checks that this dataset fits `network`: feature count = input width,
-    /// every label < output width, or target rows as wide as the output and a
-    /// sum-of-squares loss.
-    /// - Throws: `TrainingError.inputWidthMismatch`, `.labelOutOfRange`,
-    ///   `.targetWidthMismatch`, `.regressionNeedsSumOfSquares`.
-    public func validate<T>(for network: Network<T>) throws(TrainingError) {
-        guard featureCount == network.inputCount else {
-            throw .inputWidthMismatch(dataset: name, features: featureCount, networkInputs: network.inputCount)
-        }
-        switch targets {
-        case .classes(let labels):
-            if let index = labels.firstIndex(where: { Int($0) >= network.outputCount }) {
-                throw .labelOutOfRange(dataset: name, index: index, label: Int(labels[index]),
-                                       outputCount: network.outputCount)
-            }
-        case .values(_, let width):
-            guard width == network.outputCount else {
-                throw .targetWidthMismatch(dataset: name, targets: width, networkOutputs: network.outputCount)
-            }
-            guard network.loss == .sumOfSquares else { throw .regressionNeedsSumOfSquares(dataset: name) }
-        }
-        if let teacher, teacher.count != count * teacherViews.viewCount * network.outputCount {
-            throw .targetWidthMismatch(dataset: "\(name) (its teacher)", targets: teacher.count / max(count * teacherViews.viewCount, 1),
-                                       networkOutputs: network.outputCount)
-        }
-    }
 
     /// Fills a block: x rows ← the features of samples `indices`, and t rows ←
     /// one-hot(label) over `outputCount` classes or the stored target row.
@@ -252,16 +123,15 @@ public struct Dataset: Sendable, Equatable {
     /// `teacher`, q ← the teacher's probabilities of the samples, [indices.count, outputCount].
     /// With `augmentation`, each image is translated and mirrored as drawn
     /// for (seed, `epoch`, its index) while it is converted (`Augmentation`).
-    /// When the dataset `holdsBatch`, sample indices[r] is its row
-    /// `firstRow` + r (the indices' place in the batch); otherwise its row indices[r].
+    /// Sample indices[r] is row indices[r] of this dataset, or with
+    /// `firstRow` (a batch's own rows, `Batch.Layout.batchOrder`) its row `firstRow` + r.
     func gather<T: NetworkScalar>(
-        _ indices: UnsafeBufferPointer<Int32>, firstRow: Int = 0,
+        _ indices: UnsafeBufferPointer<Int32>, firstRow: Int? = nil,
         inputs x: UnsafeMutablePointer<T>, targets t: UnsafeMutablePointer<T>, outputCount: Int,
         teacher q: UnsafeMutablePointer<T>? = nil, augmentation: AugmentationPlan? = nil, epoch: Int = 0
     ) {
         /// Where sample indices[r] is stored.
-        let holdsBatch = self.holdsBatch
-        func row(_ r: Int) -> Int { holdsBatch ? firstRow + r : Int(indices[r]) }
+        func row(_ r: Int) -> Int { firstRow.map { $0 + r } ?? Int(indices[r]) }
         /// Sample `index`'s translation and mirror this epoch; nil when it is left as stored.
         func draw(_ index: Int32) -> (dy: Int, dx: Int, mirrored: Bool)? {
             guard let augmentation else { return nil }
@@ -311,8 +181,6 @@ public struct Dataset: Sendable, Equatable {
                     }
                 }
             }
-        case .streamed:
-            preconditionFailure("\(name): streamed rows are gathered by a BatchPrefetcher, a batch at a time")
         }
         switch targets {
         case .classes(let labels):
@@ -332,8 +200,8 @@ public struct Dataset: Sendable, Equatable {
         }
         if let q, let teacher {
             // The teacher's probabilities of the view this step shows the student (the stored image without views).
-            let views = teacherViews
-            teacher.withUnsafeBufferPointer { p in
+            let views = teacher.views
+            teacher.probabilities.withUnsafeBufferPointer { p in
                 for (r, index) in indices.enumerated() {
                     // `draw` is nil for the image as stored, which is the view (0, 0, unmirrored).
                     let d = views.isActive ? draw(index) ?? (dy: 0, dx: 0, mirrored: false) : nil
@@ -346,12 +214,10 @@ public struct Dataset: Sendable, Equatable {
     }
 
     /// The features' bytes as stored (bytes, or float32 in the machine's order), row-major.
-    /// - Precondition: they are in memory (`RowSource.rows` gives any rows so).
     public func withStoredBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         switch features {
         case .bytes(let bytes, _): return try bytes.withUnsafeBytes(body)
         case .floats(let values): return try values.withUnsafeBytes(body)
-        case .streamed: preconditionFailure("\(name): streamed rows are read through its source")
         }
     }
 
@@ -373,7 +239,6 @@ public struct Dataset: Sendable, Equatable {
         switch features {
         case .bytes(let bytes, _): bytes.withUnsafeBytes(advise)
         case .floats(let values): values.withUnsafeBytes(advise)
-        case .streamed: break  // the prefetcher's blocks come and go
         }
     }
 
@@ -396,4 +261,42 @@ public struct Dataset: Sendable, Equatable {
         }
         return (inputs, targets)
     }
+}
+
+/// Rows in memory: nothing is read, any order is served.
+extension Dataset {
+    public func rows(_ rows: Range<Int>) throws(TrainingError) -> Dataset {
+        rows == 0..<count ? self : subset(rows)
+    }
+
+    /// All of them at once.
+    public func blockRows(count: Int, shardSize: Int) -> Int { max(count, 1) }
+
+    public func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle) throws(TrainingError) {}
+
+    public func batches(from walker: EpochWalker, endEpoch: Int, rows: @escaping @Sendable (Int) -> Range<Int>) -> any BatchSupply {
+        InMemoryBatches(dataset: self)
+    }
+
+    public var storage: FeatureStream.Storage {
+        if case .bytes(_, let scale) = features { return .bytes(scale: scale) }
+        return .floats
+    }
+
+    public var waitsForRows: Bool { false }
+
+    public var featureFingerprint: (hash: Fingerprint, storage: String) {
+        var hash = Fingerprint()
+        switch features {
+        case .bytes(let bytes, let scale):
+            hash.mix(array: bytes)
+            return (hash, "scale \(scale)")
+        case .floats(let values):
+            hash.mix(array: values)
+            return (hash, "float32")
+        }
+    }
+
+    /// Computed from the rows: nothing to check.
+    public func verifyFingerprint() throws(TrainingError) {}
 }

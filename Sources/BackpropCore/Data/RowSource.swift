@@ -1,199 +1,235 @@
-/// Where a split's rows come from: held in memory (`MemoryRows`), or read
-/// from storage as they are needed (`FeatureStream`, opened by BackpropHDF5).
+/// A split as training, evaluation and prediction read it: its rows held in
+/// memory (`Dataset`), or read from storage as they are needed
+/// (`StreamedDataset`, whose stream BackpropHDF5 opens). The targets and a
+/// teacher's column are in memory either way; the features are what differ.
 ///
 /// Training, evaluation, prediction, the validation split and a resume's
-/// check of the data read rows through a dataset's source (`Dataset.source`)
-/// and never ask which kind it is: what differs — how a step's batch
-/// arrives, how rows are read in blocks, which visiting orders can be served
-/// without holding every row, what the features' fingerprint rests on — is
-/// the source's. Either way a batch holds the same samples in the same order,
-/// so a step computes the same bits.
+/// check of the data read rows through this protocol and never ask which
+/// kind a split is: what differs — how a step's batch arrives, how rows are
+/// read in blocks, which visiting orders can be served without holding every
+/// row, what the features' fingerprint rests on — is each kind's. Either way
+/// a batch holds the same samples in the same order, so a step computes the
+/// same bits.
 public protocol RowSource: Sendable {
-    /// Rows `rows` of `dataset` (whose features come from this source) as a dataset in memory.
+    /// A name for messages: usually "file.h5:/train".
+    var name: String { get }
+    /// Values a row, F.
+    var featureCount: Int { get }
+    /// The targets t of every row, in memory.
+    var targets: Dataset.Targets { get }
+    /// The features as an image (what `--augment` needs), when the file says so.
+    var imageShape: ImageShape? { get }
+    /// A teacher's probabilities beside the rows, when the run distils from it.
+    var teacher: TeacherColumn? { get set }
+
+    /// Rows `rows` as a dataset in memory, their targets and teacher's column beside them.
     /// - Throws: `TrainingError.dataUnreadable` when they cannot be read.
-    func rows(_ rows: Range<Int>, of dataset: Dataset) throws(TrainingError) -> Dataset
+    func rows(_ rows: Range<Int>) throws(TrainingError) -> Dataset
 
     /// Rows to read at a time when `count` rows are read from first to last
     /// in blocks of whole shards of `shardSize` (evaluation, prediction).
     func blockRows(count: Int, shardSize: Int) -> Int
 
-    /// Refuses a run whose visiting order (`sampling`, and with `shuffle` on, `blocks`)
-    /// this source cannot serve without holding every row, naming `dataset`.
-    func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle, dataset: Dataset) throws(TrainingError)
+    /// Refuses a run whose visiting order (`sampling`, and with `shuffle` on,
+    /// `blocks`) cannot be served without holding every row.
+    func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle) throws(TrainingError)
 
-    /// Refuses to hold out a share `fraction` of `dataset` as a validation
-    /// split where that would read its rows at random.
-    func checkHoldOut(_ fraction: Double, of dataset: Dataset) throws(TrainingError)
+    /// A seeded, stratified hold-out of a share `fraction` (`Dataset.split(validationFraction:seed:)`).
+    /// - Throws: `TrainingError.invalidSetting("validationFraction", …)`, also
+    ///   where holding out would read the rows at random.
+    func holdOut(_ fraction: Double, seed: UInt64) throws(TrainingError) -> (train: any RowSource, validation: any RowSource)
 
     /// The batches of a run from `walker`'s position on, through the end of
     /// epoch `endEpoch` − 1: for each, this process's rows (`rows` of a batch of a given size).
-    func batches(of dataset: Dataset, from walker: EpochWalker, endEpoch: Int,
-                 rows: @escaping @Sendable (Int) -> Range<Int>) -> any BatchSupply
+    func batches(from walker: EpochWalker, endEpoch: Int, rows: @escaping @Sendable (Int) -> Range<Int>) -> any BatchSupply
 
-    /// How `dataset`'s rows are stored: bytes with a scale, or float32.
-    func storage(of dataset: Dataset) -> FeatureStream.Storage
+    /// How the rows' features are stored: bytes with a scale, or float32.
+    var storage: FeatureStream.Storage { get }
 
-    /// Whether a step can wait for this source's rows (then the run reports how long it did).
+    /// Whether a step can wait for these rows (then the run reports how long it did).
     var waitsForRows: Bool { get }
 
-    /// The features' part of `dataset`'s fingerprint: the FNV-1a state after
-    /// every feature byte, and how a row is stored ("scale 0.0039", "float32").
-    func featureFingerprint(of dataset: Dataset) -> (hash: Fingerprint, storage: String)
+    /// The features' part of the fingerprint: the FNV-1a state after every
+    /// feature byte, and how a row is stored ("scale 0.0039", "float32").
+    var featureFingerprint: (hash: Fingerprint, storage: String) { get }
 
     /// Checks a fingerprint read from storage against the rows, so that the
     /// fingerprint says what the rows are (nothing to do for one computed from them).
-    /// - Throws: `TrainingError.dataUnreadable` naming `dataset`.
-    func verifyFingerprint(dataset: String) throws(TrainingError)
+    /// - Throws: `TrainingError.dataUnreadable` naming the split.
+    func verifyFingerprint() throws(TrainingError)
+
+    /// Asks the kernel for huge pages under rows that stay in memory (`Dataset.adviseHugePages`).
+    func adviseHugePages()
+}
+
+/// What every split derives from its targets and fingerprints.
+extension RowSource {
+    public var count: Int {
+        switch targets {
+        case .classes(let labels): return labels.count
+        case .values(let values, let width): return values.count / width
+        }
+    }
+
+    /// The class labels, or nil for regression targets.
+    public var labels: [UInt8]? {
+        if case .classes(let labels) = targets { return labels }
+        return nil
+    }
+
+    /// What the targets ask of a model: classes or real values.
+    public var task: LearningTask { labels == nil ? .regression : .classification }
+
+    /// The number of outputs the targets need: the largest label plus one, or
+    /// the width of a target row.
+    public var targetWidth: Int {
+        switch targets {
+        case .classes(let labels): return Int(labels.max() ?? 0) + 1
+        case .values(_, let width): return width
+        }
+    }
+
+    /// Whether `other`'s targets are of the same kind as these: the same
+    /// task, and for regression rows of the same width (class labels may use
+    /// fewer classes), so that one model fits both splits.
+    public func hasTargets(like other: some RowSource) -> Bool {
+        task == other.task && (task == .classification || targetWidth == other.targetWidth)
+    }
+
+    /// An identity of the rows: shape, storage and a 64-bit hash of every
+    /// feature and target, so a checkpoint can tell which data it was trained
+    /// on (FNV-1a over 8-byte words: fast, not cryptographic). The same in
+    /// memory and streamed; a teacher's column is not part of it (`taughtFingerprint`).
+    public var fingerprint: String { fingerprint(teacher: nil) }
+
+    /// The rows' fingerprint continued over the teacher's column, when there
+    /// is one: what a distilled run trains on, and records.
+    public var taughtFingerprint: String { fingerprint(teacher: teacher) }
+
+    private func fingerprint(teacher: TeacherColumn?) -> String {
+        var (hash, storage) = featureFingerprint
+        switch targets {
+        case .classes(let labels): hash.mix(array: labels)
+        case .values(let values, let width): hash.mix(array: values); hash.mix(UInt64(width))
+        }
+        teacher?.mix(into: &hash)
+        let image = imageShape.map { " image \($0)" } ?? ""
+        return "\(count)x\(featureCount) \(storage)\(image) fnv1a64 " + hash.hex
+    }
+
+    /// The teacher's column alone, fingerprinted ("teacher 1000x1x10 fnv1a64 …"); nil without a teacher.
+    public var teacherFingerprint: String? { teacher?.fingerprint(samples: count) }
+
+    /// Checks that these rows fit `network`: feature count = input width,
+    /// every label < output width, or target rows as wide as the output and a
+    /// sum-of-squares loss; a teacher's column as wide as the output.
+    /// - Throws: `TrainingError.inputWidthMismatch`, `.labelOutOfRange`,
+    ///   `.targetWidthMismatch`, `.regressionNeedsSumOfSquares`.
+    public func validate<T>(for network: Network<T>) throws(TrainingError) {
+        guard featureCount == network.inputCount else {
+            throw .inputWidthMismatch(dataset: name, features: featureCount, networkInputs: network.inputCount)
+        }
+        switch targets {
+        case .classes(let labels):
+            if let index = labels.firstIndex(where: { Int($0) >= network.outputCount }) {
+                throw .labelOutOfRange(dataset: name, index: index, label: Int(labels[index]),
+                                       outputCount: network.outputCount)
+            }
+        case .values(_, let width):
+            guard width == network.outputCount else {
+                throw .targetWidthMismatch(dataset: name, targets: width, networkOutputs: network.outputCount)
+            }
+            guard network.loss == .sumOfSquares else { throw .regressionNeedsSumOfSquares(dataset: name) }
+        }
+        if let teacher, teacher.probabilities.count != count * teacher.views.viewCount * network.outputCount {
+            throw .targetWidthMismatch(dataset: "\(name) (its teacher)",
+                                       targets: teacher.probabilities.count / max(count * teacher.views.viewCount, 1),
+                                       networkOutputs: network.outputCount)
+        }
+    }
+
+    /// A run's training and validation parts from these rows and `stored`,
+    /// the dataset's own validation split (nil: none): with a `fraction`
+    /// > 0, that share held out (`holdOut`); else
+    /// these rows and the stored split.
+    /// - Throws: `TrainingError.invalidSetting("validationFraction", …)` for a
+    ///   fraction given with a stored split (which would then choose
+    ///   nothing), and `split`'s errors.
+    public func validationParts(fraction: Double, seed: UInt64, stored: (any RowSource)?) throws(TrainingError)
+        -> (train: any RowSource, validation: (any RowSource)?) {
+        guard fraction > 0 else { return (self, stored) }
+        if let stored {
+            throw .invalidSetting("validationFraction", value: "\(fraction)",
+                                  reason: "the data carries its own validation split (\(stored.name)); train with it (a fraction of 0) "
+                                    + "or with a dataset without one")
+        }
+        return try holdOut(fraction, seed: seed)
+    }
+
+    /// The targets and teacher's column of rows `rows`, beside `features` read for them, as a dataset in memory.
+    func holding(rows: Range<Int>, features: Dataset.Features) -> Dataset {
+        let part: Dataset.Targets
+        switch targets {
+        case .classes(let labels): part = .classes(Array(labels[rows]))
+        case .values(let values, let width): part = .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
+        }
+        var held = Dataset(name: name, features: features, targets: part, featureCount: featureCount)
+        held.imageShape = imageShape
+        held.teacher = teacher?.rows(rows, of: count)
+        return held
+    }
+}
+
+/// What a run records of the data it trained on and chose on (a checkpoint's
+/// data fingerprint, a teacher's `trained_on`).
+public enum DataRecord {
+    /// "T; validation V", the two splits' fingerprints (with `teacher`, each
+    /// continued over its teacher's column: `taughtFingerprint`), or T alone
+    /// without a validation split.
+    public static func of(training: any RowSource, validation: (any RowSource)?, teacher: Bool = false) -> String {
+        func print(_ split: any RowSource) -> String { teacher ? split.taughtFingerprint : split.fingerprint }
+        return validation.map { print(training) + separator + print($0) } ?? print(training)
+    }
+
+    /// What separates T from V in a record.
+    public static let separator = "; validation "
+}
+
+/// The rows of one step's batch, as the step reads them.
+public struct Batch: Sendable {
+    /// Where the batch's samples are in `data`.
+    public enum Layout: Sendable, Equatable {
+        /// `data` is the whole split: sample i is its row i.
+        case whole
+        /// `data` holds the batch's samples alone, in the batch's order: its r-th sample is row r.
+        case batchOrder
+    }
+
+    public let data: Dataset
+    public let layout: Layout
+
+    public init(_ data: Dataset, layout: Layout = .whole) {
+        self.data = data
+        self.layout = layout
+    }
 }
 
 /// A step's batches as they arrive: the whole dataset in memory, or a
-/// prefetcher's batch datasets (`Dataset.holdsBatch`).
+/// prefetcher's rows of each batch.
 public protocol BatchSupply: AnyObject {
-    /// The data of the batch at `position` whose samples are `indices`.
-    func batch(at position: TrainingPosition, indices: ArraySlice<Int32>) throws(TrainingError) -> Dataset
+    /// The rows of the batch at `position` whose samples are `indices`.
+    func batch(at position: TrainingPosition, indices: ArraySlice<Int32>) throws(TrainingError) -> Batch
     /// Seconds the steps waited for batches.
     var waitedSeconds: Double { get }
     /// Stops whatever reads ahead.
     func cancel()
 }
 
-/// Rows held in memory, as the file stores them (`Dataset.Features.bytes`, `.floats`).
-public struct MemoryRows: RowSource {
-    public init() {}
-
-    public func rows(_ rows: Range<Int>, of dataset: Dataset) throws(TrainingError) -> Dataset {
-        rows == 0..<dataset.count ? dataset : dataset.subset(rows)
-    }
-
-    /// All of them at once: nothing is read.
-    public func blockRows(count: Int, shardSize: Int) -> Int { max(count, 1) }
-
-    public func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle, dataset: Dataset) throws(TrainingError) {}
-
-    public func checkHoldOut(_ fraction: Double, of dataset: Dataset) throws(TrainingError) {}
-
-    public func batches(of dataset: Dataset, from walker: EpochWalker, endEpoch: Int,
-                        rows: @escaping @Sendable (Int) -> Range<Int>) -> any BatchSupply {
-        InMemoryBatches(dataset: dataset)
-    }
-
-    public var waitsForRows: Bool { false }
-
-    public func storage(of dataset: Dataset) -> FeatureStream.Storage {
-        if case .bytes(_, let scale) = dataset.features { return .bytes(scale: scale) }
-        return .floats
-    }
-
-    public func featureFingerprint(of dataset: Dataset) -> (hash: Fingerprint, storage: String) {
-        var hash = Fingerprint()
-        switch dataset.features {
-        case .bytes(let bytes, let scale):
-            hash.mix(array: bytes)
-            return (hash, "scale \(scale)")
-        case .floats(let values):
-            hash.mix(array: values)
-            return (hash, "float32")
-        case .streamed:
-            preconditionFailure("\(dataset.name): streamed rows are not in memory")
-        }
-    }
-
-    public func verifyFingerprint(dataset: String) throws(TrainingError) {}
-}
-
 /// Every batch of a dataset in memory is the dataset itself, gathered by index.
 final class InMemoryBatches: BatchSupply {
-    let dataset: Dataset
-    init(dataset: Dataset) { self.dataset = dataset }
-    func batch(at position: TrainingPosition, indices: ArraySlice<Int32>) throws(TrainingError) -> Dataset { dataset }
+    let batch: Batch
+    init(dataset: Dataset) { batch = Batch(dataset) }
+    func batch(at position: TrainingPosition, indices: ArraySlice<Int32>) throws(TrainingError) -> Batch { batch }
     var waitedSeconds: Double { 0 }
     func cancel() {}
-}
-
-extension FeatureStream: RowSource {
-    /// One read, in file order.
-    public func rows(_ rows: Range<Int>, of dataset: Dataset) throws(TrainingError) -> Dataset {
-        var block = [UInt8](repeating: 0, count: rows.count * bytesPerRow)
-        do {
-            try block.withUnsafeMutableBytes { try reader.read(rows: rows, into: $0) }
-        } catch {
-            throw .dataUnreadable(dataset: dataset.name, rows: rows, reason: "\(error)")
-        }
-        return dataset.holding(rows: rows, features: features(of: block))
-    }
-
-    /// The rows of a read (the file's chunk), rounded to whole shards.
-    public func blockRows(count: Int, shardSize: Int) -> Int { max(1, readRows / shardSize) * shardSize }
-
-    /// A stream reads blocks of rows; an order that is not made of them would hold the whole split.
-    public func check(sampling: Sampling, shuffle: Bool, blocks: BlockShuffle, dataset: Dataset) throws(TrainingError) {
-        guard sampling == .shuffle else {
-            throw .invalidSetting("shuffleBlocks", value: "\(blocks.rows)",
-                                  reason: "dataset \(dataset.name) is streamed, and Poisson sampling reads samples one by one from all of it; train it in memory")
-        }
-        guard !shuffle || blocks.isActive else {
-            throw .invalidSetting("shuffleBlocks", value: "0",
-                                  reason: "dataset \(dataset.name) is streamed, and a global shuffle reads rows at random from all of it; shuffle blocks of rows instead (e.g. 1024)")
-        }
-    }
-
-    public func checkHoldOut(_ fraction: Double, of dataset: Dataset) throws(TrainingError) {
-        throw .invalidSetting("validationFraction", value: "\(fraction)",
-                              reason: "\(dataset.name) is streamed, and a held-out part would be read at random; store the split in the file "
-                                + "(`backprop import … --validation-fraction`) and hold out none here (0)")
-    }
-
-    public func batches(of dataset: Dataset, from walker: EpochWalker, endEpoch: Int,
-                        rows: @escaping @Sendable (Int) -> Range<Int>) -> any BatchSupply {
-        BatchPrefetcher(dataset: dataset, stream: self, walker: walker, endEpoch: endEpoch, rows: rows)
-    }
-
-    public var waitsForRows: Bool { true }
-
-    public func storage(of dataset: Dataset) -> FeatureStream.Storage { storage }
-
-    public func featureFingerprint(of dataset: Dataset) -> (hash: Fingerprint, storage: String) {
-        switch storage {
-        case .bytes(let scale): return (Fingerprint(hash: featureHash), "scale \(scale)")
-        case .floats: return (Fingerprint(hash: featureHash), "float32")
-        }
-    }
-
-    public func verifyFingerprint(dataset: String) throws(TrainingError) { try verifyFeatureHash(dataset: dataset) }
-
-    /// Stored rows as a dataset's features in memory.
-    func features(of block: [UInt8]) -> Dataset.Features {
-        switch storage {
-        case .bytes(let scale): return .bytes(block, scale: scale)
-        case .floats: return .floats(block.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-        }
-    }
-}
-
-extension Dataset {
-    /// Where this dataset's rows come from.
-    public var source: any RowSource {
-        if case .streamed(let stream) = features { return stream }
-        return MemoryRows()
-    }
-
-    /// Rows `rows` as a dataset held in memory (`RowSource.rows`).
-    /// - Throws: `TrainingError.dataUnreadable` when they cannot be read.
-    public func rows(_ rows: Range<Int>) throws(TrainingError) -> Dataset { try source.rows(rows, of: self) }
-
-    /// A dataset of this one's rows `rows` whose features are `features` (read for them): their targets, its name.
-    func holding(rows: Range<Int>, features: Features) -> Dataset {
-        let part: Targets
-        switch targets {
-        case .classes(let labels): part = .classes(Array(labels[rows]))
-        case .values(let values, let width): part = .values(Array(values[(rows.lowerBound * width)..<(rows.upperBound * width)]), width: width)
-        }
-        var held = Dataset(name: name, features: features, targets: part, featureCount: featureCount)
-        held.teacher = teacher.map { Array($0[(rows.lowerBound * targetWidth(of: $0))..<(rows.upperBound * targetWidth(of: $0))]) }
-        held.teacherViews = teacherViews
-        return held
-    }
-
-    /// The width of a row of `teacher` probabilities.
-    func targetWidth(of teacher: [Float]) -> Int { teacher.count / max(count, 1) }
 }

@@ -18,30 +18,14 @@ extension Dataset {
     /// - Throws: `TrainingError.invalidSetting("validationFraction", …)` when
     ///   either part would be empty, or f is not in (0, 1).
     public func split(validationFraction fraction: Double, seed: UInt64) throws(TrainingError) -> (train: Dataset, validation: Dataset) {
-        try source.checkHoldOut(fraction, of: self)
         let validation = try Self.validationRows(labels: labels, count: count, fraction: fraction, seed: seed)
         var isHeld = [Bool](repeating: false, count: count)
         for n in validation { isHeld[n] = true }
         return (subset((0..<count).filter { !isHeld[$0] }), subset(validation))
     }
 
-    /// A run's training and validation parts from these rows and `stored`,
-    /// the dataset's own validation split (nil: none): with a `fraction`
-    /// > 0, that share held out (`split(validationFraction:seed:)`); else
-    /// these rows and the stored split.
-    /// - Throws: `TrainingError.invalidSetting("validationFraction", …)` for a
-    ///   fraction given with a stored split (which would then choose
-    ///   nothing), and `split`'s errors.
-    public func validationParts(fraction: Double, seed: UInt64, stored: Dataset?) throws(TrainingError)
-        -> (train: Dataset, validation: Dataset?) {
-        guard fraction > 0 else { return (self, stored) }
-        if let stored {
-            throw .invalidSetting("validationFraction", value: "\(fraction)",
-                                  reason: "the data carries its own validation split (\(stored.name)); train with it (a fraction of 0) "
-                                    + "or with a dataset without one")
-        }
-        let (kept, held) = try split(validationFraction: fraction, seed: seed)
-        return (kept, held)
+    public func holdOut(_ fraction: Double, seed: UInt64) throws(TrainingError) -> (train: any RowSource, validation: any RowSource) {
+        try split(validationFraction: fraction, seed: seed)
     }
 
     /// The samples `split(validationFraction:seed:)` holds out, ascending: a

@@ -29,17 +29,16 @@ public struct Evaluation: Sendable, Equatable {
 /// same order, so the same bits wherever the rows come from.
 /// - Throws: `TrainingError.dataUnreadable` when the rows cannot be read.
 public func evaluate(
-    _ network: Network<Float>, on dataset: Dataset, workers: Int, shardSize: Int = 256, kernel: Kernel = .automatic
+    _ network: Network<Float>, on dataset: some RowSource, workers: Int, shardSize: Int = 256, kernel: Kernel = .automatic
 ) throws(TrainingError) -> Evaluation {
     let shardCount = (dataset.count + shardSize - 1) / shardSize
     var predictions = [Int32](repeating: 0, count: dataset.count)
     // Per shard: Σ_n E^n, then Σ_n Σ_k (y_k − t_k)².
     var shardSums = [Double](repeating: 0, count: 2 * shardCount)
     let evaluator = ShardEvaluator(network: network, shardSize: shardSize, workers: workers, kernel: kernel)
-    let source = dataset.source
-    let blockRows = source.blockRows(count: dataset.count, shardSize: shardSize)
+    let blockRows = dataset.blockRows(count: dataset.count, shardSize: shardSize)
     for start in stride(from: 0, to: dataset.count, by: blockRows) {
-        let block = try source.rows(start..<min(start + blockRows, dataset.count), of: dataset)
+        let block = try dataset.rows(start..<min(start + blockRows, dataset.count))
         evaluator.run(block, firstShard: start / shardSize, sums: &shardSums, predictions: &predictions, offset: start)
     }
     let classes = network.outputCount

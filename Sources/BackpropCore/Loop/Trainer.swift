@@ -22,7 +22,8 @@ public final class Trainer {
     public var position: TrainingPosition { walker.position }
     /// The step losses logged (and, filled in by the caller, epoch summaries): `History`.
     public var history = History()
-    public let dataset: Dataset
+    /// The training samples, in memory or streamed.
+    public let dataset: any RowSource
     private var trainingStep: TrainingStep<Float>
     /// The job's other processes and this one's part of each step; nil in a single process.
     private var distributed: DistributedStep?
@@ -47,7 +48,7 @@ public final class Trainer {
     private var clippedGradient: [Float] = []
     /// min(1, C/‖g‖) of the last clipped step, which the rule applied to `clippedGradient`.
     private var clipFactor: Float = 1
-    /// Where the steps' batches come from (the dataset's source's supply, started by the first step).
+    /// Where the steps' batches come from (the dataset's supply, started by the first step).
     private var supply: (any BatchSupply)?
     /// Seconds the steps waited for data from supplies before the current one.
     private var earlierDataWait = 0.0
@@ -56,7 +57,7 @@ public final class Trainer {
     /// allocates every workspace.
     /// - Throws: `TrainingError` for an invalid configuration or a dataset that
     ///   does not fit the network.
-    public convenience init(configuration: TrainingConfiguration, dataset: Dataset,
+    public convenience init(configuration: TrainingConfiguration, dataset: any RowSource,
                             kernel: Kernel = .automatic, group: (any ProcessGroup)? = nil) throws(TrainingError) {
         try configuration.validate()
         var network: Network<Float> = try configuration.makeNetwork()
@@ -73,7 +74,7 @@ public final class Trainer {
     ///   - kernel: the path of the matrix products; every path gives the same bits.
     ///   - group: the processes of a job that shares each step (`DistributedStep`);
     ///     every rank count gives the same bits. nil or one rank: this process alone.
-    public init(configuration: TrainingConfiguration, dataset: Dataset, network: Network<Float>,
+    public init(configuration: TrainingConfiguration, dataset: any RowSource, network: Network<Float>,
                 kernel: Kernel = .automatic, group: (any ProcessGroup)? = nil) throws(TrainingError) {
         try configuration.validate()
         try configuration.checkActs(sampleCount: dataset.count)
@@ -83,9 +84,9 @@ public final class Trainer {
                                   reason: "dataset \(dataset.name) comes with no teacher's probabilities to distil from")
         }
         // A teacher of views labels the images the student sees: each must be one of them.
-        if dataset.teacher != nil, dataset.teacherViews.isActive, !dataset.teacherViews.covers(configuration.augmentation) {
+        if let views = dataset.teacher?.views, views.isActive, !views.covers(configuration.augmentation) {
             throw .invalidSetting("augment", value: configuration.augmentation.description,
-                                  reason: "the teacher of dataset \(dataset.name) has probabilities of the views of \(dataset.teacherViews) only; "
+                                  reason: "the teacher of dataset \(dataset.name) has probabilities of the views of \(views) only; "
                                     + "augment within them")
         }
         self.configuration = configuration
@@ -100,8 +101,7 @@ public final class Trainer {
         // given room for twice its expected size (more, and the buffers grow).
         let expected = min(configuration.batchSize, max(dataset.count, 1))
         let batchCapacity = configuration.samplingMethod == .poisson ? min(2 * expected + 64, max(dataset.count, 1)) : expected
-        try dataset.source.check(sampling: configuration.samplingMethod, shuffle: configuration.shuffle,
-                                 blocks: configuration.blockShuffle, dataset: dataset)
+        try dataset.check(sampling: configuration.samplingMethod, shuffle: configuration.shuffle, blocks: configuration.blockShuffle)
         if configuration.augmentation.isActive {
             guard let shape = dataset.imageShape, shape.featureCount == dataset.featureCount else {
                 throw .invalidSetting("augment", value: configuration.augmentation.description,
@@ -189,7 +189,7 @@ public final class Trainer {
         if batch.isEmpty && perSample == nil && distributed == nil {
             errorSum = 0  // an empty Poisson sample without noise: nothing to do
         } else if let distributed {
-            (errorSum, agreed) = distributed.step(engine: trainingStep, dataset: data, indices: batch, scale: scale,
+            (errorSum, agreed) = distributed.step(engine: trainingStep, data: data, indices: batch, scale: scale,
                                                   optimizer: &optimizer, learningRate: η, parameters: &network.parameters,
                                                   requests: requests, perSample: perSample, clip: clip, key: key)
         } else {
@@ -197,12 +197,12 @@ public final class Trainer {
                 network.parameters.withUnsafeMutableBufferPointer { w in
                     optimizer.withStep(learningRate: η) { rule in
                         guard let clip else {
-                            return trainingStep.step(dataset: data, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
+                            return trainingStep.step(data: data, indices: indices, scale: scale, rule: rule, parameters: w.baseAddress!,
                                                      perSample: perSample, at: key)
                         }
                         // The whole gradient first, then its norm, then the update.
                         return clippedGradient.withUnsafeMutableBufferPointer { g in
-                            let sum = trainingStep.step(dataset: data, indices: indices, scale: scale, rule: .copying(into: g.baseAddress!),
+                            let sum = trainingStep.step(data: data, indices: indices, scale: scale, rule: .copying(into: g.baseAddress!),
                                                         parameters: w.baseAddress!, perSample: perSample, at: key)
                             guard sum.isFinite else { return sum }
                             clipFactor = trainingStep.applyClipped(rule, clip: clip, to: w.baseAddress!, along: g.baseAddress!)
@@ -243,9 +243,9 @@ public final class Trainer {
                                                 seed: configuration.seed, step: position.step))
     }
 
-    /// The data of the next batch, from the dataset's source (its supply started
-    /// here, at the current position): the dataset itself in memory, or this process's rows of the batch.
-    private func batchData(_ batch: ArraySlice<Int32>) throws(TrainingError) -> Dataset {
+    /// The rows of the next batch, from the dataset's supply (started here, at
+    /// the current position): the dataset itself in memory, or this process's rows of the batch.
+    private func batchData(_ batch: ArraySlice<Int32>) throws(TrainingError) -> Batch {
         if supply == nil {
             let rows: @Sendable (Int) -> Range<Int>
             if let distributed {
@@ -254,13 +254,13 @@ public final class Trainer {
             } else {
                 rows = { 0..<$0 }
             }
-            supply = dataset.source.batches(of: dataset, from: walker, endEpoch: configuration.epochs, rows: rows)
+            supply = dataset.batches(from: walker, endEpoch: configuration.epochs, rows: rows)
         }
         return try supply!.batch(at: position, indices: batch)
     }
 
     /// Whether the steps can wait for the dataset's rows (`RowSource.waitsForRows`): then `dataWaitSeconds` says how long they did.
-    public var waitsForData: Bool { dataset.source.waitsForRows }
+    public var waitsForData: Bool { dataset.waitsForRows }
 
     /// Seconds the steps have waited for the dataset's rows (0 in memory).
     public var dataWaitSeconds: Double {

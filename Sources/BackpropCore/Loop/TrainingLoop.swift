@@ -15,7 +15,7 @@
 public final class TrainingLoop {
     public let trainer: Trainer
     /// The split that chooses (the best epoch, when to stop, when to lower η); nil: none.
-    public let validation: Dataset?
+    public let validation: (any RowSource)?
     /// Whether the loop keeps a copy of the best epoch's parameters under
     /// early stopping and ends with them (Keras' `restore_best_weights`).
     /// Off where the best epoch's checkpoint is on disk anyway.
@@ -37,7 +37,7 @@ public final class TrainingLoop {
     ///   - validation: the split that chooses; needed by early stopping and the plateau schedule.
     /// - Throws: `TrainingError.invalidSetting("earlyStopping" or "lrSchedule", …)`
     ///   when early stopping or a plateau schedule has no validation split to watch.
-    public init(trainer: Trainer, validation: Dataset?) throws(TrainingError) {
+    public init(trainer: Trainer, validation: (any RowSource)?) throws(TrainingError) {
         try Self.check(trainer.configuration, hasValidation: validation != nil)
         self.trainer = trainer
         self.validation = validation

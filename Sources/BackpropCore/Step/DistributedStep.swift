@@ -126,7 +126,7 @@ final class DistributedStep {
     /// Σ_{n∈batch} E^n, summed in shard order, and the union of the ranks'
     /// requests. When the loss is not finite nothing was changed and the
     /// optimizer's step count is as before.
-    func step(engine: TrainingStep<Float>, dataset: Dataset, indices: ArraySlice<Int32>, scale: Float,
+    func step(engine: TrainingStep<Float>, data: Batch, indices: ArraySlice<Int32>, scale: Float,
               optimizer: inout any Optimizer<Float>, learningRate η: Float, parameters: inout [Float],
               requests: StepRequests, perSample: PerSampleOptions? = nil, clip: GradientNormClip? = nil,
               key: StepKey = StepKey()) -> (errorSum: Float, agreed: StepRequests) {
@@ -148,7 +148,7 @@ final class DistributedStep {
                 .withUnsafeBufferPointer { local in
                     parameters.withUnsafeBufferPointer { w in
                         chains.withUnsafeMutableBufferPointer { c in
-                            engine.shardGradients(dataset: dataset, indices: local, parameters: w.baseAddress!, into: c.baseAddress!,
+                            engine.shardGradients(data: data, indices: local, parameters: w.baseAddress!, into: c.baseAddress!,
                                                   perSample: perSample, at: key)
                         }
                     }

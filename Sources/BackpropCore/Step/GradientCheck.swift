@@ -58,7 +58,7 @@ public func checkStepGradients(
             w.withUnsafeMutableBufferPointer { w in
                 engine.refreshTransposedWeights(from: w.baseAddress!)
                 return optimizer.withStep(learningRate: 0) { rule in
-                    engine.step(dataset: dataset, indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!, at: key)
+                    engine.step(data: Batch(dataset), indices: batch, scale: 1, rule: rule, parameters: w.baseAddress!, at: key)
                 }
             }
         }

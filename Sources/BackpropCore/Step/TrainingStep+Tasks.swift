@@ -7,13 +7,14 @@ extension TrainingStep {
     /// Gathers the rows `r` of the batch: z_0 (augmented, and with input
     /// dropout z̃_0), the targets (smoothed, with label smoothing) and, when
     /// distilling, the teacher's probabilities at temperature T.
-    func gather(_ r: Range<Int>, dataset: Dataset, batch: UnsafeMutablePointer<Int32>, key: StepKey) {
+    func gather(_ r: Range<Int>, data: Batch, batch: UnsafeMutablePointer<Int32>, key: StepKey) {
         let targets = buffers.targets + r.lowerBound * outputWidth
         let teacher = buffers.teacher.map { $0 + r.lowerBound * outputWidth }
         let width = layers[0].inputCount
-        dataset.gather(UnsafeBufferPointer(start: batch + r.lowerBound, count: r.count), firstRow: r.lowerBound,
-                       inputs: buffers.z[0] + r.lowerBound * width, targets: targets, outputCount: outputWidth,
-                       teacher: teacher, augmentation: augmentation, epoch: key.epoch)
+        data.data.gather(UnsafeBufferPointer(start: batch + r.lowerBound, count: r.count),
+                         firstRow: data.layout == .batchOrder ? r.lowerBound : nil,
+                         inputs: buffers.z[0] + r.lowerBound * width, targets: targets, outputCount: outputWidth,
+                         teacher: teacher, augmentation: augmentation, epoch: key.epoch)
         if labelSmoothing > 0 { Loss.smoothTargets(targets, rows: r.count, width: outputWidth, smoothing: labelSmoothing) }
         if let teacher, let distillation {
             Loss.temper(teacher, rows: r.count, width: outputWidth, temperature: T(distillation.temperature))
@@ -183,7 +184,8 @@ struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
 
     let step: TrainingStep<T>
     let plan: StepPlan
-    let dataset: Dataset
+    /// The batch's rows.
+    let data: Batch
     let batch: SharedPointer<Int32>
     let w: SharedPointer<T>
     let destination: Destination
@@ -207,7 +209,7 @@ struct StepJob<T: NetworkScalar>: PhasedJob, @unchecked Sendable {
         let timer = step.timer
         switch part.work {
         case .gather:
-            step.gather(rows, dataset: dataset, batch: batch.base, key: key)
+            step.gather(rows, data: data, batch: batch.base, key: key)
             timer.add(worker: worker, .conversion, monotonicNanoseconds() &- start)
         case .forward(let l):
             step.forward(l, rows: rows, columns: columns, w: w.base, batch: batch.base, key: key)

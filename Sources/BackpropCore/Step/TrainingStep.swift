@@ -159,13 +159,13 @@ public final class TrainingStep<T: NetworkScalar> {
     /// scaled: no per-sample gradient is ever formed), adds the keyed noise,
     /// and only then scales and hands it to the rule. A batch may then be
     /// empty: the gradient is the noise alone.
-    public func step(dataset: Dataset, indices: UnsafeBufferPointer<Int32>,
+    public func step(data: Batch, indices: UnsafeBufferPointer<Int32>,
                      scale: T, rule: UpdateRule<T>, parameters w: UnsafeMutablePointer<T>,
                      perSample: PerSampleOptions? = nil, at key: StepKey = StepKey()) -> T {
         precondition((indices.count > 0 || perSample != nil) && indices.count <= batchCapacity,
                      "batch of \(indices.count) for capacity \(batchCapacity)")
         let batch = UnsafeMutablePointer(mutating: indices.baseAddress ?? UnsafePointer(buffers.noIndices))
-        run(rows: indices.count, dataset: dataset, batch: batch, w: w,
+        run(rows: indices.count, data: data, batch: batch, w: w,
             destination: .optimizer(rule: rule.on(kernel), scale: scale), perSample: perSample, key: key)
         return errorSum
     }
@@ -177,13 +177,13 @@ public final class TrainingStep<T: NetworkScalar> {
     /// s·parameterCount, in the network's parameter layout. Nothing is
     /// updated; `w` (the network's parameters, which wᵀ matches) is only
     /// read. Returns Σ_{n∈s} E^n of each shard.
-    public func shardGradients(dataset: Dataset, indices: UnsafeBufferPointer<Int32>, parameters w: UnsafePointer<T>,
+    public func shardGradients(data: Batch, indices: UnsafeBufferPointer<Int32>, parameters w: UnsafePointer<T>,
                                into shardGradients: UnsafeMutablePointer<T>, perSample: PerSampleOptions? = nil,
                                at key: StepKey = StepKey()) -> [T] {
         precondition(indices.count > 0 && indices.count <= batchCapacity,
                      "batch of \(indices.count) for capacity \(batchCapacity)")
         // Clipping only: the noise is the owner's, added to the sum.
-        run(rows: indices.count, dataset: dataset, batch: UnsafeMutablePointer(mutating: indices.baseAddress!),
+        run(rows: indices.count, data: data, batch: UnsafeMutablePointer(mutating: indices.baseAddress!),
             w: UnsafeMutablePointer(mutating: w), destination: .shardChains(sink: SharedPointer(base: shardGradients)),
             perSample: perSample.map { PerSampleOptions(clip: $0.clip) }, key: key)
         return Array(buffers.errorSums.prefix(shardCount))
@@ -215,7 +215,7 @@ public final class TrainingStep<T: NetworkScalar> {
 
     /// Runs the plan for a batch of `rows` samples at `batch`, building it
     /// only when the shape differs from the last step's.
-    private func run(rows: Int, dataset: Dataset, batch: UnsafeMutablePointer<Int32>, w: UnsafeMutablePointer<T>,
+    private func run(rows: Int, data: Batch, batch: UnsafeMutablePointer<Int32>, w: UnsafeMutablePointer<T>,
                      destination: StepJob<T>.Destination, perSample: PerSampleOptions?, key: StepKey) {
         self.rows = rows
         let planKey = PlanKey(rows: rows, perSample: perSample != nil, destination: destination.kind)
@@ -232,7 +232,7 @@ public final class TrainingStep<T: NetworkScalar> {
             end += phase.taskCount
             counters.phaseEnds[p] = end
         }
-        let job = StepJob(step: self, plan: current, dataset: dataset, batch: SharedPointer(base: batch),
+        let job = StepJob(step: self, plan: current, data: data, batch: SharedPointer(base: batch),
                           w: SharedPointer(base: w), destination: destination, perSample: perSample, key: key)
         runPhases(current.phases.count, team: team, counters: counters, job)
     }
