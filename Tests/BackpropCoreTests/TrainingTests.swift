@@ -240,5 +240,11 @@ struct TrainingTests {
         #expect(try JSONDecoder().decode(TrainingConfiguration.self, from: Data(cosine.utf8)) == expected)
         // And today's form round-trips.
         #expect(try JSONDecoder().decode(TrainingConfiguration.self, from: JSONEncoder().encode(expected)) == expected)
+        // A property every checkpoint holds is required: without it the configuration is refused, not defaulted.
+        for key in ["sizes", "loss", "seed", "optimizer"] {
+            let without = try JSONSerialization.jsonObject(with: Data(stored.utf8)) as! [String: Any]
+            let data = try JSONSerialization.data(withJSONObject: without.filter { $0.key != key })
+            #expect(throws: DecodingError.self, "\(key)") { try JSONDecoder().decode(TrainingConfiguration.self, from: data) }
+        }
     }
 }
