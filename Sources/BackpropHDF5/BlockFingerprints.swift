@@ -7,7 +7,7 @@ import BackpropIO
 ///
 ///     /<split>/x         attribute fingerprint_fnv1a64 (uint64): the FNV-1a
 ///                        state after every feature byte, in row order, as
-///                        `Dataset.fingerprint` mixes them
+///                        `RowSource.fingerprint` mixes them
 ///     /<split>/x_blocks  uint64 [⌈N / block_rows⌉]: `Fingerprint` of the bytes
 ///                        of each block of block_rows rows (attribute
 ///                        block_rows, int64), the last block maybe shorter

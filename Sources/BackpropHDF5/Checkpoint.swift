@@ -36,7 +36,7 @@ public struct Checkpoint: Sendable {
     public var classNames: [String]? = nil
     /// The teacher file the run distils from (`TeacherFile`), recorded for resume; nil when it distils from none.
     public var teacherPath: String? = nil
-    /// The teacher's own fingerprint (`Dataset.teacherFingerprint`); nil without one, or in a checkpoint that predates it.
+    /// The teacher's own fingerprint (`RowSource.teacherFingerprint`, `TeacherColumn.fingerprint`); nil without one, or in a checkpoint that predates it.
     public var teacherFingerprint: String? = nil
     /// The run's average of the parameters (`WeightAverage`), when it keeps
     /// one: then `network` (what evaluate, predict and export read) holds the
@@ -97,7 +97,7 @@ public struct Checkpoint: Sendable {
     /// - Parameters:
     ///   - trainer: the run to save.
     ///   - dataPath: the dataset file, recorded for resume.
-    ///   - dataFingerprint: the training set's `Dataset.fingerprint`, checked on resume.
+    ///   - dataFingerprint: what the run trained on (`DataRecord`; with a teacher, `taughtFingerprint`), checked on resume.
     ///   - classNames: the classes' names, when the dataset has them.
     public init(of trainer: Trainer, dataPath: String, dataFingerprint: String, classNames: [String]? = nil) {
         self.init(network: trainer.evaluatedNetwork, configuration: trainer.configuration, optimizerState: trainer.optimizer.state,

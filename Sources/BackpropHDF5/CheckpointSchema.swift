@@ -44,7 +44,7 @@ enum CheckpointSchema {
     static let teacherPath = FileAttribute<String>("/data", "teacher", "the teacher's probabilities distilled from (`backprop ensemble`'s file)",
                                                          .when("with --distill-alpha, since 0.11"))
     static let teacherFingerprint = FileAttribute<String>("/data", "teacher_fingerprint",
-                                                          "the teacher's column alone (`Dataset.teacherFingerprint`): on resume, what tells a changed teacher from changed data",
+                                                          "the teacher's column alone (`TeacherColumn.fingerprint`): on resume, what tells a changed teacher from changed data",
                                                           .when("with --distill-alpha, since 0.11"))
 
     // MARK: /optimizer, /schedule, /rng

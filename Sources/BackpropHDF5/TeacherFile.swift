@@ -169,7 +169,7 @@ public struct TeacherFile: Sendable, Equatable {
 enum TeacherSchema {
     static let format = FileAttribute<String>("/", "format", "\"backprop-predictions\" (predict's format, with the attributes below)")
     static let split = FileAttribute<String>("/", "split", "\"train\": the rows are /train's, aligned row by row")
-    static let dataFingerprint = FileAttribute<String>("/", "data_fingerprint", "that /train's `Dataset.fingerprint`, checked by `train --teacher`")
+    static let dataFingerprint = FileAttribute<String>("/", "data_fingerprint", "that /train's rows' `RowSource.fingerprint`, checked by `train --teacher`")
     static let trainedOn = FileAttribute<String>("/", "trained_on",
                                                  "the data fingerprint the members' checkpoints record (their training rows and validation split): "
                                                    + "a student's validation rows must have fed none of them")
