@@ -61,15 +61,20 @@ public enum DatasetFile {
 
     /// The file's own validation split (/validation) in memory, checked like /test; nil when it has none.
     public static func validation(of file: HDF5File) throws(StorageError) -> Dataset? {
-        try validation(of: file, streaming: false).map { $0 as! Dataset }
+        guard try file.exists("/validation") else { return nil }
+        return try checkedValidation(split("validation", of: file), in: file)
     }
 
     /// The file's own validation split (/validation), checked like /test; nil
     /// when it has none. With `streaming`, its features stay in the file.
     public static func validation(of file: HDF5File, streaming: Bool) throws(StorageError) -> (any RowSource)? {
+        guard streaming else { return try validation(of: file) }
         guard try file.exists("/validation") else { return nil }
-        let validation: any RowSource = streaming ? try streamedSplit("validation", of: file) : try split("validation", of: file)
-        // /train's header and targets, not its features (which may be larger than memory).
+        return try checkedValidation(streamedSplit("validation", of: file), in: file)
+    }
+
+    /// `validation`, checked against /train's header and targets (not its features, which may be larger than memory).
+    private static func checkedValidation<Split: RowSource>(_ validation: Split, in file: HDF5File) throws(StorageError) -> Split {
         let xShape = try file.shape(of: "/train/x")
         try check(validation, "validation", like: (xShape.count == 2 ? xShape[1] : 0, try targets("/train/y", of: file).0), in: file)
         return validation
