@@ -49,6 +49,8 @@ final class SweepRunner: @unchecked Sendable {
     /// This process's part under `mpirun`: rank r of n takes the r-th, (r + n)-th, … trial of each rung;
     /// (0, 1) alone. The ranks meet at each rung's results, on the shared file system.
     let rank: Int, ranks: Int
+    /// Where each trial's result goes, and where the ranks learn every trial's outcome.
+    let results: SweepResults
     /// The processes of this machine under `mpirun`, which share its cores.
     static let localRanks = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
     /// Workers of each trial: the cores shared among the trials that run at once.
@@ -60,6 +62,7 @@ final class SweepRunner: @unchecked Sendable {
         rank = environment["OMPI_COMM_WORLD_RANK"].flatMap(Int.init) ?? 0
         ranks = max(environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1, 1)
         (self.plan, self.directory, self.parallel, self.quiet) = (plan, directory, parallel, quiet || rank > 0)
+        results = SweepResults(directory: directory)
         self.cores = max(1, cores / Self.localRanks)
     }
 
@@ -96,6 +99,7 @@ final class SweepRunner: @unchecked Sendable {
                 throw ValidationError("--run-dir \(directory) holds another sweep (its sweep.yaml differs from \(sweepFile)); give a new --run-dir.")
             }
             for part in ["trials", "results"] { _ = try FileSystem.openDirectory("\(directory)/\(part)") }
+            if rank == 0 { results.forgetOtherJobs() }
             lock?.recordHolder()
             self.lock = lock
             return
@@ -116,8 +120,8 @@ final class SweepRunner: @unchecked Sendable {
             + (plan.rungEpochs.isEmpty ? "" : "; successive halving over \(plan.rungEpochs.map(String.init).joined(separator: ", ")) epochs, keeping 1/\(plan.keep)"))
         var last: [TrialResult] = []
         for (rung, epochs) in rungs.enumerated() {
-            last = runRung(rung, of: rungs.count, epochs: epochs, trials: alive.enumerated().filter { $0.offset % ranks == rank }.map(\.element))
-            if ranks > 1 { last = gather(rung, trials: alive) }
+            last = try runRung(rung, of: rungs.count, epochs: epochs, trials: alive.enumerated().filter { $0.offset % ranks == rank }.map(\.element))
+            if ranks > 1 { last = try results.gather(alive, rung: rung) }
             if let stopped = last.first(where: { $0.status.hasPrefix(Self.unfinished) }) {
                 throw ValidationError("trial \(stopped.trial) did not finish (\(stopped.status.dropFirst(Self.unfinished.count))), which its settings did not cause; "
                                       + "run the same sweep again to continue from the results saved in \(directory)/results.")
@@ -148,9 +152,11 @@ final class SweepRunner: @unchecked Sendable {
     // MARK: - Trials
 
     /// Runs `trials` to `epochs` (nil: the base's), `parallel` at a time; their results in trial order.
-    private func runRung(_ rung: Int, of rungCount: Int, epochs: Int?, trials: [Int]) -> [TrialResult] {
-        // The next trial to start, and the results so far: shared by the threads that launch trials.
-        let state = Mutex<(next: Int, results: [TrialResult?])>((0, [TrialResult?](repeating: nil, count: trials.count)))
+    /// Under `mpirun`, every outcome is written for the other ranks, an unfinished one too.
+    /// - Throws: `ValidationError` when this rank cannot write one (the job then ends, rather than waiting on it).
+    private func runRung(_ rung: Int, of rungCount: Int, epochs: Int?, trials: [Int]) throws -> [TrialResult] {
+        // The next trial to start, the results so far, and an outcome this rank could not tell the others.
+        let state = Mutex<(next: Int, results: [TrialResult?], untold: String?)>((0, [TrialResult?](repeating: nil, count: trials.count), nil))
         DispatchQueue.concurrentPerform(iterations: min(parallel, trials.count)) { _ in
             while true {
                 let index = state.withLock { state in
@@ -159,25 +165,26 @@ final class SweepRunner: @unchecked Sendable {
                 }
                 guard index < trials.count else { return }
                 let result = runTrial(trials[index], rung: rung, epochs: epochs)
+                var untold: String?
+                if ranks > 1 && result.status.hasPrefix(Self.unfinished) {
+                    do { try results.tell(result) } catch {
+                        untold = "rank \(rank) cannot tell the other ranks that trial \(result.trial) did not finish: \(error)"
+                    }
+                }
                 state.withLock { state in
                     state.results[index] = result
+                    state.untold = state.untold ?? untold
                     let score = result.score.map { "\(result.metric.replacingOccurrences(of: "_", with: " ")) \(shown($0))" } ?? result.status
                     say("rung \(rung + 1)/\(rungCount) (\(result.epochs) epoch\(result.epochs == 1 ? "" : "s")): trial \(result.trial)  "
                         + "\(describe(result.trial))  \(score)  " + String(format: "%.1f s", result.seconds))
                 }
             }
         }
+        if let untold = state.withLock({ $0.untold }) { throw ValidationError(untold) }
         return state.withLock { $0.results.map { $0! } }
     }
 
-    /// Every rank's results of rung `rung`, once each is written (each rank wrote its own), in trial order.
-    private func gather(_ rung: Int, trials: [Int]) -> [TrialResult] {
-        let markers = trials.map { "\(directory)/results/\(Self.name($0))-rung\(rung).json" }
-        waitFor(markers)
-        return markers.compactMap { FileManager.default.contents(atPath: $0).flatMap { try? JSONDecoder().decode(TrialResult.self, from: $0) } }
-    }
-
-    /// Waits until every file of `paths` exists (another rank writes it).
+    /// Waits until every file of `paths` exists (rank 0 writes it; if rank 0 stops instead, `mpirun` ends this rank).
     private func waitFor(_ paths: [String]) {
         while !paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) { usleep(100_000) }
     }
@@ -185,10 +192,7 @@ final class SweepRunner: @unchecked Sendable {
     /// Trains trial `trial` to `epochs` as rung `rung` (continuing its run), or takes the result it saved.
     private func runTrial(_ trial: Int, rung: Int, epochs: Int?) -> TrialResult {
         let name = Self.name(trial)
-        let marker = "\(directory)/results/\(name)-rung\(rung).json"
-        if let data = FileManager.default.contents(atPath: marker), let saved = try? JSONDecoder().decode(TrialResult.self, from: data) {
-            return saved
-        }
+        if let saved = results.saved(trial, rung: rung) { return saved }
         let runDirectory = "\(directory)/trials/\(name)", settings = "\(directory)/trials/\(name).yaml"
         let started = ContinuousClock.now
         var arguments: [String]
@@ -234,7 +238,9 @@ final class SweepRunner: @unchecked Sendable {
                 return unfinished(trial, rung: rung, epochs: epochs ?? 0, seconds: seconds, "\(error)")
             }
         }
-        if let data = try? JSONEncoder().encode(result) { try? FileSystem.writeAtomically([UInt8](data), to: marker) }
+        do { try results.save(result) } catch {
+            return unfinished(trial, rung: rung, epochs: result.epochs, seconds: seconds, "its result cannot be saved: \(error)")
+        }
         return result
     }
 

@@ -87,6 +87,31 @@ extension SweepTests {
     }
 }
 
+/// Issue 54, class 9: every wait between ranks has a way out.
+extension SweepTests {
+    @Test("under mpirun, a trial that did not finish on one rank ends the job on every rank with one line (no rank waits for its outcome), is not saved, and the next job gives an undisturbed sweep's table")
+    func transientFailureUnderRanks() throws {
+        let file = try straightSweep()
+        try claimed("busy-ranks", file)
+        // Trial 2 is rank 0's (of 2); rank 1 waits for its outcome at the end of the rung.
+        try FileManager.default.createDirectory(atPath: "\(directory)/busy-ranks/trials/002", withIntermediateDirectories: true)
+        var lock: RunLock? = try RunLock(directory: "\(directory)/busy-ranks/trials/002")
+        let job = ["--bind-to", "none", "--timeout", "180", "-np", "2", executable, "sweep", "--config", file, "--run-dir", "busy-ranks", "--quiet"]
+        let stopped = try run(MPITests.mpirun, job, in: directory, environment: MPITests.environment)
+        #expect(stopped.status != 0 && stopped.standardError.contains("trial 2 did not finish") && !stopped.standardError.contains("timeout"),
+                "\(stopped.standardError)")
+        let results = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/busy-ranks/results")
+        #expect(!results.contains("002-rung0.json") && results.contains("001-rung0.json"), "\(results)")
+        #expect(lock != nil)
+        lock = nil
+        let again = try run(MPITests.mpirun, job, in: directory, environment: MPITests.environment)
+        try #require(again.status == 0, "\(again.standardError)")
+        #expect(try table("busy-ranks") == table("straight"))
+        // The unfinished outcome told to the other rank was the first job's alone: the second job removed it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/busy-ranks/results").allSatisfy { !$0.contains("unfinished") })
+    }
+}
+
 /// Issue 54, class 4: no number of a sweep file traps or wraps.
 extension SweepTests {
     @Test("int-uniform draws low + ⌊u·(high − low + 1)⌋ without overflow for any bounds, as before where that did not overflow; a sweep over every seed runs")
