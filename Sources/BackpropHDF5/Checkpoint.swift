@@ -10,7 +10,7 @@ import Foundation
 public struct Checkpoint: Sendable {
     public static let format = "backprop-checkpoint"
     public static let formatVersion = 2
-    public static let programVersion = "0.10.0"
+    public static let programVersion = "0.11.0"
     /// The most parameters a checkpoint may declare (2²⁸: 1 GiB of Float,
     /// three times that with Adam's moments); larger headers are refused unread.
     public static let parameterLimit = Network<Float>.parameterLimit
