@@ -17,6 +17,7 @@
 #ifndef CGEMM_H
 #define CGEMM_H
 
+#include <stdint.h>
 #include <stddef.h>
 
 /// C[i, j] (+)= Σ_k A(i, k)·B(k, j) with A(i, k) = a[i·a_row_stride + k·a_column_stride],
@@ -49,6 +50,18 @@ void backprop_gemm_avx2(const backprop_gemm *g);
 int backprop_cpu_has_avx512(void);
 /// 1 when this CPU runs AVX2 and FMA code, else 0.
 int backprop_cpu_has_avx2_fma(void);
+/// 1 when this CPU runs AVX512_BF16 code (VDPBF16PS), else 0.
+int backprop_cpu_has_avx512_bf16(void);
+/// fp32 → bf16, rounded to nearest even (denormals as zero, NaN quieted): VCVTNEPS2BF16's rule (bf16.c).
+uint16_t backprop_bf16_from_float(float x);
+/// bf16 → fp32, exact.
+float backprop_bf16_to_float(uint16_t b);
+/// acc[0…15] ← VDPBF16PS(acc, a[0…31], b[0…31]), written out in C (bf16.c states the rule).
+void backprop_dpbf16_emulated(float *acc, const uint16_t *a, const uint16_t *b);
+/// The same by the instruction itself. Call only where backprop_cpu_has_avx512_bf16() says so.
+void backprop_dpbf16_hardware(float *acc, const uint16_t *a, const uint16_t *b);
+/// out[0…15] ← VCVTNEPS2BF16(in[0…15]). Call only where backprop_cpu_has_avx512_bf16() says so.
+void backprop_bf16_from_float_hardware(uint16_t *out, const float *in);
 /// The cores this process may run on (its affinity mask: mpirun binds ranks); 0 if unknown.
 int backprop_usable_cores(void);
 

@@ -1,0 +1,86 @@
+import CGemm
+import Foundation
+import Testing
+
+/// Issue 55, the first piece: the bf16 rule of VDPBF16PS and VCVTNEPS2BF16,
+/// written out in C (CGemm/bf16.c), against hand-worked values and, on a CPU
+/// with AVX512_BF16, against the instructions themselves, bit for bit.
+struct BF16Tests {
+    /// Bit patterns that reach every case of the rule: zeros, denormals, the
+    /// smallest and largest normals, ones, infinities, quiet and signalling NaN.
+    static let specials: [UInt16] = [0x0000, 0x8000, 0x0001, 0x8001, 0x007F, 0x0080, 0x8080, 0x7F7F, 0xFF7F, 0x3F80, 0xBF80,
+                                     0x7F80, 0xFF80, 0x7FC0, 0xFFC1, 0x7F81, 0x0100, 0x1F80, 0x5F80, 0x2000]
+
+    /// A bf16 pattern: a special one, a tiny or huge one (products that leave
+    /// fp32's range or land among its denormals), or a moderate one.
+    static func draw(_ g: inout SystemRandomNumberGenerator, _ r: UInt64) -> UInt16 {
+        let sign: UInt16 = r & 1 == 0 ? 0 : 0x8000
+        switch (r >> 1) % 8 {
+        case 0: return specials[Int((r >> 8) % UInt64(specials.count))]
+        case 1: return sign | UInt16((r >> 8) % 0x0C00)            // exponents 0…23: tiny products
+        case 2: return sign | UInt16(0x7F7F - (r >> 8) % 0x0C00)    // huge
+        default: return sign | UInt16(0x3800 + (r >> 8) % 0x1000)   // around 1
+        }
+    }
+
+    @Test("fp32 → bf16 rounds to nearest even, flushes denormals to a zero of their sign, quiets NaN, overflows to ∞: hand-worked values")
+    func rounding() {
+        let cases: [(UInt32, UInt16)] = [
+            (0x3F80_0000, 0x3F80), (0x3F80_8000, 0x3F80), (0x3F81_8000, 0x3F82), (0x3F80_8001, 0x3F81), (0x3F80_7FFF, 0x3F80),
+            (0xBF80_8000, 0xBF80), (0x7F7F_FFFF, 0x7F80), (0x0000_0001, 0x0000), (0x8040_0000, 0x8000), (0x0080_0000, 0x0080),
+            (0x7FA0_0000, 0x7FE0), (0xFFC1_2345, 0xFFC1), (0x7F80_0000, 0x7F80),
+        ]
+        for (input, expected) in cases {
+            #expect(backprop_bf16_from_float(Float(bitPattern: input)) == expected, "\(String(input, radix: 16))")
+        }
+        #expect(backprop_bf16_to_float(0x3FC0) == 1.5)
+    }
+
+    @Test("VDPBF16PS's rule, hand-worked: the odd pair first, each step one rounding; DAZ on inputs, FTZ on the result")
+    func dotRule() {
+        func dot(_ acc: Float, _ a: [Float], _ b: [Float]) -> Float {
+            var lanes = [Float](repeating: 0, count: 16), x = [UInt16](repeating: 0, count: 32), y = [UInt16](repeating: 0, count: 32)
+            lanes[0] = acc
+            (x[0], x[1], y[0], y[1]) = (backprop_bf16_from_float(a[0]), backprop_bf16_from_float(a[1]),
+                                        backprop_bf16_from_float(b[0]), backprop_bf16_from_float(b[1]))
+            backprop_dpbf16_emulated(&lanes, x, y)
+            return lanes[0]
+        }
+        #expect(dot(1, [2, 3], [4, 5]) == 1 + 15 + 8)
+        // 2^24 + 1 + 1: the odd pair (1·1) first is lost to rounding (ties to even), then the even pair's 1 is lost again.
+        #expect(dot(16_777_216, [1, 1], [1, 1]) == 16_777_216)
+        // A product among the denormals is written as 0, as is an input denormal.
+        #expect(dot(0, [0x1p-70, 0], [0x1p-70, 0]) == 0)
+        #expect(dot(0x1p-130, [0, 0], [0, 0]).bitPattern == 0)
+        #expect(dot(1, [.infinity, 0], [1, 0]) == .infinity && dot(1, [.infinity, 0], [0, 0]).isNaN)
+    }
+
+    @Test("the C rule equals AVX512_BF16's VDPBF16PS and VCVTNEPS2BF16 bit for bit (where this CPU has them): 2,000,000 lanes of each, specials, denormals and overflows among them")
+    func hardwareAgrees() throws {
+        guard backprop_cpu_has_avx512_bf16() != 0 else {
+            print("BF16Tests: this CPU has no AVX512_BF16; the emulation was checked against hand-worked values only")
+            return
+        }
+        var g = SystemRandomNumberGenerator()
+        var mismatches: [String] = []
+        for _ in 0..<(2_000_000 / 16) {
+            var acc = (0..<16).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: g.next() as UInt64)) }
+            for i in 0..<16 where g.next() % 2 == 0 { acc[i] = backprop_bf16_to_float(Self.draw(&g, g.next())) }
+            let a = (0..<32).map { _ in Self.draw(&g, g.next()) }, b = (0..<32).map { _ in Self.draw(&g, g.next()) }
+            var hardware = acc, emulated = acc
+            backprop_dpbf16_hardware(&hardware, a, b)
+            backprop_dpbf16_emulated(&emulated, a, b)
+            for i in 0..<16 where hardware[i].bitPattern != emulated[i].bitPattern && mismatches.count < 10 {
+                mismatches.append("acc \(String(acc[i].bitPattern, radix: 16)) a \(String(a[2 * i + 1], radix: 16)),\(String(a[2 * i], radix: 16)) "
+                                  + "b \(String(b[2 * i + 1], radix: 16)),\(String(b[2 * i], radix: 16)): hardware \(String(hardware[i].bitPattern, radix: 16)), "
+                                  + "emulated \(String(emulated[i].bitPattern, radix: 16))")
+            }
+            var rounded = [UInt16](repeating: 0, count: 16)
+            backprop_bf16_from_float_hardware(&rounded, acc)
+            for i in 0..<16 where rounded[i] != backprop_bf16_from_float(acc[i]) && mismatches.count < 10 {
+                mismatches.append("round \(String(acc[i].bitPattern, radix: 16)): hardware \(String(rounded[i], radix: 16)), emulated \(String(backprop_bf16_from_float(acc[i]), radix: 16))")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
+    }
+}
