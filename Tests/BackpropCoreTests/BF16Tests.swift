@@ -83,4 +83,64 @@ struct BF16Tests {
         }
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
     }
+
+    /// C (m × n, ldc n + 3) of `path` for A (m × k, stored transposed when `transposed`) and B (k × n, ldb n + 1).
+    static func product(_ path: (UnsafePointer<backprop_gemm>) -> Void, m: Int, n: Int, k: Int, segment: Int, accumulate: Bool,
+                        transposed: Bool, a: [Float], b: [Float], c: [Float]) -> [Float] {
+        var c = c
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    var g = backprop_gemm()
+                    (g.m, g.n, g.k, g.segment) = (m, n, k, segment)
+                    (g.a, g.a_row_stride, g.a_column_stride) = (a.baseAddress, transposed ? 1 : k, transposed ? m : 1)
+                    (g.b, g.ldb, g.c, g.ldc, g.accumulate) = (b.baseAddress, n + 1, c.baseAddress, n + 3, accumulate ? 1 : 0)
+                    path(&g)
+                }
+            }
+        }
+        return c
+    }
+
+    @Test("the bf16 product of small whole numbers is their exact sum (bf16 holds them, fp32 their sums)")
+    func exactProduct() {
+        let (m, n, k) = (3, 5, 7)
+        let a = (0..<(m * k)).map { Float($0 % 5) - 2 }, b = (0..<(k * (n + 1))).map { Float($0 % 7) - 3 }
+        let c = Self.product(backprop_gemm_bf16_emulated, m: m, n: n, k: k, segment: k, accumulate: false, transposed: false,
+                             a: a, b: b, c: [Float](repeating: .nan, count: m * (n + 3)))
+        for i in 0..<m {
+            for j in 0..<n {
+                let exact = (0..<k).reduce(Float(0)) { $0 + a[i * k + $1] * b[$1 * (n + 1) + j] }
+                #expect(c[i * (n + 3) + j] == exact, "(\(i), \(j))")
+            }
+        }
+    }
+
+    @Test("the AVX512_BF16 product has the emulated product's bits: odd shapes, partial tiles, odd chains, segments, accumulation, A either way round, specials among the values")
+    func productPaths() throws {
+        guard backprop_cpu_has_avx512_bf16() != 0 else {
+            print("BF16Tests: this CPU has no AVX512_BF16; the hardware product was not compared")
+            return
+        }
+        var g = SystemRandomNumberGenerator()
+        var compared = 0
+        for (m, n, k) in [(1, 1, 1), (5, 17, 3), (12, 32, 256), (13, 33, 257), (25, 70, 600), (7, 15, 2), (26, 48, 130), (3, 5, 0)] {
+            for (segment, accumulate, transposed) in [(k, false, false), (k, true, true), (3, true, false), (128, false, true)] {
+                func value() -> Float {
+                    let r = g.next() as UInt64
+                    return r % 64 == 0 ? backprop_bf16_to_float(Self.draw(&g, g.next())) : Float(Int(r >> 32) % 2001 - 1000) / 997
+                }
+                let a = (0..<(m * k)).map { _ in value() }, b = (0..<(k * (n + 1))).map { _ in value() }
+                let c = (0..<(m * (n + 3))).map { _ in value() }
+                let emulated = Self.product(backprop_gemm_bf16_emulated, m: m, n: n, k: k, segment: max(segment, 1), accumulate: accumulate,
+                                            transposed: transposed, a: a, b: b, c: c)
+                let hardware = Self.product(backprop_gemm_bf16_avx512, m: m, n: n, k: k, segment: max(segment, 1), accumulate: accumulate,
+                                            transposed: transposed, a: a, b: b, c: c)
+                let differ = zip(emulated, hardware).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differ == 0, "\(m)×\(n)×\(k), segment \(segment), accumulate \(accumulate), transposed \(transposed): \(differ) differ")
+                compared += m * n
+            }
+        }
+        print("BF16Tests: \(compared) products compared")
+    }
 }

@@ -62,6 +62,10 @@ void backprop_dpbf16_emulated(float *acc, const uint16_t *a, const uint16_t *b);
 void backprop_dpbf16_hardware(float *acc, const uint16_t *a, const uint16_t *b);
 /// out[0…15] ← VCVTNEPS2BF16(in[0…15]). Call only where backprop_cpu_has_avx512_bf16() says so.
 void backprop_bf16_from_float_hardware(uint16_t *out, const float *in);
+/// backprop_gemm's product with bf16 operands (gemm_bf16.c states the rule), element by element.
+void backprop_gemm_bf16_emulated(const backprop_gemm *g);
+/// The same with VDPBF16PS tiles. Call only where backprop_cpu_has_avx512_bf16() says so.
+void backprop_gemm_bf16_avx512(const backprop_gemm *g);
 /// The cores this process may run on (its affinity mask: mpirun binds ranks); 0 if unknown.
 int backprop_usable_cores(void);
 

@@ -1,0 +1,169 @@
+// The bf16 product (issue 55): backprop_gemm's shape and chains with bf16
+// operands. A and B are rounded to bf16 (backprop_bf16_from_float) as they
+// are packed; each output is one chain per segment, like the fp32 rule, but
+// over pairs of k from the chain's start, each pair one VDPBF16PS lane step
+// (bf16.c: k+1 first, then k; DAZ, FTZ, RNE), the last pair of an odd chain
+// padded with zeros:
+//     c = dp(c; a_{k+1} b_{k+1}, a_k b_k) for k = s, s+2, … (segment start s).
+// The emulated path writes that out element by element; the AVX512_BF16 path
+// packs pairs and runs tiles of VDPBF16PS; the tests hold them to the same bits.
+#include "CGemm.h"
+#include <stdlib.h>
+#include <string.h>
+
+static inline float A(const backprop_gemm *g, long i, long k) { return g->a[i * g->a_row_stride + k * g->a_column_stride]; }
+static inline float B(const backprop_gemm *g, long k, long j) {
+    return g->b_panel_width ? g->b[(j / g->b_panel_width) * g->b_panel_stride + k * g->ldb + j % g->b_panel_width]
+                            : g->b[k * g->ldb + j];
+}
+
+// Chain of (i, j) over k in [k0, k0 + kc) starting from c: pairs from k0.
+static float chain(const backprop_gemm *g, long i, long j, long k0, long kc, float c) {
+    for (long p = 0; p < kc; p += 2) {
+        uint16_t a[32] = {0}, b[32] = {0};
+        float lanes[16] = {c};
+        a[0] = backprop_bf16_from_float(A(g, i, k0 + p));
+        b[0] = backprop_bf16_from_float(B(g, k0 + p, j));
+        if (p + 1 < kc) {
+            a[1] = backprop_bf16_from_float(A(g, i, k0 + p + 1));
+            b[1] = backprop_bf16_from_float(B(g, k0 + p + 1, j));
+        }
+        backprop_dpbf16_emulated(lanes, a, b);
+        c = lanes[0];
+    }
+    return c;
+}
+
+void backprop_gemm_bf16_emulated(const backprop_gemm *g) {
+    if (g->m <= 0 || g->n <= 0) return;
+    const long segment = g->segment >= g->k ? (g->k > 0 ? g->k : 1) : g->segment;
+    for (long i = 0; i < g->m; i++)
+        for (long j = 0; j < g->n; j++) {
+            float *c = g->c + i * g->ldc + j;
+            float value = g->accumulate ? *c : 0;
+            for (long k0 = 0; k0 < g->k; k0 += segment) {
+                const long kc = g->k - k0 < segment ? g->k - k0 : segment;
+                value = k0 == 0 ? chain(g, i, j, k0, kc, value) : value + chain(g, i, j, k0, kc, 0);
+            }
+            *c = value;
+        }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define ISA __attribute__((target("avx512f,avx512bf16")))
+#define MR 12
+#define NR 32
+#define KC 256
+
+// a_pairs[i][p] = (bf16 A(i, k0+2p), bf16 A(i, k0+2p+1)) as one 32-bit word; b_pairs[p][j] likewise down k.
+static inline uint32_t pair(float lo, float hi) {
+    return (uint32_t)backprop_bf16_from_float(lo) | (uint32_t)backprop_bf16_from_float(hi) << 16;
+}
+
+// One tile: mr rows × 32 columns over pc pairs, C read (from_c), written or added (add).
+ISA __attribute__((always_inline)) static inline void
+tile(const uint32_t *ap, long pc, const uint32_t *bp, float *c, long ldc, int from_c, int add, __mmask16 m0, __mmask16 m1, const int mr) {
+    __m512 acc[MR][2];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < mr; i++) {
+        acc[i][0] = from_c ? _mm512_maskz_loadu_ps(m0, c + i * ldc) : _mm512_setzero_ps();
+        acc[i][1] = from_c ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (long p = 0; p < pc; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + p * NR), b1 = (__m512bh)_mm512_loadu_si512(bp + p * NR + 16);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < mr; i++) {
+            const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ap[i * pc + p]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        if (add) {
+            acc[i][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), acc[i][0]);
+            acc[i][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), acc[i][1]);
+        }
+        _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+    }
+}
+
+#define TILE(rows) case rows: tile(ap, pc, bp, c, ldc, from_c, add, m0, m1, rows); break;
+
+// 32 floats as 32 bf16 in order, by VCVTNE2PS2BF16 (whose rounding BF16Tests holds to bf16.c's).
+ISA static inline __m512i round32(const float *x, __mmask16 lo, __mmask16 hi) {
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + 16), _mm512_maskz_loadu_ps(lo, x));
+}
+
+// Rows k and k+1 of 16 columns as 16 pairs (bf16 of row k low, of row k+1 high).
+ISA static inline __m512i pairs16(const float *row, const float *next, __mmask16 mask) {
+    const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(next ? mask : 0, next ? next : row), _mm512_maskz_loadu_ps(mask, row));
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(interleave, both);
+}
+
+// Every tile for one piece (kc values of k from k0, pairs from k0).
+ISA static void piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, long k0, long kc, int from_c, int add) {
+    const long pc = (kc + 1) / 2, ldc = g->ldc;
+    for (long i = 0; i < g->m; i++) {
+        if (g->a_column_stride == 1) {
+            // A's row is contiguous: its pairs are its values in order.
+            const float *row = g->a + i * g->a_row_stride + k0;
+            long p = 0;
+            for (; 2 * p + 32 <= kc; p += 16) _mm512_storeu_si512(apack + i * pc + p, round32(row + 2 * p, 0xFFFF, 0xFFFF));
+            for (; p < pc; p++) apack[i * pc + p] = pair(row[2 * p], 2 * p + 1 < kc ? row[2 * p + 1] : 0);
+        } else {
+            for (long p = 0; p < pc; p++) apack[i * pc + p] = pair(A(g, i, k0 + 2 * p), 2 * p + 1 < kc ? A(g, i, k0 + 2 * p + 1) : 0);
+        }
+    }
+    for (long j0 = 0; j0 < g->n; j0 += NR) {
+        const long width = g->n - j0 < NR ? g->n - j0 : NR;
+        const __mmask16 m0 = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        const __mmask16 m1 = (__mmask16)(width >= 32 ? 0xFFFF : width <= 16 ? 0 : (1u << (width - 16)) - 1);
+        if (!g->b_panel_width) {
+            const float *b = g->b + k0 * g->ldb + j0;
+            for (long p = 0; p < pc; p++) {
+                const float *row = b + 2 * p * g->ldb, *next = 2 * p + 1 < kc ? row + g->ldb : 0;
+                _mm512_storeu_si512(bpack + p * NR, pairs16(row, next, m0));
+                _mm512_storeu_si512(bpack + p * NR + 16, pairs16(row + 16, next ? next + 16 : 0, m1));
+            }
+        } else {
+            for (long p = 0; p < pc; p++)
+                for (long j = 0; j < NR; j++)
+                    bpack[p * NR + j] = j < width ? pair(B(g, k0 + 2 * p, j0 + j), 2 * p + 1 < kc ? B(g, k0 + 2 * p + 1, j0 + j) : 0) : 0;
+        }
+        for (long i0 = 0; i0 < g->m; i0 += MR) {
+            const int rows = g->m - i0 < MR ? (int)(g->m - i0) : MR;
+            const uint32_t *ap = apack + i0 * pc, *bp = bpack;
+            float *c = g->c + i0 * ldc + j0;
+            switch (rows) { TILE(12) TILE(11) TILE(10) TILE(9) TILE(8) TILE(7) TILE(6) TILE(5) TILE(4) TILE(3) TILE(2) TILE(1) }
+        }
+    }
+}
+
+ISA void backprop_gemm_bf16_avx512(const backprop_gemm *g) {
+    if (g->m <= 0 || g->n <= 0) return;
+    if (g->k <= 0) { backprop_gemm_bf16_emulated(g); return; }
+    // A single chain in pieces of KC (even: a pair never crosses one), each continued exactly
+    // from C; or each segment whole, a chain of its own added to C.
+    const int single = g->segment >= g->k;
+    const long length = single ? KC : g->segment;
+    uint32_t *apack = malloc(sizeof(uint32_t) * (size_t)(g->m * ((length + 1) / 2)));
+    uint32_t *bpack = malloc(sizeof(uint32_t) * (size_t)(NR * ((length + 1) / 2)));
+    if (!apack || !bpack) { free(apack); free(bpack); backprop_gemm_bf16_emulated(g); return; }
+    for (long k0 = 0; k0 < g->k; k0 += length) {
+        const long kc = g->k - k0 < length ? g->k - k0 : length;
+        const int from_c = k0 == 0 ? g->accumulate : single;
+        piece(g, apack, bpack, k0, kc, from_c, !single && k0 > 0);
+    }
+    free(apack);
+    free(bpack);
+}
+#else
+void backprop_gemm_bf16_avx512(const backprop_gemm *g) { backprop_gemm_bf16_emulated(g); }
+#endif
