@@ -52,34 +52,89 @@ void backprop_gemm_bf16_emulated(const backprop_gemm *g) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define ISA __attribute__((target("avx512f,avx512bf16")))
+// One body for both x86 paths: `emulate` (a constant at each call) picks
+// VDPBF16PS or, for a CPU without it, two fp32 FMAs a pair under MXCSR's DAZ
+// and FTZ with round-to-nearest-even, which is the same rule (bf16.c) except
+// for which NaN wins where two meet: a product with a NaN operand therefore
+// runs element by element. The packing is the same for both: bf16.c's
+// rounding in AVX-512 integer operations (the instruction's own, by BF16Tests).
+#define ISA __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define MR 12
 #define NR 32
 #define KC 256
+
+// 16 floats rounded to bf16 (bf16.c's rule), each in the low half of its 32-bit lane.
+ISA static inline __m512i round16(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    const __mmask16 denormal = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7F800000));
+    u = _mm512_mask_and_epi32(u, denormal, u, _mm512_set1_epi32((int)0x80000000));
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd)), 16);
+    return _mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+}
+
+// 32 consecutive floats as 16 pairs (x[2p] low, x[2p+1] high).
+ISA static inline __m512i pairs_along(const float *x) {
+    const __m512i r0 = round16(_mm512_loadu_ps(x)), r1 = round16(_mm512_loadu_ps(x + 16));
+    const __m512i index = _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
+                                           30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_epi16(r0, index, r1);
+}
+
+// Rows k and k+1 of 16 columns as 16 pairs (row k low, row k+1 high; no row k+1: zeros).
+ISA static inline __m512i pairs_across(const float *row, const float *next, __mmask16 mask) {
+    const __m512i low = round16(_mm512_maskz_loadu_ps(mask, row));
+    const __m512i high = next ? round16(_mm512_maskz_loadu_ps(mask, next)) : _mm512_setzero_si512();
+    return _mm512_or_si512(low, _mm512_slli_epi32(high, 16));
+}
 
 // a_pairs[i][p] = (bf16 A(i, k0+2p), bf16 A(i, k0+2p+1)) as one 32-bit word; b_pairs[p][j] likewise down k.
 static inline uint32_t pair(float lo, float hi) {
     return (uint32_t)backprop_bf16_from_float(lo) | (uint32_t)backprop_bf16_from_float(hi) << 16;
 }
 
+// MXCSR with round to nearest even, FTZ and DAZ: VDPBF16PS's rule for the emulation's FMAs.
+static inline unsigned flushing(unsigned csr) { return (csr & ~0x6000u) | 0x8040u; }
+
 // One tile: mr rows × 32 columns over pc pairs, C read (from_c), written or added (add).
 ISA __attribute__((always_inline)) static inline void
-tile(const uint32_t *ap, long pc, const uint32_t *bp, float *c, long ldc, int from_c, int add, __mmask16 m0, __mmask16 m1, const int mr) {
+tile(const uint32_t *ap, long pc, const uint32_t *bp, float *c, long ldc, int from_c, int add, __mmask16 m0, __mmask16 m1,
+     const int mr, const int emulate) {
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
     for (int i = 0; i < mr; i++) {
         acc[i][0] = from_c ? _mm512_maskz_loadu_ps(m0, c + i * ldc) : _mm512_setzero_ps();
         acc[i][1] = from_c ? _mm512_maskz_loadu_ps(m1, c + i * ldc + 16) : _mm512_setzero_ps();
     }
+    // The piece set MXCSR for the FMAs unless this tile adds to C, which must not flush.
+    const unsigned csr = emulate && add ? _mm_getcsr() : 0;
+    if (emulate && add) _mm_setcsr(flushing(csr));
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
     for (long p = 0; p < pc; p++) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + p * NR), b1 = (__m512bh)_mm512_loadu_si512(bp + p * NR + 16);
+        const __m512i b0 = _mm512_loadu_si512(bp + p * NR), b1 = _mm512_loadu_si512(bp + p * NR + 16);
+        if (emulate) {
+            // k+1 (the high halves) first, then k.
+            const __m512 b0k1 = _mm512_castsi512_ps(_mm512_and_si512(b0, high)), b0k = _mm512_castsi512_ps(_mm512_slli_epi32(b0, 16));
+            const __m512 b1k1 = _mm512_castsi512_ps(_mm512_and_si512(b1, high)), b1k = _mm512_castsi512_ps(_mm512_slli_epi32(b1, 16));
 #pragma clang loop unroll(full)
-        for (int i = 0; i < mr; i++) {
-            const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ap[i * pc + p]);
-            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
-            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+            for (int i = 0; i < mr; i++) {
+                const uint32_t word = ap[i * pc + p];
+                const __m512 ak1 = _mm512_castsi512_ps(_mm512_set1_epi32((int)(word & 0xFFFF0000u)));
+                const __m512 ak = _mm512_castsi512_ps(_mm512_set1_epi32((int)(word << 16)));
+                acc[i][0] = _mm512_fmadd_ps(ak, b0k, _mm512_fmadd_ps(ak1, b0k1, acc[i][0]));
+                acc[i][1] = _mm512_fmadd_ps(ak, b1k, _mm512_fmadd_ps(ak1, b1k1, acc[i][1]));
+            }
+        } else {
+#pragma clang loop unroll(full)
+            for (int i = 0; i < mr; i++) {
+                const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ap[i * pc + p]);
+                acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, (__m512bh)b0);
+                acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, (__m512bh)b1);
+            }
         }
     }
+    if (emulate && add) _mm_setcsr(csr);
 #pragma clang loop unroll(full)
     for (int i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
@@ -92,30 +147,21 @@ tile(const uint32_t *ap, long pc, const uint32_t *bp, float *c, long ldc, int fr
     }
 }
 
-#define TILE(rows) case rows: tile(ap, pc, bp, c, ldc, from_c, add, m0, m1, rows); break;
-
-// 32 floats as 32 bf16 in order, by VCVTNE2PS2BF16 (whose rounding BF16Tests holds to bf16.c's).
-ISA static inline __m512i round32(const float *x, __mmask16 lo, __mmask16 hi) {
-    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + 16), _mm512_maskz_loadu_ps(lo, x));
-}
-
-// Rows k and k+1 of 16 columns as 16 pairs (bf16 of row k low, of row k+1 high).
-ISA static inline __m512i pairs16(const float *row, const float *next, __mmask16 mask) {
-    const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(next ? mask : 0, next ? next : row), _mm512_maskz_loadu_ps(mask, row));
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    return _mm512_permutexvar_epi16(interleave, both);
-}
+#define TILE(rows) case rows: tile(ap, pc, bp, c, ldc, from_c, add, m0, m1, rows, emulate); break;
 
 // Every tile for one piece (kc values of k from k0, pairs from k0).
-ISA static void piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, long k0, long kc, int from_c, int add) {
+ISA __attribute__((always_inline)) static inline void
+piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, long k0, long kc, int from_c, int add, const int emulate) {
     const long pc = (kc + 1) / 2, ldc = g->ldc;
+    // (Packing is integer work and the loads of C: neither is changed by FTZ or DAZ.)
+    const unsigned csr = emulate && !add ? _mm_getcsr() : 0;
+    if (emulate && !add) _mm_setcsr(flushing(csr));
     for (long i = 0; i < g->m; i++) {
         if (g->a_column_stride == 1) {
             // A's row is contiguous: its pairs are its values in order.
             const float *row = g->a + i * g->a_row_stride + k0;
             long p = 0;
-            for (; 2 * p + 32 <= kc; p += 16) _mm512_storeu_si512(apack + i * pc + p, round32(row + 2 * p, 0xFFFF, 0xFFFF));
+            for (; 2 * p + 32 <= kc; p += 16) _mm512_storeu_si512(apack + i * pc + p, pairs_along(row + 2 * p));
             for (; p < pc; p++) apack[i * pc + p] = pair(row[2 * p], 2 * p + 1 < kc ? row[2 * p + 1] : 0);
         } else {
             for (long p = 0; p < pc; p++) apack[i * pc + p] = pair(A(g, i, k0 + 2 * p), 2 * p + 1 < kc ? A(g, i, k0 + 2 * p + 1) : 0);
@@ -129,8 +175,8 @@ ISA static void piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, 
             const float *b = g->b + k0 * g->ldb + j0;
             for (long p = 0; p < pc; p++) {
                 const float *row = b + 2 * p * g->ldb, *next = 2 * p + 1 < kc ? row + g->ldb : 0;
-                _mm512_storeu_si512(bpack + p * NR, pairs16(row, next, m0));
-                _mm512_storeu_si512(bpack + p * NR + 16, pairs16(row + 16, next ? next + 16 : 0, m1));
+                _mm512_storeu_si512(bpack + p * NR, pairs_across(row, next, m0));
+                _mm512_storeu_si512(bpack + p * NR + 16, pairs_across(row + 16, next ? next + 16 : 0, m1));
             }
         } else {
             for (long p = 0; p < pc; p++)
@@ -144,26 +190,44 @@ ISA static void piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, 
             switch (rows) { TILE(12) TILE(11) TILE(10) TILE(9) TILE(8) TILE(7) TILE(6) TILE(5) TILE(4) TILE(3) TILE(2) TILE(1) }
         }
     }
+    if (emulate && !add) _mm_setcsr(csr);
 }
 
-ISA void backprop_gemm_bf16_avx512(const backprop_gemm *g) {
+// Whether A or B holds a NaN (then two may meet in one step, where the emulation's FMAs would choose otherwise).
+static int has_nan(const backprop_gemm *g) {
+    for (long i = 0; i < g->m; i++)
+        for (long k = 0; k < g->k; k++)
+            if (A(g, i, k) != A(g, i, k)) return 1;
+    for (long k = 0; k < g->k; k++)
+        for (long j = 0; j < g->n; j++)
+            if (B(g, k, j) != B(g, k, j)) return 1;
+    return 0;
+}
+
+ISA __attribute__((always_inline)) static inline void drive(const backprop_gemm *g, const int emulate) {
     if (g->m <= 0 || g->n <= 0) return;
-    if (g->k <= 0) { backprop_gemm_bf16_emulated(g); return; }
+    if (g->k <= 0 || (emulate && has_nan(g))) { backprop_gemm_bf16_emulated(g); return; }
     // A single chain in pieces of KC (even: a pair never crosses one), each continued exactly
     // from C; or each segment whole, a chain of its own added to C.
     const int single = g->segment >= g->k;
     const long length = single ? KC : g->segment;
-    uint32_t *apack = malloc(sizeof(uint32_t) * (size_t)(g->m * ((length + 1) / 2)));
+    uint32_t *apack = malloc(sizeof(uint32_t) * (size_t)(g->m * ((length + 1) / 2) + 16));
     uint32_t *bpack = malloc(sizeof(uint32_t) * (size_t)(NR * ((length + 1) / 2)));
     if (!apack || !bpack) { free(apack); free(bpack); backprop_gemm_bf16_emulated(g); return; }
     for (long k0 = 0; k0 < g->k; k0 += length) {
         const long kc = g->k - k0 < length ? g->k - k0 : length;
         const int from_c = k0 == 0 ? g->accumulate : single;
-        piece(g, apack, bpack, k0, kc, from_c, !single && k0 > 0);
+        piece(g, apack, bpack, k0, kc, from_c, !single && k0 > 0, emulate);
     }
     free(apack);
     free(bpack);
 }
+
+ISA void backprop_gemm_bf16_avx512(const backprop_gemm *g) { drive(g, 0); }
+
+// Compiled beside the VDPBF16PS path, but runs no bf16 instruction: AVX-512F and BW alone.
+ISA void backprop_gemm_bf16_avx512_emulated(const backprop_gemm *g) { drive(g, 1); }
 #else
 void backprop_gemm_bf16_avx512(const backprop_gemm *g) { backprop_gemm_bf16_emulated(g); }
+void backprop_gemm_bf16_avx512_emulated(const backprop_gemm *g) { backprop_gemm_bf16_emulated(g); }
 #endif

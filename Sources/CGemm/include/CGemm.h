@@ -66,6 +66,8 @@ void backprop_bf16_from_float_hardware(uint16_t *out, const float *in);
 void backprop_gemm_bf16_emulated(const backprop_gemm *g);
 /// The same with VDPBF16PS tiles. Call only where backprop_cpu_has_avx512_bf16() says so.
 void backprop_gemm_bf16_avx512(const backprop_gemm *g);
+/// The same rule on AVX-512F and BW without the instruction (FMAs under DAZ and FTZ). Call only where AVX-512BW runs.
+void backprop_gemm_bf16_avx512_emulated(const backprop_gemm *g);
 /// The cores this process may run on (its affinity mask: mpirun binds ranks); 0 if unknown.
 int backprop_usable_cores(void);
 
