@@ -68,47 +68,33 @@ extension SweepTests {
         #expect(tree("\(directory)/victim") == victim && FileManager.default.fileExists(atPath: "\(directory)/victim/003/precious"))
     }
 
-    @Test("a trial stopped by something its settings did not cause (its run directory in use) is not saved as its result: the sweep stops, says to run it again, and the next run gives an undisturbed sweep's table")
-    func transientFailure() throws {
+    /// Issue 54, classes 2 and 9: under mpirun (2 ranks) trial 2 is rank 0's and rank 1 waits for its outcome at the end of the rung.
+    @Test("a trial stopped by something its settings did not cause (its run directory in use) is not saved as its result: the sweep stops (under mpirun on every rank, none waiting for the outcome), says to run it again, and the next run gives an undisturbed sweep's table",
+          arguments: [1, 2])
+    func transientFailure(ranks: Int) throws {
         let file = try straightSweep()
-        try claimed("busy", file)
-        try FileManager.default.createDirectory(atPath: "\(directory)/busy/trials/002", withIntermediateDirectories: true)
-        var lock: RunLock? = try RunLock(directory: "\(directory)/busy/trials/002")
-        let stopped = try backprop(["sweep", "--config", file, "--run-dir", "busy", "--quiet"])
+        let run = "busy-\(ranks)"
+        try claimed(run, file)
+        try FileManager.default.createDirectory(atPath: "\(directory)/\(run)/trials/002", withIntermediateDirectories: true)
+        var lock: RunLock? = try RunLock(directory: "\(directory)/\(run)/trials/002")
+        let arguments = ["sweep", "--config", file, "--run-dir", run, "--quiet"]
+        func sweep() throws -> ProcessResult {
+            guard ranks > 1 else { return try backprop(arguments) }
+            return try BackpropTestSupport.run(MPITests.mpirun, ["--bind-to", "none", "--timeout", "180", "-np", "\(ranks)", executable] + arguments,
+                                               in: directory, environment: MPITests.environment)
+        }
+        let stopped = try sweep()
         #expect(stopped.status != 0 && stopped.standardError.contains("trial 2 did not finish") && stopped.standardError.contains("run the same sweep again"),
                 "\(stopped.standardError)")
-        let results = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/busy/results")
+        let results = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(run)/results")
         #expect(!results.contains("002-rung0.json") && results.contains("001-rung0.json"), "\(results)")
         #expect(lock != nil)
         lock = nil  // released: the next run may take it
-        let again = try backprop(["sweep", "--config", file, "--run-dir", "busy", "--quiet"])
+        let again = try sweep()
         try #require(again.status == 0, "\(again.standardError)")
-        #expect(try table("busy") == table("straight"))
-    }
-}
-
-/// Issue 54, class 9: every wait between ranks has a way out.
-extension SweepTests {
-    @Test("under mpirun, a trial that did not finish on one rank ends the job on every rank with one line (no rank waits for its outcome), is not saved, and the next job gives an undisturbed sweep's table")
-    func transientFailureUnderRanks() throws {
-        let file = try straightSweep()
-        try claimed("busy-ranks", file)
-        // Trial 2 is rank 0's (of 2); rank 1 waits for its outcome at the end of the rung.
-        try FileManager.default.createDirectory(atPath: "\(directory)/busy-ranks/trials/002", withIntermediateDirectories: true)
-        var lock: RunLock? = try RunLock(directory: "\(directory)/busy-ranks/trials/002")
-        let job = ["--bind-to", "none", "--timeout", "180", "-np", "2", executable, "sweep", "--config", file, "--run-dir", "busy-ranks", "--quiet"]
-        let stopped = try run(MPITests.mpirun, job, in: directory, environment: MPITests.environment)
-        #expect(stopped.status != 0 && stopped.standardError.contains("trial 2 did not finish") && !stopped.standardError.contains("timeout"),
-                "\(stopped.standardError)")
-        let results = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/busy-ranks/results")
-        #expect(!results.contains("002-rung0.json") && results.contains("001-rung0.json"), "\(results)")
-        #expect(lock != nil)
-        lock = nil
-        let again = try run(MPITests.mpirun, job, in: directory, environment: MPITests.environment)
-        try #require(again.status == 0, "\(again.standardError)")
-        #expect(try table("busy-ranks") == table("straight"))
-        // The unfinished outcome told to the other rank was the first job's alone: the second job removed it.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/busy-ranks/results").allSatisfy { !$0.contains("unfinished") })
+        #expect(try table(run) == table("straight"))
+        // An unfinished outcome told to the other ranks was the first job's alone: the next removed it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(run)/results").allSatisfy { !$0.contains("unfinished") })
     }
 }
 
