@@ -24,6 +24,8 @@ struct Backprop: ParsableCommand {
             // A BACKPROP_KERNEL that names no path this CPU runs is refused by every command.
             _ = try KernelChoice.auto.resolved()
             var command = try parseAsRoot(OptionTable.joiningNegativeValues(ConfigFile.expand(Array(CommandLine.arguments.dropFirst()))))
+            // Every command, the readers of untrusted files among them, runs under the memory cap.
+            try setUp()
             try command.run()
             // A command whose output could not be written has failed
             // (`backprop inspect FILE > /dev/full`): flush it while the
@@ -66,7 +68,8 @@ struct Backprop: ParsableCommand {
         }
     }
 
-    /// Start-up shared by every subcommand: BLAS's own threads off (our
+    /// Start-up of every subcommand, before it runs: the memory cap
+    /// (`BACKPROP_MEMORY_LIMIT_MB`, refused by name when malformed); BLAS's own threads off (our
     /// workers own the cores); a write beyond the file-size limit fails with
     /// EFBIG, cleanly, instead of killing the process with SIGXFSZ.
     static func setUp() throws {

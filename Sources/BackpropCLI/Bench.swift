@@ -80,7 +80,6 @@ struct Bench: ParsableCommand {
 
     /// The measurements of one process, or of a job under mpirun (`JobBench`).
     private func run(in job: Job) throws {
-        try Backprop.setUp()
         let kernel = try self.kernel.resolved()
         let (layers, batchSize, shardSize, optimizer) = (baseConfiguration.sizes, baseConfiguration.batchSize,
                                                          baseConfiguration.shardSize, baseConfiguration.optimizer.kind)

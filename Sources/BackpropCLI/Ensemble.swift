@@ -35,7 +35,6 @@ struct Ensemble: ParsableCommand {
     }
 
     func run() throws {
-        try Backprop.setUp()
         let members = try checkpoints.map { path in (path, try guardedRead(path) { try Checkpoint.load(from: path) }) }
         let (firstPath, first) = members[0]
         for (path, member) in members {

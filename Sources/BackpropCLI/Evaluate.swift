@@ -18,7 +18,6 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func run() throws {
-        try Backprop.setUp()
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let (dataset, fileNames) = try guardedRead(data.path) {
             let file = try HDF5File.open(data.path)

@@ -35,7 +35,6 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        try Backprop.setUp()
         try refuseOverwritingInputs(output, flag: "--output", inputs: [])
         var teacher = try Network<Float>(sizes: [features, 64, classes], hiddenActivation: .tanh, outputActivation: nil, loss: .crossEntropy)
         var generator = SeededGenerator(seed: seed, stream: 7)

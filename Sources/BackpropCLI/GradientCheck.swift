@@ -18,7 +18,6 @@ struct GradientCheck: ParsableCommand {
     }
 
     func run() throws {
-        try Backprop.setUp()
         var worstOverall = 0.0
         let hidden: [Activation] = Activation.allCases.filter(\.isElementwise)
         for loss in Loss.allCases {

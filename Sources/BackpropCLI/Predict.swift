@@ -32,7 +32,6 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        try Backprop.setUp()
         try refuseOverwritingInputs(output, flag: "--output", inputs: [input, checkpoint])
         let model = try guardedRead(checkpoint) { try Checkpoint.load(from: checkpoint) }
         let network = model.network

@@ -30,7 +30,6 @@ struct Rechunk: ParsableCommand {
     var refit = false
 
     func run() throws {
-        try Backprop.setUp()
         try refuseOverwritingInputs(output, flag: "--output", inputs: [input])
         let (train, test, validation, classNames, attributes) = try guardedRead(input) {
             let file = try HDF5File.open(input)

@@ -45,7 +45,6 @@ struct Sweep: ParsableCommand {
     }
 
     func run() throws {
-        try Backprop.setUp()
         var plan = try readPlan()
         if let trials {
             guard !plan.isGrid else { throw ValidationError("--trials: a grid's trials are its combinations (\(plan.trialCount)); leave --trials out.") }

@@ -54,7 +54,6 @@ struct Teach: ParsableCommand {
 
     func run() throws {
         if let viewOrder { return print(Self.viewOrder(of: viewOrder), terminator: "") }
-        try Backprop.setUp()
         let (data, output, trainedOnPath, probabilitiesPath) = (data!, output!, trainedOn!, probabilities!)
         let inputs = [data, trainedOnPath, probabilitiesPath] + (views.map { [$0] } ?? [])
         try refuseOverwritingInputs(output, flag: "--output", inputs: inputs)

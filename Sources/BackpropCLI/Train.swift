@@ -100,7 +100,6 @@ struct Train: ParsableCommand {
     /// written), printed as settings, or trained in its run directory.
     private func run(in job: Job) throws {
         let startUp = ContinuousClock.now
-        try Backprop.setUp()
         StopSignals.watchParent()
         let setup = try RunSetup(self, job: job)
         if printConfig {

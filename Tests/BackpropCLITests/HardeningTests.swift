@@ -169,6 +169,19 @@ struct HardeningTests {
         #expect(!result.standardError.contains("damaged"))
     }
 
+    @Test("every command runs under the memory cap: a malformed BACKPROP_MEMORY_LIMIT_MB is refused by name before anything is read or written, the readers of untrusted files among them",
+          arguments: [["inspect", "datasets-sample.h5"], ["settings"], ["privacy", "--noise", "1", "--sample-rate", "0.01", "--steps", "10", "--delta", "1e-5"],
+                      ["export", "--format", "onnx", "m.h5", "--output", "out.onnx"], ["import", "csv", "t.csv", "--output", "out.h5"],
+                      ["import", "npy", "--x", "x.npy", "--y", "y.npy", "--output", "out.h5"], ["import", "idx", "--from", ".", "--output", "out.h5"],
+                      ["evaluate", "--checkpoint", "m.h5"], ["predict", "--checkpoint", "m.h5", "--input", "x.h5", "--output", "out.csv"],
+                      ["sweep", "--config", "s.yaml", "--run-dir", "out"], ["generate", "--samples", "10", "--output", "out.h5"]])
+    func memoryCapEverywhere(_ arguments: [String]) throws {
+        let result = try backprop(arguments, environment: ["BACKPROP_MEMORY_LIMIT_MB": "abc"])
+        #expect(result.status == 64 && result.standardError.contains("BACKPROP_MEMORY_LIMIT_MB=abc is invalid"), "\(arguments): \(result.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: path("out.onnx")) && !FileManager.default.fileExists(atPath: path("out.h5"))
+                && !FileManager.default.fileExists(atPath: path("out.csv")) && !FileManager.default.fileExists(atPath: path("out")))
+    }
+
     @Test("a settings file value of the wrong type names the file and the key")
     func configValueType() throws {
         try #"{"epochs": "ten"}"#.write(toFile: path("bad.json"), atomically: true, encoding: .utf8)
