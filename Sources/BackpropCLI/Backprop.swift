@@ -23,7 +23,7 @@ struct Backprop: ParsableCommand {
         do {
             // A BACKPROP_KERNEL that names no path this CPU runs is refused by every command.
             _ = try KernelChoice.auto.resolved()
-            var command = try parseAsRoot(OptionTable.joiningNegativeValues(ConfigFile.expand(Array(CommandLine.arguments.dropFirst()))))
+            var command = try parseAsRoot(parsedForm(Array(CommandLine.arguments.dropFirst())))
             // Every command, the readers of untrusted files among them, runs under the memory cap.
             try setUp()
             try command.run()
@@ -66,6 +66,13 @@ struct Backprop: ParsableCommand {
             }
             exit(withError: code == .success ? nil : ExitCode(code.rawValue))
         }
+    }
+
+    /// `arguments` as the parser takes them, wherever they come from (the
+    /// command line, a sweep's trial): each `--config FILE` expanded, and a
+    /// negative number joined to its flag (`--lr-gamma=-1`).
+    static func parsedForm(_ arguments: [String]) throws -> [String] {
+        OptionTable.joiningNegativeValues(try ConfigFile.expand(arguments))
     }
 
     /// Start-up of every subcommand, before it runs: the memory cap

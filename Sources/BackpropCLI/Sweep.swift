@@ -86,7 +86,7 @@ struct Sweep: ParsableCommand {
                 let file = work + "/trial.yaml"
                 do {
                     try FileSystem.writeAtomically(Array(text.utf8), to: file)
-                    let arguments = try ConfigFile.expand(["train", "--config", file, "--report-test", "none", "--run-dir", work + "/run"])
+                    let arguments = try Backprop.parsedForm(["train", "--config", file, "--report-test", "none", "--run-dir", work + "/run"])
                     let command = try Train.parse(Array(arguments.dropFirst()))
                     if contents == nil {
                         contents = try RunSetup.read(command.dataOptions.path, streaming: command.streaming, readsTest: false)

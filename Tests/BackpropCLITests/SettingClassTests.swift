@@ -208,3 +208,30 @@ extension SettingClassTests {
         #expect(checked > 60)
     }
 }
+
+/// Issue 54, class 3: the sweep file's space, over every key of train: a value of a kind the
+/// setting does not take, or a number outside its domain, is refused like a settings file's.
+extension SettingClassTests {
+    @Test("a sweep file's space refuses, for every key of train, a value of a wrong kind and a number outside its domain: one line naming the file and the key, exit 64, nothing written")
+    func sweepSpace() throws {
+        let sample = DocumentedCommandsTests.root.appendingPathComponent("datasets/fashion-mnist-sample.h5").path
+        var checked = 0
+        for row in try settings() {
+            let type = try #require(row.value)
+            let admitted = try #require(Self.admitted(by: type))
+            let wrong = Self.kinds.filter { ["string", "mapping"].contains($0.name) && !admitted.contains($0.name) }.map(\.yaml)
+            for value in wrong + (row.domain.flatMap(Self.outside) ?? []) {
+                let file = "space-\(row.key).yaml"
+                try "base: {data: \(sample), epochs: 1, validation-fraction: 0.2}\nsearch: grid\nspace:\n  \(row.key): [\(value)]\n"
+                    .write(toFile: directory + "/" + file, atomically: true, encoding: .utf8)
+                let result = try backprop(["sweep", "--config", file, "--run-dir", "out"])
+                let lines = result.standardError.split(separator: "\n")
+                #expect(result.status == 64 && lines.count == 1 && lines[0].contains(file) && lines[0].contains(row.key),
+                        "\(row.key): \(value): \(result.status) \(result.standardError)")
+                #expect(!FileManager.default.fileExists(atPath: directory + "/out"), "\(row.key): \(value) wrote out/")
+                checked += 1
+            }
+        }
+        #expect(checked > 60)
+    }
+}
