@@ -13,41 +13,17 @@
 // writes that rule out in scalar C; the tests check it against the
 // instruction on every CPU that has it (BF16Tests).
 #include "CGemm.h"
-#include <math.h>
-#include <string.h>
+#include "bf16_rule.h"
 
-static inline uint32_t bits_of(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
-static inline float float_of(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+float backprop_bf16_to_float(uint16_t b) { return bf16_float_of((uint32_t)b << 16); }
 
-float backprop_bf16_to_float(uint16_t b) { return float_of((uint32_t)b << 16); }
-
-// A denormal as a zero of its sign.
-static inline float flushed(float x) { return fpclassify(x) == FP_SUBNORMAL ? copysignf(0.0f, x) : x; }
-
-uint16_t backprop_bf16_from_float(float x) {
-    uint32_t u = bits_of(x);
-    if (isnan(x)) return (uint16_t)((u >> 16) | 0x0040);  // quieted, sign and payload's top kept
-    u = bits_of(flushed(x));
-    // Round to nearest, ties to even, on the 16 bits dropped.
-    u += 0x7FFF + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
-
-// Where an operand is NaN the result is the first NaN of a, b, acc, quieted
-// (found on AMD Zen 4 by BF16Tests; C's fmaf would choose by its own operand order).
-static inline float first_nan(float a, float b, float acc) {
-    const float nan = isnan(a) ? a : isnan(b) ? b : acc;
-    return float_of(bits_of(nan) | 0x00400000);
-}
+uint16_t backprop_bf16_from_float(float x) { return (uint16_t)(bf16_bits_of(bf16_rounded(x)) >> 16); }
 
 void backprop_dpbf16_emulated(float *acc, const uint16_t *a, const uint16_t *b) {
     for (int i = 0; i < 16; i++) {
-        float t = flushed(acc[i]);
-        for (int pair = 1; pair >= 0; pair--) {
-            const float x = flushed(backprop_bf16_to_float(a[2 * i + pair]));
-            const float y = flushed(backprop_bf16_to_float(b[2 * i + pair]));
-            t = isnan(x) || isnan(y) || isnan(t) ? first_nan(x, y, t) : flushed(fmaf(x, y, t));
-        }
+        float t = acc[i];
+        for (int pair = 1; pair >= 0; pair--)
+            t = bf16_step(t, backprop_bf16_to_float(a[2 * i + pair]), backprop_bf16_to_float(b[2 * i + pair]));
         acc[i] = t;
     }
 }

@@ -10,6 +10,10 @@ int backprop_cpu_has_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
+int backprop_cpu_has_avx512bw(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+}
 int backprop_cpu_has_avx2_fma(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
@@ -17,6 +21,7 @@ int backprop_cpu_has_avx2_fma(void) {
 static inline void relax(void) { _mm_pause(); }
 #else
 int backprop_cpu_has_avx512(void) { return 0; }
+int backprop_cpu_has_avx512bw(void) { return 0; }
 int backprop_cpu_has_avx2_fma(void) { return 0; }
 static inline void relax(void) {}
 #endif

@@ -8,6 +8,7 @@
 // The emulated path writes that out element by element; the AVX512_BF16 path
 // packs pairs and runs tiles of VDPBF16PS; the tests hold them to the same bits.
 #include "CGemm.h"
+#include "bf16_rule.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,19 +18,14 @@ static inline float B(const backprop_gemm *g, long k, long j) {
                             : g->b[k * g->ldb + j];
 }
 
-// Chain of (i, j) over k in [k0, k0 + kc) starting from c: pairs from k0.
+// Chain of (i, j) over k in [k0, k0 + kc) starting from c: pairs from k0,
+// k+1 first, an odd chain's last pair padded with zeros (whose step still
+// flushes and quiets, as the instruction's does).
 static float chain(const backprop_gemm *g, long i, long j, long k0, long kc, float c) {
     for (long p = 0; p < kc; p += 2) {
-        uint16_t a[32] = {0}, b[32] = {0};
-        float lanes[16] = {c};
-        a[0] = backprop_bf16_from_float(A(g, i, k0 + p));
-        b[0] = backprop_bf16_from_float(B(g, k0 + p, j));
-        if (p + 1 < kc) {
-            a[1] = backprop_bf16_from_float(A(g, i, k0 + p + 1));
-            b[1] = backprop_bf16_from_float(B(g, k0 + p + 1, j));
-        }
-        backprop_dpbf16_emulated(lanes, a, b);
-        c = lanes[0];
+        const int whole = p + 1 < kc;
+        c = bf16_step(c, whole ? bf16_rounded(A(g, i, k0 + p + 1)) : 0, whole ? bf16_rounded(B(g, k0 + p + 1, j)) : 0);
+        c = bf16_step(c, bf16_rounded(A(g, i, k0 + p)), bf16_rounded(B(g, k0 + p, j)));
     }
     return c;
 }
@@ -91,15 +87,16 @@ ISA static inline __m512i pairs_across(const float *row, const float *next, __mm
 
 // a_pairs[i][p] = (bf16 A(i, k0+2p), bf16 A(i, k0+2p+1)) as one 32-bit word; b_pairs[p][j] likewise down k.
 static inline uint32_t pair(float lo, float hi) {
-    return (uint32_t)backprop_bf16_from_float(lo) | (uint32_t)backprop_bf16_from_float(hi) << 16;
+    return bf16_bits_of(bf16_rounded(lo)) >> 16 | (bf16_bits_of(bf16_rounded(hi)) & 0xFFFF0000u);
 }
 
 // MXCSR with round to nearest even, FTZ and DAZ: VDPBF16PS's rule for the emulation's FMAs.
 static inline unsigned flushing(unsigned csr) { return (csr & ~0x6000u) | 0x8040u; }
 
-// One tile: mr rows × 32 columns over pc pairs, C read (from_c), written or added (add).
+// One tile: mr rows × 32 columns over pc pairs, A's pair p of row i at ap[i·istride + p·pstride],
+// C read (from_c), written or added (add).
 ISA __attribute__((always_inline)) static inline void
-tile(const uint32_t *ap, long pc, const uint32_t *bp, float *c, long ldc, int from_c, int add, __mmask16 m0, __mmask16 m1,
+tile(const uint32_t *ap, long istride, long pstride, long pc, const uint32_t *bp, float *c, long ldc, int from_c, int add, __mmask16 m0, __mmask16 m1,
      const int mr, const int emulate) {
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
@@ -119,7 +116,7 @@ tile(const uint32_t *ap, long pc, const uint32_t *bp, float *c, long ldc, int fr
             const __m512 b1k1 = _mm512_castsi512_ps(_mm512_and_si512(b1, high)), b1k = _mm512_castsi512_ps(_mm512_slli_epi32(b1, 16));
 #pragma clang loop unroll(full)
             for (int i = 0; i < mr; i++) {
-                const uint32_t word = ap[i * pc + p];
+                const uint32_t word = ap[i * istride + p * pstride];
                 const __m512 ak1 = _mm512_castsi512_ps(_mm512_set1_epi32((int)(word & 0xFFFF0000u)));
                 const __m512 ak = _mm512_castsi512_ps(_mm512_set1_epi32((int)(word << 16)));
                 acc[i][0] = _mm512_fmadd_ps(ak, b0k, _mm512_fmadd_ps(ak1, b0k1, acc[i][0]));
@@ -128,7 +125,7 @@ tile(const uint32_t *ap, long pc, const uint32_t *bp, float *c, long ldc, int fr
         } else {
 #pragma clang loop unroll(full)
             for (int i = 0; i < mr; i++) {
-                const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ap[i * pc + p]);
+                const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ap[i * istride + p * pstride]);
                 acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, (__m512bh)b0);
                 acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, (__m512bh)b1);
             }
@@ -147,7 +144,7 @@ tile(const uint32_t *ap, long pc, const uint32_t *bp, float *c, long ldc, int fr
     }
 }
 
-#define TILE(rows) case rows: tile(ap, pc, bp, c, ldc, from_c, add, m0, m1, rows, emulate); break;
+#define TILE(rows) case rows: tile(ap, istride, pstride, pc, bp, c, ldc, from_c, add, m0, m1, rows, emulate); break;
 
 // Every tile for one piece (kc values of k from k0, pairs from k0).
 ISA __attribute__((always_inline)) static inline void
@@ -156,36 +153,46 @@ piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, long k0, long kc
     // (Packing is integer work and the loads of C: neither is changed by FTZ or DAZ.)
     const unsigned csr = emulate && !add ? _mm_getcsr() : 0;
     if (emulate && !add) _mm_setcsr(flushing(csr));
-    for (long i = 0; i < g->m; i++) {
-        if (g->a_column_stride == 1) {
-            // A's row is contiguous: its pairs are its values in order.
-            const float *row = g->a + i * g->a_row_stride + k0;
-            long p = 0;
-            for (; 2 * p + 32 <= kc; p += 16) _mm512_storeu_si512(apack + i * pc + p, pairs_along(row + 2 * p));
-            for (; p < pc; p++) apack[i * pc + p] = pair(row[2 * p], 2 * p + 1 < kc ? row[2 * p + 1] : 0);
-        } else {
-            for (long p = 0; p < pc; p++) apack[i * pc + p] = pair(A(g, i, k0 + 2 * p), 2 * p + 1 < kc ? A(g, i, k0 + 2 * p + 1) : 0);
+    // A's pairs row by row where its rows are contiguous, else pair by pair where its columns are (δᵀ of a
+    // weight gradient), else one by one.
+    const int by_pairs = g->a_column_stride != 1 && g->a_row_stride == 1;
+    const long istride = by_pairs ? 1 : pc, pstride = by_pairs ? g->m : 1;
+    if (by_pairs) {
+        for (long p = 0; p < pc; p++) {
+            const float *column = g->a + (k0 + 2 * p) * g->a_column_stride, *next = 2 * p + 1 < kc ? column + g->a_column_stride : 0;
+            for (long i = 0; i < g->m; i += 16) {
+                const __mmask16 mask = (__mmask16)(g->m - i >= 16 ? 0xFFFF : (1u << (g->m - i)) - 1);
+                _mm512_storeu_si512(apack + p * g->m + i, pairs_across(column + i, next ? next + i : 0, mask));
+            }
+        }
+    } else {
+        for (long i = 0; i < g->m; i++) {
+            if (g->a_column_stride == 1) {
+                // A's row is contiguous: its pairs are its values in order.
+                const float *row = g->a + i * g->a_row_stride + k0;
+                long p = 0;
+                for (; 2 * p + 32 <= kc; p += 16) _mm512_storeu_si512(apack + i * pc + p, pairs_along(row + 2 * p));
+                for (; p < pc; p++) apack[i * pc + p] = pair(row[2 * p], 2 * p + 1 < kc ? row[2 * p + 1] : 0);
+            } else {
+                for (long p = 0; p < pc; p++) apack[i * pc + p] = pair(A(g, i, k0 + 2 * p), 2 * p + 1 < kc ? A(g, i, k0 + 2 * p + 1) : 0);
+            }
         }
     }
     for (long j0 = 0; j0 < g->n; j0 += NR) {
         const long width = g->n - j0 < NR ? g->n - j0 : NR;
         const __mmask16 m0 = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
         const __mmask16 m1 = (__mmask16)(width >= 32 ? 0xFFFF : width <= 16 ? 0 : (1u << (width - 16)) - 1);
-        if (!g->b_panel_width) {
-            const float *b = g->b + k0 * g->ldb + j0;
-            for (long p = 0; p < pc; p++) {
-                const float *row = b + 2 * p * g->ldb, *next = 2 * p + 1 < kc ? row + g->ldb : 0;
-                _mm512_storeu_si512(bpack + p * NR, pairs_across(row, next, m0));
-                _mm512_storeu_si512(bpack + p * NR + 16, pairs_across(row + 16, next ? next + 16 : 0, m1));
-            }
-        } else {
-            for (long p = 0; p < pc; p++)
-                for (long j = 0; j < NR; j++)
-                    bpack[p * NR + j] = j < width ? pair(B(g, k0 + 2 * p, j0 + j), 2 * p + 1 < kc ? B(g, k0 + 2 * p + 1, j0 + j) : 0) : 0;
+        // Rows of B's 32 columns from j0 lie ldb apart in either layout (a panel holds whole tiles).
+        const float *b = g->b_panel_width ? g->b + (j0 / g->b_panel_width) * g->b_panel_stride + k0 * g->ldb + j0 % g->b_panel_width
+                                          : g->b + k0 * g->ldb + j0;
+        for (long p = 0; p < pc; p++) {
+            const float *row = b + 2 * p * g->ldb, *next = 2 * p + 1 < kc ? row + g->ldb : 0;
+            _mm512_storeu_si512(bpack + p * NR, pairs_across(row, next, m0));
+            _mm512_storeu_si512(bpack + p * NR + 16, pairs_across(row + 16, next ? next + 16 : 0, m1));
         }
         for (long i0 = 0; i0 < g->m; i0 += MR) {
             const int rows = g->m - i0 < MR ? (int)(g->m - i0) : MR;
-            const uint32_t *ap = apack + i0 * pc, *bp = bpack;
+            const uint32_t *ap = apack + i0 * istride, *bp = bpack;
             float *c = g->c + i0 * ldc + j0;
             switch (rows) { TILE(12) TILE(11) TILE(10) TILE(9) TILE(8) TILE(7) TILE(6) TILE(5) TILE(4) TILE(3) TILE(2) TILE(1) }
         }
@@ -193,34 +200,23 @@ piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, long k0, long kc
     if (emulate && !add) _mm_setcsr(csr);
 }
 
-// Whether A or B holds a NaN (then two may meet in one step, where the emulation's FMAs would choose otherwise).
-static int has_nan(const backprop_gemm *g) {
-    for (long i = 0; i < g->m; i++)
-        for (long k = 0; k < g->k; k++)
-            if (A(g, i, k) != A(g, i, k)) return 1;
-    for (long k = 0; k < g->k; k++)
-        for (long j = 0; j < g->n; j++)
-            if (B(g, k, j) != B(g, k, j)) return 1;
-    return 0;
-}
-
 ISA __attribute__((always_inline)) static inline void drive(const backprop_gemm *g, const int emulate) {
     if (g->m <= 0 || g->n <= 0) return;
-    if (g->k <= 0 || (emulate && has_nan(g))) { backprop_gemm_bf16_emulated(g); return; }
+    if (g->k <= 0 || (emulate && bf16_product_has_nan(g))) { backprop_gemm_bf16_emulated(g); return; }
     // A single chain in pieces of KC (even: a pair never crosses one), each continued exactly
     // from C; or each segment whole, a chain of its own added to C.
     const int single = g->segment >= g->k;
     const long length = single ? KC : g->segment;
-    uint32_t *apack = malloc(sizeof(uint32_t) * (size_t)(g->m * ((length + 1) / 2) + 16));
-    uint32_t *bpack = malloc(sizeof(uint32_t) * (size_t)(NR * ((length + 1) / 2)));
-    if (!apack || !bpack) { free(apack); free(bpack); backprop_gemm_bf16_emulated(g); return; }
+    // This thread's scratch: B's pairs for one column tile, then A's for every row (aligned to 64 bytes).
+    const long pairs = (length + 1) / 2, bsize = NR * pairs;
+    uint32_t *bpack = (uint32_t *)backprop_thread_buffer((size_t)(bsize + g->m * pairs + 16));
+    if (!bpack) { backprop_gemm_bf16_emulated(g); return; }
+    uint32_t *apack = bpack + bsize;
     for (long k0 = 0; k0 < g->k; k0 += length) {
         const long kc = g->k - k0 < length ? g->k - k0 : length;
         const int from_c = k0 == 0 ? g->accumulate : single;
         piece(g, apack, bpack, k0, kc, from_c, !single && k0 > 0, emulate);
     }
-    free(apack);
-    free(bpack);
 }
 
 ISA void backprop_gemm_bf16_avx512(const backprop_gemm *g) { drive(g, 0); }

@@ -84,22 +84,42 @@ struct BF16Tests {
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
     }
 
-    /// C (m × n, ldc n + 3) of `path` for A (m × k, stored transposed when `transposed`) and B (k × n, ldb n + 1).
+    /// C (m × n, ldc n + 3) of `path` for A (m × k, stored transposed when `transposed`) and B (k × n, ldb n + 1),
+    /// or B laid out in panels of 32 columns (wᵀ's layout, `TransposedWeights`) when `panels`.
     static func product(_ path: (UnsafePointer<backprop_gemm>) -> Void, m: Int, n: Int, k: Int, segment: Int, accumulate: Bool,
-                        transposed: Bool, a: [Float], b: [Float], c: [Float]) -> [Float] {
+                        transposed: Bool, panels: Bool = false, a: [Float], b: [Float], c: [Float]) -> [Float] {
         var c = c
+        let width = 32, panelCount = (n + width - 1) / width
+        let b = !panels ? b : (0..<(panelCount * k * width)).map { at -> Float in
+            let (panel, rest) = at.quotientAndRemainder(dividingBy: k * width)
+            let (row, column) = rest.quotientAndRemainder(dividingBy: width)
+            let j = panel * width + column
+            return j < n ? b[row * (n + 1) + j] : 0
+        }
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
                     var g = backprop_gemm()
                     (g.m, g.n, g.k, g.segment) = (m, n, k, segment)
                     (g.a, g.a_row_stride, g.a_column_stride) = (a.baseAddress, transposed ? 1 : k, transposed ? m : 1)
-                    (g.b, g.ldb, g.c, g.ldc, g.accumulate) = (b.baseAddress, n + 1, c.baseAddress, n + 3, accumulate ? 1 : 0)
+                    (g.b, g.ldb, g.c, g.ldc, g.accumulate) = (b.baseAddress, panels ? width : n + 1, c.baseAddress, n + 3, accumulate ? 1 : 0)
+                    if panels { (g.b_panel_width, g.b_panel_stride) = (width, k * width) }
                     path(&g)
                 }
             }
         }
         return c
+    }
+
+    /// The vector paths of the bf16 product this CPU runs, by name.
+    static var vectorPaths: [(name: String, run: (UnsafePointer<backprop_gemm>) -> Void)] {
+        var paths: [(String, (UnsafePointer<backprop_gemm>) -> Void)] = []
+        #if arch(x86_64)
+        if backprop_cpu_has_avx512_bf16() != 0 { paths.append(("VDPBF16PS", { backprop_gemm_bf16_avx512($0) })) }
+        if backprop_cpu_has_avx512bw() != 0 { paths.append(("AVX-512 FMAs", { backprop_gemm_bf16_avx512_emulated($0) })) }
+        if backprop_cpu_has_avx2_fma() != 0 { paths.append(("AVX2 FMAs", { backprop_gemm_bf16_avx2($0) })) }
+        #endif
+        return paths
     }
 
     @Test("the bf16 product of small whole numbers is their exact sum (bf16 holds them, fp32 their sums)")
@@ -116,39 +136,37 @@ struct BF16Tests {
         }
     }
 
-    @Test("the AVX512_BF16 product and its emulation on AVX-512 FMAs have the emulated product's bits: odd shapes, partial tiles, odd chains, segments, accumulation, A either way round, specials among the values")
+    @Test("every bf16 product path this CPU runs (VDPBF16PS, its emulation on AVX-512 and on AVX2 FMAs) has the element-by-element product's bits: odd shapes, partial tiles, odd chains, segments, accumulation, A either way round, B in panels, specials among the values")
     func productPaths() throws {
-        guard backprop_cpu_has_avx512_bf16() != 0 else {
-            print("BF16Tests: this CPU has no AVX512_BF16; the hardware product was not compared")
-            return
-        }
+        let paths = Self.vectorPaths
+        print("BF16Tests: the bf16 paths compared with the element-by-element product here: \(paths.map(\.name).joined(separator: ", "))")
         var g = SystemRandomNumberGenerator()
         var compared = 0
         for (m, n, k) in [(1, 1, 1), (5, 17, 3), (12, 32, 256), (13, 33, 257), (25, 70, 600), (7, 15, 2), (26, 48, 130), (3, 5, 0)] {
-            for (segment, accumulate, transposed) in [(k, false, false), (k, true, true), (3, true, false), (128, false, true)] {
-                // Without NaN too (the emulation on FMAs runs element by element where A or B holds one), and
+            for (segment, accumulate, transposed, panels) in [(k, false, false, false), (k, true, true, true), (3, true, false, true),
+                                                              (128, false, true, false)] {
+                // Without NaN too (the emulations on FMAs run element by element where A or B holds one), and
                 // all tiny, so that whole chains run among the denormals (where FTZ and DAZ decide every step).
                 for data in ["specials", "no NaN", "tiny"] {
-                func value() -> Float {
-                    let r = g.next() as UInt64
-                    let moderate = Float(Int(r >> 32) % 2001 - 1000) / 997
-                    if data == "tiny" { return moderate * (r % 3 == 0 ? 0x1p-126 : 0x1p-60) }
-                    let special = backprop_bf16_to_float(Self.draw(&g, g.next()))
-                    return r % 64 == 0 && (data == "specials" || !special.isNaN) ? special : moderate
-                }
-                let a = (0..<(m * k)).map { _ in value() }, b = (0..<(k * (n + 1))).map { _ in value() }
-                let c = (0..<(m * (n + 3))).map { _ in value() }
-                let emulated = Self.product(backprop_gemm_bf16_emulated, m: m, n: n, k: k, segment: max(segment, 1), accumulate: accumulate,
-                                            transposed: transposed, a: a, b: b, c: c)
-                let hardware = Self.product(backprop_gemm_bf16_avx512, m: m, n: n, k: k, segment: max(segment, 1), accumulate: accumulate,
-                                            transposed: transposed, a: a, b: b, c: c)
-                let vectorEmulation = Self.product(backprop_gemm_bf16_avx512_emulated, m: m, n: n, k: k, segment: max(segment, 1),
-                                                   accumulate: accumulate, transposed: transposed, a: a, b: b, c: c)
-                let differ = zip(emulated, hardware).filter { $0.bitPattern != $1.bitPattern }.count
-                let differEmulation = zip(emulated, vectorEmulation).filter { $0.bitPattern != $1.bitPattern }.count
-                #expect(differ == 0 && differEmulation == 0,
-                        "\(m)×\(n)×\(k), segment \(segment), accumulate \(accumulate), transposed \(transposed), \(data): \(differ) differ, \(differEmulation) emulated on FMAs")
-                compared += m * n
+                    func value() -> Float {
+                        let r = g.next() as UInt64
+                        let moderate = Float(Int(r >> 32) % 2001 - 1000) / 997
+                        if data == "tiny" { return moderate * (r % 3 == 0 ? 0x1p-126 : 0x1p-60) }
+                        let special = backprop_bf16_to_float(Self.draw(&g, g.next()))
+                        return r % 64 == 0 && (data == "specials" || !special.isNaN) ? special : moderate
+                    }
+                    let a = (0..<(m * k)).map { _ in value() }, b = (0..<(k * (n + 1))).map { _ in value() }
+                    let c = (0..<(m * (n + 3))).map { _ in value() }
+                    func run(_ path: (UnsafePointer<backprop_gemm>) -> Void) -> [Float] {
+                        Self.product(path, m: m, n: n, k: k, segment: max(segment, 1), accumulate: accumulate, transposed: transposed,
+                                     panels: panels, a: a, b: b, c: c)
+                    }
+                    let reference = run(backprop_gemm_bf16_emulated)
+                    for path in paths {
+                        let differ = zip(reference, run(path.run)).filter { $0.bitPattern != $1.bitPattern }.count
+                        #expect(differ == 0, "\(path.name): \(m)×\(n)×\(k), segment \(segment), accumulate \(accumulate), transposed \(transposed), panels \(panels), \(data): \(differ) differ")
+                        compared += m * n
+                    }
                 }
             }
         }

@@ -68,6 +68,10 @@ void backprop_gemm_bf16_emulated(const backprop_gemm *g);
 void backprop_gemm_bf16_avx512(const backprop_gemm *g);
 /// The same rule on AVX-512F and BW without the instruction (FMAs under DAZ and FTZ). Call only where AVX-512BW runs.
 void backprop_gemm_bf16_avx512_emulated(const backprop_gemm *g);
+/// The same rule on AVX2 and FMA (gemm_bf16_avx2.c). Call only where backprop_cpu_has_avx2_fma() says so.
+void backprop_gemm_bf16_avx2(const backprop_gemm *g);
+/// 1 when this CPU runs AVX-512BW code (the packing of the AVX-512 bf16 paths), else 0.
+int backprop_cpu_has_avx512bw(void);
 /// The cores this process may run on (its affinity mask: mpirun binds ranks); 0 if unknown.
 int backprop_usable_cores(void);
 
