@@ -94,6 +94,7 @@ extension Initialization: ExpressibleByArgument {}
 extension Reduction: ExpressibleByArgument {}
 extension Monitor: ExpressibleByArgument {}
 extension Sampling: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// A dataset file's split, for `evaluate` and `predict` (`--split`).
 enum DatasetSplit: String, CaseIterable, ExpressibleByArgument {

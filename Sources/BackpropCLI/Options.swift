@@ -285,6 +285,12 @@ struct WorkerOptions: ConfigurationOptions {
 
 }
 
+/// The products' operands (train): fp32, or bf16 accumulated in fp32.
+struct PrecisionOptions: ConfigurationOptions {
+    @Option(name: Settings["precision"].name, help: Settings["precision"].help)
+    var precision: Precision?
+}
+
 /// The matrix kernel's path (train, bench): every path gives the same bits.
 struct KernelOptions: ParsableArguments {
     @Option(name: Settings.kernel.name, help: Settings.kernel.help)

@@ -67,7 +67,7 @@ final class EpochMeasurements: TrainingObserver {
     func willEndEpoch(_ loop: TrainingLoop, _ epoch: inout EpochReport) throws {
         let trainer = loop.trainer
         if let test {
-            let evaluation = try evaluate(trainer.evaluatedNetwork, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
+            let evaluation = try evaluate(trainer.evaluatedNetwork, on: test, workers: trainer.configuration.workers, products: trainer.evaluationProducts)
             (epoch.record.testLoss, epoch.record.testScore) = (evaluation.meanLoss, evaluation.score)
             epoch.notes.append(ProgressObserver.shown(evaluation, on: "test"))
         }

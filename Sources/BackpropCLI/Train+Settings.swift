@@ -11,7 +11,7 @@ extension Train {
     /// The flags given on the command line, as edits of a configuration.
     var givenSettings: SettingEdits {
         var edits = SettingEdits()
-        let groups: [any ConfigurationOptions] = [model, optimizer, batch, sampling, privacy, validation, distillation, schedule, threads]
+        let groups: [any ConfigurationOptions] = [model, optimizer, batch, sampling, privacy, validation, distillation, schedule, threads, precision]
         for group in groups { edits.add(group) }
         return edits
     }

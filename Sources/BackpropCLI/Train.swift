@@ -37,6 +37,7 @@ struct Train: ParsableCommand {
     // Neither changes the results: free on resume.
     @OptionGroup(title: "Threads") var threads: WorkerOptions
     @OptionGroup var kernel: KernelOptions
+    @OptionGroup var precision: PrecisionOptions
     @Option(name: Settings.runDir.name, help: Settings.runDir.help)
     var runDir: String?
     @Option(name: Settings.output.name, help: Settings.output.help)
@@ -116,12 +117,16 @@ struct Train: ParsableCommand {
         setup.trainer.measuresSampleNorms = logGradNorms
         setup.trainer.measuresNoiseScale = logNoiseScale
         if job.isWriter { warnAboutPrivacy(setup) }
+        if job.isWriter && !quiet && setup.trainer.products.emulatesBF16 {
+            print("note: without AVX512_BF16 on this path, the products are \(setup.trainer.products.summary): the same bits, at about fp32's speed")
+        }
         let (directory, continuing) = try runDirectory(for: setup, job: job)
         let lock = job.isWriter ? try directory.prepare(continuing: continuing) : nil
         if verbose && job.isWriter {
             let workers = setup.configuration.workers
             if job.size > 1 { print("job: \(job.size) ranks of \(workers) worker\(workers == 1 ? "" : "s") each") }
             print("kernel: \(setup.kernel.summary); every path gives the same bits")
+            print("precision: \(setup.trainer.products.summary)")
             print(String(format: "start-up (checkpoint, data, fingerprint, workspaces): %.3f s", (ContinuousClock.now - startUp) / .seconds(1)))
         }
         if let (checkpoint, path) = setup.resumed, !quiet, job.isWriter {

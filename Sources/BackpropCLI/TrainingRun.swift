@@ -197,7 +197,7 @@ final class TrainingRun {
     /// The test split, read once for the final model (the output file): it chose nothing.
     private func reportTest(_ final: Checkpoint, bestWritten: Bool) throws(TrainingError) {
         guard testReport != .none, let test else { return }
-        let evaluation = try evaluate(final.network, on: test, workers: trainer.configuration.workers, kernel: trainer.kernel)
+        let evaluation = try evaluate(final.network, on: test, workers: trainer.configuration.workers, products: trainer.evaluationProducts)
         let best = trainer.history.best.map {
             bestWritten ? "; best.h5 is epoch \($0.epoch + 1), chosen on the validation split"
                 : "; the validation split chose epoch \($0.epoch + 1), which \(directory.bestPath) does not hold (this run directory branched after it)"

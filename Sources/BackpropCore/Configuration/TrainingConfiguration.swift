@@ -84,6 +84,9 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     public var temperature: Double? = nil
     /// w_c of weighted cross-entropy, one per class (`Loss.classWeighted`); nil: every class weighs 1.
     public var classWeights: [Double]? = nil
+    /// The operands of the step's matrix products (`Precision`): fp32, or bf16 accumulated in fp32 with
+    /// fp32 master weights, gradient sums, optimizer state and loss.
+    public var precision = Precision.fp32
 
 
     public init() {}
@@ -210,5 +213,7 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
         // Threads
         Declared("workers", \.workers, words: "workers", domain: .wholeRange(1, workerLimit), rule: .free, shownDefault: "the active cores",
                  section: "Threads and kernel", summary: "Worker threads; they never change a result."),
+        Declared("precision", \.precision, words: "precision", stored: true, section: "Threads and kernel",
+                 summary: "Operands of the matrix products: fp32, or bf16 accumulated in fp32 (the weights, gradients and optimizer stay fp32)."),
     ]
 }

@@ -63,6 +63,57 @@ public enum Kernel: String, Sendable, CaseIterable, Codable {
     }
 }
 
+/// The operands of the matrix products of a step (`--precision`).
+///
+/// - fp32: the rule above; the bits of every run before issue 55.
+/// - bf16: A and B rounded to bf16 as they are packed (nearest even, a
+///   denormal as zero), the products accumulated in fp32 as VDPBF16PS
+///   does: per output, one chain over pairs of k from each segment's start,
+///   the pair's k+1 first, every step one fma with DAZ and FTZ (CGemm's
+///   gemm_bf16.c). Every kernel path computes exactly that: the instruction
+///   where the CPU has AVX512_BF16, fp32 FMAs under DAZ and FTZ where it has
+///   not, element by element on the portable path. `Double` (gradient
+///   checks) always runs the fp64 reference.
+public enum Precision: String, Sendable, CaseIterable, Codable {
+    case fp32
+    case bf16
+
+    /// Whether this CPU runs bf16 products by VDPBF16PS (else they are emulated, at fp32's multiply rate).
+    public static var hasBF16Hardware: Bool {
+        #if arch(x86_64)
+        return backprop_cpu_has_avx512_bf16() != 0
+        #else
+        return false
+        #endif
+    }
+}
+
+/// How the products run: the kernel path (speed only) and the operands'
+/// precision (which bits).
+public struct Products: Sendable, Equatable {
+    public var kernel: Kernel
+    public var precision: Precision
+
+    public init(kernel: Kernel = .automatic, precision: Precision = .fp32) {
+        self.kernel = kernel
+        self.precision = precision
+    }
+
+    /// The precision and, at bf16, what computes it, for `train --verbose`
+    /// and bench: "fp32", "bf16 by VDPBF16PS", "bf16 emulated on avx2's fp32 FMAs".
+    public var summary: String {
+        guard precision == .bf16 else { return precision.rawValue }
+        switch kernel {
+        case .avx512 where Precision.hasBF16Hardware: return "bf16 by VDPBF16PS"
+        case .avx512, .avx2: return "bf16 emulated on \(kernel.rawValue)'s fp32 FMAs"
+        case .portable: return "bf16 emulated element by element"
+        }
+    }
+
+    /// Whether bf16 runs without the instruction here (the run says so once).
+    public var emulatesBF16: Bool { precision == .bf16 && !(kernel == .avx512 && Precision.hasBF16Hardware) }
+}
+
 /// C[i, j] (+)= Σ_k A(i, k)·B(k, j) under the rule above, with
 /// A(i, k) = a[i·aRowStride + k·aColumnStride] (so A may be read transposed),
 /// C row-major with row stride ldc, and B(k, j) = b[k·ldb + j], or, for B
@@ -89,13 +140,18 @@ struct MatrixProduct<T: NetworkScalar> {
         return b + panel * bPanelStride + k * ldb + column
     }
 
-    /// Runs the product on `kernel` (Float) or the reference (Double).
+    /// Runs the fp32 product on `kernel` (Float) or the reference (Double).
     @inline(__always)
-    func run(on kernel: Kernel) {
+    func run(on kernel: Kernel) { run(Products(kernel: kernel)) }
+
+    /// Runs the product at `products`' precision on its kernel path (Float), or the fp64 reference (Double).
+    @inline(__always)
+    func run(_ products: Products) {
         precondition(m >= 0 && n >= 0 && k >= 0 && segment > 0, "bad product \(m)×\(n)×\(k), segment \(segment)")
         guard T.self == Float.self else { return referenceGemm(self) }
         let p = unsafeBitCast(self, to: MatrixProduct<Float>.self)  // T is Float
-        switch kernel {
+        if products.precision == .bf16 { return p.runBF16(on: products.kernel) }
+        switch products.kernel {
         case .portable: portableGemm(p)
         #if arch(x86_64)
         case .avx512: p.withC { backprop_gemm_avx512($0) }
@@ -108,6 +164,20 @@ struct MatrixProduct<T: NetworkScalar> {
 }
 
 extension MatrixProduct where T == Float {
+    /// The bf16 product: VDPBF16PS where the CPU has it, else the same rule on the path's FMAs.
+    fileprivate func runBF16(on kernel: Kernel) {
+        #if arch(x86_64)
+        switch kernel {
+        case .avx512 where Precision.hasBF16Hardware: withC { backprop_gemm_bf16_avx512($0) }
+        case .avx512 where backprop_cpu_has_avx512bw() != 0: withC { backprop_gemm_bf16_avx512_emulated($0) }
+        case .avx512, .avx2: withC { backprop_gemm_bf16_avx2($0) }
+        case .portable: withC { backprop_gemm_bf16_emulated($0) }
+        }
+        #else
+        withC { backprop_gemm_bf16_emulated($0) }
+        #endif
+    }
+
     fileprivate func withC(_ body: (UnsafePointer<backprop_gemm>) -> Void) {
         var g = backprop_gemm(
             m: m, n: n, k: k, segment: segment, a: a, a_row_stride: aRowStride, a_column_stride: aColumnStride,

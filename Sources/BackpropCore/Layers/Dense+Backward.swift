@@ -21,16 +21,16 @@ extension Dense {
         parameters: UnsafePointer<T>,
         gradient: UnsafeMutablePointer<T>,
         inputDelta: UnsafeMutablePointer<T>?, inputActivation: Activation,
-        kernel: Kernel
+        products: Products
     ) {
         weightGradientProduct(delta: delta, input: input, rows: rows, segment: segment,
                               outputs: 0..<outputCount, inputs: 0..<inputCount,
-                              into: gradient + weightOffset, ldg: inputCount, kernel: kernel)
+                              into: gradient + weightOffset, ldg: inputCount, products: products)
         biasGradient(delta, rows: rows, width: outputCount, segment: segment, columns: 0..<outputCount,
                      into: gradient + biasOffset)
         guard let inputDelta else { return }
         propagate(delta: delta, input: input, rows: rows, columns: 0..<inputCount, parameters: parameters,
-                  into: inputDelta, inputActivation: inputActivation, kernel: kernel)
+                  into: inputDelta, inputActivation: inputActivation, products: products)
     }
 
     /// δ_ni = h'(a_ni) Σ_j w_ji δ_nj for the rows and the layer below's
@@ -38,10 +38,10 @@ extension Dense {
     func propagate<T: NetworkScalar>(
         delta: UnsafePointer<T>, input: UnsafePointer<T>, rows: Int, columns: Range<Int>,
         parameters: UnsafePointer<T>, into inputDelta: UnsafeMutablePointer<T>,
-        inputActivation: Activation, kernel: Kernel
+        inputActivation: Activation, products: Products
     ) {
         backpropagatedProduct(delta: delta, rows: rows, columns: columns, parameters: parameters,
-                              into: inputDelta, kernel: kernel)
+                              into: inputDelta, products: products)
         applyDerivative(inputActivation, to: inputDelta + columns.lowerBound, z: input + columns.lowerBound,
                         rows: rows, width: columns.count, stride: inputCount)
     }

@@ -46,9 +46,9 @@ public struct Dense: Sendable, Equatable, Codable {
         _ input: UnsafePointer<T>, rows: Int, columns: Range<Int>,
         parameters: UnsafePointer<T>, transposedWeights wT: TransposedPanels<T>,
         into output: UnsafeMutablePointer<T>,
-        activate: Bool, kernel: Kernel
+        activate: Bool, products: Products
     ) {
-        preActivationProduct(input, rows: rows, columns: columns, transposedWeights: wT, into: output, kernel: kernel)
+        preActivationProduct(input, rows: rows, columns: columns, transposedWeights: wT, into: output, products: products)
         let b = parameters + biasOffset + columns.lowerBound
         let block = output + columns.lowerBound
         let width = columns.count
@@ -71,7 +71,7 @@ public struct Dense: Sendable, Equatable, Codable {
     @inline(__always)
     func preActivationProduct<T: NetworkScalar>(
         _ input: UnsafePointer<T>, rows: Int, columns: Range<Int>, transposedWeights wT: TransposedPanels<T>,
-        into output: UnsafeMutablePointer<T>, kernel: Kernel
+        into output: UnsafeMutablePointer<T>, products: Products
     ) {
         precondition(columns.lowerBound % wT.panelWidth == 0, "columns \(columns) start inside a panel")
         MatrixProduct(m: rows, n: columns.count, k: inputCount, segment: max(inputCount, 1),
@@ -79,7 +79,7 @@ public struct Dense: Sendable, Equatable, Codable {
                       b: wT.base + columns.lowerBound / wT.panelWidth * wT.panelStride, ldb: wT.ldb,
                       c: output + columns.lowerBound, ldc: outputCount, accumulate: false,
                       bPanelWidth: wT.panelWidth, bPanelStride: wT.panelStride)
-            .run(on: kernel)
+            .run(products)
     }
 
     /// Σ_n ∂E^n/∂w_ji = Σ_n δ_nj z_ni for w's rows `outputs` (j) and columns
@@ -90,13 +90,13 @@ public struct Dense: Sendable, Equatable, Codable {
     func weightGradientProduct<T: NetworkScalar>(
         delta: UnsafePointer<T>, input: UnsafePointer<T>, rows: Int, segment: Int,
         outputs: Range<Int>, inputs: Range<Int>,
-        into g: UnsafeMutablePointer<T>, ldg: Int, kernel: Kernel
+        into g: UnsafeMutablePointer<T>, ldg: Int, products: Products
     ) {
         MatrixProduct(m: outputs.count, n: inputs.count, k: rows, segment: max(segment, 1),
                       a: delta + outputs.lowerBound, aRowStride: 1, aColumnStride: outputCount,
                       b: input + inputs.lowerBound, ldb: inputCount,
                       c: g, ldc: ldg, accumulate: false)
-            .run(on: kernel)
+            .run(products)
     }
 
     /// Σ_j w_ji δ_nj for the layer below, for the block's rows and its
@@ -104,12 +104,12 @@ public struct Dense: Sendable, Equatable, Codable {
     @inline(__always)
     func backpropagatedProduct<T: NetworkScalar>(
         delta: UnsafePointer<T>, rows: Int, columns: Range<Int>, parameters: UnsafePointer<T>,
-        into inputDelta: UnsafeMutablePointer<T>, kernel: Kernel
+        into inputDelta: UnsafeMutablePointer<T>, products: Products
     ) {
         MatrixProduct(m: rows, n: columns.count, k: outputCount, segment: outputCount,
                       a: delta, aRowStride: outputCount, aColumnStride: 1,
                       b: parameters + weightOffset + columns.lowerBound, ldb: inputCount,
                       c: inputDelta + columns.lowerBound, ldc: inputCount, accumulate: false)
-            .run(on: kernel)
+            .run(products)
     }
 }

@@ -11,14 +11,14 @@ extension Network {
     /// `applyOutputActivation` is set, in which case it becomes y = g(a).
     func forward(
         rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>, transposedWeights wT: TransposedWeights<T>,
-        applyOutputActivation: Bool, kernel: Kernel
+        applyOutputActivation: Bool, products: Products
     ) {
         precondition(rows <= workspace.capacity, "block of \(rows) rows exceeds workspace \(workspace.capacity)")
         for (l, layer) in layers.enumerated() {
             let isOutput = l == layers.count - 1
             layer.forward(workspace.activation(l), rows: rows, columns: 0..<layer.outputCount,
                           parameters: parameters, transposedWeights: wT.panels(l, layer), into: workspace.activation(l + 1),
-                          activate: !isOutput || applyOutputActivation, kernel: kernel)
+                          activate: !isOutput || applyOutputActivation, products: products)
         }
         if applyOutputActivation, layers[layers.count - 1].activation == .softmax {
             applySoftmax(workspace.activation(layers.count), rows: rows, width: outputCount)
@@ -28,9 +28,9 @@ extension Network {
     /// The forward pass and the output errors δ_k = g'(a_k) ∂E^n/∂y_k (in
     /// `workspace.deltaA`); returns Σ_{n in block} E^n.
     func forwardErrors(rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
-                       transposedWeights wT: TransposedWeights<T>, kernel: Kernel) -> T {
+                       transposedWeights wT: TransposedWeights<T>, products: Products) -> T {
         forward(rows: rows, workspace: workspace, parameters: parameters, transposedWeights: wT,
-                applyOutputActivation: false, kernel: kernel)
+                applyOutputActivation: false, products: products)
         let L = layers.count
         return loss.outputErrors(
             workspace.activation(L), targets: workspace.targets, rows: rows, width: outputCount,
@@ -41,7 +41,7 @@ extension Network {
     /// layer's Σ_n ∂E^n/∂w into `gradient`, δ passed down layer by layer.
     func backward(
         rows: Int, workspace: Workspace<T>, parameters: UnsafePointer<T>,
-        gradient: UnsafeMutablePointer<T>, kernel: Kernel
+        gradient: UnsafeMutablePointer<T>, products: Products
     ) {
         let L = layers.count
         var delta = workspace.deltaA, below = workspace.deltaB
@@ -51,7 +51,7 @@ extension Network {
                 parameters: parameters, gradient: gradient,
                 inputDelta: l > 0 ? below : nil,
                 inputActivation: l > 0 ? layers[l - 1].activation : .identity,
-                kernel: kernel)
+                products: products)
             swap(&delta, &below)
         }
     }
@@ -75,9 +75,9 @@ extension Network {
         let error = parameters.withUnsafeBufferPointer { p in
             gradient.withUnsafeMutableBufferPointer { g in
                 let error = forwardErrors(rows: rows, workspace: workspace, parameters: p.baseAddress!,
-                                          transposedWeights: wT, kernel: kernel)
+                                          transposedWeights: wT, products: Products(kernel: kernel))
                 backward(rows: rows, workspace: workspace, parameters: p.baseAddress!, gradient: g.baseAddress!,
-                         kernel: kernel)
+                         products: Products(kernel: kernel))
                 return error
             }
         }
@@ -91,7 +91,7 @@ extension Network {
         let wT = TransposedWeights(self)
         return parameters.withUnsafeBufferPointer { p in
             forwardErrors(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT,
-                          kernel: kernel)
+                          products: Products(kernel: kernel))
         }
     }
 
@@ -103,7 +103,7 @@ extension Network {
         let wT = TransposedWeights(self)
         parameters.withUnsafeBufferPointer { p in
             forward(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT,
-                    applyOutputActivation: true, kernel: kernel)
+                    applyOutputActivation: true, products: Products(kernel: kernel))
         }
         return Array(UnsafeBufferPointer(start: workspace.activation(layers.count), count: rows * outputCount))
     }

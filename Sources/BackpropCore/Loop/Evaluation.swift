@@ -29,13 +29,13 @@ public struct Evaluation: Sendable, Equatable {
 /// same order, so the same bits wherever the rows come from.
 /// - Throws: `TrainingError.dataUnreadable` when the rows cannot be read.
 public func evaluate(
-    _ network: Network<Float>, on dataset: some RowSource, workers: Int, shardSize: Int = 256, kernel: Kernel = .automatic
+    _ network: Network<Float>, on dataset: some RowSource, workers: Int, shardSize: Int = 256, products: Products = Products()
 ) throws(TrainingError) -> Evaluation {
     let shardCount = (dataset.count + shardSize - 1) / shardSize
     var predictions = [Int32](repeating: 0, count: dataset.count)
     // Per shard: Σ_n E^n, then Σ_n Σ_k (y_k − t_k)².
     var shardSums = [Double](repeating: 0, count: 2 * shardCount)
-    let evaluator = ShardEvaluator(network: network, shardSize: shardSize, workers: workers, kernel: kernel)
+    let evaluator = ShardEvaluator(network: network, shardSize: shardSize, workers: workers, products: products)
     let blockRows = dataset.blockRows(count: dataset.count, shardSize: shardSize)
     for start in stride(from: 0, to: dataset.count, by: blockRows) {
         let block = try dataset.rows(start..<min(start + blockRows, dataset.count))
@@ -66,15 +66,15 @@ private struct ShardEvaluator {
     let network: Network<Float>
     let shardSize: Int
     let workers: Int
-    let kernel: Kernel
+    let products: Products
     let workspaces: [Workspace<Float>]
     let wT: TransposedWeights<Float>
 
-    init(network: Network<Float>, shardSize: Int, workers: Int, kernel: Kernel) {
+    init(network: Network<Float>, shardSize: Int, workers: Int, products: Products) {
         self.network = network
         self.shardSize = shardSize
         self.workers = max(1, workers)
-        self.kernel = kernel
+        self.products = products
         workspaces = (0..<max(1, workers)).map { _ in Workspace<Float>(sizes: network.sizes, capacity: shardSize) }
         wT = TransposedWeights(network)
     }
@@ -86,7 +86,7 @@ private struct ShardEvaluator {
         let workerCount = max(1, min(workers, shardCount))
         let classes = network.outputCount
         let order = (0..<Int32(dataset.count)).map { $0 }
-        let (network, shardSize, kernel, workspaces, wT) = (self.network, self.shardSize, self.kernel, self.workspaces, self.wT)
+        let (network, shardSize, products, workspaces, wT) = (self.network, self.shardSize, self.products, self.workspaces, self.wT)
         allPredictions.withUnsafeMutableBufferPointer { predicted in
             allSums.withUnsafeMutableBufferPointer { sums in
                 network.parameters.withUnsafeBufferPointer { parameters in
@@ -102,7 +102,7 @@ private struct ShardEvaluator {
                                            inputs: workspace.activation(0), targets: workspace.targets,
                                            outputCount: classes)
                             network.forward(rows: rows, workspace: workspace, parameters: w.base,
-                                            transposedWeights: wT, applyOutputActivation: false, kernel: kernel)
+                                            transposedWeights: wT, applyOutputActivation: false, products: products)
                             let output = workspace.activation(network.layers.count)
                             // The class is the arg-max of a (= arg-max of y for softmax).
                             for n in 0..<rows {

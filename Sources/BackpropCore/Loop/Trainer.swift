@@ -120,7 +120,7 @@ public final class Trainer {
                                                  augmentation: configuration.augmentation, imageShape: dataset.imageShape)
         trainingStep = TrainingStep(network: network, batchSize: batchCapacity,
                                     shardSize: configuration.shardSize, workerCount: configuration.workers,
-                                    kernel: kernel, labelSmoothing: Float(configuration.labelSmoothing),
+                                    kernel: kernel, precision: configuration.precision, labelSmoothing: Float(configuration.labelSmoothing),
                                     distillation: configuration.distillation, classWeights: configuration.classWeights?.map(Float.init),
                                     regularization: regularization)
         distributed = group.flatMap { $0.count > 1 ? $0 : nil }.map {
@@ -142,6 +142,13 @@ public final class Trainer {
 
     /// The path of the matrix products.
     public var kernel: Kernel { trainingStep.kernel }
+
+    /// The kernel path and precision of the step's products.
+    public var products: Products { trainingStep.products }
+
+    /// How a run evaluates its model (validation, test): the fp32 master weights by fp32 products on the step's
+    /// path, whatever the step's precision, so that a score is the exported model's.
+    public var evaluationProducts: Products { Products(kernel: kernel) }
 
     /// Where the steps' time went since the last `resetPhaseTimes()`.
     public var phaseTimes: PhaseTimes { trainingStep.phaseTimes }
@@ -278,7 +285,7 @@ public final class Trainer {
     /// Room for a Poisson sample larger than the buffers (rare: twice its expected size and more).
     private func growBuffers(to capacity: Int) {
         trainingStep = TrainingStep(network: network, batchSize: capacity, shardSize: configuration.shardSize,
-                                    workerCount: configuration.workers, kernel: trainingStep.kernel,
+                                    workerCount: configuration.workers, kernel: trainingStep.kernel, precision: trainingStep.precision,
                                     labelSmoothing: trainingStep.labelSmoothing, distillation: trainingStep.distillation,
                                     classWeights: trainingStep.classWeights, regularization: trainingStep.regularization)
         if let group = distributed?.group {

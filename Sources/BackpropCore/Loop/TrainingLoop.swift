@@ -152,7 +152,7 @@ public final class TrainingLoop {
             try requireFiniteParameters()
             if let validation {
                 // The monitor judges what is saved: the parameters' average, where there is one.
-                let evaluation = try evaluate(trainer.evaluatedNetwork, on: validation, workers: configuration.workers, kernel: trainer.kernel)
+                let evaluation = try evaluate(trainer.evaluatedNetwork, on: validation, workers: configuration.workers, products: trainer.evaluationProducts)
                 (report.record.validationLoss, report.record.validationScore) = (evaluation.meanLoss, evaluation.score)
             }
             for observer in observers { try observer.willEndEpoch(self, &report) }

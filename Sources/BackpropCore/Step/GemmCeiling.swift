@@ -43,6 +43,8 @@ public final class GemmCeiling {
     let shardSize: Int
     let workerCount: Int
     let engine: Engine
+    /// The operands of the own kernel's products (a foreign sgemm's are fp32).
+    let precision: Precision
     /// z and δ of every layer for the whole batch, w, and one gradient per worker.
     private let buffers: UnsafeMutableBufferPointer<Float>
     private let counters: PhaseCounters
@@ -50,8 +52,10 @@ public final class GemmCeiling {
     private let team: Team
     let transposedWeights: TransposedWeights<Float>
 
-    public init(network: Network<Float>, batchSize: Int, shardSize: Int, workerCount: Int, engine: Engine) {
+    public init(network: Network<Float>, batchSize: Int, shardSize: Int, workerCount: Int, engine: Engine,
+                precision: Precision = .fp32) {
         self.network = network
+        self.precision = precision
         self.batchSize = batchSize
         self.shardSize = min(shardSize, batchSize)
         self.workerCount = max(1, workerCount)
@@ -139,7 +143,7 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
         case (.forward(let l), .own(let kernel)):
             layers[l].preActivationProduct(z(l) + rows.lowerBound * layers[l].inputCount, rows: rows.count,
                                            columns: columns, transposedWeights: ceiling.transposedWeights.panels(l, layers[l]),
-                                           into: z(l + 1) + rows.lowerBound * layers[l].outputCount, kernel: kernel)
+                                           into: z(l + 1) + rows.lowerBound * layers[l].outputCount, products: Products(kernel: kernel, precision: ceiling.precision))
         case (.forward(let l), .foreign(let gemm)):
             let layer = layers[l]
             gemm.run(transposedB: true, MatrixProduct(
@@ -151,7 +155,7 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
         case (.propagate(let l), .own(let kernel)):
             layers[l].backpropagatedProduct(delta: delta(l + 1) + rows.lowerBound * layers[l].outputCount,
                                             rows: rows.count, columns: columns, parameters: w,
-                                            into: delta(l) + rows.lowerBound * layers[l].inputCount, kernel: kernel)
+                                            into: delta(l) + rows.lowerBound * layers[l].inputCount, products: Products(kernel: kernel, precision: ceiling.precision))
         case (.propagate(let l), .foreign(let gemm)):
             let layer = layers[l]
             gemm.run(transposedB: false, MatrixProduct(
@@ -166,7 +170,7 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
                                             outputs: rows, inputs: columns,
                                             into: g + layers[l].weightOffset + rows.lowerBound * layers[l].inputCount
                                                 + columns.lowerBound,
-                                            ldg: layers[l].inputCount, kernel: kernel)
+                                            ldg: layers[l].inputCount, products: Products(kernel: kernel, precision: ceiling.precision))
         case (.gradient(let l), .foreign(let gemm)):
             // Shard `task` (rows): its δᵀ·Z added into the gradient of its worker.
             let layer = layers[l]

@@ -35,7 +35,7 @@ extension TrainingStep {
         let output = buffers.z[l + 1] + r.lowerBound * layer.outputCount
         layer.forward(buffers.z[l] + r.lowerBound * layer.inputCount, rows: r.count, columns: c,
                       parameters: w, transposedWeights: transposedWeights.panels(l, layer),
-                      into: output, activate: l < layers.count - 1, kernel: kernel)
+                      into: output, activate: l < layers.count - 1, products: products)
         if let masks, masks.masks(l + 1) {
             masks.apply(layer: l + 1, step: key.step, to: output, rows: r, columns: c, stride: layer.outputCount, samples: batch)
         }
@@ -70,7 +70,7 @@ extension TrainingStep {
         let delta = buffers.delta[l] + r.lowerBound * layer.inputCount
         layer.propagate(delta: buffers.delta[l + 1] + r.lowerBound * layer.outputCount,
                         input: buffers.z[l] + r.lowerBound * layer.inputCount, rows: r.count, columns: c,
-                        parameters: w, into: delta, inputActivation: layers[l - 1].activation, kernel: kernel)
+                        parameters: w, into: delta, inputActivation: layers[l - 1].activation, products: products)
         if let masks, masks.masks(l) {
             masks.apply(layer: l, step: key.step, to: delta, rows: r, columns: c, stride: layer.inputCount, samples: batch)
         }
@@ -90,7 +90,7 @@ extension TrainingStep {
         let delta = buffers.delta[l + 1], z = buffers.z[l]
         if rows > 0 {
             layer.weightGradientProduct(delta: delta, input: z, rows: rows, segment: shardSize,
-                                        outputs: j, inputs: i, into: g, ldg: i.count, kernel: kernel)
+                                        outputs: j, inputs: i, into: g, ldg: i.count, products: products)
             if withBiases {
                 biasGradient(delta, rows: rows, width: layer.outputCount, segment: shardSize, columns: j, into: gb)
             }
@@ -153,7 +153,7 @@ extension TrainingStep {
             layer.weightGradientProduct(delta: delta, input: buffers.z[l] + r.lowerBound * layer.inputCount,
                                         rows: r.count, segment: shardSize, outputs: j, inputs: i,
                                         into: g + layer.weightOffset + j.lowerBound * layer.inputCount + i.lowerBound,
-                                        ldg: layer.inputCount, kernel: kernel)
+                                        ldg: layer.inputCount, products: products)
             if i.lowerBound == 0 {
                 biasGradient(delta, rows: r.count, width: layer.outputCount, segment: shardSize, columns: j,
                              into: g + layer.biasOffset + j.lowerBound)

@@ -26,6 +26,10 @@ public final class TrainingStep<T: NetworkScalar> {
     public let parameterCount: Int
     /// The kernel path of every product.
     public let kernel: Kernel
+    /// The operands of every product (`Precision`): fp32, or bf16 accumulated in fp32.
+    public let precision: Precision
+    /// The kernel path and precision of every product.
+    public let products: Products
     /// ε of label smoothing (`Loss.smoothTargets`); 0: the targets as given.
     public let labelSmoothing: T
     /// Training on a teacher's probabilities as well (`Distillation`); nil: the targets alone.
@@ -64,16 +68,16 @@ public final class TrainingStep<T: NetworkScalar> {
     /// wᵀ is taken from `network`'s parameters now and kept current by the
     /// steps (a caller that changes the parameters otherwise must make a new one).
     public convenience init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel = .automatic,
-                labelSmoothing: T = 0, distillation: Distillation? = nil, classWeights: [T]? = nil,
+                precision: Precision = .fp32, labelSmoothing: T = 0, distillation: Distillation? = nil, classWeights: [T]? = nil,
                 regularization: KeyedRegularization = KeyedRegularization()) {
         self.init(network: network, batchSize: batchSize, shardSize: shardSize, workerCount: workerCount, kernel: kernel,
-                  labelSmoothing: labelSmoothing, distillation: distillation, classWeights: classWeights, regularization: regularization,
+                  precision: precision, labelSmoothing: labelSmoothing, distillation: distillation, classWeights: classWeights, regularization: regularization,
                   regionThreads: nil)
     }
 
     /// The step of the public initializer, whose team's region starts only
     /// `regionThreads` of workers 1..<W when given (`Team`; tests).
-    init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel,
+    init(network: Network<T>, batchSize: Int, shardSize: Int, workerCount: Int, kernel: Kernel, precision: Precision = .fp32,
          labelSmoothing: T, distillation: Distillation?, classWeights: [T]? = nil, regularization: KeyedRegularization, regionThreads: Int?) {
         precondition(batchSize > 0 && shardSize > 0 && workerCount > 0,
                      "batch \(batchSize), shard \(shardSize), workers \(workerCount) must be positive")
@@ -102,6 +106,8 @@ public final class TrainingStep<T: NetworkScalar> {
         self.shardSize = min(shardSize, batchSize)
         self.workerCount = workerCount
         self.kernel = kernel
+        self.precision = precision
+        products = Products(kernel: kernel, precision: precision)
         parameterCount = network.parameterCount
         layers = network.layers
         loss = network.loss
