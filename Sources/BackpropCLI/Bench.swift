@@ -44,6 +44,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up steps before the repetitions.")
     var warmup = 10
     @OptionGroup var kernel: KernelOptions
+    @Option(help: "The products' operands to measure, side by side: fp32, bf16 or fp32,bf16 (a row each per worker count).")
+    var precision = Precisions(precisions: [.fp32])
     @OptionGroup(title: "Streaming (with --data)") var streaming: StreamOptions
     @Option(name: Settings["shuffleBlocks"].name, help: "With a streamed --data: the rows of each shuffled block (default: 1024).")
     var shuffleBlocks: Int?
@@ -108,7 +110,9 @@ struct Bench: ParsableCommand {
         // robin, so that each repetition sees all of them (and their ceilings)
         // within seconds: the ratios are taken per repetition, where the
         // machine's state is shared, and their medians reported.
-        let subjects = try counts.map { try Subject(workers: $0, kernel: kernel, bench: self, dataset: dataset) }
+        let subjects = try precision.precisions.flatMap { precision in
+            try counts.map { try Subject(workers: $0, precision: precision, kernel: kernel, bench: self, dataset: dataset) }
+        }
         let private_ = dp ? try counts.map { try PrivateSubject(workers: $0, kernel: kernel, bench: self, dataset: dataset) } : []
         for _ in 0..<repetitions {
             for subject in subjects { try subject.repeatOnce(steps: stepsPerRepetition) }
@@ -118,10 +122,11 @@ struct Bench: ParsableCommand {
             PrivateRow(workers: dp.workers, samplesPerSecond: median(dp.rates),
                        stepTimeRatio: median(zip(plain.rates, dp.rates).map { $0 / $1 }))
         }
-        let baseline = subjects.first { $0.workers == 1 }
         for subject in subjects {
+            let baseline = subjects.first { $0.workers == 1 && $0.precision == subject.precision }
+            let fp32 = subject.precision == .fp32 ? nil : subjects.first { $0.workers == subject.workers && $0.precision == .fp32 }
             report.flopsPerSample = subject.trainer.network.flopsPerSample
-            report.results.append(subject.row(steps: stepsPerRepetition, baseline: baseline))
+            report.results.append(subject.row(steps: stepsPerRepetition, baseline: baseline, fp32: fp32))
             if !json { print(report.results.last!.phaseLine) }
         }
         // The cost of starting and synchronising the workers alone, per worker count.
@@ -226,6 +231,7 @@ struct Bench: ParsableCommand {
     /// of each repetition.
     private final class Subject {
         let workers: Int
+        let precision: Precision
         let trainer: Trainer
         let ceiling: GemmCeiling
         let blasCeiling: GemmCeiling
@@ -234,14 +240,15 @@ struct Bench: ParsableCommand {
         /// The trainer's time waited for a stream before the timed steps.
         var waitBefore = 0.0
 
-        init(workers: Int, kernel: Kernel, bench: Bench, dataset: any RowSource) throws {
-            self.workers = workers
-            let configuration = bench.trainingConfiguration(workers: workers)
+        init(workers: Int, precision: Precision, kernel: Kernel, bench: Bench, dataset: any RowSource) throws {
+            (self.workers, self.precision) = (workers, precision)
+            var configuration = bench.trainingConfiguration(workers: workers)
+            configuration.precision = precision
             trainer = try Trainer(configuration: configuration, dataset: dataset, kernel: kernel)
             // No batch is larger than the data (the trainer's are not either).
             let batchSize = min(configuration.batchSize, dataset.count)
             ceiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: configuration.shardSize,
-                                  workerCount: workers, engine: .own(kernel))
+                                  workerCount: workers, engine: .own(kernel), precision: precision)
             blasCeiling = GemmCeiling(network: trainer.network, batchSize: batchSize, shardSize: configuration.shardSize,
                                       workerCount: workers, engine: .openBLAS)
             for _ in 0..<bench.warmup { try trainer.step() }
@@ -263,14 +270,16 @@ struct Bench: ParsableCommand {
             blasCeilings.append(blasCeiling.samplesPerSecond(steps: steps))
         }
 
-        /// The medians; the fraction of the ceiling and the speed-up over
-        /// `baseline` (1 worker) are medians of per-repetition ratios.
-        func row(steps: Int, baseline: Subject?) -> BenchRow {
+        /// The medians; the fraction of the ceiling, the speed-up over
+        /// `baseline` (1 worker) and the speed over `fp32` (the same workers at
+        /// fp32) are medians of per-repetition ratios.
+        func row(steps: Int, baseline: Subject?, fp32: Subject?) -> BenchRow {
             let measuredSteps = Double(steps * rates.count)
             let phases = trainer.phaseTimes
             let speedUps = baseline.map { base in zip(rates, base.rates).map { $0 / $1 } } ?? [1]
             return BenchRow(
-                workers: workers, median: median(rates), min: rates.min()!, max: rates.max()!,
+                workers: workers, precision: precision.rawValue, overFP32: fp32.map { median(zip(rates, $0.rates).map { $0 / $1 }) },
+                median: median(rates), min: rates.min()!, max: rates.max()!,
                 gflops: median(rates) * Double(trainer.network.flopsPerSample) * 1e-9, ceiling: median(ceilings),
                 openBLASCeiling: median(blasCeilings),
                 fractionOfCeiling: median(zip(rates, ceilings).map { $0 / $1 }), speedUp: median(speedUps),
@@ -310,6 +319,24 @@ struct WorkerCounts: ExpressibleByArgument {
         guard !counts.isEmpty, counts.count == argument.split(separator: ",").count, counts.allSatisfy({ $0 > 0 }) else { return nil }
         self.counts = counts
     }
+}
+
+/// A comma-separated list of precisions, e.g. "fp32,bf16"; an unknown one is refused by name.
+struct Precisions: ExpressibleByArgument {
+    let precisions: [Precision]
+
+    init(precisions: [Precision]) { self.precisions = precisions }
+
+    init?(argument: String) {
+        let precisions = argument.split(separator: ",", omittingEmptySubsequences: false)
+            .map { Precision(rawValue: $0.trimmingCharacters(in: .whitespaces)) }
+        guard !precisions.isEmpty, precisions.allSatisfy({ $0 != nil }) else { return nil }
+        var distinct: [Precision] = []
+        for precision in precisions.compactMap({ $0 }) where !distinct.contains(precision) { distinct.append(precision) }
+        self.precisions = distinct
+    }
+
+    var defaultValueDescription: String { precisions.map(\.rawValue).joined(separator: ",") }
 }
 
 /// The middle value (the mean of the two middle ones for an even count).

@@ -8,6 +8,11 @@ import BackpropCore
 /// One worker count's measurements.
 struct BenchRow: Codable {
     var workers: Int
+    /// The products' operands: "fp32" or "bf16" (`--precision`).
+    var precision = "fp32"
+    /// At bf16: the median over repetitions of samples/s ÷ the fp32 row's of the same
+    /// workers and repetition (nil without such a row).
+    var overFP32: Double?
     /// Samples per second over the repetitions.
     var median: Double
     var min: Double
@@ -42,7 +47,8 @@ struct BenchRow: Codable {
         let accounted = ["conversion", "forward", "backward", "update"].reduce(0) { $0 + (phaseMilliseconds[$1] ?? 0) }
         // Waiting for a stream is part of the step's time, spent outside the phases.
         let waited = phaseMilliseconds["data wait"].map { String(format: "; of the step, %.3f waiting for data", $0) } ?? ""
-        return String(format: "%2d worker%@: step %.3f ms = ", workers, workers == 1 ? " " : "s", stepMilliseconds)
+        return String(format: "%2d worker%@%@: step %.3f ms = ", workers, workers == 1 ? " " : "s",
+                      precision == "fp32" ? "" : " " + precision, stepMilliseconds)
             + parts.joined(separator: ", ") + String(format: ", other %.3f (ms per step)", stepMilliseconds - accounted) + waited
             + "; idle µs per worker " + idleMicroseconds.map { String(format: "%.0f", $0) }.joined(separator: ", ")
     }
@@ -78,12 +84,15 @@ struct BenchReport: Codable {
 
     var table: String {
         func pad(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
-        var lines = ["", "workers  samples/s  (min – max)           GFLOP/s  GEMM ceiling  of ceiling  speed-up  OpenBLAS ceiling"]
+        // A precision column where a bf16 row is measured (and its speed over fp32's where one is too).
+        let precisions = results.contains { $0.precision != "fp32" }, ratios = results.contains { $0.overFP32 != nil }
+        var lines = ["", "workers" + (precisions ? "  precision" : "") + "  samples/s  (min – max)           GFLOP/s  GEMM ceiling  of ceiling  speed-up  OpenBLAS ceiling"
+                     + (ratios ? "  over fp32" : "")]
         for r in results {
-            lines.append(pad("\(r.workers)", 7) + pad(grouped(r.median), 11) + "  (" + pad(grouped(r.min), 9) + " – "
+            lines.append(pad("\(r.workers)", 7) + (precisions ? pad(r.precision, 11) : "") + pad(grouped(r.median), 11) + "  (" + pad(grouped(r.min), 9) + " – "
                          + pad(grouped(r.max), 9) + ")" + String(format: "%9.1f", r.gflops) + pad(grouped(r.ceiling), 14)
                          + String(format: "%11.1f%%%9.2f×", 100 * r.fractionOfCeiling, r.speedUp)
-                         + pad(grouped(r.openBLASCeiling), 18))
+                         + pad(grouped(r.openBLASCeiling), 18) + (r.overFP32.map { String(format: "%10.2f×", $0) } ?? ""))
         }
         lines.append(String(format: "%.2f MFLOP per sample; peak resident memory %.0f MiB", Double(flopsPerSample) / 1e6, peakResidentMiB))
         return lines.joined(separator: "\n")

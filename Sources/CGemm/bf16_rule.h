@@ -40,18 +40,38 @@ static inline float bf16_step(float acc, float a, float b) {
 }
 
 #ifdef CGEMM_H
-/// Whether A or B of a product holds a NaN (then two may meet in one step, where an emulation on fp32
-/// FMAs would choose another NaN than the instruction: such a product runs element by element).
-static inline int bf16_product_has_nan(const backprop_gemm *g) {
-    for (long i = 0; i < g->m; i++)
-        for (long k = 0; k < g->k; k++)
-            if (isnan(g->a[i * g->a_row_stride + k * g->a_column_stride])) return 1;
-    for (long k = 0; k < g->k; k++)
-        for (long j = 0; j < g->n; j++) {
-            const long at = g->b_panel_width ? (j / g->b_panel_width) * g->b_panel_stride + k * g->ldb + j % g->b_panel_width
-                                             : k * g->ldb + j;
-            if (isnan(g->b[at])) return 1;
+/// backprop_bf16_pack_pairs in scalar C (any CPU), and on AVX2 (gemm_bf16_avx2.c).
+static inline void bf16_pack_pairs_scalar(const float *b, long ldb, long rows, long columns, uint32_t *out) {
+    for (long p = 0; 2 * p < rows; p++)
+        for (long c = 0; c < 16; c++) {
+            const float low = c < columns ? b[2 * p * ldb + c] : 0, high = c < columns && 2 * p + 1 < rows ? b[(2 * p + 1) * ldb + c] : 0;
+            out[16 * p + c] = bf16_bits_of(bf16_rounded(low)) >> 16 | (bf16_bits_of(bf16_rounded(high)) & 0xFFFF0000u);
         }
+}
+void bf16_pack_pairs_avx2(const float *b, long ldb, long rows, long columns, uint32_t *out);
+
+// An emulation on fp32 FMAs chooses another NaN than the instruction where
+// two meet, so a product whose output holds a NaN is computed again element
+// by element. That test is exact and cheap: a NaN operand reaches every
+// output of its row of A or column of B (NaN times anything, plus anything,
+// is NaN), so some output is NaN exactly when an operand is or an invalid
+// operation made one (which the element path makes alike); and C is m × n,
+// where the operands are m × k and k × n.
+
+/// C's rows as they were before the product, where it accumulates (so that the element path can start again).
+static inline void bf16_save_output(const backprop_gemm *g, float *saved) {
+    for (long i = 0; i < g->m; i++) memcpy(saved + i * g->n, g->c + i * g->ldc, sizeof(float) * (size_t)g->n);
+}
+
+/// Whether the product's output holds a NaN; if so, C is put back from `saved` (where it accumulates).
+static inline int bf16_output_has_nan(const backprop_gemm *g, const float *saved) {
+    for (long i = 0; i < g->m; i++)
+        for (long j = 0; j < g->n; j++)
+            if (isnan(g->c[i * g->ldc + j])) {
+                if (g->accumulate)
+                    for (long r = 0; r < g->m; r++) memcpy(g->c + r * g->ldc, saved + r * g->n, sizeof(float) * (size_t)g->n);
+                return 1;
+            }
     return 0;
 }
 #endif

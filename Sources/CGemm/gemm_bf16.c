@@ -51,8 +51,8 @@ void backprop_gemm_bf16_emulated(const backprop_gemm *g) {
 // One body for both x86 paths: `emulate` (a constant at each call) picks
 // VDPBF16PS or, for a CPU without it, two fp32 FMAs a pair under MXCSR's DAZ
 // and FTZ with round-to-nearest-even, which is the same rule (bf16.c) except
-// for which NaN wins where two meet: a product with a NaN operand therefore
-// runs element by element. The packing is the same for both: bf16.c's
+// for which NaN wins where two meet: a product whose output holds a NaN
+// therefore runs again element by element (bf16_rule.h). The packing is the same for both: bf16.c's
 // rounding in AVX-512 integer operations (the instruction's own, by BF16Tests).
 #define ISA __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define MR 12
@@ -94,9 +94,9 @@ static inline uint32_t pair(float lo, float hi) {
 static inline unsigned flushing(unsigned csr) { return (csr & ~0x6000u) | 0x8040u; }
 
 // One tile: mr rows × 32 columns over pc pairs, A's pair p of row i at ap[i·istride + p·pstride],
-// C read (from_c), written or added (add).
+// B's of columns 0-15 at b0p[16p + c], of columns 16-31 at b1p[16p + c]; C read (from_c), written or added (add).
 ISA __attribute__((always_inline)) static inline void
-tile(const uint32_t *ap, long istride, long pstride, long pc, const uint32_t *bp, float *c, long ldc, int from_c, int add, __mmask16 m0, __mmask16 m1,
+tile(const uint32_t *ap, long istride, long pstride, long pc, const uint32_t *b0p, const uint32_t *b1p, float *c, long ldc, int from_c, int add, __mmask16 m0, __mmask16 m1,
      const int mr, const int emulate) {
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
@@ -109,7 +109,7 @@ tile(const uint32_t *ap, long istride, long pstride, long pc, const uint32_t *bp
     if (emulate && add) _mm_setcsr(flushing(csr));
     const __m512i high = _mm512_set1_epi32((int)0xFFFF0000);
     for (long p = 0; p < pc; p++) {
-        const __m512i b0 = _mm512_loadu_si512(bp + p * NR), b1 = _mm512_loadu_si512(bp + p * NR + 16);
+        const __m512i b0 = _mm512_loadu_si512(b0p + 16 * p), b1 = _mm512_loadu_si512(b1p + 16 * p);
         if (emulate) {
             // k+1 (the high halves) first, then k.
             const __m512 b0k1 = _mm512_castsi512_ps(_mm512_and_si512(b0, high)), b0k = _mm512_castsi512_ps(_mm512_slli_epi32(b0, 16));
@@ -144,7 +144,7 @@ tile(const uint32_t *ap, long istride, long pstride, long pc, const uint32_t *bp
     }
 }
 
-#define TILE(rows) case rows: tile(ap, istride, pstride, pc, bp, c, ldc, from_c, add, m0, m1, rows, emulate); break;
+#define TILE(rows) case rows: tile(ap, istride, pstride, pc, b0p, b1p, c, ldc, from_c, add, m0, m1, rows, emulate); break;
 
 // Every tile for one piece (kc values of k from k0, pairs from k0).
 ISA __attribute__((always_inline)) static inline void
@@ -182,17 +182,24 @@ piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, long k0, long kc
         const long width = g->n - j0 < NR ? g->n - j0 : NR;
         const __mmask16 m0 = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
         const __mmask16 m1 = (__mmask16)(width >= 32 ? 0xFFFF : width <= 16 ? 0 : (1u << (width - 16)) - 1);
-        // Rows of B's 32 columns from j0 lie ldb apart in either layout (a panel holds whole tiles).
-        const float *b = g->b_panel_width ? g->b + (j0 / g->b_panel_width) * g->b_panel_stride + k0 * g->ldb + j0 % g->b_panel_width
-                                          : g->b + k0 * g->ldb + j0;
-        for (long p = 0; p < pc; p++) {
-            const float *row = b + 2 * p * g->ldb, *next = 2 * p + 1 < kc ? row + g->ldb : 0;
-            _mm512_storeu_si512(bpack + p * NR, pairs_across(row, next, m0));
-            _mm512_storeu_si512(bpack + p * NR + 16, pairs_across(row + 16, next ? next + 16 : 0, m1));
+        // B's pairs as given, or packed here: 16 columns for every pair, then the next 16.
+        const uint32_t *b0p = bpack, *b1p = bpack + 16 * pc;
+        if (g->b_pairs) {
+            b0p = g->b_pairs + (j0 / 16) * g->b_pairs_stride + 16 * (k0 / 2);
+            b1p = b0p + g->b_pairs_stride;
+        } else {
+            // Rows of B's 32 columns from j0 lie ldb apart in either layout (a panel holds whole tiles).
+            const float *b = g->b_panel_width ? g->b + (j0 / g->b_panel_width) * g->b_panel_stride + k0 * g->ldb + j0 % g->b_panel_width
+                                              : g->b + k0 * g->ldb + j0;
+            for (long p = 0; p < pc; p++) {
+                const float *row = b + 2 * p * g->ldb, *next = 2 * p + 1 < kc ? row + g->ldb : 0;
+                _mm512_storeu_si512(bpack + 16 * p, pairs_across(row, next, m0));
+                _mm512_storeu_si512(bpack + 16 * (pc + p), pairs_across(row + 16, next ? next + 16 : 0, m1));
+            }
         }
         for (long i0 = 0; i0 < g->m; i0 += MR) {
             const int rows = g->m - i0 < MR ? (int)(g->m - i0) : MR;
-            const uint32_t *ap = apack + i0 * istride, *bp = bpack;
+            const uint32_t *ap = apack + i0 * istride;
             float *c = g->c + i0 * ldc + j0;
             switch (rows) { TILE(12) TILE(11) TILE(10) TILE(9) TILE(8) TILE(7) TILE(6) TILE(5) TILE(4) TILE(3) TILE(2) TILE(1) }
         }
@@ -200,30 +207,58 @@ piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, long k0, long kc
     if (emulate && !add) _mm_setcsr(csr);
 }
 
+ISA static void pack_pairs_avx512(const float *b, long ldb, long rows, long columns, uint32_t *out) {
+    const __mmask16 mask = (__mmask16)(columns >= 16 ? 0xFFFF : (1u << columns) - 1);
+    for (long p = 0; 2 * p < rows; p++) {
+        const float *row = b + 2 * p * ldb;
+        _mm512_storeu_si512(out + 16 * p, pairs_across(row, 2 * p + 1 < rows ? row + ldb : 0, mask));
+    }
+}
+
 ISA __attribute__((always_inline)) static inline void drive(const backprop_gemm *g, const int emulate) {
     if (g->m <= 0 || g->n <= 0) return;
-    if (g->k <= 0 || (emulate && bf16_product_has_nan(g))) { backprop_gemm_bf16_emulated(g); return; }
+    if (g->k <= 0) { backprop_gemm_bf16_emulated(g); return; }
     // A single chain in pieces of KC (even: a pair never crosses one), each continued exactly
     // from C; or each segment whole, a chain of its own added to C.
     const int single = g->segment >= g->k;
     const long length = single ? KC : g->segment;
-    // This thread's scratch: B's pairs for one column tile, then A's for every row (aligned to 64 bytes).
-    const long pairs = (length + 1) / 2, bsize = NR * pairs;
-    uint32_t *bpack = (uint32_t *)backprop_thread_buffer((size_t)(bsize + g->m * pairs + 16));
+    // Given pairs are B's from k = 0: of use where every piece starts at an even k.
+    backprop_gemm own = *g;
+    if (!single && g->segment % 2) own.b_pairs = 0;
+    g = &own;
+    // This thread's scratch: B's pairs for one column tile, A's for every row (aligned to 64 bytes),
+    // and for the emulation C as it was.
+    const long pairs = (length + 1) / 2, bsize = NR * pairs, packed = bsize + g->m * pairs + 16;
+    const int keeps = emulate && g->accumulate;
+    uint32_t *bpack = (uint32_t *)backprop_thread_buffer((size_t)(packed + (keeps ? g->m * g->n : 0)));
     if (!bpack) { backprop_gemm_bf16_emulated(g); return; }
     uint32_t *apack = bpack + bsize;
+    float *saved = (float *)bpack + packed;
+    if (keeps) bf16_save_output(g, saved);
     for (long k0 = 0; k0 < g->k; k0 += length) {
         const long kc = g->k - k0 < length ? g->k - k0 : length;
         const int from_c = k0 == 0 ? g->accumulate : single;
         piece(g, apack, bpack, k0, kc, from_c, !single && k0 > 0, emulate);
     }
+    if (emulate && bf16_output_has_nan(g, saved)) backprop_gemm_bf16_emulated(g);
 }
 
 ISA void backprop_gemm_bf16_avx512(const backprop_gemm *g) { drive(g, 0); }
 
+void backprop_bf16_pack_pairs(const float *b, long ldb, long rows, long columns, uint32_t *out) {
+    static int path = -1;  // 2: AVX-512BW, 1: AVX2, 0: scalar (a race writes the same value)
+    if (path < 0) path = backprop_cpu_has_avx512bw() ? 2 : backprop_cpu_has_avx2_fma() ? 1 : 0;
+    if (path == 2) pack_pairs_avx512(b, ldb, rows, columns, out);
+    else if (path == 1) bf16_pack_pairs_avx2(b, ldb, rows, columns, out);
+    else bf16_pack_pairs_scalar(b, ldb, rows, columns, out);
+}
+
 // Compiled beside the VDPBF16PS path, but runs no bf16 instruction: AVX-512F and BW alone.
 ISA void backprop_gemm_bf16_avx512_emulated(const backprop_gemm *g) { drive(g, 1); }
 #else
+void backprop_bf16_pack_pairs(const float *b, long ldb, long rows, long columns, uint32_t *out) {
+    bf16_pack_pairs_scalar(b, ldb, rows, columns, out);
+}
 void backprop_gemm_bf16_avx512(const backprop_gemm *g) { backprop_gemm_bf16_emulated(g); }
 void backprop_gemm_bf16_avx512_emulated(const backprop_gemm *g) { backprop_gemm_bf16_emulated(g); }
 #endif

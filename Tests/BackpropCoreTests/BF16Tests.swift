@@ -85,10 +85,20 @@ struct BF16Tests {
     }
 
     /// C (m × n, ldc n + 3) of `path` for A (m × k, stored transposed when `transposed`) and B (k × n, ldb n + 1),
-    /// or B laid out in panels of 32 columns (wᵀ's layout, `TransposedWeights`) when `panels`.
+    /// or B laid out in panels of 32 columns (wᵀ's layout, `TransposedWeights`) when `panels`; with `paired`, B also
+    /// given rounded and paired (`backprop_bf16_pack_pairs`, as the step gives its weights).
     static func product(_ path: (UnsafePointer<backprop_gemm>) -> Void, m: Int, n: Int, k: Int, segment: Int, accumulate: Bool,
-                        transposed: Bool, panels: Bool = false, a: [Float], b: [Float], c: [Float]) -> [Float] {
+                        transposed: Bool, panels: Bool = false, paired: Bool = false, a: [Float], b: [Float], c: [Float]) -> [Float] {
         var c = c
+        let groups = (n + 15) / 16 + 1, stride = 16 * ((k + 1) / 2)
+        var pairs = [UInt32](repeating: 0, count: groups * stride + 16)
+        if paired {
+            for g in 0..<(groups - 1) {
+                b.withUnsafeBufferPointer { b in
+                    pairs.withUnsafeMutableBufferPointer { backprop_bf16_pack_pairs(b.baseAddress! + 16 * g, n + 1, k, min(16, n - 16 * g), $0.baseAddress! + g * stride) }
+                }
+            }
+        }
         let width = 32, panelCount = (n + width - 1) / width
         let b = !panels ? b : (0..<(panelCount * k * width)).map { at -> Float in
             let (panel, rest) = at.quotientAndRemainder(dividingBy: k * width)
@@ -104,7 +114,10 @@ struct BF16Tests {
                     (g.a, g.a_row_stride, g.a_column_stride) = (a.baseAddress, transposed ? 1 : k, transposed ? m : 1)
                     (g.b, g.ldb, g.c, g.ldc, g.accumulate) = (b.baseAddress, panels ? width : n + 1, c.baseAddress, n + 3, accumulate ? 1 : 0)
                     if panels { (g.b_panel_width, g.b_panel_stride) = (width, k * width) }
-                    path(&g)
+                    pairs.withUnsafeBufferPointer { pairs in
+                        if paired { (g.b_pairs, g.b_pairs_stride) = (pairs.baseAddress, stride) }
+                        path(&g)
+                    }
                 }
             }
         }
@@ -143,8 +156,10 @@ struct BF16Tests {
         var g = SystemRandomNumberGenerator()
         var compared = 0
         for (m, n, k) in [(1, 1, 1), (5, 17, 3), (12, 32, 256), (13, 33, 257), (25, 70, 600), (7, 15, 2), (26, 48, 130), (3, 5, 0)] {
-            for (segment, accumulate, transposed, panels) in [(k, false, false, false), (k, true, true, true), (3, true, false, true),
-                                                              (128, false, true, false)] {
+            // Given pairs are used where the chains start at even k (a whole chain, segment 128), ignored at segment 3.
+            for (segment, accumulate, transposed, panels, paired) in [(k, false, false, false, false), (k, true, true, true, false),
+                                                                      (3, true, false, true, true), (128, false, true, false, false),
+                                                                      (k, false, false, true, true), (128, true, true, false, true)] {
                 // Without NaN too (the emulations on FMAs run element by element where A or B holds one), and
                 // all tiny, so that whole chains run among the denormals (where FTZ and DAZ decide every step).
                 for data in ["specials", "no NaN", "tiny"] {
@@ -159,12 +174,12 @@ struct BF16Tests {
                     let c = (0..<(m * (n + 3))).map { _ in value() }
                     func run(_ path: (UnsafePointer<backprop_gemm>) -> Void) -> [Float] {
                         Self.product(path, m: m, n: n, k: k, segment: max(segment, 1), accumulate: accumulate, transposed: transposed,
-                                     panels: panels, a: a, b: b, c: c)
+                                     panels: panels, paired: paired, a: a, b: b, c: c)
                     }
                     let reference = run(backprop_gemm_bf16_emulated)
                     for path in paths {
                         let differ = zip(reference, run(path.run)).filter { $0.bitPattern != $1.bitPattern }.count
-                        #expect(differ == 0, "\(path.name): \(m)×\(n)×\(k), segment \(segment), accumulate \(accumulate), transposed \(transposed), panels \(panels), \(data): \(differ) differ")
+                        #expect(differ == 0, "\(path.name): \(m)×\(n)×\(k), segment \(segment), accumulate \(accumulate), transposed \(transposed), panels \(panels), paired \(paired), \(data): \(differ) differ")
                         compared += m * n
                     }
                 }

@@ -131,6 +131,9 @@ struct MatrixProduct<T: NetworkScalar> {
     /// 0 (B row-major), or the columns per stored panel (a multiple of 32).
     var bPanelWidth = 0
     var bPanelStride = 0
+    /// At bf16, B already rounded and paired (`backprop_gemm.b_pairs`); nil: every path reads `b`.
+    var bPairs: UnsafePointer<UInt32>? = nil
+    var bPairsStride = 0
 
     /// Where B(k, j) lies; the columns after j up to the end of its panel follow it.
     @inline(__always)
@@ -182,7 +185,7 @@ extension MatrixProduct where T == Float {
         var g = backprop_gemm(
             m: m, n: n, k: k, segment: segment, a: a, a_row_stride: aRowStride, a_column_stride: aColumnStride,
             b: b, ldb: ldb, b_panel_width: bPanelWidth, b_panel_stride: bPanelStride,
-            c: c, ldc: ldc, accumulate: accumulate ? 1 : 0)
+            c: c, ldc: ldc, accumulate: accumulate ? 1 : 0, b_pairs: bPairs, b_pairs_stride: bPairsStride)
         body(&g)
     }
 }

@@ -38,10 +38,10 @@ extension Dense {
     func propagate<T: NetworkScalar>(
         delta: UnsafePointer<T>, input: UnsafePointer<T>, rows: Int, columns: Range<Int>,
         parameters: UnsafePointer<T>, into inputDelta: UnsafeMutablePointer<T>,
-        inputActivation: Activation, products: Products
+        inputActivation: Activation, products: Products, pairs: (base: UnsafePointer<UInt32>, stride: Int)? = nil
     ) {
         backpropagatedProduct(delta: delta, rows: rows, columns: columns, parameters: parameters,
-                              into: inputDelta, products: products)
+                              into: inputDelta, products: products, pairs: pairs)
         applyDerivative(inputActivation, to: inputDelta + columns.lowerBound, z: input + columns.lowerBound,
                         rows: rows, width: columns.count, stride: inputCount)
     }

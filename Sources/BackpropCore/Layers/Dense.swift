@@ -78,7 +78,8 @@ public struct Dense: Sendable, Equatable, Codable {
                       a: input, aRowStride: inputCount, aColumnStride: 1,
                       b: wT.base + columns.lowerBound / wT.panelWidth * wT.panelStride, ldb: wT.ldb,
                       c: output + columns.lowerBound, ldc: outputCount, accumulate: false,
-                      bPanelWidth: wT.panelWidth, bPanelStride: wT.panelStride)
+                      bPanelWidth: wT.panelWidth, bPanelStride: wT.panelStride,
+                      bPairs: wT.pairs.map { UnsafePointer($0 + columns.lowerBound / 16 * wT.pairsStride) }, bPairsStride: wT.pairsStride)
             .run(products)
     }
 
@@ -100,16 +101,18 @@ public struct Dense: Sendable, Equatable, Codable {
     }
 
     /// Σ_j w_ji δ_nj for the layer below, for the block's rows and its
-    /// `columns` (i): δ·W, [rows, out]·[out, in].
+    /// `columns` (i): δ·W, [rows, out]·[out, in]; `pairs`: at bf16, w paired
+    /// (`TransposedWeights.weightPairs`), `columns` starting on a group of 16.
     @inline(__always)
     func backpropagatedProduct<T: NetworkScalar>(
         delta: UnsafePointer<T>, rows: Int, columns: Range<Int>, parameters: UnsafePointer<T>,
-        into inputDelta: UnsafeMutablePointer<T>, products: Products
+        into inputDelta: UnsafeMutablePointer<T>, products: Products, pairs: (base: UnsafePointer<UInt32>, stride: Int)? = nil
     ) {
         MatrixProduct(m: rows, n: columns.count, k: outputCount, segment: outputCount,
                       a: delta, aRowStride: outputCount, aColumnStride: 1,
                       b: parameters + weightOffset + columns.lowerBound, ldb: inputCount,
-                      c: inputDelta + columns.lowerBound, ldc: inputCount, accumulate: false)
+                      c: inputDelta + columns.lowerBound, ldc: inputCount, accumulate: false,
+                      bPairs: pairs.map { $0.base + columns.lowerBound / 16 * $0.stride }, bPairsStride: pairs?.stride ?? 0)
             .run(products)
     }
 }

@@ -66,7 +66,7 @@ public final class GemmCeiling {
         buffers.initialize(repeating: 0.5)
         counters = PhaseCounters(maximumPhases: 3 * network.layers.count)
         team = Team(workers: self.workerCount)
-        transposedWeights = TransposedWeights(network)
+        transposedWeights = TransposedWeights(network, pairs: precision == .bf16)
     }
 
     deinit { buffers.deallocate() }
@@ -155,7 +155,9 @@ private struct CeilingJob: PhasedJob, @unchecked Sendable {
         case (.propagate(let l), .own(let kernel)):
             layers[l].backpropagatedProduct(delta: delta(l + 1) + rows.lowerBound * layers[l].outputCount,
                                             rows: rows.count, columns: columns, parameters: w,
-                                            into: delta(l) + rows.lowerBound * layers[l].inputCount, products: Products(kernel: kernel, precision: ceiling.precision))
+                                            into: delta(l) + rows.lowerBound * layers[l].inputCount,
+                                            products: Products(kernel: kernel, precision: ceiling.precision),
+                                            pairs: ceiling.transposedWeights.weightPairs(l))
         case (.propagate(let l), .foreign(let gemm)):
             let layer = layers[l]
             gemm.run(transposedB: false, MatrixProduct(

@@ -70,7 +70,8 @@ extension TrainingStep {
         let delta = buffers.delta[l] + r.lowerBound * layer.inputCount
         layer.propagate(delta: buffers.delta[l + 1] + r.lowerBound * layer.outputCount,
                         input: buffers.z[l] + r.lowerBound * layer.inputCount, rows: r.count, columns: c,
-                        parameters: w, into: delta, inputActivation: layers[l - 1].activation, products: products)
+                        parameters: w, into: delta, inputActivation: layers[l - 1].activation, products: products,
+                        pairs: transposedWeights.weightPairs(l))
         if let masks, masks.masks(l) {
             masks.apply(layer: l, step: key.step, to: delta, rows: r, columns: c, stride: layer.inputCount, samples: batch)
         }

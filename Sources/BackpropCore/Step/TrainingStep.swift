@@ -113,7 +113,7 @@ public final class TrainingStep<T: NetworkScalar> {
         loss = network.loss
         buffers = StepBuffers(sizes: network.sizes, batchCapacity: batchSize, shardSize: self.shardSize,
                               workerCount: workerCount, distils: distillation != nil)
-        transposedWeights = TransposedWeights(network)
+        transposedWeights = TransposedWeights(network, pairs: precision == .bf16)
         timer = StepTimer(workerCount: workerCount)
         team = Team(workers: workerCount, regionThreads: regionThreads)
         counters = PhaseCounters(maximumPhases: StepPlan.maximumPhases(layerCount: network.layers.count),

@@ -39,6 +39,12 @@ typedef struct {
     long ldc;
     /// 1: the first chain starts from C; 0: from 0 (C is not read).
     int accumulate;
+    /// NULL, or (read by the bf16 vector paths only) B already rounded and paired as
+    /// backprop_bf16_pack_pairs writes it: the pair of rows 2p, 2p+1 and column 16g + c at
+    /// b_pairs[g·b_pairs_stride + 16p + c], a group of zeros after the last. B itself must
+    /// hold the same values (every other path reads it).
+    const uint32_t *b_pairs;
+    long b_pairs_stride;
 } backprop_gemm;
 
 /// AVX-512F path: tiles of 12 rows × 32 columns.
@@ -72,6 +78,9 @@ void backprop_gemm_bf16_avx512_emulated(const backprop_gemm *g);
 void backprop_gemm_bf16_avx2(const backprop_gemm *g);
 /// 1 when this CPU runs AVX-512BW code (the packing of the AVX-512 bf16 paths), else 0.
 int backprop_cpu_has_avx512bw(void);
+/// out[16p + c] = the bf16 pair (B(2p, c) low, B(2p+1, c) high) for p < ⌈rows/2⌉ and c < 16, with
+/// B(k, c) = b[k·ldb + c] for c < columns (≤ 16) and k < rows, else 0: bf16.c's rounding.
+void backprop_bf16_pack_pairs(const float *b, long ldb, long rows, long columns, uint32_t *out);
 /// The cores this process may run on (its affinity mask: mpirun binds ranks); 0 if unknown.
 int backprop_usable_cores(void);
 
