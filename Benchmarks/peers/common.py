@@ -27,6 +27,8 @@ def arguments(description):
     parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up steps before the repetitions")
     parser.add_argument("--epoch", action="store_true", help="also time one whole epoch, everything in")
     parser.add_argument("--compile", action="store_true", help="PyTorch: torch.compile the model (ignored by the others)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: the products in bf16 with fp32 master weights (PyTorch's CPU autocast, JAX's bf16 operands with fp32 results)")
     return parser.parse_args()
 
 

@@ -4,7 +4,7 @@
 # interleaved over several rounds on this machine. The first run installs the
 # peers from PyPI into Benchmarks/peers/.venv.
 #
-#   bash Benchmarks/peers/run.sh [ROUNDS] [PEERS]     # e.g. 5 numpy,pytorch,pytorch-compile,jax
+#   bash Benchmarks/peers/run.sh [ROUNDS] [PEERS] [PRECISIONS]   # e.g. 5 numpy,pytorch,pytorch-compile,jax fp32,bf16
 #   bash Benchmarks/peers/run.sh --smoke              # one short round, Backprop and NumPy (CI)
 #
 # The smoke check runs compare.py with the flags it always passes, on the
@@ -21,6 +21,7 @@ if [ "${1:-}" = "--smoke" ]; then
 else
     rounds=${1:-5}
     peers=${2:-numpy,pytorch,pytorch-compile,jax}
+    precisions=${3:-fp32}
     venv=Benchmarks/peers/.venv
     if [ ! -x "$venv/bin/python" ]; then
         python3 -m venv "$venv"
@@ -31,7 +32,7 @@ else
     python=$venv/bin/python
     data=datasets/fashion-mnist.h5
     [ -f "$data" ] || "$backprop" import fashion-mnist
-    timing=(--rounds "$rounds" --peers "$peers" --epoch)
+    timing=(--rounds "$rounds" --peers "$peers" --precisions "$precisions" --epoch)
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

@@ -1,7 +1,9 @@
 """The reference workload in PyTorch: nn.Linear layers with the starting
 weights Backprop wrote, autograd, torch.optim.SGD(momentum=0.9),
 PEER_THREADS intra-op threads (default 2); eager, or with --compile the
-model through torch.compile (Inductor's C++ code for the CPU)."""
+model through torch.compile (Inductor's C++ code for the CPU); with
+--precision bf16 the forward pass under torch.autocast("cpu", bfloat16)
+(oneDNN's bf16 products, fp32 master weights), as PyTorch's docs write it."""
 import os
 
 import numpy as np
@@ -36,11 +38,12 @@ def main():
         index = torch.from_numpy(np.ascontiguousarray(indices))
         inputs = x[index].to(torch.float32) * scale
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_function(model(inputs), y[index])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = loss_function(model(inputs), y[index])
         loss.backward()
         optimizer.step()
 
-    common.measure("pytorch-compile" if args.compile else "pytorch", args, order, step, threads=torch.get_num_threads())
+    common.measure(("pytorch-compile" if args.compile else "pytorch") + ("" if args.precision == "fp32" else " bf16"), args, order, step, threads=torch.get_num_threads())
 
 
 if __name__ == "__main__":
