@@ -21,7 +21,7 @@ struct PrecisionCLITests {
         output.firstMatch(of: /parameters ([0-9a-f]{16})/).map { String($0.1) }
     }
 
-    @Test("bf16 is recorded in the checkpoint and config.json, named by --verbose with what computes it, and a resume cannot change it (nothing written)")
+    @Test("bf16 is recorded in the checkpoint and config.json, named by --verbose with what computes it; a resume cannot change it (nothing written), and one that keeps it ends with the bits of a run that never stopped")
     func recordAndResume() throws {
         let run = try train(["--precision", "bf16", "--verbose", "--run-dir", "bf16"])
         try #require(run.status == 0, "\(run.standardError)")
@@ -35,9 +35,12 @@ struct PrecisionCLITests {
         #expect(resumed.status == 64 && resumed.standardError.contains("--precision") && resumed.standardError.contains("cannot change"),
                 "\(resumed.standardError)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/bf16/last.h5")) == last)
-        // Resumed at bf16 (the checkpoint's), it goes on.
-        let goesOn = try train(["--resume", "bf16", "--epochs", "2", "--override", "--quiet"])
+        // Resumed at bf16 (the checkpoint's), it goes on, to the bits of a run that never stopped.
+        let goesOn = try train(["--resume", "bf16", "--epochs", "2", "--override"])
         #expect(goesOn.status == 0, "\(goesOn.standardError)")
+        let straight = try train(["--precision", "bf16", "--epochs", "2", "--run-dir", "straight"])
+        #expect(Self.fingerprint(goesOn.standardOutput) == Self.fingerprint(straight.standardOutput) && Self.fingerprint(straight.standardOutput) != nil,
+                "\(goesOn.standardOutput)\n\(straight.standardOutput)")
     }
 
     @Test("a bf16 run prints the same parameters on 1 and 2 workers and every kernel path; fp32's differ; the emulation is said once")
