@@ -139,6 +139,7 @@ struct DeclaredSettingTests {
         case is Int.Type: return (whole.0, whole.1)
         case is Double.Type: return (0.25, setting.domain == .any ? nil : Double.nan)
         case is [Double].Type: return ([0.25, 0.5] + Array(repeating: 0.25, count: 8), setting.domain == .any ? nil : [Double.nan])
+        case is Precision.Type: return (Precision.bf16, nil)
         default: return nil
         }
     }

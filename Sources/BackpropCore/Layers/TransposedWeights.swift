@@ -37,7 +37,9 @@ final class TransposedWeights<T: NetworkScalar>: @unchecked Sendable {
                 return group
             }
             let forward = network.layers.map { layout(columns: $0.outputCount, rows: $0.inputCount) }
-            let backward = network.layers.map { layout(columns: $0.inputCount, rows: $0.outputCount) }
+            // The first layer passes no δ down: no δ·W, no pairs of its w.
+            let backward = network.layers.enumerated().map { l, layer in l == 0 ? BF16Pairs(offset: 0, stride: 0)
+                                                                                : layout(columns: layer.inputCount, rows: layer.outputCount) }
             let storage = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: total)
             storage.initialize(repeating: 0)
             self.pairs = (storage, forward, backward)
@@ -75,7 +77,8 @@ final class TransposedWeights<T: NetworkScalar>: @unchecked Sendable {
 
     /// Layer l's w paired for δ·W (B = w, k = the outputs j), where the step is at bf16.
     func weightPairs(_ l: Int) -> (base: UnsafePointer<UInt32>, stride: Int)? {
-        pairs.map { (UnsafePointer($0.storage.baseAddress! + $0.backward[l].offset), $0.backward[l].stride) }
+        guard l > 0 else { return nil }
+        return pairs.map { (UnsafePointer($0.storage.baseAddress! + $0.backward[l].offset), $0.backward[l].stride) }
     }
 
     /// wᵀ_ij ← w_ji for j in `outputs`, i in `inputs` of layer l.
@@ -109,7 +112,7 @@ final class TransposedWeights<T: NetworkScalar>: @unchecked Sendable {
             let target = base + forward.offset + g * forward.stride + 16 * (inputs.lowerBound / 2)
             backprop_bf16_pack_pairs(floatPointer(rows)!, panels.ldb, inputs.count, min(16, layer.outputCount - 16 * g), target)
         }
-        for g in (inputs.lowerBound / 16)..<((inputs.upperBound + 15) / 16) {
+        for g in (inputs.lowerBound / 16)..<((inputs.upperBound + 15) / 16) where l > 0 {
             let target = base + backward.offset + g * backward.stride + 16 * (outputs.lowerBound / 2)
             backprop_bf16_pack_pairs(w + outputs.lowerBound * n + 16 * g, n, outputs.count, min(16, n - 16 * g), target)
         }
