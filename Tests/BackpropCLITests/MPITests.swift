@@ -39,8 +39,8 @@ struct MPITests {
         return (checkpoint.network.parameters, checkpoint.optimizerState, checkpoint.history.stepLossDigest)
     }
 
-    @Test("1–4 ranks × 1 and 2 workers: parameters, optimizer state and every loss bit-identical to one process (with dropout, label smoothing and augmentation, and with a gradient-norm clip, too)",
-          arguments: [("momentum", []), ("adam", []), ("momentum", ["--clip-norm", "0.2"]),
+    @Test("1–4 ranks × 1 and 2 workers: parameters, optimizer state and every loss bit-identical to one process (with dropout, label smoothing and augmentation, with a gradient-norm clip, and at bf16, too)",
+          arguments: [("momentum", []), ("adam", []), ("momentum", ["--clip-norm", "0.2"]), ("momentum", ["--precision", "bf16"]),
                       ("adam", ["--dropout", "0.3", "--input-dropout", "0.1", "--label-smoothing", "0.1", "--augment", "shift=2,flip"])])
     func sameBits(optimizer: String, regularization: [String]) throws {
         func training(_ runDir: String, optimizer: String, extra: [String]) -> [String] {
