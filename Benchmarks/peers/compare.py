@@ -103,7 +103,10 @@ def main():
         return name if precision == "fp32" else f"{name} {precision}"
 
     trainers = ["backprop"] + [p for p in args.peers.split(",") if p]
-    names = [label(name, precision) for precision in precisions for name in trainers]
+    # NumPy has no bf16 product: it runs at fp32 only.
+    def runs(name, precision):
+        return precision == "fp32" or name != "numpy"
+    names = [label(name, precision) for precision in precisions for name in trainers if runs(name, precision)]
     rates = {name: [] for name in names}
     memory = {name: 0.0 for name in names}
     runtime = {}
@@ -125,7 +128,7 @@ def main():
                 ceilings.append(report["results"][0]["ceiling"])
                 fractions.append(report["results"][0]["fractionOfCeiling"])
             else:
-                for precision in precisions:
+                for precision in [p for p in precisions if runs(name, p)]:
                     result = run_json([args.python, str(HERE / peers[name][0]), "--data", args.data, "--init", args.init,
                                        "--precision", precision] + peers[name][1:] + timing + epoch_flag,
                                       ["median", "peak_rss_mib", "threads", "blas"], environment)
@@ -134,7 +137,7 @@ def main():
                     runtime[label(name, precision)] = (result["threads"], result["blas"])
                     rates[label(name, precision)].append(result["median"])
                     memory[label(name, precision)] = max(memory[label(name, precision)], result["peak_rss_mib"])
-            for precision in precisions:
+            for precision in [p for p in precisions if runs(name, p)]:
                 print(f"round {round_ + 1}: {label(name, precision):15s} {rates[label(name, precision)][-1]:10,.0f} samples/s",
                       file=sys.stderr)
 
