@@ -14,6 +14,7 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var split: SplitOptions
     @OptionGroup(title: "Streaming") var streaming: StreamOptions
     @OptionGroup var threads: WorkerOptions
+    @OptionGroup var precision: InferencePrecisionOptions
     @Flag(help: "Print one JSON object instead (checkpoint, parameters, data, split, samples, task, loss, score, and for classes accuracy, class_names, per_class_accuracy, confusion), for scripts.")
     var json = false
 
@@ -31,9 +32,10 @@ struct Evaluate: ParsableCommand {
             return String(format: "%2d", c) + name
         }
         try dataset.validate(for: model.network)
-        let result = try evaluate(model.network, on: dataset, workers: threads.count)
+        let result = try evaluate(model.network, on: dataset, workers: threads.count, products: precision.products)
         if json { return try printJSON(result, model: model, dataset: dataset, classNames: names) }
         print("\(checkpoint) on \(dataset.name): \(result.sampleCount) samples")
+        if let note = precision.note { print(note) }
         switch result.task {
         case .regression:
             print(String(format: "loss %.4g  RMSE %@", result.meanLoss, result.task.format(result.score)))
@@ -49,7 +51,7 @@ struct Evaluate: ParsableCommand {
         func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
         var object: [String: Any] = [
             "checkpoint": checkpoint, "parameters": model.network.fingerprint, "data": data.path, "split": split.name,
-            "samples": result.sampleCount, "task": result.task.rawValue, "loss": number(result.meanLoss),
+            "samples": result.sampleCount, "task": result.task.rawValue, "loss": number(result.meanLoss), "precision": precision.precision.rawValue,
             "score": ["name": result.task.metricName, "value": number(result.score)],
         ]
         if result.task == .classification {

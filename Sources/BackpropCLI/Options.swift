@@ -291,6 +291,18 @@ struct PrecisionOptions: ConfigurationOptions {
     var precision: Precision?
 }
 
+/// The products' operands of a model's forward passes (evaluate, predict): the
+/// exported model's own fp32, or bf16 as `--precision bf16` trains.
+struct InferencePrecisionOptions: ParsableArguments {
+    @Option(help: "The products' operands: fp32 (the model's own arithmetic) or bf16 (bf16 operands accumulated in fp32, as train --precision bf16 runs them).")
+    var precision = Precision.fp32
+
+    var products: Products { Products(precision: precision) }
+
+    /// The line a command prints where its products run at bf16; nil at fp32.
+    var note: String? { precision == .fp32 ? nil : "products: \(products.summary), the model's fp32 weights rounded as they are read" }
+}
+
 /// The matrix kernel's path (train, bench): every path gives the same bits.
 struct KernelOptions: ParsableArguments {
     @Option(name: Settings.kernel.name, help: Settings.kernel.help)

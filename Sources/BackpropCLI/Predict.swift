@@ -24,6 +24,7 @@ struct Predict: ParsableCommand {
     @OptionGroup var streaming: StreamOptions
     @Option(help: "Where to write: FILE.csv or FILE.h5.")
     var output = "predictions.csv"
+    @OptionGroup var precision: InferencePrecisionOptions
 
     func validate() throws {
         guard output.hasSuffix(".csv") || output.hasSuffix(".h5") else {
@@ -54,7 +55,7 @@ struct Predict: ParsableCommand {
                     failure = error
                     throw .io(path: output, reason: "not written")
                 }
-                let outputs = network.predict(inputs: block.arrays(outputCount: k, as: Float.self).inputs)
+                let outputs = network.predict(inputs: block.arrays(outputCount: k, as: Float.self).inputs, precision: precision.precision)
                 let classes: [Int32] = classifies ? (0..<rows.count).map { n in
                     let row = outputs[(n * k)..<((n + 1) * k)]
                     return Int32(row.indices.max { row[$0] < row[$1] }! - n * k)
@@ -105,6 +106,7 @@ struct Predict: ParsableCommand {
         } catch {
             throw failure ?? error
         }
+        if let note = precision.note { print(note) }
         print("wrote \(count) predictions of \(URL(fileURLWithPath: checkpoint).lastPathComponent) to \(output)")
     }
 

@@ -60,6 +60,35 @@ struct PrecisionCLITests {
         #expect(Self.fingerprint(fp32.standardOutput) != fingerprints.values.first, "\(fp32.standardOutput)")
     }
 
+    @Test("evaluate and predict run a model's products at bf16 when asked, say so, and stay near fp32's; fp32 is the default and the model's own")
+    func inference() throws {
+        let trained = try train(["--run-dir", "model"])
+        try #require(trained.status == 0, "\(trained.standardError)")
+        func evaluate(_ extra: [String]) throws -> [String: Any] {
+            let result = try BackpropTestSupport.run(executable, ["evaluate", "--checkpoint", "model/model.h5", "--data", CLITests.sample, "--json"] + extra,
+                                                     in: directory)
+            try #require(result.status == 0, "\(result.standardError)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        }
+        let (fp32, bf16) = (try evaluate([]), try evaluate(["--precision", "bf16"]))
+        #expect(fp32["precision"] as? String == "fp32" && bf16["precision"] as? String == "bf16")
+        let (a, b) = (try #require(fp32["accuracy"] as? Double), try #require(bf16["accuracy"] as? Double))
+        #expect(abs(a - b) < 0.03 && (fp32["loss"] as? Double) != (bf16["loss"] as? Double), "fp32 \(a), bf16 \(b)")
+        let text = try BackpropTestSupport.run(executable, ["evaluate", "--checkpoint", "model/model.h5", "--data", CLITests.sample, "--precision", "bf16"],
+                                               in: directory)
+        #expect(text.status == 0 && text.standardOutput.contains("products: bf16"), "\(text.standardOutput)")
+        for precision in ["fp32", "bf16"] {
+            let predicted = try BackpropTestSupport.run(executable, ["predict", "--checkpoint", "model/model.h5", "--input", CLITests.sample,
+                                                                     "--precision", precision, "--output", "\(precision).csv"], in: directory)
+            #expect(predicted.status == 0 && predicted.standardOutput.contains("products: bf16") == (precision == "bf16"),
+                    "\(predicted.standardOutput)\(predicted.standardError)")
+        }
+        let rows = try ["fp32", "bf16"].map { try String(contentsOfFile: "\(directory)/\($0).csv", encoding: .utf8).split(separator: "\n") }
+        let classes = rows.map { $0.dropFirst().map { $0.split(separator: ",").first ?? "" } }
+        let agree = zip(classes[0], classes[1]).filter { $0 == $1 }.count
+        #expect(rows[0].count == rows[1].count && rows[0] != rows[1] && agree * 100 >= 95 * classes[0].count, "\(agree) of \(classes[0].count) classes agree")
+    }
+
     @Test("an unknown precision is refused by name, by train and by bench, nothing written")
     func refused() throws {
         let run = try train(["--precision", "fp16", "--run-dir", "refused"])

@@ -97,13 +97,13 @@ extension Network {
 
     /// The network's outputs y for `inputs` ([rows, inputCount]): class
     /// probabilities for softmax, g(a) otherwise. Returns [rows, outputCount].
-    public func predict(inputs: [T], kernel: Kernel = .automatic) -> [T] {
+    public func predict(inputs: [T], kernel: Kernel = .automatic, precision: Precision = .fp32) -> [T] {
         let rows = inputs.count / inputCount
         let workspace = load(inputs: inputs, targets: [], rows: rows)
         let wT = TransposedWeights(self)
         parameters.withUnsafeBufferPointer { p in
             forward(rows: rows, workspace: workspace, parameters: p.baseAddress!, transposedWeights: wT,
-                    applyOutputActivation: true, products: Products(kernel: kernel))
+                    applyOutputActivation: true, products: Products(kernel: kernel, precision: precision))
         }
         return Array(UnsafeBufferPointer(start: workspace.activation(layers.count), count: rows * outputCount))
     }
