@@ -46,7 +46,7 @@ struct KernelTests {
                             precondition(columns.lowerBound % 32 == 0)
                             (p.b, p.ldb, p.bPanelWidth, p.bPanelStride) = (b.baseAddress! + columns.lowerBound / 32 * 32 * k, 32, 32, 32 * k)
                         }
-                        if let kernel { p.run(on: kernel) } else { referenceGemm(p) }
+                        if let kernel { p.run(Products(kernel: kernel)) } else { referenceGemm(p) }
                     }
                 }
             }

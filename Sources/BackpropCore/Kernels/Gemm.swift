@@ -143,10 +143,6 @@ struct MatrixProduct<T: NetworkScalar> {
         return b + panel * bPanelStride + k * ldb + column
     }
 
-    /// Runs the fp32 product on `kernel` (Float) or the reference (Double).
-    @inline(__always)
-    func run(on kernel: Kernel) { run(Products(kernel: kernel)) }
-
     /// Runs the product at `products`' precision on its kernel path (Float), or the fp64 reference (Double).
     @inline(__always)
     func run(_ products: Products) {

@@ -58,7 +58,7 @@ public struct ProductTimer {
                         b: b.baseAddress!, ldb: engine.isForeign && product.forward ? product.k : product.n,
                         c: c.baseAddress!, ldc: product.n, accumulate: product.accumulate)
                     switch engine {
-                    case .own(let kernel): p.run(on: kernel)
+                    case .own(let kernel): p.run(Products(kernel: kernel))
                     case .foreign(let gemm): gemm.run(transposedB: product.forward, p)
                     }
                 }
