@@ -26,6 +26,11 @@ static inline float bf16_rounded(float x) {
     return bf16_float_of(u & 0xFFFF0000u);
 }
 
+/// The pair word of two values: bf16(lo) in the low half, bf16(hi) in the high half (VDPBF16PS's operand layout).
+static inline uint32_t bf16_pair(float lo, float hi) {
+    return bf16_bits_of(bf16_rounded(lo)) >> 16 | (bf16_bits_of(bf16_rounded(hi)) & 0xFFFF0000u);
+}
+
 /// One element of a lane's step, acc ← fma(a, b, acc), for bf16 values a
 /// and b: DAZ on every input, FTZ on the result; where an operand is NaN,
 /// the first NaN of a, b, acc, quieted (Zen 4's choice; C's fmaf would pick
@@ -45,7 +50,7 @@ static inline void bf16_pack_pairs_scalar(const float *b, long ldb, long rows, l
     for (long p = 0; 2 * p < rows; p++)
         for (long c = 0; c < 16; c++) {
             const float low = c < columns ? b[2 * p * ldb + c] : 0, high = c < columns && 2 * p + 1 < rows ? b[(2 * p + 1) * ldb + c] : 0;
-            out[16 * p + c] = bf16_bits_of(bf16_rounded(low)) >> 16 | (bf16_bits_of(bf16_rounded(high)) & 0xFFFF0000u);
+            out[16 * p + c] = bf16_pair(low, high);
         }
 }
 void bf16_pack_pairs_avx2(const float *b, long ldb, long rows, long columns, uint32_t *out);

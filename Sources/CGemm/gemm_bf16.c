@@ -85,11 +85,7 @@ ISA static inline __m512i pairs_across(const float *row, const float *next, __mm
     return _mm512_or_si512(low, _mm512_slli_epi32(high, 16));
 }
 
-// a_pairs[i][p] = (bf16 A(i, k0+2p), bf16 A(i, k0+2p+1)) as one 32-bit word; b_pairs[p][j] likewise down k.
-static inline uint32_t pair(float lo, float hi) {
-    return bf16_bits_of(bf16_rounded(lo)) >> 16 | (bf16_bits_of(bf16_rounded(hi)) & 0xFFFF0000u);
-}
-
+// A's pairs: (bf16 A(i, k0+2p), bf16 A(i, k0+2p+1)) as one word (bf16_pair); B's likewise down k.
 // MXCSR with round to nearest even, FTZ and DAZ: VDPBF16PS's rule for the emulation's FMAs.
 static inline unsigned flushing(unsigned csr) { return (csr & ~0x6000u) | 0x8040u; }
 
@@ -172,9 +168,9 @@ piece(const backprop_gemm *g, uint32_t *apack, uint32_t *bpack, long k0, long kc
                 const float *row = g->a + i * g->a_row_stride + k0;
                 long p = 0;
                 for (; 2 * p + 32 <= kc; p += 16) _mm512_storeu_si512(apack + i * pc + p, pairs_along(row + 2 * p));
-                for (; p < pc; p++) apack[i * pc + p] = pair(row[2 * p], 2 * p + 1 < kc ? row[2 * p + 1] : 0);
+                for (; p < pc; p++) apack[i * pc + p] = bf16_pair(row[2 * p], 2 * p + 1 < kc ? row[2 * p + 1] : 0);
             } else {
-                for (long p = 0; p < pc; p++) apack[i * pc + p] = pair(A(g, i, k0 + 2 * p), 2 * p + 1 < kc ? A(g, i, k0 + 2 * p + 1) : 0);
+                for (long p = 0; p < pc; p++) apack[i * pc + p] = bf16_pair(A(g, i, k0 + 2 * p), 2 * p + 1 < kc ? A(g, i, k0 + 2 * p + 1) : 0);
             }
         }
     }
